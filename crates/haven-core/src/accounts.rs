@@ -1,0 +1,269 @@
+//! Accounts, and the bootstrap of the first service-desk administrator.
+//!
+//! While no administrator exists, `haven serve` issues a one-time bootstrap link (valid one hour,
+//! single use, stored as a hash). Redeeming it creates the first administrator; issuing a new link
+//! replaces the old one.
+
+use serde::Serialize;
+use time::Duration;
+use zeroize::Zeroizing;
+
+use crate::audit::{ANONYMOUS, NewAuditEvent, SYSTEM};
+use crate::{Clock, CoreError, Rng, Store, to_micros, transact};
+
+pub const BOOTSTRAP_VALIDITY: Duration = Duration::hours(1);
+pub const PASSWORD_MIN_CHARS: usize = 12;
+pub const PASSWORD_MAX_CHARS: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Service desk.
+    Admin,
+    Researcher,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Researcher => "researcher",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "researcher" => Some(Role::Researcher),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub status: String,
+    pub roles: Vec<Role>,
+    pub created_us: i64,
+}
+
+pub struct NewUser {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    pub created_us: i64,
+}
+
+/// A Haven user id: 2–32 characters, lower-case letters, digits, `.`, `_`, `-`, starting with a letter.
+pub fn validate_user_id(id: &str) -> Result<(), CoreError> {
+    let ok = (2..=32).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "user_id",
+            "use 2 to 32 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter",
+        ))
+    }
+}
+
+pub fn validate_email(email: &str) -> Result<(), CoreError> {
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "email",
+            "enter an email address such as name@example.org",
+        ))
+    }
+}
+
+/// The baseline password rule (length, not the user id). Strength scoring and breached-password
+/// checks belong to the Security & Tokens portal and build on this.
+pub fn validate_new_password(password: &str, user_id: &str) -> Result<(), CoreError> {
+    let chars = password.chars().count();
+    if chars < PASSWORD_MIN_CHARS {
+        return Err(CoreError::invalid(
+            "password",
+            format!(
+                "use at least {PASSWORD_MIN_CHARS} characters (a few unrelated words work well)"
+            ),
+        ));
+    }
+    if chars > PASSWORD_MAX_CHARS {
+        return Err(CoreError::invalid(
+            "password",
+            format!("use at most {PASSWORD_MAX_CHARS} characters"),
+        ));
+    }
+    if password.to_lowercase().contains(&user_id.to_lowercase()) {
+        return Err(CoreError::invalid(
+            "password",
+            "do not include your user id in your password",
+        ));
+    }
+    Ok(())
+}
+
+/// Issue a bootstrap link secret if no administrator exists yet (replacing any earlier link).
+pub async fn issue_bootstrap_link(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    rng: &dyn Rng,
+) -> Result<Option<Zeroizing<String>>, CoreError> {
+    if store.admin_exists().await? {
+        return Ok(None);
+    }
+    let token = haven_crypto::token::new_token(rng)?;
+    let now = clock.now();
+    let expires = to_micros(now + BOOTSTRAP_VALIDITY);
+    let hash = token.hash;
+    transact(store, move |tx| {
+        Box::pin(async move {
+            if tx.count_admins().await? > 0 {
+                return Ok(false);
+            }
+            tx.replace_bootstrap_token(&hash, expires).await?;
+            tx.append_audit(
+                NewAuditEvent::new(now, SYSTEM, "bootstrap.link_issued").details(
+                    serde_json::json!({"expires_in_seconds": BOOTSTRAP_VALIDITY.whole_seconds()}),
+                ),
+            )
+            .await?;
+            Ok::<_, CoreError>(true)
+        })
+    })
+    .await
+    .map(|issued| issued.then_some(token.secret))
+}
+
+pub struct BootstrapAdmin {
+    pub user_id: String,
+    pub email: String,
+    /// argon2id PHC string, hashed by the caller off the async threads.
+    pub password_hash: String,
+}
+
+/// Redeem a bootstrap link: create the first administrator. A bad link is refused and audited.
+pub async fn redeem_bootstrap(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    token: &str,
+    admin: BootstrapAdmin,
+    source: &str,
+) -> Result<User, CoreError> {
+    validate_user_id(&admin.user_id)?;
+    validate_email(&admin.email)?;
+    let now = clock.now();
+    let now_us = to_micros(now);
+    let hash = haven_crypto::token::hash_token(token);
+    let src = source.to_string();
+    let user = User {
+        id: admin.user_id.clone(),
+        email: admin.email.clone(),
+        status: "active".into(),
+        roles: vec![Role::Admin],
+        created_us: now_us,
+    };
+    let created = user.clone();
+    let outcome = transact(store, move |tx| {
+        Box::pin(async move {
+            if !tx.take_bootstrap_token(&hash, now_us).await? {
+                return Err(CoreError::LinkInvalid);
+            }
+            if tx.count_admins().await? > 0 {
+                return Err(CoreError::Conflict(
+                    "an administrator already exists; sign in instead".into(),
+                ));
+            }
+            let new = NewUser {
+                id: admin.user_id.clone(),
+                email: admin.email.clone(),
+                password_hash: admin.password_hash,
+                roles: vec![Role::Admin],
+                created_us: now_us,
+            };
+            tx.insert_user(&new).await?;
+            tx.append_audit(
+                NewAuditEvent::new(now, &admin.user_id, "account.created")
+                    .target(&admin.user_id)
+                    .source(&src)
+                    .details(serde_json::json!({"roles": ["admin"], "via": "bootstrap_link"})),
+            )
+            .await?;
+            Ok(created)
+        })
+    })
+    .await;
+    if let Err(CoreError::LinkInvalid | CoreError::Conflict(_)) = &outcome {
+        let src = source.to_string();
+        let reason = outcome.as_ref().err().map(|e| e.code()).unwrap_or_default();
+        transact(store, move |tx| {
+            Box::pin(async move {
+                tx.append_audit(
+                    NewAuditEvent::new(now, ANONYMOUS, "bootstrap.link_refused")
+                        .source(&src)
+                        .details(serde_json::json!({"reason": reason})),
+                )
+                .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+    }
+    outcome.map(|_| user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_emails_and_passwords_are_checked() {
+        assert!(validate_user_id("alice").is_ok());
+        assert!(validate_user_id("a.b-c_9").is_ok());
+        for bad in [
+            "",
+            "a",
+            "Alice",
+            "9lives",
+            "al ice",
+            "../x",
+            &"a".repeat(33),
+        ] {
+            assert!(validate_user_id(bad).is_err(), "{bad}");
+        }
+        assert!(validate_email("a@b.org").is_ok());
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.org",
+            "a@.org",
+            "a b@c.org",
+            "a@b.org<script>",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
+        assert!(validate_new_password("short", "alice").is_err());
+        assert!(validate_new_password("alice-is-my-name", "alice").is_err());
+        assert!(validate_new_password("correct horse battery", "alice").is_ok());
+        assert!(validate_new_password(&"x".repeat(257), "alice").is_err());
+    }
+}

@@ -1,0 +1,471 @@
+//! The audit trail's records and its verification. Events are appended by the store inside the
+//! same transaction as the change they record; [`ChainVerifier`] walks them in order and names the
+//! first one that was edited, deleted or reordered.
+
+use haven_crypto::audit_chain::{self, EventFields, GENESIS};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::to_micros;
+
+/// Who did it: a user id, `system`, or `anonymous` (with the source address telling more).
+pub const SYSTEM: &str = "system";
+pub const ANONYMOUS: &str = "anonymous";
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub project: String,
+    pub source: String,
+    pub details: serde_json::Value,
+}
+
+impl NewAuditEvent {
+    pub fn new(at: OffsetDateTime, actor: &str, action: &str) -> Self {
+        NewAuditEvent {
+            at,
+            actor: actor.into(),
+            action: action.into(),
+            target: String::new(),
+            project: String::new(),
+            source: String::new(),
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+    pub fn target(mut self, target: &str) -> Self {
+        self.target = target.into();
+        self
+    }
+    pub fn project(mut self, project: &str) -> Self {
+        self.project = project.into();
+        self
+    }
+    pub fn source(mut self, source: &str) -> Self {
+        self.source = source.into();
+        self
+    }
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub at_us: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub project: String,
+    pub source: String,
+    /// JSON text exactly as hashed.
+    pub details: String,
+    #[serde(with = "hex_bytes")]
+    pub prev_hash: [u8; 32],
+    #[serde(with = "hex_bytes")]
+    pub hash: [u8; 32],
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+}
+
+impl AuditEvent {
+    pub fn fields(&self) -> EventFields<'_> {
+        EventFields {
+            seq: self.seq,
+            at_micros: self.at_us,
+            actor: &self.actor,
+            action: &self.action,
+            target: &self.target,
+            project: &self.project,
+            source: &self.source,
+            details: &self.details,
+        }
+    }
+
+    /// Seal a new event onto the chain whose head is (`prev_seq`, `prev_hash`).
+    pub fn chain(
+        new: NewAuditEvent,
+        prev_seq: i64,
+        prev_hash: [u8; 32],
+        scratch: &mut Vec<u8>,
+    ) -> AuditEvent {
+        let mut e = AuditEvent {
+            seq: prev_seq + 1,
+            at_us: to_micros(new.at),
+            actor: new.actor,
+            action: new.action,
+            target: new.target,
+            project: new.project,
+            source: new.source,
+            details: new.details.to_string(),
+            prev_hash,
+            hash: [0; 32],
+        };
+        e.hash = audit_chain::event_hash(&prev_hash, &e.fields(), scratch);
+        e
+    }
+
+    /// JSON line for export.
+    pub fn to_json_line(&self) -> String {
+        let details: serde_json::Value = serde_json::from_str(&self.details)
+            .unwrap_or(serde_json::Value::String(self.details.clone()));
+        let at = crate::from_micros(self.at_us)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        serde_json::json!({
+            "seq": self.seq, "at": at, "actor": self.actor, "action": self.action, "target": self.target,
+            "project": self.project, "source": self.source, "details": details,
+            "prev_hash": hex::encode(self.prev_hash), "hash": hex::encode(self.hash),
+        })
+        .to_string()
+    }
+}
+
+/// A signed statement that the chain's event `seq` had hash `hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: [u8; 32],
+    pub at_us: i64,
+    pub signature: Vec<u8>,
+}
+
+impl Checkpoint {
+    pub fn message(&self) -> Vec<u8> {
+        audit_chain::checkpoint_message(self.seq, &self.hash, self.at_us)
+    }
+}
+
+/// The first thing wrong with a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The event's content no longer matches its hash.
+    Edited { seq: i64 },
+    /// The event does not link to the one before it: that one was rewritten, or events between were removed.
+    BrokenLink { seq: i64 },
+    /// Sequence numbers jump: events were deleted.
+    Missing { expected: i64, found: i64 },
+    /// A signed checkpoint disagrees with the chain: events up to it were rewritten.
+    CheckpointMismatch {
+        seq: i64,
+        after_good_checkpoint: i64,
+    },
+    /// A checkpoint's signature does not verify (forged or corrupted).
+    BadCheckpoint { seq: i64 },
+    /// Events that a checkpoint vouches for are gone from the end of the trail.
+    Truncated { last_seq: i64, checkpoint_seq: i64 },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Edited { seq } => write!(
+                f,
+                "event {seq} was edited: its content no longer matches its hash"
+            ),
+            Problem::BrokenLink { seq } => write!(
+                f,
+                "event {seq} does not follow event {}: that event was rewritten, or events were removed or reordered",
+                seq - 1
+            ),
+            Problem::Missing { expected, found } => {
+                write!(
+                    f,
+                    "event {expected} is missing (deleted): the trail jumps from {} to {found}",
+                    expected - 1
+                )
+            }
+            Problem::CheckpointMismatch {
+                seq,
+                after_good_checkpoint,
+            } => write!(
+                f,
+                "the trail was rewritten between event {} and event {seq}: it disagrees with the signed checkpoint at event {seq}",
+                after_good_checkpoint + 1
+            ),
+            Problem::BadCheckpoint { seq } => {
+                write!(f, "the checkpoint at event {seq} has an invalid signature")
+            }
+            Problem::Truncated {
+                last_seq,
+                checkpoint_seq,
+            } => write!(
+                f,
+                "events {}..={checkpoint_seq} were deleted from the end of the trail (a signed checkpoint vouches for event {checkpoint_seq})",
+                last_seq + 1
+            ),
+        }
+    }
+}
+
+impl Problem {
+    /// The first event the problem concerns.
+    pub fn first_bad_seq(&self) -> i64 {
+        match self {
+            Problem::Edited { seq }
+            | Problem::BrokenLink { seq }
+            | Problem::BadCheckpoint { seq } => *seq,
+            Problem::Missing { expected, .. } => *expected,
+            Problem::CheckpointMismatch {
+                after_good_checkpoint,
+                ..
+            } => after_good_checkpoint + 1,
+            Problem::Truncated { last_seq, .. } => last_seq + 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub events: u64,
+    pub checkpoints: u64,
+    pub last_seq: i64,
+    pub problem: Option<Problem>,
+}
+
+/// Walks a chain in sequence order. Feed every event to [`ChainVerifier::push`]; it stops at the
+/// first problem. Allocation-free per event.
+pub struct ChainVerifier {
+    checkpoints: Vec<Checkpoint>,
+    next_checkpoint: usize,
+    last_good_checkpoint: i64,
+    prev_hash: [u8; 32],
+    last_seq: i64,
+    events: u64,
+    scratch: Vec<u8>,
+    problem: Option<Problem>,
+}
+
+impl ChainVerifier {
+    /// Checkpoints in any order; their signatures are checked here.
+    pub fn new(public_key: [u8; 32], mut checkpoints: Vec<Checkpoint>) -> Self {
+        checkpoints.sort_by_key(|c| c.seq);
+        let problem = checkpoints
+            .iter()
+            .find(|c| !haven_crypto::signing::verify(&public_key, &c.message(), &c.signature))
+            .map(|c| Problem::BadCheckpoint { seq: c.seq });
+        ChainVerifier {
+            checkpoints,
+            next_checkpoint: 0,
+            last_good_checkpoint: 0,
+            prev_hash: GENESIS,
+            last_seq: 0,
+            events: 0,
+            scratch: Vec::with_capacity(512),
+            problem,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.problem.is_some()
+    }
+
+    /// Check the next event. Returns false once a problem is found.
+    pub fn push(&mut self, e: &AuditEvent) -> bool {
+        if self.problem.is_some() {
+            return false;
+        }
+        let expected = self.last_seq + 1;
+        if e.seq != expected {
+            self.problem = Some(if e.seq > expected {
+                Problem::Missing {
+                    expected,
+                    found: e.seq,
+                }
+            } else {
+                Problem::BrokenLink { seq: e.seq }
+            });
+            return false;
+        }
+        if e.prev_hash != self.prev_hash {
+            self.problem = Some(Problem::BrokenLink { seq: e.seq });
+            return false;
+        }
+        let hash = audit_chain::event_hash(&self.prev_hash, &e.fields(), &mut self.scratch);
+        if hash != e.hash {
+            self.problem = Some(Problem::Edited { seq: e.seq });
+            return false;
+        }
+        while let Some(c) = self.checkpoints.get(self.next_checkpoint) {
+            if c.seq > e.seq {
+                break;
+            }
+            if c.seq == e.seq && c.hash != hash {
+                self.problem = Some(Problem::CheckpointMismatch {
+                    seq: c.seq,
+                    after_good_checkpoint: self.last_good_checkpoint,
+                });
+                return false;
+            }
+            self.last_good_checkpoint = c.seq;
+            self.next_checkpoint += 1;
+        }
+        self.prev_hash = hash;
+        self.last_seq = e.seq;
+        self.events += 1;
+        true
+    }
+
+    pub fn finish(mut self) -> Verification {
+        if self.problem.is_none()
+            && let Some(c) = self.checkpoints.last()
+            && c.seq > self.last_seq
+        {
+            self.problem = Some(Problem::Truncated {
+                last_seq: self.last_seq,
+                checkpoint_seq: c.seq,
+            });
+        }
+        Verification {
+            events: self.events,
+            checkpoints: self.checkpoints.len() as u64,
+            last_seq: self.last_seq,
+            problem: self.problem,
+        }
+    }
+}
+
+/// Make a signed checkpoint for the head (`seq`, `hash`).
+pub fn sign_checkpoint(
+    key: &haven_crypto::signing::SigningKey,
+    seq: i64,
+    hash: [u8; 32],
+    at: OffsetDateTime,
+) -> Checkpoint {
+    let mut c = Checkpoint {
+        seq,
+        hash,
+        at_us: to_micros(at),
+        signature: Vec::new(),
+    };
+    c.signature = key.sign(&c.message());
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haven_crypto::{SystemRng, signing::SigningKey};
+
+    fn chain(n: i64) -> Vec<AuditEvent> {
+        let mut out: Vec<AuditEvent> = Vec::new();
+        let mut scratch = Vec::new();
+        for i in 0..n {
+            let (seq, hash) = out.last().map(|e| (e.seq, e.hash)).unwrap_or((0, GENESIS));
+            let new = NewAuditEvent::new(crate::from_micros(i * 1000), "alice", "test.event")
+                .target(&format!("t{i}"))
+                .details(serde_json::json!({"i": i}));
+            out.push(AuditEvent::chain(new, seq, hash, &mut scratch));
+        }
+        out
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_seed(
+            SigningKey::generate_seed(&SystemRng::new())
+                .unwrap()
+                .as_ref(),
+        )
+        .unwrap()
+    }
+
+    fn verify(events: &[AuditEvent], key: &SigningKey, cps: Vec<Checkpoint>) -> Verification {
+        let mut v = ChainVerifier::new(key.public_key(), cps);
+        for e in events {
+            if !v.push(e) {
+                break;
+            }
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let k = key();
+        let events = chain(20);
+        let cp = sign_checkpoint(&k, 10, events[9].hash, crate::from_micros(0));
+        let r = verify(&events, &k, vec![cp]);
+        assert_eq!(r.problem, None);
+        assert_eq!(r.events, 20);
+    }
+
+    #[test]
+    fn edit_delete_reorder_rewrite_and_truncation_are_named() {
+        let k = key();
+        let events = chain(20);
+        let mut edited = events.clone();
+        edited[6].target = "changed".into();
+        assert_eq!(
+            verify(&edited, &k, vec![]).problem,
+            Some(Problem::Edited { seq: 7 })
+        );
+
+        let mut deleted = events.clone();
+        deleted.remove(4);
+        assert_eq!(
+            verify(&deleted, &k, vec![]).problem,
+            Some(Problem::Missing {
+                expected: 5,
+                found: 6
+            })
+        );
+
+        let mut reordered = events.clone();
+        reordered.swap(2, 3);
+        let (a, b) = (reordered[2].seq, reordered[3].seq);
+        reordered[2].seq = b;
+        reordered[3].seq = a;
+        assert_eq!(
+            verify(&reordered, &k, vec![])
+                .problem
+                .map(|p| p.first_bad_seq()),
+            Some(3)
+        );
+
+        // Rewrite from event 5 on with valid hashes: only the checkpoint can tell.
+        let cps = vec![
+            sign_checkpoint(&k, 3, events[2].hash, crate::from_micros(0)),
+            sign_checkpoint(&k, 12, events[11].hash, crate::from_micros(0)),
+        ];
+        let mut rewritten: Vec<AuditEvent> = events[..4].to_vec();
+        let mut scratch = Vec::new();
+        for e in &events[4..] {
+            let prev = rewritten.last().unwrap();
+            let mut n = NewAuditEvent::new(crate::from_micros(e.at_us), &e.actor, &e.action)
+                .target("forged");
+            n.details = serde_json::from_str(&e.details).unwrap();
+            rewritten.push(AuditEvent::chain(n, prev.seq, prev.hash, &mut scratch));
+        }
+        assert_eq!(
+            verify(&rewritten, &k, cps.clone()).problem,
+            Some(Problem::CheckpointMismatch {
+                seq: 12,
+                after_good_checkpoint: 3
+            })
+        );
+
+        assert_eq!(
+            verify(&events[..9], &k, cps.clone()).problem,
+            Some(Problem::Truncated {
+                last_seq: 9,
+                checkpoint_seq: 12
+            })
+        );
+
+        let mut forged = cps;
+        forged[0].hash = [9; 32];
+        assert_eq!(
+            verify(&events, &k, forged).problem,
+            Some(Problem::BadCheckpoint { seq: 3 })
+        );
+    }
+}

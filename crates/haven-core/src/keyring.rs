@@ -1,0 +1,129 @@
+//! The key hierarchy in use: project keys, wrapped by the master key and kept in the database,
+//! made on first use (audited); object keys, wrapped by their project key.
+
+use std::sync::Arc;
+
+use haven_crypto::keys::{Key256, unwrap_key, wrap_key};
+
+use crate::audit::{NewAuditEvent, SYSTEM};
+use crate::{Clock, CoreError, Rng, Store, StoreError, to_micros, transact};
+
+pub struct KeyRing {
+    master: Key256,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+}
+
+fn project_context(project: &str, version: i64) -> Vec<u8> {
+    format!("haven/project-key/{project}/v{version}").into_bytes()
+}
+
+fn object_context(object_id: &str) -> Vec<u8> {
+    format!("haven/object-key/{object_id}").into_bytes()
+}
+
+impl KeyRing {
+    pub fn new(
+        master: Key256,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+    ) -> Self {
+        KeyRing {
+            master,
+            store,
+            clock,
+            rng,
+        }
+    }
+
+    pub fn rng(&self) -> &dyn Rng {
+        self.rng.as_ref()
+    }
+
+    /// The current key of `project`, made on first use.
+    pub async fn project_key(&self, project: &str) -> Result<(i64, Key256), CoreError> {
+        if let Some((version, wrapped)) = self.store.project_key(project).await? {
+            return Ok((
+                version,
+                unwrap_key(&self.master, &wrapped, &project_context(project, version))?,
+            ));
+        }
+        let key = Key256::generate(self.rng.as_ref())?;
+        let wrapped = wrap_key(
+            &self.master,
+            &key,
+            &project_context(project, 1),
+            self.rng.as_ref(),
+        )?;
+        let now = self.clock.now();
+        let name = project.to_string();
+        let stored = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if let Some(existing) = tx.project_key(&name).await? {
+                    return Ok::<_, StoreError>(existing);
+                }
+                tx.insert_project_key(&name, 1, &wrapped, to_micros(now))
+                    .await?;
+                tx.append_audit(
+                    NewAuditEvent::new(now, SYSTEM, "key.project_key_created")
+                        .project(&name)
+                        .details(serde_json::json!({"version": 1})),
+                )
+                .await?;
+                Ok((1, wrapped))
+            })
+        })
+        .await?;
+        Ok((
+            stored.0,
+            unwrap_key(&self.master, &stored.1, &project_context(project, stored.0))?,
+        ))
+    }
+
+    /// The key of a stored project-key version.
+    pub async fn project_key_version(
+        &self,
+        project: &str,
+        version: i64,
+    ) -> Result<Key256, CoreError> {
+        match self.store.project_key(project).await? {
+            Some((v, wrapped)) if v == version => Ok(unwrap_key(
+                &self.master,
+                &wrapped,
+                &project_context(project, v),
+            )?),
+            _ => Err(CoreError::NotFound),
+        }
+    }
+
+    /// A fresh object key and its wrapped form.
+    pub fn new_object_key(
+        &self,
+        project_key: &Key256,
+        object_id: &str,
+    ) -> Result<(Key256, Vec<u8>), CoreError> {
+        let key = Key256::generate(self.rng.as_ref())?;
+        let wrapped = wrap_key(
+            project_key,
+            &key,
+            &object_context(object_id),
+            self.rng.as_ref(),
+        )?;
+        Ok((key, wrapped))
+    }
+
+    pub fn open_object_key(
+        &self,
+        project_key: &Key256,
+        object_id: &str,
+        wrapped: &[u8],
+    ) -> Result<Key256, CoreError> {
+        Ok(unwrap_key(
+            project_key,
+            wrapped,
+            &object_context(object_id),
+        )?)
+    }
+}

@@ -1,0 +1,103 @@
+//! The storage port. Every change goes through [`transact`]: one unit of work run inside a
+//! database transaction together with the audit events it appends, so a change and its audit
+//! record are committed or lost together. Adapters may group several units into one commit
+//! (group commit); each unit still succeeds or rolls back on its own.
+//!
+//! A unit of work must only talk to the database: it runs on the adapter's writer, and anything
+//! slow inside it (network, hashing) delays every other writer.
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::accounts::{NewUser, User};
+use crate::audit::{AuditEvent, Checkpoint, NewAuditEvent};
+use crate::blobs::ObjectMeta;
+use crate::error::StoreError;
+use crate::updates::{NewServiceUpdate, ServiceUpdate};
+
+/// What a unit of work may do inside its transaction.
+#[async_trait]
+pub trait Tx: Send {
+    // audit
+    async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
+    async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError>;
+    async fn audit_head(&mut self) -> Result<(i64, [u8; 32]), StoreError>;
+    async fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+    // accounts
+    async fn count_admins(&mut self) -> Result<i64, StoreError>;
+    async fn insert_user(&mut self, user: &NewUser) -> Result<(), StoreError>;
+    async fn replace_bootstrap_token(
+        &mut self,
+        hash: &[u8; 32],
+        expires_us: i64,
+    ) -> Result<(), StoreError>;
+    /// Delete the token if it exists and has not expired; whether it did.
+    async fn take_bootstrap_token(
+        &mut self,
+        hash: &[u8; 32],
+        now_us: i64,
+    ) -> Result<bool, StoreError>;
+    // service updates
+    async fn insert_update(&mut self, update: &NewServiceUpdate) -> Result<i64, StoreError>;
+    // keys and objects
+    async fn insert_project_key(
+        &mut self,
+        project: &str,
+        version: i64,
+        wrapped: &[u8],
+        at_us: i64,
+    ) -> Result<(), StoreError>;
+    async fn project_key(&mut self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>;
+    async fn insert_object(&mut self, meta: &ObjectMeta) -> Result<(), StoreError>;
+    async fn delete_object(&mut self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// A unit of work with its output type erased; returns whether it wants to commit.
+pub type Job = Box<dyn for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, bool> + Send>;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Run `job` in a transaction; `Ok` once its outcome (commit or rollback) is durable.
+    async fn run_job(&self, job: Job) -> Result<(), StoreError>;
+    /// The database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn admin_exists(&self) -> Result<bool, StoreError>;
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    async fn list_updates(&self, limit: i64) -> Result<Vec<ServiceUpdate>, StoreError>;
+    /// Events with `seq >= from_seq` and `at >= since_us`, in sequence order, streamed.
+    fn audit_events(
+        &self,
+        from_seq: i64,
+        since_us: i64,
+    ) -> BoxStream<'_, Result<AuditEvent, StoreError>>;
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+    async fn project_key(&self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>;
+    async fn object(&self, id: &str) -> Result<Option<ObjectMeta>, StoreError>;
+}
+
+/// Run `work` as one unit of work and return its output. If `work` fails, its changes (audit
+/// events included) are rolled back and its error returned.
+pub async fn transact<T, E, F>(store: &dyn Store, work: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+{
+    let (send, receive) = futures::channel::oneshot::channel::<Result<T, E>>();
+    let job: Job = Box::new(move |tx| {
+        Box::pin(async move {
+            let outcome = work(tx).await;
+            let commit = outcome.is_ok();
+            let _ = send.send(outcome);
+            commit
+        })
+    });
+    store.run_job(job).await?;
+    match receive.await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            Err(StoreError::Database("the unit of work was dropped before it ran".into()).into())
+        }
+    }
+}

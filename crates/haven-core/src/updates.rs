@@ -1,0 +1,79 @@
+//! Service updates: announcements the service desk publishes on the home page and its Atom feed.
+
+use time::OffsetDateTime;
+
+use crate::audit::NewAuditEvent;
+use crate::{CoreError, Store, to_micros, transact};
+
+pub const TITLE_MAX: usize = 200;
+pub const BODY_MAX: usize = 20_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUpdate {
+    pub id: i64,
+    pub title: String,
+    /// Markdown source; rendered safely by the web layer.
+    pub body: String,
+    pub published_us: i64,
+    pub author: String,
+}
+
+pub struct NewServiceUpdate {
+    pub title: String,
+    pub body: String,
+    pub published_us: i64,
+    pub author: String,
+}
+
+pub fn validate(title: &str, body: &str) -> Result<(), CoreError> {
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > TITLE_MAX {
+        return Err(CoreError::invalid(
+            "title",
+            format!("give a title of 1 to {TITLE_MAX} characters"),
+        ));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(CoreError::invalid(
+            "title",
+            "the title must be a single line",
+        ));
+    }
+    if body.trim().is_empty() || body.chars().count() > BODY_MAX {
+        return Err(CoreError::invalid(
+            "body",
+            format!("give a body of 1 to {BODY_MAX} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Publish an update (audited). `author` is the publishing administrator's user id.
+pub async fn publish(
+    store: &dyn Store,
+    at: OffsetDateTime,
+    author: &str,
+    title: &str,
+    body: &str,
+) -> Result<i64, CoreError> {
+    validate(title, body)?;
+    let update = NewServiceUpdate {
+        title: title.trim().to_string(),
+        body: body.to_string(),
+        published_us: to_micros(at),
+        author: author.to_string(),
+    };
+    transact(store, move |tx| {
+        Box::pin(async move {
+            let id = tx.insert_update(&update).await?;
+            tx.append_audit(
+                NewAuditEvent::new(at, &update.author, "service_update.published")
+                    .target(&format!("service_update/{id}"))
+                    .details(serde_json::json!({"title": update.title})),
+            )
+            .await?;
+            Ok::<_, CoreError>(id)
+        })
+    })
+    .await
+}

@@ -1,0 +1,52 @@
+//! Haven's cryptography. Pure functions and small state machines over byte slices: no I/O but the
+//! operating system's random source behind [`rng::SystemRng`]. One provider throughout (ring), so
+//! the build carries a single implementation of AES-GCM, SHA-256 and Ed25519.
+
+pub mod audit_chain;
+pub mod error;
+pub mod keys;
+pub mod object;
+pub mod password;
+pub mod rng;
+pub mod signing;
+pub mod token;
+
+pub use error::CryptoError;
+pub use rng::{Rng, SystemRng};
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Constant-time equality of two byte strings (length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Incremental SHA-256 for streams.
+pub struct Sha256(ring::digest::Context);
+
+impl Sha256 {
+    pub fn new() -> Self {
+        Sha256(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+    pub fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.0.finish().as_ref());
+        out
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}

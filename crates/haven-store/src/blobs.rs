@@ -1,0 +1,268 @@
+//! The sealed blob store: [`BlobStore`] over any object_store backend (a local directory by
+//! default, S3-compatible storage by configuration). Data is sealed segment by segment on its way
+//! in and opened segment by segment on its way out, so memory stays flat whatever the size: one
+//! segment plus the upload's part buffer.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use haven_core::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, is_object_id};
+use haven_core::keyring::KeyRing;
+use haven_core::{Clock, to_micros};
+use haven_crypto::object::{DEFAULT_SEGMENT, Opener, Sealer};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+
+/// Upload part size: S3's minimum, and the bound on what one upload holds in memory per part.
+const PART: usize = 5 * 1024 * 1024;
+const CONCURRENT_PARTS: usize = 2;
+
+/// Where blobs live, from `blobs.url` in the configuration.
+pub enum BlobLocation {
+    /// A local directory (created 0700 by the caller).
+    Local(std::path::PathBuf),
+    S3(S3Options),
+}
+
+pub struct S3Options {
+    pub bucket: String,
+    pub prefix: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: bool,
+}
+
+pub fn open_backend(location: &BlobLocation) -> Result<Arc<dyn ObjectStore>, BlobError> {
+    let backend = |e: object_store::Error| BlobError::Backend(e.to_string());
+    match location {
+        BlobLocation::Local(dir) => Ok(Arc::new(
+            LocalFileSystem::new_with_prefix(dir)
+                .map_err(backend)?
+                .with_fsync(true),
+        )),
+        BlobLocation::S3(o) => {
+            let mut b = object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(&o.bucket)
+                .with_region(&o.region)
+                .with_allow_http(o.allow_http);
+            if let Some(e) = &o.endpoint {
+                b = b.with_endpoint(e);
+            }
+            if let Some(k) = &o.access_key_id {
+                b = b.with_access_key_id(k);
+            }
+            if let Some(s) = &o.secret_access_key {
+                b = b.with_secret_access_key(s);
+            }
+            let s3 = b.build().map_err(backend)?;
+            if o.prefix.is_empty() {
+                Ok(Arc::new(s3))
+            } else {
+                Ok(Arc::new(object_store::prefix::PrefixStore::new(
+                    s3,
+                    o.prefix.as_str(),
+                )))
+            }
+        }
+    }
+}
+
+pub struct SealedBlobStore {
+    backend: Arc<dyn ObjectStore>,
+    keys: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+    segment: usize,
+}
+
+fn path_of(id: &str) -> Path {
+    Path::from(format!("objects/{}/{}", &id[..2], id))
+}
+
+fn backend_err(e: object_store::Error) -> BlobError {
+    match e {
+        object_store::Error::NotFound { .. } => BlobError::NotFound,
+        other => BlobError::Backend(other.to_string()),
+    }
+}
+
+fn crypto_err(_: haven_crypto::CryptoError) -> BlobError {
+    BlobError::Integrity
+}
+
+impl SealedBlobStore {
+    pub fn new(backend: Arc<dyn ObjectStore>, keys: Arc<KeyRing>, clock: Arc<dyn Clock>) -> Self {
+        SealedBlobStore {
+            backend,
+            keys,
+            clock,
+            segment: DEFAULT_SEGMENT,
+        }
+    }
+
+    async fn upload(
+        &self,
+        path: &Path,
+        mut sealer: Sealer,
+        header: &[u8],
+        mut data: ByteStream,
+        limit: Option<u64>,
+    ) -> Result<(i64, [u8; 32]), BlobError> {
+        let upload = self
+            .backend
+            .put_multipart(path)
+            .await
+            .map_err(backend_err)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut digest = haven_crypto::Sha256::new();
+        let mut size: u64 = 0;
+        let mut sealed = Vec::with_capacity(self.segment * 2);
+        sealed.extend_from_slice(header);
+        let outcome: Result<(), BlobError> = async {
+            while let Some(chunk) = data.next().await {
+                let chunk = chunk.map_err(|e| BlobError::Input(e.to_string()))?;
+                size += chunk.len() as u64;
+                if let Some(limit) = limit
+                    && size > limit
+                {
+                    return Err(BlobError::TooLarge { limit });
+                }
+                digest.update(&chunk);
+                sealer.update(&chunk, &mut sealed).map_err(crypto_err)?;
+                if sealed.len() >= self.segment {
+                    writer.write(&sealed);
+                    sealed.clear();
+                    writer
+                        .wait_for_capacity(CONCURRENT_PARTS)
+                        .await
+                        .map_err(backend_err)?;
+                }
+            }
+            sealer.finish(&mut sealed).map_err(crypto_err)?;
+            writer.write(&sealed);
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                writer.finish().await.map_err(backend_err)?;
+                let size = i64::try_from(size).map_err(|_| BlobError::TooLarge {
+                    limit: i64::MAX as u64,
+                })?;
+                Ok((size, digest.finish()))
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BlobStore for SealedBlobStore {
+    async fn put(
+        &self,
+        project: &str,
+        data: ByteStream,
+        limit: Option<u64>,
+    ) -> Result<ObjectMeta, BlobError> {
+        let (key_version, project_key) = self.keys.project_key(project).await?;
+        let raw_id: [u8; 16] = haven_crypto::rng::random_array(self.keys.rng())
+            .map_err(|e| BlobError::Backend(e.to_string()))?;
+        let id = hex::encode(raw_id);
+        let (object_key, wrapped_key) = self.keys.new_object_key(&project_key, &id)?;
+        let (sealer, header) =
+            Sealer::new(&object_key, &raw_id, self.segment).map_err(crypto_err)?;
+        let (size, sha256) = self
+            .upload(&path_of(&id), sealer, &header, data, limit)
+            .await?;
+        Ok(ObjectMeta {
+            id,
+            project: project.to_string(),
+            key_version,
+            wrapped_key,
+            size,
+            sha256: hex::encode(sha256),
+            created_us: to_micros(self.clock.now()),
+        })
+    }
+
+    async fn get(&self, meta: &ObjectMeta) -> Result<ByteStream, BlobError> {
+        if !is_object_id(&meta.id) {
+            return Err(BlobError::NotFound);
+        }
+        let raw_id: [u8; 16] = hex::decode(&meta.id)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or(BlobError::NotFound)?;
+        let project_key = self
+            .keys
+            .project_key_version(&meta.project, meta.key_version)
+            .await?;
+        let object_key = self
+            .keys
+            .open_object_key(&project_key, &meta.id, &meta.wrapped_key)?;
+        let opener = Opener::new(&object_key, &raw_id).map_err(crypto_err)?;
+        let sealed = self
+            .backend
+            .get(&path_of(&meta.id))
+            .await
+            .map_err(backend_err)?
+            .into_stream();
+        let invalid = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the object failed its integrity check",
+            )
+        };
+        let stream = futures::stream::try_unfold(
+            (sealed, Some(opener)),
+            move |(mut sealed, mut opener)| async move {
+                loop {
+                    let Some(o) = opener.as_mut() else {
+                        return Ok(None);
+                    };
+                    let mut plain = Vec::new();
+                    match sealed.next().await {
+                        Some(chunk) => {
+                            let chunk = chunk.map_err(std::io::Error::other)?;
+                            o.update(&chunk, &mut plain).map_err(|_| invalid())?;
+                        }
+                        None => {
+                            let last = opener.take().ok_or_else(invalid)?;
+                            last.finish(&mut plain).map_err(|_| invalid())?;
+                        }
+                    }
+                    if !plain.is_empty() || opener.is_none() {
+                        return Ok(Some((Bytes::from(plain), (sealed, opener))));
+                    }
+                }
+            },
+        );
+        Ok(stream
+            .try_filter(|b| futures::future::ready(!b.is_empty()))
+            .boxed())
+    }
+
+    async fn delete(&self, meta: &ObjectMeta) -> Result<(), BlobError> {
+        if !is_object_id(&meta.id) {
+            return Err(BlobError::NotFound);
+        }
+        match self.backend.delete(&path_of(&meta.id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend_err(e)),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BlobError> {
+        match self.backend.head(&Path::from("haven-ready")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend_err(e)),
+        }
+    }
+}

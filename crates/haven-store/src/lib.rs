@@ -1,0 +1,13 @@
+//! Storage adapters: the [`haven_core::Store`] port over SQLite or PostgreSQL (chosen at run time
+//! by the database URL), and the [`haven_core::blobs::BlobStore`] port over object_store.
+
+pub mod blobs;
+mod db;
+mod migrate;
+mod sql_store;
+mod tx;
+mod writer;
+
+pub use db::{Dialect, connect};
+pub use migrate::{KNOWN_VERSION, schema_version};
+pub use sql_store::SqlStore;

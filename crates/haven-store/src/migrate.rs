@@ -1,0 +1,82 @@
+//! Embedded schema migrations, one directory per dialect. Written here rather than with sqlx's
+//! migrate macro so that a database from a newer Haven is detected and refused before any change,
+//! and to keep sqlx's compile-time macro machinery out of the build.
+
+use haven_core::StoreError;
+use sqlx::{AnyPool, Row};
+
+use crate::db::{Dialect, map_err};
+
+struct Migration {
+    version: i64,
+    description: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// The newest schema version this Haven knows.
+pub const KNOWN_VERSION: i64 = 1;
+
+/// The schema version of the database, 0 if it is empty.
+pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {
+    let exists = sqlx::query("SELECT 1 FROM haven_schema LIMIT 1")
+        .fetch_optional(pool)
+        .await;
+    if exists.is_err() {
+        return Ok(0);
+    }
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM haven_schema")
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
+    row.try_get::<i64, _>(0).map_err(map_err)
+}
+
+pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
+    let current = schema_version(pool).await?;
+    if current > KNOWN_VERSION {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            known: KNOWN_VERSION,
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let mut tx = pool.begin().await.map_err(map_err)?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS haven_schema (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_us BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let sql = match dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO haven_schema (version, description, applied_us) VALUES ($1, $2, 0)",
+        )
+        .bind(m.version)
+        .bind(m.description)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        tracing::info!(
+            version = m.version,
+            description = m.description,
+            "applied database migration"
+        );
+    }
+    Ok(())
+}

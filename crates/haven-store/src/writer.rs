@@ -1,0 +1,111 @@
+//! The writer: every unit of work runs here. Units that arrive while a commit is in flight are
+//! grouped into the next transaction (group commit), each inside its own savepoint so that one
+//! failing unit rolls back alone. One durable commit then serves the whole group, which is what
+//! lets the audit trail take tens of thousands of events a second on a single disk.
+
+use haven_core::StoreError;
+use haven_core::store::Job;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{Dialect, map_err};
+use crate::tx::SqlTx;
+
+/// Most units in one commit: bounds the work lost to a failing commit and the latency of the last.
+const MAX_GROUP: usize = 512;
+
+pub(crate) struct Envelope {
+    pub job: Job,
+    pub done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Envelope> {
+    let (send, mut receive) = mpsc::channel::<Envelope>(4 * MAX_GROUP);
+    tokio::spawn(async move {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while let Some(first) = receive.recv().await {
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match receive.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            run_group(&pool, dialect, &mut group).await;
+        }
+    });
+    send
+}
+
+async fn run_group(pool: &AnyPool, dialect: Dialect, group: &mut Vec<Envelope>) {
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => return fail_all(group, map_err(e)),
+    };
+    let outcome = commit_group(&mut conn, dialect, group).await;
+    if let Err(e) = outcome {
+        let _ = conn.execute("ROLLBACK").await;
+        return fail_all(group, e);
+    }
+    for env in group.drain(..) {
+        let _ = env.done.send(Ok(()));
+    }
+}
+
+fn fail_all(group: &mut Vec<Envelope>, e: StoreError) {
+    tracing::error!(error = %e, units = group.len(), "a group commit failed; its units were rolled back");
+    for env in group.drain(..) {
+        let _ = env.done.send(Err(StoreError::Database(e.to_string())));
+    }
+}
+
+async fn commit_group(
+    conn: &mut PoolConnection<Any>,
+    dialect: Dialect,
+    group: &mut [Envelope],
+) -> Result<(), StoreError> {
+    conn.execute(dialect.begin()).await.map_err(map_err)?;
+    let head = sqlx::query(dialect.lock_head())
+        .fetch_one(&mut **conn)
+        .await
+        .map_err(map_err)?;
+    let seq: i64 = head.try_get(0).map_err(map_err)?;
+    let hash: Vec<u8> = head.try_get(1).map_err(map_err)?;
+    let hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("audit head hash is not 32 bytes".into()))?;
+    let start = (seq, hash);
+    let single = group.len() == 1;
+    let mut tx = SqlTx::new(&mut **conn, start);
+    for env in group.iter_mut() {
+        let job = std::mem::replace(&mut env.job, Box::new(|_| Box::pin(async { false })));
+        if single {
+            if job(&mut tx).await {
+                continue;
+            }
+            // A lone unit that failed: undo it whole. Its own error is already in its result.
+            return tx.execute("ROLLBACK").await;
+        }
+        tx.execute("SAVEPOINT unit").await?;
+        let before = tx.head();
+        if job(&mut tx).await {
+            tx.execute("RELEASE SAVEPOINT unit").await?;
+        } else {
+            tx.execute("ROLLBACK TO SAVEPOINT unit").await?;
+            tx.execute("RELEASE SAVEPOINT unit").await?;
+            tx.set_head(before);
+        }
+    }
+    let end = tx.head();
+    if end != start {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(end.0)
+            .bind(end.1.to_vec())
+            .execute(&mut **conn)
+            .await
+            .map_err(map_err)?;
+    }
+    conn.execute("COMMIT").await.map_err(map_err)?;
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! Store contract: the same tests on SQLite and on PostgreSQL (when HAVEN_TEST_POSTGRES_URL is set;
+//! under CI=true it must be).
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use haven_core::accounts::{self, BootstrapAdmin};
+use haven_core::audit::{ChainVerifier, NewAuditEvent, sign_checkpoint};
+use haven_core::blobs::{BlobError, BlobStore};
+use haven_core::keyring::KeyRing;
+use haven_core::{Clock, CoreError, Store, StoreError, transact, updates};
+use haven_crypto::SystemRng;
+use haven_crypto::keys::Key256;
+use haven_crypto::signing::SigningKey;
+use haven_store::SqlStore;
+use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
+use haven_testkit::FakeClock;
+use haven_testkit::db::TestDb;
+use sqlx::Executor;
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(haven_testkit::db::sqlite().await).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                match haven_testkit::db::postgres().await {
+                    Some(db) => super::$name(db).await,
+                    None => eprintln!("skipped: HAVEN_TEST_POSTGRES_URL is not set"),
+                }
+            })*
+        }
+    };
+}
+
+contract!(
+    audit_events_chain_and_verify,
+    failed_unit_rolls_back_change_and_event,
+    concurrent_units_are_group_committed_in_order,
+    failing_units_in_a_group_roll_back_alone,
+    audit_rows_are_append_only,
+    checkpoints_round_trip,
+    bootstrap_link_is_single_use_and_expires,
+    service_updates_newest_first,
+    newer_schema_is_refused_untouched,
+    blobs_round_trip_sealed_and_detect_tampering,
+);
+
+async fn event(
+    store: &SqlStore,
+    clock: &FakeClock,
+    action: &'static str,
+) -> Result<i64, StoreError> {
+    let at = clock.now();
+    transact(store, move |tx| {
+        Box::pin(async move {
+            Ok::<_, StoreError>(
+                tx.append_audit(NewAuditEvent::new(at, "tester", action))
+                    .await?
+                    .seq,
+            )
+        })
+    })
+    .await
+}
+
+async fn verify(store: &SqlStore, public: [u8; 32]) -> haven_core::audit::Verification {
+    let checkpoints = store.audit_checkpoints().await.unwrap();
+    let mut v = ChainVerifier::new(public, checkpoints);
+    let mut events = store.audit_events(1, i64::MIN);
+    while let Some(e) = events.next().await {
+        if !v.push(&e.unwrap()) {
+            break;
+        }
+    }
+    v.finish()
+}
+
+fn signing_key() -> SigningKey {
+    SigningKey::from_seed(
+        SigningKey::generate_seed(&SystemRng::new())
+            .unwrap()
+            .as_ref(),
+    )
+    .unwrap()
+}
+
+async fn audit_events_chain_and_verify(db: TestDb) {
+    let clock = FakeClock::new();
+    for i in 1..=5 {
+        assert_eq!(event(&db.store, &clock, "test.one").await.unwrap(), i);
+    }
+    let key = signing_key();
+    let r = verify(&db.store, key.public_key()).await;
+    assert_eq!(r.problem, None);
+    assert_eq!(r.events, 5);
+    let all: Vec<_> = db
+        .store
+        .audit_events(3, i64::MIN)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+}
+
+async fn failed_unit_rolls_back_change_and_event(db: TestDb) {
+    let clock = FakeClock::new();
+    event(&db.store, &clock, "before").await.unwrap();
+    let at = clock.now();
+    let failed: Result<(), CoreError> = transact(&db.store, move |tx| {
+        Box::pin(async move {
+            tx.insert_project_key("p1", 1, &[1, 2, 3], 0).await?;
+            tx.append_audit(NewAuditEvent::new(at, "tester", "doomed"))
+                .await?;
+            Err(CoreError::Conflict("no".into()))
+        })
+    })
+    .await;
+    assert!(matches!(failed, Err(CoreError::Conflict(_))));
+    assert_eq!(db.store.project_key("p1").await.unwrap(), None);
+    assert_eq!(event(&db.store, &clock, "after").await.unwrap(), 2);
+    let r = verify(&db.store, signing_key().public_key()).await;
+    assert_eq!((r.problem, r.events), (None, 2));
+}
+
+async fn concurrent_units_are_group_committed_in_order(db: TestDb) {
+    let store = Arc::new(db.store.clone());
+    let clock = Arc::new(FakeClock::new());
+    let tasks: Vec<_> = (0..300)
+        .map(|_| {
+            let (s, c) = (store.clone(), clock.clone());
+            tokio::spawn(async move { event(&s, &c, "concurrent").await.unwrap() })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
+    let r = verify(&store, signing_key().public_key()).await;
+    assert_eq!((r.problem, r.events), (None, 300));
+}
+
+async fn failing_units_in_a_group_roll_back_alone(db: TestDb) {
+    let store = Arc::new(db.store.clone());
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                transact(s.as_ref(), move |tx| {
+                    Box::pin(async move {
+                        tx.append_audit(NewAuditEvent::new(
+                            time::OffsetDateTime::UNIX_EPOCH,
+                            "t",
+                            "maybe",
+                        ))
+                        .await?;
+                        // A unit that fails in SQL (duplicate key) and one that fails by choice.
+                        if i % 10 == 3 {
+                            tx.insert_project_key("dup", 1, &[0], 0).await?;
+                            tx.insert_project_key("dup", 1, &[0], 0).await?;
+                        }
+                        if i % 10 == 7 {
+                            return Err(StoreError::Corrupt("refused".into()));
+                        }
+                        Ok(())
+                    })
+                })
+                .await
+                .is_ok()
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap());
+    }
+    assert_eq!(ok, 80);
+    let r = verify(&store, signing_key().public_key()).await;
+    assert_eq!((r.problem, r.events), (None, 80));
+    assert_eq!(store.project_key("dup").await.unwrap(), None);
+}
+
+async fn audit_rows_are_append_only(db: TestDb) {
+    let clock = FakeClock::new();
+    event(&db.store, &clock, "x").await.unwrap();
+    assert!(
+        db.store
+            .pool()
+            .execute("UPDATE audit_events SET actor = 'mallory'")
+            .await
+            .is_err()
+    );
+    assert!(
+        db.store
+            .pool()
+            .execute("DELETE FROM audit_events")
+            .await
+            .is_err()
+    );
+}
+
+async fn checkpoints_round_trip(db: TestDb) {
+    let clock = FakeClock::new();
+    for _ in 0..3 {
+        event(&db.store, &clock, "x").await.unwrap();
+    }
+    let key = signing_key();
+    let seed_key = Arc::new(key);
+    let k = seed_key.clone();
+    let at = clock.now();
+    transact(&db.store, move |tx| {
+        Box::pin(async move {
+            let (seq, hash) = tx.audit_head().await?;
+            assert_eq!(tx.last_checkpoint_seq().await?, 0);
+            tx.insert_checkpoint(&sign_checkpoint(&k, seq, hash, at))
+                .await?;
+            Ok::<_, StoreError>(())
+        })
+    })
+    .await
+    .unwrap();
+    let cps = db.store.audit_checkpoints().await.unwrap();
+    assert_eq!(cps.len(), 1);
+    assert_eq!(cps[0].seq, 3);
+    let r = verify(&db.store, seed_key.public_key()).await;
+    assert_eq!((r.problem, r.checkpoints), (None, 1));
+}
+
+async fn bootstrap_link_is_single_use_and_expires(db: TestDb) {
+    let clock = FakeClock::new();
+    let rng = SystemRng::new();
+    let admin = |id: &str| BootstrapAdmin {
+        user_id: id.into(),
+        email: "desk@example.org".into(),
+        password_hash: "$argon2id$x".into(),
+    };
+    let link = accounts::issue_bootstrap_link(&db.store, &clock, &rng)
+        .await
+        .unwrap()
+        .unwrap();
+    let wrong = accounts::redeem_bootstrap(
+        &db.store,
+        &clock,
+        "not-the-token",
+        admin("desk"),
+        "127.0.0.1",
+    )
+    .await;
+    assert!(matches!(wrong, Err(CoreError::LinkInvalid)));
+    // A new link replaces the old one; the old one expires anyway after an hour.
+    clock.advance(time::Duration::minutes(61));
+    assert!(matches!(
+        accounts::redeem_bootstrap(&db.store, &clock, &link, admin("desk"), "127.0.0.1").await,
+        Err(CoreError::LinkInvalid)
+    ));
+    let link = accounts::issue_bootstrap_link(&db.store, &clock, &rng)
+        .await
+        .unwrap()
+        .unwrap();
+    let user = accounts::redeem_bootstrap(&db.store, &clock, &link, admin("desk"), "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(user.id, "desk");
+    assert!(db.store.admin_exists().await.unwrap());
+    assert_eq!(
+        db.store.find_user("desk").await.unwrap().unwrap().roles,
+        vec![accounts::Role::Admin]
+    );
+    assert!(matches!(
+        accounts::redeem_bootstrap(&db.store, &clock, &link, admin("other"), "127.0.0.1").await,
+        Err(CoreError::LinkInvalid)
+    ));
+    assert!(
+        accounts::issue_bootstrap_link(&db.store, &clock, &rng)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let actions: Vec<String> = db
+        .store
+        .audit_events(1, i64::MIN)
+        .map_ok(|e| e.action)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        actions,
+        [
+            "bootstrap.link_issued",
+            "bootstrap.link_refused",
+            "bootstrap.link_refused",
+            "bootstrap.link_issued",
+            "account.created",
+            "bootstrap.link_refused"
+        ]
+    );
+}
+
+async fn service_updates_newest_first(db: TestDb) {
+    let clock = FakeClock::new();
+    updates::publish(&db.store, clock.now(), "desk", "First", "Hello **world**")
+        .await
+        .unwrap();
+    clock.advance(time::Duration::days(1));
+    updates::publish(&db.store, clock.now(), "desk", "Second", "Again")
+        .await
+        .unwrap();
+    assert!(matches!(
+        updates::publish(&db.store, clock.now(), "desk", " ", "x").await,
+        Err(CoreError::Invalid { field: "title", .. })
+    ));
+    let list = db.store.list_updates(10).await.unwrap();
+    assert_eq!(
+        list.iter().map(|u| u.title.as_str()).collect::<Vec<_>>(),
+        ["Second", "First"]
+    );
+}
+
+async fn newer_schema_is_refused_untouched(db: TestDb) {
+    db.store
+        .pool()
+        .execute(
+            "INSERT INTO haven_schema (version, description, applied_us) VALUES (99, 'future', 0)",
+        )
+        .await
+        .unwrap();
+    db.store.close().await;
+    match haven_store::connect(&db.url).await {
+        Err(StoreError::NewerSchema { found: 99, known }) => {
+            assert_eq!(known, haven_store::KNOWN_VERSION)
+        }
+        Err(other) => panic!("expected NewerSchema, got {other}"),
+        Ok(_) => panic!("expected NewerSchema, got a connection"),
+    }
+}
+
+async fn blobs_round_trip_sealed_and_detect_tampering(db: TestDb) {
+    let store: Arc<dyn Store> = Arc::new(db.store.clone());
+    let clock: Arc<dyn Clock> = Arc::new(FakeClock::new());
+    let rng = Arc::new(SystemRng::new());
+    let keys = Arc::new(KeyRing::new(
+        Key256::generate(rng.as_ref()).unwrap(),
+        store.clone(),
+        clock.clone(),
+        rng,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = SealedBlobStore::new(
+        open_backend(&BlobLocation::Local(dir.path().to_path_buf())).unwrap(),
+        keys,
+        clock,
+    );
+    blobs.ping().await.unwrap();
+
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = data
+        .chunks(10_007)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    let meta = blobs
+        .put("proj", futures::stream::iter(chunks).boxed(), None)
+        .await
+        .unwrap();
+    assert_eq!(meta.size, 300_000);
+    assert_eq!(meta.sha256, hex::encode(haven_crypto::sha256(&data)));
+
+    let back: Vec<bytes::Bytes> = blobs.get(&meta).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(back.concat(), data);
+
+    // Only ciphertext on disk.
+    let file = dir
+        .path()
+        .join("objects")
+        .join(&meta.id[..2])
+        .join(&meta.id);
+    let mut on_disk = std::fs::read(&file).unwrap();
+    assert!(!on_disk.windows(64).any(|w| w == &data[1000..1064]));
+    on_disk[100_000] ^= 1;
+    std::fs::write(&file, &on_disk).unwrap();
+    let tampered: Result<Vec<bytes::Bytes>, _> =
+        blobs.get(&meta).await.unwrap().try_collect().await;
+    assert_eq!(
+        tampered.unwrap_err().kind(),
+        std::io::ErrorKind::InvalidData
+    );
+
+    // Over the limit: refused, nothing left behind.
+    let big = futures::stream::iter(vec![Ok(bytes::Bytes::from(vec![0u8; 2000]))]).boxed();
+    assert!(matches!(
+        blobs.put("proj", big, Some(1000)).await,
+        Err(BlobError::TooLarge { limit: 1000 })
+    ));
+    let files = walk(dir.path());
+    assert_eq!(files, vec![file.clone()], "only the first object remains");
+
+    blobs.delete(&meta).await.unwrap();
+    assert!(!file.exists());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

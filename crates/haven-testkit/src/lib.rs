@@ -1,0 +1,48 @@
+//! Test support (dev-only): a fake clock, test databases on SQLite and PostgreSQL, and a running
+//! `haven` process with an HTTPS client that trusts its CA.
+
+pub mod db;
+pub mod process;
+
+use std::sync::Mutex;
+
+use haven_core::Clock;
+use time::{Duration, OffsetDateTime};
+
+/// A clock that moves only when told to.
+pub struct FakeClock(Mutex<OffsetDateTime>);
+
+impl FakeClock {
+    pub fn at(t: OffsetDateTime) -> Self {
+        FakeClock(Mutex::new(t))
+    }
+    /// 2026-01-01T00:00:00Z
+    pub fn new() -> Self {
+        Self::at(time::macros::datetime!(2026-01-01 0:00 UTC))
+    }
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += by;
+        }
+    }
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0
+            .lock()
+            .map(|t| *t)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// Whether this run must not skip anything for a missing tool (CI sets `CI=true`).
+pub fn strict() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
