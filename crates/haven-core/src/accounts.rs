@@ -211,23 +211,33 @@ pub async fn redeem_bootstrap(
         })
     })
     .await;
-    if let Err(CoreError::LinkInvalid | CoreError::Conflict(_)) = &outcome {
-        let src = source.to_string();
-        let reason = outcome.as_ref().err().map(|e| e.code()).unwrap_or_default();
-        transact(store, move |tx| {
-            Box::pin(async move {
-                tx.append_audit(
-                    NewAuditEvent::new(now, ANONYMOUS, "bootstrap.link_refused")
-                        .source(&src)
-                        .details(serde_json::json!({"reason": reason})),
-                )
-                .await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await?;
+    if let Err(e @ (CoreError::LinkInvalid | CoreError::Conflict(_))) = &outcome {
+        audit_bootstrap_refused(store, clock, source, e.code()).await?;
     }
     outcome.map(|_| user)
+}
+
+/// Record a refused bootstrap attempt (bad, expired or reused link, or an administrator exists).
+pub async fn audit_bootstrap_refused(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    source: &str,
+    reason: &'static str,
+) -> Result<(), CoreError> {
+    let now = clock.now();
+    let src = source.to_string();
+    transact(store, move |tx| {
+        Box::pin(async move {
+            tx.append_audit(
+                NewAuditEvent::new(now, ANONYMOUS, "bootstrap.link_refused")
+                    .source(&src)
+                    .details(serde_json::json!({"reason": reason})),
+            )
+            .await?;
+            Ok::<_, CoreError>(())
+        })
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -469,3 +469,42 @@ mod tests {
         );
     }
 }
+
+/// Verify the whole trail in the store against the checkpoint key's public half, streaming.
+pub async fn verify_trail(
+    store: &dyn crate::Store,
+    public_key: [u8; 32],
+) -> Result<Verification, crate::StoreError> {
+    use futures::StreamExt;
+    let mut verifier = ChainVerifier::new(public_key, store.audit_checkpoints().await?);
+    if !verifier.is_done() {
+        let mut events = store.audit_events(1, i64::MIN);
+        while let Some(event) = events.next().await {
+            if !verifier.push(&event?) {
+                break;
+            }
+        }
+    }
+    Ok(verifier.finish())
+}
+
+/// Sign a checkpoint for the current head if events were appended since the last one.
+/// Returns the checkpointed sequence number, if one was written.
+pub async fn write_checkpoint(
+    store: &dyn crate::Store,
+    key: std::sync::Arc<haven_crypto::signing::SigningKey>,
+    at: OffsetDateTime,
+) -> Result<Option<i64>, crate::StoreError> {
+    crate::transact(store, move |tx| {
+        Box::pin(async move {
+            let (seq, hash) = tx.audit_head().await?;
+            if seq == 0 || tx.last_checkpoint_seq().await? >= seq {
+                return Ok(None);
+            }
+            tx.insert_checkpoint(&sign_checkpoint(&key, seq, hash, at))
+                .await?;
+            Ok(Some(seq))
+        })
+    })
+    .await
+}

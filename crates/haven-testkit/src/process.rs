@@ -9,6 +9,7 @@ use std::time::Duration;
 pub struct Haven {
     pub child: Child,
     pub url: String,
+    pub metrics_url: Option<String>,
     pub data_dir: PathBuf,
     pub bootstrap_link: Option<String>,
     pub stdout: mpsc::Receiver<String>,
@@ -41,37 +42,27 @@ impl Haven {
                 }
             }
         });
-        let mut url = None;
-        let mut bootstrap_link = None;
-        while url.is_none() {
+        let (mut url, mut metrics_url, mut bootstrap_link) = (None, None, None);
+        // The banner ends with "Press Ctrl-C to stop."
+        loop {
             let line = receive
                 .recv_timeout(Duration::from_secs(60))
-                .expect("haven printed its URL within 60 s");
-            if let Some(rest) = line.trim().strip_prefix("Haven is running at ") {
-                url = Some(rest.trim().to_string());
-            }
-            if let Some(i) = line.find("https://")
-                && line.contains("/bootstrap?token=")
-            {
-                bootstrap_link = Some(line[i..].trim().to_string());
-            }
-        }
-        // The bootstrap link is printed after the URL.
-        while bootstrap_link.is_none() {
-            match receive.recv_timeout(Duration::from_millis(500)) {
-                Ok(line) => {
-                    if let Some(i) = line.find("https://")
-                        && line.contains("/bootstrap?token=")
-                    {
-                        bootstrap_link = Some(line[i..].trim().to_string());
-                    }
-                }
-                Err(_) => break,
+                .expect("haven printed its banner within 60 s");
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("Haven is running at ") {
+                url = Some(rest.to_string());
+            } else if let Some(rest) = line.strip_prefix("Metrics (admin listener): ") {
+                metrics_url = Some(rest.to_string());
+            } else if line.starts_with("https://") && line.contains("/bootstrap?token=") {
+                bootstrap_link = Some(line.to_string());
+            } else if line.starts_with("Press Ctrl-C") {
+                break;
             }
         }
         Haven {
             child,
-            url: url.unwrap_or_default(),
+            url: url.expect("URL line"),
+            metrics_url,
             data_dir: data_dir.to_path_buf(),
             bootstrap_link,
             stdout: receive,

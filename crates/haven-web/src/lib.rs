@@ -1,1 +1,77 @@
+//! Haven's web layer: one router per portal on a shared baseline (security headers, CSRF, body
+//! limits, timeouts, uniform errors). Handlers are thin: they parse, ask haven-core, render.
 
+mod bootstrap;
+mod ca;
+mod csrf;
+pub mod error;
+mod headers;
+mod health;
+mod home;
+mod markdown;
+pub mod metrics;
+mod source;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use haven_core::blobs::BlobStore;
+use haven_core::{Clock, Rng, Store};
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::WebError;
+
+/// What the web layer needs from the rest of Haven.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub config: Arc<WebConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The URL people reach Haven at, without a trailing slash (links in pages, feeds, emails).
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// The internal CA's certificate (PEM), published at `/ca.pem`; None with certificates of your own.
+    pub ca_pem: Option<String>,
+}
+
+/// The public HTTPS application.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(home::routes())
+        .merge(bootstrap::routes())
+        .merge(ca::routes())
+        .merge(health::routes())
+        .fallback(error::not_found)
+        .layer(from_fn_with_state(state.clone(), csrf::protect))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn(error::normalize))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(from_fn(headers::security_headers))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::count))
+        .with_state(state)
+}
+
+/// The admin listener: Prometheus metrics.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .merge(metrics::routes())
+        .fallback(error::not_found)
+        .layer(from_fn(headers::security_headers))
+        .with_state(state)
+}

@@ -1,0 +1,168 @@
+//! The one-time bootstrap page that creates the first service-desk administrator.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Form, Router};
+use haven_core::CoreError;
+use haven_core::accounts::{self, BootstrapAdmin};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::csrf::CsrfToken;
+use crate::{AppState, WebError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/bootstrap", get(show).post(create))
+}
+
+#[derive(Template)]
+#[template(path = "bootstrap.html")]
+struct BootstrapForm<'a> {
+    title: &'a str,
+    csrf: &'a str,
+    token: &'a str,
+    user_id: &'a str,
+    email: &'a str,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "bootstrap_done.html")]
+struct BootstrapDone<'a> {
+    title: &'a str,
+    user_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    token: Option<String>,
+}
+
+async fn already_done(state: &AppState) -> Result<Option<WebError>, WebError> {
+    if state.store.admin_exists().await.map_err(CoreError::from)? {
+        return Ok(Some(WebError::new(
+            StatusCode::GONE,
+            "already_bootstrapped",
+            "Haven already has an administrator, so bootstrap links no longer work. Sign in instead, or ask the service desk.",
+        )));
+    }
+    Ok(None)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, WebError> {
+    if let Some(gone) = already_done(&state).await? {
+        return Err(gone);
+    }
+    let token = q.token.unwrap_or_default();
+    if !haven_crypto::token::looks_like_token(&token) {
+        return Err(CoreError::LinkInvalid.into());
+    }
+    let page = BootstrapForm {
+        title: "Create the first administrator",
+        csrf: &csrf.0,
+        token: &token,
+        user_id: "",
+        email: "",
+        error: None,
+    };
+    Ok(Html(page.render().map_err(WebError::internal)?).into_response())
+}
+
+#[derive(Deserialize)]
+struct CreateAdmin {
+    token: String,
+    user_id: String,
+    email: String,
+    password: Zeroizing<String>,
+    password_confirm: Zeroizing<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    source: crate::source::Source,
+    Form(form): Form<CreateAdmin>,
+) -> Result<Response, WebError> {
+    if let Some(gone) = already_done(&state).await? {
+        accounts::audit_bootstrap_refused(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &source.0,
+            gone.code,
+        )
+        .await?;
+        return Err(gone);
+    }
+    let user_id = form.user_id.trim().to_lowercase();
+    let email = form.email.trim().to_string();
+    let again = |error: String| -> Result<Response, WebError> {
+        let page = BootstrapForm {
+            title: "Create the first administrator",
+            csrf: &csrf.0,
+            token: &form.token,
+            user_id: &user_id,
+            email: &email,
+            error: Some(error),
+        };
+        Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(page.render().map_err(WebError::internal)?),
+        )
+            .into_response())
+    };
+    if let Err(e) = accounts::validate_user_id(&user_id)
+        .and_then(|_| accounts::validate_email(&email))
+        .and_then(|_| accounts::validate_new_password(&form.password, &user_id))
+    {
+        return again(e.to_string());
+    }
+    if !haven_crypto::ct_eq(form.password.as_bytes(), form.password_confirm.as_bytes()) {
+        return again("password: the two passwords differ; type the same password twice".into());
+    }
+    let rng = state.rng.clone();
+    let password = form.password.clone();
+    let hash = tokio::task::spawn_blocking(move || {
+        haven_crypto::password::hash_password(&password, rng.as_ref())
+    })
+    .await
+    .map_err(WebError::internal)?
+    .map_err(WebError::internal)?;
+    let admin = BootstrapAdmin {
+        user_id: user_id.clone(),
+        email: email.clone(),
+        password_hash: hash,
+    };
+    match accounts::redeem_bootstrap(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &form.token,
+        admin,
+        &source.0,
+    )
+    .await
+    {
+        Ok(user) => {
+            tracing::info!(user = %user.id, "first administrator created");
+            let page = BootstrapDone {
+                title: "Administrator created",
+                user_id: &user.id,
+            };
+            Ok((
+                StatusCode::CREATED,
+                Html(page.render().map_err(WebError::internal)?),
+            )
+                .into_response())
+        }
+        Err(CoreError::Store(haven_core::StoreError::Duplicate(_))) => {
+            again("user_id: that user id is taken".into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,219 @@
+//! Cross-site request forgery protection on every state-changing request.
+//!
+//! Three checks, all of which must pass for POST, PUT, PATCH and DELETE:
+//! 1. Fetch metadata: a browser's `Sec-Fetch-Site` must be `same-origin` (or `none`, typed by the user);
+//! 2. `Origin`, when sent, must be Haven's own origin;
+//! 3. a synchroniser token: the `__Host-haven-csrf` cookie (random, Secure, HttpOnly,
+//!    SameSite=Strict; the `__Host-` prefix stops a sibling host from planting it) must equal the
+//!    `X-CSRF-Token` header or the `csrf_token` form field, compared in constant time.
+//!
+//! A refusal is a 403 with code `csrf_failed` and an audit event. The `/api/` surface authenticates
+//! with bearer tokens, never cookies, so it carries no ambient authority and is exempt.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use haven_core::audit::{ANONYMOUS, NewAuditEvent};
+use haven_core::transact;
+
+use crate::{AppState, WebError};
+
+pub const COOKIE: &str = "__Host-haven-csrf";
+pub const FIELD: &str = "csrf_token";
+pub const HEADER: &str = "x-csrf-token";
+
+/// The token to embed in forms, put in the request's extensions for handlers.
+#[derive(Clone, Debug)]
+pub struct CsrfToken(pub String);
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| haven_crypto::token::looks_like_token(v))
+}
+
+fn unsafe_method(m: &Method) -> bool {
+    !matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// The host the client addressed: `Host` in HTTP/1.1, the `:authority` in HTTP/2.
+fn host_of(request: &Request) -> String {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default()
+}
+
+fn origin_ok(headers: &HeaderMap, host: &str) -> Result<(), &'static str> {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err("the request came from another site");
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        if origin != format!("https://{host}") {
+            return Err("the request's Origin is not this site");
+        }
+    }
+    Ok(())
+}
+
+fn form_field(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == FIELD)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn refuse(
+    state: &AppState,
+    request_path: &str,
+    source: String,
+    why: &'static str,
+) -> Response {
+    let at = state.clock.now();
+    let path = request_path.chars().take(200).collect::<String>();
+    let audited = transact(state.store.as_ref(), move |tx| {
+        Box::pin(async move {
+            tx.append_audit(
+                NewAuditEvent::new(at, ANONYMOUS, "http.csrf_refused")
+                    .source(&source)
+                    .target(&path)
+                    .details(serde_json::json!({"reason": why})),
+            )
+            .await
+            .map(|_| ())
+        })
+    })
+    .await;
+    if let Err(e) = audited {
+        tracing::error!(error = %e, "could not audit a CSRF refusal");
+    }
+    WebError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        format!("This form could not be accepted: {why}. Reload the page and submit it again from Haven itself."),
+    )
+    .into_response()
+}
+
+pub async fn protect(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let cookie = cookie_value(request.headers());
+    if request.uri().path().starts_with("/api/") || !unsafe_method(request.method()) {
+        let (token, fresh) = match cookie {
+            Some(t) => (t, false),
+            None => match haven_crypto::token::new_token(state.rng.as_ref()) {
+                Ok(t) => (t.secret.to_string(), true),
+                Err(e) => return WebError::internal(e).into_response(),
+            },
+        };
+        request.extensions_mut().insert(CsrfToken(token.clone()));
+        let mut response = next.run(request).await;
+        if fresh
+            && let Ok(v) = HeaderValue::from_str(&format!(
+                "{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict"
+            ))
+        {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+        return response;
+    }
+
+    let source = crate::source::address(request.extensions());
+    let path = request.uri().path().to_string();
+    if let Err(why) = origin_ok(request.headers(), &host_of(&request)) {
+        return refuse(&state, &path, source, why).await;
+    }
+    let Some(expected) = cookie else {
+        return refuse(
+            &state,
+            &path,
+            source,
+            "the security cookie is missing (are cookies enabled?)",
+        )
+        .await;
+    };
+    let presented = request
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let presented = match presented {
+        Some(p) => p,
+        None => {
+            let is_form = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+            if !is_form {
+                return refuse(&state, &path, source, "the security token is missing").await;
+            }
+            // Forms are small; the body limit bounds what is buffered here.
+            let (parts, body) = request.into_parts();
+            let bytes = match axum::body::to_bytes(body, state.config.max_body_bytes).await {
+                Ok(b) => b,
+                Err(_) => {
+                    return WebError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+                }
+            };
+            let Some(field) = form_field(&bytes) else {
+                return refuse(&state, &path, source, "the security token is missing").await;
+            };
+            request = Request::from_parts(parts, Body::from(bytes));
+            field
+        }
+    };
+    if !haven_crypto::ct_eq(presented.as_bytes(), expected.as_bytes()) {
+        return refuse(&state, &path, source, "the security token does not match").await;
+    }
+    request.extensions_mut().insert(CsrfToken(expected));
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_fields_decode() {
+        assert_eq!(
+            form_field(b"a=1&csrf_token=abc%2Dd+e&b=2").as_deref(),
+            Some("abc-d e")
+        );
+        assert_eq!(form_field(b"a=1"), None);
+    }
+
+    #[test]
+    fn cross_site_requests_are_refused() {
+        let host = "haven.example:8443";
+        let mut h = HeaderMap::new();
+        assert!(origin_ok(&h, host).is_ok());
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://haven.example:8443"),
+        );
+        assert!(origin_ok(&h, host).is_ok());
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(origin_ok(&h, host).is_err());
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(origin_ok(&h, host).is_err());
+    }
+}

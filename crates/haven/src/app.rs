@@ -1,0 +1,118 @@
+//! Wiring: open the data directory, keys, database and blob store named by the configuration.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use haven_core::clock::SystemClock;
+use haven_core::keyring::KeyRing;
+use haven_core::{Clock, Rng};
+use haven_crypto::SystemRng;
+use haven_crypto::keys::Key256;
+use haven_crypto::signing::SigningKey;
+use haven_store::SqlStore;
+use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
+
+use crate::config::Config;
+use crate::datadir;
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<SqlStore>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    pub blobs: Arc<SealedBlobStore>,
+    pub audit_key: Arc<SigningKey>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `haven serve`: create whatever is missing.
+    Create,
+    /// Admin commands: the data directory must already exist.
+    Existing,
+}
+
+pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
+pub const AUDIT_PUBLIC_FILE: &str = "audit-signing.pub";
+
+pub async fn open(config: Config, mode: Mode) -> Result<App> {
+    let dir = config.data_dir.clone();
+    if mode == Mode::Existing && !dir.join(AUDIT_KEY_FILE).exists() {
+        bail!(
+            "{} is not a Haven data directory (no {AUDIT_KEY_FILE}); start Haven with `haven serve --data-dir {}` first, or pass the right --data-dir",
+            dir.display(),
+            dir.display()
+        );
+    }
+    datadir::ensure_dir(&dir)?;
+    let rng: Arc<dyn Rng> = Arc::new(SystemRng::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let master_path = config
+        .keys
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| dir.join("master.key"));
+    let master =
+        Key256::from_bytes(datadir::key_file(&master_path, rng.as_ref(), "master key")?.as_ref())?;
+    let audit_seed =
+        datadir::key_file(&dir.join(AUDIT_KEY_FILE), rng.as_ref(), "audit signing key")?;
+    let audit_key = Arc::new(SigningKey::from_seed(audit_seed.as_ref())?);
+    let public_hex = hex::encode(audit_key.public_key());
+    let public_path = dir.join(AUDIT_PUBLIC_FILE);
+    if std::fs::read_to_string(&public_path)
+        .map(|s| s.trim() != public_hex)
+        .unwrap_or(true)
+    {
+        std::fs::write(&public_path, format!("{public_hex}\n"))
+            .with_context(|| format!("write {}", public_path.display()))?;
+    }
+
+    let store = Arc::new(
+        haven_store::connect(&config.database_url())
+            .await
+            .context("open the database")?,
+    );
+
+    let location = match config.blobs.url.as_deref() {
+        None => BlobLocation::Local(datadir::ensure_subdir(&dir, "blobs")?),
+        Some(url) if url.starts_with("file://") => {
+            let path = std::path::PathBuf::from(url.trim_start_matches("file://"));
+            datadir::ensure_dir(&path)?;
+            BlobLocation::Local(path)
+        }
+        Some(url) => {
+            let rest = url.trim_start_matches("s3://");
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let s3 = &config.blobs.s3;
+            BlobLocation::S3(S3Options {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+                region: s3.region.clone(),
+                endpoint: s3.endpoint.clone(),
+                access_key_id: s3.access_key_id.as_ref().map(|s| s.expose().to_string()),
+                secret_access_key: s3
+                    .secret_access_key
+                    .as_ref()
+                    .map(|s| s.expose().to_string()),
+                allow_http: s3.allow_http,
+            })
+        }
+    };
+    let backend = open_backend(&location)?;
+    let keys = Arc::new(KeyRing::new(
+        master,
+        store.clone(),
+        clock.clone(),
+        rng.clone(),
+    ));
+    let blobs = Arc::new(SealedBlobStore::new(backend, keys, clock.clone()));
+    Ok(App {
+        config,
+        store,
+        clock,
+        rng,
+        blobs,
+        audit_key,
+    })
+}

@@ -1,0 +1,174 @@
+//! The command line. Exit codes: 0 success, 1 the command failed (port in use, broken audit
+//! trail…), 2 bad usage or configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, LogFormat, Overrides};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "haven",
+    version,
+    about = "Haven, an open-source Data Safe Haven",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Log format (overrides log.format).
+    #[arg(long, global = true, value_enum, env = "HAVEN_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Configuration file (TOML).
+    #[arg(long, env = "HAVEN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./haven-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run Haven: the portals over HTTPS, on SQLite and a local data directory unless configured otherwise.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on [default: 127.0.0.1:8443].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Service updates shown on the home page and in the Atom feed.
+    Updates {
+        #[command(subcommand)]
+        command: UpdatesCommand,
+    },
+    /// Service-desk administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration with secrets redacted (exit 2 on an error).
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the hash chain and signed checkpoints; exit 1 naming the first bad event.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write events as JSON lines.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        /// Only events at or after this date or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Output format.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Sign a checkpoint for the newest event now.
+    Checkpoint {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UpdatesCommand {
+    /// Publish a service update (Markdown body).
+    Publish {
+        #[command(flatten)]
+        common: Common,
+        /// The publishing administrator's user id.
+        #[arg(long = "as")]
+        author: String,
+        #[arg(long)]
+        title: String,
+        /// File with the Markdown body, or - for standard input.
+        #[arg(long)]
+        body_file: PathBuf,
+    },
+    /// List the published updates.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Issue a new one-time link to create the first administrator.
+    BootstrapLink {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+impl Command {
+    pub fn common(&self) -> Common {
+        match self {
+            Command::Serve { common, .. }
+            | Command::Config {
+                command: ConfigCommand::Check { common },
+            }
+            | Command::Audit {
+                command:
+                    AuditCommand::Verify { common }
+                    | AuditCommand::Checkpoint { common }
+                    | AuditCommand::Export { common, .. },
+            }
+            | Command::Updates {
+                command: UpdatesCommand::Publish { common, .. } | UpdatesCommand::List { common },
+            }
+            | Command::Admin {
+                command: AdminCommand::BootstrapLink { common },
+            } => common.clone(),
+        }
+    }
+
+    pub fn load_config(&self) -> Result<Config, config::ConfigError> {
+        let common = self.common();
+        let listen = match self {
+            Command::Serve { listen, .. } => *listen,
+            _ => None,
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        config::load(
+            common.config.as_deref(),
+            &env,
+            &Overrides {
+                data_dir: common.data_dir,
+                listen,
+            },
+        )
+    }
+}

@@ -1,0 +1,689 @@
+//! Configuration: defaults, then a TOML file (`--config`, `HAVEN_CONFIG`), then `HAVEN_*`
+//! environment variables (`[packages.pypi] upstream` ↔ `HAVEN_PACKAGES__PYPI__UPSTREAM`), then
+//! command-line flags. Secrets may be given as `<key>_file` (or `HAVEN_…_FILE`) naming a file
+//! that holds them. Unknown keys and bad values are errors that name the key, where it came from,
+//! and what is allowed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Keys whose values are secrets: redacted when printed, and settable from a file.
+pub const SECRET_KEYS: &[&str] = &[
+    "database.url",
+    "blobs.s3.access_key_id",
+    "blobs.s3.secret_access_key",
+];
+
+/// Environment variables that start with `HAVEN_` but are not configuration keys.
+const NOT_KEYS: &[&str] = &["HAVEN_CONFIG", "HAVEN_LOG_FORMAT"];
+const NOT_KEY_PREFIXES: &[&str] = &["HAVEN_TEST_"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where Haven keeps its database, keys, certificates and blobs.
+    pub data_dir: PathBuf,
+    /// Address of the HTTPS listener.
+    pub listen: SocketAddr,
+    /// The URL people use to reach Haven; defaults to https://<first host name>:<port>.
+    pub public_url: Option<String>,
+    pub database: DatabaseConfig,
+    pub blobs: BlobsConfig,
+    pub keys: KeysConfig,
+    pub tls: TlsConfig,
+    pub http: HttpConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`; default: SQLite in the data directory.
+    pub url: Option<DbUrl>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsConfig {
+    /// `file:///ABSOLUTE/PATH` or `s3://BUCKET/PREFIX`; default: `blobs/` in the data directory.
+    pub url: Option<String>,
+    pub s3: S3Config,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    /// Allow plain HTTP to the endpoint (for a storage server on the same host only).
+    pub allow_http: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            region: "us-east-1".into(),
+            endpoint: None,
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// The master key file (32 bytes); default: `master.key` in the data directory.
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Names and addresses the internal CA's server certificate covers.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub host_names: Vec<String>,
+    /// A certificate chain (PEM) from your own CA; with `key_file`, replaces the internal CA's.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_cert_days: u32,
+    pub renew_before_days: u32,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            host_names: vec!["localhost".into(), "127.0.0.1".into()],
+            cert_file: None,
+            key_file: None,
+            server_cert_days: 90,
+            renew_before_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// The admin listener (HTTPS, same certificate) that serves `/metrics`. Keep it private.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `haven=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How often a signed checkpoint is written when new events have been appended.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_interval_secs: 60,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./haven-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            public_url: None,
+            database: DatabaseConfig::default(),
+            blobs: BlobsConfig::default(),
+            keys: KeysConfig::default(),
+            tls: TlsConfig::default(),
+            http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
+            audit: AuditConfig::default(),
+        }
+    }
+}
+
+/// A secret string: wiped on drop, `<redacted>` when printed or serialised.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// A database URL: its password is a secret, the rest is not.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DbUrl(Zeroizing<String>);
+
+impl DbUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with any password replaced by `<redacted>`.
+    pub fn redacted(&self) -> String {
+        let url = self.0.as_str();
+        let Some(scheme_end) = url.find("://") else {
+            return url.to_string();
+        };
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => match rest[..at].find(':') {
+                Some(colon) => format!(
+                    "{}://{}:<redacted>{}",
+                    &url[..scheme_end],
+                    &rest[..colon],
+                    &rest[at..]
+                ),
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        }
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DbUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(l) => l,
+        Either::Csv(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    })
+}
+
+/// A configuration error, naming the key, where it came from and what is wrong.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Flags that override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+/// Load the effective configuration from `file`, `env` (the process environment, passed in for
+/// testability) and `overrides`.
+pub fn load(
+    file: Option<&Path>,
+    env: &[(String, String)],
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    let mut table = toml::Table::new();
+    let mut origin: BTreeMap<String, String> = BTreeMap::new();
+    let file_name = file.map(|f| f.display().to_string());
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read the configuration file {}: {e}",
+                path.display()
+            ))
+        })?;
+        table = text.parse::<toml::Table>().map_err(|e| {
+            ConfigError(format!(
+                "{}: not valid TOML: {}",
+                path.display(),
+                e.message()
+            ))
+        })?;
+    }
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("HAVEN_") else {
+            continue;
+        };
+        if NOT_KEYS.contains(&name.as_str())
+            || NOT_KEY_PREFIXES.iter().any(|p| name.starts_with(p))
+            || rest.is_empty()
+        {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+        origin.insert(path.join("."), format!("environment variable {name}"));
+        set_path(&mut table, &path, env_value(raw))
+            .map_err(|e| ConfigError(format!("environment variable {name}: {e}")))?;
+    }
+    resolve_secret_files(&mut table, &origin, file_name.as_deref())?;
+    let mut config: Config =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let source = origin
+                .get(&key)
+                .cloned()
+                .or_else(|| file_name.clone().map(|f| format!("configuration file {f}")))
+                .unwrap_or_else(|| "the environment".into());
+            let key = if key == "." {
+                String::new()
+            } else {
+                format!(" key `{key}`")
+            };
+            ConfigError(format!("{source},{key}: {}", e.inner().message()))
+        })?;
+    if let Some(d) = &overrides.data_dir {
+        config.data_dir = d.clone();
+    }
+    if let Some(l) = overrides.listen {
+        config.listen = l;
+    }
+    validate(&config)?;
+    Ok(config)
+}
+
+/// An environment value: TOML if it parses as a TOML value (numbers, booleans, arrays), else text.
+fn env_value(raw: &str) -> toml::Value {
+    let parsed = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"));
+    match parsed {
+        Some(v) if !matches!(v, toml::Value::Table(_)) => v,
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("empty key".into());
+    };
+    let mut t = table;
+    for p in parents {
+        let entry = t
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = match entry {
+            toml::Value::Table(inner) => inner,
+            _ => return Err(format!("`{p}` is a value, not a section")),
+        };
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+fn take_path(table: &mut toml::Table, path: &[&str]) -> Option<toml::Value> {
+    let (last, parents) = path.split_last()?;
+    let mut t = table;
+    for p in parents {
+        t = t.get_mut(*p)?.as_table_mut()?;
+    }
+    t.remove(*last)
+}
+
+fn resolve_secret_files(
+    table: &mut toml::Table,
+    origin: &BTreeMap<String, String>,
+    file: Option<&str>,
+) -> Result<(), ConfigError> {
+    for key in SECRET_KEYS {
+        let file_key = format!("{key}_file");
+        let path: Vec<&str> = file_key.split('.').collect();
+        let Some(value) = take_path(table, &path) else {
+            continue;
+        };
+        let source = origin
+            .get(&file_key)
+            .cloned()
+            .unwrap_or_else(|| format!("configuration file {}", file.unwrap_or("?")));
+        let toml::Value::String(secret_path) = value else {
+            return Err(ConfigError(format!(
+                "{source}, key `{file_key}`: expected the path of a file"
+            )));
+        };
+        let secret = std::fs::read_to_string(&secret_path).map_err(|e| {
+            ConfigError(format!(
+                "{source}, key `{file_key}`: cannot read {secret_path}: {e}"
+            ))
+        })?;
+        let key_path: Vec<String> = key.split('.').map(str::to_string).collect();
+        if take_path(table, &key.split('.').collect::<Vec<_>>()).is_some() {
+            return Err(ConfigError(format!(
+                "{source}: set `{key}` or `{file_key}`, not both"
+            )));
+        }
+        set_path(
+            table,
+            &key_path,
+            toml::Value::String(secret.trim_end_matches(['\n', '\r']).to_string()),
+        )
+        .map_err(|e| ConfigError(format!("{source}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    let bad = |key: &str, msg: &str| Err(ConfigError(format!("key `{key}`: {msg}")));
+    if let Some(url) = &c.database.url
+        && haven_store::Dialect::from_url(url.expose()).is_err()
+    {
+        return bad("database.url", "must start with sqlite:// or postgres://");
+    }
+    if let Some(url) = &c.blobs.url
+        && !(url.starts_with("file:///") || url.starts_with("s3://"))
+    {
+        return bad(
+            "blobs.url",
+            "must be file:///ABSOLUTE/PATH or s3://BUCKET[/PREFIX]",
+        );
+    }
+    if let Some(url) = &c.public_url
+        && (!url.starts_with("https://") || url.ends_with('/'))
+    {
+        return bad(
+            "public_url",
+            "must start with https:// and have no trailing slash",
+        );
+    }
+    if c.tls.host_names.is_empty() {
+        return bad("tls.host_names", "name at least one host name or address");
+    }
+    if c.tls.cert_file.is_some() != c.tls.key_file.is_some() {
+        return bad(
+            "tls.cert_file",
+            "set tls.cert_file and tls.key_file together",
+        );
+    }
+    if !(1..=397).contains(&c.tls.server_cert_days)
+        || c.tls.renew_before_days >= c.tls.server_cert_days
+    {
+        return bad(
+            "tls.server_cert_days",
+            "must be 1 to 397 days and more than tls.renew_before_days",
+        );
+    }
+    if c.http.max_body_bytes < 1024 {
+        return bad("http.max_body_bytes", "must be at least 1024");
+    }
+    if c.http.request_timeout_secs == 0 || c.audit.checkpoint_interval_secs == 0 {
+        return bad(
+            "http.request_timeout_secs",
+            "timeouts and intervals must be at least 1 second",
+        );
+    }
+    if tracing_subscriber::EnvFilter::try_new(&c.log.level).is_err() {
+        return bad(
+            "log.level",
+            "must be a level (error, warn, info, debug, trace) or a tracing filter",
+        );
+    }
+    Ok(())
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(u) => u.expose().to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("haven.db").display()),
+        }
+    }
+
+    pub fn public_url(&self, port: u16) -> String {
+        self.public_url.clone().unwrap_or_else(|| {
+            let host = self
+                .tls
+                .host_names
+                .first()
+                .map(String::as_str)
+                .unwrap_or("localhost");
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_string()
+            };
+            format!("https://{host}:{port}")
+        })
+    }
+
+    /// The effective configuration as TOML, defaults filled in and secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut effective = self.clone();
+        effective
+            .database
+            .url
+            .get_or_insert_with(|| DbUrl(Zeroizing::new(self.database_url())));
+        effective
+            .blobs
+            .url
+            .get_or_insert_with(|| format!("file://{}", self.data_dir.join("blobs").display()));
+        effective
+            .keys
+            .master_key_file
+            .get_or_insert_with(|| self.data_dir.join("master.key"));
+        effective
+            .public_url
+            .get_or_insert_with(|| self.public_url(self.listen.port()));
+        toml::to_string_pretty(&effective)
+            .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = load(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.database_url(), "sqlite://./haven-data/haven.db");
+        assert_eq!(c.public_url(8443), "https://localhost:8443");
+        let printed = c.to_redacted_toml();
+        assert!(
+            printed.contains("url = \"sqlite://./haven-data/haven.db\""),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("haven.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[http]\nmax_body_bytes = 2048\n",
+        )
+        .unwrap();
+        let c = load(
+            Some(&file),
+            &env(&[
+                ("HAVEN_HTTP__MAX_BODY_BYTES", "4096"),
+                ("HAVEN_TLS__HOST_NAMES", "a.example, b.example"),
+                ("HAVEN_TEST_X", "ignored"),
+            ]),
+            &Overrides {
+                listen: Some("127.0.0.1:9001".parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.http.max_body_bytes, 4096);
+        assert_eq!(c.tls.host_names, ["a.example", "b.example"]);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("haven.toml");
+        std::fs::write(&file, "[tls]\nhost_nams = [\"x\"]\n").unwrap();
+        let e = load(Some(&file), &[], &Overrides::default()).unwrap_err().0;
+        assert!(
+            e.contains("haven.toml")
+                && e.contains("tls.host_nams")
+                && e.contains("expected one of"),
+            "{e}"
+        );
+
+        let e = load(None, &env(&[("HAVEN_LISTN", "x")]), &Overrides::default())
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("HAVEN_LISTN") && e.contains("unknown field `listn`"),
+            "{e}"
+        );
+
+        let e = load(
+            None,
+            &env(&[("HAVEN_LISTEN", "nowhere")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("HAVEN_LISTEN") && e.contains("listen"), "{e}");
+
+        let e = load(
+            None,
+            &env(&[("HAVEN_DATABASE__URL", "mysql://x")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("database.url"), "{e}");
+
+        std::fs::write(&file, "listen = ").unwrap();
+        let e = load(Some(&file), &[], &Overrides::default()).unwrap_err().0;
+        assert!(e.contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("db-url");
+        std::fs::write(&secret, "postgres://haven:hunter2hunter2@db/haven\n").unwrap();
+        let c = load(
+            None,
+            &env(&[("HAVEN_DATABASE__URL_FILE", secret.to_str().unwrap())]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.database_url(), "postgres://haven:hunter2hunter2@db/haven");
+        let printed = c.to_redacted_toml();
+        assert!(
+            !printed.contains("hunter2")
+                && printed.contains("postgres://haven:<redacted>@db/haven"),
+            "{printed}"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+
+        let both = load(
+            None,
+            &env(&[
+                ("HAVEN_DATABASE__URL_FILE", secret.to_str().unwrap()),
+                ("HAVEN_DATABASE__URL", "sqlite://x"),
+            ]),
+            &Overrides::default(),
+        );
+        assert!(both.unwrap_err().0.contains("not both"));
+    }
+}

@@ -1,0 +1,251 @@
+//! `haven serve`: bind first (so a busy port changes nothing on disk), open everything, print how
+//! to reach Haven, serve HTTPS until SIGINT/SIGTERM, then finish requests in flight and write a
+//! final audit checkpoint.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use haven_core::accounts;
+use haven_web::metrics::Metrics;
+use haven_web::{AppState, WebConfig};
+
+use crate::app::{self, App, Mode};
+use crate::config::Config;
+use crate::tls;
+
+fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener> {
+    let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow!(
+            "cannot listen on {addr} for {what}: the port is already in use (is another Haven running?). Stop that program or choose another address with {flag}"
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            anyhow!("cannot listen on {addr} for {what}: permission denied (ports below 1024 need privileges); choose another address with {flag}")
+        }
+        _ => anyhow!("cannot listen on {addr} for {what}: {e}"),
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+pub async fn run(config: Config) -> Result<()> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let listener = bind(config.listen, "HTTPS", "--listen or HAVEN_LISTEN")?;
+    let admin_listener = if config.metrics.enabled {
+        Some(bind(
+            config.metrics.listen,
+            "metrics",
+            "HAVEN_METRICS__LISTEN",
+        )?)
+    } else {
+        None
+    };
+    let port = listener.local_addr()?.port();
+    let admin_addr = admin_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+
+    let app = app::open(config, Mode::Create).await?;
+    let App {
+        config,
+        store,
+        clock,
+        rng,
+        blobs,
+        audit_key,
+    } = app;
+
+    let paths = tls::Paths::new(&config.data_dir)?;
+    let (cert_path, key_path) = tls::prepare(&paths, &config.tls, clock.now())?;
+    let resolver = tls::Resolver::new(tls::load_certified_key(&cert_path, &key_path, &provider)?);
+    let tls_config = RustlsConfig::from_config(Arc::new(tls::server_config(
+        resolver.clone(),
+        provider.clone(),
+    )?));
+
+    let public_url = config.public_url(port);
+    let ca_pem = if config.tls.cert_file.is_some() {
+        None
+    } else {
+        Some(std::fs::read_to_string(&paths.ca_cert).context("read the CA certificate")?)
+    };
+    let state = AppState {
+        store: store.clone(),
+        blobs,
+        clock: clock.clone(),
+        rng: rng.clone(),
+        metrics: Arc::new(Metrics::new()),
+        config: Arc::new(WebConfig {
+            public_url: public_url.clone(),
+            max_body_bytes: config.http.max_body_bytes,
+            request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+            ca_pem: ca_pem.clone(),
+        }),
+    };
+
+    let handle: Handle<SocketAddr> = Handle::new();
+    let app_service =
+        haven_web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum_server::from_tcp_rustls(listener, tls_config.clone())?
+        .handle(handle.clone())
+        .serve(app_service);
+    let server = tokio::spawn(server);
+    let admin = match admin_listener {
+        Some(l) => {
+            let service = haven_web::admin_router(state.clone())
+                .into_make_service_with_connect_info::<SocketAddr>();
+            Some(tokio::spawn(
+                axum_server::from_tcp_rustls(l, tls_config)?
+                    .handle(handle.clone())
+                    .serve(service),
+            ))
+        }
+        None => None,
+    };
+
+    let ca_note = match &ca_pem {
+        None => format!("TLS certificate: {}", cert_path.display()),
+        Some(ca_pem) => format!(
+            "Internal CA certificate: {} (also at {public_url}/ca.pem)\n  SHA-256 fingerprint: {}",
+            paths.ca_cert.display(),
+            tls::fingerprint(ca_pem)?
+        ),
+    };
+    println!("Haven is running at {public_url}");
+    println!("  {ca_note}");
+    println!("  Data directory: {}", config.data_dir.display());
+    if let Some(addr) = admin_addr {
+        println!("  Metrics (admin listener): https://{addr}/metrics");
+    }
+    if let Some(secret) =
+        accounts::issue_bootstrap_link(store.as_ref(), clock.as_ref(), rng.as_ref()).await?
+    {
+        println!();
+        println!(
+            "No administrator exists yet. Open this one-time link within 1 hour to create the first one:"
+        );
+        println!("  {public_url}/bootstrap?token={}", secret.as_str());
+        println!("(It works once. Run `haven admin bootstrap-link` for a new one.)");
+    }
+    println!("Press Ctrl-C to stop.");
+
+    let workers = spawn_workers(
+        &config,
+        &paths,
+        store.clone(),
+        clock.clone(),
+        audit_key.clone(),
+        resolver,
+        provider.clone(),
+    );
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    handle.graceful_shutdown(Some(Duration::from_secs(config.http.shutdown_grace_secs)));
+    let _ = server.await;
+    if let Some(a) = admin {
+        let _ = a.await;
+    }
+    workers.abort();
+    if let Ok(Some(seq)) =
+        haven_core::audit::write_checkpoint(store.as_ref(), audit_key, clock.now()).await
+    {
+        tracing::info!(seq, "wrote a final audit checkpoint");
+    }
+    store.close().await;
+    println!("Haven stopped.");
+    Ok(())
+}
+
+/// Periodic work: audit checkpoints and certificate renewal.
+fn spawn_workers(
+    config: &Config,
+    paths: &tls::Paths,
+    store: Arc<haven_store::SqlStore>,
+    clock: Arc<dyn haven_core::Clock>,
+    audit_key: Arc<haven_crypto::signing::SigningKey>,
+    resolver: Arc<tls::Resolver>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> tokio::task::JoinHandle<()> {
+    let checkpoint_every = Duration::from_secs(config.audit.checkpoint_interval_secs);
+    let tls_cfg = config.tls.clone();
+    let paths = tls::Paths {
+        ca_cert: paths.ca_cert.clone(),
+        ca_key: paths.ca_key.clone(),
+        server_cert: paths.server_cert.clone(),
+        server_key: paths.server_key.clone(),
+    };
+    tokio::spawn(async move {
+        let mut checkpoints = tokio::time::interval(checkpoint_every);
+        let mut renewals = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = checkpoints.tick() => {
+                    match haven_core::audit::write_checkpoint(store.as_ref(), audit_key.clone(), clock.now()).await {
+                        Ok(Some(seq)) => tracing::debug!(seq, "wrote an audit checkpoint"),
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = %e, "could not write an audit checkpoint"),
+                    }
+                }
+                _ = renewals.tick() => renew(&paths, &tls_cfg, clock.as_ref(), &resolver, &provider),
+            }
+        }
+    })
+}
+
+fn renew(
+    paths: &tls::Paths,
+    cfg: &crate::config::TlsConfig,
+    clock: &dyn haven_core::Clock,
+    resolver: &tls::Resolver,
+    provider: &rustls::crypto::CryptoProvider,
+) {
+    let (cert, key) = match (&cfg.cert_file, &cfg.key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => {
+            if !tls::needs_renewal(paths, cfg, clock.now()) {
+                return;
+            }
+            if let Err(e) = tls::issue_server_cert(paths, cfg, clock.now()) {
+                tracing::error!(error = %e, "could not renew the server certificate");
+                return;
+            }
+            (paths.server_cert.clone(), paths.server_key.clone())
+        }
+    };
+    match tls::load_certified_key(&cert, &key, provider) {
+        Ok(k) => resolver.replace(k),
+        Err(e) => {
+            tracing::error!(error = %e, "could not load the server certificate; keeping the current one")
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

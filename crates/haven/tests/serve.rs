@@ -1,0 +1,297 @@
+//! End to end: the real `haven` binary, as an operator runs it.
+
+use std::path::Path;
+use std::process::Command;
+
+use haven_testkit::process::Haven;
+use sqlx::{Connection, Executor};
+
+const BIN: &str = env!("CARGO_BIN_EXE_haven");
+
+fn haven(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HAVEN_CONFIG")
+        .output()
+        .expect("run haven")
+}
+
+fn csrf_field(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("form has a CSRF token") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+async fn edit_audit_row(data_dir: &Path, action: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}/haven.db", data_dir.display());
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    conn.execute("DROP TRIGGER audit_events_no_update")
+        .await
+        .unwrap();
+    let row: (i64,) = sqlx::query_as("SELECT seq FROM audit_events WHERE action = $1")
+        .bind(action)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET source = '10.0.0.66' WHERE seq = $1")
+        .bind(row.0)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    row.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_bootstrap_then_verify_and_detect_tampering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("haven-data");
+    let h = Haven::start(Path::new(BIN), &data, &[], &[]);
+    let client = h.client();
+
+    // HTTPS with the internal CA: /healthz, /readyz, /ca.pem.
+    let health = client
+        .get(format!("{}/healthz", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+    let ready: serde_json::Value = client
+        .get(format!("{}/readyz", h.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ok");
+    let ca = client
+        .get(format!("{}/ca.pem", h.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(ca.as_ref(), h.ca_pem().as_slice());
+    let metrics = client
+        .get(h.metrics_url.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("haven_http_requests_total"), "{metrics}");
+
+    // The data directory and key files are private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("master.key")), 0o600);
+    assert_eq!(mode(&data.join("tls/ca.key")), 0o600);
+
+    // The one-time bootstrap link creates the first administrator, once.
+    let link = h
+        .bootstrap_link
+        .clone()
+        .expect("a bootstrap link was printed");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let form = client.get(&link).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let csrf = csrf_field(&form.text().await.unwrap());
+    let fields = |user: &str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("token", token.clone()),
+            ("user_id", user.to_string()),
+            ("email", "desk@example.org".to_string()),
+            ("password", "correct horse battery staple".to_string()),
+            (
+                "password_confirm",
+                "correct horse battery staple".to_string(),
+            ),
+        ]
+    };
+    let created = client
+        .post(format!("{}/bootstrap", h.url))
+        .form(&fields("desk"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert!(
+        created
+            .text()
+            .await
+            .unwrap()
+            .contains("Administrator created")
+    );
+    let again = client
+        .post(format!("{}/bootstrap", h.url))
+        .form(&fields("desk2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 410);
+
+    // SIGTERM stops it cleanly.
+    let stopped = h.stop();
+    assert!(stopped.success(), "{stopped:?}");
+
+    let d = data.to_str().unwrap();
+    let ok = haven(&["audit", "verify", "--data-dir", d]);
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{out}");
+    assert!(out.contains("Audit trail intact"), "{out}");
+
+    let export = haven(&[
+        "audit",
+        "export",
+        "--data-dir",
+        d,
+        "--since",
+        "2000-01-01",
+        "--format",
+        "jsonl",
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "bootstrap.link_issued",
+            "account.created",
+            "bootstrap.link_refused"
+        ]
+    );
+    assert_eq!(lines[1]["source"], "127.0.0.1");
+
+    let edited = edit_audit_row(&data, "account.created").await;
+    let bad = haven(&["audit", "verify", "--data-dir", d]);
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("BROKEN at event {edited}")), "{out}");
+}
+
+#[test]
+fn a_busy_port_is_reported_and_nothing_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("never");
+    let out = haven(&[
+        "serve",
+        "--listen",
+        &addr,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already in use") && err.contains("--listen"),
+        "{err}"
+    );
+    assert!(!data.exists());
+}
+
+#[test]
+fn configuration_errors_exit_2_naming_file_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("haven.toml");
+    std::fs::write(&file, "[http]\nmax_body_byte = 10\n").unwrap();
+    let out = haven(&["config", "check", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("haven.toml")
+            && err.contains("http.max_body_byte")
+            && err.contains("max_body_bytes"),
+        "{err}"
+    );
+
+    std::fs::write(&file, "[http]\nmax_body_bytes = 4096\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config", file.to_str().unwrap()])
+        .env(
+            "HAVEN_DATABASE__URL",
+            "postgres://haven:s3cr3t-pw@db.example/haven",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("max_body_bytes = 4096")
+            && printed.contains("postgres://haven:<redacted>@db.example/haven"),
+        "{printed}"
+    );
+    assert!(!printed.contains("s3cr3t"));
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_haven_is_refused_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let d = data.to_str().unwrap();
+    let config = haven::config::load(
+        None,
+        &[],
+        &haven::config::Overrides {
+            data_dir: Some(data.clone()),
+            listen: None,
+        },
+    )
+    .unwrap();
+    drop(
+        haven::app::open(config, haven::app::Mode::Create)
+            .await
+            .unwrap(),
+    );
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{d}/haven.db");
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    conn.execute("INSERT INTO haven_schema (version, description, applied_us) VALUES (2, 'from the future', 0)").await.unwrap();
+    conn.close().await.unwrap();
+    let before = std::fs::read(data.join("haven.db")).unwrap();
+
+    let out = haven(&["serve", "--listen", "127.0.0.1:0", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("newer Haven"), "{err}");
+    assert_eq!(std::fs::read(data.join("haven.db")).unwrap(), before);
+}
+
+#[test]
+fn an_unusable_data_directory_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = haven(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        file.join("sub").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot create the data directory"), "{err}");
+
+    let out = haven(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        tmp.path().join("none").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a Haven data directory"));
+}
