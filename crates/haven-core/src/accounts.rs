@@ -60,9 +60,7 @@ pub struct NewUser {
 pub fn validate_user_id(id: &str) -> Result<(), CoreError> {
     let ok = (2..=32).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
@@ -76,22 +74,10 @@ pub fn validate_user_id(id: &str) -> Result<(), CoreError> {
 pub fn validate_email(email: &str) -> Result<(), CoreError> {
     let ok = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
-        && !email
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
-    if ok {
-        Ok(())
-    } else {
-        Err(CoreError::invalid(
-            "email",
-            "enter an email address such as name@example.org",
-        ))
-    }
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    if ok { Ok(()) } else { Err(CoreError::invalid("email", "enter an email address such as name@example.org")) }
 }
 
 /// The baseline password rule (length, not the user id). Strength scoring and breached-password
@@ -101,22 +87,14 @@ pub fn validate_new_password(password: &str, user_id: &str) -> Result<(), CoreEr
     if chars < PASSWORD_MIN_CHARS {
         return Err(CoreError::invalid(
             "password",
-            format!(
-                "use at least {PASSWORD_MIN_CHARS} characters (a few unrelated words work well)"
-            ),
+            format!("use at least {PASSWORD_MIN_CHARS} characters (a few unrelated words work well)"),
         ));
     }
     if chars > PASSWORD_MAX_CHARS {
-        return Err(CoreError::invalid(
-            "password",
-            format!("use at most {PASSWORD_MAX_CHARS} characters"),
-        ));
+        return Err(CoreError::invalid("password", format!("use at most {PASSWORD_MAX_CHARS} characters")));
     }
     if password.to_lowercase().contains(&user_id.to_lowercase()) {
-        return Err(CoreError::invalid(
-            "password",
-            "do not include your user id in your password",
-        ));
+        return Err(CoreError::invalid("password", "do not include your user id in your password"));
     }
     Ok(())
 }
@@ -141,9 +119,8 @@ pub async fn issue_bootstrap_link(
             }
             tx.replace_bootstrap_token(&hash, expires).await?;
             tx.append_audit(
-                NewAuditEvent::new(now, SYSTEM, "bootstrap.link_issued").details(
-                    serde_json::json!({"expires_in_seconds": BOOTSTRAP_VALIDITY.whole_seconds()}),
-                ),
+                NewAuditEvent::new(now, SYSTEM, "bootstrap.link_issued")
+                    .details(serde_json::json!({"expires_in_seconds": BOOTSTRAP_VALIDITY.whole_seconds()})),
             )
             .await?;
             Ok::<_, CoreError>(true)
@@ -188,9 +165,7 @@ pub async fn redeem_bootstrap(
                 return Err(CoreError::LinkInvalid);
             }
             if tx.count_admins().await? > 0 {
-                return Err(CoreError::Conflict(
-                    "an administrator already exists; sign in instead".into(),
-                ));
+                return Err(CoreError::Conflict("an administrator already exists; sign in instead".into()));
             }
             let new = NewUser {
                 id: admin.user_id.clone(),
@@ -248,27 +223,11 @@ mod tests {
     fn user_ids_emails_and_passwords_are_checked() {
         assert!(validate_user_id("alice").is_ok());
         assert!(validate_user_id("a.b-c_9").is_ok());
-        for bad in [
-            "",
-            "a",
-            "Alice",
-            "9lives",
-            "al ice",
-            "../x",
-            &"a".repeat(33),
-        ] {
+        for bad in ["", "a", "Alice", "9lives", "al ice", "../x", &"a".repeat(33)] {
             assert!(validate_user_id(bad).is_err(), "{bad}");
         }
         assert!(validate_email("a@b.org").is_ok());
-        for bad in [
-            "",
-            "a",
-            "a@b",
-            "@b.org",
-            "a@.org",
-            "a b@c.org",
-            "a@b.org<script>",
-        ] {
+        for bad in ["", "a", "a@b", "@b.org", "a@.org", "a b@c.org", "a@b.org<script>"] {
             assert!(validate_email(bad).is_err(), "{bad}");
         }
         assert!(validate_new_password("short", "alice").is_err());

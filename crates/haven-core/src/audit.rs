@@ -92,12 +92,7 @@ impl AuditEvent {
     }
 
     /// Seal a new event onto the chain whose head is (`prev_seq`, `prev_hash`).
-    pub fn chain(
-        new: NewAuditEvent,
-        prev_seq: i64,
-        prev_hash: [u8; 32],
-        scratch: &mut Vec<u8>,
-    ) -> AuditEvent {
+    pub fn chain(new: NewAuditEvent, prev_seq: i64, prev_hash: [u8; 32], scratch: &mut Vec<u8>) -> AuditEvent {
         let mut e = AuditEvent {
             seq: prev_seq + 1,
             at_us: to_micros(new.at),
@@ -116,11 +111,10 @@ impl AuditEvent {
 
     /// JSON line for export.
     pub fn to_json_line(&self) -> String {
-        let details: serde_json::Value = serde_json::from_str(&self.details)
-            .unwrap_or(serde_json::Value::String(self.details.clone()));
-        let at = crate::from_micros(self.at_us)
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let details: serde_json::Value =
+            serde_json::from_str(&self.details).unwrap_or(serde_json::Value::String(self.details.clone()));
+        let at =
+            crate::from_micros(self.at_us).format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         serde_json::json!({
             "seq": self.seq, "at": at, "actor": self.actor, "action": self.action, "target": self.target,
             "project": self.project, "source": self.source, "details": details,
@@ -155,10 +149,7 @@ pub enum Problem {
     /// Sequence numbers jump: events were deleted.
     Missing { expected: i64, found: i64 },
     /// A signed checkpoint disagrees with the chain: events up to it were rewritten.
-    CheckpointMismatch {
-        seq: i64,
-        after_good_checkpoint: i64,
-    },
+    CheckpointMismatch { seq: i64, after_good_checkpoint: i64 },
     /// A checkpoint's signature does not verify (forged or corrupted).
     BadCheckpoint { seq: i64 },
     /// Events that a checkpoint vouches for are gone from the end of the trail.
@@ -168,26 +159,16 @@ pub enum Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::Edited { seq } => write!(
-                f,
-                "event {seq} was edited: its content no longer matches its hash"
-            ),
+            Problem::Edited { seq } => write!(f, "event {seq} was edited: its content no longer matches its hash"),
             Problem::BrokenLink { seq } => write!(
                 f,
                 "event {seq} does not follow event {}: that event was rewritten, or events were removed or reordered",
                 seq - 1
             ),
             Problem::Missing { expected, found } => {
-                write!(
-                    f,
-                    "event {expected} is missing (deleted): the trail jumps from {} to {found}",
-                    expected - 1
-                )
+                write!(f, "event {expected} is missing (deleted): the trail jumps from {} to {found}", expected - 1)
             }
-            Problem::CheckpointMismatch {
-                seq,
-                after_good_checkpoint,
-            } => write!(
+            Problem::CheckpointMismatch { seq, after_good_checkpoint } => write!(
                 f,
                 "the trail was rewritten between event {} and event {seq}: it disagrees with the signed checkpoint at event {seq}",
                 after_good_checkpoint + 1
@@ -195,10 +176,7 @@ impl std::fmt::Display for Problem {
             Problem::BadCheckpoint { seq } => {
                 write!(f, "the checkpoint at event {seq} has an invalid signature")
             }
-            Problem::Truncated {
-                last_seq,
-                checkpoint_seq,
-            } => write!(
+            Problem::Truncated { last_seq, checkpoint_seq } => write!(
                 f,
                 "events {}..={checkpoint_seq} were deleted from the end of the trail (a signed checkpoint vouches for event {checkpoint_seq})",
                 last_seq + 1
@@ -211,14 +189,9 @@ impl Problem {
     /// The first event the problem concerns.
     pub fn first_bad_seq(&self) -> i64 {
         match self {
-            Problem::Edited { seq }
-            | Problem::BrokenLink { seq }
-            | Problem::BadCheckpoint { seq } => *seq,
+            Problem::Edited { seq } | Problem::BrokenLink { seq } | Problem::BadCheckpoint { seq } => *seq,
             Problem::Missing { expected, .. } => *expected,
-            Problem::CheckpointMismatch {
-                after_good_checkpoint,
-                ..
-            } => after_good_checkpoint + 1,
+            Problem::CheckpointMismatch { after_good_checkpoint, .. } => after_good_checkpoint + 1,
             Problem::Truncated { last_seq, .. } => last_seq + 1,
         }
     }
@@ -277,10 +250,7 @@ impl ChainVerifier {
         let expected = self.last_seq + 1;
         if e.seq != expected {
             self.problem = Some(if e.seq > expected {
-                Problem::Missing {
-                    expected,
-                    found: e.seq,
-                }
+                Problem::Missing { expected, found: e.seq }
             } else {
                 Problem::BrokenLink { seq: e.seq }
             });
@@ -300,10 +270,8 @@ impl ChainVerifier {
                 break;
             }
             if c.seq == e.seq && c.hash != hash {
-                self.problem = Some(Problem::CheckpointMismatch {
-                    seq: c.seq,
-                    after_good_checkpoint: self.last_good_checkpoint,
-                });
+                self.problem =
+                    Some(Problem::CheckpointMismatch { seq: c.seq, after_good_checkpoint: self.last_good_checkpoint });
                 return false;
             }
             self.last_good_checkpoint = c.seq;
@@ -320,10 +288,7 @@ impl ChainVerifier {
             && let Some(c) = self.checkpoints.last()
             && c.seq > self.last_seq
         {
-            self.problem = Some(Problem::Truncated {
-                last_seq: self.last_seq,
-                checkpoint_seq: c.seq,
-            });
+            self.problem = Some(Problem::Truncated { last_seq: self.last_seq, checkpoint_seq: c.seq });
         }
         Verification {
             events: self.events,
@@ -341,14 +306,44 @@ pub fn sign_checkpoint(
     hash: [u8; 32],
     at: OffsetDateTime,
 ) -> Checkpoint {
-    let mut c = Checkpoint {
-        seq,
-        hash,
-        at_us: to_micros(at),
-        signature: Vec::new(),
-    };
+    let mut c = Checkpoint { seq, hash, at_us: to_micros(at), signature: Vec::new() };
     c.signature = key.sign(&c.message());
     c
+}
+
+/// Verify the whole trail in the store against the checkpoint key's public half, streaming.
+pub async fn verify_trail(store: &dyn crate::Store, public_key: [u8; 32]) -> Result<Verification, crate::StoreError> {
+    use futures::StreamExt;
+    let mut verifier = ChainVerifier::new(public_key, store.audit_checkpoints().await?);
+    if !verifier.is_done() {
+        let mut events = store.audit_events(1, i64::MIN);
+        while let Some(event) = events.next().await {
+            if !verifier.push(&event?) {
+                break;
+            }
+        }
+    }
+    Ok(verifier.finish())
+}
+
+/// Sign a checkpoint for the current head if events were appended since the last one.
+/// Returns the checkpointed sequence number, if one was written.
+pub async fn write_checkpoint(
+    store: &dyn crate::Store,
+    key: std::sync::Arc<haven_crypto::signing::SigningKey>,
+    at: OffsetDateTime,
+) -> Result<Option<i64>, crate::StoreError> {
+    crate::transact(store, move |tx| {
+        Box::pin(async move {
+            let (seq, hash) = tx.audit_head().await?;
+            if seq == 0 || tx.last_checkpoint_seq().await? >= seq {
+                return Ok(None);
+            }
+            tx.insert_checkpoint(&sign_checkpoint(&key, seq, hash, at)).await?;
+            Ok(Some(seq))
+        })
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -370,12 +365,7 @@ mod tests {
     }
 
     fn key() -> SigningKey {
-        SigningKey::from_seed(
-            SigningKey::generate_seed(&SystemRng::new())
-                .unwrap()
-                .as_ref(),
-        )
-        .unwrap()
+        SigningKey::from_seed(SigningKey::generate_seed(&SystemRng::new()).unwrap().as_ref()).unwrap()
     }
 
     fn verify(events: &[AuditEvent], key: &SigningKey, cps: Vec<Checkpoint>) -> Verification {
@@ -404,32 +394,18 @@ mod tests {
         let events = chain(20);
         let mut edited = events.clone();
         edited[6].target = "changed".into();
-        assert_eq!(
-            verify(&edited, &k, vec![]).problem,
-            Some(Problem::Edited { seq: 7 })
-        );
+        assert_eq!(verify(&edited, &k, vec![]).problem, Some(Problem::Edited { seq: 7 }));
 
         let mut deleted = events.clone();
         deleted.remove(4);
-        assert_eq!(
-            verify(&deleted, &k, vec![]).problem,
-            Some(Problem::Missing {
-                expected: 5,
-                found: 6
-            })
-        );
+        assert_eq!(verify(&deleted, &k, vec![]).problem, Some(Problem::Missing { expected: 5, found: 6 }));
 
         let mut reordered = events.clone();
         reordered.swap(2, 3);
         let (a, b) = (reordered[2].seq, reordered[3].seq);
         reordered[2].seq = b;
         reordered[3].seq = a;
-        assert_eq!(
-            verify(&reordered, &k, vec![])
-                .problem
-                .map(|p| p.first_bad_seq()),
-            Some(3)
-        );
+        assert_eq!(verify(&reordered, &k, vec![]).problem.map(|p| p.first_bad_seq()), Some(3));
 
         // Rewrite from event 5 on with valid hashes: only the checkpoint can tell.
         let cps = vec![
@@ -440,71 +416,22 @@ mod tests {
         let mut scratch = Vec::new();
         for e in &events[4..] {
             let prev = rewritten.last().unwrap();
-            let mut n = NewAuditEvent::new(crate::from_micros(e.at_us), &e.actor, &e.action)
-                .target("forged");
+            let mut n = NewAuditEvent::new(crate::from_micros(e.at_us), &e.actor, &e.action).target("forged");
             n.details = serde_json::from_str(&e.details).unwrap();
             rewritten.push(AuditEvent::chain(n, prev.seq, prev.hash, &mut scratch));
         }
         assert_eq!(
             verify(&rewritten, &k, cps.clone()).problem,
-            Some(Problem::CheckpointMismatch {
-                seq: 12,
-                after_good_checkpoint: 3
-            })
+            Some(Problem::CheckpointMismatch { seq: 12, after_good_checkpoint: 3 })
         );
 
         assert_eq!(
             verify(&events[..9], &k, cps.clone()).problem,
-            Some(Problem::Truncated {
-                last_seq: 9,
-                checkpoint_seq: 12
-            })
+            Some(Problem::Truncated { last_seq: 9, checkpoint_seq: 12 })
         );
 
         let mut forged = cps;
         forged[0].hash = [9; 32];
-        assert_eq!(
-            verify(&events, &k, forged).problem,
-            Some(Problem::BadCheckpoint { seq: 3 })
-        );
+        assert_eq!(verify(&events, &k, forged).problem, Some(Problem::BadCheckpoint { seq: 3 }));
     }
-}
-
-/// Verify the whole trail in the store against the checkpoint key's public half, streaming.
-pub async fn verify_trail(
-    store: &dyn crate::Store,
-    public_key: [u8; 32],
-) -> Result<Verification, crate::StoreError> {
-    use futures::StreamExt;
-    let mut verifier = ChainVerifier::new(public_key, store.audit_checkpoints().await?);
-    if !verifier.is_done() {
-        let mut events = store.audit_events(1, i64::MIN);
-        while let Some(event) = events.next().await {
-            if !verifier.push(&event?) {
-                break;
-            }
-        }
-    }
-    Ok(verifier.finish())
-}
-
-/// Sign a checkpoint for the current head if events were appended since the last one.
-/// Returns the checkpointed sequence number, if one was written.
-pub async fn write_checkpoint(
-    store: &dyn crate::Store,
-    key: std::sync::Arc<haven_crypto::signing::SigningKey>,
-    at: OffsetDateTime,
-) -> Result<Option<i64>, crate::StoreError> {
-    crate::transact(store, move |tx| {
-        Box::pin(async move {
-            let (seq, hash) = tx.audit_head().await?;
-            if seq == 0 || tx.last_checkpoint_seq().await? >= seq {
-                return Ok(None);
-            }
-            tx.insert_checkpoint(&sign_checkpoint(&key, seq, hash, at))
-                .await?;
-            Ok(Some(seq))
-        })
-    })
-    .await
 }

@@ -37,10 +37,9 @@ pub fn can(actor: Option<&Actor<'_>>, action: Action, resource: Resource<'_>) ->
         return false;
     }
     match (action, resource) {
-        (
-            Action::PublishServiceUpdate | Action::ViewAuditTrail | Action::ManageAccounts,
-            Resource::Service,
-        ) => actor.has(Role::Admin),
+        (Action::PublishServiceUpdate | Action::ViewAuditTrail | Action::ManageAccounts, Resource::Service) => {
+            actor.has(Role::Admin)
+        }
         _ => false,
     }
 }
@@ -51,41 +50,16 @@ mod tests {
 
     #[test]
     fn table() {
-        let admin = Actor {
-            user_id: "root",
-            roles: &[Role::Admin],
-            active: true,
-        };
-        let locked_admin = Actor {
-            user_id: "root",
-            roles: &[Role::Admin],
-            active: false,
-        };
-        let researcher = Actor {
-            user_id: "alice",
-            roles: &[Role::Researcher],
-            active: true,
-        };
-        let actions = [
-            Action::PublishServiceUpdate,
-            Action::ViewAuditTrail,
-            Action::ManageAccounts,
-        ];
+        let admin = Actor { user_id: "root", roles: &[Role::Admin], active: true };
+        let locked_admin = Actor { user_id: "root", roles: &[Role::Admin], active: false };
+        let researcher = Actor { user_id: "alice", roles: &[Role::Researcher], active: true };
+        let actions = [Action::PublishServiceUpdate, Action::ViewAuditTrail, Action::ManageAccounts];
         for action in actions {
             assert!(can(Some(&admin), action, Resource::Service), "{action:?}");
-            assert!(
-                !can(Some(&locked_admin), action, Resource::Service),
-                "{action:?}"
-            );
-            assert!(
-                !can(Some(&researcher), action, Resource::Service),
-                "{action:?}"
-            );
+            assert!(!can(Some(&locked_admin), action, Resource::Service), "{action:?}");
+            assert!(!can(Some(&researcher), action, Resource::Service), "{action:?}");
             assert!(!can(None, action, Resource::Service), "{action:?}");
-            assert!(
-                !can(Some(&admin), action, Resource::Project("p1")),
-                "{action:?}"
-            );
+            assert!(!can(Some(&admin), action, Resource::Project("p1")), "{action:?}");
         }
     }
 }

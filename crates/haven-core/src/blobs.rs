@@ -44,12 +44,7 @@ pub enum BlobError {
 pub trait BlobStore: Send + Sync {
     /// Seal and store `data` under `project`'s key. Nothing is visible under the returned id until
     /// the whole stream was stored; on error nothing is left behind.
-    async fn put(
-        &self,
-        project: &str,
-        data: ByteStream,
-        limit: Option<u64>,
-    ) -> Result<ObjectMeta, BlobError>;
+    async fn put(&self, project: &str, data: ByteStream, limit: Option<u64>) -> Result<ObjectMeta, BlobError>;
     /// The plaintext, verified segment by segment; a stream error of kind `InvalidData` means the
     /// object failed its integrity check, and nothing read so far may be trusted.
     async fn get(&self, meta: &ObjectMeta) -> Result<ByteStream, BlobError>;
@@ -59,8 +54,5 @@ pub trait BlobStore: Send + Sync {
 }
 
 pub fn is_object_id(id: &str) -> bool {
-    id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

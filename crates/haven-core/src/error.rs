@@ -23,13 +23,8 @@ pub enum CoreError {
     #[error(transparent)]
     Crypto(#[from] haven_crypto::CryptoError),
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    #[error(
-        "this link is not valid: it has expired, was already used, or was mistyped. Ask for a new one."
-    )]
+    Invalid { field: &'static str, message: String },
+    #[error("this link is not valid: it has expired, was already used, or was mistyped. Ask for a new one.")]
     LinkInvalid,
     #[error("{0}")]
     Conflict(String),
@@ -41,10 +36,7 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        CoreError::Invalid {
-            field,
-            message: message.into(),
-        }
+        CoreError::Invalid { field, message: message.into() }
     }
 
     /// A stable, machine-readable code.

@@ -24,18 +24,8 @@ fn object_context(object_id: &str) -> Vec<u8> {
 }
 
 impl KeyRing {
-    pub fn new(
-        master: Key256,
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        rng: Arc<dyn Rng>,
-    ) -> Self {
-        KeyRing {
-            master,
-            store,
-            clock,
-            rng,
-        }
+    pub fn new(master: Key256, store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>) -> Self {
+        KeyRing { master, store, clock, rng }
     }
 
     pub fn rng(&self) -> &dyn Rng {
@@ -45,18 +35,10 @@ impl KeyRing {
     /// The current key of `project`, made on first use.
     pub async fn project_key(&self, project: &str) -> Result<(i64, Key256), CoreError> {
         if let Some((version, wrapped)) = self.store.project_key(project).await? {
-            return Ok((
-                version,
-                unwrap_key(&self.master, &wrapped, &project_context(project, version))?,
-            ));
+            return Ok((version, unwrap_key(&self.master, &wrapped, &project_context(project, version))?));
         }
         let key = Key256::generate(self.rng.as_ref())?;
-        let wrapped = wrap_key(
-            &self.master,
-            &key,
-            &project_context(project, 1),
-            self.rng.as_ref(),
-        )?;
+        let wrapped = wrap_key(&self.master, &key, &project_context(project, 1), self.rng.as_ref())?;
         let now = self.clock.now();
         let name = project.to_string();
         let stored = transact(self.store.as_ref(), move |tx| {
@@ -64,8 +46,7 @@ impl KeyRing {
                 if let Some(existing) = tx.project_key(&name).await? {
                     return Ok::<_, StoreError>(existing);
                 }
-                tx.insert_project_key(&name, 1, &wrapped, to_micros(now))
-                    .await?;
+                tx.insert_project_key(&name, 1, &wrapped, to_micros(now)).await?;
                 tx.append_audit(
                     NewAuditEvent::new(now, SYSTEM, "key.project_key_created")
                         .project(&name)
@@ -76,54 +57,25 @@ impl KeyRing {
             })
         })
         .await?;
-        Ok((
-            stored.0,
-            unwrap_key(&self.master, &stored.1, &project_context(project, stored.0))?,
-        ))
+        Ok((stored.0, unwrap_key(&self.master, &stored.1, &project_context(project, stored.0))?))
     }
 
     /// The key of a stored project-key version.
-    pub async fn project_key_version(
-        &self,
-        project: &str,
-        version: i64,
-    ) -> Result<Key256, CoreError> {
+    pub async fn project_key_version(&self, project: &str, version: i64) -> Result<Key256, CoreError> {
         match self.store.project_key(project).await? {
-            Some((v, wrapped)) if v == version => Ok(unwrap_key(
-                &self.master,
-                &wrapped,
-                &project_context(project, v),
-            )?),
+            Some((v, wrapped)) if v == version => Ok(unwrap_key(&self.master, &wrapped, &project_context(project, v))?),
             _ => Err(CoreError::NotFound),
         }
     }
 
     /// A fresh object key and its wrapped form.
-    pub fn new_object_key(
-        &self,
-        project_key: &Key256,
-        object_id: &str,
-    ) -> Result<(Key256, Vec<u8>), CoreError> {
+    pub fn new_object_key(&self, project_key: &Key256, object_id: &str) -> Result<(Key256, Vec<u8>), CoreError> {
         let key = Key256::generate(self.rng.as_ref())?;
-        let wrapped = wrap_key(
-            project_key,
-            &key,
-            &object_context(object_id),
-            self.rng.as_ref(),
-        )?;
+        let wrapped = wrap_key(project_key, &key, &object_context(object_id), self.rng.as_ref())?;
         Ok((key, wrapped))
     }
 
-    pub fn open_object_key(
-        &self,
-        project_key: &Key256,
-        object_id: &str,
-        wrapped: &[u8],
-    ) -> Result<Key256, CoreError> {
-        Ok(unwrap_key(
-            project_key,
-            wrapped,
-            &object_context(object_id),
-        )?)
+    pub fn open_object_key(&self, project_key: &Key256, object_id: &str, wrapped: &[u8]) -> Result<Key256, CoreError> {
+        Ok(unwrap_key(project_key, wrapped, &object_context(object_id))?)
     }
 }

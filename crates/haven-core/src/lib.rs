@@ -22,6 +22,5 @@ pub fn to_micros(t: time::OffsetDateTime) -> i64 {
 }
 
 pub fn from_micros(us: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }

@@ -27,17 +27,9 @@ pub trait Tx: Send {
     // accounts
     async fn count_admins(&mut self) -> Result<i64, StoreError>;
     async fn insert_user(&mut self, user: &NewUser) -> Result<(), StoreError>;
-    async fn replace_bootstrap_token(
-        &mut self,
-        hash: &[u8; 32],
-        expires_us: i64,
-    ) -> Result<(), StoreError>;
+    async fn replace_bootstrap_token(&mut self, hash: &[u8; 32], expires_us: i64) -> Result<(), StoreError>;
     /// Delete the token if it exists and has not expired; whether it did.
-    async fn take_bootstrap_token(
-        &mut self,
-        hash: &[u8; 32],
-        now_us: i64,
-    ) -> Result<bool, StoreError>;
+    async fn take_bootstrap_token(&mut self, hash: &[u8; 32], now_us: i64) -> Result<bool, StoreError>;
     // service updates
     async fn insert_update(&mut self, update: &NewServiceUpdate) -> Result<i64, StoreError>;
     // keys and objects
@@ -66,11 +58,7 @@ pub trait Store: Send + Sync {
     async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
     async fn list_updates(&self, limit: i64) -> Result<Vec<ServiceUpdate>, StoreError>;
     /// Events with `seq >= from_seq` and `at >= since_us`, in sequence order, streamed.
-    fn audit_events(
-        &self,
-        from_seq: i64,
-        since_us: i64,
-    ) -> BoxStream<'_, Result<AuditEvent, StoreError>>;
+    fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>>;
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
     async fn project_key(&self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>;
     async fn object(&self, id: &str) -> Result<Option<ObjectMeta>, StoreError>;
@@ -96,8 +84,6 @@ where
     store.run_job(job).await?;
     match receive.await {
         Ok(outcome) => outcome,
-        Err(_) => {
-            Err(StoreError::Database("the unit of work was dropped before it ran".into()).into())
-        }
+        Err(_) => Err(StoreError::Database("the unit of work was dropped before it ran".into()).into()),
     }
 }

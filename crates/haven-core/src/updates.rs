@@ -28,22 +28,13 @@ pub struct NewServiceUpdate {
 pub fn validate(title: &str, body: &str) -> Result<(), CoreError> {
     let title = title.trim();
     if title.is_empty() || title.chars().count() > TITLE_MAX {
-        return Err(CoreError::invalid(
-            "title",
-            format!("give a title of 1 to {TITLE_MAX} characters"),
-        ));
+        return Err(CoreError::invalid("title", format!("give a title of 1 to {TITLE_MAX} characters")));
     }
     if title.chars().any(char::is_control) {
-        return Err(CoreError::invalid(
-            "title",
-            "the title must be a single line",
-        ));
+        return Err(CoreError::invalid("title", "the title must be a single line"));
     }
     if body.trim().is_empty() || body.chars().count() > BODY_MAX {
-        return Err(CoreError::invalid(
-            "body",
-            format!("give a body of 1 to {BODY_MAX} characters"),
-        ));
+        return Err(CoreError::invalid("body", format!("give a body of 1 to {BODY_MAX} characters")));
     }
     Ok(())
 }

@@ -59,16 +59,7 @@ mod tests {
     use super::*;
 
     fn ev<'a>(actor: &'a str, action: &'a str) -> EventFields<'a> {
-        EventFields {
-            seq: 1,
-            at_micros: 5,
-            actor,
-            action,
-            target: "",
-            project: "",
-            source: "",
-            details: "{}",
-        }
+        EventFields { seq: 1, at_micros: 5, actor, action, target: "", project: "", source: "", details: "{}" }
     }
 
     #[test]

@@ -22,9 +22,7 @@ impl Key256 {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::Key("a key is exactly 32 bytes"))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Key("a key is exactly 32 bytes"))?;
         Ok(Key256(arr))
     }
 
@@ -33,8 +31,7 @@ impl Key256 {
     }
 
     pub(crate) fn aead(&self) -> Result<LessSafeKey, CryptoError> {
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| CryptoError::Key("AES-256 key"))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| CryptoError::Key("AES-256 key"))?;
         Ok(LessSafeKey::new(unbound))
     }
 }
@@ -46,12 +43,7 @@ impl std::fmt::Debug for Key256 {
 }
 
 /// Wrap `key` under `kek`, bound to `context` (for example `project-key/<id>/v<n>`).
-pub fn wrap_key(
-    kek: &Key256,
-    key: &Key256,
-    context: &[u8],
-    rng: &dyn Rng,
-) -> Result<Vec<u8>, CryptoError> {
+pub fn wrap_key(kek: &Key256, key: &Key256, context: &[u8], rng: &dyn Rng) -> Result<Vec<u8>, CryptoError> {
     let nonce = random_array::<12>(rng)?;
     let mut out = Vec::with_capacity(WRAPPED_LEN);
     out.push(WRAP_VERSION);
@@ -59,11 +51,7 @@ pub fn wrap_key(
     out.extend_from_slice(key.expose());
     let tag = kek
         .aead()?
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(context),
-            &mut out[13..],
-        )
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut out[13..])
         .map_err(|_| CryptoError::Authentication)?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
@@ -72,23 +60,14 @@ pub fn wrap_key(
 /// Unwrap a key made by [`wrap_key`] with the same `kek` and `context`.
 pub fn unwrap_key(kek: &Key256, wrapped: &[u8], context: &[u8]) -> Result<Key256, CryptoError> {
     if wrapped.len() != WRAPPED_LEN || wrapped[0] != WRAP_VERSION {
-        return Err(CryptoError::Format {
-            what: "wrapped key",
-            why: "wrong length or version".into(),
-        });
+        return Err(CryptoError::Format { what: "wrapped key", why: "wrong length or version".into() });
     }
-    let nonce: [u8; 12] = wrapped[1..13].try_into().map_err(|_| CryptoError::Format {
-        what: "wrapped key",
-        why: "nonce".into(),
-    })?;
+    let nonce: [u8; 12] =
+        wrapped[1..13].try_into().map_err(|_| CryptoError::Format { what: "wrapped key", why: "nonce".into() })?;
     let mut body = zeroize::Zeroizing::new(wrapped[13..].to_vec());
     let plain = kek
         .aead()?
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(context),
-            body.as_mut_slice(),
-        )
+        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(context), body.as_mut_slice())
         .map_err(|_| CryptoError::Authentication)?;
     Key256::from_bytes(plain)
 }
@@ -107,10 +86,7 @@ mod tests {
         assert_eq!(wrapped.len(), WRAPPED_LEN);
         let back = unwrap_key(&kek, &wrapped, b"project-key/p1/v1").unwrap();
         assert_eq!(back.expose(), key.expose());
-        assert_eq!(
-            unwrap_key(&kek, &wrapped, b"project-key/p2/v1").unwrap_err(),
-            CryptoError::Authentication
-        );
+        assert_eq!(unwrap_key(&kek, &wrapped, b"project-key/p2/v1").unwrap_err(), CryptoError::Authentication);
         let other = Key256::generate(&rng).unwrap();
         assert!(unwrap_key(&other, &wrapped, b"project-key/p1/v1").is_err());
         let mut flipped = wrapped.clone();

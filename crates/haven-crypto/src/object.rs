@@ -36,7 +36,7 @@ fn nonce(index: u64, last: bool) -> Nonce {
 /// The size of the sealed form of `plain_len` bytes.
 pub fn sealed_len(plain_len: u64, segment: usize) -> u64 {
     let seg = segment as u64;
-    let segments = plain_len / seg + 1 - u64::from(plain_len % seg == 0 && plain_len > 0);
+    let segments = plain_len / seg + 1 - u64::from(plain_len.is_multiple_of(seg) && plain_len > 0);
     HEADER_LEN as u64 + plain_len + segments * TAG_LEN as u64
 }
 
@@ -59,11 +59,7 @@ pub struct Sealer {
 
 impl Sealer {
     /// Returns the sealer and the header to write first.
-    pub fn new(
-        key: &Key256,
-        object_id: &[u8; 16],
-        segment: usize,
-    ) -> Result<(Self, [u8; HEADER_LEN]), CryptoError> {
+    pub fn new(key: &Key256, object_id: &[u8; 16], segment: usize) -> Result<(Self, [u8; HEADER_LEN]), CryptoError> {
         if segment == 0 || segment > MAX_SEGMENT {
             return Err(CryptoError::Format {
                 what: "segment size",
@@ -71,24 +67,15 @@ impl Sealer {
             });
         }
         let header = header(object_id, segment);
-        let sealer = Sealer {
-            key: key.aead()?,
-            header,
-            segment,
-            index: 0,
-            pending: Vec::with_capacity(segment + TAG_LEN),
-        };
+        let sealer =
+            Sealer { key: key.aead()?, header, segment, index: 0, pending: Vec::with_capacity(segment + TAG_LEN) };
         Ok((sealer, header))
     }
 
     fn seal_pending(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {
         let tag = self
             .key
-            .seal_in_place_separate_tag(
-                nonce(self.index, last),
-                Aad::from(&self.header),
-                &mut self.pending,
-            )
+            .seal_in_place_separate_tag(nonce(self.index, last), Aad::from(&self.header), &mut self.pending)
             .map_err(|_| CryptoError::Authentication)?;
         self.index += 1;
         out.extend_from_slice(&self.pending);
@@ -114,10 +101,7 @@ impl Sealer {
     /// segment of plaintext and gets its tag appended. Use only while no bytes are pending.
     pub fn seal_full_in_place(&mut self, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
         if buf.len() != self.segment || !self.pending.is_empty() {
-            return Err(CryptoError::Format {
-                what: "segment",
-                why: "not a whole segment".into(),
-            });
+            return Err(CryptoError::Format { what: "segment", why: "not a whole segment".into() });
         }
         let tag = self
             .key
@@ -160,19 +144,11 @@ impl Opener {
     }
 
     fn parse_header(&mut self) -> Result<(), CryptoError> {
-        let bad = |why: &str| CryptoError::Format {
-            what: "object header",
-            why: why.to_string(),
-        };
+        let bad = |why: &str| CryptoError::Format { what: "object header", why: why.to_string() };
         if &self.header[..8] != MAGIC {
             return Err(bad("not a Haven sealed object"));
         }
-        let seg = u32::from_be_bytes([
-            self.header[8],
-            self.header[9],
-            self.header[10],
-            self.header[11],
-        ]) as usize;
+        let seg = u32::from_be_bytes([self.header[8], self.header[9], self.header[10], self.header[11]]) as usize;
         if seg == 0 || seg > MAX_SEGMENT || self.header[12..16] != [0, 0, 0, 0] {
             return Err(bad("bad segment size or reserved field"));
         }
@@ -187,11 +163,7 @@ impl Opener {
     fn open_pending(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {
         let plain = self
             .key
-            .open_in_place(
-                nonce(self.index, last),
-                Aad::from(&self.header),
-                &mut self.pending,
-            )
+            .open_in_place(nonce(self.index, last), Aad::from(&self.header), &mut self.pending)
             .map_err(|_| CryptoError::Authentication)?;
         out.extend_from_slice(plain);
         self.index += 1;
@@ -233,12 +205,7 @@ impl Opener {
 }
 
 /// Seal a whole buffer (small objects and tests).
-pub fn seal(
-    key: &Key256,
-    object_id: &[u8; 16],
-    plain: &[u8],
-    segment: usize,
-) -> Result<Vec<u8>, CryptoError> {
+pub fn seal(key: &Key256, object_id: &[u8; 16], plain: &[u8], segment: usize) -> Result<Vec<u8>, CryptoError> {
     let (mut sealer, header) = Sealer::new(key, object_id, segment)?;
     let mut out = Vec::with_capacity(sealed_len(plain.len() as u64, segment) as usize);
     out.extend_from_slice(&header);
@@ -281,14 +248,8 @@ mod tests {
         let sealed = seal(&k, &[1; 16], &[9u8; 64], 16).unwrap();
         // header + 3 whole segments: a valid prefix that lacks the final segment
         let cut = HEADER_LEN + 3 * (16 + TAG_LEN);
-        assert_eq!(
-            open(&k, &[1; 16], &sealed[..cut]).unwrap_err(),
-            CryptoError::Authentication
-        );
-        assert_eq!(
-            open(&k, &[1; 16], &sealed[..HEADER_LEN]).unwrap_err(),
-            CryptoError::Authentication
-        );
+        assert_eq!(open(&k, &[1; 16], &sealed[..cut]).unwrap_err(), CryptoError::Authentication);
+        assert_eq!(open(&k, &[1; 16], &sealed[..HEADER_LEN]).unwrap_err(), CryptoError::Authentication);
     }
 
     #[test]

@@ -9,19 +9,15 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use crate::{CryptoError, Rng, rng::random_array};
 
 fn hasher() -> Result<Argon2<'static>, CryptoError> {
-    let params =
-        Params::new(19 * 1024, 2, 1, None).map_err(|e| CryptoError::Password(e.to_string()))?;
+    let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| CryptoError::Password(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for `secret`.
 pub fn hash_password(secret: &str, rng: &dyn Rng) -> Result<String, CryptoError> {
     let salt_bytes = random_array::<16>(rng)?;
-    let salt =
-        SaltString::encode_b64(&salt_bytes).map_err(|e| CryptoError::Password(e.to_string()))?;
-    let hash = hasher()?
-        .hash_password(secret.as_bytes(), &salt)
-        .map_err(|e| CryptoError::Password(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| CryptoError::Password(e.to_string()))?;
+    let hash = hasher()?.hash_password(secret.as_bytes(), &salt).map_err(|e| CryptoError::Password(e.to_string()))?;
     Ok(hash.to_string())
 }
 

@@ -16,8 +16,7 @@ impl SigningKey {
     }
 
     pub fn from_seed(seed: &[u8]) -> Result<Self, CryptoError> {
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed)
-            .map_err(|_| CryptoError::Key("Ed25519 seed"))?;
+        let pair = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| CryptoError::Key("Ed25519 seed"))?;
         Ok(SigningKey { pair })
     }
 
@@ -33,9 +32,7 @@ impl SigningKey {
 }
 
 pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    UnparsedPublicKey::new(&ED25519, public_key)
-        .verify(message, signature)
-        .is_ok()
+    UnparsedPublicKey::new(&ED25519, public_key).verify(message, signature).is_ok()
 }
 
 #[cfg(test)]

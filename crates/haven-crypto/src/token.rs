@@ -27,10 +27,7 @@ pub fn hash_token(secret: &str) -> [u8; 32] {
 
 /// Whether a presented string has the shape of a token (cheap pre-check before any lookup).
 pub fn looks_like_token(secret: &str) -> bool {
-    secret.len() == 43
-        && secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -40,11 +40,9 @@ pub struct S3Options {
 pub fn open_backend(location: &BlobLocation) -> Result<Arc<dyn ObjectStore>, BlobError> {
     let backend = |e: object_store::Error| BlobError::Backend(e.to_string());
     match location {
-        BlobLocation::Local(dir) => Ok(Arc::new(
-            LocalFileSystem::new_with_prefix(dir)
-                .map_err(backend)?
-                .with_fsync(true),
-        )),
+        BlobLocation::Local(dir) => {
+            Ok(Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(backend)?.with_fsync(true)))
+        }
         BlobLocation::S3(o) => {
             let mut b = object_store::aws::AmazonS3Builder::new()
                 .with_bucket_name(&o.bucket)
@@ -63,10 +61,7 @@ pub fn open_backend(location: &BlobLocation) -> Result<Arc<dyn ObjectStore>, Blo
             if o.prefix.is_empty() {
                 Ok(Arc::new(s3))
             } else {
-                Ok(Arc::new(object_store::prefix::PrefixStore::new(
-                    s3,
-                    o.prefix.as_str(),
-                )))
+                Ok(Arc::new(object_store::prefix::PrefixStore::new(s3, o.prefix.as_str())))
             }
         }
     }
@@ -96,12 +91,7 @@ fn crypto_err(_: haven_crypto::CryptoError) -> BlobError {
 
 impl SealedBlobStore {
     pub fn new(backend: Arc<dyn ObjectStore>, keys: Arc<KeyRing>, clock: Arc<dyn Clock>) -> Self {
-        SealedBlobStore {
-            backend,
-            keys,
-            clock,
-            segment: DEFAULT_SEGMENT,
-        }
+        SealedBlobStore { backend, keys, clock, segment: DEFAULT_SEGMENT }
     }
 
     async fn upload(
@@ -112,11 +102,7 @@ impl SealedBlobStore {
         mut data: ByteStream,
         limit: Option<u64>,
     ) -> Result<(i64, [u8; 32]), BlobError> {
-        let upload = self
-            .backend
-            .put_multipart(path)
-            .await
-            .map_err(backend_err)?;
+        let upload = self.backend.put_multipart(path).await.map_err(backend_err)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
         let mut digest = haven_crypto::Sha256::new();
         let mut size: u64 = 0;
@@ -136,10 +122,7 @@ impl SealedBlobStore {
                 if sealed.len() >= self.segment {
                     writer.write(&sealed);
                     sealed.clear();
-                    writer
-                        .wait_for_capacity(CONCURRENT_PARTS)
-                        .await
-                        .map_err(backend_err)?;
+                    writer.wait_for_capacity(CONCURRENT_PARTS).await.map_err(backend_err)?;
                 }
             }
             sealer.finish(&mut sealed).map_err(crypto_err)?;
@@ -150,9 +133,7 @@ impl SealedBlobStore {
         match outcome {
             Ok(()) => {
                 writer.finish().await.map_err(backend_err)?;
-                let size = i64::try_from(size).map_err(|_| BlobError::TooLarge {
-                    limit: i64::MAX as u64,
-                })?;
+                let size = i64::try_from(size).map_err(|_| BlobError::TooLarge { limit: i64::MAX as u64 })?;
                 Ok((size, digest.finish()))
             }
             Err(e) => {
@@ -165,22 +146,14 @@ impl SealedBlobStore {
 
 #[async_trait]
 impl BlobStore for SealedBlobStore {
-    async fn put(
-        &self,
-        project: &str,
-        data: ByteStream,
-        limit: Option<u64>,
-    ) -> Result<ObjectMeta, BlobError> {
+    async fn put(&self, project: &str, data: ByteStream, limit: Option<u64>) -> Result<ObjectMeta, BlobError> {
         let (key_version, project_key) = self.keys.project_key(project).await?;
-        let raw_id: [u8; 16] = haven_crypto::rng::random_array(self.keys.rng())
-            .map_err(|e| BlobError::Backend(e.to_string()))?;
+        let raw_id: [u8; 16] =
+            haven_crypto::rng::random_array(self.keys.rng()).map_err(|e| BlobError::Backend(e.to_string()))?;
         let id = hex::encode(raw_id);
         let (object_key, wrapped_key) = self.keys.new_object_key(&project_key, &id)?;
-        let (sealer, header) =
-            Sealer::new(&object_key, &raw_id, self.segment).map_err(crypto_err)?;
-        let (size, sha256) = self
-            .upload(&path_of(&id), sealer, &header, data, limit)
-            .await?;
+        let (sealer, header) = Sealer::new(&object_key, &raw_id, self.segment).map_err(crypto_err)?;
+        let (size, sha256) = self.upload(&path_of(&id), sealer, &header, data, limit).await?;
         Ok(ObjectMeta {
             id,
             project: project.to_string(),
@@ -196,57 +169,34 @@ impl BlobStore for SealedBlobStore {
         if !is_object_id(&meta.id) {
             return Err(BlobError::NotFound);
         }
-        let raw_id: [u8; 16] = hex::decode(&meta.id)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or(BlobError::NotFound)?;
-        let project_key = self
-            .keys
-            .project_key_version(&meta.project, meta.key_version)
-            .await?;
-        let object_key = self
-            .keys
-            .open_object_key(&project_key, &meta.id, &meta.wrapped_key)?;
+        let raw_id: [u8; 16] = hex::decode(&meta.id).ok().and_then(|v| v.try_into().ok()).ok_or(BlobError::NotFound)?;
+        let project_key = self.keys.project_key_version(&meta.project, meta.key_version).await?;
+        let object_key = self.keys.open_object_key(&project_key, &meta.id, &meta.wrapped_key)?;
         let opener = Opener::new(&object_key, &raw_id).map_err(crypto_err)?;
-        let sealed = self
-            .backend
-            .get(&path_of(&meta.id))
-            .await
-            .map_err(backend_err)?
-            .into_stream();
-        let invalid = || {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "the object failed its integrity check",
-            )
-        };
-        let stream = futures::stream::try_unfold(
-            (sealed, Some(opener)),
-            move |(mut sealed, mut opener)| async move {
-                loop {
-                    let Some(o) = opener.as_mut() else {
-                        return Ok(None);
-                    };
-                    let mut plain = Vec::new();
-                    match sealed.next().await {
-                        Some(chunk) => {
-                            let chunk = chunk.map_err(std::io::Error::other)?;
-                            o.update(&chunk, &mut plain).map_err(|_| invalid())?;
-                        }
-                        None => {
-                            let last = opener.take().ok_or_else(invalid)?;
-                            last.finish(&mut plain).map_err(|_| invalid())?;
-                        }
+        let sealed = self.backend.get(&path_of(&meta.id)).await.map_err(backend_err)?.into_stream();
+        let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "the object failed its integrity check");
+        let stream = futures::stream::try_unfold((sealed, Some(opener)), move |(mut sealed, mut opener)| async move {
+            loop {
+                let Some(o) = opener.as_mut() else {
+                    return Ok(None);
+                };
+                let mut plain = Vec::new();
+                match sealed.next().await {
+                    Some(chunk) => {
+                        let chunk = chunk.map_err(std::io::Error::other)?;
+                        o.update(&chunk, &mut plain).map_err(|_| invalid())?;
                     }
-                    if !plain.is_empty() || opener.is_none() {
-                        return Ok(Some((Bytes::from(plain), (sealed, opener))));
+                    None => {
+                        let last = opener.take().ok_or_else(invalid)?;
+                        last.finish(&mut plain).map_err(|_| invalid())?;
                     }
                 }
-            },
-        );
-        Ok(stream
-            .try_filter(|b| futures::future::ready(!b.is_empty()))
-            .boxed())
+                if !plain.is_empty() || opener.is_none() {
+                    return Ok(Some((Bytes::from(plain), (sealed, opener))));
+                }
+            }
+        });
+        Ok(stream.try_filter(|b| futures::future::ready(!b.is_empty())).boxed())
     }
 
     async fn delete(&self, meta: &ObjectMeta) -> Result<(), BlobError> {

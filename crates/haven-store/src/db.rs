@@ -25,9 +25,7 @@ impl Dialect {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Dialect::Postgres)
         } else {
-            Err(StoreError::Database(
-                "database.url must start with sqlite:// or postgres://".into(),
-            ))
+            Err(StoreError::Database("database.url must start with sqlite:// or postgres://".into()))
         }
     }
 

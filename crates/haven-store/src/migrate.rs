@@ -26,26 +26,19 @@ pub const KNOWN_VERSION: i64 = 1;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {
-    let exists = sqlx::query("SELECT 1 FROM haven_schema LIMIT 1")
-        .fetch_optional(pool)
-        .await;
+    let exists = sqlx::query("SELECT 1 FROM haven_schema LIMIT 1").fetch_optional(pool).await;
     if exists.is_err() {
         return Ok(0);
     }
-    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM haven_schema")
-        .fetch_one(pool)
-        .await
-        .map_err(map_err)?;
+    let row =
+        sqlx::query("SELECT COALESCE(MAX(version), 0) FROM haven_schema").fetch_one(pool).await.map_err(map_err)?;
     row.try_get::<i64, _>(0).map_err(map_err)
 }
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
     let current = schema_version(pool).await?;
     if current > KNOWN_VERSION {
-        return Err(StoreError::NewerSchema {
-            found: current,
-            known: KNOWN_VERSION,
-        });
+        return Err(StoreError::NewerSchema { found: current, known: KNOWN_VERSION });
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let mut tx = pool.begin().await.map_err(map_err)?;
@@ -59,24 +52,15 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreErr
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
         };
-        sqlx::raw_sql(sql)
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(map_err)?;
+        sqlx::query("INSERT INTO haven_schema (version, description, applied_us) VALUES ($1, $2, 0)")
+            .bind(m.version)
+            .bind(m.description)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO haven_schema (version, description, applied_us) VALUES ($1, $2, 0)",
-        )
-        .bind(m.version)
-        .bind(m.description)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        tracing::info!(
-            version = m.version,
-            description = m.description,
-            "applied database migration"
-        );
+        tracing::info!(version = m.version, description = m.description, "applied database migration");
     }
     Ok(())
 }

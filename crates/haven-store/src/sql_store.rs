@@ -27,12 +27,7 @@ pub struct SqlStore {
 impl SqlStore {
     pub(crate) fn start(write: AnyPool, read: AnyPool, dialect: Dialect) -> Self {
         let writer = writer::spawn(write.clone(), dialect);
-        SqlStore {
-            read,
-            write,
-            dialect,
-            writer,
-        }
+        SqlStore { read, write, dialect, writer }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -57,8 +52,7 @@ impl SqlStore {
 
 fn hash32(row: &AnyRow, i: usize) -> Result<[u8; 32], StoreError> {
     let v: Vec<u8> = row.try_get(i).map_err(map_err)?;
-    v.try_into()
-        .map_err(|_| StoreError::Corrupt("a stored hash is not 32 bytes".into()))
+    v.try_into().map_err(|_| StoreError::Corrupt("a stored hash is not 32 bytes".into()))
 }
 
 fn audit_event(row: &AnyRow) -> Result<AuditEvent, StoreError> {
@@ -84,16 +78,11 @@ impl Store for SqlStore {
             .send(Envelope { job, done })
             .await
             .map_err(|_| StoreError::Database("the database writer has stopped".into()))?;
-        wait.await
-            .map_err(|_| StoreError::Database("the database writer has stopped".into()))?
+        wait.await.map_err(|_| StoreError::Database("the database writer has stopped".into()))?
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .fetch_one(&self.read)
-            .await
-            .map_err(map_err)
-            .map(|_| ())
+        sqlx::query("SELECT 1").fetch_one(&self.read).await.map_err(map_err).map(|_| ())
     }
 
     async fn admin_exists(&self) -> Result<bool, StoreError> {
@@ -105,12 +94,11 @@ impl Store for SqlStore {
     }
 
     async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let Some(row) =
-            sqlx::query("SELECT id, email, status, created_us FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(map_err)?
+        let Some(row) = sqlx::query("SELECT id, email, status, created_us FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(map_err)?
         else {
             return Ok(None);
         };
@@ -150,11 +138,7 @@ impl Store for SqlStore {
             .collect()
     }
 
-    fn audit_events(
-        &self,
-        from_seq: i64,
-        since_us: i64,
-    ) -> BoxStream<'_, Result<AuditEvent, StoreError>> {
+    fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>> {
         sqlx::query(
             "SELECT seq, at_us, actor, action, target, project, source, details, prev_hash, hash \
              FROM audit_events WHERE seq >= $1 AND at_us >= $2 ORDER BY seq",
@@ -184,26 +168,23 @@ impl Store for SqlStore {
     }
 
     async fn project_key(&self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        let row = sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
-            .bind(project)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                r.try_get(0).map_err(map_err)?,
-                r.try_get(1).map_err(map_err)?,
-            ))
-        })
-        .transpose()
+        let row =
+            sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
+                .bind(project)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(map_err)?;
+        row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).transpose()
     }
 
     async fn object(&self, id: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        let row = sqlx::query("SELECT id, project, key_version, wrapped_key, size, sha256, created_us FROM objects WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT id, project, key_version, wrapped_key, size, sha256, created_us FROM objects WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(map_err)?;
         row.map(|r| {
             Ok(ObjectMeta {
                 id: r.try_get(0).map_err(map_err)?,

@@ -18,11 +18,7 @@ pub(crate) struct SqlTx<'c> {
 
 impl<'c> SqlTx<'c> {
     pub(crate) fn new(conn: &'c mut AnyConnection, head: (i64, [u8; 32])) -> Self {
-        SqlTx {
-            conn,
-            head,
-            scratch: Vec::with_capacity(512),
-        }
+        SqlTx { conn, head, scratch: Vec::with_capacity(512) }
     }
     pub(crate) fn head(&self) -> (i64, [u8; 32]) {
         self.head
@@ -73,16 +69,14 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, hash, at_us, signature) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(c.seq)
-        .bind(c.hash.to_vec())
-        .bind(c.at_us)
-        .bind(c.signature.clone())
-        .execute(&mut *self.conn)
-        .await
-        .map_err(map_err)?;
+        sqlx::query("INSERT INTO audit_checkpoints (seq, hash, at_us, signature) VALUES ($1, $2, $3, $4)")
+            .bind(c.seq)
+            .bind(c.hash.to_vec())
+            .bind(c.at_us)
+            .bind(c.signature.clone())
+            .execute(&mut *self.conn)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -95,17 +89,19 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn insert_user(&mut self, u: &NewUser) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO users (id, email, status, password_hash, created_us) VALUES ($1, $2, 'active', $3, $4)")
-            .bind(u.id.as_str())
-            .bind(u.email.as_str())
-            .bind(u.password_hash.as_str())
-            .bind(u.created_us)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(|e| match map_err(e) {
-                StoreError::Duplicate(_) => StoreError::Duplicate("user id"),
-                other => other,
-            })?;
+        sqlx::query(
+            "INSERT INTO users (id, email, status, password_hash, created_us) VALUES ($1, $2, 'active', $3, $4)",
+        )
+        .bind(u.id.as_str())
+        .bind(u.email.as_str())
+        .bind(u.password_hash.as_str())
+        .bind(u.created_us)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(|e| match map_err(e) {
+            StoreError::Duplicate(_) => StoreError::Duplicate("user id"),
+            other => other,
+        })?;
         for role in &u.roles {
             sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
                 .bind(u.id.as_str())
@@ -117,11 +113,7 @@ impl Tx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn replace_bootstrap_token(
-        &mut self,
-        hash: &[u8; 32],
-        expires_us: i64,
-    ) -> Result<(), StoreError> {
+    async fn replace_bootstrap_token(&mut self, hash: &[u8; 32], expires_us: i64) -> Result<(), StoreError> {
         self.execute("DELETE FROM bootstrap_tokens").await?;
         sqlx::query("INSERT INTO bootstrap_tokens (hash, expires_us) VALUES ($1, $2)")
             .bind(hash.to_vec())
@@ -132,11 +124,7 @@ impl Tx for SqlTx<'_> {
         Ok(())
     }
 
-    async fn take_bootstrap_token(
-        &mut self,
-        hash: &[u8; 32],
-        now_us: i64,
-    ) -> Result<bool, StoreError> {
+    async fn take_bootstrap_token(&mut self, hash: &[u8; 32], now_us: i64) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM bootstrap_tokens WHERE hash = $1 AND expires_us > $2")
             .bind(hash.to_vec())
             .bind(now_us)
@@ -147,14 +135,16 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn insert_update(&mut self, u: &NewServiceUpdate) -> Result<i64, StoreError> {
-        let row = sqlx::query("INSERT INTO service_updates (title, body, published_us, author) VALUES ($1, $2, $3, $4) RETURNING id")
-            .bind(u.title.as_str())
-            .bind(u.body.as_str())
-            .bind(u.published_us)
-            .bind(u.author.as_str())
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "INSERT INTO service_updates (title, body, published_us, author) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(u.title.as_str())
+        .bind(u.body.as_str())
+        .bind(u.published_us)
+        .bind(u.author.as_str())
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(map_err)?;
         row.try_get(0).map_err(map_err)
     }
 
@@ -177,18 +167,13 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn project_key(&mut self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        let row = sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
-            .bind(project)
-            .fetch_optional(&mut *self.conn)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                r.try_get(0).map_err(map_err)?,
-                r.try_get(1).map_err(map_err)?,
-            ))
-        })
-        .transpose()
+        let row =
+            sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
+                .bind(project)
+                .fetch_optional(&mut *self.conn)
+                .await
+                .map_err(map_err)?;
+        row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).transpose()
     }
 
     async fn insert_object(&mut self, m: &ObjectMeta) -> Result<(), StoreError> {

@@ -66,18 +66,13 @@ async fn commit_group(
     group: &mut [Envelope],
 ) -> Result<(), StoreError> {
     conn.execute(dialect.begin()).await.map_err(map_err)?;
-    let head = sqlx::query(dialect.lock_head())
-        .fetch_one(&mut **conn)
-        .await
-        .map_err(map_err)?;
+    let head = sqlx::query(dialect.lock_head()).fetch_one(&mut **conn).await.map_err(map_err)?;
     let seq: i64 = head.try_get(0).map_err(map_err)?;
     let hash: Vec<u8> = head.try_get(1).map_err(map_err)?;
-    let hash: [u8; 32] = hash
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("audit head hash is not 32 bytes".into()))?;
+    let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt("audit head hash is not 32 bytes".into()))?;
     let start = (seq, hash);
     let single = group.len() == 1;
-    let mut tx = SqlTx::new(&mut **conn, start);
+    let mut tx = SqlTx::new(conn, start);
     for env in group.iter_mut() {
         let job = std::mem::replace(&mut env.job, Box::new(|_| Box::pin(async { false })));
         if single {

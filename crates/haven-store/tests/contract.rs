@@ -1,5 +1,6 @@
 //! Store contract: the same tests on SQLite and on PostgreSQL (when HAVEN_TEST_POSTGRES_URL is set;
 //! under CI=true it must be).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::sync::Arc;
 
@@ -49,20 +50,12 @@ contract!(
     blobs_round_trip_sealed_and_detect_tampering,
 );
 
-async fn event(
-    store: &SqlStore,
-    clock: &FakeClock,
-    action: &'static str,
-) -> Result<i64, StoreError> {
+async fn event(store: &SqlStore, clock: &FakeClock, action: &'static str) -> Result<i64, StoreError> {
     let at = clock.now();
     transact(store, move |tx| {
-        Box::pin(async move {
-            Ok::<_, StoreError>(
-                tx.append_audit(NewAuditEvent::new(at, "tester", action))
-                    .await?
-                    .seq,
-            )
-        })
+        Box::pin(
+            async move { Ok::<_, StoreError>(tx.append_audit(NewAuditEvent::new(at, "tester", action)).await?.seq) },
+        )
     })
     .await
 }
@@ -80,12 +73,7 @@ async fn verify(store: &SqlStore, public: [u8; 32]) -> haven_core::audit::Verifi
 }
 
 fn signing_key() -> SigningKey {
-    SigningKey::from_seed(
-        SigningKey::generate_seed(&SystemRng::new())
-            .unwrap()
-            .as_ref(),
-    )
-    .unwrap()
+    SigningKey::from_seed(SigningKey::generate_seed(&SystemRng::new()).unwrap().as_ref()).unwrap()
 }
 
 async fn audit_events_chain_and_verify(db: TestDb) {
@@ -97,12 +85,7 @@ async fn audit_events_chain_and_verify(db: TestDb) {
     let r = verify(&db.store, key.public_key()).await;
     assert_eq!(r.problem, None);
     assert_eq!(r.events, 5);
-    let all: Vec<_> = db
-        .store
-        .audit_events(3, i64::MIN)
-        .try_collect()
-        .await
-        .unwrap();
+    let all: Vec<_> = db.store.audit_events(3, i64::MIN).try_collect().await.unwrap();
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
 }
 
@@ -113,8 +96,7 @@ async fn failed_unit_rolls_back_change_and_event(db: TestDb) {
     let failed: Result<(), CoreError> = transact(&db.store, move |tx| {
         Box::pin(async move {
             tx.insert_project_key("p1", 1, &[1, 2, 3], 0).await?;
-            tx.append_audit(NewAuditEvent::new(at, "tester", "doomed"))
-                .await?;
+            tx.append_audit(NewAuditEvent::new(at, "tester", "doomed")).await?;
             Err(CoreError::Conflict("no".into()))
         })
     })
@@ -153,12 +135,7 @@ async fn failing_units_in_a_group_roll_back_alone(db: TestDb) {
             tokio::spawn(async move {
                 transact(s.as_ref(), move |tx| {
                     Box::pin(async move {
-                        tx.append_audit(NewAuditEvent::new(
-                            time::OffsetDateTime::UNIX_EPOCH,
-                            "t",
-                            "maybe",
-                        ))
-                        .await?;
+                        tx.append_audit(NewAuditEvent::new(time::OffsetDateTime::UNIX_EPOCH, "t", "maybe")).await?;
                         // A unit that fails in SQL (duplicate key) and one that fails by choice.
                         if i % 10 == 3 {
                             tx.insert_project_key("dup", 1, &[0], 0).await?;
@@ -188,20 +165,8 @@ async fn failing_units_in_a_group_roll_back_alone(db: TestDb) {
 async fn audit_rows_are_append_only(db: TestDb) {
     let clock = FakeClock::new();
     event(&db.store, &clock, "x").await.unwrap();
-    assert!(
-        db.store
-            .pool()
-            .execute("UPDATE audit_events SET actor = 'mallory'")
-            .await
-            .is_err()
-    );
-    assert!(
-        db.store
-            .pool()
-            .execute("DELETE FROM audit_events")
-            .await
-            .is_err()
-    );
+    assert!(db.store.pool().execute("UPDATE audit_events SET actor = 'mallory'").await.is_err());
+    assert!(db.store.pool().execute("DELETE FROM audit_events").await.is_err());
 }
 
 async fn checkpoints_round_trip(db: TestDb) {
@@ -217,8 +182,7 @@ async fn checkpoints_round_trip(db: TestDb) {
         Box::pin(async move {
             let (seq, hash) = tx.audit_head().await?;
             assert_eq!(tx.last_checkpoint_seq().await?, 0);
-            tx.insert_checkpoint(&sign_checkpoint(&k, seq, hash, at))
-                .await?;
+            tx.insert_checkpoint(&sign_checkpoint(&k, seq, hash, at)).await?;
             Ok::<_, StoreError>(())
         })
     })
@@ -239,18 +203,8 @@ async fn bootstrap_link_is_single_use_and_expires(db: TestDb) {
         email: "desk@example.org".into(),
         password_hash: "$argon2id$x".into(),
     };
-    let link = accounts::issue_bootstrap_link(&db.store, &clock, &rng)
-        .await
-        .unwrap()
-        .unwrap();
-    let wrong = accounts::redeem_bootstrap(
-        &db.store,
-        &clock,
-        "not-the-token",
-        admin("desk"),
-        "127.0.0.1",
-    )
-    .await;
+    let link = accounts::issue_bootstrap_link(&db.store, &clock, &rng).await.unwrap().unwrap();
+    let wrong = accounts::redeem_bootstrap(&db.store, &clock, "not-the-token", admin("desk"), "127.0.0.1").await;
     assert!(matches!(wrong, Err(CoreError::LinkInvalid)));
     // A new link replaces the old one; the old one expires anyway after an hour.
     clock.advance(time::Duration::minutes(61));
@@ -258,36 +212,17 @@ async fn bootstrap_link_is_single_use_and_expires(db: TestDb) {
         accounts::redeem_bootstrap(&db.store, &clock, &link, admin("desk"), "127.0.0.1").await,
         Err(CoreError::LinkInvalid)
     ));
-    let link = accounts::issue_bootstrap_link(&db.store, &clock, &rng)
-        .await
-        .unwrap()
-        .unwrap();
-    let user = accounts::redeem_bootstrap(&db.store, &clock, &link, admin("desk"), "127.0.0.1")
-        .await
-        .unwrap();
+    let link = accounts::issue_bootstrap_link(&db.store, &clock, &rng).await.unwrap().unwrap();
+    let user = accounts::redeem_bootstrap(&db.store, &clock, &link, admin("desk"), "127.0.0.1").await.unwrap();
     assert_eq!(user.id, "desk");
     assert!(db.store.admin_exists().await.unwrap());
-    assert_eq!(
-        db.store.find_user("desk").await.unwrap().unwrap().roles,
-        vec![accounts::Role::Admin]
-    );
+    assert_eq!(db.store.find_user("desk").await.unwrap().unwrap().roles, vec![accounts::Role::Admin]);
     assert!(matches!(
         accounts::redeem_bootstrap(&db.store, &clock, &link, admin("other"), "127.0.0.1").await,
         Err(CoreError::LinkInvalid)
     ));
-    assert!(
-        accounts::issue_bootstrap_link(&db.store, &clock, &rng)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let actions: Vec<String> = db
-        .store
-        .audit_events(1, i64::MIN)
-        .map_ok(|e| e.action)
-        .try_collect()
-        .await
-        .unwrap();
+    assert!(accounts::issue_bootstrap_link(&db.store, &clock, &rng).await.unwrap().is_none());
+    let actions: Vec<String> = db.store.audit_events(1, i64::MIN).map_ok(|e| e.action).try_collect().await.unwrap();
     assert_eq!(
         actions,
         [
@@ -303,30 +238,21 @@ async fn bootstrap_link_is_single_use_and_expires(db: TestDb) {
 
 async fn service_updates_newest_first(db: TestDb) {
     let clock = FakeClock::new();
-    updates::publish(&db.store, clock.now(), "desk", "First", "Hello **world**")
-        .await
-        .unwrap();
+    updates::publish(&db.store, clock.now(), "desk", "First", "Hello **world**").await.unwrap();
     clock.advance(time::Duration::days(1));
-    updates::publish(&db.store, clock.now(), "desk", "Second", "Again")
-        .await
-        .unwrap();
+    updates::publish(&db.store, clock.now(), "desk", "Second", "Again").await.unwrap();
     assert!(matches!(
         updates::publish(&db.store, clock.now(), "desk", " ", "x").await,
         Err(CoreError::Invalid { field: "title", .. })
     ));
     let list = db.store.list_updates(10).await.unwrap();
-    assert_eq!(
-        list.iter().map(|u| u.title.as_str()).collect::<Vec<_>>(),
-        ["Second", "First"]
-    );
+    assert_eq!(list.iter().map(|u| u.title.as_str()).collect::<Vec<_>>(), ["Second", "First"]);
 }
 
 async fn newer_schema_is_refused_untouched(db: TestDb) {
     db.store
         .pool()
-        .execute(
-            "INSERT INTO haven_schema (version, description, applied_us) VALUES (99, 'future', 0)",
-        )
+        .execute("INSERT INTO haven_schema (version, description, applied_us) VALUES (99, 'future', 0)")
         .await
         .unwrap();
     db.store.close().await;
@@ -343,29 +269,16 @@ async fn blobs_round_trip_sealed_and_detect_tampering(db: TestDb) {
     let store: Arc<dyn Store> = Arc::new(db.store.clone());
     let clock: Arc<dyn Clock> = Arc::new(FakeClock::new());
     let rng = Arc::new(SystemRng::new());
-    let keys = Arc::new(KeyRing::new(
-        Key256::generate(rng.as_ref()).unwrap(),
-        store.clone(),
-        clock.clone(),
-        rng,
-    ));
+    let keys = Arc::new(KeyRing::new(Key256::generate(rng.as_ref()).unwrap(), store.clone(), clock.clone(), rng));
     let dir = tempfile::tempdir().unwrap();
-    let blobs = SealedBlobStore::new(
-        open_backend(&BlobLocation::Local(dir.path().to_path_buf())).unwrap(),
-        keys,
-        clock,
-    );
+    let blobs =
+        SealedBlobStore::new(open_backend(&BlobLocation::Local(dir.path().to_path_buf())).unwrap(), keys, clock);
     blobs.ping().await.unwrap();
 
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = data
-        .chunks(10_007)
-        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
-        .collect();
-    let meta = blobs
-        .put("proj", futures::stream::iter(chunks).boxed(), None)
-        .await
-        .unwrap();
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+        data.chunks(10_007).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+    let meta = blobs.put("proj", futures::stream::iter(chunks).boxed(), None).await.unwrap();
     assert_eq!(meta.size, 300_000);
     assert_eq!(meta.sha256, hex::encode(haven_crypto::sha256(&data)));
 
@@ -373,28 +286,17 @@ async fn blobs_round_trip_sealed_and_detect_tampering(db: TestDb) {
     assert_eq!(back.concat(), data);
 
     // Only ciphertext on disk.
-    let file = dir
-        .path()
-        .join("objects")
-        .join(&meta.id[..2])
-        .join(&meta.id);
+    let file = dir.path().join("objects").join(&meta.id[..2]).join(&meta.id);
     let mut on_disk = std::fs::read(&file).unwrap();
     assert!(!on_disk.windows(64).any(|w| w == &data[1000..1064]));
     on_disk[100_000] ^= 1;
     std::fs::write(&file, &on_disk).unwrap();
-    let tampered: Result<Vec<bytes::Bytes>, _> =
-        blobs.get(&meta).await.unwrap().try_collect().await;
-    assert_eq!(
-        tampered.unwrap_err().kind(),
-        std::io::ErrorKind::InvalidData
-    );
+    let tampered: Result<Vec<bytes::Bytes>, _> = blobs.get(&meta).await.unwrap().try_collect().await;
+    assert_eq!(tampered.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
 
     // Over the limit: refused, nothing left behind.
     let big = futures::stream::iter(vec![Ok(bytes::Bytes::from(vec![0u8; 2000]))]).boxed();
-    assert!(matches!(
-        blobs.put("proj", big, Some(1000)).await,
-        Err(BlobError::TooLarge { limit: 1000 })
-    ));
+    assert!(matches!(blobs.put("proj", big, Some(1000)).await, Err(BlobError::TooLarge { limit: 1000 })));
     let files = walk(dir.path());
     assert_eq!(files, vec![file.clone()], "only the first object remains");
 

@@ -18,11 +18,7 @@ pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/haven.db", dir.path().display());
     let store = haven_store::connect(&url).await.expect("open sqlite");
-    TestDb {
-        store,
-        url,
-        dir: Some(dir),
-    }
+    TestDb { store, url, dir: Some(dir) }
 }
 
 /// The PostgreSQL server for tests, or None to skip (never None under CI=true).
@@ -30,9 +26,7 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("HAVEN_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if crate::strict() => {
-            panic!(
-                "HAVEN_TEST_POSTGRES_URL is not set, and CI=true forbids skipping the PostgreSQL tests"
-            )
+            panic!("HAVEN_TEST_POSTGRES_URL is not set, and CI=true forbids skipping the PostgreSQL tests")
         }
         _ => None,
     }
@@ -43,9 +37,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// Drop the test databases of test processes that have ended.
 async fn sweep(admin: &mut sqlx::AnyConnection) {
     use sqlx::Row;
-    let Ok(rows) = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'haven_test_%'")
-        .fetch_all(&mut *admin)
-        .await
+    let Ok(rows) =
+        sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'haven_test_%'").fetch_all(&mut *admin).await
     else {
         return;
     };
@@ -58,11 +51,7 @@ async fn sweep(admin: &mut sqlx::AnyConnection) {
             && pid != std::process::id()
             && !std::path::Path::new(&format!("/proc/{pid}")).exists()
         {
-            let _ = admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .await;
+            let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
         }
     }
 }
@@ -71,33 +60,17 @@ pub async fn postgres() -> Option<TestDb> {
     use sqlx::Connection;
     let base = postgres_url()?;
     sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&base)
-        .await
-        .expect("connect to HAVEN_TEST_POSTGRES_URL");
+    let mut admin = sqlx::AnyConnection::connect(&base).await.expect("connect to HAVEN_TEST_POSTGRES_URL");
     sweep(&mut admin).await;
-    let name = format!(
-        "haven_test_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    );
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create test database");
+    let name = format!("haven_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
     let url = replace_db(&base, &name);
     let store = haven_store::connect(&url).await.expect("open postgres");
-    Some(TestDb {
-        store,
-        url,
-        dir: None,
-    })
+    Some(TestDb { store, url, dir: None })
 }
 
 fn replace_db(url: &str, db: &str) -> String {
-    let (head, query) = url
-        .split_once('?')
-        .map(|(h, q)| (h, Some(q)))
-        .unwrap_or((url, None));
+    let (head, query) = url.split_once('?').map(|(h, q)| (h, Some(q))).unwrap_or((url, None));
     let base = match head.rfind('/') {
         Some(i) if i > "postgres://".len() => &head[..i],
         _ => head,

@@ -1,6 +1,10 @@
 //! Test support (dev-only): a fake clock, test databases on SQLite and PostgreSQL, and a running
 //! `haven` process with an HTTPS client that trusts its CA.
 
+// Test support: a setup that fails must fail the test at once and say why, so panicking is
+// the right behaviour here (this crate is never part of the binary).
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 pub mod db;
 pub mod process;
 
@@ -35,10 +39,7 @@ impl Default for FakeClock {
 
 impl Clock for FakeClock {
     fn now(&self) -> OffsetDateTime {
-        self.0
-            .lock()
-            .map(|t| *t)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        self.0.lock().map(|t| *t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 }
 

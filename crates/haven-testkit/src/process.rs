@@ -19,20 +19,11 @@ impl Haven {
     /// Start `bin serve` with `args`, wait until it prints its URL, and collect its output.
     pub fn start(bin: &Path, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Haven {
         let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .args(args);
+        cmd.arg("serve").arg("--data-dir").arg(data_dir).arg("--listen").arg("127.0.0.1:0").args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn haven");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn haven");
         let out = child.stdout.take().expect("stdout");
         let (send, receive) = mpsc::channel();
         std::thread::spawn(move || {
@@ -45,9 +36,7 @@ impl Haven {
         let (mut url, mut metrics_url, mut bootstrap_link) = (None, None, None);
         // The banner ends with "Press Ctrl-C to stop."
         loop {
-            let line = receive
-                .recv_timeout(Duration::from_secs(60))
-                .expect("haven printed its banner within 60 s");
+            let line = receive.recv_timeout(Duration::from_secs(60)).expect("haven printed its banner within 60 s");
             let line = line.trim();
             if let Some(rest) = line.strip_prefix("Haven is running at ") {
                 url = Some(rest.to_string());
@@ -87,10 +76,7 @@ impl Haven {
 
     /// Send SIGTERM and wait for the process to exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         self.child.wait().expect("wait for haven")
     }
 }

@@ -91,13 +91,7 @@ async fn create(
     Form(form): Form<CreateAdmin>,
 ) -> Result<Response, WebError> {
     if let Some(gone) = already_done(&state).await? {
-        accounts::audit_bootstrap_refused(
-            state.store.as_ref(),
-            state.clock.as_ref(),
-            &source.0,
-            gone.code,
-        )
-        .await?;
+        accounts::audit_bootstrap_refused(state.store.as_ref(), state.clock.as_ref(), &source.0, gone.code).await?;
         return Err(gone);
     }
     let user_id = form.user_id.trim().to_lowercase();
@@ -111,11 +105,7 @@ async fn create(
             email: &email,
             error: Some(error),
         };
-        Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Html(page.render().map_err(WebError::internal)?),
-        )
-            .into_response())
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render().map_err(WebError::internal)?)).into_response())
     };
     if let Err(e) = accounts::validate_user_id(&user_id)
         .and_then(|_| accounts::validate_email(&email))
@@ -128,41 +118,18 @@ async fn create(
     }
     let rng = state.rng.clone();
     let password = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || {
-        haven_crypto::password::hash_password(&password, rng.as_ref())
-    })
-    .await
-    .map_err(WebError::internal)?
-    .map_err(WebError::internal)?;
-    let admin = BootstrapAdmin {
-        user_id: user_id.clone(),
-        email: email.clone(),
-        password_hash: hash,
-    };
-    match accounts::redeem_bootstrap(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &form.token,
-        admin,
-        &source.0,
-    )
-    .await
-    {
+    let hash = tokio::task::spawn_blocking(move || haven_crypto::password::hash_password(&password, rng.as_ref()))
+        .await
+        .map_err(WebError::internal)?
+        .map_err(WebError::internal)?;
+    let admin = BootstrapAdmin { user_id: user_id.clone(), email: email.clone(), password_hash: hash };
+    match accounts::redeem_bootstrap(state.store.as_ref(), state.clock.as_ref(), &form.token, admin, &source.0).await {
         Ok(user) => {
             tracing::info!(user = %user.id, "first administrator created");
-            let page = BootstrapDone {
-                title: "Administrator created",
-                user_id: &user.id,
-            };
-            Ok((
-                StatusCode::CREATED,
-                Html(page.render().map_err(WebError::internal)?),
-            )
-                .into_response())
+            let page = BootstrapDone { title: "Administrator created", user_id: &user.id };
+            Ok((StatusCode::CREATED, Html(page.render().map_err(WebError::internal)?)).into_response())
         }
-        Err(CoreError::Store(haven_core::StoreError::Duplicate(_))) => {
-            again("user_id: that user id is taken".into())
-        }
+        Err(CoreError::Store(haven_core::StoreError::Duplicate(_))) => again("user_id: that user id is taken".into()),
         Err(e) => Err(e.into()),
     }
 }

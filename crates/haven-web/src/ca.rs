@@ -18,10 +18,7 @@ async fn ca_pem(State(state): State<AppState>) -> Result<Response, WebError> {
         Some(pem) => Ok((
             [
                 (header::CONTENT_TYPE, "application/x-pem-file"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"haven-ca.pem\"",
-                ),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"haven-ca.pem\""),
             ],
             pem.clone(),
         )

@@ -41,10 +41,7 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
 }
 
 fn unsafe_method(m: &Method) -> bool {
-    !matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    )
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
 
 /// The host the client addressed: `Host` in HTTP/1.1, the `:authority` in HTTP/2.
@@ -64,26 +61,19 @@ fn origin_ok(headers: &HeaderMap, host: &str) -> Result<(), &'static str> {
     {
         return Err("the request came from another site");
     }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        if origin != format!("https://{host}") {
-            return Err("the request's Origin is not this site");
-        }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && origin != format!("https://{host}")
+    {
+        return Err("the request's Origin is not this site");
     }
     Ok(())
 }
 
 fn form_field(body: &[u8]) -> Option<String> {
-    form_urlencoded::parse(body)
-        .find(|(k, _)| k == FIELD)
-        .map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(body).find(|(k, _)| k == FIELD).map(|(_, v)| v.into_owned())
 }
 
-async fn refuse(
-    state: &AppState,
-    request_path: &str,
-    source: String,
-    why: &'static str,
-) -> Response {
+async fn refuse(state: &AppState, request_path: &str, source: String, why: &'static str) -> Response {
     let at = state.clock.now();
     let path = request_path.chars().take(200).collect::<String>();
     let audited = transact(state.store.as_ref(), move |tx| {
@@ -123,9 +113,8 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
         request.extensions_mut().insert(CsrfToken(token.clone()));
         let mut response = next.run(request).await;
         if fresh
-            && let Ok(v) = HeaderValue::from_str(&format!(
-                "{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict"
-            ))
+            && let Ok(v) =
+                HeaderValue::from_str(&format!("{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict"))
         {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -138,19 +127,9 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
         return refuse(&state, &path, source, why).await;
     }
     let Some(expected) = cookie else {
-        return refuse(
-            &state,
-            &path,
-            source,
-            "the security cookie is missing (are cookies enabled?)",
-        )
-        .await;
+        return refuse(&state, &path, source, "the security cookie is missing (are cookies enabled?)").await;
     };
-    let presented = request
-        .headers()
-        .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let presented = request.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let presented = match presented {
         Some(p) => p,
         None => {
@@ -190,10 +169,7 @@ mod tests {
 
     #[test]
     fn form_fields_decode() {
-        assert_eq!(
-            form_field(b"a=1&csrf_token=abc%2Dd+e&b=2").as_deref(),
-            Some("abc-d e")
-        );
+        assert_eq!(form_field(b"a=1&csrf_token=abc%2Dd+e&b=2").as_deref(), Some("abc-d e"));
         assert_eq!(form_field(b"a=1"), None);
     }
 
@@ -202,18 +178,12 @@ mod tests {
         let host = "haven.example:8443";
         let mut h = HeaderMap::new();
         assert!(origin_ok(&h, host).is_ok());
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("https://haven.example:8443"),
-        );
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://haven.example:8443"));
         assert!(origin_ok(&h, host).is_ok());
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(origin_ok(&h, host).is_err());
         h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("https://evil.example"),
-        );
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
         assert!(origin_ok(&h, host).is_err());
     }
 }

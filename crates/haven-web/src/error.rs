@@ -20,11 +20,7 @@ pub struct WebError {
 
 impl WebError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        WebError {
-            status,
-            code,
-            message: message.into(),
-        }
+        WebError { status, code, message: message.into() }
     }
 
     /// An unexpected failure: the detail goes to the log, the person gets a generic message.
@@ -35,43 +31,23 @@ impl WebError {
 
     pub fn from_status(status: StatusCode) -> Self {
         let (code, message) = match status.as_u16() {
-            400 => (
-                "bad_request",
-                "The request was malformed. Go back, check what you entered and try again.",
-            ),
+            400 => ("bad_request", "The request was malformed. Go back, check what you entered and try again."),
             401 => ("unauthenticated", "Sign in to continue."),
-            403 => (
-                "forbidden",
-                "You are not allowed to do this. If you think you should be, contact the service desk.",
-            ),
-            404 => (
-                "not_found",
-                "There is nothing at this address. Check the link, or start again from the home page.",
-            ),
-            405 => (
-                "method_not_allowed",
-                "This address does not accept that kind of request.",
-            ),
+            403 => {
+                ("forbidden", "You are not allowed to do this. If you think you should be, contact the service desk.")
+            }
+            404 => {
+                ("not_found", "There is nothing at this address. Check the link, or start again from the home page.")
+            }
+            405 => ("method_not_allowed", "This address does not accept that kind of request."),
             408 => (
                 "timeout",
                 "The request took too long and was stopped. Try again; if it keeps happening, tell the service desk.",
             ),
-            413 => (
-                "too_large",
-                "The request is larger than this server accepts. Send less data at once.",
-            ),
-            415 => (
-                "unsupported_media_type",
-                "The request's content type is not accepted here.",
-            ),
-            422 => (
-                "invalid_input",
-                "Some of what was sent could not be read. Check the form and try again.",
-            ),
-            429 => (
-                "rate_limited",
-                "Too many requests. Wait a minute, then try again.",
-            ),
+            413 => ("too_large", "The request is larger than this server accepts. Send less data at once."),
+            415 => ("unsupported_media_type", "The request's content type is not accepted here."),
+            422 => ("invalid_input", "Some of what was sent could not be read. Check the form and try again."),
+            429 => ("rate_limited", "Too many requests. Wait a minute, then try again."),
             503 => (
                 "unavailable",
                 "Haven cannot reach its storage right now. Try again shortly; the service desk has been alerted.",
@@ -126,11 +102,7 @@ fn wants_json(request: &Request) -> bool {
     if request.uri().path().starts_with("/api/") {
         return true;
     }
-    let accept = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     accept.contains("application/json") && !accept.contains("text/html")
 }
 
@@ -144,44 +116,22 @@ pub async fn normalize(request: Request, next: Next) -> Response {
     }
     // A handler that chose its own error body (readiness JSON, say) keeps it; framework errors
     // arrive bare or as plain text and are rendered here.
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if response.extensions().get::<WebError>().is_none()
         && !content_type.is_empty()
         && !content_type.starts_with("text/plain")
     {
         return response;
     }
-    let error = response
-        .extensions()
-        .get::<WebError>()
-        .cloned()
-        .unwrap_or_else(|| WebError::from_status(status));
-    let keep: Vec<_> = [
-        header::ALLOW,
-        header::RETRY_AFTER,
-        header::SET_COOKIE,
-        header::VARY,
-    ]
-    .into_iter()
-    .flat_map(|name| {
-        response
-            .headers()
-            .get_all(&name)
-            .iter()
-            .map(move |v| (name.clone(), v.clone()))
-            .collect::<Vec<_>>()
-    })
-    .collect();
+    let error = response.extensions().get::<WebError>().cloned().unwrap_or_else(|| WebError::from_status(status));
+    let keep: Vec<_> = [header::ALLOW, header::RETRY_AFTER, header::SET_COOKIE, header::VARY]
+        .into_iter()
+        .flat_map(|name| {
+            response.headers().get_all(&name).iter().map(move |v| (name.clone(), v.clone())).collect::<Vec<_>>()
+        })
+        .collect();
     let mut rendered = if json {
-        (
-            status,
-            Json(serde_json::json!({"error": {"code": error.code, "message": error.message}})),
-        )
-            .into_response()
+        (status, Json(serde_json::json!({"error": {"code": error.code, "message": error.message}}))).into_response()
     } else {
         let page = ErrorPage {
             title: status.canonical_reason().unwrap_or("Error"),
@@ -197,9 +147,7 @@ pub async fn normalize(request: Request, next: Next) -> Response {
     for (name, value) in keep {
         rendered.headers_mut().append(name, value);
     }
-    rendered
-        .headers_mut()
-        .insert("x-haven-error", HeaderValue::from_static(error.code));
+    rendered.headers_mut().insert("x-haven-error", HeaderValue::from_static(error.code));
     rendered
 }
 

@@ -9,9 +9,7 @@ use serde_json::json;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -28,15 +26,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
         tracing::warn!(error = %e, "readiness: blob store unreachable");
     }
     let word = |r: bool| if r { "ok" } else { "unavailable" };
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
-        Json(
-            json!({"status": word(ok), "checks": {"database": word(db.is_ok()), "blob_store": word(blobs.is_ok())}}),
-        ),
+        Json(json!({"status": word(ok), "checks": {"database": word(db.is_ok()), "blob_store": word(blobs.is_ok())}})),
     )
 }

@@ -64,18 +64,8 @@ struct HomePage<'a> {
 }
 
 async fn home(State(state): State<AppState>) -> Result<Html<String>, WebError> {
-    let updates = views(
-        state
-            .store
-            .list_updates(5)
-            .await
-            .map_err(haven_core::CoreError::from)?,
-    );
-    let page = HomePage {
-        title: "Data Safe Haven",
-        portals: PORTALS,
-        updates,
-    };
+    let updates = views(state.store.list_updates(5).await.map_err(haven_core::CoreError::from)?);
+    let page = HomePage { title: "Data Safe Haven", portals: PORTALS, updates };
     Ok(Html(page.render().map_err(WebError::internal)?))
 }
 
@@ -87,17 +77,8 @@ struct UpdatesPage<'a> {
 }
 
 async fn updates_page(State(state): State<AppState>) -> Result<Html<String>, WebError> {
-    let updates = views(
-        state
-            .store
-            .list_updates(200)
-            .await
-            .map_err(haven_core::CoreError::from)?,
-    );
-    let page = UpdatesPage {
-        title: "Service updates",
-        updates,
-    };
+    let updates = views(state.store.list_updates(200).await.map_err(haven_core::CoreError::from)?);
+    let page = UpdatesPage { title: "Service updates", updates };
     Ok(Html(page.render().map_err(WebError::internal)?))
 }
 
@@ -110,37 +91,14 @@ struct AtomFeed<'a> {
 }
 
 async fn atom(State(state): State<AppState>) -> Result<Response, WebError> {
-    let updates = views(
-        state
-            .store
-            .list_updates(50)
-            .await
-            .map_err(haven_core::CoreError::from)?,
-    );
-    let updated = updates
-        .first()
-        .map(|u| u.iso.clone())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-    let feed = AtomFeed {
-        base: &state.config.public_url,
-        updated,
-        updates,
-    };
+    let updates = views(state.store.list_updates(50).await.map_err(haven_core::CoreError::from)?);
+    let updated = updates.first().map(|u| u.iso.clone()).unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let feed = AtomFeed { base: &state.config.public_url, updated, updates };
     let body = feed.render().map_err(WebError::internal)?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")], body).into_response())
 }
 
 async fn stylesheet() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        STYLESHEET,
-    )
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STYLESHEET)
         .into_response()
 }

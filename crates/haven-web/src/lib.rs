@@ -58,12 +58,9 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn(error::normalize))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(from_fn(headers::security_headers))
-        .layer(from_fn_with_state(state.metrics.clone(), metrics::count))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
         .with_state(state)
 }
 

@@ -9,9 +9,7 @@ use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
 fn safe_url(url: &str) -> bool {
     let lower = url.trim().to_ascii_lowercase();
     match lower.split_once(':') {
-        Some((scheme, _))
-            if !scheme.contains('/') && !scheme.contains('?') && !scheme.contains('#') =>
-        {
+        Some((scheme, _)) if !scheme.contains('/') && !scheme.contains('?') && !scheme.contains('#') => {
             matches!(scheme, "http" | "https" | "mailto")
         }
         _ => true,
@@ -19,51 +17,20 @@ fn safe_url(url: &str) -> bool {
 }
 
 pub fn render(source: &str) -> String {
-    let parser = Parser::new_ext(
-        source,
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
-    )
-    .map(|event| match event {
-        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-        Event::Start(Tag::Link {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => {
-            let dest_url = if safe_url(&dest_url) {
-                dest_url
-            } else {
-                CowStr::Borrowed("#")
-            };
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            })
-        }
-        Event::Start(Tag::Image {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => {
-            let dest_url = if safe_url(&dest_url) {
-                dest_url
-            } else {
-                CowStr::Borrowed("#")
-            };
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            })
-        }
-        Event::End(TagEnd::Image) => Event::End(TagEnd::Link),
-        other => other,
-    });
+    let parser =
+        Parser::new_ext(source, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|event| match event {
+            Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+                let dest_url = if safe_url(&dest_url) { dest_url } else { CowStr::Borrowed("#") };
+                Event::Start(Tag::Link { link_type, dest_url, title, id })
+            }
+            Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+                let dest_url = if safe_url(&dest_url) { dest_url } else { CowStr::Borrowed("#") };
+                Event::Start(Tag::Link { link_type, dest_url, title, id })
+            }
+            Event::End(TagEnd::Image) => Event::End(TagEnd::Link),
+            other => other,
+        });
     let mut out = String::with_capacity(source.len() * 2);
     html::push_html(&mut out, parser);
     out
@@ -79,11 +46,7 @@ pub fn summary(source: &str, max: usize) -> String {
             _ => None,
         })
         .collect();
-    if text.chars().count() > max {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    } else {
-        text
-    }
+    if text.chars().count() > max { format!("{}…", text.chars().take(max).collect::<String>()) } else { text }
 }
 
 #[cfg(test)]
@@ -101,14 +64,9 @@ mod tests {
         assert!(!html.to_lowercase().contains("javascript:"), "{html}");
         assert!(html.contains("href=\"https://ok.example\""));
         assert!(!html.contains("<img"), "{html}");
-        let block = render(
-            "<div onclick=\"x()\">hi</div>\n\n[a](JaVaScRiPt:x) [b](data:text/html,x) [c](/updates)",
-        );
+        let block = render("<div onclick=\"x()\">hi</div>\n\n[a](JaVaScRiPt:x) [b](data:text/html,x) [c](/updates)");
         assert!(!block.contains("<div"), "{block}");
-        assert!(
-            !block.to_lowercase().contains("javascript:") && !block.contains("data:"),
-            "{block}"
-        );
+        assert!(!block.to_lowercase().contains("javascript:") && !block.contains("data:"), "{block}");
         assert!(block.contains("href=\"/updates\""));
     }
 

@@ -34,21 +34,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("haven");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by method and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer HTTP requests",
-            latency.clone(),
-        );
-        Metrics {
-            registry,
-            requests,
-            latency,
-        }
+        registry.register("http_requests", "HTTP requests answered, by method and status", requests.clone());
+        registry.register("http_request_duration_seconds", "Time to answer HTTP requests", latency.clone());
+        Metrics { registry, requests, latency }
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
@@ -64,18 +52,18 @@ impl Default for Metrics {
     }
 }
 
-pub async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+/// Count and time every request, and write the access log. The log carries the path only:
+/// query strings can hold one-time tokens.
+pub async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_string();
+    let path = request.uri().path().to_string();
     let response = next.run(request).await;
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    metrics.latency.observe(started.elapsed().as_secs_f64());
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    tracing::info!(target: "haven::access", %method, %path, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
+    metrics.requests.get_or_create(&RequestLabels { method, status }).inc();
+    metrics.latency.observe(elapsed.as_secs_f64());
     response
 }
 
@@ -85,12 +73,5 @@ pub fn routes() -> Router<AppState> {
 
 async fn serve(State(state): State<AppState>) -> Result<Response, WebError> {
     let body = state.metrics.encode().map_err(WebError::internal)?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response())
 }

@@ -7,10 +7,7 @@ use axum::http::Extensions;
 use axum::http::request::Parts;
 
 pub fn address(extensions: &Extensions) -> String {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default()
 }
 
 /// Extractor: the client's IP address as text (empty when unknown, as in in-process tests).

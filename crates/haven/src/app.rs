@@ -48,31 +48,18 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
     let rng: Arc<dyn Rng> = Arc::new(SystemRng::new());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
-    let master_path = config
-        .keys
-        .master_key_file
-        .clone()
-        .unwrap_or_else(|| dir.join("master.key"));
-    let master =
-        Key256::from_bytes(datadir::key_file(&master_path, rng.as_ref(), "master key")?.as_ref())?;
-    let audit_seed =
-        datadir::key_file(&dir.join(AUDIT_KEY_FILE), rng.as_ref(), "audit signing key")?;
+    let master_path = config.keys.master_key_file.clone().unwrap_or_else(|| dir.join("master.key"));
+    let master = Key256::from_bytes(datadir::key_file(&master_path, rng.as_ref(), "master key")?.as_ref())?;
+    let audit_seed = datadir::key_file(&dir.join(AUDIT_KEY_FILE), rng.as_ref(), "audit signing key")?;
     let audit_key = Arc::new(SigningKey::from_seed(audit_seed.as_ref())?);
     let public_hex = hex::encode(audit_key.public_key());
     let public_path = dir.join(AUDIT_PUBLIC_FILE);
-    if std::fs::read_to_string(&public_path)
-        .map(|s| s.trim() != public_hex)
-        .unwrap_or(true)
-    {
+    if std::fs::read_to_string(&public_path).map(|s| s.trim() != public_hex).unwrap_or(true) {
         std::fs::write(&public_path, format!("{public_hex}\n"))
             .with_context(|| format!("write {}", public_path.display()))?;
     }
 
-    let store = Arc::new(
-        haven_store::connect(&config.database_url())
-            .await
-            .context("open the database")?,
-    );
+    let store = Arc::new(haven_store::connect(&config.database_url()).await.context("open the database")?);
 
     let location = match config.blobs.url.as_deref() {
         None => BlobLocation::Local(datadir::ensure_subdir(&dir, "blobs")?),
@@ -91,28 +78,13 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
                 region: s3.region.clone(),
                 endpoint: s3.endpoint.clone(),
                 access_key_id: s3.access_key_id.as_ref().map(|s| s.expose().to_string()),
-                secret_access_key: s3
-                    .secret_access_key
-                    .as_ref()
-                    .map(|s| s.expose().to_string()),
+                secret_access_key: s3.secret_access_key.as_ref().map(|s| s.expose().to_string()),
                 allow_http: s3.allow_http,
             })
         }
     };
     let backend = open_backend(&location)?;
-    let keys = Arc::new(KeyRing::new(
-        master,
-        store.clone(),
-        clock.clone(),
-        rng.clone(),
-    ));
+    let keys = Arc::new(KeyRing::new(master, store.clone(), clock.clone(), rng.clone()));
     let blobs = Arc::new(SealedBlobStore::new(backend, keys, clock.clone()));
-    Ok(App {
-        config,
-        store,
-        clock,
-        rng,
-        blobs,
-        audit_key,
-    })
+    Ok(App { config, store, clock, rng, blobs, audit_key })
 }

@@ -9,12 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config, LogFormat, Overrides};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "haven",
-    version,
-    about = "Haven, an open-source Data Safe Haven",
-    propagate_version = true
-)]
+#[command(name = "haven", version, about = "Haven, an open-source Data Safe Haven", propagate_version = true)]
 pub struct Cli {
     /// Log format (overrides log.format).
     #[arg(long, global = true, value_enum, env = "HAVEN_LOG_FORMAT")]
@@ -137,21 +132,15 @@ impl Command {
     pub fn common(&self) -> Common {
         match self {
             Command::Serve { common, .. }
-            | Command::Config {
-                command: ConfigCommand::Check { common },
-            }
+            | Command::Config { command: ConfigCommand::Check { common } }
             | Command::Audit {
                 command:
                     AuditCommand::Verify { common }
                     | AuditCommand::Checkpoint { common }
                     | AuditCommand::Export { common, .. },
             }
-            | Command::Updates {
-                command: UpdatesCommand::Publish { common, .. } | UpdatesCommand::List { common },
-            }
-            | Command::Admin {
-                command: AdminCommand::BootstrapLink { common },
-            } => common.clone(),
+            | Command::Updates { command: UpdatesCommand::Publish { common, .. } | UpdatesCommand::List { common } }
+            | Command::Admin { command: AdminCommand::BootstrapLink { common } } => common.clone(),
         }
     }
 
@@ -162,13 +151,6 @@ impl Command {
             _ => None,
         };
         let env: Vec<(String, String)> = std::env::vars().collect();
-        config::load(
-            common.config.as_deref(),
-            &env,
-            &Overrides {
-                data_dir: common.data_dir,
-                listen,
-            },
-        )
+        config::load(common.config.as_deref(), &env, &Overrides { data_dir: common.data_dir, listen })
     }
 }

@@ -46,21 +46,14 @@ pub fn parse_since(s: &str) -> Result<time::OffsetDateTime> {
     if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(t);
     }
-    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .with_context(|| {
-            format!(
-                "--since {s:?}: use a date (2026-11-24) or an RFC 3339 time (2026-11-24T09:00:00Z)"
-            )
-        })?;
+    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).with_context(|| {
+        format!("--since {s:?}: use a date (2026-11-24) or an RFC 3339 time (2026-11-24T09:00:00Z)")
+    })?;
     Ok(date.midnight().assume_utc())
 }
 
 /// `haven audit export`: JSON lines, streamed.
-pub async fn audit_export(
-    config: Config,
-    since: Option<&str>,
-    output: Option<&std::path::Path>,
-) -> Result<i32> {
+pub async fn audit_export(config: Config, since: Option<&str>, output: Option<&std::path::Path>) -> Result<i32> {
     let since_us = match since {
         Some(s) => haven_core::to_micros(parse_since(s)?),
         None => i64::MIN,
@@ -86,13 +79,7 @@ pub async fn audit_export(
 /// `haven audit checkpoint`: sign the current head now.
 pub async fn audit_checkpoint(config: Config) -> Result<i32> {
     let app = app::open(config, Mode::Existing).await?;
-    match haven_core::audit::write_checkpoint(
-        app.store.as_ref(),
-        app.audit_key.clone(),
-        app.clock.now(),
-    )
-    .await?
-    {
+    match haven_core::audit::write_checkpoint(app.store.as_ref(), app.audit_key.clone(), app.clock.now()).await? {
         Some(seq) => println!("Signed a checkpoint at event {seq}."),
         None => println!("Nothing new since the last checkpoint."),
     }
@@ -101,45 +88,25 @@ pub async fn audit_checkpoint(config: Config) -> Result<i32> {
 
 async fn require_admin(store: &dyn Store, user_id: &str) -> Result<()> {
     let Some(user) = store.find_user(user_id).await? else {
-        bail!(
-            "there is no user {user_id:?}; pass the user id of a service-desk administrator with --as"
-        );
+        bail!("there is no user {user_id:?}; pass the user id of a service-desk administrator with --as");
     };
-    let actor = Actor {
-        user_id: &user.id,
-        roles: &user.roles,
-        active: user.status == "active",
-    };
-    if !can(
-        Some(&actor),
-        Action::PublishServiceUpdate,
-        Resource::Service,
-    ) {
-        bail!(
-            "{user_id} is not an active service-desk administrator, so cannot publish service updates"
-        );
+    let actor = Actor { user_id: &user.id, roles: &user.roles, active: user.status == "active" };
+    if !can(Some(&actor), Action::PublishServiceUpdate, Resource::Service) {
+        bail!("{user_id} is not an active service-desk administrator, so cannot publish service updates");
     }
     Ok(())
 }
 
 /// `haven updates publish`.
-pub async fn updates_publish(
-    config: Config,
-    author: &str,
-    title: &str,
-    body_file: &std::path::Path,
-) -> Result<i32> {
+pub async fn updates_publish(config: Config, author: &str, title: &str, body_file: &std::path::Path) -> Result<i32> {
     let body = if body_file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("read the body from standard input")?
     } else {
-        std::fs::read_to_string(body_file)
-            .with_context(|| format!("read {}", body_file.display()))?
+        std::fs::read_to_string(body_file).with_context(|| format!("read {}", body_file.display()))?
     };
     let app = app::open(config, Mode::Existing).await?;
     require_admin(app.store.as_ref(), author).await?;
-    let id =
-        haven_core::updates::publish(app.store.as_ref(), app.clock.now(), author, title, &body)
-            .await?;
+    let id = haven_core::updates::publish(app.store.as_ref(), app.clock.now(), author, title, &body).await?;
     println!("Published service update {id}: {}", title.trim());
     Ok(0)
 }
@@ -152,9 +119,7 @@ pub async fn updates_list(config: Config) -> Result<i32> {
         println!("No service updates yet.");
     }
     for u in list {
-        let at = haven_core::from_micros(u.published_us)
-            .format(&Rfc3339)
-            .unwrap_or_default();
+        let at = haven_core::from_micros(u.published_us).format(&Rfc3339).unwrap_or_default();
         println!("{:>5}  {at}  {:<12}  {}", u.id, u.author, u.title);
     }
     Ok(0)
@@ -165,9 +130,7 @@ pub async fn bootstrap_link(config: Config) -> Result<i32> {
     let port = config.listen.port();
     let public_url = config.public_url(port);
     let app = app::open(config, Mode::Existing).await?;
-    match accounts::issue_bootstrap_link(app.store.as_ref(), app.clock.as_ref(), app.rng.as_ref())
-        .await?
-    {
+    match accounts::issue_bootstrap_link(app.store.as_ref(), app.clock.as_ref(), app.rng.as_ref()).await? {
         Some(secret) => {
             println!("Open this one-time link within 1 hour to create the first administrator:");
             println!("  {public_url}/bootstrap?token={}", secret.as_str());

@@ -13,11 +13,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// Keys whose values are secrets: redacted when printed, and settable from a file.
-pub const SECRET_KEYS: &[&str] = &[
-    "database.url",
-    "blobs.s3.access_key_id",
-    "blobs.s3.secret_access_key",
-];
+pub const SECRET_KEYS: &[&str] = &["database.url", "blobs.s3.access_key_id", "blobs.s3.secret_access_key"];
 
 /// Environment variables that start with `HAVEN_` but are not configuration keys.
 const NOT_KEYS: &[&str] = &["HAVEN_CONFIG", "HAVEN_LOG_FORMAT"];
@@ -123,11 +119,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig {
-            max_body_bytes: 1024 * 1024,
-            request_timeout_secs: 30,
-            shutdown_grace_secs: 30,
-        }
+        HttpConfig { max_body_bytes: 1024 * 1024, request_timeout_secs: 30, shutdown_grace_secs: 30 }
     }
 }
 
@@ -141,10 +133,7 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
-        }
+        MetricsConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
     }
 }
 
@@ -166,10 +155,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            format: LogFormat::Text,
-            level: "info".into(),
-        }
+        LogConfig { format: LogFormat::Text, level: "info".into() }
     }
 }
 
@@ -182,9 +168,7 @@ pub struct AuditConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig {
-            checkpoint_interval_secs: 60,
-        }
+        AuditConfig { checkpoint_interval_secs: 60 }
     }
 }
 
@@ -248,12 +232,7 @@ impl DbUrl {
         let authority_end = rest.find('/').unwrap_or(rest.len());
         match rest[..authority_end].rfind('@') {
             Some(at) => match rest[..at].find(':') {
-                Some(colon) => format!(
-                    "{}://{}:<redacted>{}",
-                    &url[..scheme_end],
-                    &rest[..colon],
-                    &rest[at..]
-                ),
+                Some(colon) => format!("{}://{}:<redacted>{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
                 None => url.to_string(),
             },
             None => url.to_string(),
@@ -282,11 +261,7 @@ fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     }
     Ok(match Either::deserialize(d)? {
         Either::List(l) => l,
-        Either::Csv(s) => s
-            .split(',')
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect(),
+        Either::Csv(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
     })
 }
 
@@ -311,36 +286,22 @@ pub struct Overrides {
 
 /// Load the effective configuration from `file`, `env` (the process environment, passed in for
 /// testability) and `overrides`.
-pub fn load(
-    file: Option<&Path>,
-    env: &[(String, String)],
-    overrides: &Overrides,
-) -> Result<Config, ConfigError> {
+pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides) -> Result<Config, ConfigError> {
     let mut table = toml::Table::new();
     let mut origin: BTreeMap<String, String> = BTreeMap::new();
     let file_name = file.map(|f| f.display().to_string());
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(format!(
-                "cannot read the configuration file {}: {e}",
-                path.display()
-            ))
-        })?;
-        table = text.parse::<toml::Table>().map_err(|e| {
-            ConfigError(format!(
-                "{}: not valid TOML: {}",
-                path.display(),
-                e.message()
-            ))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
+        table = text
+            .parse::<toml::Table>()
+            .map_err(|e| ConfigError(format!("{}: not valid TOML: {}", path.display(), e.message())))?;
     }
     for (name, raw) in env {
         let Some(rest) = name.strip_prefix("HAVEN_") else {
             continue;
         };
-        if NOT_KEYS.contains(&name.as_str())
-            || NOT_KEY_PREFIXES.iter().any(|p| name.starts_with(p))
-            || rest.is_empty()
+        if NOT_KEYS.contains(&name.as_str()) || NOT_KEY_PREFIXES.iter().any(|p| name.starts_with(p)) || rest.is_empty()
         {
             continue;
         }
@@ -350,21 +311,16 @@ pub fn load(
             .map_err(|e| ConfigError(format!("environment variable {name}: {e}")))?;
     }
     resolve_secret_files(&mut table, &origin, file_name.as_deref())?;
-    let mut config: Config =
-        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let key = e.path().to_string();
-            let source = origin
-                .get(&key)
-                .cloned()
-                .or_else(|| file_name.clone().map(|f| format!("configuration file {f}")))
-                .unwrap_or_else(|| "the environment".into());
-            let key = if key == "." {
-                String::new()
-            } else {
-                format!(" key `{key}`")
-            };
-            ConfigError(format!("{source},{key}: {}", e.inner().message()))
-        })?;
+    let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let key = e.path().to_string();
+        let source = origin
+            .get(&key)
+            .cloned()
+            .or_else(|| file_name.clone().map(|f| format!("configuration file {f}")))
+            .unwrap_or_else(|| "the environment".into());
+        let key = if key == "." { String::new() } else { format!(" key `{key}`") };
+        ConfigError(format!("{source},{key}: {}", e.inner().message()))
+    })?;
     if let Some(d) = &overrides.data_dir {
         config.data_dir = d.clone();
     }
@@ -377,10 +333,7 @@ pub fn load(
 
 /// An environment value: TOML if it parses as a TOML value (numbers, booleans, arrays), else text.
 fn env_value(raw: &str) -> toml::Value {
-    let parsed = format!("v = {raw}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"));
+    let parsed = format!("v = {raw}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
     match parsed {
         Some(v) if !matches!(v, toml::Value::Table(_)) => v,
         _ => toml::Value::String(raw.to_string()),
@@ -393,9 +346,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
     };
     let mut t = table;
     for p in parents {
-        let entry = t
-            .entry(p.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = t.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         t = match entry {
             toml::Value::Table(inner) => inner,
             _ => return Err(format!("`{p}` is a value, not a section")),
@@ -425,32 +376,19 @@ fn resolve_secret_files(
         let Some(value) = take_path(table, &path) else {
             continue;
         };
-        let source = origin
-            .get(&file_key)
-            .cloned()
-            .unwrap_or_else(|| format!("configuration file {}", file.unwrap_or("?")));
+        let source =
+            origin.get(&file_key).cloned().unwrap_or_else(|| format!("configuration file {}", file.unwrap_or("?")));
         let toml::Value::String(secret_path) = value else {
-            return Err(ConfigError(format!(
-                "{source}, key `{file_key}`: expected the path of a file"
-            )));
+            return Err(ConfigError(format!("{source}, key `{file_key}`: expected the path of a file")));
         };
-        let secret = std::fs::read_to_string(&secret_path).map_err(|e| {
-            ConfigError(format!(
-                "{source}, key `{file_key}`: cannot read {secret_path}: {e}"
-            ))
-        })?;
+        let secret = std::fs::read_to_string(&secret_path)
+            .map_err(|e| ConfigError(format!("{source}, key `{file_key}`: cannot read {secret_path}: {e}")))?;
         let key_path: Vec<String> = key.split('.').map(str::to_string).collect();
         if take_path(table, &key.split('.').collect::<Vec<_>>()).is_some() {
-            return Err(ConfigError(format!(
-                "{source}: set `{key}` or `{file_key}`, not both"
-            )));
+            return Err(ConfigError(format!("{source}: set `{key}` or `{file_key}`, not both")));
         }
-        set_path(
-            table,
-            &key_path,
-            toml::Value::String(secret.trim_end_matches(['\n', '\r']).to_string()),
-        )
-        .map_err(|e| ConfigError(format!("{source}: {e}")))?;
+        set_path(table, &key_path, toml::Value::String(secret.trim_end_matches(['\n', '\r']).to_string()))
+            .map_err(|e| ConfigError(format!("{source}: {e}")))?;
     }
     Ok(())
 }
@@ -465,50 +403,30 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if let Some(url) = &c.blobs.url
         && !(url.starts_with("file:///") || url.starts_with("s3://"))
     {
-        return bad(
-            "blobs.url",
-            "must be file:///ABSOLUTE/PATH or s3://BUCKET[/PREFIX]",
-        );
+        return bad("blobs.url", "must be file:///ABSOLUTE/PATH or s3://BUCKET[/PREFIX]");
     }
     if let Some(url) = &c.public_url
         && (!url.starts_with("https://") || url.ends_with('/'))
     {
-        return bad(
-            "public_url",
-            "must start with https:// and have no trailing slash",
-        );
+        return bad("public_url", "must start with https:// and have no trailing slash");
     }
     if c.tls.host_names.is_empty() {
         return bad("tls.host_names", "name at least one host name or address");
     }
     if c.tls.cert_file.is_some() != c.tls.key_file.is_some() {
-        return bad(
-            "tls.cert_file",
-            "set tls.cert_file and tls.key_file together",
-        );
+        return bad("tls.cert_file", "set tls.cert_file and tls.key_file together");
     }
-    if !(1..=397).contains(&c.tls.server_cert_days)
-        || c.tls.renew_before_days >= c.tls.server_cert_days
-    {
-        return bad(
-            "tls.server_cert_days",
-            "must be 1 to 397 days and more than tls.renew_before_days",
-        );
+    if !(1..=397).contains(&c.tls.server_cert_days) || c.tls.renew_before_days >= c.tls.server_cert_days {
+        return bad("tls.server_cert_days", "must be 1 to 397 days and more than tls.renew_before_days");
     }
     if c.http.max_body_bytes < 1024 {
         return bad("http.max_body_bytes", "must be at least 1024");
     }
     if c.http.request_timeout_secs == 0 || c.audit.checkpoint_interval_secs == 0 {
-        return bad(
-            "http.request_timeout_secs",
-            "timeouts and intervals must be at least 1 second",
-        );
+        return bad("http.request_timeout_secs", "timeouts and intervals must be at least 1 second");
     }
     if tracing_subscriber::EnvFilter::try_new(&c.log.level).is_err() {
-        return bad(
-            "log.level",
-            "must be a level (error, warn, info, debug, trace) or a tracing filter",
-        );
+        return bad("log.level", "must be a level (error, warn, info, debug, trace) or a tracing filter");
     }
     Ok(())
 }
@@ -523,17 +441,8 @@ impl Config {
 
     pub fn public_url(&self, port: u16) -> String {
         self.public_url.clone().unwrap_or_else(|| {
-            let host = self
-                .tls
-                .host_names
-                .first()
-                .map(String::as_str)
-                .unwrap_or("localhost");
-            let host = if host.contains(':') {
-                format!("[{host}]")
-            } else {
-                host.to_string()
-            };
+            let host = self.tls.host_names.first().map(String::as_str).unwrap_or("localhost");
+            let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
             format!("https://{host}:{port}")
         })
     }
@@ -541,23 +450,11 @@ impl Config {
     /// The effective configuration as TOML, defaults filled in and secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
         let mut effective = self.clone();
-        effective
-            .database
-            .url
-            .get_or_insert_with(|| DbUrl(Zeroizing::new(self.database_url())));
-        effective
-            .blobs
-            .url
-            .get_or_insert_with(|| format!("file://{}", self.data_dir.join("blobs").display()));
-        effective
-            .keys
-            .master_key_file
-            .get_or_insert_with(|| self.data_dir.join("master.key"));
-        effective
-            .public_url
-            .get_or_insert_with(|| self.public_url(self.listen.port()));
-        toml::to_string_pretty(&effective)
-            .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+        effective.database.url.get_or_insert_with(|| DbUrl(Zeroizing::new(self.database_url())));
+        effective.blobs.url.get_or_insert_with(|| format!("file://{}", self.data_dir.join("blobs").display()));
+        effective.keys.master_key_file.get_or_insert_with(|| self.data_dir.join("master.key"));
+        effective.public_url.get_or_insert_with(|| self.public_url(self.listen.port()));
+        toml::to_string_pretty(&effective).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
 }
 
@@ -566,10 +463,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -579,21 +473,14 @@ mod tests {
         assert_eq!(c.database_url(), "sqlite://./haven-data/haven.db");
         assert_eq!(c.public_url(8443), "https://localhost:8443");
         let printed = c.to_redacted_toml();
-        assert!(
-            printed.contains("url = \"sqlite://./haven-data/haven.db\""),
-            "{printed}"
-        );
+        assert!(printed.contains("url = \"sqlite://./haven-data/haven.db\""), "{printed}");
     }
 
     #[test]
     fn environment_overrides_file_and_flags_override_both() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("haven.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:9000\"\n[http]\nmax_body_bytes = 2048\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[http]\nmax_body_bytes = 2048\n").unwrap();
         let c = load(
             Some(&file),
             &env(&[
@@ -601,10 +488,7 @@ mod tests {
                 ("HAVEN_TLS__HOST_NAMES", "a.example, b.example"),
                 ("HAVEN_TEST_X", "ignored"),
             ]),
-            &Overrides {
-                listen: Some("127.0.0.1:9001".parse().unwrap()),
-                ..Default::default()
-            },
+            &Overrides { listen: Some("127.0.0.1:9001".parse().unwrap()), ..Default::default() },
         )
         .unwrap();
         assert_eq!(c.http.max_body_bytes, 4096);
@@ -618,37 +502,15 @@ mod tests {
         let file = dir.path().join("haven.toml");
         std::fs::write(&file, "[tls]\nhost_nams = [\"x\"]\n").unwrap();
         let e = load(Some(&file), &[], &Overrides::default()).unwrap_err().0;
-        assert!(
-            e.contains("haven.toml")
-                && e.contains("tls.host_nams")
-                && e.contains("expected one of"),
-            "{e}"
-        );
+        assert!(e.contains("haven.toml") && e.contains("tls.host_nams") && e.contains("expected one of"), "{e}");
 
-        let e = load(None, &env(&[("HAVEN_LISTN", "x")]), &Overrides::default())
-            .unwrap_err()
-            .0;
-        assert!(
-            e.contains("HAVEN_LISTN") && e.contains("unknown field `listn`"),
-            "{e}"
-        );
+        let e = load(None, &env(&[("HAVEN_LISTN", "x")]), &Overrides::default()).unwrap_err().0;
+        assert!(e.contains("HAVEN_LISTN") && e.contains("unknown field `listn`"), "{e}");
 
-        let e = load(
-            None,
-            &env(&[("HAVEN_LISTEN", "nowhere")]),
-            &Overrides::default(),
-        )
-        .unwrap_err()
-        .0;
+        let e = load(None, &env(&[("HAVEN_LISTEN", "nowhere")]), &Overrides::default()).unwrap_err().0;
         assert!(e.contains("HAVEN_LISTEN") && e.contains("listen"), "{e}");
 
-        let e = load(
-            None,
-            &env(&[("HAVEN_DATABASE__URL", "mysql://x")]),
-            &Overrides::default(),
-        )
-        .unwrap_err()
-        .0;
+        let e = load(None, &env(&[("HAVEN_DATABASE__URL", "mysql://x")]), &Overrides::default()).unwrap_err().0;
         assert!(e.contains("database.url"), "{e}");
 
         std::fs::write(&file, "listen = ").unwrap();
@@ -661,27 +523,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("db-url");
         std::fs::write(&secret, "postgres://haven:hunter2hunter2@db/haven\n").unwrap();
-        let c = load(
-            None,
-            &env(&[("HAVEN_DATABASE__URL_FILE", secret.to_str().unwrap())]),
-            &Overrides::default(),
-        )
-        .unwrap();
+        let c =
+            load(None, &env(&[("HAVEN_DATABASE__URL_FILE", secret.to_str().unwrap())]), &Overrides::default()).unwrap();
         assert_eq!(c.database_url(), "postgres://haven:hunter2hunter2@db/haven");
         let printed = c.to_redacted_toml();
-        assert!(
-            !printed.contains("hunter2")
-                && printed.contains("postgres://haven:<redacted>@db/haven"),
-            "{printed}"
-        );
+        assert!(!printed.contains("hunter2") && printed.contains("postgres://haven:<redacted>@db/haven"), "{printed}");
         assert!(!format!("{c:?}").contains("hunter2"));
 
         let both = load(
             None,
-            &env(&[
-                ("HAVEN_DATABASE__URL_FILE", secret.to_str().unwrap()),
-                ("HAVEN_DATABASE__URL", "sqlite://x"),
-            ]),
+            &env(&[("HAVEN_DATABASE__URL_FILE", secret.to_str().unwrap()), ("HAVEN_DATABASE__URL", "sqlite://x")]),
             &Overrides::default(),
         );
         assert!(both.unwrap_err().0.contains("not both"));

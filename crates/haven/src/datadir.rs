@@ -14,22 +14,23 @@ use zeroize::Zeroizing;
 pub fn ensure_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         if !dir.is_dir() {
-            bail!(
-                "{} exists but is not a directory; choose another --data-dir",
-                dir.display()
-            );
+            bail!("{} exists but is not a directory; choose another --data-dir", dir.display());
         }
     } else {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create the data directory {}; check the parent's permissions or choose another --data-dir", dir.display()))?;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}; check the parent's permissions or choose another --data-dir",
+                dir.display()
+            )
+        })?;
     }
     let probe = dir.join(".haven-write-test");
-    fs::write(&probe, b"")
-        .and_then(|_| fs::remove_file(&probe))
-        .with_context(|| format!("the data directory {} is not writable by this user; fix its permissions or choose another --data-dir", dir.display()))?;
+    fs::write(&probe, b"").and_then(|_| fs::remove_file(&probe)).with_context(|| {
+        format!(
+            "the data directory {} is not writable by this user; fix its permissions or choose another --data-dir",
+            dir.display()
+        )
+    })?;
     let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
@@ -78,9 +79,7 @@ pub fn read_private(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
             path.display()
         );
     }
-    Ok(Zeroizing::new(fs::read(path).with_context(|| {
-        format!("cannot read {}", path.display())
-    })?))
+    Ok(Zeroizing::new(fs::read(path).with_context(|| format!("cannot read {}", path.display()))?))
 }
 
 /// A 32-byte key file: read it, or create it with fresh random bytes.
@@ -88,11 +87,7 @@ pub fn key_file(path: &Path, rng: &dyn Rng, what: &str) -> Result<Zeroizing<[u8;
     if path.exists() {
         let bytes = read_private(path)?;
         let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            anyhow::anyhow!(
-                "{} is not a {what} (expected 32 bytes, found {})",
-                path.display(),
-                bytes.len()
-            )
+            anyhow::anyhow!("{} is not a {what} (expected 32 bytes, found {})", path.display(), bytes.len())
         })?;
         return Ok(Zeroizing::new(key));
     }
@@ -112,19 +107,11 @@ mod tests {
         let rng = haven_crypto::SystemRng::new();
         let path = dir.path().join("master.key");
         let a = key_file(&path, &rng, "master key").unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let b = key_file(&path, &rng, "master key").unwrap();
         assert_eq!(*a, *b);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(
-            key_file(&path, &rng, "master key")
-                .unwrap_err()
-                .to_string()
-                .contains("chmod 600")
-        );
+        assert!(key_file(&path, &rng, "master key").unwrap_err().to_string().contains("chmod 600"));
     }
 
     #[test]
@@ -132,9 +119,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("a/b");
         ensure_dir(&d).unwrap();
-        assert_eq!(
-            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
     }
 }

@@ -13,22 +13,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Config {
-        command: ConfigCommand::Check { .. },
-    } = &cli.command
-    {
+    if let Command::Config { command: ConfigCommand::Check { .. } } = &cli.command {
         print!("{}", config.to_redacted_toml());
         eprintln!("configuration is valid");
         return ExitCode::SUCCESS;
     }
-    telemetry::init(
-        cli.log_format.unwrap_or(config.log.format),
-        &config.log.level,
-    );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    telemetry::init(cli.log_format.unwrap_or(config.log.format), &config.log.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("haven: cannot start the async runtime: {e}");
@@ -47,17 +38,12 @@ fn main() -> ExitCode {
                 AuditCommand::Checkpoint { .. } => commands::audit_checkpoint(config).await,
             },
             Command::Updates { command } => match command {
-                UpdatesCommand::Publish {
-                    author,
-                    title,
-                    body_file,
-                    ..
-                } => commands::updates_publish(config, &author, &title, &body_file).await,
+                UpdatesCommand::Publish { author, title, body_file, .. } => {
+                    commands::updates_publish(config, &author, &title, &body_file).await
+                }
                 UpdatesCommand::List { .. } => commands::updates_list(config).await,
             },
-            Command::Admin {
-                command: AdminCommand::BootstrapLink { .. },
-            } => commands::bootstrap_link(config).await,
+            Command::Admin { command: AdminCommand::BootstrapLink { .. } } => commands::bootstrap_link(config).await,
         }
     });
     match outcome {

@@ -37,37 +37,20 @@ pub async fn run(config: Config) -> Result<()> {
 
     let listener = bind(config.listen, "HTTPS", "--listen or HAVEN_LISTEN")?;
     let admin_listener = if config.metrics.enabled {
-        Some(bind(
-            config.metrics.listen,
-            "metrics",
-            "HAVEN_METRICS__LISTEN",
-        )?)
+        Some(bind(config.metrics.listen, "metrics", "HAVEN_METRICS__LISTEN")?)
     } else {
         None
     };
     let port = listener.local_addr()?.port();
-    let admin_addr = admin_listener
-        .as_ref()
-        .map(|l| l.local_addr())
-        .transpose()?;
+    let admin_addr = admin_listener.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let app = app::open(config, Mode::Create).await?;
-    let App {
-        config,
-        store,
-        clock,
-        rng,
-        blobs,
-        audit_key,
-    } = app;
+    let App { config, store, clock, rng, blobs, audit_key } = app;
 
     let paths = tls::Paths::new(&config.data_dir)?;
     let (cert_path, key_path) = tls::prepare(&paths, &config.tls, clock.now())?;
     let resolver = tls::Resolver::new(tls::load_certified_key(&cert_path, &key_path, &provider)?);
-    let tls_config = RustlsConfig::from_config(Arc::new(tls::server_config(
-        resolver.clone(),
-        provider.clone(),
-    )?));
+    let tls_config = RustlsConfig::from_config(Arc::new(tls::server_config(resolver.clone(), provider.clone())?));
 
     let public_url = config.public_url(port);
     let ca_pem = if config.tls.cert_file.is_some() {
@@ -90,21 +73,13 @@ pub async fn run(config: Config) -> Result<()> {
     };
 
     let handle: Handle<SocketAddr> = Handle::new();
-    let app_service =
-        haven_web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum_server::from_tcp_rustls(listener, tls_config.clone())?
-        .handle(handle.clone())
-        .serve(app_service);
+    let app_service = haven_web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum_server::from_tcp_rustls(listener, tls_config.clone())?.handle(handle.clone()).serve(app_service);
     let server = tokio::spawn(server);
     let admin = match admin_listener {
         Some(l) => {
-            let service = haven_web::admin_router(state.clone())
-                .into_make_service_with_connect_info::<SocketAddr>();
-            Some(tokio::spawn(
-                axum_server::from_tcp_rustls(l, tls_config)?
-                    .handle(handle.clone())
-                    .serve(service),
-            ))
+            let service = haven_web::admin_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            Some(tokio::spawn(axum_server::from_tcp_rustls(l, tls_config)?.handle(handle.clone()).serve(service)))
         }
         None => None,
     };
@@ -123,27 +98,16 @@ pub async fn run(config: Config) -> Result<()> {
     if let Some(addr) = admin_addr {
         println!("  Metrics (admin listener): https://{addr}/metrics");
     }
-    if let Some(secret) =
-        accounts::issue_bootstrap_link(store.as_ref(), clock.as_ref(), rng.as_ref()).await?
-    {
+    if let Some(secret) = accounts::issue_bootstrap_link(store.as_ref(), clock.as_ref(), rng.as_ref()).await? {
         println!();
-        println!(
-            "No administrator exists yet. Open this one-time link within 1 hour to create the first one:"
-        );
+        println!("No administrator exists yet. Open this one-time link within 1 hour to create the first one:");
         println!("  {public_url}/bootstrap?token={}", secret.as_str());
         println!("(It works once. Run `haven admin bootstrap-link` for a new one.)");
     }
     println!("Press Ctrl-C to stop.");
 
-    let workers = spawn_workers(
-        &config,
-        &paths,
-        store.clone(),
-        clock.clone(),
-        audit_key.clone(),
-        resolver,
-        provider.clone(),
-    );
+    let workers =
+        spawn_workers(&config, &paths, store.clone(), clock.clone(), audit_key.clone(), resolver, provider.clone());
 
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
@@ -153,9 +117,7 @@ pub async fn run(config: Config) -> Result<()> {
         let _ = a.await;
     }
     workers.abort();
-    if let Ok(Some(seq)) =
-        haven_core::audit::write_checkpoint(store.as_ref(), audit_key, clock.now()).await
-    {
+    if let Ok(Some(seq)) = haven_core::audit::write_checkpoint(store.as_ref(), audit_key, clock.now()).await {
         tracing::info!(seq, "wrote a final audit checkpoint");
     }
     store.close().await;
@@ -231,14 +193,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

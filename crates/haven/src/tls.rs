@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result, anyhow};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
@@ -40,13 +40,8 @@ impl Paths {
 
 /// The CA certificate's SHA-256 fingerprint, as browsers show it.
 pub fn fingerprint(pem: &str) -> Result<String> {
-    let der = CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| anyhow!("bad CA certificate: {e}"))?;
-    Ok(haven_crypto::sha256(der.as_ref())
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":"))
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| anyhow!("bad CA certificate: {e}"))?;
+    Ok(haven_crypto::sha256(der.as_ref()).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"))
 }
 
 /// Make the internal CA if it does not exist yet.
@@ -61,19 +56,12 @@ pub fn ensure_ca(paths: &Paths, now: OffsetDateTime) -> Result<()> {
     dn.push(DnType::OrganizationName, "Haven Data Safe Haven");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(3650);
-    let cert = params
-        .self_signed(&key)
-        .context("sign the CA certificate")?;
+    let cert = params.self_signed(&key).context("sign the CA certificate")?;
     write_private(&paths.ca_key, key.serialize_pem().as_bytes())?;
-    std::fs::write(&paths.ca_cert, cert.pem())
-        .with_context(|| format!("write {}", paths.ca_cert.display()))?;
+    std::fs::write(&paths.ca_cert, cert.pem()).with_context(|| format!("write {}", paths.ca_cert.display()))?;
     tracing::info!(path = %paths.ca_cert.display(), "created the internal certificate authority");
     Ok(())
 }
@@ -120,19 +108,12 @@ pub fn needs_renewal(paths: &Paths, cfg: &TlsConfig, now: OffsetDateTime) -> boo
 
 /// Issue a server certificate from the internal CA for the configured names.
 pub fn issue_server_cert(paths: &Paths, cfg: &TlsConfig, now: OffsetDateTime) -> Result<()> {
-    let ca_key =
-        KeyPair::from_pem(&std::fs::read_to_string(&paths.ca_key)?).context("read the CA key")?;
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(&paths.ca_key)?).context("read the CA key")?;
     let ca_pem = std::fs::read_to_string(&paths.ca_cert)?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("read the CA certificate")?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(
-        DnType::CommonName,
-        cfg.host_names
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "localhost".into()),
-    );
+    dn.push(DnType::CommonName, cfg.host_names.first().cloned().unwrap_or_else(|| "localhost".into()));
     params.distinguished_name = dn;
     params.subject_alt_names = cfg
         .host_names
@@ -151,24 +132,15 @@ pub fn issue_server_cert(paths: &Paths, cfg: &TlsConfig, now: OffsetDateTime) ->
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(i64::from(cfg.server_cert_days));
     let key = KeyPair::generate().context("generate the server key")?;
-    let cert = params
-        .signed_by(&key, &issuer)
-        .context("sign the server certificate")?;
+    let cert = params.signed_by(&key, &issuer).context("sign the server certificate")?;
     write_private(&paths.server_key, key.serialize_pem().as_bytes())?;
-    write_private(
-        &paths.server_cert,
-        format!("{}{}", cert.pem(), ca_pem).as_bytes(),
-    )?;
+    write_private(&paths.server_cert, format!("{}{}", cert.pem(), ca_pem).as_bytes())?;
     tracing::info!(names = ?cfg.host_names, days = cfg.server_cert_days, "issued the server certificate");
     Ok(())
 }
 
 /// Load a PEM chain and key into what rustls serves.
-pub fn load_certified_key(
-    cert: &Path,
-    key: &Path,
-    provider: &CryptoProvider,
-) -> Result<CertifiedKey> {
+pub fn load_certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<CertifiedKey> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("read {}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -177,10 +149,7 @@ pub fn load_certified_key(
         anyhow::bail!("{} holds no certificate", cert.display());
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow!("{}: {e}", key.display()))?;
-    let signing = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| anyhow!("unusable private key: {e}"))?;
+    let signing = provider.key_provider.load_private_key(key).map_err(|e| anyhow!("unusable private key: {e}"))?;
     Ok(CertifiedKey::new(chain, signing))
 }
 
@@ -205,10 +174,7 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-pub fn server_config(
-    resolver: Arc<Resolver>,
-    provider: Arc<CryptoProvider>,
-) -> Result<rustls::ServerConfig> {
+pub fn server_config(resolver: Arc<Resolver>, provider: Arc<CryptoProvider>) -> Result<rustls::ServerConfig> {
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
@@ -247,18 +213,10 @@ mod tests {
         assert_eq!(not_after, now + Duration::days(90));
         assert!(!needs_renewal(&paths, &cfg, now + Duration::days(59)));
         assert!(needs_renewal(&paths, &cfg, now + Duration::days(61)));
-        let other = TlsConfig {
-            host_names: vec!["haven.example".into()],
-            ..TlsConfig::default()
-        };
+        let other = TlsConfig { host_names: vec!["haven.example".into()], ..TlsConfig::default() };
         assert!(needs_renewal(&paths, &other, now));
         let provider = rustls::crypto::ring::default_provider();
         load_certified_key(&paths.server_cert, &paths.server_key, &provider).unwrap();
-        assert!(
-            fingerprint(&std::fs::read_to_string(&paths.ca_cert).unwrap())
-                .unwrap()
-                .len()
-                == 95
-        );
+        assert!(fingerprint(&std::fs::read_to_string(&paths.ca_cert).unwrap()).unwrap().len() == 95);
     }
 }

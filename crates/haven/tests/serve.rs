@@ -1,4 +1,5 @@
 //! End to end: the real `haven` binary, as an operator runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::path::Path;
 use std::process::Command;
@@ -9,11 +10,7 @@ use sqlx::{Connection, Executor};
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
 
 fn haven(args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("HAVEN_CONFIG")
-        .output()
-        .expect("run haven")
+    Command::new(BIN).args(args).env_remove("HAVEN_CONFIG").output().expect("run haven")
 }
 
 fn csrf_field(html: &str) -> String {
@@ -26,9 +23,7 @@ async fn edit_audit_row(data_dir: &Path, action: &str) -> i64 {
     sqlx::any::install_default_drivers();
     let url = format!("sqlite://{}/haven.db", data_dir.display());
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    conn.execute("DROP TRIGGER audit_events_no_update")
-        .await
-        .unwrap();
+    conn.execute("DROP TRIGGER audit_events_no_update").await.unwrap();
     let row: (i64,) = sqlx::query_as("SELECT seq FROM audit_events WHERE action = $1")
         .bind(action)
         .fetch_one(&mut conn)
@@ -50,39 +45,14 @@ async fn serve_bootstrap_then_verify_and_detect_tampering() {
     let client = h.client();
 
     // HTTPS with the internal CA: /healthz, /readyz, /ca.pem.
-    let health = client
-        .get(format!("{}/healthz", h.url))
-        .send()
-        .await
-        .unwrap();
+    let health = client.get(format!("{}/healthz", h.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
-    let ready: serde_json::Value = client
-        .get(format!("{}/readyz", h.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: serde_json::Value = client.get(format!("{}/readyz", h.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ok");
-    let ca = client
-        .get(format!("{}/ca.pem", h.url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let ca = client.get(format!("{}/ca.pem", h.url)).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(ca.as_ref(), h.ca_pem().as_slice());
-    let metrics = client
-        .get(h.metrics_url.clone().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = client.get(h.metrics_url.clone().unwrap()).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("haven_http_requests_total"), "{metrics}");
 
     // The data directory and key files are private.
@@ -93,10 +63,7 @@ async fn serve_bootstrap_then_verify_and_detect_tampering() {
     assert_eq!(mode(&data.join("tls/ca.key")), 0o600);
 
     // The one-time bootstrap link creates the first administrator, once.
-    let link = h
-        .bootstrap_link
-        .clone()
-        .expect("a bootstrap link was printed");
+    let link = h.bootstrap_link.clone().expect("a bootstrap link was printed");
     let token = link.split("token=").nth(1).unwrap().to_string();
     let form = client.get(&link).send().await.unwrap();
     assert_eq!(form.status(), 200);
@@ -108,32 +75,13 @@ async fn serve_bootstrap_then_verify_and_detect_tampering() {
             ("user_id", user.to_string()),
             ("email", "desk@example.org".to_string()),
             ("password", "correct horse battery staple".to_string()),
-            (
-                "password_confirm",
-                "correct horse battery staple".to_string(),
-            ),
+            ("password_confirm", "correct horse battery staple".to_string()),
         ]
     };
-    let created = client
-        .post(format!("{}/bootstrap", h.url))
-        .form(&fields("desk"))
-        .send()
-        .await
-        .unwrap();
+    let created = client.post(format!("{}/bootstrap", h.url)).form(&fields("desk")).send().await.unwrap();
     assert_eq!(created.status(), 201);
-    assert!(
-        created
-            .text()
-            .await
-            .unwrap()
-            .contains("Administrator created")
-    );
-    let again = client
-        .post(format!("{}/bootstrap", h.url))
-        .form(&fields("desk2"))
-        .send()
-        .await
-        .unwrap();
+    assert!(created.text().await.unwrap().contains("Administrator created"));
+    let again = client.post(format!("{}/bootstrap", h.url)).form(&fields("desk2")).send().await.unwrap();
     assert_eq!(again.status(), 410);
 
     // SIGTERM stops it cleanly.
@@ -146,32 +94,11 @@ async fn serve_bootstrap_then_verify_and_detect_tampering() {
     assert_eq!(ok.status.code(), Some(0), "{out}");
     assert!(out.contains("Audit trail intact"), "{out}");
 
-    let export = haven(&[
-        "audit",
-        "export",
-        "--data-dir",
-        d,
-        "--since",
-        "2000-01-01",
-        "--format",
-        "jsonl",
-    ]);
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&export.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let actions: Vec<&str> = lines
-        .iter()
-        .map(|l| l["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions,
-        [
-            "bootstrap.link_issued",
-            "account.created",
-            "bootstrap.link_refused"
-        ]
-    );
+    let export = haven(&["audit", "export", "--data-dir", d, "--since", "2000-01-01", "--format", "jsonl"]);
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&export.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["bootstrap.link_issued", "account.created", "bootstrap.link_refused"]);
     assert_eq!(lines[1]["source"], "127.0.0.1");
 
     let edited = edit_audit_row(&data, "account.created").await;
@@ -187,19 +114,10 @@ fn a_busy_port_is_reported_and_nothing_is_created() {
     let addr = taken.local_addr().unwrap().to_string();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("never");
-    let out = haven(&[
-        "serve",
-        "--listen",
-        &addr,
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let out = haven(&["serve", "--listen", &addr, "--data-dir", data.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("already in use") && err.contains("--listen"),
-        "{err}"
-    );
+    assert!(err.contains("already in use") && err.contains("--listen"), "{err}");
     assert!(!data.exists());
 }
 
@@ -212,26 +130,20 @@ fn configuration_errors_exit_2_naming_file_and_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("haven.toml")
-            && err.contains("http.max_body_byte")
-            && err.contains("max_body_bytes"),
+        err.contains("haven.toml") && err.contains("http.max_body_byte") && err.contains("max_body_bytes"),
         "{err}"
     );
 
     std::fs::write(&file, "[http]\nmax_body_bytes = 4096\n").unwrap();
     let out = Command::new(BIN)
         .args(["config", "check", "--config", file.to_str().unwrap()])
-        .env(
-            "HAVEN_DATABASE__URL",
-            "postgres://haven:s3cr3t-pw@db.example/haven",
-        )
+        .env("HAVEN_DATABASE__URL", "postgres://haven:s3cr3t-pw@db.example/haven")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(
-        printed.contains("max_body_bytes = 4096")
-            && printed.contains("postgres://haven:<redacted>@db.example/haven"),
+        printed.contains("max_body_bytes = 4096") && printed.contains("postgres://haven:<redacted>@db.example/haven"),
         "{printed}"
     );
     assert!(!printed.contains("s3cr3t"));
@@ -242,24 +154,16 @@ async fn a_database_from_a_newer_haven_is_refused_untouched() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
     let d = data.to_str().unwrap();
-    let config = haven::config::load(
-        None,
-        &[],
-        &haven::config::Overrides {
-            data_dir: Some(data.clone()),
-            listen: None,
-        },
-    )
-    .unwrap();
-    drop(
-        haven::app::open(config, haven::app::Mode::Create)
-            .await
-            .unwrap(),
-    );
+    let config =
+        haven::config::load(None, &[], &haven::config::Overrides { data_dir: Some(data.clone()), listen: None })
+            .unwrap();
+    drop(haven::app::open(config, haven::app::Mode::Create).await.unwrap());
     sqlx::any::install_default_drivers();
     let url = format!("sqlite://{d}/haven.db");
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    conn.execute("INSERT INTO haven_schema (version, description, applied_us) VALUES (2, 'from the future', 0)").await.unwrap();
+    conn.execute("INSERT INTO haven_schema (version, description, applied_us) VALUES (2, 'from the future', 0)")
+        .await
+        .unwrap();
     conn.close().await.unwrap();
     let before = std::fs::read(data.join("haven.db")).unwrap();
 
@@ -275,23 +179,12 @@ fn an_unusable_data_directory_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let out = haven(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        file.join("sub").to_str().unwrap(),
-    ]);
+    let out = haven(&["serve", "--listen", "127.0.0.1:0", "--data-dir", file.join("sub").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot create the data directory"), "{err}");
 
-    let out = haven(&[
-        "audit",
-        "verify",
-        "--data-dir",
-        tmp.path().join("none").to_str().unwrap(),
-    ]);
+    let out = haven(&["audit", "verify", "--data-dir", tmp.path().join("none").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a Haven data directory"));
 }
