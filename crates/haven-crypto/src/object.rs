@@ -78,13 +78,22 @@ impl Sealer {
             .seal_in_place_separate_tag(nonce(self.index, last), Aad::from(&self.header), &mut self.pending)
             .map_err(|_| CryptoError::Authentication)?;
         self.index += 1;
-        out.extend_from_slice(&self.pending);
-        out.extend_from_slice(tag.as_ref());
-        self.pending.clear();
+        self.pending.extend_from_slice(tag.as_ref());
+        if out.is_empty() {
+            // The caller drained its output: hand the sealed segment over instead of copying it.
+            std::mem::swap(out, &mut self.pending);
+            self.pending.clear();
+            self.pending.reserve(self.segment + TAG_LEN);
+        } else {
+            out.extend_from_slice(&self.pending);
+            self.pending.clear();
+        }
         Ok(())
     }
 
     /// Absorb `input`, appending every segment that is now known not to be the last to `out`.
+    /// Copies each plaintext byte once; drain `out` between calls (as the blob store does) and
+    /// sealed segments are handed over without a second copy.
     pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
         while !input.is_empty() {
             if self.pending.len() == self.segment {
@@ -110,6 +119,22 @@ impl Sealer {
         self.index += 1;
         buf.extend_from_slice(tag.as_ref());
         Ok(())
+    }
+
+    /// Seal one non-final segment in place in `seg` (exactly one segment long), returning its tag.
+    /// For benchmarks and callers that keep ciphertext and tags apart.
+    pub fn seal_segment_slice(&mut self, seg: &mut [u8]) -> Result<[u8; TAG_LEN], CryptoError> {
+        if seg.len() != self.segment {
+            return Err(CryptoError::Format { what: "segment", why: "not a whole segment".into() });
+        }
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce(self.index, false), Aad::from(&self.header), seg)
+            .map_err(|_| CryptoError::Authentication)?;
+        self.index += 1;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
     }
 
     /// Seal the final segment.
@@ -161,13 +186,22 @@ impl Opener {
     }
 
     fn open_pending(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        let plain = self
+        let plain_len = self
             .key
             .open_in_place(nonce(self.index, last), Aad::from(&self.header), &mut self.pending)
-            .map_err(|_| CryptoError::Authentication)?;
-        out.extend_from_slice(plain);
+            .map_err(|_| CryptoError::Authentication)?
+            .len();
         self.index += 1;
-        self.pending.clear();
+        self.pending.truncate(plain_len);
+        if out.is_empty() {
+            // The caller drained its output: hand the plaintext over instead of copying it.
+            std::mem::swap(out, &mut self.pending);
+            self.pending.clear();
+            self.pending.reserve(self.segment + TAG_LEN);
+        } else {
+            out.extend_from_slice(&self.pending);
+            self.pending.clear();
+        }
         Ok(())
     }
 

@@ -120,13 +120,13 @@ impl SealedBlobStore {
                 digest.update(&chunk);
                 sealer.update(&chunk, &mut sealed).map_err(crypto_err)?;
                 if sealed.len() >= self.segment {
-                    writer.write(&sealed);
-                    sealed.clear();
+                    // Hand the buffer over (no copy); the sealer allocates the next one.
+                    writer.put(Bytes::from(std::mem::take(&mut sealed)));
                     writer.wait_for_capacity(CONCURRENT_PARTS).await.map_err(backend_err)?;
                 }
             }
             sealer.finish(&mut sealed).map_err(crypto_err)?;
-            writer.write(&sealed);
+            writer.put(Bytes::from(sealed));
             Ok(())
         }
         .await;
