@@ -48,6 +48,18 @@ pub fn header(object_id: &[u8; 16], segment: usize) -> [u8; HEADER_LEN] {
     h
 }
 
+/// Move a finished segment from `pending` to `out`. When the caller has drained `out`, the buffer
+/// itself is handed over (no copy) and `pending` gets a fresh one.
+fn deliver(pending: &mut Vec<u8>, out: &mut Vec<u8>, capacity: usize) {
+    if out.is_empty() {
+        std::mem::swap(out, pending);
+        pending.reserve(capacity);
+    } else {
+        out.extend_from_slice(pending);
+    }
+    pending.clear();
+}
+
 /// Seals a stream of plaintext into segments.
 pub struct Sealer {
     key: LessSafeKey,
@@ -79,15 +91,7 @@ impl Sealer {
             .map_err(|_| CryptoError::Authentication)?;
         self.index += 1;
         self.pending.extend_from_slice(tag.as_ref());
-        if out.is_empty() {
-            // The caller drained its output: hand the sealed segment over instead of copying it.
-            std::mem::swap(out, &mut self.pending);
-            self.pending.clear();
-            self.pending.reserve(self.segment + TAG_LEN);
-        } else {
-            out.extend_from_slice(&self.pending);
-            self.pending.clear();
-        }
+        deliver(&mut self.pending, out, self.segment + TAG_LEN);
         Ok(())
     }
 
@@ -193,15 +197,7 @@ impl Opener {
             .len();
         self.index += 1;
         self.pending.truncate(plain_len);
-        if out.is_empty() {
-            // The caller drained its output: hand the plaintext over instead of copying it.
-            std::mem::swap(out, &mut self.pending);
-            self.pending.clear();
-            self.pending.reserve(self.segment + TAG_LEN);
-        } else {
-            out.extend_from_slice(&self.pending);
-            self.pending.clear();
-        }
+        deliver(&mut self.pending, out, self.segment + TAG_LEN);
         Ok(())
     }
 

@@ -33,12 +33,10 @@ async fn appends(store: Arc<SqlStore>) -> Duration {
             tokio::spawn(async move {
                 for i in 0..per {
                     let e = new_event(t * per + i);
-                    transact(s.as_ref(), move |tx| {
-                        Box::pin(async move { tx.append_audit(e).await.map(|_| ()) })
-                    })
-                    .await
-                    .map_err(|e: StoreError| e)
-                    .unwrap();
+                    transact(s.as_ref(), move |tx| Box::pin(async move { tx.append_audit(e).await.map(|_| ()) }))
+                        .await
+                        .map_err(|e: StoreError| e)
+                        .unwrap();
                 }
             })
         })

@@ -50,6 +50,19 @@ impl SqlStore {
     }
 }
 
+/// The newest key of `project`, in or out of a transaction.
+pub(crate) async fn select_project_key<'e, E>(exec: E, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
+        .bind(project)
+        .fetch_optional(exec)
+        .await
+        .map_err(map_err)?;
+    row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).transpose()
+}
+
 fn hash32(row: &AnyRow, i: usize) -> Result<[u8; 32], StoreError> {
     let v: Vec<u8> = row.try_get(i).map_err(map_err)?;
     v.try_into().map_err(|_| StoreError::Corrupt("a stored hash is not 32 bytes".into()))
@@ -168,13 +181,7 @@ impl Store for SqlStore {
     }
 
     async fn project_key(&self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        let row =
-            sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
-                .bind(project)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(map_err)?;
-        row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).transpose()
+        select_project_key(&self.read, project).await
     }
 
     async fn object(&self, id: &str) -> Result<Option<ObjectMeta>, StoreError> {

@@ -167,13 +167,7 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn project_key(&mut self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        let row =
-            sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
-                .bind(project)
-                .fetch_optional(&mut *self.conn)
-                .await
-                .map_err(map_err)?;
-        row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).transpose()
+        crate::sql_store::select_project_key(&mut *self.conn, project).await
     }
 
     async fn insert_object(&mut self, m: &ObjectMeta) -> Result<(), StoreError> {
