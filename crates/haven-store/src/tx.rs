@@ -1,4 +1,9 @@
 //! The [`Tx`] port inside the writer's transaction.
+//!
+//! A unit's audit events are chained in memory and written with the rest of its group in a few
+//! multi-row INSERTs just before the commit. A unit's own SQL runs inside a savepoint that is opened
+//! lazily, at its first statement, so that a unit that only appends audit events costs the database
+//! no round trip of its own, while a unit that fails still rolls back alone.
 
 use async_trait::async_trait;
 use haven_core::accounts::NewUser;
@@ -10,24 +15,141 @@ use sqlx::{AnyConnection, Executor, Row};
 
 use crate::db::map_err;
 
+/// Most audit events per INSERT statement (10 parameters each; well under both databases' limits).
+const EVENTS_PER_INSERT: usize = 64;
+
+/// Split `n` events into statement sizes that are powers of two, largest first, so that the
+/// database sees at most seven distinct statements, each prepared once and then reused.
+fn insert_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if n == 0 {
+            return None;
+        }
+        let size = if n >= EVENTS_PER_INSERT { EVENTS_PER_INSERT } else { 1 << (usize::BITS - 1 - n.leading_zeros()) };
+        n -= size;
+        Some(size)
+    })
+}
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (seq, at_us, actor, action, target, project, source, details, prev_hash, hash) VALUES ",
+    );
+    for i in 0..rows {
+        let b = i * 10;
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for k in 1..=10 {
+            if k > 1 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", b + k));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 pub(crate) struct SqlTx<'c> {
     conn: &'c mut AnyConnection,
+    /// The chain head as of the last event appended (committed or pending).
     head: (i64, [u8; 32]),
+    /// The head in the database when the group began.
+    stored_head: (i64, [u8; 32]),
+    /// Events appended in this group, not yet written.
+    pending: Vec<AuditEvent>,
     scratch: Vec<u8>,
+    /// Whether units run in savepoints (groups of more than one unit).
+    isolate: bool,
+    savepoint_open: bool,
+    unit_start: ((i64, [u8; 32]), usize),
 }
 
 impl<'c> SqlTx<'c> {
-    pub(crate) fn new(conn: &'c mut AnyConnection, head: (i64, [u8; 32])) -> Self {
-        SqlTx { conn, head, scratch: Vec::with_capacity(512) }
+    pub(crate) fn new(conn: &'c mut AnyConnection, head: (i64, [u8; 32]), isolate: bool) -> Self {
+        SqlTx {
+            conn,
+            head,
+            stored_head: head,
+            pending: Vec::new(),
+            scratch: Vec::with_capacity(512),
+            isolate,
+            savepoint_open: false,
+            unit_start: (head, 0),
+        }
     }
-    pub(crate) fn head(&self) -> (i64, [u8; 32]) {
-        self.head
-    }
-    pub(crate) fn set_head(&mut self, head: (i64, [u8; 32])) {
-        self.head = head;
-    }
+
     pub(crate) async fn execute(&mut self, sql: &'static str) -> Result<(), StoreError> {
         self.conn.execute(sql).await.map_err(map_err).map(|_| ())
+    }
+
+    /// The connection for a unit's own SQL, inside the unit's savepoint.
+    async fn sql(&mut self) -> Result<&mut AnyConnection, StoreError> {
+        if self.isolate && !self.savepoint_open {
+            self.conn.execute("SAVEPOINT unit").await.map_err(map_err)?;
+            self.savepoint_open = true;
+        }
+        Ok(&mut *self.conn)
+    }
+
+    pub(crate) fn begin_unit(&mut self) {
+        self.savepoint_open = false;
+        self.unit_start = (self.head, self.pending.len());
+    }
+
+    /// Keep (`ok`) or undo the unit that just ran.
+    pub(crate) async fn end_unit(&mut self, ok: bool) -> Result<(), StoreError> {
+        if self.savepoint_open {
+            if !ok {
+                self.execute("ROLLBACK TO SAVEPOINT unit").await?;
+            }
+            self.execute("RELEASE SAVEPOINT unit").await?;
+            self.savepoint_open = false;
+        }
+        if !ok {
+            (self.head, _) = self.unit_start;
+            self.pending.truncate(self.unit_start.1);
+        }
+        Ok(())
+    }
+
+    /// Write the group's audit events and the new head. Call once, before COMMIT.
+    pub(crate) async fn flush(&mut self) -> Result<(), StoreError> {
+        let SqlTx { conn, pending, .. } = self;
+        let mut rest: &[AuditEvent] = pending;
+        for size in insert_sizes(pending.len()) {
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let sql = insert_sql(size);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(e.seq)
+                    .bind(e.at_us)
+                    .bind(e.actor.as_str())
+                    .bind(e.action.as_str())
+                    .bind(e.target.as_str())
+                    .bind(e.project.as_str())
+                    .bind(e.source.as_str())
+                    .bind(e.details.as_str())
+                    .bind(e.prev_hash.to_vec())
+                    .bind(e.hash.to_vec());
+            }
+            q.execute(&mut **conn).await.map_err(map_err)?;
+        }
+        pending.clear();
+        if self.head != self.stored_head {
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(self.head.0)
+                .bind(self.head.1.to_vec())
+                .execute(self.sql().await?)
+                .await
+                .map_err(map_err)?;
+            self.stored_head = self.head;
+        }
+        Ok(())
     }
 }
 
@@ -35,24 +157,8 @@ impl<'c> SqlTx<'c> {
 impl Tx for SqlTx<'_> {
     async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
         let e = AuditEvent::chain(event, self.head.0, self.head.1, &mut self.scratch);
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at_us, actor, action, target, project, source, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(e.seq)
-        .bind(e.at_us)
-        .bind(e.actor.as_str())
-        .bind(e.action.as_str())
-        .bind(e.target.as_str())
-        .bind(e.project.as_str())
-        .bind(e.source.as_str())
-        .bind(e.details.as_str())
-        .bind(e.prev_hash.to_vec())
-        .bind(e.hash.to_vec())
-        .execute(&mut *self.conn)
-        .await
-        .map_err(map_err)?;
         self.head = (e.seq, e.hash);
+        self.pending.push(e.clone());
         Ok(e)
     }
 
@@ -62,7 +168,7 @@ impl Tx for SqlTx<'_> {
 
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints")
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.sql().await?)
             .await
             .map_err(map_err)?;
         row.try_get(0).map_err(map_err)
@@ -74,7 +180,7 @@ impl Tx for SqlTx<'_> {
             .bind(c.hash.to_vec())
             .bind(c.at_us)
             .bind(c.signature.clone())
-            .execute(&mut *self.conn)
+            .execute(self.sql().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -82,7 +188,7 @@ impl Tx for SqlTx<'_> {
 
     async fn count_admins(&mut self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) FROM user_roles WHERE role = 'admin'")
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.sql().await?)
             .await
             .map_err(map_err)?;
         row.try_get(0).map_err(map_err)
@@ -96,7 +202,7 @@ impl Tx for SqlTx<'_> {
         .bind(u.email.as_str())
         .bind(u.password_hash.as_str())
         .bind(u.created_us)
-        .execute(&mut *self.conn)
+        .execute(self.sql().await?)
         .await
         .map_err(|e| match map_err(e) {
             StoreError::Duplicate(_) => StoreError::Duplicate("user id"),
@@ -106,7 +212,7 @@ impl Tx for SqlTx<'_> {
             sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
                 .bind(u.id.as_str())
                 .bind(role.as_str())
-                .execute(&mut *self.conn)
+                .execute(self.sql().await?)
                 .await
                 .map_err(map_err)?;
         }
@@ -114,11 +220,11 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn replace_bootstrap_token(&mut self, hash: &[u8; 32], expires_us: i64) -> Result<(), StoreError> {
-        self.execute("DELETE FROM bootstrap_tokens").await?;
+        self.sql().await?.execute("DELETE FROM bootstrap_tokens").await.map_err(map_err)?;
         sqlx::query("INSERT INTO bootstrap_tokens (hash, expires_us) VALUES ($1, $2)")
             .bind(hash.to_vec())
             .bind(expires_us)
-            .execute(&mut *self.conn)
+            .execute(self.sql().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -128,7 +234,7 @@ impl Tx for SqlTx<'_> {
         let done = sqlx::query("DELETE FROM bootstrap_tokens WHERE hash = $1 AND expires_us > $2")
             .bind(hash.to_vec())
             .bind(now_us)
-            .execute(&mut *self.conn)
+            .execute(self.sql().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
@@ -142,7 +248,7 @@ impl Tx for SqlTx<'_> {
         .bind(u.body.as_str())
         .bind(u.published_us)
         .bind(u.author.as_str())
-        .fetch_one(&mut *self.conn)
+        .fetch_one(self.sql().await?)
         .await
         .map_err(map_err)?;
         row.try_get(0).map_err(map_err)
@@ -160,7 +266,7 @@ impl Tx for SqlTx<'_> {
             .bind(version)
             .bind(wrapped.to_vec())
             .bind(at_us)
-            .execute(&mut *self.conn)
+            .execute(self.sql().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -181,7 +287,7 @@ impl Tx for SqlTx<'_> {
         .bind(m.size)
         .bind(m.sha256.as_str())
         .bind(m.created_us)
-        .execute(&mut *self.conn)
+        .execute(self.sql().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -190,9 +296,26 @@ impl Tx for SqlTx<'_> {
     async fn delete_object(&mut self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM objects WHERE id = $1")
             .bind(id)
-            .execute(&mut *self.conn)
+            .execute(self.sql().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn insert_sizes_are_powers_of_two_summing_to_n() {
+        for n in 0..300 {
+            let sizes: Vec<usize> = super::insert_sizes(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= super::EVENTS_PER_INSERT));
+        }
+        assert_eq!(super::insert_sizes(100).collect::<Vec<_>>(), [64, 32, 4]);
+        assert!(
+            super::insert_sql(2)
+                .ends_with("($1,$2,$3,$4,$5,$6,$7,$8,$9,$10),($11,$12,$13,$14,$15,$16,$17,$18,$19,$20)")
+        );
     }
 }

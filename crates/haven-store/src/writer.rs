@@ -70,37 +70,20 @@ async fn commit_group(
     let seq: i64 = head.try_get(0).map_err(map_err)?;
     let hash: Vec<u8> = head.try_get(1).map_err(map_err)?;
     let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt("audit head hash is not 32 bytes".into()))?;
-    let start = (seq, hash);
+    // A lone unit needs no savepoint: if it fails, the whole transaction is rolled back.
     let single = group.len() == 1;
-    let mut tx = SqlTx::new(conn, start);
+    let mut tx = SqlTx::new(conn, (seq, hash), !single);
     for env in group.iter_mut() {
         let job = std::mem::replace(&mut env.job, Box::new(|_| Box::pin(async { false })));
-        if single {
-            if job(&mut tx).await {
-                continue;
-            }
-            // A lone unit that failed: undo it whole. Its own error is already in its result.
+        tx.begin_unit();
+        let ok = job(&mut tx).await;
+        if single && !ok {
+            // Its own error is already in its result.
             return tx.execute("ROLLBACK").await;
         }
-        tx.execute("SAVEPOINT unit").await?;
-        let before = tx.head();
-        if job(&mut tx).await {
-            tx.execute("RELEASE SAVEPOINT unit").await?;
-        } else {
-            tx.execute("ROLLBACK TO SAVEPOINT unit").await?;
-            tx.execute("RELEASE SAVEPOINT unit").await?;
-            tx.set_head(before);
-        }
+        tx.end_unit(ok).await?;
     }
-    let end = tx.head();
-    if end != start {
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(end.0)
-            .bind(end.1.to_vec())
-            .execute(&mut **conn)
-            .await
-            .map_err(map_err)?;
-    }
+    tx.flush().await?;
     conn.execute("COMMIT").await.map_err(map_err)?;
     Ok(())
 }
