@@ -20,6 +20,8 @@ impl Haven {
     pub fn start(bin: &Path, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Haven {
         let mut cmd = Command::new(bin);
         cmd.arg("serve").arg("--data-dir").arg(data_dir).arg("--listen").arg("127.0.0.1:0").args(args);
+        // Tests run in parallel: the admin listener gets a free port too.
+        cmd.env("HAVEN_METRICS__LISTEN", "127.0.0.1:0").env_remove("HAVEN_CONFIG");
         for (k, v) in env {
             cmd.env(k, v);
         }

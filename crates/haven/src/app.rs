@@ -36,6 +36,7 @@ pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
 pub const AUDIT_PUBLIC_FILE: &str = "audit-signing.pub";
 
 pub async fn open(config: Config, mode: Mode) -> Result<App> {
+    crate::install_crypto_provider();
     let dir = config.data_dir.clone();
     if mode == Mode::Existing && !dir.join(AUDIT_KEY_FILE).exists() {
         bail!(

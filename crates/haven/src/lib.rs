@@ -8,3 +8,9 @@ pub mod datadir;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
+
+/// Install ring as the process's TLS crypto provider, once, before anything builds a TLS client or
+/// server (the S3 client and the test clients use rustls without a provider of their own).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

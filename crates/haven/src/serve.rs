@@ -33,7 +33,7 @@ fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener> {
 
 pub async fn run(config: Config) -> Result<()> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::install_crypto_provider();
 
     let listener = bind(config.listen, "HTTPS", "--listen or HAVEN_LISTEN")?;
     let admin_listener = if config.metrics.enabled {

@@ -10,7 +10,13 @@ use sqlx::{Connection, Executor};
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
 
 fn haven(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).env_remove("HAVEN_CONFIG").output().expect("run haven")
+    // Tests run in parallel: no fixed metrics port.
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HAVEN_CONFIG")
+        .env("HAVEN_METRICS__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run haven")
 }
 
 fn csrf_field(html: &str) -> String {
@@ -187,4 +193,61 @@ fn an_unusable_data_directory_is_reported() {
     let out = haven(&["audit", "verify", "--data-dir", tmp.path().join("none").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a Haven data directory"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_requests_in_flight_finish() {
+    use futures::StreamExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let h = Haven::start(Path::new(BIN), &tmp.path().join("d"), &[], &[]);
+    let client = h.client();
+    // With the CSRF cookie, the server reads the whole (slow) form body before it answers.
+    client.get(format!("{}/", h.url)).send().await.unwrap();
+    let body = futures::stream::iter(0..4).then(|i| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Ok::<_, std::io::Error>(format!("field{i}=x&"))
+    });
+    let request = client
+        .post(format!("{}/bootstrap", h.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let pid = h.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+
+    let response = in_flight.await.unwrap().expect("the request in flight was answered");
+    assert_eq!(response.status(), 403, "answered after its whole body arrived (no CSRF token in it)");
+    let status = h.stop();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_of_your_own_is_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    // "Your organisation's CA": made here with the same tooling, in a directory Haven does not own.
+    let org = tmp.path().join("org");
+    let paths = haven::tls::Paths::new(&org).unwrap();
+    let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
+    haven::tls::prepare(&paths, &haven::config::TlsConfig::default(), now).unwrap();
+    let cert = paths.server_cert.to_str().unwrap().to_string();
+    let key = paths.server_key.to_str().unwrap().to_string();
+
+    let h = Haven::start(
+        Path::new(BIN),
+        &tmp.path().join("d"),
+        &[],
+        &[("HAVEN_TLS__CERT_FILE", cert.as_str()), ("HAVEN_TLS__KEY_FILE", key.as_str())],
+    );
+    assert!(!h.data_dir.join("tls/ca.pem").exists(), "no internal CA is made");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&paths.ca_cert).unwrap()).unwrap()])
+        .build()
+        .unwrap();
+    let health = client.get(format!("{}/healthz", h.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ca = client.get(format!("{}/ca.pem", h.url)).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(ca.status(), 404);
 }
