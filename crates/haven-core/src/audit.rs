@@ -312,14 +312,24 @@ pub fn sign_checkpoint(
 }
 
 /// Verify the whole trail in the store against the checkpoint key's public half, streaming.
-pub async fn verify_trail(store: &dyn crate::Store, public_key: [u8; 32]) -> Result<Verification, crate::StoreError> {
+/// `progress` is called with the number of events checked so far, every 50,000 events.
+pub async fn verify_trail(
+    store: &dyn crate::Store,
+    public_key: [u8; 32],
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Verification, crate::StoreError> {
     use futures::StreamExt;
     let mut verifier = ChainVerifier::new(public_key, store.audit_checkpoints().await?);
     if !verifier.is_done() {
         let mut events = store.audit_events(1, i64::MIN);
+        let mut seen: u64 = 0;
         while let Some(event) = events.next().await {
             if !verifier.push(&event?) {
                 break;
+            }
+            seen += 1;
+            if seen.is_multiple_of(50_000) {
+                progress(seen);
             }
         }
     }

@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
             b.to_async(&rt).iter(|| {
                 let s = vstore.clone();
                 async move {
-                    let v = verify_trail(s.as_ref(), [0u8; 32]).await.unwrap();
+                    let v = verify_trail(s.as_ref(), [0u8; 32], &mut |_| {}).await.unwrap();
                     assert_eq!(v.problem, None);
                     assert_eq!(v.events as i64, VERIFY_EVENTS);
                 }

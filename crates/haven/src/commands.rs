@@ -1,7 +1,7 @@
 //! The operator's commands besides `serve`. Each acts on a data directory (`--data-dir`) through
 //! the same ports and rules as the web portals.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
@@ -17,7 +17,16 @@ use crate::config::Config;
 /// `haven audit verify`: exit 0 when intact, 1 naming the first bad event.
 pub async fn audit_verify(config: Config) -> Result<i32> {
     let app = app::open(config, Mode::Existing).await?;
-    let v = verify_trail(app.store.as_ref(), app.audit_key.public_key()).await?;
+    let interactive = std::io::stderr().is_terminal();
+    let mut progress = |n: u64| {
+        if interactive {
+            eprint!("\rverified {n} events…");
+        }
+    };
+    let v = verify_trail(app.store.as_ref(), app.audit_key.public_key(), &mut progress).await?;
+    if interactive && v.events >= 50_000 {
+        eprint!("\r");
+    }
     match v.problem {
         None => {
             println!(
