@@ -33,12 +33,17 @@ pub fn postgres_url() -> Option<String> {
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+static PROCESS_TAG: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+});
 
 /// Drop the test databases of test processes that have ended.
 async fn sweep(admin: &mut sqlx::AnyConnection) {
     use sqlx::Row;
-    let Ok(rows) =
-        sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'haven_test_%'").fetch_all(&mut *admin).await
+    let Ok(rows) = sqlx::query("SELECT datname::text FROM pg_database WHERE datname LIKE 'haven_test_%'")
+        .fetch_all(&mut *admin)
+        .await
     else {
         return;
     };
@@ -62,7 +67,11 @@ pub async fn postgres() -> Option<TestDb> {
     sqlx::any::install_default_drivers();
     let mut admin = sqlx::AnyConnection::connect(&base).await.expect("connect to HAVEN_TEST_POSTGRES_URL");
     sweep(&mut admin).await;
-    let name = format!("haven_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+    // pid (so ended processes' databases can be swept), a per-process random tag (pids are
+    // recycled quickly: pid_max can be 32768), and a counter.
+    let name =
+        format!("haven_test_{}_{:016x}_{}", std::process::id(), *PROCESS_TAG, COUNTER.fetch_add(1, Ordering::SeqCst));
+    let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
     admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
     let url = replace_db(&base, &name);
     let store = haven_store::connect(&url).await.expect("open postgres");

@@ -57,8 +57,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(from_fn(error::normalize))
+        // Outermost last: the timeout's 408 is rendered by `normalize` like every other error.
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(from_fn(error::normalize))
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
         .with_state(state)

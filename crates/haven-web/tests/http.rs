@@ -26,6 +26,10 @@ struct App {
 }
 
 async fn app() -> App {
+    app_with_timeout(Duration::from_secs(5)).await
+}
+
+async fn app_with_timeout(request_timeout: Duration) -> App {
     let db = haven_testkit::db::sqlite().await;
     let store: Arc<dyn Store> = Arc::new(db.store.clone());
     let clock: Arc<dyn Clock> = Arc::new(FakeClock::new());
@@ -47,7 +51,7 @@ async fn app() -> App {
         config: Arc::new(WebConfig {
             public_url: "https://haven.example".into(),
             max_body_bytes: 4096,
-            request_timeout: Duration::from_secs(5),
+            request_timeout,
             ca_pem: Some("-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n".into()),
         }),
     };
@@ -232,4 +236,30 @@ async fn the_ca_certificate_is_published() {
     assert_eq!(status, 200);
     assert_eq!(h.get(header::CONTENT_TYPE).unwrap(), "application/x-pem-file");
     assert!(body.starts_with("-----BEGIN CERTIFICATE-----"));
+}
+
+#[tokio::test]
+async fn slow_requests_time_out_with_408() {
+    use futures::StreamExt;
+    let app = app_with_timeout(Duration::from_millis(200)).await;
+    let (_, h, _) = send(&app, get("/")).await;
+    let pair = h.get(header::SET_COOKIE).unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    // A form body that stalls: the CSRF check waits for it until the timeout answers.
+    let stalled = futures::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"csrf_token=")) })
+        .chain(futures::stream::once(async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(bytes::Bytes::from_static(b"x"))
+        }));
+    let req = Request::post("/bootstrap")
+        .header(header::HOST, "haven.example")
+        .header("cookie", pair)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "application/json")
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, h, body) = send(&app, req).await;
+    assert_eq!(status, 408, "{body}");
+    assert_eq!(h.get("x-haven-error").unwrap(), "timeout");
+    assert!(started.elapsed() < Duration::from_secs(4));
 }

@@ -216,7 +216,15 @@ mod tests {
         let other = TlsConfig { host_names: vec!["haven.example".into()], ..TlsConfig::default() };
         assert!(needs_renewal(&paths, &other, now));
         let provider = rustls::crypto::ring::default_provider();
-        load_certified_key(&paths.server_cert, &paths.server_key, &provider).unwrap();
+        let first = load_certified_key(&paths.server_cert, &paths.server_key, &provider).unwrap();
+        let resolver = Resolver::new(first);
+        let before = resolver.0.read().unwrap().cert[0].clone();
+        // Renewal: a new certificate is issued and swapped in without a restart.
+        issue_server_cert(&paths, &cfg, now + Duration::days(61)).unwrap();
+        resolver.replace(load_certified_key(&paths.server_cert, &paths.server_key, &provider).unwrap());
+        let after = resolver.0.read().unwrap().cert[0].clone();
+        assert_ne!(before, after);
+        assert!(!needs_renewal(&paths, &cfg, now + Duration::days(61)));
         assert!(fingerprint(&std::fs::read_to_string(&paths.ca_cert).unwrap()).unwrap().len() == 95);
     }
 }
