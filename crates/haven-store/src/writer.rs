@@ -1,7 +1,8 @@
 //! The writer: every unit of work runs here. Units that arrive while a commit is in flight are
-//! grouped into the next transaction (group commit), each inside its own savepoint so that one
-//! failing unit rolls back alone. One durable commit then serves the whole group, which is what
-//! lets the audit trail take tens of thousands of events a second on a single disk.
+//! grouped into the next transaction (group commit); a unit's own SQL runs in a savepoint (opened
+//! at its first statement, see `tx.rs`) so that one failing unit rolls back alone, and the group's
+//! audit events are written together before the commit. One durable commit then serves the whole
+//! group, which is what lets the audit trail take tens of thousands of events a second on one disk.
 
 use haven_core::StoreError;
 use haven_core::store::Job;
