@@ -14,3 +14,9 @@ pub mod tls;
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// Files and directories Haven creates are private to its user (the data directory holds keys and
+/// identifiable data); set once at start, before anything is created.
+pub fn private_umask() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}

@@ -5,6 +5,7 @@ use haven::cli::{AdminCommand, AuditCommand, Cli, Command, ConfigCommand, Update
 use haven::{commands, serve, telemetry};
 
 fn main() -> ExitCode {
+    haven::private_umask();
     haven::install_crypto_provider();
     let cli = Cli::parse();
     let config = match cli.command.load_config() {

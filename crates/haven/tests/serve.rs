@@ -67,6 +67,9 @@ async fn serve_bootstrap_then_verify_and_detect_tampering() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("master.key")), 0o600);
     assert_eq!(mode(&data.join("tls/ca.key")), 0o600);
+    // Everything else Haven creates is private too (umask 077).
+    assert_eq!(mode(&data.join("haven.db")), 0o600);
+    assert_eq!(mode(&data.join("blobs")), 0o700);
 
     // The one-time bootstrap link creates the first administrator, once.
     let link = h.bootstrap_link.clone().expect("a bootstrap link was printed");
