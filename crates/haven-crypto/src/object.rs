@@ -336,6 +336,23 @@ mod tests {
         }
 
         #[test]
+        fn opening_arbitrary_bytes_fails_cleanly(junk in proptest::collection::vec(any::<u8>(), 0..300),
+                                                 with_header in any::<bool>(), feed in 1usize..50) {
+            // Hostile stored blobs: garbage, or garbage behind a well-formed header.
+            let k = key();
+            let mut input = if with_header { header(&[1; 16], 16).to_vec() } else { Vec::new() };
+            input.extend_from_slice(&junk);
+            let mut opener = Opener::new(&k, &[1; 16]).unwrap();
+            let mut out = Vec::new();
+            let mut ok = true;
+            for chunk in input.chunks(feed) {
+                if opener.update(chunk, &mut out).is_err() { ok = false; break; }
+            }
+            if ok { ok = opener.finish(&mut out).is_ok(); }
+            prop_assert!(!ok, "random bytes never authenticate");
+        }
+
+        #[test]
         fn any_single_bit_flip_is_detected(len in 0usize..100, pos in any::<prop::sample::Index>(), bit in 0u8..8) {
             let k = key();
             let mut sealed = seal(&k, &[1; 16], &vec![0xAB; len], 16).unwrap();

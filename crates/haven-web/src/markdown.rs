@@ -70,6 +70,62 @@ mod tests {
         assert!(block.contains("href=\"/updates\""));
     }
 
+    proptest::proptest! {
+        /// Service updates are written by administrators, but a compromised or careless account
+        /// must still not be able to put script or remote content on every user's home page.
+        #[test]
+        fn hostile_markdown_never_yields_markup(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "<script>", "</script>", "<img src=x onerror=alert(1)>", "<iframe src=//e>", "<a href=\"javascript:x\">",
+            "[l](", "![i](", ")", "javascript:alert(1)", "JaVaScRiPt:", "data:text/html,x", "vbscript:x", " ", "\n", "\n\n",
+            "`", "```\n", "<", ">", "&#106;avascript:", "\\", "\"", "'", "[r]: javascript:x\n", "[r]", "*", "_", "<div onclick=x>",
+            "http://ok.example", "<!--", "-->", "<svg onload=x>", "\t", "| a | b |\n|---|---|\n",
+        ]), 0..24)) {
+            let src: String = parts.concat();
+            let html = render(&src);
+            // Text is escaped, so every '<' left opens a tag pulldown-cmark wrote itself.
+            for tag in html.split('<').skip(1) {
+                let tag = tag.split('>').next().unwrap_or("");
+                let name = tag.trim_start_matches('/').split([' ', '/']).next().unwrap_or("");
+                proptest::prop_assert!(ALLOWED_TAGS.contains(&name), "tag <{tag}> from {src:?}");
+                for attr in tag.split(' ').skip(1).filter(|a| a.contains('=')) {
+                    let (key, value) = attr.split_once('=').unwrap_or((attr, ""));
+                    proptest::prop_assert!(["href", "title", "style", "class", "start"].contains(&key), "attribute {attr} from {src:?}");
+                    if key == "href" {
+                        proptest::prop_assert!(safe_url(value.trim_matches('"')), "href {value} from {src:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    const ALLOWED_TAGS: &[&str] = &[
+        "p",
+        "a",
+        "strong",
+        "em",
+        "del",
+        "code",
+        "pre",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "hr",
+        "br",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+    ];
+
     #[test]
     fn summaries_are_plain_text() {
         assert_eq!(summary("Some **bold** text\n\nmore", 100), "Some bold text");

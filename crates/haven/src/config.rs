@@ -518,6 +518,24 @@ mod tests {
         assert!(e.contains("not valid TOML"), "{e}");
     }
 
+    proptest::proptest! {
+        /// Whatever an operator's file or environment holds, loading returns a value or an error
+        /// that names its source: it never panics.
+        #[test]
+        fn arbitrary_files_and_environment_never_panic(text in "\\PC{0,200}", key in "[A-Z_]{1,20}", value in "\\PC{0,40}") {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("haven.toml");
+            std::fs::write(&file, &text).unwrap();
+            if let Err(e) = load(Some(&file), &[], &Overrides::default()) {
+                proptest::prop_assert!(e.0.contains("haven.toml"), "{}", e.0);
+            }
+            let env = vec![(format!("HAVEN_{key}"), value)];
+            if let Err(e) = load(None, &env, &Overrides::default()) {
+                proptest::prop_assert!(e.0.contains(&format!("HAVEN_{key}")) || e.0.contains("key `"), "{}", e.0);
+            }
+        }
+    }
+
     #[test]
     fn secrets_come_from_files_and_are_redacted() {
         let dir = tempfile::tempdir().unwrap();
