@@ -24,7 +24,7 @@ pub enum CoreError {
     Crypto(#[from] haven_crypto::CryptoError),
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
-    #[error("this link is not valid: it has expired, was already used, or was mistyped. Ask for a new one.")]
+    #[error("This link is not valid: it has expired, was already used, or was mistyped. Ask for a new one.")]
     LinkInvalid,
     #[error("{0}")]
     Conflict(String),
