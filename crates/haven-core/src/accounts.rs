@@ -151,14 +151,20 @@ pub async fn redeem_bootstrap(
     let now_us = to_micros(now);
     let hash = haven_crypto::token::hash_token(token);
     let src = source.to_string();
-    let user = User {
+    let created = User {
         id: admin.user_id.clone(),
         email: admin.email.clone(),
         status: "active".into(),
         roles: vec![Role::Admin],
         created_us: now_us,
     };
-    let created = user.clone();
+    let new = NewUser {
+        id: admin.user_id,
+        email: admin.email,
+        password_hash: admin.password_hash,
+        roles: vec![Role::Admin],
+        created_us: now_us,
+    };
     let outcome = transact(store, move |tx| {
         Box::pin(async move {
             if !tx.take_bootstrap_token(&hash, now_us).await? {
@@ -167,17 +173,10 @@ pub async fn redeem_bootstrap(
             if tx.count_admins().await? > 0 {
                 return Err(CoreError::Conflict("an administrator already exists; sign in instead".into()));
             }
-            let new = NewUser {
-                id: admin.user_id.clone(),
-                email: admin.email.clone(),
-                password_hash: admin.password_hash,
-                roles: vec![Role::Admin],
-                created_us: now_us,
-            };
             tx.insert_user(&new).await?;
             tx.append_audit(
-                NewAuditEvent::new(now, &admin.user_id, "account.created")
-                    .target(&admin.user_id)
+                NewAuditEvent::new(now, &new.id, "account.created")
+                    .target(&new.id)
                     .source(&src)
                     .details(serde_json::json!({"roles": ["admin"], "via": "bootstrap_link"})),
             )
@@ -189,7 +188,7 @@ pub async fn redeem_bootstrap(
     if let Err(e @ (CoreError::LinkInvalid | CoreError::Conflict(_))) = &outcome {
         audit_bootstrap_refused(store, clock, source, e.code()).await?;
     }
-    outcome.map(|_| user)
+    outcome
 }
 
 /// Record a refused bootstrap attempt (bad, expired or reused link, or an administrator exists).

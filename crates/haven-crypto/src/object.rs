@@ -113,15 +113,11 @@ impl Sealer {
     /// Seal a full segment the caller filled itself, in place (no copy): `buf` holds exactly one
     /// segment of plaintext and gets its tag appended. Use only while no bytes are pending.
     pub fn seal_full_in_place(&mut self, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
-        if buf.len() != self.segment || !self.pending.is_empty() {
-            return Err(CryptoError::Format { what: "segment", why: "not a whole segment".into() });
+        if !self.pending.is_empty() {
+            return Err(CryptoError::Format { what: "segment", why: "bytes are pending".into() });
         }
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce(self.index, false), Aad::from(&self.header), buf)
-            .map_err(|_| CryptoError::Authentication)?;
-        self.index += 1;
-        buf.extend_from_slice(tag.as_ref());
+        let tag = self.seal_segment_slice(buf)?;
+        buf.extend_from_slice(&tag);
         Ok(())
     }
 

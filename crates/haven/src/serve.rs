@@ -137,12 +137,7 @@ fn spawn_workers(
 ) -> tokio::task::JoinHandle<()> {
     let checkpoint_every = Duration::from_secs(config.audit.checkpoint_interval_secs);
     let tls_cfg = config.tls.clone();
-    let paths = tls::Paths {
-        ca_cert: paths.ca_cert.clone(),
-        ca_key: paths.ca_key.clone(),
-        server_cert: paths.server_cert.clone(),
-        server_key: paths.server_key.clone(),
-    };
+    let paths = paths.clone();
     tokio::spawn(async move {
         let mut checkpoints = tokio::time::interval(checkpoint_every);
         let mut renewals = tokio::time::interval(Duration::from_secs(3600));

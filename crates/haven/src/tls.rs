@@ -19,6 +19,7 @@ use time::{Duration, OffsetDateTime};
 use crate::config::TlsConfig;
 use crate::datadir::{ensure_subdir, write_private};
 
+#[derive(Clone)]
 pub struct Paths {
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
