@@ -2,12 +2,23 @@
 //! themselves. Each capability adds its actions here, with rows in the table test below.
 
 use crate::accounts::Role;
+use crate::identity::records::SessionKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     PublishServiceUpdate,
     ViewAuditTrail,
+    /// Service desk: find, add, lock, unlock, disable accounts; reset passwords, fail counters
+    /// and tokens; import and assign hardware tokens; switch ICE.
     ManageAccounts,
+    /// Create, deliver, activate, PIN, enable, disable and delete one's own OTP tokens.
+    ManageOwnTokens,
+    /// Request an emergency code (in an ICE session or a full one).
+    RequestEmergencyCode,
+    /// Set security questions (while onboarding, or signed in fully).
+    SetSecurityAnswers,
+    /// Change one's password, make recovery codes, see and end one's sessions.
+    ManageOwnCredentials,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +26,8 @@ pub enum Resource<'a> {
     /// The service as a whole (service updates, accounts, the audit trail).
     Service,
     Project(&'a str),
+    /// One user's account and what belongs to it (tokens, codes, sessions).
+    Account(&'a str),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +36,8 @@ pub struct Actor<'a> {
     pub roles: &'a [Role],
     /// Only active accounts act.
     pub active: bool,
+    /// How the actor signed in: ICE and enrolment sessions may do only a few things.
+    pub level: SessionKind,
 }
 
 impl Actor<'_> {
@@ -36,10 +51,19 @@ pub fn can(actor: Option<&Actor<'_>>, action: Action, resource: Resource<'_>) ->
     if !actor.active {
         return false;
     }
+    let full = actor.level == SessionKind::Full;
     match (action, resource) {
         (Action::PublishServiceUpdate | Action::ViewAuditTrail | Action::ManageAccounts, Resource::Service) => {
-            actor.has(Role::Admin)
+            full && actor.has(Role::Admin)
         }
+        (Action::ManageOwnTokens, Resource::Account(owner)) => owner == actor.user_id,
+        (Action::RequestEmergencyCode, Resource::Account(owner)) => {
+            owner == actor.user_id && matches!(actor.level, SessionKind::Full | SessionKind::Ice)
+        }
+        (Action::SetSecurityAnswers, Resource::Account(owner)) => {
+            owner == actor.user_id && matches!(actor.level, SessionKind::Full | SessionKind::Enrol)
+        }
+        (Action::ManageOwnCredentials, Resource::Account(owner)) => owner == actor.user_id && full,
         _ => false,
     }
 }
@@ -48,18 +72,75 @@ pub fn can(actor: Option<&Actor<'_>>, action: Action, resource: Resource<'_>) ->
 mod tests {
     use super::*;
 
+    const ALL: [Action; 7] = [
+        Action::PublishServiceUpdate,
+        Action::ViewAuditTrail,
+        Action::ManageAccounts,
+        Action::ManageOwnTokens,
+        Action::RequestEmergencyCode,
+        Action::SetSecurityAnswers,
+        Action::ManageOwnCredentials,
+    ];
+
+    fn actor<'a>(id: &'a str, roles: &'a [Role], active: bool, level: SessionKind) -> Actor<'a> {
+        Actor { user_id: id, roles, active, level }
+    }
+
     #[test]
-    fn table() {
-        let admin = Actor { user_id: "root", roles: &[Role::Admin], active: true };
-        let locked_admin = Actor { user_id: "root", roles: &[Role::Admin], active: false };
-        let researcher = Actor { user_id: "alice", roles: &[Role::Researcher], active: true };
-        let actions = [Action::PublishServiceUpdate, Action::ViewAuditTrail, Action::ManageAccounts];
-        for action in actions {
-            assert!(can(Some(&admin), action, Resource::Service), "{action:?}");
-            assert!(!can(Some(&locked_admin), action, Resource::Service), "{action:?}");
-            assert!(!can(Some(&researcher), action, Resource::Service), "{action:?}");
-            assert!(!can(None, action, Resource::Service), "{action:?}");
-            assert!(!can(Some(&admin), action, Resource::Project("p1")), "{action:?}");
+    fn service_actions_need_a_fully_signed_in_active_admin() {
+        let service = [Action::PublishServiceUpdate, Action::ViewAuditTrail, Action::ManageAccounts];
+        for action in service {
+            assert!(can(Some(&actor("root", &[Role::Admin], true, SessionKind::Full)), action, Resource::Service));
+            for level in [SessionKind::Ice, SessionKind::Enrol] {
+                assert!(
+                    !can(Some(&actor("root", &[Role::Admin], true, level)), action, Resource::Service),
+                    "{action:?}"
+                );
+            }
+            assert!(!can(Some(&actor("root", &[Role::Admin], false, SessionKind::Full)), action, Resource::Service));
+            assert!(!can(
+                Some(&actor("alice", &[Role::Researcher], true, SessionKind::Full)),
+                action,
+                Resource::Service
+            ));
+            assert!(!can(None, action, Resource::Service));
+            assert!(!can(
+                Some(&actor("root", &[Role::Admin], true, SessionKind::Full)),
+                action,
+                Resource::Project("p1")
+            ));
+        }
+    }
+
+    #[test]
+    fn own_account_actions_never_reach_another_account() {
+        for action in ALL {
+            for level in [SessionKind::Full, SessionKind::Ice, SessionKind::Enrol] {
+                for roles in [&[Role::Admin][..], &[Role::Researcher][..]] {
+                    let a = actor("alice", roles, true, level);
+                    assert!(!can(Some(&a), action, Resource::Account("bob")), "{action:?} {level:?} {roles:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn own_account_actions_by_session_level() {
+        use SessionKind::*;
+        let rows: [(Action, [bool; 3]); 4] = [
+            // (action, [Full, Ice, Enrol])
+            (Action::ManageOwnTokens, [true, true, true]),
+            (Action::RequestEmergencyCode, [true, true, false]),
+            (Action::SetSecurityAnswers, [true, false, true]),
+            (Action::ManageOwnCredentials, [true, false, false]),
+        ];
+        for (action, allowed) in rows {
+            for (level, want) in [Full, Ice, Enrol].into_iter().zip(allowed) {
+                let a = actor("alice", &[Role::Researcher], true, level);
+                assert_eq!(can(Some(&a), action, Resource::Account("alice")), want, "{action:?} {level:?}");
+                let locked = actor("alice", &[Role::Researcher], false, level);
+                assert!(!can(Some(&locked), action, Resource::Account("alice")));
+            }
         }
     }
 }

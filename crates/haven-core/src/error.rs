@@ -32,6 +32,18 @@ pub enum CoreError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// The one message for every failed sign-in, whatever failed (no user enumeration).
+    #[error(
+        "The user id, password or passcode is not right. Check them and try again. After 10 failures in a row an account is locked for a while; the service desk can unlock it."
+    )]
+    SignInFailed,
+    #[error("{0}")]
+    TooManyAttempts(String),
+    /// The action needs a sign-in with both factors in the last few minutes.
+    #[error("For your security, confirm it is you: sign in again with your password and passcode.")]
+    StepUpRequired,
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CoreError {
@@ -50,6 +62,10 @@ impl CoreError {
             CoreError::Conflict(_) => "conflict",
             CoreError::Forbidden => "forbidden",
             CoreError::NotFound => "not_found",
+            CoreError::SignInFailed => "sign_in_failed",
+            CoreError::TooManyAttempts(_) => "too_many_attempts",
+            CoreError::StepUpRequired => "step_up_required",
+            CoreError::Unavailable(_) => "unavailable",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod authz;
 pub mod blobs;
 pub mod clock;
 pub mod error;
+pub mod identity;
 pub mod keyring;
 pub mod store;
 pub mod updates;
@@ -14,7 +15,7 @@ pub mod updates;
 pub use clock::Clock;
 pub use error::{CoreError, StoreError};
 pub use haven_crypto::Rng;
-pub use store::{Store, Tx, transact};
+pub use store::{Store, Tx, read, transact};
 
 /// Time as stored: microseconds since the Unix epoch, UTC.
 pub fn to_micros(t: time::OffsetDateTime) -> i64 {

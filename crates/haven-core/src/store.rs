@@ -14,11 +14,12 @@ use crate::accounts::{NewUser, User};
 use crate::audit::{AuditEvent, Checkpoint, NewAuditEvent};
 use crate::blobs::ObjectMeta;
 use crate::error::StoreError;
+use crate::identity::store::IdentityTx;
 use crate::updates::{NewServiceUpdate, ServiceUpdate};
 
 /// What a unit of work may do inside its transaction.
 #[async_trait]
-pub trait Tx: Send {
+pub trait Tx: IdentityTx + Send {
     // audit
     async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError>;
@@ -52,6 +53,8 @@ pub type Job = Box<dyn for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, bool> + S
 pub trait Store: Send + Sync {
     /// Run `job` in a transaction; `Ok` once its outcome (commit or rollback) is durable.
     async fn run_job(&self, job: Job) -> Result<(), StoreError>;
+    /// Run `job` in a read-only transaction on a reader connection; nothing it does is kept.
+    async fn run_read(&self, job: Job) -> Result<(), StoreError>;
     /// The database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     async fn admin_exists(&self) -> Result<bool, StoreError>;
@@ -62,6 +65,28 @@ pub trait Store: Send + Sync {
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
     async fn project_key(&self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>;
     async fn object(&self, id: &str) -> Result<Option<ObjectMeta>, StoreError>;
+}
+
+/// Run `work` in a read-only transaction and return its output: a consistent view through the
+/// same [`Tx`] methods, off the writer. Anything it writes is discarded.
+pub async fn read<T, E, F>(store: &dyn Store, work: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+{
+    let (send, receive) = futures::channel::oneshot::channel::<Result<T, E>>();
+    let job: Job = Box::new(move |tx| {
+        Box::pin(async move {
+            let _ = send.send(work(tx).await);
+            false
+        })
+    });
+    store.run_read(job).await?;
+    match receive.await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(StoreError::Database("the read was dropped before it ran".into()).into()),
+    }
 }
 
 /// Run `work` as one unit of work and return its output. If `work` fails, its changes (audit

@@ -3,10 +3,13 @@
 //! the build carries a single implementation of AES-GCM, SHA-256 and Ed25519.
 
 pub mod audit_chain;
+pub mod codes;
 pub mod error;
 pub mod keys;
 pub mod object;
+pub mod otp;
 pub mod password;
+pub mod pskc_cipher;
 pub mod rng;
 pub mod signing;
 pub mod token;

@@ -3,6 +3,7 @@
 
 pub mod blobs;
 mod db;
+mod identity;
 mod migrate;
 mod sql_store;
 mod tx;

@@ -10,10 +10,11 @@ use haven_core::store::Job;
 use haven_core::updates::ServiceUpdate;
 use haven_core::{Store, StoreError};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Dialect, map_err};
+use crate::tx::SqlTx;
 use crate::writer::{self, Envelope};
 
 #[derive(Clone)]
@@ -68,7 +69,7 @@ fn hash32(row: &AnyRow, i: usize) -> Result<[u8; 32], StoreError> {
     v.try_into().map_err(|_| StoreError::Corrupt("a stored hash is not 32 bytes".into()))
 }
 
-fn audit_event(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+pub(crate) fn audit_event(row: &AnyRow) -> Result<AuditEvent, StoreError> {
     Ok(AuditEvent {
         seq: row.try_get(0).map_err(map_err)?,
         at_us: row.try_get(1).map_err(map_err)?,
@@ -92,6 +93,19 @@ impl Store for SqlStore {
             .await
             .map_err(|_| StoreError::Database("the database writer has stopped".into()))?;
         wait.await.map_err(|_| StoreError::Database("the database writer has stopped".into()))?
+    }
+
+    async fn run_read(&self, job: Job) -> Result<(), StoreError> {
+        let mut conn = self.read.acquire().await.map_err(map_err)?;
+        let begin = match self.dialect {
+            Dialect::Sqlite => "BEGIN",
+            Dialect::Postgres => "BEGIN READ ONLY",
+        };
+        conn.execute(begin).await.map_err(map_err)?;
+        let mut tx = SqlTx::new(&mut conn, (0, [0; 32]), false);
+        job(&mut tx).await;
+        conn.execute("ROLLBACK").await.map_err(map_err)?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

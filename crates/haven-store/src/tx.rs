@@ -86,7 +86,7 @@ impl<'c> SqlTx<'c> {
     }
 
     /// The connection for a unit's own SQL, inside the unit's savepoint.
-    async fn sql(&mut self) -> Result<&mut AnyConnection, StoreError> {
+    pub(crate) async fn sql(&mut self) -> Result<&mut AnyConnection, StoreError> {
         if self.isolate && !self.savepoint_open {
             self.conn.execute("SAVEPOINT unit").await.map_err(map_err)?;
             self.savepoint_open = true;
@@ -196,7 +196,7 @@ impl Tx for SqlTx<'_> {
 
     async fn insert_user(&mut self, u: &NewUser) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO users (id, email, status, password_hash, created_us) VALUES ($1, $2, 'active', $3, $4)",
+            "INSERT INTO users (id, email, status, password_hash, created_us, password_changed_us) VALUES ($1, $2, 'active', $3, $4, $4)",
         )
         .bind(u.id.as_str())
         .bind(u.email.as_str())

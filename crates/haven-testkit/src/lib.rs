@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod db;
+pub mod mail;
 pub mod process;
 
 use std::sync::Mutex;

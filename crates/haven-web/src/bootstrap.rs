@@ -126,8 +126,15 @@ async fn create(
     match accounts::redeem_bootstrap(state.store.as_ref(), state.clock.as_ref(), &form.token, admin, &source.0).await {
         Ok(user) => {
             tracing::info!(user = %user.id, "first administrator created");
+            // Straight into enrolment: the administrator sets security questions and a token
+            // before anything else.
+            let session = state.identity.start_enrolment(&user.id, &source.0, "").await?;
             let page = BootstrapDone { title: "Administrator created", user_id: &user.id };
-            Ok((StatusCode::CREATED, Html(page.render().map_err(WebError::internal)?)).into_response())
+            let mut response = (StatusCode::CREATED, Html(page.render().map_err(WebError::internal)?)).into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::SET_COOKIE, crate::security::session::set_cookie(&session.secret)?);
+            Ok(response)
         }
         Err(CoreError::Store(haven_core::StoreError::Duplicate(_))) => again("user_id: that user id is taken".into()),
         Err(e) => Err(e.into()),

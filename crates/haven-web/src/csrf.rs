@@ -40,6 +40,13 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .filter(|v| haven_crypto::token::looks_like_token(v))
 }
 
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"))
+}
+
 fn unsafe_method(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
@@ -132,6 +139,14 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     let presented = request.headers().get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let presented = match presented {
         Some(p) => p,
+        None if is_multipart(request.headers()) => {
+            // A multipart body cannot be read here without buffering an upload, so multipart forms
+            // carry the token in their action's query string (never logged; no Referer is sent).
+            match request.uri().query().and_then(|q| form_field(q.as_bytes())) {
+                Some(field) => field,
+                None => return refuse(&state, &path, source, "the security token is missing").await,
+            }
+        }
         None => {
             let is_form = request
                 .headers()

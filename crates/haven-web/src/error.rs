@@ -70,6 +70,10 @@ impl From<CoreError> for WebError {
             CoreError::Conflict(_) => StatusCode::CONFLICT,
             CoreError::Forbidden => StatusCode::FORBIDDEN,
             CoreError::NotFound => StatusCode::NOT_FOUND,
+            CoreError::SignInFailed => StatusCode::UNAUTHORIZED,
+            CoreError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            CoreError::StepUpRequired => StatusCode::FORBIDDEN,
+            CoreError::Unavailable(_) => StatusCode::FORBIDDEN,
             CoreError::Store(haven_core::StoreError::Duplicate(_)) => StatusCode::CONFLICT,
             CoreError::Store(_) => {
                 tracing::error!(error = %e, "storage error");

@@ -18,7 +18,11 @@ pub struct Portal {
     pub blurb: &'static str,
 }
 
-pub const PORTALS: &[Portal] = &[];
+pub const PORTALS: &[Portal] = &[Portal {
+    name: "Security & Tokens",
+    path: "/security",
+    blurb: "Password and token management, including In Case of Emergency (ICE) logon, emergency codes and recovery codes.",
+}];
 
 pub const STYLESHEET: &str = include_str!("../static/haven.css");
 

@@ -5,11 +5,13 @@ mod bootstrap;
 mod ca;
 mod csrf;
 pub mod error;
+pub mod hashing;
 mod headers;
 mod health;
 mod home;
 mod markdown;
 pub mod metrics;
+pub mod security;
 mod source;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ pub struct AppState {
     pub rng: Arc<dyn Rng>,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<WebConfig>,
+    pub identity: Arc<haven_core::identity::Identity>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(home::routes())
         .merge(bootstrap::routes())
+        .merge(security::routes())
         .merge(ca::routes())
         .merge(health::routes())
         .fallback(error::not_found)

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use haven_core::clock::SystemClock;
+use haven_core::identity::{Identity, IdentityDeps};
 use haven_core::keyring::KeyRing;
 use haven_core::{Clock, Rng};
 use haven_crypto::SystemRng;
@@ -11,9 +12,11 @@ use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
+use haven_web::hashing::PooledHasher;
 
 use crate::config::Config;
 use crate::datadir;
+use crate::mail::LettreMailer;
 
 pub struct App {
     pub config: Config,
@@ -22,6 +25,7 @@ pub struct App {
     pub rng: Arc<dyn Rng>,
     pub blobs: Arc<SealedBlobStore>,
     pub audit_key: Arc<SigningKey>,
+    pub keys: Arc<KeyRing>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,25 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
     };
     let backend = open_backend(&location)?;
     let keys = Arc::new(KeyRing::new(master, store.clone(), clock.clone(), rng.clone()));
-    let blobs = Arc::new(SealedBlobStore::new(backend, keys, clock.clone()));
-    Ok(App { config, store, clock, rng, blobs, audit_key })
+    let blobs = Arc::new(SealedBlobStore::new(backend, keys.clone(), clock.clone()));
+    Ok(App { config, store, clock, rng, blobs, audit_key, keys })
+}
+
+impl App {
+    /// The identity use cases, with argon2 on a bounded pool and mail as configured.
+    pub async fn identity(&self, public_url: &str) -> Result<Arc<Identity>> {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let concurrency =
+            if self.config.http.hash_concurrency == 0 { cores } else { self.config.http.hash_concurrency };
+        let deps = IdentityDeps {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            hasher: Arc::new(PooledHasher::new(self.rng.clone(), concurrency)),
+            mailer: Arc::new(LettreMailer::new(&self.config.mail, &self.config.data_dir)?),
+            policy: self.config.security.clone(),
+            public_url: public_url.to_string(),
+        };
+        Ok(Arc::new(Identity::new(deps, &self.keys).await?))
+    }
 }

@@ -58,6 +58,101 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Accounts (the service desk on the command line).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Hardware OTP tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Email Haven has sent.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add an account and print its single-use onboarding link (also emailed).
+    Add {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        #[arg(long)]
+        email: String,
+        /// Make the account a service-desk administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List accounts whose id or email contains QUERY (all without one).
+    List {
+        #[command(flatten)]
+        common: Common,
+        query: Option<String>,
+    },
+    /// Show an account: status, counters, tokens (never a secret).
+    Show {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Lock an account until it is unlocked; ends its sessions.
+    Lock {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Unlock an account and clear its failure counter.
+    Unlock {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Disable an account; ends its sessions.
+    Disable {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Start a password reset: print a single-use link (also emailed) that still needs a second factor.
+    ResetPassword {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokensCommand {
+    /// Import hardware-token seeds from a PSKC file (RFC 6030); all or nothing.
+    ImportPskc {
+        #[command(flatten)]
+        common: Common,
+        file: PathBuf,
+        /// File holding the pre-shared key in hex, for encrypted files.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Assign an imported token to a user.
+    Assign {
+        #[command(flatten)]
+        common: Common,
+        serial: String,
+        user: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// List the messages in the outbox (mail.transport = "outbox").
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,7 +235,21 @@ impl Command {
                     | AuditCommand::Export { common, .. },
             }
             | Command::Updates { command: UpdatesCommand::Publish { common, .. } | UpdatesCommand::List { common } }
-            | Command::Admin { command: AdminCommand::BootstrapLink { common } } => common.clone(),
+            | Command::Admin { command: AdminCommand::BootstrapLink { common } }
+            | Command::Users {
+                command:
+                    UsersCommand::Add { common, .. }
+                    | UsersCommand::List { common, .. }
+                    | UsersCommand::Show { common, .. }
+                    | UsersCommand::Lock { common, .. }
+                    | UsersCommand::Unlock { common, .. }
+                    | UsersCommand::Disable { common, .. }
+                    | UsersCommand::ResetPassword { common, .. },
+            }
+            | Command::Tokens {
+                command: TokensCommand::ImportPskc { common, .. } | TokensCommand::Assign { common, .. },
+            }
+            | Command::Mail { command: MailCommand::List { common } } => common.clone(),
         }
     }
 

@@ -99,7 +99,12 @@ async fn require_admin(store: &dyn Store, user_id: &str) -> Result<()> {
     let Some(user) = store.find_user(user_id).await? else {
         bail!("there is no user {user_id:?}; pass the user id of a service-desk administrator with --as");
     };
-    let actor = Actor { user_id: &user.id, roles: &user.roles, active: user.status == "active" };
+    let actor = Actor {
+        user_id: &user.id,
+        roles: &user.roles,
+        active: user.status == "active",
+        level: haven_core::identity::records::SessionKind::Full,
+    };
     if !can(Some(&actor), Action::PublishServiceUpdate, Resource::Service) {
         bail!("{user_id} is not an active service-desk administrator, so cannot publish service updates");
     }

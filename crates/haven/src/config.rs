@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// Keys whose values are secrets: redacted when printed, and settable from a file.
-pub const SECRET_KEYS: &[&str] = &["database.url", "blobs.s3.access_key_id", "blobs.s3.secret_access_key"];
+pub const SECRET_KEYS: &[&str] =
+    &["database.url", "blobs.s3.access_key_id", "blobs.s3.secret_access_key", "mail.smtp.password"];
 
 /// Environment variables that start with `HAVEN_` but are not configuration keys.
 const NOT_KEYS: &[&str] = &["HAVEN_CONFIG", "HAVEN_LOG_FORMAT"];
@@ -36,6 +37,71 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub audit: AuditConfig,
+    /// Sign-in, tokens, ICE and the password policy.
+    pub security: haven_core::identity::SecurityPolicy,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Write each message as a `.eml` file to `outbox/` in the data directory (`haven mail list`).
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// The sender, e.g. `Haven <haven@example.org>`.
+    pub from: String,
+    pub smtp: SmtpConfig,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            transport: MailTransport::Outbox,
+            from: "Haven <haven@localhost>".into(),
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587); refused if the server does not offer it.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on this host.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            timeout_secs: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -115,11 +181,18 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace_secs: u64,
+    /// Password hashes computed at once (argon2id, 19 MiB each); 0 = one per CPU core.
+    pub hash_concurrency: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_body_bytes: 1024 * 1024, request_timeout_secs: 30, shutdown_grace_secs: 30 }
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+            hash_concurrency: 0,
+        }
     }
 }
 
@@ -186,6 +259,8 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             audit: AuditConfig::default(),
+            security: haven_core::identity::SecurityPolicy::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -424,6 +499,27 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.http.request_timeout_secs == 0 || c.audit.checkpoint_interval_secs == 0 {
         return bad("http.request_timeout_secs", "timeouts and intervals must be at least 1 second");
+    }
+    if let Err(why) = c.security.validate() {
+        return Err(ConfigError(format!("key `{}`", why.replacen(' ', "`: ", 1))));
+    }
+    if c.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+        return bad("mail.from", "must be an address such as `Haven <haven@example.org>`");
+    }
+    if c.mail.transport == MailTransport::Smtp {
+        if c.mail.smtp.host.is_empty() {
+            return bad("mail.smtp.host", "name the SMTP server when mail.transport = \"smtp\"");
+        }
+        let local = matches!(c.mail.smtp.host.as_str(), "localhost" | "127.0.0.1" | "::1");
+        if c.mail.smtp.tls == SmtpTls::None && !local {
+            return bad(
+                "mail.smtp.tls",
+                "\"none\" would send links in clear text; use starttls or tls (none is for a relay on this host only)",
+            );
+        }
+        if c.mail.smtp.password.is_some() != c.mail.smtp.username.is_some() {
+            return bad("mail.smtp.username", "set mail.smtp.username and mail.smtp.password together");
+        }
     }
     if tracing_subscriber::EnvFilter::try_new(&c.log.level).is_err() {
         return bad("log.level", "must be a level (error, warn, info, debug, trace) or a tracing filter");

@@ -5,6 +5,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod datadir;
+pub mod desk;
+pub mod mail;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

@@ -1,8 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use haven::cli::{AdminCommand, AuditCommand, Cli, Command, ConfigCommand, UpdatesCommand};
-use haven::{commands, serve, telemetry};
+use haven::cli::{
+    AdminCommand, AuditCommand, Cli, Command, ConfigCommand, TokensCommand, UpdatesCommand, UsersCommand,
+};
+use haven::{commands, desk, serve, telemetry};
+use haven_core::identity::records::AccountStatus;
 
 fn main() -> ExitCode {
     haven::private_umask();
@@ -46,6 +49,22 @@ fn main() -> ExitCode {
                 UpdatesCommand::List { .. } => commands::updates_list(config).await,
             },
             Command::Admin { command: AdminCommand::BootstrapLink { .. } } => commands::bootstrap_link(config).await,
+            Command::Users { command } => match command {
+                UsersCommand::Add { id, email, admin, .. } => desk::add(config, &id, &email, admin).await,
+                UsersCommand::List { query, .. } => desk::list(config, query.as_deref().unwrap_or("")).await,
+                UsersCommand::Show { id, .. } => desk::show(config, &id).await,
+                UsersCommand::Lock { id, .. } => desk::set_status(config, &id, AccountStatus::Locked).await,
+                UsersCommand::Unlock { id, .. } => desk::set_status(config, &id, AccountStatus::Active).await,
+                UsersCommand::Disable { id, .. } => desk::set_status(config, &id, AccountStatus::Disabled).await,
+                UsersCommand::ResetPassword { id, .. } => desk::reset_password(config, &id).await,
+            },
+            Command::Tokens { command } => match command {
+                TokensCommand::ImportPskc { file, key_file, .. } => {
+                    desk::import_pskc(config, &file, key_file.as_deref()).await
+                }
+                TokensCommand::Assign { serial, user, .. } => desk::assign(config, &serial, &user).await,
+            },
+            Command::Mail { .. } => desk::mail_list(&config),
         }
     });
     match outcome {

@@ -45,14 +45,15 @@ pub async fn run(config: Config) -> Result<()> {
     let admin_addr = admin_listener.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let app = app::open(config, Mode::Create).await?;
-    let App { config, store, clock, rng, blobs, audit_key } = app;
+    let public_url = app.config.public_url(port);
+    let identity = app.identity(&public_url).await?;
+    let App { config, store, clock, rng, blobs, audit_key, .. } = app;
 
     let paths = tls::Paths::new(&config.data_dir)?;
     let (cert_path, key_path) = tls::prepare(&paths, &config.tls, clock.now())?;
     let resolver = tls::Resolver::new(tls::load_certified_key(&cert_path, &key_path, &provider)?);
     let tls_config = RustlsConfig::from_config(Arc::new(tls::server_config(resolver.clone(), provider.clone())?));
 
-    let public_url = config.public_url(port);
     let ca_pem = if config.tls.cert_file.is_some() {
         None
     } else {
@@ -70,6 +71,7 @@ pub async fn run(config: Config) -> Result<()> {
             request_timeout: Duration::from_secs(config.http.request_timeout_secs),
             ca_pem: ca_pem.clone(),
         }),
+        identity,
     };
 
     let handle: Handle<SocketAddr> = Handle::new();

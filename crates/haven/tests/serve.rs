@@ -107,8 +107,17 @@ async fn serve_bootstrap_then_verify_and_detect_tampering() {
     let lines: Vec<serde_json::Value> =
         String::from_utf8_lossy(&export.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["bootstrap.link_issued", "account.created", "bootstrap.link_refused"]);
-    assert_eq!(lines[1]["source"], "127.0.0.1");
+    assert_eq!(
+        actions,
+        [
+            "key.project_key_created", // the OTP seed key, made at first start
+            "bootstrap.link_issued",
+            "account.created",
+            "session.enrolment_started",
+            "bootstrap.link_refused"
+        ]
+    );
+    assert_eq!(lines[2]["source"], "127.0.0.1");
 
     let edited = edit_audit_row(&data, "account.created").await;
     let bad = haven(&["audit", "verify", "--data-dir", d]);
@@ -170,7 +179,7 @@ async fn a_database_from_a_newer_haven_is_refused_untouched() {
     sqlx::any::install_default_drivers();
     let url = format!("sqlite://{d}/haven.db");
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    conn.execute("INSERT INTO haven_schema (version, description, applied_us) VALUES (2, 'from the future', 0)")
+    conn.execute("INSERT INTO haven_schema (version, description, applied_us) VALUES (99, 'from the future', 0)")
         .await
         .unwrap();
     conn.close().await.unwrap();

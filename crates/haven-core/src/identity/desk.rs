@@ -1,0 +1,462 @@
+//! The service desk: find accounts, add them (with an onboarding link), lock, unlock, disable,
+//! reset passwords (a link the user must still back with a second factor or ICE), revoke tokens,
+//! reset fail counters, switch ICE, import and assign hardware tokens, and read a user's audit
+//! events. The same operations serve the web pages (an administrator, through `can()`) and the
+//! command line (the operator at the server's console, who already holds the data directory).
+
+use time::Duration;
+use zeroize::Zeroizing;
+
+use super::ice::ICE_SETTING;
+use super::pskc::ImportedKey;
+use super::records::{Account, AccountStatus, LinkPurpose, LinkRecord, OtpTokenRecord, SessionRecord, TokenState};
+use super::{Identity, SignedIn};
+use crate::accounts::{NewUser, Role, validate_email, validate_user_id};
+use crate::audit::{AuditEvent, NewAuditEvent};
+use crate::authz::{Action, Resource};
+use crate::{CoreError, read, transact};
+
+/// Who asks the service desk.
+#[derive(Clone, Copy)]
+pub enum By<'a> {
+    Web(&'a SignedIn),
+    /// `haven users …` at the server: audited as `console`.
+    Console,
+}
+
+/// What the service desk sees of one account. Never a seed, hash or code.
+pub struct AccountView {
+    pub account: Account,
+    pub tokens: Vec<OtpTokenRecord>,
+    pub sessions: Vec<SessionRecord>,
+    pub recovery_codes_left: i64,
+    pub has_security_questions: bool,
+    pub emergency_code_expires_us: Option<i64>,
+    pub onboarded: bool,
+}
+
+impl Identity {
+    fn desk_actor(&self, by: By<'_>) -> Result<String, CoreError> {
+        match by {
+            By::Console => Ok("console".into()),
+            By::Web(who) => {
+                self.require(who, Action::ManageAccounts, Resource::Service)?;
+                Ok(who.user_id.clone())
+            }
+        }
+    }
+
+    /// Apply `change` to an account and audit it, in one transaction.
+    async fn change_account<F>(
+        &self,
+        by: By<'_>,
+        user_id: &str,
+        action: &'static str,
+        source: &str,
+        change: F,
+    ) -> Result<serde_json::Value, CoreError>
+    where
+        F: for<'t> FnOnce(
+                &'t mut dyn crate::Tx,
+                Account,
+            ) -> futures::future::BoxFuture<'t, Result<serde_json::Value, CoreError>>
+            + Send
+            + 'static,
+    {
+        let actor = self.desk_actor(by)?;
+        if let By::Web(who) = by
+            && who.user_id == user_id
+            && action != "account.fail_counters_reset"
+        {
+            return Err(CoreError::Conflict("ask another administrator to do this to your own account".into()));
+        }
+        let (now, _) = self.now();
+        let (id, src) = (user_id.to_string(), source.to_string());
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
+                let details = change(tx, account).await?;
+                tx.append_audit(
+                    NewAuditEvent::new(now, &actor, action).target(&id).source(&src).details(details.clone()),
+                )
+                .await?;
+                Ok(details)
+            })
+        })
+        .await
+    }
+
+    pub async fn find_accounts(&self, by: By<'_>, query: &str) -> Result<Vec<Account>, CoreError> {
+        self.desk_actor(by)?;
+        let q = query.trim().to_lowercase();
+        read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.find_accounts(&q, 200).await?) })
+        })
+        .await
+    }
+
+    pub async fn account_view(&self, by: By<'_>, user_id: &str) -> Result<AccountView, CoreError> {
+        self.desk_actor(by)?;
+        let id = user_id.to_string();
+        let (_, now_us) = self.now();
+        read(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
+                Ok::<_, CoreError>(AccountView {
+                    onboarded: account.has_password(),
+                    tokens: tx.tokens_of(&id).await?,
+                    sessions: tx.sessions_of(&id).await?,
+                    recovery_codes_left: tx.count_recovery_codes(&id).await?,
+                    has_security_questions: !tx.security_answers(&id).await?.is_empty(),
+                    emergency_code_expires_us: tx
+                        .emergency_code(&id)
+                        .await?
+                        .filter(|c| c.expires_us > now_us)
+                        .map(|c| c.expires_us),
+                    account,
+                })
+            })
+        })
+        .await
+    }
+
+    /// A user's audit events (as actor or target), newest first.
+    pub async fn account_audit(&self, by: By<'_>, user_id: &str, limit: i64) -> Result<Vec<AuditEvent>, CoreError> {
+        self.desk_actor(by)?;
+        let id = user_id.to_string();
+        read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.audit_about(&id, limit).await?) })
+        })
+        .await
+    }
+
+    async fn issue_link(
+        &self,
+        user_id: &str,
+        purpose: LinkPurpose,
+        hours: u32,
+    ) -> Result<(Zeroizing<String>, LinkRecord), CoreError> {
+        let (_, now_us) = self.now();
+        let token = haven_crypto::token::new_token(self.rng.as_ref())?;
+        let record = LinkRecord {
+            hash: token.hash,
+            purpose,
+            user_id: user_id.to_string(),
+            subject: String::new(),
+            created_us: now_us,
+            expires_us: now_us + Duration::hours(i64::from(hours)).whole_microseconds() as i64,
+        };
+        Ok((token.secret, record))
+    }
+
+    /// Add an account and email its onboarding link; returns the link (the CLI prints it).
+    pub async fn add_account(
+        &self,
+        by: By<'_>,
+        user_id: &str,
+        email: &str,
+        admin: bool,
+        source: &str,
+    ) -> Result<String, CoreError> {
+        let actor = self.desk_actor(by)?;
+        let user_id = user_id.trim().to_lowercase();
+        let email = email.trim().to_string();
+        validate_user_id(&user_id)?;
+        validate_email(&email)?;
+        let hours = self.policy.onboarding_link_hours;
+        let (secret, link) = self.issue_link(&user_id, LinkPurpose::Onboarding, hours).await?;
+        let (now, now_us) = self.now();
+        let roles = if admin { vec![Role::Admin] } else { vec![Role::Researcher] };
+        let new = NewUser {
+            id: user_id.clone(),
+            email: email.clone(),
+            password_hash: String::new(),
+            roles,
+            created_us: now_us,
+        };
+        let src = source.to_string();
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.insert_user(&new).await?;
+                tx.replace_link(&link).await?;
+                tx.append_audit(
+                    NewAuditEvent::new(now, &actor, "account.created").target(&new.id).source(&src).details(
+                        serde_json::json!({"roles": new.roles, "via": "service_desk", "onboarding_link_hours": hours}),
+                    ),
+                )
+                .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await
+        .map_err(|e| match e {
+            CoreError::Store(crate::StoreError::Duplicate(_)) => {
+                CoreError::Conflict(format!("the user id {user_id} is taken"))
+            }
+            other => other,
+        })?;
+        let url = self.link_url("/security/onboard", &secret);
+        let text = super::messages::onboarding(&user_id, &url, hours, &self.public_url);
+        self.notify(&email, "Haven - your new account", text).await;
+        Ok(url)
+    }
+
+    /// A fresh onboarding link for an account that has not finished onboarding.
+    pub async fn new_onboarding_link(&self, by: By<'_>, user_id: &str, source: &str) -> Result<String, CoreError> {
+        let hours = self.policy.onboarding_link_hours;
+        let (secret, link) = self.issue_link(user_id, LinkPurpose::Onboarding, hours).await?;
+        let account = self.load_account(user_id).await?;
+        if account.has_password() {
+            return Err(CoreError::Conflict("this account is onboarded already; reset its password instead".into()));
+        }
+        self.change_account(by, user_id, "account.onboarding_link_issued", source, move |tx, _| {
+            Box::pin(async move {
+                tx.replace_link(&link).await?;
+                Ok(serde_json::json!({"valid_hours": hours}))
+            })
+        })
+        .await?;
+        let url = self.link_url("/security/onboard", &secret);
+        self.notify(
+            &account.email,
+            "Haven - your new account",
+            super::messages::onboarding(user_id, &url, hours, &self.public_url),
+        )
+        .await;
+        Ok(url)
+    }
+
+    /// Lock (until unlocked), unlock (also clearing counters), or disable an account. Locking and
+    /// disabling end its sessions.
+    pub async fn set_account_status(
+        &self,
+        by: By<'_>,
+        user_id: &str,
+        status: AccountStatus,
+        source: &str,
+    ) -> Result<(), CoreError> {
+        let action = match status {
+            AccountStatus::Active => "account.unlocked",
+            AccountStatus::Locked => "account.locked_by_service_desk",
+            AccountStatus::Disabled => "account.disabled",
+        };
+        self.change_account(by, user_id, action, source, move |tx, mut account| {
+            Box::pin(async move {
+                let before = account.status.as_str();
+                account.status = status;
+                if status == AccountStatus::Active {
+                    account.failed_signins = 0;
+                    account.locked_until_us = 0;
+                }
+                tx.update_account(&account).await?;
+                let ended =
+                    if status == AccountStatus::Active { 0 } else { tx.delete_sessions_of(&account.id, None).await? };
+                Ok(serde_json::json!({"from": before, "to": status.as_str(), "sessions_ended": ended}))
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Start a password reset: the user gets a single-use link and must still prove a second
+    /// factor or answer their security questions. Returns the link.
+    pub async fn start_password_reset(&self, by: By<'_>, user_id: &str, source: &str) -> Result<String, CoreError> {
+        let hours = self.policy.reset_link_hours;
+        let (secret, link) = self.issue_link(user_id, LinkPurpose::PasswordReset, hours).await?;
+        self.change_account(by, user_id, "password.reset_started", source, move |tx, _| {
+            Box::pin(async move {
+                tx.replace_link(&link).await?;
+                Ok(serde_json::json!({"valid_hours": hours}))
+            })
+        })
+        .await?;
+        let account = self.load_account(user_id).await?;
+        let url = self.link_url("/security/reset", &secret);
+        self.notify(
+            &account.email,
+            "Haven - reset your password",
+            super::messages::password_reset(user_id, &url, hours, &self.public_url),
+        )
+        .await;
+        Ok(url)
+    }
+
+    /// Revoke (delete) every token of the account.
+    pub async fn revoke_tokens(&self, by: By<'_>, user_id: &str, source: &str) -> Result<usize, CoreError> {
+        let details = self
+            .change_account(by, user_id, "token.revoked_by_service_desk", source, move |tx, account| {
+                Box::pin(async move {
+                    let tokens = tx.tokens_of(&account.id).await?;
+                    for t in &tokens {
+                        tx.delete_token(&t.serial).await?;
+                    }
+                    let serials: Vec<&str> = tokens.iter().map(|t| t.serial.as_str()).collect();
+                    Ok(serde_json::json!({"serials": serials}))
+                })
+            })
+            .await?;
+        Ok(details["serials"].as_array().map_or(0, Vec::len))
+    }
+
+    /// Clear the account's failure counter and lockout, and unlock its locked tokens.
+    pub async fn reset_fail_counters(&self, by: By<'_>, user_id: &str, source: &str) -> Result<(), CoreError> {
+        self.change_account(by, user_id, "account.fail_counters_reset", source, move |tx, mut account| {
+            Box::pin(async move {
+                account.failed_signins = 0;
+                account.locked_until_us = 0;
+                tx.update_account(&account).await?;
+                let mut unlocked = Vec::new();
+                for mut t in tx.tokens_of(&account.id).await? {
+                    if t.failures > 0 || t.state == TokenState::Locked {
+                        if t.state == TokenState::Locked {
+                            t.state = TokenState::Active;
+                            unlocked.push(t.serial.clone());
+                        }
+                        t.failures = 0;
+                        tx.put_token(&t).await?;
+                    }
+                }
+                Ok(serde_json::json!({"tokens_unlocked": unlocked}))
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Turn ICE logon on or off for one account.
+    pub async fn set_account_ice(
+        &self,
+        by: By<'_>,
+        user_id: &str,
+        enabled: bool,
+        source: &str,
+    ) -> Result<(), CoreError> {
+        self.change_account(by, user_id, "ice.switched_for_user", source, move |tx, mut account| {
+            Box::pin(async move {
+                account.ice_enabled = enabled;
+                tx.update_account(&account).await?;
+                Ok(serde_json::json!({"enabled": enabled}))
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Turn ICE logon on or off for everyone.
+    pub async fn set_global_ice(&self, by: By<'_>, enabled: bool, source: &str) -> Result<(), CoreError> {
+        let actor = self.desk_actor(by)?;
+        let (now, _) = self.now();
+        let src = source.to_string();
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.set_setting(ICE_SETTING, if enabled { "true" } else { "false" }).await?;
+                tx.append_audit(
+                    NewAuditEvent::new(now, &actor, "ice.switched_for_everyone")
+                        .source(&src)
+                        .details(serde_json::json!({"enabled": enabled})),
+                )
+                .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// Import hardware tokens from a parsed PSKC file: all or nothing. Seeds are sealed at once and
+    /// never shown again.
+    pub async fn import_tokens(
+        &self,
+        by: By<'_>,
+        keys: Vec<ImportedKey>,
+        source: &str,
+    ) -> Result<Vec<String>, CoreError> {
+        let actor = self.desk_actor(by)?;
+        let (now, now_us) = self.now();
+        let mut records = Vec::with_capacity(keys.len());
+        for key in &keys {
+            records.push(OtpTokenRecord {
+                serial: key.serial.clone(),
+                user_id: None,
+                kind: key.kind,
+                product: "hardware".into(),
+                algorithm: key.algorithm.as_str().into(),
+                digits: i64::from(key.digits),
+                period: i64::from(key.period),
+                seed_sealed: self.seal_seed(&key.serial, &key.secret)?,
+                counter: key.counter,
+                last_step: -1,
+                drift: 0,
+                pin_hash: None,
+                state: TokenState::Unassigned,
+                failures: 0,
+                created_us: now_us,
+                last_used_us: 0,
+            });
+        }
+        let serials: Vec<String> = records.iter().map(|r| r.serial.clone()).collect();
+        let src = source.to_string();
+        let listed = serials.clone();
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                for r in &records {
+                    if tx.token(&r.serial).await?.is_some() {
+                        return Err(CoreError::Conflict(format!(
+                            "a token with serial {} exists already; nothing was imported",
+                            r.serial
+                        )));
+                    }
+                    tx.put_token(r).await?;
+                }
+                tx.append_audit(
+                    NewAuditEvent::new(now, &actor, "token.imported")
+                        .source(&src)
+                        .details(serde_json::json!({"format": "pskc", "serials": listed})),
+                )
+                .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(serials)
+    }
+
+    /// Record a refused PSKC import (nothing was imported).
+    pub async fn pskc_refused(&self, by: By<'_>, reason: &str, source: &str) -> Result<(), CoreError> {
+        let actor = self.desk_actor(by)?;
+        let reason: String = reason.chars().take(300).collect();
+        self.audit_simple(
+            &actor,
+            "token.import_refused",
+            "",
+            source,
+            serde_json::json!({"format": "pskc", "reason": reason}),
+        )
+        .await
+    }
+
+    /// Hardware tokens imported and not yet assigned.
+    pub async fn unassigned_tokens(&self, by: By<'_>) -> Result<Vec<OtpTokenRecord>, CoreError> {
+        self.desk_actor(by)?;
+        read(self.store.as_ref(), |tx| Box::pin(async move { Ok::<_, CoreError>(tx.unassigned_tokens(500).await?) }))
+            .await
+    }
+
+    /// Give a hardware token to a user; they set its PIN and confirm a code to activate it.
+    pub async fn assign_token(&self, by: By<'_>, serial: &str, user_id: &str, source: &str) -> Result<(), CoreError> {
+        let serial = serial.trim().to_string();
+        self.change_account(by, user_id, "token.assigned", source, move |tx, account| {
+            Box::pin(async move {
+                let mut token = tx.token(&serial).await?.ok_or(CoreError::NotFound)?;
+                if token.user_id.is_some() || token.state != TokenState::Unassigned {
+                    return Err(CoreError::Conflict(format!("token {serial} is assigned already")));
+                }
+                token.user_id = Some(account.id.clone());
+                token.state = TokenState::Pending;
+                tx.put_token(&token).await?;
+                Ok(serde_json::json!({"serial": serial}))
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,170 @@
+//! Identity: accounts and passwords, OTP tokens with PINs, sign-in, sessions, ICE emergency
+//! access, recovery codes and the service desk's tools. One [`Identity`] value holds what these
+//! use cases need; each submodule adds the methods of one capability.
+
+pub mod desk;
+pub mod ice;
+pub mod messages;
+pub mod otp_check;
+pub mod passwords;
+pub mod policy;
+pub mod ports;
+pub mod pskc;
+pub mod records;
+pub mod recovery;
+pub mod sessions;
+pub mod signin;
+pub mod store;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use haven_crypto::keys::{Key256, open_secret, seal_secret};
+use haven_crypto::otp::{Algorithm, OtpKey};
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::accounts::Role;
+use crate::authz::{Action, Actor, Resource, can};
+use crate::keyring::KeyRing;
+use crate::{Clock, CoreError, Rng, Store, to_micros};
+pub use policy::SecurityPolicy;
+pub use ports::{Hasher, Mail, MailError, Mailer};
+use records::{OtpTokenRecord, SessionKind};
+
+/// The key that seals OTP seeds in the database, kept as a service key in the key ring.
+const SEED_KEY_NAME: &str = "@otp-seeds";
+
+pub struct Identity {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    pub hasher: Arc<dyn Hasher>,
+    pub mailer: Arc<dyn Mailer>,
+    pub policy: SecurityPolicy,
+    /// Where people reach Haven (links in emails), without a trailing slash.
+    pub public_url: String,
+    seed_key: Key256,
+    /// A hash of nothing anyone knows, verified in place of a missing one so that every refusal
+    /// costs the same time.
+    dummy_hash: String,
+}
+
+pub struct IdentityDeps {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    pub hasher: Arc<dyn Hasher>,
+    pub mailer: Arc<dyn Mailer>,
+    pub policy: SecurityPolicy,
+    pub public_url: String,
+}
+
+/// Who is signed in, as the session says.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user_id: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+    pub kind: SessionKind,
+    pub session_hash: [u8; 32],
+    pub mfa_at_us: i64,
+    pub created_us: i64,
+    /// The password is older than the policy allows: only changing it is possible.
+    pub password_expired: bool,
+    /// The account has no active token yet: it must enrol one before anything else.
+    pub needs_token: bool,
+}
+
+impl SignedIn {
+    pub fn actor(&self) -> Actor<'_> {
+        Actor { user_id: &self.user_id, roles: &self.roles, active: true, level: self.kind }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&Role::Admin)
+    }
+}
+
+impl Identity {
+    pub async fn new(deps: IdentityDeps, keyring: &KeyRing) -> Result<Self, CoreError> {
+        deps.policy.validate().map_err(|m| CoreError::invalid("security", m))?;
+        let (_, seed_key) = keyring.project_key(SEED_KEY_NAME).await?;
+        let nobody = haven_crypto::codes::recovery_code(deps.rng.as_ref())?;
+        let dummy_hash = deps.hasher.hash(nobody).await?;
+        Ok(Identity {
+            store: deps.store,
+            clock: deps.clock,
+            rng: deps.rng,
+            hasher: deps.hasher,
+            mailer: deps.mailer,
+            policy: deps.policy,
+            public_url: deps.public_url,
+            seed_key,
+            dummy_hash,
+        })
+    }
+
+    pub(crate) fn now(&self) -> (OffsetDateTime, i64) {
+        let now = self.clock.now();
+        (now, to_micros(now))
+    }
+
+    /// `Forbidden` unless `can()` allows it.
+    pub(crate) fn require(&self, who: &SignedIn, action: Action, resource: Resource<'_>) -> Result<(), CoreError> {
+        if can(Some(&who.actor()), action, resource) { Ok(()) } else { Err(CoreError::Forbidden) }
+    }
+
+    /// `StepUpRequired` unless the session proved both factors within `fresh_mfa_minutes`.
+    pub fn check_fresh(&self, who: &SignedIn) -> Result<(), CoreError> {
+        let (_, now_us) = self.now();
+        let window = Duration::minutes(i64::from(self.policy.fresh_mfa_minutes));
+        let fresh = who.kind == SessionKind::Full
+            && who.mfa_at_us > 0
+            && now_us - who.mfa_at_us <= window.whole_microseconds() as i64;
+        if fresh { Ok(()) } else { Err(CoreError::StepUpRequired) }
+    }
+
+    /// Verify against `phc`, or against the dummy hash when there is none (same cost either way).
+    pub(crate) async fn verify_or_dummy(&self, phc: Option<&str>, secret: &str) -> bool {
+        let secret = Zeroizing::new(secret.to_string());
+        match phc {
+            Some(phc) if !phc.is_empty() => self.hasher.verify(phc.to_string(), secret).await,
+            _ => {
+                let _ = self.hasher.verify(self.dummy_hash.clone(), secret).await;
+                false
+            }
+        }
+    }
+
+    pub(crate) fn seal_seed(&self, serial: &str, seed: &[u8]) -> Result<Vec<u8>, CoreError> {
+        Ok(seal_secret(&self.seed_key, seed, seed_context(serial).as_bytes(), self.rng.as_ref())?)
+    }
+
+    pub(crate) fn otp_key(&self, token: &OtpTokenRecord) -> Result<OtpKey, CoreError> {
+        let seed = open_secret(&self.seed_key, &token.seed_sealed, seed_context(&token.serial).as_bytes())?;
+        let algorithm = Algorithm::parse(&token.algorithm)
+            .ok_or_else(|| CoreError::Store(crate::StoreError::Corrupt("token algorithm".into())))?;
+        Ok(OtpKey::new(&seed, algorithm, u32::try_from(token.digits).unwrap_or(6))?)
+    }
+
+    /// Send an email; a failure is logged and reported, never fatal to the change that caused it.
+    pub(crate) async fn notify(&self, to: &str, subject: &str, text: String) -> bool {
+        let mail = Mail { to: to.to_string(), subject: subject.to_string(), text };
+        match self.mailer.send(mail).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "an email was not sent");
+                false
+            }
+        }
+    }
+
+    pub(crate) fn link_url(&self, path: &str, secret: &str) -> String {
+        format!("{}{path}?token={secret}", self.public_url)
+    }
+}
+
+fn seed_context(serial: &str) -> String {
+    format!("haven/otp-seed/{serial}")
+}

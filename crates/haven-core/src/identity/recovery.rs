@@ -1,0 +1,268 @@
+//! Getting back in: recovery codes (ten single-use codes of 120 bits, shown once, stored as
+//! SHA-256), a forgotten password reset with a recovery code, the service desk's reset link
+//! (which still needs a second factor or the security questions), and the onboarding link of a
+//! new account. Email alone never resets anything.
+
+use time::Duration;
+use zeroize::Zeroizing;
+
+use super::records::{LinkPurpose, LinkRecord, SessionKind};
+use super::sessions::NewSession;
+use super::{Identity, SignedIn};
+use crate::audit::{ANONYMOUS, NewAuditEvent};
+use crate::authz::{Action, Resource};
+use crate::{CoreError, read, transact};
+
+pub const RECOVERY_CODES: usize = 10;
+/// How long a reset started with a recovery code stays open.
+const RECOVERY_RESET_MINUTES: i64 = 15;
+
+/// How someone following a reset link proves it is them.
+pub enum ResetProof {
+    /// Token PIN and code, an emergency code, or a recovery code.
+    Passcode(Zeroizing<String>),
+    /// The answers to their security questions (the ICE way).
+    Answers(Vec<Zeroizing<String>>),
+}
+
+/// What a reset or onboarding link leads to.
+pub struct LinkInfo {
+    pub user_id: String,
+    pub purpose: LinkPurpose,
+    pub questions: Vec<String>,
+    /// A reset opened with a recovery code needs no further proof.
+    pub from_recovery: bool,
+}
+
+impl Identity {
+    /// Make ten new recovery codes (the old ones stop working); needs a recent MFA sign-in.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        who: &SignedIn,
+        source: &str,
+    ) -> Result<Vec<Zeroizing<String>>, CoreError> {
+        self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
+        self.check_fresh(who)?;
+        let mut codes = Vec::with_capacity(RECOVERY_CODES);
+        let mut hashes = Vec::with_capacity(RECOVERY_CODES);
+        for _ in 0..RECOVERY_CODES {
+            let code = haven_crypto::codes::recovery_code(self.rng.as_ref())?;
+            let plain = haven_crypto::codes::normalise_recovery_code(&code).ok_or(CoreError::NotFound)?;
+            hashes.push(haven_crypto::sha256(plain.as_bytes()));
+            codes.push(code);
+        }
+        let (now, _) = self.now();
+        let (user, src) = (who.user_id.clone(), source.to_string());
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.replace_recovery_codes(&user, &hashes).await?;
+                tx.append_audit(
+                    NewAuditEvent::new(now, &user, "recovery_codes.generated")
+                        .target(&user)
+                        .source(&src)
+                        .details(serde_json::json!({"count": RECOVERY_CODES})),
+                )
+                .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        let text = super::messages::recovery_codes_generated(&who.user_id, &self.public_url);
+        self.notify(&who.email, "Haven - new recovery codes", text).await;
+        Ok(codes)
+    }
+
+    pub async fn recovery_codes_left(&self, user_id: &str) -> Result<i64, CoreError> {
+        let id = user_id.to_string();
+        read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.count_recovery_codes(&id).await?) })
+        })
+        .await
+    }
+
+    /// Forgotten password: a user id and a recovery code (used up) open a short reset link.
+    pub async fn start_recovery(
+        &self,
+        user_id: &str,
+        code: &str,
+        source: &str,
+    ) -> Result<Zeroizing<String>, CoreError> {
+        let user_id = user_id.trim().to_lowercase();
+        let (now, now_us) = self.now();
+        let hash = haven_crypto::codes::normalise_recovery_code(code).map(|c| haven_crypto::sha256(c.as_bytes()));
+        let link = haven_crypto::token::new_token(self.rng.as_ref())?;
+        let record = LinkRecord {
+            hash: link.hash,
+            purpose: LinkPurpose::PasswordReset,
+            user_id: user_id.clone(),
+            subject: "recovery_code".into(),
+            created_us: now_us,
+            expires_us: now_us + Duration::minutes(RECOVERY_RESET_MINUTES).whole_microseconds() as i64,
+        };
+        let (id, src) = (user_id.clone(), source.to_string());
+        let ok = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let key = format!("recovery:{id}");
+                if tx.count_attempts(&key, now_us - Duration::hours(1).whole_microseconds() as i64).await? >= 10 {
+                    return Ok::<_, CoreError>(false);
+                }
+                let used = match (&hash, tx.account(&id).await?) {
+                    (Some(h), Some(_)) => tx.take_recovery_code(&id, h).await?,
+                    _ => false,
+                };
+                if used {
+                    tx.replace_link(&record).await?;
+                    tx.append_audit(NewAuditEvent::new(now, &id, "recovery_code.used").target(&id).source(&src))
+                        .await?;
+                } else {
+                    tx.record_attempt(&key, now_us).await?;
+                    tx.append_audit(
+                        NewAuditEvent::new(now, ANONYMOUS, "recovery_code.refused").target(&id).source(&src),
+                    )
+                    .await?;
+                }
+                Ok(used)
+            })
+        })
+        .await?;
+        if ok {
+            Ok(link.secret)
+        } else {
+            Err(CoreError::invalid("recovery_code", "the user id or recovery code is not right (each code works once)"))
+        }
+    }
+
+    /// What a reset or onboarding link is for (without using it up).
+    pub async fn inspect_link(&self, secret: &str, purpose: LinkPurpose) -> Result<LinkInfo, CoreError> {
+        let hash = haven_crypto::token::hash_token(secret);
+        let (_, now_us) = self.now();
+        let link = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.link(&hash, purpose, now_us).await?) })
+        })
+        .await?
+        .ok_or(CoreError::LinkInvalid)?;
+        let questions = self.answers_of(&link.user_id).await?.into_iter().map(|a| a.question).collect();
+        Ok(LinkInfo { from_recovery: link.subject == "recovery_code", user_id: link.user_id, purpose, questions })
+    }
+
+    /// Finish a password reset: the link, a proof (unless the link came from a recovery code),
+    /// and the new password. Ends every session of the user.
+    pub async fn reset_password(
+        &self,
+        secret: &str,
+        proof: Option<ResetProof>,
+        new: &str,
+        confirm: &str,
+        source: &str,
+    ) -> Result<String, CoreError> {
+        let hash = haven_crypto::token::hash_token(secret);
+        let (_, now_us) = self.now();
+        let link = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.link(&hash, LinkPurpose::PasswordReset, now_us).await?) })
+        })
+        .await?
+        .ok_or(CoreError::LinkInvalid)?;
+        let account = self.load_account(&link.user_id).await?;
+        if !haven_crypto::ct_eq(new.as_bytes(), confirm.as_bytes()) {
+            return Err(CoreError::invalid("password", "the two new passwords differ; type the same password twice"));
+        }
+        self.check_new_password(new, &account)?;
+        let proven = match (link.subject.as_str(), proof) {
+            ("recovery_code", _) => true,
+            (_, Some(ResetProof::Answers(answers))) => self.answers_match(&account.id, &answers).await?,
+            (_, Some(ResetProof::Passcode(code))) => self.check_second_factor(&account.id, &code, source).await?,
+            (_, None) => false,
+        };
+        if !proven {
+            self.audit_simple(
+                ANONYMOUS,
+                "password.reset_refused",
+                &account.id,
+                source,
+                serde_json::json!({"reason": "proof_failed"}),
+            )
+            .await?;
+            return Err(CoreError::invalid(
+                "proof",
+                "that did not prove it is you: check your passcode (PIN then code) or your answers (case-sensitive)",
+            ));
+        }
+        self.refuse_reuse(&account, new).await?;
+        let new_hash = self.hasher.hash(Zeroizing::new(new.to_string())).await?;
+        let (now, now_us) = self.now();
+        let (id, link_hash, src) = (account.id.clone(), link.hash, source.to_string());
+        let taken = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let taken = tx.take_link(&link_hash, LinkPurpose::PasswordReset, now_us).await?.is_some();
+                if taken {
+                    tx.append_audit(NewAuditEvent::new(now, &id, "password.reset_link_used").target(&id).source(&src))
+                        .await?;
+                }
+                Ok::<_, CoreError>(taken)
+            })
+        })
+        .await?;
+        if !taken {
+            return Err(CoreError::LinkInvalid);
+        }
+        self.store_password(&account.id, new_hash, None, "password.reset", "reset_link", source).await?;
+        let text = super::messages::password_changed(&account.id, &self.public_url);
+        self.notify(&account.email, "Haven - your password was changed", text).await;
+        Ok(account.id)
+    }
+
+    /// Check a passcode as the second factor for a reset, using it up if it is right.
+    async fn check_second_factor(&self, user_id: &str, passcode: &str, source: &str) -> Result<bool, CoreError> {
+        // Reuse the sign-in checks with the current password, which the reset does not know:
+        // verify the passcode alone through a step that consumes it.
+        self.consume_passcode(user_id, passcode, source).await
+    }
+
+    /// Onboarding: the link from `haven users add`, a first password and three security
+    /// questions. Opens an enrolment session in which the user sets up a token.
+    pub async fn onboard(
+        &self,
+        secret: &str,
+        password: &str,
+        confirm: &str,
+        chosen: &[(String, Zeroizing<String>)],
+        source: &str,
+        user_agent: &str,
+    ) -> Result<NewSession, CoreError> {
+        let info = self.inspect_link(secret, LinkPurpose::Onboarding).await?;
+        let account = self.load_account(&info.user_id).await?;
+        if !haven_crypto::ct_eq(password.as_bytes(), confirm.as_bytes()) {
+            return Err(CoreError::invalid("password", "the two passwords differ; type the same password twice"));
+        }
+        self.check_new_password(password, &account)?;
+        let answers = self.hash_answers(chosen).await?;
+        let password_hash = self.hasher.hash(Zeroizing::new(password.to_string())).await?;
+        let session = self.make_session(&account.id, SessionKind::Enrol, false, source, user_agent)?;
+        let (now, now_us) = self.now();
+        let hash = haven_crypto::token::hash_token(secret);
+        let (id, src, record) = (account.id.clone(), source.to_string(), session.record.clone());
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if tx.take_link(&hash, LinkPurpose::Onboarding, now_us).await?.is_none() {
+                    return Err(CoreError::LinkInvalid);
+                }
+                let mut account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
+                account.password_hash = password_hash;
+                account.password_changed_us = now_us;
+                tx.update_account(&account).await?;
+                tx.set_security_answers(&id, &answers).await?;
+                tx.insert_session(&record).await?;
+                tx.append_audit(
+                    NewAuditEvent::new(now, &id, "account.onboarded")
+                        .target(&id)
+                        .source(&src)
+                        .details(serde_json::json!({"questions": answers.len()})),
+                )
+                .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(session)
+    }
+}

@@ -1,0 +1,211 @@
+//! Server-side sessions: a random cookie secret, stored as its SHA-256, with an idle and an
+//! absolute timeout. ICE and enrolment sessions are short and can do little (see `authz`).
+
+use time::Duration;
+use zeroize::Zeroizing;
+
+use super::records::{AccountStatus, SessionKind, SessionRecord, TokenState};
+use super::{Identity, SignedIn};
+use crate::audit::NewAuditEvent;
+use crate::authz::{Action, Resource};
+use crate::{CoreError, Tx, read, transact};
+
+/// A session just made: the secret for the cookie and the record to store.
+pub struct NewSession {
+    pub secret: Zeroizing<String>,
+    pub record: SessionRecord,
+}
+
+/// The longest an ICE or enrolment session lives, whatever the policy says of full ones.
+const LIMITED_SESSION_MINUTES: i64 = 30;
+/// `last_seen` is written at most this often, so that reading pages does not queue writes.
+const TOUCH_EVERY_SECONDS: i64 = 60;
+
+fn minutes_us(m: i64) -> i64 {
+    Duration::minutes(m).whole_microseconds() as i64
+}
+
+impl Identity {
+    pub(crate) fn make_session(
+        &self,
+        user_id: &str,
+        kind: SessionKind,
+        mfa: bool,
+        source: &str,
+        user_agent: &str,
+    ) -> Result<NewSession, CoreError> {
+        let (_, now_us) = self.now();
+        let token = haven_crypto::token::new_token(self.rng.as_ref())?;
+        let record = SessionRecord {
+            hash: token.hash,
+            user_id: user_id.to_string(),
+            kind,
+            created_us: now_us,
+            last_seen_us: now_us,
+            mfa_at_us: if mfa { now_us } else { 0 },
+            source: source.chars().take(64).collect(),
+            user_agent: user_agent.chars().take(200).collect(),
+        };
+        Ok(NewSession { secret: token.secret, record })
+    }
+
+    fn session_limits(&self, kind: SessionKind) -> (i64, i64) {
+        let idle = minutes_us(i64::from(self.policy.session_idle_minutes));
+        let absolute = minutes_us(i64::from(self.policy.session_absolute_hours) * 60);
+        match kind {
+            SessionKind::Full => (idle, absolute),
+            SessionKind::Ice | SessionKind::Enrol => {
+                let cap = minutes_us(LIMITED_SESSION_MINUTES);
+                (idle.min(cap), absolute.min(cap))
+            }
+        }
+    }
+
+    /// The signed-in user behind a session cookie, or None (unknown, expired, or the account can
+    /// no longer sign in). Expired sessions are deleted.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<SignedIn>, CoreError> {
+        if !haven_crypto::token::looks_like_token(secret) {
+            return Ok(None);
+        }
+        let hash = haven_crypto::token::hash_token(secret);
+        let (_, now_us) = self.now();
+        let found = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let Some(session) = tx.session(&hash).await? else { return Ok::<_, CoreError>(None) };
+                let account = tx.account(&session.user_id).await?;
+                let active_token = tx.tokens_of(&session.user_id).await?.iter().any(|t| t.state == TokenState::Active);
+                Ok(account.map(|a| (session, a, active_token)))
+            })
+        })
+        .await?;
+        let Some((session, account, has_token)) = found else { return Ok(None) };
+        let (idle, absolute) = self.session_limits(session.kind);
+        let expired = now_us - session.last_seen_us > idle || now_us - session.created_us > absolute;
+        let usable = account.status == AccountStatus::Active && account.locked_until_us <= now_us;
+        if expired || !usable {
+            let reason = if expired { "expired" } else { "account_not_active" };
+            self.end_session_record(&session, reason).await?;
+            return Ok(None);
+        }
+        if now_us - session.last_seen_us > TOUCH_EVERY_SECONDS * 1_000_000 {
+            transact(self.store.as_ref(), move |tx| {
+                Box::pin(async move { Ok::<_, CoreError>(tx.touch_session(&hash, now_us).await?) })
+            })
+            .await?;
+        }
+        Ok(Some(SignedIn {
+            password_expired: self.password_expired(&account, now_us),
+            needs_token: !has_token,
+            user_id: account.id,
+            email: account.email,
+            roles: account.roles,
+            kind: session.kind,
+            session_hash: session.hash,
+            mfa_at_us: session.mfa_at_us,
+            created_us: session.created_us,
+        }))
+    }
+
+    async fn end_session_record(&self, session: &SessionRecord, reason: &'static str) -> Result<(), CoreError> {
+        let (now, _) = self.now();
+        let (hash, user) = (session.hash, session.user_id.clone());
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if tx.delete_session(&hash).await? {
+                    tx.append_audit(
+                        NewAuditEvent::new(now, &user, "session.ended")
+                            .target(&user)
+                            .details(serde_json::json!({"reason": reason})),
+                    )
+                    .await?;
+                }
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// Sign out: the session is deleted server-side.
+    pub async fn sign_out(&self, who: &SignedIn, source: &str) -> Result<(), CoreError> {
+        let (now, _) = self.now();
+        let (hash, user, src) = (who.session_hash, who.user_id.clone(), source.to_string());
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.delete_session(&hash).await?;
+                tx.append_audit(NewAuditEvent::new(now, &user, "session.signed_out").target(&user).source(&src))
+                    .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// The user's sessions, newest first.
+    pub async fn my_sessions(&self, who: &SignedIn) -> Result<Vec<SessionRecord>, CoreError> {
+        self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
+        let user = who.user_id.clone();
+        read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.sessions_of(&user).await?) }))
+            .await
+    }
+
+    /// End every session of the user but this one; how many ended.
+    pub async fn end_other_sessions(&self, who: &SignedIn, source: &str) -> Result<u64, CoreError> {
+        self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
+        let (now, _) = self.now();
+        let (hash, user, src) = (who.session_hash, who.user_id.clone(), source.to_string());
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let n = tx.delete_sessions_of(&user, Some(&hash)).await?;
+                tx.append_audit(
+                    NewAuditEvent::new(now, &user, "session.others_ended")
+                        .target(&user)
+                        .source(&src)
+                        .details(serde_json::json!({"ended": n})),
+                )
+                .await?;
+                Ok::<_, CoreError>(n)
+            })
+        })
+        .await
+    }
+
+    /// An enrolment session for an account that was just made with a password but has no token
+    /// (the bootstrap administrator): it can only set security questions and enrol a token.
+    pub async fn start_enrolment(
+        &self,
+        user_id: &str,
+        source: &str,
+        user_agent: &str,
+    ) -> Result<NewSession, CoreError> {
+        let session = self.make_session(user_id, SessionKind::Enrol, false, source, user_agent)?;
+        let (now, _) = self.now();
+        let (id, src, record) = (user_id.to_string(), source.to_string(), session.record.clone());
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let has_token = tx.tokens_of(&id).await?.iter().any(|t| t.state == TokenState::Active);
+                if has_token {
+                    return Err(CoreError::Conflict("this account has a token already; sign in instead".into()));
+                }
+                tx.insert_session(&record).await?;
+                tx.append_audit(NewAuditEvent::new(now, &id, "session.enrolment_started").target(&id).source(&src))
+                    .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(session)
+    }
+
+    /// Store a new session in `tx`, ending `replaces` (rotation at sign-in).
+    pub(crate) async fn insert_session(
+        tx: &mut dyn Tx,
+        session: &SessionRecord,
+        replaces: Option<[u8; 32]>,
+    ) -> Result<(), CoreError> {
+        if let Some(old) = replaces {
+            tx.delete_session(&old).await?;
+        }
+        tx.insert_session(session).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,245 @@
+//! Password, recovery codes, sessions and security questions of the signed-in user.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Form};
+use haven_core::CoreError;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::session::{Signed, step_up};
+use super::{Chrome, done_message, form_error, render, render_status, see, when};
+use crate::csrf::CsrfToken;
+use crate::source::Source;
+use crate::{AppState, WebError};
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "security/password.html")]
+struct PasswordPage {
+    title: &'static str,
+    c: Chrome,
+    min_chars: usize,
+    expired: bool,
+}
+
+pub async fn password_show(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+) -> Result<Response, WebError> {
+    if state.identity.check_fresh(&who).is_err() {
+        return Ok(step_up("/security/password"));
+    }
+    render(&PasswordPage {
+        title: "Change password",
+        c: Chrome::new(&csrf.0, Some(&who), "password"),
+        min_chars: state.identity.policy.password_min_chars,
+        expired: who.password_expired,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: Zeroizing<String>,
+    password: Zeroizing<String>,
+    password_confirm: Zeroizing<String>,
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, WebError> {
+    if [&form.current, &form.password, &form.password_confirm].iter().any(|f| f.len() > 1024) {
+        return Err(WebError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "A password field is far too long.",
+        ));
+    }
+    match state.identity.change_password(&who, &form.current, &form.password, &form.password_confirm, &source).await {
+        Ok(()) => Ok(see("/security?done=password")),
+        Err(CoreError::StepUpRequired) => Ok(step_up("/security/password")),
+        Err(e) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &PasswordPage {
+                title: "Change password",
+                c: Chrome::new(&csrf.0, Some(&who), "password").error(Some(form_error(e)?)),
+                min_chars: state.identity.policy.password_min_chars,
+                expired: who.password_expired,
+            },
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "security/recovery.html")]
+struct RecoveryPage {
+    title: &'static str,
+    c: Chrome,
+    left: i64,
+    codes: Vec<String>,
+}
+
+pub async fn recovery_show(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+) -> Result<Response, WebError> {
+    let left = state.identity.recovery_codes_left(&who.user_id).await?;
+    render(&RecoveryPage {
+        title: "Recovery codes",
+        c: Chrome::new(&csrf.0, Some(&who), "recovery"),
+        left,
+        codes: vec![],
+    })
+}
+
+pub async fn recovery_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+) -> Result<Response, WebError> {
+    match state.identity.regenerate_recovery_codes(&who, &source).await {
+        Ok(codes) => render(&RecoveryPage {
+            title: "Recovery codes",
+            c: Chrome::new(&csrf.0, Some(&who), "recovery"),
+            left: codes.len() as i64,
+            codes: codes.iter().map(|c| c.to_string()).collect(),
+        }),
+        Err(CoreError::StepUpRequired) => Ok(step_up("/security/recovery")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct SessionRow {
+    pub current: bool,
+    pub kind: &'static str,
+    pub started: String,
+    pub last_seen: String,
+    pub source: String,
+    pub agent: String,
+}
+
+#[derive(Template)]
+#[template(path = "security/sessions.html")]
+struct SessionsPage {
+    title: &'static str,
+    c: Chrome,
+    rows: Vec<SessionRow>,
+}
+
+pub async fn sessions_show(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+    Query(q): Query<Done>,
+) -> Result<Response, WebError> {
+    let rows = state
+        .identity
+        .my_sessions(&who)
+        .await?
+        .into_iter()
+        .map(|s| SessionRow {
+            current: s.hash == who.session_hash,
+            kind: s.kind.as_str(),
+            started: when(s.created_us),
+            last_seen: when(s.last_seen_us),
+            source: s.source,
+            agent: s.user_agent,
+        })
+        .collect();
+    render(&SessionsPage {
+        title: "My sessions",
+        c: Chrome::new(&csrf.0, Some(&who), "sessions").notice(done_message(q.done.as_deref())),
+        rows,
+    })
+}
+
+pub async fn sessions_end_others(
+    State(state): State<AppState>,
+    Source(source): Source,
+    Signed(who): Signed,
+) -> Result<Response, WebError> {
+    state.identity.end_other_sessions(&who, &source).await?;
+    Ok(see("/security/sessions?done=ended"))
+}
+
+#[derive(Template)]
+#[template(path = "security/questions.html")]
+struct QuestionsPage {
+    title: &'static str,
+    c: Chrome,
+    questions: Vec<String>,
+}
+
+pub async fn questions_show(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+) -> Result<Response, WebError> {
+    if who.kind == haven_core::identity::records::SessionKind::Full && state.identity.check_fresh(&who).is_err() {
+        return Ok(step_up("/security/questions"));
+    }
+    render(&QuestionsPage {
+        title: "Security questions",
+        c: Chrome::new(&csrf.0, Some(&who), "questions"),
+        questions: state.identity.policy.security_questions.clone(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct QuestionsForm {
+    question0: String,
+    answer0: Zeroizing<String>,
+    question1: String,
+    answer1: Zeroizing<String>,
+    question2: String,
+    answer2: Zeroizing<String>,
+}
+
+impl QuestionsForm {
+    pub fn chosen(self) -> Result<Vec<(String, Zeroizing<String>)>, WebError> {
+        let all = [(self.question0, self.answer0), (self.question1, self.answer1), (self.question2, self.answer2)];
+        if all.iter().any(|(q, a)| q.len() > 400 || a.len() > 400) {
+            return Err(WebError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                "A question or answer is far too long.",
+            ));
+        }
+        Ok(all.into_iter().collect())
+    }
+}
+
+pub async fn questions_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Form(form): Form<QuestionsForm>,
+) -> Result<Response, WebError> {
+    let chosen = form.chosen()?;
+    match state.identity.set_security_answers(&who, &chosen, &source).await {
+        Ok(()) => Ok(see(if who.needs_token { "/security/tokens?done=questions" } else { "/security?done=questions" })),
+        Err(CoreError::StepUpRequired) => Ok(step_up("/security/questions")),
+        Err(e) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &QuestionsPage {
+                title: "Security questions",
+                c: Chrome::new(&csrf.0, Some(&who), "questions").error(Some(form_error(e)?)),
+                questions: state.identity.policy.security_questions.clone(),
+            },
+        ),
+    }
+}

@@ -1,0 +1,223 @@
+//! Pages behind single-use links: onboarding a new account, finishing a password reset, and
+//! starting one with a recovery code ("Forgot your password?").
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::{Extension, Form};
+use haven_core::CoreError;
+use haven_core::identity::records::LinkPurpose;
+use haven_core::identity::recovery::ResetProof;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::account::QuestionsForm;
+use super::session::set_cookie;
+use super::{Chrome, form_error, render, render_status, see};
+use crate::csrf::CsrfToken;
+use crate::source::Source;
+use crate::{AppState, WebError};
+
+#[derive(Deserialize)]
+pub struct LinkQuery {
+    token: Option<String>,
+}
+
+fn link_token(token: Option<String>) -> Result<String, WebError> {
+    let token = token.unwrap_or_default();
+    if haven_crypto::token::looks_like_token(&token) { Ok(token) } else { Err(CoreError::LinkInvalid.into()) }
+}
+
+#[derive(Template)]
+#[template(path = "security/onboard.html")]
+struct OnboardPage {
+    title: &'static str,
+    c: Chrome,
+    token: String,
+    user_id: String,
+    questions: Vec<String>,
+    min_chars: usize,
+}
+
+pub async fn onboard_show(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, WebError> {
+    let token = link_token(q.token)?;
+    let info = state.identity.inspect_link(&token, LinkPurpose::Onboarding).await?;
+    render(&OnboardPage {
+        title: "Welcome to Haven",
+        c: Chrome::new(&csrf.0, None, "onboard"),
+        token,
+        user_id: info.user_id,
+        questions: state.identity.policy.security_questions.clone(),
+        min_chars: state.identity.policy.password_min_chars,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct OnboardForm {
+    token: String,
+    password: Zeroizing<String>,
+    password_confirm: Zeroizing<String>,
+    #[serde(flatten)]
+    questions: QuestionsForm,
+}
+
+pub async fn onboard_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    headers: HeaderMap,
+    Form(form): Form<OnboardForm>,
+) -> Result<Response, WebError> {
+    let token = link_token(Some(form.token))?;
+    if form.password.len() > 1024 || form.password_confirm.len() > 1024 {
+        return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "The password is far too long."));
+    }
+    let chosen = form.questions.chosen()?;
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    match state.identity.onboard(&token, &form.password, &form.password_confirm, &chosen, &source, &agent).await {
+        Ok(session) => {
+            let mut response = see("/security/tokens");
+            response.headers_mut().insert(header::SET_COOKIE, set_cookie(&session.secret)?);
+            Ok(response)
+        }
+        Err(e @ CoreError::Invalid { .. }) => {
+            let info = state.identity.inspect_link(&token, LinkPurpose::Onboarding).await?;
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &OnboardPage {
+                    title: "Welcome to Haven",
+                    c: Chrome::new(&csrf.0, None, "onboard").error(Some(form_error(e)?)),
+                    token,
+                    user_id: info.user_id,
+                    questions: state.identity.policy.security_questions.clone(),
+                    min_chars: state.identity.policy.password_min_chars,
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "security/reset.html")]
+struct ResetPage {
+    title: &'static str,
+    c: Chrome,
+    token: String,
+    user_id: String,
+    needs_proof: bool,
+    questions: Vec<String>,
+    min_chars: usize,
+}
+
+async fn reset_page(state: &AppState, csrf: &str, token: String, error: Option<String>) -> Result<ResetPage, WebError> {
+    let info = state.identity.inspect_link(&token, LinkPurpose::PasswordReset).await?;
+    Ok(ResetPage {
+        title: "Choose a new password",
+        c: Chrome::new(csrf, None, "reset").error(error),
+        token,
+        user_id: info.user_id,
+        needs_proof: !info.from_recovery,
+        questions: info.questions,
+        min_chars: state.identity.policy.password_min_chars,
+    })
+}
+
+pub async fn reset_show(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, WebError> {
+    let token = link_token(q.token)?;
+    render(&reset_page(&state, &csrf.0, token, None).await?)
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    token: String,
+    proof: Option<String>,
+    passcode: Option<Zeroizing<String>>,
+    answer0: Option<Zeroizing<String>>,
+    answer1: Option<Zeroizing<String>>,
+    answer2: Option<Zeroizing<String>>,
+    password: Zeroizing<String>,
+    password_confirm: Zeroizing<String>,
+}
+
+pub async fn reset_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, WebError> {
+    let token = link_token(Some(form.token))?;
+    let fields = [&form.passcode, &form.answer0, &form.answer1, &form.answer2];
+    if fields.iter().any(|f| f.as_ref().is_some_and(|v| v.len() > 400)) || form.password.len() > 1024 {
+        return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "A field is far too long."));
+    }
+    let proof = match form.proof.as_deref() {
+        Some("passcode") => form.passcode.map(ResetProof::Passcode),
+        Some("answers") => Some(ResetProof::Answers(vec![
+            form.answer0.unwrap_or_default(),
+            form.answer1.unwrap_or_default(),
+            form.answer2.unwrap_or_default(),
+        ])),
+        _ => None,
+    };
+    match state.identity.reset_password(&token, proof, &form.password, &form.password_confirm, &source).await {
+        Ok(_) => Ok(see("/security/signin?done=reset")),
+        Err(CoreError::LinkInvalid) => Err(CoreError::LinkInvalid.into()),
+        Err(e) => {
+            let status = if matches!(e, CoreError::TooManyAttempts(_)) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let message = form_error(e)?;
+            render_status(status, &reset_page(&state, &csrf.0, token, Some(message)).await?)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "security/forgot.html")]
+struct ForgotPage {
+    title: &'static str,
+    c: Chrome,
+}
+
+pub async fn forgot_show(Extension(csrf): Extension<CsrfToken>) -> Result<Response, WebError> {
+    render(&ForgotPage { title: "Forgot your password?", c: Chrome::new(&csrf.0, None, "forgot") })
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    user_id: String,
+    recovery_code: Zeroizing<String>,
+}
+
+pub async fn forgot_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Form(form): Form<ForgotForm>,
+) -> Result<Response, WebError> {
+    if form.user_id.len() > 64 || form.recovery_code.len() > 100 {
+        return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "A field is far too long."));
+    }
+    match state.identity.start_recovery(&form.user_id, &form.recovery_code, &source).await {
+        Ok(link) => Ok(see(&format!("/security/reset?token={}", link.as_str()))),
+        Err(e) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ForgotPage {
+                title: "Forgot your password?",
+                c: Chrome::new(&csrf.0, None, "forgot").error(Some(form_error(e)?)),
+            },
+        ),
+    }
+}

@@ -1,0 +1,148 @@
+//! The Security & Tokens portal (`/security`): sign-in and sign-out, My Tokens, ICE logon and
+//! emergency codes, password, recovery codes, sessions, security questions, onboarding and reset
+//! links, and the service desk's pages. Handlers parse, ask `haven_core::identity`, and render.
+
+mod account;
+mod desk;
+mod ice;
+mod links;
+pub mod session;
+mod signin;
+mod tokens;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use haven_core::identity::SignedIn;
+use haven_core::identity::records::SessionKind;
+
+use crate::{AppState, WebError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/security", get(signin::portal))
+        .route("/security/signin", get(signin::show).post(signin::submit))
+        .route("/security/signout", post(signin::sign_out))
+        .route("/security/confirm", get(signin::confirm_show).post(signin::confirm_submit))
+        .route("/security/tokens", get(tokens::list).post(tokens::create))
+        .route("/security/tokens/receive", get(tokens::receive_show).post(tokens::receive))
+        .route("/security/tokens/{serial}/pin", get(tokens::pin_show).post(tokens::pin_submit))
+        .route("/security/tokens/{serial}/push", get(tokens::push_show).post(tokens::push_submit))
+        .route("/security/tokens/{serial}/activate", post(tokens::activate))
+        .route("/security/tokens/{serial}/resync", get(tokens::resync_show).post(tokens::resync_submit))
+        .route("/security/tokens/{serial}/state", post(tokens::set_state))
+        .route("/security/ice", get(ice::start).post(ice::user_id))
+        .route("/security/ice/password", post(ice::password))
+        .route("/security/ice/answers", post(ice::answers))
+        .route("/security/emergency", get(ice::emergency))
+        .route("/security/emergency/request", get(ice::request_show).post(ice::request_submit))
+        .route("/security/password", get(account::password_show).post(account::password_submit))
+        .route("/security/recovery", get(account::recovery_show).post(account::recovery_submit))
+        .route("/security/sessions", get(account::sessions_show).post(account::sessions_end_others))
+        .route("/security/questions", get(account::questions_show).post(account::questions_submit))
+        .route("/security/onboard", get(links::onboard_show).post(links::onboard_submit))
+        .route("/security/reset", get(links::reset_show).post(links::reset_submit))
+        .route("/security/forgot", get(links::forgot_show).post(links::forgot_submit))
+        .merge(desk::routes())
+}
+
+/// What every portal page shows around its content.
+pub struct Chrome {
+    pub csrf: String,
+    pub user: Option<String>,
+    pub kind: &'static str,
+    pub admin: bool,
+    pub tab: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Chrome {
+    pub fn new(csrf: &str, who: Option<&SignedIn>, tab: &'static str) -> Self {
+        Chrome {
+            csrf: csrf.to_string(),
+            user: who.map(|w| w.user_id.clone()),
+            kind: who.map_or("", |w| w.kind.as_str()),
+            admin: who.is_some_and(|w| w.is_admin() && w.kind == SessionKind::Full),
+            tab,
+            notice: None,
+            error: None,
+        }
+    }
+    pub fn notice(mut self, n: Option<String>) -> Self {
+        self.notice = n;
+        self
+    }
+    pub fn error(mut self, e: Option<String>) -> Self {
+        self.error = e;
+        self
+    }
+}
+
+pub fn render(page: &impl askama::Template) -> Result<Response, WebError> {
+    Ok(Html(page.render().map_err(WebError::internal)?).into_response())
+}
+
+pub fn render_status(status: StatusCode, page: &impl askama::Template) -> Result<Response, WebError> {
+    Ok((status, Html(page.render().map_err(WebError::internal)?)).into_response())
+}
+
+/// 303 to a page of this portal.
+pub fn see(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+/// A message for `?done=CODE` after a successful POST (never echoes user input).
+pub fn done_message(code: Option<&str>) -> Option<String> {
+    let m = match code? {
+        "signed_in" => "You are signed in.",
+        "created" => "Token created. Next: Reset PIN from its menu (▾), then PUSH it to your app.",
+        "pin" => "The PIN was set. Next: PUSH the token to your app from its menu (▾).",
+        "emailed" => {
+            "The token was sent by email. Open the link in the email while signed in here, scan the QR code and type the first code."
+        }
+        "activated" => "The token is active. Sign in with your PIN followed by the code the app shows.",
+        "resynced" => "The token was resynchronised.",
+        "disabled" => "The token was disabled.",
+        "enabled" => "The token was enabled.",
+        "deleted" => "The token was deleted.",
+        "password" => "Your password was changed and your other sessions were signed out.",
+        "questions" => "Your security questions were saved.",
+        "ended" => "Your other sessions were signed out.",
+        "confirmed" => "Thank you: you can now change your credentials for the next few minutes.",
+        "reset" => "Your password was changed. Sign in with it and your passcode.",
+        "signed_out" => "You are signed out.",
+        _ => return None,
+    };
+    Some(m.to_string())
+}
+
+/// The user-facing message of an input error, or the error itself for the error page.
+pub fn form_error(e: haven_core::CoreError) -> Result<String, WebError> {
+    use haven_core::CoreError as E;
+    match e {
+        E::Invalid { message, .. } => Ok(capitalise(&message)),
+        E::Conflict(m) | E::TooManyAttempts(m) | E::Unavailable(m) => Ok(m),
+        E::LinkInvalid | E::SignInFailed => Ok(e.to_string()),
+        other => Err(other.into()),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Format microseconds as `24 Nov 2026 14:05 UTC` (empty for 0).
+pub fn when(us: i64) -> String {
+    if us == 0 {
+        return String::new();
+    }
+    let t = haven_core::from_micros(us);
+    let month = &t.month().to_string()[..3];
+    format!("{} {month} {} {:02}:{:02} UTC", t.day(), t.year(), t.hour(), t.minute())
+}

@@ -1,0 +1,212 @@
+//! Sign-in, sign-out, step-up confirmation, and the portal's front page.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use haven_core::CoreError;
+use haven_core::identity::SignedIn;
+use haven_core::identity::signin::{Credentials, Origin};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::session::{Signed, Viewer, clear_cookie, cookie_secret, safe_next, set_cookie};
+use super::{Chrome, done_message, form_error, render, render_status, see};
+use crate::csrf::CsrfToken;
+use crate::source::Source;
+use crate::{AppState, WebError};
+
+#[derive(Template)]
+#[template(path = "security/signin.html")]
+struct SignInPage {
+    title: &'static str,
+    c: Chrome,
+    user_id: String,
+    next: String,
+    ice_enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security/home.html")]
+struct HomePage {
+    title: &'static str,
+    c: Chrome,
+    who: SignedIn,
+    tokens: usize,
+    active_tokens: usize,
+    recovery_left: i64,
+    has_questions: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security/confirm.html")]
+struct ConfirmPage {
+    title: &'static str,
+    c: Chrome,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+    done: Option<String>,
+}
+
+fn user_agent(headers: &HeaderMap) -> String {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+/// `/security`: the sign-in form, or what the signed-in user can do next.
+pub async fn portal(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Viewer(who): Viewer,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, WebError> {
+    let Some(who) = who else { return show(State(state), Extension(csrf), Query(q)).await };
+    let tokens = state.identity.my_tokens(&who).await?;
+    let active = tokens.iter().filter(|t| t.state == haven_core::identity::records::TokenState::Active).count();
+    let recovery_left = state.identity.recovery_codes_left(&who.user_id).await?;
+    let user = who.user_id.clone();
+    let has_questions = haven_core::read(state.store.as_ref(), move |tx| {
+        Box::pin(async move { Ok::<_, CoreError>(!tx.security_answers(&user).await?.is_empty()) })
+    })
+    .await?;
+    render(&HomePage {
+        title: "Security & Tokens",
+        c: Chrome::new(&csrf.0, Some(&who), "home").notice(done_message(q.done.as_deref())),
+        tokens: tokens.len(),
+        active_tokens: active,
+        recovery_left,
+        has_questions,
+        who,
+    })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, WebError> {
+    render(&SignInPage {
+        title: "Sign in",
+        c: Chrome::new(&csrf.0, None, "signin").notice(done_message(q.done.as_deref())),
+        user_id: String::new(),
+        next: safe_next(q.next.as_deref()),
+        ice_enabled: state.identity.ice_globally_enabled().await?,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    user_id: String,
+    password: Zeroizing<String>,
+    passcode: Zeroizing<String>,
+    next: Option<String>,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, WebError> {
+    let next = safe_next(form.next.as_deref());
+    let user_id: String = form.user_id.trim().chars().take(64).collect();
+    if form.password.len() > 1024 || form.passcode.len() > 64 {
+        return Err(WebError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "The password or passcode is far too long.",
+        ));
+    }
+    let replaces = cookie_secret(&headers).map(|s| haven_crypto::token::hash_token(&s));
+    let agent = user_agent(&headers);
+    let creds = Credentials { user_id: user_id.clone(), password: form.password, passcode: form.passcode };
+    let origin = Origin { source: &source, user_agent: &agent, replaces };
+    match state.identity.sign_in(creds, origin).await {
+        Ok(ok) => {
+            let to = if ok.password_expired { "/security/password".to_string() } else { next };
+            let mut response = see(&to);
+            response.headers_mut().insert(header::SET_COOKIE, set_cookie(&ok.session.secret)?);
+            Ok(response)
+        }
+        Err(e @ (CoreError::SignInFailed | CoreError::TooManyAttempts(_))) => {
+            let status = if matches!(e, CoreError::SignInFailed) {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::TOO_MANY_REQUESTS
+            };
+            render_status(
+                status,
+                &SignInPage {
+                    title: "Sign in",
+                    c: Chrome::new(&csrf.0, None, "signin").error(Some(e.to_string())),
+                    user_id,
+                    next,
+                    ice_enabled: state.identity.ice_globally_enabled().await?,
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    Source(source): Source,
+    Viewer(who): Viewer,
+) -> Result<Response, WebError> {
+    if let Some(who) = who {
+        state.identity.sign_out(&who, &source).await?;
+    }
+    let mut response = see("/security/signin?done=signed_out");
+    response.headers_mut().insert(header::SET_COOKIE, clear_cookie());
+    Ok(response)
+}
+
+pub async fn confirm_show(
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, WebError> {
+    render(&ConfirmPage {
+        title: "Confirm it is you",
+        c: Chrome::new(&csrf.0, Some(&who), "confirm"),
+        next: safe_next(q.next.as_deref()),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    password: Zeroizing<String>,
+    passcode: Zeroizing<String>,
+    next: Option<String>,
+}
+
+pub async fn confirm_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    let next = safe_next(form.next.as_deref());
+    match state.identity.confirm_identity(&who, &form.password, &form.passcode, &source).await {
+        Ok(()) => Ok(see(&next)),
+        Err(e) => {
+            let message = form_error(e)?;
+            render_status(
+                StatusCode::UNAUTHORIZED,
+                &ConfirmPage {
+                    title: "Confirm it is you",
+                    c: Chrome::new(&csrf.0, Some(&who), "confirm").error(Some(message)),
+                    next,
+                },
+            )
+            .map(IntoResponse::into_response)
+        }
+    }
+}

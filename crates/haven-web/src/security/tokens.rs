@@ -1,0 +1,407 @@
+//! My Tokens: the list (product, serial, state, created, last used) with a menu per token
+//! (Reset PIN, PUSH → Email or on screen, resynchronise, disable, enable, delete), Create, and the
+//! page that shows a token's QR code once and takes its first code.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Form};
+use haven_core::CoreError;
+use haven_core::identity::SignedIn;
+use haven_core::identity::records::{OtpKind, OtpTokenRecord, TokenState};
+use haven_core::identity::tokens::{Enrolment, Product};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::session::{Signed, step_up};
+use super::{Chrome, done_message, form_error, render, render_status, see, when};
+use crate::csrf::CsrfToken;
+use crate::source::Source;
+use crate::{AppState, WebError};
+
+pub struct TokenRow {
+    pub serial: String,
+    pub product: &'static str,
+    pub state: &'static str,
+    pub pending: bool,
+    pub active: bool,
+    pub disabled: bool,
+    pub hotp: bool,
+    pub created: String,
+    pub last_used: String,
+}
+
+fn rows(tokens: &[OtpTokenRecord]) -> Vec<TokenRow> {
+    tokens
+        .iter()
+        .map(|t| TokenRow {
+            serial: t.serial.clone(),
+            product: t.product_label(),
+            state: if t.state == TokenState::Pending && t.pin_hash.is_none() {
+                "New: set its PIN"
+            } else {
+                t.state.label()
+            },
+            pending: t.state == TokenState::Pending,
+            active: t.state == TokenState::Active,
+            disabled: t.state == TokenState::Disabled,
+            hotp: t.kind == OtpKind::Hotp,
+            created: when(t.created_us),
+            last_used: if t.last_used_us == 0 { "never".into() } else { when(t.last_used_us) },
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "security/tokens.html")]
+struct TokensPage {
+    title: &'static str,
+    c: Chrome,
+    rows: Vec<TokenRow>,
+    needs_token: bool,
+    ice: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security/token_pin.html")]
+struct PinPage {
+    title: &'static str,
+    c: Chrome,
+    serial: String,
+    min_digits: usize,
+}
+
+#[derive(Template)]
+#[template(path = "security/token_push.html")]
+struct PushPage {
+    title: &'static str,
+    c: Chrome,
+    serial: String,
+}
+
+#[derive(Template)]
+#[template(path = "security/token_resync.html")]
+struct ResyncPage {
+    title: &'static str,
+    c: Chrome,
+    serial: String,
+}
+
+#[derive(Template)]
+#[template(path = "security/token_receive.html")]
+struct ReceivePage {
+    title: &'static str,
+    c: Chrome,
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "security/token_enrol.html")]
+struct EnrolPage {
+    title: &'static str,
+    c: Chrome,
+    serial: String,
+    product: &'static str,
+    /// The QR code (SVG made here from the URI); empty after a failed activation.
+    qr_svg: String,
+    uri: String,
+}
+
+fn qr_svg(uri: &str) -> Result<String, WebError> {
+    let code =
+        qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).map_err(WebError::internal)?;
+    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build().replacen(
+        "<svg ",
+        "<svg role=\"img\" aria-label=\"QR code of the token, for the authenticator app\" ",
+        1,
+    ))
+}
+
+fn enrol_page(csrf: &str, who: &SignedIn, e: &Enrolment) -> Result<EnrolPage, WebError> {
+    Ok(EnrolPage {
+        title: "Add the token to your app",
+        c: Chrome::new(csrf, Some(who), "tokens"),
+        serial: e.serial.clone(),
+        product: e.product_label,
+        qr_svg: qr_svg(&e.uri)?,
+        uri: e.uri.to_string(),
+    })
+}
+
+async fn tokens_page(
+    state: &AppState,
+    csrf: &str,
+    who: &SignedIn,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<TokensPage, WebError> {
+    let tokens = state.identity.my_tokens(who).await?;
+    Ok(TokensPage {
+        title: "My Tokens",
+        c: Chrome::new(csrf, Some(who), "tokens").notice(notice).error(error),
+        rows: rows(&tokens),
+        needs_token: who.needs_token,
+        ice: who.kind == haven_core::identity::records::SessionKind::Ice,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+    Query(q): Query<Done>,
+) -> Result<Response, WebError> {
+    render(&tokens_page(&state, &csrf.0, &who, done_message(q.done.as_deref()), None).await?)
+}
+
+/// Re-show My Tokens with an error, or the error page for what a form cannot fix.
+async fn token_error(
+    state: &AppState,
+    csrf: &str,
+    who: &SignedIn,
+    e: CoreError,
+    back: &str,
+) -> Result<Response, WebError> {
+    if matches!(e, CoreError::StepUpRequired) {
+        return Ok(step_up(back));
+    }
+    let status = match &e {
+        CoreError::Forbidden => return Err(e.into()),
+        CoreError::NotFound => return Err(e.into()),
+        CoreError::Conflict(_) => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let message = form_error(e)?;
+    render_status(status, &tokens_page(state, csrf, who, None, Some(message)).await?)
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    product: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Form(form): Form<CreateForm>,
+) -> Result<Response, WebError> {
+    let Some(product) = Product::parse(&form.product) else {
+        let e = CoreError::invalid("product", "choose a product from the list");
+        return token_error(&state, &csrf.0, &who, e, "/security/tokens").await;
+    };
+    match state.identity.create_token(&who, product, &source).await {
+        Ok(_) => Ok(see("/security/tokens?done=created")),
+        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+    }
+}
+
+pub async fn pin_show(
+    Extension(csrf): Extension<CsrfToken>,
+    State(state): State<AppState>,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+) -> Result<Response, WebError> {
+    render(&PinPage {
+        title: "Reset PIN",
+        c: Chrome::new(&csrf.0, Some(&who), "tokens"),
+        serial,
+        min_digits: state.identity.policy.pin_min_digits,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PinForm {
+    pin: Zeroizing<String>,
+    pin_confirm: Zeroizing<String>,
+}
+
+pub async fn pin_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+    Form(form): Form<PinForm>,
+) -> Result<Response, WebError> {
+    if form.pin.len() > 64 || form.pin_confirm.len() > 64 {
+        return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "A PIN has at most 8 digits."));
+    }
+    match state.identity.reset_pin(&who, &serial, &form.pin, &form.pin_confirm, &source).await {
+        Ok(()) => Ok(see("/security/tokens?done=pin")),
+        Err(CoreError::StepUpRequired) => Ok(step_up(&format!("/security/tokens/{serial}/pin"))),
+        Err(e @ CoreError::Invalid { .. }) => {
+            let page = PinPage {
+                title: "Reset PIN",
+                c: Chrome::new(&csrf.0, Some(&who), "tokens").error(Some(form_error(e)?)),
+                serial,
+                min_digits: state.identity.policy.pin_min_digits,
+            };
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+    }
+}
+
+pub async fn push_show(
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+) -> Result<Response, WebError> {
+    render(&PushPage { title: "PUSH the token", c: Chrome::new(&csrf.0, Some(&who), "tokens"), serial })
+}
+
+#[derive(Deserialize)]
+pub struct PushForm {
+    method: String,
+}
+
+pub async fn push_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+    Form(form): Form<PushForm>,
+) -> Result<Response, WebError> {
+    let outcome = match form.method.as_str() {
+        "email" => state.identity.deliver_by_email(&who, &serial, &source).await.map(|()| None),
+        "screen" => state.identity.deliver_on_screen(&who, &serial, &source).await.map(Some),
+        _ => Err(CoreError::invalid("method", "choose Email or On screen")),
+    };
+    match outcome {
+        Ok(None) => Ok(see("/security/tokens?done=emailed")),
+        Ok(Some(enrolment)) => render(&enrol_page(&csrf.0, &who, &enrolment)?),
+        Err(e) => token_error(&state, &csrf.0, &who, e, &format!("/security/tokens/{serial}/push")).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LinkQuery {
+    token: Option<String>,
+}
+
+/// The emailed link lands here; showing the token is a POST, so that a link scanner fetching the
+/// URL does not use it up.
+pub async fn receive_show(
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, WebError> {
+    let token = q.token.unwrap_or_default();
+    if !haven_crypto::token::looks_like_token(&token) {
+        return Err(CoreError::LinkInvalid.into());
+    }
+    render(&ReceivePage { title: "Receive your token", c: Chrome::new(&csrf.0, Some(&who), "tokens"), token })
+}
+
+#[derive(Deserialize)]
+pub struct ReceiveForm {
+    token: String,
+}
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Form(form): Form<ReceiveForm>,
+) -> Result<Response, WebError> {
+    if !haven_crypto::token::looks_like_token(&form.token) {
+        return Err(CoreError::LinkInvalid.into());
+    }
+    let enrolment = state.identity.open_delivery_link(&who, &form.token, &source).await?;
+    render(&enrol_page(&csrf.0, &who, &enrolment)?)
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+pub async fn activate(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, WebError> {
+    let code: String = form.code.chars().filter(|c| !c.is_whitespace()).take(16).collect();
+    match state.identity.activate_token(&who, &serial, &code, &source).await {
+        Ok(()) => Ok(see("/security/tokens?done=activated")),
+        Err(e @ CoreError::Invalid { .. }) => {
+            let page = EnrolPage {
+                title: "Add the token to your app",
+                c: Chrome::new(&csrf.0, Some(&who), "tokens").error(Some(form_error(e)?)),
+                serial,
+                product: "",
+                qr_svg: String::new(),
+                uri: String::new(),
+            };
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+    }
+}
+
+pub async fn resync_show(
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+) -> Result<Response, WebError> {
+    render(&ResyncPage { title: "Resynchronise", c: Chrome::new(&csrf.0, Some(&who), "tokens"), serial })
+}
+
+#[derive(Deserialize)]
+pub struct ResyncForm {
+    first: String,
+    second: String,
+}
+
+pub async fn resync_submit(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+    Form(form): Form<ResyncForm>,
+) -> Result<Response, WebError> {
+    match state.identity.resync_token(&who, &serial, &form.first, &form.second, &source).await {
+        Ok(()) => Ok(see("/security/tokens?done=resynced")),
+        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StateForm {
+    action: String,
+}
+
+pub async fn set_state(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+    Form(form): Form<StateForm>,
+) -> Result<Response, WebError> {
+    let id = &state.identity;
+    let (outcome, done) = match form.action.as_str() {
+        "disable" => (id.set_token_enabled(&who, &serial, false, &source).await, "disabled"),
+        "enable" => (id.set_token_enabled(&who, &serial, true, &source).await, "enabled"),
+        "delete" => (id.delete_token(&who, &serial, &source).await, "deleted"),
+        _ => (Err(CoreError::invalid("action", "choose disable, enable or delete")), ""),
+    };
+    match outcome {
+        Ok(()) => Ok(see(&format!("/security/tokens?done={done}"))),
+        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+    }
+}
