@@ -62,14 +62,21 @@ fn host_of(request: &Request) -> String {
         .unwrap_or_default()
 }
 
-fn origin_ok(headers: &HeaderMap, host: &str) -> Result<(), &'static str> {
+/// `public_url` is Haven's configured origin; `host` the one this request addressed (over HTTP/2
+/// browsers send no Host header and the authority may not reach the router, so both count).
+fn origin_ok(headers: &HeaderMap, host: &str, public_url: &str) -> Result<(), &'static str> {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !matches!(site, "same-origin" | "none")
     {
         return Err("the request came from another site");
     }
+    let same_site = headers.get("sec-fetch-site").is_some_and(|v| v == "same-origin");
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` on form posts; the
+        // fetch metadata then vouches for the origin (and the token is still checked).
+        && !(origin == "null" && same_site)
         && origin != format!("https://{host}")
+        && origin != public_url.trim_end_matches('/')
     {
         return Err("the request's Origin is not this site");
     }
@@ -130,7 +137,7 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
 
     let source = crate::source::address(request.extensions());
     let path = request.uri().path().to_string();
-    if let Err(why) = origin_ok(request.headers(), &host_of(&request)) {
+    if let Err(why) = origin_ok(request.headers(), &host_of(&request), &state.config.public_url) {
         return refuse(&state, &path, source, why).await;
     }
     let Some(expected) = cookie else {
@@ -192,13 +199,19 @@ mod tests {
     fn cross_site_requests_are_refused() {
         let host = "haven.example:8443";
         let mut h = HeaderMap::new();
-        assert!(origin_ok(&h, host).is_ok());
+        let public = "https://haven.example:8443";
+        assert!(origin_ok(&h, host, public).is_ok());
         h.insert(header::ORIGIN, HeaderValue::from_static("https://haven.example:8443"));
-        assert!(origin_ok(&h, host).is_ok());
+        assert!(origin_ok(&h, host, public).is_ok());
+        assert!(origin_ok(&h, "", public).is_ok(), "HTTP/2 without a Host header: the configured origin");
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(origin_ok(&h, host).is_err());
+        assert!(origin_ok(&h, host, public).is_err());
         h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
         h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(origin_ok(&h, host).is_err());
+        assert!(origin_ok(&h, host, public).is_err());
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(origin_ok(&h, host, public).is_ok(), "no-referrer form posts from the same origin");
+        h.remove("sec-fetch-site");
+        assert!(origin_ok(&h, host, public).is_err(), "an opaque origin with nothing to vouch for it");
     }
 }

@@ -1,0 +1,120 @@
+// The service's two flows, end to end in headless Chromium (playwright-core), as a user clicks
+// them: onboarding and "How do I create a soft token?" (My Tokens → Create → Reset PIN → PUSH →
+// Email → the emailed link → QR code → first code), a sign-in with PIN + OTP, then the ICE logon
+// (Static Password → security questions → Emergency → Request → Submit) and a sign-in with the
+// emergency code. Codes come from oathtool, reading the secret of the otpauth URI on the page.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const { HAVEN_URL, ONBOARDING_LINK, DATA_DIR, CHROMIUM, USER_ID } = process.env;
+const PASSWORD = 'cobalt lantern meadow quarrel';
+const ANSWERS = ['Elm Road', "St Mary's", 'Kyoto'];
+
+function fail(message) {
+  console.error(`E2E FAILED: ${message}`);
+  process.exit(1);
+}
+
+function qpDecode(text) {
+  return text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+}
+
+function outboxLink(subject, path) {
+  const dir = join(DATA_DIR, 'outbox');
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.eml'))) {
+    const mail = qpDecode(readFileSync(join(dir, name), 'utf8'));
+    if (mail.includes(`Subject: ${subject}`)) {
+      const match = mail.match(new RegExp(`https://\\S+${path}\\?token=[A-Za-z0-9_-]{43}`));
+      if (match) return match[0];
+    }
+  }
+  return null;
+}
+
+const oath = (...args) => execFileSync('oathtool', args).toString().trim().split('\n');
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+const context = await browser.newContext({ ignoreHTTPSErrors: true });
+const page = await context.newPage();
+page.setDefaultTimeout(20000);
+try {
+  // Onboarding: password and three security questions.
+  await page.goto(ONBOARDING_LINK);
+  await page.fill('#password', PASSWORD);
+  await page.fill('#password_confirm', PASSWORD);
+  for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
+  await page.click('button:has-text("Continue")');
+  await page.waitForURL('**/security/tokens');
+
+  // How do I create a soft token?
+  await page.click('nav.tabs >> text=My Tokens');
+  await page.selectOption('#product', { label: 'MobileID/Time-Based' });
+  await page.click('button:has-text("Submit")');
+  await page.waitForURL('**/security/tokens?done=created');
+  await page.click('summary[aria-label^="Actions for token"]');
+  await page.click('a:has-text("Reset PIN")');
+  await page.fill('#pin', '4917');
+  await page.fill('#pin_confirm', '4917');
+  await page.click('button:has-text("Submit")');
+  await page.waitForURL('**/security/tokens?done=pin');
+  await page.click('summary[aria-label^="Actions for token"]');
+  await page.click('a:has-text("PUSH")');
+  await page.click('button:has-text("Email")');
+  await page.waitForURL('**/security/tokens?done=emailed');
+  const link = outboxLink('Haven - Your Token (MobileID)', '/security/tokens/receive');
+  if (!link) fail('no token email with a delivery link in the outbox');
+  await page.goto(link);
+  await page.click('button:has-text("Show my token")');
+  await page.locator('figure.qr svg').waitFor();
+  const uri = (await page.textContent('#otpauth-uri')).trim();
+  if (!uri.startsWith('otpauth://totp/')) fail(`unexpected URI ${uri}`);
+  const secret = new URL(uri).searchParams.get('secret');
+  await page.fill('#code', oath('--totp', '-b', secret)[0]);
+  await page.click('button:has-text("Activate")');
+  await page.waitForURL('**/security/tokens?done=activated');
+  if (!(await page.textContent('table')).includes('Active')) fail('the token is not active');
+
+  // Sign out, and in again with PIN + the next code.
+  await page.click('button:has-text("Sign out")');
+  await page.waitForURL('**/security/signin?done=signed_out');
+  await page.fill('#user_id', USER_ID);
+  await page.fill('#password', PASSWORD);
+  await page.fill('#passcode', '4917' + oath('--totp', '-w', '1', '-b', secret)[1]);
+  await page.click('button:has-text("Sign in")');
+  await page.waitForURL(/\/security$/);
+  if (!(await page.textContent('main')).includes('1 active of 1')) fail('home does not show the active token');
+  await page.click('button:has-text("Sign out")');
+
+  // I don't have my token: the ICE logon procedure.
+  await page.goto(HAVEN_URL + '/');
+  await page.click('text=Security & Tokens');
+  await page.click('text=Use ICE logon procedure');
+  await page.fill('#user_id', USER_ID);
+  await page.click('button:has-text("Continue")');
+  await page.selectOption('#authenticator', { label: 'Static Password' });
+  await page.fill('#password', PASSWORD);
+  await page.click('button:has-text("Continue")');
+  for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
+  await page.click('button:has-text("Continue")');
+  await page.waitForURL(/\/security$/);
+  await page.click('nav.tabs >> text=Emergency');
+  await page.click('a:has-text("Request")');
+  await page.click('button:has-text("Submit")');
+  const code = (await page.textContent('#emergency-code')).trim();
+  if (!/^\d{8}$/.test(code)) fail(`the Code column shows ${code}`);
+  await page.click('button:has-text("Sign out")');
+  await page.fill('#user_id', USER_ID);
+  await page.fill('#password', PASSWORD);
+  await page.fill('#passcode', code);
+  await page.click('button:has-text("Sign in")');
+  await page.waitForURL(/\/security$/);
+  console.log('E2E OK');
+} catch (e) {
+  await page.screenshot({ path: join(DATA_DIR, 'e2e-failure.png') }).catch(() => {});
+  const shown = await page.textContent('main').catch(() => '');
+  fail(`${e.message}\nat ${page.url()}\npage: ${shown.replace(/\s+/g, ' ').slice(0, 600)}`);
+} finally {
+  await browser.close();
+}
