@@ -35,7 +35,10 @@ struct App {
 }
 
 async fn app() -> App {
-    let db = haven_testkit::db::sqlite().await;
+    app_on(haven_testkit::db::sqlite().await).await
+}
+
+async fn app_on(db: TestDb) -> App {
     let store: Arc<dyn Store> = Arc::new(db.store.clone());
     let clock = Arc::new(FakeClock::new());
     let dyn_clock: Arc<dyn Clock> = clock.clone();
@@ -256,7 +259,21 @@ async fn sign_in(b: &mut Browser<'_>, id: &str, password: &str, passcode: &str) 
 
 #[tokio::test]
 async fn soft_token_flow_then_sign_in_with_pin_and_otp_once_per_step() {
-    let app = app().await;
+    soft_token_flow(app().await).await;
+}
+
+/// The same flow on PostgreSQL (the identity SQL on the second dialect).
+#[tokio::test]
+async fn soft_token_flow_on_postgres() {
+    let Some(db) = haven_testkit::db::postgres().await else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_POSTGRES_URL is required under CI=true");
+        return;
+    };
+    let app = app_on(db).await;
+    soft_token_flow(app).await;
+}
+
+async fn soft_token_flow(app: App) {
     let (mut b, serial, secret) = onboard(&app, "alice").await;
     let page = b.get("/security/tokens").await;
     assert!(page.body.contains("Active") && page.body.contains("MobileID/Time-Based"), "{}", page.body);
