@@ -39,6 +39,10 @@ async fn app() -> App {
 }
 
 async fn app_on(db: TestDb) -> App {
+    app_with(db, Default::default()).await
+}
+
+async fn app_with(db: TestDb, policy: haven_core::identity::SecurityPolicy) -> App {
     let store: Arc<dyn Store> = Arc::new(db.store.clone());
     let clock = Arc::new(FakeClock::new());
     let dyn_clock: Arc<dyn Clock> = clock.clone();
@@ -59,7 +63,7 @@ async fn app_on(db: TestDb) -> App {
             rng: rng.clone(),
             hasher: Arc::new(haven_web::hashing::PooledHasher::new(rng.clone(), 2)),
             mailer: mail.clone(),
-            policy: Default::default(),
+            policy,
             public_url: "https://haven.example".into(),
         },
         &keys,
@@ -525,8 +529,9 @@ async fn token_delivery_by_email_carries_a_single_use_link_never_the_seed() {
     let app = app().await;
     let (mut b, _, _) = onboard(&app, "gina").await;
     assert_eq!(b.post("/security/tokens", &[("product", "mobileid_totp")]).await.status, 303);
-    let page = b.get("/security/tokens").await;
-    let second = page.body.rmatch_indices("HVN").next().map(|(i, _)| page.body[i..i + 11].to_string()).unwrap();
+    let tokens = app.state.identity.account_view(By::Console, "gina").await.unwrap().tokens;
+    let second =
+        tokens.iter().find(|t| t.state == haven_core::identity::records::TokenState::Pending).unwrap().serial.clone();
     let pushed = b.post(&format!("/security/tokens/{second}/push"), &[("method", "email")]).await;
     assert_eq!(pushed.status, 303, "{}", pushed.body);
     let mail = app.mail.last_to("gina@example.org").unwrap();
@@ -542,4 +547,254 @@ async fn token_delivery_by_email_carries_a_single_use_link_never_the_seed() {
     let shown = b.post("/security/tokens/receive", &[("token", &token)]).await;
     assert!(shown.body.contains("otpauth://totp/"), "{}", shown.body);
     assert_eq!(b.post("/security/tokens/receive", &[("token", &token)]).await.status, 400, "used");
+}
+
+/// Sign in fully as `id` with its TOTP secret (advancing the clock a step so the code is fresh).
+async fn full_sign_in(app: &App, b: &mut Browser<'_>, id: &str, secret: &str) {
+    app.clock.advance(time::Duration::seconds(30));
+    let code = code_at(secret, now(app));
+    let page = sign_in(b, id, PASSWORD, &format!("4917{code}")).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+#[tokio::test]
+async fn password_change_needs_a_fresh_sign_in_follows_the_policy_and_ends_other_sessions() {
+    let app = app().await;
+    let (mut b, _, secret) = onboard(&app, "ivy").await;
+    b.post("/security/signout", &[]).await;
+    full_sign_in(&app, &mut b, "ivy", &secret).await;
+    let mut other = Browser::new(&app).await;
+    full_sign_in(&app, &mut other, "ivy", &secret).await;
+
+    // Eleven minutes later the change asks to confirm it is you first.
+    app.clock.advance(time::Duration::minutes(11));
+    let page = b.get("/security/password").await;
+    assert!(page.location.starts_with("/security/confirm?next="), "{}", page.location);
+    app.clock.advance(time::Duration::seconds(30));
+    let code = code_at(&secret, now(&app));
+    let confirmed = b
+        .post(
+            "/security/confirm",
+            &[("password", PASSWORD), ("passcode", &format!("4917{code}")), ("next", "/security/password")],
+        )
+        .await;
+    assert_eq!(confirmed.location, "/security/password");
+    assert_eq!(b.get("/security/password").await.status, 200);
+
+    for (new, why) in [
+        ("short", "at least 12"),
+        ("password1234", "common or breached"),
+        ("ivyivyivyivyivy", "user id"),
+        ("aaaaaaaaaaaaaaaa", "too easy to guess"),
+        (PASSWORD, "reuse"),
+    ] {
+        let page =
+            b.post("/security/password", &[("current", PASSWORD), ("password", new), ("password_confirm", new)]).await;
+        assert_eq!(page.status, 422, "{new}");
+        assert!(page.body.contains(why), "{new}: {}", page.body);
+    }
+    let wrong_current = b
+        .post(
+            "/security/password",
+            &[
+                ("current", "not it at all"),
+                ("password", "violet harbour juniper cloud"),
+                ("password_confirm", "violet harbour juniper cloud"),
+            ],
+        )
+        .await;
+    assert!(wrong_current.body.contains("current password is not right"));
+    let ok = b
+        .post(
+            "/security/password",
+            &[
+                ("current", PASSWORD),
+                ("password", "violet harbour juniper cloud"),
+                ("password_confirm", "violet harbour juniper cloud"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert!(app.mail.last_to("ivy@example.org").unwrap().subject.contains("password was changed"));
+    assert_eq!(other.get("/security/tokens").await.status, 303, "the other session ended");
+    assert_eq!(b.get("/security/tokens").await.status, 200, "this one lives on");
+}
+
+#[tokio::test]
+async fn recovery_codes_sign_in_once_and_reset_a_forgotten_password() {
+    let app = app().await;
+    let (mut b, _, secret) = onboard(&app, "jade").await;
+    b.post("/security/signout", &[]).await;
+    full_sign_in(&app, &mut b, "jade", &secret).await;
+    let page = b.post("/security/recovery", &[]).await;
+    let codes: Vec<String> =
+        page.body.match_indices("<li><code>").map(|(i, _)| page.body[i + 10..i + 39].to_string()).collect();
+    assert_eq!(codes.len(), 10);
+    assert!(codes.iter().all(|c| c.len() == 29 && c.matches('-').count() == 5), "{codes:?}");
+    b.post("/security/signout", &[]).await;
+    assert_eq!(
+        sign_in(&mut b, "jade", PASSWORD, &codes[0].to_uppercase()).await.status,
+        303,
+        "a recovery code as passcode"
+    );
+    b.post("/security/signout", &[]).await;
+    assert_eq!(sign_in(&mut b, "jade", PASSWORD, &codes[0]).await.status, 401, "once");
+
+    // Forgot password: user id + a recovery code, then a new password.
+    let wrong = b.post("/security/forgot", &[("user_id", "jade"), ("recovery_code", &codes[0])]).await;
+    assert_eq!(wrong.status, 422);
+    let started = b.post("/security/forgot", &[("user_id", "jade"), ("recovery_code", &codes[1])]).await;
+    assert!(started.location.starts_with("/security/reset?token="), "{}", started.location);
+    let token = link_token(&started.location);
+    let form = b.get(&started.location).await;
+    assert!(!form.body.contains("show it is you"), "the recovery code was the proof");
+    let done = b
+        .post(
+            "/security/reset",
+            &[
+                ("token", &token),
+                ("password", "violet harbour juniper cloud"),
+                ("password_confirm", "violet harbour juniper cloud"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location, "/security/signin?done=reset", "{}", done.body);
+    assert_eq!(sign_in(&mut b, "jade", "violet harbour juniper cloud", &codes[2]).await.status, 303);
+    let acts = actions(&app).await;
+    for a in ["recovery_codes.generated", "recovery_code.used", "recovery_code.refused", "password.reset"] {
+        assert!(acts.iter().any(|x| x == a), "{a}");
+    }
+}
+
+#[tokio::test]
+async fn a_service_desk_reset_still_needs_a_second_factor_or_the_answers() {
+    let app = app().await;
+    let (mut b, _, secret) = onboard(&app, "kim").await;
+    b.post("/security/signout", &[]).await;
+    let link = app.state.identity.start_password_reset(By::Console, "kim", "test").await.unwrap();
+    assert!(app.mail.last_to("kim@example.org").unwrap().text.contains(&link));
+    let token = link_token(&link);
+    let form = b.get(&format!("/security/reset?token={token}")).await;
+    assert!(form.body.contains("show it is you"));
+    let new = "violet harbour juniper cloud";
+    let no_proof = b
+        .post(
+            "/security/reset",
+            &[
+                ("token", &token),
+                ("proof", "passcode"),
+                ("passcode", "4917000000"),
+                ("password", new),
+                ("password_confirm", new),
+            ],
+        )
+        .await;
+    assert_eq!(no_proof.status, 422);
+    let bad_answers = b
+        .post(
+            "/security/reset",
+            &[
+                ("token", &token),
+                ("proof", "answers"),
+                ("answer0", "elm road"),
+                ("answer1", ANSWERS[1]),
+                ("answer2", ANSWERS[2]),
+                ("password", new),
+                ("password_confirm", new),
+            ],
+        )
+        .await;
+    assert_eq!(bad_answers.status, 422);
+    app.clock.advance(time::Duration::seconds(30));
+    let code = code_at(&secret, now(&app));
+    let ok = b
+        .post(
+            "/security/reset",
+            &[
+                ("token", &token),
+                ("proof", "passcode"),
+                ("passcode", &format!("4917{code}")),
+                ("password", new),
+                ("password_confirm", new),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location, "/security/signin?done=reset", "{}", ok.body);
+    assert_eq!(b.get(&format!("/security/reset?token={token}")).await.status, 400, "single use");
+}
+
+#[tokio::test]
+async fn sessions_time_out_and_passwords_expire() {
+    let app = app().await;
+    let (mut b, _, secret) = onboard(&app, "lee").await;
+    b.post("/security/signout", &[]).await;
+    full_sign_in(&app, &mut b, "lee", &secret).await;
+    app.clock.advance(time::Duration::minutes(29));
+    assert_eq!(b.get("/security/tokens").await.status, 200);
+    app.clock.advance(time::Duration::minutes(31));
+    assert_eq!(b.get("/security/tokens").await.status, 303, "idle for 31 minutes");
+    // Absolute: active every 20 minutes, still out after 12 hours.
+    full_sign_in(&app, &mut b, "lee", &secret).await;
+    for _ in 0..36 {
+        app.clock.advance(time::Duration::minutes(20));
+        b.get("/security/tokens").await;
+    }
+    app.clock.advance(time::Duration::minutes(1));
+    assert_eq!(b.get("/security/tokens").await.status, 303, "12 hours after sign-in");
+    // 91 days on, the password has expired: sign-in leads to the password page only.
+    app.clock.advance(time::Duration::days(91));
+    let code = code_at(&secret, now(&app));
+    let page = sign_in(&mut b, "lee", PASSWORD, &format!("4917{code}")).await;
+    assert_eq!(page.location, "/security/password");
+    assert_eq!(b.get("/security/tokens").await.location, "/security/password");
+}
+
+#[tokio::test]
+async fn failures_lock_a_token_and_addresses_are_rate_limited() {
+    let policy =
+        haven_core::identity::SecurityPolicy { address_max_failures: 12, lockout_failures: 50, ..Default::default() };
+    let app = app_with(haven_testkit::db::sqlite().await, policy).await;
+    let (mut b, _, secret) = onboard(&app, "max").await;
+    b.post("/security/signout", &[]).await;
+    app.clock.advance(time::Duration::seconds(30));
+    // Ten wrong PINs with the right code lock the token.
+    for _ in 0..10 {
+        let code = code_at(&secret, now(&app));
+        assert_eq!(sign_in(&mut b, "max", PASSWORD, &format!("1111{code}")).await.status, 401);
+    }
+    let view = app.state.identity.account_view(By::Console, "max").await.unwrap();
+    assert_eq!(view.tokens[0].state, haven_core::identity::records::TokenState::Locked);
+    app.clock.advance(time::Duration::seconds(30));
+    let code = code_at(&secret, now(&app));
+    assert_eq!(sign_in(&mut b, "max", PASSWORD, &format!("4917{code}")).await.status, 401, "a locked token");
+    app.state.identity.reset_fail_counters(By::Console, "max", "test").await.unwrap();
+    assert_eq!(sign_in(&mut b, "max", PASSWORD, &format!("4917{code}")).await.status, 303, "reset by the service desk");
+    b.post("/security/signout", &[]).await;
+    // Two more failures reach the address limit of 12: the next attempt is refused outright.
+    for _ in 0..2 {
+        sign_in(&mut b, "max", "nope nope nope", "4917000000").await;
+    }
+    let limited = sign_in(&mut b, "max", PASSWORD, "4917000000").await;
+    assert_eq!(limited.status, 429);
+    assert!(limited.body.contains("network address"));
+    let acts = actions(&app).await;
+    assert!(acts.iter().any(|a| a == "token.locked") && acts.iter().any(|a| a == "signin.rate_limited"));
+}
+
+#[tokio::test]
+async fn the_service_desk_pages_are_for_administrators_only() {
+    let app = app().await;
+    let (mut b, _, secret) = onboard(&app, "nina").await;
+    b.post("/security/signout", &[]).await;
+    full_sign_in(&app, &mut b, "nina", &secret).await;
+    assert_eq!(b.get("/security/desk").await.status, 403);
+    assert_eq!(b.post("/security/desk/users", &[("user_id", "eve"), ("email", "eve@example.org")]).await.status, 403);
+    assert_eq!(b.post("/security/desk/users/nina/action", &[("action", "unlock")]).await.status, 403);
+    assert!(app.state.identity.account_view(By::Console, "eve").await.is_err(), "nothing created");
+
+    // An administrator can.
+    let link = app.state.identity.add_account(By::Console, "olga", "olga@example.org", true, "test").await.unwrap();
+    let _ = link;
+    let view = app.state.identity.find_accounts(By::Console, "olg").await.unwrap();
+    assert_eq!(view.len(), 1);
 }

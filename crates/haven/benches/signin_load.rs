@@ -1,0 +1,151 @@
+//! Sign-in under load: 50 clients signing in at once (password + PIN + event-based OTP, so every
+//! sign-in is fresh) against the real `haven serve`, while `/healthz` is polled every 10 ms.
+//! Reports sign-ins per second and the p50/p99 latency of `/healthz` with and without the load.
+//! Run: `cargo bench -p haven --bench signin_load` (BENCH_SECONDS, BENCH_HASH_CONCURRENCY).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // benchmark code
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use haven_core::identity::desk::By;
+use haven_core::identity::tokens::Product;
+use haven_crypto::otp::{Algorithm, OtpKey, from_base32};
+use haven_testkit::process::Haven;
+use zeroize::Zeroizing;
+
+const BIN: &str = env!("CARGO_BIN_EXE_haven");
+const USERS: usize = 50;
+const PASSWORD: &str = "cobalt lantern meadow quarrel";
+
+/// Make `USERS` onboarded accounts, each with an active event-based token; their OTP keys.
+async fn setup(data: &Path) -> Vec<OtpKey> {
+    let config =
+        haven::config::load(None, &[], &haven::config::Overrides { data_dir: Some(data.into()), listen: None })
+            .unwrap();
+    let app = haven::app::open(config, haven::app::Mode::Create).await.unwrap();
+    let identity = app.identity("https://localhost").await.unwrap();
+    let q = identity.policy.security_questions.clone();
+    let mut keys = Vec::new();
+    for i in 0..USERS {
+        let id = format!("load{i:02}");
+        let link = identity.add_account(By::Console, &id, &format!("{id}@example.org"), false, "bench").await.unwrap();
+        let token = link.split("token=").nth(1).unwrap();
+        let answers: Vec<(String, Zeroizing<String>)> =
+            (0..3).map(|k| (q[k].clone(), Zeroizing::new(format!("answer {k}")))).collect();
+        let session = identity.onboard(token, PASSWORD, PASSWORD, &answers, "bench", "").await.unwrap();
+        let who = identity.authenticate(&session.secret).await.unwrap().unwrap();
+        let t = identity.create_token(&who, Product::EventHotp, "bench").await.unwrap();
+        identity.reset_pin(&who, &t.serial, "4917", "4917", "bench").await.unwrap();
+        let e = identity.deliver_on_screen(&who, &t.serial, "bench").await.unwrap();
+        let secret = e.uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
+        let key = OtpKey::new(&from_base32(&secret).unwrap(), Algorithm::Sha1, 6).unwrap();
+        identity.activate_token(&who, &t.serial, &key.code(0), "bench").await.unwrap();
+        keys.push(key);
+    }
+    app.store.close().await;
+    keys
+}
+
+fn csrf(html: &str) -> String {
+    let m = "name=\"csrf_token\" value=\"";
+    let s = html.find(m).unwrap() + m.len();
+    html[s..s + html[s..].find('"').unwrap()].to_string()
+}
+
+async fn poll_healthz(client: reqwest::Client, url: String, until: Instant) -> Vec<Duration> {
+    let mut out = Vec::new();
+    while Instant::now() < until {
+        let t = Instant::now();
+        let r = client.get(&url).send().await.unwrap();
+        assert!(r.status().is_success());
+        out.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    out
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 * p).ceil() as usize).saturating_sub(1).min(v.len() - 1)]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let concurrency = std::env::var("BENCH_HASH_CONCURRENCY").unwrap_or_else(|_| "0".into());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("haven-data");
+    let setup_start = Instant::now();
+    let keys = setup(&data).await;
+    eprintln!("setup: {USERS} users with tokens in {:.1} s", setup_start.elapsed().as_secs_f64());
+    let server = Haven::start(
+        Path::new(BIN),
+        &data,
+        &[],
+        &[("HAVEN_HTTP__HASH_CONCURRENCY", &concurrency), ("RUST_LOG", "warn")],
+    );
+    let client = server.client();
+    let health = format!("{}/healthz", server.url);
+
+    let mut idle = poll_healthz(client.clone(), health.clone(), Instant::now() + Duration::from_secs(3)).await;
+
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let poller = tokio::spawn(poll_healthz(client.clone(), health.clone(), until));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, key) in keys.into_iter().enumerate() {
+        let (url, done, failed) = (server.url.clone(), done.clone(), failed.clone());
+        let c = server.client();
+        tasks.push(tokio::spawn(async move {
+            let user = format!("load{i:02}");
+            let mut counter = 1u64;
+            while Instant::now() < until {
+                let page = c.get(format!("{url}/security/signin")).send().await.unwrap().text().await.unwrap();
+                let form = [
+                    ("csrf_token", csrf(&page)),
+                    ("user_id", user.clone()),
+                    ("password", PASSWORD.to_string()),
+                    ("passcode", format!("4917{}", key.code(counter))),
+                    ("next", "/security".to_string()),
+                ];
+                counter += 1;
+                let r =
+                    c.post(format!("{url}/security/signin")).header("origin", &url).form(&form).send().await.unwrap();
+                if r.status().as_u16() == 303 {
+                    done.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed)
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut loaded = poller.await.unwrap();
+    let n = done.load(Ordering::Relaxed);
+    println!(
+        "sign-ins: {n} in {elapsed:.1} s = {:.1}/s ({} failed), {USERS} concurrent clients, hash_concurrency={concurrency}",
+        n as f64 / elapsed,
+        failed.load(Ordering::Relaxed)
+    );
+    println!(
+        "/healthz idle: p50 {:.2} ms, p99 {:.2} ms ({} polls)",
+        percentile(&mut idle, 0.5).as_secs_f64() * 1e3,
+        percentile(&mut idle, 0.99).as_secs_f64() * 1e3,
+        idle.len()
+    );
+    println!(
+        "/healthz under sign-in load: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} polls)",
+        percentile(&mut loaded, 0.5).as_secs_f64() * 1e3,
+        percentile(&mut loaded, 0.99).as_secs_f64() * 1e3,
+        loaded.iter().max().unwrap().as_secs_f64() * 1e3,
+        loaded.len()
+    );
+    assert!(server.stop().success());
+}
