@@ -29,15 +29,7 @@ pub const HEADER: &str = "x-csrf-token";
 pub struct CsrfToken(pub String);
 
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| haven_crypto::token::looks_like_token(v))
+    crate::source::token_cookie(headers, COOKIE)
 }
 
 fn is_multipart(headers: &HeaderMap) -> bool {

@@ -20,3 +20,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Source {
         Ok(Source(address(&parts.extensions)))
     }
 }
+
+/// The browser's User-Agent (shown in "My sessions"), empty when absent.
+pub fn user_agent(headers: &axum::http::HeaderMap) -> String {
+    headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+/// The value of cookie `name`, if the request carries one that looks like a Haven token.
+pub fn token_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| haven_crypto::token::looks_like_token(v))
+}

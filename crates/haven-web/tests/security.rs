@@ -519,9 +519,16 @@ async fn bad_input_is_refused_without_side_effects() {
     assert_eq!(b.post("/security/tokens", &[("product", "sms")]).await.status, 422);
     let tokens = app.state.identity.account_view(By::Console, "frank").await.unwrap().tokens;
     assert_eq!(tokens.len(), 1, "nothing created");
-    // An unknown or reused link.
+    // An unknown, malformed or expired link: refused and audited.
     assert_eq!(b.get("/security/onboard?token=../../etc/passwd").await.status, 400);
     assert_eq!(b.get(&format!("/security/reset?token={}", "A".repeat(43))).await.status, 400);
+    let link = app.state.identity.add_account(By::Console, "late", "late@example.org", false, "test").await.unwrap();
+    app.clock.advance(time::Duration::hours(73));
+    let expired = b.get(&format!("/security/onboard?token={}", link_token(&link))).await;
+    assert_eq!(expired.status, 400);
+    assert!(expired.body.contains("expired, was already used"), "{}", expired.body);
+    // The reused onboarding link (in `onboard`), the unknown reset link and the expired one.
+    assert_eq!(actions(&app).await.iter().filter(|a| *a == "link.refused").count(), 3);
 }
 
 #[tokio::test]

@@ -91,6 +91,44 @@ async fn main() {
 
     let mut idle = poll_healthz(client.clone(), health.clone(), Instant::now() + Duration::from_secs(3)).await;
 
+    // Refusals look alike in time too: median of 8 sequential attempts of each kind, quiet server
+    // (few enough to stay under the lockout and address limits: 5 x 8 = 40 < 50 per address).
+    let attempt = |user: &'static str, password: &'static str, passcode: String| {
+        let (c, url) = (server.client(), server.url.clone());
+        async move {
+            let mut times = Vec::new();
+            for _ in 0..8 {
+                let page = c.get(format!("{url}/security/signin")).send().await.unwrap().text().await.unwrap();
+                let form = [
+                    ("csrf_token", csrf(&page)),
+                    ("user_id", user.into()),
+                    ("password", password.into()),
+                    ("passcode", passcode.clone()),
+                ];
+                let t = Instant::now();
+                let r =
+                    c.post(format!("{url}/security/signin")).header("origin", &url).form(&form).send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 401);
+                times.push(t.elapsed());
+            }
+            percentile(&mut times, 0.5)
+        }
+    };
+    // Warm up first: a fresh process pays page faults on its first 19 MiB argon2 blocks.
+    attempt("warmup", PASSWORD, "4917123456".to_string()).await;
+    let valid_code_wrong_pin = format!("1111{}", keys[47].code(1));
+    for (what, user, password, passcode) in [
+        ("unknown user", "nobody", PASSWORD, "4917123456".to_string()),
+        ("wrong password", "load49", "not the password at all", "4917123456".to_string()),
+        ("wrong passcode", "load48", PASSWORD, "4917123456".to_string()),
+        ("wrong PIN, valid code", "load47", PASSWORD, valid_code_wrong_pin),
+    ] {
+        println!(
+            "refusal timing, {what}: median {:.1} ms",
+            attempt(user, password, passcode).await.as_secs_f64() * 1e3
+        );
+    }
+
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(seconds);

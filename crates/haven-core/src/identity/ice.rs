@@ -72,6 +72,13 @@ impl Identity {
         )))
     }
 
+    /// ICE step: user id → Continue. Nothing is looked up (the page must not tell whether the
+    /// account exists); the step is recorded.
+    pub async fn ice_start(&self, user_id: &str, source: &str) -> Result<(), CoreError> {
+        let id: String = user_id.trim().to_lowercase().chars().take(64).collect();
+        self.audit_simple(ANONYMOUS, "ice.started", &id, source, serde_json::json!({"step": "user_id"})).await
+    }
+
     /// ICE step: "Static Password". On success returns the secret that carries the logon to the
     /// questions (kept in the form, stored hashed, 10 minutes, single use).
     pub async fn ice_password(
@@ -291,11 +298,19 @@ impl Identity {
         }
         let answers = self.hash_answers(chosen).await?;
         let (now, _) = self.now();
-        let (user, src) = (who.user_id.clone(), source.to_string());
+        let (user, src, keep) = (who.user_id.clone(), source.to_string(), who.session_hash);
+        let end_others = who.kind == SessionKind::Full;
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.set_security_answers(&user, &answers).await?;
-                tx.append_audit(NewAuditEvent::new(now, &user, "ice.questions_set").target(&user).source(&src)).await?;
+                let ended = if end_others { tx.delete_sessions_of(&user, Some(&keep)).await? } else { 0 };
+                tx.append_audit(
+                    NewAuditEvent::new(now, &user, "ice.questions_set")
+                        .target(&user)
+                        .source(&src)
+                        .details(serde_json::json!({"other_sessions_ended": ended})),
+                )
+                .await?;
                 Ok::<_, CoreError>(())
             })
         })

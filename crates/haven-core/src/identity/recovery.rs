@@ -52,15 +52,16 @@ impl Identity {
             codes.push(code);
         }
         let (now, _) = self.now();
-        let (user, src) = (who.user_id.clone(), source.to_string());
+        let (user, src, keep) = (who.user_id.clone(), source.to_string(), who.session_hash);
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.replace_recovery_codes(&user, &hashes).await?;
+                let ended = tx.delete_sessions_of(&user, Some(&keep)).await?;
                 tx.append_audit(
                     NewAuditEvent::new(now, &user, "recovery_codes.generated")
                         .target(&user)
                         .source(&src)
-                        .details(serde_json::json!({"count": RECOVERY_CODES})),
+                        .details(serde_json::json!({"count": RECOVERY_CODES, "other_sessions_ended": ended})),
                 )
                 .await?;
                 Ok::<_, CoreError>(())
@@ -132,17 +133,29 @@ impl Identity {
         }
     }
 
-    /// What a reset or onboarding link is for (without using it up).
-    pub async fn inspect_link(&self, secret: &str, purpose: LinkPurpose) -> Result<LinkInfo, CoreError> {
+    /// What a reset or onboarding link is for (without using it up). An unknown, used or expired
+    /// link is refused and audited.
+    pub async fn inspect_link(&self, secret: &str, purpose: LinkPurpose, source: &str) -> Result<LinkInfo, CoreError> {
         let hash = haven_crypto::token::hash_token(secret);
         let (_, now_us) = self.now();
         let link = read(self.store.as_ref(), move |tx| {
             Box::pin(async move { Ok::<_, CoreError>(tx.link(&hash, purpose, now_us).await?) })
         })
-        .await?
-        .ok_or(CoreError::LinkInvalid)?;
+        .await?;
+        let Some(link) = link else {
+            return Err(self.link_refused(purpose, source).await);
+        };
         let questions = self.answers_of(&link.user_id).await?.into_iter().map(|a| a.question).collect();
         Ok(LinkInfo { from_recovery: link.subject == "recovery_code", user_id: link.user_id, purpose, questions })
+    }
+
+    /// Audit a refused link and return the error to show.
+    pub async fn link_refused(&self, purpose: LinkPurpose, source: &str) -> CoreError {
+        let details = serde_json::json!({"purpose": purpose.as_str(), "reason": "unknown_used_or_expired"});
+        match self.audit_simple(ANONYMOUS, "link.refused", "", source, details).await {
+            Ok(()) => CoreError::LinkInvalid,
+            Err(e) => e,
+        }
     }
 
     /// Finish a password reset: the link, a proof (unless the link came from a recovery code),
@@ -160,8 +173,10 @@ impl Identity {
         let link = read(self.store.as_ref(), move |tx| {
             Box::pin(async move { Ok::<_, CoreError>(tx.link(&hash, LinkPurpose::PasswordReset, now_us).await?) })
         })
-        .await?
-        .ok_or(CoreError::LinkInvalid)?;
+        .await?;
+        let Some(link) = link else {
+            return Err(self.link_refused(LinkPurpose::PasswordReset, source).await);
+        };
         let account = self.load_account(&link.user_id).await?;
         if !haven_crypto::ct_eq(new.as_bytes(), confirm.as_bytes()) {
             return Err(CoreError::invalid("password", "the two new passwords differ; type the same password twice"));
@@ -229,7 +244,7 @@ impl Identity {
         source: &str,
         user_agent: &str,
     ) -> Result<NewSession, CoreError> {
-        let info = self.inspect_link(secret, LinkPurpose::Onboarding).await?;
+        let info = self.inspect_link(secret, LinkPurpose::Onboarding, source).await?;
         let account = self.load_account(&info.user_id).await?;
         if !haven_crypto::ct_eq(password.as_bytes(), confirm.as_bytes()) {
             return Err(CoreError::invalid("password", "the two passwords differ; type the same password twice"));

@@ -80,11 +80,14 @@ pub struct UserIdForm {
 
 /// Step: User ID → Continue. Nothing is looked up yet, so this step says nothing about accounts.
 pub async fn user_id(
+    State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
     Form(form): Form<UserIdForm>,
 ) -> Result<Response, WebError> {
     too_long(&form.user_id, 64)?;
     let user_id = form.user_id.trim().to_lowercase();
+    state.identity.ice_start(&user_id, &source).await?;
     if user_id.is_empty() {
         return render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -164,7 +167,7 @@ pub async fn answers(
     for a in [&form.answer0, &form.answer1, &form.answer2] {
         too_long(a, 400)?;
     }
-    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let agent = crate::source::user_agent(&headers);
     let answers = [form.answer0, form.answer1, form.answer2];
     match state.identity.ice_answers(&form.flow, &answers, &source, &agent).await {
         Ok(session) => {

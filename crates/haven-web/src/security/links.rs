@@ -43,10 +43,11 @@ struct OnboardPage {
 pub async fn onboard_show(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, WebError> {
     let token = link_token(q.token)?;
-    let info = state.identity.inspect_link(&token, LinkPurpose::Onboarding).await?;
+    let info = state.identity.inspect_link(&token, LinkPurpose::Onboarding, &source).await?;
     render(&OnboardPage {
         title: "Welcome to Haven",
         c: Chrome::new(&csrf.0, None, "onboard"),
@@ -78,7 +79,7 @@ pub async fn onboard_submit(
         return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "The password is far too long."));
     }
     let chosen = form.questions.chosen()?;
-    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let agent = crate::source::user_agent(&headers);
     match state.identity.onboard(&token, &form.password, &form.password_confirm, &chosen, &source, &agent).await {
         Ok(session) => {
             let mut response = see("/security/tokens");
@@ -86,7 +87,7 @@ pub async fn onboard_submit(
             Ok(response)
         }
         Err(e @ CoreError::Invalid { .. }) => {
-            let info = state.identity.inspect_link(&token, LinkPurpose::Onboarding).await?;
+            let info = state.identity.inspect_link(&token, LinkPurpose::Onboarding, &source).await?;
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &OnboardPage {
@@ -115,8 +116,14 @@ struct ResetPage {
     min_chars: usize,
 }
 
-async fn reset_page(state: &AppState, csrf: &str, token: String, error: Option<String>) -> Result<ResetPage, WebError> {
-    let info = state.identity.inspect_link(&token, LinkPurpose::PasswordReset).await?;
+async fn reset_page(
+    state: &AppState,
+    csrf: &str,
+    source: &str,
+    token: String,
+    error: Option<String>,
+) -> Result<ResetPage, WebError> {
+    let info = state.identity.inspect_link(&token, LinkPurpose::PasswordReset, source).await?;
     Ok(ResetPage {
         title: "Choose a new password",
         c: Chrome::new(csrf, None, "reset").error(error),
@@ -131,10 +138,11 @@ async fn reset_page(state: &AppState, csrf: &str, token: String, error: Option<S
 pub async fn reset_show(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, WebError> {
     let token = link_token(q.token)?;
-    render(&reset_page(&state, &csrf.0, token, None).await?)
+    render(&reset_page(&state, &csrf.0, &source, token, None).await?)
 }
 
 #[derive(Deserialize)]
@@ -179,7 +187,7 @@ pub async fn reset_submit(
                 StatusCode::UNPROCESSABLE_ENTITY
             };
             let message = form_error(e)?;
-            render_status(status, &reset_page(&state, &csrf.0, token, Some(message)).await?)
+            render_status(status, &reset_page(&state, &csrf.0, &source, token, Some(message)).await?)
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use haven_core::identity::SignedIn;
 use haven_core::identity::records::SessionKind;
@@ -16,15 +16,7 @@ use crate::{AppState, WebError};
 pub const COOKIE: &str = "__Host-haven-session";
 
 pub fn cookie_secret(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| haven_crypto::token::looks_like_token(v))
+    crate::source::token_cookie(headers, COOKIE)
 }
 
 /// A session cookie: no Max-Age, so the browser forgets it when it closes.

@@ -53,10 +53,6 @@ pub struct NextQuery {
     done: Option<String>,
 }
 
-fn user_agent(headers: &HeaderMap) -> String {
-    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
-}
-
 /// `/security`: the sign-in form, or what the signed-in user can do next.
 pub async fn portal(
     State(state): State<AppState>,
@@ -123,7 +119,7 @@ pub async fn submit(
         ));
     }
     let replaces = cookie_secret(&headers).map(|s| haven_crypto::token::hash_token(&s));
-    let agent = user_agent(&headers);
+    let agent = crate::source::user_agent(&headers);
     let creds = Credentials { user_id: user_id.clone(), password: form.password, passcode: form.passcode };
     let origin = Origin { source: &source, user_agent: &agent, replaces };
     match state.identity.sign_in(creds, origin).await {

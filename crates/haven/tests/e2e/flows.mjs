@@ -2,10 +2,12 @@
 // them: onboarding and "How do I create a soft token?" (My Tokens → Create → Reset PIN → PUSH →
 // Email → the emailed link → QR code → first code), a sign-in with PIN + OTP, then the ICE logon
 // (Static Password → security questions → Emergency → Request → Submit) and a sign-in with the
-// emergency code. Codes come from oathtool, reading the secret of the otpauth URI on the page.
+// emergency code. The QR code is read from the page's pixels (jsQR) and codes come from oathtool.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import jsQR from 'jsqr';
+import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
 
 const { HAVEN_URL, ONBOARDING_LINK, DATA_DIR, CHROMIUM, USER_ID } = process.env;
@@ -34,6 +36,14 @@ function outboxLink(subject, path) {
 }
 
 const oath = (...args) => execFileSync('oathtool', args).toString().trim().split('\n');
+
+/// Read the QR code on the page as a phone's camera would: from its pixels.
+async function scanQr(page) {
+  const png = PNG.sync.read(await page.locator('figure.qr svg').screenshot());
+  const found = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  if (!found) fail('the QR code could not be read from the page');
+  return found.data;
+}
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 const context = await browser.newContext({ ignoreHTTPSErrors: true });
@@ -68,8 +78,10 @@ try {
   await page.goto(link);
   await page.click('button:has-text("Show my token")');
   await page.locator('figure.qr svg').waitFor();
-  const uri = (await page.textContent('#otpauth-uri')).trim();
+  const uri = await scanQr(page);
   if (!uri.startsWith('otpauth://totp/')) fail(`unexpected URI ${uri}`);
+  const shown = (await page.textContent('#otpauth-uri')).trim();
+  if (shown !== uri) fail(`the QR code (${uri}) and the URI shown (${shown}) differ`);
   const secret = new URL(uri).searchParams.get('secret');
   await page.fill('#code', oath('--totp', '-b', secret)[0]);
   await page.click('button:has-text("Activate")');
