@@ -94,9 +94,17 @@ impl Identity {
             ));
         }
         self.ice_attempt_allowed(&user_id, source).await?;
+        // An account without security questions cannot finish ICE: treat it as not usable here,
+        // not at the (empty) questions page.
         let account = crate::read(self.store.as_ref(), {
             let id = user_id.clone();
-            move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.account(&id).await?) })
+            move |tx| {
+                Box::pin(async move {
+                    let account = tx.account(&id).await?;
+                    let answered = !tx.security_answers(&id).await?.is_empty();
+                    Ok::<_, CoreError>(account.filter(|_| answered))
+                })
+            }
         })
         .await?;
         let password_ok = self.verify_or_dummy(account.as_ref().map(|a| a.password_hash.as_str()), password).await;
@@ -245,6 +253,9 @@ impl Identity {
         source: &str,
     ) -> Result<(Zeroizing<String>, i64), CoreError> {
         self.require(who, Action::RequestEmergencyCode, Resource::Account(&who.user_id))?;
+        if who.kind == SessionKind::Full {
+            self.check_fresh(who)?;
+        }
         if who.kind == SessionKind::Ice && !self.ice_globally_enabled().await? {
             return Err(CoreError::Unavailable("ICE logon is turned off for this service at the moment.".into()));
         }

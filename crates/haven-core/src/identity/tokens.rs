@@ -361,6 +361,8 @@ impl Identity {
         if token.state != TokenState::Pending {
             return Err(CoreError::Conflict("this token is not waiting for activation".into()));
         }
+        // Binding a new authenticator: a full session must have proved both factors recently.
+        self.require_recent(who)?;
         if token.pin_hash.is_none() {
             return Err(CoreError::invalid("pin", "set the token's PIN first (Reset PIN), then enter the code"));
         }

@@ -228,7 +228,11 @@ pub async fn request_submit(
     Source(source): Source,
     Signed(who): Signed,
 ) -> Result<Response, WebError> {
-    let (code, expires) = state.identity.request_emergency_code(&who, &source).await?;
+    let (code, expires) = match state.identity.request_emergency_code(&who, &source).await {
+        Ok(issued) => issued,
+        Err(CoreError::StepUpRequired) => return Ok(super::session::step_up("/security/emergency/request")),
+        Err(e) => return Err(e.into()),
+    };
     render(&EmergencyPage {
         title: "Emergency",
         c: Chrome::new(&csrf.0, Some(&who), "emergency"),
