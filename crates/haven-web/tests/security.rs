@@ -805,3 +805,105 @@ async fn the_service_desk_pages_are_for_administrators_only() {
     let view = app.state.identity.find_accounts(By::Console, "olg").await.unwrap();
     assert_eq!(view.len(), 1);
 }
+
+#[tokio::test]
+async fn an_administrator_runs_the_service_desk_from_the_web() {
+    let app = app().await;
+    // An administrator onboards like anyone, then signs in fully.
+    let link = app.state.identity.add_account(By::Console, "desk", "desk@example.org", true, "test").await.unwrap();
+    let _ = link;
+    let mut admin = Browser::new(&app).await;
+    let token = link_token(
+        &app.mail
+            .last_to("desk@example.org")
+            .unwrap()
+            .text
+            .lines()
+            .find(|l| l.contains("token="))
+            .unwrap()
+            .trim()
+            .to_string(),
+    );
+    let q = questions(&app);
+    let fields = [
+        ("token", token.as_str()),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+        ("question0", q[0].as_str()),
+        ("answer0", ANSWERS[0]),
+        ("question1", q[1].as_str()),
+        ("answer1", ANSWERS[1]),
+        ("question2", q[2].as_str()),
+        ("answer2", ANSWERS[2]),
+    ];
+    assert_eq!(admin.post("/security/onboard", &fields).await.status, 303);
+    // Until a token is active, even an administrator reaches only token enrolment.
+    assert_eq!(admin.get("/security/desk").await.location, "/security/tokens");
+    admin.post("/security/tokens", &[("product", "mobileid_totp")]).await;
+    let serial = serial_in(&admin.get("/security/tokens").await.body);
+    admin.post(&format!("/security/tokens/{serial}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await;
+    let shown = admin.post(&format!("/security/tokens/{serial}/push"), &[("method", "screen")]).await;
+    let uri_at = shown.body.find("otpauth://").unwrap();
+    let secret = secret_of(&shown.body[uri_at..uri_at + 200]);
+    admin.post(&format!("/security/tokens/{serial}/activate"), &[("code", &code_at(&secret, now(&app)))]).await;
+    admin.post("/security/signout", &[]).await;
+    full_sign_in(&app, &mut admin, "desk", &secret).await;
+
+    // Add a user from the web: the onboarding link is shown and emailed.
+    let added = admin
+        .post("/security/desk/users", &[("user_id", "pat"), ("email", "pat@example.org"), ("role", "researcher")])
+        .await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert!(added.body.contains("/security/onboard?token="));
+    assert!(app.mail.last_to("pat@example.org").is_some());
+    let dup = admin.post("/security/desk/users", &[("user_id", "pat"), ("email", "pat@example.org")]).await;
+    assert_eq!(dup.status, 422);
+    assert!(dup.body.contains("taken"));
+    let found = admin.get("/security/desk?q=pat").await;
+    assert!(found.body.contains("/security/desk/users/pat") && found.body.contains("waiting for onboarding"));
+
+    // Act on the account; each action shows its outcome and is audited.
+    for (action, says) in [
+        ("lock", "Account locked"),
+        ("unlock", "Account unlocked"),
+        ("reset_counters", "Fail counters reset"),
+        ("ice_off", "ICE logon turned off"),
+        ("ice_on", "ICE logon turned on"),
+        ("onboarding_link", "new onboarding link"),
+        ("revoke_tokens", "0 token(s) revoked"),
+        ("disable", "Account disabled"),
+    ] {
+        let page = admin.post("/security/desk/users/pat/action", &[("action", action)]).await;
+        assert_eq!(page.status, 200, "{action}: {}", page.body);
+        assert!(page.body.contains(says), "{action}: {}", page.body);
+    }
+    let user_page = admin.get("/security/desk/users/pat").await;
+    assert!(
+        user_page.body.contains("account.disabled") && user_page.body.contains("account.locked_by_service_desk"),
+        "the account's audit events"
+    );
+    let own = admin.post("/security/desk/users/desk/action", &[("action", "disable")]).await;
+    assert_eq!(own.status, 422, "not one's own account");
+
+    // ICE for everyone, off then on.
+    assert_eq!(admin.post("/security/desk/ice", &[("enabled", "false")]).await.location, "/security/desk?done=ice_off");
+    assert!(!app.state.identity.ice_globally_enabled().await.unwrap());
+    let mut anyone = Browser::new(&app).await;
+    assert!(anyone.get("/security/ice").await.body.contains("turned off"));
+    admin.post("/security/desk/ice", &[("enabled", "true")]).await;
+    assert!(app.state.identity.ice_globally_enabled().await.unwrap());
+    let acts = actions(&app).await;
+    for a in [
+        "account.created",
+        "account.locked_by_service_desk",
+        "account.unlocked",
+        "account.fail_counters_reset",
+        "ice.switched_for_user",
+        "account.onboarding_link_issued",
+        "token.revoked_by_service_desk",
+        "account.disabled",
+        "ice.switched_for_everyone",
+    ] {
+        assert!(acts.iter().any(|x| x == a), "{a}");
+    }
+}
