@@ -88,6 +88,9 @@ pub struct SmtpConfig {
     pub tls: SmtpTls,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// A PEM file of CA certificates to trust for the SMTP server, besides the Mozilla roots (an
+    /// internal mail relay's CA).
+    pub ca_file: Option<PathBuf>,
     pub timeout_secs: u64,
 }
 
@@ -99,6 +102,7 @@ impl Default for SmtpConfig {
             tls: SmtpTls::Starttls,
             username: None,
             password: None,
+            ca_file: None,
             timeout_secs: 20,
         }
     }

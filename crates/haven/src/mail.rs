@@ -1,4 +1,5 @@
-//! Email through lettre: SMTP (STARTTLS, TLS, or plain to a local relay) or, by default, an outbox
+//! Email through lettre: SMTP (STARTTLS required, TLS from the first byte, or plain to a local
+//! relay; servers checked against the Mozilla roots plus `mail.smtp.ca_file`) or, by default, an outbox
 //! directory in the data directory where each message is a `.eml` file (`haven mail list`).
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use haven_core::identity::{Mail, MailError, Mailer};
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailConfig, MailTransport, SmtpTls};
@@ -37,12 +39,25 @@ impl LettreMailer {
             }
             MailTransport::Smtp => {
                 let s = &config.smtp;
-                let builder = match s.tls {
-                    SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
-                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
-                    SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+                let tls = match s.tls {
+                    SmtpTls::None => Tls::None,
+                    mode => {
+                        let mut params = TlsParameters::builder(s.host.clone());
+                        if let Some(ca) = &s.ca_file {
+                            let pem = std::fs::read(ca)
+                                .with_context(|| format!("read mail.smtp.ca_file {}", ca.display()))?;
+                            params = params.add_root_certificate(
+                                Certificate::from_pem(&pem).context("mail.smtp.ca_file is not a PEM certificate")?,
+                            );
+                        }
+                        let params = params.build_rustls().context("TLS settings for SMTP")?;
+                        if mode == SmtpTls::Starttls { Tls::Required(params) } else { Tls::Wrapper(params) }
+                    }
                 };
-                let mut builder = builder.port(s.port).timeout(Some(Duration::from_secs(s.timeout_secs)));
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+                    .tls(tls)
+                    .port(s.port)
+                    .timeout(Some(Duration::from_secs(s.timeout_secs)));
                 if let (Some(user), Some(password)) = (&s.username, &s.password) {
                     builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_string()));
                 }

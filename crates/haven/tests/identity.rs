@@ -331,3 +331,60 @@ async fn pskc_files_from_openssl_import_whole_or_not_at_all() {
     assert!(!db.windows(20).any(|w| w == b"12345678901234567890"), "seeds are sealed");
     assert!(server.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_out_over_starttls_and_tls_only_to_a_trusted_server() {
+    let vars =
+        ["HAVEN_TEST_SMTP_STARTTLS", "HAVEN_TEST_SMTPS", "HAVEN_TEST_SMTP_CA", "HAVEN_TEST_MAILDIR"].map(std::env::var);
+    let [Ok(starttls), Ok(smtps), Ok(ca), Ok(maildir)] = vars else {
+        assert!(
+            !haven_testkit::strict(),
+            "the TLS SMTP test servers are required under CI=true (scripts/test starts them)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("haven-data");
+    let server = Haven::start(Path::new(BIN), &data, &[], &[]);
+    let d = data.to_str().unwrap();
+    let pid = std::process::id();
+    for (mode, addr) in [("starttls", &starttls), ("tls", &smtps)] {
+        let (host, port) = addr.split_once(':').unwrap();
+        let env = |with_ca: bool| {
+            let mut e = vec![
+                ("HAVEN_MAIL__TRANSPORT", "smtp".to_string()),
+                ("HAVEN_MAIL__SMTP__HOST", host.to_string()),
+                ("HAVEN_MAIL__SMTP__PORT", port.to_string()),
+                ("HAVEN_MAIL__SMTP__TLS", mode.to_string()),
+            ];
+            if with_ca {
+                e.push(("HAVEN_MAIL__SMTP__CA_FILE", ca.clone()));
+            }
+            e
+        };
+        let run = |id: &str, with_ca: bool| {
+            let email = format!("{id}-{pid}@example.org");
+            let e = env(with_ca);
+            let pairs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let out = haven(&["users", "add", id, "--email", &email, "--data-dir", d], &pairs);
+            assert!(out.status.success(), "{}", text(&out));
+            (email, text(&out))
+        };
+        // Without the CA the server's certificate is not trusted: nothing is sent, the link is still printed.
+        let (untrusted, out) = run(&format!("{mode}-untrusted"), false);
+        assert!(out.contains("an email was not sent") && out.contains("/security/onboard?token="), "{out}");
+        let (trusted, out) = run(&format!("{mode}-trusted"), true);
+        assert!(!out.contains("an email was not sent"), "{out}");
+        let mut found = None;
+        for _ in 0..50 {
+            found = maildir_message_to(Path::new(&maildir), &trusted);
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(found.is_some(), "{mode}: the message arrived over TLS");
+        assert!(maildir_message_to(Path::new(&maildir), &untrusted).is_none());
+    }
+    assert!(server.stop().success());
+}
