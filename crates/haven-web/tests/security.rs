@@ -897,3 +897,42 @@ async fn an_administrator_runs_the_service_desk_from_the_web() {
         assert!(acts.iter().any(|x| x == a), "{a}");
     }
 }
+
+#[tokio::test]
+async fn a_hardware_token_from_pskc_is_assigned_given_a_pin_and_activated_by_its_owner() {
+    let app = app().await;
+    let (mut b, _, _) = onboard(&app, "quinn").await;
+    let pskc = r#"<?xml version="1.0"?>
+<KeyContainer Version="1.0" xmlns="urn:ietf:params:xml:ns:keyprov:pskc">
+  <KeyPackage>
+    <DeviceInfo><Manufacturer>Test</Manufacturer><SerialNo>HW123456</SerialNo></DeviceInfo>
+    <Key Id="1" Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp">
+      <AlgorithmParameters><ResponseFormat Length="6" Encoding="DECIMAL"/></AlgorithmParameters>
+      <Data><Secret><PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue></Secret><Counter><PlainValue>0</PlainValue></Counter></Data>
+    </Key>
+  </KeyPackage>
+</KeyContainer>"#;
+    let keys = haven_core::identity::pskc::parse(pskc, None).unwrap();
+    let id = &app.state.identity;
+    assert_eq!(id.import_tokens(By::Console, keys, "test").await.unwrap(), ["HW123456"]);
+    id.assign_token(By::Console, "HW123456", "quinn", "test").await.unwrap();
+    let list = b.get("/security/tokens").await;
+    assert!(
+        list.body.contains("/security/tokens/HW123456/activate")
+            && !list.body.contains("/security/tokens/HW123456/push")
+    );
+    let push = b.post("/security/tokens/HW123456/push", &[("method", "screen")]).await;
+    assert_eq!(push.status, 409, "a hardware seed is never shown");
+    let no_pin = b.post("/security/tokens/HW123456/activate", &[("code", "755224")]).await;
+    assert_eq!(no_pin.status, 422, "its PIN comes first");
+    assert_eq!(b.post("/security/tokens/HW123456/pin", &[("pin", "5820"), ("pin_confirm", "5820")]).await.status, 303);
+    assert_eq!(b.get("/security/tokens/HW123456/activate").await.status, 200);
+    // RFC 4226 Appendix D: counter 0 is 755224, counter 1 is 287082.
+    assert_eq!(
+        b.post("/security/tokens/HW123456/activate", &[("code", "755224")]).await.location,
+        "/security/tokens?done=activated"
+    );
+    b.post("/security/signout", &[]).await;
+    assert_eq!(sign_in(&mut b, "quinn", PASSWORD, "5820755224").await.status, 401, "counter 0 is spent");
+    assert_eq!(sign_in(&mut b, "quinn", PASSWORD, "5820287082").await.status, 303);
+}

@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/security/tokens/receive", get(tokens::receive_show).post(tokens::receive))
         .route("/security/tokens/{serial}/pin", get(tokens::pin_show).post(tokens::pin_submit))
         .route("/security/tokens/{serial}/push", get(tokens::push_show).post(tokens::push_submit))
-        .route("/security/tokens/{serial}/activate", post(tokens::activate))
+        .route("/security/tokens/{serial}/activate", get(tokens::activate_show).post(tokens::activate))
         .route("/security/tokens/{serial}/resync", get(tokens::resync_show).post(tokens::resync_submit))
         .route("/security/tokens/{serial}/state", post(tokens::set_state))
         .route("/security/ice", get(ice::start).post(ice::user_id))

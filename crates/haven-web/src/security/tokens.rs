@@ -28,6 +28,7 @@ pub struct TokenRow {
     pub active: bool,
     pub disabled: bool,
     pub hotp: bool,
+    pub hardware: bool,
     pub created: String,
     pub last_used: String,
 }
@@ -47,6 +48,7 @@ fn rows(tokens: &[OtpTokenRecord]) -> Vec<TokenRow> {
             active: t.state == TokenState::Active,
             disabled: t.state == TokenState::Disabled,
             hotp: t.kind == OtpKind::Hotp,
+            hardware: t.product == "hardware",
             created: when(t.created_us),
             last_used: if t.last_used_us == 0 { "never".into() } else { when(t.last_used_us) },
         })
@@ -106,6 +108,8 @@ struct EnrolPage {
     /// The QR code (SVG made here from the URI); empty after a failed activation.
     qr_svg: String,
     uri: String,
+    /// A hardware token: the code comes from the device, there is no QR code.
+    hardware: bool,
 }
 
 fn qr_svg(uri: &str) -> Result<String, WebError> {
@@ -126,6 +130,7 @@ fn enrol_page(csrf: &str, who: &SignedIn, e: &Enrolment) -> Result<EnrolPage, We
         product: e.product_label,
         qr_svg: qr_svg(&e.uri)?,
         uri: e.uri.to_string(),
+        hardware: false,
     })
 }
 
@@ -345,11 +350,29 @@ pub async fn activate(
                 product: "",
                 qr_svg: String::new(),
                 uri: String::new(),
+                hardware: false,
             };
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
     }
+}
+
+/// Activate a hardware token (assigned by the service desk): type a code from the device.
+pub async fn activate_show(
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+    Path(serial): Path<String>,
+) -> Result<Response, WebError> {
+    render(&EnrolPage {
+        title: "Activate your token",
+        c: Chrome::new(&csrf.0, Some(&who), "tokens"),
+        serial,
+        product: "Hardware",
+        qr_svg: String::new(),
+        uri: String::new(),
+        hardware: true,
+    })
 }
 
 pub async fn resync_show(
