@@ -1,0 +1,9 @@
+//! The curated package repository's vocabulary: each ecosystem's index formats, parsed from an
+//! upstream (hostile until proven otherwise: sizes bounded, names and paths checked, nothing
+//! trusted that a later step relies on) and rendered for the real clients (pip, uv, R, conda).
+//! Pure functions over bytes and values; fetching, caching and policy live elsewhere.
+
+pub mod error;
+pub mod pypi;
+
+pub use error::FormatError;

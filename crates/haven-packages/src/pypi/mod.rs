@@ -1,0 +1,14 @@
+//! PyPI's simple repository API (PEP 503, 592, 629, 658, 691, 700, 714, 792): project names, the
+//! project page model, the upstream JSON parser and the client-facing renderers.
+
+pub mod names;
+pub mod negotiate;
+pub mod render;
+pub mod simple;
+
+pub use names::{normalize, validate_name};
+pub use negotiate::{Format, negotiate};
+pub use simple::{FileEntry, ProjectPage, ProjectStatus, parse_project_json};
+
+/// The API version Haven's pages declare (meta `api-version` / `pypi:repository-version`).
+pub const API_VERSION: &str = "1.4";
