@@ -1,11 +1,13 @@
 //! PyPI's simple repository API (PEP 503, 592, 629, 658, 691, 700, 714, 792): project names, the
 //! project page model, the upstream JSON parser and the client-facing renderers.
 
+pub mod html;
 pub mod names;
 pub mod negotiate;
 pub mod render;
 pub mod simple;
 
+pub use html::parse_project_html;
 pub use names::{normalize, validate_name};
 pub use negotiate::{Format, negotiate};
 pub use simple::{FileEntry, ProjectPage, ProjectStatus, parse_project_json};
