@@ -3,6 +3,7 @@
 //! trusted that a later step relies on) and rendered for the real clients (pip, uv, R, conda).
 //! Pure functions over bytes and values; fetching, caching and policy live elsewhere.
 
+pub mod conda;
 pub mod cran;
 pub mod error;
 pub mod pypi;

@@ -1,0 +1,6 @@
+//! conda channels: `<subdir>/repodata.json` (CEP 36), its records and artifact names (CEP 35),
+//! read from an upstream and written for clients (`noarch/` always present).
+
+pub mod repodata;
+
+pub use repodata::{PackageRecord, Repodata, dependency_name, parse_repodata, valid_artifact_name, valid_subdir};
