@@ -95,13 +95,18 @@ pub fn parse_packages(bytes: &[u8]) -> Result<Vec<CranRecord>, FormatError> {
         };
     for (n, line) in text.lines().enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(malformed("the upstream PACKAGES file", format!("line {} has control characters", n + 1)));
+        }
         if line.trim().is_empty() {
             finish(&mut fields, &mut records, n + 1)?;
         } else if line.starts_with([' ', '\t']) {
             let (_, value) = fields
                 .last_mut()
                 .ok_or_else(|| malformed("the upstream PACKAGES file", format!("line {} continues nothing", n + 1)))?;
-            value.push(' ');
+            if !value.is_empty() {
+                value.push(' ');
+            }
             value.push_str(line.trim());
             if value.len() > MAX_VALUE {
                 return Err(malformed(
@@ -216,6 +221,7 @@ mod tests {
             ("  continuation\n", "continues nothing"),
             ("Package alpha\n", "not `Field: value`"),
             ("Package: alpha\nPackage: beta\nVersion: 1.0\n", "repeats"),
+            ("Package: alpha\nVersion: 1.0\nNote: a\0b\n", "control characters"),
         ] {
             let e = parse_packages(text.as_bytes()).unwrap_err().to_string();
             assert!(e.contains(needle), "{needle}: {e}");
@@ -223,6 +229,14 @@ mod tests {
         assert!(parse_deps("alpha (>= 1.0").is_err());
         assert!(parse_deps("alpha (~ 1.0)").is_err());
         assert!(parse_deps("al/pha").is_err());
+    }
+
+    #[test]
+    fn a_continuation_of_an_empty_field_reads_back_the_same() {
+        // Found by the cran_packages fuzz target: the writer and reader disagreed.
+        let r = parse_packages(b"Package: alpha\nVersion: 1.0\nZ:\n\tEEE\n").unwrap();
+        assert_eq!(r[0].field("Z"), Some("EEE"));
+        assert_eq!(parse_packages(render_packages(&r).as_bytes()).unwrap(), r);
     }
 
     #[test]
