@@ -1,0 +1,307 @@
+//! The package policy, evaluated for one file: deny rules first, then the mode (allowlist: an
+//! allow rule must match; denylist: anything not denied; off), then the cooldown (minimum age since
+//! upstream upload, waived per rule) and the size limit. Every refusal names the rule that refused,
+//! so a 403 can say exactly why. Version rules use each ecosystem's own ordering: PEP 440 for PyPI
+//! (`pep440_rs`), R's `package_version` for CRAN; conda rules are by name for now.
+
+use std::str::FromStr;
+
+use crate::FormatError;
+use crate::error::malformed;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ecosystem {
+    Pypi,
+    Cran,
+    Conda,
+}
+
+impl Ecosystem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ecosystem::Pypi => "pypi",
+            Ecosystem::Cran => "cran",
+            Ecosystem::Conda => "conda",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "pypi" => Some(Ecosystem::Pypi),
+            "cran" => Some(Ecosystem::Cran),
+            "conda" => Some(Ecosystem::Conda),
+            _ => None,
+        }
+    }
+
+    /// The form names are compared in: PEP 503 for PyPI, exact for CRAN (case matters there),
+    /// lower case for conda.
+    pub fn canonical_name(self, name: &str) -> Result<String, FormatError> {
+        match self {
+            Ecosystem::Pypi => crate::pypi::normalize(name),
+            Ecosystem::Cran if crate::cran::valid_package_name(name) => Ok(name.to_string()),
+            Ecosystem::Conda
+                if !name.is_empty()
+                    && name.len() <= 200
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) =>
+            {
+                Ok(name.to_ascii_lowercase())
+            }
+            _ => Err(FormatError::BadName(name.chars().take(100).collect())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Allowlist,
+    Denylist,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Versions {
+    Any,
+    Pep440(pep440_rs::VersionSpecifiers),
+    R(Vec<(String, Vec<u64>)>),
+}
+
+/// One rule: allow or deny a name, optionally only some versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub kind: RuleKind,
+    pub name: String,
+    /// The version specifier as written (for messages).
+    pub spec: Option<String>,
+    versions: Versions,
+    /// An allow rule may waive the cooldown (an urgent fix, say).
+    pub skip_cooldown: bool,
+}
+
+/// R's `package_version`: integer components split on `.` and `-`.
+fn r_version(v: &str) -> Option<Vec<u64>> {
+    crate::cran::valid_version(v).then(|| v.split(['.', '-']).filter_map(|p| p.parse().ok()).collect())
+}
+
+impl Rule {
+    pub fn new(
+        ecosystem: Ecosystem,
+        kind: RuleKind,
+        name: &str,
+        spec: Option<&str>,
+        skip_cooldown: bool,
+    ) -> Result<Rule, FormatError> {
+        let name = ecosystem.canonical_name(name)?;
+        let spec = spec.map(str::trim).filter(|s| !s.is_empty());
+        let versions = match (ecosystem, spec) {
+            (_, None) => Versions::Any,
+            (Ecosystem::Pypi, Some(s)) => Versions::Pep440(
+                pep440_rs::VersionSpecifiers::from_str(s)
+                    .map_err(|e| malformed("a version specifier", format!("{s:?}: {e}")))?,
+            ),
+            (Ecosystem::Cran, Some(s)) => {
+                let mut parts = Vec::new();
+                for clause in s.split(',').map(str::trim) {
+                    let op_len = clause.find(|c: char| !matches!(c, '<' | '>' | '=' | '!')).unwrap_or(clause.len());
+                    let (op, v) = clause.split_at(op_len);
+                    let version = r_version(v.trim()).filter(|_| matches!(op, ">=" | "<=" | ">" | "<" | "==" | "!="));
+                    let version = version.ok_or_else(|| {
+                        malformed(
+                            "a version specifier",
+                            format!("{clause:?}: use >=, <=, >, <, == or != and an R version such as 1.2-3"),
+                        )
+                    })?;
+                    parts.push((op.to_string(), version));
+                }
+                Versions::R(parts)
+            }
+            (Ecosystem::Conda, Some(s)) => {
+                return Err(malformed("a version specifier", format!("{s:?}: conda rules match by name only for now")));
+            }
+        };
+        Ok(Rule { kind, name, spec: spec.map(str::to_string), versions, skip_cooldown })
+    }
+
+    fn matches(&self, name: &str, version: &str) -> bool {
+        if self.name != name {
+            return false;
+        }
+        match &self.versions {
+            Versions::Any => true,
+            Versions::Pep440(spec) => pep440_rs::Version::from_str(version).is_ok_and(|v| spec.contains(&v)),
+            Versions::R(clauses) => r_version(version).is_some_and(|v| {
+                clauses.iter().all(|(op, want)| match op.as_str() {
+                    ">=" => v >= *want,
+                    "<=" => v <= *want,
+                    ">" => v > *want,
+                    "<" => v < *want,
+                    "==" => v == *want,
+                    _ => v != *want,
+                })
+            }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let kind = if self.kind == RuleKind::Allow { "allow" } else { "deny" };
+        match &self.spec {
+            Some(s) => format!("{kind} {} {s}", self.name),
+            None => format!("{kind} {}", self.name),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub ecosystem: Ecosystem,
+    pub mode: Mode,
+    /// Minimum days since upstream upload; 0 turns the cooldown off.
+    pub min_age_days: u32,
+    pub max_file_bytes: Option<u64>,
+    pub rules: Vec<Rule>,
+}
+
+/// One file as the policy sees it.
+pub struct Candidate<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    /// When the upstream says it was uploaded (µs since the epoch), if it says.
+    pub uploaded_us: Option<i64>,
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// The one-line reason, naming the rule.
+    Refused(String),
+}
+
+const DAY_US: i64 = 86_400 * 1_000_000;
+
+impl Policy {
+    pub fn decide(&self, c: &Candidate<'_>, now_us: i64) -> Decision {
+        let Ok(name) = self.ecosystem.canonical_name(c.name) else {
+            return Decision::Refused(format!("{:?} is not a valid {} name", c.name, self.ecosystem.as_str()));
+        };
+        if let Some(rule) = self.rules.iter().find(|r| r.kind == RuleKind::Deny && r.matches(&name, c.version)) {
+            return Decision::Refused(format!("{name} {} is refused by the rule `{}`", c.version, rule.describe()));
+        }
+        let allow = self.rules.iter().find(|r| r.kind == RuleKind::Allow && r.matches(&name, c.version));
+        if self.mode == Mode::Allowlist && allow.is_none() {
+            return Decision::Refused(format!("{name} {} is not on the allowlist", c.version));
+        }
+        if let (Some(max), Some(size)) = (self.max_file_bytes, c.size)
+            && size > max
+        {
+            return Decision::Refused(format!(
+                "{name} {}: the file has {size} bytes, more than the limit of {max}",
+                c.version
+            ));
+        }
+        let waived = allow.is_some_and(|r| r.skip_cooldown);
+        if self.mode != Mode::Off && self.min_age_days > 0 && !waived {
+            let days = i64::from(self.min_age_days);
+            match c.uploaded_us {
+                None => {
+                    return Decision::Refused(format!(
+                        "{name} {}: the upstream gives no upload time, so the {days}-day cooldown cannot be checked",
+                        c.version
+                    ));
+                }
+                Some(at) if now_us - at < days * DAY_US => {
+                    let age = (now_us - at).max(0) / DAY_US;
+                    return Decision::Refused(format!(
+                        "{name} {} was uploaded {age} day(s) ago; the cooldown is {days} days",
+                        c.version
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Decision::Allowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000 * 1_000_000;
+
+    fn pypi(mode: Mode, rules: Vec<Rule>) -> Policy {
+        Policy { ecosystem: Ecosystem::Pypi, mode, min_age_days: 7, max_file_bytes: Some(1000), rules }
+    }
+
+    fn cand<'a>(name: &'a str, version: &'a str, age_days: i64) -> Candidate<'a> {
+        Candidate { name, version, uploaded_us: Some(NOW - age_days * DAY_US), size: Some(10) }
+    }
+
+    #[test]
+    fn allowlist_with_versions_deny_first_cooldown_and_size() {
+        let p = pypi(
+            Mode::Allowlist,
+            vec![
+                Rule::new(Ecosystem::Pypi, RuleKind::Allow, "Requests", Some(">=2.31,<3"), false).unwrap(),
+                Rule::new(Ecosystem::Pypi, RuleKind::Deny, "requests", Some("==2.32.0"), false).unwrap(),
+                Rule::new(Ecosystem::Pypi, RuleKind::Allow, "urgent_fix", None, true).unwrap(),
+            ],
+        );
+        assert_eq!(p.decide(&cand("requests", "2.31.0", 30), NOW), Decision::Allowed);
+        assert!(
+            matches!(p.decide(&cand("requests", "2.30.0", 30), NOW), Decision::Refused(r) if r.contains("not on the allowlist"))
+        );
+        assert!(
+            matches!(p.decide(&cand("requests", "2.32.0", 30), NOW), Decision::Refused(r) if r.contains("`deny requests ==2.32.0`"))
+        );
+        assert!(
+            matches!(p.decide(&cand("requests", "2.31.0", 2), NOW), Decision::Refused(r) if r.contains("2 day(s) ago; the cooldown is 7 days"))
+        );
+        assert_eq!(p.decide(&cand("Urgent.Fix", "1.0", 0), NOW), Decision::Allowed, "waived, and names normalise");
+        let unknown_time = Candidate { uploaded_us: None, ..cand("requests", "2.31.0", 0) };
+        assert!(matches!(p.decide(&unknown_time, NOW), Decision::Refused(r) if r.contains("no upload time")));
+        let big = Candidate { size: Some(5000), ..cand("requests", "2.31.0", 30) };
+        assert!(matches!(p.decide(&big, NOW), Decision::Refused(r) if r.contains("limit of 1000")));
+        assert!(matches!(p.decide(&cand("../x", "1", 30), NOW), Decision::Refused(_)));
+    }
+
+    #[test]
+    fn denylist_and_off() {
+        let deny = vec![Rule::new(Ecosystem::Pypi, RuleKind::Deny, "evil", None, false).unwrap()];
+        let p = pypi(Mode::Denylist, deny.clone());
+        assert_eq!(p.decide(&cand("numpy", "2.0", 30), NOW), Decision::Allowed);
+        assert!(matches!(p.decide(&cand("evil", "1.0", 30), NOW), Decision::Refused(_)));
+        let off = pypi(Mode::Off, deny);
+        assert_eq!(off.decide(&cand("numpy", "2.0", 0), NOW), Decision::Allowed, "off: no cooldown");
+        assert!(matches!(off.decide(&cand("evil", "1.0", 30), NOW), Decision::Refused(_)), "deny rules still apply");
+    }
+
+    #[test]
+    fn cran_versions_order_like_r() {
+        let rule = Rule::new(Ecosystem::Cran, RuleKind::Allow, "rlang", Some(">= 1.1.3, < 1.10"), false).unwrap();
+        let p = Policy {
+            ecosystem: Ecosystem::Cran,
+            mode: Mode::Allowlist,
+            min_age_days: 0,
+            max_file_bytes: None,
+            rules: vec![rule],
+        };
+        assert_eq!(p.decide(&cand("rlang", "1.1.4", 0), NOW), Decision::Allowed);
+        assert_eq!(p.decide(&cand("rlang", "1.9-2", 0), NOW), Decision::Allowed, "1.9-2 < 1.10 numerically");
+        assert!(matches!(p.decide(&cand("rlang", "1.10.0", 0), NOW), Decision::Refused(_)));
+        assert!(
+            matches!(p.decide(&cand("Rlang", "1.1.4", 0), NOW), Decision::Refused(_)),
+            "CRAN names are case-sensitive"
+        );
+        assert!(Rule::new(Ecosystem::Cran, RuleKind::Allow, "rlang", Some("~> 1"), false).is_err());
+        assert!(Rule::new(Ecosystem::Pypi, RuleKind::Allow, "x", Some("not a spec"), false).is_err());
+        assert!(Rule::new(Ecosystem::Conda, RuleKind::Allow, "numpy", Some(">=1"), false).is_err());
+        assert!(Rule::new(Ecosystem::Conda, RuleKind::Allow, "NumPy", None, false).unwrap().name == "numpy");
+    }
+}
