@@ -67,6 +67,26 @@ pub trait Store: Send + Sync {
     async fn object(&self, id: &str) -> Result<Option<ObjectMeta>, StoreError>;
 }
 
+/// Erase `work`'s output type: the job hands the outcome back through the receiver and asks to
+/// commit when it succeeded.
+fn into_job<T, E, F>(work: F) -> (Job, futures::channel::oneshot::Receiver<Result<T, E>>)
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+{
+    let (send, receive) = futures::channel::oneshot::channel::<Result<T, E>>();
+    let job: Job = Box::new(move |tx| {
+        Box::pin(async move {
+            let outcome = work(tx).await;
+            let commit = outcome.is_ok();
+            let _ = send.send(outcome);
+            commit
+        })
+    });
+    (job, receive)
+}
+
 /// Run `work` in a read-only transaction and return its output: a consistent view through the
 /// same [`Tx`] methods, off the writer. Anything it writes is discarded.
 pub async fn read<T, E, F>(store: &dyn Store, work: F) -> Result<T, E>
@@ -75,13 +95,7 @@ where
     E: From<StoreError> + Send + 'static,
     F: for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
 {
-    let (send, receive) = futures::channel::oneshot::channel::<Result<T, E>>();
-    let job: Job = Box::new(move |tx| {
-        Box::pin(async move {
-            let _ = send.send(work(tx).await);
-            false
-        })
-    });
+    let (job, receive) = into_job(work);
     store.run_read(job).await?;
     match receive.await {
         Ok(outcome) => outcome,
@@ -97,15 +111,7 @@ where
     E: From<StoreError> + Send + 'static,
     F: for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
 {
-    let (send, receive) = futures::channel::oneshot::channel::<Result<T, E>>();
-    let job: Job = Box::new(move |tx| {
-        Box::pin(async move {
-            let outcome = work(tx).await;
-            let commit = outcome.is_ok();
-            let _ = send.send(outcome);
-            commit
-        })
-    });
+    let (job, receive) = into_job(work);
     store.run_job(job).await?;
     match receive.await {
         Ok(outcome) => outcome,

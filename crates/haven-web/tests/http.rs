@@ -2,75 +2,31 @@
 //! errors, pages and feed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use futures::TryStreamExt;
-use haven_core::keyring::KeyRing;
 use haven_core::{Clock, Store};
-use haven_crypto::SystemRng;
-use haven_crypto::keys::Key256;
-use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
 use haven_testkit::FakeClock;
-use haven_testkit::db::TestDb;
-use haven_web::metrics::Metrics;
-use haven_web::{AppState, WebConfig};
 use tower::ServiceExt;
 
-struct App {
-    state: AppState,
-    db: TestDb,
-    _blobs: tempfile::TempDir,
-}
+mod common;
+
+use common::{Options, TestApp as App};
 
 async fn app() -> App {
     app_with_timeout(Duration::from_secs(5)).await
 }
 
 async fn app_with_timeout(request_timeout: Duration) -> App {
-    let db = haven_testkit::db::sqlite().await;
-    let store: Arc<dyn Store> = Arc::new(db.store.clone());
-    let clock: Arc<dyn Clock> = Arc::new(FakeClock::new());
-    let rng = Arc::new(SystemRng::new());
-    let keys =
-        Arc::new(KeyRing::new(Key256::generate(rng.as_ref()).unwrap(), store.clone(), clock.clone(), rng.clone()));
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = Arc::new(SealedBlobStore::new(
-        open_backend(&BlobLocation::Local(dir.path().into())).unwrap(),
-        keys.clone(),
-        clock.clone(),
-    ));
-    let identity = haven_core::identity::Identity::new(
-        haven_core::identity::IdentityDeps {
-            store: store.clone(),
-            clock: clock.clone(),
-            rng: rng.clone(),
-            hasher: Arc::new(haven_web::hashing::PooledHasher::new(rng.clone(), 2)),
-            mailer: Arc::new(haven_testkit::mail::MemoryMailer::default()),
-            policy: Default::default(),
-            public_url: "https://haven.example".into(),
-        },
-        &keys,
-    )
-    .await
-    .unwrap();
-    let state = AppState {
-        identity: Arc::new(identity),
-        store,
-        blobs,
-        clock,
-        rng,
-        metrics: Arc::new(Metrics::new()),
-        config: Arc::new(WebConfig {
-            public_url: "https://haven.example".into(),
-            max_body_bytes: 4096,
-            request_timeout,
-            ca_pem: Some("-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n".into()),
-        }),
+    let options = Options {
+        max_body_bytes: 4096,
+        request_timeout,
+        ca_pem: Some("-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n".into()),
+        ..Default::default()
     };
-    App { state, db, _blobs: dir }
+    common::test_app(haven_testkit::db::sqlite().await, options).await
 }
 
 async fn send(app: &App, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {

@@ -5,34 +5,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use futures::TryStreamExt;
 use haven_core::identity::desk::By;
-use haven_core::identity::{Identity, IdentityDeps};
-use haven_core::keyring::KeyRing;
 use haven_core::{Clock, Store};
-use haven_crypto::SystemRng;
-use haven_crypto::keys::Key256;
 use haven_crypto::otp::{Algorithm, OtpKey, from_base32, totp_step};
-use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
-use haven_testkit::FakeClock;
 use haven_testkit::db::TestDb;
-use haven_testkit::mail::MemoryMailer;
-use haven_web::metrics::Metrics;
-use haven_web::{AppState, WebConfig};
 use tower::ServiceExt;
 
-struct App {
-    state: AppState,
-    clock: Arc<FakeClock>,
-    mail: Arc<MemoryMailer>,
-    db: TestDb,
-    _dir: tempfile::TempDir,
-}
+mod common;
+
+use common::TestApp as App;
 
 async fn app() -> App {
     app_on(haven_testkit::db::sqlite().await).await
@@ -43,48 +28,7 @@ async fn app_on(db: TestDb) -> App {
 }
 
 async fn app_with(db: TestDb, policy: haven_core::identity::SecurityPolicy) -> App {
-    let store: Arc<dyn Store> = Arc::new(db.store.clone());
-    let clock = Arc::new(FakeClock::new());
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let rng = Arc::new(SystemRng::new());
-    let keys =
-        Arc::new(KeyRing::new(Key256::generate(rng.as_ref()).unwrap(), store.clone(), dyn_clock.clone(), rng.clone()));
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = Arc::new(SealedBlobStore::new(
-        open_backend(&BlobLocation::Local(dir.path().into())).unwrap(),
-        keys.clone(),
-        dyn_clock.clone(),
-    ));
-    let mail = Arc::new(MemoryMailer::default());
-    let identity = Identity::new(
-        IdentityDeps {
-            store: store.clone(),
-            clock: dyn_clock.clone(),
-            rng: rng.clone(),
-            hasher: Arc::new(haven_web::hashing::PooledHasher::new(rng.clone(), 2)),
-            mailer: mail.clone(),
-            policy,
-            public_url: "https://haven.example".into(),
-        },
-        &keys,
-    )
-    .await
-    .unwrap();
-    let state = AppState {
-        identity: Arc::new(identity),
-        store,
-        blobs,
-        clock: dyn_clock,
-        rng,
-        metrics: Arc::new(Metrics::new()),
-        config: Arc::new(WebConfig {
-            public_url: "https://haven.example".into(),
-            max_body_bytes: 64 * 1024,
-            request_timeout: Duration::from_secs(30),
-            ca_pem: None,
-        }),
-    };
-    App { state, clock, mail, db, _dir: dir }
+    common::test_app(db, common::Options { policy, ..Default::default() }).await
 }
 
 /// A browser: keeps cookies, sends forms with the CSRF token as a same-origin browser would.

@@ -59,13 +59,10 @@ pub async fn password_submit(
     Signed(who): Signed,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    if [&form.current, &form.password, &form.password_confirm].iter().any(|f| f.len() > 1024) {
-        return Err(WebError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            "A password field is far too long.",
-        ));
-    }
+    super::limit_fields(
+        "A password field",
+        &[(&form.current, 1024), (&form.password, 1024), (&form.password_confirm, 1024)],
+    )?;
     match state.identity.change_password(&who, &form.current, &form.password, &form.password_confirm, &source).await {
         Ok(()) => Ok(see("/security?done=password")),
         Err(CoreError::StepUpRequired) => Ok(step_up("/security/password")),
@@ -211,12 +208,8 @@ pub struct QuestionsForm {
 impl QuestionsForm {
     pub fn chosen(self) -> Result<Vec<(String, Zeroizing<String>)>, WebError> {
         let all = [(self.question0, self.answer0), (self.question1, self.answer1), (self.question2, self.answer2)];
-        if all.iter().any(|(q, a)| q.len() > 400 || a.len() > 400) {
-            return Err(WebError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                "A question or answer is far too long.",
-            ));
+        for (q, a) in &all {
+            super::limit_fields("A question or answer", &[(q, 400), (a, 400)])?;
         }
         Ok(all.into_iter().collect())
     }

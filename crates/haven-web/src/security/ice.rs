@@ -57,14 +57,6 @@ struct RequestPage {
     hours: u32,
 }
 
-fn too_long(s: &str, max: usize) -> Result<(), WebError> {
-    if s.len() > max {
-        Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "A field is far too long."))
-    } else {
-        Ok(())
-    }
-}
-
 pub async fn start(State(state): State<AppState>, Extension(csrf): Extension<CsrfToken>) -> Result<Response, WebError> {
     let mut c = Chrome::new(&csrf.0, None, "ice");
     if !state.identity.ice_globally_enabled().await? {
@@ -85,7 +77,7 @@ pub async fn user_id(
     Source(source): Source,
     Form(form): Form<UserIdForm>,
 ) -> Result<Response, WebError> {
-    too_long(&form.user_id, 64)?;
+    super::limit_fields("The user id", &[(&form.user_id, 64)])?;
     let user_id = form.user_id.trim().to_lowercase();
     state.identity.ice_start(&user_id, &source).await?;
     if user_id.is_empty() {
@@ -114,8 +106,7 @@ pub async fn password(
     Source(source): Source,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    too_long(&form.user_id, 64)?;
-    too_long(&form.password, 1024)?;
+    super::limit_fields("A field", &[(&form.user_id, 64), (&form.password, 1024)])?;
     let again = |message: String, status: StatusCode| {
         render_status(
             status,
@@ -164,9 +155,7 @@ pub async fn answers(
     if !haven_crypto::token::looks_like_token(&form.flow) {
         return Err(CoreError::LinkInvalid.into());
     }
-    for a in [&form.answer0, &form.answer1, &form.answer2] {
-        too_long(a, 400)?;
-    }
+    super::limit_fields("An answer", &[(&form.answer0, 400), (&form.answer1, 400), (&form.answer2, 400)])?;
     let agent = crate::source::user_agent(&headers);
     let answers = [form.answer0, form.answer1, form.answer2];
     match state.identity.ice_answers(&form.flow, &answers, &source, &agent).await {

@@ -75,9 +75,7 @@ pub async fn onboard_submit(
     Form(form): Form<OnboardForm>,
 ) -> Result<Response, WebError> {
     let token = link_token(Some(form.token))?;
-    if form.password.len() > 1024 || form.password_confirm.len() > 1024 {
-        return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "The password is far too long."));
-    }
+    super::limit_fields("The password", &[(&form.password, 1024), (&form.password_confirm, 1024)])?;
     let chosen = form.questions.chosen()?;
     let agent = crate::source::user_agent(&headers);
     match state.identity.onboard(&token, &form.password, &form.password_confirm, &chosen, &source, &agent).await {
@@ -164,10 +162,11 @@ pub async fn reset_submit(
     Form(form): Form<ResetForm>,
 ) -> Result<Response, WebError> {
     let token = link_token(Some(form.token))?;
-    let fields = [&form.passcode, &form.answer0, &form.answer1, &form.answer2];
-    if fields.iter().any(|f| f.as_ref().is_some_and(|v| v.len() > 400)) || form.password.len() > 1024 {
-        return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "A field is far too long."));
-    }
+    let optional = [&form.passcode, &form.answer0, &form.answer1, &form.answer2];
+    let mut fields: Vec<(&str, usize)> =
+        optional.iter().filter_map(|f| f.as_deref().map(|v| (v.as_str(), 400))).collect();
+    fields.extend([(form.password.as_str(), 1024), (form.password_confirm.as_str(), 1024)]);
+    super::limit_fields("A field", &fields)?;
     let proof = match form.proof.as_deref() {
         Some("passcode") => form.passcode.map(ResetProof::Passcode),
         Some("answers") => Some(ResetProof::Answers(vec![
@@ -215,9 +214,7 @@ pub async fn forgot_submit(
     Source(source): Source,
     Form(form): Form<ForgotForm>,
 ) -> Result<Response, WebError> {
-    if form.user_id.len() > 64 || form.recovery_code.len() > 100 {
-        return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "A field is far too long."));
-    }
+    super::limit_fields("A field", &[(&form.user_id, 64), (&form.recovery_code, 100)])?;
     match state.identity.start_recovery(&form.user_id, &form.recovery_code, &source).await {
         Ok(link) => Ok(see(&format!("/security/reset?token={}", link.as_str()))),
         Err(e) => render_status(

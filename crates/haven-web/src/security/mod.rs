@@ -93,6 +93,19 @@ pub fn see(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
+/// Refuse a form whose fields are far longer than any real value (422, nothing done): each pair
+/// is a value and its limit in bytes; `what` names the field for the person.
+pub fn limit_fields(what: &str, fields: &[(&str, usize)]) -> Result<(), WebError> {
+    if fields.iter().any(|(value, max)| value.len() > *max) {
+        return Err(WebError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("{what} is far too long."),
+        ));
+    }
+    Ok(())
+}
+
 /// A message for `?done=CODE` after a successful POST (never echoes user input).
 pub fn done_message(code: Option<&str>) -> Option<String> {
     let m = match code? {

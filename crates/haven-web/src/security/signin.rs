@@ -111,13 +111,7 @@ pub async fn submit(
 ) -> Result<Response, WebError> {
     let next = safe_next(form.next.as_deref());
     let user_id: String = form.user_id.trim().chars().take(64).collect();
-    if form.password.len() > 1024 || form.passcode.len() > 64 {
-        return Err(WebError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            "The password or passcode is far too long.",
-        ));
-    }
+    super::limit_fields("The password or passcode", &[(&form.password, 1024), (&form.passcode, 64)])?;
     let replaces = cookie_secret(&headers).map(|s| haven_crypto::token::hash_token(&s));
     let agent = crate::source::user_agent(&headers);
     let creds = Credentials { user_id: user_id.clone(), password: form.password, passcode: form.passcode };

@@ -236,9 +236,7 @@ pub async fn pin_submit(
     Path(serial): Path<String>,
     Form(form): Form<PinForm>,
 ) -> Result<Response, WebError> {
-    if form.pin.len() > 64 || form.pin_confirm.len() > 64 {
-        return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "A PIN has at most 8 digits."));
-    }
+    super::limit_fields("A PIN", &[(&form.pin, 64), (&form.pin_confirm, 64)])?;
     match state.identity.reset_pin(&who, &serial, &form.pin, &form.pin_confirm, &source).await {
         Ok(()) => Ok(see("/security/tokens?done=pin")),
         Err(CoreError::StepUpRequired) => Ok(step_up(&format!("/security/tokens/{serial}/pin"))),
