@@ -21,6 +21,8 @@ pub enum Role {
     /// Service desk.
     Admin,
     Researcher,
+    /// Decides software requests and the package policy.
+    PackageReviewer,
 }
 
 impl Role {
@@ -28,12 +30,14 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Researcher => "researcher",
+            Role::PackageReviewer => "package_reviewer",
         }
     }
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "admin" => Some(Role::Admin),
             "researcher" => Some(Role::Researcher),
+            "package_reviewer" => Some(Role::PackageReviewer),
             _ => None,
         }
     }

@@ -19,6 +19,12 @@ pub enum Action {
     SetSecurityAnswers,
     /// Change one's password, make recovery codes, see and end one's sessions.
     ManageOwnCredentials,
+    /// Read the package repository (indexes and files): any active account, signed in fully or
+    /// presenting a repository token.
+    ReadPackages,
+    /// Change the package policy and decide software requests: package reviewers and the
+    /// service desk.
+    ManagePackages,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +62,13 @@ pub fn can(actor: Option<&Actor<'_>>, action: Action, resource: Resource<'_>) ->
         (Action::PublishServiceUpdate | Action::ViewAuditTrail | Action::ManageAccounts, Resource::Service) => {
             full && actor.has(Role::Admin)
         }
-        (Action::ManageOwnTokens, Resource::Account(owner)) => owner == actor.user_id,
+        (Action::ManageOwnTokens, Resource::Account(owner)) => {
+            owner == actor.user_id && actor.level != SessionKind::Repository
+        }
+        (Action::ReadPackages, Resource::Service) => matches!(actor.level, SessionKind::Full | SessionKind::Repository),
+        (Action::ManagePackages, Resource::Service) => {
+            full && (actor.has(Role::Admin) || actor.has(Role::PackageReviewer))
+        }
         (Action::RequestEmergencyCode, Resource::Account(owner)) => {
             owner == actor.user_id && matches!(actor.level, SessionKind::Full | SessionKind::Ice)
         }
@@ -72,7 +84,7 @@ pub fn can(actor: Option<&Actor<'_>>, action: Action, resource: Resource<'_>) ->
 mod tests {
     use super::*;
 
-    const ALL: [Action; 7] = [
+    const ALL: [Action; 9] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -80,6 +92,8 @@ mod tests {
         Action::RequestEmergencyCode,
         Action::SetSecurityAnswers,
         Action::ManageOwnCredentials,
+        Action::ReadPackages,
+        Action::ManagePackages,
     ];
 
     fn actor<'a>(id: &'a str, roles: &'a [Role], active: bool, level: SessionKind) -> Actor<'a> {
@@ -109,6 +123,35 @@ mod tests {
                 action,
                 Resource::Project("p1")
             ));
+        }
+    }
+
+    #[test]
+    fn package_actions() {
+        use SessionKind::*;
+        let researcher = [Role::Researcher];
+        let reviewer = [Role::PackageReviewer];
+        for (roles, level, read, manage) in [
+            (&researcher[..], Full, true, false),
+            (&researcher[..], Repository, true, false),
+            (&researcher[..], Ice, false, false),
+            (&researcher[..], Enrol, false, false),
+            (&reviewer[..], Full, true, true),
+            (&reviewer[..], Repository, true, false),
+            (&[Role::Admin][..], Full, true, true),
+        ] {
+            let a = actor("alice", roles, true, level);
+            assert_eq!(can(Some(&a), Action::ReadPackages, Resource::Service), read, "{roles:?} {level:?}");
+            assert_eq!(can(Some(&a), Action::ManagePackages, Resource::Service), manage, "{roles:?} {level:?}");
+            assert!(!can(Some(&a), Action::ReadPackages, Resource::Project("p")));
+        }
+        let inactive = actor("alice", &researcher, false, Repository);
+        assert!(!can(Some(&inactive), Action::ReadPackages, Resource::Service));
+        // A repository token does nothing else, not even on its own account.
+        for action in ALL.into_iter().filter(|a| *a != Action::ReadPackages) {
+            let a = actor("alice", &[Role::Admin], true, Repository);
+            assert!(!can(Some(&a), action, Resource::Service), "{action:?}");
+            assert!(!can(Some(&a), action, Resource::Account("alice")), "{action:?}");
         }
     }
 

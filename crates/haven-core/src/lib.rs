@@ -9,6 +9,7 @@ pub mod clock;
 pub mod error;
 pub mod identity;
 pub mod keyring;
+pub mod packages;
 pub mod store;
 pub mod updates;
 

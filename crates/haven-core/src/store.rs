@@ -15,11 +15,12 @@ use crate::audit::{AuditEvent, Checkpoint, NewAuditEvent};
 use crate::blobs::ObjectMeta;
 use crate::error::StoreError;
 use crate::identity::store::IdentityTx;
+use crate::packages::store::PackagesTx;
 use crate::updates::{NewServiceUpdate, ServiceUpdate};
 
 /// What a unit of work may do inside its transaction.
 #[async_trait]
-pub trait Tx: IdentityTx + Send {
+pub trait Tx: IdentityTx + PackagesTx + Send {
     // audit
     async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError>;

@@ -5,8 +5,10 @@ pub mod blobs;
 mod db;
 mod identity;
 mod migrate;
+mod packages;
 mod sql_store;
 mod tx;
+pub mod upstream;
 mod writer;
 
 pub use db::{Dialect, connect};

@@ -27,10 +27,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_identity.sql"),
         postgres: include_str!("../migrations/postgres/0002_identity.sql"),
     },
+    Migration {
+        version: 3,
+        description: "packages",
+        sqlite: include_str!("../migrations/sqlite/0003_packages.sql"),
+        postgres: include_str!("../migrations/postgres/0003_packages.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 2;
+pub const KNOWN_VERSION: i64 = 3;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

@@ -11,6 +11,11 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use haven_core::CoreError;
 
+/// Marks an error response whose body a handler wrote for its clients (plain text for package
+/// clients, say): [`normalize`] leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
 #[derive(Debug, Clone)]
 pub struct WebError {
     pub status: StatusCode,
@@ -121,6 +126,9 @@ pub async fn normalize(request: Request, next: Next) -> Response {
     // A handler that chose its own error body (readiness JSON, say) keeps it; framework errors
     // arrive bare or as plain text and are rendered here.
     let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if response.extensions().get::<OwnBody>().is_some() {
+        return response;
+    }
     if response.extensions().get::<WebError>().is_none()
         && !content_type.is_empty()
         && !content_type.starts_with("text/plain")

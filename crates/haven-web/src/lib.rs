@@ -11,6 +11,7 @@ mod health;
 mod home;
 mod markdown;
 pub mod metrics;
+pub mod packages;
 pub mod security;
 mod source;
 
@@ -36,6 +37,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<WebConfig>,
     pub identity: Arc<haven_core::identity::Identity>,
+    pub packages: Arc<haven_core::packages::Packages>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(home::routes())
         .merge(bootstrap::routes())
         .merge(security::routes())
+        .merge(packages::routes())
         .merge(ca::routes())
         .merge(health::routes())
         .fallback(error::not_found)

@@ -6,12 +6,14 @@ use anyhow::{Context, Result, bail};
 use haven_core::clock::SystemClock;
 use haven_core::identity::{Identity, IdentityDeps};
 use haven_core::keyring::KeyRing;
+use haven_core::packages::{Packages, PackagesDeps};
 use haven_core::{Clock, Rng};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
+use haven_store::upstream::UpstreamFetcher;
 use haven_web::hashing::PooledHasher;
 
 use crate::config::Config;
@@ -95,6 +97,23 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
 }
 
 impl App {
+    /// The package repository, fetching from the configured upstreams.
+    pub fn packages(&self, public_url: &str) -> Result<Arc<Packages>> {
+        let c = &self.config.packages;
+        let upstreams = [c.pypi.upstream.clone(), c.cran.upstream.clone(), c.conda.upstream.clone()];
+        let upstream = UpstreamFetcher::new(&upstreams, std::time::Duration::from_secs(c.upstream_timeout_secs))
+            .map_err(|e| anyhow::anyhow!("packages: {e}"))?;
+        Ok(Arc::new(Packages::new(PackagesDeps {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            upstream: Arc::new(upstream),
+            config: c.clone(),
+            public_url: public_url.trim_end_matches('/').to_string(),
+        })))
+    }
+
     /// The identity use cases, with argon2 on a bounded pool and mail as configured.
     pub async fn identity(&self, public_url: &str) -> Result<Arc<Identity>> {
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);

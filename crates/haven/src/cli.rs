@@ -73,6 +73,79 @@ pub enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// The curated package repository: policy rules and checks.
+    Packages {
+        #[command(subcommand)]
+        command: PackagesCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PackagesCommand {
+    /// Allow a package (all versions, or those matching SPEC: PEP 440 for PyPI, `>= 1.2, < 2` for CRAN).
+    Allow {
+        #[command(flatten)]
+        common: Common,
+        /// pypi, cran or conda.
+        ecosystem: String,
+        name: String,
+        spec: Option<String>,
+        /// Offer matching versions before the cooldown ends (an urgent fix).
+        #[arg(long)]
+        skip_cooldown: bool,
+        /// Why (kept with the rule and in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Deny a package (all versions, or those matching SPEC). Deny rules win over allow rules.
+    Deny {
+        #[command(flatten)]
+        common: Common,
+        ecosystem: String,
+        name: String,
+        spec: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Remove allow or deny rules for a package (those with SPEC only, when given).
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        /// allow or deny.
+        kind: String,
+        ecosystem: String,
+        name: String,
+        spec: Option<String>,
+    },
+    /// Print the policy: mode, cooldown, size limit, upstream and every rule.
+    Policy {
+        #[command(flatten)]
+        common: Common,
+        /// Only this ecosystem.
+        ecosystem: Option<String>,
+    },
+    /// Ask the upstream for a package and say, per file, whether Haven offers it and why not.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        ecosystem: String,
+        name: String,
+        /// Only this version.
+        version: Option<String>,
+        /// conda: the channel and subdir to look in.
+        #[arg(long, default_value = "noarch")]
+        subdir: String,
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// Make a repository token for USER (a service account, say) and print it once.
+    Token {
+        #[command(flatten)]
+        common: Common,
+        user: String,
+        #[arg(long)]
+        label: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -249,7 +322,16 @@ impl Command {
             | Command::Tokens {
                 command: TokensCommand::ImportPskc { common, .. } | TokensCommand::Assign { common, .. },
             }
-            | Command::Mail { command: MailCommand::List { common } } => common.clone(),
+            | Command::Mail { command: MailCommand::List { common } }
+            | Command::Packages {
+                command:
+                    PackagesCommand::Allow { common, .. }
+                    | PackagesCommand::Deny { common, .. }
+                    | PackagesCommand::Remove { common, .. }
+                    | PackagesCommand::Policy { common, .. }
+                    | PackagesCommand::Check { common, .. }
+                    | PackagesCommand::Token { common, .. },
+            } => common.clone(),
         }
     }
 

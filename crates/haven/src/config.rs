@@ -40,6 +40,8 @@ pub struct Config {
     /// Sign-in, tokens, ICE and the password policy.
     pub security: haven_core::identity::SecurityPolicy,
     pub mail: MailConfig,
+    /// The curated package repository: upstreams and policy per ecosystem.
+    pub packages: haven_core::packages::PackagesConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +267,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             security: haven_core::identity::SecurityPolicy::default(),
             mail: MailConfig::default(),
+            packages: haven_core::packages::PackagesConfig::default(),
         }
     }
 }
@@ -506,6 +509,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if let Err(why) = c.security.validate() {
         return Err(ConfigError(format!("key `{}`", why.replacen(' ', "`: ", 1))));
+    }
+    if let Err(why) = c.packages.validate() {
+        return Err(ConfigError(why));
     }
     if c.mail.from.parse::<lettre::message::Mailbox>().is_err() {
         return bad("mail.from", "must be an address such as `Haven <haven@example.org>`");

@@ -7,6 +7,7 @@ pub mod config;
 pub mod datadir;
 pub mod desk;
 pub mod mail;
+pub mod packages_cli;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

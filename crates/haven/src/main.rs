@@ -4,7 +4,7 @@ use clap::Parser;
 use haven::cli::{
     AdminCommand, AuditCommand, Cli, Command, ConfigCommand, TokensCommand, UpdatesCommand, UsersCommand,
 };
-use haven::{commands, desk, serve, telemetry};
+use haven::{commands, desk, packages_cli, serve, telemetry};
 use haven_core::identity::records::AccountStatus;
 
 fn main() -> ExitCode {
@@ -65,6 +65,7 @@ fn main() -> ExitCode {
                 TokensCommand::Assign { serial, user, .. } => desk::assign(config, &serial, &user).await,
             },
             Command::Mail { .. } => desk::mail_list(&config),
+            Command::Packages { command } => packages_cli::run(config, command).await,
         }
     });
     match outcome {

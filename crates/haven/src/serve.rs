@@ -47,6 +47,7 @@ pub async fn run(config: Config) -> Result<()> {
     let app = app::open(config, Mode::Create).await?;
     let public_url = app.config.public_url(port);
     let identity = app.identity(&public_url).await?;
+    let packages = app.packages(&public_url)?;
     let App { config, store, clock, rng, blobs, audit_key, .. } = app;
 
     let paths = tls::Paths::new(&config.data_dir)?;
@@ -72,6 +73,7 @@ pub async fn run(config: Config) -> Result<()> {
             ca_pem: ca_pem.clone(),
         }),
         identity,
+        packages,
     };
 
     let handle: Handle<SocketAddr> = Handle::new();

@@ -166,6 +166,9 @@ pub enum SessionKind {
     /// A new account or reset password on its onboarding link: may set security questions and
     /// enrol a token, nothing else.
     Enrol,
+    /// Not a session: a package client presenting a repository token. May read the package
+    /// repository, nothing else.
+    Repository,
 }
 
 impl SessionKind {
@@ -174,6 +177,7 @@ impl SessionKind {
             SessionKind::Full => "full",
             SessionKind::Ice => "ice",
             SessionKind::Enrol => "enrol",
+            SessionKind::Repository => "repository",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

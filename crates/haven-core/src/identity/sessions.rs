@@ -54,7 +54,8 @@ impl Identity {
         let absolute = minutes_us(i64::from(self.policy.session_absolute_hours) * 60);
         match kind {
             SessionKind::Full => (idle, absolute),
-            SessionKind::Ice | SessionKind::Enrol => {
+            // A session is never of kind Repository; if one were, it would get the shortest life.
+            SessionKind::Ice | SessionKind::Enrol | SessionKind::Repository => {
                 let cap = minutes_us(LIMITED_SESSION_MINUTES);
                 (idle.min(cap), absolute.min(cap))
             }

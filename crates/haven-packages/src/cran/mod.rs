@@ -1,8 +1,11 @@
 //! CRAN-style repositories: the `PACKAGES` index (Debian control format), package names,
-//! versions and dependency fields, and the index Haven serves (`PACKAGES`, `PACKAGES.gz`).
+//! versions and dependency fields, the index Haven serves (`PACKAGES`, `PACKAGES.gz`), and the
+//! archive of older versions.
 
+pub mod archive;
 pub mod packages;
 
+pub use archive::{archive_versions, tarball_version};
 pub use packages::{
     CranDep, CranRecord, parse_deps, parse_packages, render_packages, valid_package_name, valid_version,
 };

@@ -10,7 +10,7 @@ pub mod simple;
 pub use html::parse_project_html;
 pub use names::{normalize, validate_name};
 pub use negotiate::{Format, negotiate};
-pub use simple::{FileEntry, ProjectPage, ProjectStatus, parse_project_json};
+pub use simple::{FileEntry, ProjectPage, ProjectStatus, filename_version, parse_project_json, valid_filename};
 
 /// The API version Haven's pages declare (meta `api-version` / `pypi:repository-version`).
 pub const API_VERSION: &str = "1.4";

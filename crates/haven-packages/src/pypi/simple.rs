@@ -333,3 +333,30 @@ mod tests {
         }
     }
 }
+
+/// The version in a distribution file name: the second `-` field of a wheel (PEP 427), the
+/// part after the last `-` of an sdist (PEP 625).
+pub fn filename_version(filename: &str) -> Option<&str> {
+    if let Some(stem) = filename.strip_suffix(".whl") {
+        let parts: Vec<&str> = stem.split('-').collect();
+        return (5..=6).contains(&parts.len()).then(|| parts[1]).filter(|v| !v.is_empty());
+    }
+    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz"].iter().find_map(|e| filename.strip_suffix(e))?;
+    stem.rsplit_once('-').map(|(_, v)| v).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod filename_tests {
+    use super::filename_version;
+
+    #[test]
+    fn versions_from_file_names() {
+        assert_eq!(filename_version("requests-2.31.0-py3-none-any.whl"), Some("2.31.0"));
+        assert_eq!(filename_version("pkg_a-1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl"), Some("1.0"));
+        assert_eq!(filename_version("zope.interface-6.0.tar.gz"), Some("6.0"));
+        assert_eq!(filename_version("my-pkg-1.0rc1.zip"), Some("1.0rc1"));
+        assert_eq!(filename_version("bad-.whl"), None);
+        assert_eq!(filename_version("noversion.tar.gz"), None);
+        assert_eq!(filename_version("x.exe"), None);
+    }
+}

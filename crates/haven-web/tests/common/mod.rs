@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use haven_core::identity::{Identity, IdentityDeps, SecurityPolicy};
 use haven_core::keyring::KeyRing;
+use haven_core::packages::{Packages, PackagesConfig, PackagesDeps};
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
+use haven_store::upstream::UpstreamFetcher;
 use haven_testkit::FakeClock;
 use haven_testkit::db::TestDb;
 use haven_testkit::mail::MemoryMailer;
@@ -33,6 +35,7 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub ca_pem: Option<String>,
+    pub packages: PackagesConfig,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             ca_pem: None,
+            packages: PackagesConfig::default(),
         }
     }
 }
@@ -70,7 +74,19 @@ pub async fn test_app(db: TestDb, options: Options) -> TestApp {
         public_url: PUBLIC_URL.into(),
     };
     let identity = Identity::new(deps, &keys).await.unwrap();
+    let c = &options.packages;
+    let upstreams = [c.pypi.upstream.clone(), c.cran.upstream.clone(), c.conda.upstream.clone()];
+    let packages = Packages::new(PackagesDeps {
+        store: store.clone(),
+        blobs: blobs.clone(),
+        clock: dyn_clock.clone(),
+        rng: rng.clone(),
+        upstream: Arc::new(UpstreamFetcher::new(&upstreams, Duration::from_secs(10)).unwrap()),
+        config: options.packages.clone(),
+        public_url: PUBLIC_URL.into(),
+    });
     let state = AppState {
+        packages: Arc::new(packages),
         identity: Arc::new(identity),
         store,
         blobs,

@@ -1,0 +1,184 @@
+//! The curated package repository: PyPI, CRAN and conda proxied from their upstreams under a
+//! policy, with verified, cached downloads. Index formats and the policy decision itself live in
+//! the pure `haven-packages` crate; this module holds the use cases and the ports they need.
+
+pub mod conda;
+pub mod config;
+pub mod cran;
+pub mod fetch;
+pub mod ports;
+pub mod pypi;
+pub mod records;
+pub mod rules;
+pub mod store;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use haven_packages::policy::{Ecosystem, Policy, Rule};
+use thiserror::Error;
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::{Clock, CoreError, Rng, Store, StoreError, to_micros};
+pub use config::PackagesConfig;
+pub use ports::{Fetched, Upstream, UpstreamError};
+use records::RuleRecord;
+
+/// The blob-store "project" whose key seals cached package files.
+pub const CACHE_PROJECT: &str = "@packages";
+
+#[derive(Debug, Error)]
+pub enum PackageError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The policy refuses it: 403 with this one-line reason.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the upstream could not be used: {0}")]
+    Upstream(#[from] UpstreamError),
+    /// The upstream's index could not be used (malformed, oversized).
+    #[error("{0}")]
+    BadUpstream(String),
+    /// The upstream's file does not match what its index declared (hash, size): refused
+    /// (403, like a policy refusal, so clients show the reason instead of retrying).
+    #[error("{0}")]
+    Integrity(String),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+impl From<StoreError> for PackageError {
+    fn from(e: StoreError) -> Self {
+        PackageError::Core(CoreError::Store(e))
+    }
+}
+
+pub struct PackagesDeps {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    pub upstream: Arc<dyn Upstream>,
+    pub config: PackagesConfig,
+    /// Where people reach Haven, without a trailing slash (the software-request page in refusals).
+    pub public_url: String,
+}
+
+/// Parsed upstream indexes, reused for `index_ttl_secs`.
+type Cached<T> = Mutex<HashMap<String, (i64, Arc<T>)>>;
+
+pub struct Packages {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    pub upstream: Arc<dyn Upstream>,
+    pub config: PackagesConfig,
+    pub public_url: String,
+    pypi_pages: Cached<pypi::UpstreamPage>,
+    cran_indexes: Cached<cran::UpstreamIndex>,
+    conda_repodata: Cached<haven_packages::conda::Repodata>,
+}
+
+impl Packages {
+    pub fn new(deps: PackagesDeps) -> Self {
+        Packages {
+            store: deps.store,
+            blobs: deps.blobs,
+            clock: deps.clock,
+            rng: deps.rng,
+            upstream: deps.upstream,
+            config: deps.config,
+            public_url: deps.public_url,
+            pypi_pages: Mutex::default(),
+            cran_indexes: Mutex::default(),
+            conda_repodata: Mutex::default(),
+        }
+    }
+
+    pub fn now_us(&self) -> i64 {
+        to_micros(self.clock.now())
+    }
+
+    /// Where a user asks for what the policy refused.
+    pub fn request_page(&self, ecosystem: Ecosystem, name: &str) -> String {
+        format!("{}/packages/requests/new?ecosystem={}&name={}", self.public_url, ecosystem.as_str(), name)
+    }
+
+    /// A refusal as users see it: the rule's reason and where to ask.
+    pub fn refusal(&self, ecosystem: Ecosystem, name: &str, reason: &str) -> PackageError {
+        PackageError::Refused(format!(
+            "Haven's package policy refuses this: {reason}. To ask for it, use the software request form: {}",
+            self.request_page(ecosystem, name)
+        ))
+    }
+
+    /// The policy of one ecosystem with the rules stored for `name` (or for every name).
+    pub async fn policy(&self, ecosystem: Ecosystem, name: Option<&str>) -> Result<Policy, PackageError> {
+        let name = name.map(str::to_string);
+        let records: Vec<RuleRecord> = crate::store::read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { tx.package_rules(ecosystem, name.as_deref()).await.map_err(CoreError::from) })
+        })
+        .await?;
+        let c = self.config.ecosystem(ecosystem);
+        let mut rules = Vec::with_capacity(records.len());
+        for r in records {
+            let spec = (!r.spec.is_empty()).then_some(r.spec.as_str());
+            match Rule::new(ecosystem, r.kind, &r.name, spec, r.skip_cooldown) {
+                Ok(rule) => rules.push(rule),
+                // A stored rule that no longer parses is skipped, loudly; deny rules failing
+                // closed would block everything, allow rules failing open would be worse.
+                Err(e) => tracing::error!(rule = r.id, error = %e, "a stored package rule is malformed; it is ignored"),
+            }
+        }
+        Ok(Policy {
+            ecosystem,
+            mode: c.mode.mode(),
+            min_age_days: c.min_age_days,
+            max_file_bytes: Some(c.max_file_bytes()),
+            rules,
+        })
+    }
+
+    fn cached<T>(&self, map: &Cached<T>, key: &str) -> Option<Arc<T>> {
+        let ttl_us = i64::try_from(self.config.index_ttl_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        let now = self.now_us();
+        let map = map.lock().ok()?;
+        map.get(key).filter(|(at, _)| now - at < ttl_us && now >= *at).map(|(_, v)| v.clone())
+    }
+
+    fn remember<T>(&self, map: &Cached<T>, key: &str, value: Arc<T>) {
+        if let Ok(mut map) = map.lock() {
+            // Bounded: a flood of distinct names cannot grow memory without limit.
+            if map.len() >= 10_000 {
+                map.clear();
+            }
+            map.insert(key.to_string(), (self.now_us(), value));
+        }
+    }
+
+    /// Forget parsed upstream indexes (after a policy change nothing needs this: policy is
+    /// applied per request; used by tests and `index_ttl_secs = 0`).
+    pub fn forget_indexes(&self) {
+        for m in [&self.pypi_pages as &dyn Forget, &self.cran_indexes, &self.conda_repodata] {
+            m.forget();
+        }
+    }
+}
+
+trait Forget {
+    fn forget(&self);
+}
+
+impl<T> Forget for Cached<T> {
+    fn forget(&self) {
+        if let Ok(mut m) = self.lock() {
+            m.clear();
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! PyPI: project pages filtered by the policy, and their files and core metadata.
+
+use std::sync::Arc;
+
+use haven_packages::policy::{Candidate, Decision, Ecosystem, Mode, Policy, RuleKind};
+use haven_packages::pypi::{self, FileEntry, ProjectPage};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::fetch::{Download, Expected, FileRequest};
+use super::ports::fetch_all;
+use super::{PackageError, Packages, UpstreamError};
+
+const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1";
+
+pub struct UpstreamPage {
+    pub page: ProjectPage,
+}
+
+/// A project page as Haven serves it: only the files the policy allows, and why the others
+/// were left out.
+pub struct ServedPage {
+    pub page: ProjectPage,
+    pub refused: Vec<(String, String)>,
+}
+
+pub fn upload_time_us(t: &str) -> Option<i64> {
+    let at = OffsetDateTime::parse(t, &Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1000).ok()
+}
+
+/// Whether any allow rule names the project at all (in allowlist mode a project nobody asked
+/// for is refused as a whole, before the upstream is asked).
+fn named(policy: &Policy, name: &str) -> bool {
+    policy.mode != Mode::Allowlist || policy.rules.iter().any(|r| r.kind == RuleKind::Allow && r.name == name)
+}
+
+impl Packages {
+    async fn pypi_upstream(&self, name: &str) -> Result<Arc<UpstreamPage>, PackageError> {
+        if let Some(page) = self.cached(&self.pypi_pages, name) {
+            return Ok(page);
+        }
+        let url = format!("{}{name}/", self.config.base(Ecosystem::Pypi));
+        let (bytes, fetched) =
+            match fetch_all(self.upstream.as_ref(), &url, ACCEPT, pypi::simple::MAX_PAGE_BYTES as u64).await {
+                Ok(ok) => ok,
+                Err(UpstreamError::NotFound(_)) => {
+                    return Err(PackageError::NotFound(format!("There is no project named {name} upstream.")));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let json = fetched.content_type.as_deref().is_some_and(|t| t.contains("json"));
+        let parsed = if json {
+            pypi::parse_project_json(&bytes, &url, name)
+        } else {
+            pypi::parse_project_html(&bytes, &url, name)
+        };
+        let page = parsed
+            .map_err(|e| PackageError::BadUpstream(format!("The upstream's page for {name} was refused: {e}")))?;
+        let page = Arc::new(UpstreamPage { page });
+        self.remember(&self.pypi_pages, name, page.clone());
+        Ok(page)
+    }
+
+    /// The page for `requested` (any spelling; the caller redirects to the normalised one).
+    pub async fn pypi_project(&self, requested: &str) -> Result<ServedPage, PackageError> {
+        let name = pypi::normalize(requested)
+            .map_err(|_| PackageError::NotFound(format!("{requested:?} is not a valid project name.")))?;
+        let policy = self.policy(Ecosystem::Pypi, Some(&name)).await?;
+        if !named(&policy, &name) {
+            return Err(self.refusal(Ecosystem::Pypi, &name, &format!("{name} is not on the allowlist")));
+        }
+        let upstream = self.pypi_upstream(&name).await?;
+        let now = self.now_us();
+        let mut page = upstream.page.clone();
+        let mut refused = Vec::new();
+        page.files.retain_mut(|f| {
+            let decision = match pypi::filename_version(&f.filename) {
+                None => Decision::Refused(format!("{}: no version in the file name", f.filename)),
+                Some(version) => policy.decide(
+                    &Candidate {
+                        name: &name,
+                        version,
+                        uploaded_us: f.upload_time.as_deref().and_then(upload_time_us),
+                        size: f.size,
+                    },
+                    now,
+                ),
+            };
+            // Core metadata is only offered when its hash lets Haven verify it.
+            if matches!(f.core_metadata, Some(None)) {
+                f.core_metadata = None;
+            }
+            match decision {
+                Decision::Allowed => true,
+                Decision::Refused(why) => {
+                    refused.push((f.filename.clone(), why));
+                    false
+                }
+            }
+        });
+        if page.files.is_empty()
+            && let Some((_, why)) = refused.last()
+        {
+            // Nothing left to offer: say why rather than serve an empty page.
+            return Err(self.refusal(Ecosystem::Pypi, &name, why));
+        }
+        page.versions.retain(|v| page.files.iter().any(|f| pypi::filename_version(&f.filename) == Some(v.as_str())));
+        Ok(ServedPage { page, refused })
+    }
+
+    async fn pypi_entry(&self, project: &str, filename: &str) -> Result<(String, FileEntry), PackageError> {
+        if !pypi::valid_filename(filename) {
+            return Err(PackageError::NotFound(format!("{filename:?} is not a distribution file name.")));
+        }
+        let served = self.pypi_project(project).await?;
+        if let Some(f) = served.page.files.iter().find(|f| f.filename == filename) {
+            return Ok((served.page.name.clone(), f.clone()));
+        }
+        match served.refused.iter().find(|(name, _)| name == filename) {
+            Some((_, why)) => Err(self.refusal(Ecosystem::Pypi, &served.page.name, why)),
+            None => Err(PackageError::NotFound(format!("{project} has no file named {filename}."))),
+        }
+    }
+
+    pub async fn pypi_file(
+        &self,
+        project: &str,
+        filename: &str,
+        who: &str,
+        source: &str,
+    ) -> Result<Download, PackageError> {
+        let (name, f) = self.pypi_entry(project, filename).await?;
+        self.download(FileRequest {
+            ecosystem: Ecosystem::Pypi,
+            path: format!("{name}/{}", f.filename),
+            upstream_url: f.url.clone(),
+            expected: Expected::Sha256(f.sha256.clone()),
+            size: f.size,
+            who: who.into(),
+            source: source.into(),
+        })
+        .await
+    }
+
+    /// PEP 658: `<file>.metadata`, verified against the hash the upstream gave for it.
+    pub async fn pypi_metadata(
+        &self,
+        project: &str,
+        filename: &str,
+        who: &str,
+        source: &str,
+    ) -> Result<Download, PackageError> {
+        let (name, f) = self.pypi_entry(project, filename).await?;
+        let Some(Some(hash)) = &f.core_metadata else {
+            return Err(PackageError::NotFound(format!("{filename} has no core metadata file.")));
+        };
+        self.download(FileRequest {
+            ecosystem: Ecosystem::Pypi,
+            path: format!("{name}/{}.metadata", f.filename),
+            upstream_url: format!("{}.metadata", f.url),
+            expected: Expected::Sha256(hash.clone()),
+            size: None,
+            who: who.into(),
+            source: source.into(),
+        })
+        .await
+    }
+}

@@ -1,0 +1,140 @@
+//! Changing and reading the policy rules (CLI and the reviewers' pages), and checking what the
+//! policy says about one version without fetching it.
+
+use haven_packages::policy::{Candidate, Decision, Ecosystem, Rule, RuleKind};
+use serde_json::json;
+
+use super::records::{NewRule, RuleRecord};
+use super::{PackageError, Packages};
+use crate::CoreError;
+use crate::audit::NewAuditEvent;
+
+/// Who changes a rule and from where (`console` for the CLI).
+pub struct Change<'a> {
+    pub actor: &'a str,
+    pub source: &'a str,
+    pub reason: &'a str,
+}
+
+impl Packages {
+    /// Add (or replace) an allow or deny rule; the specifier is checked in the ecosystem's
+    /// version syntax. Audited as `package.rule_added`.
+    pub async fn add_rule(
+        &self,
+        ecosystem: Ecosystem,
+        kind: RuleKind,
+        name: &str,
+        spec: Option<&str>,
+        skip_cooldown: bool,
+        change: &Change<'_>,
+    ) -> Result<RuleRecord, PackageError> {
+        let rule = Rule::new(ecosystem, kind, name, spec, skip_cooldown)
+            .map_err(|e| PackageError::BadRequest(e.to_string()))?;
+        if change.reason.chars().count() > 500 {
+            return Err(PackageError::BadRequest("The reason is longer than 500 characters.".into()));
+        }
+        let new = NewRule {
+            ecosystem,
+            kind,
+            name: rule.name.clone(),
+            spec: rule.spec.clone().unwrap_or_default(),
+            skip_cooldown,
+            reason: change.reason.to_string(),
+            added_by: change.actor.to_string(),
+            added_us: self.now_us(),
+        };
+        let event = NewAuditEvent::new(self.clock.now(), change.actor, "package.rule_added")
+            .target(&format!("{}:{}", ecosystem.as_str(), new.name))
+            .source(change.source)
+            .details(json!({
+                "kind": kind_str(kind),
+                "spec": new.spec,
+                "skip_cooldown": skip_cooldown,
+                "reason": new.reason,
+            }));
+        let record = crate::store::transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let id = tx.put_package_rule(&new).await?;
+                tx.append_audit(event).await?;
+                Ok::<_, CoreError>(RuleRecord {
+                    id,
+                    ecosystem: new.ecosystem,
+                    kind: new.kind,
+                    name: new.name,
+                    spec: new.spec,
+                    skip_cooldown: new.skip_cooldown,
+                    reason: new.reason,
+                    added_by: new.added_by,
+                    added_us: new.added_us,
+                })
+            })
+        })
+        .await?;
+        Ok(record)
+    }
+
+    /// Remove rules of a kind for a name (and specifier, when given). Audited.
+    pub async fn remove_rules(
+        &self,
+        ecosystem: Ecosystem,
+        kind: RuleKind,
+        name: &str,
+        spec: Option<&str>,
+        change: &Change<'_>,
+    ) -> Result<u64, PackageError> {
+        let name = ecosystem.canonical_name(name).map_err(|e| PackageError::BadRequest(e.to_string()))?;
+        let spec = spec.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let event = NewAuditEvent::new(self.clock.now(), change.actor, "package.rule_removed")
+            .target(&format!("{}:{name}", ecosystem.as_str()))
+            .source(change.source)
+            .details(json!({"kind": kind_str(kind), "spec": spec, "reason": change.reason}));
+        let removed = crate::store::transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let n = tx.delete_package_rules(ecosystem, kind, &name, spec.as_deref()).await?;
+                if n > 0 {
+                    tx.append_audit(event).await?;
+                }
+                Ok::<_, CoreError>(n)
+            })
+        })
+        .await?;
+        Ok(removed)
+    }
+
+    pub async fn rules(&self, ecosystem: Ecosystem) -> Result<Vec<RuleRecord>, PackageError> {
+        Ok(crate::store::read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { tx.package_rules(ecosystem, None).await.map_err(CoreError::from) })
+        })
+        .await?)
+    }
+
+    /// What the policy says about `name` `version` uploaded at `uploaded_us` (None: unknown),
+    /// without asking the upstream.
+    pub async fn check(
+        &self,
+        ecosystem: Ecosystem,
+        name: &str,
+        version: &str,
+        uploaded_us: Option<i64>,
+        size: Option<u64>,
+    ) -> Result<Decision, PackageError> {
+        let canonical = ecosystem.canonical_name(name).map_err(|e| PackageError::BadRequest(e.to_string()))?;
+        let policy = self.policy(ecosystem, Some(&canonical)).await?;
+        Ok(policy.decide(&Candidate { name: &canonical, version, uploaded_us, size }, self.now_us()))
+    }
+}
+
+pub fn kind_str(kind: RuleKind) -> &'static str {
+    match kind {
+        RuleKind::Allow => "allow",
+        RuleKind::Deny => "deny",
+    }
+}
+
+pub fn parse_kind(s: &str) -> Option<RuleKind> {
+    match s {
+        "allow" => Some(RuleKind::Allow),
+        "deny" => Some(RuleKind::Deny),
+        _ => None,
+    }
+}

@@ -1,0 +1,43 @@
+//! The package repository's part of the storage port.
+
+use async_trait::async_trait;
+use haven_packages::policy::{Ecosystem, RuleKind};
+
+use super::records::{CachedFile, NewRule, RepoToken, RuleRecord};
+use crate::StoreError;
+use crate::blobs::ObjectMeta;
+
+#[async_trait]
+pub trait PackagesTx: Send {
+    /// Rules of one ecosystem, for one canonical name or (None) all, oldest first.
+    async fn package_rules(&mut self, ecosystem: Ecosystem, name: Option<&str>) -> Result<Vec<RuleRecord>, StoreError>;
+    /// Insert a rule, replacing one of the same kind, name and specifier. Returns its id.
+    async fn put_package_rule(&mut self, rule: &NewRule) -> Result<i64, StoreError>;
+    /// Delete rules of this kind and name (and specifier, when given). Returns how many.
+    async fn delete_package_rules(
+        &mut self,
+        ecosystem: Ecosystem,
+        kind: RuleKind,
+        name: &str,
+        spec: Option<&str>,
+    ) -> Result<u64, StoreError>;
+
+    async fn cached_package_file(
+        &mut self,
+        ecosystem: Ecosystem,
+        path: &str,
+    ) -> Result<Option<(CachedFile, ObjectMeta)>, StoreError>;
+    /// Record a cached file (its object already inserted). False when another request cached
+    /// the same path first.
+    async fn insert_cached_package_file(&mut self, file: &CachedFile) -> Result<bool, StoreError>;
+
+    /// When Haven first saw `key` (an upstream artifact) and the upload time it learnt for it.
+    async fn package_upload_time(&mut self, ecosystem: Ecosystem, key: &str) -> Result<Option<i64>, StoreError>;
+    async fn put_package_upload_time(&mut self, ecosystem: Ecosystem, key: &str, at_us: i64) -> Result<(), StoreError>;
+
+    async fn insert_repo_token(&mut self, token: &RepoToken) -> Result<(), StoreError>;
+    async fn repo_token(&mut self, hash: &[u8; 32]) -> Result<Option<RepoToken>, StoreError>;
+    async fn repo_tokens(&mut self, user_id: &str) -> Result<Vec<RepoToken>, StoreError>;
+    async fn touch_repo_token(&mut self, hash: &[u8; 32], at_us: i64) -> Result<(), StoreError>;
+    async fn delete_repo_token(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,41 @@
+-- Package repository: policy rules, verified cached files, learnt upload times, repository tokens.
+CREATE TABLE package_rules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ecosystem TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    skip_cooldown BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_us BIGINT NOT NULL,
+    UNIQUE (ecosystem, kind, name, spec)
+);
+CREATE INDEX package_rules_name ON package_rules (ecosystem, name);
+
+CREATE TABLE package_files (
+    ecosystem TEXT NOT NULL,
+    path TEXT NOT NULL,
+    object_id TEXT NOT NULL REFERENCES objects (id),
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    fetched_us BIGINT NOT NULL,
+    PRIMARY KEY (ecosystem, path)
+);
+
+CREATE TABLE package_upload_times (
+    ecosystem TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at_us BIGINT NOT NULL,
+    PRIMARY KEY (ecosystem, key)
+);
+
+CREATE TABLE repo_tokens (
+    hash BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    created_us BIGINT NOT NULL,
+    last_used_us BIGINT NOT NULL,
+    expires_us BIGINT NOT NULL
+);
+CREATE INDEX repo_tokens_user ON repo_tokens (user_id);

@@ -1,0 +1,249 @@
+//! SQL for the package repository's part of the storage port.
+
+use async_trait::async_trait;
+use haven_core::StoreError;
+use haven_core::blobs::ObjectMeta;
+use haven_core::packages::records::{CachedFile, NewRule, RepoToken, RuleRecord};
+use haven_core::packages::rules::{kind_str, parse_kind};
+use haven_core::packages::store::PackagesTx;
+use haven_packages::policy::{Ecosystem, RuleKind};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::map_err;
+use crate::tx::SqlTx;
+
+const RULE_COLUMNS: &str = "id, ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us";
+const TOKEN_COLUMNS: &str = "hash, user_id, label, created_us, last_used_us, expires_us";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("a stored {what} is malformed"))
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>>(row: &'r AnyRow, i: usize) -> Result<T, StoreError> {
+    row.try_get(i).map_err(map_err)
+}
+
+fn rule(row: &AnyRow) -> Result<RuleRecord, StoreError> {
+    let ecosystem: String = get(row, 1)?;
+    let kind: String = get(row, 2)?;
+    Ok(RuleRecord {
+        id: get(row, 0)?,
+        ecosystem: Ecosystem::parse(&ecosystem).ok_or_else(|| corrupt("rule ecosystem"))?,
+        kind: parse_kind(&kind).ok_or_else(|| corrupt("rule kind"))?,
+        name: get(row, 3)?,
+        spec: get(row, 4)?,
+        skip_cooldown: get::<i64>(row, 5)? != 0,
+        reason: get(row, 6)?,
+        added_by: get(row, 7)?,
+        added_us: get(row, 8)?,
+    })
+}
+
+fn token(row: &AnyRow) -> Result<RepoToken, StoreError> {
+    let hash: Vec<u8> = get(row, 0)?;
+    Ok(RepoToken {
+        hash: hash.try_into().map_err(|_| corrupt("repository token hash"))?,
+        user_id: get(row, 1)?,
+        label: get(row, 2)?,
+        created_us: get(row, 3)?,
+        last_used_us: get(row, 4)?,
+        expires_us: get(row, 5)?,
+    })
+}
+
+impl SqlTx<'_> {
+    async fn run(&mut self, q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>) -> Result<u64, StoreError> {
+        Ok(q.execute(self.sql().await?).await.map_err(map_err)?.rows_affected())
+    }
+}
+
+#[async_trait]
+impl PackagesTx for SqlTx<'_> {
+    async fn package_rules(&mut self, ecosystem: Ecosystem, name: Option<&str>) -> Result<Vec<RuleRecord>, StoreError> {
+        let rows = match name {
+            Some(name) => {
+                let sql =
+                    format!("SELECT {RULE_COLUMNS} FROM package_rules WHERE ecosystem = $1 AND name = $2 ORDER BY id");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(ecosystem.as_str())
+                    .bind(name)
+                    .fetch_all(self.sql().await?)
+                    .await
+            }
+            None => {
+                let sql = format!("SELECT {RULE_COLUMNS} FROM package_rules WHERE ecosystem = $1 ORDER BY id");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ecosystem.as_str()).fetch_all(self.sql().await?).await
+            }
+        }
+        .map_err(map_err)?;
+        rows.iter().map(rule).collect()
+    }
+
+    async fn put_package_rule(&mut self, r: &NewRule) -> Result<i64, StoreError> {
+        let delete =
+            sqlx::query("DELETE FROM package_rules WHERE ecosystem = $1 AND kind = $2 AND name = $3 AND spec = $4")
+                .bind(r.ecosystem.as_str())
+                .bind(kind_str(r.kind))
+                .bind(r.name.as_str())
+                .bind(r.spec.as_str());
+        self.run(delete).await?;
+        let row = sqlx::query(
+            "INSERT INTO package_rules (ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(r.ecosystem.as_str())
+        .bind(kind_str(r.kind))
+        .bind(r.name.as_str())
+        .bind(r.spec.as_str())
+        .bind(i64::from(r.skip_cooldown))
+        .bind(r.reason.as_str())
+        .bind(r.added_by.as_str())
+        .bind(r.added_us)
+        .fetch_one(self.sql().await?)
+        .await
+        .map_err(map_err)?;
+        get(&row, 0)
+    }
+
+    async fn delete_package_rules(
+        &mut self,
+        ecosystem: Ecosystem,
+        kind: RuleKind,
+        name: &str,
+        spec: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        match spec {
+            Some(spec) => {
+                let q = sqlx::query(
+                    "DELETE FROM package_rules WHERE ecosystem = $1 AND kind = $2 AND name = $3 AND spec = $4",
+                )
+                .bind(ecosystem.as_str())
+                .bind(kind_str(kind))
+                .bind(name)
+                .bind(spec);
+                self.run(q).await
+            }
+            None => {
+                let q = sqlx::query("DELETE FROM package_rules WHERE ecosystem = $1 AND kind = $2 AND name = $3")
+                    .bind(ecosystem.as_str())
+                    .bind(kind_str(kind))
+                    .bind(name);
+                self.run(q).await
+            }
+        }
+    }
+
+    async fn cached_package_file(
+        &mut self,
+        ecosystem: Ecosystem,
+        path: &str,
+    ) -> Result<Option<(CachedFile, ObjectMeta)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT f.object_id, f.sha256, f.size, f.fetched_us, o.project, o.key_version, o.wrapped_key, o.size, \
+             o.sha256, o.created_us FROM package_files f JOIN objects o ON o.id = f.object_id \
+             WHERE f.ecosystem = $1 AND f.path = $2",
+        )
+        .bind(ecosystem.as_str())
+        .bind(path)
+        .fetch_optional(self.sql().await?)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let object_id: String = get(&row, 0)?;
+        let file = CachedFile {
+            ecosystem,
+            path: path.into(),
+            object_id: object_id.clone(),
+            sha256: get(&row, 1)?,
+            size: get(&row, 2)?,
+            fetched_us: get(&row, 3)?,
+        };
+        let meta = ObjectMeta {
+            id: object_id,
+            project: get(&row, 4)?,
+            key_version: get(&row, 5)?,
+            wrapped_key: get(&row, 6)?,
+            size: get(&row, 7)?,
+            sha256: get(&row, 8)?,
+            created_us: get(&row, 9)?,
+        };
+        Ok(Some((file, meta)))
+    }
+
+    async fn insert_cached_package_file(&mut self, f: &CachedFile) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO package_files (ecosystem, path, object_id, sha256, size, fetched_us) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ecosystem, path) DO NOTHING",
+        )
+        .bind(f.ecosystem.as_str())
+        .bind(f.path.as_str())
+        .bind(f.object_id.as_str())
+        .bind(f.sha256.as_str())
+        .bind(f.size)
+        .bind(f.fetched_us);
+        Ok(self.run(q).await? == 1)
+    }
+
+    async fn package_upload_time(&mut self, ecosystem: Ecosystem, key: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT at_us FROM package_upload_times WHERE ecosystem = $1 AND key = $2")
+            .bind(ecosystem.as_str())
+            .bind(key)
+            .fetch_optional(self.sql().await?)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| get(&r, 0)).transpose()
+    }
+
+    async fn put_package_upload_time(&mut self, ecosystem: Ecosystem, key: &str, at_us: i64) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO package_upload_times (ecosystem, key, at_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (ecosystem, key) DO NOTHING",
+        )
+        .bind(ecosystem.as_str())
+        .bind(key)
+        .bind(at_us);
+        self.run(q).await.map(|_| ())
+    }
+
+    async fn insert_repo_token(&mut self, t: &RepoToken) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO repo_tokens (hash, user_id, label, created_us, last_used_us, expires_us) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(t.hash.to_vec())
+        .bind(t.user_id.as_str())
+        .bind(t.label.as_str())
+        .bind(t.created_us)
+        .bind(t.last_used_us)
+        .bind(t.expires_us);
+        self.run(q).await.map(|_| ())
+    }
+
+    async fn repo_token(&mut self, hash: &[u8; 32]) -> Result<Option<RepoToken>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM repo_tokens WHERE hash = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash.to_vec())
+            .fetch_optional(self.sql().await?)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(token).transpose()
+    }
+
+    async fn repo_tokens(&mut self, user_id: &str) -> Result<Vec<RepoToken>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM repo_tokens WHERE user_id = $1 ORDER BY created_us");
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_all(self.sql().await?).await.map_err(map_err)?;
+        rows.iter().map(token).collect()
+    }
+
+    async fn touch_repo_token(&mut self, hash: &[u8; 32], at_us: i64) -> Result<(), StoreError> {
+        let q = sqlx::query("UPDATE repo_tokens SET last_used_us = $2 WHERE hash = $1").bind(hash.to_vec()).bind(at_us);
+        self.run(q).await.map(|_| ())
+    }
+
+    async fn delete_repo_token(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let q = sqlx::query("DELETE FROM repo_tokens WHERE hash = $1").bind(hash.to_vec());
+        Ok(self.run(q).await? == 1)
+    }
+}

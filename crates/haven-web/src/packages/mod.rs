@@ -1,0 +1,174 @@
+//! The package repository's HTTP face: `/pypi`, `/cran`, `/conda` for package clients (HTTP
+//! Basic with a repository token, or anonymous when configured), and the portal page where users
+//! make their repository tokens. Handlers parse, ask `haven_core::packages`, and render.
+
+mod conda;
+mod cran;
+mod pypi;
+mod tokens;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use haven_core::authz::{Action, Actor, Resource, can};
+use haven_core::identity::records::SessionKind;
+use haven_core::packages::fetch::Download;
+use haven_core::packages::{PackageError, UpstreamError};
+
+use crate::error::OwnBody;
+use crate::security::session::cookie_secret;
+use crate::{AppState, WebError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/pypi/simple", get(pypi::index_redirect))
+        .route("/pypi/simple/", get(pypi::index))
+        .route("/pypi/simple/{project}", get(pypi::project_redirect))
+        .route("/pypi/simple/{project}/", get(pypi::project))
+        .route("/pypi/files/{project}/{file}", get(pypi::file))
+        .route("/cran/src/contrib/{file}", get(cran::contrib))
+        .route("/cran/src/contrib/Archive/{pkg}/", get(cran::archive))
+        .route("/cran/src/contrib/Archive/{pkg}/{file}", get(cran::archive_file))
+        .route("/conda/{channel}/{subdir}/{file}", get(conda::file))
+        .route("/packages/tokens", get(tokens::list).post(tokens::create))
+        .route("/packages/tokens/revoke", post(tokens::revoke))
+}
+
+/// Who reads the repository: a user by HTTP Basic (user id + repository token) or by a full
+/// portal session, or anyone when `packages.anonymous_read` is on.
+pub struct Reader {
+    pub who: String,
+    pub source: String,
+}
+
+fn basic(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 512 {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, secret) = text.split_once(':')?;
+    Some((user.to_string(), secret.to_string()))
+}
+
+fn unauthorized() -> Response {
+    let mut r = text(
+        StatusCode::UNAUTHORIZED,
+        "The package repository needs your Haven user id and a repository token (HTTP Basic). Make a token at /packages/tokens.",
+    );
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Haven packages\""));
+    r
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let source = crate::source::address(&parts.extensions);
+        if state.packages.config.anonymous_read {
+            return Ok(Reader { who: "anonymous".into(), source });
+        }
+        if let Some((user, secret)) = basic(parts) {
+            let found = state.packages.authenticate(&user, &secret).await.map_err(package_error)?;
+            return match found {
+                Some((id, roles)) => {
+                    let actor = Actor { user_id: &id, roles: &roles, active: true, level: SessionKind::Repository };
+                    if can(Some(&actor), Action::ReadPackages, Resource::Service) {
+                        Ok(Reader { who: id, source })
+                    } else {
+                        Err(unauthorized())
+                    }
+                }
+                None => {
+                    tracing::warn!(user = %user.chars().take(40).collect::<String>(), %source, "package repository credentials refused");
+                    Err(unauthorized())
+                }
+            };
+        }
+        if let Some(secret) = cookie_secret(&parts.headers)
+            && let Some(who) =
+                state.identity.authenticate(&secret).await.map_err(|e| WebError::from(e).into_response())?
+            && can(Some(&who.actor()), Action::ReadPackages, Resource::Service)
+        {
+            return Ok(Reader { who: who.user_id, source });
+        }
+        Err(unauthorized())
+    }
+}
+
+/// A plain-text answer for package clients (pip, R and conda print it), kept as is by the
+/// error renderer.
+fn text(status: StatusCode, message: &str) -> Response {
+    let mut r = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{message}\n")).into_response();
+    r.extensions_mut().insert(OwnBody);
+    r
+}
+
+/// The one-line reason, in the status line too: pip shows the reason phrase of a failed
+/// download ("403 Client Error: <reason> for url"), not the body.
+fn with_reason(mut r: Response, message: &str) -> Response {
+    let line: String =
+        message.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { ' ' }).take(400).collect();
+    if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(line.into_bytes()) {
+        r.extensions_mut().insert(reason);
+    }
+    r
+}
+
+pub fn package_error(e: PackageError) -> Response {
+    let status = match &e {
+        PackageError::NotFound(_) | PackageError::Upstream(UpstreamError::NotFound(_)) => StatusCode::NOT_FOUND,
+        PackageError::Refused(m) | PackageError::Integrity(m) => return with_reason(text(StatusCode::FORBIDDEN, m), m),
+        PackageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        PackageError::Upstream(UpstreamError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+        PackageError::Upstream(_) | PackageError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
+        PackageError::Core(_) | PackageError::Blob(_) => {
+            tracing::error!(error = %e, "package repository failure");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Haven's package repository cannot answer right now. Try again shortly; the service desk has been alerted.",
+            );
+        }
+    };
+    if status.is_server_error() {
+        tracing::warn!(error = %e, "package upstream problem");
+    }
+    let message = match &e {
+        PackageError::Upstream(UpstreamError::NotFound(_)) => "Not found upstream.".to_string(),
+        other => other.to_string(),
+    };
+    text(status, &message)
+}
+
+/// Stream a download; the fetch-verify-cache work of a cache miss runs on its own task, so it
+/// finishes (and caches) even if the client goes away.
+pub fn send_download(d: Download, content_type: &'static str) -> Response {
+    if let Some(driver) = d.driver {
+        tokio::spawn(driver);
+    }
+    let mut r = Response::new(Body::from_stream(d.body));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    if let Some(n) = d.length {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    r
+}
+
+/// An index answer: revalidated by clients, never shared by caches (it depends on credentials).
+pub fn index_response(content_type: &str, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    let h = r.headers_mut();
+    if let Ok(ct) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, ct);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=60"));
+    r
+}

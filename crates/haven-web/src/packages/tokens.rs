@@ -1,0 +1,153 @@
+//! "Repository tokens" (`/packages/tokens`): a user makes and revokes the tokens package
+//! clients sign in with. A new token is shown once, on the page the POST returns, with the lines
+//! to paste into pip, uv, R and conda.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Form};
+use haven_core::authz::{Action, Resource, can};
+use haven_core::identity::SignedIn;
+use haven_core::packages::PackageError;
+use serde::Deserialize;
+
+use crate::csrf::CsrfToken;
+use crate::security::session::{Signed, step_up};
+use crate::security::{Chrome, render, render_status, see, when};
+use crate::source::Source;
+use crate::{AppState, WebError};
+
+pub struct Row {
+    handle: String,
+    label: String,
+    created: String,
+    last_used: String,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "packages/tokens.html")]
+struct TokensPage {
+    title: &'static str,
+    c: Chrome,
+    rows: Vec<Row>,
+    user: String,
+    /// Shown once, right after it was made.
+    secret: Option<String>,
+    host: String,
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+fn allowed(state: &AppState, who: &SignedIn) -> Result<Option<Response>, WebError> {
+    if !can(Some(&who.actor()), Action::ManageOwnCredentials, Resource::Account(&who.user_id)) {
+        return Err(WebError::from_status(StatusCode::FORBIDDEN));
+    }
+    // A repository token is a credential: making one needs a recent sign-in with both factors.
+    if state.identity.check_fresh(who).is_err() {
+        return Ok(Some(step_up("/packages/tokens")));
+    }
+    Ok(None)
+}
+
+async fn page(state: &AppState, csrf: &str, who: &SignedIn, secret: Option<String>) -> Result<TokensPage, WebError> {
+    let tokens = state.packages.repo_tokens(&who.user_id).await.map_err(web_error)?;
+    let base = &state.config.public_url;
+    let host = base.split("://").nth(1).unwrap_or(base).to_string();
+    Ok(TokensPage {
+        title: "Repository tokens",
+        c: Chrome::new(csrf, Some(who), "repository"),
+        rows: tokens
+            .iter()
+            .map(|t| Row {
+                handle: t.handle(),
+                label: t.label.clone(),
+                created: when(t.created_us),
+                last_used: if t.last_used_us == 0 { "never".into() } else { when(t.last_used_us) },
+                expires: when(t.expires_us),
+            })
+            .collect(),
+        user: who.user_id.clone(),
+        secret,
+        host,
+    })
+}
+
+fn web_error(e: PackageError) -> WebError {
+    match e {
+        PackageError::Core(c) => c.into(),
+        PackageError::BadRequest(m) => WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
+        PackageError::NotFound(m) => WebError::new(StatusCode::NOT_FOUND, "not_found", m),
+        other => WebError::internal(other),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Signed(who): Signed,
+    Query(q): Query<Done>,
+) -> Result<Response, WebError> {
+    if let Some(r) = allowed(&state, &who)? {
+        return Ok(r);
+    }
+    let mut p = page(&state, &csrf.0, &who, None).await?;
+    if q.done.as_deref() == Some("revoked") {
+        p.c = p.c.notice(Some("The token was revoked; clients using it can no longer sign in.".into()));
+    }
+    render(&p)
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    label: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(csrf): Extension<CsrfToken>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Form(form): Form<CreateForm>,
+) -> Result<Response, WebError> {
+    if let Some(r) = allowed(&state, &who)? {
+        return Ok(r);
+    }
+    crate::security::limit_fields("The token name", &[(&form.label, 256)])?;
+    match state.packages.create_repo_token(&who.user_id, &form.label, &source).await {
+        Ok((secret, _)) => {
+            let mut p = page(&state, &csrf.0, &who, Some(secret.to_string())).await?;
+            p.c = p.c.notice(Some("Token made. Copy it now: Haven shows it only this once.".into()));
+            render(&p)
+        }
+        Err(PackageError::BadRequest(m)) | Err(PackageError::Core(haven_core::CoreError::Conflict(m))) => {
+            let mut p = page(&state, &csrf.0, &who, None).await?;
+            p.c = p.c.error(Some(m));
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)
+        }
+        Err(e) => Err(web_error(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    token: String,
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Source(source): Source,
+    Signed(who): Signed,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, WebError> {
+    if let Some(r) = allowed(&state, &who)? {
+        return Ok(r);
+    }
+    crate::security::limit_fields("The token id", &[(&form.token, 64)])?;
+    state.packages.revoke_repo_token(&who.user_id, &form.token, &source).await.map_err(web_error)?;
+    Ok(see("/packages/tokens?done=revoked"))
+}

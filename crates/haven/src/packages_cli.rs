@@ -1,0 +1,189 @@
+//! `haven packages …`: the package policy at the console, through the same use cases as the
+//! reviewers' pages, audited as `console`.
+
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow, bail};
+use haven_core::packages::Packages;
+use haven_core::packages::rules::{Change, kind_str, parse_kind};
+use haven_packages::policy::{Ecosystem, RuleKind};
+
+use crate::app::{self, Mode};
+use crate::cli::PackagesCommand;
+use crate::config::Config;
+
+async fn open(config: Config) -> Result<Arc<Packages>> {
+    let public_url = config.public_url(config.listen.port());
+    let app = app::open(config, Mode::Existing).await?;
+    app.packages(&public_url)
+}
+
+fn ecosystem(s: &str) -> Result<Ecosystem> {
+    Ecosystem::parse(s).ok_or_else(|| anyhow!("{s:?} is not an ecosystem: use pypi, cran or conda"))
+}
+
+fn console(reason: &str) -> Change<'_> {
+    Change { actor: "console", source: "console", reason }
+}
+
+pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
+    match command {
+        PackagesCommand::Allow { ecosystem: e, name, spec, skip_cooldown, reason, .. } => {
+            add(config, RuleKind::Allow, &e, &name, spec.as_deref(), skip_cooldown, &reason).await
+        }
+        PackagesCommand::Deny { ecosystem: e, name, spec, reason, .. } => {
+            add(config, RuleKind::Deny, &e, &name, spec.as_deref(), false, &reason).await
+        }
+        PackagesCommand::Remove { kind, ecosystem: e, name, spec, .. } => {
+            let kind = parse_kind(&kind).ok_or_else(|| anyhow!("{kind:?} is not a rule kind: use allow or deny"))?;
+            let e = ecosystem(&e)?;
+            let packages = open(config).await?;
+            let n = packages.remove_rules(e, kind, &name, spec.as_deref(), &console("")).await?;
+            if n == 0 {
+                bail!(
+                    "there is no {} rule for {name}{} in {}",
+                    kind_str(kind),
+                    spec.map(|s| format!(" {s}")).unwrap_or_default(),
+                    e.as_str()
+                );
+            }
+            println!("Removed {n} {} rule(s) for {name} ({}).", kind_str(kind), e.as_str());
+            Ok(0)
+        }
+        PackagesCommand::Policy { ecosystem: only, .. } => policy(config, only.as_deref()).await,
+        PackagesCommand::Check { ecosystem: e, name, version, subdir, channel, .. } => {
+            check(config, &e, &name, version.as_deref(), &subdir, channel.as_deref()).await
+        }
+        PackagesCommand::Token { user, label, .. } => {
+            let packages = open(config).await?;
+            let (secret, token) = packages.create_repo_token(&user, &label, "console").await?;
+            println!("Repository token {} for {user} ({label}); shown once:", token.handle());
+            println!("  {}", secret.as_str());
+            Ok(0)
+        }
+    }
+}
+
+async fn add(
+    config: Config,
+    kind: RuleKind,
+    e: &str,
+    name: &str,
+    spec: Option<&str>,
+    skip_cooldown: bool,
+    reason: &str,
+) -> Result<i32> {
+    let e = ecosystem(e)?;
+    let packages = open(config).await?;
+    let rule = packages.add_rule(e, kind, name, spec, skip_cooldown, &console(reason)).await?;
+    let spec = if rule.spec.is_empty() { "(all versions)".to_string() } else { rule.spec.clone() };
+    println!(
+        "{} {} {} {spec}{}",
+        match kind {
+            RuleKind::Allow => "Allowed",
+            RuleKind::Deny => "Denied",
+        },
+        e.as_str(),
+        rule.name,
+        if skip_cooldown { ", without waiting for the cooldown" } else { "" }
+    );
+    Ok(0)
+}
+
+async fn policy(config: Config, only: Option<&str>) -> Result<i32> {
+    let only = only.map(ecosystem).transpose()?;
+    let packages = open(config).await?;
+    for e in [Ecosystem::Pypi, Ecosystem::Cran, Ecosystem::Conda] {
+        if only.is_some_and(|o| o != e) {
+            continue;
+        }
+        let c = packages.config.ecosystem(e);
+        println!("[{}] upstream {}", e.as_str(), c.upstream);
+        println!("  mode {}, cooldown {} day(s), files up to {} MiB", c.mode.as_str(), c.min_age_days, c.max_file_mib);
+        let rules = packages.rules(e).await?;
+        if rules.is_empty() {
+            println!("  no rules");
+        }
+        for r in rules {
+            let spec = if r.spec.is_empty() { "*" } else { r.spec.as_str() };
+            let waive = if r.skip_cooldown { " (no cooldown)" } else { "" };
+            let reason = if r.reason.is_empty() { String::new() } else { format!(" — {}", r.reason) };
+            println!("  {:<5} {:<32} {spec}{waive}  by {}{reason}", kind_str(r.kind), r.name, r.added_by);
+        }
+    }
+    Ok(0)
+}
+
+/// Exit 0 when at least one file is offered, 3 when none is.
+async fn check(
+    config: Config,
+    e: &str,
+    name: &str,
+    version: Option<&str>,
+    subdir: &str,
+    channel: Option<&str>,
+) -> Result<i32> {
+    let e = ecosystem(e)?;
+    let packages = open(config).await?;
+    let wanted = |v: &str| version.is_none_or(|w| w == v);
+    let mut rows: Vec<(String, Option<String>)> = Vec::new();
+    match e {
+        Ecosystem::Pypi => match packages.pypi_project(name).await {
+            Ok(served) => {
+                let version_of = |f: &str| haven_packages::pypi::filename_version(f).unwrap_or("").to_string();
+                for f in &served.page.files {
+                    if wanted(&version_of(&f.filename)) {
+                        rows.push((f.filename.clone(), None));
+                    }
+                }
+                for (f, why) in served.refused {
+                    if wanted(&version_of(&f)) {
+                        rows.push((f, Some(why)));
+                    }
+                }
+            }
+            Err(err) => rows.push((name.to_string(), Some(err.to_string()))),
+        },
+        Ecosystem::Cran => {
+            let served = packages.cran_index().await?;
+            for r in served.records.iter().filter(|r| r.package == name && wanted(&r.version)) {
+                rows.push((r.file_name(), None));
+            }
+            for (f, why) in served.refused.iter().filter(|(f, _)| f.starts_with(&format!("{name}_"))) {
+                rows.push((f.clone(), Some(why.clone())));
+            }
+            if let Ok(archive) = packages.cran_archive(name).await {
+                for r in archive.records.iter().filter(|r| wanted(&r.version)) {
+                    rows.push((format!("Archive/{name}/{}_{}.tar.gz", r.package, r.version), None));
+                }
+                for (f, why) in archive.refused {
+                    rows.push((format!("Archive/{name}/{f}"), Some(why)));
+                }
+            }
+        }
+        Ecosystem::Conda => {
+            let channel = channel
+                .map(str::to_string)
+                .or_else(|| packages.config.conda_channels().first().cloned())
+                .ok_or_else(|| anyhow!("no conda channel is configured"))?;
+            let served = packages.conda_repodata(&channel, subdir).await?;
+            let all = served.repodata.packages.iter().chain(served.repodata.packages_conda.iter());
+            for (f, _) in all.filter(|(_, r)| r.name == name && wanted(&r.version)) {
+                rows.push((f.clone(), None));
+            }
+            for (f, why) in served.refused.iter().filter(|(f, _)| f.starts_with(&format!("{name}-"))) {
+                rows.push((f.clone(), Some(why.clone())));
+            }
+        }
+    }
+    rows.sort();
+    let offered = rows.iter().filter(|(_, why)| why.is_none()).count();
+    for (file, why) in &rows {
+        match why {
+            None => println!("offered  {file}"),
+            Some(why) => println!("refused  {file}: {why}"),
+        }
+    }
+    println!("{offered} of {} file(s) offered", rows.len());
+    Ok(if offered > 0 { 0 } else { 3 })
+}
