@@ -205,7 +205,9 @@ impl Policy {
                 c.version
             ));
         }
-        let waived = allow.is_some_and(|r| r.skip_cooldown);
+        // Any matching allow rule may waive the cooldown (a narrower rule beside a broad one).
+        let waived =
+            self.rules.iter().any(|r| r.kind == RuleKind::Allow && r.skip_cooldown && r.matches(&name, c.version));
         if self.mode != Mode::Off && self.min_age_days > 0 && !waived {
             let days = i64::from(self.min_age_days);
             match c.uploaded_us {

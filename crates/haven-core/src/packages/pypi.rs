@@ -105,7 +105,16 @@ impl Packages {
             // Nothing left to offer: say why rather than serve an empty page.
             return Err(self.refusal(Ecosystem::Pypi, &name, why));
         }
-        page.versions.retain(|v| page.files.iter().any(|f| pypi::filename_version(&f.filename) == Some(v.as_str())));
+        // PEP 700 `versions`: those Haven offers a file of (the upstream's list may name more).
+        let mut versions: Vec<String> = Vec::new();
+        for f in &page.files {
+            if let Some(v) = pypi::filename_version(&f.filename)
+                && !versions.iter().any(|known| known == v)
+            {
+                versions.push(v.to_string());
+            }
+        }
+        page.versions = versions;
         Ok(ServedPage { page, refused })
     }
 

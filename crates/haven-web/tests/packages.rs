@@ -1,0 +1,538 @@
+//! The package repository through the real router, in process, with a fake clock and `file://`
+//! upstreams written by the test: content negotiation, the policy (allowlist, deny rules with
+//! versions, cooldown and its waiver, size), verified and cached downloads, hostile upstreams
+//! and paths, CRAN and conda indexes, and repository tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures::StreamExt;
+use haven_core::identity::desk::By;
+use haven_core::identity::records::AccountStatus;
+use haven_core::packages::PackagesConfig;
+use haven_core::packages::rules::Change;
+use haven_crypto::sha256;
+use haven_packages::policy::{Ecosystem, RuleKind};
+use haven_testkit::db::TestDb;
+use tower::ServiceExt;
+
+mod common;
+
+use common::TestApp as App;
+
+const DAY: i64 = 86_400;
+/// The fake clock's "now": 2026-01-01T00:00:00Z.
+const NOW: i64 = 1_767_225_600;
+
+fn iso(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// An upstream directory tree: PyPI pages (PEP 691 JSON), a CRAN repository, a conda channel.
+struct Upstream {
+    dir: tempfile::TempDir,
+}
+
+struct WheelSpec<'a> {
+    project: &'a str,
+    filename: &'a str,
+    bytes: &'a [u8],
+    age_days: i64,
+    yanked: Option<&'a str>,
+    /// Declare this SHA-256 instead of the file's own.
+    declared: Option<String>,
+}
+
+impl Upstream {
+    fn new() -> Upstream {
+        Upstream { dir: tempfile::tempdir().unwrap() }
+    }
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    fn config(&self, anonymous: bool) -> PackagesConfig {
+        let mut c = PackagesConfig { anonymous_read: anonymous, ..Default::default() };
+        c.pypi.upstream = format!("file://{}/pypi/", self.root().display());
+        c.cran.upstream = format!("file://{}/cran/", self.root().display());
+        c.conda.upstream = format!("file://{}/conda/", self.root().display());
+        c.conda.channels = vec!["haven-test".into()];
+        c
+    }
+
+    /// Write a project page with these files (and the files, and their metadata).
+    fn pypi(&self, project: &str, files: &[WheelSpec<'_>]) {
+        let dir = self.root().join("pypi").join(project);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut entries = Vec::new();
+        for f in files {
+            assert_eq!(f.project, project);
+            std::fs::write(dir.join(f.filename), f.bytes).unwrap();
+            let metadata = format!("Metadata-Version: 2.1\nName: {project}\n");
+            std::fs::write(dir.join(format!("{}.metadata", f.filename)), &metadata).unwrap();
+            let mut e = serde_json::json!({
+                "filename": f.filename,
+                "url": f.filename,
+                "hashes": {"sha256": f.declared.clone().unwrap_or_else(|| hex::encode(sha256(f.bytes)))},
+                "requires-python": ">=3.8",
+                "core-metadata": {"sha256": hex::encode(sha256(metadata.as_bytes()))},
+                "size": f.bytes.len(),
+                "upload-time": iso(NOW - f.age_days * DAY),
+            });
+            if let Some(y) = f.yanked {
+                e["yanked"] = y.into();
+            }
+            entries.push(e);
+        }
+        let page = serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "files": entries});
+        std::fs::write(dir.join("index.json"), page.to_string()).unwrap();
+    }
+}
+
+fn wheel<'a>(project: &'a str, filename: &'a str, bytes: &'a [u8], age_days: i64) -> WheelSpec<'a> {
+    WheelSpec { project, filename, bytes, age_days, yanked: None, declared: None }
+}
+
+async fn app(db: TestDb, up: &Upstream, anonymous: bool) -> App {
+    common::test_app(db, common::Options { packages: up.config(anonymous), ..Default::default() }).await
+}
+
+struct Got {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Got {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+async fn get_with(app: &App, path: &str, headers: &[(&str, &str)]) -> Got {
+    let mut r = Request::get(path);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let response = haven_web::router(app.state.clone()).oneshot(r.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024).await.unwrap().to_vec();
+    Got { status, headers, body }
+}
+
+async fn get(app: &App, path: &str) -> Got {
+    get_with(app, path, &[("accept", "application/vnd.pypi.simple.v1+json")]).await
+}
+
+async fn allow(app: &App, eco: Ecosystem, name: &str, spec: Option<&str>, skip_cooldown: bool) {
+    let change = Change { actor: "console", source: "test", reason: "test" };
+    app.state.packages.add_rule(eco, RuleKind::Allow, name, spec, skip_cooldown, &change).await.unwrap();
+}
+
+async fn deny(app: &App, eco: Ecosystem, name: &str, spec: Option<&str>) {
+    let change = Change { actor: "console", source: "test", reason: "known bad" };
+    app.state.packages.add_rule(eco, RuleKind::Deny, name, spec, false, &change).await.unwrap();
+}
+
+fn filenames(page: &serde_json::Value) -> Vec<String> {
+    page["files"].as_array().unwrap().iter().map(|f| f["filename"].as_str().unwrap().to_string()).collect()
+}
+
+async fn audit_actions(app: &App) -> Vec<(String, String)> {
+    app.state.store.audit_events(0, 0).map(|e| e.unwrap()).map(|e| (e.action, e.details.to_string())).collect().await
+}
+
+#[tokio::test]
+async fn pypi_pages_follow_the_policy_and_the_accept_header() {
+    let up = Upstream::new();
+    up.pypi(
+        "demo-pkg",
+        &[
+            WheelSpec { yanked: Some("bad build"), ..wheel("demo-pkg", "demo_pkg-1.0-py3-none-any.whl", b"one", 40) },
+            wheel("demo-pkg", "demo_pkg-1.1-py3-none-any.whl", b"one.one", 30),
+            wheel("demo-pkg", "demo_pkg-2.0-py3-none-any.whl", b"two", 2),
+            wheel("demo-pkg", "demo_pkg-3.0-py3-none-any.whl", b"three", 0),
+        ],
+    );
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+
+    // Nobody asked for it: 403 with the reason and where to ask.
+    let r = get(&app, "/pypi/simple/demo-pkg/").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("demo-pkg is not on the allowlist"), "{}", r.text());
+    assert!(r.text().contains("https://haven.example/packages/requests/new?ecosystem=pypi&name=demo-pkg"));
+    assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+
+    allow(&app, Ecosystem::Pypi, "Demo.Pkg", None, false).await;
+    let r = get(&app, "/pypi/simple/demo-pkg/").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.headers["content-type"], "application/vnd.pypi.simple.v1+json");
+    assert_eq!(r.headers["vary"], "Accept");
+    let page = r.json();
+    // 2.0 and 3.0 are inside the 7-day cooldown.
+    assert_eq!(filenames(&page), ["demo_pkg-1.0-py3-none-any.whl", "demo_pkg-1.1-py3-none-any.whl"]);
+    assert_eq!(page["versions"], serde_json::json!(["1.0", "1.1"]));
+    let first = &page["files"][0];
+    assert_eq!(first["yanked"], "bad build");
+    assert_eq!(first["size"], 3);
+    assert_eq!(first["upload-time"], iso(NOW - 40 * DAY));
+    assert_eq!(first["url"], "../../files/demo-pkg/demo_pkg-1.0-py3-none-any.whl");
+    assert!(first["core-metadata"]["sha256"].is_string());
+
+    // The same files as PEP 503 HTML for pip's HTML-only ancestors; 406 when nothing fits.
+    let html = get_with(&app, "/pypi/simple/demo-pkg/", &[("accept", "text/html")]).await;
+    assert_eq!(html.headers["content-type"], "text/html");
+    let text = html.text();
+    assert!(text.contains(&format!("#sha256={}", hex::encode(sha256(b"one.one")))), "{text}");
+    assert!(text.contains("data-yanked=\"bad build\"") && text.contains("data-core-metadata=\"sha256="));
+    assert!(!text.contains("demo_pkg-2.0"));
+    let r = get_with(&app, "/pypi/simple/demo-pkg/", &[("accept", "application/xml")]).await;
+    assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(r.headers["vary"], "Accept");
+
+    // Other spellings redirect to the normalised name.
+    let r = get(&app, "/pypi/simple/Demo_Pkg/").await;
+    assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.headers["location"], "/pypi/simple/demo-pkg/");
+    let r = get(&app, "/pypi/simple/demo-pkg").await;
+    assert_eq!(r.headers["location"], "/pypi/simple/demo-pkg/");
+
+    // The refused file itself: 403 naming the cooldown.
+    let r = get(&app, "/pypi/files/demo-pkg/demo_pkg-2.0-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("uploaded 2 day(s) ago; the cooldown is 7 days"), "{}", r.text());
+
+    // Six days later 2.0 has aged, 3.0 (six days old) not yet; a waiver lets 3.x through.
+    app.clock.advance(time::Duration::days(6));
+    assert_eq!(filenames(&get(&app, "/pypi/simple/demo-pkg/").await.json()).len(), 3);
+    allow(&app, Ecosystem::Pypi, "demo-pkg", Some(">=3"), true).await;
+    assert_eq!(filenames(&get(&app, "/pypi/simple/demo-pkg/").await.json()).len(), 4);
+
+    // A deny rule on one version wins over the allow rules, and is named in the refusal.
+    deny(&app, Ecosystem::Pypi, "demo-pkg", Some("==1.1")).await;
+    let names = filenames(&get(&app, "/pypi/simple/demo-pkg/").await.json());
+    assert!(!names.contains(&"demo_pkg-1.1-py3-none-any.whl".to_string()), "{names:?}");
+    let r = get(&app, "/pypi/files/demo-pkg/demo_pkg-1.1-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("`deny demo-pkg ==1.1`"), "{}", r.text());
+
+    // The index lists the allowed names only.
+    let r = get(&app, "/pypi/simple/").await;
+    assert_eq!(r.json()["projects"], serde_json::json!([{"name": "demo-pkg"}]));
+}
+
+async fn downloads_are_verified_cached_and_audited_on(db: TestDb) {
+    let up = Upstream::new();
+    let big: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    up.pypi(
+        "good",
+        &[
+            wheel("good", "good-1.0-py3-none-any.whl", b"good bytes", 30),
+            wheel("good", "good-2.0-py3-none-any.whl", &big, 30),
+        ],
+    );
+    up.pypi(
+        "bad",
+        &[
+            WheelSpec {
+                declared: Some(hex::encode(sha256(b"other"))),
+                ..wheel("bad", "bad-1.0-py3-none-any.whl", b"tampered", 30)
+            },
+            WheelSpec {
+                declared: Some(hex::encode(sha256(b"other"))),
+                ..wheel("bad", "bad-2.0-py3-none-any.whl", &big, 30)
+            },
+        ],
+    );
+    let app = app(db, &up, true).await;
+    allow(&app, Ecosystem::Pypi, "good", None, false).await;
+    allow(&app, Ecosystem::Pypi, "bad", None, false).await;
+
+    let r = get(&app, "/pypi/files/good/good-1.0-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, b"good bytes");
+    assert_eq!(r.headers["content-length"], "10");
+    let r = get(&app, "/pypi/files/good/good-1.0-py3-none-any.whl.metadata").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().starts_with("Metadata-Version"));
+    // Larger than the verify-first limit: streamed while cached.
+    let r = get(&app, "/pypi/files/good/good-2.0-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body == big);
+
+    // Served from the cache once the upstream is gone (and the page is still cached).
+    std::fs::remove_file(up.root().join("pypi/good/good-1.0-py3-none-any.whl")).unwrap();
+    let r = get(&app, "/pypi/files/good/good-1.0-py3-none-any.whl").await;
+    assert_eq!((r.status, r.body.as_slice()), (StatusCode::OK, &b"good bytes"[..]));
+    for _ in 0..50 {
+        if audit_actions(&app).await.iter().filter(|(a, _)| a == "package.cached").count() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A small file that does not match its index: 403 with the reason, before any byte.
+    let r = get(&app, "/pypi/files/bad/bad-1.0-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("does not match its index"), "{}", r.text());
+    // A large one: the answer started, but its last part never comes; the body fails.
+    let response = haven_web::router(app.state.clone())
+        .oneshot(Request::get("/pypi/files/bad/bad-2.0-py3-none-any.whl").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024).await.is_err());
+
+    let events = audit_actions(&app).await;
+    let count = |action: &str| events.iter().filter(|(a, _)| a == action).count();
+    assert_eq!(count("package.cached"), 3, "{events:?}");
+    assert_eq!(count("package.integrity_failed"), 2, "{events:?}");
+    assert!(events.iter().any(|(a, d)| a == "package.download" && d.contains("\"cached\":true")));
+    // Nothing of the refused files was kept: asking again fetches (and refuses) again.
+    let r = get(&app, "/pypi/files/bad/bad-1.0-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        count("package.integrity_failed") + 1,
+        audit_actions(&app).await.iter().filter(|(a, _)| a == "package.integrity_failed").count()
+    );
+}
+
+#[tokio::test]
+async fn downloads_are_verified_cached_and_audited() {
+    downloads_are_verified_cached_and_audited_on(haven_testkit::db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn downloads_are_verified_cached_and_audited_on_postgres() {
+    let Some(db) = haven_testkit::db::postgres().await else { return };
+    downloads_are_verified_cached_and_audited_on(db).await;
+}
+
+#[tokio::test]
+async fn hostile_upstreams_and_paths_are_refused() {
+    let up = Upstream::new();
+    std::fs::create_dir_all(up.root().join("pypi/broken")).unwrap();
+    std::fs::write(up.root().join("pypi/broken/index.json"), "{\"meta\": {\"api-version\": \"1.0\"}, \"name\": ")
+        .unwrap();
+    std::fs::create_dir_all(up.root().join("pypi/escape")).unwrap();
+    let page = serde_json::json!({"meta": {"api-version": "1.0"}, "name": "escape", "files": [
+        {"filename": "escape-1.0-py3-none-any.whl", "url": "file:///etc/passwd", "hashes": {"sha256": "aa".repeat(32)},
+         "upload-time": iso(NOW - 30 * DAY), "size": 10},
+        {"filename": "escape-2.0-py3-none-any.whl", "url": "http://169.254.169.254/latest/meta-data", "hashes": {"sha256": "aa".repeat(32)},
+         "upload-time": iso(NOW - 30 * DAY), "size": 10}]});
+    std::fs::write(up.root().join("pypi/escape/index.json"), page.to_string()).unwrap();
+    let huge = vec![b'x'; 3 * 1024 * 1024];
+    up.pypi("huge", &[wheel("huge", "huge-1.0-py3-none-any.whl", &huge, 30)]);
+    let mut config = up.config(true);
+    config.pypi.max_file_mib = 2;
+    let app =
+        common::test_app(haven_testkit::db::sqlite().await, common::Options { packages: config, ..Default::default() })
+            .await;
+    for name in ["broken", "escape", "huge"] {
+        allow(&app, Ecosystem::Pypi, name, None, false).await;
+    }
+
+    let r = get(&app, "/pypi/simple/broken/").await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert!(r.text().contains("The upstream's page for broken was refused"), "{}", r.text());
+    for file in ["escape-1.0-py3-none-any.whl", "escape-2.0-py3-none-any.whl"] {
+        let r = get(&app, &format!("/pypi/files/escape/{file}")).await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{file}: {}", r.text());
+    }
+    let r = get(&app, "/pypi/files/huge/huge-1.0-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("more than the limit of 2097152"), "{}", r.text());
+
+    for path in [
+        "/pypi/files/escape/..%2F..%2Fetc%2Fpasswd",
+        "/pypi/files/escape/%2e%2e",
+        "/pypi/simple/..%2Fescape/",
+        "/pypi/simple/%2Fetc%2Fpasswd/",
+        "/cran/src/contrib/..%2FPACKAGES",
+        "/cran/src/contrib/Archive/..%2F..%2Fetc/x.tar.gz",
+        "/conda/haven-test/..%2Fnoarch/repodata.json",
+        "/conda/..%2Fetc/noarch/repodata.json",
+        "/conda/haven-test/noarch/..%2F..%2Fx-1-0.conda",
+    ] {
+        let r = get(&app, path).await;
+        assert!(matches!(r.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN), "{path}: {} {}", r.status, r.text());
+    }
+    let cached: Vec<_> = audit_actions(&app).await.into_iter().filter(|(a, _)| a == "package.cached").collect();
+    assert!(cached.is_empty(), "{cached:?}");
+}
+
+#[tokio::test]
+async fn cran_serves_packages_tarballs_and_the_archive() {
+    let up = Upstream::new();
+    let contrib = up.root().join("cran/src/contrib");
+    std::fs::create_dir_all(contrib.join("Archive/pkgB")).unwrap();
+    let a = b"pkgA source";
+    let b = b"pkgB source";
+    std::fs::write(contrib.join("pkgA_1.0.tar.gz"), a).unwrap();
+    std::fs::write(contrib.join("pkgB_2.0.tar.gz"), b).unwrap();
+    std::fs::write(contrib.join("pkgC_1.0.tar.gz"), b"new").unwrap();
+    std::fs::write(contrib.join("Archive/pkgB/pkgB_1.0.tar.gz"), b"old pkgB").unwrap();
+    let md5 = |d: &[u8]| {
+        use md5::Digest as _;
+        hex::encode(md5::Md5::digest(d))
+    };
+    let packages = format!(
+        "Package: pkgA\nVersion: 1.0\nImports: pkgB (>= 1.0)\nMD5sum: {}\n\nPackage: pkgB\nVersion: 2.0\nMD5sum: {}\n\nPackage: pkgC\nVersion: 1.0\nMD5sum: {}\nDate/Publication: 2025-12-30 10:00:00 UTC\n",
+        md5(a),
+        md5(&b"not pkgB"[..]),
+        md5(b"new")
+    );
+    std::fs::write(contrib.join("PACKAGES"), packages).unwrap();
+    // File times say when each was published (the cooldown reads them).
+    for f in ["pkgA_1.0.tar.gz", "pkgB_2.0.tar.gz", "Archive/pkgB/pkgB_1.0.tar.gz"] {
+        let file = std::fs::File::options().write(true).open(contrib.join(f)).unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs((NOW - 30 * DAY) as u64)).unwrap();
+    }
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    for p in ["pkgA", "pkgB", "pkgC"] {
+        allow(&app, Ecosystem::Cran, p, None, false).await;
+    }
+
+    let r = get(&app, "/cran/src/contrib/PACKAGES").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.text();
+    assert!(text.contains("Package: pkgA") && text.contains("Package: pkgB"), "{text}");
+    assert!(!text.contains("pkgC"), "pkgC was published two days ago: {text}");
+    let gz = get(&app, "/cran/src/contrib/PACKAGES.gz").await;
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz.body.as_slice()), &mut unzipped).unwrap();
+    assert_eq!(unzipped, text);
+    assert_eq!(get(&app, "/cran/src/contrib/PACKAGES.rds").await.status, StatusCode::NOT_FOUND);
+
+    let r = get(&app, "/cran/src/contrib/pkgA_1.0.tar.gz").await;
+    assert_eq!((r.status, r.body.as_slice()), (StatusCode::OK, &a[..]));
+    // R does not check MD5sum; Haven does.
+    let r = get(&app, "/cran/src/contrib/pkgB_2.0.tar.gz").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("MD5"), "{}", r.text());
+    let r = get(&app, "/cran/src/contrib/pkgC_1.0.tar.gz").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("cooldown"), "{}", r.text());
+
+    let r = get(&app, "/cran/src/contrib/Archive/pkgB/").await;
+    assert!(r.text().contains("<a href=\"pkgB_1.0.tar.gz\">"), "{}", r.text());
+    let r = get(&app, "/cran/src/contrib/Archive/pkgB/pkgB_1.0.tar.gz").await;
+    assert_eq!((r.status, r.body.as_slice()), (StatusCode::OK, &b"old pkgB"[..]));
+    assert_eq!(get(&app, "/cran/src/contrib/Archive/pkgB/pkgB_0.9.tar.gz").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/cran/src/contrib/Archive/pkgA/").await.status, StatusCode::NOT_FOUND);
+    // A version rule applies to the archive too.
+    deny(&app, Ecosystem::Cran, "pkgB", Some("< 2.0")).await;
+    let r = get(&app, "/cran/src/contrib/Archive/pkgB/pkgB_1.0.tar.gz").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("`deny pkgB < 2.0`"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn conda_repodata_is_filtered_and_noarch_always_answers() {
+    let up = Upstream::new();
+    let linux = up.root().join("conda/haven-test/linux-64");
+    std::fs::create_dir_all(&linux).unwrap();
+    let art = b"conda artifact";
+    let ts = (NOW - 30 * DAY) * 1000;
+    let record = |name: &str, sha: String| {
+        serde_json::json!({"name": name, "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+            "sha256": sha, "size": art.len(), "timestamp": ts, "subdir": "linux-64"})
+    };
+    let repodata = serde_json::json!({"info": {"subdir": "linux-64"}, "packages": {
+        "good-1.0-0.tar.bz2": record("good", hex::encode(sha256(art))),
+        "other-1.0-0.tar.bz2": record("other", hex::encode(sha256(art))),
+    }, "packages.conda": {}});
+    std::fs::write(linux.join("repodata.json"), repodata.to_string()).unwrap();
+    std::fs::write(linux.join("good-1.0-0.tar.bz2"), art).unwrap();
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    allow(&app, Ecosystem::Conda, "good", None, false).await;
+
+    let r = get(&app, "/conda/haven-test/linux-64/repodata.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let json = r.json();
+    assert!(json["packages"]["good-1.0-0.tar.bz2"].is_object());
+    assert!(json["packages"].get("other-1.0-0.tar.bz2").is_none());
+    let z = get(&app, "/conda/haven-test/linux-64/repodata.json.zst").await;
+    assert_eq!(zstd::decode_all(z.body.as_slice()).unwrap(), r.body);
+    // The upstream has no noarch: an empty one, never a 404.
+    let r = get(&app, "/conda/haven-test/noarch/repodata.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["packages"], serde_json::json!({}));
+    assert_eq!(get(&app, "/conda/haven-test/osx-arm64/repodata.json").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/conda/haven-test/linux-64/current_repodata.json").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/conda/conda-forge/noarch/repodata.json").await.status, StatusCode::NOT_FOUND);
+
+    let r = get(&app, "/conda/haven-test/linux-64/good-1.0-0.tar.bz2").await;
+    assert_eq!((r.status, r.body.as_slice()), (StatusCode::OK, &art[..]));
+    let r = get(&app, "/conda/haven-test/linux-64/other-1.0-0.tar.bz2").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("other 1.0 is not on the allowlist"), "{}", r.text());
+    assert!(r.text().contains("name=other"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_repository_needs_a_repository_token() {
+    let up = Upstream::new();
+    up.pypi("good", &[wheel("good", "good-1.0-py3-none-any.whl", b"good", 30)]);
+    let app = app(haven_testkit::db::sqlite().await, &up, false).await;
+    allow(&app, Ecosystem::Pypi, "good", None, false).await;
+    for id in ["dora", "eve"] {
+        app.state.identity.add_account(By::Console, id, &format!("{id}@example.org"), false, "test").await.unwrap();
+    }
+    let (secret, token) = app.state.packages.create_repo_token("dora", "laptop", "test").await.unwrap();
+    let basic = |user: &str, secret: &str| {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
+    };
+    let get_as = |auth: Option<String>| {
+        let app = &app;
+        async move {
+            let mut h = vec![("accept", "application/vnd.pypi.simple.v1+json".to_string())];
+            if let Some(a) = auth {
+                h.push(("authorization", a));
+            }
+            let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            get_with(app, "/pypi/simple/good/", &h).await
+        }
+    };
+
+    let r = get_as(None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["www-authenticate"], "Basic realm=\"Haven packages\"");
+    assert!(r.text().contains("repository token"), "{}", r.text());
+    assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::OK);
+    assert_eq!(get_as(Some(basic("eve", &secret))).await.status, StatusCode::UNAUTHORIZED, "another user's id");
+    assert_eq!(get_as(Some(basic("dora", "x".repeat(43).as_str()))).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(get_as(Some("Bearer abc".into())).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(get_as(Some("Basic !!!".into())).await.status, StatusCode::UNAUTHORIZED);
+
+    // A locked account's tokens stop working, and work again once it is unlocked.
+    app.state.identity.set_account_status(By::Console, "dora", AccountStatus::Locked, "test").await.unwrap();
+    assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
+    app.state.identity.set_account_status(By::Console, "dora", AccountStatus::Active, "test").await.unwrap();
+    assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::OK);
+
+    // Downloads are audited as the token's owner; a revoked token is refused.
+    let file =
+        get_with(&app, "/pypi/files/good/good-1.0-py3-none-any.whl", &[("authorization", &basic("dora", &secret))])
+            .await;
+    assert_eq!(file.status, StatusCode::OK);
+    let events: Vec<_> = app.state.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    assert!(events.iter().any(|e| e.action == "package.download" && e.actor == "dora"));
+    assert!(events.iter().any(|e| e.action == "repo_token.created" && e.actor == "dora"));
+    app.state.packages.revoke_repo_token("dora", &token.handle(), "test").await.unwrap();
+    assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
+
+    // A year later a token has expired.
+    let (secret, _) = app.state.packages.create_repo_token("dora", "desktop", "test").await.unwrap();
+    app.clock.advance(time::Duration::days(366));
+    assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
+}
