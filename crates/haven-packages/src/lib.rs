@@ -6,6 +6,7 @@
 pub mod conda;
 pub mod cran;
 pub mod error;
+pub mod osv;
 pub mod policy;
 pub mod pypi;
 

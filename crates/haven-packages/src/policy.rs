@@ -165,6 +165,10 @@ pub struct Policy {
     pub min_age_days: u32,
     pub max_file_bytes: Option<u64>,
     pub rules: Vec<Rule>,
+    /// Known vulnerable or malicious versions (from an OSV import) of the names in question.
+    pub advisories: Vec<crate::osv::Advisory>,
+    /// Vulnerabilities this severe or worse are refused; malicious versions always are.
+    pub min_severity: crate::osv::Severity,
 }
 
 /// One file as the policy sees it.
@@ -192,6 +196,24 @@ impl Policy {
         };
         if let Some(rule) = self.rules.iter().find(|r| r.kind == RuleKind::Deny && r.matches(&name, c.version)) {
             return Decision::Refused(format!("{name} {} is refused by the rule `{}`", c.version, rule.describe()));
+        }
+        let hits: Vec<&crate::osv::Advisory> =
+            self.advisories.iter().filter(|a| a.affecting(self.ecosystem, &name, c.version).is_some()).collect();
+        if let Some(a) = hits.iter().find(|a| a.malicious) {
+            return Decision::Refused(format!(
+                "{name} {} is known to be malicious ({}: {})",
+                c.version, a.id, a.summary
+            ));
+        }
+        if let Some(a) = hits.iter().filter(|a| a.severity.at_least(self.min_severity)).max_by_key(|a| a.severity) {
+            return Decision::Refused(format!(
+                "{name} {} has a known {} vulnerability ({}: {}); the threshold is {}",
+                c.version,
+                a.severity.as_str(),
+                a.id,
+                a.summary,
+                self.min_severity.as_str()
+            ));
         }
         let allow = self.rules.iter().find(|r| r.kind == RuleKind::Allow && r.matches(&name, c.version));
         if self.mode == Mode::Allowlist && allow.is_none() {
@@ -238,7 +260,15 @@ mod tests {
     const NOW: i64 = 1_800_000_000 * 1_000_000;
 
     fn pypi(mode: Mode, rules: Vec<Rule>) -> Policy {
-        Policy { ecosystem: Ecosystem::Pypi, mode, min_age_days: 7, max_file_bytes: Some(1000), rules }
+        Policy {
+            ecosystem: Ecosystem::Pypi,
+            mode,
+            min_age_days: 7,
+            max_file_bytes: Some(1000),
+            rules,
+            advisories: vec![],
+            min_severity: crate::osv::Severity::Medium,
+        }
     }
 
     fn cand<'a>(name: &'a str, version: &'a str, age_days: i64) -> Candidate<'a> {
@@ -274,6 +304,34 @@ mod tests {
     }
 
     #[test]
+    fn advisories_refuse_by_severity_and_always_for_malware() {
+        let osv = |id: &str, severity: &str, fixed: &str| {
+            crate::osv::parse_record(
+                format!(
+                    r#"{{"id": "{id}", "summary": "s", "database_specific": {{"severity": "{severity}"}},
+                    "affected": [{{"package": {{"ecosystem": "PyPI", "name": "lib"}},
+                    "ranges": [{{"type": "ECOSYSTEM", "events": [{{"introduced": "0"}}, {{"fixed": "{fixed}"}}]}}]}}]}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let mut p = pypi(Mode::Denylist, vec![]);
+        p.advisories =
+            vec![osv("GHSA-low", "LOW", "2.0"), osv("GHSA-high", "HIGH", "1.5"), osv("MAL-2025-1", "LOW", "1.1")];
+        assert!(
+            matches!(p.decide(&cand("lib", "1.0", 30), NOW), Decision::Refused(r) if r.contains("malicious (MAL-2025-1"))
+        );
+        assert!(
+            matches!(p.decide(&cand("lib", "1.4", 30), NOW), Decision::Refused(r) if r.contains("high vulnerability (GHSA-high"))
+        );
+        assert_eq!(p.decide(&cand("lib", "1.9", 30), NOW), Decision::Allowed, "low is under the threshold");
+        p.min_severity = crate::osv::Severity::Low;
+        assert!(matches!(p.decide(&cand("lib", "1.9", 30), NOW), Decision::Refused(_)));
+        assert_eq!(p.decide(&cand("other", "1.0", 30), NOW), Decision::Allowed);
+    }
+
+    #[test]
     fn denylist_and_off() {
         let deny = vec![Rule::new(Ecosystem::Pypi, RuleKind::Deny, "evil", None, false).unwrap()];
         let p = pypi(Mode::Denylist, deny.clone());
@@ -293,6 +351,8 @@ mod tests {
             min_age_days: 0,
             max_file_bytes: None,
             rules: vec![rule],
+            advisories: vec![],
+            min_severity: crate::osv::Severity::Medium,
         };
         assert_eq!(p.decide(&cand("rlang", "1.1.4", 0), NOW), Decision::Allowed);
         assert_eq!(p.decide(&cand("rlang", "1.9-2", 0), NOW), Decision::Allowed, "1.9-2 < 1.10 numerically");

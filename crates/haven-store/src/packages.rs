@@ -6,6 +6,7 @@ use haven_core::blobs::ObjectMeta;
 use haven_core::packages::records::{CachedFile, NewRule, RepoToken, RuleRecord};
 use haven_core::packages::rules::{kind_str, parse_kind};
 use haven_core::packages::store::PackagesTx;
+use haven_packages::osv::{Advisory, Severity};
 use haven_packages::policy::{Ecosystem, RuleKind};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -204,6 +205,95 @@ impl PackagesTx for SqlTx<'_> {
         .bind(key)
         .bind(at_us);
         self.run(q).await.map(|_| ())
+    }
+
+    async fn package_advisories(
+        &mut self,
+        ecosystems: &[Ecosystem],
+        names: Option<&[String]>,
+    ) -> Result<Vec<Advisory>, StoreError> {
+        let mut out = Vec::new();
+        for e in ecosystems {
+            let rows = match names {
+                None => {
+                    sqlx::query(
+                        "SELECT id, ecosystem, name, malicious, severity, summary, affected FROM package_advisories \
+                         WHERE ecosystem = $1 ORDER BY id",
+                    )
+                    .bind(e.as_str())
+                    .fetch_all(self.sql().await?)
+                    .await
+                }
+                Some(names) => {
+                    let mut rows = Vec::new();
+                    for n in names {
+                        rows.extend(
+                            sqlx::query(
+                                "SELECT id, ecosystem, name, malicious, severity, summary, affected FROM package_advisories \
+                                 WHERE ecosystem = $1 AND name = $2 ORDER BY id",
+                            )
+                            .bind(e.as_str())
+                            .bind(n.as_str())
+                            .fetch_all(self.sql().await?)
+                            .await
+                            .map_err(map_err)?,
+                        );
+                    }
+                    Ok(rows)
+                }
+            }
+            .map_err(map_err)?;
+            for row in &rows {
+                let severity: String = get(row, 4)?;
+                let affected: String = get(row, 6)?;
+                out.push(Advisory {
+                    id: get(row, 0)?,
+                    malicious: get::<i64>(row, 3)? != 0,
+                    severity: Severity::parse(&severity).ok_or_else(|| corrupt("advisory severity"))?,
+                    summary: get(row, 5)?,
+                    withdrawn: false,
+                    affected: vec![serde_json::from_str(&affected).map_err(|_| corrupt("advisory"))?],
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_package_advisory(&mut self, a: &Advisory, imported_us: i64) -> Result<(), StoreError> {
+        self.run(sqlx::query("DELETE FROM package_advisories WHERE id = $1").bind(a.id.as_str())).await?;
+        if a.withdrawn {
+            return Ok(());
+        }
+        for affected in &a.affected {
+            let json = serde_json::to_string(affected).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let q = sqlx::query(
+                "INSERT INTO package_advisories (id, ecosystem, name, malicious, severity, summary, affected, imported_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id, ecosystem, name) DO NOTHING",
+            )
+            .bind(a.id.as_str())
+            .bind(affected.ecosystem.as_str())
+            .bind(affected.name.as_str())
+            .bind(i64::from(a.malicious))
+            .bind(a.severity.as_str())
+            .bind(a.summary.as_str())
+            .bind(json)
+            .bind(imported_us);
+            self.run(q).await?;
+        }
+        Ok(())
+    }
+
+    async fn cached_package_paths(&mut self) -> Result<Vec<(Ecosystem, String)>, StoreError> {
+        let rows = sqlx::query("SELECT ecosystem, path FROM package_files ORDER BY ecosystem, path")
+            .fetch_all(self.sql().await?)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let e: String = get(r, 0)?;
+                Ok((Ecosystem::parse(&e).ok_or_else(|| corrupt("cached file ecosystem"))?, get(r, 1)?))
+            })
+            .collect()
     }
 
     async fn insert_repo_token(&mut self, t: &RepoToken) -> Result<(), StoreError> {

@@ -536,3 +536,85 @@ async fn the_repository_needs_a_repository_token() {
     app.clock.advance(time::Duration::days(366));
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn osv_advisories_refuse_versions_and_report_what_was_served() {
+    let up = Upstream::new();
+    up.pypi(
+        "lib",
+        &[
+            wheel("lib", "lib-1.0-py3-none-any.whl", b"lib one", 60),
+            wheel("lib", "lib-1.1-py3-none-any.whl", b"lib one.one", 50),
+            wheel("lib", "lib-2.0-py3-none-any.whl", b"lib two", 40),
+        ],
+    );
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    allow(&app, Ecosystem::Pypi, "lib", None, false).await;
+    assert_eq!(get(&app, "/pypi/files/lib/lib-1.0-py3-none-any.whl").await.status, StatusCode::OK);
+    assert_eq!(get(&app, "/pypi/files/lib/lib-2.0-py3-none-any.whl").await.status, StatusCode::OK);
+
+    let record = |id: &str, severity: &str, events: &str| {
+        format!(
+            r#"{{"id": "{id}", "summary": "{id} summary", "database_specific": {{"severity": "{severity}"}},
+            "affected": [{{"package": {{"ecosystem": "PyPI", "name": "Lib"}}, "ranges": [{{"type": "ECOSYSTEM", "events": {events}}}]}}]}}"#
+        )
+        .into_bytes()
+    };
+    let files = vec![
+        ("GHSA-1.json".to_string(), record("GHSA-1", "HIGH", r#"[{"introduced": "0"}, {"fixed": "1.1"}]"#)),
+        ("GHSA-2.json".to_string(), record("GHSA-2", "LOW", r#"[{"introduced": "2.0"}]"#)),
+        (
+            "npm.json".to_string(),
+            br#"{"id": "GHSA-3", "affected": [{"package": {"ecosystem": "npm", "name": "x"}, "versions": ["1"]}]}"#
+                .to_vec(),
+        ),
+        ("bad.json".to_string(), b"{not json".to_vec()),
+    ];
+    let report = app.state.packages.import_osv("console", files).await.unwrap();
+    assert_eq!((report.imported, report.ignored, report.malformed.len()), (2, 1, 1), "{report:?}");
+    assert_eq!(report.newly_refused, ["pypi lib/lib-1.0-py3-none-any.whl: high vulnerability GHSA-1"]);
+
+    let page = get(&app, "/pypi/simple/lib/").await.json();
+    assert_eq!(
+        filenames(&page),
+        ["lib-1.1-py3-none-any.whl", "lib-2.0-py3-none-any.whl"],
+        "low is under the threshold"
+    );
+    let r = get(&app, "/pypi/files/lib/lib-1.0-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "even though it is cached");
+    assert!(r.text().contains("high vulnerability (GHSA-1: GHSA-1 summary)"), "{}", r.text());
+
+    // Malicious versions are refused whatever the threshold; a withdrawn record lifts it.
+    let mal = br#"{"id": "MAL-2026-7", "summary": "Malicious code in lib (PyPI)",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "lib"}, "versions": ["1.1"]}]}"#
+        .to_vec();
+    app.state.packages.import_osv("console", vec![("mal.json".into(), mal)]).await.unwrap();
+    let r = get(&app, "/pypi/files/lib/lib-1.1-py3-none-any.whl").await;
+    assert!(r.text().contains("known to be malicious (MAL-2026-7"), "{}", r.text());
+    let withdrawn = br#"{"id": "MAL-2026-7", "withdrawn": "2026-01-01T00:00:00Z", "affected": []}"#.to_vec();
+    let report = app.state.packages.import_osv("console", vec![("w.json".into(), withdrawn)]).await.unwrap();
+    assert_eq!(report.withdrawn, 1);
+    assert_eq!(get(&app, "/pypi/files/lib/lib-1.1-py3-none-any.whl").await.status, StatusCode::OK);
+    assert_eq!(audit_actions(&app).await.iter().filter(|(a, _)| a == "package.osv_imported").count(), 3);
+}
+
+#[tokio::test]
+async fn the_bootstrap_allowlist_is_added_once() {
+    let up = Upstream::new();
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    let added = app.state.packages.bootstrap_allowlist().await.unwrap();
+    assert!(added >= 20, "{added}");
+    let pypi: Vec<String> =
+        app.state.packages.rules(Ecosystem::Pypi).await.unwrap().into_iter().map(|r| r.name).collect();
+    for name in ["pip", "setuptools", "wheel", "hatchling", "flit-core"] {
+        assert!(pypi.contains(&name.to_string()), "{name} in {pypi:?}");
+    }
+    let cran: Vec<String> =
+        app.state.packages.rules(Ecosystem::Cran).await.unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(cran, ["remotes", "renv"]);
+    // Removed rules stay removed: it is added once, not on every start.
+    let change = Change { actor: "console", source: "test", reason: "" };
+    app.state.packages.remove_rules(Ecosystem::Cran, RuleKind::Allow, "renv", None, &change).await.unwrap();
+    assert_eq!(app.state.packages.bootstrap_allowlist().await.unwrap(), 0);
+    assert_eq!(app.state.packages.rules(Ecosystem::Cran).await.unwrap().len(), 1);
+}

@@ -138,6 +138,13 @@ pub enum PackagesCommand {
         #[arg(long)]
         channel: Option<String>,
     },
+    /// Import OSV advisories from a directory of .json files (searched recursively) or a .zip
+    /// (OSV.dev's ecosystem dumps, OpenSSF malicious-packages); report what they now refuse.
+    ImportOsv {
+        #[command(flatten)]
+        common: Common,
+        path: PathBuf,
+    },
     /// Make a repository token for USER (a service account, say) and print it once.
     Token {
         #[command(flatten)]
@@ -330,6 +337,7 @@ impl Command {
                     | PackagesCommand::Remove { common, .. }
                     | PackagesCommand::Policy { common, .. }
                     | PackagesCommand::Check { common, .. }
+                    | PackagesCommand::ImportOsv { common, .. }
                     | PackagesCommand::Token { common, .. },
             } => common.clone(),
         }

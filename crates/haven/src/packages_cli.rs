@@ -1,9 +1,10 @@
 //! `haven packages …`: the package policy at the console, through the same use cases as the
 //! reviewers' pages, audited as `console`.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use haven_core::packages::Packages;
 use haven_core::packages::rules::{Change, kind_str, parse_kind};
 use haven_packages::policy::{Ecosystem, RuleKind};
@@ -54,6 +55,7 @@ pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
         PackagesCommand::Check { ecosystem: e, name, version, subdir, channel, .. } => {
             check(config, &e, &name, version.as_deref(), &subdir, channel.as_deref()).await
         }
+        PackagesCommand::ImportOsv { path, .. } => import_osv(config, &path).await,
         PackagesCommand::Token { user, label, .. } => {
             let packages = open(config).await?;
             let (secret, token) = packages.create_repo_token(&user, &label, "console").await?;
@@ -186,4 +188,83 @@ async fn check(
     }
     println!("{offered} of {} file(s) offered", rows.len());
     Ok(if offered > 0 { 0 } else { 3 })
+}
+
+/// Largest OSV archive or file read (OSV.dev's whole PyPI dump is a few hundred MiB unpacked).
+const MAX_OSV_FILE: u64 = 4 * 1024 * 1024;
+const MAX_OSV_FILES: usize = 500_000;
+
+fn read_osv_dir(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            read_osv_dir(&path, out)?;
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "json") {
+            if out.len() >= MAX_OSV_FILES {
+                bail!("more than {MAX_OSV_FILES} files under {}", dir.display());
+            }
+            let len = entry.metadata()?.len();
+            let name = path.display().to_string();
+            if len > MAX_OSV_FILE {
+                println!("  skipped {name}: larger than {MAX_OSV_FILE} bytes");
+                continue;
+            }
+            out.push((name, std::fs::read(&path)?));
+        }
+    }
+    Ok(())
+}
+
+fn read_osv_zip(path: &Path, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut archive =
+        zip::ZipArchive::new(file).with_context(|| format!("{} is not a readable zip", path.display()))?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i)?;
+        if !entry.is_file() || !entry.name().ends_with(".json") {
+            continue;
+        }
+        if out.len() >= MAX_OSV_FILES {
+            bail!("more than {MAX_OSV_FILES} records in {}", path.display());
+        }
+        let name = format!("{}:{}", path.display(), entry.name());
+        // Read at most one byte past the limit, whatever the header claims (zip bombs).
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut entry, MAX_OSV_FILE + 1), &mut bytes)?;
+        if bytes.len() as u64 > MAX_OSV_FILE {
+            println!("  skipped {name}: larger than {MAX_OSV_FILE} bytes");
+            continue;
+        }
+        out.push((name, bytes));
+    }
+    Ok(())
+}
+
+async fn import_osv(config: Config, path: &Path) -> Result<i32> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        read_osv_dir(path, &mut files)?;
+    } else {
+        read_osv_zip(path, &mut files)?;
+    }
+    let packages = open(config).await?;
+    let report = packages.import_osv("console", files).await?;
+    println!(
+        "Imported {} advisories ({} withdrawn, {} about other ecosystems).",
+        report.imported, report.withdrawn, report.ignored
+    );
+    for (name, why) in &report.malformed {
+        println!("  skipped {name}: {why}");
+    }
+    if report.newly_refused.is_empty() {
+        println!("No file Haven has served is refused by them.");
+    } else {
+        println!("Files Haven has served that are now refused:");
+        for line in &report.newly_refused {
+            println!("  {line}");
+        }
+    }
+    Ok(0)
 }

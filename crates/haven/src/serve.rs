@@ -48,6 +48,13 @@ pub async fn run(config: Config) -> Result<()> {
     let public_url = app.config.public_url(port);
     let identity = app.identity(&public_url).await?;
     let packages = app.packages(&public_url)?;
+    let added = packages.bootstrap_allowlist().await?;
+    if added > 0 {
+        tracing::info!(
+            rules = added,
+            "added the bootstrap allowlist of the package repository (haven packages policy)"
+        );
+    }
     let App { config, store, clock, rng, blobs, audit_key, .. } = app;
 
     let paths = tls::Paths::new(&config.data_dir)?;

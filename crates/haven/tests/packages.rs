@@ -223,6 +223,23 @@ fn pip_and_uv_install_with_dependencies_and_see_refusals() {
     assert!(!out.status.success());
     assert!(text(&out).contains("403 Forbidden"), "{}", text(&out));
 
+    // An OSV dump (a zip, as OSV.dev publishes them) marks beta 1.0 malicious: the copy Haven
+    // served is reported, and alpha can no longer be installed.
+    let zip = repo.tmp.path().join("osv.zip");
+    let record = r#"{"id": "MAL-2026-1", "summary": "Malicious code in beta (PyPI)", "affected": [{"package": {"ecosystem": "PyPI", "name": "beta"}, "versions": ["1.0"]}]}"#;
+    let made = Command::new("python3")
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); z.writestr('pypi/MAL-2026-1.json', sys.argv[2]); z.close()"])
+        .arg(&zip)
+        .arg(record)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let imported = haven(&["packages", "import-osv", zip.to_str().unwrap()], &repo.server.data_dir);
+    assert!(imported.contains("Imported 1 advisories"), "{imported}");
+    assert!(imported.contains("pypi beta/beta-1.0-py3-none-any.whl: malicious MAL-2026-1"), "{imported}");
+    let out = repo.pip(&py, "pip5", &["alpha"]);
+    assert!(!out.status.success(), "{}", text(&out));
+
     // Every download is in the audit trail, as carol; the corrupted file as a refusal.
     let audit = haven(&["audit", "export"], &repo.server.data_dir);
     assert!(

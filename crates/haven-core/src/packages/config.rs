@@ -1,5 +1,6 @@
 //! The `[packages]` section of the configuration: one upstream and policy per ecosystem.
 
+use haven_packages::osv::Severity;
 use haven_packages::policy::{Ecosystem, Mode};
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,10 @@ pub struct PackagesConfig {
     pub index_ttl_secs: u64,
     /// Seconds an upstream may take to answer; a body must keep arriving at least this often.
     pub upstream_timeout_secs: u64,
+    /// Versions with a known vulnerability this severe or worse are refused (`low`, `medium`,
+    /// `high`, `critical`); records without a severity count as medium. Malicious versions are
+    /// always refused.
+    pub osv_min_severity: Severity,
     pub pypi: EcosystemConfig,
     pub cran: EcosystemConfig,
     pub conda: EcosystemConfig,
@@ -96,6 +101,7 @@ impl Default for PackagesConfig {
             anonymous_read: false,
             index_ttl_secs: 300,
             upstream_timeout_secs: 30,
+            osv_min_severity: Severity::Medium,
             pypi: EcosystemConfig::with_upstream("https://pypi.org/simple/"),
             cran: EcosystemConfig::with_upstream("https://cloud.r-project.org/"),
             conda: EcosystemConfig::with_upstream("https://conda.anaconda.org/"),

@@ -2,10 +2,12 @@
 //! policy, with verified, cached downloads. Index formats and the policy decision itself live in
 //! the pure `haven-packages` crate; this module holds the use cases and the ports they need.
 
+pub mod bootstrap;
 pub mod conda;
 pub mod config;
 pub mod cran;
 pub mod fetch;
+pub mod osv;
 pub mod ports;
 pub mod pypi;
 pub mod records;
@@ -16,12 +18,14 @@ pub mod tokens;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use haven_packages::policy::{Ecosystem, Policy, Rule};
+use haven_packages::osv::{Advisory, osv_identity};
+use haven_packages::policy::{Ecosystem, Policy, Rule, RuleKind};
 use thiserror::Error;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::{Clock, CoreError, Rng, Store, StoreError, to_micros};
 pub use config::PackagesConfig;
+use config::PolicyMode;
 pub use ports::{Fetched, Upstream, UpstreamError};
 use records::RuleRecord;
 
@@ -120,11 +124,39 @@ impl Packages {
 
     /// The policy of one ecosystem with the rules stored for `name` (or for every name).
     pub async fn policy(&self, ecosystem: Ecosystem, name: Option<&str>) -> Result<Policy, PackageError> {
-        let name = name.map(str::to_string);
-        let records: Vec<RuleRecord> = crate::store::read(self.store.as_ref(), move |tx| {
-            Box::pin(async move { tx.package_rules(ecosystem, name.as_deref()).await.map_err(CoreError::from) })
-        })
-        .await?;
+        let only = name.map(str::to_string);
+        let mode = self.config.ecosystem(ecosystem).mode;
+        let (records, advisories): (Vec<RuleRecord>, Vec<Advisory>) =
+            crate::store::read(self.store.as_ref(), move |tx| {
+                Box::pin(async move {
+                    let records = tx.package_rules(ecosystem, only.as_deref()).await?;
+                    // The advisories that can matter: for one name, or for the allowed names (an
+                    // allowlist), or for every name.
+                    let names: Option<Vec<String>> = match &only {
+                        Some(n) => Some(vec![n.clone()]),
+                        None if mode == PolicyMode::Allowlist => {
+                            Some(records.iter().filter(|r| r.kind == RuleKind::Allow).map(|r| r.name.clone()).collect())
+                        }
+                        None => None,
+                    };
+                    let advisories = match names {
+                        Some(names) => {
+                            let mut out = Vec::new();
+                            for n in names {
+                                let (e, osv_name) = osv_identity(ecosystem, &n);
+                                out.extend(tx.package_advisories(&[e], Some(std::slice::from_ref(&osv_name))).await?);
+                            }
+                            out
+                        }
+                        None if ecosystem == Ecosystem::Conda => {
+                            tx.package_advisories(&[Ecosystem::Pypi, Ecosystem::Cran], None).await?
+                        }
+                        None => tx.package_advisories(&[ecosystem], None).await?,
+                    };
+                    Ok::<_, CoreError>((records, advisories))
+                })
+            })
+            .await?;
         let c = self.config.ecosystem(ecosystem);
         let mut rules = Vec::with_capacity(records.len());
         for r in records {
@@ -142,6 +174,8 @@ impl Packages {
             min_age_days: c.min_age_days,
             max_file_bytes: Some(c.max_file_bytes()),
             rules,
+            advisories,
+            min_severity: self.config.osv_min_severity,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The package repository's part of the storage port.
 
 use async_trait::async_trait;
+use haven_packages::osv::Advisory;
 use haven_packages::policy::{Ecosystem, RuleKind};
 
 use super::records::{CachedFile, NewRule, RepoToken, RuleRecord};
@@ -34,6 +35,18 @@ pub trait PackagesTx: Send {
     /// When Haven first saw `key` (an upstream artifact) and the upload time it learnt for it.
     async fn package_upload_time(&mut self, ecosystem: Ecosystem, key: &str) -> Result<Option<i64>, StoreError>;
     async fn put_package_upload_time(&mut self, ecosystem: Ecosystem, key: &str, at_us: i64) -> Result<(), StoreError>;
+
+    /// Advisories naming these OSV packages (`(ecosystem, name)`), or all of `ecosystems` when
+    /// `names` is None.
+    async fn package_advisories(
+        &mut self,
+        ecosystems: &[Ecosystem],
+        names: Option<&[String]>,
+    ) -> Result<Vec<Advisory>, StoreError>;
+    /// Replace everything stored under this advisory's id (a withdrawn one is only deleted).
+    async fn put_package_advisory(&mut self, advisory: &Advisory, imported_us: i64) -> Result<(), StoreError>;
+    /// Every cached file's path, per ecosystem (for re-evaluation after an import).
+    async fn cached_package_paths(&mut self) -> Result<Vec<(Ecosystem, String)>, StoreError>;
 
     async fn insert_repo_token(&mut self, token: &RepoToken) -> Result<(), StoreError>;
     async fn repo_token(&mut self, hash: &[u8; 32]) -> Result<Option<RepoToken>, StoreError>;

@@ -39,3 +39,18 @@ CREATE TABLE repo_tokens (
     expires_us BIGINT NOT NULL
 );
 CREATE INDEX repo_tokens_user ON repo_tokens (user_id);
+
+-- Known vulnerable and malicious versions, from OSV records imported offline; one row per
+-- advisory and affected package (`affected` is the JSON of its versions and ranges).
+CREATE TABLE package_advisories (
+    id TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    malicious BIGINT NOT NULL,
+    severity TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    affected TEXT NOT NULL,
+    imported_us BIGINT NOT NULL,
+    PRIMARY KEY (id, ecosystem, name)
+);
+CREATE INDEX package_advisories_name ON package_advisories (ecosystem, name);
