@@ -6,8 +6,12 @@
 pub mod conda;
 pub mod cran;
 pub mod error;
+pub mod manifests;
 pub mod osv;
 pub mod policy;
 pub mod pypi;
 
 pub use error::FormatError;
+
+/// Re-exported: PEP 440 versions as the policy reads them.
+pub use pep440_rs;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use haven_core::StoreError;
 use haven_core::blobs::ObjectMeta;
-use haven_core::packages::records::{CachedFile, NewRule, RepoToken, RuleRecord};
+use haven_core::packages::records::{CachedFile, NewRule, RepoToken, RequestRecord, RequestStatus, RuleRecord};
 use haven_core::packages::rules::{kind_str, parse_kind};
 use haven_core::packages::store::PackagesTx;
 use haven_packages::osv::{Advisory, Severity};
@@ -15,6 +15,8 @@ use crate::db::map_err;
 use crate::tx::SqlTx;
 
 const RULE_COLUMNS: &str = "id, ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us";
+const REQUEST_COLUMNS: &str =
+    "id, requester, ecosystem, name, spec, justification, status, created_us, decided_by, decided_us, note, closure";
 const TOKEN_COLUMNS: &str = "hash, user_id, label, created_us, last_used_us, expires_us";
 
 fn corrupt(what: &str) -> StoreError {
@@ -38,6 +40,25 @@ fn rule(row: &AnyRow) -> Result<RuleRecord, StoreError> {
         reason: get(row, 6)?,
         added_by: get(row, 7)?,
         added_us: get(row, 8)?,
+    })
+}
+
+fn request(row: &AnyRow) -> Result<RequestRecord, StoreError> {
+    let ecosystem: String = get(row, 2)?;
+    let status: String = get(row, 6)?;
+    Ok(RequestRecord {
+        id: get(row, 0)?,
+        requester: get(row, 1)?,
+        ecosystem: Ecosystem::parse(&ecosystem).ok_or_else(|| corrupt("request ecosystem"))?,
+        name: get(row, 3)?,
+        spec: get(row, 4)?,
+        justification: get(row, 5)?,
+        status: RequestStatus::parse(&status).ok_or_else(|| corrupt("request status"))?,
+        created_us: get(row, 7)?,
+        decided_by: get(row, 8)?,
+        decided_us: get(row, 9)?,
+        note: get(row, 10)?,
+        closure: get(row, 11)?,
     })
 }
 
@@ -294,6 +315,70 @@ impl PackagesTx for SqlTx<'_> {
                 Ok((Ecosystem::parse(&e).ok_or_else(|| corrupt("cached file ecosystem"))?, get(r, 1)?))
             })
             .collect()
+    }
+
+    async fn insert_package_request(&mut self, r: &RequestRecord) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO package_requests (requester, ecosystem, name, spec, justification, status, created_us, \
+             decided_by, decided_us, note, closure) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(r.requester.as_str())
+        .bind(r.ecosystem.as_str())
+        .bind(r.name.as_str())
+        .bind(r.spec.as_str())
+        .bind(r.justification.as_str())
+        .bind(r.status.as_str())
+        .bind(r.created_us)
+        .bind(r.decided_by.as_str())
+        .bind(r.decided_us)
+        .bind(r.note.as_str())
+        .bind(r.closure.as_str())
+        .fetch_one(self.sql().await?)
+        .await
+        .map_err(map_err)?;
+        get(&row, 0)
+    }
+
+    async fn package_request(&mut self, id: i64) -> Result<Option<RequestRecord>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM package_requests WHERE id = $1");
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.sql().await?).await.map_err(map_err)?;
+        row.as_ref().map(request).transpose()
+    }
+
+    async fn package_requests(
+        &mut self,
+        requester: Option<&str>,
+        status: Option<RequestStatus>,
+        limit: i64,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        // Empty strings stand for "any" so one statement serves every filter.
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM package_requests WHERE ($1 = '' OR requester = $1) \
+             AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(requester.unwrap_or(""))
+            .bind(status.map_or("", RequestStatus::as_str))
+            .bind(limit)
+            .fetch_all(self.sql().await?)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(request).collect()
+    }
+
+    async fn decide_package_request(&mut self, r: &RequestRecord) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "UPDATE package_requests SET status = $2, decided_by = $3, decided_us = $4, note = $5, closure = $6 \
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(r.id)
+        .bind(r.status.as_str())
+        .bind(r.decided_by.as_str())
+        .bind(r.decided_us)
+        .bind(r.note.as_str())
+        .bind(r.closure.as_str());
+        Ok(self.run(q).await? == 1)
     }
 
     async fn insert_repo_token(&mut self, t: &RepoToken) -> Result<(), StoreError> {

@@ -46,6 +46,8 @@ struct WheelSpec<'a> {
     yanked: Option<&'a str>,
     /// Declare this SHA-256 instead of the file's own.
     declared: Option<String>,
+    /// `Requires-Dist` lines of its core metadata.
+    requires: &'a [&'a str],
 }
 
 impl Upstream {
@@ -72,7 +74,11 @@ impl Upstream {
         for f in files {
             assert_eq!(f.project, project);
             std::fs::write(dir.join(f.filename), f.bytes).unwrap();
-            let metadata = format!("Metadata-Version: 2.1\nName: {project}\n");
+            let version = haven_packages::pypi::filename_version(f.filename).unwrap();
+            let mut metadata = format!("Metadata-Version: 2.1\nName: {project}\nVersion: {version}\nLicense: MIT\n");
+            for r in f.requires {
+                metadata.push_str(&format!("Requires-Dist: {r}\n"));
+            }
             std::fs::write(dir.join(format!("{}.metadata", f.filename)), &metadata).unwrap();
             let mut e = serde_json::json!({
                 "filename": f.filename,
@@ -94,7 +100,7 @@ impl Upstream {
 }
 
 fn wheel<'a>(project: &'a str, filename: &'a str, bytes: &'a [u8], age_days: i64) -> WheelSpec<'a> {
-    WheelSpec { project, filename, bytes, age_days, yanked: None, declared: None }
+    WheelSpec { project, filename, bytes, age_days, yanked: None, declared: None, requires: &[] }
 }
 
 async fn app(db: TestDb, up: &Upstream, anonymous: bool) -> App {
@@ -617,4 +623,137 @@ async fn the_bootstrap_allowlist_is_added_once() {
     app.state.packages.remove_rules(Ecosystem::Cran, RuleKind::Allow, "renv", None, &change).await.unwrap();
     assert_eq!(app.state.packages.bootstrap_allowlist().await.unwrap(), 0);
     assert_eq!(app.state.packages.rules(Ecosystem::Cran).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn software_requests_show_the_closure_and_approve_it_in_one_decision() {
+    use haven_core::identity::SignedIn;
+    use haven_core::identity::records::SessionKind;
+    use haven_core::packages::requests::Manifest;
+
+    let up = Upstream::new();
+    up.pypi(
+        "app",
+        &[WheelSpec {
+            requires: &["lib>=1", "winonly; sys_platform == 'win32'", "testing-tool; extra == 'test'"],
+            ..wheel("app", "app-1.0-py3-none-any.whl", b"app", 30)
+        }],
+    );
+    up.pypi(
+        "lib",
+        &[
+            WheelSpec { requires: &["tiny"], ..wheel("lib", "lib-1.0-py3-none-any.whl", b"lib1", 60) },
+            WheelSpec { requires: &["tiny"], ..wheel("lib", "lib-2.0-py3-none-any.whl", b"lib2", 30) },
+        ],
+    );
+    up.pypi("tiny", &[wheel("tiny", "tiny-1.0-py3-none-any.whl", b"tiny", 30)]);
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    allow(&app, Ecosystem::Pypi, "tiny", None, false).await;
+    for (id, admin) in [("rita", false), ("rev", true)] {
+        app.state.identity.add_account(By::Console, id, &format!("{id}@example.org"), admin, "test").await.unwrap();
+    }
+    let signed = |id: &str, roles: Vec<haven_core::accounts::Role>| SignedIn {
+        user_id: id.into(),
+        email: format!("{id}@example.org"),
+        roles,
+        kind: SessionKind::Full,
+        session_hash: [0; 32],
+        mfa_at_us: 0,
+        created_us: 0,
+        password_expired: false,
+        needs_token: false,
+    };
+    let rita = signed("rita", vec![haven_core::accounts::Role::Researcher]);
+    let rev = signed("rev", vec![haven_core::accounts::Role::Admin]);
+    let mailer = app.state.identity.mailer.clone();
+    let p = &app.state.packages;
+
+    // The dry run: per package, what Haven says now.
+    let (verdicts, skipped) = p.dry_run(Manifest::Requirements, "app\ntiny==1.0\nnowhere\n-e .\n").await.unwrap();
+    let said: Vec<String> = verdicts
+        .iter()
+        .map(|v| format!("{} [{}] {}", v.wanted.name, v.offered.join(","), v.reason.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(said[0], "app [] app is not on the allowlist", "{said:?}");
+    assert_eq!(said[1], "tiny [1.0] ", "{said:?}");
+    assert_eq!(said[2], "nowhere [] nowhere is not on the allowlist", "{said:?}");
+    assert_eq!(skipped.len(), 1);
+
+    let r = p
+        .submit_request(
+            "rita",
+            "rita@example.org",
+            mailer.as_ref(),
+            Ecosystem::Pypi,
+            "App",
+            "",
+            "For the cohort analysis.",
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.name.as_str(), r.status.as_str()), ("app", "pending"));
+    assert!(app.mail.last_to("rita@example.org").unwrap().subject.contains(&format!("request #{} received", r.id)));
+    let again = p
+        .submit_request(
+            "rita",
+            "rita@example.org",
+            mailer.as_ref(),
+            Ecosystem::Pypi,
+            "app",
+            "",
+            "Again, please.",
+            "test",
+        )
+        .await;
+    assert!(again.is_err(), "one pending request per package");
+    assert!(p.submit_request("rita", "", mailer.as_ref(), Ecosystem::Pypi, "x", "", "short", "test").await.is_err());
+
+    // The closure: app, lib at its newest, tiny (already allowed); no Windows-only or extra.
+    let closure = p.preview(&r).await.unwrap();
+    let items: Vec<String> =
+        closure.iter().map(|i| format!("{} {} {:?} {}", i.name, i.version, i.needed_by, i.allowed)).collect();
+    assert_eq!(items, ["app 1.0 None false", "lib 2.0 Some(\"app\") false", "tiny 1.0 Some(\"lib\") true"]);
+    assert_eq!(closure[0].license.as_deref(), Some("MIT"));
+
+    // Only reviewers decide, never their own request; rejecting needs a note.
+    assert!(
+        p.decide_request(By::Web(&rita), mailer.as_ref(), "rita@example.org", r.id, true, "", "test").await.is_err()
+    );
+    assert!(
+        p.decide_request(By::Web(&rev), mailer.as_ref(), "rita@example.org", r.id, false, "", "test").await.is_err()
+    );
+    let decided = p
+        .decide_request(By::Web(&rev), mailer.as_ref(), "rita@example.org", r.id, true, "Fine.", "test")
+        .await
+        .unwrap();
+    assert_eq!(decided.status.as_str(), "approved");
+    let mail = app.mail.last_to("rita@example.org").unwrap();
+    assert!(mail.subject.contains("approved") && mail.text.contains("lib 2.0 (needed by app)"), "{}", mail.text);
+    assert!(
+        p.decide_request(By::Web(&rev), mailer.as_ref(), "", r.id, true, "", "test").await.is_err(),
+        "decided once"
+    );
+
+    let rules: Vec<String> = p
+        .rules(Ecosystem::Pypi)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {} | {}", r.name, r.spec, r.reason))
+        .collect();
+    assert!(rules.contains(&format!("app ==1.0 | request #{} by rita", r.id)), "{rules:?}");
+    assert!(rules.contains(&format!("lib ==2.0 | request #{}: a dependency of app (app)", r.id)), "{rules:?}");
+    assert_eq!(
+        filenames(&get(&app, "/pypi/simple/lib/").await.json()),
+        ["lib-2.0-py3-none-any.whl"],
+        "the reviewed version only"
+    );
+    assert_eq!(get(&app, "/pypi/files/app/app-1.0-py3-none-any.whl").await.status, StatusCode::OK);
+    assert!(audit_actions(&app).await.iter().any(|(a, d)| a == "package.request_approved" && d.contains("lib ==2.0")));
+
+    // The pages need a session.
+    let r = get(&app, "/packages/requests").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.headers["location"].to_str().unwrap().starts_with("/security/signin"));
 }

@@ -145,6 +145,27 @@ pub enum PackagesCommand {
         common: Common,
         path: PathBuf,
     },
+    /// List software requests (pending ones only with --pending).
+    Requests {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        pending: bool,
+        /// Show one request with its dependency closure.
+        #[arg(long)]
+        show: Option<i64>,
+    },
+    /// Decide a pending software request: approve (adding its closure's allow rules) or reject.
+    Decide {
+        #[command(flatten)]
+        common: Common,
+        id: i64,
+        /// approve or reject.
+        decision: String,
+        /// Note to the requester (required to reject).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Make a repository token for USER (a service account, say) and print it once.
     Token {
         #[command(flatten)]
@@ -338,6 +359,8 @@ impl Command {
                     | PackagesCommand::Policy { common, .. }
                     | PackagesCommand::Check { common, .. }
                     | PackagesCommand::ImportOsv { common, .. }
+                    | PackagesCommand::Requests { common, .. }
+                    | PackagesCommand::Decide { common, .. }
                     | PackagesCommand::Token { common, .. },
             } => common.clone(),
         }

@@ -5,6 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use haven_core::Store;
+use haven_core::identity::Mailer;
+use haven_core::identity::desk::By;
 use haven_core::packages::Packages;
 use haven_core::packages::rules::{Change, kind_str, parse_kind};
 use haven_packages::policy::{Ecosystem, RuleKind};
@@ -12,6 +15,63 @@ use haven_packages::policy::{Ecosystem, RuleKind};
 use crate::app::{self, Mode};
 use crate::cli::PackagesCommand;
 use crate::config::Config;
+use crate::mail::LettreMailer;
+
+async fn open_with_mail(config: Config) -> Result<(Arc<Packages>, Arc<dyn Mailer>, Arc<dyn Store>)> {
+    let public_url = config.public_url(config.listen.port());
+    let app = app::open(config, Mode::Existing).await?;
+    let mailer: Arc<dyn Mailer> = Arc::new(LettreMailer::new(&app.config.mail, &app.config.data_dir)?);
+    let store: Arc<dyn Store> = app.store.clone();
+    Ok((app.packages(&public_url)?, mailer, store))
+}
+
+async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i32> {
+    let packages = open(config).await?;
+    if let Some(id) = show {
+        let r = packages.request(id).await?;
+        println!(
+            "Request #{} {} {} {} by {} ({})",
+            r.id,
+            r.ecosystem.as_str(),
+            r.name,
+            r.spec,
+            r.requester,
+            r.status.as_str()
+        );
+        println!("Why: {}", r.justification);
+        if !r.note.is_empty() {
+            println!("Note from {}: {}", r.decided_by, r.note);
+        }
+        println!("{:<32} {:<14} {:<24} {:<12} FINDINGS", "PACKAGE", "VERSION", "NEEDED BY", "NOW");
+        for i in packages.preview(&r).await? {
+            let mut findings = i.findings.join("; ");
+            if let Some(p) = i.problem {
+                findings.push_str(&format!(" {p}"));
+            }
+            let needed_by = i.needed_by.unwrap_or_else(|| "(requested)".into());
+            let now = if i.allowed { "allowed" } else { "to approve" };
+            println!("{:<32} {:<14} {:<24} {:<12} {}", i.name, i.version, needed_by, now, findings.trim());
+        }
+        return Ok(0);
+    }
+    let list = packages.requests(None, pending).await?;
+    println!("{:<6} {:<8} {:<40} {:<16} {:<10} CREATED", "ID", "ECO", "PACKAGE", "REQUESTER", "STATUS");
+    for r in &list {
+        let created = haven_core::from_micros(r.created_us)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        println!(
+            "{:<6} {:<8} {:<40} {:<16} {:<10} {created}",
+            r.id,
+            r.ecosystem.as_str(),
+            format!("{} {}", r.name, r.spec),
+            r.requester,
+            r.status.as_str()
+        );
+    }
+    println!("{} request(s)", list.len());
+    Ok(0)
+}
 
 async fn open(config: Config) -> Result<Arc<Packages>> {
     let public_url = config.public_url(config.listen.port());
@@ -56,6 +116,30 @@ pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
             check(config, &e, &name, version.as_deref(), &subdir, channel.as_deref()).await
         }
         PackagesCommand::ImportOsv { path, .. } => import_osv(config, &path).await,
+        PackagesCommand::Requests { pending, show, .. } => requests(config, pending, show).await,
+        PackagesCommand::Decide { id, decision, note, .. } => {
+            let approve = match decision.as_str() {
+                "approve" => true,
+                "reject" => false,
+                other => bail!("{other:?} is not a decision: use approve or reject"),
+            };
+            let (packages, mailer, store) = open_with_mail(config).await?;
+            let request = packages.request(id).await?;
+            let email = store.find_user(&request.requester).await?.map(|u| u.email).unwrap_or_default();
+            let decided =
+                packages.decide_request(By::Console, mailer.as_ref(), &email, id, approve, &note, "console").await?;
+            println!("Request #{id} {} ({} {}).", decided.status.as_str(), decided.ecosystem.as_str(), decided.name);
+            let closure = decided.closure_items();
+            for i in closure {
+                println!(
+                    "  {:<32} {:<14} {}",
+                    i.name,
+                    i.version,
+                    if i.allowed { "already allowed" } else { "allowed now" }
+                );
+            }
+            Ok(0)
+        }
         PackagesCommand::Token { user, label, .. } => {
             let packages = open(config).await?;
             let (secret, token) = packages.create_repo_token(&user, &label, "console").await?;

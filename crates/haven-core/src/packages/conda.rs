@@ -31,7 +31,7 @@ impl Packages {
         Ok(())
     }
 
-    async fn conda_upstream(&self, channel: &str, subdir: &str) -> Result<Arc<Repodata>, PackageError> {
+    pub(super) async fn conda_upstream(&self, channel: &str, subdir: &str) -> Result<Arc<Repodata>, PackageError> {
         let key = format!("{channel}/{subdir}");
         if let Some(r) = self.cached(&self.conda_repodata, &key) {
             return Ok(r);

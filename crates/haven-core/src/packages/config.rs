@@ -90,6 +90,12 @@ pub struct PackagesConfig {
     /// `high`, `critical`); records without a severity count as medium. Malicious versions are
     /// always refused.
     pub osv_min_severity: Severity,
+    /// Python versions a request's dependencies are worked out for (environment markers).
+    pub python_versions: Vec<String>,
+    /// `sys_platform` values the same is done for (`linux`, `win32`, `darwin`).
+    pub python_platforms: Vec<String>,
+    /// conda platforms (besides `noarch`) a request's dependencies are looked up in.
+    pub conda_platforms: Vec<String>,
     pub pypi: EcosystemConfig,
     pub cran: EcosystemConfig,
     pub conda: EcosystemConfig,
@@ -102,6 +108,9 @@ impl Default for PackagesConfig {
             index_ttl_secs: 300,
             upstream_timeout_secs: 30,
             osv_min_severity: Severity::Medium,
+            python_versions: ["3.10", "3.11", "3.12", "3.13"].map(String::from).to_vec(),
+            python_platforms: vec!["linux".into()],
+            conda_platforms: vec!["linux-64".into()],
             pypi: EcosystemConfig::with_upstream("https://pypi.org/simple/"),
             cran: EcosystemConfig::with_upstream("https://cloud.r-project.org/"),
             conda: EcosystemConfig::with_upstream("https://conda.anaconda.org/"),
@@ -151,6 +160,21 @@ impl PackagesConfig {
         }
         if self.upstream_timeout_secs == 0 || self.upstream_timeout_secs > 600 {
             return Err("packages.upstream_timeout_secs must be between 1 and 600".into());
+        }
+        for v in &self.python_versions {
+            let ok = v.split('.').count() == 2
+                && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            if !ok {
+                return Err(format!("packages.python_versions: {v:?} is not a Python version such as 3.12"));
+            }
+        }
+        if self.python_versions.is_empty() || self.python_platforms.is_empty() {
+            return Err("packages.python_versions and packages.python_platforms need at least one entry".into());
+        }
+        for p in &self.conda_platforms {
+            if !haven_packages::conda::valid_subdir(p) || p == "noarch" {
+                return Err(format!("packages.conda_platforms: {p:?} is not a conda platform such as linux-64"));
+            }
         }
         for ch in &self.conda_channels() {
             let ok = !ch.is_empty()

@@ -42,7 +42,7 @@ fn cooldown_applies(policy: &Policy) -> bool {
 }
 
 impl Packages {
-    async fn cran_upstream(&self) -> Result<Arc<UpstreamIndex>, PackageError> {
+    pub(super) async fn cran_upstream(&self) -> Result<Arc<UpstreamIndex>, PackageError> {
         const KEY: &str = "src/contrib/PACKAGES";
         if let Some(index) = self.cached(&self.cran_indexes, KEY) {
             return Ok(index);

@@ -3,6 +3,7 @@
 //! the pure `haven-packages` crate; this module holds the use cases and the ports they need.
 
 pub mod bootstrap;
+pub mod closure;
 pub mod conda;
 pub mod config;
 pub mod cran;
@@ -11,6 +12,7 @@ pub mod osv;
 pub mod ports;
 pub mod pypi;
 pub mod records;
+pub mod requests;
 pub mod rules;
 pub mod store;
 pub mod tokens;

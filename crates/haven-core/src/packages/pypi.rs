@@ -36,7 +36,7 @@ fn named(policy: &Policy, name: &str) -> bool {
 }
 
 impl Packages {
-    async fn pypi_upstream(&self, name: &str) -> Result<Arc<UpstreamPage>, PackageError> {
+    pub(super) async fn pypi_upstream(&self, name: &str) -> Result<Arc<UpstreamPage>, PackageError> {
         if let Some(page) = self.cached(&self.pypi_pages, name) {
             return Ok(page);
         }

@@ -59,3 +59,72 @@ impl RepoToken {
         hex::encode(&self.hash[..6])
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Rejected => "rejected",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(RequestStatus::Pending),
+            "approved" => Some(RequestStatus::Approved),
+            "rejected" => Some(RequestStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// A software request: someone asks for a package (version specifier optional) and says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub id: i64,
+    pub requester: String,
+    pub ecosystem: Ecosystem,
+    pub name: String,
+    pub spec: String,
+    pub justification: String,
+    pub status: RequestStatus,
+    pub created_us: i64,
+    pub decided_by: String,
+    pub decided_us: i64,
+    pub note: String,
+    /// JSON list of the [`ClosureItem`]s approved with it.
+    pub closure: String,
+}
+
+/// One package of a request's dependency closure, as the reviewer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClosureItem {
+    pub name: String,
+    /// Empty when no version could be chosen (see `problem`).
+    pub version: String,
+    /// Who needs it (None: the requested package itself).
+    pub needed_by: Option<String>,
+    pub license: Option<String>,
+    pub uploaded_us: Option<i64>,
+    pub size: Option<u64>,
+    /// What the policy finds apart from the allowlist: deny rules, known vulnerabilities or
+    /// malware, the cooldown, the size limit.
+    pub findings: Vec<String>,
+    /// Already allowed for this version (nothing to approve).
+    pub allowed: bool,
+    pub problem: Option<String>,
+}
+
+impl RequestRecord {
+    /// The closure recorded with the decision (empty while pending or when rejected).
+    pub fn closure_items(&self) -> Vec<ClosureItem> {
+        serde_json::from_str(&self.closure).unwrap_or_default()
+    }
+}

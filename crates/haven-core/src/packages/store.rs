@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use haven_packages::osv::Advisory;
 use haven_packages::policy::{Ecosystem, RuleKind};
 
-use super::records::{CachedFile, NewRule, RepoToken, RuleRecord};
+use super::records::{CachedFile, NewRule, RepoToken, RequestRecord, RequestStatus, RuleRecord};
 use crate::StoreError;
 use crate::blobs::ObjectMeta;
 
@@ -47,6 +47,18 @@ pub trait PackagesTx: Send {
     async fn put_package_advisory(&mut self, advisory: &Advisory, imported_us: i64) -> Result<(), StoreError>;
     /// Every cached file's path, per ecosystem (for re-evaluation after an import).
     async fn cached_package_paths(&mut self) -> Result<Vec<(Ecosystem, String)>, StoreError>;
+
+    async fn insert_package_request(&mut self, request: &RequestRecord) -> Result<i64, StoreError>;
+    async fn package_request(&mut self, id: i64) -> Result<Option<RequestRecord>, StoreError>;
+    /// Newest first; by requester and/or status when given.
+    async fn package_requests(
+        &mut self,
+        requester: Option<&str>,
+        status: Option<RequestStatus>,
+        limit: i64,
+    ) -> Result<Vec<RequestRecord>, StoreError>;
+    /// Record a decision on a pending request; false when it was no longer pending.
+    async fn decide_package_request(&mut self, request: &RequestRecord) -> Result<bool, StoreError>;
 
     async fn insert_repo_token(&mut self, token: &RepoToken) -> Result<(), StoreError>;
     async fn repo_token(&mut self, hash: &[u8; 32]) -> Result<Option<RepoToken>, StoreError>;

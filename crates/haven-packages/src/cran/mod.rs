@@ -7,5 +7,6 @@ pub mod packages;
 
 pub use archive::{archive_versions, tarball_version};
 pub use packages::{
-    CranDep, CranRecord, parse_deps, parse_packages, render_packages, valid_package_name, valid_version,
+    CranDep, CranRecord, is_base_package, parse_deps, parse_packages, render_packages, valid_package_name,
+    valid_version,
 };

@@ -190,6 +190,27 @@ pub fn render_packages(records: &[CranRecord]) -> String {
     out
 }
 
+/// Packages that come with R and are never downloaded.
+pub fn is_base_package(name: &str) -> bool {
+    const BASE: [&str; 14] = [
+        "base",
+        "compiler",
+        "datasets",
+        "graphics",
+        "grDevices",
+        "grid",
+        "methods",
+        "parallel",
+        "splines",
+        "stats",
+        "stats4",
+        "tcltk",
+        "tools",
+        "utils",
+    ];
+    BASE.contains(&name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! project page model, the upstream JSON parser and the client-facing renderers.
 
 pub mod html;
+pub mod metadata;
 pub mod names;
 pub mod negotiate;
 pub mod render;

@@ -54,3 +54,21 @@ CREATE TABLE package_advisories (
     PRIMARY KEY (id, ecosystem, name)
 );
 CREATE INDEX package_advisories_name ON package_advisories (ecosystem, name);
+
+-- Software requests and their decisions (with the dependency closure approved).
+CREATE TABLE package_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    requester TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    justification TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_us BIGINT NOT NULL,
+    decided_by TEXT NOT NULL,
+    decided_us BIGINT NOT NULL,
+    note TEXT NOT NULL,
+    closure TEXT NOT NULL
+);
+CREATE INDEX package_requests_status ON package_requests (status, created_us);
+CREATE INDEX package_requests_requester ON package_requests (requester, created_us);

@@ -5,6 +5,7 @@
 mod conda;
 mod cran;
 mod pypi;
+mod requests;
 mod tokens;
 
 use axum::Router;
@@ -37,6 +38,11 @@ pub fn routes() -> Router<AppState> {
         .route("/conda/{channel}/{subdir}/{file}", get(conda::file))
         .route("/packages/tokens", get(tokens::list).post(tokens::create))
         .route("/packages/tokens/revoke", post(tokens::revoke))
+        .route("/packages/requests", get(requests::mine))
+        .route("/packages/requests/new", get(requests::new_show).post(requests::new_submit))
+        .route("/packages/requests/check", post(requests::check))
+        .route("/packages/review", get(requests::queue))
+        .route("/packages/review/{id}", get(requests::one).post(requests::decide))
 }
 
 /// Who reads the repository: a user by HTTP Basic (user id + repository token) or by a full
