@@ -514,4 +514,13 @@ impl IdentityTx for SqlTx<'_> {
             .await
             .map(|_| ())
     }
+
+    async fn set_role(&mut self, user_id: &str, role: Role, on: bool) -> Result<bool, StoreError> {
+        let q = if on {
+            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        } else {
+            sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role = $2")
+        };
+        Ok(self.exec(q.bind(user_id).bind(role.as_str())).await? == 1)
+    }
 }

@@ -131,7 +131,8 @@ pub enum PackagesCommand {
         ecosystem: String,
         name: String,
         /// Only this version.
-        version: Option<String>,
+        #[arg(value_name = "VERSION")]
+        only_version: Option<String>,
         /// conda: the channel and subdir to look in.
         #[arg(long, default_value = "noarch")]
         subdir: String,
@@ -224,6 +225,15 @@ pub enum UsersCommand {
         #[command(flatten)]
         common: Common,
         id: String,
+    },
+    /// Grant a role (package_reviewer, admin, researcher), or withdraw it with --withdraw.
+    Role {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        role: String,
+        #[arg(long)]
+        withdraw: bool,
     },
 }
 
@@ -345,7 +355,8 @@ impl Command {
                     | UsersCommand::Lock { common, .. }
                     | UsersCommand::Unlock { common, .. }
                     | UsersCommand::Disable { common, .. }
-                    | UsersCommand::ResetPassword { common, .. },
+                    | UsersCommand::ResetPassword { common, .. }
+                    | UsersCommand::Role { common, .. },
             }
             | Command::Tokens {
                 command: TokensCommand::ImportPskc { common, .. } | TokensCommand::Assign { common, .. },
@@ -374,5 +385,16 @@ impl Command {
         };
         let env: Vec<(String, String)> = std::env::vars().collect();
         config::load(common.config.as_deref(), &env, &Overrides { data_dir: common.data_dir, listen })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks the whole command tree (clashing names, say) only when asked.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

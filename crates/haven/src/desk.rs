@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use haven_core::accounts::Role;
 use haven_core::identity::Identity;
 use haven_core::identity::desk::By;
 use haven_core::identity::records::AccountStatus;
@@ -71,6 +72,20 @@ pub async fn show(config: Config, id: &str) -> Result<i32> {
     println!("Tokens:");
     for t in &v.tokens {
         println!("  {:<14} {:<22} {:<28} failures {}", t.serial, t.product_label(), t.state.label(), t.failures);
+    }
+    Ok(0)
+}
+
+pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<i32> {
+    let parsed = Role::parse(role)
+        .with_context(|| format!("{role:?} is not a role: use package_reviewer, admin or researcher"))?;
+    let identity = open(config).await?;
+    let changed = identity.set_role(By::Console, id, parsed, on, "console").await?;
+    let what = if on { "now has" } else { "no longer has" };
+    if changed {
+        println!("{id} {what} the role {role}.");
+    } else {
+        println!("{id} already {} the role {role}; nothing changed.", if on { "had" } else { "did not have" });
     }
     Ok(0)
 }

@@ -57,6 +57,7 @@ fn main() -> ExitCode {
                 UsersCommand::Unlock { id, .. } => desk::set_status(config, &id, AccountStatus::Active).await,
                 UsersCommand::Disable { id, .. } => desk::set_status(config, &id, AccountStatus::Disabled).await,
                 UsersCommand::ResetPassword { id, .. } => desk::reset_password(config, &id).await,
+                UsersCommand::Role { id, role, withdraw, .. } => desk::set_role(config, &id, &role, !withdraw).await,
             },
             Command::Tokens { command } => match command {
                 TokensCommand::ImportPskc { file, key_file, .. } => {

@@ -112,8 +112,8 @@ pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
             Ok(0)
         }
         PackagesCommand::Policy { ecosystem: only, .. } => policy(config, only.as_deref()).await,
-        PackagesCommand::Check { ecosystem: e, name, version, subdir, channel, .. } => {
-            check(config, &e, &name, version.as_deref(), &subdir, channel.as_deref()).await
+        PackagesCommand::Check { ecosystem: e, name, only_version, subdir, channel, .. } => {
+            check(config, &e, &name, only_version.as_deref(), &subdir, channel.as_deref()).await
         }
         PackagesCommand::ImportOsv { path, .. } => import_osv(config, &path).await,
         PackagesCommand::Requests { pending, show, .. } => requests(config, pending, show).await,

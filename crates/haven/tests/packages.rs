@@ -311,6 +311,21 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
     assert!(said.contains("solved ['pkga=1.0', 'pkgb=1.0']"), "{said}");
     assert!(said.contains("pkgb 1.0"), "{said}");
     assert!(said.contains("pkgc refused"), "{said}");
+
+    // The console side of reviewing: a reviewer role, the queue, a check of one package.
+    let data = &repo.server.data_dir;
+    assert!(
+        haven(&["users", "role", "carol", "package_reviewer"], data)
+            .contains("carol now has the role package_reviewer")
+    );
+    assert!(haven(&["packages", "requests", "--pending"], data).contains("0 request(s)"));
+    let checked = haven(&["packages", "check", "conda", "pkgb", "--channel", "haven-test"], data);
+    assert!(
+        checked.contains("offered  pkgb-1.0-0.tar.bz2") && checked.contains("offered  pkgb-2.0-0.tar.bz2"),
+        "{checked}"
+    );
+    let policy = haven(&["packages", "policy", "conda"], data);
+    assert!(policy.contains("allow pkga") && policy.contains("bootstrap allowlist"), "{policy}");
 }
 
 /// pip against the real PyPI through Haven (needs the internet; `cargo test -- --ignored`).

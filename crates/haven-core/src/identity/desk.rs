@@ -258,6 +258,37 @@ impl Identity {
         .map(|_| ())
     }
 
+    /// Grant or withdraw a role (`package_reviewer`, `admin`). The last administrator keeps
+    /// theirs; nobody changes their own roles.
+    pub async fn set_role(
+        &self,
+        by: By<'_>,
+        user_id: &str,
+        role: Role,
+        on: bool,
+        source: &str,
+    ) -> Result<bool, CoreError> {
+        let action = if on { "account.role_granted" } else { "account.role_withdrawn" };
+        let changed = self
+            .change_account(by, user_id, action, source, move |tx, account| {
+                Box::pin(async move {
+                    if !on
+                        && role == Role::Admin
+                        && account.roles.contains(&Role::Admin)
+                        && tx.count_admins().await? <= 1
+                    {
+                        return Err(CoreError::Conflict(
+                            "This is the last administrator; make another one first.".into(),
+                        ));
+                    }
+                    let changed = tx.set_role(&account.id, role, on).await?;
+                    Ok(serde_json::json!({"role": role.as_str(), "changed": changed}))
+                })
+            })
+            .await?;
+        Ok(changed.get("changed").and_then(serde_json::Value::as_bool).unwrap_or(false))
+    }
+
     /// Start a password reset: the user gets a single-use link and must still prove a second
     /// factor or answer their security questions. Returns the link.
     pub async fn start_password_reset(&self, by: By<'_>, user_id: &str, source: &str) -> Result<String, CoreError> {

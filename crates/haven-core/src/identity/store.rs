@@ -84,4 +84,6 @@ pub trait IdentityTx: Send {
     async fn prune_attempts(&mut self, before_us: i64) -> Result<u64, StoreError>;
     async fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Grant (`on`) or withdraw a role. Returns whether anything changed.
+    async fn set_role(&mut self, user_id: &str, role: crate::accounts::Role, on: bool) -> Result<bool, StoreError>;
 }
