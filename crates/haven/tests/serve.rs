@@ -111,13 +111,14 @@ async fn serve_bootstrap_then_verify_and_detect_tampering() {
         actions,
         [
             "key.project_key_created", // the OTP seed key, made at first start
+            "package.bootstrap_allowlist",
             "bootstrap.link_issued",
             "account.created",
             "session.enrolment_started",
             "bootstrap.link_refused"
         ]
     );
-    assert_eq!(lines[2]["source"], "127.0.0.1");
+    assert_eq!(lines[3]["source"], "127.0.0.1");
 
     let edited = edit_audit_row(&data, "account.created").await;
     let bad = haven(&["audit", "verify", "--data-dir", d]);
