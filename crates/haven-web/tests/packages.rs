@@ -21,6 +21,7 @@ use tower::ServiceExt;
 mod common;
 
 use common::TestApp as App;
+use common::browser::{full_sign_in, onboard};
 
 const DAY: i64 = 86_400;
 /// The fake clock's "now": 2026-01-01T00:00:00Z.
@@ -756,4 +757,88 @@ async fn software_requests_show_the_closure_and_approve_it_in_one_decision() {
     let r = get(&app, "/packages/requests").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert!(r.headers["location"].to_str().unwrap().starts_with("/security/signin"));
+}
+
+#[tokio::test]
+async fn the_portal_pages_make_tokens_file_requests_and_let_reviewers_decide() {
+    let up = Upstream::new();
+    up.pypi("app", &[WheelSpec { requires: &["tiny"], ..wheel("app", "app-1.0-py3-none-any.whl", b"app", 30) }]);
+    up.pypi("tiny", &[wheel("tiny", "tiny-1.0-py3-none-any.whl", b"tiny", 30)]);
+    let app = app(haven_testkit::db::sqlite().await, &up, false).await;
+
+    let (mut rita, _, secret) = onboard(&app, "rita").await;
+    full_sign_in(&app, &mut rita, "rita", &secret).await;
+
+    // A repository token, shown once with the lines to paste, then usable by pip.
+    let page = rita.get("/packages/tokens").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let made = rita.post("/packages/tokens", &[("label", "laptop pip")]).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let at = made.body.find("<code class=\"token\">").unwrap() + "<code class=\"token\">".len();
+    let token = made.body[at..at + 43].to_string();
+    assert!(made.body.contains(&format!("https://rita:{token}@haven.example/pypi/simple/")));
+    assert!(!rita.get("/packages/tokens").await.body.contains(&token), "shown once");
+    let auth = {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("rita:{token}")))
+    };
+    allow(&app, Ecosystem::Pypi, "tiny", None, false).await;
+    assert_eq!(get_with(&app, "/pypi/simple/tiny/", &[("authorization", &auth)]).await.status, StatusCode::OK);
+    assert_eq!(rita.post("/packages/tokens", &[("label", "")]).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The form, prefilled from a refusal's link; the dry run; the request itself.
+    let form = rita.get("/packages/requests/new?ecosystem=pypi&name=app").await;
+    assert!(form.body.contains("value=\"app\""), "{}", form.body);
+    let checked = rita.post("/packages/requests/check", &[("kind", "requirements"), ("text", "app\ntiny\n")]).await;
+    assert_eq!(checked.status, StatusCode::OK);
+    assert!(
+        checked.body.contains("app is not on the allowlist") && checked.body.contains("Request it"),
+        "{}",
+        checked.body
+    );
+    let bad = rita
+        .post("/packages/requests/new", &[("ecosystem", "pypi"), ("name", "app"), ("justification", "short")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("10 to 2000 characters"), "{}", bad.body);
+    let sent = rita
+        .post(
+            "/packages/requests/new",
+            &[("ecosystem", "pypi"), ("name", "app"), ("spec", ""), ("justification", "Needed for the cohort study.")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let mine = rita.get(&sent.location).await;
+    assert!(mine.body.contains("Request #1 was sent") && mine.body.contains("pending"), "{}", mine.body);
+    assert_eq!(rita.get("/packages/review").await.status, StatusCode::FORBIDDEN, "researchers do not review");
+
+    // A package reviewer sees the closure and approves it in one decision.
+    let (mut rev, _, rev_secret) = onboard(&app, "rev").await;
+    app.state
+        .identity
+        .set_role(By::Console, "rev", haven_core::accounts::Role::PackageReviewer, true, "test")
+        .await
+        .unwrap();
+    full_sign_in(&app, &mut rev, "rev", &rev_secret).await;
+    let queue = rev.get("/packages/review").await;
+    assert!(queue.body.contains("href=\"/packages/review/1\""), "{}", queue.body);
+    let one = rev.get("/packages/review/1").await;
+    assert!(
+        one.body.contains("Needed for the cohort study.") && one.body.contains("<td>tiny</td><td>1.0</td><td>app</td>"),
+        "{}",
+        one.body
+    );
+    let decided = rev.post("/packages/review/1", &[("decision", "approve"), ("note", "")]).await;
+    assert_eq!(decided.status, StatusCode::SEE_OTHER, "{}", decided.body);
+    assert!(rev.get("/packages/review/1").await.body.contains("approved by rev"));
+    assert_eq!(get_with(&app, "/pypi/simple/app/", &[("authorization", &auth)]).await.status, StatusCode::OK);
+    assert!(app.mail.last_to("rita@example.org").unwrap().subject.contains("#1 approved"));
+
+    // Revoking the token ends its use.
+    let handle = app.state.packages.repo_tokens("rita").await.unwrap()[0].handle();
+    assert_eq!(rita.post("/packages/tokens/revoke", &[("token", &handle)]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        get_with(&app, "/pypi/simple/tiny/", &[("authorization", &auth)]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }

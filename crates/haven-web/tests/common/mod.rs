@@ -2,6 +2,8 @@
 //! database, a local blob store, a fake clock and a mailer that keeps messages in memory.
 #![allow(clippy::unwrap_used, dead_code)] // test support; each test file uses part of it
 
+pub mod browser;
+
 use std::sync::Arc;
 use std::time::Duration;
 

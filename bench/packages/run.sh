@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Haven's PyPI proxy side by side with devpi-server and pypiserver (both from PyPI), on one
+# machine, in one run, on the same 20-package fixture (fixture.py):
+#   - index requests/s and latency percentiles for one project page (wrk, 2 threads, 32
+#     connections, 10 s, pip's Accept header), caches warm;
+#   - a cold and a warm `pip install` of the whole closure (bench-00 needs the 19 others).
+# Haven and devpi proxy a static PEP 503 upstream (python -m http.server); pypiserver serves the
+# wheels from disk (it is not a proxy, so it has no cold state). Haven speaks HTTPS with a
+# repository token on every request (as deployed); the others plain HTTP without auth.
+#
+#   bench/packages/run.sh            # prints a Markdown table for docs/benchmarks.md
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+work=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+wait_port() { for _ in $(seq 1 100); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1" 2>/dev/null && return 0; sleep 0.2; done; return 1; }
+command -v wrk >/dev/null || { echo "bench: wrk is needed (apt-get install wrk)" >&2; exit 1; }
+
+venv=target/bench-tools/venv
+if [ ! -x "$venv/bin/devpi-server" ] || [ ! -x "$venv/bin/pypi-server" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'pip==26.3' 'devpi-server==6.20.3' 'devpi-client==7.2.0' 'pypiserver==2.4.2'
+fi
+cargo build --release --quiet -p haven
+haven=$root/target/release/haven
+
+names=$(python3 bench/packages/fixture.py "$work/fx")
+
+up=$(free_port)
+python3 -m http.server --bind 127.0.0.1 "$up" --directory "$work/fx" >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$up"
+
+pps=$(free_port)
+"$venv/bin/pypi-server" run -i 127.0.0.1 -p "$pps" -a . -P . --disable-fallback "$work/fx/wheels" >"$work/pypiserver.log" 2>&1 &
+pids+=($!)
+wait_port "$pps"
+
+start_devpi() {
+  rm -rf "$work/devpi"
+  "$venv/bin/devpi-init" --serverdir "$work/devpi" --no-root-pypi >/dev/null 2>&1
+  devpi_port=$(free_port)
+  "$venv/bin/devpi-server" --serverdir "$work/devpi" --host 127.0.0.1 --port "$devpi_port" >"$work/devpi.log" 2>&1 &
+  devpi_pid=$!
+  pids+=($devpi_pid)
+  wait_port "$devpi_port"
+  export DEVPI_CLIENTDIR="$work/devpi-client"
+  "$venv/bin/devpi" use "http://127.0.0.1:$devpi_port" >/dev/null
+  "$venv/bin/devpi" login root --password '' >/dev/null
+  "$venv/bin/devpi" index -c root/up type=mirror "mirror_url=http://127.0.0.1:$up/simple/" >/dev/null
+}
+
+start_haven() {
+  rm -rf "$work/haven"
+  haven_port=$(free_port)
+  local env=(HAVEN_PACKAGES__PYPI__UPSTREAM="http://127.0.0.1:$up/simple/" HAVEN_PACKAGES__PYPI__MIN_AGE_DAYS=0
+    HAVEN_LOG__LEVEL=warn HAVEN_METRICS__LISTEN=127.0.0.1:0)
+  env "${env[@]}" "$haven" serve --data-dir "$work/haven" --listen "127.0.0.1:$haven_port" >"$work/haven.log" 2>&1 &
+  haven_pid=$!
+  pids+=($haven_pid)
+  wait_port "$haven_port"
+  env "${env[@]}" "$haven" users add bench --email bench@example.org --data-dir "$work/haven" >/dev/null
+  token=$(env "${env[@]}" "$haven" packages token bench --label bench --data-dir "$work/haven" | tail -n 1 | tr -d ' ')
+  for n in $names; do env "${env[@]}" "$haven" packages allow pypi "$n" --data-dir "$work/haven" >/dev/null; done
+  export SSL_CERT_FILE="$work/haven/tls/ca.pem"
+}
+
+# seconds for `pip install` of the closure from index $1 into a fresh target
+pip_install() {
+  local target
+  target=$(mktemp -d -p "$work")
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check --target "$target" --index-url "$1" bench-00 >"$work/pip.log" 2>&1 ||
+    { cat "$work/pip.log" >&2; return 1; }
+  t1=$(date +%s.%N)
+  [ -d "$target/bench_19" ] || { echo "bench: the closure was not installed" >&2; return 1; }
+  python3 -c "print(f'{$t1 - $t0:.2f}')"
+}
+
+accept='application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.1, text/html;q=0.01'
+# "req/s p50 p99" for URL $1 (extra wrk arguments after it)
+load() {
+  local url=$1
+  shift
+  curl -sf -o /dev/null -H "Accept: $accept" "$@" "$url" || { echo "bench: $url does not answer" >&2; return 1; }
+  wrk -t2 -c32 -d10s --latency -H "Accept: $accept" "$@" "$url" >"$work/wrk.txt"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
+  if grep -q "Non-2xx" "$work/wrk.txt"; then echo "bench: $(grep Non-2xx "$work/wrk.txt") from $url" >&2; return 1; fi
+  echo "$rps $p50 $p99"
+}
+
+start_haven
+haven_index="https://bench:$token@127.0.0.1:$haven_port/pypi/simple/"
+haven_cold=$(pip_install "$haven_index")
+haven_warm=$(pip_install "$haven_index")
+auth="Authorization: Basic $(printf 'bench:%s' "$token" | base64 -w0)"
+read -r haven_rps haven_p50 haven_p99 < <(load "https://127.0.0.1:$haven_port/pypi/simple/bench-07/" -k -H "$auth")
+
+start_devpi
+devpi_index="http://127.0.0.1:$devpi_port/root/up/+simple/"
+devpi_cold=$(pip_install "$devpi_index")
+devpi_warm=$(pip_install "$devpi_index")
+read -r devpi_rps devpi_p50 devpi_p99 < <(load "http://127.0.0.1:$devpi_port/root/up/+simple/bench-07/")
+
+pps_index="http://127.0.0.1:$pps/simple/"
+pps_cold=$(pip_install "$pps_index")
+pps_warm=$(pip_install "$pps_index")
+read -r pps_rps pps_p50 pps_p99 < <(load "http://127.0.0.1:$pps/simple/bench-07/")
+
+cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+echo "Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem/ {print $2}') GiB; $(date -u +%Y-%m-%d)"
+echo
+echo "| server | index req/s | p50 | p99 | pip install, cold (s) | pip install, warm (s) |"
+echo "|---|---|---|---|---|---|"
+echo "| Haven $(git describe --always) (HTTPS + token) | $haven_rps | $haven_p50 | $haven_p99 | $haven_cold | $haven_warm |"
+echo "| devpi-server 6.20.3 (HTTP) | $devpi_rps | $devpi_p50 | $devpi_p99 | $devpi_cold | $devpi_warm |"
+echo "| pypiserver 2.4.2 (HTTP, files on disk) | $pps_rps | $pps_p50 | $pps_p99 | $pps_cold | $pps_warm |"

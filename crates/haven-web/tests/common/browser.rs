@@ -1,0 +1,193 @@
+//! A browser for the in-process web tests (cookies, same-origin forms with the CSRF token) and
+//! the steps that make a signed-in user: onboarding through the link, enrolling a TOTP token
+//! with PIN 4917, signing in with PIN and code.
+#![allow(clippy::unwrap_used, dead_code)] // test support; each test file uses part of it
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use haven_core::Clock;
+use haven_core::identity::desk::By;
+use haven_crypto::otp::{Algorithm, OtpKey, from_base32, totp_step};
+use tower::ServiceExt;
+
+use super::TestApp as App;
+
+/// A browser: keeps cookies, sends forms with the CSRF token as a same-origin browser would.
+pub struct Browser<'a> {
+    app: &'a App,
+    pub cookies: HashMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: String,
+    pub body: String,
+}
+
+impl<'a> Browser<'a> {
+    pub async fn new(app: &'a App) -> Browser<'a> {
+        let mut b = Browser { app, cookies: HashMap::new() };
+        b.get("/").await;
+        assert!(b.cookies.contains_key("__Host-haven-csrf"));
+        b
+    }
+
+    pub async fn send(&mut self, request: Request<Body>) -> Page {
+        let response = haven_web::router(self.app.state.clone()).oneshot(request).await.unwrap();
+        for v in response.headers().get_all(header::SET_COOKIE) {
+            let text = v.to_str().unwrap();
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), val.to_string());
+            }
+        }
+        let status = response.status();
+        let location =
+            response.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        Page { status, location, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    pub fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = Request::get(path).header(header::HOST, "haven.example").header(header::COOKIE, self.cookie_header());
+        self.send(r.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.cookies.get("__Host-haven-csrf").cloned().unwrap_or_default();
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("csrf_token", &csrf);
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        let r = Request::post(path)
+            .header(header::HOST, "haven.example")
+            .header("sec-fetch-site", "same-origin")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, self.cookie_header());
+        self.send(r.body(Body::from(form.finish())).unwrap()).await
+    }
+
+    pub fn signed_in(&self) -> bool {
+        self.cookies.contains_key("__Host-haven-session")
+    }
+}
+
+pub const PASSWORD: &str = "cobalt lantern meadow quarrel";
+pub const ANSWERS: [&str; 3] = ["Elm Road", "St Mary's", "Kyoto"];
+
+pub fn questions(app: &App) -> Vec<String> {
+    app.state.identity.policy.security_questions.clone()
+}
+
+pub fn link_token(url: &str) -> String {
+    url.split("token=").nth(1).unwrap().to_string()
+}
+
+pub fn serial_in(body: &str) -> String {
+    let at = body.find("HVN").expect("a serial on the page");
+    body[at..at + 11].to_string()
+}
+
+pub fn code_at(secret_b32: &str, unix: i64) -> String {
+    let seed = from_base32(secret_b32).unwrap();
+    OtpKey::new(&seed, Algorithm::Sha1, 6).unwrap().code(totp_step(unix, 30) as u64)
+}
+
+pub fn secret_of(uri: &str) -> String {
+    uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string()
+}
+
+pub fn now(app: &App) -> i64 {
+    app.clock.now().unix_timestamp()
+}
+
+/// Onboard `id` through its link and enrol a TOTP token with PIN 4917; returns the browser
+/// (signed in for enrolment), the serial and the token's secret.
+pub async fn onboard<'a>(app: &'a App, id: &str) -> (Browser<'a>, String, String) {
+    let link =
+        app.state.identity.add_account(By::Console, id, &format!("{id}@example.org"), false, "test").await.unwrap();
+    let mail = app.mail.last_to(&format!("{id}@example.org")).unwrap();
+    assert!(mail.text.contains(&link), "the onboarding email carries the link");
+    let token = link_token(&link);
+    let mut b = Browser::new(app).await;
+    let page = b.get(&format!("/security/onboard?token={token}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let q = questions(app);
+    let page = b
+        .post(
+            "/security/onboard",
+            &[
+                ("token", &token),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+                ("question0", &q[0]),
+                ("answer0", ANSWERS[0]),
+                ("question1", &q[1]),
+                ("answer1", ANSWERS[1]),
+                ("question2", &q[2]),
+                ("answer2", ANSWERS[2]),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(b.signed_in());
+    // The link works once.
+    assert_eq!(b.get(&format!("/security/onboard?token={token}")).await.status, 400);
+    // Before a token exists, the portal sends the user to My Tokens.
+    assert_eq!(b.get("/security/password").await.location, "/security/tokens");
+
+    assert_eq!(b.post("/security/tokens", &[("product", "mobileid_totp")]).await.status, 303);
+    let serial = serial_in(&b.get("/security/tokens").await.body);
+    let trivial = b.post(&format!("/security/tokens/{serial}/pin"), &[("pin", "1234"), ("pin_confirm", "1234")]).await;
+    assert_eq!(trivial.status, 422);
+    assert!(trivial.body.contains("too easy"), "{}", trivial.body);
+    let letters = b.post(&format!("/security/tokens/{serial}/pin"), &[("pin", "49a7"), ("pin_confirm", "49a7")]).await;
+    assert_eq!(letters.status, 422);
+    assert!(letters.body.contains("digits only"));
+    let differ = b.post(&format!("/security/tokens/{serial}/pin"), &[("pin", "4917"), ("pin_confirm", "4918")]).await;
+    assert_eq!(differ.status, 422);
+    assert_eq!(
+        b.post(&format!("/security/tokens/{serial}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await.status,
+        303
+    );
+    let shown = b.post(&format!("/security/tokens/{serial}/push"), &[("method", "screen")]).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains("<svg"), "a QR code");
+    let uri_at = shown.body.find("otpauth://totp/").unwrap();
+    let uri = &shown.body[uri_at..shown.body[uri_at..].find('<').unwrap() + uri_at];
+    assert!(uri.contains("issuer=Haven") && uri.contains("digits=6") && uri.contains("period=30"), "{uri}");
+    let secret = secret_of(uri);
+    assert_eq!(secret.len(), 32, "160-bit seed, no padding");
+    let wrong = b.post(&format!("/security/tokens/{serial}/activate"), &[("code", "000000")]).await;
+    assert_eq!(wrong.status, 422);
+    let code = code_at(&secret, now(app));
+    let ok = b.post(&format!("/security/tokens/{serial}/activate"), &[("code", &code)]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    (b, serial, secret)
+}
+
+pub async fn sign_in(b: &mut Browser<'_>, id: &str, password: &str, passcode: &str) -> Page {
+    b.post(
+        "/security/signin",
+        &[("user_id", id), ("password", password), ("passcode", passcode), ("next", "/security")],
+    )
+    .await
+}
+
+/// Sign in fully as `id` with its TOTP secret (advancing the clock a step so the code is fresh).
+pub async fn full_sign_in(app: &App, b: &mut Browser<'_>, id: &str, secret: &str) {
+    app.clock.advance(time::Duration::seconds(30));
+    let code = code_at(secret, now(app));
+    let page = sign_in(b, id, PASSWORD, &format!("4917{code}")).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
