@@ -186,40 +186,15 @@ fn pip_and_uv_install_with_dependencies_and_see_refusals() {
     let uv = py.parent().unwrap().join("uv");
     let target = repo.tmp.path().join("uv1");
     let index = format!("{}/pypi/simple/", repo.base);
-    let out = repo.run(
-        &uv,
-        &[
-            "pip",
-            "install",
-            "--native-tls",
-            "--no-cache",
-            "--python",
-            py.to_str().unwrap(),
-            "--index-url",
-            &index,
-            "--target",
-            target.to_str().unwrap(),
-            "alpha",
-        ],
-    );
+    let uv_install = |package: &str| {
+        let (py, target) = (py.to_str().unwrap(), target.to_str().unwrap());
+        let args = ["pip", "install", "--native-tls", "--no-cache", "--python", py, "--index-url", &index];
+        repo.run(&uv, &[&args[..], &["--target", target, package]].concat())
+    };
+    let out = uv_install("alpha");
     assert!(out.status.success(), "{}", text(&out));
     assert!(target.join("beta-1.0.dist-info").exists());
-    let out = repo.run(
-        &uv,
-        &[
-            "pip",
-            "install",
-            "--native-tls",
-            "--no-cache",
-            "--python",
-            py.to_str().unwrap(),
-            "--index-url",
-            &index,
-            "--target",
-            target.to_str().unwrap(),
-            "gamma",
-        ],
-    );
+    let out = uv_install("gamma");
     assert!(!out.status.success());
     assert!(text(&out).contains("403 Forbidden"), "{}", text(&out));
 

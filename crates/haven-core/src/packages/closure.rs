@@ -116,17 +116,7 @@ impl Packages {
                     "The closure has more than {MAX_CLOSURE} packages; ask the service desk."
                 )));
             }
-            let mut item = ClosureItem {
-                name: p.name.clone(),
-                version: String::new(),
-                needed_by: p.needed_by.clone(),
-                license: None,
-                uploaded_us: None,
-                size: None,
-                findings: Vec::new(),
-                allowed: false,
-                problem: None,
-            };
+            let mut item = ClosureItem::new(&p.name, p.needed_by.clone());
             let page = match self.pypi_upstream(&p.name).await {
                 Ok(page) => page,
                 Err(e) => {
@@ -218,17 +208,7 @@ impl Packages {
             if items.iter().any(|i| i.name == pkg) {
                 continue;
             }
-            let mut item = ClosureItem {
-                name: pkg.clone(),
-                version: String::new(),
-                needed_by: needed_by.clone(),
-                license: None,
-                uploaded_us: None,
-                size: None,
-                findings: Vec::new(),
-                allowed: false,
-                problem: None,
-            };
+            let mut item = ClosureItem::new(&pkg, needed_by.clone());
             let current = index.records.iter().find(|r| r.package == pkg);
             // The requested package may be an archived version (`== 1.0`, from Archive/).
             let archived = needed_by.is_none()
@@ -307,17 +287,7 @@ impl Packages {
             if pkg.starts_with("__") || items.iter().any(|i| i.name == pkg) {
                 continue; // virtual packages (__glibc…) come with the system
             }
-            let mut item = ClosureItem {
-                name: pkg.clone(),
-                version: String::new(),
-                needed_by: needed_by.clone(),
-                license: None,
-                uploaded_us: None,
-                size: None,
-                findings: Vec::new(),
-                allowed: false,
-                problem: None,
-            };
+            let mut item = ClosureItem::new(&pkg, needed_by.clone());
             let best =
                 records.iter().filter(|r| r.name == pkg && conda_spec_matches(&want, &r.version)).max_by(|a, b| {
                     osv::compare(Ecosystem::Conda, &a.version, &b.version)

@@ -122,6 +122,23 @@ pub struct ClosureItem {
     pub problem: Option<String>,
 }
 
+impl ClosureItem {
+    /// An entry not yet resolved.
+    pub fn new(name: &str, needed_by: Option<String>) -> ClosureItem {
+        ClosureItem {
+            name: name.into(),
+            version: String::new(),
+            needed_by,
+            license: None,
+            uploaded_us: None,
+            size: None,
+            findings: Vec::new(),
+            allowed: false,
+            problem: None,
+        }
+    }
+}
+
 impl RequestRecord {
     /// The closure recorded with the decision (empty while pending or when rejected).
     pub fn closure_items(&self) -> Vec<ClosureItem> {
