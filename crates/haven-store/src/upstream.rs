@@ -85,6 +85,14 @@ pub struct UpstreamFetcher {
     timeout: Duration,
 }
 
+/// `url` without user name and password, for errors clients and logs see.
+fn shown(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.to_string()
+}
+
 fn failed(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Failed(e.to_string())
 }
@@ -226,17 +234,20 @@ impl UpstreamFetcher {
         match url.scheme() {
             "https" => Ok(()),
             "http" if trusted => Ok(()),
-            s => Err(UpstreamError::Refused(format!("{url}: the scheme {s} is not fetched"))),
+            s => Err(UpstreamError::Refused(format!("{}: the scheme {s} is not fetched", shown(url)))),
         }
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, url: &Url) -> Result<reqwest::Response, UpstreamError> {
+        let url = shown(url);
         let response = tokio::time::timeout(self.timeout, request.send())
             .await
-            .map_err(|_| UpstreamError::Timeout(url.to_string()))?
+            .map_err(|_| UpstreamError::Timeout(url.clone()))?
             .map_err(|e| {
+                // reqwest's messages name the URL again; without the credentials, as `url`.
+                let e = e.without_url();
                 if e.is_timeout() {
-                    UpstreamError::Timeout(url.to_string())
+                    UpstreamError::Timeout(url.clone())
                 } else if e.is_redirect() {
                     UpstreamError::Refused(format!("{url}: {e}"))
                 } else {
@@ -245,7 +256,7 @@ impl UpstreamFetcher {
             })?;
         match response.status().as_u16() {
             200..=299 => Ok(response),
-            404 | 410 => Err(UpstreamError::NotFound(url.to_string())),
+            404 | 410 => Err(UpstreamError::NotFound(url)),
             code => Err(UpstreamError::Failed(format!("{url} answered {code}"))),
         }
     }

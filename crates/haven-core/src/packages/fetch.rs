@@ -20,6 +20,19 @@ use crate::audit::NewAuditEvent;
 use crate::blobs::{BlobStore, ByteStream};
 use crate::{Clock, CoreError, Store, to_micros};
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_never_shown() {
+        assert_eq!(
+            super::shown_url("https://u:p@mirror.example/simple/x/a.whl"),
+            "https://mirror.example/simple/x/a.whl"
+        );
+        assert_eq!(super::shown_url("https://mirror.example/a@b.whl"), "https://mirror.example/a@b.whl");
+        assert_eq!(super::shown_url("file:///srv/x"), "file:///srv/x");
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expected {
     /// Lower-case hex SHA-256 (PyPI, conda).
@@ -49,6 +62,21 @@ pub struct Download {
     /// Fetches, verifies and caches while `body` streams: the caller spawns it. None when the
     /// file came from the cache.
     pub driver: Option<BoxFuture<'static, ()>>,
+}
+
+/// A URL as logs and the audit trail may show it: without credentials an operator put in an
+/// upstream URL (`https://user:secret@mirror/…`).
+pub fn shown_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
 }
 
 /// Files up to this size are verified completely before the answer starts.
@@ -145,11 +173,11 @@ impl Packages {
 }
 
 async fn audit_integrity(store: &dyn Store, clock: &dyn Clock, req: &FileRequest, why: &str) {
-    tracing::warn!(path = %req.path, url = %req.upstream_url, why, "upstream file refused");
+    tracing::warn!(path = %req.path, url = %shown_url(&req.upstream_url), why, "upstream file refused");
     let event = NewAuditEvent::new(clock.now(), "haven", "package.integrity_failed")
         .target(&format!("{}:{}", req.ecosystem.as_str(), req.path))
         .source(&req.source)
-        .details(json!({"url": req.upstream_url, "why": why, "requested_by": req.who}));
+        .details(json!({"url": shown_url(&req.upstream_url), "why": why, "requested_by": req.who}));
     let stored = crate::store::transact(store, move |tx| {
         Box::pin(async move { tx.append_audit(event).await.map(|_| ()).map_err(CoreError::from) })
     })
@@ -249,7 +277,7 @@ async fn cache_while_streaming(
             };
             let event = NewAuditEvent::new(clock.now(), "haven", "package.cached")
                 .target(&format!("{}:{}", req.ecosystem.as_str(), req.path))
-                .details(json!({"sha256": sha, "size": size, "url": req.upstream_url}));
+                .details(json!({"sha256": sha, "size": size, "url": shown_url(&req.upstream_url)}));
             let object = meta.clone();
             let stored = crate::store::transact(store.as_ref(), move |tx| {
                 Box::pin(async move {
