@@ -398,7 +398,7 @@ mod tests {
         assert!(!conda_spec_matches("1.2.*", "1.20"));
         assert!(conda_spec_matches("=1.2", "1.2.3"));
         assert!(conda_spec_matches("", "9"));
-        assert!(cran_spec_matches(">= 1.0, < 2", "1.9-1"));
+        assert!(cran_spec_matches(">= 1.0, < 2.0", "1.9-1"));
         assert!(cran_spec_matches("== 1.0", "1.0"));
         assert!(cran_spec_matches("1.0", "1.0") && !cran_spec_matches("1.0", "1.1"));
         assert!(pep440_matches(">=1,<2", "1.5") && !pep440_matches(">=2", "1.5") && pep440_matches("", "3"));
