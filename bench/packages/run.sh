@@ -3,7 +3,8 @@
 # machine, in one run, on the same 20-package fixture (fixture.py):
 #   - index requests/s and latency percentiles for one project page (wrk, 2 threads, 32
 #     connections, 10 s, pip's Accept header), caches warm;
-#   - a cold and a warm `pip install` of the whole closure (bench-00 needs the 19 others).
+#   - a cold and a warm `pip install` of the whole closure (bench-00 needs the 19 others), the
+#     median of 5 each (cold: a fresh server, empty cache, per install).
 # Haven and devpi proxy a static PEP 503 upstream (python -m http.server); pypiserver serves the
 # wheels from disk (it is not a proxy, so it has no cold state). Haven speaks HTTPS with a
 # repository token on every request (as deployed); the others plain HTTP without auth.
@@ -98,22 +99,46 @@ load() {
   echo "$rps $p50 $p99"
 }
 
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+runs=5
+
+# Cold: a fresh server (empty cache) per install; warm: installs against the same one.
+cold=()
+for _ in $(seq $runs); do
+  start_haven
+  cold+=("$(pip_install "https://bench:$token@127.0.0.1:$haven_port/pypi/simple/")")
+  kill "$haven_pid"; wait "$haven_pid" 2>/dev/null || true
+done
+haven_cold=$(median "${cold[@]}")
 start_haven
 haven_index="https://bench:$token@127.0.0.1:$haven_port/pypi/simple/"
-haven_cold=$(pip_install "$haven_index")
-haven_warm=$(pip_install "$haven_index")
+pip_install "$haven_index" >/dev/null
+warm=(); for _ in $(seq $runs); do warm+=("$(pip_install "$haven_index")"); done
+haven_warm=$(median "${warm[@]}")
 auth="Authorization: Basic $(printf 'bench:%s' "$token" | base64 -w0)"
 read -r haven_rps haven_p50 haven_p99 < <(load "https://127.0.0.1:$haven_port/pypi/simple/bench-07/" -H "$auth")
+kill "$haven_pid"
 
+cold=()
+for _ in $(seq $runs); do
+  start_devpi
+  cold+=("$(pip_install "http://127.0.0.1:$devpi_port/root/up/+simple/")")
+  kill "$devpi_pid"; wait "$devpi_pid" 2>/dev/null || true
+done
+devpi_cold=$(median "${cold[@]}")
 start_devpi
 devpi_index="http://127.0.0.1:$devpi_port/root/up/+simple/"
-devpi_cold=$(pip_install "$devpi_index")
-devpi_warm=$(pip_install "$devpi_index")
+pip_install "$devpi_index" >/dev/null
+warm=(); for _ in $(seq $runs); do warm+=("$(pip_install "$devpi_index")"); done
+devpi_warm=$(median "${warm[@]}")
 read -r devpi_rps devpi_p50 devpi_p99 < <(load "http://127.0.0.1:$devpi_port/root/up/+simple/bench-07/")
+kill "$devpi_pid"
 
 pps_index="http://127.0.0.1:$pps/simple/"
-pps_cold=$(pip_install "$pps_index")
-pps_warm=$(pip_install "$pps_index")
+pip_install "$pps_index" >/dev/null
+warm=(); for _ in $(seq $runs); do warm+=("$(pip_install "$pps_index")"); done
+pps_warm=$(median "${warm[@]}")
+pps_cold="—"
 read -r pps_rps pps_p50 pps_p99 < <(load "http://127.0.0.1:$pps/simple/bench-07/")
 
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
