@@ -169,6 +169,9 @@ pub struct Policy {
     pub advisories: Vec<crate::osv::Advisory>,
     /// Vulnerabilities this severe or worse are refused; malicious versions always are.
     pub min_severity: crate::osv::Severity,
+    /// Licences allowed (empty: any). Checked where the index states a licence (CRAN, conda)
+    /// and in software-request closures.
+    pub licenses: Vec<String>,
 }
 
 /// One file as the policy sees it.
@@ -189,7 +192,34 @@ pub enum Decision {
 
 const DAY_US: i64 = 86_400 * 1_000_000;
 
+/// The alternatives a licence field offers (`MIT | GPL-2`, `MIT OR Apache-2.0`), without CRAN's
+/// `+ file LICENSE` pointer.
+fn license_alternatives(license: &str) -> Vec<String> {
+    license
+        .replace(" OR ", "|")
+        .split('|')
+        .map(|alt| {
+            let alt = alt.trim();
+            let alt = alt.strip_suffix("+ file LICENSE").or_else(|| alt.strip_suffix("+ file LICENCE")).unwrap_or(alt);
+            alt.trim().to_ascii_lowercase()
+        })
+        .filter(|a| !a.is_empty() && a != "file license" && a != "file licence")
+        .collect()
+}
+
 impl Policy {
+    /// Why `license` is refused by the licence allowlist, if it is. A licence the index does not
+    /// state is not refused here (the reviewer sees it in the closure).
+    pub fn license_refusal(&self, name: &str, version: &str, license: Option<&str>) -> Option<String> {
+        let license = license?.trim();
+        if self.licenses.is_empty() || license.is_empty() {
+            return None;
+        }
+        let allowed: Vec<String> = self.licenses.iter().map(|l| l.trim().to_ascii_lowercase()).collect();
+        let ok = license_alternatives(license).iter().any(|alt| allowed.contains(alt));
+        (!ok).then(|| format!("{name} {version} has the licence {license:?}, which is not on the licence allowlist"))
+    }
+
     pub fn decide(&self, c: &Candidate<'_>, now_us: i64) -> Decision {
         let Ok(name) = self.ecosystem.canonical_name(c.name) else {
             return Decision::Refused(format!("{:?} is not a valid {} name", c.name, self.ecosystem.as_str()));
@@ -268,6 +298,7 @@ mod tests {
             rules,
             advisories: vec![],
             min_severity: crate::osv::Severity::Medium,
+            licenses: vec![],
         }
     }
 
@@ -332,6 +363,24 @@ mod tests {
     }
 
     #[test]
+    fn licence_allowlist() {
+        let mut p = pypi(Mode::Denylist, vec![]);
+        assert_eq!(p.license_refusal("x", "1", Some("GPL-3")), None, "no allowlist: any licence");
+        p.licenses = vec!["MIT".into(), "GPL (>= 2)".into(), "Apache-2.0".into()];
+        assert_eq!(p.license_refusal("x", "1", Some("MIT + file LICENSE")), None);
+        assert_eq!(p.license_refusal("x", "1", Some("gpl (>= 2)")), None);
+        assert_eq!(p.license_refusal("x", "1", Some("GPL-3 | Apache-2.0")), None);
+        assert_eq!(p.license_refusal("x", "1", Some("BSD-3-Clause OR MIT")), None);
+        assert_eq!(p.license_refusal("x", "1", None), None, "unstated: left to the reviewer");
+        assert!(
+            p.license_refusal("x", "1", Some("AGPL-3"))
+                .unwrap()
+                .contains("\"AGPL-3\", which is not on the licence allowlist")
+        );
+        assert!(p.license_refusal("x", "1", Some("file LICENSE")).is_some());
+    }
+
+    #[test]
     fn denylist_and_off() {
         let deny = vec![Rule::new(Ecosystem::Pypi, RuleKind::Deny, "evil", None, false).unwrap()];
         let p = pypi(Mode::Denylist, deny.clone());
@@ -353,6 +402,7 @@ mod tests {
             rules: vec![rule],
             advisories: vec![],
             min_severity: crate::osv::Severity::Medium,
+            licenses: vec![],
         };
         assert_eq!(p.decide(&cand("rlang", "1.1.4", 0), NOW), Decision::Allowed);
         assert_eq!(p.decide(&cand("rlang", "1.9-2", 0), NOW), Decision::Allowed, "1.9-2 < 1.10 numerically");

@@ -842,3 +842,29 @@ async fn the_portal_pages_make_tokens_file_requests_and_let_reviewers_decide() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_licence_allowlist_filters_what_the_index_states() {
+    let up = Upstream::new();
+    let contrib = up.root().join("cran/src/contrib");
+    std::fs::create_dir_all(&contrib).unwrap();
+    std::fs::write(
+        contrib.join("PACKAGES"),
+        "Package: free\nVersion: 1.0\nLicense: MIT + file LICENSE\nDate/Publication: 2025-01-01 00:00:00 UTC\n\n\
+         Package: closed\nVersion: 1.0\nLicense: file LICENSE\nDate/Publication: 2025-01-01 00:00:00 UTC\n\n\
+         Package: either\nVersion: 1.0\nLicense: AGPL-3 | MIT\nDate/Publication: 2025-01-01 00:00:00 UTC\n",
+    )
+    .unwrap();
+    let mut config = up.config(true);
+    config.cran.mode = haven_core::packages::config::PolicyMode::Denylist;
+    config.cran.licenses = vec!["MIT".into()];
+    let app =
+        common::test_app(haven_testkit::db::sqlite().await, common::Options { packages: config, ..Default::default() })
+            .await;
+    let text = get(&app, "/cran/src/contrib/PACKAGES").await.text();
+    assert!(text.contains("Package: free") && text.contains("Package: either"), "{text}");
+    assert!(!text.contains("Package: closed"), "{text}");
+    let r = get(&app, "/cran/src/contrib/closed_1.0.tar.gz").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("licence \"file LICENSE\", which is not on the licence allowlist"), "{}", r.text());
+}

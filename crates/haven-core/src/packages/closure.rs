@@ -174,6 +174,7 @@ impl Packages {
                 },
                 Err(why) => item.problem = Some(why),
             }
+            license_finding(&policy, &mut item);
             items.push(item);
         }
         Ok(items)
@@ -259,6 +260,7 @@ impl Packages {
             if !item.version.is_empty() {
                 item.findings = self.findings(&policy, &pkg, &item.version, Some(0), None);
                 item.allowed = self.allowed_now(&policy, &pkg, &item.version, Some(0), None);
+                license_finding(&policy, &mut item);
             }
             items.push(item);
             if items.len() > MAX_CLOSURE {
@@ -308,6 +310,7 @@ impl Packages {
                         let rest = d.trim()[dep.len()..].trim().to_string();
                         queue.push_back((dep, rest, Some(pkg.clone())));
                     }
+                    license_finding(&policy, &mut item);
                 }
                 None => {
                     item.problem = Some(format!(
@@ -324,6 +327,14 @@ impl Packages {
             }
         }
         Ok(items)
+    }
+}
+
+/// A licence outside the licence allowlist is a finding, and nothing is allowed while it stands.
+fn license_finding(policy: &Policy, item: &mut ClosureItem) {
+    if let Some(why) = policy.license_refusal(&item.name, &item.version, item.license.as_deref()) {
+        item.findings.push(why);
+        item.allowed = false;
     }
 }
 
@@ -352,6 +363,7 @@ fn cran_spec_matches(spec: &str, version: &str) -> bool {
                 rules: vec![rule],
                 advisories: Vec::new(),
                 min_severity: osv::Severity::Critical,
+                licenses: Vec::new(),
             };
             p.decide(&Candidate { name: "x.x", version, uploaded_us: Some(0), size: None }, 0) == Decision::Allowed
         }

@@ -69,7 +69,11 @@ impl Packages {
                 uploaded_us: r.timestamp_ms.and_then(|t| i64::try_from(t).ok()).map(|t| t.saturating_mul(1000)),
                 size: r.size,
             };
-            if let Decision::Refused(why) = policy.decide(&candidate, now) {
+            let why = match policy.decide(&candidate, now) {
+                Decision::Refused(why) => Some(why),
+                Decision::Allowed => policy.license_refusal(&r.name, &r.version, r.license.as_deref()),
+            };
+            if let Some(why) = why {
                 refused.insert(file.clone(), why);
             }
         }

@@ -46,6 +46,10 @@ pub struct EcosystemConfig {
     /// Largest file Haven fetches or serves, in MiB.
     #[serde(default = "default_max_file_mib")]
     pub max_file_mib: u64,
+    /// Licences allowed (empty: any), as the index writes them (`MIT`, `GPL (>= 2)`,
+    /// `BSD-3-Clause`); an alternative (`GPL-2 | MIT`) that is listed is enough.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
     /// conda only: the channels served under `/conda/<channel>/` (default `conda-forge`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<String>,
@@ -68,6 +72,7 @@ impl EcosystemConfig {
             mode: default_mode(),
             min_age_days: default_min_age(),
             max_file_mib: default_max_file_mib(),
+            licenses: Vec::new(),
             channels: Vec::new(),
         }
     }

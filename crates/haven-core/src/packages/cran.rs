@@ -112,7 +112,10 @@ impl Packages {
         for r in &upstream.records {
             let path = format!("src/contrib/{}", r.file_name());
             match self.cran_decide(&policy, &r.package, &r.version, &path, publication_us(r), &mut lookups).await? {
-                Decision::Allowed => served.records.push(r.clone()),
+                Decision::Allowed => match policy.license_refusal(&r.package, &r.version, r.field("License")) {
+                    None => served.records.push(r.clone()),
+                    Some(why) => served.refused.push((r.file_name(), why)),
+                },
                 Decision::Refused(why) => served.refused.push((r.file_name(), why)),
             }
         }

@@ -178,6 +178,7 @@ impl Packages {
             rules,
             advisories,
             min_severity: self.config.osv_min_severity,
+            licenses: c.licenses.clone(),
         })
     }
 
@@ -195,26 +196,6 @@ impl Packages {
                 map.clear();
             }
             map.insert(key.to_string(), (self.now_us(), value));
-        }
-    }
-
-    /// Forget parsed upstream indexes (after a policy change nothing needs this: policy is
-    /// applied per request; used by tests and `index_ttl_secs = 0`).
-    pub fn forget_indexes(&self) {
-        for m in [&self.pypi_pages as &dyn Forget, &self.cran_indexes, &self.conda_repodata] {
-            m.forget();
-        }
-    }
-}
-
-trait Forget {
-    fn forget(&self);
-}
-
-impl<T> Forget for Cached<T> {
-    fn forget(&self) {
-        if let Ok(mut m) = self.lock() {
-            m.clear();
         }
     }
 }
