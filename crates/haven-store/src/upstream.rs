@@ -93,6 +93,17 @@ fn shown(url: &Url) -> String {
     u.to_string()
 }
 
+/// An error with its causes (reqwest puts the reason for a refused redirect or connection there).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
 fn failed(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Failed(e.to_string())
 }
@@ -249,9 +260,9 @@ impl UpstreamFetcher {
                 if e.is_timeout() {
                     UpstreamError::Timeout(url.clone())
                 } else if e.is_redirect() {
-                    UpstreamError::Refused(format!("{url}: {e}"))
+                    UpstreamError::Refused(format!("{url}: {}", with_causes(&e)))
                 } else {
-                    UpstreamError::Failed(format!("{url}: {e}"))
+                    UpstreamError::Failed(format!("{url}: {}", with_causes(&e)))
                 }
             })?;
         match response.status().as_u16() {
@@ -355,6 +366,44 @@ mod tests {
     fn http_dates() {
         assert_eq!(http_date_us("Wed, 21 Oct 2015 07:28:00 GMT"), Some(1_445_412_480_000_000));
         assert_eq!(http_date_us("yesterday"), None);
+    }
+
+    /// A one-shot HTTP server answering every request with a redirect to `to`.
+    async fn redirecting_server(to: &'static str) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let answer =
+                    format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn redirects_never_reach_private_addresses() {
+        for (to, want_refused) in [("http://169.254.169.254/latest/meta-data", true), ("http://10.1.2.3/x", true)] {
+            let port = redirecting_server(to).await;
+            let base = format!("http://127.0.0.1:{port}/");
+            let up = UpstreamFetcher::new(std::slice::from_ref(&base), Duration::from_secs(5)).unwrap();
+            let got = up.get(&format!("{base}simple/x/"), "*/*", 1000).await;
+            assert!(
+                matches!(got, Err(UpstreamError::Refused(ref m)) if m.contains("private")) == want_refused,
+                "{to}: {:?}",
+                got.err()
+            );
+        }
+        // A name that resolves to loopback is not followed either (only the configured host may be private).
+        let port = redirecting_server("http://localhost/x").await;
+        let base = format!("http://127.0.0.1:{port}/");
+        let up = UpstreamFetcher::new(std::slice::from_ref(&base), Duration::from_secs(5)).unwrap();
+        let got = up.get(&format!("{base}a"), "*/*", 1000).await;
+        assert!(matches!(got, Err(UpstreamError::Failed(ref m)) if m.contains("private")), "{:?}", got.err());
     }
 
     #[tokio::test]
