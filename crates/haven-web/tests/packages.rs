@@ -868,3 +868,75 @@ async fn a_licence_allowlist_filters_what_the_index_states() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.text().contains("licence \"file LICENSE\", which is not on the licence allowlist"), "{}", r.text());
 }
+
+#[tokio::test]
+async fn reviewers_manage_the_policy_on_the_web() {
+    let up = Upstream::new();
+    up.pypi(
+        "tool",
+        &[wheel("tool", "tool-1.0-py3-none-any.whl", b"t1", 30), wheel("tool", "tool-2.0-py3-none-any.whl", b"t2", 1)],
+    );
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    let (mut rev, _, secret) = onboard(&app, "rev").await;
+    app.state
+        .identity
+        .set_role(By::Console, "rev", haven_core::accounts::Role::PackageReviewer, true, "test")
+        .await
+        .unwrap();
+    full_sign_in(&app, &mut rev, "rev", &secret).await;
+
+    let added = rev
+        .post(
+            "/packages/policy/rules",
+            &[("kind", "allow"), ("ecosystem", "pypi"), ("name", "Tool"), ("spec", ""), ("reason", "needed")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    rev.post(
+        "/packages/policy/rules",
+        &[
+            ("kind", "allow"),
+            ("ecosystem", "pypi"),
+            ("name", "tool"),
+            ("spec", ">=2"),
+            ("skip_cooldown", "1"),
+            ("reason", "fix"),
+        ],
+    )
+    .await;
+    let bad = rev
+        .post(
+            "/packages/policy/rules",
+            &[("kind", "allow"), ("ecosystem", "pypi"), ("name", "tool"), ("spec", "not a spec"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("version specifier"), "{}", bad.body);
+
+    let page = rev.get("/packages/policy?ecosystem=pypi&name=tool").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<td>tool-2.0-py3-none-any.whl</td><td>yes</td>"), "{}", page.body);
+    assert!(page.body.contains("<td>allow</td><td>tool</td><td>&#62;=2 (no cooldown)</td>"), "{}", page.body);
+
+    // Removing the waiver leaves the rule for every version; 2.0 waits for its cooldown again.
+    let removed = rev
+        .post(
+            "/packages/policy/rules/remove",
+            &[("kind", "allow"), ("ecosystem", "pypi"), ("name", "tool"), ("spec", ">=2")],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    let rules = app.state.packages.rules(Ecosystem::Pypi).await.unwrap();
+    assert_eq!(rules.iter().map(|r| r.spec.as_str()).collect::<Vec<_>>(), [""]);
+    assert_eq!(filenames(&get(&app, "/pypi/simple/tool/").await.json()), ["tool-1.0-py3-none-any.whl"]);
+    assert!(audit_actions(&app).await.iter().any(|(a, d)| a == "package.rule_removed" && d.contains(">=2")));
+
+    // Researchers cannot.
+    let (mut rita, _, rita_secret) = onboard(&app, "rita").await;
+    full_sign_in(&app, &mut rita, "rita", &rita_secret).await;
+    assert_eq!(rita.get("/packages/policy").await.status, StatusCode::FORBIDDEN);
+    let denied = rita
+        .post("/packages/policy/rules", &[("kind", "deny"), ("ecosystem", "pypi"), ("name", "tool"), ("reason", "x")])
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+}

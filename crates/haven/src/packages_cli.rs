@@ -211,58 +211,7 @@ async fn check(
 ) -> Result<i32> {
     let e = ecosystem(e)?;
     let packages = open(config).await?;
-    let wanted = |v: &str| version.is_none_or(|w| w == v);
-    let mut rows: Vec<(String, Option<String>)> = Vec::new();
-    match e {
-        Ecosystem::Pypi => match packages.pypi_project(name).await {
-            Ok(served) => {
-                let version_of = |f: &str| haven_packages::pypi::filename_version(f).unwrap_or("").to_string();
-                for f in &served.page.files {
-                    if wanted(&version_of(&f.filename)) {
-                        rows.push((f.filename.clone(), None));
-                    }
-                }
-                for (f, why) in served.refused {
-                    if wanted(&version_of(&f)) {
-                        rows.push((f, Some(why)));
-                    }
-                }
-            }
-            Err(err) => rows.push((name.to_string(), Some(err.to_string()))),
-        },
-        Ecosystem::Cran => {
-            let served = packages.cran_index().await?;
-            for r in served.records.iter().filter(|r| r.package == name && wanted(&r.version)) {
-                rows.push((r.file_name(), None));
-            }
-            for (f, why) in served.refused.iter().filter(|(f, _)| f.starts_with(&format!("{name}_"))) {
-                rows.push((f.clone(), Some(why.clone())));
-            }
-            if let Ok(archive) = packages.cran_archive(name).await {
-                for r in archive.records.iter().filter(|r| wanted(&r.version)) {
-                    rows.push((format!("Archive/{name}/{}_{}.tar.gz", r.package, r.version), None));
-                }
-                for (f, why) in archive.refused {
-                    rows.push((format!("Archive/{name}/{f}"), Some(why)));
-                }
-            }
-        }
-        Ecosystem::Conda => {
-            let channel = channel
-                .map(str::to_string)
-                .or_else(|| packages.config.conda_channels().first().cloned())
-                .ok_or_else(|| anyhow!("no conda channel is configured"))?;
-            let served = packages.conda_repodata(&channel, subdir).await?;
-            let all = served.repodata.packages.iter().chain(served.repodata.packages_conda.iter());
-            for (f, _) in all.filter(|(_, r)| r.name == name && wanted(&r.version)) {
-                rows.push((f.clone(), None));
-            }
-            for (f, why) in served.refused.iter().filter(|(f, _)| f.starts_with(&format!("{name}-"))) {
-                rows.push((f.clone(), Some(why.clone())));
-            }
-        }
-    }
-    rows.sort();
+    let rows = packages.explain(e, name, version, channel, subdir).await?;
     let offered = rows.iter().filter(|(_, why)| why.is_none()).count();
     for (file, why) in &rows {
         match why {

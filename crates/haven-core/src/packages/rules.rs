@@ -73,7 +73,8 @@ impl Packages {
         Ok(record)
     }
 
-    /// Remove rules of a kind for a name (and specifier, when given). Audited.
+    /// Remove rules of a kind for a name: those with exactly this specifier when given (empty:
+    /// the rule for every version), all of them when not. Audited.
     pub async fn remove_rules(
         &self,
         ecosystem: Ecosystem,
@@ -83,7 +84,8 @@ impl Packages {
         change: &Change<'_>,
     ) -> Result<u64, PackageError> {
         let name = ecosystem.canonical_name(name).map_err(|e| PackageError::BadRequest(e.to_string()))?;
-        let spec = spec.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        // None: every rule of this kind for the name; Some(""): the one for every version.
+        let spec = spec.map(|s| s.trim().to_string());
         let event = NewAuditEvent::new(self.clock.now(), change.actor, "package.rule_removed")
             .target(&format!("{}:{name}", ecosystem.as_str()))
             .source(change.source)
@@ -121,6 +123,77 @@ impl Packages {
         let canonical = ecosystem.canonical_name(name).map_err(|e| PackageError::BadRequest(e.to_string()))?;
         let policy = self.policy(ecosystem, Some(&canonical)).await?;
         Ok(policy.decide(&Candidate { name: &canonical, version, uploaded_us, size }, self.now_us()))
+    }
+}
+
+/// One file of a package and why it is not offered (None: offered).
+pub type Explained = (String, Option<String>);
+
+impl Packages {
+    /// Ask the upstream for `name` and say, per file (of `version` only, when given), whether
+    /// Haven offers it and why not. conda looks in `channel` (default: the first configured) and
+    /// `subdir`; CRAN includes the archive.
+    pub async fn explain(
+        &self,
+        ecosystem: Ecosystem,
+        name: &str,
+        version: Option<&str>,
+        channel: Option<&str>,
+        subdir: &str,
+    ) -> Result<Vec<Explained>, PackageError> {
+        let wanted = |v: &str| version.is_none_or(|w| w == v);
+        let mut rows: Vec<Explained> = Vec::new();
+        match ecosystem {
+            Ecosystem::Pypi => match self.pypi_project(name).await {
+                Ok(served) => {
+                    let version_of = |f: &str| haven_packages::pypi::filename_version(f).unwrap_or("").to_string();
+                    for f in &served.page.files {
+                        if wanted(&version_of(&f.filename)) {
+                            rows.push((f.filename.clone(), None));
+                        }
+                    }
+                    for (f, why) in served.refused {
+                        if wanted(&version_of(&f)) {
+                            rows.push((f, Some(why)));
+                        }
+                    }
+                }
+                Err(err) => rows.push((name.to_string(), Some(err.to_string()))),
+            },
+            Ecosystem::Cran => {
+                let served = self.cran_index().await?;
+                for r in served.records.iter().filter(|r| r.package == name && wanted(&r.version)) {
+                    rows.push((r.file_name(), None));
+                }
+                for (f, why) in served.refused.iter().filter(|(f, _)| f.starts_with(&format!("{name}_"))) {
+                    rows.push((f.clone(), Some(why.clone())));
+                }
+                if let Ok(archive) = self.cran_archive(name).await {
+                    for r in archive.records.iter().filter(|r| wanted(&r.version)) {
+                        rows.push((format!("Archive/{name}/{}_{}.tar.gz", r.package, r.version), None));
+                    }
+                    for (f, why) in archive.refused {
+                        rows.push((format!("Archive/{name}/{f}"), Some(why)));
+                    }
+                }
+            }
+            Ecosystem::Conda => {
+                let channel = channel
+                    .map(str::to_string)
+                    .or_else(|| self.config.conda_channels().first().cloned())
+                    .unwrap_or_default();
+                let served = self.conda_repodata(&channel, subdir).await?;
+                let all = served.repodata.packages.iter().chain(served.repodata.packages_conda.iter());
+                for (f, _) in all.filter(|(_, r)| r.name == name && wanted(&r.version)) {
+                    rows.push((f.clone(), None));
+                }
+                for (f, why) in served.refused.iter().filter(|(f, _)| f.starts_with(&format!("{name}-"))) {
+                    rows.push((f.clone(), Some(why.clone())));
+                }
+            }
+        }
+        rows.sort();
+        Ok(rows)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod conda;
 mod cran;
+mod policy;
 mod pypi;
 mod requests;
 mod tokens;
@@ -43,6 +44,9 @@ pub fn routes() -> Router<AppState> {
         .route("/packages/requests/check", post(requests::check))
         .route("/packages/review", get(requests::queue))
         .route("/packages/review/{id}", get(requests::one).post(requests::decide))
+        .route("/packages/policy", get(policy::show))
+        .route("/packages/policy/rules", post(policy::add))
+        .route("/packages/policy/rules/remove", post(policy::remove))
 }
 
 /// Who reads the repository: a user by HTTP Basic (user id + repository token) or by a full
