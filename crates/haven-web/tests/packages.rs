@@ -546,6 +546,16 @@ async fn the_repository_needs_a_repository_token() {
 
 #[tokio::test]
 async fn osv_advisories_refuse_versions_and_report_what_was_served() {
+    osv_advisories_refuse_versions_and_report_what_was_served_on(haven_testkit::db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn osv_advisories_refuse_versions_and_report_what_was_served_on_postgres() {
+    let Some(db) = haven_testkit::db::postgres().await else { return };
+    osv_advisories_refuse_versions_and_report_what_was_served_on(db).await;
+}
+
+async fn osv_advisories_refuse_versions_and_report_what_was_served_on(db: TestDb) {
     let up = Upstream::new();
     up.pypi(
         "lib",
@@ -555,7 +565,7 @@ async fn osv_advisories_refuse_versions_and_report_what_was_served() {
             wheel("lib", "lib-2.0-py3-none-any.whl", b"lib two", 40),
         ],
     );
-    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    let app = app(db, &up, true).await;
     allow(&app, Ecosystem::Pypi, "lib", None, false).await;
     assert_eq!(get(&app, "/pypi/files/lib/lib-1.0-py3-none-any.whl").await.status, StatusCode::OK);
     assert_eq!(get(&app, "/pypi/files/lib/lib-2.0-py3-none-any.whl").await.status, StatusCode::OK);
@@ -628,6 +638,16 @@ async fn the_bootstrap_allowlist_is_added_once() {
 
 #[tokio::test]
 async fn software_requests_show_the_closure_and_approve_it_in_one_decision() {
+    software_requests_show_the_closure_and_approve_it_in_one_decision_on(haven_testkit::db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on_postgres() {
+    let Some(db) = haven_testkit::db::postgres().await else { return };
+    software_requests_show_the_closure_and_approve_it_in_one_decision_on(db).await;
+}
+
+async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on(db: TestDb) {
     use haven_core::identity::SignedIn;
     use haven_core::identity::records::SessionKind;
     use haven_core::packages::requests::Manifest;
@@ -648,7 +668,7 @@ async fn software_requests_show_the_closure_and_approve_it_in_one_decision() {
         ],
     );
     up.pypi("tiny", &[wheel("tiny", "tiny-1.0-py3-none-any.whl", b"tiny", 30)]);
-    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    let app = app(db, &up, true).await;
     allow(&app, Ecosystem::Pypi, "tiny", None, false).await;
     for (id, admin) in [("rita", false), ("rev", true)] {
         app.state.identity.add_account(By::Console, id, &format!("{id}@example.org"), admin, "test").await.unwrap();
