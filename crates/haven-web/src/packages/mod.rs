@@ -49,6 +49,25 @@ pub fn routes() -> Router<AppState> {
         .route("/packages/policy/rules/remove", post(policy::remove))
 }
 
+/// A package-repository error on a portal page (not for package clients: see [`package_error`]).
+pub(crate) fn web_error(e: PackageError) -> WebError {
+    match e {
+        PackageError::Core(c) => c.into(),
+        PackageError::BadRequest(m) => WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
+        PackageError::NotFound(m) => WebError::new(StatusCode::NOT_FOUND, "not_found", m),
+        other => WebError::new(StatusCode::BAD_GATEWAY, "upstream", other.to_string()),
+    }
+}
+
+/// Package reviewers and the service desk, fully signed in.
+pub(crate) fn is_reviewer(who: &haven_core::identity::SignedIn) -> bool {
+    can(Some(&who.actor()), Action::ManagePackages, Resource::Service)
+}
+
+pub(crate) fn require_reviewer(who: &haven_core::identity::SignedIn) -> Result<(), WebError> {
+    if is_reviewer(who) { Ok(()) } else { Err(WebError::from_status(StatusCode::FORBIDDEN)) }
+}
+
 /// Who reads the repository: a user by HTTP Basic (user id + repository token) or by a full
 /// portal session, or anyone when `packages.anonymous_read` is on.
 pub struct Reader {

@@ -7,13 +7,13 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
-use haven_core::authz::{Action, Resource, can};
 use haven_core::identity::SignedIn;
 use haven_core::packages::PackageError;
 use haven_core::packages::rules::{Change, kind_str, parse_kind};
 use haven_packages::policy::Ecosystem;
 use serde::Deserialize;
 
+use super::{require_reviewer, web_error};
 use crate::csrf::CsrfToken;
 use crate::security::session::Signed;
 use crate::security::{Chrome, limit_fields, render, render_status, see, when};
@@ -50,22 +50,6 @@ struct PolicyPage {
     check_ecosystem: String,
     check_name: String,
     checked: Vec<(String, String)>,
-}
-
-fn require_reviewer(who: &SignedIn) -> Result<(), WebError> {
-    if can(Some(&who.actor()), Action::ManagePackages, Resource::Service) {
-        Ok(())
-    } else {
-        Err(WebError::from_status(StatusCode::FORBIDDEN))
-    }
-}
-
-fn web_error(e: PackageError) -> WebError {
-    match e {
-        PackageError::Core(c) => c.into(),
-        PackageError::BadRequest(m) => WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
-        other => WebError::new(StatusCode::BAD_GATEWAY, "upstream", other.to_string()),
-    }
 }
 
 async fn page(state: &AppState, csrf: &str, who: &SignedIn) -> Result<PolicyPage, WebError> {

@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
 use haven_core::CoreError;
-use haven_core::authz::{Action, Resource, can};
 use haven_core::identity::SignedIn;
 use haven_core::identity::desk::By;
 use haven_core::packages::PackageError;
@@ -17,24 +16,12 @@ use haven_core::packages::requests::Manifest;
 use haven_packages::policy::Ecosystem;
 use serde::Deserialize;
 
+use super::{is_reviewer, require_reviewer, web_error};
 use crate::csrf::CsrfToken;
 use crate::security::session::Signed;
 use crate::security::{Chrome, limit_fields, render, render_status, see, when};
 use crate::source::Source;
 use crate::{AppState, WebError};
-
-fn is_reviewer(who: &SignedIn) -> bool {
-    can(Some(&who.actor()), Action::ManagePackages, Resource::Service)
-}
-
-fn web_error(e: PackageError) -> WebError {
-    match e {
-        PackageError::Core(c) => c.into(),
-        PackageError::BadRequest(m) => WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
-        PackageError::NotFound(m) => WebError::new(StatusCode::NOT_FOUND, "not_found", m),
-        other => WebError::new(StatusCode::BAD_GATEWAY, "upstream", other.to_string()),
-    }
-}
 
 /// A message for the form, or the error page for anything else.
 fn form_message(e: PackageError) -> Result<String, WebError> {
@@ -263,10 +250,6 @@ struct QueuePage {
     c: Chrome,
     reviewer: bool,
     rows: Vec<Row>,
-}
-
-fn require_reviewer(who: &SignedIn) -> Result<(), WebError> {
-    if is_reviewer(who) { Ok(()) } else { Err(WebError::from_status(StatusCode::FORBIDDEN)) }
 }
 
 pub async fn queue(

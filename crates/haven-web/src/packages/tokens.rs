@@ -12,6 +12,7 @@ use haven_core::identity::SignedIn;
 use haven_core::packages::PackageError;
 use serde::Deserialize;
 
+use super::web_error;
 use crate::csrf::CsrfToken;
 use crate::security::session::{Signed, step_up};
 use crate::security::{Chrome, render, render_status, see, when};
@@ -75,15 +76,6 @@ async fn page(state: &AppState, csrf: &str, who: &SignedIn, secret: Option<Strin
         secret,
         host,
     })
-}
-
-fn web_error(e: PackageError) -> WebError {
-    match e {
-        PackageError::Core(c) => c.into(),
-        PackageError::BadRequest(m) => WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
-        PackageError::NotFound(m) => WebError::new(StatusCode::NOT_FOUND, "not_found", m),
-        other => WebError::internal(other),
-    }
 }
 
 pub async fn list(
