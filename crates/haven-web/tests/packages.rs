@@ -494,7 +494,7 @@ async fn the_repository_needs_a_repository_token() {
     for id in ["dora", "eve"] {
         app.state.identity.add_account(By::Console, id, &format!("{id}@example.org"), false, "test").await.unwrap();
     }
-    let (secret, token) = app.state.packages.create_repo_token("dora", "laptop", "test").await.unwrap();
+    let (secret, token) = app.state.packages.create_repo_token("dora", "dora", "laptop", "test").await.unwrap();
     let basic = |user: &str, secret: &str| {
         use base64::Engine as _;
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
@@ -539,7 +539,7 @@ async fn the_repository_needs_a_repository_token() {
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
 
     // A year later a token has expired.
-    let (secret, _) = app.state.packages.create_repo_token("dora", "desktop", "test").await.unwrap();
+    let (secret, _) = app.state.packages.create_repo_token("dora", "dora", "desktop", "test").await.unwrap();
     app.clock.advance(time::Duration::days(366));
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
 }

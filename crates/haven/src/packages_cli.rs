@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use haven_core::CoreError;
 use haven_core::Store;
 use haven_core::identity::Mailer;
 use haven_core::identity::desk::By;
-use haven_core::packages::Packages;
 use haven_core::packages::rules::{Change, kind_str, parse_kind};
+use haven_core::packages::{PackageError, Packages};
 use haven_packages::policy::{Ecosystem, RuleKind};
 
 use crate::app::{self, Mode};
@@ -142,7 +143,11 @@ pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
         }
         PackagesCommand::Token { user, label, .. } => {
             let packages = open(config).await?;
-            let (secret, token) = packages.create_repo_token(&user, &label, "console").await?;
+            let made = packages.create_repo_token("console", &user, &label, "console").await;
+            let (secret, token) = match made {
+                Err(PackageError::Core(CoreError::NotFound)) => bail!("there is no user {user:?} (haven users list)"),
+                other => other?,
+            };
             println!("Repository token {} for {user} ({label}); shown once:", token.handle());
             println!("  {}", secret.as_str());
             Ok(0)

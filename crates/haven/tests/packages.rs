@@ -298,6 +298,16 @@ os._exit(0)
             .contains("carol now has the role package_reviewer")
     );
     assert!(haven(&["packages", "requests", "--pending"], data).contains("0 request(s)"));
+    let nobody = Command::new(BIN)
+        .args(["packages", "token", "nobody", "--label", "x", "--data-dir"])
+        .arg(data)
+        .env_remove("HAVEN_CONFIG")
+        .envs(upstream_env_from(data))
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success() && text(&nobody).contains("there is no user \"nobody\""), "{}", text(&nobody));
+    let audit = haven(&["audit", "export"], data);
+    assert!(audit.lines().any(|l| l.contains("repo_token.created") && l.contains("\"actor\":\"console\"")), "{audit}");
     let checked = haven(&["packages", "check", "conda", "pkgb", "--channel", "haven-test"], data);
     assert!(
         checked.contains("offered  pkgb-1.0-0.tar.bz2") && checked.contains("offered  pkgb-2.0-0.tar.bz2"),

@@ -21,9 +21,11 @@ const MAX_TOKENS: usize = 20;
 const TOUCH_EVERY_US: i64 = 3600 * 1_000_000;
 
 impl Packages {
-    /// Make a token for `user_id`; the secret is returned once. Audited.
+    /// Make a token for `user_id` (by `actor`: the user, or `console`); the secret is returned
+    /// once. Audited.
     pub async fn create_repo_token(
         &self,
+        actor: &str,
         user_id: &str,
         label: &str,
         source: &str,
@@ -44,13 +46,16 @@ impl Packages {
             last_used_us: 0,
             expires_us: now + TOKEN_DAYS * 86_400 * 1_000_000,
         };
-        let event = NewAuditEvent::new(self.clock.now(), user_id, "repo_token.created")
+        let event = NewAuditEvent::new(self.clock.now(), actor, "repo_token.created")
             .target(user_id)
             .source(source)
             .details(json!({"token": record.handle(), "label": record.label}));
         let stored = record.clone();
         crate::store::transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                if tx.account(&stored.user_id).await?.is_none() {
+                    return Err(CoreError::NotFound);
+                }
                 if tx.repo_tokens(&stored.user_id).await?.len() >= MAX_TOKENS {
                     return Err(CoreError::Conflict(format!(
                         "You have {MAX_TOKENS} repository tokens already; revoke one you no longer use first."

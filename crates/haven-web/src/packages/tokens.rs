@@ -110,7 +110,7 @@ pub async fn create(
         return Ok(r);
     }
     crate::security::limit_fields("The token name", &[(&form.label, 256)])?;
-    match state.packages.create_repo_token(&who.user_id, &form.label, &source).await {
+    match state.packages.create_repo_token(&who.user_id, &who.user_id, &form.label, &source).await {
         Ok((secret, _)) => {
             let mut p = page(&state, &csrf.0, &who, Some(secret.to_string())).await?;
             p.c = p.c.notice(Some("Token made. Copy it now: Haven shows it only this once.".into()));
