@@ -70,6 +70,7 @@ enum Versions {
     Any,
     Pep440(pep440_rs::VersionSpecifiers),
     R(Vec<(String, Vec<u64>)>),
+    Conda(String),
 }
 
 /// One rule: allow or deny a name, optionally only some versions.
@@ -121,8 +122,14 @@ impl Rule {
                 }
                 Versions::R(parts)
             }
+            (Ecosystem::Conda, Some(s)) if crate::conda::version::valid_spec(s) => Versions::Conda(s.to_string()),
             (Ecosystem::Conda, Some(s)) => {
-                return Err(malformed("a version specifier", format!("{s:?}: conda rules match by name only for now")));
+                return Err(malformed(
+                    "a version specifier",
+                    format!(
+                        "{s:?}: use >=, >, <=, <, ==, != or =1.2 and versions such as 1.2.3, or 1.2.*, separated by commas"
+                    ),
+                ));
             }
         };
         Ok(Rule { kind, name, spec: spec.map(str::to_string), versions, skip_cooldown })
@@ -135,6 +142,10 @@ impl Rule {
         match &self.versions {
             Versions::Any => true,
             Versions::Pep440(spec) => pep440_rs::Version::from_str(version).is_ok_and(|v| spec.contains(&v)),
+            // A version that cannot be compared matches a deny rule and no allow rule (fail closed).
+            Versions::Conda(spec) => {
+                crate::conda::version::matches(spec, version).unwrap_or(self.kind == RuleKind::Deny)
+            }
             Versions::R(clauses) => r_version(version).is_some_and(|v| {
                 clauses.iter().all(|(op, want)| match op.as_str() {
                     ">=" => v >= *want,
@@ -413,7 +424,13 @@ mod tests {
         );
         assert!(Rule::new(Ecosystem::Cran, RuleKind::Allow, "rlang", Some("~> 1"), false).is_err());
         assert!(Rule::new(Ecosystem::Pypi, RuleKind::Allow, "x", Some("not a spec"), false).is_err());
-        assert!(Rule::new(Ecosystem::Conda, RuleKind::Allow, "numpy", Some(">=1"), false).is_err());
+        assert!(Rule::new(Ecosystem::Conda, RuleKind::Allow, "numpy", Some("~> 1"), false).is_err());
+        let numpy = Rule::new(Ecosystem::Conda, RuleKind::Allow, "numpy", Some(">=1.26,<2"), false).unwrap();
+        let conda = Policy { ecosystem: Ecosystem::Conda, rules: vec![numpy], ..p.clone() };
+        assert_eq!(conda.decide(&cand("numpy", "1.26.4", 0), NOW), Decision::Allowed);
+        assert!(matches!(conda.decide(&cand("numpy", "2.0.0", 0), NOW), Decision::Refused(_)));
+        let deny = Rule::new(Ecosystem::Conda, RuleKind::Deny, "numpy", Some("<1.26"), false).unwrap();
+        assert!(deny.matches("numpy", "weird!version"), "a deny rule fails closed");
         assert!(Rule::new(Ecosystem::Conda, RuleKind::Allow, "NumPy", None, false).unwrap().name == "numpy");
     }
 }

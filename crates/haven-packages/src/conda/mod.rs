@@ -2,5 +2,6 @@
 //! read from an upstream and written for clients (`noarch/` always present).
 
 pub mod repodata;
+pub mod version;
 
 pub use repodata::{PackageRecord, Repodata, dependency_name, parse_repodata, valid_artifact_name, valid_subdir};
