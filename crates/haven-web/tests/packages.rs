@@ -960,3 +960,31 @@ async fn reviewers_manage_the_policy_on_the_web() {
         .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn malformed_cran_and_conda_indexes_are_refused() {
+    let up = Upstream::new();
+    let contrib = up.root().join("cran/src/contrib");
+    std::fs::create_dir_all(&contrib).unwrap();
+    std::fs::write(contrib.join("PACKAGES"), "Package: ../evil\nVersion: 1.0\n").unwrap();
+    let noarch = up.root().join("conda/haven-test/noarch");
+    std::fs::create_dir_all(&noarch).unwrap();
+    std::fs::write(
+        noarch.join("repodata.json"),
+        r#"{"packages": {"../x-1-0.tar.bz2": {"name": "x", "version": "1", "build": "0"}}}"#,
+    )
+    .unwrap();
+    let linux = up.root().join("conda/haven-test/linux-64");
+    std::fs::create_dir_all(&linux).unwrap();
+    std::fs::write(linux.join("repodata.json"), "{ not json").unwrap();
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    for path in [
+        "/cran/src/contrib/PACKAGES",
+        "/conda/haven-test/noarch/repodata.json",
+        "/conda/haven-test/linux-64/repodata.json",
+    ] {
+        let r = get(&app, path).await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{path}: {}", r.text());
+        assert!(r.text().contains("was refused"), "{path}: {}", r.text());
+    }
+}
