@@ -20,6 +20,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$wo
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 wait_port() { for _ in $(seq 1 100); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1" 2>/dev/null && return 0; sleep 0.2; done; return 1; }
 command -v wrk >/dev/null || { echo "bench: wrk is needed (apt-get install wrk)" >&2; exit 1; }
+command -v stunnel >/dev/null || { echo "bench: stunnel is needed (apt-get install stunnel4)" >&2; exit 1; }
 
 venv=target/bench-tools/venv
 if [ ! -x "$venv/bin/devpi-server" ] || [ ! -x "$venv/bin/pypi-server" ]; then
@@ -67,7 +68,8 @@ start_haven() {
   env "${env[@]}" "$haven" users add bench --email bench@example.org --data-dir "$work/haven" >/dev/null
   token=$(env "${env[@]}" "$haven" packages token bench --label bench --data-dir "$work/haven" | tail -n 1 | tr -d ' ')
   for n in $names; do env "${env[@]}" "$haven" packages allow pypi "$n" --data-dir "$work/haven" >/dev/null; done
-  export SSL_CERT_FILE="$work/haven/tls/ca.pem"
+  cat "$work/haven/tls/ca.pem" "$work/ca.pem" >"$work/trust.pem"
+  export SSL_CERT_FILE="$work/trust.pem"
 }
 
 # seconds for `pip install` of the closure from index $1 into a fresh target
@@ -97,6 +99,26 @@ load() {
   p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
   if grep -q "Non-2xx" "$work/wrk.txt"; then echo "bench: $(grep Non-2xx "$work/wrk.txt") from $url" >&2; return 1; fi
   echo "$rps $p50 $p99"
+}
+
+# The peers once more behind stunnel (TLS 1.3 to pip, plain HTTP behind), so that pip pays for
+# HTTPS with every server alike. One CA for the stunnel certificate; pip trusts it and Haven's.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=bench-ca -keyout "$work/ca.key" -out "$work/ca.pem" \
+  -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n' >"$work/tls.ext"
+openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+  -extfile "$work/tls.ext" -out "$work/tls.pem" 2>/dev/null
+# TLS in front of 127.0.0.1:$1; sets $front to its port (not a subshell: the trap must see the pid).
+tls_front() {
+  local port
+  port=$(free_port)
+  printf 'foreground = yes\npid =\n[front]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\n' \
+    "$port" "$1" "$work/tls.pem" "$work/tls.key" >"$work/stunnel-$port.conf"
+  stunnel "$work/stunnel-$port.conf" >"$work/stunnel-$port.log" 2>&1 &
+  pids+=($!)
+  wait_port "$port"
+  front=$port
 }
 
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
@@ -132,6 +154,11 @@ pip_install "$devpi_index" >/dev/null
 warm=(); for _ in $(seq $runs); do warm+=("$(pip_install "$devpi_index")"); done
 devpi_warm=$(median "${warm[@]}")
 read -r devpi_rps devpi_p50 devpi_p99 < <(load "http://127.0.0.1:$devpi_port/root/up/+simple/bench-07/")
+tls_front "$devpi_port"
+devpi_tls=$front
+warm=(); for _ in $(seq $runs); do warm+=("$(pip_install "https://127.0.0.1:$devpi_tls/root/up/+simple/")"); done
+devpi_tls_warm=$(median "${warm[@]}")
+read -r devpi_tls_rps devpi_tls_p50 devpi_tls_p99 < <(load "https://127.0.0.1:$devpi_tls/root/up/+simple/bench-07/")
 kill "$devpi_pid"
 
 pps_index="http://127.0.0.1:$pps/simple/"
@@ -140,6 +167,11 @@ warm=(); for _ in $(seq $runs); do warm+=("$(pip_install "$pps_index")"); done
 pps_warm=$(median "${warm[@]}")
 pps_cold="—"
 read -r pps_rps pps_p50 pps_p99 < <(load "http://127.0.0.1:$pps/simple/bench-07/")
+tls_front "$pps"
+pps_tls=$front
+warm=(); for _ in $(seq $runs); do warm+=("$(pip_install "https://127.0.0.1:$pps_tls/simple/")"); done
+pps_tls_warm=$(median "${warm[@]}")
+read -r pps_tls_rps pps_tls_p50 pps_tls_p99 < <(load "https://127.0.0.1:$pps_tls/simple/bench-07/")
 
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo "Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem/ {print $2}') GiB; $(date -u +%Y-%m-%d)"
@@ -149,3 +181,5 @@ echo "|---|---|---|---|---|---|"
 echo "| Haven $(git describe --always) (HTTPS + token) | $haven_rps | $haven_p50 | $haven_p99 | $haven_cold | $haven_warm |"
 echo "| devpi-server 6.20.3 (HTTP) | $devpi_rps | $devpi_p50 | $devpi_p99 | $devpi_cold | $devpi_warm |"
 echo "| pypiserver 2.4.2 (HTTP, files on disk) | $pps_rps | $pps_p50 | $pps_p99 | $pps_cold | $pps_warm |"
+echo "| devpi-server behind stunnel (HTTPS) | $devpi_tls_rps | $devpi_tls_p50 | $devpi_tls_p99 | — | $devpi_tls_warm |"
+echo "| pypiserver behind stunnel (HTTPS) | $pps_tls_rps | $pps_tls_p50 | $pps_tls_p99 | — | $pps_tls_warm |"
