@@ -46,6 +46,25 @@ impl Dialect {
     }
 }
 
+/// A stored value that does not read back as what was written.
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("a stored {what} is malformed"))
+}
+
+/// Column `i` of a row, with the driver's error mapped.
+pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>>(
+    row: &'r sqlx::any::AnyRow,
+    i: usize,
+) -> Result<T, StoreError> {
+    sqlx::Row::try_get(row, i).map_err(map_err)
+}
+
+/// A 32-byte hash column.
+pub(crate) fn hash32(row: &sqlx::any::AnyRow, i: usize) -> Result<[u8; 32], StoreError> {
+    let v: Vec<u8> = get(row, i)?;
+    v.try_into().map_err(|_| corrupt("hash"))
+}
+
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e
         && db.is_unique_violation()

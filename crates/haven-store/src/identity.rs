@@ -12,7 +12,7 @@ use haven_core::identity::store::IdentityTx;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::map_err;
+use crate::db::{corrupt, get, hash32, map_err};
 use crate::tx::SqlTx;
 
 const ACCOUNT_COLUMNS: &str = "id, email, status, password_hash, created_us, failed_signins, locked_until_us, \
@@ -20,19 +20,6 @@ const ACCOUNT_COLUMNS: &str = "id, email, status, password_hash, created_us, fai
 const TOKEN_COLUMNS: &str = "serial, user_id, kind, product, algorithm, digits, period, seed_sealed, counter, \
      last_step, drift, pin_hash, state, failures, created_us, last_used_us";
 const SESSION_COLUMNS: &str = "hash, user_id, kind, created_us, last_seen_us, mfa_at_us, source, user_agent";
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("a stored {what} is malformed"))
-}
-
-fn get<'r, T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>>(row: &'r AnyRow, i: usize) -> Result<T, StoreError> {
-    row.try_get(i).map_err(map_err)
-}
-
-fn hash32(row: &AnyRow, i: usize) -> Result<[u8; 32], StoreError> {
-    let v: Vec<u8> = get(row, i)?;
-    v.try_into().map_err(|_| corrupt("hash"))
-}
 
 fn account(row: &AnyRow, roles: Vec<Role>) -> Result<Account, StoreError> {
     let status: String = get(row, 2)?;
@@ -115,10 +102,6 @@ impl SqlTx<'_> {
             .iter()
             .filter_map(|r| r.try_get::<String, _>(0).ok().and_then(|s| Role::parse(&s)))
             .collect())
-    }
-
-    async fn exec(&mut self, q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>) -> Result<u64, StoreError> {
-        Ok(q.execute(self.sql().await?).await.map_err(map_err)?.rows_affected())
     }
 }
 

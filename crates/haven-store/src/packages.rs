@@ -8,24 +8,15 @@ use haven_core::packages::rules::{kind_str, parse_kind};
 use haven_core::packages::store::PackagesTx;
 use haven_packages::osv::{Advisory, Severity};
 use haven_packages::policy::{Ecosystem, RuleKind};
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::map_err;
+use crate::db::{corrupt, get, hash32, map_err};
 use crate::tx::SqlTx;
 
 const RULE_COLUMNS: &str = "id, ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us";
 const REQUEST_COLUMNS: &str =
     "id, requester, ecosystem, name, spec, justification, status, created_us, decided_by, decided_us, note, closure";
 const TOKEN_COLUMNS: &str = "hash, user_id, label, created_us, last_used_us, expires_us";
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("a stored {what} is malformed"))
-}
-
-fn get<'r, T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>>(row: &'r AnyRow, i: usize) -> Result<T, StoreError> {
-    row.try_get(i).map_err(map_err)
-}
 
 fn rule(row: &AnyRow) -> Result<RuleRecord, StoreError> {
     let ecosystem: String = get(row, 1)?;
@@ -63,21 +54,14 @@ fn request(row: &AnyRow) -> Result<RequestRecord, StoreError> {
 }
 
 fn token(row: &AnyRow) -> Result<RepoToken, StoreError> {
-    let hash: Vec<u8> = get(row, 0)?;
     Ok(RepoToken {
-        hash: hash.try_into().map_err(|_| corrupt("repository token hash"))?,
+        hash: hash32(row, 0)?,
         user_id: get(row, 1)?,
         label: get(row, 2)?,
         created_us: get(row, 3)?,
         last_used_us: get(row, 4)?,
         expires_us: get(row, 5)?,
     })
-}
-
-impl SqlTx<'_> {
-    async fn run(&mut self, q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>) -> Result<u64, StoreError> {
-        Ok(q.execute(self.sql().await?).await.map_err(map_err)?.rows_affected())
-    }
 }
 
 #[async_trait]
@@ -109,7 +93,7 @@ impl PackagesTx for SqlTx<'_> {
                 .bind(kind_str(r.kind))
                 .bind(r.name.as_str())
                 .bind(r.spec.as_str());
-        self.run(delete).await?;
+        self.exec(delete).await?;
         let row = sqlx::query(
             "INSERT INTO package_rules (ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -144,14 +128,14 @@ impl PackagesTx for SqlTx<'_> {
                 .bind(kind_str(kind))
                 .bind(name)
                 .bind(spec);
-                self.run(q).await
+                self.exec(q).await
             }
             None => {
                 let q = sqlx::query("DELETE FROM package_rules WHERE ecosystem = $1 AND kind = $2 AND name = $3")
                     .bind(ecosystem.as_str())
                     .bind(kind_str(kind))
                     .bind(name);
-                self.run(q).await
+                self.exec(q).await
             }
         }
     }
@@ -204,7 +188,7 @@ impl PackagesTx for SqlTx<'_> {
         .bind(f.sha256.as_str())
         .bind(f.size)
         .bind(f.fetched_us);
-        Ok(self.run(q).await? == 1)
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn package_upload_time(&mut self, ecosystem: Ecosystem, key: &str) -> Result<Option<i64>, StoreError> {
@@ -225,7 +209,7 @@ impl PackagesTx for SqlTx<'_> {
         .bind(ecosystem.as_str())
         .bind(key)
         .bind(at_us);
-        self.run(q).await.map(|_| ())
+        self.exec(q).await.map(|_| ())
     }
 
     async fn package_advisories(
@@ -281,7 +265,7 @@ impl PackagesTx for SqlTx<'_> {
     }
 
     async fn put_package_advisory(&mut self, a: &Advisory, imported_us: i64) -> Result<(), StoreError> {
-        self.run(sqlx::query("DELETE FROM package_advisories WHERE id = $1").bind(a.id.as_str())).await?;
+        self.exec(sqlx::query("DELETE FROM package_advisories WHERE id = $1").bind(a.id.as_str())).await?;
         if a.withdrawn {
             return Ok(());
         }
@@ -299,7 +283,7 @@ impl PackagesTx for SqlTx<'_> {
             .bind(a.summary.as_str())
             .bind(json)
             .bind(imported_us);
-            self.run(q).await?;
+            self.exec(q).await?;
         }
         Ok(())
     }
@@ -378,7 +362,7 @@ impl PackagesTx for SqlTx<'_> {
         .bind(r.decided_us)
         .bind(r.note.as_str())
         .bind(r.closure.as_str());
-        Ok(self.run(q).await? == 1)
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn insert_repo_token(&mut self, t: &RepoToken) -> Result<(), StoreError> {
@@ -392,7 +376,7 @@ impl PackagesTx for SqlTx<'_> {
         .bind(t.created_us)
         .bind(t.last_used_us)
         .bind(t.expires_us);
-        self.run(q).await.map(|_| ())
+        self.exec(q).await.map(|_| ())
     }
 
     async fn repo_token(&mut self, hash: &[u8; 32]) -> Result<Option<RepoToken>, StoreError> {
@@ -414,11 +398,11 @@ impl PackagesTx for SqlTx<'_> {
 
     async fn touch_repo_token(&mut self, hash: &[u8; 32], at_us: i64) -> Result<(), StoreError> {
         let q = sqlx::query("UPDATE repo_tokens SET last_used_us = $2 WHERE hash = $1").bind(hash.to_vec()).bind(at_us);
-        self.run(q).await.map(|_| ())
+        self.exec(q).await.map(|_| ())
     }
 
     async fn delete_repo_token(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError> {
         let q = sqlx::query("DELETE FROM repo_tokens WHERE hash = $1").bind(hash.to_vec());
-        Ok(self.run(q).await? == 1)
+        Ok(self.exec(q).await? == 1)
     }
 }

@@ -86,6 +86,14 @@ impl<'c> SqlTx<'c> {
     }
 
     /// The connection for a unit's own SQL, inside the unit's savepoint.
+    /// Run a statement; the number of rows it touched.
+    pub(crate) async fn exec(
+        &mut self,
+        q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<u64, StoreError> {
+        Ok(q.execute(self.sql().await?).await.map_err(map_err)?.rows_affected())
+    }
+
     pub(crate) async fn sql(&mut self) -> Result<&mut AnyConnection, StoreError> {
         if self.isolate && !self.savepoint_open {
             self.conn.execute("SAVEPOINT unit").await.map_err(map_err)?;

@@ -18,7 +18,6 @@ use haven_packages::pypi::metadata::{Target, dependencies, parse_metadata};
 use haven_packages::pypi::{self, FileEntry};
 use haven_packages::{cran, osv, pep440_rs};
 
-use super::fetch::Expected;
 use super::ports::fetch_all;
 use super::pypi::upload_time_us;
 use super::records::ClosureItem;
@@ -189,9 +188,7 @@ impl Packages {
         let (bytes, _) = fetch_all(self.upstream.as_ref(), &format!("{}.metadata", file.url), "*/*", limit)
             .await
             .map_err(|e| e.to_string())?;
-        let expected = Expected::Sha256(hash.clone());
-        let got = hex::encode(haven_crypto::sha256(&bytes));
-        if expected != Expected::Sha256(got) {
+        if hex::encode(haven_crypto::sha256(&bytes)) != *hash {
             return Err("its core metadata does not match the hash the upstream gives".into());
         }
         Ok(bytes.to_vec())

@@ -35,6 +35,27 @@ fn named(policy: &Policy, name: &str) -> bool {
     policy.mode != Mode::Allowlist || policy.rules.iter().any(|r| r.kind == RuleKind::Allow && r.name == name)
 }
 
+/// The download of `f` (or of its `<file>.metadata` with `suffix`).
+fn pypi_request(
+    name: &str,
+    f: &FileEntry,
+    suffix: &str,
+    expected: Expected,
+    size: Option<u64>,
+    who: &str,
+    source: &str,
+) -> FileRequest {
+    FileRequest {
+        ecosystem: Ecosystem::Pypi,
+        path: format!("{name}/{}{suffix}", f.filename),
+        upstream_url: format!("{}{suffix}", f.url),
+        expected,
+        size,
+        who: who.into(),
+        source: source.into(),
+    }
+}
+
 impl Packages {
     pub(super) async fn pypi_upstream(&self, name: &str) -> Result<Arc<UpstreamPage>, PackageError> {
         if let Some(page) = self.cached(&self.pypi_pages, name) {
@@ -140,16 +161,8 @@ impl Packages {
         source: &str,
     ) -> Result<Download, PackageError> {
         let (name, f) = self.pypi_entry(project, filename).await?;
-        self.download(FileRequest {
-            ecosystem: Ecosystem::Pypi,
-            path: format!("{name}/{}", f.filename),
-            upstream_url: f.url.clone(),
-            expected: Expected::Sha256(f.sha256.clone()),
-            size: f.size,
-            who: who.into(),
-            source: source.into(),
-        })
-        .await
+        let request = pypi_request(&name, &f, "", Expected::Sha256(f.sha256.clone()), f.size, who, source);
+        self.download(request).await
     }
 
     /// PEP 658: `<file>.metadata`, verified against the hash the upstream gave for it.
@@ -164,15 +177,7 @@ impl Packages {
         let Some(Some(hash)) = &f.core_metadata else {
             return Err(PackageError::NotFound(format!("{filename} has no core metadata file.")));
         };
-        self.download(FileRequest {
-            ecosystem: Ecosystem::Pypi,
-            path: format!("{name}/{}.metadata", f.filename),
-            upstream_url: format!("{}.metadata", f.url),
-            expected: Expected::Sha256(hash.clone()),
-            size: None,
-            who: who.into(),
-            source: source.into(),
-        })
-        .await
+        let request = pypi_request(&name, &f, ".metadata", Expected::Sha256(hash.clone()), None, who, source);
+        self.download(request).await
     }
 }
