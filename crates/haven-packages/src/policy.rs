@@ -7,6 +7,7 @@
 use std::str::FromStr;
 
 use crate::FormatError;
+use crate::cran::version_parts as r_version;
 use crate::error::malformed;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +84,6 @@ pub struct Rule {
     versions: Versions,
     /// An allow rule may waive the cooldown (an urgent fix, say).
     pub skip_cooldown: bool,
-}
-
-/// R's `package_version`: integer components split on `.` and `-`.
-fn r_version(v: &str) -> Option<Vec<u64>> {
-    crate::cran::valid_version(v).then(|| v.split(['.', '-']).filter_map(|p| p.parse().ok()).collect())
 }
 
 impl Rule {

@@ -435,11 +435,26 @@ async fn cran_serves_packages_tarballs_and_the_archive() {
     assert_eq!((r.status, r.body.as_slice()), (StatusCode::OK, &b"old pkgB"[..]));
     assert_eq!(get(&app, "/cran/src/contrib/Archive/pkgB/pkgB_0.9.tar.gz").await.status, StatusCode::NOT_FOUND);
     assert_eq!(get(&app, "/cran/src/contrib/Archive/pkgA/").await.status, StatusCode::NOT_FOUND);
+    // Meta/archive.rds (remotes::install_version) lists the allowed archived versions with their
+    // upload times; R reads it in the end-to-end test.
+    let archive_rds = || async {
+        let r = get(&app, "/cran/src/contrib/Meta/archive.rds").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(r.body.as_slice()), &mut raw).unwrap();
+        assert_eq!(&raw[..2], b"X\n");
+        raw
+    };
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    let raw = archive_rds().await;
+    assert!(contains(&raw, b"pkgB/pkgB_1.0.tar.gz") && !contains(&raw, b"pkgA"));
+    assert!(contains(&raw, &((NOW - 30 * DAY) as f64).to_bits().to_be_bytes()), "the upload time");
     // A version rule applies to the archive too.
     deny(&app, Ecosystem::Cran, "pkgB", Some("< 2.0")).await;
     let r = get(&app, "/cran/src/contrib/Archive/pkgB/pkgB_1.0.tar.gz").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.text().contains("`deny pkgB < 2.0`"), "{}", r.text());
+    assert!(!contains(&archive_rds().await, b"pkgB_1.0"));
 }
 
 #[tokio::test]
@@ -542,6 +557,43 @@ async fn the_repository_needs_a_repository_token() {
     let (secret, _) = app.state.packages.create_repo_token("dora", "dora", "desktop", "test").await.unwrap();
     app.clock.advance(time::Duration::days(366));
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
+
+    // Each refused credential is audited with the reason the client is not told.
+    let events: Vec<_> = app.state.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    let reasons: Vec<String> = events
+        .iter()
+        .filter(|e| e.action == "repo_token.refused")
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.details).unwrap()["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["another_users_token", "unknown_token", "account_not_active", "unknown_token", "expired"],
+        "no header and a non-Basic header are not credentials; a malformed Basic header is not either"
+    );
+    assert!(events.iter().any(|e| e.action == "repo_token.refused" && e.target == "eve"));
+
+    // A client that keeps sending wrong credentials is turned away with 429 after MAX_FAILURES
+    // in the window; that is audited once, and the trail does not grow any more.
+    let mut statuses = vec![];
+    for _ in 0..40 {
+        statuses.push(get_as(Some(basic("mallory", &"y".repeat(43)))).await.status);
+    }
+    let refused = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    // Only the expired token's refusal is in the window (the others are a year old).
+    assert_eq!(refused, 29, "{statuses:?}");
+    assert!(statuses[refused..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
+    let r = get_as(Some(basic("mallory", "z"))).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers["retry-after"], "900");
+    assert!(r.text().contains("Too many wrong repository credentials"), "{}", r.text());
+    let events: Vec<_> = app.state.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    assert_eq!(events.iter().filter(|e| e.action == "repo_token.refused").count(), reasons.len() + 29);
+    assert_eq!(events.iter().filter(|e| e.action == "repo_token.rate_limited").count(), 1);
+    // Right credentials still work from there (they are never guessed), and the window passes.
+    let (secret, _) = app.state.packages.create_repo_token("dora", "dora", "again", "test").await.unwrap();
+    assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::OK);
+    app.clock.advance(time::Duration::minutes(16));
+    assert_eq!(get_as(Some(basic("mallory", "z"))).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -240,6 +240,16 @@ cat("hvnA", hvnA_version(), "\n")
 cat("hvnB", as.character(packageVersion("hvnB", lib.loc = "{lib}")), "\n")
 install.packages("{base}/cran/src/contrib/Archive/hvnB/hvnB_1.0.tar.gz", repos = NULL, type = "source", lib = "{lib}")
 cat("archived hvnB", as.character(packageVersion("hvnB", lib.loc = "{lib}")), "\n")
+# remotes::install_version finds the archived version through Meta/archive.rds.
+if (!requireNamespace("remotes", quietly = TRUE)) stop("R's remotes package is needed (apt-get install r-cran-remotes)")
+rds <- tempfile()
+download.file("{base}/cran/src/contrib/Meta/archive.rds", rds, quiet = TRUE)
+archive <- readRDS(rds)
+cat("archive.rds:", names(archive), "|", rownames(archive$hvnB), "|", class(archive$hvnB$mtime), "\n")
+install.packages("hvnB", lib = "{lib}")
+cat("current hvnB", as.character(packageVersion("hvnB", lib.loc = "{lib}")), "\n")
+remotes::install_version("hvnB", "1.0", lib = "{lib}", upgrade = "never", quiet = TRUE)
+cat("install_version hvnB", as.character(packageVersion("hvnB", lib.loc = "{lib}")), "\n")
 withCallingHandlers(
   install.packages("hvnBad", lib = "{lib}"),
   warning = function(w) {{ cat("warning:", conditionMessage(w), "\n"); invokeRestart("muffleWarning") }}
@@ -255,6 +265,9 @@ cat("installed hvnBad:", "hvnBad" %in% rownames(installed.packages(lib.loc = "{l
     assert!(said.contains("hvnA 1.0"), "{said}");
     assert!(said.contains("hvnB 1.1"), "{said}");
     assert!(said.contains("archived hvnB 1.0"), "{said}");
+    assert!(said.contains("archive.rds: hvnB | hvnB/hvnB_1.0.tar.gz | POSIXct POSIXt"), "{said}");
+    assert!(said.contains("current hvnB 1.1"), "{said}");
+    assert!(said.contains("install_version hvnB 1.0"), "{said}");
     assert!(said.contains("installed hvnBad: FALSE"), "{said}");
     assert!(said.contains("403 Forbidden"), "R reports the refused download: {said}");
 }

@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use haven_packages::cran::rds::ArchivedFile;
 use haven_packages::cran::{self, CranRecord};
-use haven_packages::policy::{Candidate, Decision, Ecosystem, Mode, Policy};
+use haven_packages::policy::{Candidate, Decision, Ecosystem, Mode, Policy, RuleKind};
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
@@ -19,6 +20,8 @@ use crate::CoreError;
 /// Upload times looked up from the upstream per index build, at most (the rest wait for the
 /// next build: a denylist over all of CRAN must not send thousands of requests at once).
 const TIME_LOOKUPS_PER_BUILD: usize = 64;
+/// Packages `Meta/archive.rds` lists at most (each needs its upstream archive listing).
+const ARCHIVE_LIST_MAX: usize = 1000;
 
 pub struct UpstreamIndex {
     pub records: Vec<CranRecord>,
@@ -156,17 +159,9 @@ impl Packages {
         if !cran::valid_package_name(pkg) {
             return Err(PackageError::NotFound(format!("{pkg:?} is not a CRAN package name.")));
         }
-        let url = format!("{}src/contrib/Archive/{pkg}/", self.config.base(Ecosystem::Cran));
-        let limit = cran::archive::MAX_LISTING_BYTES as u64;
-        let bytes = match fetch_all(self.upstream.as_ref(), &url, "text/html", limit).await {
-            Ok((bytes, _)) => bytes,
-            Err(UpstreamError::NotFound(_)) => {
-                return Err(PackageError::NotFound(format!("The repository has no archived versions of {pkg}.")));
-            }
-            Err(e) => return Err(e.into()),
+        let Some(versions) = self.cran_archive_upstream(pkg).await?.as_ref().clone() else {
+            return Err(PackageError::NotFound(format!("The repository has no archived versions of {pkg}.")));
         };
-        let versions = cran::archive_versions(&bytes, pkg)
-            .map_err(|e| PackageError::BadUpstream(format!("The upstream's archive listing was refused: {e}")))?;
         let policy = self.policy(Ecosystem::Cran, Some(pkg)).await?;
         let mut lookups = 0;
         let mut served = ServedIndex { records: Vec::new(), refused: Vec::new() };
@@ -183,6 +178,82 @@ impl Packages {
             }
         }
         Ok(served)
+    }
+
+    /// The versions in the upstream's `Archive/<pkg>/` (None: it has none), remembered for
+    /// `index_ttl_secs`.
+    async fn cran_archive_upstream(&self, pkg: &str) -> Result<Arc<Option<Vec<String>>>, PackageError> {
+        if let Some(known) = self.cached(&self.cran_archives, pkg) {
+            return Ok(known);
+        }
+        let url = format!("{}src/contrib/Archive/{pkg}/", self.config.base(Ecosystem::Cran));
+        let limit = cran::archive::MAX_LISTING_BYTES as u64;
+        let versions =
+            match fetch_all(self.upstream.as_ref(), &url, "text/html", limit).await {
+                Ok((bytes, _)) => Some(cran::archive_versions(&bytes, pkg).map_err(|e| {
+                    PackageError::BadUpstream(format!("The upstream's archive listing was refused: {e}"))
+                })?),
+                Err(UpstreamError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+        let versions = Arc::new(versions);
+        self.remember(&self.cran_archives, pkg, versions.clone());
+        Ok(versions)
+    }
+
+    /// `Meta/archive.rds` (for `remotes::install_version` and renv): the archived versions the
+    /// policy allows of each package with an allow rule, oldest first, with their upload times
+    /// where known. A denylist cannot list the archive of all of CRAN, so packages without an
+    /// allow rule are left out (their archived versions install by URL). A package whose
+    /// upstream listing fails is left out too, and logged: one bad listing must not hide the rest.
+    pub async fn cran_archive_list(&self) -> Result<Vec<(String, Vec<ArchivedFile>)>, PackageError> {
+        let mut names: Vec<String> = self
+            .rules(Ecosystem::Cran)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == RuleKind::Allow)
+            .map(|r| r.name)
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut list = Vec::new();
+        for pkg in names.into_iter().take(ARCHIVE_LIST_MAX) {
+            let served = match self.cran_archive(&pkg).await {
+                Ok(served) => served,
+                Err(PackageError::NotFound(_)) => continue,
+                Err(e) => {
+                    tracing::warn!(package = %pkg, error = %e, "left out of Meta/archive.rds");
+                    continue;
+                }
+            };
+            let mut versions: Vec<(Vec<u64>, String)> = served
+                .records
+                .into_iter()
+                .filter_map(|r| cran::version_parts(&r.version).map(|parts| (parts, r.version)))
+                .collect();
+            versions.sort();
+            let paths: Vec<String> = versions.into_iter().map(|(_, v)| format!("{pkg}/{pkg}_{v}.tar.gz")).collect();
+            let keys: Vec<String> = paths.iter().map(|p| format!("src/contrib/Archive/{p}")).collect();
+            let times = crate::store::read(self.store.as_ref(), move |tx| {
+                Box::pin(async move {
+                    let mut times = Vec::with_capacity(keys.len());
+                    for key in &keys {
+                        times.push(tx.package_upload_time(Ecosystem::Cran, key).await?);
+                    }
+                    Ok::<_, CoreError>(times)
+                })
+            })
+            .await?;
+            let files: Vec<ArchivedFile> = paths
+                .into_iter()
+                .zip(times)
+                .map(|(path, at)| ArchivedFile { path, size: None, mtime_secs: at.map(|us| us.div_euclid(1_000_000)) })
+                .collect();
+            if !files.is_empty() {
+                list.push((pkg, files));
+            }
+        }
+        Ok(list)
     }
 
     /// `src/contrib/Archive/<pkg>/<file>`. CRAN declares no hash for archived tarballs: the first

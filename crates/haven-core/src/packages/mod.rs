@@ -88,6 +88,7 @@ pub struct Packages {
     pub public_url: String,
     pypi_pages: Cached<pypi::UpstreamPage>,
     cran_indexes: Cached<cran::UpstreamIndex>,
+    cran_archives: Cached<Option<Vec<String>>>,
     conda_repodata: Cached<haven_packages::conda::Repodata>,
 }
 
@@ -103,6 +104,7 @@ impl Packages {
             public_url: deps.public_url,
             pypi_pages: Mutex::default(),
             cran_indexes: Mutex::default(),
+            cran_archives: Mutex::default(),
             conda_repodata: Mutex::default(),
         }
     }

@@ -11,7 +11,7 @@ use super::records::RepoToken;
 use super::{PackageError, Packages};
 use crate::CoreError;
 use crate::accounts::Role;
-use crate::audit::NewAuditEvent;
+use crate::audit::{ANONYMOUS, NewAuditEvent};
 use crate::identity::records::AccountStatus;
 
 /// How long a repository token lasts.
@@ -19,6 +19,10 @@ pub const TOKEN_DAYS: i64 = 365;
 const MAX_TOKENS: usize = 20;
 /// A token's last use is written at most this often (a pip install makes dozens of requests).
 const TOUCH_EVERY_US: i64 = 3600 * 1_000_000;
+/// Refused credentials from one address within `FAILURE_WINDOW_US` before it is turned away
+/// (a misconfigured pip makes one or two per run; guessing a 256-bit token is hopeless anyway).
+pub const MAX_FAILURES: i64 = 30;
+const FAILURE_WINDOW_US: i64 = 15 * 60 * 1_000_000;
 
 impl Packages {
     /// Make a token for `user_id` (by `actor`: the user, or `console`); the secret is returned
@@ -99,29 +103,44 @@ impl Packages {
         Ok(())
     }
 
-    /// Check HTTP Basic credentials. Returns the account's id and roles, or None for anything
-    /// wrong (unknown token, another user's token, expired, account not active) without saying
-    /// which.
-    pub async fn authenticate(&self, user_id: &str, secret: &str) -> Result<Option<(String, Vec<Role>)>, PackageError> {
-        if !looks_like_token(secret) {
-            return Ok(None);
-        }
-        let hash = hash_token(secret);
+    /// Check HTTP Basic credentials from `source`. Anything wrong (unknown token, another
+    /// user's token, expired, account not active) is refused without saying which to the
+    /// client; the audit event says which. Refusals are counted per address: past
+    /// `MAX_FAILURES` within `FAILURE_WINDOW_US` the address gets `RateLimited` (audited once,
+    /// when it crosses) until the window has passed, so a looping client cannot flood the trail.
+    pub async fn authenticate(&self, user_id: &str, secret: &str, source: &str) -> Result<Auth, PackageError> {
+        let hash = looks_like_token(secret).then(|| hash_token(secret));
         let user = user_id.to_string();
         let now = self.now_us();
-        let found = crate::store::read(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let Some(token) = tx.repo_token(&hash).await? else { return Ok(None) };
-                let account = tx.account(&token.user_id).await?;
-                Ok::<_, CoreError>(Some((token, account)))
-            })
-        })
-        .await?;
-        let Some((token, Some(account))) = found else { return Ok(None) };
-        let active = account.status == AccountStatus::Active && account.locked_until_us <= now;
-        if !ct_eq(token.user_id.as_bytes(), user.as_bytes()) || !active || token.expires_us <= now {
-            return Ok(None);
+        let found = match hash {
+            Some(hash) => {
+                crate::store::read(self.store.as_ref(), move |tx| {
+                    Box::pin(async move {
+                        let Some(token) = tx.repo_token(&hash).await? else { return Ok(None) };
+                        let account = tx.account(&token.user_id).await?;
+                        Ok::<_, CoreError>(Some((token, account)))
+                    })
+                })
+                .await?
+            }
+            None => None,
+        };
+        let refusal = match &found {
+            None if hash.is_none() => Some("not_a_token"),
+            None => Some("unknown_token"),
+            Some((_, None)) => Some("account_gone"),
+            Some((token, _)) if !ct_eq(token.user_id.as_bytes(), user.as_bytes()) => Some("another_users_token"),
+            Some((token, _)) if token.expires_us <= now => Some("expired"),
+            Some((_, Some(a))) if a.status != AccountStatus::Active || a.locked_until_us > now => {
+                Some("account_not_active")
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = refusal {
+            return self.refuse_credentials(&user, reason, source).await;
         }
+        let Some((token, Some(account))) = found else { return Ok(Auth::Refused) };
+        let hash = token.hash;
         if now - token.last_used_us > TOUCH_EVERY_US {
             let touched = crate::store::transact(self.store.as_ref(), move |tx| {
                 Box::pin(async move { tx.touch_repo_token(&hash, now).await.map_err(CoreError::from) })
@@ -131,6 +150,51 @@ impl Packages {
                 tracing::warn!(error = %e, "could not record a repository token's use");
             }
         }
-        Ok(Some((token.user_id, account.roles)))
+        Ok(Auth::Ok { user_id: token.user_id, roles: account.roles })
     }
+
+    /// Count and audit one refused credential from `source` (see `authenticate`).
+    async fn refuse_credentials(&self, user: &str, reason: &'static str, source: &str) -> Result<Auth, PackageError> {
+        let now = self.clock.now();
+        let now_us = self.now_us();
+        let key = format!("repo-address:{source}");
+        // The claimed user id is the client's text: kept short, as the audit target.
+        let claimed: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
+        let src = source.to_string();
+        let auth = crate::store::transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let failures = tx.count_attempts(&key, now_us - FAILURE_WINDOW_US).await?;
+                if failures > MAX_FAILURES {
+                    return Ok::<_, CoreError>(Auth::RateLimited);
+                }
+                tx.record_attempt(&key, now_us).await?;
+                let (action, auth) = if failures == MAX_FAILURES {
+                    ("repo_token.rate_limited", Auth::RateLimited)
+                } else {
+                    ("repo_token.refused", Auth::Refused)
+                };
+                let event = NewAuditEvent::new(now, ANONYMOUS, action)
+                    .target(&claimed)
+                    .source(&src)
+                    .details(json!({"reason": reason, "failures": failures + 1}));
+                tx.append_audit(event).await?;
+                Ok(auth)
+            })
+        })
+        .await?;
+        Ok(auth)
+    }
+}
+
+/// What `authenticate` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    Ok {
+        user_id: String,
+        roles: Vec<Role>,
+    },
+    /// Wrong credentials (the client is not told why).
+    Refused,
+    /// Too many refused credentials from this address lately.
+    RateLimited,
 }

@@ -52,6 +52,11 @@ pub fn valid_version(v: &str) -> bool {
     v.len() <= 50 && parts.len() >= 2 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// R's `package_version` as comparable parts: the integers split on `.` and `-`.
+pub fn version_parts(v: &str) -> Option<Vec<u64>> {
+    valid_version(v).then(|| v.split(['.', '-']).filter_map(|p| p.parse().ok()).collect())
+}
+
 /// Parse an upstream `PACKAGES` file.
 pub fn parse_packages(bytes: &[u8]) -> Result<Vec<CranRecord>, FormatError> {
     if bytes.len() > MAX_PACKAGES_BYTES {

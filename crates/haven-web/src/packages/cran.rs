@@ -1,5 +1,5 @@
 //! `/cran/src/contrib/`: `PACKAGES` and `PACKAGES.gz` (R falls back to them when `PACKAGES.rds`
-//! is a real 404), current tarballs, and `Archive/<pkg>/`.
+//! is a real 404), current tarballs, `Archive/<pkg>/` and `Meta/archive.rds`.
 
 use std::io::Write as _;
 
@@ -43,6 +43,23 @@ pub async fn contrib(State(state): State<AppState>, Path(file): Path<String>, re
             Ok(d) => send_download(d, "application/gzip"),
             Err(e) => package_error(e),
         },
+    }
+}
+
+/// `Meta/archive.rds`, gzipped as `saveRDS()` writes it.
+pub async fn archive_rds(State(state): State<AppState>, _: Reader) -> Response {
+    match state.packages.cran_archive_list().await {
+        Ok(list) => match gzip(&haven_packages::cran::rds::archive_rds(&list)) {
+            Ok(gz) => index_response("application/octet-stream", gz),
+            Err(e) => {
+                tracing::error!(error = %e, "gzip failed");
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "archive.rds could not be made; install archived versions by URL.",
+                )
+            }
+        },
+        Err(e) => package_error(e),
     }
 }
 

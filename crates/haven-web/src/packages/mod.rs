@@ -20,7 +20,9 @@ use base64::Engine as _;
 use haven_core::authz::{Action, Actor, Resource, can};
 use haven_core::identity::records::SessionKind;
 use haven_core::packages::fetch::Download;
+use haven_core::packages::tokens::Auth;
 use haven_core::packages::{PackageError, UpstreamError};
+use zeroize::Zeroizing;
 
 use crate::error::OwnBody;
 use crate::security::session::cookie_secret;
@@ -34,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pypi/simple/{project}/", get(pypi::project))
         .route("/pypi/files/{project}/{file}", get(pypi::file))
         .route("/cran/src/contrib/{file}", get(cran::contrib))
+        .route("/cran/src/contrib/Meta/archive.rds", get(cran::archive_rds))
         .route("/cran/src/contrib/Archive/{pkg}/", get(cran::archive))
         .route("/cran/src/contrib/Archive/{pkg}/{file}", get(cran::archive_file))
         .route("/conda/{channel}/{subdir}/{file}", get(conda::file))
@@ -75,16 +78,16 @@ pub struct Reader {
     pub source: String,
 }
 
-fn basic(parts: &Parts) -> Option<(String, String)> {
+fn basic(parts: &Parts) -> Option<(String, Zeroizing<String>)> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 512 {
         return None;
     }
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
+    let text = Zeroizing::new(String::from_utf8(decoded).ok()?);
     let (user, secret) = text.split_once(':')?;
-    Some((user.to_string(), secret.to_string()))
+    Some((user.to_string(), Zeroizing::new(secret.to_string())))
 }
 
 fn unauthorized() -> Response {
@@ -104,19 +107,25 @@ impl FromRequestParts<AppState> for Reader {
             return Ok(Reader { who: "anonymous".into(), source });
         }
         if let Some((user, secret)) = basic(parts) {
-            let found = state.packages.authenticate(&user, &secret).await.map_err(package_error)?;
+            let found = state.packages.authenticate(&user, &secret, &source).await.map_err(package_error)?;
             return match found {
-                Some((id, roles)) => {
-                    let actor = Actor { user_id: &id, roles: &roles, active: true, level: SessionKind::Repository };
+                Auth::Ok { user_id, roles } => {
+                    let actor =
+                        Actor { user_id: &user_id, roles: &roles, active: true, level: SessionKind::Repository };
                     if can(Some(&actor), Action::ReadPackages, Resource::Service) {
-                        Ok(Reader { who: id, source })
+                        Ok(Reader { who: user_id, source })
                     } else {
                         Err(unauthorized())
                     }
                 }
-                None => {
-                    tracing::warn!(user = %user.chars().take(40).collect::<String>(), %source, "package repository credentials refused");
-                    Err(unauthorized())
+                Auth::Refused => Err(unauthorized()),
+                Auth::RateLimited => {
+                    let mut r = text(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "Too many wrong repository credentials from your address. Check the user id and token your client sends (make a new token at /packages/tokens if unsure), and try again in 15 minutes.",
+                    );
+                    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+                    Err(r)
                 }
             };
         }
