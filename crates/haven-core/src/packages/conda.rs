@@ -113,6 +113,7 @@ impl Packages {
             size: record.size,
             who: who.into(),
             source: source.into(),
+            audited: true,
         })
         .await
     }

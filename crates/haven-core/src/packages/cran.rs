@@ -150,6 +150,7 @@ impl Packages {
             size: None,
             who: who.into(),
             source: source.into(),
+            audited: true,
         })
         .await
     }
@@ -284,6 +285,7 @@ impl Packages {
             size: None,
             who: who.into(),
             source: source.into(),
+            audited: true,
         })
         .await
     }

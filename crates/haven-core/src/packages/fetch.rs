@@ -54,6 +54,10 @@ pub struct FileRequest {
     /// Who asked (a user id, or `anonymous`) and from where, for the audit trail.
     pub who: String,
     pub source: String,
+    /// Whether serving it is a `package.download` audit event: artifacts are; PEP 658 core
+    /// metadata is index information like the project page (pip asks for it once per package
+    /// while resolving), so it is not. Integrity failures are audited either way.
+    pub audited: bool,
 }
 
 pub struct Download {
@@ -103,8 +107,11 @@ impl Packages {
                 }
             };
             if same {
-                self.audit_download(&req, true).await?;
-                let body = self.blobs.get(&meta).await?;
+                // Both before the answer; the audit commit and opening the blob overlap.
+                let (body, ()) = futures::try_join!(
+                    async { self.blobs.get(&meta).await.map_err(PackageError::from) },
+                    self.audit_download(&req, true)
+                )?;
                 return Ok(Download { body, length: u64::try_from(file.size).ok(), driver: None });
             }
         }
@@ -151,6 +158,9 @@ impl Packages {
     }
 
     async fn audit_download(&self, req: &FileRequest, cached: bool) -> Result<(), PackageError> {
+        if !req.audited {
+            return Ok(());
+        }
         let event = NewAuditEvent::new(self.clock.now(), &req.who, "package.download")
             .target(&format!("{}:{}", req.ecosystem.as_str(), req.path))
             .source(&req.source)

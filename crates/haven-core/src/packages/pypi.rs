@@ -53,6 +53,7 @@ fn pypi_request(
         size,
         who: who.into(),
         source: source.into(),
+        audited: suffix.is_empty(),
     }
 }
 
