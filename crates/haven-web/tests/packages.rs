@@ -501,6 +501,52 @@ async fn conda_repodata_is_filtered_and_noarch_always_answers() {
 }
 
 #[tokio::test]
+async fn a_conda_closure_follows_dependencies_across_subdirs_and_passes() {
+    let up = Upstream::new();
+    let ts = (NOW - 30 * DAY) * 1000;
+    let record = |name: &str, version: &str, subdir: &str, depends: &[&str]| {
+        serde_json::json!({"name": name, "version": version, "build": "0", "depends": depends,
+            "sha256": "ab".repeat(32), "size": 10, "timestamp": ts, "subdir": subdir, "license": "MIT"})
+    };
+    // File order matters to the streaming reader: `aaa` goes by before anything asks for it
+    // (zlib, read after it, needs it), so a second pass must fetch it.
+    let linux = serde_json::json!({"packages": {}, "packages.conda": {
+        "aaa-0.5-0.conda": record("aaa", "0.5", "linux-64", &[]),
+        "app-1.0-0.conda": record("app", "1.0", "linux-64", &["zlib >=1.2", "pyhelper", "__glibc >=2.17"]),
+        "unrelated-9-0.conda": record("unrelated", "9", "linux-64", &[]),
+        "zlib-1.1-0.conda": record("zlib", "1.1", "linux-64", &[]),
+        "zlib-1.3-0.conda": record("zlib", "1.3", "linux-64", &["aaa"]),
+    }});
+    let noarch = serde_json::json!({"packages.conda": {
+        "pyhelper-2.0-0.conda": record("pyhelper", "2.0", "noarch", &[]),
+    }});
+    for (subdir, data) in [("linux-64", linux), ("noarch", noarch)] {
+        let dir = up.root().join("conda/haven-test").join(subdir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("repodata.json"), data.to_string()).unwrap();
+    }
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    allow(&app, Ecosystem::Conda, "pyhelper", None, false).await;
+    let items = app.state.packages.closure(Ecosystem::Conda, "app", "").await.unwrap();
+    let said: Vec<String> = items
+        .iter()
+        .map(|i| format!("{} {} by {} allowed={}", i.name, i.version, i.needed_by.as_deref().unwrap_or("-"), i.allowed))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "app 1.0 by - allowed=false",
+            "zlib 1.3 by app allowed=false",
+            "pyhelper 2.0 by app allowed=true",
+            "aaa 0.5 by zlib allowed=false"
+        ]
+    );
+    assert_eq!(items[0].license.as_deref(), Some("MIT"));
+    let r = app.state.packages.closure(Ecosystem::Conda, "nothing", "").await.unwrap();
+    assert!(r[0].problem.as_deref().unwrap_or("").contains("no build"), "{:?}", r[0]);
+}
+
+#[tokio::test]
 async fn the_repository_needs_a_repository_token() {
     let up = Upstream::new();
     up.pypi("good", &[wheel("good", "good-1.0-py3-none-any.whl", b"good", 30)]);

@@ -9,7 +9,7 @@
 //! build in the channel's platforms and `noarch`. Resolution is greedy (no backtracking): a
 //! conflict is shown to the reviewer, not solved.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::str::FromStr;
 
 use haven_packages::conda::{self, PackageRecord};
@@ -271,15 +271,12 @@ impl Packages {
 
     async fn conda_closure(&self, name: &str, spec: &str) -> Result<Vec<ClosureItem>, PackageError> {
         let channel = self.config.conda_channels().first().cloned().unwrap_or_default();
-        let mut records: Vec<PackageRecord> = Vec::new();
-        for subdir in std::iter::once("noarch".to_string()).chain(self.config.conda_platforms.iter().cloned()) {
-            if let Ok(r) = self.conda_upstream(&channel, &subdir).await {
-                records.extend(r.packages.values().cloned());
-                records.extend(r.packages_conda.values().cloned());
-            }
-        }
-        let policy = self.policy(Ecosystem::Conda, None).await?;
         let first = Ecosystem::Conda.canonical_name(name).map_err(|e| PackageError::BadRequest(e.to_string()))?;
+        let subdirs: Vec<String> =
+            std::iter::once("noarch".to_string()).chain(self.config.conda_platforms.iter().cloned()).collect();
+        let records: Vec<PackageRecord> =
+            self.conda_records_with_dependencies(&channel, &subdirs, BTreeSet::from([first.clone()])).await?;
+        let policy = self.policy(Ecosystem::Conda, None).await?;
         let mut queue = VecDeque::from([(first, spec.to_string(), None::<String>)]);
         let mut items: Vec<ClosureItem> = Vec::new();
         while let Some((pkg, want, needed_by)) = queue.pop_front() {

@@ -89,7 +89,7 @@ pub struct Packages {
     pypi_pages: Cached<pypi::UpstreamPage>,
     cran_indexes: Cached<cran::UpstreamIndex>,
     cran_archives: Cached<Option<Vec<String>>>,
-    conda_repodata: Cached<haven_packages::conda::Repodata>,
+    conda_repodata: Cached<conda::UpstreamRepodata>,
 }
 
 impl Packages {

@@ -4,4 +4,6 @@
 pub mod repodata;
 pub mod version;
 
-pub use repodata::{PackageRecord, Repodata, dependency_name, parse_repodata, valid_artifact_name, valid_subdir};
+pub use repodata::{
+    PackageRecord, Repodata, dependency_name, parse_repodata, read_repodata, valid_artifact_name, valid_subdir,
+};

@@ -105,49 +105,119 @@ fn record(file: &str, raw: Map<String, Value>, subdir: &str) -> Result<Option<Pa
     Ok(Some(PackageRecord { name, version, build, sha256, size, timestamp_ms, depends, license: text("license"), raw }))
 }
 
-/// Parse an upstream `<subdir>/repodata.json`.
+/// Parse an upstream `<subdir>/repodata.json` held in memory.
 pub fn parse_repodata(bytes: &[u8], subdir: &str) -> Result<Repodata, FormatError> {
-    if !valid_subdir(subdir) {
-        return Err(malformed("a subdir", format!("{subdir:?} is not a conda platform")));
-    }
     if bytes.len() > MAX_REPODATA_BYTES {
         return Err(FormatError::TooLarge { what: "the upstream repodata", limit: MAX_REPODATA_BYTES });
     }
-    let mut root: Map<String, Value> =
-        serde_json::from_slice(bytes).map_err(|e| malformed("the upstream repodata", e.to_string()))?;
+    read_repodata(bytes, subdir, &mut |_| true)
+}
+
+/// Parse `repodata.json` as it streams from `reader`, one record at a time, keeping the records
+/// `keep` wants: memory grows with what is kept, not with the file (conda-forge's biggest
+/// subdirs are hundreds of MiB). Every record is still checked, kept or not. The caller bounds
+/// the size of what `reader` yields.
+pub fn read_repodata(
+    reader: impl std::io::Read,
+    subdir: &str,
+    keep: &mut dyn FnMut(&PackageRecord) -> bool,
+) -> Result<Repodata, FormatError> {
+    if !valid_subdir(subdir) {
+        return Err(malformed("a subdir", format!("{subdir:?} is not a conda platform")));
+    }
     let mut out = Repodata { subdir: subdir.to_string(), ..Default::default() };
-    for (key, conda) in [("packages", false), ("packages.conda", true)] {
-        let entries = match root.remove(key) {
-            None => continue,
-            Some(Value::Object(m)) => m,
-            Some(_) => return Err(malformed("the upstream repodata", format!("{key} is not an object"))),
-        };
-        for (file, raw) in entries {
-            let Value::Object(raw) = raw else {
-                return Err(malformed("the upstream repodata", format!("{file} is not an object")));
-            };
-            if file.ends_with(".conda") != conda {
-                return Err(malformed("the upstream repodata", format!("{file} is listed under {key}")));
-            }
-            match record(&file, raw, subdir)? {
-                Some(r) if conda => {
-                    out.packages_conda.insert(file, r);
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, reader));
+    let root = Root { out: &mut out, keep };
+    serde::de::DeserializeSeed::deserialize(root, &mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| malformed("the upstream repodata", e.to_string()))?;
+    Ok(out)
+}
+
+/// The top-level object: `packages`, `packages.conda` and `removed` are read; the rest skipped.
+struct Root<'a> {
+    out: &'a mut Repodata,
+    keep: &'a mut dyn FnMut(&PackageRecord) -> bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Root<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Root<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a repodata object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "packages" | "packages.conda" => {
+                    let conda = key == "packages.conda";
+                    map.next_value_seed(Section { out: &mut *self.out, keep: &mut *self.keep, conda })?;
                 }
-                Some(r) => {
-                    out.packages.insert(file, r);
+                "removed" => {
+                    let removed: Vec<Value> = map.next_value()?;
+                    self.out.removed = removed
+                        .into_iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .filter(|f| valid_artifact_name(f))
+                        .collect();
                 }
-                None => out.dropped_unverifiable += 1,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
+        Ok(())
     }
-    if let Some(Value::Array(removed)) = root.remove("removed") {
-        out.removed = removed
-            .into_iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .filter(|f| valid_artifact_name(f))
-            .collect();
+}
+
+/// `packages` or `packages.conda`: artifact name → record.
+struct Section<'a> {
+    out: &'a mut Repodata,
+    keep: &'a mut dyn FnMut(&PackageRecord) -> bool,
+    conda: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Section<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
     }
-    Ok(out)
+}
+
+impl<'de> serde::de::Visitor<'de> for Section<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of package records")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        use serde::de::Error as _;
+        let key = if self.conda { "packages.conda" } else { "packages" };
+        while let Some(file) = map.next_key::<String>()? {
+            let Value::Object(raw) = map.next_value::<Value>()? else {
+                return Err(A::Error::custom(format!("{file} is not an object")));
+            };
+            if file.ends_with(".conda") != self.conda {
+                return Err(A::Error::custom(format!("{file} is listed under {key}")));
+            }
+            match record(&file, raw, &self.out.subdir).map_err(A::Error::custom)? {
+                Some(r) if !(self.keep)(&r) => {}
+                Some(r) if self.conda => {
+                    self.out.packages_conda.insert(file, r);
+                }
+                Some(r) => {
+                    self.out.packages.insert(file, r);
+                }
+                None => self.out.dropped_unverifiable += 1,
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Repodata {
@@ -164,12 +234,6 @@ impl Repodata {
             "removed": self.removed,
         })
         .to_string()
-    }
-
-    /// Keep only the records `keep` allows (the policy), so index and downloads agree.
-    pub fn retain(&mut self, keep: impl Fn(&str, &PackageRecord) -> bool) {
-        self.packages.retain(|f, r| keep(f, r));
-        self.packages_conda.retain(|f, r| keep(f, r));
     }
 }
 
@@ -199,12 +263,29 @@ mod tests {
         assert_eq!(a.depends.iter().map(|d| dependency_name(d)).collect::<Vec<_>>(), ["pkgb", "python"]);
         assert_eq!(r.packages_conda["pkgb-1.5-0.conda"].timestamp_ms, Some(1_700_000_000_123));
         assert_eq!(r.removed, ["old-0.1-0.tar.bz2"]);
-        r.retain(|_, rec| rec.name != "pkgb");
+        r.packages_conda.clear();
         let out: Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(out["packages"]["pkga-1.0-h123_0.tar.bz2"]["track_features"], "", "unknown fields kept");
         assert!(out["packages.conda"].as_object().unwrap().is_empty());
         let empty = parse_repodata(b"{}", "noarch").unwrap();
         assert!(empty.packages.is_empty() && empty.packages_conda.is_empty());
+    }
+
+    #[test]
+    fn streaming_keeps_only_what_is_asked_and_still_checks_the_rest() {
+        let mut seen = Vec::new();
+        let r = read_repodata(sample().as_bytes(), "linux-64", &mut |rec| {
+            seen.push(rec.name.clone());
+            rec.name == "pkgb"
+        })
+        .unwrap();
+        assert_eq!(seen, ["pkga", "pkgb"]);
+        assert!(r.packages.is_empty());
+        assert_eq!(r.packages_conda.keys().collect::<Vec<_>>(), ["pkgb-1.5-0.conda"]);
+        let bad = sample().replace("\"size\":100", "\"size\":-1");
+        assert!(read_repodata(bad.as_bytes(), "linux-64", &mut |rec| rec.name == "pkgb").is_err());
+        let trailing = format!("{} x", sample());
+        assert!(read_repodata(trailing.as_bytes(), "linux-64", &mut |_| true).is_err());
     }
 
     #[test]
