@@ -254,8 +254,7 @@ impl Packages {
         let served = self.conda_repodata(channel, subdir).await?;
         let record = served.repodata.packages.get(file).or_else(|| served.repodata.packages_conda.get(file));
         let Some(record) = record else {
-            let mut parts = file.rsplitn(3, '-').skip(1);
-            let (version, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(file));
+            let (name, version) = conda::artifact_name_version(file).unwrap_or((file, ""));
             if let Some(why) = served.refused.get(file) {
                 return Err(self.refusal(Ecosystem::Conda, name, why));
             }

@@ -37,14 +37,8 @@ fn name_version(ecosystem: Ecosystem, path: &str) -> Option<(String, String)> {
             Some((pkg.to_string(), cran::tarball_version(pkg, file)?.to_string()))
         }
         Ecosystem::Conda => {
-            if !conda::valid_artifact_name(file) {
-                return None;
-            }
-            let stem = file.strip_suffix(".conda").or_else(|| file.strip_suffix(".tar.bz2"))?;
-            let mut parts = stem.rsplitn(3, '-');
-            let _build = parts.next()?;
-            let version = parts.next()?;
-            Some((parts.next()?.to_string(), version.to_string()))
+            let (name, version) = conda::artifact_name_version(file)?;
+            Some((name.to_string(), version.to_string()))
         }
     }
 }

@@ -5,5 +5,6 @@ pub mod repodata;
 pub mod version;
 
 pub use repodata::{
-    PackageRecord, Repodata, dependency_name, parse_repodata, read_repodata, valid_artifact_name, valid_subdir,
+    PackageRecord, Repodata, artifact_name_version, dependency_name, parse_repodata, read_repodata,
+    valid_artifact_name, valid_subdir,
 };

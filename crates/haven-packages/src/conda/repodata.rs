@@ -58,6 +58,16 @@ pub fn valid_artifact_name(file: &str) -> bool {
     })
 }
 
+/// The name and version in an artifact name (`name-version-build.conda`), if it is one.
+pub fn artifact_name_version(file: &str) -> Option<(&str, &str)> {
+    if !valid_artifact_name(file) {
+        return None;
+    }
+    let mut parts = file.rsplitn(3, '-').skip(1);
+    let version = parts.next()?;
+    Some((parts.next()?, version))
+}
+
 /// The package name a dependency spec (match spec) names: `python >=3.8`, `numpy 1.21.*`.
 pub fn dependency_name(spec: &str) -> &str {
     let s = spec.trim();
@@ -310,6 +320,8 @@ mod tests {
     fn names_and_specs() {
         assert!(valid_artifact_name("python-3.12.1-hab00c5b_0_cpython.conda"));
         assert!(!valid_artifact_name("python-3.12.1.conda") && !valid_artifact_name("a-b-c.zip"));
+        assert_eq!(artifact_name_version("libgcc-ng-12.1-h1_0.tar.bz2"), Some(("libgcc-ng", "12.1")));
+        assert_eq!(artifact_name_version("a-b.zip"), None);
         assert_eq!(dependency_name("numpy 1.21.*"), "numpy");
         assert_eq!(dependency_name("libgcc-ng>=12"), "libgcc-ng");
         assert_eq!(dependency_name("__glibc >=2.17"), "__glibc");
