@@ -10,7 +10,7 @@ use haven_core::store::Job;
 use haven_core::updates::ServiceUpdate;
 use haven_core::{Store, StoreError};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Dialect, map_err};
@@ -96,16 +96,17 @@ impl Store for SqlStore {
     }
 
     async fn run_read(&self, job: Job) -> Result<(), StoreError> {
-        let mut conn = self.read.acquire().await.map_err(map_err)?;
+        // sqlx's transaction guard: if this future is dropped at any await (the client went
+        // away), the guard queues a ROLLBACK that runs before the connection is used again, so
+        // no pooled connection is ever handed out inside a transaction.
         let begin = match self.dialect {
             Dialect::Sqlite => "BEGIN",
             Dialect::Postgres => "BEGIN READ ONLY",
         };
-        conn.execute(begin).await.map_err(map_err)?;
-        let mut tx = SqlTx::new(&mut conn, (0, [0; 32]), false);
+        let mut guard = self.read.begin_with(begin).await.map_err(map_err)?;
+        let mut tx = SqlTx::new(&mut guard, (0, [0; 32]), false);
         job(&mut tx).await;
-        conn.execute("ROLLBACK").await.map_err(map_err)?;
-        Ok(())
+        guard.rollback().await.map_err(map_err)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

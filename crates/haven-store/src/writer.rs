@@ -7,7 +7,7 @@
 use haven_core::StoreError;
 use haven_core::store::Job;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Dialect, map_err};
@@ -44,9 +44,7 @@ async fn run_group(pool: &AnyPool, dialect: Dialect, group: &mut Vec<Envelope>) 
         Ok(c) => c,
         Err(e) => return fail_all(group, map_err(e)),
     };
-    let outcome = commit_group(&mut conn, dialect, group).await;
-    if let Err(e) = outcome {
-        let _ = conn.execute("ROLLBACK").await;
+    if let Err(e) = commit_group(&mut conn, dialect, group).await {
         return fail_all(group, e);
     }
     for env in group.drain(..) {
@@ -66,25 +64,25 @@ async fn commit_group(
     dialect: Dialect,
     group: &mut [Envelope],
 ) -> Result<(), StoreError> {
-    conn.execute(dialect.begin()).await.map_err(map_err)?;
-    let head = sqlx::query(dialect.lock_head()).fetch_one(&mut **conn).await.map_err(map_err)?;
+    // A transaction guard: any early return (or the task being dropped at shutdown) rolls back.
+    let mut guard = conn.begin_with(dialect.begin()).await.map_err(map_err)?;
+    let head = sqlx::query(dialect.lock_head()).fetch_one(&mut *guard).await.map_err(map_err)?;
     let seq: i64 = head.try_get(0).map_err(map_err)?;
     let hash: Vec<u8> = head.try_get(1).map_err(map_err)?;
     let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt("audit head hash is not 32 bytes".into()))?;
     // A lone unit needs no savepoint: if it fails, the whole transaction is rolled back.
     let single = group.len() == 1;
-    let mut tx = SqlTx::new(conn, (seq, hash), !single);
+    let mut tx = SqlTx::new(&mut guard, (seq, hash), !single);
     for env in group.iter_mut() {
         let job = std::mem::replace(&mut env.job, Box::new(|_| Box::pin(async { false })));
         tx.begin_unit();
         let ok = job(&mut tx).await;
         if single && !ok {
             // Its own error is already in its result.
-            return tx.execute("ROLLBACK").await;
+            return guard.rollback().await.map_err(map_err);
         }
         tx.end_unit(ok).await?;
     }
     tx.flush().await?;
-    conn.execute("COMMIT").await.map_err(map_err)?;
-    Ok(())
+    guard.commit().await.map_err(map_err)
 }

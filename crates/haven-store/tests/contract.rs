@@ -17,7 +17,7 @@ use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
 use haven_testkit::FakeClock;
 use haven_testkit::db::TestDb;
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -42,6 +42,7 @@ contract!(
     failed_unit_rolls_back_change_and_event,
     concurrent_units_are_group_committed_in_order,
     failing_units_in_a_group_roll_back_alone,
+    cancelled_reads_and_writes_leave_every_connection_usable,
     audit_rows_are_append_only,
     checkpoints_round_trip,
     bootstrap_link_is_single_use_and_expires,
@@ -160,6 +161,138 @@ async fn failing_units_in_a_group_roll_back_alone(db: TestDb) {
     let r = verify(&store, signing_key().public_key()).await;
     assert_eq!((r.problem, r.events), (None, 80));
     assert_eq!(store.project_key("dup").await.unwrap(), None);
+}
+
+/// A request future can be dropped at any await (the client went away). Cancel reads and writes
+/// at pseudo-random points, many at once, then check that every later read and write succeeds:
+/// no pooled connection may come back inside a transaction (the read path used to leave one in
+/// `BEGIN`, and every later request that drew it failed).
+/// Polls `work` at most `polls` times, then drops it where it stands.
+struct CancelAfter<F> {
+    polls: u64,
+    work: std::pin::Pin<Box<F>>,
+}
+
+impl<F: std::future::Future> std::future::Future for CancelAfter<F> {
+    type Output = Option<F::Output>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        if self.polls == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.polls -= 1;
+        match self.work.as_mut().poll(cx) {
+            std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+async fn cancelled_reads_and_writes_leave_every_connection_usable(db: TestDb) {
+    use std::time::Duration;
+    let store = Arc::new(db.store.clone());
+    // A small deterministic generator: the same points are tried on every run.
+    fn next(state: &mut u64) -> u64 {
+        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *state >> 33
+    }
+    let tasks: Vec<_> = (0..48u64)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let mut state = i + 1;
+                for round in 0..25u64 {
+                    let pause = Duration::from_micros(500 + next(&mut state) % 1500);
+                    let polls = 1 + next(&mut state) % 8;
+                    let work = async {
+                        if round % 3 == 0 {
+                            transact(s.as_ref(), move |tx| {
+                                Box::pin(async move {
+                                    tx.insert_project_key(&format!("p{i}-{round}"), 1, &[1], 0).await?;
+                                    tokio::time::sleep(pause).await;
+                                    tx.append_audit(NewAuditEvent::new(time::OffsetDateTime::UNIX_EPOCH, "t", "w"))
+                                        .await?;
+                                    Ok::<_, StoreError>(())
+                                })
+                            })
+                            .await
+                        } else {
+                            haven_core::read(s.as_ref(), move |tx| {
+                                Box::pin(async move {
+                                    tx.count_admins().await?;
+                                    tokio::time::sleep(pause).await;
+                                    tx.last_checkpoint_seq().await?;
+                                    tokio::task::yield_now().await;
+                                    tx.project_key("p0-0").await?;
+                                    Ok::<_, StoreError>(())
+                                })
+                            })
+                            .await
+                        }
+                    };
+                    // Dropped wherever it is after a few polls, as a request is when its client goes.
+                    let _ = CancelAfter { polls, work: Box::pin(work) }.await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // On PostgreSQL the server can tell: no connection of this database sits idle in a transaction.
+    if store.dialect() == haven_store::Dialect::Postgres {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let leaked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(leaked, 0, "pooled connections left inside a transaction");
+    }
+    // Every connection of every pool must now work. Writes first, one after another, so that on
+    // PostgreSQL (one pool for both) the writer draws each idle connection before a read could
+    // end a leaked transaction by chance; then more concurrent requests than connections.
+    for i in 0..24 {
+        transact(store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.insert_project_key(&format!("first-{i}"), 1, &[2], 0).await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+        .expect("a write after cancellations");
+    }
+    let after: Vec<_> = (0..64)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let read = haven_core::read(s.as_ref(), |tx| {
+                    Box::pin(async move {
+                        tx.count_admins().await?;
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                        Ok::<_, StoreError>(tx.last_checkpoint_seq().await?)
+                    })
+                })
+                .await;
+                let write = transact(s.as_ref(), move |tx| {
+                    Box::pin(async move {
+                        tx.insert_project_key(&format!("after-{i}"), 1, &[2], 0).await?;
+                        Ok::<_, StoreError>(())
+                    })
+                })
+                .await;
+                (read, write)
+            })
+        })
+        .collect();
+    for t in after {
+        let (read, write) = t.await.unwrap();
+        read.expect("a read after cancellations");
+        write.expect("a write after cancellations");
+    }
+    let r = verify(&store, signing_key().public_key()).await;
+    assert_eq!(r.problem, None);
 }
 
 async fn audit_rows_are_append_only(db: TestDb) {
