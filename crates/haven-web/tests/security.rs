@@ -232,9 +232,13 @@ async fn lockout_after_ten_failures_ends_after_thirty_minutes() {
     let app = app().await;
     let (mut b, _, secret) = onboard(&app, "erin").await;
     b.post("/security/signout", &[]).await;
+    let mut live = Browser::new(&app).await;
+    full_sign_in(&app, &mut live, "erin", &secret).await;
     for _ in 0..10 {
         assert_eq!(sign_in(&mut b, "erin", "not the password", "4917000000").await.status, 401);
     }
+    // Anyone can cause a lockout: it stops new sign-ins, not the user's live session.
+    assert_eq!(live.get("/security/tokens").await.status, 200, "the live session survives the lockout");
     assert!(app.mail.last_to("erin@example.org").unwrap().subject.contains("locked"));
     app.clock.advance(time::Duration::seconds(30));
     let code = code_at(&secret, now(&app));
@@ -441,9 +445,9 @@ async fn a_service_desk_reset_still_needs_a_second_factor_or_the_answers() {
     let app = app().await;
     let (mut b, _, secret) = onboard(&app, "kim").await;
     b.post("/security/signout", &[]).await;
-    let link = app.state.identity.start_password_reset(By::Console, "kim", "test").await.unwrap();
-    assert!(app.mail.last_to("kim@example.org").unwrap().text.contains(&link));
-    let token = link_token(&link);
+    assert!(app.state.identity.start_password_reset(By::Console, "kim", "test").await.unwrap());
+    let mail = app.mail.last_to("kim@example.org").unwrap().text;
+    let token = link_token(mail.split_whitespace().find(|w| w.contains("/security/reset?token=")).unwrap());
     let form = b.get(&format!("/security/reset?token={token}")).await;
     assert!(form.body.contains("show it is you"));
     let new = "violet harbour juniper cloud";
@@ -698,4 +702,115 @@ async fn a_hardware_token_from_pskc_is_assigned_given_a_pin_and_activated_by_its
     b.post("/security/signout", &[]).await;
     assert_eq!(sign_in(&mut b, "quinn", PASSWORD, "5820755224").await.status, 401, "counter 0 is spent");
     assert_eq!(sign_in(&mut b, "quinn", PASSWORD, "5820287082").await.status, 303);
+}
+
+/// After sign-in and step-up, `next` leads only to a path of one of Haven's portals: tabs,
+/// newlines, backslashes and other sites all go to the portal's home (a newline used to give a 500,
+/// and `/\t/evil.example` came back in `Location`, which browsers read as another site).
+#[tokio::test]
+async fn sign_in_and_step_up_return_only_to_haven_paths() {
+    let app = app().await;
+    let (mut b, _, secret) = onboard(&app, "olga").await;
+    b.post("/security/signout", &[]).await;
+    for (next, expected) in [
+        ("/\t/evil.example", "/security"),
+        ("/security\n/x", "/security"),
+        ("/\\evil.example", "/security"),
+        ("//evil.example", "/security"),
+        ("/security/tokens", "/security/tokens"),
+    ] {
+        app.clock.advance(time::Duration::seconds(30));
+        let code = code_at(&secret, now(&app));
+        let page = b
+            .post(
+                "/security/signin",
+                &[("user_id", "olga"), ("password", PASSWORD), ("passcode", &format!("4917{code}")), ("next", next)],
+            )
+            .await;
+        assert_eq!((page.status, page.location.as_str()), (StatusCode::SEE_OTHER, expected), "{next:?}");
+        b.post("/security/signout", &[]).await;
+    }
+    let page = b.get("/security/signin?next=%2F%0A%2Fevil.example").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("evil.example"), "the form does not carry a hostile next");
+
+    full_sign_in(&app, &mut b, "olga", &secret).await;
+    app.clock.advance(time::Duration::seconds(30));
+    let code = code_at(&secret, now(&app));
+    let confirmed = b
+        .post(
+            "/security/confirm",
+            &[("password", PASSWORD), ("passcode", &format!("4917{code}")), ("next", "/\t/evil.example")],
+        )
+        .await;
+    assert_eq!((confirmed.status, confirmed.location.as_str()), (StatusCode::SEE_OTHER, "/security"));
+}
+
+async fn post(b: &mut Browser<'_>, fields: Vec<(String, String)>) -> Page {
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    b.post("/security/reset", &refs).await
+}
+
+/// Security answers on a reset link cannot be guessed at will: three wrong proofs cancel the link
+/// (audited, the user emailed), and wrong answers share the ICE logon's hourly budget across links.
+/// The service desk never sees the link: it goes to the user's email only.
+#[tokio::test]
+async fn reset_link_answers_are_limited_and_the_link_goes_to_the_user_only() {
+    let app = app().await;
+    let (mut b, _, _) = onboard(&app, "ruth").await;
+    b.post("/security/signout", &[]).await;
+    let new = "violet harbour juniper cloud";
+    let reset_token = |app: &App| {
+        let mail = app.mail.last_to("ruth@example.org").unwrap().text;
+        link_token(mail.split_whitespace().find(|w| w.contains("/security/reset?token=")).unwrap())
+    };
+    let answers = |token: &str, first: &str| -> Vec<(String, String)> {
+        [
+            ("token", token),
+            ("proof", "answers"),
+            ("answer0", first),
+            ("answer1", ANSWERS[1]),
+            ("answer2", ANSWERS[2]),
+            ("password", new),
+            ("password_confirm", new),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+
+    assert!(app.state.identity.start_password_reset(By::Console, "ruth", "test").await.unwrap());
+    let first = reset_token(&app);
+    for i in 0..2 {
+        assert_eq!(post(&mut b, answers(&first, &format!("guess {i}"))).await.status, 422);
+    }
+    let third = post(&mut b, answers(&first, "guess 2")).await;
+    assert_eq!(third.status, 429, "{}", third.body);
+    assert!(third.body.contains("cancelled"), "{}", third.body);
+    let mail = app.mail.last_to("ruth@example.org").unwrap();
+    assert!(mail.subject.contains("cancelled") && !mail.text.contains("token="), "{}", mail.text);
+    // Even the right answers no longer work on that link.
+    assert_eq!(post(&mut b, answers(&first, ANSWERS[0])).await.status, 400);
+
+    // A new link: two more wrong answers use up the hour's budget of five (shared with ICE), after
+    // which even the right answers are refused until the hour has passed.
+    assert!(app.state.identity.start_password_reset(By::Console, "ruth", "test").await.unwrap());
+    let second = reset_token(&app);
+    assert_ne!(second, first);
+    for i in 3..5 {
+        assert_eq!(post(&mut b, answers(&second, &format!("guess {i}"))).await.status, 422);
+    }
+    let limited = post(&mut b, answers(&second, ANSWERS[0])).await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(limited.body.contains("at most 5 an hour"), "{}", limited.body);
+    app.clock.advance(time::Duration::minutes(61));
+    let ok = post(&mut b, answers(&second, ANSWERS[0])).await;
+    assert_eq!(ok.location, "/security/signin?done=reset", "{}", ok.body);
+
+    let acts: Vec<(String, String)> =
+        app.db.store.audit_events(1, i64::MIN).map_ok(|e| (e.action, e.details)).try_collect().await.unwrap();
+    let refused: Vec<&String> = acts.iter().filter(|(a, _)| a == "password.reset_refused").map(|(_, d)| d).collect();
+    assert!(refused.iter().any(|d| d.contains("\"link_cancelled\":true")), "{refused:?}");
+    assert!(refused.iter().any(|d| d.contains("too_many_answer_attempts")), "{refused:?}");
+    assert!(acts.iter().any(|(a, _)| a == "link.refused"), "the cancelled link, tried again");
 }

@@ -220,7 +220,7 @@ pub enum UsersCommand {
         common: Common,
         id: String,
     },
-    /// Start a password reset: print a single-use link (also emailed) that still needs a second factor.
+    /// Start a password reset: email the user a single-use link (never printed) that still needs a second factor.
     ResetPassword {
         #[command(flatten)]
         common: Common,

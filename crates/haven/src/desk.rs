@@ -106,12 +106,18 @@ pub async fn set_status(config: Config, id: &str, status: AccountStatus) -> Resu
 
 pub async fn reset_password(config: Config, id: &str) -> Result<i32> {
     let identity = open(config).await?;
-    let link = identity.start_password_reset(By::Console, id, "console").await?;
-    println!(
-        "Password reset link for {id} (single use; also emailed). They must still prove a second factor or answer their security questions:"
-    );
-    println!("  {link}");
-    Ok(0)
+    // The link goes to the user's email only: whoever runs this never sees it.
+    if identity.start_password_reset(By::Console, id, "console").await? {
+        println!(
+            "A password reset link was emailed to {id} (single use; not shown here). They must still prove a second factor or answer their security questions."
+        );
+        Ok(0)
+    } else {
+        eprintln!(
+            "The reset link for {id} could not be emailed: check the [mail] settings (see docs/configuration.md) and run this again. The link is never printed."
+        );
+        Ok(1)
+    }
 }
 
 pub async fn import_pskc(config: Config, file: &Path, key_file: Option<&Path>) -> Result<i32> {

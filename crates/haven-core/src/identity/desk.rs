@@ -289,9 +289,11 @@ impl Identity {
         Ok(changed.get("changed").and_then(serde_json::Value::as_bool).unwrap_or(false))
     }
 
-    /// Start a password reset: the user gets a single-use link and must still prove a second
-    /// factor or answer their security questions. Returns the link.
-    pub async fn start_password_reset(&self, by: By<'_>, user_id: &str, source: &str) -> Result<String, CoreError> {
+    /// Start a password reset: the user gets a single-use link by email and must still prove a
+    /// second factor or answer their security questions. The link goes to the user only: it is
+    /// never returned to the administrator who asked for it (who could otherwise take the account
+    /// over with ICE). Returns whether the email went out.
+    pub async fn start_password_reset(&self, by: By<'_>, user_id: &str, source: &str) -> Result<bool, CoreError> {
         let hours = self.policy.reset_link_hours;
         let (secret, link) = self.issue_link(user_id, LinkPurpose::PasswordReset, hours).await?;
         self.change_account(by, user_id, "password.reset_started", source, move |tx, _| {
@@ -302,14 +304,14 @@ impl Identity {
         })
         .await?;
         let account = self.load_account(user_id).await?;
-        let url = self.link_url("/security/reset", &secret);
-        self.notify(
-            &account.email,
-            "Haven - reset your password",
-            super::messages::password_reset(user_id, &url, hours, &self.public_url),
-        )
-        .await;
-        Ok(url)
+        let url = Zeroizing::new(self.link_url("/security/reset", &secret));
+        Ok(self
+            .notify(
+                &account.email,
+                "Haven - reset your password",
+                super::messages::password_reset(user_id, &url, hours, &self.public_url),
+            )
+            .await)
     }
 
     /// Revoke (delete) every token of the account.

@@ -25,7 +25,8 @@ const EMERGENCY_DIGITS: u32 = 8;
 const ICE_REFUSED: &str = "The ICE logon could not continue: the user id, password or answers are not right. \
      Answers are case-sensitive. Try again, or contact the service desk.";
 
-fn attempts_key(user_id: &str) -> String {
+/// ICE attempts, and wrong security answers given anywhere (see `recovery`), per user and hour.
+pub(super) fn attempts_key(user_id: &str) -> String {
     format!("ice:{user_id}")
 }
 

@@ -25,6 +25,15 @@ pub fn password_reset(user_id: &str, link: &str, hours: u32, public_url: &str) -
     )
 }
 
+pub fn reset_link_cancelled(user_id: &str, tries: i64, public_url: &str) -> String {
+    format!(
+        "Hello,\n\nSomeone following the password reset link for your Haven account \"{user_id}\" failed {tries} times to \
+         prove it was you (with a token passcode or the answers to your security questions), so Haven has cancelled that link. \
+         Your password has not been changed.\n\nIf this was you, ask the service desk for a new link.{}",
+        footer(public_url)
+    )
+}
+
 pub fn token_delivery(user_id: &str, serial: &str, link: &str, hours: u32, public_url: &str) -> String {
     format!(
         "Hello,\n\nYou asked Haven to send you your token {serial} (MobileID) for the account \"{user_id}\".\n\n\

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use time::Duration;
 use zeroize::Zeroizing;
 
-use super::records::Account;
+use super::records::{Account, LinkPurpose};
 use super::{Identity, SignedIn};
 use crate::accounts::PASSWORD_MAX_CHARS;
 use crate::audit::NewAuditEvent;
@@ -21,6 +21,14 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 /// Why a password was refused, in words the user can act on.
 fn refuse(message: impl Into<String>) -> CoreError {
     CoreError::invalid("password", message)
+}
+
+/// Who sets a new password, which decides what else the change does.
+pub(crate) enum PasswordSetBy {
+    /// The signed-in owner: their other sessions end, this one is kept.
+    Owner { keep_session: [u8; 32] },
+    /// Someone holding a reset link, used up in the same unit: every session ends.
+    ResetLink { link: [u8; 32] },
 }
 
 impl Identity {
@@ -117,7 +125,7 @@ impl Identity {
         self.check_new_password(new, &account)?;
         self.refuse_reuse(&account, new).await?;
         let hash = self.hasher.hash(Zeroizing::new(new.to_string())).await?;
-        self.store_password(&account.id, hash, Some(who.session_hash), "password.changed", "self", source).await?;
+        self.store_password(&account.id, hash, PasswordSetBy::Owner { keep_session: who.session_hash }, source).await?;
         self.notify(
             &account.email,
             "Haven - your password was changed",
@@ -132,16 +140,26 @@ impl Identity {
         &self,
         user_id: &str,
         hash: String,
-        keep_session: Option<[u8; 32]>,
-        action: &'static str,
-        via: &'static str,
+        by: PasswordSetBy,
         source: &str,
     ) -> Result<(), CoreError> {
+        let (keep_session, reset_link, action, via) = match by {
+            PasswordSetBy::Owner { keep_session } => (Some(keep_session), None, "password.changed", "self"),
+            PasswordSetBy::ResetLink { link } => (None, Some(link), "password.reset", "reset_link"),
+        };
         let (now, now_us) = self.now();
         let (id, src) = (user_id.to_string(), source.to_string());
         let keep = i64::from(self.policy.password_history);
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                // A reset link is used up in the same unit as the change: never one without the other.
+                if let Some(link) = reset_link {
+                    if tx.take_link(&link, LinkPurpose::PasswordReset, now_us).await?.is_none() {
+                        return Err(CoreError::LinkInvalid);
+                    }
+                    tx.append_audit(NewAuditEvent::new(now, &id, "password.reset_link_used").target(&id).source(&src))
+                        .await?;
+                }
                 let mut account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
                 if account.has_password() {
                     tx.push_password_history(&id, &account.password_hash, now_us, keep).await?;

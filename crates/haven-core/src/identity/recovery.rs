@@ -6,6 +6,7 @@
 use time::Duration;
 use zeroize::Zeroizing;
 
+use super::passwords::PasswordSetBy;
 use super::records::{LinkPurpose, LinkRecord, SessionKind};
 use super::sessions::NewSession;
 use super::{Identity, SignedIn};
@@ -16,6 +17,13 @@ use crate::{CoreError, read, transact};
 pub const RECOVERY_CODES: usize = 10;
 /// How long a reset started with a recovery code stays open.
 const RECOVERY_RESET_MINUTES: i64 = 15;
+/// Wrong proofs (passcodes or answers) one reset link takes before it is cancelled.
+const RESET_LINK_PROOF_ATTEMPTS: i64 = 3;
+
+/// Wrong proofs on one reset link, counted since the link was made.
+fn reset_link_key(link_hash: &[u8; 32]) -> String {
+    format!("reset-link:{}", hex::encode(&link_hash[..16]))
+}
 
 /// How someone following a reset link proves it is them.
 pub enum ResetProof {
@@ -182,21 +190,29 @@ impl Identity {
             return Err(CoreError::invalid("password", "the two new passwords differ; type the same password twice"));
         }
         self.check_new_password(new, &account)?;
-        let proven = match (link.subject.as_str(), proof) {
-            ("recovery_code", _) => true,
-            (_, Some(ResetProof::Answers(answers))) => self.answers_match(&account.id, &answers).await?,
-            (_, Some(ResetProof::Passcode(code))) => self.check_second_factor(&account.id, &code, source).await?,
-            (_, None) => false,
+        let needs_proof = link.subject != "recovery_code";
+        let by_answers = matches!(proof, Some(ResetProof::Answers(_)));
+        if needs_proof {
+            self.reset_proof_allowed(&account.id, &link, by_answers, source).await?;
+        }
+        let proven = match (needs_proof, proof) {
+            (false, _) => true,
+            (true, Some(ResetProof::Answers(answers))) => self.answers_match(&account.id, &answers).await?,
+            (true, Some(ResetProof::Passcode(code))) => self.check_second_factor(&account.id, &code, source).await?,
+            (true, None) => false,
         };
         if !proven {
-            self.audit_simple(
-                ANONYMOUS,
-                "password.reset_refused",
-                &account.id,
-                source,
-                serde_json::json!({"reason": "proof_failed"}),
-            )
-            .await?;
+            let cancelled = self.reset_proof_failed(&account.id, &link, by_answers, source).await?;
+            if cancelled {
+                let text =
+                    super::messages::reset_link_cancelled(&account.id, RESET_LINK_PROOF_ATTEMPTS, &self.public_url);
+                self.notify(&account.email, "Haven - password reset link cancelled", text).await;
+                return Err(CoreError::TooManyAttempts(
+                    "That did not prove it is you, and this reset link has now been cancelled after too many tries. \
+                     Ask the service desk for a new link."
+                        .into(),
+                ));
+            }
             return Err(CoreError::invalid(
                 "proof",
                 "that did not prove it is you: check your passcode (PIN then code) or your answers (case-sensitive)",
@@ -204,26 +220,90 @@ impl Identity {
         }
         self.refuse_reuse(&account, new).await?;
         let new_hash = self.hasher.hash(Zeroizing::new(new.to_string())).await?;
-        let (now, now_us) = self.now();
-        let (id, link_hash, src) = (account.id.clone(), link.hash, source.to_string());
-        let taken = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let taken = tx.take_link(&link_hash, LinkPurpose::PasswordReset, now_us).await?.is_some();
-                if taken {
-                    tx.append_audit(NewAuditEvent::new(now, &id, "password.reset_link_used").target(&id).source(&src))
-                        .await?;
-                }
-                Ok::<_, CoreError>(taken)
-            })
-        })
-        .await?;
-        if !taken {
-            return Err(CoreError::LinkInvalid);
-        }
-        self.store_password(&account.id, new_hash, None, "password.reset", "reset_link", source).await?;
+        self.store_password(&account.id, new_hash, PasswordSetBy::ResetLink { link: link.hash }, source).await?;
         let text = super::messages::password_changed(&account.id, &self.public_url);
         self.notify(&account.email, "Haven - your password was changed", text).await;
         Ok(account.id)
+    }
+
+    /// Before a reset proof is even checked: refuse (and audit) when the link has had its wrong
+    /// tries, or when the security answers have been guessed at too often this hour. Answers share
+    /// the ICE logon's hourly budget: they are the same secret, whichever door it is tried at.
+    async fn reset_proof_allowed(
+        &self,
+        user_id: &str,
+        link: &LinkRecord,
+        by_answers: bool,
+        source: &str,
+    ) -> Result<(), CoreError> {
+        let (_, now_us) = self.now();
+        let hour_ago = now_us - Duration::hours(1).whole_microseconds() as i64;
+        let (link_key, answers_key, since) =
+            (reset_link_key(&link.hash), super::ice::attempts_key(user_id), link.created_us);
+        let (on_link, on_answers) = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let on_link = tx.count_attempts(&link_key, since).await?;
+                let on_answers = if by_answers { tx.count_attempts(&answers_key, hour_ago).await? } else { 0 };
+                Ok::<_, CoreError>((on_link, on_answers))
+            })
+        })
+        .await?;
+        let answers_limit = i64::from(self.policy.ice_attempts_per_hour);
+        let reason = if on_link >= RESET_LINK_PROOF_ATTEMPTS {
+            "link_attempts_used"
+        } else if on_answers >= answers_limit {
+            "too_many_answer_attempts"
+        } else {
+            return Ok(());
+        };
+        let details = serde_json::json!({"reason": reason});
+        self.audit_simple(ANONYMOUS, "password.reset_refused", user_id, source, details).await?;
+        Err(CoreError::TooManyAttempts(if reason == "link_attempts_used" {
+            "This reset link has been cancelled after too many wrong tries. Ask the service desk for a new link.".into()
+        } else {
+            format!(
+                "Too many wrong answers to the security questions: at most {answers_limit} an hour. \
+                 Wait an hour, prove it is you with your token passcode instead, or contact the service desk."
+            )
+        }))
+    }
+
+    /// Count a wrong reset proof against the link (and the answers' hourly budget); at the
+    /// link's limit the link is cancelled. Returns whether it was.
+    async fn reset_proof_failed(
+        &self,
+        user_id: &str,
+        link: &LinkRecord,
+        by_answers: bool,
+        source: &str,
+    ) -> Result<bool, CoreError> {
+        let (now, now_us) = self.now();
+        let (id, src, link_hash, since) = (user_id.to_string(), source.to_string(), link.hash, link.created_us);
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let link_key = reset_link_key(&link_hash);
+                tx.record_attempt(&link_key, now_us).await?;
+                if by_answers {
+                    tx.record_attempt(&super::ice::attempts_key(&id), now_us).await?;
+                }
+                let failures = tx.count_attempts(&link_key, since).await?;
+                let cancelled = failures >= RESET_LINK_PROOF_ATTEMPTS
+                    && tx.take_link(&link_hash, LinkPurpose::PasswordReset, now_us).await?.is_some();
+                tx.append_audit(
+                    NewAuditEvent::new(now, ANONYMOUS, "password.reset_refused").target(&id).source(&src).details(
+                        serde_json::json!({
+                            "reason": "proof_failed",
+                            "proof": if by_answers { "answers" } else { "passcode" },
+                            "failures_on_link": failures,
+                            "link_cancelled": cancelled,
+                        }),
+                    ),
+                )
+                .await?;
+                Ok::<_, CoreError>(cancelled)
+            })
+        })
+        .await
     }
 
     /// Check a passcode as the second factor for a reset, using it up if it is right.

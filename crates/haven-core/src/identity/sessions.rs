@@ -82,7 +82,9 @@ impl Identity {
         let Some((session, account, has_token)) = found else { return Ok(None) };
         let (idle, absolute) = self.session_limits(session.kind);
         let expired = now_us - session.last_seen_us > idle || now_us - session.created_us > absolute;
-        let usable = account.status == AccountStatus::Active && account.locked_until_us <= now_us;
+        // A lockout after failed sign-ins stops new sign-ins only: failures anyone can cause must
+        // not end the user's live sessions (the user or the service desk end those).
+        let usable = account.status == AccountStatus::Active;
         if expired || !usable {
             let reason = if expired { "expired" } else { "account_not_active" };
             self.end_session_record(&session, reason).await?;

@@ -240,6 +240,16 @@ pub async fn user(
     render(&user_page(&state, &csrf.0, &who, &id).await?)
 }
 
+/// What the desk is told after starting a reset. The link itself is never shown here: it goes to
+/// the user's email only.
+fn reset_notice(emailed: bool) -> String {
+    if emailed {
+        "A password reset link was emailed to the user (it is not shown here). It works once; they must still prove a second factor or answer their security questions.".into()
+    } else {
+        "The password reset link could not be emailed (see the server log). Check the mail settings and try again; for safety the link is never shown here.".into()
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ActionForm {
     action: String,
@@ -256,18 +266,38 @@ pub async fn user_action(
     let by = By::Web(&who);
     let desk = &state.identity;
     let outcome: Result<(String, Option<String>), CoreError> = match form.action.as_str() {
-        "lock" => desk.set_account_status(by, &id, AccountStatus::Locked, &source).await.map(|()| ("Account locked; its sessions were ended.".into(), None)),
-        "unlock" => desk.set_account_status(by, &id, AccountStatus::Active, &source).await.map(|()| ("Account unlocked.".into(), None)),
-        "disable" => desk.set_account_status(by, &id, AccountStatus::Disabled, &source).await.map(|()| ("Account disabled; its sessions were ended.".into(), None)),
-        "reset_password" => desk
-            .start_password_reset(by, &id, &source)
+        "lock" => desk
+            .set_account_status(by, &id, AccountStatus::Locked, &source)
             .await
-            .map(|l| ("A password reset link was emailed to the user. They must still prove a second factor or answer their security questions. The link:".into(), Some(l))),
-        "onboarding_link" => desk.new_onboarding_link(by, &id, &source).await.map(|l| ("A new onboarding link was emailed. The link:".into(), Some(l))),
+            .map(|()| ("Account locked; its sessions were ended.".into(), None)),
+        "unlock" => desk
+            .set_account_status(by, &id, AccountStatus::Active, &source)
+            .await
+            .map(|()| ("Account unlocked.".into(), None)),
+        "disable" => desk
+            .set_account_status(by, &id, AccountStatus::Disabled, &source)
+            .await
+            .map(|()| ("Account disabled; its sessions were ended.".into(), None)),
+        "reset_password" => {
+            desk.start_password_reset(by, &id, &source).await.map(|emailed| (reset_notice(emailed), None))
+        }
+        "onboarding_link" => desk
+            .new_onboarding_link(by, &id, &source)
+            .await
+            .map(|l| ("A new onboarding link was emailed. The link:".into(), Some(l))),
         "revoke_tokens" => desk.revoke_tokens(by, &id, &source).await.map(|n| (format!("{n} token(s) revoked."), None)),
-        "reset_counters" => desk.reset_fail_counters(by, &id, &source).await.map(|()| ("Fail counters reset; locked tokens unlocked.".into(), None)),
-        "ice_on" => desk.set_account_ice(by, &id, true, &source).await.map(|()| ("ICE logon turned on for this account.".into(), None)),
-        "ice_off" => desk.set_account_ice(by, &id, false, &source).await.map(|()| ("ICE logon turned off for this account.".into(), None)),
+        "reset_counters" => desk
+            .reset_fail_counters(by, &id, &source)
+            .await
+            .map(|()| ("Fail counters reset; locked tokens unlocked.".into(), None)),
+        "ice_on" => desk
+            .set_account_ice(by, &id, true, &source)
+            .await
+            .map(|()| ("ICE logon turned on for this account.".into(), None)),
+        "ice_off" => desk
+            .set_account_ice(by, &id, false, &source)
+            .await
+            .map(|()| ("ICE logon turned off for this account.".into(), None)),
         _ => Err(CoreError::invalid("action", "unknown action")),
     };
     match outcome {

@@ -178,15 +178,14 @@ pub async fn reset_submit(
     };
     match state.identity.reset_password(&token, proof, &form.password, &form.password_confirm, &source).await {
         Ok(_) => Ok(see("/security/signin?done=reset")),
-        Err(CoreError::LinkInvalid) => Err(CoreError::LinkInvalid.into()),
+        // The link is gone, or proofs are refused for now: a page with the reason, no form.
+        Err(e @ (CoreError::LinkInvalid | CoreError::TooManyAttempts(_))) => Err(e.into()),
         Err(e) => {
-            let status = if matches!(e, CoreError::TooManyAttempts(_)) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
             let message = form_error(e)?;
-            render_status(status, &reset_page(&state, &csrf.0, &source, token, Some(message)).await?)
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &reset_page(&state, &csrf.0, &source, token, Some(message)).await?,
+            )
         }
     }
 }

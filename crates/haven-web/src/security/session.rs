@@ -65,10 +65,23 @@ fn allowed(who: &SignedIn, path: &str) -> Result<(), &'static str> {
     }
 }
 
-/// Where sign-in should return to: a path on this site only.
+/// The portals a sign-in or step-up may return to.
+const RETURN_PORTALS: [&str; 2] = ["/security", "/packages"];
+
+/// Where sign-in should return to: a path inside one of Haven's portals, spelled only with the
+/// characters a URL path and query use. Anything else (another site, a scheme, whitespace or
+/// control characters, backslashes, which browsers read as slashes) goes to the portal's home.
 pub fn safe_next(next: Option<&str>) -> String {
+    let fine = |n: &str| {
+        n.len() < 512
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/?=&%+:@!$,;*".contains(&b))
+            && !n.contains("//")
+            && RETURN_PORTALS.iter().any(|p| {
+                n.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+            })
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 512 => n.to_string(),
+        Some(n) if fine(n) => n.to_string(),
         _ => "/security".to_string(),
     }
 }
@@ -128,8 +141,31 @@ mod tests {
         let new_admin = who(SessionKind::Full, false, true);
         assert_eq!(allowed(&new_admin, "/security/desk"), Err("/security/tokens"));
         assert!(allowed(&who(SessionKind::Full, false, false), "/security/desk").is_ok());
-        assert_eq!(safe_next(Some("//evil.example")), "/security");
-        assert_eq!(safe_next(Some("https://evil.example")), "/security");
-        assert_eq!(safe_next(Some("/security/tokens")), "/security/tokens");
+    }
+
+    #[test]
+    fn sign_in_returns_only_to_haven_portal_paths() {
+        for hostile in [
+            "//evil.example",
+            "https://evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "/security/\r\nSet-Cookie: x=1",
+            "/security\n",
+            "/security/../\t/evil.example",
+            "/securityX",
+            "/security//evil.example",
+            "/ /evil.example",
+            "/",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/security", "{hostile:?}");
+        }
+        for fine in ["/security", "/security/tokens", "/security/tokens?x=1", "/packages/requests/new?name=a%2Fb"] {
+            assert_eq!(safe_next(Some(fine)), fine);
+        }
+        assert_eq!(safe_next(None), "/security");
     }
 }
