@@ -44,9 +44,17 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            // 6to4 carries an IPv4 address in its second and third segments.
+            if s[0] == 0x2002 {
+                let [a, b] = s[1].to_be_bytes();
+                let [c, d] = s[2].to_be_bytes();
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                // IPv4-compatible (deprecated) addresses, ::a.b.c.d
+                || s[..6].iter().all(|x| *x == 0)
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
@@ -239,9 +247,21 @@ impl UpstreamFetcher {
         Ok(Fetched { body: limited(body, limit), length: Some(meta.len()), modified_us: mtime_us(&meta), content_type })
     }
 
+    /// Before any connection: the scheme, and an address written as an IP literal (names are
+    /// checked as they resolve, in [`GuardedResolver`]; redirects in the redirect policy).
     fn check_http(&self, url: &Url) -> Result<(), UpstreamError> {
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        let trusted = self.trusted_hosts.iter().any(|h| *h == host.trim_start_matches('[').trim_end_matches(']'));
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let trusted = self.trusted_hosts.iter().any(|h| h == bare);
+        if !trusted
+            && let Ok(ip) = bare.parse::<IpAddr>()
+            && !is_public(ip)
+        {
+            return Err(UpstreamError::Refused(format!(
+                "{}: a private address, which Haven does not fetch from",
+                shown(url)
+            )));
+        }
         match url.scheme() {
             "https" => Ok(()),
             "http" if trusted => Ok(()),
@@ -354,6 +374,9 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "2002:c0a8:0101::1",
+            "64:ff9b::a00:1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -404,6 +427,46 @@ mod tests {
         let up = UpstreamFetcher::new(std::slice::from_ref(&base), Duration::from_secs(5)).unwrap();
         let got = up.get(&format!("{base}a"), "*/*", 1000).await;
         assert!(matches!(got, Err(UpstreamError::Failed(ref m)) if m.contains("private")), "{:?}", got.err());
+    }
+
+    /// An upstream page may name IP literals: private, loopback and link-local ones are refused
+    /// before any connection is made (a listener on loopback sees nothing).
+    #[tokio::test]
+    async fn private_ip_literals_are_never_connected_to() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = accepted.clone();
+        tokio::spawn(async move {
+            while listener.accept().await.is_ok() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!("file://{}/", dir.path().display());
+        let up = UpstreamFetcher::new(std::slice::from_ref(&base), Duration::from_secs(5)).unwrap();
+        for url in [
+            format!("https://127.0.0.1:{port}/x.whl"),
+            format!("https://127.1:{port}/x.whl"),
+            format!("https://2130706433:{port}/x.whl"),
+            format!("https://[::ffff:127.0.0.1]:{port}/x.whl"),
+            format!("https://[::1]:{port}/x.whl"),
+            format!("https://[::127.0.0.1]:{port}/x.whl"),
+            format!("https://[2002:7f00:1::]:{port}/x.whl"),
+            "https://10.1.2.3/x.whl".into(),
+            "https://169.254.169.254/latest/meta-data".into(),
+            "https://[fe80::1]/x".into(),
+        ] {
+            let got = up.get(&url, "*/*", 1000).await;
+            assert!(
+                matches!(got, Err(UpstreamError::Refused(ref m)) if m.contains("private")),
+                "{url}: {:?}",
+                got.err()
+            );
+            assert!(matches!(up.modified(&url).await, Err(UpstreamError::Refused(_))), "{url}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0, "no connection reached the listener");
     }
 
     #[tokio::test]

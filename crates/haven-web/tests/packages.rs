@@ -334,6 +334,10 @@ async fn hostile_upstreams_and_paths_are_refused() {
         {"filename": "escape-1.0-py3-none-any.whl", "url": "file:///etc/passwd", "hashes": {"sha256": "aa".repeat(32)},
          "upload-time": iso(NOW - 30 * DAY), "size": 10},
         {"filename": "escape-2.0-py3-none-any.whl", "url": "http://169.254.169.254/latest/meta-data", "hashes": {"sha256": "aa".repeat(32)},
+         "upload-time": iso(NOW - 30 * DAY), "size": 10},
+        {"filename": "escape-3.0-py3-none-any.whl", "url": "https://127.0.0.1:1/x.whl", "hashes": {"sha256": "aa".repeat(32)},
+         "upload-time": iso(NOW - 30 * DAY), "size": 10},
+        {"filename": "escape-4.0-py3-none-any.whl", "url": "https://[::1]:8443/x.whl", "hashes": {"sha256": "aa".repeat(32)},
          "upload-time": iso(NOW - 30 * DAY), "size": 10}]});
     std::fs::write(up.root().join("pypi/escape/index.json"), page.to_string()).unwrap();
     let huge = vec![b'x'; 3 * 1024 * 1024];
@@ -350,9 +354,17 @@ async fn hostile_upstreams_and_paths_are_refused() {
     let r = get(&app, "/pypi/simple/broken/").await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     assert!(r.text().contains("The upstream's page for broken was refused"), "{}", r.text());
-    for file in ["escape-1.0-py3-none-any.whl", "escape-2.0-py3-none-any.whl"] {
+    // Refused targets (a path outside the root, a private address, loopback literals) all get
+    // one generic answer: nothing tells a refused port from a closed one or a bad certificate.
+    for file in [
+        "escape-1.0-py3-none-any.whl",
+        "escape-2.0-py3-none-any.whl",
+        "escape-3.0-py3-none-any.whl",
+        "escape-4.0-py3-none-any.whl",
+    ] {
         let r = get(&app, &format!("/pypi/files/escape/{file}")).await;
         assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{file}: {}", r.text());
+        assert_eq!(r.text().trim_end(), haven_web::packages::UPSTREAM_FAILED, "{file}");
     }
     let r = get(&app, "/pypi/files/huge/huge-1.0-py3-none-any.whl").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);

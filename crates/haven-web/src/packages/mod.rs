@@ -159,13 +159,22 @@ fn with_reason(mut r: Response, message: &str) -> Response {
     r
 }
 
+/// What a client is told when an upstream could not be used. One text for every cause, so that
+/// a hostile index cannot use Haven to tell refused ports, non-TLS ports and bad certificates
+/// apart; the cause goes to the log.
+pub const UPSTREAM_FAILED: &str = "Haven could not fetch this from its upstream repository. Try again later; \
+     if it keeps failing, tell the service desk (Haven's log has the details).";
+
 pub fn package_error(e: PackageError) -> Response {
     let status = match &e {
         PackageError::NotFound(_) | PackageError::Upstream(UpstreamError::NotFound(_)) => StatusCode::NOT_FOUND,
         PackageError::Refused(m) | PackageError::Integrity(m) => return with_reason(text(StatusCode::FORBIDDEN, m), m),
         PackageError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        PackageError::Upstream(UpstreamError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
-        PackageError::Upstream(_) | PackageError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
+        PackageError::Upstream(_) => {
+            tracing::warn!(error = %e, "package upstream problem");
+            return text(StatusCode::BAD_GATEWAY, UPSTREAM_FAILED);
+        }
+        PackageError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
         PackageError::Core(_) | PackageError::Blob(_) => {
             tracing::error!(error = %e, "package repository failure");
             return text(
