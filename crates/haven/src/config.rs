@@ -189,6 +189,11 @@ pub struct HttpConfig {
     pub shutdown_grace_secs: u64,
     /// Password hashes computed at once (argon2id, 19 MiB each); 0 = one per CPU core.
     pub hash_concurrency: usize,
+    /// A connection must finish its TLS handshake, and each request head, within this; it is
+    /// also how long an idle keep-alive connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// Open connections one client address may hold (IPv6: one /64).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for HttpConfig {
@@ -198,6 +203,8 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             shutdown_grace_secs: 30,
             hash_concurrency: 0,
+            header_read_timeout_secs: 15,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -506,6 +513,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.http.request_timeout_secs == 0 || c.audit.checkpoint_interval_secs == 0 {
         return bad("http.request_timeout_secs", "timeouts and intervals must be at least 1 second");
+    }
+    if !(1..=300).contains(&c.http.header_read_timeout_secs) {
+        return bad("http.header_read_timeout_secs", "must be 1 to 300 seconds");
+    }
+    if c.http.max_connections_per_address == 0 {
+        return bad("http.max_connections_per_address", "must be at least 1");
     }
     if let Err(why) = c.security.validate() {
         return Err(ConfigError(format!("key `{}`", why.replacen(' ', "`: ", 1))));

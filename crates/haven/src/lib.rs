@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod datadir;
 pub mod desk;
+pub mod listener;
 pub mod mail;
 pub mod packages_cli;
 pub mod serve;

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use axum_server::Handle;
-use axum_server::accept::NoDelayAcceptor;
-use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use axum_server::tls_rustls::RustlsConfig;
 use haven_core::accounts;
 use haven_web::metrics::Metrics;
 use haven_web::{AppState, WebConfig};
 
 use crate::app::{self, App, Mode};
 use crate::config::Config;
+use crate::listener::{self, PerAddress};
 use crate::tls;
 
 fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener> {
@@ -30,12 +30,6 @@ fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener> {
     })?;
     listener.set_nonblocking(true)?;
     Ok(listener)
-}
-
-/// TLS over TCP with Nagle's algorithm off: small answers (an index page, a core metadata file)
-/// go out at once instead of waiting out the client's delayed ACK (40 ms per request measured).
-fn tls_acceptor(config: &RustlsConfig) -> RustlsAcceptor<NoDelayAcceptor> {
-    RustlsAcceptor::new(config.clone()).acceptor(NoDelayAcceptor::new())
 }
 
 pub async fn run(config: Config) -> Result<()> {
@@ -92,15 +86,18 @@ pub async fn run(config: Config) -> Result<()> {
 
     let handle: Handle<SocketAddr> = Handle::new();
     let app_service = haven_web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server =
-        axum_server::from_tcp(listener)?.acceptor(tls_acceptor(&tls_config)).handle(handle.clone()).serve(app_service);
-    let server = tokio::spawn(server);
+    let limits = listener::Limits {
+        header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
+        max_connections_per_address: config.http.max_connections_per_address,
+    };
+    let per_address = PerAddress::new(limits.max_connections_per_address);
+    let server = listener::https_server(listener, &tls_config, limits, &per_address)?;
+    let server = tokio::spawn(server.handle(handle.clone()).serve(app_service));
     let admin = match admin_listener {
         Some(l) => {
             let service = haven_web::admin_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-            Some(tokio::spawn(
-                axum_server::from_tcp(l)?.acceptor(tls_acceptor(&tls_config)).handle(handle.clone()).serve(service),
-            ))
+            let server = listener::https_server(l, &tls_config, limits, &per_address)?;
+            Some(tokio::spawn(server.handle(handle.clone()).serve(service)))
         }
         None => None,
     };

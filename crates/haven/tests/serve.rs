@@ -264,3 +264,87 @@ async fn a_certificate_of_your_own_is_served() {
     let ca = client.get(format!("{}/ca.pem", h.url)).header("accept", "application/json").send().await.unwrap();
     assert_eq!(ca.status(), 404);
 }
+
+/// A TLS client over a plain socket, trusting only this Haven's CA (no new dependency: rustls's
+/// blocking connection), to send requests a byte-level client controls.
+fn tls_to(port: u16, ca_pem: &[u8]) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use base64::Engine;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let text = String::from_utf8(ca_pem.to_vec()).unwrap();
+    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(der)).unwrap();
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(12))).unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
+/// Read until the server closes; how long that took, or None if it was still open after the
+/// socket's read timeout.
+fn closed_after(mut r: impl std::io::Read) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return None,
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+}
+
+/// Slowloris: a connection that never finishes its TLS handshake or its request head is closed
+/// after `http.header_read_timeout_secs`, and one address holds at most
+/// `http.max_connections_per_address` connections (the next is closed before any TLS work).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_surplus_connections_are_closed() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("HAVEN_HTTP__HEADER_READ_TIMEOUT_SECS", "2"), ("HAVEN_HTTP__MAX_CONNECTIONS_PER_ADDRESS", "4")];
+    let h = Haven::start(Path::new(BIN), &tmp.path().join("d"), &[], &env);
+    let port: u16 = h.url.rsplit(':').next().unwrap().parse().unwrap();
+    let ca = h.ca_pem();
+
+    let checks = tokio::task::spawn_blocking(move || {
+        // Silent after connecting: no TLS handshake.
+        let silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        silent.set_read_timeout(Some(std::time::Duration::from_secs(12))).unwrap();
+        let silent = closed_after(&silent);
+        // A TLS handshake, then half a request head.
+        let mut tls = tls_to(port, &ca);
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+        tls.flush().unwrap();
+        let half_head = closed_after(&mut tls);
+        // A whole request, then idle on keep-alive.
+        let mut idle = tls_to(port, &ca);
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        idle.flush().unwrap();
+        let kept_alive = closed_after(&mut idle);
+        (silent, half_head, kept_alive)
+    })
+    .await
+    .unwrap();
+    for (what, after) in [("silent", checks.0), ("half a request head", checks.1), ("idle keep-alive", checks.2)] {
+        let after = after.unwrap_or_else(|| panic!("{what}: still open after 12 s"));
+        assert!(after < std::time::Duration::from_secs(6), "{what}: closed only after {after:?}");
+    }
+
+    // Four connections from one address are held; a fifth is closed at once.
+    let held: Vec<std::net::TcpStream> =
+        (0..4).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let surplus = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    surplus.set_read_timeout(Some(std::time::Duration::from_secs(1))).unwrap();
+    let refused = tokio::task::spawn_blocking(move || closed_after(&surplus)).await.unwrap();
+    assert!(refused.is_some(), "the fifth connection from one address is closed at once");
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let health = h.client().get(format!("{}/healthz", h.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200, "closed connections give their places back");
+    h.stop();
+}
