@@ -271,7 +271,7 @@ async fn cancelled_reads_and_writes_leave_every_connection_usable(db: TestDb) {
                     Box::pin(async move {
                         tx.count_admins().await?;
                         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-                        Ok::<_, StoreError>(tx.last_checkpoint_seq().await?)
+                        tx.last_checkpoint_seq().await
                     })
                 })
                 .await;
