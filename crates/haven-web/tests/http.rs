@@ -236,3 +236,19 @@ async fn slow_requests_time_out_with_408() {
     assert_eq!(h.get("x-haven-error").unwrap(), "timeout");
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+/// Portal roots answer with and without the trailing slash.
+#[tokio::test]
+async fn portal_roots_answer_with_and_without_a_slash() {
+    let app = app().await;
+    for (path, status, to) in [
+        ("/security/", StatusCode::PERMANENT_REDIRECT, "/security"),
+        ("/packages", StatusCode::SEE_OTHER, "/packages/requests"),
+        ("/packages/", StatusCode::SEE_OTHER, "/packages/requests"),
+    ] {
+        let (got, h, _) = send(&app, get(path)).await;
+        assert_eq!(got, status, "{path}");
+        assert_eq!(h.get(header::LOCATION).unwrap(), to, "{path}");
+    }
+    assert_eq!(send(&app, get("/security")).await.0, StatusCode::OK);
+}

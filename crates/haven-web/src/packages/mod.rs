@@ -40,6 +40,9 @@ pub fn routes() -> Router<AppState> {
         .route("/cran/src/contrib/Archive/{pkg}/", get(cran::archive))
         .route("/cran/src/contrib/Archive/{pkg}/{file}", get(cran::archive_file))
         .route("/conda/{channel}/{subdir}/{file}", get(conda::file))
+        // The portal's home is the user's software requests.
+        .route("/packages", get(|| async { axum::response::Redirect::to("/packages/requests") }))
+        .route("/packages/", get(|| async { axum::response::Redirect::to("/packages/requests") }))
         .route("/packages/tokens", get(tokens::list).post(tokens::create))
         .route("/packages/tokens/revoke", post(tokens::revoke))
         .route("/packages/requests", get(requests::mine))

@@ -22,6 +22,7 @@ use crate::{AppState, WebError};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/security", get(signin::portal))
+        .route("/security/", get(|| async { Redirect::permanent("/security") }))
         .route("/security/signin", get(signin::show).post(signin::submit))
         .route("/security/signout", post(signin::sign_out))
         .route("/security/confirm", get(signin::confirm_show).post(signin::confirm_submit))
