@@ -141,8 +141,7 @@ pub async fn updates_list(config: Config) -> Result<i32> {
 
 /// `haven admin bootstrap-link`: a new one-time link while no administrator exists.
 pub async fn bootstrap_link(config: Config) -> Result<i32> {
-    let port = config.listen.port();
-    let public_url = config.public_url(port);
+    let public_url = config.console_url();
     let app = app::open(config, Mode::Existing).await?;
     match accounts::issue_bootstrap_link(app.store.as_ref(), app.clock.as_ref(), app.rng.as_ref()).await? {
         Some(secret) => {

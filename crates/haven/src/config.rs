@@ -214,14 +214,19 @@ impl Default for HttpConfig {
 pub struct MetricsConfig {
     pub enabled: bool,
     /// The admin listener (HTTPS, same certificate) that serves `/metrics`. Keep it private.
-    pub listen: SocketAddr,
+    /// Unset: 127.0.0.1 on the main port + 1021 (8443 → 9464), so two Havens on one host with
+    /// different main ports do not clash.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+        MetricsConfig { enabled: true, listen: None }
     }
 }
+
+/// How far above the main port the admin listener sits when `metrics.listen` is unset.
+const ADMIN_PORT_OFFSET: u16 = 1021;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -566,6 +571,29 @@ impl Config {
         })
     }
 
+    /// The admin listener's address: `metrics.listen`, or derived from the main listener's port
+    /// (a main port of 0, "any free port", gives 0 too).
+    pub fn metrics_listen(&self) -> SocketAddr {
+        self.metrics.listen.unwrap_or_else(|| {
+            let port = match self.listen.port() {
+                0 => 0,
+                p => p.checked_add(ADMIN_PORT_OFFSET).unwrap_or(0),
+            };
+            SocketAddr::from(([127, 0, 0, 1], port))
+        })
+    }
+
+    /// The URL that links printed or emailed by console commands point at: `public_url` when set,
+    /// else the URL the last `haven serve` on this data directory served at (it may have had
+    /// `--listen` set on its command line, which this command does not see), else the one `serve`
+    /// would use with this configuration.
+    pub fn console_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        crate::datadir::served_url(&self.data_dir).unwrap_or_else(|| self.public_url(self.listen.port()))
+    }
+
     /// The effective configuration as TOML, defaults filled in and secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
         let mut effective = self.clone();
@@ -573,6 +601,7 @@ impl Config {
         effective.blobs.url.get_or_insert_with(|| format!("file://{}", self.data_dir.join("blobs").display()));
         effective.keys.master_key_file.get_or_insert_with(|| self.data_dir.join("master.key"));
         effective.public_url.get_or_insert_with(|| self.public_url(self.listen.port()));
+        effective.metrics.listen.get_or_insert_with(|| self.metrics_listen());
         toml::to_string_pretty(&effective).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
 }
@@ -593,6 +622,31 @@ mod tests {
         assert_eq!(c.public_url(8443), "https://localhost:8443");
         let printed = c.to_redacted_toml();
         assert!(printed.contains("url = \"sqlite://./haven-data/haven.db\""), "{printed}");
+    }
+
+    /// Two Havens with different main ports get different admin ports; console commands print
+    /// links to where `serve` actually runs (it records its URL), not to the default port.
+    #[test]
+    fn admin_port_follows_the_main_port_and_console_links_follow_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = load(None, &[], &Overrides::default()).unwrap();
+        c.data_dir = dir.path().to_path_buf();
+        assert_eq!(c.metrics_listen().to_string(), "127.0.0.1:9464");
+        c.listen = "127.0.0.1:8500".parse().unwrap();
+        assert_eq!(c.metrics_listen().to_string(), "127.0.0.1:9521");
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(c.metrics_listen().port(), 0);
+        c.listen = "127.0.0.1:65000".parse().unwrap();
+        assert_eq!(c.metrics_listen().port(), 0, "no port above 65535: any free one");
+        c.metrics.listen = Some("127.0.0.1:7000".parse().unwrap());
+        assert_eq!(c.metrics_listen().to_string(), "127.0.0.1:7000");
+
+        c.listen = "127.0.0.1:8443".parse().unwrap();
+        assert_eq!(c.console_url(), "https://localhost:8443");
+        crate::datadir::record_served_url(dir.path(), "https://localhost:40123").unwrap();
+        assert_eq!(c.console_url(), "https://localhost:40123");
+        c.public_url = Some("https://haven.example.org".into());
+        assert_eq!(c.console_url(), "https://haven.example.org");
     }
 
     #[test]

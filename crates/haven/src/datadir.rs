@@ -52,6 +52,23 @@ pub fn ensure_subdir(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(sub)
 }
 
+/// Where `haven serve` records the URL it serves at, for console commands run beside it.
+const SERVED_URL_FILE: &str = "served-url";
+
+/// Record the URL this data directory is being served at.
+pub fn record_served_url(dir: &Path, url: &str) -> Result<()> {
+    write_private(&dir.join(SERVED_URL_FILE), format!("{url}\n").as_bytes())
+}
+
+/// The URL the last `haven serve` recorded, if it reads as one.
+pub fn served_url(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join(SERVED_URL_FILE)).ok()?;
+    let url = text.trim();
+    let plausible =
+        url.starts_with("https://") && !url.ends_with('/') && url.len() < 512 && !url.contains(char::is_whitespace);
+    plausible.then(|| url.to_string())
+}
+
 /// Write `bytes` to a new file with mode 0600, atomically (temp file + rename).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");

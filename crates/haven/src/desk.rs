@@ -15,7 +15,7 @@ use crate::app::{self, Mode};
 use crate::config::Config;
 
 async fn open(config: Config) -> Result<Arc<Identity>> {
-    let public_url = config.public_url(config.listen.port());
+    let public_url = config.console_url();
     let app = app::open(config, Mode::Existing).await?;
     app.identity(&public_url).await
 }

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::mail::LettreMailer;
 
 async fn open_with_mail(config: Config) -> Result<(Arc<Packages>, Arc<dyn Mailer>, Arc<dyn Store>)> {
-    let public_url = config.public_url(config.listen.port());
+    let public_url = config.console_url();
     let app = app::open(config, Mode::Existing).await?;
     let mailer: Arc<dyn Mailer> = Arc::new(LettreMailer::new(&app.config.mail, &app.config.data_dir)?);
     let store: Arc<dyn Store> = app.store.clone();
@@ -75,7 +75,7 @@ async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i3
 }
 
 async fn open(config: Config) -> Result<Arc<Packages>> {
-    let public_url = config.public_url(config.listen.port());
+    let public_url = config.console_url();
     let app = app::open(config, Mode::Existing).await?;
     app.packages(&public_url)
 }

@@ -38,7 +38,7 @@ pub async fn run(config: Config) -> Result<()> {
 
     let listener = bind(config.listen, "HTTPS", "--listen or HAVEN_LISTEN")?;
     let admin_listener = if config.metrics.enabled {
-        Some(bind(config.metrics.listen, "metrics", "HAVEN_METRICS__LISTEN")?)
+        Some(bind(config.metrics_listen(), "metrics (the admin listener)", "metrics.listen or HAVEN_METRICS__LISTEN")?)
     } else {
         None
     };
@@ -47,6 +47,7 @@ pub async fn run(config: Config) -> Result<()> {
 
     let app = app::open(config, Mode::Create).await?;
     let public_url = app.config.public_url(port);
+    crate::datadir::record_served_url(&app.config.data_dir, &public_url)?;
     let identity = app.identity(&public_url).await?;
     let packages = app.packages(&public_url)?;
     let added = packages.bootstrap_allowlist().await?;
