@@ -307,6 +307,16 @@ impl IdentityTx for SqlTx<'_> {
         self.exec(q).await
     }
 
+    async fn delete_sessions_of_kind(&mut self, user_id: Option<&str>, kind: SessionKind) -> Result<u64, StoreError> {
+        let q = match user_id {
+            Some(id) => {
+                sqlx::query("DELETE FROM sessions WHERE kind = $1 AND user_id = $2").bind(kind.as_str()).bind(id)
+            }
+            None => sqlx::query("DELETE FROM sessions WHERE kind = $1").bind(kind.as_str()),
+        };
+        self.exec(q).await
+    }
+
     async fn replace_link(&mut self, l: &LinkRecord) -> Result<(), StoreError> {
         let q = sqlx::query("DELETE FROM links WHERE user_id = $1 AND purpose = $2 AND subject = $3")
             .bind(l.user_id.as_str())

@@ -814,3 +814,69 @@ async fn reset_link_answers_are_limited_and_the_link_goes_to_the_user_only() {
     assert!(refused.iter().any(|d| d.contains("too_many_answer_attempts")), "{refused:?}");
     assert!(acts.iter().any(|(a, _)| a == "link.refused"), "the cancelled link, tried again");
 }
+
+/// Start an ICE logon as `id` up to the questions; the flow secret.
+async fn ice_to_questions(b: &mut Browser<'_>, id: &str) -> String {
+    let step = b
+        .post(
+            "/security/ice/password",
+            &[("user_id", id), ("authenticator", "static_password"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(step.status, 200, "{}", step.body);
+    let at = step.body.find("name=\"flow\" value=\"").unwrap() + "name=\"flow\" value=\"".len();
+    step.body[at..at + 43].to_string()
+}
+
+async fn ice_answer(b: &mut Browser<'_>, flow: &str) -> Page {
+    b.post(
+        "/security/ice/answers",
+        &[("flow", flow), ("answer0", ANSWERS[0]), ("answer1", ANSWERS[1]), ("answer2", ANSWERS[2])],
+    )
+    .await
+}
+
+/// The ICE switches hold at every step: turning ICE off (for the user or for everyone) stops a
+/// logon already past the password, ends ICE sessions, and stops emergency codes from them.
+#[tokio::test]
+async fn turning_ice_off_stops_logons_in_progress_and_ends_ice_sessions() {
+    let app = app().await;
+    let (mut b, _, _) = onboard(&app, "ines").await;
+    b.post("/security/signout", &[]).await;
+
+    // Off for the user between the password and the questions.
+    let flow = ice_to_questions(&mut b, "ines").await;
+    app.state.identity.set_account_ice(By::Console, "ines", false, "test").await.unwrap();
+    let refused = ice_answer(&mut b, &flow).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(!b.signed_in());
+    app.state.identity.set_account_ice(By::Console, "ines", true, "test").await.unwrap();
+    assert_eq!(ice_answer(&mut b, &flow).await.status, 400, "the cancelled logon does not resume");
+
+    // An ICE session ends when ICE is turned off for the user, and when it is turned off for everyone.
+    for everyone in [false, true] {
+        let flow = ice_to_questions(&mut b, "ines").await;
+        assert_eq!(ice_answer(&mut b, &flow).await.status, 303);
+        assert_eq!(b.get("/security/emergency").await.status, 200);
+        if everyone {
+            app.state.identity.set_global_ice(By::Console, false, "test").await.unwrap();
+        } else {
+            app.state.identity.set_account_ice(By::Console, "ines", false, "test").await.unwrap();
+        }
+        assert_eq!(b.get("/security/emergency").await.status, 303, "the ICE session ended");
+        let no_code = b.post("/security/emergency/request", &[]).await;
+        assert!(!no_code.body.contains("id=\"emergency-code\""), "no code from an ended session");
+        if everyone {
+            app.state.identity.set_global_ice(By::Console, true, "test").await.unwrap();
+        } else {
+            app.state.identity.set_account_ice(By::Console, "ines", true, "test").await.unwrap();
+        }
+        app.clock.advance(time::Duration::minutes(61));
+        b.cookies.remove("__Host-haven-session");
+    }
+    let acts: Vec<(String, String)> =
+        app.db.store.audit_events(1, i64::MIN).map_ok(|e| (e.action, e.details)).try_collect().await.unwrap();
+    assert!(acts.iter().any(|(a, d)| a == "ice.refused" && d.contains("ice_off_for_user")), "{acts:?}");
+    assert!(acts.iter().any(|(a, d)| a == "ice.switched_for_user" && d.contains("\"ice_sessions_ended\":1")));
+    assert!(acts.iter().any(|(a, d)| a == "ice.switched_for_everyone" && d.contains("\"ice_sessions_ended\":1")));
+}

@@ -9,7 +9,9 @@ use zeroize::Zeroizing;
 
 use super::ice::ICE_SETTING;
 use super::pskc::ImportedKey;
-use super::records::{Account, AccountStatus, LinkPurpose, LinkRecord, OtpTokenRecord, SessionRecord, TokenState};
+use super::records::{
+    Account, AccountStatus, LinkPurpose, LinkRecord, OtpTokenRecord, SessionKind, SessionRecord, TokenState,
+};
 use super::{Identity, SignedIn};
 use crate::accounts::{NewUser, Role, validate_email, validate_user_id};
 use crate::audit::{AuditEvent, NewAuditEvent};
@@ -368,7 +370,9 @@ impl Identity {
             Box::pin(async move {
                 account.ice_enabled = enabled;
                 tx.update_account(&account).await?;
-                Ok(serde_json::json!({"enabled": enabled}))
+                let ended =
+                    if enabled { 0 } else { tx.delete_sessions_of_kind(Some(&account.id), SessionKind::Ice).await? };
+                Ok(serde_json::json!({"enabled": enabled, "ice_sessions_ended": ended}))
             })
         })
         .await
@@ -383,10 +387,11 @@ impl Identity {
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.set_setting(ICE_SETTING, if enabled { "true" } else { "false" }).await?;
+                let ended = if enabled { 0 } else { tx.delete_sessions_of_kind(None, SessionKind::Ice).await? };
                 tx.append_audit(
                     NewAuditEvent::new(now, &actor, "ice.switched_for_everyone")
                         .source(&src)
-                        .details(serde_json::json!({"enabled": enabled})),
+                        .details(serde_json::json!({"enabled": enabled, "ice_sessions_ended": ended})),
                 )
                 .await?;
                 Ok::<_, CoreError>(())

@@ -9,7 +9,7 @@
 use time::Duration;
 use zeroize::Zeroizing;
 
-use super::records::{AccountStatus, EmergencyCode, LinkPurpose, LinkRecord, SecurityAnswer, SessionKind};
+use super::records::{Account, AccountStatus, EmergencyCode, LinkPurpose, LinkRecord, SecurityAnswer, SessionKind};
 use super::sessions::NewSession;
 use super::{Identity, SignedIn};
 use crate::audit::{ANONYMOUS, NewAuditEvent};
@@ -40,6 +40,39 @@ impl Identity {
             read(self.store.as_ref(), |tx| Box::pin(async move { Ok::<_, CoreError>(tx.setting(ICE_SETTING).await?) }))
                 .await?;
         Ok(value.as_deref() != Some("false"))
+    }
+
+    /// Whether ICE is on for everyone and for this account; when it is not, the logon in progress
+    /// (its flow link) is cancelled and the refusal audited.
+    async fn ice_switched_on(&self, account: &Account, flow: Option<[u8; 32]>, source: &str) -> Result<(), CoreError> {
+        let (globally, for_user) = (self.ice_globally_enabled().await?, account.ice_enabled);
+        if globally && for_user {
+            return Ok(());
+        }
+        let (now, now_us) = self.now();
+        let (id, src) = (account.id.clone(), source.to_string());
+        let reason = if globally { "ice_off_for_user" } else { "ice_off" };
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if let Some(flow) = flow {
+                    tx.take_link(&flow, LinkPurpose::IceQuestions, now_us).await?;
+                }
+                tx.append_audit(
+                    NewAuditEvent::new(now, ANONYMOUS, "ice.refused")
+                        .target(&id)
+                        .source(&src)
+                        .details(serde_json::json!({"reason": reason})),
+                )
+                .await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Err(CoreError::Unavailable(if globally {
+            "ICE logon is turned off for your account. Contact the service desk.".into()
+        } else {
+            "ICE logon is turned off for this service at the moment. Contact the service desk.".into()
+        }))
     }
 
     async fn ice_attempt_allowed(&self, user_id: &str, source: &str) -> Result<(), CoreError> {
@@ -209,9 +242,12 @@ impl Identity {
         user_agent: &str,
     ) -> Result<NewSession, CoreError> {
         let link = self.ice_flow(flow).await?;
+        let account = self.load_account(&link.user_id).await?;
+        // The switches are checked at every step: turning ICE off stops a logon already past
+        // the password.
+        self.ice_switched_on(&account, Some(link.hash), source).await?;
         self.ice_attempt_allowed(&link.user_id, source).await?;
         let ok = self.answers_match(&link.user_id, answers).await?;
-        let account = self.load_account(&link.user_id).await?;
         let session = self.make_session(&link.user_id, SessionKind::Ice, false, source, user_agent)?;
         let (now, now_us) = self.now();
         let (id, src, hash) = (link.user_id.clone(), source.to_string(), link.hash);
@@ -257,8 +293,9 @@ impl Identity {
         if who.kind == SessionKind::Full {
             self.check_fresh(who)?;
         }
-        if who.kind == SessionKind::Ice && !self.ice_globally_enabled().await? {
-            return Err(CoreError::Unavailable("ICE logon is turned off for this service at the moment.".into()));
+        if who.kind == SessionKind::Ice {
+            let account = self.load_account(&who.user_id).await?;
+            self.ice_switched_on(&account, None, source).await?;
         }
         let code = haven_crypto::codes::numeric(self.rng.as_ref(), EMERGENCY_DIGITS)?;
         let code_hash = self.hasher.hash(code.clone()).await?;

@@ -85,8 +85,17 @@ impl Identity {
         // A lockout after failed sign-ins stops new sign-ins only: failures anyone can cause must
         // not end the user's live sessions (the user or the service desk end those).
         let usable = account.status == AccountStatus::Active;
-        if expired || !usable {
-            let reason = if expired { "expired" } else { "account_not_active" };
+        // An ICE session lasts only while ICE is on, for everyone (configuration or the desk's
+        // switch) and for the account.
+        let ice_off = session.kind == SessionKind::Ice && !(account.ice_enabled && self.ice_globally_enabled().await?);
+        if expired || !usable || ice_off {
+            let reason = if expired {
+                "expired"
+            } else if !usable {
+                "account_not_active"
+            } else {
+                "ice_turned_off"
+            };
             self.end_session_record(&session, reason).await?;
             return Ok(None);
         }

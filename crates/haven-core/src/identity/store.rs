@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use super::records::{Account, EmergencyCode, LinkPurpose, LinkRecord, OtpTokenRecord, SecurityAnswer, SessionRecord};
+use super::records::{
+    Account, EmergencyCode, LinkPurpose, LinkRecord, OtpTokenRecord, SecurityAnswer, SessionKind, SessionRecord,
+};
 use crate::StoreError;
 
 #[async_trait]
@@ -42,6 +44,8 @@ pub trait IdentityTx: Send {
     async fn delete_session(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError>;
     /// End every session of `user_id` but `keep`; how many ended.
     async fn delete_sessions_of(&mut self, user_id: &str, keep: Option<&[u8; 32]>) -> Result<u64, StoreError>;
+    /// End every session of one kind, of `user_id` or (None) of everyone; how many ended.
+    async fn delete_sessions_of_kind(&mut self, user_id: Option<&str>, kind: SessionKind) -> Result<u64, StoreError>;
 
     // single-use links
     /// Store a link, replacing the user's earlier links of the same purpose and subject.

@@ -169,6 +169,8 @@ pub async fn answers(
             "link_invalid",
             "This ICE logon has expired (10 minutes) or was finished. Start again from \"Use ICE logon procedure\".",
         )),
+        // ICE was turned off while the logon was under way: the logon is over.
+        Err(e @ CoreError::Unavailable(_)) => Err(e.into()),
         Err(e) => {
             let status = if matches!(e, CoreError::TooManyAttempts(_)) {
                 StatusCode::TOO_MANY_REQUESTS
