@@ -629,6 +629,12 @@ async fn the_repository_needs_a_repository_token() {
         "no header and a non-Basic header are not credentials; a malformed Basic header is not either"
     );
     assert!(events.iter().any(|e| e.action == "repo_token.refused" && e.target == "eve"));
+    assert!(
+        events.iter().any(|e| e.action == "repo_token.refused"
+            && e.target == "eve"
+            && e.details.contains("\"token_owner\":\"dora\"")),
+        "another user's token: the audit names whose token it was"
+    );
 
     // A client that keeps sending wrong credentials is turned away with 429 after MAX_FAILURES
     // in the window; that is audited once, and the trail does not grow any more.

@@ -270,9 +270,12 @@ async fn no_token_operation_works_on_another_users_token() {
     ] {
         let page = bob.post(&path, &fields).await;
         assert_eq!(page.status, 403, "{path} {fields:?}: {}", page.body);
+        // An unknown serial answers exactly the same: serials cannot be enumerated.
+        let unknown = bob.post(&path.replace(&serial, "HVN99999999"), &fields).await;
+        assert_eq!((unknown.status, unknown.body), (page.status, page.body.clone()), "{path}");
     }
     let acts = actions(&app).await;
-    assert_eq!(acts.iter().filter(|a| *a == "token.access_refused").count(), 8);
+    assert_eq!(acts.iter().filter(|a| *a == "token.access_refused").count(), 16);
     let view = app.state.identity.account_view(By::Console, "alice").await.unwrap();
     assert_eq!(view.tokens[0].state, haven_core::identity::records::TokenState::Active, "unchanged");
 }
@@ -563,7 +566,11 @@ async fn the_service_desk_pages_are_for_administrators_only() {
     full_sign_in(&app, &mut b, "nina", &secret).await;
     assert_eq!(b.get("/security/desk").await.status, 403);
     assert_eq!(b.post("/security/desk/users", &[("user_id", "eve"), ("email", "eve@example.org")]).await.status, 403);
-    assert_eq!(b.post("/security/desk/users/nina/action", &[("action", "unlock")]).await.status, 403);
+    // Existing and unknown user ids answer alike (no enumeration through the desk).
+    for id in ["nina", "nobody-here"] {
+        assert_eq!(b.post(&format!("/security/desk/users/{id}/action"), &[("action", "unlock")]).await.status, 403);
+        assert_eq!(b.get(&format!("/security/desk/users/{id}")).await.status, 403, "{id}");
+    }
     assert!(app.state.identity.account_view(By::Console, "eve").await.is_err(), "nothing created");
 
     // An administrator can.
@@ -649,6 +656,38 @@ async fn an_administrator_runs_the_service_desk_from_the_web() {
     assert!(anyone.get("/security/ice").await.body.contains("turned off"));
     admin.post("/security/desk/ice", &[("enabled", "true")]).await;
     assert!(app.state.identity.ice_globally_enabled().await.unwrap());
+
+    // Eleven minutes on, desk changes need a fresh second factor first; nothing changes before.
+    app.clock.advance(time::Duration::minutes(11));
+    let stale = [
+        ("/security/desk/users/pat/action", vec![("action", "unlock")]),
+        ("/security/desk/users/pat/action", vec![("action", "reset_password")]),
+        ("/security/desk/users/pat/action", vec![("action", "revoke_tokens")]),
+        ("/security/desk/ice", vec![("enabled", "false")]),
+        ("/security/desk/users", vec![("user_id", "quin"), ("email", "quin@example.org"), ("role", "admin")]),
+        ("/security/desk/tokens/assign", vec![("serial", "HW0001"), ("user_id", "pat")]),
+    ];
+    let before = actions(&app).await.len();
+    for (path, fields) in &stale {
+        let page = admin.post(path, fields).await;
+        assert_eq!(page.status, 303, "{path}: {}", page.body);
+        assert!(page.location.starts_with("/security/confirm?next="), "{path}: {}", page.location);
+    }
+    assert_eq!(actions(&app).await.len(), before, "no change was made or audited");
+    assert!(app.state.identity.ice_globally_enabled().await.unwrap());
+    assert!(app.state.identity.account_view(By::Console, "quin").await.is_err());
+    app.clock.advance(time::Duration::seconds(30));
+    let code = code_at(&secret, now(&app));
+    let confirmed = admin
+        .post(
+            "/security/confirm",
+            &[("password", PASSWORD), ("passcode", &format!("4917{code}")), ("next", "/security/desk/users/pat")],
+        )
+        .await;
+    assert_eq!(confirmed.location, "/security/desk/users/pat");
+    let unlocked = admin.post("/security/desk/users/pat/action", &[("action", "unlock")]).await;
+    assert_eq!(unlocked.status, 200);
+    assert!(unlocked.body.contains("Account unlocked"));
     let acts = actions(&app).await;
     for a in [
         "account.created",

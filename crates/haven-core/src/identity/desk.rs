@@ -48,6 +48,17 @@ impl Identity {
         }
     }
 
+    /// Who makes a service-desk change: as `desk_actor`, and from the web only with a second
+    /// factor proven in the last few minutes (a stale or stolen session cannot add an
+    /// administrator, issue links, revoke tokens or switch ICE).
+    fn desk_change_actor(&self, by: By<'_>) -> Result<String, CoreError> {
+        let actor = self.desk_actor(by)?;
+        if let By::Web(who) = by {
+            self.check_fresh(who)?;
+        }
+        Ok(actor)
+    }
+
     /// Apply `change` to an account and audit it, in one transaction.
     async fn change_account<F>(
         &self,
@@ -65,7 +76,7 @@ impl Identity {
             + Send
             + 'static,
     {
-        let actor = self.desk_actor(by)?;
+        let actor = self.desk_change_actor(by)?;
         if let By::Web(who) = by
             && who.user_id == user_id
             && action != "account.fail_counters_reset"
@@ -160,7 +171,7 @@ impl Identity {
         admin: bool,
         source: &str,
     ) -> Result<String, CoreError> {
-        let actor = self.desk_actor(by)?;
+        let actor = self.desk_change_actor(by)?;
         let user_id = user_id.trim().to_lowercase();
         let email = email.trim().to_string();
         validate_user_id(&user_id)?;
@@ -381,7 +392,7 @@ impl Identity {
 
     /// Turn ICE logon on or off for everyone.
     pub async fn set_global_ice(&self, by: By<'_>, enabled: bool, source: &str) -> Result<(), CoreError> {
-        let actor = self.desk_actor(by)?;
+        let actor = self.desk_change_actor(by)?;
         let (now, _) = self.now();
         let src = source.to_string();
         transact(self.store.as_ref(), move |tx| {
@@ -408,7 +419,7 @@ impl Identity {
         keys: Vec<ImportedKey>,
         source: &str,
     ) -> Result<Vec<String>, CoreError> {
-        let actor = self.desk_actor(by)?;
+        let actor = self.desk_change_actor(by)?;
         let (now, now_us) = self.now();
         let mut records = Vec::with_capacity(keys.len());
         for key in &keys {

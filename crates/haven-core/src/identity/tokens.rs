@@ -88,26 +88,29 @@ impl Identity {
         if who.kind == SessionKind::Full { self.check_fresh(who) } else { Ok(()) }
     }
 
-    /// Load a token the signed-in user may act on; others' tokens are refused and audited.
+    /// Load a token the signed-in user may act on. Others' tokens and unknown serials get the
+    /// same refusal (audited), so serials cannot be enumerated.
     async fn own_token(&self, who: &SignedIn, serial: &str, source: &str) -> Result<OtpTokenRecord, CoreError> {
         let s = serial.to_string();
         let token =
             read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.token(&s).await?) }))
-                .await?
-                .ok_or(CoreError::NotFound)?;
-        let owner = token.user_id.clone().unwrap_or_default();
-        if self.require(who, Action::ManageOwnTokens, Resource::Account(&owner)).is_err() {
-            self.audit_simple(
-                &who.user_id,
-                "token.access_refused",
-                &owner,
-                source,
-                serde_json::json!({"serial": serial}),
-            )
-            .await?;
-            return Err(CoreError::Forbidden);
+                .await?;
+        let owner = token.as_ref().and_then(|t| t.user_id.clone()).unwrap_or_default();
+        match token {
+            Some(t) if self.require(who, Action::ManageOwnTokens, Resource::Account(&owner)).is_ok() => Ok(t),
+            _ => {
+                let shown: String = serial.chars().take(32).collect();
+                self.audit_simple(
+                    &who.user_id,
+                    "token.access_refused",
+                    &owner,
+                    source,
+                    serde_json::json!({"serial": shown}),
+                )
+                .await?;
+                Err(CoreError::Forbidden)
+            }
         }
-        Ok(token)
     }
 
     pub(crate) async fn audit_simple(

@@ -131,13 +131,15 @@ impl Packages {
             Some((_, None)) => Some("account_gone"),
             Some((token, _)) if !ct_eq(token.user_id.as_bytes(), user.as_bytes()) => Some("another_users_token"),
             Some((token, _)) if token.expires_us <= now => Some("expired"),
-            Some((_, Some(a))) if a.status != AccountStatus::Active || a.locked_until_us > now => {
-                Some("account_not_active")
-            }
+            // A lockout after failed sign-ins (which anyone can cause) stops new sign-ins only,
+            // not credentials already issued; locked and disabled accounts' tokens stop at once.
+            Some((_, Some(a))) if a.status != AccountStatus::Active => Some("account_not_active"),
             Some(_) => None,
         };
         if let Some(reason) = refusal {
-            return self.refuse_credentials(&user, reason, source).await;
+            // Whose token was presented matters for the investigation: a leaked token.
+            let owner = found.as_ref().map(|(t, _)| t.user_id.as_str()).filter(|o| *o != user);
+            return self.refuse_credentials(&user, owner, reason, source).await;
         }
         let Some((token, Some(account))) = found else { return Ok(Auth::Refused) };
         let hash = token.hash;
@@ -154,13 +156,23 @@ impl Packages {
     }
 
     /// Count and audit one refused credential from `source` (see `authenticate`).
-    async fn refuse_credentials(&self, user: &str, reason: &'static str, source: &str) -> Result<Auth, PackageError> {
+    async fn refuse_credentials(
+        &self,
+        user: &str,
+        owner: Option<&str>,
+        reason: &'static str,
+        source: &str,
+    ) -> Result<Auth, PackageError> {
         let now = self.clock.now();
         let now_us = self.now_us();
         let key = format!("repo-address:{source}");
         // The claimed user id is the client's text: kept short, as the audit target.
         let claimed: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
         let src = source.to_string();
+        let mut details = json!({"reason": reason});
+        if let Some(owner) = owner {
+            details["token_owner"] = json!(owner);
+        }
         let auth = crate::store::transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let failures = tx.count_attempts(&key, now_us - FAILURE_WINDOW_US).await?;
@@ -173,10 +185,11 @@ impl Packages {
                 } else {
                     ("repo_token.refused", Auth::Refused)
                 };
-                let event = NewAuditEvent::new(now, ANONYMOUS, action)
-                    .target(&claimed)
-                    .source(&src)
-                    .details(json!({"reason": reason, "failures": failures + 1}));
+                let event = NewAuditEvent::new(now, ANONYMOUS, action).target(&claimed).source(&src).details({
+                    let mut d = details;
+                    d["failures"] = json!(failures + 1);
+                    d
+                });
                 tx.append_audit(event).await?;
                 Ok(auth)
             })

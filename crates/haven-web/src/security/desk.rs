@@ -12,7 +12,7 @@ use haven_core::identity::desk::By;
 use haven_core::identity::records::AccountStatus;
 use serde::Deserialize;
 
-use super::session::Signed;
+use super::session::{Signed, step_up};
 use super::{Chrome, form_error, render, render_status, see, when};
 use crate::csrf::CsrfToken;
 use crate::source::Source;
@@ -132,6 +132,7 @@ pub async fn add_user(
             page.link = Some(link);
             render_status(StatusCode::CREATED, &page)
         }
+        Err(CoreError::StepUpRequired) => Ok(step_up("/security/desk")),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_))) => {
             let mut page = desk_page(&state, &csrf.0, &who, "").await?;
             page.c.error = Some(form_error(e)?);
@@ -307,6 +308,7 @@ pub async fn user_action(
             page.link = link;
             render(&page)
         }
+        Err(CoreError::StepUpRequired) => Ok(step_up(&format!("/security/desk/users/{id}"))),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_))) => {
             let mut page = user_page(&state, &csrf.0, &who, &id).await?;
             page.c.error = Some(form_error(e)?);
@@ -328,7 +330,10 @@ pub async fn global_ice(
     Form(form): Form<IceForm>,
 ) -> Result<Response, WebError> {
     let on = form.enabled == "true";
-    state.identity.set_global_ice(By::Web(&who), on, &source).await?;
+    match state.identity.set_global_ice(By::Web(&who), on, &source).await {
+        Err(CoreError::StepUpRequired) => return Ok(step_up("/security/desk")),
+        other => other?,
+    }
     Ok(see(if on { "/security/desk?done=ice_on" } else { "/security/desk?done=ice_off" }))
 }
 
@@ -406,6 +411,7 @@ pub async fn import(
             ));
             render(&page)
         }
+        Err(CoreError::StepUpRequired) => Ok(step_up("/security/desk/tokens")),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_))) => {
             let message = form_error(e)?;
             state.identity.pskc_refused(By::Web(&who), &message, &source).await?;
@@ -440,6 +446,7 @@ pub async fn assign(
             ));
             render(&page)
         }
+        Err(CoreError::StepUpRequired) => Ok(step_up("/security/desk/tokens")),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_) | CoreError::NotFound)) => {
             page.c.error = Some(match e {
                 CoreError::NotFound => "No such user or token.".to_string(),
