@@ -206,12 +206,10 @@ pub async fn audit_bootstrap_refused(
     let src = source.to_string();
     transact(store, move |tx| {
         Box::pin(async move {
-            tx.append_audit(
-                NewAuditEvent::new(now, ANONYMOUS, "bootstrap.link_refused")
-                    .source(&src)
-                    .details(serde_json::json!({"reason": reason})),
-            )
-            .await?;
+            let event = NewAuditEvent::new(now, ANONYMOUS, "bootstrap.link_refused")
+                .source(&src)
+                .details(serde_json::json!({"reason": reason}));
+            crate::audit::append_refusal(tx, event).await?;
             Ok::<_, CoreError>(())
         })
     })

@@ -53,6 +53,34 @@ impl NewAuditEvent {
     }
 }
 
+/// How long repeats of one anonymous refusal from one source are counted instead of written.
+pub const REFUSAL_WINDOW_US: i64 = 60_000_000;
+
+/// Append an anonymous refusal (a refused CSRF post, a bad link, a rate-limited sign-in…) without
+/// letting one client flood the append-only trail: the first from a source in a window is written
+/// in full; repeats within the window are only counted (in the prunable attempts table), and the
+/// next event written for that source and action carries how many there were
+/// (`repeats_since_last`). Returns whether the event was written.
+pub async fn append_refusal(tx: &mut dyn crate::Tx, mut event: NewAuditEvent) -> Result<bool, crate::StoreError> {
+    let now_us = to_micros(event.at);
+    let written_key = format!("audit:{}:{}", event.action, event.source);
+    let repeats_key = format!("audit-repeat:{}:{}", event.action, event.source);
+    if tx.count_attempts(&written_key, now_us - REFUSAL_WINDOW_US).await? > 0 {
+        tx.record_attempt(&repeats_key, now_us).await?;
+        return Ok(false);
+    }
+    let repeats = tx.count_attempts(&repeats_key, i64::MIN).await?;
+    if repeats > 0 {
+        tx.clear_attempts(&repeats_key).await?;
+        if let serde_json::Value::Object(map) = &mut event.details {
+            map.insert("repeats_since_last".into(), repeats.into());
+        }
+    }
+    tx.record_attempt(&written_key, now_us).await?;
+    tx.append_audit(event).await?;
+    Ok(true)
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEvent {

@@ -33,10 +33,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_packages.sql"),
         postgres: include_str!("../migrations/postgres/0003_packages.sql"),
     },
+    Migration {
+        version: 4,
+        description: "hardening",
+        sqlite: include_str!("../migrations/sqlite/0004_hardening.sql"),
+        postgres: include_str!("../migrations/postgres/0004_hardening.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 3;
+pub const KNOWN_VERSION: i64 = 4;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

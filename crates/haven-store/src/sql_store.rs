@@ -10,7 +10,8 @@ use haven_core::store::Job;
 use haven_core::updates::ServiceUpdate;
 use haven_core::{Store, StoreError};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Dialect, map_err};
@@ -48,6 +49,25 @@ impl SqlStore {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// A reader connection inside a read transaction. If it is dropped before the transaction ended
+/// (the request was cancelled at an await: the client went away; or a statement failed), the
+/// connection is closed instead of going back to the pool, so the server ends the transaction
+/// wherever it stood and no later request draws a connection inside `BEGIN`. sqlx's own
+/// transaction guard is not enough: on PostgreSQL a drop during `BEGIN` itself leaves the
+/// transaction open (its rollback-on-drop only counts transactions that finished beginning).
+struct ReadGuard {
+    conn: PoolConnection<Any>,
+    finished: bool,
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn.close_on_drop();
+        }
     }
 }
 
@@ -96,17 +116,17 @@ impl Store for SqlStore {
     }
 
     async fn run_read(&self, job: Job) -> Result<(), StoreError> {
-        // sqlx's transaction guard: if this future is dropped at any await (the client went
-        // away), the guard queues a ROLLBACK that runs before the connection is used again, so
-        // no pooled connection is ever handed out inside a transaction.
         let begin = match self.dialect {
             Dialect::Sqlite => "BEGIN",
             Dialect::Postgres => "BEGIN READ ONLY",
         };
-        let mut guard = self.read.begin_with(begin).await.map_err(map_err)?;
-        let mut tx = SqlTx::new(&mut guard, (0, [0; 32]), false);
+        let mut guard = ReadGuard { conn: self.read.acquire().await.map_err(map_err)?, finished: false };
+        guard.conn.execute(begin).await.map_err(map_err)?;
+        let mut tx = SqlTx::new(&mut guard.conn, (0, [0; 32]), false);
         job(&mut tx).await;
-        guard.rollback().await.map_err(map_err)
+        guard.conn.execute("ROLLBACK").await.map_err(map_err)?;
+        guard.finished = true;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -240,15 +240,29 @@ async fn cancelled_reads_and_writes_leave_every_connection_usable(db: TestDb) {
     }
     // On PostgreSQL the server can tell: no connection of this database sits idle in a transaction.
     if store.dialect() == haven_store::Dialect::Postgres {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A dropped transaction's ROLLBACK is sent when its connection goes back to the pool, on
+        // a task of its own: give those tasks a moment, then look.
         let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-        let leaked: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+        let mut leaked = -1;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            leaked = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            if leaked == 0 {
+                break;
+            }
+        }
+        let last: Vec<String> = sqlx::query_scalar(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
         )
-        .fetch_one(&mut conn)
+        .fetch_all(&mut conn)
         .await
         .unwrap();
-        assert_eq!(leaked, 0, "pooled connections left inside a transaction");
+        assert_eq!(leaked, 0, "pooled connections left inside a transaction, last statements: {last:?}");
     }
     // Every connection of every pool must now work. Writes first, one after another, so that on
     // PostgreSQL (one pool for both) the writer draws each idle connection before a read could
@@ -300,6 +314,12 @@ async fn audit_rows_are_append_only(db: TestDb) {
     event(&db.store, &clock, "x").await.unwrap();
     assert!(db.store.pool().execute("UPDATE audit_events SET actor = 'mallory'").await.is_err());
     assert!(db.store.pool().execute("DELETE FROM audit_events").await.is_err());
+    // Signed checkpoints too.
+    let key = signing_key();
+    haven_core::audit::write_checkpoint(&db.store, std::sync::Arc::new(key), clock.now()).await.unwrap();
+    assert!(db.store.pool().execute("UPDATE audit_checkpoints SET seq = 0").await.is_err());
+    assert!(db.store.pool().execute("DELETE FROM audit_checkpoints").await.is_err());
+    assert_eq!(db.store.audit_checkpoints().await.unwrap().len(), 1);
 }
 
 async fn checkpoints_round_trip(db: TestDb) {
@@ -364,7 +384,8 @@ async fn bootstrap_link_is_single_use_and_expires(db: TestDb) {
             "bootstrap.link_refused",
             "bootstrap.link_issued",
             "account.created",
-            "bootstrap.link_refused"
+            // The last refusal came within a minute of the one before, from the same source:
+            // it is counted (anonymous refusals are aggregated), not written.
         ]
     );
 }

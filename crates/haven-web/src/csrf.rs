@@ -84,14 +84,11 @@ async fn refuse(state: &AppState, request_path: &str, source: String, why: &'sta
     let path = request_path.chars().take(200).collect::<String>();
     let audited = transact(state.store.as_ref(), move |tx| {
         Box::pin(async move {
-            tx.append_audit(
-                NewAuditEvent::new(at, ANONYMOUS, "http.csrf_refused")
-                    .source(&source)
-                    .target(&path)
-                    .details(serde_json::json!({"reason": why})),
-            )
-            .await
-            .map(|_| ())
+            let event = NewAuditEvent::new(at, ANONYMOUS, "http.csrf_refused")
+                .source(&source)
+                .target(&path)
+                .details(serde_json::json!({"reason": why}));
+            haven_core::audit::append_refusal(tx, event).await.map(|_| ())
         })
     })
     .await;

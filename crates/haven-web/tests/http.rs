@@ -131,7 +131,21 @@ async fn state_changing_requests_need_the_csrf_token_and_refusals_are_audited() 
         assert_eq!(json["error"]["code"], "csrf_failed");
         assert!(json["error"]["message"].as_str().unwrap().contains(why), "{why}: {text}");
     }
-    assert_eq!(actions(&app).await, vec!["http.csrf_refused"; cases.len()]);
+    // Anonymous refusals from one source are aggregated: the first is written, repeats within a
+    // minute are counted, and the next event carries the count; another source has its own first.
+    assert_eq!(actions(&app).await, vec!["http.csrf_refused"]);
+    for _ in 0..50 {
+        assert_eq!(send(&app, post(&[], "x=1")).await.0, 403);
+    }
+    let mut other = post(&[], "x=1");
+    other.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([192, 0, 2, 9], 5000))));
+    assert_eq!(send(&app, other).await.0, 403);
+    assert_eq!(actions(&app).await, vec!["http.csrf_refused"; 2], "one per source");
+    app.clock.advance(time::Duration::seconds(61));
+    assert_eq!(send(&app, post(&[], "x=1")).await.0, 403);
+    let events: Vec<_> = app.db.store.audit_events(1, i64::MIN).try_collect().await.unwrap();
+    let last = events.iter().rev().find(|e| e.action == "http.csrf_refused").unwrap();
+    assert!(last.details.contains("\"repeats_since_last\":54"), "{}", last.details);
 
     // With the token the request reaches the handler (which then refuses the unknown link).
     let (status, _, text) = send(&app, post(&[("cookie", pair.as_str()), ("sec-fetch-site", "same-origin")], &format!("csrf_token={token}&token=x&user_id=desk&email=a@b.org&password=correct+horse+battery&password_confirm=correct+horse+battery"))).await;

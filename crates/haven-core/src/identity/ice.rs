@@ -110,7 +110,8 @@ impl Identity {
     /// account exists); the step is recorded.
     pub async fn ice_start(&self, user_id: &str, source: &str) -> Result<(), CoreError> {
         let id: String = user_id.trim().to_lowercase().chars().take(64).collect();
-        self.audit_simple(ANONYMOUS, "ice.started", &id, source, serde_json::json!({"step": "user_id"})).await
+        // Anyone can start as many as they like: aggregated per source like other anonymous noise.
+        self.audit_refusal("ice.started", &id, source, serde_json::json!({"step": "user_id"})).await
     }
 
     /// ICE step: "Static Password". On success returns the secret that carries the logon to the

@@ -160,7 +160,7 @@ impl Identity {
     /// Audit a refused link and return the error to show.
     pub async fn link_refused(&self, purpose: LinkPurpose, source: &str) -> CoreError {
         let details = serde_json::json!({"purpose": purpose.as_str(), "reason": "unknown_used_or_expired"});
-        match self.audit_simple(ANONYMOUS, "link.refused", "", source, details).await {
+        match self.audit_refusal("link.refused", "", source, details).await {
             Ok(()) => CoreError::LinkInvalid,
             Err(e) => e,
         }

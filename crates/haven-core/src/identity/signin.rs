@@ -160,7 +160,8 @@ impl Identity {
         let src = source.to_string();
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                tx.append_audit(NewAuditEvent::new(now, ANONYMOUS, "signin.rate_limited").source(&src)).await?;
+                let event = NewAuditEvent::new(now, ANONYMOUS, "signin.rate_limited").source(&src);
+                crate::audit::append_refusal(tx, event).await?;
                 Ok::<_, CoreError>(())
             })
         })

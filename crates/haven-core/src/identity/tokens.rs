@@ -132,6 +132,26 @@ impl Identity {
         .await
     }
 
+    /// Audit an anonymous refusal, aggregated per source (see [`crate::audit::append_refusal`]).
+    pub(crate) async fn audit_refusal(
+        &self,
+        action: &'static str,
+        target: &str,
+        source: &str,
+        details: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let (now, _) = self.now();
+        let event =
+            NewAuditEvent::new(now, crate::audit::ANONYMOUS, action).target(target).source(source).details(details);
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                crate::audit::append_refusal(tx, event).await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await
+    }
+
     /// Save `token` and its audit event together; optionally end the user's other sessions.
     async fn save_token(
         &self,
