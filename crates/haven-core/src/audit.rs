@@ -63,8 +63,9 @@ pub const REFUSAL_WINDOW_US: i64 = 60_000_000;
 /// (`repeats_since_last`). Returns whether the event was written.
 pub async fn append_refusal(tx: &mut dyn crate::Tx, mut event: NewAuditEvent) -> Result<bool, crate::StoreError> {
     let now_us = to_micros(event.at);
-    let written_key = format!("audit:{}:{}", event.action, event.source);
-    let repeats_key = format!("audit-repeat:{}:{}", event.action, event.source);
+    let client = crate::client::rate_key(&event.source);
+    let written_key = format!("audit:{}:{client}", event.action);
+    let repeats_key = format!("audit-repeat:{}:{client}", event.action);
     if tx.count_attempts(&written_key, now_us - REFUSAL_WINDOW_US).await? > 0 {
         tx.record_attempt(&repeats_key, now_us).await?;
         return Ok(false);

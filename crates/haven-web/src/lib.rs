@@ -48,6 +48,8 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// The internal CA's certificate (PEM), published at `/ca.pem`; None with certificates of your own.
     pub ca_pem: Option<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 /// The public HTTPS application.
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(error::normalize))
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
+        .layer(from_fn_with_state(state.config.trusted_proxies.clone(), source::client_address))
         .with_state(state)
 }
 

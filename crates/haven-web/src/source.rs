@@ -1,13 +1,64 @@
 //! The client's address, for audit events and rate limits.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::Extensions;
 use axum::http::request::Parts;
 
+/// The client's address as [`client_address`] worked it out (the peer's, unless the peer is a
+/// trusted proxy), or the peer's when the middleware did not run.
 pub fn address(extensions: &Extensions) -> String {
-    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default()
+    if let Some(ClientAddress(ip)) = extensions.get::<ClientAddress>() {
+        return ip.to_string();
+    }
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical().to_string()).unwrap_or_default()
+}
+
+/// The client's address for this request.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub IpAddr);
+
+/// The client behind `peer`: the peer itself, unless it is one of `trusted` proxies; then the
+/// nearest address in `X-Forwarded-For` (read from the right) that is not a trusted proxy. A
+/// forwarded header from anyone else is ignored: clients cannot choose their own address.
+pub fn client_behind(peer: IpAddr, forwarded: &[&str], trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut client = peer.to_canonical();
+    if !is_trusted(&client) {
+        return client;
+    }
+    let hops = forwarded.iter().rev().flat_map(|h| h.rsplit(',')).map(str::trim);
+    for hop in hops {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip.to_canonical();
+                if !is_trusted(&client) {
+                    break;
+                }
+            }
+            // A malformed hop: stop at the last address we could trust.
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+/// Middleware: work out the client's address once per request.
+pub async fn client_address(
+    axum::extract::State(trusted): axum::extract::State<std::sync::Arc<Vec<IpNet>>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        let forwarded: Vec<&str> =
+            request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let client = client_behind(peer.ip(), &forwarded, &trusted);
+        request.extensions_mut().insert(ClientAddress(client));
+    }
+    next.run(request).await
 }
 
 /// Extractor: the client's IP address as text (empty when unknown, as in in-process tests).
@@ -37,4 +88,30 @@ pub fn token_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<Strin
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
         .filter(|v| haven_crypto::token::looks_like_token(v))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::1/128".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // From a client directly: its own header is ignored.
+        assert_eq!(client_behind(ip("192.0.2.1"), &["198.51.100.9"], &proxies), ip("192.0.2.1"));
+        // Through a trusted proxy: the nearest untrusted hop.
+        assert_eq!(client_behind(ip("10.1.1.1"), &["198.51.100.9"], &proxies), ip("198.51.100.9"));
+        assert_eq!(
+            client_behind(ip("10.1.1.1"), &["203.0.113.5, 198.51.100.9, 10.2.2.2"], &proxies),
+            ip("198.51.100.9"),
+            "a client-supplied left part is not trusted"
+        );
+        assert_eq!(client_behind(ip("2001:db8::1"), &["198.51.100.9"], &proxies), ip("198.51.100.9"));
+        // Without a header, or with garbage, the proxy itself.
+        assert_eq!(client_behind(ip("10.1.1.1"), &[], &proxies), ip("10.1.1.1"));
+        assert_eq!(client_behind(ip("10.1.1.1"), &["not-an-ip"], &proxies), ip("10.1.1.1"));
+        assert_eq!(client_behind(ip("::ffff:192.0.2.1"), &[], &[]), ip("192.0.2.1"));
+    }
 }

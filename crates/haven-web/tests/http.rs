@@ -266,3 +266,26 @@ async fn portal_roots_answer_with_and_without_a_slash() {
     }
     assert_eq!(send(&app, get("/security")).await.0, StatusCode::OK);
 }
+
+/// Behind a trusted proxy the audit trail (and every rate limit) sees the client named in
+/// X-Forwarded-For; from anyone else that header is ignored.
+#[tokio::test]
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    let options = Options { trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
+    let app = common::test_app(haven_testkit::db::sqlite().await, options).await;
+    let refused = |peer: [u8; 4], forwarded: &str| {
+        let mut r = Request::post("/bootstrap")
+            .header(header::HOST, "haven.example")
+            .header("x-forwarded-for", forwarded)
+            .body(Body::from("x=1"))
+            .unwrap();
+        r.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((peer, 443))));
+        r
+    };
+    assert_eq!(send(&app, refused([10, 0, 0, 7], "203.0.113.1, 198.51.100.7")).await.0, 403);
+    assert_eq!(send(&app, refused([192, 0, 2, 44], "198.51.100.8")).await.0, 403);
+    let sources: Vec<String> = app.db.store.audit_events(1, i64::MIN).map_ok(|e| e.source).try_collect().await.unwrap();
+    assert!(sources.contains(&"198.51.100.7".to_string()), "{sources:?}");
+    assert!(sources.contains(&"192.0.2.44".to_string()), "a client's own header is ignored: {sources:?}");
+    assert!(!sources.iter().any(|s| s == "198.51.100.8" || s == "203.0.113.1" || s == "10.0.0.7"), "{sources:?}");
+}

@@ -194,6 +194,26 @@ pub struct HttpConfig {
     pub header_read_timeout_secs: u64,
     /// Open connections one client address may hold (IPv6: one /64).
     pub max_connections_per_address: usize,
+    /// Load balancers and reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the client; nobody else's is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpConfig {
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "key `http.trusted_proxies`: {p:?} is not an IP address or CIDR range (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                        ))
+                    })
+            })
+            .collect()
+    }
 }
 
 impl Default for HttpConfig {
@@ -205,6 +225,7 @@ impl Default for HttpConfig {
             hash_concurrency: 0,
             header_read_timeout_secs: 15,
             max_connections_per_address: 256,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -525,6 +546,7 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.http.max_connections_per_address == 0 {
         return bad("http.max_connections_per_address", "must be at least 1");
     }
+    c.http.trusted_proxy_nets()?;
     if let Err(why) = c.security.validate() {
         return Err(ConfigError(format!("key `{}`", why.replacen(' ', "`: ", 1))));
     }

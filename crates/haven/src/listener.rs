@@ -44,10 +44,12 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Open connections per client key.
+/// Open connections per client key. Trusted proxies (`http.trusted_proxies`) are not capped:
+/// every client behind a load balancer arrives from its address.
 #[derive(Clone)]
 pub struct PerAddress {
     max: usize,
+    exempt: Arc<Vec<ipnet::IpNet>>,
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
@@ -58,17 +60,18 @@ pub struct Slot {
 }
 
 impl PerAddress {
-    pub fn new(max: usize) -> Self {
-        PerAddress { max: max.max(1), open: Arc::default() }
+    pub fn new(max: usize, exempt: Vec<ipnet::IpNet>) -> Self {
+        PerAddress { max: max.max(1), exempt: Arc::new(exempt), open: Arc::default() }
     }
 
     pub fn try_take(&self, ip: IpAddr) -> Option<Slot> {
         let key = client_key(ip);
+        let max = if self.exempt.iter().any(|n| n.contains(&ip.to_canonical())) { usize::MAX } else { self.max };
         // The map is only ever incremented and decremented under the lock; a poisoned lock
         // still holds consistent counts.
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let n = open.entry(key).or_insert(0);
-        if *n >= self.max {
+        if *n >= max {
             return None;
         }
         *n += 1;
@@ -188,7 +191,7 @@ mod tests {
 
     #[test]
     fn slots_are_counted_per_client_and_released_on_drop() {
-        let limit = PerAddress::new(2);
+        let limit = PerAddress::new(2, vec!["10.0.0.0/8".parse().unwrap()]);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let one = limit.try_take(a).unwrap();
         let two = limit.try_take(a).unwrap();
@@ -197,8 +200,11 @@ mod tests {
         drop(one);
         assert!(limit.try_take(a).is_some());
         drop(two);
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let through_proxy: Vec<Slot> = (0..10).map(|_| limit.try_take(proxy).unwrap()).collect();
+        assert_eq!(through_proxy.len(), 10, "a trusted proxy is not capped");
         // One /64 is one client; the v4-mapped form of an address is that address.
-        let v6 = PerAddress::new(1);
+        let v6 = PerAddress::new(1, vec![]);
         let _x = v6.try_take("2001:db8:1:2::1".parse().unwrap()).unwrap();
         assert!(v6.try_take("2001:db8:1:2:ffff::9".parse().unwrap()).is_none());
         assert!(v6.try_take("2001:db8:1:3::1".parse().unwrap()).is_some());

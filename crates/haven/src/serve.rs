@@ -80,6 +80,7 @@ pub async fn run(config: Config) -> Result<()> {
             max_body_bytes: config.http.max_body_bytes,
             request_timeout: Duration::from_secs(config.http.request_timeout_secs),
             ca_pem: ca_pem.clone(),
+            trusted_proxies: Arc::new(config.http.trusted_proxy_nets()?),
         }),
         identity,
         packages,
@@ -91,7 +92,7 @@ pub async fn run(config: Config) -> Result<()> {
         header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
         max_connections_per_address: config.http.max_connections_per_address,
     };
-    let per_address = PerAddress::new(limits.max_connections_per_address);
+    let per_address = PerAddress::new(limits.max_connections_per_address, config.http.trusted_proxy_nets()?);
     let server = listener::https_server(listener, &tls_config, limits, &per_address)?;
     let server = tokio::spawn(server.handle(handle.clone()).serve(app_service));
     let admin = match admin_listener {

@@ -78,7 +78,7 @@ enum Then {
 }
 
 fn address_key(source: &str) -> String {
-    format!("signin-address:{source}")
+    format!("signin-address:{}", crate::client::rate_key(source))
 }
 
 impl Identity {

@@ -165,7 +165,7 @@ impl Packages {
     ) -> Result<Auth, PackageError> {
         let now = self.clock.now();
         let now_us = self.now_us();
-        let key = format!("repo-address:{source}");
+        let key = format!("repo-address:{}", crate::client::rate_key(source));
         // The claimed user id is the client's text: kept short, as the audit target.
         let claimed: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
         let src = source.to_string();

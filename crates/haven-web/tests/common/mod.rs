@@ -38,6 +38,7 @@ pub struct Options {
     pub request_timeout: Duration,
     pub ca_pem: Option<String>,
     pub packages: PackagesConfig,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Options {
@@ -48,6 +49,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(30),
             ca_pem: None,
             packages: PackagesConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -100,6 +102,7 @@ pub async fn test_app(db: TestDb, options: Options) -> TestApp {
             max_body_bytes: options.max_body_bytes,
             request_timeout: options.request_timeout,
             ca_pem: options.ca_pem,
+            trusted_proxies: Arc::new(options.trusted_proxies.clone()),
         }),
     };
     TestApp { state, clock, mail, db, _blobs: dir }
