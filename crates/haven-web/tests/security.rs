@@ -923,3 +923,49 @@ async fn turning_ice_off_stops_logons_in_progress_and_ends_ice_sessions() {
     assert!(acts.iter().any(|(a, d)| a == "ice.switched_for_user" && d.contains("\"ice_sessions_ended\":1")));
     assert!(acts.iter().any(|(a, d)| a == "ice.switched_for_everyone" && d.contains("\"ice_sessions_ended\":1")));
 }
+
+/// Secrets checked inside a session are limited like sign-in: ten wrong activation codes, then
+/// even the right one is refused until the lockout window has passed; the current password too.
+#[tokio::test]
+async fn activation_codes_and_the_current_password_cannot_be_guessed_at_will() {
+    let app = app().await;
+    let (mut b, first_serial, first_secret) = onboard(&app, "tess").await; // one wrong activation code inside
+    assert_eq!(b.post("/security/tokens", &[("product", "mobileid_totp")]).await.status, 303);
+    let tokens = b.get("/security/tokens").await.body;
+    let second =
+        tokens.match_indices("HVN").map(|(i, _)| tokens[i..i + 11].to_string()).find(|s| *s != first_serial).unwrap();
+    b.post(&format!("/security/tokens/{second}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await;
+    let shown = b.post(&format!("/security/tokens/{second}/push"), &[("method", "screen")]).await;
+    let at = shown.body.find("otpauth://").unwrap_or_else(|| panic!("{} {}", shown.status, shown.body));
+    let secret = secret_of(&shown.body[at..at + 300]);
+    for _ in 0..9 {
+        let wrong = b.post(&format!("/security/tokens/{second}/activate"), &[("code", "000000")]).await;
+        assert_eq!(wrong.status, 422);
+    }
+    app.clock.advance(time::Duration::seconds(30));
+    let right = code_at(&secret, now(&app));
+    let refused = b.post(&format!("/security/tokens/{second}/activate"), &[("code", &right)]).await;
+    assert_ne!(refused.status, 303, "the right code after ten wrong ones is refused");
+    assert!(refused.body.contains("Too many wrong tries"), "{}", refused.body);
+    app.clock.advance(time::Duration::minutes(31));
+    let right = code_at(&secret, now(&app));
+    assert_eq!(b.post("/security/signout", &[]).await.status, 303);
+    full_sign_in(&app, &mut b, "tess", &first_secret).await;
+    let ok = b.post(&format!("/security/tokens/{second}/activate"), &[("code", &right)]).await;
+    assert_eq!(ok.status, 303, "the window passed: {}", ok.body);
+
+    // The current password, on the password page.
+    let new = "violet harbour juniper cloud";
+    for _ in 0..10 {
+        let page = b
+            .post("/security/password", &[("current", "not it at all"), ("password", new), ("password_confirm", new)])
+            .await;
+        assert_eq!(page.status, 422, "{}", page.body);
+    }
+    let page =
+        b.post("/security/password", &[("current", PASSWORD), ("password", new), ("password_confirm", new)]).await;
+    assert!(page.body.contains("Too many wrong tries"), "{}", page.body);
+    let acts = actions(&app).await;
+    assert_eq!(acts.iter().filter(|a| *a == "password.current_check_failed").count(), 10);
+    assert_eq!(acts.iter().filter(|a| *a == "token.activation_failed").count(), 10);
+}

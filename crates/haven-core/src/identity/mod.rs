@@ -115,6 +115,52 @@ impl Identity {
         if can(Some(&who.actor()), action, resource) { Ok(()) } else { Err(CoreError::Forbidden) }
     }
 
+    /// Secrets checked inside a session (a token's first code, HOTP resynchronisation, the
+    /// current password) are limited like sign-in: at most `lockout_failures` wrong ones per
+    /// user and kind within `lockout_minutes`; then refused unchecked until the window passes.
+    pub(crate) async fn check_allowed(&self, kind: &'static str, user_id: &str) -> Result<(), CoreError> {
+        let (_, now_us) = self.now();
+        let since =
+            now_us - time::Duration::minutes(i64::from(self.policy.lockout_minutes)).whole_microseconds() as i64;
+        let key = format!("check:{kind}:{user_id}");
+        let failures = crate::read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.count_attempts(&key, since).await?) })
+        })
+        .await?;
+        if failures < i64::from(self.policy.lockout_failures) {
+            return Ok(());
+        }
+        Err(CoreError::TooManyAttempts(format!(
+            "Too many wrong tries: wait {} minutes and try again, or contact the service desk.",
+            self.policy.lockout_minutes
+        )))
+    }
+
+    /// Count a wrong secret of `kind` (see [`Identity::check_allowed`]) and audit it, together.
+    pub(crate) async fn check_failed(
+        &self,
+        kind: &'static str,
+        who: &SignedIn,
+        action: &'static str,
+        source: &str,
+        details: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let (now, now_us) = self.now();
+        let key = format!("check:{kind}:{}", who.user_id);
+        let event = crate::audit::NewAuditEvent::new(now, &who.user_id, action)
+            .target(&who.user_id)
+            .source(source)
+            .details(details);
+        crate::transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.record_attempt(&key, now_us).await?;
+                tx.append_audit(event).await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await
+    }
+
     /// `StepUpRequired` unless the session proved both factors within `fresh_mfa_minutes`.
     pub fn check_fresh(&self, who: &SignedIn) -> Result<(), CoreError> {
         let (_, now_us) = self.now();

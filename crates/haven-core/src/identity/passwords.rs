@@ -119,7 +119,10 @@ impl Identity {
             return Err(refuse("the two new passwords differ; type the same password twice"));
         }
         let account = self.load_account(&who.user_id).await?;
+        self.check_allowed("current_password", &who.user_id).await?;
         if !self.hasher.verify(account.password_hash.clone(), Zeroizing::new(current.to_string())).await {
+            let details = serde_json::json!({});
+            self.check_failed("current_password", who, "password.current_check_failed", source, details).await?;
             return Err(CoreError::invalid("current_password", "your current password is not right"));
         }
         self.check_new_password(new, &account)?;

@@ -389,17 +389,12 @@ impl Identity {
         if token.pin_hash.is_none() {
             return Err(CoreError::invalid("pin", "set the token's PIN first (Reset PIN), then enter the code"));
         }
+        self.check_allowed("token_activation", &who.user_id).await?;
         let key = self.otp_key(&token)?;
         let (now, _) = self.now();
         let Some(matched) = otp_check::check(&token, &key, code.trim(), now.unix_timestamp()) else {
-            self.audit_simple(
-                &who.user_id,
-                "token.activation_failed",
-                &who.user_id,
-                source,
-                serde_json::json!({"serial": serial}),
-            )
-            .await?;
+            let details = serde_json::json!({"serial": serial});
+            self.check_failed("token_activation", who, "token.activation_failed", source, details).await?;
             return Err(CoreError::invalid(
                 "code",
                 "that code is not right: type the 6 digits the app shows now (check the phone's time is set automatically)",
@@ -425,8 +420,11 @@ impl Identity {
         source: &str,
     ) -> Result<(), CoreError> {
         let mut token = self.own_token(who, serial, source).await?;
+        self.check_allowed("token_resync", &who.user_id).await?;
         let key = self.otp_key(&token)?;
         let Some(matched) = otp_check::resync_hotp(&token, &key, first.trim(), second.trim()) else {
+            let details = serde_json::json!({"serial": serial});
+            self.check_failed("token_resync", who, "token.resync_failed", source, details).await?;
             return Err(CoreError::invalid(
                 "code",
                 "these are not two consecutive codes of this token; press the button twice and type both codes",
