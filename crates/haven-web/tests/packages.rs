@@ -404,7 +404,7 @@ async fn cran_serves_packages_tarballs_and_the_archive() {
         hex::encode(md5::Md5::digest(d))
     };
     let packages = format!(
-        "Package: pkgA\nVersion: 1.0\nImports: pkgB (>= 1.0)\nMD5sum: {}\n\nPackage: pkgB\nVersion: 2.0\nMD5sum: {}\n\nPackage: pkgC\nVersion: 1.0\nMD5sum: {}\nDate/Publication: 2025-12-30 10:00:00 UTC\n",
+        "Package: pkgA\nVersion: 1.0\nImports: pkgB (>= 1.0)\nMD5sum: {}\n\nPackage: pkgB\nVersion: 2.0\nMD5sum: {}\n\nPackage: pkgC\nVersion: 1.0\nMD5sum: {}\nDate/Publication: 2025-12-30 10:00:00 UTC\n\nPackage: pkgD\nVersion: 1.0\nMD5sum: 00000000000000000000000000000000\n",
         md5(a),
         md5(&b"not pkgB"[..]),
         md5(b"new")
@@ -416,12 +416,14 @@ async fn cran_serves_packages_tarballs_and_the_archive() {
         file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs((NOW - 30 * DAY) as u64)).unwrap();
     }
     let app = app(haven_testkit::db::sqlite().await, &up, true).await;
-    for p in ["pkgA", "pkgB", "pkgC"] {
+    for p in ["pkgA", "pkgB", "pkgC", "pkgD"] {
         allow(&app, Ecosystem::Cran, p, None, false).await;
     }
 
+    // pkgD is listed but its tarball is missing upstream: left out, the rest is served.
     let r = get(&app, "/cran/src/contrib/PACKAGES").await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(!r.text().contains("pkgD"), "{}", r.text());
     let text = r.text();
     assert!(text.contains("Package: pkgA") && text.contains("Package: pkgB"), "{text}");
     assert!(!text.contains("pkgC"), "pkgC was published two days ago: {text}");

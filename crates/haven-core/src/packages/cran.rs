@@ -72,7 +72,16 @@ impl Packages {
         }
         *lookups += 1;
         let url = format!("{}{path}", self.config.base(Ecosystem::Cran));
-        let Some(at) = self.upstream.modified(&url).await? else { return Ok(None) };
+        // One missing or failing tarball must not take the whole index down: its upload time is
+        // unknown, so the cooldown refuses that file alone (and the next index build asks again).
+        let at = match self.upstream.modified(&url).await {
+            Ok(Some(at)) => at,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "no upload time for a CRAN file; it is not offered");
+                return Ok(None);
+            }
+        };
         let key = path.to_string();
         crate::store::transact(self.store.as_ref(), move |tx| {
             Box::pin(
