@@ -1106,3 +1106,47 @@ async fn malformed_cran_and_conda_indexes_are_refused() {
         assert!(r.text().contains("was refused"), "{path}: {}", r.text());
     }
 }
+
+/// A PyPI mirror laid out as bandersnatch lays it out (`web/simple/<name>/index.html` linking
+/// `../../packages/…`) is served once `mirror_root` names the directory holding both; reads stay
+/// confined to it.
+#[tokio::test]
+async fn a_bandersnatch_mirror_serves_files_beside_its_index() {
+    let up = Upstream::new();
+    let web = up.root().join("mirror/web");
+    std::fs::create_dir_all(web.join("simple/band")).unwrap();
+    std::fs::create_dir_all(web.join("packages/ab/cd")).unwrap();
+    let bytes = b"band wheel bytes";
+    std::fs::write(web.join("packages/ab/cd/band-1.0-py3-none-any.whl"), bytes).unwrap();
+    std::fs::write(up.root().join("mirror/secret-2.0-py3-none-any.whl"), b"secret").unwrap();
+    let page = format!(
+        "<!DOCTYPE html><html><body>\n<a href=\"../../packages/ab/cd/band-1.0-py3-none-any.whl#sha256={}\">band-1.0-py3-none-any.whl</a>\n<a href=\"../../../secret-2.0-py3-none-any.whl#sha256={}\">band-2.0-py3-none-any.whl</a>\n</body></html>\n",
+        hex::encode(sha256(bytes)),
+        hex::encode(sha256(b"secret"))
+    );
+    std::fs::write(web.join("simple/band/index.html"), page).unwrap();
+    let mut config = up.config(true);
+    config.pypi.upstream = format!("file://{}/simple/", web.display());
+
+    let file = "/pypi/files/band/band-1.0-py3-none-any.whl";
+    let without = common::test_app(
+        haven_testkit::db::sqlite().await,
+        common::Options { packages: config.clone(), ..Default::default() },
+    )
+    .await;
+    allow(&without, Ecosystem::Pypi, "band", None, true).await;
+    assert_eq!(get(&without, file).await.status, StatusCode::BAD_GATEWAY, "outside the upstream directory");
+
+    config.pypi.mirror_root = Some(format!("file://{}/", web.display()));
+    config.validate().unwrap();
+    let app =
+        common::test_app(haven_testkit::db::sqlite().await, common::Options { packages: config, ..Default::default() })
+            .await;
+    allow(&app, Ecosystem::Pypi, "band", None, true).await;
+    let index = get(&app, "/pypi/simple/band/").await;
+    assert_eq!(index.status, StatusCode::OK, "{}", index.text());
+    let r = get(&app, file).await;
+    assert_eq!((r.status, r.body.as_slice()), (StatusCode::OK, &bytes[..]));
+    // A link climbing out of the mirror root is still refused.
+    assert_eq!(get(&app, "/pypi/files/band/band-2.0-py3-none-any.whl").await.status, StatusCode::BAD_GATEWAY);
+}

@@ -100,7 +100,7 @@ impl App {
     /// The package repository, fetching from the configured upstreams.
     pub fn packages(&self, public_url: &str) -> Result<Arc<Packages>> {
         let c = &self.config.packages;
-        let upstreams = [c.pypi.upstream.clone(), c.cran.upstream.clone(), c.conda.upstream.clone()];
+        let upstreams = [c.pypi.read_root(), c.cran.read_root(), c.conda.read_root()].map(str::to_string);
         let upstream = UpstreamFetcher::new(&upstreams, std::time::Duration::from_secs(c.upstream_timeout_secs))
             .map_err(|e| anyhow::anyhow!("packages: {e}"))?;
         Ok(Arc::new(Packages::new(PackagesDeps {

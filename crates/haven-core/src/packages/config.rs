@@ -53,6 +53,11 @@ pub struct EcosystemConfig {
     /// conda only: the channels served under `/conda/<channel>/` (default `conda-forge`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<String>,
+    /// For a `file:///` upstream: the directory reads are confined to, when files lie beside
+    /// rather than under the index (bandersnatch: `upstream = "file:///m/web/simple/"`,
+    /// `mirror_root = "file:///m/web/"`, pages linking `../../packages/…`). Default: the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_root: Option<String>,
 }
 
 fn default_mode() -> PolicyMode {
@@ -74,7 +79,12 @@ impl EcosystemConfig {
             max_file_mib: default_max_file_mib(),
             licenses: Vec::new(),
             channels: Vec::new(),
+            mirror_root: None,
         }
+    }
+    /// Where a `file:///` upstream may be read: the mirror root, else the upstream itself.
+    pub fn read_root(&self) -> &str {
+        self.mirror_root.as_deref().unwrap_or(&self.upstream)
     }
     pub fn max_file_bytes(&self) -> u64 {
         self.max_file_mib.saturating_mul(1024 * 1024)
@@ -161,6 +171,17 @@ impl PackagesConfig {
             }
             if c.max_file_mib == 0 {
                 return Err(format!("packages.{}.max_file_mib must be at least 1", e.as_str()));
+            }
+            if let Some(root) = &c.mirror_root {
+                let inside = root.starts_with("file:///")
+                    && c.upstream.starts_with("file:///")
+                    && c.upstream.starts_with(root.trim_end_matches('/'));
+                if !inside {
+                    return Err(format!(
+                        "packages.{}.mirror_root must be a file:/// directory that contains the file:/// upstream, not {root:?}",
+                        e.as_str()
+                    ));
+                }
             }
         }
         if self.upstream_timeout_secs == 0 || self.upstream_timeout_secs > 600 {

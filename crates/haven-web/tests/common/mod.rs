@@ -79,7 +79,7 @@ pub async fn test_app(db: TestDb, options: Options) -> TestApp {
     };
     let identity = Identity::new(deps, &keys).await.unwrap();
     let c = &options.packages;
-    let upstreams = [c.pypi.upstream.clone(), c.cran.upstream.clone(), c.conda.upstream.clone()];
+    let upstreams = [c.pypi.read_root(), c.cran.read_root(), c.conda.read_root()].map(str::to_string);
     let packages = Packages::new(PackagesDeps {
         store: store.clone(),
         blobs: blobs.clone(),
