@@ -52,7 +52,9 @@ async fn soft_token_flow(app: App) {
     let (mut b, serial, secret) = onboard(&app, "alice").await;
     let page = b.get("/security/tokens").await;
     assert!(page.body.contains("Active") && page.body.contains("MobileID/Time-Based"), "{}", page.body);
-    b.post("/security/signout", &[]).await;
+    let out = b.post("/security/signout", &[("then", "signin")]).await;
+    assert_eq!(out.location, "/security/signin?done=ready");
+    assert!(b.get(&out.location).await.body.contains("Your token is ready"));
     assert!(!b.signed_in());
 
     // The code used for activation is spent: the same step is refused (replay).

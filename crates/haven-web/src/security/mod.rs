@@ -127,6 +127,9 @@ pub fn done_message(code: Option<&str>) -> Option<String> {
         "confirmed" => "Thank you: you can now change your credentials for the next few minutes.",
         "reset" => "Your password was changed. Sign in with it and your passcode.",
         "signed_out" => "You are signed out.",
+        "ready" => {
+            "Your token is ready. Sign in with your user id, your password, and in Passcode your PIN followed by the code your app shows now."
+        }
         _ => return None,
     };
     Some(m.to_string())

@@ -144,15 +144,26 @@ pub async fn submit(
     }
 }
 
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    /// `signin`: the user signs out to sign in again at once (after setting up a token).
+    then: Option<String>,
+}
+
 pub async fn sign_out(
     State(state): State<AppState>,
     Source(source): Source,
     Viewer(who): Viewer,
+    Form(form): Form<SignOutForm>,
 ) -> Result<Response, WebError> {
     if let Some(who) = who {
         state.identity.sign_out(&who, &source).await?;
     }
-    let mut response = see("/security/signin?done=signed_out");
+    let to = match form.then.as_deref() {
+        Some("signin") => "/security/signin?done=ready",
+        _ => "/security/signin?done=signed_out",
+    };
+    let mut response = see(to);
     response.headers_mut().insert(header::SET_COOKIE, clear_cookie());
     Ok(response)
 }

@@ -62,6 +62,10 @@ struct TokensPage {
     c: Chrome,
     rows: Vec<TokenRow>,
     needs_token: bool,
+    /// A token waits for its PIN, PUSH or first code.
+    has_pending: bool,
+    /// Onboarding is done (a token is active): the next step is a full sign-in.
+    ready_to_sign_in: bool,
     ice: bool,
 }
 
@@ -108,8 +112,17 @@ struct EnrolPage {
     /// The QR code (SVG made here from the URI); empty after a failed activation.
     qr_svg: String,
     uri: String,
+    /// The secret key in groups of four, for apps that take it typed in.
+    key_groups: String,
     /// A hardware token: the code comes from the device, there is no QR code.
     hardware: bool,
+}
+
+/// The `secret=` of an otpauth URI in groups of four characters, as authenticator apps show and
+/// take it ("JBSW Y3DP EHPK 3PXP").
+fn key_in_groups(uri: &str) -> String {
+    let secret = uri.split(['?', '&']).find_map(|p| p.strip_prefix("secret=")).unwrap_or_default();
+    secret.as_bytes().chunks(4).filter_map(|c| std::str::from_utf8(c).ok()).collect::<Vec<_>>().join(" ")
 }
 
 fn qr_svg(uri: &str) -> Result<String, WebError> {
@@ -130,6 +143,7 @@ fn enrol_page(csrf: &str, who: &SignedIn, e: &Enrolment) -> Result<EnrolPage, We
         product: e.product_label,
         qr_svg: qr_svg(&e.uri)?,
         uri: e.uri.to_string(),
+        key_groups: key_in_groups(&e.uri),
         hardware: false,
     })
 }
@@ -145,8 +159,11 @@ async fn tokens_page(
     Ok(TokensPage {
         title: "My Tokens",
         c: Chrome::new(csrf, Some(who), "tokens").notice(notice).error(error),
+        has_pending: tokens.iter().any(|t| t.state == haven_core::identity::records::TokenState::Pending),
         rows: rows(&tokens),
         needs_token: who.needs_token,
+        // Set up in a limited session (onboarding, ICE): a full sign-in comes next.
+        ready_to_sign_in: !who.needs_token && who.kind == haven_core::identity::records::SessionKind::Enrol,
         ice: who.kind == haven_core::identity::records::SessionKind::Ice,
     })
 }
@@ -348,6 +365,7 @@ pub async fn activate(
                 product: "",
                 qr_svg: String::new(),
                 uri: String::new(),
+                key_groups: String::new(),
                 hardware: false,
             };
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
@@ -369,6 +387,7 @@ pub async fn activate_show(
         product: "Hardware",
         qr_svg: String::new(),
         uri: String::new(),
+        key_groups: String::new(),
         hardware: true,
     })
 }

@@ -168,11 +168,17 @@ pub async fn onboard<'a>(app: &'a App, id: &str) -> (Browser<'a>, String, String
     assert!(uri.contains("issuer=Haven") && uri.contains("digits=6") && uri.contains("period=30"), "{uri}");
     let secret = secret_of(uri);
     assert_eq!(secret.len(), 32, "160-bit seed, no padding");
+    // For typing it in: the key in groups of four.
+    let groups = secret.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ");
+    assert!(shown.body.contains(&groups), "the key in groups of four");
     let wrong = b.post(&format!("/security/tokens/{serial}/activate"), &[("code", "000000")]).await;
     assert_eq!(wrong.status, 422);
     let code = code_at(&secret, now(app));
     let ok = b.post(&format!("/security/tokens/{serial}/activate"), &[("code", &code)]).await;
     assert_eq!(ok.status, 303, "{}", ok.body);
+    // Set up: the page says what comes next and offers the button for it.
+    let next = b.get("/security/tokens").await;
+    assert!(next.body.contains("Sign in with my token") && next.body.contains("Create another token"), "{}", next.body);
     (b, serial, secret)
 }
 
