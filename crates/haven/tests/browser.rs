@@ -26,13 +26,15 @@ fn soft_token_and_ice_flows_in_chromium() {
     let added = Command::new(BIN)
         .args(["users", "add", "carol", "--email", "carol@example.org", "--data-dir", d])
         .env_remove("HAVEN_CONFIG")
-        // The server listens on a free port: links must name it (operators set public_url).
-        .env("HAVEN_PUBLIC_URL", &server.url)
+        .env_remove("HAVEN_PUBLIC_URL")
+        // No public_url: the printed link must name the port the server actually listens on
+        // (recorded by `serve` in the data directory), not the default 8443.
         .output()
         .unwrap();
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let stdout = String::from_utf8_lossy(&added.stdout);
     let link = stdout.lines().find(|l| l.contains("/security/onboard?token=")).unwrap().trim();
+    assert!(link.starts_with(&format!("{}/security/onboard?token=", server.url)), "{link} names {}", server.url);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/flows.mjs");
     // Node resolves ES-module imports from the script's folder upwards, not NODE_PATH: link it.
     let modules = script.parent().unwrap().join("node_modules");
@@ -49,6 +51,15 @@ fn soft_token_and_ice_flows_in_chromium() {
         .output()
         .expect("run node");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // HAVEN_TEST_SCREENSHOTS=DIR keeps the screenshot of every page state, to look at.
+    if let Ok(keep) = std::env::var("HAVEN_TEST_SCREENSHOTS") {
+        std::fs::create_dir_all(&keep).unwrap();
+        for e in std::fs::read_dir(&data).unwrap().flatten() {
+            if e.file_name().to_string_lossy().ends_with(".png") {
+                std::fs::copy(e.path(), Path::new(&keep).join(e.file_name())).unwrap();
+            }
+        }
+    }
     assert!(out.status.success() && text.contains("E2E OK"), "{text}");
     assert!(server.stop().success());
 }

@@ -116,7 +116,7 @@ pub fn done_message(code: Option<&str>) -> Option<String> {
         "emailed" => {
             "The token was sent by email. Open the link in the email while signed in here, scan the QR code and type the first code."
         }
-        "activated" => "The token is active. Sign in with your PIN followed by the code the app shows.",
+        "activated" => "The token is active. At sign-in, type its PIN followed by the code the app shows.",
         "resynced" => "The token was resynchronised.",
         "disabled" => "The token was disabled.",
         "enabled" => "The token was enabled.",

@@ -5,6 +5,7 @@
 // emergency code. The QR code is read from the page's pixels (jsQR) and codes come from oathtool.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
@@ -37,6 +38,20 @@ function outboxLink(subject, path) {
 
 const oath = (...args) => execFileSync('oathtool', args).toString().trim().split('\n');
 
+// axe-core checks every page state against WCAG 2.2 A and AA (our users are public bodies), and
+// each state is kept as a screenshot in the data directory for a person to look at.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+let shots = 0;
+async function check(page, label) {
+  await page.screenshot({ path: join(DATA_DIR, `page-${String(++shots).padStart(2, '0')}-${label}.png`), fullPage: true });
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const r = await globalThis.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] });
+    return r.violations.map((v) => `${v.id} (${v.help}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  if (violations.length) fail(`${label} at ${page.url()}: ${violations.join('; ')}`);
+}
+
 /// Read the QR code on the page as a phone's camera would: from its pixels.
 async function scanQr(page) {
   const png = PNG.sync.read(await page.locator('figure.qr svg').screenshot());
@@ -52,32 +67,39 @@ page.setDefaultTimeout(20000);
 try {
   // Onboarding: password and three security questions.
   await page.goto(ONBOARDING_LINK);
+  await check(page, 'onboarding');
   await page.fill('#password', PASSWORD);
   await page.fill('#password_confirm', PASSWORD);
   for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
   await page.click('button:has-text("Continue")');
   await page.waitForURL('**/security/tokens');
+  await check(page, 'tokens-empty');
 
   // How do I create a soft token?
   await page.click('nav.tabs >> text=My Tokens');
   await page.selectOption('#product', { label: 'MobileID/Time-Based' });
   await page.click('button:has-text("Submit")');
   await page.waitForURL('**/security/tokens?done=created');
-  await page.click('summary[aria-label^="Actions for token"]');
+  await page.click('summary:has-text("Actions")');
+  await check(page, 'tokens-menu');
   await page.click('a:has-text("Reset PIN")');
+  await check(page, 'pin');
   await page.fill('#pin', '4917');
   await page.fill('#pin_confirm', '4917');
   await page.click('button:has-text("Submit")');
   await page.waitForURL('**/security/tokens?done=pin');
-  await page.click('summary[aria-label^="Actions for token"]');
+  await page.click('summary:has-text("Actions")');
   await page.click('a:has-text("PUSH")');
+  await check(page, 'push');
   await page.click('button:has-text("Email")');
   await page.waitForURL('**/security/tokens?done=emailed');
   const link = outboxLink('Haven - Your Token (MobileID)', '/security/tokens/receive');
   if (!link) fail('no token email with a delivery link in the outbox');
   await page.goto(link);
+  await check(page, 'receive');
   await page.click('button:has-text("Show my token")');
   await page.locator('figure.qr svg').waitFor();
+  await check(page, 'enrol-qr');
   const uri = await scanQr(page);
   if (!uri.startsWith('otpauth://totp/')) fail(`unexpected URI ${uri}`);
   const shown = (await page.textContent('#otpauth-uri')).trim();
@@ -87,33 +109,47 @@ try {
   await page.click('button:has-text("Activate")');
   await page.waitForURL('**/security/tokens?done=activated');
   if (!(await page.textContent('table')).includes('Active')) fail('the token is not active');
+  await check(page, 'tokens-active');
 
-  // Sign out, and in again with PIN + the next code.
-  await page.click('button:has-text("Sign out")');
-  await page.waitForURL('**/security/signin?done=signed_out');
+  // The page says what comes next: sign in with the token.
+  await page.click('button:has-text("Sign in with my token")');
+  await page.waitForURL('**/security/signin?done=ready');
+  await check(page, 'signin-ready');
   await page.fill('#user_id', USER_ID);
   await page.fill('#password', PASSWORD);
   await page.fill('#passcode', '4917' + oath('--totp', '-w', '1', '-b', secret)[1]);
   await page.click('button:has-text("Sign in")');
   await page.waitForURL(/\/security$/);
   if (!(await page.textContent('main')).includes('1 active of 1')) fail('home does not show the active token');
+  await check(page, 'security-home');
+  for (const tab of ['Password', 'Recovery codes', 'Sessions', 'Repository tokens', 'Security questions', 'Emergency']) {
+    await page.click(`nav.tabs >> text=${tab}`);
+    await check(page, tab.toLowerCase().replace(/ /g, '-'));
+  }
   await page.click('button:has-text("Sign out")');
 
   // I don't have my token: the ICE logon procedure.
   await page.goto(HAVEN_URL + '/');
   await page.click('text=Security & Tokens');
+  await check(page, 'signin');
   await page.click('text=Use ICE logon procedure');
+  await check(page, 'ice-user');
   await page.fill('#user_id', USER_ID);
   await page.click('button:has-text("Continue")');
+  await check(page, 'ice-password');
   await page.selectOption('#authenticator', { label: 'Static Password' });
   await page.fill('#password', PASSWORD);
   await page.click('button:has-text("Continue")');
+  await check(page, 'ice-questions');
   for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
   await page.click('button:has-text("Continue")');
   await page.waitForURL(/\/security$/);
   await page.click('nav.tabs >> text=Emergency');
+  await check(page, 'ice-emergency');
   await page.click('a:has-text("Request")');
+  await check(page, 'ice-emergency-request');
   await page.click('button:has-text("Submit")');
+  await check(page, 'ice-emergency-code');
   const code = (await page.textContent('#emergency-code')).trim();
   if (!/^\d{8}$/.test(code)) fail(`the Code column shows ${code}`);
   await page.click('button:has-text("Sign out")');
