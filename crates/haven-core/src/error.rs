@@ -24,7 +24,11 @@ pub enum CoreError {
     Crypto(#[from] haven_crypto::CryptoError),
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
-    #[error("This link is not valid: it has expired, was already used, or was mistyped. Ask for a new one.")]
+    #[error(
+        "This link is not valid: it has expired, was already used, or was mistyped. For a new one: a token link, \
+         PUSH the token again from My Tokens (Actions ▾ → PUSH); a password reset or a new account, ask the service \
+         desk to send a new link."
+    )]
     LinkInvalid,
     #[error("{0}")]
     Conflict(String),

@@ -971,3 +971,47 @@ async fn activation_codes_and_the_current_password_cannot_be_guessed_at_will() {
     assert_eq!(acts.iter().filter(|a| *a == "password.current_check_failed").count(), 10);
     assert_eq!(acts.iter().filter(|a| *a == "token.activation_failed").count(), 10);
 }
+
+/// What a new user sees says what to do next: a used link says how to get a new one, a token link
+/// opened where nobody is signed in says why, a fresh emergency code says to sign out first and
+/// warns that another request would replace it, no recovery codes prompts to make some, and the
+/// security answers are hidden as at the ICE logon.
+#[tokio::test]
+async fn pages_say_what_to_do_next() {
+    let app = app().await;
+    let link = app.state.identity.add_account(By::Console, "uma", "uma@example.org", false, "test").await.unwrap();
+    let mut b = Browser::new(&app).await;
+    let form = b.get(&format!("/security/onboard?token={}", link_token(&link))).await;
+    assert_eq!(form.body.matches("type=\"password\" required minlength=\"3\"").count(), 3, "answers hidden");
+    drop(b);
+    let (mut b, serial, secret) = onboard(&app, "vera").await;
+
+    let used = b.get(&format!("/security/onboard?token={}", "B".repeat(43))).await;
+    assert_eq!(used.status, 400);
+    assert!(used.body.contains("PUSH the token again") && used.body.contains("href=\"/security\""), "{}", used.body);
+
+    // A delivery link (for a second, pending token) opened in another browser.
+    b.post("/security/tokens", &[("product", "mobileid_totp")]).await;
+    let list = b.get("/security/tokens").await.body;
+    let pending = list.match_indices("HVN").map(|(i, _)| list[i..i + 11].to_string()).find(|s| *s != serial).unwrap();
+    b.post(&format!("/security/tokens/{pending}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await;
+    let pushed = b.post(&format!("/security/tokens/{pending}/push"), &[("method", "email")]).await;
+    assert_eq!(pushed.status, 303, "{}", pushed.body);
+    let mail = app.mail.last_to("vera@example.org").unwrap().text;
+    let delivery = mail.split_whitespace().find(|w| w.contains("/security/tokens/receive")).unwrap();
+    let path = &delivery[delivery.find("/security").unwrap()..];
+    let mut elsewhere = Browser::new(&app).await;
+    let to = elsewhere.get(path).await.location;
+    assert!(to.starts_with("/security/signin?next="), "{to}");
+    assert!(elsewhere.get(&to).await.body.contains("This link shows your new token"));
+
+    // Signed in fully: no recovery codes yet, and a fresh emergency code.
+    b.post("/security/signout", &[]).await;
+    full_sign_in(&app, &mut b, "vera", &secret).await;
+    assert!(b.get("/security").await.body.contains("None yet: make a set now"));
+    let issued = b.post("/security/emergency/request", &[]).await;
+    assert!(issued.body.contains("id=\"emergency-code\""), "{}", issued.body);
+    assert!(issued.body.contains("Sign out now") && issued.body.contains("would cancel this one"), "{}", issued.body);
+    let later = b.get("/security/emergency").await;
+    assert!(later.body.contains("requesting a new one cancels it"), "{}", later.body);
+}

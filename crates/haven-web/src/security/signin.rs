@@ -85,11 +85,24 @@ pub async fn show(
     Extension(csrf): Extension<CsrfToken>,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, WebError> {
+    let next = safe_next(q.next.as_deref());
+    // A token delivery link opened where nobody is signed in (often another device): say why
+    // it asks for a sign-in, and what to do if this is not where the token was set up.
+    let notice = if next.starts_with("/security/tokens/receive") {
+        Some(
+            "This link shows your new token, to whoever is signed in as you. Open it in the browser where you are \
+             signed in to Haven (where you asked for the email). If you are not set up yet, you cannot sign in here: \
+             go back to that browser, or PUSH the token again from My Tokens and choose On screen."
+                .to_string(),
+        )
+    } else {
+        done_message(q.done.as_deref())
+    };
     render(&SignInPage {
         title: "Sign in",
-        c: Chrome::new(&csrf.0, None, "signin").notice(done_message(q.done.as_deref())),
+        c: Chrome::new(&csrf.0, None, "signin").notice(notice),
         user_id: String::new(),
-        next: safe_next(q.next.as_deref()),
+        next,
         ice_enabled: state.identity.ice_globally_enabled().await?,
     })
 }
