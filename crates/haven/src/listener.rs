@@ -147,7 +147,8 @@ impl<S> Accept<TcpStream, S> for CountingAcceptor {
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let counted = stream.peer_addr().and_then(|peer| {
             let slot = self.limit.try_take(peer.ip()).ok_or_else(|| {
-                tracing::warn!(client = %client_key(peer.ip()), "too many open connections from one address; refused one");
+                // Not a warning: a client holding connections open could otherwise flood the log.
+                tracing::debug!(client = %client_key(peer.ip()), "too many open connections from one address; refused one");
                 io::Error::new(io::ErrorKind::ConnectionRefused, "too many connections from this address")
             })?;
             stream.set_nodelay(true)?;
