@@ -997,6 +997,16 @@ async fn pages_say_what_to_do_next() {
     b.post(&format!("/security/tokens/{pending}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await;
     let pushed = b.post(&format!("/security/tokens/{pending}/push"), &[("method", "email")]).await;
     assert_eq!(pushed.status, 303, "{}", pushed.body);
+    // A form error names its field: the input is marked invalid, described by the message, focused.
+    let differ = b.post(&format!("/security/tokens/{pending}/pin"), &[("pin", "4917"), ("pin_confirm", "4918")]).await;
+    assert_eq!(differ.status, 422);
+    assert!(differ.body.contains("id=\"form-error\""), "{}", differ.body);
+    let marked = |body: &str, id: &str| {
+        body.split('<')
+            .find(|tag| tag.contains(&format!("id=\"{id}\"")) && tag.starts_with("input"))
+            .is_some_and(|tag| tag.contains("aria-invalid=\"true\" aria-describedby=\"form-error\" autofocus"))
+    };
+    assert!(marked(&differ.body, "pin") || marked(&differ.body, "pin_confirm"), "{}", differ.body);
     let mail = app.mail.last_to("vera@example.org").unwrap().text;
     let delivery = mail.split_whitespace().find(|w| w.contains("/security/tokens/receive")).unwrap();
     let path = &delivery[delivery.find("/security").unwrap()..];

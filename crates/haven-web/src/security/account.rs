@@ -10,7 +10,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::session::{Signed, step_up};
-use super::{Chrome, done_message, form_error, render, render_status, see, when};
+use super::{Chrome, done_message, form_failure, render, render_status, see, when};
 use crate::csrf::CsrfToken;
 use crate::source::Source;
 use crate::{AppState, WebError};
@@ -70,7 +70,7 @@ pub async fn password_submit(
             StatusCode::UNPROCESSABLE_ENTITY,
             &PasswordPage {
                 title: "Change password",
-                c: Chrome::new(&csrf.0, Some(&who), "password").error(Some(form_error(e)?)),
+                c: Chrome::new(&csrf.0, Some(&who), "password").failed(form_failure(e)?),
                 min_chars: state.identity.policy.password_min_chars,
                 expired: who.password_expired,
             },
@@ -230,7 +230,7 @@ pub async fn questions_submit(
             StatusCode::UNPROCESSABLE_ENTITY,
             &QuestionsPage {
                 title: "Security questions",
-                c: Chrome::new(&csrf.0, Some(&who), "questions").error(Some(form_error(e)?)),
+                c: Chrome::new(&csrf.0, Some(&who), "questions").failed(form_failure(e)?),
                 questions: state.identity.policy.security_questions.clone(),
             },
         ),

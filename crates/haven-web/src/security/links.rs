@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::account::QuestionsForm;
 use super::session::set_cookie;
-use super::{Chrome, form_error, render, render_status, see};
+use super::{Chrome, form_error, form_failure, render, render_status, see};
 use crate::csrf::CsrfToken;
 use crate::source::Source;
 use crate::{AppState, WebError};
@@ -90,7 +90,7 @@ pub async fn onboard_submit(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &OnboardPage {
                     title: "Welcome to Haven",
-                    c: Chrome::new(&csrf.0, None, "onboard").error(Some(form_error(e)?)),
+                    c: Chrome::new(&csrf.0, None, "onboard").failed(form_failure(e)?),
                     token,
                     user_id: info.user_id,
                     questions: state.identity.policy.security_questions.clone(),
@@ -220,7 +220,7 @@ pub async fn forgot_submit(
             StatusCode::UNPROCESSABLE_ENTITY,
             &ForgotPage {
                 title: "Forgot your password?",
-                c: Chrome::new(&csrf.0, None, "forgot").error(Some(form_error(e)?)),
+                c: Chrome::new(&csrf.0, None, "forgot").failed(form_failure(e)?),
             },
         ),
     }

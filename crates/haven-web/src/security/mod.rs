@@ -57,6 +57,9 @@ pub struct Chrome {
     pub tab: &'static str,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// The id of the input the error is about: it gets `aria-invalid`, is described by the error
+    /// and takes the focus (see [`Chrome::invalid`]).
+    pub error_field: Option<&'static str>,
 }
 
 impl Chrome {
@@ -69,6 +72,7 @@ impl Chrome {
             tab,
             notice: None,
             error: None,
+            error_field: None,
         }
     }
     pub fn notice(mut self, n: Option<String>) -> Self {
@@ -79,6 +83,52 @@ impl Chrome {
         self.error = e;
         self
     }
+    /// An input error: its message, and the field it is about.
+    pub fn failed(mut self, (message, field): (String, Option<&'static str>)) -> Self {
+        self.error = Some(message);
+        self.error_field = field;
+        self
+    }
+    /// Attributes for the input `id`: when the error is about it, it is marked invalid, described
+    /// by the error message and focused, so a screen reader announces what to correct where.
+    pub fn invalid(&self, id: &str) -> &'static str {
+        if self.error.is_some() && self.error_field == Some(id) {
+            " aria-invalid=\"true\" aria-describedby=\"form-error\" autofocus"
+        } else {
+            ""
+        }
+    }
+    /// As [`Chrome::invalid`], for an input that also has a hint of its own (`hint` is its id).
+    pub fn invalid_with_hint(&self, id: &str, hint: &str) -> String {
+        if self.error.is_some() && self.error_field == Some(id) {
+            format!(" aria-invalid=\"true\" aria-describedby=\"form-error {hint}\" autofocus")
+        } else {
+            format!(" aria-describedby=\"{hint}\"")
+        }
+    }
+}
+
+/// The input a core field name is about, on the portal's forms.
+fn input_id(field: &'static str) -> Option<&'static str> {
+    match field {
+        "current_password" => Some("current"),
+        "questions" => Some("question0"),
+        "answers" => Some("answer0"),
+        "proof" => Some("passcode"),
+        "pskc" => Some("file"),
+        // Refusals that must not say which part was wrong.
+        "ice" | "security" => None,
+        other => Some(other),
+    }
+}
+
+/// An input error's message and the input it is about (see [`form_error`]).
+pub fn form_failure(e: haven_core::CoreError) -> Result<(String, Option<&'static str>), WebError> {
+    let field = match &e {
+        haven_core::CoreError::Invalid { field, .. } => input_id(field),
+        _ => None,
+    };
+    Ok((form_error(e)?, field))
 }
 
 pub fn render(page: &impl askama::Template) -> Result<Response, WebError> {

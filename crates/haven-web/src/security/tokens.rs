@@ -15,7 +15,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::session::{Signed, step_up};
-use super::{Chrome, done_message, form_error, render, render_status, see, when};
+use super::{Chrome, done_message, form_error, form_failure, render, render_status, see, when};
 use crate::csrf::CsrfToken;
 use crate::source::Source;
 use crate::{AppState, WebError};
@@ -260,7 +260,7 @@ pub async fn pin_submit(
         Err(e @ CoreError::Invalid { .. }) => {
             let page = PinPage {
                 title: "Reset PIN",
-                c: Chrome::new(&csrf.0, Some(&who), "tokens").error(Some(form_error(e)?)),
+                c: Chrome::new(&csrf.0, Some(&who), "tokens").failed(form_failure(e)?),
                 serial,
                 min_digits: state.identity.policy.pin_min_digits,
             };
@@ -360,7 +360,7 @@ pub async fn activate(
         Err(e @ CoreError::Invalid { .. }) => {
             let page = EnrolPage {
                 title: "Add the token to your app",
-                c: Chrome::new(&csrf.0, Some(&who), "tokens").error(Some(form_error(e)?)),
+                c: Chrome::new(&csrf.0, Some(&who), "tokens").failed(form_failure(e)?),
                 serial,
                 product: "",
                 qr_svg: String::new(),

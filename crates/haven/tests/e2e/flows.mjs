@@ -52,6 +52,16 @@ async function check(page, label) {
   if (violations.length) fail(`${label} at ${page.url()}: ${violations.join('; ')}`);
 }
 
+// WCAG 1.4.10 reflow: at 320 CSS pixels the page itself must not scroll sideways (a data table
+// may scroll inside its own box).
+async function narrow(page, label) {
+  await page.setViewportSize({ width: 320, height: 640 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: join(DATA_DIR, `page-${String(++shots).padStart(2, '0')}-${label}-320px.png`), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
+  if (wide > 0) fail(`${label} at ${page.url()} scrolls sideways by ${wide}px at 320px`);
+}
+
 /// Read the QR code on the page as a phone's camera would: from its pixels.
 async function scanQr(page) {
   const png = PNG.sync.read(await page.locator('figure.qr svg').screenshot());
@@ -68,6 +78,7 @@ try {
   // Onboarding: password and three security questions.
   await page.goto(ONBOARDING_LINK);
   await check(page, 'onboarding');
+  await narrow(page, 'onboarding');
   await page.fill('#password', PASSWORD);
   await page.fill('#password_confirm', PASSWORD);
   for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
@@ -84,6 +95,12 @@ try {
   await check(page, 'tokens-menu');
   await page.click('a:has-text("Reset PIN")');
   await check(page, 'pin');
+  await narrow(page, 'pin');
+  // A mistake first: the error names its field.
+  await page.fill('#pin', '4917');
+  await page.fill('#pin_confirm', '4918');
+  await page.click('button:has-text("Submit")');
+  await check(page, 'pin-error');
   await page.fill('#pin', '4917');
   await page.fill('#pin_confirm', '4917');
   await page.click('button:has-text("Submit")');
@@ -110,11 +127,13 @@ try {
   await page.waitForURL('**/security/tokens?done=activated');
   if (!(await page.textContent('table')).includes('Active')) fail('the token is not active');
   await check(page, 'tokens-active');
+  await narrow(page, 'tokens-active');
 
   // The page says what comes next: sign in with the token.
   await page.click('button:has-text("Sign in with my token")');
   await page.waitForURL('**/security/signin?done=ready');
   await check(page, 'signin-ready');
+  await narrow(page, 'signin-ready');
   await page.fill('#user_id', USER_ID);
   await page.fill('#password', PASSWORD);
   await page.fill('#passcode', '4917' + oath('--totp', '-w', '1', '-b', secret)[1]);
@@ -125,6 +144,7 @@ try {
   for (const tab of ['Password', 'Recovery codes', 'Sessions', 'Repository tokens', 'Security questions', 'Emergency']) {
     await page.click(`nav.tabs >> text=${tab}`);
     await check(page, tab.toLowerCase().replace(/ /g, '-'));
+    await narrow(page, tab.toLowerCase().replace(/ /g, '-'));
   }
   await page.click('button:has-text("Sign out")');
 
@@ -141,6 +161,7 @@ try {
   await page.fill('#password', PASSWORD);
   await page.click('button:has-text("Continue")');
   await check(page, 'ice-questions');
+  await narrow(page, 'ice-questions');
   for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
   await page.click('button:has-text("Continue")');
   await page.waitForURL(/\/security$/);
@@ -150,6 +171,7 @@ try {
   await check(page, 'ice-emergency-request');
   await page.click('button:has-text("Submit")');
   await check(page, 'ice-emergency-code');
+  await narrow(page, 'ice-emergency-code');
   const code = (await page.textContent('#emergency-code')).trim();
   if (!/^\d{8}$/.test(code)) fail(`the Code column shows ${code}`);
   await page.click('button:has-text("Sign out")');
