@@ -24,7 +24,8 @@ fn soft_token_and_ice_flows_in_chromium() {
     let server = Haven::start(Path::new(BIN), &data, &[], &[]);
     let d = data.to_str().unwrap();
     let added = Command::new(BIN)
-        .args(["users", "add", "carol", "--email", "carol@example.org", "--data-dir", d])
+        // An administrator, so that the test also reaches the desk's and reviewers' pages.
+        .args(["users", "add", "carol", "--email", "carol@example.org", "--admin", "--data-dir", d])
         .env_remove("HAVEN_CONFIG")
         .env_remove("HAVEN_PUBLIC_URL")
         // No public_url: the printed link must name the port the server actually listens on

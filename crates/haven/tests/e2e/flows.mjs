@@ -146,6 +146,20 @@ try {
     await check(page, tab.toLowerCase().replace(/ /g, '-'));
     await narrow(page, tab.toLowerCase().replace(/ /g, '-'));
   }
+  // The user is also a service-desk administrator: the desk's and the package portal's pages.
+  await page.click('nav.tabs >> text=Service desk');
+  await check(page, 'desk');
+  await page.fill('#q', USER_ID);
+  await page.click('button:has-text("Search")');
+  await page.click(`a:has-text("${USER_ID}")`);
+  await check(page, 'desk-user');
+  await narrow(page, 'desk-user');
+  for (const path of ['/security/desk/tokens', '/packages/requests', '/packages/requests/new', '/packages/review', '/packages/policy']) {
+    await page.goto(HAVEN_URL + path);
+    await check(page, path.slice(1).replace(/\//g, '-'));
+    await narrow(page, path.slice(1).replace(/\//g, '-'));
+  }
+  await page.goto(HAVEN_URL + '/security');
   await page.click('button:has-text("Sign out")');
 
   // I don't have my token: the ICE logon procedure.
