@@ -115,11 +115,17 @@ impl Packages {
         if let Some(r) = self.cached(&self.conda_repodata, &key).filter(|r| r.names == names) {
             return Ok(r);
         }
+        let _one_at_a_time = self.conda_reads.lock().await;
+        if let Some(r) = self.cached(&self.conda_repodata, &key).filter(|r| r.names == names) {
+            return Ok(r);
+        }
         let wanted = names.clone();
         let repodata =
             self.conda_read(channel, subdir, move |r| wanted.as_ref().is_none_or(|n| n.contains(&r.name))).await?;
+        // A parsed record takes about this much memory (name, version, build, hashes, depends).
+        let size = (repodata.packages.len() + repodata.packages_conda.len()) * 512;
         let upstream = Arc::new(UpstreamRepodata { names, repodata });
-        self.remember(&self.conda_repodata, &key, upstream.clone());
+        self.remember(&self.conda_repodata, &key, size, upstream.clone());
         Ok(upstream)
     }
 

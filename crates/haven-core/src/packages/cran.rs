@@ -56,7 +56,7 @@ impl Packages {
         let records = cran::parse_packages(&bytes)
             .map_err(|e| PackageError::BadUpstream(format!("The upstream's PACKAGES was refused: {e}")))?;
         let index = Arc::new(UpstreamIndex { records });
-        self.remember(&self.cran_indexes, KEY, index.clone());
+        self.remember(&self.cran_indexes, KEY, bytes.len(), index.clone());
         Ok(index)
     }
 
@@ -207,7 +207,8 @@ impl Packages {
                 Err(e) => return Err(e.into()),
             };
         let versions = Arc::new(versions);
-        self.remember(&self.cran_archives, pkg, versions.clone());
+        let size = versions.as_ref().as_ref().map_or(0, |v| v.iter().map(|s| s.len() + 32).sum());
+        self.remember(&self.cran_archives, pkg, size, versions.clone());
         Ok(versions)
     }
 

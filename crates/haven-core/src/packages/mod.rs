@@ -3,6 +3,7 @@
 //! the pure `haven-packages` crate; this module holds the use cases and the ports they need.
 
 pub mod bootstrap;
+mod cache;
 pub mod closure;
 pub mod conda;
 pub mod config;
@@ -17,8 +18,7 @@ pub mod rules;
 pub mod store;
 pub mod tokens;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use haven_packages::osv::{Advisory, osv_identity};
 use haven_packages::policy::{Ecosystem, Policy, Rule, RuleKind};
@@ -75,8 +75,7 @@ pub struct PackagesDeps {
     pub public_url: String,
 }
 
-/// Parsed upstream indexes, reused for `index_ttl_secs`.
-type Cached<T> = Mutex<HashMap<String, (i64, Arc<T>)>>;
+type Cached<T> = cache::Cache<T>;
 
 pub struct Packages {
     pub store: Arc<dyn Store>,
@@ -90,6 +89,10 @@ pub struct Packages {
     cran_indexes: Cached<cran::UpstreamIndex>,
     cran_archives: Cached<Option<Vec<String>>>,
     conda_repodata: Cached<conda::UpstreamRepodata>,
+    /// One upstream repodata read at a time: concurrent misses for a conda-forge-sized subdir
+    /// would each parse and hold it (in denylist or off mode, all of it); the ones that waited
+    /// find the first one's result in the cache.
+    conda_reads: futures::lock::Mutex<()>,
 }
 
 impl Packages {
@@ -102,10 +105,11 @@ impl Packages {
             upstream: deps.upstream,
             config: deps.config,
             public_url: deps.public_url,
-            pypi_pages: Mutex::default(),
-            cran_indexes: Mutex::default(),
-            cran_archives: Mutex::default(),
-            conda_repodata: Mutex::default(),
+            pypi_pages: Cached::default(),
+            cran_indexes: Cached::default(),
+            cran_archives: Cached::default(),
+            conda_repodata: Cached::default(),
+            conda_reads: futures::lock::Mutex::new(()),
         }
     }
 
@@ -186,18 +190,11 @@ impl Packages {
 
     fn cached<T>(&self, map: &Cached<T>, key: &str) -> Option<Arc<T>> {
         let ttl_us = i64::try_from(self.config.index_ttl_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
-        let now = self.now_us();
-        let map = map.lock().ok()?;
-        map.get(key).filter(|(at, _)| now - at < ttl_us && now >= *at).map(|(_, v)| v.clone())
+        map.get(key, self.now_us(), ttl_us)
     }
 
-    fn remember<T>(&self, map: &Cached<T>, key: &str, value: Arc<T>) {
-        if let Ok(mut map) = map.lock() {
-            // Bounded: a flood of distinct names cannot grow memory without limit.
-            if map.len() >= 10_000 {
-                map.clear();
-            }
-            map.insert(key.to_string(), (self.now_us(), value));
-        }
+    /// Keep `value` (about `bytes` large) for `index_ttl_secs`, within the cache's bounds.
+    fn remember<T>(&self, map: &Cached<T>, key: &str, bytes: usize, value: Arc<T>) {
+        map.put(key, self.now_us(), bytes, value);
     }
 }

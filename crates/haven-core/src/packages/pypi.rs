@@ -80,7 +80,7 @@ impl Packages {
         let page = parsed
             .map_err(|e| PackageError::BadUpstream(format!("The upstream's page for {name} was refused: {e}")))?;
         let page = Arc::new(UpstreamPage { page });
-        self.remember(&self.pypi_pages, name, page.clone());
+        self.remember(&self.pypi_pages, name, bytes.len(), page.clone());
         Ok(page)
     }
 
