@@ -116,6 +116,21 @@ impl IdentityTx for SqlTx<'_> {
         account(&row, roles).map(Some)
     }
 
+    async fn accounts_with_role(&mut self, role: &str) -> Result<Vec<Account>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM users WHERE status = 'active' AND id IN (SELECT user_id FROM user_roles WHERE role = $1) ORDER BY id"
+        );
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(role).fetch_all(self.sql().await?).await.map_err(map_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = get(row, 0)?;
+            let roles = self.roles_of(&id).await?;
+            out.push(account(row, roles)?);
+        }
+        Ok(out)
+    }
+
     async fn find_accounts(&mut self, query: &str, limit: i64) -> Result<Vec<Account>, StoreError> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM users WHERE id LIKE $1 ESCAPE '\\' OR LOWER(email) LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2"

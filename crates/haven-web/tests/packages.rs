@@ -1022,6 +1022,13 @@ async fn reviewers_manage_the_policy_on_the_web() {
         .await
         .unwrap();
     full_sign_in(&app, &mut rev, "rev", &secret).await;
+    // A second reviewer, who is told of allow rules added outside a request.
+    app.state.identity.add_account(By::Console, "rue", "rue@example.org", false, "test").await.unwrap();
+    app.state
+        .identity
+        .set_role(By::Console, "rue", haven_core::accounts::Role::PackageReviewer, true, "test")
+        .await
+        .unwrap();
 
     let added = rev
         .post(
@@ -1030,6 +1037,16 @@ async fn reviewers_manage_the_policy_on_the_web() {
         )
         .await;
     assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let report = app.mail.last_to("rue@example.org").unwrap();
+    assert!(report.subject.contains("allowed outside a request"), "{}", report.subject);
+    assert!(report.text.contains("rev allowed pypi package tool") && report.text.contains("needed"), "{}", report.text);
+    assert!(
+        !app.mail.last_to("rev@example.org").is_some_and(|m| m.subject.contains("outside a request")),
+        "not the reviewer who added it"
+    );
+    assert!(
+        audit_actions(&app).await.iter().any(|(a, d)| a == "package.rule_reported" && d.contains("\"reported_to\":1"))
+    );
     rev.post(
         "/packages/policy/rules",
         &[

@@ -165,8 +165,9 @@ async fn add(
     reason: &str,
 ) -> Result<i32> {
     let e = ecosystem(e)?;
-    let packages = open(config).await?;
+    let (packages, mailer, _) = open_with_mail(config).await?;
     let rule = packages.add_rule(e, kind, name, spec, skip_cooldown, &console(reason)).await?;
+    let told = packages.report_direct_allow(mailer.as_ref(), &rule, &console(reason)).await?;
     let spec = if rule.spec.is_empty() { "(all versions)".to_string() } else { rule.spec.clone() };
     println!(
         "{} {} {} {spec}{}",
@@ -178,6 +179,11 @@ async fn add(
         rule.name,
         if skip_cooldown { ", without waiting for the cooldown" } else { "" }
     );
+    if told > 0 {
+        println!(
+            "(Reported to {told} package reviewer(s) and administrator(s): allow rules added outside a request are.)"
+        );
+    }
     Ok(0)
 }
 

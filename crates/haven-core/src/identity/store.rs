@@ -14,6 +14,8 @@ pub trait IdentityTx: Send {
     async fn account(&mut self, id: &str) -> Result<Option<Account>, StoreError>;
     /// Accounts whose id or email contains `query` (all when empty), by id.
     async fn find_accounts(&mut self, query: &str, limit: i64) -> Result<Vec<Account>, StoreError>;
+    /// Active accounts holding `role`, by id.
+    async fn accounts_with_role(&mut self, role: &str) -> Result<Vec<Account>, StoreError>;
     /// Save the mutable fields (email, status, password, counters, ICE switch, last sign-in).
     async fn update_account(&mut self, account: &Account) -> Result<(), StoreError>;
     /// The newest `limit` earlier password hashes, newest first.

@@ -17,6 +17,66 @@ pub struct Change<'a> {
 }
 
 impl Packages {
+    /// An allow rule added outside a software request escapes "never your own request": it is
+    /// reported to every other package reviewer and administrator by email (and audited), so a
+    /// second person sees it and can remove it. Returns how many were told.
+    pub async fn report_direct_allow(
+        &self,
+        mailer: &dyn crate::identity::ports::Mailer,
+        rule: &RuleRecord,
+        change: &Change<'_>,
+    ) -> Result<usize, PackageError> {
+        if rule.kind != RuleKind::Allow {
+            return Ok(0);
+        }
+        let recipients = crate::store::read(self.store.as_ref(), |tx| {
+            Box::pin(async move {
+                let mut all = tx.accounts_with_role("package_reviewer").await?;
+                all.extend(tx.accounts_with_role("admin").await?);
+                Ok::<_, CoreError>(all)
+            })
+        })
+        .await?;
+        let mut told = std::collections::BTreeSet::new();
+        let spec = if rule.spec.is_empty() { "every version".to_string() } else { rule.spec.clone() };
+        for account in recipients.iter().filter(|a| a.id != change.actor) {
+            if !told.insert(account.email.clone()) {
+                continue;
+            }
+            let text = format!(
+                "Hello,\n\n{} allowed {} package {} ({spec}) in Haven's package repository directly, not through a \
+                 software request. Reason given: {}\n\nYou are receiving this email because you review Haven's \
+                 packages, and rules added outside a request are shown to a second person. If this was not agreed, \
+                 remove the rule at {}/packages/policy.\n",
+                change.actor,
+                rule.ecosystem.as_str(),
+                rule.name,
+                change.reason,
+                self.public_url
+            );
+            let mail = crate::identity::ports::Mail {
+                to: account.email.clone(),
+                subject: "Haven - a package was allowed outside a request".into(),
+                text,
+            };
+            if let Err(e) = mailer.send(mail).await {
+                tracing::warn!(error = %e, "could not report an allow rule to a reviewer");
+            }
+        }
+        let event = NewAuditEvent::new(self.clock.now(), change.actor, "package.rule_reported")
+            .target(&format!("{}:{}", rule.ecosystem.as_str(), rule.name))
+            .source(change.source)
+            .details(json!({"reported_to": told.len()}));
+        crate::store::transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.append_audit(event).await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(told.len())
+    }
+
     /// Add (or replace) an allow or deny rule; the specifier is checked in the ecosystem's
     /// version syntax. Audited as `package.rule_added`.
     pub async fn add_rule(

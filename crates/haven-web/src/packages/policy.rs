@@ -149,7 +149,8 @@ async fn change(
         if form.reason.trim().is_empty() {
             return Err(PackageError::BadRequest("Give a reason: it is kept with the rule.".into()));
         }
-        state.packages.add_rule(e, kind, &form.name, spec, form.skip_cooldown.is_some(), &change).await?;
+        let rule = state.packages.add_rule(e, kind, &form.name, spec, form.skip_cooldown.is_some(), &change).await?;
+        state.packages.report_direct_allow(state.identity.mailer.as_ref(), &rule, &change).await?;
     } else {
         // An empty specifier names the rule for every version (stored as empty).
         state.packages.remove_rules(e, kind, &form.name, Some(form.spec.as_str()), &change).await?;
