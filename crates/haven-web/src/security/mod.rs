@@ -53,6 +53,8 @@ pub struct Chrome {
     pub csrf: String,
     pub user: Option<String>,
     pub kind: &'static str,
+    /// An enrolment session whose token is active: what is left is a full sign-in.
+    pub set_up: bool,
     pub admin: bool,
     pub tab: &'static str,
     pub notice: Option<String>,
@@ -68,6 +70,7 @@ impl Chrome {
             csrf: csrf.to_string(),
             user: who.map(|w| w.user_id.clone()),
             kind: who.map_or("", |w| w.kind.as_str()),
+            set_up: who.is_some_and(|w| w.kind == SessionKind::Enrol && !w.needs_token),
             admin: who.is_some_and(|w| w.is_admin() && w.kind == SessionKind::Full),
             tab,
             notice: None,

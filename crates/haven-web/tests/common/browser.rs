@@ -179,6 +179,7 @@ pub async fn onboard<'a>(app: &'a App, id: &str) -> (Browser<'a>, String, String
     // Set up: the page says what comes next and offers the button for it.
     let next = b.get("/security/tokens").await;
     assert!(next.body.contains("Sign in with my token") && next.body.contains("Create another token"), "{}", next.body);
+    assert!(next.body.contains("(set up:") && !next.body.contains("(setting up)"), "the header says it too");
     (b, serial, secret)
 }
 
