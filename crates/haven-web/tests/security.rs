@@ -1025,3 +1025,33 @@ async fn pages_say_what_to_do_next() {
     let later = b.get("/security/emergency").await;
     assert!(later.body.contains("requesting a new one cancels it"), "{}", later.body);
 }
+
+/// HOTP resynchronisation is limited like sign-in: ten wrong pairs, then even two right
+/// consecutive codes are refused until the lockout window has passed.
+#[tokio::test]
+async fn hotp_resynchronisation_cannot_be_guessed_at_will() {
+    use haven_crypto::otp::{Algorithm, OtpKey, from_base32};
+    let app = app().await;
+    let (mut b, first_serial, _) = onboard(&app, "hugo").await;
+    b.post("/security/tokens", &[("product", "event_hotp")]).await;
+    let list = b.get("/security/tokens").await.body;
+    let hotp =
+        list.match_indices("HVN").map(|(i, _)| list[i..i + 11].to_string()).find(|s| *s != first_serial).unwrap();
+    b.post(&format!("/security/tokens/{hotp}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await;
+    let shown = b.post(&format!("/security/tokens/{hotp}/push"), &[("method", "screen")]).await;
+    let at = shown.body.find("otpauth://hotp/").unwrap_or_else(|| panic!("{}", shown.body));
+    let secret = secret_of(&shown.body[at..at + 300]);
+    let key = OtpKey::new(&from_base32(&secret).unwrap(), Algorithm::Sha1, 6).unwrap();
+    let ok = b.post(&format!("/security/tokens/{hotp}/activate"), &[("code", &key.code(0))]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    for _ in 0..10 {
+        let wrong =
+            b.post(&format!("/security/tokens/{hotp}/resync"), &[("first", "000000"), ("second", "000001")]).await;
+        assert_eq!(wrong.status, 422, "{}", wrong.body);
+    }
+    let right = b
+        .post(&format!("/security/tokens/{hotp}/resync"), &[("first", &key.code(50)), ("second", &key.code(51))])
+        .await;
+    assert!(right.body.contains("Too many wrong tries"), "{}", right.body);
+    assert_eq!(actions(&app).await.iter().filter(|a| *a == "token.resync_failed").count(), 10);
+}
