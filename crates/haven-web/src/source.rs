@@ -24,26 +24,35 @@ pub struct ClientAddress(pub IpAddr);
 /// The client behind `peer`: the peer itself, unless it is one of `trusted` proxies; then the
 /// nearest address in `X-Forwarded-For` (read from the right) that is not a trusted proxy. A
 /// forwarded header from anyone else is ignored: clients cannot choose their own address.
-pub fn client_behind(peer: IpAddr, forwarded: &[&str], trusted: &[IpNet]) -> IpAddr {
+pub fn client_behind(peer: IpAddr, forwarded: &[&[u8]], trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     let mut client = peer.to_canonical();
     if !is_trusted(&client) {
         return client;
     }
-    let hops = forwarded.iter().rev().flat_map(|h| h.rsplit(',')).map(str::trim);
+    // Split the raw bytes: a client can put anything (non-ASCII too) in the part it sends, and
+    // that must not hide the address our proxy appended after it.
+    let hops = forwarded.iter().rev().flat_map(|h| h.rsplit(|b| *b == b',')).map(hop_address);
     for hop in hops {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) => {
+        match hop {
+            Some(ip) => {
                 client = ip.to_canonical();
                 if !is_trusted(&client) {
                     break;
                 }
             }
             // A malformed hop: stop at the last address we could trust.
-            Err(_) => break,
+            None => break,
         }
     }
     client
+}
+
+/// One `X-Forwarded-For` hop: an address, or an address with a port (`203.0.113.5:51234`,
+/// `[2001:db8::1]:443`), as some load balancers write them.
+fn hop_address(hop: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(hop).ok()?.trim();
+    text.parse::<IpAddr>().ok().or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// Middleware: work out the client's address once per request.
@@ -53,8 +62,7 @@ pub async fn client_address(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        let forwarded: Vec<&str> =
-            request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let forwarded: Vec<&[u8]> = request.headers().get_all("x-forwarded-for").iter().map(|v| v.as_bytes()).collect();
         let client = client_behind(peer.ip(), &forwarded, &trusted);
         request.extensions_mut().insert(ClientAddress(client));
     }
@@ -100,6 +108,10 @@ mod tests {
         let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::1/128".parse().unwrap()];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // From a client directly: its own header is ignored.
+        let client_behind = |peer, hops: &[&str], trusted: &[IpNet]| {
+            let raw: Vec<&[u8]> = hops.iter().map(|h| h.as_bytes()).collect();
+            super::client_behind(peer, &raw, trusted)
+        };
         assert_eq!(client_behind(ip("192.0.2.1"), &["198.51.100.9"], &proxies), ip("192.0.2.1"));
         // Through a trusted proxy: the nearest untrusted hop.
         assert_eq!(client_behind(ip("10.1.1.1"), &["198.51.100.9"], &proxies), ip("198.51.100.9"));
@@ -113,5 +125,10 @@ mod tests {
         assert_eq!(client_behind(ip("10.1.1.1"), &[], &proxies), ip("10.1.1.1"));
         assert_eq!(client_behind(ip("10.1.1.1"), &["not-an-ip"], &proxies), ip("10.1.1.1"));
         assert_eq!(client_behind(ip("::ffff:192.0.2.1"), &[], &[]), ip("192.0.2.1"));
+        // Hops with ports, and junk (even non-UTF-8) sent by the client before the proxy's part.
+        assert_eq!(client_behind(ip("10.1.1.1"), &["203.0.113.5:51234"], &proxies), ip("203.0.113.5"));
+        assert_eq!(client_behind(ip("10.1.1.1"), &["[2001:db8::7]:443"], &proxies), ip("2001:db8::7"));
+        let junk: &[u8] = b"\xff\xfe, 198.51.100.9";
+        assert_eq!(super::client_behind(ip("10.1.1.1"), &[junk], &proxies), ip("198.51.100.9"));
     }
 }

@@ -199,6 +199,18 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<String>,
 }
 
+/// Clients arrive as IPv4 addresses (IPv4-mapped IPv6 is unwrapped): a range written in the
+/// mapped form (`::ffff:10.0.0.0/104`) is taken as the IPv4 range it means.
+fn ipv4_mapped_as_ipv4(net: ipnet::IpNet) -> ipnet::IpNet {
+    match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map(ipnet::IpNet::V4).unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
+}
+
 impl HttpConfig {
     pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         self.trusted_proxies
@@ -206,6 +218,7 @@ impl HttpConfig {
             .map(|p| {
                 p.parse::<ipnet::IpNet>()
                     .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(ipv4_mapped_as_ipv4)
                     .map_err(|_| {
                         ConfigError(format!(
                             "key `http.trusted_proxies`: {p:?} is not an IP address or CIDR range (e.g. 10.0.0.5 or 10.0.0.0/24)"
@@ -669,6 +682,19 @@ mod tests {
         assert_eq!(c.console_url(), "https://localhost:40123");
         c.public_url = Some("https://haven.example.org".into());
         assert_eq!(c.console_url(), "https://haven.example.org");
+    }
+
+    #[test]
+    fn trusted_proxies_parse_addresses_ranges_and_mapped_forms() {
+        let mut h = HttpConfig::default();
+        h.trusted_proxies = vec!["10.0.0.5".into(), "::ffff:192.0.2.0/120".into(), "2001:db8::/64".into()];
+        let nets = h.trusted_proxy_nets().unwrap();
+        let has = |ip: &str| nets.iter().any(|n| n.contains(&ip.parse::<std::net::IpAddr>().unwrap()));
+        assert!(has("10.0.0.5") && !has("10.0.0.6"));
+        assert!(has("192.0.2.77"), "the mapped form means the IPv4 range");
+        assert!(has("2001:db8::9"));
+        h.trusted_proxies = vec!["proxy.example".into()];
+        assert!(h.trusted_proxy_nets().unwrap_err().to_string().contains("http.trusted_proxies"));
     }
 
     #[test]

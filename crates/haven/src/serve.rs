@@ -170,10 +170,24 @@ fn spawn_workers(
                         Err(e) => tracing::error!(error = %e, "could not write an audit checkpoint"),
                     }
                 }
-                _ = renewals.tick() => renew(&paths, &tls_cfg, clock.as_ref(), &resolver, &provider),
+                _ = renewals.tick() => {
+                    renew(&paths, &tls_cfg, clock.as_ref(), &resolver, &provider);
+                    prune_attempts(store.as_ref(), clock.as_ref()).await;
+                }
             }
         }
     })
+}
+
+/// Forget counted attempts (rate limits, lockouts, aggregated refusals) older than any window
+/// that reads them, so the table stays small whatever clients send.
+async fn prune_attempts(store: &haven_store::SqlStore, clock: &dyn haven_core::Clock) {
+    let before = haven_core::to_micros(clock.now()) - 7 * 24 * 3600 * 1_000_000;
+    let pruned = haven_core::transact(store, move |tx| Box::pin(async move { tx.prune_attempts(before).await })).await;
+    match pruned {
+        Ok(n) => tracing::debug!(rows = n, "pruned old attempt records"),
+        Err(e) => tracing::error!(error = %e, "could not prune old attempt records"),
+    }
 }
 
 fn renew(

@@ -25,9 +25,15 @@ const EMERGENCY_DIGITS: u32 = 8;
 const ICE_REFUSED: &str = "The ICE logon could not continue: the user id, password or answers are not right. \
      Answers are case-sensitive. Try again, or contact the service desk.";
 
-/// ICE attempts, and wrong security answers given anywhere (see `recovery`), per user and hour.
-pub(super) fn attempts_key(user_id: &str) -> String {
+/// ICE attempts (any step), per user and hour.
+fn attempts_key(user_id: &str) -> String {
     format!("ice:{user_id}")
+}
+
+/// Tries at the security answers, at the ICE logon or on a reset link, per user and hour. Only
+/// answers count here: the ICE password step, which anyone can try, cannot use this budget up.
+pub(super) fn answers_key(user_id: &str) -> String {
+    format!("answers:{user_id}")
 }
 
 impl Identity {
@@ -256,6 +262,7 @@ impl Identity {
         let passed = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.record_attempt(&attempts_key(&id), now_us).await?;
+                tx.record_attempt(&answers_key(&id), now_us).await?;
                 if !ok {
                     tx.append_audit(NewAuditEvent::new(now, ANONYMOUS, "ice.answers_failed").target(&id).source(&src))
                         .await?;

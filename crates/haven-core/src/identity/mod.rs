@@ -116,18 +116,27 @@ impl Identity {
     }
 
     /// Secrets checked inside a session (a token's first code, HOTP resynchronisation, the
-    /// current password) are limited like sign-in: at most `lockout_failures` wrong ones per
-    /// user and kind within `lockout_minutes`; then refused unchecked until the window passes.
+    /// current password) are limited like sign-in: at most `lockout_failures` tries per user and
+    /// kind within `lockout_minutes`, then refused unchecked until the window passes. The try is
+    /// counted *before* the secret is checked, in one unit with the count, so concurrent
+    /// requests cannot all slip under the limit.
     pub(crate) async fn check_allowed(&self, kind: &'static str, user_id: &str) -> Result<(), CoreError> {
         let (_, now_us) = self.now();
         let since =
             now_us - time::Duration::minutes(i64::from(self.policy.lockout_minutes)).whole_microseconds() as i64;
         let key = format!("check:{kind}:{user_id}");
-        let failures = crate::read(self.store.as_ref(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.count_attempts(&key, since).await?) })
+        let limit = i64::from(self.policy.lockout_failures);
+        let allowed = crate::transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if tx.count_attempts(&key, since).await? >= limit {
+                    return Ok::<_, CoreError>(false);
+                }
+                tx.record_attempt(&key, now_us).await?;
+                Ok(true)
+            })
         })
         .await?;
-        if failures < i64::from(self.policy.lockout_failures) {
+        if allowed {
             return Ok(());
         }
         Err(CoreError::TooManyAttempts(format!(
@@ -136,29 +145,15 @@ impl Identity {
         )))
     }
 
-    /// Count a wrong secret of `kind` (see [`Identity::check_allowed`]) and audit it, together.
+    /// Audit a wrong secret of `kind` (its try was counted by [`Identity::check_allowed`]).
     pub(crate) async fn check_failed(
         &self,
-        kind: &'static str,
         who: &SignedIn,
         action: &'static str,
         source: &str,
         details: serde_json::Value,
     ) -> Result<(), CoreError> {
-        let (now, now_us) = self.now();
-        let key = format!("check:{kind}:{}", who.user_id);
-        let event = crate::audit::NewAuditEvent::new(now, &who.user_id, action)
-            .target(&who.user_id)
-            .source(source)
-            .details(details);
-        crate::transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.record_attempt(&key, now_us).await?;
-                tx.append_audit(event).await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await
+        self.audit_simple(&who.user_id, action, &who.user_id, source, details).await
     }
 
     /// `StepUpRequired` unless the session proved both factors within `fresh_mfa_minutes`.

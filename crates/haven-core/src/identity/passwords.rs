@@ -122,7 +122,7 @@ impl Identity {
         self.check_allowed("current_password", &who.user_id).await?;
         if !self.hasher.verify(account.password_hash.clone(), Zeroizing::new(current.to_string())).await {
             let details = serde_json::json!({});
-            self.check_failed("current_password", who, "password.current_check_failed", source, details).await?;
+            self.check_failed(who, "password.current_check_failed", source, details).await?;
             return Err(CoreError::invalid("current_password", "your current password is not right"));
         }
         self.check_new_password(new, &account)?;

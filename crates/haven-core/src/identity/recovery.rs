@@ -226,9 +226,11 @@ impl Identity {
         Ok(account.id)
     }
 
-    /// Before a reset proof is even checked: refuse (and audit) when the link has had its wrong
-    /// tries, or when the security answers have been guessed at too often this hour. Answers share
-    /// the ICE logon's hourly budget: they are the same secret, whichever door it is tried at.
+    /// Before a reset proof is checked: refuse (and audit) when the link has had its wrong tries,
+    /// or when security answers have been guessed at too often this hour; otherwise count this
+    /// try, in the same unit as the check, so that concurrent requests cannot all slip under the
+    /// limits. Answers have a budget of their own per user (shared with the ICE logon's answers
+    /// step, not with its password step, which anyone can exhaust).
     async fn reset_proof_allowed(
         &self,
         user_id: &str,
@@ -236,40 +238,58 @@ impl Identity {
         by_answers: bool,
         source: &str,
     ) -> Result<(), CoreError> {
-        let (_, now_us) = self.now();
+        let (now, now_us) = self.now();
         let hour_ago = now_us - Duration::hours(1).whole_microseconds() as i64;
-        let (link_key, answers_key, since) =
-            (reset_link_key(&link.hash), super::ice::attempts_key(user_id), link.created_us);
-        let (on_link, on_answers) = read(self.store.as_ref(), move |tx| {
+        let answers_limit = i64::from(self.policy.ice_attempts_per_hour);
+        let (id, src, link_hash, since) = (user_id.to_string(), source.to_string(), link.hash, link.created_us);
+        let refused = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                let (link_key, answers_key) = (reset_link_key(&link_hash), super::ice::answers_key(&id));
                 let on_link = tx.count_attempts(&link_key, since).await?;
                 let on_answers = if by_answers { tx.count_attempts(&answers_key, hour_ago).await? } else { 0 };
-                Ok::<_, CoreError>((on_link, on_answers))
+                let reason = if on_link >= RESET_LINK_PROOF_ATTEMPTS {
+                    Some("link_attempts_used")
+                } else if on_answers >= answers_limit {
+                    Some("too_many_answer_attempts")
+                } else {
+                    None
+                };
+                match reason {
+                    Some(reason) => {
+                        tx.append_audit(
+                            NewAuditEvent::new(now, ANONYMOUS, "password.reset_refused")
+                                .target(&id)
+                                .source(&src)
+                                .details(serde_json::json!({"reason": reason})),
+                        )
+                        .await?;
+                    }
+                    None => {
+                        tx.record_attempt(&link_key, now_us).await?;
+                        if by_answers {
+                            tx.record_attempt(&answers_key, now_us).await?;
+                        }
+                    }
+                }
+                Ok::<_, CoreError>(reason)
             })
         })
         .await?;
-        let answers_limit = i64::from(self.policy.ice_attempts_per_hour);
-        let reason = if on_link >= RESET_LINK_PROOF_ATTEMPTS {
-            "link_attempts_used"
-        } else if on_answers >= answers_limit {
-            "too_many_answer_attempts"
-        } else {
-            return Ok(());
-        };
-        let details = serde_json::json!({"reason": reason});
-        self.audit_simple(ANONYMOUS, "password.reset_refused", user_id, source, details).await?;
-        Err(CoreError::TooManyAttempts(if reason == "link_attempts_used" {
-            "This reset link has been cancelled after too many wrong tries. Ask the service desk for a new link.".into()
-        } else {
-            format!(
+        match refused {
+            None => Ok(()),
+            Some("link_attempts_used") => Err(CoreError::TooManyAttempts(
+                "This reset link has been cancelled after too many wrong tries. Ask the service desk for a new link."
+                    .into(),
+            )),
+            Some(_) => Err(CoreError::TooManyAttempts(format!(
                 "Too many wrong answers to the security questions: at most {answers_limit} an hour. \
                  Wait an hour, prove it is you with your token passcode instead, or contact the service desk."
-            )
-        }))
+            ))),
+        }
     }
 
-    /// Count a wrong reset proof against the link (and the answers' hourly budget); at the
-    /// link's limit the link is cancelled. Returns whether it was.
+    /// A wrong reset proof (its try was counted by `reset_proof_allowed`): at the link's limit
+    /// the link is cancelled. Audited; returns whether the link was cancelled.
     async fn reset_proof_failed(
         &self,
         user_id: &str,
@@ -281,12 +301,7 @@ impl Identity {
         let (id, src, link_hash, since) = (user_id.to_string(), source.to_string(), link.hash, link.created_us);
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                let link_key = reset_link_key(&link_hash);
-                tx.record_attempt(&link_key, now_us).await?;
-                if by_answers {
-                    tx.record_attempt(&super::ice::attempts_key(&id), now_us).await?;
-                }
-                let failures = tx.count_attempts(&link_key, since).await?;
+                let failures = tx.count_attempts(&reset_link_key(&link_hash), since).await?;
                 let cancelled = failures >= RESET_LINK_PROOF_ATTEMPTS
                     && tx.take_link(&link_hash, LinkPurpose::PasswordReset, now_us).await?.is_some();
                 tx.append_audit(

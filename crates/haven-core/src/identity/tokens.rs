@@ -394,7 +394,7 @@ impl Identity {
         let (now, _) = self.now();
         let Some(matched) = otp_check::check(&token, &key, code.trim(), now.unix_timestamp()) else {
             let details = serde_json::json!({"serial": serial});
-            self.check_failed("token_activation", who, "token.activation_failed", source, details).await?;
+            self.check_failed(who, "token.activation_failed", source, details).await?;
             return Err(CoreError::invalid(
                 "code",
                 "that code is not right: type the 6 digits the app shows now (check the phone's time is set automatically)",
@@ -424,7 +424,7 @@ impl Identity {
         let key = self.otp_key(&token)?;
         let Some(matched) = otp_check::resync_hotp(&token, &key, first.trim(), second.trim()) else {
             let details = serde_json::json!({"serial": serial});
-            self.check_failed("token_resync", who, "token.resync_failed", source, details).await?;
+            self.check_failed(who, "token.resync_failed", source, details).await?;
             return Err(CoreError::invalid(
                 "code",
                 "these are not two consecutive codes of this token; press the button twice and type both codes",

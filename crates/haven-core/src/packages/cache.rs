@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 
 /// Most entries one cache holds.
 pub const MAX_ENTRIES: usize = 10_000;
-/// Most bytes (as the upstream sent them, or estimated) one cache holds.
+/// Most bytes (as the upstream sent them, or estimated) one cache holds, unless set.
 pub const MAX_BYTES: usize = 256 * 1024 * 1024;
 
 pub struct Cache<T> {
     inner: Mutex<Entries<T>>,
+    max_bytes: usize,
 }
 
 struct Entries<T> {
@@ -21,11 +22,15 @@ struct Entries<T> {
 
 impl<T> Default for Cache<T> {
     fn default() -> Self {
-        Cache { inner: Mutex::new(Entries { map: HashMap::new(), bytes: 0 }) }
+        Cache::with_limit(MAX_BYTES)
     }
 }
 
 impl<T> Cache<T> {
+    pub fn with_limit(max_bytes: usize) -> Self {
+        Cache { inner: Mutex::new(Entries { map: HashMap::new(), bytes: 0 }), max_bytes }
+    }
+
     /// The entry for `key` if it was stored less than `ttl_us` before `now`.
     pub fn get(&self, key: &str, now: i64, ttl_us: i64) -> Option<Arc<T>> {
         let e = self.inner.lock().ok()?;
@@ -36,13 +41,13 @@ impl<T> Cache<T> {
     /// first (the next requests refetch); a value larger than the byte bound is not kept.
     pub fn put(&self, key: &str, now: i64, bytes: usize, value: Arc<T>) {
         let Ok(mut e) = self.inner.lock() else { return };
-        if bytes > MAX_BYTES {
+        if bytes > self.max_bytes {
             return;
         }
         if let Some((_, old, _)) = e.map.remove(key) {
             e.bytes = e.bytes.saturating_sub(old);
         }
-        if e.map.len() >= MAX_ENTRIES || e.bytes.saturating_add(bytes) > MAX_BYTES {
+        if e.map.len() >= MAX_ENTRIES || e.bytes.saturating_add(bytes) > self.max_bytes {
             e.map.clear();
             e.bytes = 0;
         }

@@ -115,7 +115,11 @@ impl Packages {
         if let Some(r) = self.cached(&self.conda_repodata, &key).filter(|r| r.names == names) {
             return Ok(r);
         }
-        let _one_at_a_time = self.conda_reads.lock().await;
+        let lock = match self.conda_reads.lock() {
+            Ok(mut locks) => locks.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let _one_at_a_time = lock.lock().await;
         if let Some(r) = self.cached(&self.conda_repodata, &key).filter(|r| r.names == names) {
             return Ok(r);
         }

@@ -89,10 +89,10 @@ pub struct Packages {
     cran_indexes: Cached<cran::UpstreamIndex>,
     cran_archives: Cached<Option<Vec<String>>>,
     conda_repodata: Cached<conda::UpstreamRepodata>,
-    /// One upstream repodata read at a time: concurrent misses for a conda-forge-sized subdir
-    /// would each parse and hold it (in denylist or off mode, all of it); the ones that waited
-    /// find the first one's result in the cache.
-    conda_reads: futures::lock::Mutex<()>,
+    /// One upstream read at a time per channel/subdir: concurrent misses for a
+    /// conda-forge-sized subdir would each parse and hold it (in denylist or off mode, all of
+    /// it); the ones that waited find the first one's result in the cache.
+    conda_reads: std::sync::Mutex<std::collections::HashMap<String, Arc<futures::lock::Mutex<()>>>>,
 }
 
 impl Packages {
@@ -108,8 +108,9 @@ impl Packages {
             pypi_pages: Cached::default(),
             cran_indexes: Cached::default(),
             cran_archives: Cached::default(),
-            conda_repodata: Cached::default(),
-            conda_reads: futures::lock::Mutex::new(()),
+            // A conda-forge subdir parsed whole (denylist or off mode) is several hundred MiB.
+            conda_repodata: Cached::with_limit(1024 * 1024 * 1024),
+            conda_reads: std::sync::Mutex::default(),
         }
     }
 
