@@ -686,8 +686,10 @@ mod tests {
 
     #[test]
     fn trusted_proxies_parse_addresses_ranges_and_mapped_forms() {
-        let mut h = HttpConfig::default();
-        h.trusted_proxies = vec!["10.0.0.5".into(), "::ffff:192.0.2.0/120".into(), "2001:db8::/64".into()];
+        let mut h = HttpConfig {
+            trusted_proxies: vec!["10.0.0.5".into(), "::ffff:192.0.2.0/120".into(), "2001:db8::/64".into()],
+            ..HttpConfig::default()
+        };
         let nets = h.trusted_proxy_nets().unwrap();
         let has = |ip: &str| nets.iter().any(|n| n.contains(&ip.parse::<std::net::IpAddr>().unwrap()));
         assert!(has("10.0.0.5") && !has("10.0.0.6"));
