@@ -55,6 +55,11 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 // IPv4-compatible (deprecated) addresses, ::a.b.c.d
                 || s[..6].iter().all(|x| *x == 0)
+                // SIIT, ::ffff:0:a.b.c.d
+                || (s[..4].iter().all(|x| *x == 0) && s[4] == 0xffff && s[5] == 0)
+                // site-local (deprecated) fec0::/10, and Teredo 2001::/32 (tunnels to any IPv4)
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0)
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
@@ -375,6 +380,9 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "fec0::1",
+            "2001:0:4136:e378::1",
             "2002:c0a8:0101::1",
             "64:ff9b::a00:1",
         ] {
