@@ -93,6 +93,17 @@ fn contains_pattern(text: &str) -> String {
 }
 
 impl SqlTx<'_> {
+    /// Account rows (`ACCOUNT_COLUMNS`) with their roles.
+    async fn accounts(&mut self, rows: &[AnyRow]) -> Result<Vec<Account>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = get(row, 0)?;
+            let roles = self.roles_of(&id).await?;
+            out.push(account(row, roles)?);
+        }
+        Ok(out)
+    }
+
     async fn roles_of(&mut self, user_id: &str) -> Result<Vec<Role>, StoreError> {
         Ok(sqlx::query("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
             .bind(user_id)
@@ -122,13 +133,7 @@ impl IdentityTx for SqlTx<'_> {
         );
         let rows =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(role).fetch_all(self.sql().await?).await.map_err(map_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = get(row, 0)?;
-            let roles = self.roles_of(&id).await?;
-            out.push(account(row, roles)?);
-        }
-        Ok(out)
+        self.accounts(&rows).await
     }
 
     async fn find_accounts(&mut self, query: &str, limit: i64) -> Result<Vec<Account>, StoreError> {
@@ -141,13 +146,7 @@ impl IdentityTx for SqlTx<'_> {
             .fetch_all(self.sql().await?)
             .await
             .map_err(map_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = get(row, 0)?;
-            let roles = self.roles_of(&id).await?;
-            out.push(account(row, roles)?);
-        }
-        Ok(out)
+        self.accounts(&rows).await
     }
 
     async fn update_account(&mut self, a: &Account) -> Result<(), StoreError> {

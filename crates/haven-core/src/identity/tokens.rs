@@ -121,15 +121,7 @@ impl Identity {
         source: &str,
         details: serde_json::Value,
     ) -> Result<(), CoreError> {
-        let (now, _) = self.now();
-        let event = NewAuditEvent::new(now, actor, action).target(target).source(source).details(details);
-        transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.append_audit(event).await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await
+        self.audit_one(NewAuditEvent::new(self.now().0, actor, action), target, source, details, false).await
     }
 
     /// Audit an anonymous refusal, aggregated per source (see [`crate::audit::append_refusal`]).
@@ -140,12 +132,27 @@ impl Identity {
         source: &str,
         details: serde_json::Value,
     ) -> Result<(), CoreError> {
-        let (now, _) = self.now();
-        let event =
-            NewAuditEvent::new(now, crate::audit::ANONYMOUS, action).target(target).source(source).details(details);
+        let event = NewAuditEvent::new(self.now().0, crate::audit::ANONYMOUS, action);
+        self.audit_one(event, target, source, details, true).await
+    }
+
+    /// One audit event in a unit of its own; `aggregated`: through `append_refusal`.
+    async fn audit_one(
+        &self,
+        event: NewAuditEvent,
+        target: &str,
+        source: &str,
+        details: serde_json::Value,
+        aggregated: bool,
+    ) -> Result<(), CoreError> {
+        let event = event.target(target).source(source).details(details);
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                crate::audit::append_refusal(tx, event).await?;
+                if aggregated {
+                    crate::audit::append_refusal(tx, event).await?;
+                } else {
+                    tx.append_audit(event).await?;
+                }
                 Ok::<_, CoreError>(())
             })
         })
