@@ -8,7 +8,7 @@ use serde::Serialize;
 use time::Duration;
 use zeroize::Zeroizing;
 
-use crate::audit::{ANONYMOUS, NewAuditEvent, SYSTEM};
+use crate::audit::{NewAuditEvent, action, actor};
 use crate::{Clock, CoreError, Rng, Store, to_micros, transact};
 
 pub const BOOTSTRAP_VALIDITY: Duration = Duration::hours(1);
@@ -23,6 +23,9 @@ pub enum Role {
     Researcher,
     /// Decides software requests and the package policy.
     PackageReviewer,
+    /// The operator at the server's console. Never stored or granted: [`Role::parse`] refuses
+    /// it, and only `Caller::console` holds it.
+    System,
 }
 
 impl Role {
@@ -31,6 +34,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Researcher => "researcher",
             Role::PackageReviewer => "package_reviewer",
+            Role::System => "system",
         }
     }
     pub fn parse(s: &str) -> Option<Role> {
@@ -123,7 +127,7 @@ pub async fn issue_bootstrap_link(
             }
             tx.replace_bootstrap_token(&hash, expires).await?;
             tx.append_audit(
-                NewAuditEvent::new(now, SYSTEM, "bootstrap.link_issued")
+                NewAuditEvent::new(now, actor::SYSTEM, action::BOOTSTRAP_LINK_ISSUED)
                     .details(serde_json::json!({"expires_in_seconds": BOOTSTRAP_VALIDITY.whole_seconds()})),
             )
             .await?;
@@ -179,7 +183,7 @@ pub async fn redeem_bootstrap(
             }
             tx.insert_user(&new).await?;
             tx.append_audit(
-                NewAuditEvent::new(now, &new.id, "account.created")
+                NewAuditEvent::new(now, &new.id, action::ACCOUNT_CREATED)
                     .target(&new.id)
                     .source(&src)
                     .details(serde_json::json!({"roles": ["admin"], "via": "bootstrap_link"})),
@@ -206,7 +210,7 @@ pub async fn audit_bootstrap_refused(
     let src = source.to_string();
     transact(store, move |tx| {
         Box::pin(async move {
-            let event = NewAuditEvent::new(now, ANONYMOUS, "bootstrap.link_refused")
+            let event = NewAuditEvent::new(now, actor::ANONYMOUS, action::BOOTSTRAP_LINK_REFUSED)
                 .source(&src)
                 .details(serde_json::json!({"reason": reason}));
             crate::audit::append_refusal(tx, event).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use haven_crypto::keys::{Key256, unwrap_key, wrap_key};
 
-use crate::audit::{NewAuditEvent, SYSTEM};
+use crate::audit::{NewAuditEvent, action, actor};
 use crate::{Clock, CoreError, Rng, Store, StoreError, to_micros, transact};
 
 pub struct KeyRing {
@@ -48,7 +48,7 @@ impl KeyRing {
                 }
                 tx.insert_project_key(&name, 1, &wrapped, to_micros(now)).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, SYSTEM, "key.project_key_created")
+                    NewAuditEvent::new(now, actor::SYSTEM, action::KEY_PROJECT_KEY_CREATED)
                         .project(&name)
                         .details(serde_json::json!({"version": 1})),
                 )

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod authz;
 pub mod blobs;
+pub mod caller;
 pub mod client;
 pub mod clock;
 pub mod error;

@@ -2,7 +2,9 @@
 
 use time::OffsetDateTime;
 
-use crate::audit::NewAuditEvent;
+use crate::audit::{NewAuditEvent, action};
+use crate::authz::{Action, Resource, can};
+use crate::caller::Caller;
 use crate::{CoreError, Store, to_micros, transact};
 
 pub const TITLE_MAX: usize = 200;
@@ -39,15 +41,19 @@ pub fn validate(title: &str, body: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// Publish an update (audited). `author` is the publishing administrator's user id.
+/// Publish an update (audited), by an administrator: its author.
 pub async fn publish(
     store: &dyn Store,
     at: OffsetDateTime,
-    author: &str,
+    who: &Caller,
     title: &str,
     body: &str,
 ) -> Result<i64, CoreError> {
+    if !can(who, Action::PublishServiceUpdate, Resource::Service) {
+        return Err(CoreError::Forbidden);
+    }
     validate(title, body)?;
+    let author = who.user_id.as_str();
     let update = NewServiceUpdate {
         title: title.trim().to_string(),
         body: body.to_string(),
@@ -58,7 +64,7 @@ pub async fn publish(
         Box::pin(async move {
             let id = tx.insert_update(&update).await?;
             tx.append_audit(
-                NewAuditEvent::new(at, &update.author, "service_update.published")
+                NewAuditEvent::new(at, &update.author, action::SERVICE_UPDATE_PUBLISHED)
                     .target(&format!("service_update/{id}"))
                     .details(serde_json::json!({"title": update.title})),
             )

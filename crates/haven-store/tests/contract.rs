@@ -392,11 +392,12 @@ async fn bootstrap_link_is_single_use_and_expires(db: TestDb) {
 
 async fn service_updates_newest_first(db: TestDb) {
     let clock = FakeClock::new();
-    updates::publish(&db.store, clock.now(), "desk", "First", "Hello **world**").await.unwrap();
+    let desk = haven_core::caller::Caller::console_as("desk", vec![haven_core::accounts::Role::Admin]);
+    updates::publish(&db.store, clock.now(), &desk, "First", "Hello **world**").await.unwrap();
     clock.advance(time::Duration::days(1));
-    updates::publish(&db.store, clock.now(), "desk", "Second", "Again").await.unwrap();
+    updates::publish(&db.store, clock.now(), &desk, "Second", "Again").await.unwrap();
     assert!(matches!(
-        updates::publish(&db.store, clock.now(), "desk", " ", "x").await,
+        updates::publish(&db.store, clock.now(), &desk, " ", "x").await,
         Err(CoreError::Invalid { field: "title", .. })
     ));
     let list = db.store.list_updates(10).await.unwrap();

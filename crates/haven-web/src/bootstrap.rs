@@ -131,9 +131,7 @@ async fn create(
             let session = state.identity.start_enrolment(&user.id, &source.0, "").await?;
             let page = BootstrapDone { title: "Administrator created", user_id: &user.id };
             let mut response = (StatusCode::CREATED, Html(page.render().map_err(WebError::internal)?)).into_response();
-            response
-                .headers_mut()
-                .insert(axum::http::header::SET_COOKIE, crate::security::session::set_cookie(&session.secret)?);
+            response.headers_mut().insert(axum::http::header::SET_COOKIE, crate::session::set_cookie(&session.secret)?);
             Ok(response)
         }
         Err(CoreError::Store(haven_core::StoreError::Duplicate(_))) => again("user_id: that user id is taken".into()),

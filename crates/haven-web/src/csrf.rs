@@ -15,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use haven_core::audit::{ANONYMOUS, NewAuditEvent};
+use haven_core::audit::{NewAuditEvent, action, actor};
 use haven_core::transact;
 
 use crate::{AppState, WebError};
@@ -84,7 +84,7 @@ async fn refuse(state: &AppState, request_path: &str, source: String, why: &'sta
     let path = request_path.chars().take(200).collect::<String>();
     let audited = transact(state.store.as_ref(), move |tx| {
         Box::pin(async move {
-            let event = NewAuditEvent::new(at, ANONYMOUS, "http.csrf_refused")
+            let event = NewAuditEvent::new(at, actor::ANONYMOUS, action::HTTP_CSRF_REFUSED)
                 .source(&source)
                 .target(&path)
                 .details(serde_json::json!({"reason": why}));

@@ -13,6 +13,7 @@ mod markdown;
 pub mod metrics;
 pub mod packages;
 pub mod security;
+pub mod session;
 mod source;
 
 use std::sync::Arc;

@@ -178,7 +178,7 @@ async fn service_updates_render_safely_on_the_page_and_in_the_feed() {
     haven_core::updates::publish(
         app.state.store.as_ref(),
         clock.now(),
-        "desk",
+        &haven_core::caller::Caller::console_as("desk", vec![haven_core::accounts::Role::Admin]),
         "R 4.4 & <new> packages",
         "Now **available**. <script>alert(1)</script> [docs](javascript:alert(1))",
     )

@@ -9,10 +9,9 @@ use std::path::Path;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures::StreamExt;
-use haven_core::identity::desk::By;
+use haven_core::caller::{Caller, Level, Session};
 use haven_core::identity::records::AccountStatus;
 use haven_core::packages::PackagesConfig;
-use haven_core::packages::rules::Change;
 use haven_crypto::sha256;
 use haven_packages::policy::{Ecosystem, RuleKind};
 use haven_testkit::db::TestDb;
@@ -140,13 +139,35 @@ async fn get(app: &App, path: &str) -> Got {
 }
 
 async fn allow(app: &App, eco: Ecosystem, name: &str, spec: Option<&str>, skip_cooldown: bool) {
-    let change = Change { actor: "console", source: "test", reason: "test" };
-    app.state.packages.add_rule(eco, RuleKind::Allow, name, spec, skip_cooldown, &change).await.unwrap();
+    app.state
+        .packages
+        .add_rule(&Caller::console(), eco, RuleKind::Allow, name, spec, skip_cooldown, "test")
+        .await
+        .unwrap();
 }
 
 async fn deny(app: &App, eco: Ecosystem, name: &str, spec: Option<&str>) {
-    let change = Change { actor: "console", source: "test", reason: "known bad" };
-    app.state.packages.add_rule(eco, RuleKind::Deny, name, spec, false, &change).await.unwrap();
+    app.state.packages.add_rule(&Caller::console(), eco, RuleKind::Deny, name, spec, false, "known bad").await.unwrap();
+}
+
+/// `id` signed in fully from "test", both factors proven just now (by the app's clock).
+fn full(app: &App, id: &str, roles: Vec<haven_core::accounts::Role>) -> Caller {
+    let now = haven_core::to_micros(haven_core::Clock::now(app.clock.as_ref()));
+    Caller {
+        user_id: id.into(),
+        roles,
+        level: Level::Full,
+        source: "test".into(),
+        user_agent: String::new(),
+        session: Some(Session {
+            hash: [0; 32],
+            email: format!("{id}@example.org"),
+            mfa_at_us: now,
+            created_us: now,
+            password_expired: false,
+            needs_token: false,
+        }),
+    }
 }
 
 fn filenames(page: &serde_json::Value) -> Vec<String> {
@@ -567,9 +588,10 @@ async fn the_repository_needs_a_repository_token() {
     let app = app(haven_testkit::db::sqlite().await, &up, false).await;
     allow(&app, Ecosystem::Pypi, "good", None, false).await;
     for id in ["dora", "eve"] {
-        app.state.identity.add_account(By::Console, id, &format!("{id}@example.org"), false, "test").await.unwrap();
+        app.state.identity.add_account(&Caller::console(), id, &format!("{id}@example.org"), false).await.unwrap();
     }
-    let (secret, token) = app.state.packages.create_repo_token("dora", "dora", "laptop", "test").await.unwrap();
+    let (secret, token) =
+        app.state.packages.create_repo_token(&full(&app, "dora", vec![]), "dora", "laptop").await.unwrap();
     let basic = |user: &str, secret: &str| {
         use base64::Engine as _;
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
@@ -597,9 +619,9 @@ async fn the_repository_needs_a_repository_token() {
     assert_eq!(get_as(Some("Basic !!!".into())).await.status, StatusCode::UNAUTHORIZED);
 
     // A locked account's tokens stop working, and work again once it is unlocked.
-    app.state.identity.set_account_status(By::Console, "dora", AccountStatus::Locked, "test").await.unwrap();
+    app.state.identity.set_account_status(&Caller::console(), "dora", AccountStatus::Locked).await.unwrap();
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
-    app.state.identity.set_account_status(By::Console, "dora", AccountStatus::Active, "test").await.unwrap();
+    app.state.identity.set_account_status(&Caller::console(), "dora", AccountStatus::Active).await.unwrap();
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::OK);
 
     // Downloads are audited as the token's owner; a revoked token is refused.
@@ -610,11 +632,12 @@ async fn the_repository_needs_a_repository_token() {
     let events: Vec<_> = app.state.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
     assert!(events.iter().any(|e| e.action == "package.download" && e.actor == "dora"));
     assert!(events.iter().any(|e| e.action == "repo_token.created" && e.actor == "dora"));
-    app.state.packages.revoke_repo_token("dora", &token.handle(), "test").await.unwrap();
+    app.state.packages.revoke_repo_token(&full(&app, "dora", vec![]), &token.handle()).await.unwrap();
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
 
     // A year later a token has expired.
-    let (secret, _) = app.state.packages.create_repo_token("dora", "dora", "desktop", "test").await.unwrap();
+    let (secret, _) =
+        app.state.packages.create_repo_token(&full(&app, "dora", vec![]), "dora", "desktop").await.unwrap();
     app.clock.advance(time::Duration::days(366));
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
 
@@ -656,7 +679,7 @@ async fn the_repository_needs_a_repository_token() {
     assert_eq!(events.iter().filter(|e| e.action == "repo_token.refused").count(), reasons.len() + 29);
     assert_eq!(events.iter().filter(|e| e.action == "repo_token.rate_limited").count(), 1);
     // Right credentials still work from there (they are never guessed), and the window passes.
-    let (secret, _) = app.state.packages.create_repo_token("dora", "dora", "again", "test").await.unwrap();
+    let (secret, _) = app.state.packages.create_repo_token(&full(&app, "dora", vec![]), "dora", "again").await.unwrap();
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::OK);
     app.clock.advance(time::Duration::minutes(16));
     assert_eq!(get_as(Some(basic("mallory", "z"))).await.status, StatusCode::UNAUTHORIZED);
@@ -705,7 +728,7 @@ async fn osv_advisories_refuse_versions_and_report_what_was_served_on(db: TestDb
         ),
         ("bad.json".to_string(), b"{not json".to_vec()),
     ];
-    let report = app.state.packages.import_osv("console", files).await.unwrap();
+    let report = app.state.packages.import_osv(&Caller::console(), files).await.unwrap();
     assert_eq!((report.imported, report.ignored, report.malformed.len()), (2, 1, 1), "{report:?}");
     assert_eq!(report.newly_refused, ["pypi lib/lib-1.0-py3-none-any.whl: high vulnerability GHSA-1"]);
 
@@ -723,11 +746,11 @@ async fn osv_advisories_refuse_versions_and_report_what_was_served_on(db: TestDb
     let mal = br#"{"id": "MAL-2026-7", "summary": "Malicious code in lib (PyPI)",
         "affected": [{"package": {"ecosystem": "PyPI", "name": "lib"}, "versions": ["1.1"]}]}"#
         .to_vec();
-    app.state.packages.import_osv("console", vec![("mal.json".into(), mal)]).await.unwrap();
+    app.state.packages.import_osv(&Caller::console(), vec![("mal.json".into(), mal)]).await.unwrap();
     let r = get(&app, "/pypi/files/lib/lib-1.1-py3-none-any.whl").await;
     assert!(r.text().contains("known to be malicious (MAL-2026-7"), "{}", r.text());
     let withdrawn = br#"{"id": "MAL-2026-7", "withdrawn": "2026-01-01T00:00:00Z", "affected": []}"#.to_vec();
-    let report = app.state.packages.import_osv("console", vec![("w.json".into(), withdrawn)]).await.unwrap();
+    let report = app.state.packages.import_osv(&Caller::console(), vec![("w.json".into(), withdrawn)]).await.unwrap();
     assert_eq!(report.withdrawn, 1);
     assert_eq!(get(&app, "/pypi/files/lib/lib-1.1-py3-none-any.whl").await.status, StatusCode::OK);
     assert_eq!(audit_actions(&app).await.iter().filter(|(a, _)| a == "package.osv_imported").count(), 3);
@@ -739,19 +762,36 @@ async fn the_bootstrap_allowlist_is_added_once() {
     let app = app(haven_testkit::db::sqlite().await, &up, true).await;
     let added = app.state.packages.bootstrap_allowlist().await.unwrap();
     assert!(added >= 20, "{added}");
-    let pypi: Vec<String> =
-        app.state.packages.rules(Ecosystem::Pypi).await.unwrap().into_iter().map(|r| r.name).collect();
+    let pypi: Vec<String> = app
+        .state
+        .packages
+        .rules(&Caller::console(), Ecosystem::Pypi)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     for name in ["pip", "setuptools", "wheel", "hatchling", "flit-core"] {
         assert!(pypi.contains(&name.to_string()), "{name} in {pypi:?}");
     }
-    let cran: Vec<String> =
-        app.state.packages.rules(Ecosystem::Cran).await.unwrap().into_iter().map(|r| r.name).collect();
+    let cran: Vec<String> = app
+        .state
+        .packages
+        .rules(&Caller::console(), Ecosystem::Cran)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     assert_eq!(cran, ["remotes", "renv"]);
     // Removed rules stay removed: it is added once, not on every start.
-    let change = Change { actor: "console", source: "test", reason: "" };
-    app.state.packages.remove_rules(Ecosystem::Cran, RuleKind::Allow, "renv", None, &change).await.unwrap();
+    app.state
+        .packages
+        .remove_rules(&Caller::console(), Ecosystem::Cran, RuleKind::Allow, "renv", None, "")
+        .await
+        .unwrap();
     assert_eq!(app.state.packages.bootstrap_allowlist().await.unwrap(), 0);
-    assert_eq!(app.state.packages.rules(Ecosystem::Cran).await.unwrap().len(), 1);
+    assert_eq!(app.state.packages.rules(&Caller::console(), Ecosystem::Cran).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -766,8 +806,6 @@ async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on_po
 }
 
 async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on(db: TestDb) {
-    use haven_core::identity::SignedIn;
-    use haven_core::identity::records::SessionKind;
     use haven_core::packages::requests::Manifest;
 
     let up = Upstream::new();
@@ -789,26 +827,16 @@ async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on(db
     let app = app(db, &up, true).await;
     allow(&app, Ecosystem::Pypi, "tiny", None, false).await;
     for (id, admin) in [("rita", false), ("rev", true)] {
-        app.state.identity.add_account(By::Console, id, &format!("{id}@example.org"), admin, "test").await.unwrap();
+        app.state.identity.add_account(&Caller::console(), id, &format!("{id}@example.org"), admin).await.unwrap();
     }
-    let signed = |id: &str, roles: Vec<haven_core::accounts::Role>| SignedIn {
-        user_id: id.into(),
-        email: format!("{id}@example.org"),
-        roles,
-        kind: SessionKind::Full,
-        session_hash: [0; 32],
-        mfa_at_us: 0,
-        created_us: 0,
-        password_expired: false,
-        needs_token: false,
-    };
-    let rita = signed("rita", vec![haven_core::accounts::Role::Researcher]);
-    let rev = signed("rev", vec![haven_core::accounts::Role::Admin]);
+    let rita = full(&app, "rita", vec![haven_core::accounts::Role::Researcher]);
+    let rev = full(&app, "rev", vec![haven_core::accounts::Role::Admin]);
     let mailer = app.state.identity.mailer.clone();
     let p = &app.state.packages;
 
     // The dry run: per package, what Haven says now.
-    let (verdicts, skipped) = p.dry_run(Manifest::Requirements, "app\ntiny==1.0\nnowhere\n-e .\n").await.unwrap();
+    let (verdicts, skipped) =
+        p.dry_run(&rita, Manifest::Requirements, "app\ntiny==1.0\nnowhere\n-e .\n").await.unwrap();
     let said: Vec<String> = verdicts
         .iter()
         .map(|v| format!("{} [{}] {}", v.wanted.name, v.offered.join(","), v.reason.clone().unwrap_or_default()))
@@ -818,64 +846,32 @@ async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on(db
     assert_eq!(said[2], "nowhere [] nowhere is not on the allowlist", "{said:?}");
     assert_eq!(skipped.len(), 1);
 
-    let r = p
-        .submit_request(
-            "rita",
-            "rita@example.org",
-            mailer.as_ref(),
-            Ecosystem::Pypi,
-            "App",
-            "",
-            "For the cohort analysis.",
-            "test",
-        )
-        .await
-        .unwrap();
+    let r =
+        p.submit_request(&rita, mailer.as_ref(), Ecosystem::Pypi, "App", "", "For the cohort analysis.").await.unwrap();
     assert_eq!((r.name.as_str(), r.status.as_str()), ("app", "pending"));
     assert!(app.mail.last_to("rita@example.org").unwrap().subject.contains(&format!("request #{} received", r.id)));
-    let again = p
-        .submit_request(
-            "rita",
-            "rita@example.org",
-            mailer.as_ref(),
-            Ecosystem::Pypi,
-            "app",
-            "",
-            "Again, please.",
-            "test",
-        )
-        .await;
+    let again = p.submit_request(&rita, mailer.as_ref(), Ecosystem::Pypi, "app", "", "Again, please.").await;
     assert!(again.is_err(), "one pending request per package");
-    assert!(p.submit_request("rita", "", mailer.as_ref(), Ecosystem::Pypi, "x", "", "short", "test").await.is_err());
+    assert!(p.submit_request(&rita, mailer.as_ref(), Ecosystem::Pypi, "x", "", "short").await.is_err());
 
     // The closure: app, lib at its newest, tiny (already allowed); no Windows-only or extra.
-    let closure = p.preview(&r).await.unwrap();
+    let closure = p.preview(&rev, &r).await.unwrap();
     let items: Vec<String> =
         closure.iter().map(|i| format!("{} {} {:?} {}", i.name, i.version, i.needed_by, i.allowed)).collect();
     assert_eq!(items, ["app 1.0 None false", "lib 2.0 Some(\"app\") false", "tiny 1.0 Some(\"lib\") true"]);
     assert_eq!(closure[0].license.as_deref(), Some("MIT"));
 
     // Only reviewers decide, never their own request; rejecting needs a note.
-    assert!(
-        p.decide_request(By::Web(&rita), mailer.as_ref(), "rita@example.org", r.id, true, "", "test").await.is_err()
-    );
-    assert!(
-        p.decide_request(By::Web(&rev), mailer.as_ref(), "rita@example.org", r.id, false, "", "test").await.is_err()
-    );
-    let decided = p
-        .decide_request(By::Web(&rev), mailer.as_ref(), "rita@example.org", r.id, true, "Fine.", "test")
-        .await
-        .unwrap();
+    assert!(p.decide_request(&rita, mailer.as_ref(), r.id, true, "").await.is_err());
+    assert!(p.decide_request(&rev, mailer.as_ref(), r.id, false, "").await.is_err());
+    let decided = p.decide_request(&rev, mailer.as_ref(), r.id, true, "Fine.").await.unwrap();
     assert_eq!(decided.status.as_str(), "approved");
     let mail = app.mail.last_to("rita@example.org").unwrap();
     assert!(mail.subject.contains("approved") && mail.text.contains("lib 2.0 (needed by app)"), "{}", mail.text);
-    assert!(
-        p.decide_request(By::Web(&rev), mailer.as_ref(), "", r.id, true, "", "test").await.is_err(),
-        "decided once"
-    );
+    assert!(p.decide_request(&rev, mailer.as_ref(), r.id, true, "").await.is_err(), "decided once");
 
     let rules: Vec<String> = p
-        .rules(Ecosystem::Pypi)
+        .rules(&Caller::console(), Ecosystem::Pypi)
         .await
         .unwrap()
         .iter()
@@ -954,7 +950,7 @@ async fn the_portal_pages_make_tokens_file_requests_and_let_reviewers_decide() {
     let (mut rev, _, rev_secret) = onboard(&app, "rev").await;
     app.state
         .identity
-        .set_role(By::Console, "rev", haven_core::accounts::Role::PackageReviewer, true, "test")
+        .set_role(&Caller::console(), "rev", haven_core::accounts::Role::PackageReviewer, true)
         .await
         .unwrap();
     full_sign_in(&app, &mut rev, "rev", &rev_secret).await;
@@ -973,7 +969,7 @@ async fn the_portal_pages_make_tokens_file_requests_and_let_reviewers_decide() {
     assert!(app.mail.last_to("rita@example.org").unwrap().subject.contains("#1 approved"));
 
     // Revoking the token ends its use.
-    let handle = app.state.packages.repo_tokens("rita").await.unwrap()[0].handle();
+    let handle = app.state.packages.repo_tokens(&full(&app, "rita", vec![])).await.unwrap()[0].handle();
     assert_eq!(rita.post("/packages/tokens/revoke", &[("token", &handle)]).await.status, StatusCode::SEE_OTHER);
     assert_eq!(
         get_with(&app, "/pypi/simple/tiny/", &[("authorization", &auth)]).await.status,
@@ -1018,15 +1014,15 @@ async fn reviewers_manage_the_policy_on_the_web() {
     let (mut rev, _, secret) = onboard(&app, "rev").await;
     app.state
         .identity
-        .set_role(By::Console, "rev", haven_core::accounts::Role::PackageReviewer, true, "test")
+        .set_role(&Caller::console(), "rev", haven_core::accounts::Role::PackageReviewer, true)
         .await
         .unwrap();
     full_sign_in(&app, &mut rev, "rev", &secret).await;
     // A second reviewer, who is told of allow rules added outside a request.
-    app.state.identity.add_account(By::Console, "rue", "rue@example.org", false, "test").await.unwrap();
+    app.state.identity.add_account(&Caller::console(), "rue", "rue@example.org", false).await.unwrap();
     app.state
         .identity
-        .set_role(By::Console, "rue", haven_core::accounts::Role::PackageReviewer, true, "test")
+        .set_role(&Caller::console(), "rue", haven_core::accounts::Role::PackageReviewer, true)
         .await
         .unwrap();
 
@@ -1081,7 +1077,7 @@ async fn reviewers_manage_the_policy_on_the_web() {
         )
         .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER);
-    let rules = app.state.packages.rules(Ecosystem::Pypi).await.unwrap();
+    let rules = app.state.packages.rules(&Caller::console(), Ecosystem::Pypi).await.unwrap();
     assert_eq!(rules.iter().map(|r| r.spec.as_str()).collect::<Vec<_>>(), [""]);
     assert_eq!(filenames(&get(&app, "/pypi/simple/tool/").await.json()), ["tool-1.0-py3-none-any.whl"]);
     assert!(audit_actions(&app).await.iter().any(|(a, d)| a == "package.rule_removed" && d.contains(">=2")));

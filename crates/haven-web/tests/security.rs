@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use futures::TryStreamExt;
 use haven_core::Store;
-use haven_core::identity::desk::By;
 use haven_testkit::db::TestDb;
 
 mod common;
@@ -207,7 +206,7 @@ async fn ice_logon_flow_gives_an_emergency_code_and_is_rate_limited() {
     assert_eq!(again.status, 200);
 
     // The service desk turns ICE off for the account.
-    app.state.identity.set_account_ice(By::Console, "dave", false, "test").await.unwrap();
+    app.state.identity.set_account_ice(&haven_core::caller::Caller::console(), "dave", false).await.unwrap();
     let off = b
         .post(
             "/security/ice/password",
@@ -278,7 +277,7 @@ async fn no_token_operation_works_on_another_users_token() {
     }
     let acts = actions(&app).await;
     assert_eq!(acts.iter().filter(|a| *a == "token.access_refused").count(), 16);
-    let view = app.state.identity.account_view(By::Console, "alice").await.unwrap();
+    let view = app.state.identity.account_view(&haven_core::caller::Caller::console(), "alice").await.unwrap();
     assert_eq!(view.tokens[0].state, haven_core::identity::records::TokenState::Active, "unchanged");
 }
 
@@ -297,12 +296,17 @@ async fn bad_input_is_refused_without_side_effects() {
     // Oversized passcode, unknown product.
     assert_eq!(sign_in(&mut b, "frank", PASSWORD, &"9".repeat(100)).await.status, 422);
     assert_eq!(b.post("/security/tokens", &[("product", "sms")]).await.status, 422);
-    let tokens = app.state.identity.account_view(By::Console, "frank").await.unwrap().tokens;
+    let tokens = app.state.identity.account_view(&haven_core::caller::Caller::console(), "frank").await.unwrap().tokens;
     assert_eq!(tokens.len(), 1, "nothing created");
     // An unknown, malformed or expired link: refused and audited.
     assert_eq!(b.get("/security/onboard?token=../../etc/passwd").await.status, 400);
     assert_eq!(b.get(&format!("/security/reset?token={}", "A".repeat(43))).await.status, 400);
-    let link = app.state.identity.add_account(By::Console, "late", "late@example.org", false, "test").await.unwrap();
+    let link = app
+        .state
+        .identity
+        .add_account(&haven_core::caller::Caller::console(), "late", "late@example.org", false)
+        .await
+        .unwrap();
     app.clock.advance(time::Duration::hours(73));
     let expired = b.get(&format!("/security/onboard?token={}", link_token(&link))).await;
     assert_eq!(expired.status, 400);
@@ -320,7 +324,7 @@ async fn token_delivery_by_email_carries_a_single_use_link_never_the_seed() {
     let app = app().await;
     let (mut b, _, _) = onboard(&app, "gina").await;
     assert_eq!(b.post("/security/tokens", &[("product", "mobileid_totp")]).await.status, 303);
-    let tokens = app.state.identity.account_view(By::Console, "gina").await.unwrap().tokens;
+    let tokens = app.state.identity.account_view(&haven_core::caller::Caller::console(), "gina").await.unwrap().tokens;
     let second =
         tokens.iter().find(|t| t.state == haven_core::identity::records::TokenState::Pending).unwrap().serial.clone();
     let pushed = b.post(&format!("/security/tokens/{second}/push"), &[("method", "email")]).await;
@@ -454,7 +458,7 @@ async fn a_service_desk_reset_still_needs_a_second_factor_or_the_answers() {
     let app = app().await;
     let (mut b, _, secret) = onboard(&app, "kim").await;
     b.post("/security/signout", &[]).await;
-    assert!(app.state.identity.start_password_reset(By::Console, "kim", "test").await.unwrap());
+    assert!(app.state.identity.start_password_reset(&haven_core::caller::Caller::console(), "kim").await.unwrap());
     let mail = app.mail.last_to("kim@example.org").unwrap().text;
     let token = link_token(mail.split_whitespace().find(|w| w.contains("/security/reset?token=")).unwrap());
     let form = b.get(&format!("/security/reset?token={token}")).await;
@@ -545,12 +549,12 @@ async fn failures_lock_a_token_and_addresses_are_rate_limited() {
         let code = code_at(&secret, now(&app));
         assert_eq!(sign_in(&mut b, "max", PASSWORD, &format!("1111{code}")).await.status, 401);
     }
-    let view = app.state.identity.account_view(By::Console, "max").await.unwrap();
+    let view = app.state.identity.account_view(&haven_core::caller::Caller::console(), "max").await.unwrap();
     assert_eq!(view.tokens[0].state, haven_core::identity::records::TokenState::Locked);
     app.clock.advance(time::Duration::seconds(30));
     let code = code_at(&secret, now(&app));
     assert_eq!(sign_in(&mut b, "max", PASSWORD, &format!("4917{code}")).await.status, 401, "a locked token");
-    app.state.identity.reset_fail_counters(By::Console, "max", "test").await.unwrap();
+    app.state.identity.reset_fail_counters(&haven_core::caller::Caller::console(), "max").await.unwrap();
     assert_eq!(sign_in(&mut b, "max", PASSWORD, &format!("4917{code}")).await.status, 303, "reset by the service desk");
     b.post("/security/signout", &[]).await;
     // Two more failures reach the address limit of 12: the next attempt is refused outright.
@@ -577,12 +581,20 @@ async fn the_service_desk_pages_are_for_administrators_only() {
         assert_eq!(b.post(&format!("/security/desk/users/{id}/action"), &[("action", "unlock")]).await.status, 403);
         assert_eq!(b.get(&format!("/security/desk/users/{id}")).await.status, 403, "{id}");
     }
-    assert!(app.state.identity.account_view(By::Console, "eve").await.is_err(), "nothing created");
+    assert!(
+        app.state.identity.account_view(&haven_core::caller::Caller::console(), "eve").await.is_err(),
+        "nothing created"
+    );
 
     // An administrator can.
-    let link = app.state.identity.add_account(By::Console, "olga", "olga@example.org", true, "test").await.unwrap();
+    let link = app
+        .state
+        .identity
+        .add_account(&haven_core::caller::Caller::console(), "olga", "olga@example.org", true)
+        .await
+        .unwrap();
     let _ = link;
-    let view = app.state.identity.find_accounts(By::Console, "olg").await.unwrap();
+    let view = app.state.identity.find_accounts(&haven_core::caller::Caller::console(), "olg").await.unwrap();
     assert_eq!(view.len(), 1);
 }
 
@@ -590,7 +602,12 @@ async fn the_service_desk_pages_are_for_administrators_only() {
 async fn an_administrator_runs_the_service_desk_from_the_web() {
     let app = app().await;
     // An administrator onboards like anyone, then signs in fully.
-    let link = app.state.identity.add_account(By::Console, "desk", "desk@example.org", true, "test").await.unwrap();
+    let link = app
+        .state
+        .identity
+        .add_account(&haven_core::caller::Caller::console(), "desk", "desk@example.org", true)
+        .await
+        .unwrap();
     assert!(app.mail.last_to("desk@example.org").unwrap().text.contains(&link), "emailed too");
     let mut admin = Browser::new(&app).await;
     let token = link_token(&link);
@@ -681,7 +698,7 @@ async fn an_administrator_runs_the_service_desk_from_the_web() {
     }
     assert_eq!(actions(&app).await.len(), before, "no change was made or audited");
     assert!(app.state.identity.ice_globally_enabled().await.unwrap());
-    assert!(app.state.identity.account_view(By::Console, "quin").await.is_err());
+    assert!(app.state.identity.account_view(&haven_core::caller::Caller::console(), "quin").await.is_err());
     app.clock.advance(time::Duration::seconds(30));
     let code = code_at(&secret, now(&app));
     let confirmed = admin
@@ -726,8 +743,8 @@ async fn a_hardware_token_from_pskc_is_assigned_given_a_pin_and_activated_by_its
 </KeyContainer>"#;
     let keys = haven_core::identity::pskc::parse(pskc, None).unwrap();
     let id = &app.state.identity;
-    assert_eq!(id.import_tokens(By::Console, keys, "test").await.unwrap(), ["HW123456"]);
-    id.assign_token(By::Console, "HW123456", "quinn", "test").await.unwrap();
+    assert_eq!(id.import_tokens(&haven_core::caller::Caller::console(), keys).await.unwrap(), ["HW123456"]);
+    id.assign_token(&haven_core::caller::Caller::console(), "HW123456", "quinn").await.unwrap();
     let list = b.get("/security/tokens").await;
     assert!(
         list.body.contains("/security/tokens/HW123456/activate")
@@ -824,7 +841,7 @@ async fn reset_link_answers_are_limited_and_the_link_goes_to_the_user_only() {
         .collect()
     };
 
-    assert!(app.state.identity.start_password_reset(By::Console, "ruth", "test").await.unwrap());
+    assert!(app.state.identity.start_password_reset(&haven_core::caller::Caller::console(), "ruth").await.unwrap());
     let first = reset_token(&app);
     for i in 0..2 {
         assert_eq!(post(&mut b, answers(&first, &format!("guess {i}"))).await.status, 422);
@@ -839,7 +856,7 @@ async fn reset_link_answers_are_limited_and_the_link_goes_to_the_user_only() {
 
     // A new link: two more wrong answers use up the hour's budget of five (shared with ICE), after
     // which even the right answers are refused until the hour has passed.
-    assert!(app.state.identity.start_password_reset(By::Console, "ruth", "test").await.unwrap());
+    assert!(app.state.identity.start_password_reset(&haven_core::caller::Caller::console(), "ruth").await.unwrap());
     let second = reset_token(&app);
     assert_ne!(second, first);
     for i in 3..5 {
@@ -891,11 +908,11 @@ async fn turning_ice_off_stops_logons_in_progress_and_ends_ice_sessions() {
 
     // Off for the user between the password and the questions.
     let flow = ice_to_questions(&mut b, "ines").await;
-    app.state.identity.set_account_ice(By::Console, "ines", false, "test").await.unwrap();
+    app.state.identity.set_account_ice(&haven_core::caller::Caller::console(), "ines", false).await.unwrap();
     let refused = ice_answer(&mut b, &flow).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(!b.signed_in());
-    app.state.identity.set_account_ice(By::Console, "ines", true, "test").await.unwrap();
+    app.state.identity.set_account_ice(&haven_core::caller::Caller::console(), "ines", true).await.unwrap();
     assert_eq!(ice_answer(&mut b, &flow).await.status, 400, "the cancelled logon does not resume");
 
     // An ICE session ends when ICE is turned off for the user, and when it is turned off for everyone.
@@ -904,17 +921,17 @@ async fn turning_ice_off_stops_logons_in_progress_and_ends_ice_sessions() {
         assert_eq!(ice_answer(&mut b, &flow).await.status, 303);
         assert_eq!(b.get("/security/emergency").await.status, 200);
         if everyone {
-            app.state.identity.set_global_ice(By::Console, false, "test").await.unwrap();
+            app.state.identity.set_global_ice(&haven_core::caller::Caller::console(), false).await.unwrap();
         } else {
-            app.state.identity.set_account_ice(By::Console, "ines", false, "test").await.unwrap();
+            app.state.identity.set_account_ice(&haven_core::caller::Caller::console(), "ines", false).await.unwrap();
         }
         assert_eq!(b.get("/security/emergency").await.status, 303, "the ICE session ended");
         let no_code = b.post("/security/emergency/request", &[]).await;
         assert!(!no_code.body.contains("id=\"emergency-code\""), "no code from an ended session");
         if everyone {
-            app.state.identity.set_global_ice(By::Console, true, "test").await.unwrap();
+            app.state.identity.set_global_ice(&haven_core::caller::Caller::console(), true).await.unwrap();
         } else {
-            app.state.identity.set_account_ice(By::Console, "ines", true, "test").await.unwrap();
+            app.state.identity.set_account_ice(&haven_core::caller::Caller::console(), "ines", true).await.unwrap();
         }
         app.clock.advance(time::Duration::minutes(61));
         b.cookies.remove("__Host-haven-session");
@@ -981,7 +998,12 @@ async fn activation_codes_and_the_current_password_cannot_be_guessed_at_will() {
 #[tokio::test]
 async fn pages_say_what_to_do_next() {
     let app = app().await;
-    let link = app.state.identity.add_account(By::Console, "uma", "uma@example.org", false, "test").await.unwrap();
+    let link = app
+        .state
+        .identity
+        .add_account(&haven_core::caller::Caller::console(), "uma", "uma@example.org", false)
+        .await
+        .unwrap();
     let mut b = Browser::new(&app).await;
     let form = b.get(&format!("/security/onboard?token={}", link_token(&link))).await;
     assert_eq!(form.body.matches("type=\"password\" required minlength=\"3\"").count(), 3, "answers hidden");

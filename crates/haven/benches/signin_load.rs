@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use haven_core::identity::desk::By;
+use haven_core::caller::Caller;
 use haven_core::identity::tokens::Product;
 use haven_crypto::otp::{Algorithm, OtpKey, from_base32};
 use haven_testkit::process::Haven;
@@ -28,20 +28,21 @@ async fn setup(data: &Path) -> Vec<OtpKey> {
     let identity = app.identity("https://localhost").await.unwrap();
     let q = identity.policy.security_questions.clone();
     let mut keys = Vec::new();
+    let bench = Caller::anonymous("bench", "");
     for i in 0..USERS {
         let id = format!("load{i:02}");
-        let link = identity.add_account(By::Console, &id, &format!("{id}@example.org"), false, "bench").await.unwrap();
+        let link = identity.add_account(&Caller::console(), &id, &format!("{id}@example.org"), false).await.unwrap();
         let token = link.split("token=").nth(1).unwrap();
         let answers: Vec<(String, Zeroizing<String>)> =
             (0..3).map(|k| (q[k].clone(), Zeroizing::new(format!("answer {k}")))).collect();
-        let session = identity.onboard(token, PASSWORD, PASSWORD, &answers, "bench", "").await.unwrap();
-        let who = identity.authenticate(&session.secret).await.unwrap().unwrap();
-        let t = identity.create_token(&who, Product::EventHotp, "bench").await.unwrap();
-        identity.reset_pin(&who, &t.serial, "4917", "4917", "bench").await.unwrap();
-        let e = identity.deliver_on_screen(&who, &t.serial, "bench").await.unwrap();
+        let session = identity.onboard(&bench, token, PASSWORD, PASSWORD, &answers).await.unwrap();
+        let who = identity.authenticate(&session.secret, "bench", "").await.unwrap().unwrap();
+        let t = identity.create_token(&who, Product::EventHotp).await.unwrap();
+        identity.reset_pin(&who, &t.serial, "4917", "4917").await.unwrap();
+        let e = identity.deliver_on_screen(&who, &t.serial).await.unwrap();
         let secret = e.uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
         let key = OtpKey::new(&from_base32(&secret).unwrap(), Algorithm::Sha1, 6).unwrap();
-        identity.activate_token(&who, &t.serial, &key.code(0), "bench").await.unwrap();
+        identity.activate_token(&who, &t.serial, &key.code(0)).await.unwrap();
         keys.push(key);
     }
     app.store.close().await;

@@ -110,6 +110,7 @@ impl App {
             rng: self.rng.clone(),
             upstream: Arc::new(upstream),
             config: c.clone(),
+            fresh_mfa_minutes: self.config.security.fresh_mfa_minutes,
             public_url: public_url.trim_end_matches('/').to_string(),
         })))
     }

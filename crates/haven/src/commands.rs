@@ -8,7 +8,8 @@ use futures::StreamExt;
 use haven_core::Store;
 use haven_core::accounts;
 use haven_core::audit::verify_trail;
-use haven_core::authz::{Action, Actor, Resource, can};
+use haven_core::authz::{Action, Resource, can};
+use haven_core::caller::Caller;
 use time::format_description::well_known::Rfc3339;
 
 use crate::app::{self, Mode};
@@ -95,20 +96,17 @@ pub async fn audit_checkpoint(config: Config) -> Result<i32> {
     Ok(0)
 }
 
-async fn require_admin(store: &dyn Store, user_id: &str) -> Result<()> {
+/// The console acting for `user_id`, who must be an active service-desk administrator.
+async fn require_admin(store: &dyn Store, user_id: &str) -> Result<Caller> {
     let Some(user) = store.find_user(user_id).await? else {
         bail!("there is no user {user_id:?}; pass the user id of a service-desk administrator with --as");
     };
-    let actor = Actor {
-        user_id: &user.id,
-        roles: &user.roles,
-        active: user.status == "active",
-        level: haven_core::identity::records::SessionKind::Full,
-    };
-    if !can(Some(&actor), Action::PublishServiceUpdate, Resource::Service) {
+    let roles = if user.status == "active" { user.roles } else { Vec::new() };
+    let caller = Caller::console_as(&user.id, roles);
+    if !can(&caller, Action::PublishServiceUpdate, Resource::Service) {
         bail!("{user_id} is not an active service-desk administrator, so cannot publish service updates");
     }
-    Ok(())
+    Ok(caller)
 }
 
 /// `haven updates publish`.
@@ -119,8 +117,8 @@ pub async fn updates_publish(config: Config, author: &str, title: &str, body_fil
         std::fs::read_to_string(body_file).with_context(|| format!("read {}", body_file.display()))?
     };
     let app = app::open(config, Mode::Existing).await?;
-    require_admin(app.store.as_ref(), author).await?;
-    let id = haven_core::updates::publish(app.store.as_ref(), app.clock.now(), author, title, &body).await?;
+    let caller = require_admin(app.store.as_ref(), author).await?;
+    let id = haven_core::updates::publish(app.store.as_ref(), app.clock.now(), &caller, title, &body).await?;
     println!("Published service update {id}: {}", title.trim());
     Ok(0)
 }

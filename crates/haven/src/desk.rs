@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use haven_core::accounts::Role;
+use haven_core::caller::Caller;
 use haven_core::identity::Identity;
-use haven_core::identity::desk::By;
 use haven_core::identity::records::AccountStatus;
 use std::sync::Arc;
 
@@ -30,7 +30,7 @@ fn when(us: i64) -> String {
 
 pub async fn add(config: Config, id: &str, email: &str, admin: bool) -> Result<i32> {
     let identity = open(config).await?;
-    let link = identity.add_account(By::Console, id, email, admin, "console").await?;
+    let link = identity.add_account(&Caller::console(), id, email, admin).await?;
     println!("Account {id} created{}.", if admin { " (service desk)" } else { "" });
     println!(
         "Onboarding link (single use, valid {} hours; also emailed to {email}):",
@@ -42,7 +42,7 @@ pub async fn add(config: Config, id: &str, email: &str, admin: bool) -> Result<i
 
 pub async fn list(config: Config, query: &str) -> Result<i32> {
     let identity = open(config).await?;
-    let accounts = identity.find_accounts(By::Console, query).await?;
+    let accounts = identity.find_accounts(&Caller::console(), query).await?;
     println!("{:<24} {:<32} {:<10} ROLES", "USER", "EMAIL", "STATUS");
     for a in &accounts {
         let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
@@ -55,7 +55,7 @@ pub async fn list(config: Config, query: &str) -> Result<i32> {
 
 pub async fn show(config: Config, id: &str) -> Result<i32> {
     let identity = open(config).await?;
-    let v = identity.account_view(By::Console, id).await?;
+    let v = identity.account_view(&Caller::console(), id).await?;
     let a = &v.account;
     println!("User:               {}", a.id);
     println!("Email:              {}", a.email);
@@ -80,7 +80,7 @@ pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<
     let parsed = Role::parse(role)
         .with_context(|| format!("{role:?} is not a role: use package_reviewer, admin or researcher"))?;
     let identity = open(config).await?;
-    let changed = identity.set_role(By::Console, id, parsed, on, "console").await?;
+    let changed = identity.set_role(&Caller::console(), id, parsed, on).await?;
     let what = if on { "now has" } else { "no longer has" };
     if changed {
         println!("{id} {what} the role {role}.");
@@ -92,7 +92,7 @@ pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<
 
 pub async fn set_status(config: Config, id: &str, status: AccountStatus) -> Result<i32> {
     let identity = open(config).await?;
-    identity.set_account_status(By::Console, id, status, "console").await?;
+    identity.set_account_status(&Caller::console(), id, status).await?;
     println!(
         "{id}: {}",
         match status {
@@ -107,7 +107,7 @@ pub async fn set_status(config: Config, id: &str, status: AccountStatus) -> Resu
 pub async fn reset_password(config: Config, id: &str) -> Result<i32> {
     let identity = open(config).await?;
     // The link goes to the user's email only: whoever runs this never sees it.
-    if identity.start_password_reset(By::Console, id, "console").await? {
+    if identity.start_password_reset(&Caller::console(), id).await? {
         println!(
             "A password reset link was emailed to {id} (single use; not shown here). They must still prove a second factor or answer their security questions."
         );
@@ -136,11 +136,11 @@ pub async fn import_pskc(config: Config, file: &Path, key_file: Option<&Path>) -
     let keys = match haven_core::identity::pskc::parse(&xml, key.as_ref().map(|k| k.as_slice())) {
         Ok(k) => k,
         Err(e) => {
-            identity.pskc_refused(By::Console, &e.to_string(), "console").await?;
+            identity.pskc_refused(&Caller::console(), &e.to_string()).await?;
             return Err(e.into());
         }
     };
-    let serials = identity.import_tokens(By::Console, keys, "console").await?;
+    let serials = identity.import_tokens(&Caller::console(), keys).await?;
     println!("Imported {} token(s): {}", serials.len(), serials.join(", "));
     println!("Assign each with `haven tokens assign SERIAL USER`; the user then sets its PIN and confirms a code.");
     Ok(0)
@@ -148,7 +148,7 @@ pub async fn import_pskc(config: Config, file: &Path, key_file: Option<&Path>) -
 
 pub async fn assign(config: Config, serial: &str, user: &str) -> Result<i32> {
     let identity = open(config).await?;
-    identity.assign_token(By::Console, serial, user, "console").await?;
+    identity.assign_token(&Caller::console(), serial, user).await?;
     println!("Token {serial} assigned to {user}. They set its PIN and type a code in My Tokens to activate it.");
     Ok(0)
 }

@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use haven_core::CoreError;
-use haven_core::Store;
+use haven_core::caller::Caller;
 use haven_core::identity::Mailer;
-use haven_core::identity::desk::By;
-use haven_core::packages::rules::{Change, kind_str, parse_kind};
+use haven_core::packages::rules::{kind_str, parse_kind};
 use haven_core::packages::{PackageError, Packages};
 use haven_packages::policy::{Ecosystem, RuleKind};
 
@@ -18,18 +17,17 @@ use crate::cli::PackagesCommand;
 use crate::config::Config;
 use crate::mail::LettreMailer;
 
-async fn open_with_mail(config: Config) -> Result<(Arc<Packages>, Arc<dyn Mailer>, Arc<dyn Store>)> {
+async fn open_with_mail(config: Config) -> Result<(Arc<Packages>, Arc<dyn Mailer>)> {
     let public_url = config.console_url();
     let app = app::open(config, Mode::Existing).await?;
     let mailer: Arc<dyn Mailer> = Arc::new(LettreMailer::new(&app.config.mail, &app.config.data_dir)?);
-    let store: Arc<dyn Store> = app.store.clone();
-    Ok((app.packages(&public_url)?, mailer, store))
+    Ok((app.packages(&public_url)?, mailer))
 }
 
 async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i32> {
     let packages = open(config).await?;
     if let Some(id) = show {
-        let r = packages.request(id).await?;
+        let r = packages.request(&Caller::console(), id).await?;
         println!(
             "Request #{} {} {} {} by {} ({})",
             r.id,
@@ -44,7 +42,7 @@ async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i3
             println!("Note from {}: {}", r.decided_by, r.note);
         }
         println!("{:<32} {:<14} {:<24} {:<12} FINDINGS", "PACKAGE", "VERSION", "NEEDED BY", "NOW");
-        for i in packages.preview(&r).await? {
+        for i in packages.preview(&Caller::console(), &r).await? {
             let mut findings = i.findings.join("; ");
             if let Some(p) = i.problem {
                 findings.push_str(&format!(" {p}"));
@@ -55,7 +53,7 @@ async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i3
         }
         return Ok(0);
     }
-    let list = packages.requests(None, pending).await?;
+    let list = packages.requests(&Caller::console(), None, pending).await?;
     println!("{:<6} {:<8} {:<40} {:<16} {:<10} CREATED", "ID", "ECO", "PACKAGE", "REQUESTER", "STATUS");
     for r in &list {
         let created = haven_core::from_micros(r.created_us)
@@ -84,10 +82,6 @@ fn ecosystem(s: &str) -> Result<Ecosystem> {
     Ecosystem::parse(s).ok_or_else(|| anyhow!("{s:?} is not an ecosystem: use pypi, cran or conda"))
 }
 
-fn console(reason: &str) -> Change<'_> {
-    Change { actor: "console", source: "console", reason }
-}
-
 pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
     match command {
         PackagesCommand::Allow { ecosystem: e, name, spec, skip_cooldown, reason, .. } => {
@@ -100,7 +94,7 @@ pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
             let kind = parse_kind(&kind).ok_or_else(|| anyhow!("{kind:?} is not a rule kind: use allow or deny"))?;
             let e = ecosystem(&e)?;
             let packages = open(config).await?;
-            let n = packages.remove_rules(e, kind, &name, spec.as_deref(), &console("")).await?;
+            let n = packages.remove_rules(&Caller::console(), e, kind, &name, spec.as_deref(), "").await?;
             if n == 0 {
                 bail!(
                     "there is no {} rule for {name}{} in {}",
@@ -124,11 +118,8 @@ pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
                 "reject" => false,
                 other => bail!("{other:?} is not a decision: use approve or reject"),
             };
-            let (packages, mailer, store) = open_with_mail(config).await?;
-            let request = packages.request(id).await?;
-            let email = store.find_user(&request.requester).await?.map(|u| u.email).unwrap_or_default();
-            let decided =
-                packages.decide_request(By::Console, mailer.as_ref(), &email, id, approve, &note, "console").await?;
+            let (packages, mailer) = open_with_mail(config).await?;
+            let decided = packages.decide_request(&Caller::console(), mailer.as_ref(), id, approve, &note).await?;
             println!("Request #{id} {} ({} {}).", decided.status.as_str(), decided.ecosystem.as_str(), decided.name);
             let closure = decided.closure_items();
             for i in closure {
@@ -143,7 +134,7 @@ pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
         }
         PackagesCommand::Token { user, label, .. } => {
             let packages = open(config).await?;
-            let made = packages.create_repo_token("console", &user, &label, "console").await;
+            let made = packages.create_repo_token(&Caller::console(), &user, &label).await;
             let (secret, token) = match made {
                 Err(PackageError::Core(CoreError::NotFound)) => bail!("there is no user {user:?} (haven users list)"),
                 other => other?,
@@ -165,9 +156,10 @@ async fn add(
     reason: &str,
 ) -> Result<i32> {
     let e = ecosystem(e)?;
-    let (packages, mailer, _) = open_with_mail(config).await?;
-    let rule = packages.add_rule(e, kind, name, spec, skip_cooldown, &console(reason)).await?;
-    let told = packages.report_direct_allow(mailer.as_ref(), &rule, &console(reason)).await?;
+    let (packages, mailer) = open_with_mail(config).await?;
+    let console = Caller::console();
+    let rule = packages.add_rule(&console, e, kind, name, spec, skip_cooldown, reason).await?;
+    let told = packages.report_direct_allow(mailer.as_ref(), &console, &rule, reason).await?;
     let spec = if rule.spec.is_empty() { "(all versions)".to_string() } else { rule.spec.clone() };
     println!(
         "{} {} {} {spec}{}",
@@ -197,7 +189,7 @@ async fn policy(config: Config, only: Option<&str>) -> Result<i32> {
         let c = packages.config.ecosystem(e);
         println!("[{}] upstream {}", e.as_str(), c.upstream);
         println!("  mode {}, cooldown {} day(s), files up to {} MiB", c.mode.as_str(), c.min_age_days, c.max_file_mib);
-        let rules = packages.rules(e).await?;
+        let rules = packages.rules(&Caller::console(), e).await?;
         if rules.is_empty() {
             println!("  no rules");
         }
@@ -222,7 +214,7 @@ async fn check(
 ) -> Result<i32> {
     let e = ecosystem(e)?;
     let packages = open(config).await?;
-    let rows = packages.explain(e, name, version, channel, subdir).await?;
+    let rows = packages.explain(&Caller::console(), e, name, version, channel, subdir).await?;
     let offered = rows.iter().filter(|(_, why)| why.is_none()).count();
     for (file, why) in &rows {
         match why {
@@ -294,7 +286,7 @@ async fn import_osv(config: Config, path: &Path) -> Result<i32> {
         read_osv_zip(path, &mut files)?;
     }
     let packages = open(config).await?;
-    let report = packages.import_osv("console", files).await?;
+    let report = packages.import_osv(&Caller::console(), files).await?;
     println!(
         "Imported {} advisories ({} withdrawn, {} about other ecosystems).",
         report.imported, report.withdrawn, report.ignored

@@ -7,24 +7,17 @@
 use time::Duration;
 use zeroize::Zeroizing;
 
+use super::Identity;
 use super::ice::ICE_SETTING;
 use super::pskc::ImportedKey;
 use super::records::{
     Account, AccountStatus, LinkPurpose, LinkRecord, OtpTokenRecord, SessionKind, SessionRecord, TokenState,
 };
-use super::{Identity, SignedIn};
 use crate::accounts::{NewUser, Role, validate_email, validate_user_id};
-use crate::audit::{AuditEvent, NewAuditEvent};
+use crate::audit::{AuditEvent, NewAuditEvent, action};
 use crate::authz::{Action, Resource};
+use crate::caller::{Caller, Level};
 use crate::{CoreError, read, transact};
-
-/// Who asks the service desk.
-#[derive(Clone, Copy)]
-pub enum By<'a> {
-    Web(&'a SignedIn),
-    /// `haven users …` at the server: audited as `console`.
-    Console,
-}
 
 /// What the service desk sees of one account. Never a seed, hash or code.
 pub struct AccountView {
@@ -38,22 +31,18 @@ pub struct AccountView {
 }
 
 impl Identity {
-    fn desk_actor(&self, by: By<'_>) -> Result<String, CoreError> {
-        match by {
-            By::Console => Ok("console".into()),
-            By::Web(who) => {
-                self.require(who, Action::ManageAccounts, Resource::Service)?;
-                Ok(who.user_id.clone())
-            }
-        }
+    /// The audit name of whoever asks the service desk (an administrator, or `console`).
+    fn desk_actor(&self, who: &Caller) -> Result<String, CoreError> {
+        self.require(who, Action::ManageAccounts, Resource::Service)?;
+        Ok(who.user_id.clone())
     }
 
     /// Who makes a service-desk change: as `desk_actor`, and from the web only with a second
     /// factor proven in the last few minutes (a stale or stolen session cannot add an
     /// administrator, issue links, revoke tokens or switch ICE).
-    fn desk_change_actor(&self, by: By<'_>) -> Result<String, CoreError> {
-        let actor = self.desk_actor(by)?;
-        if let By::Web(who) = by {
+    fn desk_change_actor(&self, who: &Caller) -> Result<String, CoreError> {
+        let actor = self.desk_actor(who)?;
+        if who.level != Level::Console {
             self.check_fresh(who)?;
         }
         Ok(actor)
@@ -62,10 +51,9 @@ impl Identity {
     /// Apply `change` to an account and audit it, in one transaction.
     async fn change_account<F>(
         &self,
-        by: By<'_>,
+        who: &Caller,
         user_id: &str,
         action: &'static str,
-        source: &str,
         change: F,
     ) -> Result<serde_json::Value, CoreError>
     where
@@ -76,15 +64,12 @@ impl Identity {
             + Send
             + 'static,
     {
-        let actor = self.desk_change_actor(by)?;
-        if let By::Web(who) = by
-            && who.user_id == user_id
-            && action != "account.fail_counters_reset"
-        {
+        let actor = self.desk_change_actor(who)?;
+        if who.level != Level::Console && who.user_id == user_id && action != action::ACCOUNT_FAIL_COUNTERS_RESET {
             return Err(CoreError::Conflict("ask another administrator to do this to your own account".into()));
         }
         let (now, _) = self.now();
-        let (id, src) = (user_id.to_string(), source.to_string());
+        let (id, src) = (user_id.to_string(), who.source.clone());
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
@@ -99,8 +84,8 @@ impl Identity {
         .await
     }
 
-    pub async fn find_accounts(&self, by: By<'_>, query: &str) -> Result<Vec<Account>, CoreError> {
-        self.desk_actor(by)?;
+    pub async fn find_accounts(&self, who: &Caller, query: &str) -> Result<Vec<Account>, CoreError> {
+        self.desk_actor(who)?;
         let q = query.trim().to_lowercase();
         read(self.store.as_ref(), move |tx| {
             Box::pin(async move { Ok::<_, CoreError>(tx.find_accounts(&q, 200).await?) })
@@ -108,8 +93,8 @@ impl Identity {
         .await
     }
 
-    pub async fn account_view(&self, by: By<'_>, user_id: &str) -> Result<AccountView, CoreError> {
-        self.desk_actor(by)?;
+    pub async fn account_view(&self, who: &Caller, user_id: &str) -> Result<AccountView, CoreError> {
+        self.desk_actor(who)?;
         let id = user_id.to_string();
         let (_, now_us) = self.now();
         read(self.store.as_ref(), move |tx| {
@@ -134,8 +119,8 @@ impl Identity {
     }
 
     /// A user's audit events (as actor or target), newest first.
-    pub async fn account_audit(&self, by: By<'_>, user_id: &str, limit: i64) -> Result<Vec<AuditEvent>, CoreError> {
-        self.desk_actor(by)?;
+    pub async fn account_audit(&self, who: &Caller, user_id: &str, limit: i64) -> Result<Vec<AuditEvent>, CoreError> {
+        self.desk_actor(who)?;
         let id = user_id.to_string();
         read(self.store.as_ref(), move |tx| {
             Box::pin(async move { Ok::<_, CoreError>(tx.audit_about(&id, limit).await?) })
@@ -165,13 +150,13 @@ impl Identity {
     /// Add an account and email its onboarding link; returns the link (the CLI prints it).
     pub async fn add_account(
         &self,
-        by: By<'_>,
+        who: &Caller,
         user_id: &str,
         email: &str,
         admin: bool,
-        source: &str,
     ) -> Result<String, CoreError> {
-        let actor = self.desk_change_actor(by)?;
+        let source = who.source.as_str();
+        let actor = self.desk_change_actor(who)?;
         let user_id = user_id.trim().to_lowercase();
         let email = email.trim().to_string();
         validate_user_id(&user_id)?;
@@ -193,7 +178,7 @@ impl Identity {
                 tx.insert_user(&new).await?;
                 tx.replace_link(&link).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &actor, "account.created").target(&new.id).source(&src).details(
+                    NewAuditEvent::new(now, &actor, action::ACCOUNT_CREATED).target(&new.id).source(&src).details(
                         serde_json::json!({"roles": new.roles, "via": "service_desk", "onboarding_link_hours": hours}),
                     ),
                 )
@@ -215,14 +200,14 @@ impl Identity {
     }
 
     /// A fresh onboarding link for an account that has not finished onboarding.
-    pub async fn new_onboarding_link(&self, by: By<'_>, user_id: &str, source: &str) -> Result<String, CoreError> {
+    pub async fn new_onboarding_link(&self, who: &Caller, user_id: &str) -> Result<String, CoreError> {
         let hours = self.policy.onboarding_link_hours;
         let (secret, link) = self.issue_link(user_id, LinkPurpose::Onboarding, hours).await?;
         let account = self.load_account(user_id).await?;
         if account.has_password() {
             return Err(CoreError::Conflict("this account is onboarded already; reset its password instead".into()));
         }
-        self.change_account(by, user_id, "account.onboarding_link_issued", source, move |tx, _| {
+        self.change_account(who, user_id, action::ACCOUNT_ONBOARDING_LINK_ISSUED, move |tx, _| {
             Box::pin(async move {
                 tx.replace_link(&link).await?;
                 Ok(serde_json::json!({"valid_hours": hours}))
@@ -243,17 +228,16 @@ impl Identity {
     /// disabling end its sessions.
     pub async fn set_account_status(
         &self,
-        by: By<'_>,
+        who: &Caller,
         user_id: &str,
         status: AccountStatus,
-        source: &str,
     ) -> Result<(), CoreError> {
         let action = match status {
-            AccountStatus::Active => "account.unlocked",
-            AccountStatus::Locked => "account.locked_by_service_desk",
-            AccountStatus::Disabled => "account.disabled",
+            AccountStatus::Active => action::ACCOUNT_UNLOCKED,
+            AccountStatus::Locked => action::ACCOUNT_LOCKED_BY_SERVICE_DESK,
+            AccountStatus::Disabled => action::ACCOUNT_DISABLED,
         };
-        self.change_account(by, user_id, action, source, move |tx, mut account| {
+        self.change_account(who, user_id, action, move |tx, mut account| {
             Box::pin(async move {
                 let before = account.status.as_str();
                 account.status = status;
@@ -273,17 +257,10 @@ impl Identity {
 
     /// Grant or withdraw a role (`package_reviewer`, `admin`). The last administrator keeps
     /// theirs; nobody changes their own roles.
-    pub async fn set_role(
-        &self,
-        by: By<'_>,
-        user_id: &str,
-        role: Role,
-        on: bool,
-        source: &str,
-    ) -> Result<bool, CoreError> {
-        let action = if on { "account.role_granted" } else { "account.role_withdrawn" };
+    pub async fn set_role(&self, who: &Caller, user_id: &str, role: Role, on: bool) -> Result<bool, CoreError> {
+        let action = if on { action::ACCOUNT_ROLE_GRANTED } else { action::ACCOUNT_ROLE_WITHDRAWN };
         let changed = self
-            .change_account(by, user_id, action, source, move |tx, account| {
+            .change_account(who, user_id, action, move |tx, account| {
                 Box::pin(async move {
                     if !on
                         && role == Role::Admin
@@ -306,10 +283,10 @@ impl Identity {
     /// second factor or answer their security questions. The link goes to the user only: it is
     /// never returned to the administrator who asked for it (who could otherwise take the account
     /// over with ICE). Returns whether the email went out.
-    pub async fn start_password_reset(&self, by: By<'_>, user_id: &str, source: &str) -> Result<bool, CoreError> {
+    pub async fn start_password_reset(&self, who: &Caller, user_id: &str) -> Result<bool, CoreError> {
         let hours = self.policy.reset_link_hours;
         let (secret, link) = self.issue_link(user_id, LinkPurpose::PasswordReset, hours).await?;
-        self.change_account(by, user_id, "password.reset_started", source, move |tx, _| {
+        self.change_account(who, user_id, action::PASSWORD_RESET_STARTED, move |tx, _| {
             Box::pin(async move {
                 tx.replace_link(&link).await?;
                 Ok(serde_json::json!({"valid_hours": hours}))
@@ -328,9 +305,9 @@ impl Identity {
     }
 
     /// Revoke (delete) every token of the account.
-    pub async fn revoke_tokens(&self, by: By<'_>, user_id: &str, source: &str) -> Result<usize, CoreError> {
+    pub async fn revoke_tokens(&self, who: &Caller, user_id: &str) -> Result<usize, CoreError> {
         let details = self
-            .change_account(by, user_id, "token.revoked_by_service_desk", source, move |tx, account| {
+            .change_account(who, user_id, action::TOKEN_REVOKED_BY_SERVICE_DESK, move |tx, account| {
                 Box::pin(async move {
                     let tokens = tx.tokens_of(&account.id).await?;
                     for t in &tokens {
@@ -345,8 +322,8 @@ impl Identity {
     }
 
     /// Clear the account's failure counter and lockout, and unlock its locked tokens.
-    pub async fn reset_fail_counters(&self, by: By<'_>, user_id: &str, source: &str) -> Result<(), CoreError> {
-        self.change_account(by, user_id, "account.fail_counters_reset", source, move |tx, mut account| {
+    pub async fn reset_fail_counters(&self, who: &Caller, user_id: &str) -> Result<(), CoreError> {
+        self.change_account(who, user_id, action::ACCOUNT_FAIL_COUNTERS_RESET, move |tx, mut account| {
             Box::pin(async move {
                 account.failed_signins = 0;
                 account.locked_until_us = 0;
@@ -370,14 +347,8 @@ impl Identity {
     }
 
     /// Turn ICE logon on or off for one account.
-    pub async fn set_account_ice(
-        &self,
-        by: By<'_>,
-        user_id: &str,
-        enabled: bool,
-        source: &str,
-    ) -> Result<(), CoreError> {
-        self.change_account(by, user_id, "ice.switched_for_user", source, move |tx, mut account| {
+    pub async fn set_account_ice(&self, who: &Caller, user_id: &str, enabled: bool) -> Result<(), CoreError> {
+        self.change_account(who, user_id, action::ICE_SWITCHED_FOR_USER, move |tx, mut account| {
             Box::pin(async move {
                 account.ice_enabled = enabled;
                 tx.update_account(&account).await?;
@@ -391,8 +362,9 @@ impl Identity {
     }
 
     /// Turn ICE logon on or off for everyone.
-    pub async fn set_global_ice(&self, by: By<'_>, enabled: bool, source: &str) -> Result<(), CoreError> {
-        let actor = self.desk_change_actor(by)?;
+    pub async fn set_global_ice(&self, who: &Caller, enabled: bool) -> Result<(), CoreError> {
+        let source = who.source.as_str();
+        let actor = self.desk_change_actor(who)?;
         let (now, _) = self.now();
         let src = source.to_string();
         transact(self.store.as_ref(), move |tx| {
@@ -400,7 +372,7 @@ impl Identity {
                 tx.set_setting(ICE_SETTING, if enabled { "true" } else { "false" }).await?;
                 let ended = if enabled { 0 } else { tx.delete_sessions_of_kind(None, SessionKind::Ice).await? };
                 tx.append_audit(
-                    NewAuditEvent::new(now, &actor, "ice.switched_for_everyone")
+                    NewAuditEvent::new(now, &actor, action::ICE_SWITCHED_FOR_EVERYONE)
                         .source(&src)
                         .details(serde_json::json!({"enabled": enabled, "ice_sessions_ended": ended})),
                 )
@@ -413,13 +385,9 @@ impl Identity {
 
     /// Import hardware tokens from a parsed PSKC file: all or nothing. Seeds are sealed at once and
     /// never shown again.
-    pub async fn import_tokens(
-        &self,
-        by: By<'_>,
-        keys: Vec<ImportedKey>,
-        source: &str,
-    ) -> Result<Vec<String>, CoreError> {
-        let actor = self.desk_change_actor(by)?;
+    pub async fn import_tokens(&self, who: &Caller, keys: Vec<ImportedKey>) -> Result<Vec<String>, CoreError> {
+        let source = who.source.as_str();
+        let actor = self.desk_change_actor(who)?;
         let (now, now_us) = self.now();
         let mut records = Vec::with_capacity(keys.len());
         for key in &keys {
@@ -457,7 +425,7 @@ impl Identity {
                     tx.put_token(r).await?;
                 }
                 tx.append_audit(
-                    NewAuditEvent::new(now, &actor, "token.imported")
+                    NewAuditEvent::new(now, &actor, action::TOKEN_IMPORTED)
                         .source(&src)
                         .details(serde_json::json!({"format": "pskc", "serials": listed})),
                 )
@@ -470,12 +438,13 @@ impl Identity {
     }
 
     /// Record a refused PSKC import (nothing was imported).
-    pub async fn pskc_refused(&self, by: By<'_>, reason: &str, source: &str) -> Result<(), CoreError> {
-        let actor = self.desk_actor(by)?;
+    pub async fn pskc_refused(&self, who: &Caller, reason: &str) -> Result<(), CoreError> {
+        let source = who.source.as_str();
+        let actor = self.desk_actor(who)?;
         let reason: String = reason.chars().take(300).collect();
         self.audit_simple(
             &actor,
-            "token.import_refused",
+            action::TOKEN_IMPORT_REFUSED,
             "",
             source,
             serde_json::json!({"format": "pskc", "reason": reason}),
@@ -484,16 +453,16 @@ impl Identity {
     }
 
     /// Hardware tokens imported and not yet assigned.
-    pub async fn unassigned_tokens(&self, by: By<'_>) -> Result<Vec<OtpTokenRecord>, CoreError> {
-        self.desk_actor(by)?;
+    pub async fn unassigned_tokens(&self, who: &Caller) -> Result<Vec<OtpTokenRecord>, CoreError> {
+        self.desk_actor(who)?;
         read(self.store.as_ref(), |tx| Box::pin(async move { Ok::<_, CoreError>(tx.unassigned_tokens(500).await?) }))
             .await
     }
 
     /// Give a hardware token to a user; they set its PIN and confirm a code to activate it.
-    pub async fn assign_token(&self, by: By<'_>, serial: &str, user_id: &str, source: &str) -> Result<(), CoreError> {
+    pub async fn assign_token(&self, who: &Caller, serial: &str, user_id: &str) -> Result<(), CoreError> {
         let serial = serial.trim().to_string();
-        self.change_account(by, user_id, "token.assigned", source, move |tx, account| {
+        self.change_account(who, user_id, action::TOKEN_ASSIGNED, move |tx, account| {
             Box::pin(async move {
                 let mut token = tx.token(&serial).await?.ok_or(CoreError::NotFound)?;
                 if token.user_id.is_some() || token.state != TokenState::Unassigned {

@@ -9,11 +9,12 @@
 use time::Duration;
 use zeroize::Zeroizing;
 
+use super::Identity;
 use super::records::{Account, AccountStatus, EmergencyCode, LinkPurpose, LinkRecord, SecurityAnswer, SessionKind};
 use super::sessions::NewSession;
-use super::{Identity, SignedIn};
-use crate::audit::{ANONYMOUS, NewAuditEvent};
+use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource};
+use crate::caller::{Caller, Level};
 use crate::{CoreError, read, transact};
 
 /// The global switch in the settings table (the service desk's), on top of `security.ice_enabled`.
@@ -64,7 +65,7 @@ impl Identity {
                     tx.take_link(&flow, LinkPurpose::IceQuestions, now_us).await?;
                 }
                 tx.append_audit(
-                    NewAuditEvent::new(now, ANONYMOUS, "ice.refused")
+                    NewAuditEvent::new(now, actor::ANONYMOUS, action::ICE_REFUSED)
                         .target(&id)
                         .source(&src)
                         .details(serde_json::json!({"reason": reason})),
@@ -97,7 +98,7 @@ impl Identity {
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.append_audit(
-                    NewAuditEvent::new(now, ANONYMOUS, "ice.refused")
+                    NewAuditEvent::new(now, actor::ANONYMOUS, action::ICE_REFUSED)
                         .target(&id)
                         .source(&src)
                         .details(serde_json::json!({"reason": "too_many_attempts"})),
@@ -114,20 +115,22 @@ impl Identity {
 
     /// ICE step: user id → Continue. Nothing is looked up (the page must not tell whether the
     /// account exists); the step is recorded.
-    pub async fn ice_start(&self, user_id: &str, source: &str) -> Result<(), CoreError> {
+    pub async fn ice_start(&self, who: &Caller, user_id: &str) -> Result<(), CoreError> {
+        let source = who.source.as_str();
         let id: String = user_id.trim().to_lowercase().chars().take(64).collect();
         // Anyone can start as many as they like: aggregated per source like other anonymous noise.
-        self.audit_refusal("ice.started", &id, source, serde_json::json!({"step": "user_id"})).await
+        self.audit_refusal(action::ICE_STARTED, &id, source, serde_json::json!({"step": "user_id"})).await
     }
 
     /// ICE step: "Static Password". On success returns the secret that carries the logon to the
     /// questions (kept in the form, stored hashed, 10 minutes, single use).
     pub async fn ice_password(
         &self,
+        who: &Caller,
         user_id: &str,
         password: &str,
-        source: &str,
     ) -> Result<Zeroizing<String>, CoreError> {
+        let source = who.source.as_str();
         let user_id = user_id.trim().to_lowercase();
         if !self.ice_globally_enabled().await? {
             return Err(CoreError::Unavailable(
@@ -169,10 +172,10 @@ impl Identity {
             Box::pin(async move {
                 tx.record_attempt(&attempts_key(&id), now_us).await?;
                 let (action, reason) = match (usable, ice_off_for_user) {
-                    (true, false) => ("ice.password_passed", ""),
-                    (true, true) => ("ice.refused", "ice_off_for_user"),
+                    (true, false) => (action::ICE_PASSWORD_PASSED, ""),
+                    (true, true) => (action::ICE_REFUSED, "ice_off_for_user"),
                     _ => (
-                        "ice.password_failed",
+                        action::ICE_PASSWORD_FAILED,
                         if exists { "wrong_password_or_account_not_active" } else { "unknown_user" },
                     ),
                 };
@@ -186,7 +189,7 @@ impl Identity {
                     tx.update_account(&a).await?;
                 }
                 tx.append_audit(
-                    NewAuditEvent::new(now, ANONYMOUS, action)
+                    NewAuditEvent::new(now, actor::ANONYMOUS, action)
                         .target(&id)
                         .source(&src)
                         .details(serde_json::json!({"step": "static_password", "reason": reason})),
@@ -243,11 +246,12 @@ impl Identity {
     /// ICE step: security questions. On success, an ICE session (and an email to the user).
     pub async fn ice_answers(
         &self,
+        who: &Caller,
         flow: &str,
         answers: &[Zeroizing<String>],
-        source: &str,
-        user_agent: &str,
     ) -> Result<NewSession, CoreError> {
+        let source = who.source.as_str();
+        let user_agent = who.user_agent.as_str();
         let link = self.ice_flow(flow).await?;
         let account = self.load_account(&link.user_id).await?;
         // The switches are checked at every step: turning ICE off stops a logon already past
@@ -264,8 +268,10 @@ impl Identity {
                 tx.record_attempt(&attempts_key(&id), now_us).await?;
                 tx.record_attempt(&answers_key(&id), now_us).await?;
                 if !ok {
-                    tx.append_audit(NewAuditEvent::new(now, ANONYMOUS, "ice.answers_failed").target(&id).source(&src))
-                        .await?;
+                    tx.append_audit(
+                        NewAuditEvent::new(now, actor::ANONYMOUS, action::ICE_ANSWERS_FAILED).target(&id).source(&src),
+                    )
+                    .await?;
                     return Ok::<_, CoreError>(false);
                 }
                 if tx.take_link(&hash, LinkPurpose::IceQuestions, now_us).await?.is_none() {
@@ -273,7 +279,7 @@ impl Identity {
                 }
                 tx.insert_session(&record).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &id, "ice.logon")
+                    NewAuditEvent::new(now, &id, action::ICE_LOGON)
                         .target(&id)
                         .source(&src)
                         .details(serde_json::json!({"step": "security_questions"})),
@@ -292,16 +298,13 @@ impl Identity {
     }
 
     /// Emergency → Request → Submit: a new 8-digit code, shown once, replacing any earlier one.
-    pub async fn request_emergency_code(
-        &self,
-        who: &SignedIn,
-        source: &str,
-    ) -> Result<(Zeroizing<String>, i64), CoreError> {
+    pub async fn request_emergency_code(&self, who: &Caller) -> Result<(Zeroizing<String>, i64), CoreError> {
+        let source = who.source.as_str();
         self.require(who, Action::RequestEmergencyCode, Resource::Account(&who.user_id))?;
-        if who.kind == SessionKind::Full {
+        if who.level == Level::Full {
             self.check_fresh(who)?;
         }
-        if who.kind == SessionKind::Ice {
+        if who.level == Level::Ice {
             let account = self.load_account(&who.user_id).await?;
             self.ice_switched_on(&account, None, source).await?;
         }
@@ -311,13 +314,13 @@ impl Identity {
         let hours = self.policy.emergency_code_hours;
         let expires_us = now_us + Duration::hours(i64::from(hours)).whole_microseconds() as i64;
         let record = EmergencyCode { user_id: who.user_id.clone(), code_hash, created_us: now_us, expires_us };
-        let (user, src, kind) = (who.user_id.clone(), source.to_string(), who.kind.as_str());
+        let (user, src, kind) = (who.user_id.clone(), source.to_string(), who.level.as_str());
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let replaced = tx.emergency_code(&user).await?.is_some();
                 tx.put_emergency_code(&record).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &user, "emergency_code.issued").target(&user).source(&src).details(
+                    NewAuditEvent::new(now, &user, action::EMERGENCY_CODE_ISSUED).target(&user).source(&src).details(
                         serde_json::json!({"valid_hours": hours, "replaced_earlier": replaced, "session": kind}),
                     ),
                 )
@@ -327,12 +330,12 @@ impl Identity {
         })
         .await?;
         let text = super::messages::emergency_code_issued(&who.user_id, hours, &self.public_url);
-        self.notify(&who.email, "Haven - an emergency code was issued", text).await;
+        self.notify(who.email(), "Haven - an emergency code was issued", text).await;
         Ok((code, expires_us))
     }
 
     /// When the user's current emergency code expires, if there is one.
-    pub async fn emergency_code_expiry(&self, who: &SignedIn) -> Result<Option<i64>, CoreError> {
+    pub async fn emergency_code_expiry(&self, who: &Caller) -> Result<Option<i64>, CoreError> {
         let (_, now_us) = self.now();
         let user = who.user_id.clone();
         let code = read(self.store.as_ref(), move |tx| {
@@ -342,27 +345,31 @@ impl Identity {
         Ok(code.filter(|c| c.expires_us > now_us).map(|c| c.expires_us))
     }
 
+    /// Whether the caller may set security questions now: while onboarding, or fully signed in
+    /// with both factors proven recently (`StepUpRequired` otherwise).
+    pub fn may_set_security_answers(&self, who: &Caller) -> Result<(), CoreError> {
+        self.require(who, Action::SetSecurityAnswers, Resource::Account(&who.user_id))?;
+        if who.level == Level::Full { self.check_fresh(who) } else { Ok(()) }
+    }
+
     /// Set the three security questions and their answers (onboarding, or later when signed in).
     pub async fn set_security_answers(
         &self,
-        who: &SignedIn,
+        who: &Caller,
         chosen: &[(String, Zeroizing<String>)],
-        source: &str,
     ) -> Result<(), CoreError> {
-        self.require(who, Action::SetSecurityAnswers, Resource::Account(&who.user_id))?;
-        if who.kind == SessionKind::Full {
-            self.check_fresh(who)?;
-        }
+        let source = who.source.as_str();
+        self.may_set_security_answers(who)?;
         let answers = self.hash_answers(chosen).await?;
         let (now, _) = self.now();
-        let (user, src, keep) = (who.user_id.clone(), source.to_string(), who.session_hash);
-        let end_others = who.kind == SessionKind::Full;
+        let (user, src, keep) = (who.user_id.clone(), source.to_string(), who.session()?.hash);
+        let end_others = who.level == Level::Full;
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.set_security_answers(&user, &answers).await?;
                 let ended = if end_others { tx.delete_sessions_of(&user, Some(&keep)).await? } else { 0 };
                 tx.append_audit(
-                    NewAuditEvent::new(now, &user, "ice.questions_set")
+                    NewAuditEvent::new(now, &user, action::ICE_QUESTIONS_SET)
                         .target(&user)
                         .source(&src)
                         .details(serde_json::json!({"other_sessions_ended": ended})),

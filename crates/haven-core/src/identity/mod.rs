@@ -24,13 +24,13 @@ use haven_crypto::otp::{Algorithm, OtpKey};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::accounts::Role;
-use crate::authz::{Action, Actor, Resource, can};
+use crate::authz::{Action, Resource, can};
+use crate::caller::Caller;
 use crate::keyring::KeyRing;
 use crate::{Clock, CoreError, Rng, Store, to_micros};
 pub use policy::SecurityPolicy;
 pub use ports::{Hasher, Mail, MailError, Mailer};
-use records::{OtpTokenRecord, SessionKind};
+use records::OtpTokenRecord;
 
 /// The key that seals OTP seeds in the database, kept as a service key in the key ring.
 const SEED_KEY_NAME: &str = "@otp-seeds";
@@ -60,32 +60,6 @@ pub struct IdentityDeps {
     pub public_url: String,
 }
 
-/// Who is signed in, as the session says.
-#[derive(Debug, Clone)]
-pub struct SignedIn {
-    pub user_id: String,
-    pub email: String,
-    pub roles: Vec<Role>,
-    pub kind: SessionKind,
-    pub session_hash: [u8; 32],
-    pub mfa_at_us: i64,
-    pub created_us: i64,
-    /// The password is older than the policy allows: only changing it is possible.
-    pub password_expired: bool,
-    /// The account has no active token yet: it must enrol one before anything else.
-    pub needs_token: bool,
-}
-
-impl SignedIn {
-    pub fn actor(&self) -> Actor<'_> {
-        Actor { user_id: &self.user_id, roles: &self.roles, active: true, level: self.kind }
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.roles.contains(&Role::Admin)
-    }
-}
-
 impl Identity {
     pub async fn new(deps: IdentityDeps, keyring: &KeyRing) -> Result<Self, CoreError> {
         deps.policy.validate().map_err(|m| CoreError::invalid("security", m))?;
@@ -111,8 +85,8 @@ impl Identity {
     }
 
     /// `Forbidden` unless `can()` allows it.
-    pub(crate) fn require(&self, who: &SignedIn, action: Action, resource: Resource<'_>) -> Result<(), CoreError> {
-        if can(Some(&who.actor()), action, resource) { Ok(()) } else { Err(CoreError::Forbidden) }
+    pub(crate) fn require(&self, who: &Caller, action: Action, resource: Resource<'_>) -> Result<(), CoreError> {
+        if can(who, action, resource) { Ok(()) } else { Err(CoreError::Forbidden) }
     }
 
     /// Secrets checked inside a session (a token's first code, HOTP resynchronisation, the
@@ -148,22 +122,18 @@ impl Identity {
     /// Audit a wrong secret of `kind` (its try was counted by [`Identity::check_allowed`]).
     pub(crate) async fn check_failed(
         &self,
-        who: &SignedIn,
+        who: &Caller,
         action: &'static str,
-        source: &str,
         details: serde_json::Value,
     ) -> Result<(), CoreError> {
-        self.audit_simple(&who.user_id, action, &who.user_id, source, details).await
+        self.audit_simple(&who.user_id, action, &who.user_id, &who.source, details).await
     }
 
     /// `StepUpRequired` unless the session proved both factors within `fresh_mfa_minutes`.
-    pub fn check_fresh(&self, who: &SignedIn) -> Result<(), CoreError> {
+    pub fn check_fresh(&self, who: &Caller) -> Result<(), CoreError> {
         let (_, now_us) = self.now();
         let window = Duration::minutes(i64::from(self.policy.fresh_mfa_minutes));
-        let fresh = who.kind == SessionKind::Full
-            && who.mfa_at_us > 0
-            && now_us - who.mfa_at_us <= window.whole_microseconds() as i64;
-        if fresh { Ok(()) } else { Err(CoreError::StepUpRequired) }
+        if who.fresh(now_us, window) { Ok(()) } else { Err(CoreError::StepUpRequired) }
     }
 
     /// Verify against `phc`, or against the dummy hash when there is none (same cost either way).

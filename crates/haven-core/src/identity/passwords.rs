@@ -7,11 +7,12 @@ use std::sync::LazyLock;
 use time::Duration;
 use zeroize::Zeroizing;
 
+use super::Identity;
 use super::records::{Account, LinkPurpose};
-use super::{Identity, SignedIn};
 use crate::accounts::PASSWORD_MAX_CHARS;
-use crate::audit::NewAuditEvent;
+use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource};
+use crate::caller::Caller;
 use crate::{CoreError, transact};
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
@@ -103,18 +104,24 @@ impl Identity {
         Ok(())
     }
 
+    /// Whether the caller may change their password now (`StepUpRequired` unless both factors
+    /// were proven recently).
+    pub fn may_change_password(&self, who: &Caller) -> Result<(), CoreError> {
+        self.require(who, Action::ChangeOwnPassword, Resource::Account(&who.user_id))?;
+        self.check_fresh(who)
+    }
+
     /// Change one's own password: needs a fresh MFA sign-in and the current password. Ends the
     /// user's other sessions and tells them by email.
     pub async fn change_password(
         &self,
-        who: &SignedIn,
+        who: &Caller,
         current: &str,
         new: &str,
         confirm: &str,
-        source: &str,
     ) -> Result<(), CoreError> {
-        self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
-        self.check_fresh(who)?;
+        let source = who.source.as_str();
+        self.may_change_password(who)?;
         if !haven_crypto::ct_eq(new.as_bytes(), confirm.as_bytes()) {
             return Err(refuse("the two new passwords differ; type the same password twice"));
         }
@@ -122,13 +129,14 @@ impl Identity {
         self.check_allowed("current_password", &who.user_id).await?;
         if !self.hasher.verify(account.password_hash.clone(), Zeroizing::new(current.to_string())).await {
             let details = serde_json::json!({});
-            self.check_failed(who, "password.current_check_failed", source, details).await?;
+            self.check_failed(who, action::PASSWORD_CURRENT_CHECK_FAILED, details).await?;
             return Err(CoreError::invalid("current_password", "your current password is not right"));
         }
         self.check_new_password(new, &account)?;
         self.refuse_reuse(&account, new).await?;
         let hash = self.hasher.hash(Zeroizing::new(new.to_string())).await?;
-        self.store_password(&account.id, hash, PasswordSetBy::Owner { keep_session: who.session_hash }, source).await?;
+        self.store_password(&account.id, hash, PasswordSetBy::Owner { keep_session: who.session()?.hash }, source)
+            .await?;
         self.notify(
             &account.email,
             "Haven - your password was changed",
@@ -147,8 +155,8 @@ impl Identity {
         source: &str,
     ) -> Result<(), CoreError> {
         let (keep_session, reset_link, action, via) = match by {
-            PasswordSetBy::Owner { keep_session } => (Some(keep_session), None, "password.changed", "self"),
-            PasswordSetBy::ResetLink { link } => (None, Some(link), "password.reset", "reset_link"),
+            PasswordSetBy::Owner { keep_session } => (Some(keep_session), None, action::PASSWORD_CHANGED, "self"),
+            PasswordSetBy::ResetLink { link } => (None, Some(link), action::PASSWORD_RESET, "reset_link"),
         };
         let (now, now_us) = self.now();
         let (id, src) = (user_id.to_string(), source.to_string());
@@ -160,8 +168,10 @@ impl Identity {
                     if tx.take_link(&link, LinkPurpose::PasswordReset, now_us).await?.is_none() {
                         return Err(CoreError::LinkInvalid);
                     }
-                    tx.append_audit(NewAuditEvent::new(now, &id, "password.reset_link_used").target(&id).source(&src))
-                        .await?;
+                    tx.append_audit(
+                        NewAuditEvent::new(now, &id, action::PASSWORD_RESET_LINK_USED).target(&id).source(&src),
+                    )
+                    .await?;
                 }
                 let mut account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
                 if account.has_password() {

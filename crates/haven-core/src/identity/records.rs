@@ -166,9 +166,6 @@ pub enum SessionKind {
     /// A new account or reset password on its onboarding link: may set security questions and
     /// enrol a token, nothing else.
     Enrol,
-    /// Not a session: a package client presenting a repository token. May read the package
-    /// repository, nothing else.
-    Repository,
 }
 
 impl SessionKind {
@@ -177,7 +174,14 @@ impl SessionKind {
             SessionKind::Full => "full",
             SessionKind::Ice => "ice",
             SessionKind::Enrol => "enrol",
-            SessionKind::Repository => "repository",
+        }
+    }
+    /// What a caller with a session of this kind may do (see `authz`).
+    pub fn level(self) -> crate::caller::Level {
+        match self {
+            SessionKind::Full => crate::caller::Level::Full,
+            SessionKind::Ice => crate::caller::Level::Ice,
+            SessionKind::Enrol => crate::caller::Level::Enrol,
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -6,12 +6,13 @@
 use time::Duration;
 use zeroize::Zeroizing;
 
+use super::Identity;
 use super::passwords::PasswordSetBy;
 use super::records::{LinkPurpose, LinkRecord, SessionKind};
 use super::sessions::NewSession;
-use super::{Identity, SignedIn};
-use crate::audit::{ANONYMOUS, NewAuditEvent};
+use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource};
+use crate::caller::Caller;
 use crate::{CoreError, read, transact};
 
 pub const RECOVERY_CODES: usize = 10;
@@ -44,11 +45,8 @@ pub struct LinkInfo {
 
 impl Identity {
     /// Make ten new recovery codes (the old ones stop working); needs a recent MFA sign-in.
-    pub async fn regenerate_recovery_codes(
-        &self,
-        who: &SignedIn,
-        source: &str,
-    ) -> Result<Vec<Zeroizing<String>>, CoreError> {
+    pub async fn regenerate_recovery_codes(&self, who: &Caller) -> Result<Vec<Zeroizing<String>>, CoreError> {
+        let source = who.source.as_str();
         self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
         self.check_fresh(who)?;
         let mut codes = Vec::with_capacity(RECOVERY_CODES);
@@ -60,13 +58,13 @@ impl Identity {
             codes.push(code);
         }
         let (now, _) = self.now();
-        let (user, src, keep) = (who.user_id.clone(), source.to_string(), who.session_hash);
+        let (user, src, keep) = (who.user_id.clone(), source.to_string(), who.session()?.hash);
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.replace_recovery_codes(&user, &hashes).await?;
                 let ended = tx.delete_sessions_of(&user, Some(&keep)).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &user, "recovery_codes.generated")
+                    NewAuditEvent::new(now, &user, action::RECOVERY_CODES_GENERATED)
                         .target(&user)
                         .source(&src)
                         .details(serde_json::json!({"count": RECOVERY_CODES, "other_sessions_ended": ended})),
@@ -77,7 +75,7 @@ impl Identity {
         })
         .await?;
         let text = super::messages::recovery_codes_generated(&who.user_id, &self.public_url);
-        self.notify(&who.email, "Haven - new recovery codes", text).await;
+        self.notify(who.email(), "Haven - new recovery codes", text).await;
         Ok(codes)
     }
 
@@ -92,10 +90,11 @@ impl Identity {
     /// Forgotten password: a user id and a recovery code (used up) open a short reset link.
     pub async fn start_recovery(
         &self,
+        who: &Caller,
         user_id: &str,
         code: &str,
-        source: &str,
     ) -> Result<Zeroizing<String>, CoreError> {
+        let source = who.source.as_str();
         let user_id = user_id.trim().to_lowercase();
         let (now, now_us) = self.now();
         let hash = haven_crypto::codes::normalise_recovery_code(code).map(|c| haven_crypto::sha256(c.as_bytes()));
@@ -121,12 +120,14 @@ impl Identity {
                 };
                 if used {
                     tx.replace_link(&record).await?;
-                    tx.append_audit(NewAuditEvent::new(now, &id, "recovery_code.used").target(&id).source(&src))
+                    tx.append_audit(NewAuditEvent::new(now, &id, action::RECOVERY_CODE_USED).target(&id).source(&src))
                         .await?;
                 } else {
                     tx.record_attempt(&key, now_us).await?;
                     tx.append_audit(
-                        NewAuditEvent::new(now, ANONYMOUS, "recovery_code.refused").target(&id).source(&src),
+                        NewAuditEvent::new(now, actor::ANONYMOUS, action::RECOVERY_CODE_REFUSED)
+                            .target(&id)
+                            .source(&src),
                     )
                     .await?;
                 }
@@ -143,7 +144,7 @@ impl Identity {
 
     /// What a reset or onboarding link is for (without using it up). An unknown, used or expired
     /// link is refused and audited.
-    pub async fn inspect_link(&self, secret: &str, purpose: LinkPurpose, source: &str) -> Result<LinkInfo, CoreError> {
+    pub async fn inspect_link(&self, who: &Caller, secret: &str, purpose: LinkPurpose) -> Result<LinkInfo, CoreError> {
         let hash = haven_crypto::token::hash_token(secret);
         let (_, now_us) = self.now();
         let link = read(self.store.as_ref(), move |tx| {
@@ -151,16 +152,17 @@ impl Identity {
         })
         .await?;
         let Some(link) = link else {
-            return Err(self.link_refused(purpose, source).await);
+            return Err(self.link_refused(who, purpose).await);
         };
         let questions = self.answers_of(&link.user_id).await?.into_iter().map(|a| a.question).collect();
         Ok(LinkInfo { from_recovery: link.subject == "recovery_code", user_id: link.user_id, purpose, questions })
     }
 
     /// Audit a refused link and return the error to show.
-    pub async fn link_refused(&self, purpose: LinkPurpose, source: &str) -> CoreError {
+    pub async fn link_refused(&self, who: &Caller, purpose: LinkPurpose) -> CoreError {
+        let source = who.source.as_str();
         let details = serde_json::json!({"purpose": purpose.as_str(), "reason": "unknown_used_or_expired"});
-        match self.audit_refusal("link.refused", "", source, details).await {
+        match self.audit_refusal(action::LINK_REFUSED, "", source, details).await {
             Ok(()) => CoreError::LinkInvalid,
             Err(e) => e,
         }
@@ -170,12 +172,13 @@ impl Identity {
     /// and the new password. Ends every session of the user.
     pub async fn reset_password(
         &self,
+        who: &Caller,
         secret: &str,
         proof: Option<ResetProof>,
         new: &str,
         confirm: &str,
-        source: &str,
     ) -> Result<String, CoreError> {
+        let source = who.source.as_str();
         let hash = haven_crypto::token::hash_token(secret);
         let (_, now_us) = self.now();
         let link = read(self.store.as_ref(), move |tx| {
@@ -183,7 +186,7 @@ impl Identity {
         })
         .await?;
         let Some(link) = link else {
-            return Err(self.link_refused(LinkPurpose::PasswordReset, source).await);
+            return Err(self.link_refused(who, LinkPurpose::PasswordReset).await);
         };
         let account = self.load_account(&link.user_id).await?;
         if !haven_crypto::ct_eq(new.as_bytes(), confirm.as_bytes()) {
@@ -257,7 +260,7 @@ impl Identity {
                 match reason {
                     Some(reason) => {
                         tx.append_audit(
-                            NewAuditEvent::new(now, ANONYMOUS, "password.reset_refused")
+                            NewAuditEvent::new(now, actor::ANONYMOUS, action::PASSWORD_RESET_REFUSED)
                                 .target(&id)
                                 .source(&src)
                                 .details(serde_json::json!({"reason": reason})),
@@ -305,14 +308,15 @@ impl Identity {
                 let cancelled = failures >= RESET_LINK_PROOF_ATTEMPTS
                     && tx.take_link(&link_hash, LinkPurpose::PasswordReset, now_us).await?.is_some();
                 tx.append_audit(
-                    NewAuditEvent::new(now, ANONYMOUS, "password.reset_refused").target(&id).source(&src).details(
-                        serde_json::json!({
+                    NewAuditEvent::new(now, actor::ANONYMOUS, action::PASSWORD_RESET_REFUSED)
+                        .target(&id)
+                        .source(&src)
+                        .details(serde_json::json!({
                             "reason": "proof_failed",
                             "proof": if by_answers { "answers" } else { "passcode" },
                             "failures_on_link": failures,
                             "link_cancelled": cancelled,
-                        }),
-                    ),
+                        })),
                 )
                 .await?;
                 Ok::<_, CoreError>(cancelled)
@@ -332,14 +336,15 @@ impl Identity {
     /// questions. Opens an enrolment session in which the user sets up a token.
     pub async fn onboard(
         &self,
+        who: &Caller,
         secret: &str,
         password: &str,
         confirm: &str,
         chosen: &[(String, Zeroizing<String>)],
-        source: &str,
-        user_agent: &str,
     ) -> Result<NewSession, CoreError> {
-        let info = self.inspect_link(secret, LinkPurpose::Onboarding, source).await?;
+        let source = who.source.as_str();
+        let user_agent = who.user_agent.as_str();
+        let info = self.inspect_link(who, secret, LinkPurpose::Onboarding).await?;
         let account = self.load_account(&info.user_id).await?;
         if !haven_crypto::ct_eq(password.as_bytes(), confirm.as_bytes()) {
             return Err(CoreError::invalid("password", "the two passwords differ; type the same password twice"));
@@ -363,7 +368,7 @@ impl Identity {
                 tx.set_security_answers(&id, &answers).await?;
                 tx.insert_session(&record).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &id, "account.onboarded")
+                    NewAuditEvent::new(now, &id, action::ACCOUNT_ONBOARDED)
                         .target(&id)
                         .source(&src)
                         .details(serde_json::json!({"questions": answers.len()})),

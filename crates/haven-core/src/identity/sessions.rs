@@ -4,10 +4,11 @@
 use time::Duration;
 use zeroize::Zeroizing;
 
+use super::Identity;
 use super::records::{AccountStatus, SessionKind, SessionRecord, TokenState};
-use super::{Identity, SignedIn};
-use crate::audit::NewAuditEvent;
+use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource};
+use crate::caller::{Caller, Session};
 use crate::{CoreError, Tx, read, transact};
 
 /// A session just made: the secret for the cookie and the record to store.
@@ -54,17 +55,21 @@ impl Identity {
         let absolute = minutes_us(i64::from(self.policy.session_absolute_hours) * 60);
         match kind {
             SessionKind::Full => (idle, absolute),
-            // A session is never of kind Repository; if one were, it would get the shortest life.
-            SessionKind::Ice | SessionKind::Enrol | SessionKind::Repository => {
+            SessionKind::Ice | SessionKind::Enrol => {
                 let cap = minutes_us(LIMITED_SESSION_MINUTES);
                 (idle.min(cap), absolute.min(cap))
             }
         }
     }
 
-    /// The signed-in user behind a session cookie, or None (unknown, expired, or the account can
-    /// no longer sign in). Expired sessions are deleted.
-    pub async fn authenticate(&self, secret: &str) -> Result<Option<SignedIn>, CoreError> {
+    /// The caller behind a session cookie, coming from `source` with `user_agent`, or None
+    /// (unknown, expired, or the account can no longer sign in). Expired sessions are deleted.
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+        source: &str,
+        user_agent: &str,
+    ) -> Result<Option<Caller>, CoreError> {
         if !haven_crypto::token::looks_like_token(secret) {
             return Ok(None);
         }
@@ -105,16 +110,20 @@ impl Identity {
             })
             .await?;
         }
-        Ok(Some(SignedIn {
-            password_expired: self.password_expired(&account, now_us),
-            needs_token: !has_token,
+        Ok(Some(Caller {
+            level: session.kind.level(),
+            session: Some(Session {
+                hash: session.hash,
+                email: account.email.clone(),
+                mfa_at_us: session.mfa_at_us,
+                created_us: session.created_us,
+                password_expired: self.password_expired(&account, now_us),
+                needs_token: !has_token,
+            }),
             user_id: account.id,
-            email: account.email,
             roles: account.roles,
-            kind: session.kind,
-            session_hash: session.hash,
-            mfa_at_us: session.mfa_at_us,
-            created_us: session.created_us,
+            source: source.to_string(),
+            user_agent: user_agent.to_string(),
         }))
     }
 
@@ -125,7 +134,7 @@ impl Identity {
             Box::pin(async move {
                 if tx.delete_session(&hash).await? {
                     tx.append_audit(
-                        NewAuditEvent::new(now, &user, "session.ended")
+                        NewAuditEvent::new(now, &user, action::SESSION_ENDED)
                             .target(&user)
                             .details(serde_json::json!({"reason": reason})),
                     )
@@ -138,13 +147,14 @@ impl Identity {
     }
 
     /// Sign out: the session is deleted server-side.
-    pub async fn sign_out(&self, who: &SignedIn, source: &str) -> Result<(), CoreError> {
+    pub async fn sign_out(&self, who: &Caller) -> Result<(), CoreError> {
+        let source = who.source.as_str();
         let (now, _) = self.now();
-        let (hash, user, src) = (who.session_hash, who.user_id.clone(), source.to_string());
+        let (hash, user, src) = (who.session()?.hash, who.user_id.clone(), source.to_string());
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.delete_session(&hash).await?;
-                tx.append_audit(NewAuditEvent::new(now, &user, "session.signed_out").target(&user).source(&src))
+                tx.append_audit(NewAuditEvent::new(now, &user, action::SESSION_SIGNED_OUT).target(&user).source(&src))
                     .await?;
                 Ok::<_, CoreError>(())
             })
@@ -153,7 +163,7 @@ impl Identity {
     }
 
     /// The user's sessions, newest first.
-    pub async fn my_sessions(&self, who: &SignedIn) -> Result<Vec<SessionRecord>, CoreError> {
+    pub async fn my_sessions(&self, who: &Caller) -> Result<Vec<SessionRecord>, CoreError> {
         self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
         let user = who.user_id.clone();
         read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.sessions_of(&user).await?) }))
@@ -161,15 +171,16 @@ impl Identity {
     }
 
     /// End every session of the user but this one; how many ended.
-    pub async fn end_other_sessions(&self, who: &SignedIn, source: &str) -> Result<u64, CoreError> {
+    pub async fn end_other_sessions(&self, who: &Caller) -> Result<u64, CoreError> {
+        let source = who.source.as_str();
         self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
         let (now, _) = self.now();
-        let (hash, user, src) = (who.session_hash, who.user_id.clone(), source.to_string());
+        let (hash, user, src) = (who.session()?.hash, who.user_id.clone(), source.to_string());
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let n = tx.delete_sessions_of(&user, Some(&hash)).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &user, "session.others_ended")
+                    NewAuditEvent::new(now, &user, action::SESSION_OTHERS_ENDED)
                         .target(&user)
                         .source(&src)
                         .details(serde_json::json!({"ended": n})),
@@ -199,8 +210,10 @@ impl Identity {
                     return Err(CoreError::Conflict("this account has a token already; sign in instead".into()));
                 }
                 tx.insert_session(&record).await?;
-                tx.append_audit(NewAuditEvent::new(now, &id, "session.enrolment_started").target(&id).source(&src))
-                    .await?;
+                tx.append_audit(
+                    NewAuditEvent::new(now, &id, action::SESSION_ENROLMENT_STARTED).target(&id).source(&src),
+                )
+                .await?;
                 Ok::<_, CoreError>(())
             })
         })

@@ -9,11 +9,13 @@
 use time::Duration;
 use zeroize::Zeroizing;
 
+use super::Identity;
 use super::otp_check::{self, Matched};
 use super::records::{Account, AccountStatus, OtpTokenRecord, SessionKind, TokenState};
 use super::sessions::NewSession;
-use super::{Identity, SignedIn};
-use crate::audit::{ANONYMOUS, NewAuditEvent};
+use crate::audit::{NewAuditEvent, action, actor};
+use crate::authz::{Action, Resource};
+use crate::caller::Caller;
 use crate::{CoreError, Tx, read, transact};
 
 /// What the user typed at sign-in.
@@ -21,14 +23,6 @@ pub struct Credentials {
     pub user_id: String,
     pub password: Zeroizing<String>,
     pub passcode: Zeroizing<String>,
-}
-
-/// Where the attempt came from.
-pub struct Origin<'a> {
-    pub source: &'a str,
-    pub user_agent: &'a str,
-    /// The session the browser had, ended by a successful sign-in (rotation).
-    pub replaces: Option<[u8; 32]>,
 }
 
 /// A successful sign-in.
@@ -82,17 +76,22 @@ fn address_key(source: &str) -> String {
 }
 
 impl Identity {
-    /// Sign in with user id, password and passcode.
-    pub async fn sign_in(&self, creds: Credentials, origin: Origin<'_>) -> Result<SignInOk, CoreError> {
+    /// Sign in with user id, password and passcode. `replaces` is the session the browser had,
+    /// ended by a successful sign-in (rotation).
+    pub async fn sign_in(
+        &self,
+        who: &Caller,
+        creds: Credentials,
+        replaces: Option<[u8; 32]>,
+    ) -> Result<SignInOk, CoreError> {
         let user_id = creds.user_id.trim().to_lowercase();
-        self.check_address(origin.source).await?;
+        self.check_address(&who.source).await?;
         let verdict = self.verify_factors(&user_id, Some(&creds.password), &creds.passcode).await?;
-        let session = self.make_session(&user_id, SessionKind::Full, true, origin.source, origin.user_agent)?;
+        let session = self.make_session(&user_id, SessionKind::Full, true, &who.source, &who.user_agent)?;
         let secret = session.secret.clone();
         let record = session.record.clone();
-        let applied = self
-            .apply_verdict(&user_id, verdict, Then::NewSession(Box::new(session)), origin.source, origin.replaces)
-            .await?;
+        let applied =
+            self.apply_verdict(&user_id, verdict, Then::NewSession(Box::new(session)), &who.source, replaces).await?;
         match applied {
             Applied::Ok { factor, account } => {
                 let (_, now_us) = self.now();
@@ -113,19 +112,13 @@ impl Identity {
     }
 
     /// Step-up: prove password and passcode again inside a session (before credential changes).
-    pub async fn confirm_identity(
-        &self,
-        who: &SignedIn,
-        password: &str,
-        passcode: &str,
-        source: &str,
-    ) -> Result<(), CoreError> {
-        if who.kind != SessionKind::Full {
-            return Err(CoreError::Forbidden);
-        }
+    pub async fn confirm_identity(&self, who: &Caller, password: &str, passcode: &str) -> Result<(), CoreError> {
+        let source = who.source.as_str();
+        self.require(who, Action::ConfirmIdentity, Resource::Account(&who.user_id))?;
+        let session_hash = who.session()?.hash;
         self.check_address(source).await?;
         let verdict = self.verify_factors(&who.user_id, Some(password), passcode).await?;
-        match self.apply_verdict(&who.user_id, verdict, Then::Refresh(who.session_hash), source, None).await? {
+        match self.apply_verdict(&who.user_id, verdict, Then::Refresh(session_hash), source, None).await? {
             Applied::Ok { .. } => Ok(()),
             Applied::Failed { .. } => Err(CoreError::SignInFailed),
         }
@@ -160,7 +153,7 @@ impl Identity {
         let src = source.to_string();
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                let event = NewAuditEvent::new(now, ANONYMOUS, "signin.rate_limited").source(&src);
+                let event = NewAuditEvent::new(now, actor::ANONYMOUS, action::SIGNIN_RATE_LIMITED).source(&src);
                 crate::audit::append_refusal(tx, event).await?;
                 Ok::<_, CoreError>(())
             })
@@ -250,7 +243,7 @@ impl Identity {
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let refuse = |reason: &'static str| {
-                    NewAuditEvent::new(now, ANONYMOUS, "signin.failed")
+                    NewAuditEvent::new(now, actor::ANONYMOUS, action::SIGNIN_FAILED)
                         .target(&id)
                         .source(&src)
                         .details(serde_json::json!({"reason": reason}))
@@ -294,7 +287,7 @@ impl Identity {
                     tx.append_audit(refuse(reason)).await?;
                     if newly_locked {
                         tx.append_audit(
-                            NewAuditEvent::new(now, crate::audit::SYSTEM, "account.locked")
+                            NewAuditEvent::new(now, actor::SYSTEM, action::ACCOUNT_LOCKED)
                                 .target(&id)
                                 .source(&src)
                                 .details(serde_json::json!({"until_us": account.locked_until_us, "after_failures": lock_after})),
@@ -312,7 +305,7 @@ impl Identity {
                     Then::NewSession(session) => {
                         Identity::insert_session(tx, &session.record, replaces).await?;
                         tx.append_audit(
-                            NewAuditEvent::new(now, &id, "signin.succeeded")
+                            NewAuditEvent::new(now, &id, action::SIGNIN_SUCCEEDED)
                                 .target(&id)
                                 .source(&src)
                                 .details(serde_json::json!({"factor": name, "token": serial})),
@@ -321,7 +314,7 @@ impl Identity {
                     }
                     Then::Proof => {
                         tx.append_audit(
-                            NewAuditEvent::new(now, &id, "password.reset_factor_passed")
+                            NewAuditEvent::new(now, &id, action::PASSWORD_RESET_FACTOR_PASSED)
                                 .target(&id)
                                 .source(&src)
                                 .details(serde_json::json!({"factor": name, "token": serial})),
@@ -331,7 +324,7 @@ impl Identity {
                     Then::Refresh(hash) => {
                         tx.set_session_mfa(&hash, now_us).await?;
                         tx.append_audit(
-                            NewAuditEvent::new(now, &id, "signin.reconfirmed")
+                            NewAuditEvent::new(now, &id, action::SIGNIN_RECONFIRMED)
                                 .target(&id)
                                 .source(&src)
                                 .details(serde_json::json!({"factor": name, "token": serial})),
@@ -405,7 +398,7 @@ async fn count_token_failures(
         if token.failures >= max {
             token.state = TokenState::Locked;
             tx.append_audit(
-                NewAuditEvent::new(now, crate::audit::SYSTEM, "token.locked")
+                NewAuditEvent::new(now, actor::SYSTEM, action::TOKEN_LOCKED)
                     .target(user_id)
                     .source(source)
                     .details(serde_json::json!({"serial": token.serial, "failures": token.failures})),

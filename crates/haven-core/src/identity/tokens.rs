@@ -10,11 +10,12 @@ use haven_crypto::otp::{Algorithm, OtpKey, UriKind, key_uri};
 use time::Duration;
 use zeroize::Zeroizing;
 
+use super::Identity;
 use super::otp_check;
-use super::records::{LinkPurpose, LinkRecord, OtpKind, OtpTokenRecord, SessionKind, TokenState};
-use super::{Identity, SignedIn};
-use crate::audit::NewAuditEvent;
+use super::records::{LinkPurpose, LinkRecord, OtpKind, OtpTokenRecord, TokenState};
+use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource};
+use crate::caller::{Caller, Level};
 use crate::{CoreError, read, transact};
 
 /// 160-bit seeds, as RFC 4226 recommends and every authenticator app accepts.
@@ -75,7 +76,7 @@ pub fn validate_pin(pin: &str, min_digits: usize) -> Result<(), CoreError> {
 
 impl Identity {
     /// The user's tokens, oldest first.
-    pub async fn my_tokens(&self, who: &SignedIn) -> Result<Vec<OtpTokenRecord>, CoreError> {
+    pub async fn my_tokens(&self, who: &Caller) -> Result<Vec<OtpTokenRecord>, CoreError> {
         self.require(who, Action::ManageOwnTokens, Resource::Account(&who.user_id))?;
         let user = who.user_id.clone();
         read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.tokens_of(&user).await?) }))
@@ -84,13 +85,13 @@ impl Identity {
 
     /// Full sessions need a recent MFA sign-in for credential changes; ICE and enrolment sessions
     /// are short-lived and were just authenticated, so they pass.
-    fn require_recent(&self, who: &SignedIn) -> Result<(), CoreError> {
-        if who.kind == SessionKind::Full { self.check_fresh(who) } else { Ok(()) }
+    fn require_recent(&self, who: &Caller) -> Result<(), CoreError> {
+        if who.level == Level::Full { self.check_fresh(who) } else { Ok(()) }
     }
 
     /// Load a token the signed-in user may act on. Others' tokens and unknown serials get the
     /// same refusal (audited), so serials cannot be enumerated.
-    async fn own_token(&self, who: &SignedIn, serial: &str, source: &str) -> Result<OtpTokenRecord, CoreError> {
+    async fn own_token(&self, who: &Caller, serial: &str, source: &str) -> Result<OtpTokenRecord, CoreError> {
         let s = serial.to_string();
         let token =
             read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.token(&s).await?) }))
@@ -102,7 +103,7 @@ impl Identity {
                 let shown: String = serial.chars().take(32).collect();
                 self.audit_simple(
                     &who.user_id,
-                    "token.access_refused",
+                    action::TOKEN_ACCESS_REFUSED,
                     &owner,
                     source,
                     serde_json::json!({"serial": shown}),
@@ -132,7 +133,7 @@ impl Identity {
         source: &str,
         details: serde_json::Value,
     ) -> Result<(), CoreError> {
-        let event = NewAuditEvent::new(self.now().0, crate::audit::ANONYMOUS, action);
+        let event = NewAuditEvent::new(self.now().0, actor::ANONYMOUS, action);
         self.audit_one(event, target, source, details, true).await
     }
 
@@ -162,14 +163,14 @@ impl Identity {
     /// Save `token` and its audit event together; optionally end the user's other sessions.
     async fn save_token(
         &self,
-        who: &SignedIn,
+        who: &Caller,
         token: OtpTokenRecord,
         action: &'static str,
         source: &str,
         end_others: bool,
     ) -> Result<(), CoreError> {
         let (now, _) = self.now();
-        let (user, src, keep) = (who.user_id.clone(), source.to_string(), who.session_hash);
+        let (user, src, keep) = (who.user_id.clone(), source.to_string(), who.session()?.hash);
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.put_token(&token).await?;
@@ -188,12 +189,8 @@ impl Identity {
     }
 
     /// My Tokens → Create.
-    pub async fn create_token(
-        &self,
-        who: &SignedIn,
-        product: Product,
-        source: &str,
-    ) -> Result<OtpTokenRecord, CoreError> {
+    pub async fn create_token(&self, who: &Caller, product: Product) -> Result<OtpTokenRecord, CoreError> {
+        let source = who.source.as_str();
         self.require(who, Action::ManageOwnTokens, Resource::Account(&who.user_id))?;
         self.require_recent(who)?;
         let existing = self.my_tokens(who).await?;
@@ -225,24 +222,18 @@ impl Identity {
             created_us: now_us,
             last_used_us: 0,
         };
-        self.save_token(who, token.clone(), "token.created", source, false).await?;
+        self.save_token(who, token.clone(), action::TOKEN_CREATED, source, false).await?;
         Ok(token)
     }
 
     /// Reset PIN: typed twice, digits only, not trivial. Changing the PIN of an active token is a
     /// credential change: it needs a recent MFA sign-in and ends the other sessions.
-    pub async fn reset_pin(
-        &self,
-        who: &SignedIn,
-        serial: &str,
-        pin: &str,
-        confirm: &str,
-        source: &str,
-    ) -> Result<(), CoreError> {
+    pub async fn reset_pin(&self, who: &Caller, serial: &str, pin: &str, confirm: &str) -> Result<(), CoreError> {
+        let source = who.source.as_str();
         let mut token = self.own_token(who, serial, source).await?;
         let active = token.state == TokenState::Active;
         if active {
-            if who.kind != SessionKind::Full {
+            if who.level != Level::Full {
                 return Err(CoreError::Forbidden);
             }
             self.check_fresh(who)?;
@@ -252,11 +243,11 @@ impl Identity {
             return Err(CoreError::invalid("pin", "the two PINs differ; type the same PIN in both boxes"));
         }
         token.pin_hash = Some(self.hasher.hash(Zeroizing::new(pin.to_string())).await?);
-        self.save_token(who, token, "token.pin_reset", source, active).await
+        self.save_token(who, token, action::TOKEN_PIN_RESET, source, active).await
     }
 
     /// A fresh seed for a token not yet active (delivery shows it once).
-    async fn reseed(&self, who: &SignedIn, serial: &str, source: &str) -> Result<(OtpTokenRecord, OtpKey), CoreError> {
+    async fn reseed(&self, who: &Caller, serial: &str, source: &str) -> Result<(OtpTokenRecord, OtpKey), CoreError> {
         let mut token = self.own_token(who, serial, source).await?;
         if token.state != TokenState::Pending || token.product == "hardware" {
             return Err(CoreError::Conflict(
@@ -273,7 +264,7 @@ impl Identity {
         Ok((token, key))
     }
 
-    fn enrolment(&self, who: &SignedIn, token: &OtpTokenRecord, key: &OtpKey) -> Enrolment {
+    fn enrolment(&self, who: &Caller, token: &OtpTokenRecord, key: &OtpKey) -> Enrolment {
         let kind = match token.kind {
             OtpKind::Totp => UriKind::Totp { period: u32::try_from(token.period).unwrap_or(30) },
             OtpKind::Hotp => UriKind::Hotp { counter: u64::try_from(token.counter).unwrap_or(0) },
@@ -286,15 +277,17 @@ impl Identity {
     }
 
     /// Deliver on screen: the QR code and URI, once.
-    pub async fn deliver_on_screen(&self, who: &SignedIn, serial: &str, source: &str) -> Result<Enrolment, CoreError> {
+    pub async fn deliver_on_screen(&self, who: &Caller, serial: &str) -> Result<Enrolment, CoreError> {
+        let source = who.source.as_str();
         let (token, key) = self.reseed(who, serial, source).await?;
         let enrolment = self.enrolment(who, &token, &key);
-        self.save_token(who, token, "token.delivered_on_screen", source, false).await?;
+        self.save_token(who, token, action::TOKEN_DELIVERED_ON_SCREEN, source, false).await?;
         Ok(enrolment)
     }
 
     /// PUSH → Email: an email with instructions and a single-use link, never the seed.
-    pub async fn deliver_by_email(&self, who: &SignedIn, serial: &str, source: &str) -> Result<(), CoreError> {
+    pub async fn deliver_by_email(&self, who: &Caller, serial: &str) -> Result<(), CoreError> {
+        let source = who.source.as_str();
         let (token, _) = self.reseed(who, serial, source).await?;
         let (now, now_us) = self.now();
         let link = haven_crypto::token::new_token(self.rng.as_ref())?;
@@ -314,7 +307,7 @@ impl Identity {
                 tx.put_token(&token).await?;
                 tx.replace_link(&record).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &user, "token.delivery_emailed")
+                    NewAuditEvent::new(now, &user, action::TOKEN_DELIVERY_EMAILED)
                         .target(&user)
                         .source(&src)
                         .details(serde_json::json!({"serial": token.serial, "link_valid_hours": hours})),
@@ -326,7 +319,7 @@ impl Identity {
         .await?;
         let url = self.link_url("/security/tokens/receive", &link.secret);
         let text = super::messages::token_delivery(&who.user_id, &serial, &url, hours, &self.public_url);
-        if self.notify(&who.email, &self.policy.token_email_subject, text).await {
+        if self.notify(who.email(), &self.policy.token_email_subject, text).await {
             Ok(())
         } else {
             Err(CoreError::Unavailable(
@@ -336,7 +329,8 @@ impl Identity {
     }
 
     /// Open an emailed delivery link: only its signed-in owner can, and only once.
-    pub async fn open_delivery_link(&self, who: &SignedIn, secret: &str, source: &str) -> Result<Enrolment, CoreError> {
+    pub async fn open_delivery_link(&self, who: &Caller, secret: &str) -> Result<Enrolment, CoreError> {
+        let source = who.source.as_str();
         let (now, now_us) = self.now();
         let hash = haven_crypto::token::hash_token(secret);
         let user = who.user_id.clone();
@@ -348,7 +342,7 @@ impl Identity {
                     Some(l) if l.user_id == user => {
                         tx.take_link(&hash, LinkPurpose::TokenDelivery, now_us).await?;
                         tx.append_audit(
-                            NewAuditEvent::new(now, &user, "token.delivery_link_opened")
+                            NewAuditEvent::new(now, &user, action::TOKEN_DELIVERY_LINK_OPENED)
                                 .target(&user)
                                 .source(&src)
                                 .details(serde_json::json!({"serial": l.subject})),
@@ -358,7 +352,7 @@ impl Identity {
                     }
                     other => {
                         tx.append_audit(
-                            NewAuditEvent::new(now, &user, "token.delivery_link_refused")
+                            NewAuditEvent::new(now, &user, action::TOKEN_DELIVERY_LINK_REFUSED)
                                 .target(&user)
                                 .source(&src)
                                 .details(serde_json::json!({"reason": if other.is_some() { "not_the_owner" } else { "invalid_or_used" }})),
@@ -380,13 +374,8 @@ impl Identity {
     }
 
     /// The first code from the app: the token becomes active (its PIN must be set first).
-    pub async fn activate_token(
-        &self,
-        who: &SignedIn,
-        serial: &str,
-        code: &str,
-        source: &str,
-    ) -> Result<(), CoreError> {
+    pub async fn activate_token(&self, who: &Caller, serial: &str, code: &str) -> Result<(), CoreError> {
+        let source = who.source.as_str();
         let mut token = self.own_token(who, serial, source).await?;
         if token.state != TokenState::Pending {
             return Err(CoreError::Conflict("this token is not waiting for activation".into()));
@@ -401,7 +390,7 @@ impl Identity {
         let (now, _) = self.now();
         let Some(matched) = otp_check::check(&token, &key, code.trim(), now.unix_timestamp()) else {
             let details = serde_json::json!({"serial": serial});
-            self.check_failed(who, "token.activation_failed", source, details).await?;
+            self.check_failed(who, action::TOKEN_ACTIVATION_FAILED, details).await?;
             return Err(CoreError::invalid(
                 "code",
                 "that code is not right: type the 6 digits the app shows now (check the phone's time is set automatically)",
@@ -410,28 +399,22 @@ impl Identity {
         matched.apply(&mut token);
         token.state = TokenState::Active;
         token.last_used_us = 0;
-        let email = who.email.clone();
-        self.save_token(who, token, "token.activated", source, true).await?;
+        let email = who.email().to_string();
+        self.save_token(who, token, action::TOKEN_ACTIVATED, source, true).await?;
         let text = super::messages::token_changed(&who.user_id, serial, "was activated", &self.public_url);
         self.notify(&email, "Haven - a token was added to your account", text).await;
         Ok(())
     }
 
     /// Resynchronise an event-based token from two consecutive codes.
-    pub async fn resync_token(
-        &self,
-        who: &SignedIn,
-        serial: &str,
-        first: &str,
-        second: &str,
-        source: &str,
-    ) -> Result<(), CoreError> {
+    pub async fn resync_token(&self, who: &Caller, serial: &str, first: &str, second: &str) -> Result<(), CoreError> {
+        let source = who.source.as_str();
         let mut token = self.own_token(who, serial, source).await?;
         self.check_allowed("token_resync", &who.user_id).await?;
         let key = self.otp_key(&token)?;
         let Some(matched) = otp_check::resync_hotp(&token, &key, first.trim(), second.trim()) else {
             let details = serde_json::json!({"serial": serial});
-            self.check_failed(who, "token.resync_failed", source, details).await?;
+            self.check_failed(who, action::TOKEN_RESYNC_FAILED, details).await?;
             return Err(CoreError::invalid(
                 "code",
                 "these are not two consecutive codes of this token; press the button twice and type both codes",
@@ -439,20 +422,15 @@ impl Identity {
         };
         matched.apply(&mut token);
         token.failures = 0;
-        self.save_token(who, token, "token.resynchronised", source, false).await
+        self.save_token(who, token, action::TOKEN_RESYNCHRONISED, source, false).await
     }
 
     /// Disable (any session) or enable (full session, recent MFA) a token.
-    pub async fn set_token_enabled(
-        &self,
-        who: &SignedIn,
-        serial: &str,
-        enabled: bool,
-        source: &str,
-    ) -> Result<(), CoreError> {
+    pub async fn set_token_enabled(&self, who: &Caller, serial: &str, enabled: bool) -> Result<(), CoreError> {
+        let source = who.source.as_str();
         let mut token = self.own_token(who, serial, source).await?;
         if enabled {
-            if who.kind != SessionKind::Full {
+            if who.level != Level::Full {
                 return Err(CoreError::Forbidden);
             }
             self.check_fresh(who)?;
@@ -460,21 +438,22 @@ impl Identity {
                 return Err(CoreError::Conflict("only a disabled token can be enabled".into()));
             }
             token.state = TokenState::Active;
-            self.save_token(who, token, "token.enabled", source, false).await
+            self.save_token(who, token, action::TOKEN_ENABLED, source, false).await
         } else {
             if !matches!(token.state, TokenState::Active | TokenState::Pending) {
                 return Err(CoreError::Conflict("this token is not in use".into()));
             }
             token.state = TokenState::Disabled;
-            self.save_token(who, token, "token.disabled", source, false).await
+            self.save_token(who, token, action::TOKEN_DISABLED, source, false).await
         }
     }
 
     /// Delete a token: a pending one from any session, an active one only with a recent MFA sign-in.
-    pub async fn delete_token(&self, who: &SignedIn, serial: &str, source: &str) -> Result<(), CoreError> {
+    pub async fn delete_token(&self, who: &Caller, serial: &str) -> Result<(), CoreError> {
+        let source = who.source.as_str();
         let token = self.own_token(who, serial, source).await?;
         if token.state != TokenState::Pending {
-            if who.kind != SessionKind::Full {
+            if who.level != Level::Full {
                 return Err(CoreError::Forbidden);
             }
             self.check_fresh(who)?;
@@ -485,7 +464,7 @@ impl Identity {
             Box::pin(async move {
                 tx.delete_token(&serial).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &user, "token.deleted")
+                    NewAuditEvent::new(now, &user, action::TOKEN_DELETED)
                         .target(&user)
                         .source(&src)
                         .details(serde_json::json!({"serial": serial})),

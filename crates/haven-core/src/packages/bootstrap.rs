@@ -9,7 +9,7 @@ use serde_json::json;
 use super::records::NewRule;
 use super::{PackageError, Packages};
 use crate::CoreError;
-use crate::audit::NewAuditEvent;
+use crate::audit::{NewAuditEvent, action, actor};
 
 const DONE: &str = "packages.bootstrap_allowlist";
 
@@ -57,12 +57,12 @@ impl Packages {
                     spec: String::new(),
                     skip_cooldown: false,
                     reason: "bootstrap allowlist: installers and build backends".into(),
-                    added_by: "haven".into(),
+                    added_by: actor::HAVEN.into(),
                     added_us: now,
                 });
             }
         }
-        let event = NewAuditEvent::new(self.clock.now(), "haven", "package.bootstrap_allowlist")
+        let event = NewAuditEvent::new(self.clock.now(), actor::HAVEN, action::PACKAGE_BOOTSTRAP_ALLOWLIST)
             .details(json!({"pypi": PYPI, "cran": CRAN, "conda": CONDA}));
         let added = crate::store::transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {

@@ -213,7 +213,7 @@ impl Packages {
                 && !spec.trim().is_empty()
                 && current.is_none_or(|r| !cran_spec_matches(spec, &r.version));
             if archived {
-                let served = self.cran_archive(&pkg).await;
+                let served = self.cran_archive_served(&pkg).await;
                 let versions: Vec<String> = match &served {
                     Ok(s) => s
                         .records

@@ -2,6 +2,7 @@
 //! `noarch` always exists (clients require it), even when the upstream has none. Upstream
 //! repodata is parsed as it streams; in allowlist mode only the allowed names' records are kept.
 
+use crate::caller::Caller;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -210,7 +211,7 @@ impl Packages {
         )))
     }
 
-    pub async fn conda_repodata(&self, channel: &str, subdir: &str) -> Result<ServedRepodata, PackageError> {
+    pub(crate) async fn conda_served(&self, channel: &str, subdir: &str) -> Result<ServedRepodata, PackageError> {
         self.conda_location(channel, subdir)?;
         let policy = self.policy(Ecosystem::Conda, None).await?;
         // In allowlist mode only the allowed names' records are read into memory.
@@ -255,13 +256,13 @@ impl Packages {
         channel: &str,
         subdir: &str,
         file: &str,
-        who: &str,
-        source: &str,
+        who: &Caller,
     ) -> Result<Download, PackageError> {
+        self.may_read(who)?;
         if !conda::valid_artifact_name(file) {
             return Err(PackageError::NotFound(format!("{file:?} is not a conda artifact name.")));
         }
-        let served = self.conda_repodata(channel, subdir).await?;
+        let served = self.conda_served(channel, subdir).await?;
         let record = served.repodata.packages.get(file).or_else(|| served.repodata.packages_conda.get(file));
         let Some(record) = record else {
             let (name, version) = conda::artifact_name_version(file).unwrap_or((file, ""));
@@ -283,8 +284,8 @@ impl Packages {
             path,
             expected: Expected::Sha256(record.sha256.clone()),
             size: record.size,
-            who: who.into(),
-            source: source.into(),
+            who: who.audit_name().into(),
+            source: who.source.clone(),
             audited: true,
         })
         .await

@@ -4,6 +4,7 @@
 //! upstream writes one, else from the tarball's Last-Modified (or file time), asked once per
 //! file and remembered.
 
+use crate::caller::Caller;
 use std::sync::Arc;
 
 use haven_packages::cran::rds::ArchivedFile;
@@ -116,7 +117,7 @@ impl Packages {
         Ok(policy.decide(&Candidate { name, version, uploaded_us, size: None }, now))
     }
 
-    pub async fn cran_index(&self) -> Result<ServedIndex, PackageError> {
+    pub(crate) async fn cran_served(&self) -> Result<ServedIndex, PackageError> {
         let policy = self.policy(Ecosystem::Cran, None).await?;
         let upstream = self.cran_upstream().await?;
         let mut lookups = 0;
@@ -135,8 +136,9 @@ impl Packages {
     }
 
     /// `src/contrib/<file>`: a current tarball, verified against its `MD5sum`.
-    pub async fn cran_file(&self, file: &str, who: &str, source: &str) -> Result<Download, PackageError> {
-        let served = self.cran_index().await?;
+    pub async fn cran_file(&self, file: &str, who: &Caller) -> Result<Download, PackageError> {
+        self.may_read(who)?;
+        let served = self.cran_served().await?;
         let Some(record) = served.records.iter().find(|r| r.file_name() == file) else {
             let pkg = file.split('_').next().unwrap_or(file);
             return match served.refused.iter().find(|(f, _)| f == file) {
@@ -157,15 +159,15 @@ impl Packages {
             upstream_url: format!("{}src/contrib/{file}", self.config.base(Ecosystem::Cran)),
             expected: Expected::Md5(md5.to_ascii_lowercase()),
             size: None,
-            who: who.into(),
-            source: source.into(),
+            who: who.audit_name().into(),
+            source: who.source.clone(),
             audited: true,
         })
         .await
     }
 
     /// Versions in `Archive/<pkg>/` the policy allows, and why the others are not offered.
-    pub async fn cran_archive(&self, pkg: &str) -> Result<ServedIndex, PackageError> {
+    pub(crate) async fn cran_archive_served(&self, pkg: &str) -> Result<ServedIndex, PackageError> {
         if !cran::valid_package_name(pkg) {
             return Err(PackageError::NotFound(format!("{pkg:?} is not a CRAN package name.")));
         }
@@ -217,9 +219,10 @@ impl Packages {
     /// where known. A denylist cannot list the archive of all of CRAN, so packages without an
     /// allow rule are left out (their archived versions install by URL). A package whose
     /// upstream listing fails is left out too, and logged: one bad listing must not hide the rest.
-    pub async fn cran_archive_list(&self) -> Result<Vec<(String, Vec<ArchivedFile>)>, PackageError> {
+    pub async fn cran_archive_list(&self, who: &Caller) -> Result<Vec<(String, Vec<ArchivedFile>)>, PackageError> {
+        self.may_read(who)?;
         let mut names: Vec<String> = self
-            .rules(Ecosystem::Cran)
+            .stored_rules(Ecosystem::Cran)
             .await?
             .into_iter()
             .filter(|r| r.kind == RuleKind::Allow)
@@ -229,7 +232,7 @@ impl Packages {
         names.dedup();
         let mut list = Vec::new();
         for pkg in names.into_iter().take(ARCHIVE_LIST_MAX) {
-            let served = match self.cran_archive(&pkg).await {
+            let served = match self.cran_archive_served(&pkg).await {
                 Ok(served) => served,
                 Err(PackageError::NotFound(_)) => continue,
                 Err(e) => {
@@ -269,17 +272,12 @@ impl Packages {
 
     /// `src/contrib/Archive/<pkg>/<file>`. CRAN declares no hash for archived tarballs: the first
     /// fetch is kept (and audited as unverified); later requests get that same copy.
-    pub async fn cran_archive_file(
-        &self,
-        pkg: &str,
-        file: &str,
-        who: &str,
-        source: &str,
-    ) -> Result<Download, PackageError> {
+    pub async fn cran_archive_file(&self, pkg: &str, file: &str, who: &Caller) -> Result<Download, PackageError> {
+        self.may_read(who)?;
         if cran::tarball_version(pkg, file).is_none() {
             return Err(PackageError::NotFound(format!("{file:?} is not a tarball of {pkg}.")));
         }
-        let served = self.cran_archive(pkg).await?;
+        let served = self.cran_archive_served(pkg).await?;
         if !served.records.iter().any(|r| format!("{}_{}.tar.gz", r.package, r.version) == file) {
             return match served.refused.iter().find(|(f, _)| f == file) {
                 Some((_, why)) => Err(self.refusal(Ecosystem::Cran, pkg, why)),
@@ -293,8 +291,8 @@ impl Packages {
             path,
             expected: Expected::FirstFetch,
             size: None,
-            who: who.into(),
-            source: source.into(),
+            who: who.audit_name().into(),
+            source: who.source.clone(),
             audited: true,
         })
         .await

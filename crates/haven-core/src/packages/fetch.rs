@@ -16,7 +16,7 @@ use serde_json::json;
 use super::ports::io_error;
 use super::records::CachedFile;
 use super::{CACHE_PROJECT, PackageError, Packages};
-use crate::audit::NewAuditEvent;
+use crate::audit::{NewAuditEvent, action, actor};
 use crate::blobs::{BlobStore, ByteStream};
 use crate::{Clock, CoreError, Store, to_micros};
 
@@ -161,7 +161,7 @@ impl Packages {
         if !req.audited {
             return Ok(());
         }
-        let event = NewAuditEvent::new(self.clock.now(), &req.who, "package.download")
+        let event = NewAuditEvent::new(self.clock.now(), &req.who, action::PACKAGE_DOWNLOAD)
             .target(&format!("{}:{}", req.ecosystem.as_str(), req.path))
             .source(&req.source)
             .details(json!({
@@ -184,7 +184,7 @@ impl Packages {
 
 async fn audit_integrity(store: &dyn Store, clock: &dyn Clock, req: &FileRequest, why: &str) {
     tracing::warn!(path = %req.path, url = %shown_url(&req.upstream_url), why, "upstream file refused");
-    let event = NewAuditEvent::new(clock.now(), "haven", "package.integrity_failed")
+    let event = NewAuditEvent::new(clock.now(), actor::HAVEN, action::PACKAGE_INTEGRITY_FAILED)
         .target(&format!("{}:{}", req.ecosystem.as_str(), req.path))
         .source(&req.source)
         .details(json!({"url": shown_url(&req.upstream_url), "why": why, "requested_by": req.who}));
@@ -285,7 +285,7 @@ async fn cache_while_streaming(
                 size: i64::try_from(size).unwrap_or(i64::MAX),
                 fetched_us: to_micros(clock.now()),
             };
-            let event = NewAuditEvent::new(clock.now(), "haven", "package.cached")
+            let event = NewAuditEvent::new(clock.now(), actor::HAVEN, action::PACKAGE_CACHED)
                 .target(&format!("{}:{}", req.ecosystem.as_str(), req.path))
                 .details(json!({"sha256": sha, "size": size, "url": shown_url(&req.upstream_url)}));
             let object = meta.clone();

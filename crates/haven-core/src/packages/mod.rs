@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod osv;
 pub mod ports;
 pub mod pypi;
+pub mod read;
 pub mod records;
 pub mod requests;
 pub mod rules;
@@ -24,7 +25,9 @@ use haven_packages::osv::{Advisory, osv_identity};
 use haven_packages::policy::{Ecosystem, Policy, Rule, RuleKind};
 use thiserror::Error;
 
+use crate::authz::{Action, Resource, can};
 use crate::blobs::{BlobError, BlobStore};
+use crate::caller::Caller;
 use crate::{Clock, CoreError, Rng, Store, StoreError, to_micros};
 pub use config::PackagesConfig;
 use config::PolicyMode;
@@ -73,6 +76,8 @@ pub struct PackagesDeps {
     pub config: PackagesConfig,
     /// Where people reach Haven, without a trailing slash (the software-request page in refusals).
     pub public_url: String,
+    /// How recent a step-up must be to manage repository tokens (the security policy's).
+    pub fresh_mfa_minutes: u32,
 }
 
 type Cached<T> = cache::Cache<T>;
@@ -85,6 +90,7 @@ pub struct Packages {
     pub upstream: Arc<dyn Upstream>,
     pub config: PackagesConfig,
     pub public_url: String,
+    fresh_mfa_minutes: u32,
     pypi_pages: Cached<pypi::UpstreamPage>,
     cran_indexes: Cached<cran::UpstreamIndex>,
     cran_archives: Cached<Option<Vec<String>>>,
@@ -105,6 +111,7 @@ impl Packages {
             upstream: deps.upstream,
             config: deps.config,
             public_url: deps.public_url,
+            fresh_mfa_minutes: deps.fresh_mfa_minutes,
             pypi_pages: Cached::default(),
             cran_indexes: Cached::default(),
             cran_archives: Cached::default(),
@@ -112,6 +119,11 @@ impl Packages {
             conda_repodata: Cached::with_limit(1024 * 1024 * 1024),
             conda_reads: std::sync::Mutex::default(),
         }
+    }
+
+    /// `Forbidden` unless `can()` allows it.
+    pub(crate) fn require(&self, who: &Caller, action: Action, resource: Resource<'_>) -> Result<(), PackageError> {
+        if can(who, action, resource) { Ok(()) } else { Err(CoreError::Forbidden.into()) }
     }
 
     pub fn now_us(&self) -> i64 {

@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::{PackageError, Packages};
 use crate::CoreError;
-use crate::audit::NewAuditEvent;
+use crate::audit::{NewAuditEvent, action};
+use crate::authz::{Action, Resource};
+use crate::caller::Caller;
 
 #[derive(Debug, Default)]
 pub struct ImportReport {
@@ -46,7 +48,9 @@ fn name_version(ecosystem: Ecosystem, path: &str) -> Option<(String, String)> {
 impl Packages {
     /// Store every record in `files` (name, bytes), all in one transaction, then report which
     /// files already served the new advisories refuse. Audited as `package.osv_imported`.
-    pub async fn import_osv(&self, actor: &str, files: Vec<(String, Vec<u8>)>) -> Result<ImportReport, PackageError> {
+    pub async fn import_osv(&self, who: &Caller, files: Vec<(String, Vec<u8>)>) -> Result<ImportReport, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
+        let actor = who.user_id.as_str();
         let mut report = ImportReport::default();
         let mut advisories: Vec<Advisory> = Vec::new();
         for (name, bytes) in files {
@@ -91,7 +95,7 @@ impl Packages {
                 report.newly_refused.push(format!("{} {path}: {what} {}", ecosystem.as_str(), a.id));
             }
         }
-        let event = NewAuditEvent::new(self.clock.now(), actor, "package.osv_imported").details(json!({
+        let event = NewAuditEvent::new(self.clock.now(), actor, action::PACKAGE_OSV_IMPORTED).details(json!({
             "imported": report.imported,
             "withdrawn": report.withdrawn,
             "ignored": report.ignored,

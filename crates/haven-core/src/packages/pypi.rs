@@ -1,5 +1,6 @@
 //! PyPI: project pages filtered by the policy, and their files and core metadata.
 
+use crate::caller::Caller;
 use std::sync::Arc;
 
 use haven_packages::policy::{Candidate, Decision, Ecosystem, Mode, Policy, RuleKind};
@@ -42,8 +43,7 @@ fn pypi_request(
     suffix: &str,
     expected: Expected,
     size: Option<u64>,
-    who: &str,
-    source: &str,
+    who: &Caller,
 ) -> FileRequest {
     FileRequest {
         ecosystem: Ecosystem::Pypi,
@@ -51,8 +51,8 @@ fn pypi_request(
         upstream_url: format!("{}{suffix}", f.url),
         expected,
         size,
-        who: who.into(),
-        source: source.into(),
+        who: who.audit_name().into(),
+        source: who.source.clone(),
         audited: suffix.is_empty(),
     }
 }
@@ -85,7 +85,7 @@ impl Packages {
     }
 
     /// The page for `requested` (any spelling; the caller redirects to the normalised one).
-    pub async fn pypi_project(&self, requested: &str) -> Result<ServedPage, PackageError> {
+    pub(crate) async fn pypi_served(&self, requested: &str) -> Result<ServedPage, PackageError> {
         let name = pypi::normalize(requested)
             .map_err(|_| PackageError::NotFound(format!("{requested:?} is not a valid project name.")))?;
         let policy = self.policy(Ecosystem::Pypi, Some(&name)).await?;
@@ -144,7 +144,7 @@ impl Packages {
         if !pypi::valid_filename(filename) {
             return Err(PackageError::NotFound(format!("{filename:?} is not a distribution file name.")));
         }
-        let served = self.pypi_project(project).await?;
+        let served = self.pypi_served(project).await?;
         if let Some(f) = served.page.files.iter().find(|f| f.filename == filename) {
             return Ok((served.page.name.clone(), f.clone()));
         }
@@ -154,31 +154,21 @@ impl Packages {
         }
     }
 
-    pub async fn pypi_file(
-        &self,
-        project: &str,
-        filename: &str,
-        who: &str,
-        source: &str,
-    ) -> Result<Download, PackageError> {
+    pub async fn pypi_file(&self, project: &str, filename: &str, who: &Caller) -> Result<Download, PackageError> {
+        self.may_read(who)?;
         let (name, f) = self.pypi_entry(project, filename).await?;
-        let request = pypi_request(&name, &f, "", Expected::Sha256(f.sha256.clone()), f.size, who, source);
+        let request = pypi_request(&name, &f, "", Expected::Sha256(f.sha256.clone()), f.size, who);
         self.download(request).await
     }
 
     /// PEP 658: `<file>.metadata`, verified against the hash the upstream gave for it.
-    pub async fn pypi_metadata(
-        &self,
-        project: &str,
-        filename: &str,
-        who: &str,
-        source: &str,
-    ) -> Result<Download, PackageError> {
+    pub async fn pypi_metadata(&self, project: &str, filename: &str, who: &Caller) -> Result<Download, PackageError> {
+        self.may_read(who)?;
         let (name, f) = self.pypi_entry(project, filename).await?;
         let Some(Some(hash)) = &f.core_metadata else {
             return Err(PackageError::NotFound(format!("{filename} has no core metadata file.")));
         };
-        let request = pypi_request(&name, &f, ".metadata", Expected::Sha256(hash.clone()), None, who, source);
+        let request = pypi_request(&name, &f, ".metadata", Expected::Sha256(hash.clone()), None, who);
         self.download(request).await
     }
 }

@@ -12,9 +12,9 @@ use serde_json::json;
 use super::records::{ClosureItem, NewRule, RequestRecord, RequestStatus};
 use super::{PackageError, Packages};
 use crate::CoreError;
-use crate::audit::NewAuditEvent;
+use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, can};
-use crate::identity::desk::By;
+use crate::caller::Caller;
 use crate::identity::{Mail, Mailer};
 
 /// What the form's dry run says about one package.
@@ -43,14 +43,15 @@ fn check_text(what: &str, text: &str, min: usize, max: usize) -> Result<String, 
 }
 
 impl Packages {
-    fn reviewer(&self, by: By<'_>) -> Result<String, PackageError> {
-        match by {
-            By::Console => Ok("console".into()),
-            By::Web(who) if can(Some(&who.actor()), Action::ManagePackages, Resource::Service) => {
-                Ok(who.user_id.clone())
-            }
-            By::Web(_) => Err(CoreError::Forbidden.into()),
-        }
+    /// The audit name of a reviewer (or `console`), after `can()`.
+    fn reviewer(&self, who: &Caller) -> Result<String, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
+        Ok(who.user_id.clone())
+    }
+
+    /// Whether the caller reviews software requests (the portal shows the review tab).
+    pub fn is_reviewer(&self, who: &Caller) -> bool {
+        can(who, Action::ManagePackages, Resource::Service)
     }
 
     async fn email(&self, mailer: &dyn Mailer, to: &str, subject: &str, text: String) {
@@ -63,18 +64,17 @@ impl Packages {
     }
 
     /// File a request. Audited; the requester gets a confirmation email.
-    #[allow(clippy::too_many_arguments)]
     pub async fn submit_request(
         &self,
-        requester: &str,
-        requester_email: &str,
+        who: &Caller,
         mailer: &dyn Mailer,
         ecosystem: Ecosystem,
         name: &str,
         spec: &str,
         justification: &str,
-        source: &str,
     ) -> Result<RequestRecord, PackageError> {
+        self.require(who, Action::RequestPackages, Resource::Account(&who.user_id))?;
+        let (requester, requester_email, source) = (who.user_id.as_str(), who.email(), who.source.as_str());
         let rule = Rule::new(ecosystem, RuleKind::Allow, name.trim(), Some(spec), false)
             .map_err(|e| PackageError::BadRequest(format!("{e}")))?;
         let justification = check_text("The justification", justification, 10, 2000)?;
@@ -92,7 +92,7 @@ impl Packages {
             note: String::new(),
             closure: String::new(),
         };
-        let event = NewAuditEvent::new(self.clock.now(), requester, "package.request_submitted")
+        let event = NewAuditEvent::new(self.clock.now(), requester, action::PACKAGE_REQUEST_SUBMITTED)
             .target(&format!("{}:{}", ecosystem.as_str(), record.name))
             .source(source)
             .details(json!({"spec": record.spec}));
@@ -132,12 +132,18 @@ impl Packages {
         Ok(record)
     }
 
-    /// Requests filed by `requester`, or (None) everyone's; only pending ones if asked.
+    /// Requests filed by `requester` (one's own, or anyone's for a reviewer), or (None)
+    /// everyone's, for reviewers; only pending ones if asked.
     pub async fn requests(
         &self,
+        who: &Caller,
         requester: Option<&str>,
         pending_only: bool,
     ) -> Result<Vec<RequestRecord>, PackageError> {
+        let own = requester.is_some_and(|r| can(who, Action::RequestPackages, Resource::Account(r)));
+        if !own {
+            self.require(who, Action::ManagePackages, Resource::Service)?;
+        }
         let requester = requester.map(str::to_string);
         Ok(crate::store::read(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -148,7 +154,13 @@ impl Packages {
         .await?)
     }
 
-    pub async fn request(&self, id: i64) -> Result<RequestRecord, PackageError> {
+    /// One request, for its reviewers.
+    pub async fn request(&self, who: &Caller, id: i64) -> Result<RequestRecord, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
+        self.stored_request(id).await
+    }
+
+    async fn stored_request(&self, id: i64) -> Result<RequestRecord, PackageError> {
         let found = crate::store::read(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.package_request(id).await.map_err(CoreError::from) })
         })
@@ -158,18 +170,15 @@ impl Packages {
 
     /// Approve (adding the closure's allow rules) or reject (a note is required) a pending
     /// request. Audited; the requester is emailed.
-    #[allow(clippy::too_many_arguments)]
     pub async fn decide_request(
         &self,
-        by: By<'_>,
+        who: &Caller,
         mailer: &dyn Mailer,
-        requester_email: &str,
         id: i64,
         approve: bool,
         note: &str,
-        source: &str,
     ) -> Result<RequestRecord, PackageError> {
-        let reviewer = self.reviewer(by)?;
+        let reviewer = self.reviewer(who)?;
         let note = note.trim().to_string();
         if note.chars().count() > 2000 {
             return Err(PackageError::BadRequest("The note must be at most 2000 characters.".into()));
@@ -177,7 +186,7 @@ impl Packages {
         if !approve && note.is_empty() {
             return Err(PackageError::BadRequest("Say why the request is rejected: the requester reads it.".into()));
         }
-        let request = self.request(id).await?;
+        let request = self.stored_request(id).await?;
         if request.status != RequestStatus::Pending {
             return Err(CoreError::Conflict(format!("Request #{id} was already {}.", request.status.as_str())).into());
         }
@@ -225,10 +234,10 @@ impl Packages {
             closure: serde_json::to_string(&closure).unwrap_or_default(),
             ..request.clone()
         };
-        let action = if approve { "package.request_approved" } else { "package.request_rejected" };
+        let action = if approve { action::PACKAGE_REQUEST_APPROVED } else { action::PACKAGE_REQUEST_REJECTED };
         let event = NewAuditEvent::new(self.clock.now(), &reviewer, action)
             .target(&format!("{}:{}", request.ecosystem.as_str(), request.name))
-            .source(source)
+            .source(&who.source)
             .details(json!({
                 "request": id,
                 "requester": request.requester,
@@ -282,12 +291,24 @@ impl Packages {
                 request.name, request.spec
             )
         };
-        self.email(mailer, requester_email, &subject, body).await;
+        let requester = request.requester.clone();
+        let email = crate::store::read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.account(&requester).await?.map(|a| a.email)) })
+        })
+        .await?
+        .unwrap_or_default();
+        self.email(mailer, &email, &subject, body).await;
         Ok(decided)
     }
 
     /// The form's dry run: what Haven says now about each package a manifest names.
-    pub async fn dry_run(&self, kind: Manifest, text: &str) -> Result<(Vec<Verdict>, Vec<String>), PackageError> {
+    pub async fn dry_run(
+        &self,
+        who: &Caller,
+        kind: Manifest,
+        text: &str,
+    ) -> Result<(Vec<Verdict>, Vec<String>), PackageError> {
+        self.require(who, Action::RequestPackages, Resource::Account(&who.user_id))?;
         if text.len() > manifests::MAX_MANIFEST_BYTES {
             return Err(PackageError::BadRequest(format!(
                 "The pasted text is larger than {} KiB.",
@@ -310,7 +331,7 @@ impl Packages {
     async fn verdict(&self, w: &Wanted) -> (Vec<String>, Option<String>) {
         let matches = |v: &str| w.ecosystem != Ecosystem::Pypi || super::closure::pep440_matches(&w.spec, v);
         match w.ecosystem {
-            Ecosystem::Pypi => match self.pypi_project(&w.name).await {
+            Ecosystem::Pypi => match self.pypi_served(&w.name).await {
                 Ok(served) => {
                     let mut offered: Vec<String> =
                         served.page.versions.iter().filter(|v| matches(v)).cloned().collect();
@@ -328,7 +349,7 @@ impl Packages {
                 }
                 Err(e) => (Vec::new(), Some(short(&e))),
             },
-            Ecosystem::Cran => match self.cran_index().await {
+            Ecosystem::Cran => match self.cran_served().await {
                 Ok(served) => match served.records.iter().find(|r| r.package == w.name) {
                     Some(r) => (vec![r.version.clone()], None),
                     None => {
@@ -348,7 +369,7 @@ impl Packages {
                 let mut offered = Vec::new();
                 let mut reason = None;
                 for subdir in std::iter::once("noarch".to_string()).chain(self.config.conda_platforms.iter().cloned()) {
-                    if let Ok(served) = self.conda_repodata(&channel, &subdir).await {
+                    if let Ok(served) = self.conda_served(&channel, &subdir).await {
                         let all = served.repodata.packages.values().chain(served.repodata.packages_conda.values());
                         offered.extend(all.filter(|r| r.name == w.name).map(|r| r.version.clone()));
                         if reason.is_none() {
@@ -373,7 +394,8 @@ impl Packages {
     }
 
     /// What a request would add if approved now (for the reviewer's page).
-    pub async fn preview(&self, request: &RequestRecord) -> Result<Vec<ClosureItem>, PackageError> {
+    pub async fn preview(&self, who: &Caller, request: &RequestRecord) -> Result<Vec<ClosureItem>, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
         if request.status == RequestStatus::Pending {
             return self.closure(request.ecosystem, &request.name, &request.spec).await;
         }

@@ -7,14 +7,9 @@ use serde_json::json;
 use super::records::{NewRule, RuleRecord};
 use super::{PackageError, Packages};
 use crate::CoreError;
-use crate::audit::NewAuditEvent;
-
-/// Who changes a rule and from where (`console` for the CLI).
-pub struct Change<'a> {
-    pub actor: &'a str,
-    pub source: &'a str,
-    pub reason: &'a str,
-}
+use crate::audit::{NewAuditEvent, action};
+use crate::authz::{Action, Resource};
+use crate::caller::Caller;
 
 impl Packages {
     /// An allow rule added outside a software request escapes "never your own request": it is
@@ -23,9 +18,11 @@ impl Packages {
     pub async fn report_direct_allow(
         &self,
         mailer: &dyn crate::identity::ports::Mailer,
+        who: &Caller,
         rule: &RuleRecord,
-        change: &Change<'_>,
+        reason: &str,
     ) -> Result<usize, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
         if rule.kind != RuleKind::Allow {
             return Ok(0);
         }
@@ -39,7 +36,7 @@ impl Packages {
         .await?;
         let mut told = std::collections::BTreeSet::new();
         let spec = if rule.spec.is_empty() { "every version".to_string() } else { rule.spec.clone() };
-        for account in recipients.iter().filter(|a| a.id != change.actor) {
+        for account in recipients.iter().filter(|a| a.id != who.user_id) {
             if !told.insert(account.email.clone()) {
                 continue;
             }
@@ -48,10 +45,10 @@ impl Packages {
                  software request. Reason given: {}\n\nYou are receiving this email because you review Haven's \
                  packages, and rules added outside a request are shown to a second person. If this was not agreed, \
                  remove the rule at {}/packages/policy.\n",
-                change.actor,
+                who.user_id,
                 rule.ecosystem.as_str(),
                 rule.name,
-                change.reason,
+                reason,
                 self.public_url
             );
             let mail = crate::identity::ports::Mail {
@@ -63,9 +60,9 @@ impl Packages {
                 tracing::warn!(error = %e, "could not report an allow rule to a reviewer");
             }
         }
-        let event = NewAuditEvent::new(self.clock.now(), change.actor, "package.rule_reported")
+        let event = NewAuditEvent::new(self.clock.now(), &who.user_id, action::PACKAGE_RULE_REPORTED)
             .target(&format!("{}:{}", rule.ecosystem.as_str(), rule.name))
-            .source(change.source)
+            .source(&who.source)
             .details(json!({"reported_to": told.len()}));
         crate::store::transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -79,18 +76,21 @@ impl Packages {
 
     /// Add (or replace) an allow or deny rule; the specifier is checked in the ecosystem's
     /// version syntax. Audited as `package.rule_added`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_rule(
         &self,
+        who: &Caller,
         ecosystem: Ecosystem,
         kind: RuleKind,
         name: &str,
         spec: Option<&str>,
         skip_cooldown: bool,
-        change: &Change<'_>,
+        reason: &str,
     ) -> Result<RuleRecord, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
         let rule = Rule::new(ecosystem, kind, name, spec, skip_cooldown)
             .map_err(|e| PackageError::BadRequest(e.to_string()))?;
-        if change.reason.chars().count() > 500 {
+        if reason.chars().count() > 500 {
             return Err(PackageError::BadRequest("The reason is longer than 500 characters.".into()));
         }
         let new = NewRule {
@@ -99,13 +99,13 @@ impl Packages {
             name: rule.name.clone(),
             spec: rule.spec.clone().unwrap_or_default(),
             skip_cooldown,
-            reason: change.reason.to_string(),
-            added_by: change.actor.to_string(),
+            reason: reason.to_string(),
+            added_by: who.user_id.clone(),
             added_us: self.now_us(),
         };
-        let event = NewAuditEvent::new(self.clock.now(), change.actor, "package.rule_added")
+        let event = NewAuditEvent::new(self.clock.now(), &who.user_id, action::PACKAGE_RULE_ADDED)
             .target(&format!("{}:{}", ecosystem.as_str(), new.name))
-            .source(change.source)
+            .source(&who.source)
             .details(json!({
                 "kind": kind_str(kind),
                 "spec": new.spec,
@@ -137,19 +137,21 @@ impl Packages {
     /// the rule for every version), all of them when not. Audited.
     pub async fn remove_rules(
         &self,
+        who: &Caller,
         ecosystem: Ecosystem,
         kind: RuleKind,
         name: &str,
         spec: Option<&str>,
-        change: &Change<'_>,
+        reason: &str,
     ) -> Result<u64, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
         let name = ecosystem.canonical_name(name).map_err(|e| PackageError::BadRequest(e.to_string()))?;
         // None: every rule of this kind for the name; Some(""): the one for every version.
         let spec = spec.map(|s| s.trim().to_string());
-        let event = NewAuditEvent::new(self.clock.now(), change.actor, "package.rule_removed")
+        let event = NewAuditEvent::new(self.clock.now(), &who.user_id, action::PACKAGE_RULE_REMOVED)
             .target(&format!("{}:{name}", ecosystem.as_str()))
-            .source(change.source)
-            .details(json!({"kind": kind_str(kind), "spec": spec, "reason": change.reason}));
+            .source(&who.source)
+            .details(json!({"kind": kind_str(kind), "spec": spec, "reason": reason}));
         let removed = crate::store::transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let n = tx.delete_package_rules(ecosystem, kind, &name, spec.as_deref()).await?;
@@ -163,7 +165,13 @@ impl Packages {
         Ok(removed)
     }
 
-    pub async fn rules(&self, ecosystem: Ecosystem) -> Result<Vec<RuleRecord>, PackageError> {
+    /// The rules of one ecosystem, for the reviewers' policy page and the command line.
+    pub async fn rules(&self, who: &Caller, ecosystem: Ecosystem) -> Result<Vec<RuleRecord>, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
+        self.stored_rules(ecosystem).await
+    }
+
+    pub(crate) async fn stored_rules(&self, ecosystem: Ecosystem) -> Result<Vec<RuleRecord>, PackageError> {
         Ok(crate::store::read(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.package_rules(ecosystem, None).await.map_err(CoreError::from) })
         })
@@ -195,16 +203,18 @@ impl Packages {
     /// `subdir`; CRAN includes the archive.
     pub async fn explain(
         &self,
+        who: &Caller,
         ecosystem: Ecosystem,
         name: &str,
         version: Option<&str>,
         channel: Option<&str>,
         subdir: &str,
     ) -> Result<Vec<Explained>, PackageError> {
+        self.require(who, Action::ManagePackages, Resource::Service)?;
         let wanted = |v: &str| version.is_none_or(|w| w == v);
         let mut rows: Vec<Explained> = Vec::new();
         match ecosystem {
-            Ecosystem::Pypi => match self.pypi_project(name).await {
+            Ecosystem::Pypi => match self.pypi_served(name).await {
                 Ok(served) => {
                     let version_of = |f: &str| haven_packages::pypi::filename_version(f).unwrap_or("").to_string();
                     for f in &served.page.files {
@@ -221,14 +231,14 @@ impl Packages {
                 Err(err) => rows.push((name.to_string(), Some(err.to_string()))),
             },
             Ecosystem::Cran => {
-                let served = self.cran_index().await?;
+                let served = self.cran_served().await?;
                 for r in served.records.iter().filter(|r| r.package == name && wanted(&r.version)) {
                     rows.push((r.file_name(), None));
                 }
                 for (f, why) in served.refused.iter().filter(|(f, _)| f.starts_with(&format!("{name}_"))) {
                     rows.push((f.clone(), Some(why.clone())));
                 }
-                if let Ok(archive) = self.cran_archive(name).await {
+                if let Ok(archive) = self.cran_archive_served(name).await {
                     for r in archive.records.iter().filter(|r| wanted(&r.version)) {
                         rows.push((format!("Archive/{name}/{}_{}.tar.gz", r.package, r.version), None));
                     }
@@ -242,7 +252,7 @@ impl Packages {
                     .map(str::to_string)
                     .or_else(|| self.config.conda_channels().first().cloned())
                     .unwrap_or_default();
-                let served = self.conda_repodata(&channel, subdir).await?;
+                let served = self.conda_served(&channel, subdir).await?;
                 let all = served.repodata.packages.iter().chain(served.repodata.packages_conda.iter());
                 for (f, _) in all.filter(|(_, r)| r.name == name && wanted(&r.version)) {
                     rows.push((f.clone(), None));

@@ -11,7 +11,9 @@ use super::records::RepoToken;
 use super::{PackageError, Packages};
 use crate::CoreError;
 use crate::accounts::Role;
-use crate::audit::{ANONYMOUS, NewAuditEvent};
+use crate::audit::{NewAuditEvent, action, actor};
+use crate::authz::{Action, Resource, can};
+use crate::caller::{Caller, Level};
 use crate::identity::records::AccountStatus;
 
 /// How long a repository token lasts.
@@ -25,15 +27,27 @@ pub const MAX_FAILURES: i64 = 30;
 const FAILURE_WINDOW_US: i64 = 15 * 60 * 1_000_000;
 
 impl Packages {
-    /// Make a token for `user_id` (by `actor`: the user, or `console`); the secret is returned
-    /// once. Audited.
+    /// A user manages their own tokens, after a recent step-up (a token is a credential); the
+    /// console makes them for anyone (`haven packages token`).
+    pub fn may_manage_tokens(&self, who: &Caller, user_id: &str) -> Result<(), PackageError> {
+        if who.level == Level::Console && can(who, Action::ManageAccounts, Resource::Service) {
+            return Ok(());
+        }
+        self.require(who, Action::ManageOwnCredentials, Resource::Account(user_id))?;
+        let window = time::Duration::minutes(i64::from(self.fresh_mfa_minutes));
+        if who.fresh(self.now_us(), window) { Ok(()) } else { Err(CoreError::StepUpRequired.into()) }
+    }
+
+    /// Make a token for `user_id` (by the user, or the console); the secret is returned once.
+    /// Audited.
     pub async fn create_repo_token(
         &self,
-        actor: &str,
+        who: &Caller,
         user_id: &str,
         label: &str,
-        source: &str,
     ) -> Result<(Zeroizing<String>, RepoToken), PackageError> {
+        self.may_manage_tokens(who, user_id)?;
+        let (actor, source) = (who.user_id.as_str(), who.source.as_str());
         let label = label.trim();
         if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
             return Err(PackageError::BadRequest(
@@ -50,7 +64,7 @@ impl Packages {
             last_used_us: 0,
             expires_us: now + TOKEN_DAYS * 86_400 * 1_000_000,
         };
-        let event = NewAuditEvent::new(self.clock.now(), actor, "repo_token.created")
+        let event = NewAuditEvent::new(self.clock.now(), actor, action::REPO_TOKEN_CREATED)
             .target(user_id)
             .source(source)
             .details(json!({"token": record.handle(), "label": record.label}));
@@ -74,21 +88,24 @@ impl Packages {
         Ok((token.secret, record))
     }
 
-    pub async fn repo_tokens(&self, user_id: &str) -> Result<Vec<RepoToken>, PackageError> {
-        let user = user_id.to_string();
+    /// The caller's own repository tokens.
+    pub async fn repo_tokens(&self, who: &Caller) -> Result<Vec<RepoToken>, PackageError> {
+        self.may_manage_tokens(who, &who.user_id)?;
+        let user = who.user_id.clone();
         Ok(crate::store::read(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.repo_tokens(&user).await.map_err(CoreError::from) })
         })
         .await?)
     }
 
-    /// Revoke one of `user_id`'s tokens by its handle. Audited.
-    pub async fn revoke_repo_token(&self, user_id: &str, handle: &str, source: &str) -> Result<(), PackageError> {
-        let tokens = self.repo_tokens(user_id).await?;
+    /// Revoke one of the caller's tokens by its handle. Audited.
+    pub async fn revoke_repo_token(&self, who: &Caller, handle: &str) -> Result<(), PackageError> {
+        let tokens = self.repo_tokens(who).await?;
+        let (user_id, source) = (who.user_id.as_str(), who.source.as_str());
         let Some(token) = tokens.into_iter().find(|t| t.handle() == handle) else {
             return Err(PackageError::NotFound("You have no repository token with that id.".into()));
         };
-        let event = NewAuditEvent::new(self.clock.now(), user_id, "repo_token.revoked")
+        let event = NewAuditEvent::new(self.clock.now(), user_id, action::REPO_TOKEN_REVOKED)
             .target(user_id)
             .source(source)
             .details(json!({"token": handle, "label": token.label}));
@@ -181,11 +198,11 @@ impl Packages {
                 }
                 tx.record_attempt(&key, now_us).await?;
                 let (action, auth) = if failures == MAX_FAILURES {
-                    ("repo_token.rate_limited", Auth::RateLimited)
+                    (action::REPO_TOKEN_RATE_LIMITED, Auth::RateLimited)
                 } else {
-                    ("repo_token.refused", Auth::Refused)
+                    (action::REPO_TOKEN_REFUSED, Auth::Refused)
                 };
-                let event = NewAuditEvent::new(now, ANONYMOUS, action).target(&claimed).source(&src).details({
+                let event = NewAuditEvent::new(now, actor::ANONYMOUS, action).target(&claimed).source(&src).details({
                     let mut d = details;
                     d["failures"] = json!(failures + 1);
                     d

@@ -16,7 +16,7 @@ pub async fn file(
 ) -> Response {
     match file.as_str() {
         "repodata.json" | "repodata.json.zst" => {
-            let served = match state.packages.conda_repodata(&channel, &subdir).await {
+            let served = match state.packages.conda_repodata(&reader.0, &channel, &subdir).await {
                 Ok(s) => s,
                 Err(e) => return package_error(e),
             };
@@ -33,7 +33,7 @@ pub async fn file(
             }
         }
         f if f.ends_with(".conda") || f.ends_with(".tar.bz2") => {
-            match state.packages.conda_file(&channel, &subdir, f, &reader.who, &reader.source).await {
+            match state.packages.conda_file(&channel, &subdir, f, &reader.0).await {
                 Ok(d) => send_download(d, "application/octet-stream"),
                 Err(e) => package_error(e),
             }

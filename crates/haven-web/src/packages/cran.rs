@@ -21,7 +21,7 @@ fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 pub async fn contrib(State(state): State<AppState>, Path(file): Path<String>, reader: Reader) -> Response {
     match file.as_str() {
         "PACKAGES" | "PACKAGES.gz" => {
-            let served = match state.packages.cran_index().await {
+            let served = match state.packages.cran_index(&reader.0).await {
                 Ok(s) => s,
                 Err(e) => return package_error(e),
             };
@@ -39,7 +39,7 @@ pub async fn contrib(State(state): State<AppState>, Path(file): Path<String>, re
         }
         // Not served: R then asks for PACKAGES.gz (a real 404 matters, R-admin says).
         "PACKAGES.rds" => text(StatusCode::NOT_FOUND, "Not served here; use PACKAGES.gz or PACKAGES."),
-        _ => match state.packages.cran_file(&file, &reader.who, &reader.source).await {
+        _ => match state.packages.cran_file(&file, &reader.0).await {
             Ok(d) => send_download(d, "application/gzip"),
             Err(e) => package_error(e),
         },
@@ -47,8 +47,8 @@ pub async fn contrib(State(state): State<AppState>, Path(file): Path<String>, re
 }
 
 /// `Meta/archive.rds`, gzipped as `saveRDS()` writes it.
-pub async fn archive_rds(State(state): State<AppState>, _: Reader) -> Response {
-    match state.packages.cran_archive_list().await {
+pub async fn archive_rds(State(state): State<AppState>, reader: Reader) -> Response {
+    match state.packages.cran_archive_list(&reader.0).await {
         Ok(list) => match gzip(&haven_packages::cran::rds::archive_rds(&list)) {
             Ok(gz) => index_response("application/octet-stream", gz),
             Err(e) => {
@@ -63,8 +63,8 @@ pub async fn archive_rds(State(state): State<AppState>, _: Reader) -> Response {
     }
 }
 
-pub async fn archive(State(state): State<AppState>, Path(pkg): Path<String>, _: Reader) -> Response {
-    match state.packages.cran_archive(&pkg).await {
+pub async fn archive(State(state): State<AppState>, Path(pkg): Path<String>, reader: Reader) -> Response {
+    match state.packages.cran_archive(&reader.0, &pkg).await {
         Ok(served) => {
             let mut html = format!(
                 "<!DOCTYPE html>\n<html><head><title>Archive of {0}</title></head><body>\n<h1>Archive of {0}</h1>\n",
@@ -86,7 +86,7 @@ pub async fn archive_file(
     Path((pkg, file)): Path<(String, String)>,
     reader: Reader,
 ) -> Response {
-    match state.packages.cran_archive_file(&pkg, &file, &reader.who, &reader.source).await {
+    match state.packages.cran_archive_file(&pkg, &file, &reader.0).await {
         Ok(d) => send_download(d, "application/gzip"),
         Err(e) => package_error(e),
     }

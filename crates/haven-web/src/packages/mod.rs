@@ -17,15 +17,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use haven_core::authz::{Action, Actor, Resource, can};
-use haven_core::identity::records::SessionKind;
+use haven_core::caller::Caller;
 use haven_core::packages::fetch::Download;
 use haven_core::packages::tokens::Auth;
 use haven_core::packages::{PackageError, UpstreamError};
 use zeroize::Zeroizing;
 
 use crate::error::OwnBody;
-use crate::security::session::cookie_secret;
+use crate::session::cookie_secret;
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
@@ -65,21 +64,9 @@ pub(crate) fn web_error(e: PackageError) -> WebError {
     }
 }
 
-/// Package reviewers and the service desk, fully signed in.
-pub(crate) fn is_reviewer(who: &haven_core::identity::SignedIn) -> bool {
-    can(Some(&who.actor()), Action::ManagePackages, Resource::Service)
-}
-
-pub(crate) fn require_reviewer(who: &haven_core::identity::SignedIn) -> Result<(), WebError> {
-    if is_reviewer(who) { Ok(()) } else { Err(WebError::from_status(StatusCode::FORBIDDEN)) }
-}
-
-/// Who reads the repository: a user by HTTP Basic (user id + repository token) or by a full
-/// portal session, or anyone when `packages.anonymous_read` is on.
-pub struct Reader {
-    pub who: String,
-    pub source: String,
-}
+/// Who reads the repository: a user by HTTP Basic (user id + repository token) or by a portal
+/// session, or anyone when `packages.anonymous_read` is on; core's `may_read` decides.
+pub struct Reader(pub Caller);
 
 fn basic(parts: &Parts) -> Option<(String, Zeroizing<String>)> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -106,40 +93,35 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let source = crate::source::address(&parts.extensions);
-        if state.packages.config.anonymous_read {
-            return Ok(Reader { who: "anonymous".into(), source });
-        }
-        if let Some((user, secret)) = basic(parts) {
-            let found = state.packages.authenticate(&user, &secret, &source).await.map_err(package_error)?;
-            return match found {
-                Auth::Ok { user_id, roles } => {
-                    let actor =
-                        Actor { user_id: &user_id, roles: &roles, active: true, level: SessionKind::Repository };
-                    if can(Some(&actor), Action::ReadPackages, Resource::Service) {
-                        Ok(Reader { who: user_id, source })
-                    } else {
-                        Err(unauthorized())
-                    }
-                }
-                Auth::Refused => Err(unauthorized()),
+        let agent = crate::source::user_agent(&parts.headers);
+        let caller = if state.packages.config.anonymous_read {
+            Some(Caller::anonymous(&source, &agent))
+        } else if let Some((user, secret)) = basic(parts) {
+            match state.packages.authenticate(&user, &secret, &source).await.map_err(package_error)? {
+                Auth::Ok { user_id, roles } => Some(Caller::repository(&user_id, roles, &source)),
+                Auth::Refused => None,
                 Auth::RateLimited => {
                     let mut r = text(
                         StatusCode::TOO_MANY_REQUESTS,
                         "Too many wrong repository credentials from your address. Check the user id and token your client sends (make a new token at /packages/tokens if unsure), and try again in 15 minutes.",
                     );
                     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
-                    Err(r)
+                    return Err(r);
                 }
-            };
+            }
+        } else if let Some(secret) = cookie_secret(&parts.headers) {
+            state
+                .identity
+                .authenticate(&secret, &source, &agent)
+                .await
+                .map_err(|e| WebError::from(e).into_response())?
+        } else {
+            None
+        };
+        match caller {
+            Some(caller) if state.packages.may_read(&caller).is_ok() => Ok(Reader(caller)),
+            _ => Err(unauthorized()),
         }
-        if let Some(secret) = cookie_secret(&parts.headers)
-            && let Some(who) =
-                state.identity.authenticate(&secret).await.map_err(|e| WebError::from(e).into_response())?
-            && can(Some(&who.actor()), Action::ReadPackages, Resource::Service)
-        {
-            return Ok(Reader { who: who.user_id, source });
-        }
-        Err(unauthorized())
     }
 }
 

@@ -7,17 +7,16 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
-use haven_core::identity::SignedIn;
+use haven_core::caller::Caller;
 use haven_core::packages::PackageError;
-use haven_core::packages::rules::{Change, kind_str, parse_kind};
+use haven_core::packages::rules::{kind_str, parse_kind};
 use haven_packages::policy::Ecosystem;
 use serde::Deserialize;
 
-use super::{require_reviewer, web_error};
+use super::web_error;
 use crate::csrf::CsrfToken;
-use crate::security::session::Signed;
 use crate::security::{Chrome, limit_fields, render, render_status, see, when};
-use crate::source::Source;
+use crate::session::Signed;
 use crate::{AppState, WebError};
 
 pub struct RuleRow {
@@ -45,18 +44,17 @@ pub struct EcosystemView {
 struct PolicyPage {
     title: &'static str,
     c: Chrome,
-    reviewer: bool,
     ecosystems: Vec<EcosystemView>,
     check_ecosystem: String,
     check_name: String,
     checked: Vec<(String, String)>,
 }
 
-async fn page(state: &AppState, csrf: &str, who: &SignedIn) -> Result<PolicyPage, WebError> {
+async fn page(state: &AppState, csrf: &str, who: &Caller) -> Result<PolicyPage, WebError> {
     let mut ecosystems = Vec::new();
     for e in [Ecosystem::Pypi, Ecosystem::Cran, Ecosystem::Conda] {
         let c = state.packages.config.ecosystem(e);
-        let rules = state.packages.rules(e).await.map_err(web_error)?;
+        let rules = state.packages.rules(who, e).await.map_err(web_error)?;
         ecosystems.push(EcosystemView {
             name: e.as_str(),
             upstream: c.upstream.clone(),
@@ -81,7 +79,6 @@ async fn page(state: &AppState, csrf: &str, who: &SignedIn) -> Result<PolicyPage
     Ok(PolicyPage {
         title: "Package policy",
         c: Chrome::new(csrf, Some(who), "policy"),
-        reviewer: true,
         ecosystems,
         check_ecosystem: "pypi".into(),
         check_name: String::new(),
@@ -102,11 +99,10 @@ pub async fn show(
     Signed(who): Signed,
     Query(q): Query<CheckQuery>,
 ) -> Result<Response, WebError> {
-    require_reviewer(&who)?;
     let mut p = page(&state, &csrf.0, &who).await?;
     if let (Some(e), Some(name)) = (q.ecosystem.as_deref().and_then(Ecosystem::parse), q.name) {
         let name: String = name.trim().chars().take(200).collect();
-        let rows = state.packages.explain(e, &name, None, None, "noarch").await.map_err(web_error)?;
+        let rows = state.packages.explain(&who, e, &name, None, None, "noarch").await.map_err(web_error)?;
         p.checked = rows.into_iter().map(|(f, why)| (f, why.unwrap_or_default())).collect();
         if p.checked.is_empty() {
             p.c = p.c.notice(Some(format!("The upstream lists no file of {name}.")));
@@ -133,27 +129,21 @@ pub struct RuleForm {
     reason: String,
 }
 
-async fn change(
-    state: &AppState,
-    who: &SignedIn,
-    source: &str,
-    form: &RuleForm,
-    add: bool,
-) -> Result<(), PackageError> {
+async fn change(state: &AppState, who: &Caller, form: &RuleForm, add: bool) -> Result<(), PackageError> {
     let kind = parse_kind(&form.kind).ok_or_else(|| PackageError::BadRequest("Choose allow or deny.".into()))?;
     let e = Ecosystem::parse(&form.ecosystem)
         .ok_or_else(|| PackageError::BadRequest("Choose PyPI, CRAN or conda.".into()))?;
-    let change = Change { actor: &who.user_id, source, reason: &form.reason };
     let spec = Some(form.spec.as_str()).filter(|s| !s.trim().is_empty());
     if add {
         if form.reason.trim().is_empty() {
             return Err(PackageError::BadRequest("Give a reason: it is kept with the rule.".into()));
         }
-        let rule = state.packages.add_rule(e, kind, &form.name, spec, form.skip_cooldown.is_some(), &change).await?;
-        state.packages.report_direct_allow(state.identity.mailer.as_ref(), &rule, &change).await?;
+        let skip = form.skip_cooldown.is_some();
+        let rule = state.packages.add_rule(who, e, kind, &form.name, spec, skip, &form.reason).await?;
+        state.packages.report_direct_allow(state.identity.mailer.as_ref(), who, &rule, &form.reason).await?;
     } else {
         // An empty specifier names the rule for every version (stored as empty).
-        state.packages.remove_rules(e, kind, &form.name, Some(form.spec.as_str()), &change).await?;
+        state.packages.remove_rules(who, e, kind, &form.name, Some(form.spec.as_str()), &form.reason).await?;
     }
     Ok(())
 }
@@ -161,14 +151,12 @@ async fn change(
 async fn submit(
     state: AppState,
     csrf: CsrfToken,
-    source: String,
-    who: SignedIn,
+    who: Caller,
     form: RuleForm,
     add: bool,
 ) -> Result<Response, WebError> {
-    require_reviewer(&who)?;
     limit_fields("A field", &[(&form.name, 400), (&form.spec, 400), (&form.reason, 2000)])?;
-    match change(&state, &who, &source, &form, add).await {
+    match change(&state, &who, &form, add).await {
         Ok(()) => Ok(see("/packages/policy?done=1")),
         Err(PackageError::BadRequest(m)) => {
             let mut p = page(&state, &csrf.0, &who).await?;
@@ -182,19 +170,17 @@ async fn submit(
 pub async fn add(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<RuleForm>,
 ) -> Result<Response, WebError> {
-    submit(state, csrf, source, who, form, true).await
+    submit(state, csrf, who, form, true).await
 }
 
 pub async fn remove(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<RuleForm>,
 ) -> Result<Response, WebError> {
-    submit(state, csrf, source, who, form, false).await
+    submit(state, csrf, who, form, false).await
 }

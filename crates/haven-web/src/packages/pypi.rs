@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use haven_packages::policy::{Ecosystem, RuleKind};
 use haven_packages::pypi::{self, FileEntry, Format, negotiate, render};
 
 use super::{Reader, index_response, package_error, send_download, text};
@@ -33,18 +32,15 @@ pub async fn index_redirect(_: Reader) -> Response {
 }
 
 /// The projects someone allowed by name (Haven does not list all of PyPI; clients never need it).
-pub async fn index(State(state): State<AppState>, _: Reader, headers: HeaderMap) -> Response {
+pub async fn index(State(state): State<AppState>, reader: Reader, headers: HeaderMap) -> Response {
     let format = match format_of(&headers) {
         Ok(f) => f,
         Err(r) => return *r,
     };
-    let rules = match state.packages.rules(Ecosystem::Pypi).await {
-        Ok(r) => r,
+    let names = match state.packages.pypi_index(&reader.0).await {
+        Ok(n) => n,
         Err(e) => return package_error(e),
     };
-    let mut names: Vec<String> = rules.into_iter().filter(|r| r.kind == RuleKind::Allow).map(|r| r.name).collect();
-    names.sort();
-    names.dedup();
     page(format, render::index_json(&names), render::index_html(&names))
 }
 
@@ -58,7 +54,7 @@ pub async fn project_redirect(Path(project): Path<String>, _: Reader) -> Respons
 pub async fn project(
     State(state): State<AppState>,
     Path(project): Path<String>,
-    _: Reader,
+    reader: Reader,
     headers: HeaderMap,
 ) -> Response {
     let format = match format_of(&headers) {
@@ -70,7 +66,7 @@ pub async fn project(
     {
         return Redirect::permanent(&format!("/pypi/simple/{name}/")).into_response();
     }
-    match state.packages.pypi_project(&project).await {
+    match state.packages.pypi_project(&reader.0, &project).await {
         Ok(served) => {
             let url = |f: &FileEntry| format!("../../files/{}/{}", served.page.name, f.filename);
             page(format, render::project_json(&served.page, &url), render::project_html(&served.page, &url))
@@ -85,8 +81,8 @@ pub async fn file(
     reader: Reader,
 ) -> Response {
     let outcome = match file.strip_suffix(".metadata") {
-        Some(dist) => state.packages.pypi_metadata(&project, dist, &reader.who, &reader.source).await,
-        None => state.packages.pypi_file(&project, &file, &reader.who, &reader.source).await,
+        Some(dist) => state.packages.pypi_metadata(&project, dist, &reader.0).await,
+        None => state.packages.pypi_file(&project, &file, &reader.0).await,
     };
     match outcome {
         Ok(d) if file.ends_with(".metadata") => send_download(d, "text/plain; charset=utf-8"),

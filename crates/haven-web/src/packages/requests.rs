@@ -8,19 +8,17 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
 use haven_core::CoreError;
-use haven_core::identity::SignedIn;
-use haven_core::identity::desk::By;
+use haven_core::caller::Caller;
 use haven_core::packages::PackageError;
 use haven_core::packages::records::{ClosureItem, RequestRecord};
 use haven_core::packages::requests::Manifest;
 use haven_packages::policy::Ecosystem;
 use serde::Deserialize;
 
-use super::{is_reviewer, require_reviewer, web_error};
+use super::web_error;
 use crate::csrf::CsrfToken;
-use crate::security::session::Signed;
 use crate::security::{Chrome, limit_fields, render, render_status, see, when};
-use crate::source::Source;
+use crate::session::Signed;
 use crate::{AppState, WebError};
 
 /// A message for the form, or the error page for anything else.
@@ -62,7 +60,6 @@ fn row(r: &RequestRecord) -> Row {
 struct MinePage {
     title: &'static str,
     c: Chrome,
-    reviewer: bool,
     rows: Vec<Row>,
 }
 
@@ -77,12 +74,11 @@ pub async fn mine(
     Signed(who): Signed,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
-    let rows = state.packages.requests(Some(&who.user_id), false).await.map_err(web_error)?;
+    let rows = state.packages.requests(&who, Some(&who.user_id), false).await.map_err(web_error)?;
     let notice = q.done.map(|id| format!("Request #{id} was sent. You will get an email when a reviewer decides."));
     render(&MinePage {
         title: "Software requests",
         c: Chrome::new(&csrf.0, Some(&who), "requests").notice(notice),
-        reviewer: is_reviewer(&who),
         rows: rows.iter().map(row).collect(),
     })
 }
@@ -102,7 +98,6 @@ pub struct VerdictRow {
 struct NewPage {
     title: &'static str,
     c: Chrome,
-    reviewer: bool,
     ecosystem: String,
     name: String,
     spec: String,
@@ -114,11 +109,10 @@ struct NewPage {
 }
 
 impl NewPage {
-    fn new(csrf: &str, who: &SignedIn) -> NewPage {
+    fn new(csrf: &str, who: &Caller) -> NewPage {
         NewPage {
             title: "New software request",
             c: Chrome::new(csrf, Some(who), "new"),
-            reviewer: is_reviewer(who),
             ecosystem: "pypi".into(),
             name: String::new(),
             spec: String::new(),
@@ -164,7 +158,6 @@ pub struct NewForm {
 pub async fn new_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<NewForm>,
 ) -> Result<Response, WebError> {
@@ -174,16 +167,7 @@ pub async fn new_submit(
         Some(e) => {
             state
                 .packages
-                .submit_request(
-                    &who.user_id,
-                    &who.email,
-                    state.identity.mailer.as_ref(),
-                    e,
-                    &form.name,
-                    &form.spec,
-                    &form.justification,
-                    &source,
-                )
+                .submit_request(&who, state.identity.mailer.as_ref(), e, &form.name, &form.spec, &form.justification)
                 .await
         }
     };
@@ -220,7 +204,7 @@ pub async fn check(
         _ => return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "Choose the kind of file.")),
     };
     let mut page = NewPage::new(&csrf.0, &who);
-    match state.packages.dry_run(kind, &form.text).await {
+    match state.packages.dry_run(&who, kind, &form.text).await {
         Ok((verdicts, skipped)) => {
             page.checked = true;
             page.skipped = skipped;
@@ -248,7 +232,6 @@ pub async fn check(
 struct QueuePage {
     title: &'static str,
     c: Chrome,
-    reviewer: bool,
     rows: Vec<Row>,
 }
 
@@ -257,12 +240,10 @@ pub async fn queue(
     Extension(csrf): Extension<CsrfToken>,
     Signed(who): Signed,
 ) -> Result<Response, WebError> {
-    require_reviewer(&who)?;
-    let rows = state.packages.requests(None, true).await.map_err(web_error)?;
+    let rows = state.packages.requests(&who, None, true).await.map_err(web_error)?;
     render(&QueuePage {
         title: "Review software requests",
         c: Chrome::new(&csrf.0, Some(&who), "review"),
-        reviewer: true,
         rows: rows.iter().map(row).collect(),
     })
 }
@@ -303,21 +284,19 @@ fn item_row(i: &ClosureItem, now_us: i64) -> ItemRow {
 struct DecidePage {
     title: &'static str,
     c: Chrome,
-    reviewer: bool,
     r: Row,
     justification: String,
     items: Vec<ItemRow>,
     pending: bool,
 }
 
-async fn decide_page(state: &AppState, csrf: &str, who: &SignedIn, id: i64) -> Result<DecidePage, WebError> {
-    let request = state.packages.request(id).await.map_err(web_error)?;
-    let items = state.packages.preview(&request).await.map_err(web_error)?;
+async fn decide_page(state: &AppState, csrf: &str, who: &Caller, id: i64) -> Result<DecidePage, WebError> {
+    let request = state.packages.request(who, id).await.map_err(web_error)?;
+    let items = state.packages.preview(who, &request).await.map_err(web_error)?;
     let now = state.packages.now_us();
     Ok(DecidePage {
         title: "Review a software request",
         c: Chrome::new(csrf, Some(who), "review"),
-        reviewer: true,
         justification: request.justification.clone(),
         pending: request.status == haven_core::packages::records::RequestStatus::Pending,
         r: row(&request),
@@ -331,7 +310,6 @@ pub async fn one(
     Signed(who): Signed,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    require_reviewer(&who)?;
     render(&decide_page(&state, &csrf.0, &who, id).await?)
 }
 
@@ -345,30 +323,17 @@ pub struct DecideForm {
 pub async fn decide(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Path(id): Path<i64>,
     Form(form): Form<DecideForm>,
 ) -> Result<Response, WebError> {
-    require_reviewer(&who)?;
     limit_fields("The note", &[(&form.note, 8000)])?;
     let approve = match form.decision.as_str() {
         "approve" => true,
         "reject" => false,
         _ => return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "Approve or reject.")),
     };
-    let request = state.packages.request(id).await.map_err(web_error)?;
-    let email = state
-        .store
-        .find_user(&request.requester)
-        .await
-        .map_err(|e| WebError::from(CoreError::from(e)))?
-        .map(|u| u.email)
-        .unwrap_or_default();
-    let outcome = state
-        .packages
-        .decide_request(By::Web(&who), state.identity.mailer.as_ref(), &email, id, approve, &form.note, &source)
-        .await;
+    let outcome = state.packages.decide_request(&who, state.identity.mailer.as_ref(), id, approve, &form.note).await;
     match outcome {
         Ok(r) => Ok(see(&format!("/packages/review/{}", r.id))),
         Err(e) => {

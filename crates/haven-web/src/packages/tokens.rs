@@ -7,16 +7,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
-use haven_core::authz::{Action, Resource, can};
-use haven_core::identity::SignedIn;
+use haven_core::CoreError;
+use haven_core::caller::Caller;
 use haven_core::packages::PackageError;
 use serde::Deserialize;
 
 use super::web_error;
 use crate::csrf::CsrfToken;
-use crate::security::session::{Signed, step_up};
 use crate::security::{Chrome, render, render_status, see, when};
-use crate::source::Source;
+use crate::session::{Signed, step_up};
 use crate::{AppState, WebError};
 
 pub struct Row {
@@ -44,19 +43,18 @@ pub struct Done {
     done: Option<String>,
 }
 
-fn allowed(state: &AppState, who: &SignedIn) -> Result<Option<Response>, WebError> {
-    if !can(Some(&who.actor()), Action::ManageOwnCredentials, Resource::Account(&who.user_id)) {
-        return Err(WebError::from_status(StatusCode::FORBIDDEN));
+/// Ask core before anything else whether the caller may manage their tokens now: a token is a
+/// credential, so a sign-in that is not recent enough is sent to confirm both factors first.
+fn allowed(state: &AppState, who: &Caller) -> Result<Option<Response>, WebError> {
+    match state.packages.may_manage_tokens(who, &who.user_id) {
+        Ok(()) => Ok(None),
+        Err(PackageError::Core(CoreError::StepUpRequired)) => Ok(Some(step_up("/packages/tokens"))),
+        Err(e) => Err(web_error(e)),
     }
-    // A repository token is a credential: making one needs a recent sign-in with both factors.
-    if state.identity.check_fresh(who).is_err() {
-        return Ok(Some(step_up("/packages/tokens")));
-    }
-    Ok(None)
 }
 
-async fn page(state: &AppState, csrf: &str, who: &SignedIn, secret: Option<String>) -> Result<TokensPage, WebError> {
-    let tokens = state.packages.repo_tokens(&who.user_id).await.map_err(web_error)?;
+async fn page(state: &AppState, csrf: &str, who: &Caller, secret: Option<String>) -> Result<TokensPage, WebError> {
+    let tokens = state.packages.repo_tokens(who).await.map_err(web_error)?;
     let base = &state.config.public_url;
     let host = base.split("://").nth(1).unwrap_or(base).to_string();
     Ok(TokensPage {
@@ -102,7 +100,6 @@ pub struct CreateForm {
 pub async fn create(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, WebError> {
@@ -110,13 +107,13 @@ pub async fn create(
         return Ok(r);
     }
     crate::security::limit_fields("The token name", &[(&form.label, 256)])?;
-    match state.packages.create_repo_token(&who.user_id, &who.user_id, &form.label, &source).await {
+    match state.packages.create_repo_token(&who, &who.user_id, &form.label).await {
         Ok((secret, _)) => {
             let mut p = page(&state, &csrf.0, &who, Some(secret.to_string())).await?;
             p.c = p.c.notice(Some("Token made. Copy it now: Haven shows it only this once.".into()));
             render(&p)
         }
-        Err(PackageError::BadRequest(m)) | Err(PackageError::Core(haven_core::CoreError::Conflict(m))) => {
+        Err(PackageError::BadRequest(m)) | Err(PackageError::Core(CoreError::Conflict(m))) => {
             let mut p = page(&state, &csrf.0, &who, None).await?;
             p.c = p.c.error(Some(m));
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)
@@ -132,7 +129,6 @@ pub struct RevokeForm {
 
 pub async fn revoke(
     State(state): State<AppState>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, WebError> {
@@ -140,6 +136,6 @@ pub async fn revoke(
         return Ok(r);
     }
     crate::security::limit_fields("The token id", &[(&form.token, 64)])?;
-    state.packages.revoke_repo_token(&who.user_id, &form.token, &source).await.map_err(web_error)?;
+    state.packages.revoke_repo_token(&who, &form.token).await.map_err(web_error)?;
     Ok(see("/packages/tokens?done=revoked"))
 }

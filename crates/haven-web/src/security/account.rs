@@ -9,10 +9,9 @@ use haven_core::CoreError;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::session::{Signed, step_up};
 use super::{Chrome, done_message, form_failure, render, render_status, see, when};
 use crate::csrf::CsrfToken;
-use crate::source::Source;
+use crate::session::{Signed, step_up};
 use crate::{AppState, WebError};
 
 #[derive(Deserialize)]
@@ -34,14 +33,14 @@ pub async fn password_show(
     Extension(csrf): Extension<CsrfToken>,
     Signed(who): Signed,
 ) -> Result<Response, WebError> {
-    if state.identity.check_fresh(&who).is_err() {
+    if let Err(CoreError::StepUpRequired) = state.identity.may_change_password(&who) {
         return Ok(step_up("/security/password"));
     }
     render(&PasswordPage {
         title: "Change password",
         c: Chrome::new(&csrf.0, Some(&who), "password"),
         min_chars: state.identity.policy.password_min_chars,
-        expired: who.password_expired,
+        expired: who.password_expired(),
     })
 }
 
@@ -55,7 +54,6 @@ pub struct PasswordForm {
 pub async fn password_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
@@ -63,7 +61,7 @@ pub async fn password_submit(
         "A password field",
         &[(&form.current, 1024), (&form.password, 1024), (&form.password_confirm, 1024)],
     )?;
-    match state.identity.change_password(&who, &form.current, &form.password, &form.password_confirm, &source).await {
+    match state.identity.change_password(&who, &form.current, &form.password, &form.password_confirm).await {
         Ok(()) => Ok(see("/security?done=password")),
         Err(CoreError::StepUpRequired) => Ok(step_up("/security/password")),
         Err(e) => render_status(
@@ -72,7 +70,7 @@ pub async fn password_submit(
                 title: "Change password",
                 c: Chrome::new(&csrf.0, Some(&who), "password").failed(form_failure(e)?),
                 min_chars: state.identity.policy.password_min_chars,
-                expired: who.password_expired,
+                expired: who.password_expired(),
             },
         ),
     }
@@ -104,10 +102,9 @@ pub async fn recovery_show(
 pub async fn recovery_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
 ) -> Result<Response, WebError> {
-    match state.identity.regenerate_recovery_codes(&who, &source).await {
+    match state.identity.regenerate_recovery_codes(&who).await {
         Ok(codes) => render(&RecoveryPage {
             title: "Recovery codes",
             c: Chrome::new(&csrf.0, Some(&who), "recovery"),
@@ -148,7 +145,7 @@ pub async fn sessions_show(
         .await?
         .into_iter()
         .map(|s| SessionRow {
-            current: s.hash == who.session_hash,
+            current: who.session.as_ref().is_some_and(|mine| mine.hash == s.hash),
             kind: s.kind.as_str(),
             started: when(s.created_us),
             last_seen: when(s.last_seen_us),
@@ -163,12 +160,8 @@ pub async fn sessions_show(
     })
 }
 
-pub async fn sessions_end_others(
-    State(state): State<AppState>,
-    Source(source): Source,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
-    state.identity.end_other_sessions(&who, &source).await?;
+pub async fn sessions_end_others(State(state): State<AppState>, Signed(who): Signed) -> Result<Response, WebError> {
+    state.identity.end_other_sessions(&who).await?;
     Ok(see("/security/sessions?done=ended"))
 }
 
@@ -185,7 +178,7 @@ pub async fn questions_show(
     Extension(csrf): Extension<CsrfToken>,
     Signed(who): Signed,
 ) -> Result<Response, WebError> {
-    if who.kind == haven_core::identity::records::SessionKind::Full && state.identity.check_fresh(&who).is_err() {
+    if let Err(CoreError::StepUpRequired) = state.identity.may_set_security_answers(&who) {
         return Ok(step_up("/security/questions"));
     }
     render(&QuestionsPage {
@@ -218,13 +211,14 @@ impl QuestionsForm {
 pub async fn questions_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<QuestionsForm>,
 ) -> Result<Response, WebError> {
     let chosen = form.chosen()?;
-    match state.identity.set_security_answers(&who, &chosen, &source).await {
-        Ok(()) => Ok(see(if who.needs_token { "/security/tokens?done=questions" } else { "/security?done=questions" })),
+    match state.identity.set_security_answers(&who, &chosen).await {
+        Ok(()) => {
+            Ok(see(if who.needs_token() { "/security/tokens?done=questions" } else { "/security?done=questions" }))
+        }
         Err(CoreError::StepUpRequired) => Ok(step_up("/security/questions")),
         Err(e) => render_status(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -8,14 +8,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use haven_core::CoreError;
-use haven_core::identity::desk::By;
 use haven_core::identity::records::AccountStatus;
 use serde::Deserialize;
 
-use super::session::{Signed, step_up};
 use super::{Chrome, form_error, render, render_status, see, when};
 use crate::csrf::CsrfToken;
-use crate::source::Source;
+use crate::session::{Signed, step_up};
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
@@ -64,13 +62,13 @@ fn status_label(a: &haven_core::identity::records::Account, now_us: i64) -> Stri
 async fn desk_page(
     state: &AppState,
     csrf: &str,
-    who: &haven_core::identity::SignedIn,
+    who: &haven_core::caller::Caller,
     q: &str,
 ) -> Result<DeskPage, WebError> {
     let now_us = haven_core::to_micros(state.clock.now());
     let rows = state
         .identity
-        .find_accounts(By::Web(who), q)
+        .find_accounts(who, q)
         .await?
         .into_iter()
         .map(|a| UserRow {
@@ -116,12 +114,11 @@ pub struct AddForm {
 pub async fn add_user(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<AddForm>,
 ) -> Result<Response, WebError> {
     let admin = form.role.as_deref() == Some("admin");
-    match state.identity.add_account(By::Web(&who), &form.user_id, &form.email, admin, &source).await {
+    match state.identity.add_account(&who, &form.user_id, &form.email, admin).await {
         Ok(link) => {
             let mut page = desk_page(&state, &csrf.0, &who, "").await?;
             page.c.notice = Some(format!(
@@ -184,11 +181,11 @@ struct UserPage {
 async fn user_page(
     state: &AppState,
     csrf: &str,
-    who: &haven_core::identity::SignedIn,
+    who: &haven_core::caller::Caller,
     id: &str,
 ) -> Result<UserPage, WebError> {
-    let view = state.identity.account_view(By::Web(who), id).await?;
-    let events = state.identity.account_audit(By::Web(who), id, 100).await?;
+    let view = state.identity.account_view(who, id).await?;
+    let events = state.identity.account_audit(who, id, 100).await?;
     let now_us = haven_core::to_micros(state.clock.now());
     let a = &view.account;
     Ok(UserPage {
@@ -259,46 +256,40 @@ pub struct ActionForm {
 pub async fn user_action(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, WebError> {
-    let by = By::Web(&who);
+    let by = &who;
     let desk = &state.identity;
     let outcome: Result<(String, Option<String>), CoreError> = match form.action.as_str() {
         "lock" => desk
-            .set_account_status(by, &id, AccountStatus::Locked, &source)
+            .set_account_status(by, &id, AccountStatus::Locked)
             .await
             .map(|()| ("Account locked; its sessions were ended.".into(), None)),
-        "unlock" => desk
-            .set_account_status(by, &id, AccountStatus::Active, &source)
-            .await
-            .map(|()| ("Account unlocked.".into(), None)),
+        "unlock" => {
+            desk.set_account_status(by, &id, AccountStatus::Active).await.map(|()| ("Account unlocked.".into(), None))
+        }
         "disable" => desk
-            .set_account_status(by, &id, AccountStatus::Disabled, &source)
+            .set_account_status(by, &id, AccountStatus::Disabled)
             .await
             .map(|()| ("Account disabled; its sessions were ended.".into(), None)),
-        "reset_password" => {
-            desk.start_password_reset(by, &id, &source).await.map(|emailed| (reset_notice(emailed), None))
-        }
+        "reset_password" => desk.start_password_reset(by, &id).await.map(|emailed| (reset_notice(emailed), None)),
         "onboarding_link" => desk
-            .new_onboarding_link(by, &id, &source)
+            .new_onboarding_link(by, &id)
             .await
             .map(|l| ("A new onboarding link was emailed. The link:".into(), Some(l))),
-        "revoke_tokens" => desk.revoke_tokens(by, &id, &source).await.map(|n| (format!("{n} token(s) revoked."), None)),
+        "revoke_tokens" => desk.revoke_tokens(by, &id).await.map(|n| (format!("{n} token(s) revoked."), None)),
         "reset_counters" => desk
-            .reset_fail_counters(by, &id, &source)
+            .reset_fail_counters(by, &id)
             .await
             .map(|()| ("Fail counters reset; locked tokens unlocked.".into(), None)),
-        "ice_on" => desk
-            .set_account_ice(by, &id, true, &source)
-            .await
-            .map(|()| ("ICE logon turned on for this account.".into(), None)),
-        "ice_off" => desk
-            .set_account_ice(by, &id, false, &source)
-            .await
-            .map(|()| ("ICE logon turned off for this account.".into(), None)),
+        "ice_on" => {
+            desk.set_account_ice(by, &id, true).await.map(|()| ("ICE logon turned on for this account.".into(), None))
+        }
+        "ice_off" => {
+            desk.set_account_ice(by, &id, false).await.map(|()| ("ICE logon turned off for this account.".into(), None))
+        }
         _ => Err(CoreError::invalid("action", "unknown action")),
     };
     match outcome {
@@ -325,12 +316,11 @@ pub struct IceForm {
 
 pub async fn global_ice(
     State(state): State<AppState>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<IceForm>,
 ) -> Result<Response, WebError> {
     let on = form.enabled == "true";
-    match state.identity.set_global_ice(By::Web(&who), on, &source).await {
+    match state.identity.set_global_ice(&who, on).await {
         Err(CoreError::StepUpRequired) => return Ok(step_up("/security/desk")),
         other => other?,
     }
@@ -345,12 +335,8 @@ struct TokensPage {
     unassigned: Vec<String>,
 }
 
-async fn tokens_page(
-    state: &AppState,
-    csrf: &str,
-    who: &haven_core::identity::SignedIn,
-) -> Result<TokensPage, WebError> {
-    let unassigned = state.identity.unassigned_tokens(By::Web(who)).await?.into_iter().map(|t| t.serial).collect();
+async fn tokens_page(state: &AppState, csrf: &str, who: &haven_core::caller::Caller) -> Result<TokensPage, WebError> {
+    let unassigned = state.identity.unassigned_tokens(who).await?.into_iter().map(|t| t.serial).collect();
     Ok(TokensPage { title: "Hardware tokens", c: Chrome::new(csrf, Some(who), "desk"), unassigned })
 }
 
@@ -366,7 +352,6 @@ pub async fn tokens(
 pub async fn import(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
@@ -398,7 +383,7 @@ pub async fn import(
             })?))
         };
         let keys = haven_core::identity::pskc::parse(&xml, key.as_ref().map(|k| k.as_slice()))?;
-        state.identity.import_tokens(By::Web(&who), keys, &source).await
+        state.identity.import_tokens(&who, keys).await
     }
     .await;
     let mut page = tokens_page(&state, &csrf.0, &who).await?;
@@ -414,7 +399,7 @@ pub async fn import(
         Err(CoreError::StepUpRequired) => Ok(step_up("/security/desk/tokens")),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_))) => {
             let message = form_error(e)?;
-            state.identity.pskc_refused(By::Web(&who), &message, &source).await?;
+            state.identity.pskc_refused(&who, &message).await?;
             page.c.error = Some(message);
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
@@ -431,11 +416,10 @@ pub struct AssignForm {
 pub async fn assign(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<AssignForm>,
 ) -> Result<Response, WebError> {
-    let outcome = state.identity.assign_token(By::Web(&who), &form.serial, form.user_id.trim(), &source).await;
+    let outcome = state.identity.assign_token(&who, &form.serial, form.user_id.trim()).await;
     let mut page = tokens_page(&state, &csrf.0, &who).await?;
     match outcome {
         Ok(()) => {

@@ -2,17 +2,17 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::{Extension, Form};
 use haven_core::CoreError;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::session::{Signed, set_cookie};
 use super::{Chrome, form_error, render, render_status, see, when};
 use crate::csrf::CsrfToken;
-use crate::source::Source;
+use crate::session::Visitor;
+use crate::session::{Signed, set_cookie};
 use crate::{AppState, WebError};
 
 #[derive(Template)]
@@ -74,12 +74,12 @@ pub struct UserIdForm {
 pub async fn user_id(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
+    Visitor(visitor): Visitor,
     Form(form): Form<UserIdForm>,
 ) -> Result<Response, WebError> {
     super::limit_fields("The user id", &[(&form.user_id, 64)])?;
     let user_id = form.user_id.trim().to_lowercase();
-    state.identity.ice_start(&user_id, &source).await?;
+    state.identity.ice_start(&visitor, &user_id).await?;
     if user_id.is_empty() {
         return render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -103,7 +103,7 @@ pub struct PasswordForm {
 pub async fn password(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
+    Visitor(visitor): Visitor,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
     super::limit_fields("A field", &[(&form.user_id, 64), (&form.password, 1024)])?;
@@ -120,7 +120,7 @@ pub async fn password(
     if form.authenticator != "static_password" {
         return again("Select Static Password from the Authenticator list.".into(), StatusCode::UNPROCESSABLE_ENTITY);
     }
-    match state.identity.ice_password(&form.user_id, &form.password, &source).await {
+    match state.identity.ice_password(&visitor, &form.user_id, &form.password).await {
         Ok(flow) => {
             let questions = state.identity.ice_questions(&flow).await?;
             render(&QuestionsPage {
@@ -148,17 +148,15 @@ pub struct AnswersForm {
 pub async fn answers(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
-    headers: HeaderMap,
+    Visitor(visitor): Visitor,
     Form(form): Form<AnswersForm>,
 ) -> Result<Response, WebError> {
     if !haven_crypto::token::looks_like_token(&form.flow) {
         return Err(CoreError::LinkInvalid.into());
     }
     super::limit_fields("An answer", &[(&form.answer0, 400), (&form.answer1, 400), (&form.answer2, 400)])?;
-    let agent = crate::source::user_agent(&headers);
     let answers = [form.answer0, form.answer1, form.answer2];
-    match state.identity.ice_answers(&form.flow, &answers, &source, &agent).await {
+    match state.identity.ice_answers(&visitor, &form.flow, &answers).await {
         Ok(session) => {
             let mut response = see("/security");
             response.headers_mut().insert(header::SET_COOKIE, set_cookie(&session.secret)?);
@@ -216,12 +214,11 @@ pub async fn request_show(
 pub async fn request_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
 ) -> Result<Response, WebError> {
-    let (code, expires) = match state.identity.request_emergency_code(&who, &source).await {
+    let (code, expires) = match state.identity.request_emergency_code(&who).await {
         Ok(issued) => issued,
-        Err(CoreError::StepUpRequired) => return Ok(super::session::step_up("/security/emergency/request")),
+        Err(CoreError::StepUpRequired) => return Ok(crate::session::step_up("/security/emergency/request")),
         Err(e) => return Err(e.into()),
     };
     render(&EmergencyPage {

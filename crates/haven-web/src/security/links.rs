@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::{Extension, Form};
 use haven_core::CoreError;
@@ -13,10 +13,10 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::account::QuestionsForm;
-use super::session::set_cookie;
 use super::{Chrome, form_error, form_failure, render, render_status, see};
 use crate::csrf::CsrfToken;
-use crate::source::Source;
+use crate::session::Visitor;
+use crate::session::set_cookie;
 use crate::{AppState, WebError};
 
 #[derive(Deserialize)]
@@ -43,11 +43,11 @@ struct OnboardPage {
 pub async fn onboard_show(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
+    Visitor(visitor): Visitor,
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, WebError> {
     let token = link_token(q.token)?;
-    let info = state.identity.inspect_link(&token, LinkPurpose::Onboarding, &source).await?;
+    let info = state.identity.inspect_link(&visitor, &token, LinkPurpose::Onboarding).await?;
     render(&OnboardPage {
         title: "Welcome to Haven",
         c: Chrome::new(&csrf.0, None, "onboard"),
@@ -70,22 +70,20 @@ pub struct OnboardForm {
 pub async fn onboard_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
-    headers: HeaderMap,
+    Visitor(visitor): Visitor,
     Form(form): Form<OnboardForm>,
 ) -> Result<Response, WebError> {
     let token = link_token(Some(form.token))?;
     super::limit_fields("The password", &[(&form.password, 1024), (&form.password_confirm, 1024)])?;
     let chosen = form.questions.chosen()?;
-    let agent = crate::source::user_agent(&headers);
-    match state.identity.onboard(&token, &form.password, &form.password_confirm, &chosen, &source, &agent).await {
+    match state.identity.onboard(&visitor, &token, &form.password, &form.password_confirm, &chosen).await {
         Ok(session) => {
             let mut response = see("/security/tokens");
             response.headers_mut().insert(header::SET_COOKIE, set_cookie(&session.secret)?);
             Ok(response)
         }
         Err(e @ CoreError::Invalid { .. }) => {
-            let info = state.identity.inspect_link(&token, LinkPurpose::Onboarding, &source).await?;
+            let info = state.identity.inspect_link(&visitor, &token, LinkPurpose::Onboarding).await?;
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &OnboardPage {
@@ -117,11 +115,11 @@ struct ResetPage {
 async fn reset_page(
     state: &AppState,
     csrf: &str,
-    source: &str,
+    visitor: &haven_core::caller::Caller,
     token: String,
     error: Option<String>,
 ) -> Result<ResetPage, WebError> {
-    let info = state.identity.inspect_link(&token, LinkPurpose::PasswordReset, source).await?;
+    let info = state.identity.inspect_link(visitor, &token, LinkPurpose::PasswordReset).await?;
     Ok(ResetPage {
         title: "Choose a new password",
         c: Chrome::new(csrf, None, "reset").error(error),
@@ -136,11 +134,11 @@ async fn reset_page(
 pub async fn reset_show(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
+    Visitor(visitor): Visitor,
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, WebError> {
     let token = link_token(q.token)?;
-    render(&reset_page(&state, &csrf.0, &source, token, None).await?)
+    render(&reset_page(&state, &csrf.0, &visitor, token, None).await?)
 }
 
 #[derive(Deserialize)]
@@ -158,7 +156,7 @@ pub struct ResetForm {
 pub async fn reset_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
+    Visitor(visitor): Visitor,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, WebError> {
     let token = link_token(Some(form.token))?;
@@ -176,7 +174,7 @@ pub async fn reset_submit(
         ])),
         _ => None,
     };
-    match state.identity.reset_password(&token, proof, &form.password, &form.password_confirm, &source).await {
+    match state.identity.reset_password(&visitor, &token, proof, &form.password, &form.password_confirm).await {
         Ok(_) => Ok(see("/security/signin?done=reset")),
         // The link is gone, or proofs are refused for now: a page with the reason, no form.
         Err(e @ (CoreError::LinkInvalid | CoreError::TooManyAttempts(_))) => Err(e.into()),
@@ -184,7 +182,7 @@ pub async fn reset_submit(
             let message = form_error(e)?;
             render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &reset_page(&state, &csrf.0, &source, token, Some(message)).await?,
+                &reset_page(&state, &csrf.0, &visitor, token, Some(message)).await?,
             )
         }
     }
@@ -210,11 +208,11 @@ pub struct ForgotForm {
 pub async fn forgot_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
+    Visitor(visitor): Visitor,
     Form(form): Form<ForgotForm>,
 ) -> Result<Response, WebError> {
     super::limit_fields("A field", &[(&form.user_id, 64), (&form.recovery_code, 100)])?;
-    match state.identity.start_recovery(&form.user_id, &form.recovery_code, &source).await {
+    match state.identity.start_recovery(&visitor, &form.user_id, &form.recovery_code).await {
         Ok(link) => Ok(see(&format!("/security/reset?token={}", link.as_str()))),
         Err(e) => render_status(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -6,7 +6,6 @@ mod account;
 mod desk;
 mod ice;
 mod links;
-pub mod session;
 mod signin;
 mod tokens;
 
@@ -14,38 +13,54 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use haven_core::identity::SignedIn;
-use haven_core::identity::records::SessionKind;
+use haven_core::authz::{Action, Resource, can};
+use haven_core::caller::{Caller, Level};
 
+use crate::session::serving;
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/security", get(signin::portal))
-        .route("/security/", get(|| async { Redirect::permanent("/security") }))
-        .route("/security/signin", get(signin::show).post(signin::submit))
-        .route("/security/signout", post(signin::sign_out))
-        .route("/security/confirm", get(signin::confirm_show).post(signin::confirm_submit))
+    let tokens = Router::new()
         .route("/security/tokens", get(tokens::list).post(tokens::create))
         .route("/security/tokens/receive", get(tokens::receive_show).post(tokens::receive))
         .route("/security/tokens/{serial}/pin", get(tokens::pin_show).post(tokens::pin_submit))
         .route("/security/tokens/{serial}/push", get(tokens::push_show).post(tokens::push_submit))
         .route("/security/tokens/{serial}/activate", get(tokens::activate_show).post(tokens::activate))
         .route("/security/tokens/{serial}/resync", get(tokens::resync_show).post(tokens::resync_submit))
-        .route("/security/tokens/{serial}/state", post(tokens::set_state))
+        .route("/security/tokens/{serial}/state", post(tokens::set_state));
+    let emergency = Router::new()
+        .route("/security/emergency", get(ice::emergency))
+        .route("/security/emergency/request", get(ice::request_show).post(ice::request_submit));
+    let credentials = Router::new()
+        .route("/security/recovery", get(account::recovery_show).post(account::recovery_submit))
+        .route("/security/sessions", get(account::sessions_show).post(account::sessions_end_others));
+    Router::new()
+        .route("/security", get(signin::portal))
+        .route("/security/", get(|| async { Redirect::permanent("/security") }))
+        .route("/security/signin", get(signin::show).post(signin::submit))
+        .route("/security/signout", post(signin::sign_out))
         .route("/security/ice", get(ice::start).post(ice::user_id))
         .route("/security/ice/password", post(ice::password))
         .route("/security/ice/answers", post(ice::answers))
-        .route("/security/emergency", get(ice::emergency))
-        .route("/security/emergency/request", get(ice::request_show).post(ice::request_submit))
-        .route("/security/password", get(account::password_show).post(account::password_submit))
-        .route("/security/recovery", get(account::recovery_show).post(account::recovery_submit))
-        .route("/security/sessions", get(account::sessions_show).post(account::sessions_end_others))
-        .route("/security/questions", get(account::questions_show).post(account::questions_submit))
         .route("/security/onboard", get(links::onboard_show).post(links::onboard_submit))
         .route("/security/reset", get(links::reset_show).post(links::reset_submit))
         .route("/security/forgot", get(links::forgot_show).post(links::forgot_submit))
-        .merge(desk::routes())
+        .merge(serving(
+            Action::ConfirmIdentity,
+            Router::new().route("/security/confirm", get(signin::confirm_show).post(signin::confirm_submit)),
+        ))
+        .merge(serving(Action::ManageOwnTokens, tokens))
+        .merge(serving(Action::RequestEmergencyCode, emergency))
+        .merge(serving(
+            Action::ChangeOwnPassword,
+            Router::new().route("/security/password", get(account::password_show).post(account::password_submit)),
+        ))
+        .merge(serving(Action::ManageOwnCredentials, credentials))
+        .merge(serving(
+            Action::SetSecurityAnswers,
+            Router::new().route("/security/questions", get(account::questions_show).post(account::questions_submit)),
+        ))
+        .merge(serving(Action::ManageAccounts, desk::routes()))
 }
 
 /// What every portal page shows around its content.
@@ -56,6 +71,8 @@ pub struct Chrome {
     /// An enrolment session whose token is active: what is left is a full sign-in.
     pub set_up: bool,
     pub admin: bool,
+    /// The package portal's Review and Policy tabs.
+    pub reviewer: bool,
     pub tab: &'static str,
     pub notice: Option<String>,
     pub error: Option<String>,
@@ -65,13 +82,14 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    pub fn new(csrf: &str, who: Option<&SignedIn>, tab: &'static str) -> Self {
+    pub fn new(csrf: &str, who: Option<&Caller>, tab: &'static str) -> Self {
         Chrome {
             csrf: csrf.to_string(),
             user: who.map(|w| w.user_id.clone()),
-            kind: who.map_or("", |w| w.kind.as_str()),
-            set_up: who.is_some_and(|w| w.kind == SessionKind::Enrol && !w.needs_token),
-            admin: who.is_some_and(|w| w.is_admin() && w.kind == SessionKind::Full),
+            kind: who.map_or("", |w| w.level.as_str()),
+            set_up: who.is_some_and(|w| w.level == Level::Enrol && !w.needs_token()),
+            admin: who.is_some_and(|w| can(w, Action::ManageAccounts, Resource::Service)),
+            reviewer: who.is_some_and(|w| can(w, Action::ManagePackages, Resource::Service)),
             tab,
             notice: None,
             error: None,

@@ -6,15 +6,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use haven_core::CoreError;
-use haven_core::identity::SignedIn;
-use haven_core::identity::signin::{Credentials, Origin};
+use haven_core::caller::Caller;
+use haven_core::identity::signin::Credentials;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::session::{Signed, Viewer, clear_cookie, cookie_secret, safe_next, set_cookie};
 use super::{Chrome, done_message, form_error, render, render_status, see};
 use crate::csrf::CsrfToken;
-use crate::source::Source;
+use crate::session::{Signed, Viewer, Visitor, clear_cookie, cookie_secret, safe_next, set_cookie};
 use crate::{AppState, WebError};
 
 #[derive(Template)]
@@ -32,7 +31,7 @@ struct SignInPage {
 struct HomePage {
     title: &'static str,
     c: Chrome,
-    who: SignedIn,
+    who: Caller,
     tokens: usize,
     active_tokens: usize,
     recovery_left: i64,
@@ -118,7 +117,7 @@ pub struct SignInForm {
 pub async fn submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
+    Visitor(visitor): Visitor,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, WebError> {
@@ -126,10 +125,8 @@ pub async fn submit(
     let user_id: String = form.user_id.trim().chars().take(64).collect();
     super::limit_fields("The password or passcode", &[(&form.password, 1024), (&form.passcode, 64)])?;
     let replaces = cookie_secret(&headers).map(|s| haven_crypto::token::hash_token(&s));
-    let agent = crate::source::user_agent(&headers);
     let creds = Credentials { user_id: user_id.clone(), password: form.password, passcode: form.passcode };
-    let origin = Origin { source: &source, user_agent: &agent, replaces };
-    match state.identity.sign_in(creds, origin).await {
+    match state.identity.sign_in(&visitor, creds, replaces).await {
         Ok(ok) => {
             let to = if ok.password_expired { "/security/password".to_string() } else { next };
             let mut response = see(&to);
@@ -165,12 +162,11 @@ pub struct SignOutForm {
 
 pub async fn sign_out(
     State(state): State<AppState>,
-    Source(source): Source,
     Viewer(who): Viewer,
     Form(form): Form<SignOutForm>,
 ) -> Result<Response, WebError> {
     if let Some(who) = who {
-        state.identity.sign_out(&who, &source).await?;
+        state.identity.sign_out(&who).await?;
     }
     let to = match form.then.as_deref() {
         Some("signin") => "/security/signin?done=ready",
@@ -203,12 +199,11 @@ pub struct ConfirmForm {
 pub async fn confirm_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, WebError> {
     let next = safe_next(form.next.as_deref());
-    match state.identity.confirm_identity(&who, &form.password, &form.passcode, &source).await {
+    match state.identity.confirm_identity(&who, &form.password, &form.passcode).await {
         Ok(()) => Ok(see(&next)),
         Err(e) => {
             let message = form_error(e)?;

@@ -8,16 +8,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
 use haven_core::CoreError;
-use haven_core::identity::SignedIn;
+use haven_core::caller::{Caller, Level};
 use haven_core::identity::records::{OtpKind, OtpTokenRecord, TokenState};
 use haven_core::identity::tokens::{Enrolment, Product};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::session::{Signed, step_up};
 use super::{Chrome, done_message, form_error, form_failure, render, render_status, see, when};
 use crate::csrf::CsrfToken;
-use crate::source::Source;
+use crate::session::{Signed, step_up};
 use crate::{AppState, WebError};
 
 pub struct TokenRow {
@@ -135,7 +134,7 @@ fn qr_svg(uri: &str) -> Result<String, WebError> {
     ))
 }
 
-fn enrol_page(csrf: &str, who: &SignedIn, e: &Enrolment) -> Result<EnrolPage, WebError> {
+fn enrol_page(csrf: &str, who: &Caller, e: &Enrolment) -> Result<EnrolPage, WebError> {
     Ok(EnrolPage {
         title: "Add the token to your app",
         c: Chrome::new(csrf, Some(who), "tokens"),
@@ -151,7 +150,7 @@ fn enrol_page(csrf: &str, who: &SignedIn, e: &Enrolment) -> Result<EnrolPage, We
 async fn tokens_page(
     state: &AppState,
     csrf: &str,
-    who: &SignedIn,
+    who: &Caller,
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<TokensPage, WebError> {
@@ -161,10 +160,10 @@ async fn tokens_page(
         c: Chrome::new(csrf, Some(who), "tokens").notice(notice).error(error),
         has_pending: tokens.iter().any(|t| t.state == haven_core::identity::records::TokenState::Pending),
         rows: rows(&tokens),
-        needs_token: who.needs_token,
+        needs_token: who.needs_token(),
         // Set up in a limited session (onboarding, ICE): a full sign-in comes next.
-        ready_to_sign_in: !who.needs_token && who.kind == haven_core::identity::records::SessionKind::Enrol,
-        ice: who.kind == haven_core::identity::records::SessionKind::Ice,
+        ready_to_sign_in: !who.needs_token() && who.level == Level::Enrol,
+        ice: who.level == Level::Ice,
     })
 }
 
@@ -186,7 +185,7 @@ pub async fn list(
 async fn token_error(
     state: &AppState,
     csrf: &str,
-    who: &SignedIn,
+    who: &Caller,
     e: CoreError,
     back: &str,
 ) -> Result<Response, WebError> {
@@ -211,7 +210,6 @@ pub struct CreateForm {
 pub async fn create(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, WebError> {
@@ -219,7 +217,7 @@ pub async fn create(
         let e = CoreError::invalid("product", "choose a product from the list");
         return token_error(&state, &csrf.0, &who, e, "/security/tokens").await;
     };
-    match state.identity.create_token(&who, product, &source).await {
+    match state.identity.create_token(&who, product).await {
         Ok(_) => Ok(see("/security/tokens?done=created")),
         Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
     }
@@ -248,13 +246,12 @@ pub struct PinForm {
 pub async fn pin_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Path(serial): Path<String>,
     Form(form): Form<PinForm>,
 ) -> Result<Response, WebError> {
     super::limit_fields("A PIN", &[(&form.pin, 64), (&form.pin_confirm, 64)])?;
-    match state.identity.reset_pin(&who, &serial, &form.pin, &form.pin_confirm, &source).await {
+    match state.identity.reset_pin(&who, &serial, &form.pin, &form.pin_confirm).await {
         Ok(()) => Ok(see("/security/tokens?done=pin")),
         Err(CoreError::StepUpRequired) => Ok(step_up(&format!("/security/tokens/{serial}/pin"))),
         Err(e @ CoreError::Invalid { .. }) => {
@@ -286,14 +283,13 @@ pub struct PushForm {
 pub async fn push_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Path(serial): Path<String>,
     Form(form): Form<PushForm>,
 ) -> Result<Response, WebError> {
     let outcome = match form.method.as_str() {
-        "email" => state.identity.deliver_by_email(&who, &serial, &source).await.map(|()| None),
-        "screen" => state.identity.deliver_on_screen(&who, &serial, &source).await.map(Some),
+        "email" => state.identity.deliver_by_email(&who, &serial).await.map(|()| None),
+        "screen" => state.identity.deliver_on_screen(&who, &serial).await.map(Some),
         _ => Err(CoreError::invalid("method", "choose Email or On screen")),
     };
     match outcome {
@@ -330,14 +326,13 @@ pub struct ReceiveForm {
 pub async fn receive(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Form(form): Form<ReceiveForm>,
 ) -> Result<Response, WebError> {
     if !haven_crypto::token::looks_like_token(&form.token) {
         return Err(CoreError::LinkInvalid.into());
     }
-    let enrolment = state.identity.open_delivery_link(&who, &form.token, &source).await?;
+    let enrolment = state.identity.open_delivery_link(&who, &form.token).await?;
     render(&enrol_page(&csrf.0, &who, &enrolment)?)
 }
 
@@ -349,13 +344,12 @@ pub struct CodeForm {
 pub async fn activate(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Path(serial): Path<String>,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, WebError> {
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).take(16).collect();
-    match state.identity.activate_token(&who, &serial, &code, &source).await {
+    match state.identity.activate_token(&who, &serial, &code).await {
         Ok(()) => Ok(see("/security/tokens?done=activated")),
         Err(e @ CoreError::Invalid { .. }) => {
             let page = EnrolPage {
@@ -409,12 +403,11 @@ pub struct ResyncForm {
 pub async fn resync_submit(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Path(serial): Path<String>,
     Form(form): Form<ResyncForm>,
 ) -> Result<Response, WebError> {
-    match state.identity.resync_token(&who, &serial, &form.first, &form.second, &source).await {
+    match state.identity.resync_token(&who, &serial, &form.first, &form.second).await {
         Ok(()) => Ok(see("/security/tokens?done=resynced")),
         Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
     }
@@ -428,16 +421,15 @@ pub struct StateForm {
 pub async fn set_state(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    Source(source): Source,
     Signed(who): Signed,
     Path(serial): Path<String>,
     Form(form): Form<StateForm>,
 ) -> Result<Response, WebError> {
     let id = &state.identity;
     let (outcome, done) = match form.action.as_str() {
-        "disable" => (id.set_token_enabled(&who, &serial, false, &source).await, "disabled"),
-        "enable" => (id.set_token_enabled(&who, &serial, true, &source).await, "enabled"),
-        "delete" => (id.delete_token(&who, &serial, &source).await, "deleted"),
+        "disable" => (id.set_token_enabled(&who, &serial, false).await, "disabled"),
+        "enable" => (id.set_token_enabled(&who, &serial, true).await, "enabled"),
+        "delete" => (id.delete_token(&who, &serial).await, "deleted"),
         _ => (Err(CoreError::invalid("action", "choose disable, enable or delete")), ""),
     };
     match outcome {

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use haven_core::Clock;
-use haven_core::identity::desk::By;
 use haven_crypto::otp::{Algorithm, OtpKey, from_base32, totp_step};
 use tower::ServiceExt;
 
@@ -114,8 +113,12 @@ pub fn now(app: &App) -> i64 {
 /// Onboard `id` through its link and enrol a TOTP token with PIN 4917; returns the browser
 /// (signed in for enrolment), the serial and the token's secret.
 pub async fn onboard<'a>(app: &'a App, id: &str) -> (Browser<'a>, String, String) {
-    let link =
-        app.state.identity.add_account(By::Console, id, &format!("{id}@example.org"), false, "test").await.unwrap();
+    let link = app
+        .state
+        .identity
+        .add_account(&haven_core::caller::Caller::console(), id, &format!("{id}@example.org"), false)
+        .await
+        .unwrap();
     let mail = app.mail.last_to(&format!("{id}@example.org")).unwrap();
     assert!(mail.text.contains(&link), "the onboarding email carries the link");
     let token = link_token(&link);

@@ -68,6 +68,7 @@ pub async fn test_app(db: TestDb, options: Options) -> TestApp {
         dyn_clock.clone(),
     ));
     let mail = Arc::new(MemoryMailer::default());
+    let fresh_mfa_minutes = options.policy.fresh_mfa_minutes;
     let deps = IdentityDeps {
         store: store.clone(),
         clock: dyn_clock.clone(),
@@ -88,6 +89,7 @@ pub async fn test_app(db: TestDb, options: Options) -> TestApp {
         upstream: Arc::new(UpstreamFetcher::new(&upstreams, Duration::from_secs(10)).unwrap()),
         config: options.packages.clone(),
         public_url: PUBLIC_URL.into(),
+        fresh_mfa_minutes,
     });
     let state = AppState {
         packages: Arc::new(packages),

@@ -8,9 +8,8 @@ use time::OffsetDateTime;
 
 use crate::to_micros;
 
-/// Who did it: a user id, `system`, or `anonymous` (with the source address telling more).
-pub const SYSTEM: &str = "system";
-pub const ANONYMOUS: &str = "anonymous";
+mod names;
+pub use names::{action, actor};
 
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent {

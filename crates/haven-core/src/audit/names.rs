@@ -1,0 +1,97 @@
+//! The names the audit trail records, in one place: who acted when no signed-in user did
+//! ([`actor`]), and what was done ([`action`]). Stored as text; never rename one, as verifiers
+//! and reports match on them.
+
+/// Actors that are not a user id.
+pub mod actor {
+    /// Haven itself: scheduled work, the package cache, the bootstrap of the allowlist.
+    pub const SYSTEM: &str = "system";
+    /// The package repository's own work (caching, integrity checks, bootstrap rules).
+    pub const HAVEN: &str = "haven";
+    /// Nobody signed in (the source address tells more).
+    pub const ANONYMOUS: &str = "anonymous";
+    /// The operator at the server's console (`haven …` commands).
+    pub const CONSOLE: &str = "console";
+}
+
+/// What was done.
+pub mod action {
+    pub const ACCOUNT_CREATED: &str = "account.created";
+    pub const ACCOUNT_DISABLED: &str = "account.disabled";
+    pub const ACCOUNT_FAIL_COUNTERS_RESET: &str = "account.fail_counters_reset";
+    pub const ACCOUNT_LOCKED: &str = "account.locked";
+    pub const ACCOUNT_LOCKED_BY_SERVICE_DESK: &str = "account.locked_by_service_desk";
+    pub const ACCOUNT_ONBOARDED: &str = "account.onboarded";
+    pub const ACCOUNT_ONBOARDING_LINK_ISSUED: &str = "account.onboarding_link_issued";
+    pub const ACCOUNT_ROLE_GRANTED: &str = "account.role_granted";
+    pub const ACCOUNT_ROLE_WITHDRAWN: &str = "account.role_withdrawn";
+    pub const ACCOUNT_UNLOCKED: &str = "account.unlocked";
+    pub const BOOTSTRAP_LINK_ISSUED: &str = "bootstrap.link_issued";
+    pub const BOOTSTRAP_LINK_REFUSED: &str = "bootstrap.link_refused";
+    pub const EMERGENCY_CODE_ISSUED: &str = "emergency_code.issued";
+    pub const HTTP_CSRF_REFUSED: &str = "http.csrf_refused";
+    pub const ICE_ANSWERS_FAILED: &str = "ice.answers_failed";
+    pub const ICE_LOGON: &str = "ice.logon";
+    pub const ICE_PASSWORD_FAILED: &str = "ice.password_failed";
+    pub const ICE_PASSWORD_PASSED: &str = "ice.password_passed";
+    pub const ICE_QUESTIONS_SET: &str = "ice.questions_set";
+    pub const ICE_REFUSED: &str = "ice.refused";
+    pub const ICE_STARTED: &str = "ice.started";
+    pub const ICE_SWITCHED_FOR_EVERYONE: &str = "ice.switched_for_everyone";
+    pub const ICE_SWITCHED_FOR_USER: &str = "ice.switched_for_user";
+    pub const KEY_PROJECT_KEY_CREATED: &str = "key.project_key_created";
+    pub const LINK_REFUSED: &str = "link.refused";
+    pub const PACKAGE_BOOTSTRAP_ALLOWLIST: &str = "package.bootstrap_allowlist";
+    pub const PACKAGE_CACHED: &str = "package.cached";
+    pub const PACKAGE_DOWNLOAD: &str = "package.download";
+    pub const PACKAGE_INTEGRITY_FAILED: &str = "package.integrity_failed";
+    pub const PACKAGE_OSV_IMPORTED: &str = "package.osv_imported";
+    pub const PACKAGE_REQUEST_APPROVED: &str = "package.request_approved";
+    pub const PACKAGE_REQUEST_REJECTED: &str = "package.request_rejected";
+    pub const PACKAGE_REQUEST_SUBMITTED: &str = "package.request_submitted";
+    pub const PACKAGE_RULE_ADDED: &str = "package.rule_added";
+    pub const PACKAGE_RULE_REMOVED: &str = "package.rule_removed";
+    pub const PACKAGE_RULE_REPORTED: &str = "package.rule_reported";
+    pub const PASSWORD_CHANGED: &str = "password.changed";
+    pub const PASSWORD_CURRENT_CHECK_FAILED: &str = "password.current_check_failed";
+    pub const PASSWORD_RESET: &str = "password.reset";
+    pub const PASSWORD_RESET_FACTOR_PASSED: &str = "password.reset_factor_passed";
+    pub const PASSWORD_RESET_LINK_USED: &str = "password.reset_link_used";
+    pub const PASSWORD_RESET_REFUSED: &str = "password.reset_refused";
+    pub const PASSWORD_RESET_STARTED: &str = "password.reset_started";
+    pub const RECOVERY_CODE_REFUSED: &str = "recovery_code.refused";
+    pub const RECOVERY_CODE_USED: &str = "recovery_code.used";
+    pub const RECOVERY_CODES_GENERATED: &str = "recovery_codes.generated";
+    pub const REPO_TOKEN_CREATED: &str = "repo_token.created";
+    pub const REPO_TOKEN_RATE_LIMITED: &str = "repo_token.rate_limited";
+    pub const REPO_TOKEN_REFUSED: &str = "repo_token.refused";
+    pub const REPO_TOKEN_REVOKED: &str = "repo_token.revoked";
+    pub const SERVICE_UPDATE_PUBLISHED: &str = "service_update.published";
+    pub const SESSION_ENDED: &str = "session.ended";
+    pub const SESSION_ENROLMENT_STARTED: &str = "session.enrolment_started";
+    pub const SESSION_OTHERS_ENDED: &str = "session.others_ended";
+    pub const SESSION_SIGNED_OUT: &str = "session.signed_out";
+    pub const SIGNIN_FAILED: &str = "signin.failed";
+    pub const SIGNIN_RATE_LIMITED: &str = "signin.rate_limited";
+    pub const SIGNIN_RECONFIRMED: &str = "signin.reconfirmed";
+    pub const SIGNIN_SUCCEEDED: &str = "signin.succeeded";
+    pub const TOKEN_ACCESS_REFUSED: &str = "token.access_refused";
+    pub const TOKEN_ACTIVATED: &str = "token.activated";
+    pub const TOKEN_ACTIVATION_FAILED: &str = "token.activation_failed";
+    pub const TOKEN_ASSIGNED: &str = "token.assigned";
+    pub const TOKEN_CREATED: &str = "token.created";
+    pub const TOKEN_DELETED: &str = "token.deleted";
+    pub const TOKEN_DELIVERED_ON_SCREEN: &str = "token.delivered_on_screen";
+    pub const TOKEN_DELIVERY_EMAILED: &str = "token.delivery_emailed";
+    pub const TOKEN_DELIVERY_LINK_OPENED: &str = "token.delivery_link_opened";
+    pub const TOKEN_DELIVERY_LINK_REFUSED: &str = "token.delivery_link_refused";
+    pub const TOKEN_DISABLED: &str = "token.disabled";
+    pub const TOKEN_ENABLED: &str = "token.enabled";
+    pub const TOKEN_IMPORT_REFUSED: &str = "token.import_refused";
+    pub const TOKEN_IMPORTED: &str = "token.imported";
+    pub const TOKEN_LOCKED: &str = "token.locked";
+    pub const TOKEN_PIN_RESET: &str = "token.pin_reset";
+    pub const TOKEN_RESYNC_FAILED: &str = "token.resync_failed";
+    pub const TOKEN_RESYNCHRONISED: &str = "token.resynchronised";
+    pub const TOKEN_REVOKED_BY_SERVICE_DESK: &str = "token.revoked_by_service_desk";
+}
