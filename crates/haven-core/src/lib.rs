@@ -12,6 +12,8 @@ pub mod error;
 pub mod identity;
 pub mod keyring;
 pub mod packages;
+pub mod paths;
+pub mod service;
 pub mod store;
 pub mod updates;
 

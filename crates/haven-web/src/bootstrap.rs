@@ -7,15 +7,17 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Form, Router};
 use haven_core::CoreError;
-use haven_core::accounts::{self, BootstrapAdmin};
+use haven_core::service::NewAdmin;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::csrf::CsrfToken;
+use crate::paths;
+use crate::session::Visitor;
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/bootstrap", get(show).post(create))
+    Router::new().route(paths::BOOTSTRAP, get(show).post(create))
 }
 
 #[derive(Template)]
@@ -42,7 +44,7 @@ struct LinkQuery {
 }
 
 async fn already_done(state: &AppState) -> Result<Option<WebError>, WebError> {
-    if state.store.admin_exists().await.map_err(CoreError::from)? {
+    if !state.service.needs_bootstrap().await? {
         return Ok(Some(WebError::new(
             StatusCode::GONE,
             "already_bootstrapped",
@@ -87,11 +89,11 @@ struct CreateAdmin {
 async fn create(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
-    source: crate::source::Source,
+    Visitor(visitor): Visitor,
     Form(form): Form<CreateAdmin>,
 ) -> Result<Response, WebError> {
     if let Some(gone) = already_done(&state).await? {
-        accounts::audit_bootstrap_refused(state.store.as_ref(), state.clock.as_ref(), &source.0, gone.code).await?;
+        state.service.bootstrap_refused(&visitor, gone.code).await?;
         return Err(gone);
     }
     let user_id = form.user_id.trim().to_lowercase();
@@ -107,33 +109,24 @@ async fn create(
         };
         Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render().map_err(WebError::internal)?)).into_response())
     };
-    if let Err(e) = accounts::validate_user_id(&user_id)
-        .and_then(|_| accounts::validate_email(&email))
-        .and_then(|_| accounts::validate_new_password(&form.password, &user_id))
-    {
-        return again(e.to_string());
-    }
-    if !haven_crypto::ct_eq(form.password.as_bytes(), form.password_confirm.as_bytes()) {
-        return again("password: the two passwords differ; type the same password twice".into());
-    }
-    let rng = state.rng.clone();
-    let password = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || haven_crypto::password::hash_password(&password, rng.as_ref()))
-        .await
-        .map_err(WebError::internal)?
-        .map_err(WebError::internal)?;
-    let admin = BootstrapAdmin { user_id: user_id.clone(), email: email.clone(), password_hash: hash };
-    match accounts::redeem_bootstrap(state.store.as_ref(), state.clock.as_ref(), &form.token, admin, &source.0).await {
+    let admin = NewAdmin {
+        user_id: form.user_id.clone(),
+        email: form.email.clone(),
+        password: form.password.clone(),
+        confirm: form.password_confirm.clone(),
+    };
+    match state.service.bootstrap_admin(&visitor, &form.token, admin).await {
         Ok(user) => {
             tracing::info!(user = %user.id, "first administrator created");
             // Straight into enrolment: the administrator sets security questions and a token
             // before anything else.
-            let session = state.identity.start_enrolment(&user.id, &source.0, "").await?;
+            let session = state.identity.start_enrolment(&user.id, &visitor.source, "").await?;
             let page = BootstrapDone { title: "Administrator created", user_id: &user.id };
             let mut response = (StatusCode::CREATED, Html(page.render().map_err(WebError::internal)?)).into_response();
             response.headers_mut().insert(axum::http::header::SET_COOKIE, crate::session::set_cookie(&session.secret)?);
             Ok(response)
         }
+        Err(e @ CoreError::Invalid { .. }) => again(e.to_string()),
         Err(CoreError::Store(haven_core::StoreError::Duplicate(_))) => again("user_id: that user id is taken".into()),
         Err(e) => Err(e.into()),
     }

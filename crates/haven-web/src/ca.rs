@@ -7,10 +7,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::paths;
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/ca.pem", get(ca_pem))
+    Router::new().route(paths::CA_PEM, get(ca_pem))
 }
 
 async fn ca_pem(State(state): State<AppState>) -> Result<Response, WebError> {

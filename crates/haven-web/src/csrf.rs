@@ -15,8 +15,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use haven_core::audit::{NewAuditEvent, action, actor};
-use haven_core::transact;
 
 use crate::{AppState, WebError};
 
@@ -80,19 +78,8 @@ fn form_field(body: &[u8]) -> Option<String> {
 }
 
 async fn refuse(state: &AppState, request_path: &str, source: String, why: &'static str) -> Response {
-    let at = state.clock.now();
-    let path = request_path.chars().take(200).collect::<String>();
-    let audited = transact(state.store.as_ref(), move |tx| {
-        Box::pin(async move {
-            let event = NewAuditEvent::new(at, actor::ANONYMOUS, action::HTTP_CSRF_REFUSED)
-                .source(&source)
-                .target(&path)
-                .details(serde_json::json!({"reason": why}));
-            haven_core::audit::append_refusal(tx, event).await.map(|_| ())
-        })
-    })
-    .await;
-    if let Err(e) = audited {
+    let visitor = haven_core::caller::Caller::anonymous(&source, "");
+    if let Err(e) = state.service.csrf_refused(&visitor, request_path, why).await {
         tracing::error!(error = %e, "could not audit a CSRF refusal");
     }
     WebError::new(

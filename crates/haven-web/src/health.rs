@@ -7,9 +7,10 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::AppState;
+use crate::paths;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new().route(paths::HEALTHZ, get(healthz)).route(paths::READYZ, get(readyz))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -17,7 +18,7 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let (db, blobs) = tokio::join!(state.store.ping(), state.blobs.ping());
+    let (db, blobs) = state.service.ready().await;
     let ok = db.is_ok() && blobs.is_ok();
     if let Err(e) = &db {
         tracing::warn!(error = %e, "readiness: database unreachable");

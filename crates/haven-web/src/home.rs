@@ -9,6 +9,7 @@ use axum::routing::get;
 use haven_core::from_micros;
 use time::format_description::well_known::Rfc3339;
 
+use crate::paths;
 use crate::{AppState, WebError, markdown};
 
 /// The portals, as the service names them. Each becomes a card once its router is mounted.
@@ -20,7 +21,7 @@ pub struct Portal {
 
 pub const PORTALS: &[Portal] = &[Portal {
     name: "Security & Tokens",
-    path: "/security",
+    path: paths::SECURITY,
     blurb: "Password and token management, including In Case of Emergency (ICE) logon, emergency codes and recovery codes.",
 }];
 
@@ -28,10 +29,10 @@ pub const STYLESHEET: &str = include_str!("../static/haven.css");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
-        .route("/updates", get(updates_page))
-        .route("/updates.atom", get(atom))
-        .route("/static/haven.css", get(stylesheet))
+        .route(paths::HOME, get(home))
+        .route(paths::UPDATES, get(updates_page))
+        .route(paths::UPDATES_ATOM, get(atom))
+        .route(paths::STYLESHEET, get(stylesheet))
 }
 
 pub struct UpdateView {
@@ -68,7 +69,7 @@ struct HomePage<'a> {
 }
 
 async fn home(State(state): State<AppState>) -> Result<Html<String>, WebError> {
-    let updates = views(state.store.list_updates(5).await.map_err(haven_core::CoreError::from)?);
+    let updates = views(state.service.updates(5).await?);
     let page = HomePage { title: "Data Safe Haven", portals: PORTALS, updates };
     Ok(Html(page.render().map_err(WebError::internal)?))
 }
@@ -81,7 +82,7 @@ struct UpdatesPage<'a> {
 }
 
 async fn updates_page(State(state): State<AppState>) -> Result<Html<String>, WebError> {
-    let updates = views(state.store.list_updates(200).await.map_err(haven_core::CoreError::from)?);
+    let updates = views(state.service.updates(200).await?);
     let page = UpdatesPage { title: "Service updates", updates };
     Ok(Html(page.render().map_err(WebError::internal)?))
 }
@@ -95,7 +96,7 @@ struct AtomFeed<'a> {
 }
 
 async fn atom(State(state): State<AppState>) -> Result<Response, WebError> {
-    let updates = views(state.store.list_updates(50).await.map_err(haven_core::CoreError::from)?);
+    let updates = views(state.service.updates(50).await?);
     let updated = updates.first().map(|u| u.iso.clone()).unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
     let feed = AtomFeed { base: &state.config.public_url, updated, updates };
     let body = feed.render().map_err(WebError::internal)?;

@@ -12,6 +12,8 @@ mod home;
 mod markdown;
 pub mod metrics;
 pub mod packages;
+pub mod page;
+pub use haven_core::paths;
 pub mod security;
 pub mod session;
 mod source;
@@ -22,8 +24,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use haven_core::blobs::BlobStore;
-use haven_core::{Clock, Rng, Store};
+use haven_core::{Clock, Rng};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::WebError;
@@ -31,14 +32,15 @@ pub use error::WebError;
 /// What the web layer needs from the rest of Haven.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub blobs: Arc<dyn BlobStore>,
+    /// Time for what pages show (lockouts' ends), and randomness for CSRF tokens; everything
+    /// else goes through the use cases below.
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Rng>,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<WebConfig>,
     pub identity: Arc<haven_core::identity::Identity>,
     pub packages: Arc<haven_core::packages::Packages>,
+    pub service: Arc<haven_core::service::Service>,
 }
 
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::paths;
 use crate::{AppState, WebError};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -86,7 +87,7 @@ pub async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(serve))
+    Router::new().route(paths::METRICS, get(serve))
 }
 
 async fn serve(State(state): State<AppState>) -> Result<Response, WebError> {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use haven_core::authz::{Action, can};
 use haven_core::caller::{Caller, Level};
 
+use crate::paths;
 use crate::{AppState, WebError};
 
 pub const COOKIE: &str = "__Host-haven-session";
@@ -68,13 +69,33 @@ pub fn serving(action: Action, routes: Router<AppState>) -> Router<AppState> {
 /// the portal's home and sign-out, take anyone signed in).
 pub struct Signed(pub Caller);
 
+/// What a signed-in portal page needs, in one extractor: the caller (after [`Signed`]'s check)
+/// and the CSRF token its forms carry.
+pub struct Page {
+    pub who: Caller,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Signed(who) = Signed::from_request_parts(parts, state).await?;
+        let csrf = parts
+            .extensions
+            .get::<crate::csrf::CsrfToken>()
+            .map(|t| t.0.clone())
+            .ok_or_else(|| WebError::internal("the CSRF layer did not run before this handler").into_response())?;
+        Ok(Page { who, csrf })
+    }
+}
+
 /// The page of the one task a limited session is kept to, where it is sent from any other.
 fn own_task(who: &Caller) -> Option<&'static str> {
     match who.level {
-        Level::Ice => Some("/security"),
-        Level::Enrol => Some("/security/tokens"),
-        Level::Full if who.password_expired() => Some("/security/password"),
-        Level::Full if who.needs_token() => Some("/security/tokens"),
+        Level::Ice => Some(paths::SECURITY),
+        Level::Enrol => Some(paths::TOKENS),
+        Level::Full if who.password_expired() => Some(paths::PASSWORD),
+        Level::Full if who.needs_token() => Some(paths::TOKENS),
         _ => None,
     }
 }
@@ -88,7 +109,7 @@ fn admit(who: &Caller, serves: Option<Serves>) -> Result<(), Option<&'static str
 }
 
 /// The portals a sign-in or step-up may return to.
-const RETURN_PORTALS: [&str; 2] = ["/security", "/packages"];
+const RETURN_PORTALS: [&str; 2] = [paths::SECURITY, paths::PACKAGES];
 
 /// Where sign-in should return to: a path inside one of Haven's portals, spelled only with the
 /// characters a URL path and query use. Anything else (another site, a scheme, whitespace or
@@ -104,7 +125,7 @@ pub fn safe_next(next: Option<&str>) -> String {
     };
     match next {
         Some(n) if fine(n) => n.to_string(),
-        _ => "/security".to_string(),
+        _ => paths::SECURITY.to_string(),
     }
 }
 
@@ -113,9 +134,9 @@ impl FromRequestParts<AppState> for Signed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Viewer(who) = Viewer::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
         let Some(who) = who else {
-            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/security");
+            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or(paths::SECURITY);
             let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
-            return Err(Redirect::to(&format!("/security/signin?next={encoded}")).into_response());
+            return Err(Redirect::to(&paths::signin_then(&encoded)).into_response());
         };
         match admit(&who, parts.extensions.get::<Serves>().copied()) {
             Ok(()) => Ok(Signed(who)),
@@ -128,7 +149,7 @@ impl FromRequestParts<AppState> for Signed {
 /// Where to send someone whose credential change needs a fresh sign-in.
 pub fn step_up(back_to: &str) -> Response {
     let encoded: String = form_urlencoded::byte_serialize(back_to.as_bytes()).collect();
-    Redirect::to(&format!("/security/confirm?next={encoded}")).into_response()
+    Redirect::to(&paths::confirm_then(&encoded)).into_response()
 }
 
 #[cfg(test)]

@@ -4,9 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::ConnectInfo;
 use axum::http::Extensions;
-use axum::http::request::Parts;
 
 /// The client's address as [`client_address`] worked it out (the peer's, unless the peer is a
 /// trusted proxy), or the peer's when the middleware did not run.
@@ -67,17 +66,6 @@ pub async fn client_address(
         request.extensions_mut().insert(ClientAddress(client));
     }
     next.run(request).await
-}
-
-/// Extractor: the client's IP address as text (empty when unknown, as in in-process tests).
-#[derive(Clone, Debug)]
-pub struct Source(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Source {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Source(address(&parts.extensions)))
-    }
 }
 
 /// The browser's User-Agent (shown in "My sessions"), empty when absent.

@@ -176,7 +176,7 @@ async fn service_updates_render_safely_on_the_page_and_in_the_feed() {
     let app = app().await;
     let clock = FakeClock::new();
     haven_core::updates::publish(
-        app.state.store.as_ref(),
+        app.store.as_ref(),
         clock.now(),
         &haven_core::caller::Caller::console_as("desk", vec![haven_core::accounts::Role::Admin]),
         "R 4.4 & <new> packages",

@@ -175,7 +175,7 @@ fn filenames(page: &serde_json::Value) -> Vec<String> {
 }
 
 async fn audit_actions(app: &App) -> Vec<(String, String)> {
-    app.state.store.audit_events(0, 0).map(|e| e.unwrap()).map(|e| (e.action, e.details.to_string())).collect().await
+    app.store.audit_events(0, 0).map(|e| e.unwrap()).map(|e| (e.action, e.details.to_string())).collect().await
 }
 
 #[tokio::test]
@@ -629,7 +629,7 @@ async fn the_repository_needs_a_repository_token() {
         get_with(&app, "/pypi/files/good/good-1.0-py3-none-any.whl", &[("authorization", &basic("dora", &secret))])
             .await;
     assert_eq!(file.status, StatusCode::OK);
-    let events: Vec<_> = app.state.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    let events: Vec<_> = app.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
     assert!(events.iter().any(|e| e.action == "package.download" && e.actor == "dora"));
     assert!(events.iter().any(|e| e.action == "repo_token.created" && e.actor == "dora"));
     app.state.packages.revoke_repo_token(&full(&app, "dora", vec![]), &token.handle()).await.unwrap();
@@ -642,7 +642,7 @@ async fn the_repository_needs_a_repository_token() {
     assert_eq!(get_as(Some(basic("dora", &secret))).await.status, StatusCode::UNAUTHORIZED);
 
     // Each refused credential is audited with the reason the client is not told.
-    let events: Vec<_> = app.state.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    let events: Vec<_> = app.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
     let reasons: Vec<String> = events
         .iter()
         .filter(|e| e.action == "repo_token.refused")
@@ -675,7 +675,7 @@ async fn the_repository_needs_a_repository_token() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers["retry-after"], "900");
     assert!(r.text().contains("Too many wrong repository credentials"), "{}", r.text());
-    let events: Vec<_> = app.state.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    let events: Vec<_> = app.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
     assert_eq!(events.iter().filter(|e| e.action == "repo_token.refused").count(), reasons.len() + 29);
     assert_eq!(events.iter().filter(|e| e.action == "repo_token.rate_limited").count(), 1);
     // Right credentials still work from there (they are never guessed), and the window passes.

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use haven_core::accounts;
+use haven_core::service::Service;
 use haven_web::metrics::Metrics;
 use haven_web::{AppState, WebConfig};
 
@@ -69,9 +70,8 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         Some(std::fs::read_to_string(&paths.ca_cert).context("read the CA certificate")?)
     };
+    let service = Arc::new(Service::new(store.clone(), blobs, clock.clone(), identity.hasher.clone()));
     let state = AppState {
-        store: store.clone(),
-        blobs,
         clock: clock.clone(),
         rng: rng.clone(),
         metrics: Arc::new(Metrics::new()),
@@ -84,6 +84,7 @@ pub async fn run(config: Config) -> Result<()> {
         }),
         identity,
         packages,
+        service,
     };
 
     let handle: Handle<SocketAddr> = Handle::new();

@@ -193,7 +193,7 @@ impl Identity {
             }
             other => other,
         })?;
-        let url = self.link_url("/security/onboard", &secret);
+        let url = self.link_url(crate::paths::ONBOARD, &secret);
         let text = super::messages::onboarding(&user_id, &url, hours, &self.public_url);
         self.notify(&email, "Haven - your new account", text).await;
         Ok(url)
@@ -214,7 +214,7 @@ impl Identity {
             })
         })
         .await?;
-        let url = self.link_url("/security/onboard", &secret);
+        let url = self.link_url(crate::paths::ONBOARD, &secret);
         self.notify(
             &account.email,
             "Haven - your new account",
@@ -294,7 +294,7 @@ impl Identity {
         })
         .await?;
         let account = self.load_account(user_id).await?;
-        let url = Zeroizing::new(self.link_url("/security/reset", &secret));
+        let url = Zeroizing::new(self.link_url(crate::paths::RESET, &secret));
         Ok(self
             .notify(
                 &account.email,

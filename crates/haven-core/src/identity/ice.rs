@@ -345,6 +345,15 @@ impl Identity {
         Ok(code.filter(|c| c.expires_us > now_us).map(|c| c.expires_us))
     }
 
+    /// Whether the caller has set security questions (the portal's home says what is missing).
+    pub async fn has_security_answers(&self, who: &Caller) -> Result<bool, CoreError> {
+        let user = who.user_id.clone();
+        read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(!tx.security_answers(&user).await?.is_empty()) })
+        })
+        .await
+    }
+
     /// Whether the caller may set security questions now: while onboarding, or fully signed in
     /// with both factors proven recently (`StepUpRequired` otherwise).
     pub fn may_set_security_answers(&self, who: &Caller) -> Result<(), CoreError> {

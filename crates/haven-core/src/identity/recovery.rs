@@ -79,8 +79,8 @@ impl Identity {
         Ok(codes)
     }
 
-    pub async fn recovery_codes_left(&self, user_id: &str) -> Result<i64, CoreError> {
-        let id = user_id.to_string();
+    pub async fn recovery_codes_left(&self, who: &Caller) -> Result<i64, CoreError> {
+        let id = who.user_id.clone();
         read(self.store.as_ref(), move |tx| {
             Box::pin(async move { Ok::<_, CoreError>(tx.count_recovery_codes(&id).await?) })
         })

@@ -317,7 +317,7 @@ impl Identity {
             })
         })
         .await?;
-        let url = self.link_url("/security/tokens/receive", &link.secret);
+        let url = self.link_url(crate::paths::TOKENS_RECEIVE, &link.secret);
         let text = super::messages::token_delivery(&who.user_id, &serial, &url, hours, &self.public_url);
         if self.notify(who.email(), &self.policy.token_email_subject, text).await {
             Ok(())

@@ -132,7 +132,7 @@ impl Packages {
 
     /// Where a user asks for what the policy refused.
     pub fn request_page(&self, ecosystem: Ecosystem, name: &str) -> String {
-        format!("{}/packages/requests/new?ecosystem={}&name={}", self.public_url, ecosystem.as_str(), name)
+        format!("{}{}?ecosystem={}&name={}", self.public_url, crate::paths::REQUESTS_NEW, ecosystem.as_str(), name)
     }
 
     /// A refusal as users see it: the rule's reason and where to ask.

@@ -121,11 +121,12 @@ impl Packages {
                 "You asked Haven's package reviewers for {} {} {} (request #{id}).\n\n\
                  You are receiving this email because you submitted that request. A reviewer will look at the package \
                  and everything it depends on, and you will get another email when they decide.\n\n\
-                 Your requests: {}/packages/requests\n",
+                 Your requests: {}{}\n",
                 ecosystem.as_str(),
                 record.name,
                 record.spec,
-                self.public_url
+                self.public_url,
+                crate::paths::REQUESTS
             ),
         )
         .await;

@@ -44,12 +44,13 @@ impl Packages {
                 "Hello,\n\n{} allowed {} package {} ({spec}) in Haven's package repository directly, not through a \
                  software request. Reason given: {}\n\nYou are receiving this email because you review Haven's \
                  packages, and rules added outside a request are shown to a second person. If this was not agreed, \
-                 remove the rule at {}/packages/policy.\n",
+                 remove the rule at {}{}.\n",
                 who.user_id,
                 rule.ecosystem.as_str(),
                 rule.name,
                 reason,
-                self.public_url
+                self.public_url,
+                crate::paths::POLICY
             );
             let mail = crate::identity::ports::Mail {
                 to: account.email.clone(),

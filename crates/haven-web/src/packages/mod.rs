@@ -24,34 +24,35 @@ use haven_core::packages::{PackageError, UpstreamError};
 use zeroize::Zeroizing;
 
 use crate::error::OwnBody;
+use crate::paths;
 use crate::session::cookie_secret;
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/pypi/simple", get(pypi::index_redirect))
-        .route("/pypi/simple/", get(pypi::index))
-        .route("/pypi/simple/{project}", get(pypi::project_redirect))
-        .route("/pypi/simple/{project}/", get(pypi::project))
-        .route("/pypi/files/{project}/{file}", get(pypi::file))
-        .route("/cran/src/contrib/{file}", get(cran::contrib))
-        .route("/cran/src/contrib/Meta/archive.rds", get(cran::archive_rds))
-        .route("/cran/src/contrib/Archive/{pkg}/", get(cran::archive))
-        .route("/cran/src/contrib/Archive/{pkg}/{file}", get(cran::archive_file))
-        .route("/conda/{channel}/{subdir}/{file}", get(conda::file))
+        .route(paths::PYPI_SIMPLE_BARE, get(pypi::index_redirect))
+        .route(paths::PYPI_SIMPLE, get(pypi::index))
+        .route(paths::PYPI_PROJECT_BARE_ROUTE, get(pypi::project_redirect))
+        .route(paths::PYPI_PROJECT_ROUTE, get(pypi::project))
+        .route(paths::PYPI_FILE_ROUTE, get(pypi::file))
+        .route(paths::CRAN_CONTRIB_ROUTE, get(cran::contrib))
+        .route(paths::CRAN_ARCHIVE_RDS, get(cran::archive_rds))
+        .route(paths::CRAN_ARCHIVE_ROUTE, get(cran::archive))
+        .route(paths::CRAN_ARCHIVE_FILE_ROUTE, get(cran::archive_file))
+        .route(paths::CONDA_FILE_ROUTE, get(conda::file))
         // The portal's home is the user's software requests.
-        .route("/packages", get(|| async { axum::response::Redirect::to("/packages/requests") }))
-        .route("/packages/", get(|| async { axum::response::Redirect::to("/packages/requests") }))
-        .route("/packages/tokens", get(tokens::list).post(tokens::create))
-        .route("/packages/tokens/revoke", post(tokens::revoke))
-        .route("/packages/requests", get(requests::mine))
-        .route("/packages/requests/new", get(requests::new_show).post(requests::new_submit))
-        .route("/packages/requests/check", post(requests::check))
-        .route("/packages/review", get(requests::queue))
-        .route("/packages/review/{id}", get(requests::one).post(requests::decide))
-        .route("/packages/policy", get(policy::show))
-        .route("/packages/policy/rules", post(policy::add))
-        .route("/packages/policy/rules/remove", post(policy::remove))
+        .route(paths::PACKAGES, get(|| async { axum::response::Redirect::to(paths::REQUESTS) }))
+        .route(paths::PACKAGES_SLASH, get(|| async { axum::response::Redirect::to(paths::REQUESTS) }))
+        .route(paths::REPO_TOKENS, get(tokens::list).post(tokens::create))
+        .route(paths::REPO_TOKENS_REVOKE, post(tokens::revoke))
+        .route(paths::REQUESTS, get(requests::mine))
+        .route(paths::REQUESTS_NEW, get(requests::new_show).post(requests::new_submit))
+        .route(paths::REQUESTS_CHECK, post(requests::check))
+        .route(paths::REVIEW, get(requests::queue))
+        .route(paths::REVIEW_ONE_ROUTE, get(requests::one).post(requests::decide))
+        .route(paths::POLICY, get(policy::show))
+        .route(paths::POLICY_RULES, post(policy::add))
+        .route(paths::POLICY_RULES_REMOVE, post(policy::remove))
 }
 
 /// A package-repository error on a portal page (not for package clients: see [`package_error`]).
@@ -83,7 +84,10 @@ fn basic(parts: &Parts) -> Option<(String, Zeroizing<String>)> {
 fn unauthorized() -> Response {
     let mut r = text(
         StatusCode::UNAUTHORIZED,
-        "The package repository needs your Haven user id and a repository token (HTTP Basic). Make a token at /packages/tokens.",
+        &format!(
+            "The package repository needs your Haven user id and a repository token (HTTP Basic). Make a token at {}.",
+            paths::REPO_TOKENS
+        ),
     );
     r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Haven packages\""));
     r
@@ -103,7 +107,10 @@ impl FromRequestParts<AppState> for Reader {
                 Auth::RateLimited => {
                     let mut r = text(
                         StatusCode::TOO_MANY_REQUESTS,
-                        "Too many wrong repository credentials from your address. Check the user id and token your client sends (make a new token at /packages/tokens if unsure), and try again in 15 minutes.",
+                        &format!(
+                            "Too many wrong repository credentials from your address. Check the user id and token your client sends (make a new token at {} if unsure), and try again in 15 minutes.",
+                            paths::REPO_TOKENS
+                        ),
                     );
                     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
                     return Err(r);

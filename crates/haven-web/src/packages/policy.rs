@@ -3,10 +3,10 @@
 //! per-file check of any package, the same as `haven packages policy|allow|deny|remove|check`.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::{Extension, Form};
 use haven_core::caller::Caller;
 use haven_core::packages::PackageError;
 use haven_core::packages::rules::{kind_str, parse_kind};
@@ -14,9 +14,9 @@ use haven_packages::policy::Ecosystem;
 use serde::Deserialize;
 
 use super::web_error;
-use crate::csrf::CsrfToken;
-use crate::security::{Chrome, limit_fields, render, render_status, see, when};
-use crate::session::Signed;
+use crate::page::{Chrome, Notice, limit_fields, render, render_status, see, when};
+use crate::paths;
+use crate::session::Page;
 use crate::{AppState, WebError};
 
 pub struct RuleRow {
@@ -95,11 +95,10 @@ pub struct CheckQuery {
 
 pub async fn show(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Query(q): Query<CheckQuery>,
 ) -> Result<Response, WebError> {
-    let mut p = page(&state, &csrf.0, &who).await?;
+    let mut p = page(&state, &csrf, &who).await?;
     if let (Some(e), Some(name)) = (q.ecosystem.as_deref().and_then(Ecosystem::parse), q.name) {
         let name: String = name.trim().chars().take(200).collect();
         let rows = state.packages.explain(&who, e, &name, None, None, "noarch").await.map_err(web_error)?;
@@ -111,7 +110,7 @@ pub async fn show(
         p.check_name = name;
     }
     if q.done.is_some() {
-        p.c = p.c.notice(Some("The policy was changed; it applies from the next request.".into()));
+        p.c = p.c.notice(Some(Notice::PolicyChanged.message().into()));
     }
     render(&p)
 }
@@ -148,18 +147,12 @@ async fn change(state: &AppState, who: &Caller, form: &RuleForm, add: bool) -> R
     Ok(())
 }
 
-async fn submit(
-    state: AppState,
-    csrf: CsrfToken,
-    who: Caller,
-    form: RuleForm,
-    add: bool,
-) -> Result<Response, WebError> {
+async fn submit(state: AppState, csrf: String, who: Caller, form: RuleForm, add: bool) -> Result<Response, WebError> {
     limit_fields("A field", &[(&form.name, 400), (&form.spec, 400), (&form.reason, 2000)])?;
     match change(&state, &who, &form, add).await {
-        Ok(()) => Ok(see("/packages/policy?done=1")),
+        Ok(()) => Ok(see(&Notice::PolicyChanged.on(paths::POLICY))),
         Err(PackageError::BadRequest(m)) => {
-            let mut p = page(&state, &csrf.0, &who).await?;
+            let mut p = page(&state, &csrf, &who).await?;
             p.c = p.c.error(Some(m));
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)
         }
@@ -169,8 +162,7 @@ async fn submit(
 
 pub async fn add(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<RuleForm>,
 ) -> Result<Response, WebError> {
     submit(state, csrf, who, form, true).await
@@ -178,8 +170,7 @@ pub async fn add(
 
 pub async fn remove(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<RuleForm>,
 ) -> Result<Response, WebError> {
     submit(state, csrf, who, form, false).await

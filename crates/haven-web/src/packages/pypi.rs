@@ -7,6 +7,7 @@ use haven_packages::pypi::{self, FileEntry, Format, negotiate, render};
 
 use super::{Reader, index_response, package_error, send_download, text};
 use crate::AppState;
+use crate::paths;
 
 fn format_of(headers: &HeaderMap) -> Result<Format, Box<Response>> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
@@ -28,7 +29,7 @@ fn page(format: Format, json: String, html: String) -> Response {
 }
 
 pub async fn index_redirect(_: Reader) -> Response {
-    Redirect::permanent("/pypi/simple/").into_response()
+    Redirect::permanent(paths::PYPI_SIMPLE).into_response()
 }
 
 /// The projects someone allowed by name (Haven does not list all of PyPI; clients never need it).
@@ -46,7 +47,7 @@ pub async fn index(State(state): State<AppState>, reader: Reader, headers: Heade
 
 pub async fn project_redirect(Path(project): Path<String>, _: Reader) -> Response {
     match pypi::normalize(&project) {
-        Ok(name) => Redirect::permanent(&format!("/pypi/simple/{name}/")).into_response(),
+        Ok(name) => Redirect::permanent(&paths::pypi_project(&name)).into_response(),
         Err(e) => text(StatusCode::NOT_FOUND, &e.to_string()),
     }
 }
@@ -64,7 +65,7 @@ pub async fn project(
     if let Ok(name) = pypi::normalize(&project)
         && name != project
     {
-        return Redirect::permanent(&format!("/pypi/simple/{name}/")).into_response();
+        return Redirect::permanent(&paths::pypi_project(&name)).into_response();
     }
     match state.packages.pypi_project(&reader.0, &project).await {
         Ok(served) => {

@@ -3,10 +3,10 @@
 //! page (`/packages/review`) for package reviewers and the service desk.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::{Extension, Form};
 use haven_core::CoreError;
 use haven_core::caller::Caller;
 use haven_core::packages::PackageError;
@@ -16,9 +16,9 @@ use haven_packages::policy::Ecosystem;
 use serde::Deserialize;
 
 use super::web_error;
-use crate::csrf::CsrfToken;
-use crate::security::{Chrome, limit_fields, render, render_status, see, when};
-use crate::session::Signed;
+use crate::page::{Chrome, limit_fields, render, render_status, see, when};
+use crate::paths;
+use crate::session::Page;
 use crate::{AppState, WebError};
 
 /// A message for the form, or the error page for anything else.
@@ -70,15 +70,14 @@ pub struct Done {
 
 pub async fn mine(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
     let rows = state.packages.requests(&who, Some(&who.user_id), false).await.map_err(web_error)?;
     let notice = q.done.map(|id| format!("Request #{id} was sent. You will get an email when a reviewer decides."));
     render(&MinePage {
         title: "Software requests",
-        c: Chrome::new(&csrf.0, Some(&who), "requests").notice(notice),
+        c: Chrome::new(&csrf, Some(&who), "requests").notice(notice),
         rows: rows.iter().map(row).collect(),
     })
 }
@@ -132,12 +131,8 @@ pub struct Prefill {
     spec: Option<String>,
 }
 
-pub async fn new_show(
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-    Query(q): Query<Prefill>,
-) -> Result<Response, WebError> {
-    let mut page = NewPage::new(&csrf.0, &who);
+pub async fn new_show(Page { who, csrf }: Page, Query(q): Query<Prefill>) -> Result<Response, WebError> {
+    let mut page = NewPage::new(&csrf, &who);
     if let Some(e) = q.ecosystem.as_deref().and_then(Ecosystem::parse) {
         page.ecosystem = e.as_str().into();
     }
@@ -157,8 +152,7 @@ pub struct NewForm {
 
 pub async fn new_submit(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<NewForm>,
 ) -> Result<Response, WebError> {
     limit_fields("A field", &[(&form.name, 400), (&form.spec, 400), (&form.justification, 8000)])?;
@@ -172,9 +166,9 @@ pub async fn new_submit(
         }
     };
     match outcome {
-        Ok(r) => Ok(see(&format!("/packages/requests?done={}", r.id))),
+        Ok(r) => Ok(see(&paths::with_notice(paths::REQUESTS, &r.id.to_string()))),
         Err(e) => {
-            let mut page = NewPage::new(&csrf.0, &who);
+            let mut page = NewPage::new(&csrf, &who);
             page.c = page.c.error(Some(form_message(e)?));
             page.ecosystem = form.ecosystem;
             page.name = form.name;
@@ -193,8 +187,7 @@ pub struct CheckForm {
 
 pub async fn check(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<CheckForm>,
 ) -> Result<Response, WebError> {
     let kind = match form.kind.as_str() {
@@ -203,7 +196,7 @@ pub async fn check(
         "environment" => Manifest::Environment,
         _ => return Err(WebError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "Choose the kind of file.")),
     };
-    let mut page = NewPage::new(&csrf.0, &who);
+    let mut page = NewPage::new(&csrf, &who);
     match state.packages.dry_run(&who, kind, &form.text).await {
         Ok((verdicts, skipped)) => {
             page.checked = true;
@@ -235,15 +228,11 @@ struct QueuePage {
     rows: Vec<Row>,
 }
 
-pub async fn queue(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
+pub async fn queue(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
     let rows = state.packages.requests(&who, None, true).await.map_err(web_error)?;
     render(&QueuePage {
         title: "Review software requests",
-        c: Chrome::new(&csrf.0, Some(&who), "review"),
+        c: Chrome::new(&csrf, Some(&who), "review"),
         rows: rows.iter().map(row).collect(),
     })
 }
@@ -306,11 +295,10 @@ async fn decide_page(state: &AppState, csrf: &str, who: &Caller, id: i64) -> Res
 
 pub async fn one(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    render(&decide_page(&state, &csrf.0, &who, id).await?)
+    render(&decide_page(&state, &csrf, &who, id).await?)
 }
 
 #[derive(Deserialize)]
@@ -322,8 +310,7 @@ pub struct DecideForm {
 
 pub async fn decide(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(id): Path<i64>,
     Form(form): Form<DecideForm>,
 ) -> Result<Response, WebError> {
@@ -335,10 +322,10 @@ pub async fn decide(
     };
     let outcome = state.packages.decide_request(&who, state.identity.mailer.as_ref(), id, approve, &form.note).await;
     match outcome {
-        Ok(r) => Ok(see(&format!("/packages/review/{}", r.id))),
+        Ok(r) => Ok(see(&paths::review_one(r.id))),
         Err(e) => {
             let message = form_message(e)?;
-            let mut page = decide_page(&state, &csrf.0, &who, id).await?;
+            let mut page = decide_page(&state, &csrf, &who, id).await?;
             page.c = page.c.error(Some(message));
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }

@@ -3,19 +3,19 @@
 //! to paste into pip, uv, R and conda.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::{Extension, Form};
 use haven_core::CoreError;
 use haven_core::caller::Caller;
 use haven_core::packages::PackageError;
 use serde::Deserialize;
 
 use super::web_error;
-use crate::csrf::CsrfToken;
-use crate::security::{Chrome, render, render_status, see, when};
-use crate::session::{Signed, step_up};
+use crate::page::{Chrome, Notice, render, render_status, see, when};
+use crate::paths;
+use crate::session::{Page, Signed, step_up};
 use crate::{AppState, WebError};
 
 pub struct Row {
@@ -48,7 +48,7 @@ pub struct Done {
 fn allowed(state: &AppState, who: &Caller) -> Result<Option<Response>, WebError> {
     match state.packages.may_manage_tokens(who, &who.user_id) {
         Ok(()) => Ok(None),
-        Err(PackageError::Core(CoreError::StepUpRequired)) => Ok(Some(step_up("/packages/tokens"))),
+        Err(PackageError::Core(CoreError::StepUpRequired)) => Ok(Some(step_up(paths::REPO_TOKENS))),
         Err(e) => Err(web_error(e)),
     }
 }
@@ -78,16 +78,15 @@ async fn page(state: &AppState, csrf: &str, who: &Caller, secret: Option<String>
 
 pub async fn list(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
     if let Some(r) = allowed(&state, &who)? {
         return Ok(r);
     }
-    let mut p = page(&state, &csrf.0, &who, None).await?;
-    if q.done.as_deref() == Some("revoked") {
-        p.c = p.c.notice(Some("The token was revoked; clients using it can no longer sign in.".into()));
+    let mut p = page(&state, &csrf, &who, None).await?;
+    if q.done.as_deref().and_then(Notice::parse) == Some(Notice::RepoTokenRevoked) {
+        p.c = p.c.notice(Some(Notice::RepoTokenRevoked.message().into()));
     }
     render(&p)
 }
@@ -99,22 +98,21 @@ pub struct CreateForm {
 
 pub async fn create(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, WebError> {
     if let Some(r) = allowed(&state, &who)? {
         return Ok(r);
     }
-    crate::security::limit_fields("The token name", &[(&form.label, 256)])?;
+    crate::page::limit_fields("The token name", &[(&form.label, 256)])?;
     match state.packages.create_repo_token(&who, &who.user_id, &form.label).await {
         Ok((secret, _)) => {
-            let mut p = page(&state, &csrf.0, &who, Some(secret.to_string())).await?;
+            let mut p = page(&state, &csrf, &who, Some(secret.to_string())).await?;
             p.c = p.c.notice(Some("Token made. Copy it now: Haven shows it only this once.".into()));
             render(&p)
         }
         Err(PackageError::BadRequest(m)) | Err(PackageError::Core(CoreError::Conflict(m))) => {
-            let mut p = page(&state, &csrf.0, &who, None).await?;
+            let mut p = page(&state, &csrf, &who, None).await?;
             p.c = p.c.error(Some(m));
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &p)
         }
@@ -135,7 +133,7 @@ pub async fn revoke(
     if let Some(r) = allowed(&state, &who)? {
         return Ok(r);
     }
-    crate::security::limit_fields("The token id", &[(&form.token, 64)])?;
+    crate::page::limit_fields("The token id", &[(&form.token, 64)])?;
     state.packages.revoke_repo_token(&who, &form.token).await.map_err(web_error)?;
-    Ok(see("/packages/tokens?done=revoked"))
+    Ok(see(&Notice::RepoTokenRevoked.on(paths::REPO_TOKENS)))
 }

@@ -1,17 +1,17 @@
 //! Password, recovery codes, sessions and security questions of the signed-in user.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::{Extension, Form};
 use haven_core::CoreError;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Chrome, done_message, form_failure, render, render_status, see, when};
-use crate::csrf::CsrfToken;
-use crate::session::{Signed, step_up};
+use crate::page::{Chrome, Notice, done_message, form_failure, render, render_status, see, when};
+use crate::paths;
+use crate::session::{Page, Signed, step_up};
 use crate::{AppState, WebError};
 
 #[derive(Deserialize)]
@@ -28,17 +28,13 @@ struct PasswordPage {
     expired: bool,
 }
 
-pub async fn password_show(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
+pub async fn password_show(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
     if let Err(CoreError::StepUpRequired) = state.identity.may_change_password(&who) {
-        return Ok(step_up("/security/password"));
+        return Ok(step_up(paths::PASSWORD));
     }
     render(&PasswordPage {
         title: "Change password",
-        c: Chrome::new(&csrf.0, Some(&who), "password"),
+        c: Chrome::new(&csrf, Some(&who), "password"),
         min_chars: state.identity.policy.password_min_chars,
         expired: who.password_expired(),
     })
@@ -53,22 +49,21 @@ pub struct PasswordForm {
 
 pub async fn password_submit(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    super::limit_fields(
+    crate::page::limit_fields(
         "A password field",
         &[(&form.current, 1024), (&form.password, 1024), (&form.password_confirm, 1024)],
     )?;
     match state.identity.change_password(&who, &form.current, &form.password, &form.password_confirm).await {
-        Ok(()) => Ok(see("/security?done=password")),
-        Err(CoreError::StepUpRequired) => Ok(step_up("/security/password")),
+        Ok(()) => Ok(see(&Notice::PasswordChanged.on(paths::SECURITY))),
+        Err(CoreError::StepUpRequired) => Ok(step_up(paths::PASSWORD)),
         Err(e) => render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &PasswordPage {
                 title: "Change password",
-                c: Chrome::new(&csrf.0, Some(&who), "password").failed(form_failure(e)?),
+                c: Chrome::new(&csrf, Some(&who), "password").failed(form_failure(e)?),
                 min_chars: state.identity.policy.password_min_chars,
                 expired: who.password_expired(),
             },
@@ -85,33 +80,25 @@ struct RecoveryPage {
     codes: Vec<String>,
 }
 
-pub async fn recovery_show(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
-    let left = state.identity.recovery_codes_left(&who.user_id).await?;
+pub async fn recovery_show(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
+    let left = state.identity.recovery_codes_left(&who).await?;
     render(&RecoveryPage {
         title: "Recovery codes",
-        c: Chrome::new(&csrf.0, Some(&who), "recovery"),
+        c: Chrome::new(&csrf, Some(&who), "recovery"),
         left,
         codes: vec![],
     })
 }
 
-pub async fn recovery_submit(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
+pub async fn recovery_submit(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
     match state.identity.regenerate_recovery_codes(&who).await {
         Ok(codes) => render(&RecoveryPage {
             title: "Recovery codes",
-            c: Chrome::new(&csrf.0, Some(&who), "recovery"),
+            c: Chrome::new(&csrf, Some(&who), "recovery"),
             left: codes.len() as i64,
             codes: codes.iter().map(|c| c.to_string()).collect(),
         }),
-        Err(CoreError::StepUpRequired) => Ok(step_up("/security/recovery")),
+        Err(CoreError::StepUpRequired) => Ok(step_up(paths::RECOVERY)),
         Err(e) => Err(e.into()),
     }
 }
@@ -135,8 +122,7 @@ struct SessionsPage {
 
 pub async fn sessions_show(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
     let rows = state
@@ -155,14 +141,14 @@ pub async fn sessions_show(
         .collect();
     render(&SessionsPage {
         title: "My sessions",
-        c: Chrome::new(&csrf.0, Some(&who), "sessions").notice(done_message(q.done.as_deref())),
+        c: Chrome::new(&csrf, Some(&who), "sessions").notice(done_message(q.done.as_deref())),
         rows,
     })
 }
 
 pub async fn sessions_end_others(State(state): State<AppState>, Signed(who): Signed) -> Result<Response, WebError> {
     state.identity.end_other_sessions(&who).await?;
-    Ok(see("/security/sessions?done=ended"))
+    Ok(see(&Notice::SessionsEnded.on(paths::SESSIONS)))
 }
 
 #[derive(Template)]
@@ -173,17 +159,13 @@ struct QuestionsPage {
     questions: Vec<String>,
 }
 
-pub async fn questions_show(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
+pub async fn questions_show(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
     if let Err(CoreError::StepUpRequired) = state.identity.may_set_security_answers(&who) {
-        return Ok(step_up("/security/questions"));
+        return Ok(step_up(paths::QUESTIONS));
     }
     render(&QuestionsPage {
         title: "Security questions",
-        c: Chrome::new(&csrf.0, Some(&who), "questions"),
+        c: Chrome::new(&csrf, Some(&who), "questions"),
         questions: state.identity.policy.security_questions.clone(),
     })
 }
@@ -202,7 +184,7 @@ impl QuestionsForm {
     pub fn chosen(self) -> Result<Vec<(String, Zeroizing<String>)>, WebError> {
         let all = [(self.question0, self.answer0), (self.question1, self.answer1), (self.question2, self.answer2)];
         for (q, a) in &all {
-            super::limit_fields("A question or answer", &[(q, 400), (a, 400)])?;
+            crate::page::limit_fields("A question or answer", &[(q, 400), (a, 400)])?;
         }
         Ok(all.into_iter().collect())
     }
@@ -210,21 +192,18 @@ impl QuestionsForm {
 
 pub async fn questions_submit(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<QuestionsForm>,
 ) -> Result<Response, WebError> {
     let chosen = form.chosen()?;
     match state.identity.set_security_answers(&who, &chosen).await {
-        Ok(()) => {
-            Ok(see(if who.needs_token() { "/security/tokens?done=questions" } else { "/security?done=questions" }))
-        }
-        Err(CoreError::StepUpRequired) => Ok(step_up("/security/questions")),
+        Ok(()) => Ok(see(&Notice::QuestionsSaved.on(if who.needs_token() { paths::TOKENS } else { paths::SECURITY }))),
+        Err(CoreError::StepUpRequired) => Ok(step_up(paths::QUESTIONS)),
         Err(e) => render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &QuestionsPage {
                 title: "Security questions",
-                c: Chrome::new(&csrf.0, Some(&who), "questions").failed(form_failure(e)?),
+                c: Chrome::new(&csrf, Some(&who), "questions").failed(form_failure(e)?),
                 questions: state.identity.policy.security_questions.clone(),
             },
         ),

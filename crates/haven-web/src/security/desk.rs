@@ -6,25 +6,25 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 use haven_core::CoreError;
 use haven_core::identity::records::AccountStatus;
 use serde::Deserialize;
 
-use super::{Chrome, form_error, render, render_status, see, when};
-use crate::csrf::CsrfToken;
-use crate::session::{Signed, step_up};
+use crate::page::{Chrome, Notice, form_error, render, render_status, see, when};
+use crate::paths;
+use crate::session::{Page, Signed, step_up};
 use crate::{AppState, WebError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/security/desk", get(search))
-        .route("/security/desk/users", post(add_user))
-        .route("/security/desk/users/{id}", get(user))
-        .route("/security/desk/users/{id}/action", post(user_action))
-        .route("/security/desk/ice", post(global_ice))
-        .route("/security/desk/tokens", get(tokens).post(import))
-        .route("/security/desk/tokens/assign", post(assign))
+        .route(paths::DESK, get(search))
+        .route(paths::DESK_USERS, post(add_user))
+        .route(paths::DESK_USER_ROUTE, get(user))
+        .route(paths::DESK_USER_ACTION_ROUTE, post(user_action))
+        .route(paths::DESK_ICE, post(global_ice))
+        .route(paths::DESK_TOKENS, get(tokens).post(import))
+        .route(paths::DESK_TOKENS_ASSIGN, post(assign))
 }
 
 pub struct UserRow {
@@ -90,17 +90,12 @@ async fn desk_page(
 
 pub async fn search(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response, WebError> {
     let query: String = q.q.unwrap_or_default().chars().take(100).collect();
-    let mut page = desk_page(&state, &csrf.0, &who, &query).await?;
-    page.c.notice = q.done.map(|d| match d.as_str() {
-        "ice_on" => "ICE logon is now on for everyone.".to_string(),
-        "ice_off" => "ICE logon is now off for everyone.".to_string(),
-        _ => "Done.".to_string(),
-    });
+    let mut page = desk_page(&state, &csrf, &who, &query).await?;
+    page.c.notice = q.done.map(|d| Notice::parse(&d).map_or("Done.", Notice::message).to_string());
     render(&page)
 }
 
@@ -113,14 +108,13 @@ pub struct AddForm {
 
 pub async fn add_user(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<AddForm>,
 ) -> Result<Response, WebError> {
     let admin = form.role.as_deref() == Some("admin");
     match state.identity.add_account(&who, &form.user_id, &form.email, admin).await {
         Ok(link) => {
-            let mut page = desk_page(&state, &csrf.0, &who, "").await?;
+            let mut page = desk_page(&state, &csrf, &who, "").await?;
             page.c.notice = Some(format!(
                 "Account {} created. The onboarding link was emailed to {}; you can also pass it on yourself:",
                 form.user_id.trim().to_lowercase(),
@@ -129,9 +123,9 @@ pub async fn add_user(
             page.link = Some(link);
             render_status(StatusCode::CREATED, &page)
         }
-        Err(CoreError::StepUpRequired) => Ok(step_up("/security/desk")),
+        Err(CoreError::StepUpRequired) => Ok(step_up(paths::DESK)),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_))) => {
-            let mut page = desk_page(&state, &csrf.0, &who, "").await?;
+            let mut page = desk_page(&state, &csrf, &who, "").await?;
             page.c.error = Some(form_error(e)?);
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
@@ -231,11 +225,10 @@ async fn user_page(
 
 pub async fn user(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    render(&user_page(&state, &csrf.0, &who, &id).await?)
+    render(&user_page(&state, &csrf, &who, &id).await?)
 }
 
 /// What the desk is told after starting a reset. The link itself is never shown here: it goes to
@@ -255,8 +248,7 @@ pub struct ActionForm {
 
 pub async fn user_action(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, WebError> {
@@ -294,14 +286,14 @@ pub async fn user_action(
     };
     match outcome {
         Ok((notice, link)) => {
-            let mut page = user_page(&state, &csrf.0, &who, &id).await?;
+            let mut page = user_page(&state, &csrf, &who, &id).await?;
             page.c.notice = Some(notice);
             page.link = link;
             render(&page)
         }
-        Err(CoreError::StepUpRequired) => Ok(step_up(&format!("/security/desk/users/{id}"))),
+        Err(CoreError::StepUpRequired) => Ok(step_up(&paths::desk_user(&id))),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_))) => {
-            let mut page = user_page(&state, &csrf.0, &who, &id).await?;
+            let mut page = user_page(&state, &csrf, &who, &id).await?;
             page.c.error = Some(form_error(e)?);
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
@@ -321,10 +313,10 @@ pub async fn global_ice(
 ) -> Result<Response, WebError> {
     let on = form.enabled == "true";
     match state.identity.set_global_ice(&who, on).await {
-        Err(CoreError::StepUpRequired) => return Ok(step_up("/security/desk")),
+        Err(CoreError::StepUpRequired) => return Ok(step_up(paths::DESK)),
         other => other?,
     }
-    Ok(see(if on { "/security/desk?done=ice_on" } else { "/security/desk?done=ice_off" }))
+    Ok(see(&if on { Notice::IceOn } else { Notice::IceOff }.on(paths::DESK)))
 }
 
 #[derive(Template)]
@@ -340,19 +332,14 @@ async fn tokens_page(state: &AppState, csrf: &str, who: &haven_core::caller::Cal
     Ok(TokensPage { title: "Hardware tokens", c: Chrome::new(csrf, Some(who), "desk"), unassigned })
 }
 
-pub async fn tokens(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
-    render(&tokens_page(&state, &csrf.0, &who).await?)
+pub async fn tokens(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
+    render(&tokens_page(&state, &csrf, &who).await?)
 }
 
 /// Upload a PSKC file (multipart: `file`, optional `key` in hex). All tokens or none.
 pub async fn import(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
     let mut file: Option<String> = None;
@@ -386,7 +373,7 @@ pub async fn import(
         state.identity.import_tokens(&who, keys).await
     }
     .await;
-    let mut page = tokens_page(&state, &csrf.0, &who).await?;
+    let mut page = tokens_page(&state, &csrf, &who).await?;
     match outcome {
         Ok(serials) => {
             page.c.notice = Some(format!(
@@ -396,7 +383,7 @@ pub async fn import(
             ));
             render(&page)
         }
-        Err(CoreError::StepUpRequired) => Ok(step_up("/security/desk/tokens")),
+        Err(CoreError::StepUpRequired) => Ok(step_up(paths::DESK_TOKENS)),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_))) => {
             let message = form_error(e)?;
             state.identity.pskc_refused(&who, &message).await?;
@@ -415,12 +402,11 @@ pub struct AssignForm {
 
 pub async fn assign(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<AssignForm>,
 ) -> Result<Response, WebError> {
     let outcome = state.identity.assign_token(&who, &form.serial, form.user_id.trim()).await;
-    let mut page = tokens_page(&state, &csrf.0, &who).await?;
+    let mut page = tokens_page(&state, &csrf, &who).await?;
     match outcome {
         Ok(()) => {
             page.c.notice = Some(format!(
@@ -430,7 +416,7 @@ pub async fn assign(
             ));
             render(&page)
         }
-        Err(CoreError::StepUpRequired) => Ok(step_up("/security/desk/tokens")),
+        Err(CoreError::StepUpRequired) => Ok(step_up(paths::DESK_TOKENS)),
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_) | CoreError::NotFound)) => {
             page.c.error = Some(match e {
                 CoreError::NotFound => "No such user or token.".to_string(),

@@ -9,10 +9,11 @@ use haven_core::CoreError;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Chrome, form_error, render, render_status, see, when};
 use crate::csrf::CsrfToken;
+use crate::page::{Chrome, form_error, render, render_status, see, when};
+use crate::paths;
 use crate::session::Visitor;
-use crate::session::{Signed, set_cookie};
+use crate::session::{Page, set_cookie};
 use crate::{AppState, WebError};
 
 #[derive(Template)]
@@ -77,7 +78,7 @@ pub async fn user_id(
     Visitor(visitor): Visitor,
     Form(form): Form<UserIdForm>,
 ) -> Result<Response, WebError> {
-    super::limit_fields("The user id", &[(&form.user_id, 64)])?;
+    crate::page::limit_fields("The user id", &[(&form.user_id, 64)])?;
     let user_id = form.user_id.trim().to_lowercase();
     state.identity.ice_start(&visitor, &user_id).await?;
     if user_id.is_empty() {
@@ -106,7 +107,7 @@ pub async fn password(
     Visitor(visitor): Visitor,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    super::limit_fields("A field", &[(&form.user_id, 64), (&form.password, 1024)])?;
+    crate::page::limit_fields("A field", &[(&form.user_id, 64), (&form.password, 1024)])?;
     let again = |message: String, status: StatusCode| {
         render_status(
             status,
@@ -154,11 +155,11 @@ pub async fn answers(
     if !haven_crypto::token::looks_like_token(&form.flow) {
         return Err(CoreError::LinkInvalid.into());
     }
-    super::limit_fields("An answer", &[(&form.answer0, 400), (&form.answer1, 400), (&form.answer2, 400)])?;
+    crate::page::limit_fields("An answer", &[(&form.answer0, 400), (&form.answer1, 400), (&form.answer2, 400)])?;
     let answers = [form.answer0, form.answer1, form.answer2];
     match state.identity.ice_answers(&visitor, &form.flow, &answers).await {
         Ok(session) => {
-            let mut response = see("/security");
+            let mut response = see(paths::SECURITY);
             response.headers_mut().insert(header::SET_COOKIE, set_cookie(&session.secret)?);
             Ok(response)
         }
@@ -190,40 +191,28 @@ pub async fn answers(
     }
 }
 
-pub async fn emergency(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
+pub async fn emergency(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
     let expires = state.identity.emergency_code_expiry(&who).await?.map(when);
-    render(&EmergencyPage { title: "Emergency", c: Chrome::new(&csrf.0, Some(&who), "emergency"), code: None, expires })
+    render(&EmergencyPage { title: "Emergency", c: Chrome::new(&csrf, Some(&who), "emergency"), code: None, expires })
 }
 
-pub async fn request_show(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
+pub async fn request_show(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
     render(&RequestPage {
         title: "Request an emergency code",
-        c: Chrome::new(&csrf.0, Some(&who), "emergency"),
+        c: Chrome::new(&csrf, Some(&who), "emergency"),
         hours: state.identity.policy.emergency_code_hours,
     })
 }
 
-pub async fn request_submit(
-    State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-) -> Result<Response, WebError> {
+pub async fn request_submit(State(state): State<AppState>, Page { who, csrf }: Page) -> Result<Response, WebError> {
     let (code, expires) = match state.identity.request_emergency_code(&who).await {
         Ok(issued) => issued,
-        Err(CoreError::StepUpRequired) => return Ok(crate::session::step_up("/security/emergency/request")),
+        Err(CoreError::StepUpRequired) => return Ok(crate::session::step_up(paths::EMERGENCY_REQUEST)),
         Err(e) => return Err(e.into()),
     };
     render(&EmergencyPage {
         title: "Emergency",
-        c: Chrome::new(&csrf.0, Some(&who), "emergency"),
+        c: Chrome::new(&csrf, Some(&who), "emergency"),
         code: Some(code.to_string()),
         expires: Some(when(expires)),
     })

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::account::QuestionsForm;
-use super::{Chrome, form_error, form_failure, render, render_status, see};
 use crate::csrf::CsrfToken;
+use crate::page::{Chrome, Notice, form_error, form_failure, render, render_status, see};
+use crate::paths;
 use crate::session::Visitor;
 use crate::session::set_cookie;
 use crate::{AppState, WebError};
@@ -74,11 +75,11 @@ pub async fn onboard_submit(
     Form(form): Form<OnboardForm>,
 ) -> Result<Response, WebError> {
     let token = link_token(Some(form.token))?;
-    super::limit_fields("The password", &[(&form.password, 1024), (&form.password_confirm, 1024)])?;
+    crate::page::limit_fields("The password", &[(&form.password, 1024), (&form.password_confirm, 1024)])?;
     let chosen = form.questions.chosen()?;
     match state.identity.onboard(&visitor, &token, &form.password, &form.password_confirm, &chosen).await {
         Ok(session) => {
-            let mut response = see("/security/tokens");
+            let mut response = see(paths::TOKENS);
             response.headers_mut().insert(header::SET_COOKIE, set_cookie(&session.secret)?);
             Ok(response)
         }
@@ -164,7 +165,7 @@ pub async fn reset_submit(
     let mut fields: Vec<(&str, usize)> =
         optional.iter().filter_map(|f| f.as_deref().map(|v| (v.as_str(), 400))).collect();
     fields.extend([(form.password.as_str(), 1024), (form.password_confirm.as_str(), 1024)]);
-    super::limit_fields("A field", &fields)?;
+    crate::page::limit_fields("A field", &fields)?;
     let proof = match form.proof.as_deref() {
         Some("passcode") => form.passcode.map(ResetProof::Passcode),
         Some("answers") => Some(ResetProof::Answers(vec![
@@ -175,7 +176,7 @@ pub async fn reset_submit(
         _ => None,
     };
     match state.identity.reset_password(&visitor, &token, proof, &form.password, &form.password_confirm).await {
-        Ok(_) => Ok(see("/security/signin?done=reset")),
+        Ok(_) => Ok(see(&Notice::PasswordReset.on(paths::SIGNIN))),
         // The link is gone, or proofs are refused for now: a page with the reason, no form.
         Err(e @ (CoreError::LinkInvalid | CoreError::TooManyAttempts(_))) => Err(e.into()),
         Err(e) => {
@@ -211,9 +212,9 @@ pub async fn forgot_submit(
     Visitor(visitor): Visitor,
     Form(form): Form<ForgotForm>,
 ) -> Result<Response, WebError> {
-    super::limit_fields("A field", &[(&form.user_id, 64), (&form.recovery_code, 100)])?;
+    crate::page::limit_fields("A field", &[(&form.user_id, 64), (&form.recovery_code, 100)])?;
     match state.identity.start_recovery(&visitor, &form.user_id, &form.recovery_code).await {
-        Ok(link) => Ok(see(&format!("/security/reset?token={}", link.as_str()))),
+        Ok(link) => Ok(see(&paths::reset_with(link.as_str()))),
         Err(e) => render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &ForgotPage {

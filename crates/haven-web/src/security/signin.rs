@@ -11,9 +11,10 @@ use haven_core::identity::signin::Credentials;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Chrome, done_message, form_error, render, render_status, see};
 use crate::csrf::CsrfToken;
-use crate::session::{Signed, Viewer, Visitor, clear_cookie, cookie_secret, safe_next, set_cookie};
+use crate::page::{Chrome, Notice, done_message, form_error, render, render_status, see};
+use crate::paths;
+use crate::session::{Page, Viewer, Visitor, clear_cookie, cookie_secret, safe_next, set_cookie};
 use crate::{AppState, WebError};
 
 #[derive(Template)]
@@ -62,12 +63,8 @@ pub async fn portal(
     let Some(who) = who else { return show(State(state), Extension(csrf), Query(q)).await };
     let tokens = state.identity.my_tokens(&who).await?;
     let active = tokens.iter().filter(|t| t.state == haven_core::identity::records::TokenState::Active).count();
-    let recovery_left = state.identity.recovery_codes_left(&who.user_id).await?;
-    let user = who.user_id.clone();
-    let has_questions = haven_core::read(state.store.as_ref(), move |tx| {
-        Box::pin(async move { Ok::<_, CoreError>(!tx.security_answers(&user).await?.is_empty()) })
-    })
-    .await?;
+    let recovery_left = state.identity.recovery_codes_left(&who).await?;
+    let has_questions = state.identity.has_security_answers(&who).await?;
     render(&HomePage {
         title: "Security & Tokens",
         c: Chrome::new(&csrf.0, Some(&who), "home").notice(done_message(q.done.as_deref())),
@@ -87,7 +84,7 @@ pub async fn show(
     let next = safe_next(q.next.as_deref());
     // A token delivery link opened where nobody is signed in (often another device): say why
     // it asks for a sign-in, and what to do if this is not where the token was set up.
-    let notice = if next.starts_with("/security/tokens/receive") {
+    let notice = if next.starts_with(paths::TOKENS_RECEIVE) {
         Some(
             "This link shows your new token, to whoever is signed in as you. Open it in the browser where you are \
              signed in to Haven (where you asked for the email). If you are not set up yet, you cannot sign in here: \
@@ -123,12 +120,12 @@ pub async fn submit(
 ) -> Result<Response, WebError> {
     let next = safe_next(form.next.as_deref());
     let user_id: String = form.user_id.trim().chars().take(64).collect();
-    super::limit_fields("The password or passcode", &[(&form.password, 1024), (&form.passcode, 64)])?;
+    crate::page::limit_fields("The password or passcode", &[(&form.password, 1024), (&form.passcode, 64)])?;
     let replaces = cookie_secret(&headers).map(|s| haven_crypto::token::hash_token(&s));
     let creds = Credentials { user_id: user_id.clone(), password: form.password, passcode: form.passcode };
     match state.identity.sign_in(&visitor, creds, replaces).await {
         Ok(ok) => {
-            let to = if ok.password_expired { "/security/password".to_string() } else { next };
+            let to = if ok.password_expired { paths::PASSWORD.to_string() } else { next };
             let mut response = see(&to);
             response.headers_mut().insert(header::SET_COOKIE, set_cookie(&ok.session.secret)?);
             Ok(response)
@@ -169,22 +166,18 @@ pub async fn sign_out(
         state.identity.sign_out(&who).await?;
     }
     let to = match form.then.as_deref() {
-        Some("signin") => "/security/signin?done=ready",
-        _ => "/security/signin?done=signed_out",
+        Some("signin") => Notice::ReadyToSignIn,
+        _ => Notice::SignedOut,
     };
-    let mut response = see(to);
+    let mut response = see(&to.on(paths::SIGNIN));
     response.headers_mut().insert(header::SET_COOKIE, clear_cookie());
     Ok(response)
 }
 
-pub async fn confirm_show(
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-    Query(q): Query<NextQuery>,
-) -> Result<Response, WebError> {
+pub async fn confirm_show(Page { who, csrf }: Page, Query(q): Query<NextQuery>) -> Result<Response, WebError> {
     render(&ConfirmPage {
         title: "Confirm it is you",
-        c: Chrome::new(&csrf.0, Some(&who), "confirm"),
+        c: Chrome::new(&csrf, Some(&who), "confirm"),
         next: safe_next(q.next.as_deref()),
     })
 }
@@ -198,8 +191,7 @@ pub struct ConfirmForm {
 
 pub async fn confirm_submit(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, WebError> {
     let next = safe_next(form.next.as_deref());
@@ -211,7 +203,7 @@ pub async fn confirm_submit(
                 StatusCode::UNAUTHORIZED,
                 &ConfirmPage {
                     title: "Confirm it is you",
-                    c: Chrome::new(&csrf.0, Some(&who), "confirm").error(Some(message)),
+                    c: Chrome::new(&csrf, Some(&who), "confirm").error(Some(message)),
                     next,
                 },
             )

@@ -3,10 +3,10 @@
 //! page that shows a token's QR code once and takes its first code.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::{Extension, Form};
 use haven_core::CoreError;
 use haven_core::caller::{Caller, Level};
 use haven_core::identity::records::{OtpKind, OtpTokenRecord, TokenState};
@@ -14,9 +14,9 @@ use haven_core::identity::tokens::{Enrolment, Product};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{Chrome, done_message, form_error, form_failure, render, render_status, see, when};
-use crate::csrf::CsrfToken;
-use crate::session::{Signed, step_up};
+use crate::page::{Chrome, Notice, done_message, form_error, form_failure, render, render_status, see, when};
+use crate::paths;
+use crate::session::{Page, step_up};
 use crate::{AppState, WebError};
 
 pub struct TokenRow {
@@ -174,11 +174,10 @@ pub struct Done {
 
 pub async fn list(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
-    render(&tokens_page(&state, &csrf.0, &who, done_message(q.done.as_deref()), None).await?)
+    render(&tokens_page(&state, &csrf, &who, done_message(q.done.as_deref()), None).await?)
 }
 
 /// Re-show My Tokens with an error, or the error page for what a form cannot fix.
@@ -209,29 +208,27 @@ pub struct CreateForm {
 
 pub async fn create(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, WebError> {
     let Some(product) = Product::parse(&form.product) else {
         let e = CoreError::invalid("product", "choose a product from the list");
-        return token_error(&state, &csrf.0, &who, e, "/security/tokens").await;
+        return token_error(&state, &csrf, &who, e, paths::TOKENS).await;
     };
     match state.identity.create_token(&who, product).await {
-        Ok(_) => Ok(see("/security/tokens?done=created")),
-        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+        Ok(_) => Ok(see(&Notice::TokenCreated.on(paths::TOKENS))),
+        Err(e) => token_error(&state, &csrf, &who, e, paths::TOKENS).await,
     }
 }
 
 pub async fn pin_show(
-    Extension(csrf): Extension<CsrfToken>,
     State(state): State<AppState>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(serial): Path<String>,
 ) -> Result<Response, WebError> {
     render(&PinPage {
         title: "Reset PIN",
-        c: Chrome::new(&csrf.0, Some(&who), "tokens"),
+        c: Chrome::new(&csrf, Some(&who), "tokens"),
         serial,
         min_digits: state.identity.policy.pin_min_digits,
     })
@@ -245,34 +242,29 @@ pub struct PinForm {
 
 pub async fn pin_submit(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(serial): Path<String>,
     Form(form): Form<PinForm>,
 ) -> Result<Response, WebError> {
-    super::limit_fields("A PIN", &[(&form.pin, 64), (&form.pin_confirm, 64)])?;
+    crate::page::limit_fields("A PIN", &[(&form.pin, 64), (&form.pin_confirm, 64)])?;
     match state.identity.reset_pin(&who, &serial, &form.pin, &form.pin_confirm).await {
-        Ok(()) => Ok(see("/security/tokens?done=pin")),
-        Err(CoreError::StepUpRequired) => Ok(step_up(&format!("/security/tokens/{serial}/pin"))),
+        Ok(()) => Ok(see(&Notice::PinSet.on(paths::TOKENS))),
+        Err(CoreError::StepUpRequired) => Ok(step_up(&paths::token_pin(&serial))),
         Err(e @ CoreError::Invalid { .. }) => {
             let page = PinPage {
                 title: "Reset PIN",
-                c: Chrome::new(&csrf.0, Some(&who), "tokens").failed(form_failure(e)?),
+                c: Chrome::new(&csrf, Some(&who), "tokens").failed(form_failure(e)?),
                 serial,
                 min_digits: state.identity.policy.pin_min_digits,
             };
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
-        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+        Err(e) => token_error(&state, &csrf, &who, e, paths::TOKENS).await,
     }
 }
 
-pub async fn push_show(
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-    Path(serial): Path<String>,
-) -> Result<Response, WebError> {
-    render(&PushPage { title: "PUSH the token", c: Chrome::new(&csrf.0, Some(&who), "tokens"), serial })
+pub async fn push_show(Page { who, csrf }: Page, Path(serial): Path<String>) -> Result<Response, WebError> {
+    render(&PushPage { title: "PUSH the token", c: Chrome::new(&csrf, Some(&who), "tokens"), serial })
 }
 
 #[derive(Deserialize)]
@@ -282,8 +274,7 @@ pub struct PushForm {
 
 pub async fn push_submit(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(serial): Path<String>,
     Form(form): Form<PushForm>,
 ) -> Result<Response, WebError> {
@@ -293,9 +284,9 @@ pub async fn push_submit(
         _ => Err(CoreError::invalid("method", "choose Email or On screen")),
     };
     match outcome {
-        Ok(None) => Ok(see("/security/tokens?done=emailed")),
-        Ok(Some(enrolment)) => render(&enrol_page(&csrf.0, &who, &enrolment)?),
-        Err(e) => token_error(&state, &csrf.0, &who, e, &format!("/security/tokens/{serial}/push")).await,
+        Ok(None) => Ok(see(&Notice::TokenEmailed.on(paths::TOKENS))),
+        Ok(Some(enrolment)) => render(&enrol_page(&csrf, &who, &enrolment)?),
+        Err(e) => token_error(&state, &csrf, &who, e, &paths::token_push(&serial)).await,
     }
 }
 
@@ -306,16 +297,12 @@ pub struct LinkQuery {
 
 /// The emailed link lands here; showing the token is a POST, so that a link scanner fetching the
 /// URL does not use it up.
-pub async fn receive_show(
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-    Query(q): Query<LinkQuery>,
-) -> Result<Response, WebError> {
+pub async fn receive_show(Page { who, csrf }: Page, Query(q): Query<LinkQuery>) -> Result<Response, WebError> {
     let token = q.token.unwrap_or_default();
     if !haven_crypto::token::looks_like_token(&token) {
         return Err(CoreError::LinkInvalid.into());
     }
-    render(&ReceivePage { title: "Receive your token", c: Chrome::new(&csrf.0, Some(&who), "tokens"), token })
+    render(&ReceivePage { title: "Receive your token", c: Chrome::new(&csrf, Some(&who), "tokens"), token })
 }
 
 #[derive(Deserialize)]
@@ -325,15 +312,14 @@ pub struct ReceiveForm {
 
 pub async fn receive(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Form(form): Form<ReceiveForm>,
 ) -> Result<Response, WebError> {
     if !haven_crypto::token::looks_like_token(&form.token) {
         return Err(CoreError::LinkInvalid.into());
     }
     let enrolment = state.identity.open_delivery_link(&who, &form.token).await?;
-    render(&enrol_page(&csrf.0, &who, &enrolment)?)
+    render(&enrol_page(&csrf, &who, &enrolment)?)
 }
 
 #[derive(Deserialize)]
@@ -343,18 +329,17 @@ pub struct CodeForm {
 
 pub async fn activate(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(serial): Path<String>,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, WebError> {
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).take(16).collect();
     match state.identity.activate_token(&who, &serial, &code).await {
-        Ok(()) => Ok(see("/security/tokens?done=activated")),
+        Ok(()) => Ok(see(&Notice::TokenActivated.on(paths::TOKENS))),
         Err(e @ CoreError::Invalid { .. }) => {
             let page = EnrolPage {
                 title: "Add the token to your app",
-                c: Chrome::new(&csrf.0, Some(&who), "tokens").failed(form_failure(e)?),
+                c: Chrome::new(&csrf, Some(&who), "tokens").failed(form_failure(e)?),
                 serial,
                 product: "",
                 qr_svg: String::new(),
@@ -364,19 +349,15 @@ pub async fn activate(
             };
             render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
-        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+        Err(e) => token_error(&state, &csrf, &who, e, paths::TOKENS).await,
     }
 }
 
 /// Activate a hardware token (assigned by the service desk): type a code from the device.
-pub async fn activate_show(
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-    Path(serial): Path<String>,
-) -> Result<Response, WebError> {
+pub async fn activate_show(Page { who, csrf }: Page, Path(serial): Path<String>) -> Result<Response, WebError> {
     render(&EnrolPage {
         title: "Activate your token",
-        c: Chrome::new(&csrf.0, Some(&who), "tokens"),
+        c: Chrome::new(&csrf, Some(&who), "tokens"),
         serial,
         product: "Hardware",
         qr_svg: String::new(),
@@ -386,12 +367,8 @@ pub async fn activate_show(
     })
 }
 
-pub async fn resync_show(
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
-    Path(serial): Path<String>,
-) -> Result<Response, WebError> {
-    render(&ResyncPage { title: "Resynchronise", c: Chrome::new(&csrf.0, Some(&who), "tokens"), serial })
+pub async fn resync_show(Page { who, csrf }: Page, Path(serial): Path<String>) -> Result<Response, WebError> {
+    render(&ResyncPage { title: "Resynchronise", c: Chrome::new(&csrf, Some(&who), "tokens"), serial })
 }
 
 #[derive(Deserialize)]
@@ -402,14 +379,13 @@ pub struct ResyncForm {
 
 pub async fn resync_submit(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(serial): Path<String>,
     Form(form): Form<ResyncForm>,
 ) -> Result<Response, WebError> {
     match state.identity.resync_token(&who, &serial, &form.first, &form.second).await {
-        Ok(()) => Ok(see("/security/tokens?done=resynced")),
-        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+        Ok(()) => Ok(see(&Notice::TokenResynced.on(paths::TOKENS))),
+        Err(e) => token_error(&state, &csrf, &who, e, paths::TOKENS).await,
     }
 }
 
@@ -420,20 +396,19 @@ pub struct StateForm {
 
 pub async fn set_state(
     State(state): State<AppState>,
-    Extension(csrf): Extension<CsrfToken>,
-    Signed(who): Signed,
+    Page { who, csrf }: Page,
     Path(serial): Path<String>,
     Form(form): Form<StateForm>,
 ) -> Result<Response, WebError> {
     let id = &state.identity;
     let (outcome, done) = match form.action.as_str() {
-        "disable" => (id.set_token_enabled(&who, &serial, false).await, "disabled"),
-        "enable" => (id.set_token_enabled(&who, &serial, true).await, "enabled"),
-        "delete" => (id.delete_token(&who, &serial).await, "deleted"),
-        _ => (Err(CoreError::invalid("action", "choose disable, enable or delete")), ""),
+        "disable" => (id.set_token_enabled(&who, &serial, false).await, Notice::TokenDisabled),
+        "enable" => (id.set_token_enabled(&who, &serial, true).await, Notice::TokenEnabled),
+        "delete" => (id.delete_token(&who, &serial).await, Notice::TokenDeleted),
+        _ => (Err(CoreError::invalid("action", "choose disable, enable or delete")), Notice::TokenDeleted),
     };
     match outcome {
-        Ok(()) => Ok(see(&format!("/security/tokens?done={done}"))),
-        Err(e) => token_error(&state, &csrf.0, &who, e, "/security/tokens").await,
+        Ok(()) => Ok(see(&done.on(paths::TOKENS))),
+        Err(e) => token_error(&state, &csrf, &who, e, paths::TOKENS).await,
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use haven_core::identity::{Identity, IdentityDeps, SecurityPolicy};
 use haven_core::keyring::KeyRing;
 use haven_core::packages::{Packages, PackagesConfig, PackagesDeps};
+use haven_core::service::Service;
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
@@ -25,6 +26,8 @@ pub const PUBLIC_URL: &str = "https://haven.example";
 
 pub struct TestApp {
     pub state: AppState,
+    /// The store behind the app, for tests that read what was written (the audit trail).
+    pub store: Arc<dyn Store>,
     pub clock: Arc<FakeClock>,
     pub mail: Arc<MemoryMailer>,
     pub db: TestDb,
@@ -91,11 +94,11 @@ pub async fn test_app(db: TestDb, options: Options) -> TestApp {
         public_url: PUBLIC_URL.into(),
         fresh_mfa_minutes,
     });
+    let service = Arc::new(Service::new(store.clone(), blobs, dyn_clock.clone(), identity.hasher.clone()));
     let state = AppState {
         packages: Arc::new(packages),
         identity: Arc::new(identity),
-        store,
-        blobs,
+        service,
         clock: dyn_clock,
         rng,
         metrics: Arc::new(Metrics::new()),
@@ -107,5 +110,5 @@ pub async fn test_app(db: TestDb, options: Options) -> TestApp {
             trusted_proxies: Arc::new(options.trusted_proxies.clone()),
         }),
     };
-    TestApp { state, clock, mail, db, _blobs: dir }
+    TestApp { state, store, clock, mail, db, _blobs: dir }
 }

@@ -1,0 +1,151 @@
+//! Every URL of Haven's web pages, spelled once: the web layer's routers, redirects, handlers and
+//! templates (as `crate::paths::…`, re-exported there) and the links in the emails core sends all
+//! use these. A path with a parameter has its route pattern (`…_ROUTE`) beside a function that
+//! fills it in.
+
+// The public pages.
+pub const HOME: &str = "/";
+pub const UPDATES: &str = "/updates";
+pub const UPDATES_ATOM: &str = "/updates.atom";
+pub const BOOTSTRAP: &str = "/bootstrap";
+pub const CA_PEM: &str = "/ca.pem";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+pub const STYLESHEET: &str = "/static/haven.css";
+
+// The Security & Tokens portal.
+pub const SECURITY: &str = "/security";
+pub const SECURITY_SLASH: &str = "/security/";
+pub const SIGNIN: &str = "/security/signin";
+pub const SIGNOUT: &str = "/security/signout";
+pub const CONFIRM: &str = "/security/confirm";
+pub const TOKENS: &str = "/security/tokens";
+pub const TOKENS_RECEIVE: &str = "/security/tokens/receive";
+pub const TOKEN_PIN_ROUTE: &str = "/security/tokens/{serial}/pin";
+pub const TOKEN_PUSH_ROUTE: &str = "/security/tokens/{serial}/push";
+pub const TOKEN_ACTIVATE_ROUTE: &str = "/security/tokens/{serial}/activate";
+pub const TOKEN_RESYNC_ROUTE: &str = "/security/tokens/{serial}/resync";
+pub const TOKEN_STATE_ROUTE: &str = "/security/tokens/{serial}/state";
+pub const ICE: &str = "/security/ice";
+pub const ICE_PASSWORD: &str = "/security/ice/password";
+pub const ICE_ANSWERS: &str = "/security/ice/answers";
+pub const EMERGENCY: &str = "/security/emergency";
+pub const EMERGENCY_REQUEST: &str = "/security/emergency/request";
+pub const PASSWORD: &str = "/security/password";
+pub const RECOVERY: &str = "/security/recovery";
+pub const SESSIONS: &str = "/security/sessions";
+pub const QUESTIONS: &str = "/security/questions";
+pub const ONBOARD: &str = "/security/onboard";
+pub const RESET: &str = "/security/reset";
+pub const FORGOT: &str = "/security/forgot";
+pub const DESK: &str = "/security/desk";
+pub const DESK_USERS: &str = "/security/desk/users";
+pub const DESK_USER_ROUTE: &str = "/security/desk/users/{id}";
+pub const DESK_USER_ACTION_ROUTE: &str = "/security/desk/users/{id}/action";
+pub const DESK_ICE: &str = "/security/desk/ice";
+pub const DESK_TOKENS: &str = "/security/desk/tokens";
+pub const DESK_TOKENS_ASSIGN: &str = "/security/desk/tokens/assign";
+
+// The package repository, for package clients.
+pub const PYPI_SIMPLE: &str = "/pypi/simple/";
+pub const PYPI_SIMPLE_BARE: &str = "/pypi/simple";
+pub const PYPI_PROJECT_ROUTE: &str = "/pypi/simple/{project}/";
+pub const PYPI_PROJECT_BARE_ROUTE: &str = "/pypi/simple/{project}";
+pub const PYPI_FILE_ROUTE: &str = "/pypi/files/{project}/{file}";
+pub const CRAN: &str = "/cran";
+pub const CRAN_CONTRIB_ROUTE: &str = "/cran/src/contrib/{file}";
+pub const CRAN_ARCHIVE_RDS: &str = "/cran/src/contrib/Meta/archive.rds";
+pub const CRAN_ARCHIVE_ROUTE: &str = "/cran/src/contrib/Archive/{pkg}/";
+pub const CRAN_ARCHIVE_FILE_ROUTE: &str = "/cran/src/contrib/Archive/{pkg}/{file}";
+pub const CONDA: &str = "/conda";
+pub const CONDA_FILE_ROUTE: &str = "/conda/{channel}/{subdir}/{file}";
+
+// The package portal.
+pub const PACKAGES: &str = "/packages";
+pub const PACKAGES_SLASH: &str = "/packages/";
+pub const REPO_TOKENS: &str = "/packages/tokens";
+pub const REPO_TOKENS_REVOKE: &str = "/packages/tokens/revoke";
+pub const REQUESTS: &str = "/packages/requests";
+pub const REQUESTS_NEW: &str = "/packages/requests/new";
+pub const REQUESTS_CHECK: &str = "/packages/requests/check";
+pub const REVIEW: &str = "/packages/review";
+pub const REVIEW_ONE_ROUTE: &str = "/packages/review/{id}";
+pub const POLICY: &str = "/packages/policy";
+pub const POLICY_RULES: &str = "/packages/policy/rules";
+pub const POLICY_RULES_REMOVE: &str = "/packages/policy/rules/remove";
+
+pub fn pypi_project(name: &str) -> String {
+    format!("{PYPI_SIMPLE}{name}/")
+}
+
+/// Sign in, then go back to `next` (already URL-encoded).
+pub fn signin_then(next_encoded: &str) -> String {
+    format!("{SIGNIN}?next={next_encoded}")
+}
+
+/// Confirm both factors, then go back to `next` (already URL-encoded).
+pub fn confirm_then(next_encoded: &str) -> String {
+    format!("{CONFIRM}?next={next_encoded}")
+}
+
+/// A password reset link's page.
+pub fn reset_with(token: &str) -> String {
+    format!("{RESET}?token={token}")
+}
+
+pub fn token_pin(serial: &str) -> String {
+    format!("{TOKENS}/{serial}/pin")
+}
+
+pub fn token_push(serial: &str) -> String {
+    format!("{TOKENS}/{serial}/push")
+}
+
+pub fn token_activate(serial: &str) -> String {
+    format!("{TOKENS}/{serial}/activate")
+}
+
+pub fn token_resync(serial: &str) -> String {
+    format!("{TOKENS}/{serial}/resync")
+}
+
+pub fn token_state(serial: &str) -> String {
+    format!("{TOKENS}/{serial}/state")
+}
+
+pub fn desk_user(id: &str) -> String {
+    format!("{DESK_USERS}/{id}")
+}
+
+pub fn desk_user_action(id: &str) -> String {
+    format!("{DESK_USERS}/{id}/action")
+}
+
+pub fn review_one(id: i64) -> String {
+    format!("{REVIEW}/{id}")
+}
+
+/// `path` with a notice to show after a successful POST (`?done=…`, see `page::Notice`).
+pub fn with_notice(path: &str, code: &str) -> String {
+    format!("{path}?done={code}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filled_in_paths_match_their_routes() {
+        let fill = |route: &str, value: &str| route.replace("{serial}", value).replace("{id}", value);
+        assert_eq!(token_pin("S1"), fill(TOKEN_PIN_ROUTE, "S1"));
+        assert_eq!(token_push("S1"), fill(TOKEN_PUSH_ROUTE, "S1"));
+        assert_eq!(token_activate("S1"), fill(TOKEN_ACTIVATE_ROUTE, "S1"));
+        assert_eq!(token_resync("S1"), fill(TOKEN_RESYNC_ROUTE, "S1"));
+        assert_eq!(token_state("S1"), fill(TOKEN_STATE_ROUTE, "S1"));
+        assert_eq!(desk_user("bob"), fill(DESK_USER_ROUTE, "bob"));
+        assert_eq!(desk_user_action("bob"), fill(DESK_USER_ACTION_ROUTE, "bob"));
+        assert_eq!(review_one(7), fill(REVIEW_ONE_ROUTE, "7"));
+        assert_eq!(pypi_project("numpy"), PYPI_PROJECT_ROUTE.replace("{project}", "numpy"));
+    }
+}
