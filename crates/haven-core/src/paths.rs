@@ -89,6 +89,11 @@ pub fn confirm_then(next_encoded: &str) -> String {
     format!("{CONFIRM}?next={next_encoded}")
 }
 
+/// The one-time link that creates the first administrator.
+pub fn bootstrap_with(token: &str) -> String {
+    format!("{BOOTSTRAP}?token={token}")
+}
+
 /// A password reset link's page.
 pub fn reset_with(token: &str) -> String {
     format!("{RESET}?token={token}")

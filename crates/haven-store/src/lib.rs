@@ -1,8 +1,11 @@
-//! Storage adapters: the [`haven_core::Store`] port over SQLite or PostgreSQL (chosen at run time
-//! by the database URL), and the [`haven_core::blobs::BlobStore`] port over object_store.
+//! The adapters of haven-core's ports: the [`haven_core::Store`] port over SQLite or PostgreSQL
+//! (chosen at run time by the database URL), the [`haven_core::blobs::BlobStore`] port over
+//! object_store, the package upstreams over HTTPS ([`upstream`]), and argon2id on a bounded pool
+//! ([`hasher`]).
 
 pub mod blobs;
 mod db;
+pub mod hasher;
 mod identity;
 mod migrate;
 mod packages;

@@ -1,11 +1,14 @@
-//! Test support (dev-only): a fake clock, test databases on SQLite and PostgreSQL, and a running
-//! `haven` process with an HTTPS client that trusts its CA.
+//! Test support (dev-only): a fake clock, test databases on SQLite and PostgreSQL, the in-process
+//! application ([`app::TestApp`]) with a cheap hasher, and a running `haven` process with an
+//! HTTPS client that trusts its CA.
 
 // Test support: a setup that fails must fail the test at once and say why, so panicking is
 // the right behaviour here (this crate is never part of the binary).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod app;
 pub mod db;
+pub mod hasher;
 pub mod mail;
 pub mod process;
 

@@ -5,7 +5,6 @@ mod bootstrap;
 mod ca;
 mod csrf;
 pub mod error;
-pub mod hashing;
 mod headers;
 mod health;
 mod home;

@@ -13,20 +13,19 @@ use tower::ServiceExt;
 
 mod common;
 
-use common::{Options, TestApp as App};
+use common::TestApp as App;
 
 async fn app() -> App {
     app_with_timeout(Duration::from_secs(5)).await
 }
 
 async fn app_with_timeout(request_timeout: Duration) -> App {
-    let options = Options {
-        max_body_bytes: 4096,
-        request_timeout,
-        ca_pem: Some("-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n".into()),
-        ..Default::default()
-    };
-    common::test_app(haven_testkit::db::sqlite().await, options).await
+    App::builder()
+        .max_body_bytes(4096)
+        .request_timeout(request_timeout)
+        .ca_pem("-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n")
+        .build()
+        .await
 }
 
 async fn send(app: &App, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -271,8 +270,7 @@ async fn portal_roots_answer_with_and_without_a_slash() {
 /// X-Forwarded-For; from anyone else that header is ignored.
 #[tokio::test]
 async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
-    let options = Options { trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
-    let app = common::test_app(haven_testkit::db::sqlite().await, options).await;
+    let app = App::builder().trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()]).build().await;
     let refused = |peer: [u8; 4], forwarded: &str| {
         let mut r = Request::post("/bootstrap")
             .header(header::HOST, "haven.example")

@@ -104,7 +104,7 @@ fn wheel<'a>(project: &'a str, filename: &'a str, bytes: &'a [u8], age_days: i64
 }
 
 async fn app(db: TestDb, up: &Upstream, anonymous: bool) -> App {
-    common::test_app(db, common::Options { packages: up.config(anonymous), ..Default::default() }).await
+    App::builder().db(db).packages(up.config(anonymous)).build().await
 }
 
 struct Got {
@@ -365,9 +365,7 @@ async fn hostile_upstreams_and_paths_are_refused() {
     up.pypi("huge", &[wheel("huge", "huge-1.0-py3-none-any.whl", &huge, 30)]);
     let mut config = up.config(true);
     config.pypi.max_file_mib = 2;
-    let app =
-        common::test_app(haven_testkit::db::sqlite().await, common::Options { packages: config, ..Default::default() })
-            .await;
+    let app = App::builder().packages(config).build().await;
     for name in ["broken", "escape", "huge"] {
         allow(&app, Ecosystem::Pypi, name, None, false).await;
     }
@@ -992,9 +990,7 @@ async fn a_licence_allowlist_filters_what_the_index_states() {
     let mut config = up.config(true);
     config.cran.mode = haven_core::packages::config::PolicyMode::Denylist;
     config.cran.licenses = vec!["MIT".into()];
-    let app =
-        common::test_app(haven_testkit::db::sqlite().await, common::Options { packages: config, ..Default::default() })
-            .await;
+    let app = App::builder().packages(config).build().await;
     let text = get(&app, "/cran/src/contrib/PACKAGES").await.text();
     assert!(text.contains("Package: free") && text.contains("Package: either"), "{text}");
     assert!(!text.contains("Package: closed"), "{text}");
@@ -1142,19 +1138,13 @@ async fn a_bandersnatch_mirror_serves_files_beside_its_index() {
     config.pypi.upstream = format!("file://{}/simple/", web.display());
 
     let file = "/pypi/files/band/band-1.0-py3-none-any.whl";
-    let without = common::test_app(
-        haven_testkit::db::sqlite().await,
-        common::Options { packages: config.clone(), ..Default::default() },
-    )
-    .await;
+    let without = App::builder().packages(config.clone()).build().await;
     allow(&without, Ecosystem::Pypi, "band", None, true).await;
     assert_eq!(get(&without, file).await.status, StatusCode::BAD_GATEWAY, "outside the upstream directory");
 
     config.pypi.mirror_root = Some(format!("file://{}/", web.display()));
     config.validate().unwrap();
-    let app =
-        common::test_app(haven_testkit::db::sqlite().await, common::Options { packages: config, ..Default::default() })
-            .await;
+    let app = App::builder().packages(config).build().await;
     allow(&app, Ecosystem::Pypi, "band", None, true).await;
     let index = get(&app, "/pypi/simple/band/").await;
     assert_eq!(index.status, StatusCode::OK, "{}", index.text());

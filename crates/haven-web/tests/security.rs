@@ -24,16 +24,18 @@ async fn app_on(db: TestDb) -> App {
 }
 
 async fn app_with(db: TestDb, policy: haven_core::identity::SecurityPolicy) -> App {
-    common::test_app(db, common::Options { policy, ..Default::default() }).await
+    App::builder().db(db).policy(policy).build().await
 }
 
 async fn actions(app: &App) -> Vec<String> {
     app.db.store.audit_events(1, i64::MIN).map_ok(|e| e.action).try_collect().await.unwrap()
 }
 
+/// The one flow on production argon2id parameters and the bounded hashing pool `haven serve`
+/// uses; every other in-process test hashes cheaply (`haven_testkit::hasher`).
 #[tokio::test]
 async fn soft_token_flow_then_sign_in_with_pin_and_otp_once_per_step() {
-    soft_token_flow(app().await).await;
+    soft_token_flow(App::builder().production_hasher().build().await).await;
 }
 
 /// The same flow on PostgreSQL (the identity SQL on the second dialect).

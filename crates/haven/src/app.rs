@@ -4,21 +4,22 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use haven_core::clock::SystemClock;
-use haven_core::identity::{Identity, IdentityDeps};
+use haven_core::identity::Identity;
 use haven_core::keyring::KeyRing;
-use haven_core::packages::{Packages, PackagesDeps};
+use haven_core::packages::Packages;
 use haven_core::{Clock, Rng};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
+use haven_store::hasher::PooledHasher;
 use haven_store::upstream::UpstreamFetcher;
-use haven_web::hashing::PooledHasher;
 
 use crate::config::Config;
 use crate::datadir;
 use crate::mail::LettreMailer;
+use crate::wiring::Adapters;
 
 pub struct App {
     pub config: Config,
@@ -97,38 +98,36 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
 }
 
 impl App {
-    /// The package repository, fetching from the configured upstreams.
-    pub fn packages(&self, public_url: &str) -> Result<Arc<Packages>> {
+    /// Every port's adapter as the configuration names them: argon2 on a bounded pool, mail as
+    /// configured, the package upstreams over HTTPS.
+    pub fn adapters(&self) -> Result<Adapters> {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let concurrency =
+            if self.config.http.hash_concurrency == 0 { cores } else { self.config.http.hash_concurrency };
         let c = &self.config.packages;
         let upstreams = [c.pypi.read_root(), c.cran.read_root(), c.conda.read_root()].map(str::to_string);
         let upstream = UpstreamFetcher::new(&upstreams, std::time::Duration::from_secs(c.upstream_timeout_secs))
             .map_err(|e| anyhow::anyhow!("packages: {e}"))?;
-        Ok(Arc::new(Packages::new(PackagesDeps {
+        Ok(Adapters {
             store: self.store.clone(),
             blobs: self.blobs.clone(),
-            clock: self.clock.clone(),
-            rng: self.rng.clone(),
-            upstream: Arc::new(upstream),
-            config: c.clone(),
-            fresh_mfa_minutes: self.config.security.fresh_mfa_minutes,
-            public_url: public_url.trim_end_matches('/').to_string(),
-        })))
-    }
-
-    /// The identity use cases, with argon2 on a bounded pool and mail as configured.
-    pub async fn identity(&self, public_url: &str) -> Result<Arc<Identity>> {
-        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
-        let concurrency =
-            if self.config.http.hash_concurrency == 0 { cores } else { self.config.http.hash_concurrency };
-        let deps = IdentityDeps {
-            store: self.store.clone(),
+            keys: self.keys.clone(),
             clock: self.clock.clone(),
             rng: self.rng.clone(),
             hasher: Arc::new(PooledHasher::new(self.rng.clone(), concurrency)),
             mailer: Arc::new(LettreMailer::new(&self.config.mail, &self.config.data_dir)?),
-            policy: self.config.security.clone(),
-            public_url: public_url.to_string(),
-        };
-        Ok(Arc::new(Identity::new(deps, &self.keys).await?))
+            upstream: Arc::new(upstream),
+        })
+    }
+
+    /// The package repository, fetching from the configured upstreams.
+    pub fn packages(&self, public_url: &str) -> Result<Arc<Packages>> {
+        let fresh = self.config.security.fresh_mfa_minutes;
+        Ok(Arc::new(self.adapters()?.packages(self.config.packages.clone(), public_url, fresh)))
+    }
+
+    /// The identity use cases.
+    pub async fn identity(&self, public_url: &str) -> Result<Arc<Identity>> {
+        Ok(Arc::new(self.adapters()?.identity(self.config.security.clone(), public_url).await?))
     }
 }

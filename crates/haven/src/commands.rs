@@ -144,7 +144,7 @@ pub async fn bootstrap_link(config: Config) -> Result<i32> {
     match accounts::issue_bootstrap_link(app.store.as_ref(), app.clock.as_ref(), app.rng.as_ref()).await? {
         Some(secret) => {
             println!("Open this one-time link within 1 hour to create the first administrator:");
-            println!("  {public_url}/bootstrap?token={}", secret.as_str());
+            println!("  {public_url}{}", haven_core::paths::bootstrap_with(secret.as_str()));
             println!("Any earlier bootstrap link no longer works.");
             Ok(0)
         }

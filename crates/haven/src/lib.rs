@@ -12,6 +12,7 @@ pub mod packages_cli;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
+pub mod wiring;
 
 /// Install ring as the process's TLS crypto provider, once, before anything builds a TLS client or
 /// server (the S3 client and the test clients use rustls without a provider of their own).

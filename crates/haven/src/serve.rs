@@ -10,14 +10,13 @@ use anyhow::{Context, Result, anyhow};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use haven_core::accounts;
-use haven_core::service::Service;
-use haven_web::metrics::Metrics;
-use haven_web::{AppState, WebConfig};
+use haven_web::WebConfig;
 
 use crate::app::{self, App, Mode};
 use crate::config::Config;
 use crate::listener::{self, PerAddress};
 use crate::tls;
+use crate::wiring::Settings;
 
 fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener> {
     let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
@@ -49,16 +48,8 @@ pub async fn run(config: Config) -> Result<()> {
     let app = app::open(config, Mode::Create).await?;
     let public_url = app.config.public_url(port);
     crate::datadir::record_served_url(&app.config.data_dir, &public_url)?;
-    let identity = app.identity(&public_url).await?;
-    let packages = app.packages(&public_url)?;
-    let added = packages.bootstrap_allowlist().await?;
-    if added > 0 {
-        tracing::info!(
-            rules = added,
-            "added the bootstrap allowlist of the package repository (haven packages policy)"
-        );
-    }
-    let App { config, store, clock, rng, blobs, audit_key, .. } = app;
+    let adapters = app.adapters()?;
+    let App { config, store, clock, rng, audit_key, .. } = app;
 
     let paths = tls::Paths::new(&config.data_dir)?;
     let (cert_path, key_path) = tls::prepare(&paths, &config.tls, clock.now())?;
@@ -70,22 +61,26 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         Some(std::fs::read_to_string(&paths.ca_cert).context("read the CA certificate")?)
     };
-    let service = Arc::new(Service::new(store.clone(), blobs, clock.clone(), identity.hasher.clone()));
-    let state = AppState {
-        clock: clock.clone(),
-        rng: rng.clone(),
-        metrics: Arc::new(Metrics::new()),
-        config: Arc::new(WebConfig {
+    let settings = Settings {
+        public_url: public_url.clone(),
+        policy: config.security.clone(),
+        packages: config.packages.clone(),
+        web: WebConfig {
             public_url: public_url.clone(),
             max_body_bytes: config.http.max_body_bytes,
             request_timeout: Duration::from_secs(config.http.request_timeout_secs),
             ca_pem: ca_pem.clone(),
             trusted_proxies: Arc::new(config.http.trusted_proxy_nets()?),
-        }),
-        identity,
-        packages,
-        service,
+        },
     };
+    let state = adapters.state(settings).await?;
+    let added = state.packages.bootstrap_allowlist().await?;
+    if added > 0 {
+        tracing::info!(
+            rules = added,
+            "added the bootstrap allowlist of the package repository (haven packages policy)"
+        );
+    }
 
     let handle: Handle<SocketAddr> = Handle::new();
     let app_service = haven_web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -108,8 +103,9 @@ pub async fn run(config: Config) -> Result<()> {
     let ca_note = match &ca_pem {
         None => format!("TLS certificate: {}", cert_path.display()),
         Some(ca_pem) => format!(
-            "Internal CA certificate: {} (also at {public_url}/ca.pem)\n  SHA-256 fingerprint: {}",
+            "Internal CA certificate: {} (also at {public_url}{})\n  SHA-256 fingerprint: {}",
             paths.ca_cert.display(),
+            haven_core::paths::CA_PEM,
             tls::fingerprint(ca_pem)?
         ),
     };
@@ -117,12 +113,12 @@ pub async fn run(config: Config) -> Result<()> {
     println!("  {ca_note}");
     println!("  Data directory: {}", config.data_dir.display());
     if let Some(addr) = admin_addr {
-        println!("  Metrics (admin listener): https://{addr}/metrics");
+        println!("  Metrics (admin listener): https://{addr}{}", haven_core::paths::METRICS);
     }
     if let Some(secret) = accounts::issue_bootstrap_link(store.as_ref(), clock.as_ref(), rng.as_ref()).await? {
         println!();
         println!("No administrator exists yet. Open this one-time link within 1 hour to create the first one:");
-        println!("  {public_url}/bootstrap?token={}", secret.as_str());
+        println!("  {public_url}{}", haven_core::paths::bootstrap_with(secret.as_str()));
         println!("(It works once. Run `haven admin bootstrap-link` for a new one.)");
     }
     println!("Press Ctrl-C to stop.");

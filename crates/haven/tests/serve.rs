@@ -176,7 +176,8 @@ async fn a_database_from_a_newer_haven_is_refused_untouched() {
     let config =
         haven::config::load(None, &[], &haven::config::Overrides { data_dir: Some(data.clone()), listen: None })
             .unwrap();
-    drop(haven::app::open(config, haven::app::Mode::Create).await.unwrap());
+    // Closed, not just dropped: a dropped pool may still write (a WAL checkpoint) after `before`.
+    haven::app::open(config, haven::app::Mode::Create).await.unwrap().store.close().await;
     sqlx::any::install_default_drivers();
     let url = format!("sqlite://{d}/haven.db");
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();

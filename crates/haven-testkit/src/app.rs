@@ -1,0 +1,150 @@
+//! The application in-process tests drive: the real router and use cases, wired by the binary's
+//! own [`haven::wiring`], over a test database, a local blob store in a temporary directory, a
+//! fake clock, a mailer that keeps messages in memory and (unless asked otherwise) a cheap hasher.
+//!
+//! ```ignore
+//! let app = TestApp::builder().policy(policy).build().await;           // SQLite
+//! let app = TestApp::builder().db(postgres).production_hasher().build().await;
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use haven::wiring::{Adapters, Settings};
+use haven_core::identity::{Hasher, SecurityPolicy};
+use haven_core::keyring::KeyRing;
+use haven_core::packages::PackagesConfig;
+use haven_core::{Clock, Store};
+use haven_crypto::SystemRng;
+use haven_crypto::keys::Key256;
+use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
+use haven_store::hasher::PooledHasher;
+use haven_store::upstream::UpstreamFetcher;
+use haven_web::{AppState, WebConfig};
+
+use crate::FakeClock;
+use crate::db::TestDb;
+use crate::hasher::CheapHasher;
+use crate::mail::MemoryMailer;
+
+pub const PUBLIC_URL: &str = "https://haven.example";
+
+pub struct TestApp {
+    pub state: AppState,
+    /// The store behind the app, for tests that read what was written (the audit trail).
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<FakeClock>,
+    pub mail: Arc<MemoryMailer>,
+    pub db: TestDb,
+    _blobs: tempfile::TempDir,
+}
+
+/// What varies between tests; every setting has the default a test gets without asking.
+pub struct TestAppBuilder {
+    db: Option<TestDb>,
+    policy: SecurityPolicy,
+    packages: PackagesConfig,
+    max_body_bytes: usize,
+    request_timeout: Duration,
+    ca_pem: Option<String>,
+    trusted_proxies: Vec<ipnet::IpNet>,
+    production_hasher: bool,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            db: None,
+            policy: SecurityPolicy::default(),
+            packages: PackagesConfig::default(),
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            ca_pem: None,
+            trusted_proxies: Vec::new(),
+            production_hasher: false,
+        }
+    }
+}
+
+impl TestAppBuilder {
+    /// The database (default: a new SQLite database).
+    pub fn db(mut self, db: TestDb) -> Self {
+        self.db = Some(db);
+        self
+    }
+    pub fn policy(mut self, policy: SecurityPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+    pub fn packages(mut self, packages: PackagesConfig) -> Self {
+        self.packages = packages;
+        self
+    }
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+    pub fn request_timeout(mut self, t: Duration) -> Self {
+        self.request_timeout = t;
+        self
+    }
+    pub fn ca_pem(mut self, pem: &str) -> Self {
+        self.ca_pem = Some(pem.to_string());
+        self
+    }
+    pub fn trusted_proxies(mut self, nets: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = nets;
+        self
+    }
+    /// Hash with production argon2id parameters on the bounded pool `haven serve` uses.
+    pub fn production_hasher(mut self) -> Self {
+        self.production_hasher = true;
+        self
+    }
+
+    pub async fn build(self) -> TestApp {
+        let db = match self.db {
+            Some(db) => db,
+            None => crate::db::sqlite().await,
+        };
+        let store: Arc<dyn Store> = Arc::new(db.store.clone());
+        let clock = Arc::new(FakeClock::new());
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let rng = Arc::new(SystemRng::new());
+        let master = Key256::generate(rng.as_ref()).unwrap();
+        let keys = Arc::new(KeyRing::new(master, store.clone(), dyn_clock.clone(), rng.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let backend = open_backend(&BlobLocation::Local(dir.path().into())).unwrap();
+        let blobs = Arc::new(SealedBlobStore::new(backend, keys.clone(), dyn_clock.clone()));
+        let mail = Arc::new(MemoryMailer::default());
+        let hasher: Arc<dyn Hasher> =
+            if self.production_hasher { Arc::new(PooledHasher::new(rng.clone(), 2)) } else { Arc::new(CheapHasher) };
+        let c = &self.packages;
+        let upstreams = [c.pypi.read_root(), c.cran.read_root(), c.conda.read_root()].map(str::to_string);
+        let upstream = UpstreamFetcher::new(&upstreams, Duration::from_secs(10)).unwrap();
+        let adapters = Adapters {
+            store: store.clone(),
+            blobs,
+            keys,
+            clock: dyn_clock,
+            rng,
+            hasher,
+            mailer: mail.clone(),
+            upstream: Arc::new(upstream),
+        };
+        let settings = Settings {
+            public_url: PUBLIC_URL.into(),
+            policy: self.policy,
+            packages: self.packages,
+            web: WebConfig {
+                public_url: PUBLIC_URL.into(),
+                max_body_bytes: self.max_body_bytes,
+                request_timeout: self.request_timeout,
+                ca_pem: self.ca_pem,
+                trusted_proxies: Arc::new(self.trusted_proxies),
+            },
+        };
+        let state = adapters.state(settings).await.unwrap();
+        TestApp { state, store, clock, mail, db, _blobs: dir }
+    }
+}

@@ -1,0 +1,88 @@
+//! How Haven's use cases and web state are put together from their adapters: one copy, used by
+//! `haven serve` and the command line (with the adapters the configuration names, see
+//! [`crate::app`]) and by the test harness (`haven_testkit::app`, with a fake clock, an
+//! in-memory mailer and a cheap hasher).
+
+use std::sync::Arc;
+
+use haven_core::blobs::BlobStore;
+use haven_core::identity::{Hasher, Identity, IdentityDeps, Mailer, SecurityPolicy};
+use haven_core::keyring::KeyRing;
+use haven_core::packages::{Packages, PackagesConfig, PackagesDeps, Upstream};
+use haven_core::service::Service;
+use haven_core::{Clock, CoreError, Rng, Store};
+use haven_web::metrics::Metrics;
+use haven_web::{AppState, WebConfig};
+
+/// Every port's adapter.
+#[derive(Clone)]
+pub struct Adapters {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub keys: Arc<KeyRing>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    pub hasher: Arc<dyn Hasher>,
+    pub mailer: Arc<dyn Mailer>,
+    pub upstream: Arc<dyn Upstream>,
+}
+
+/// What the configuration says of the use cases and the web layer.
+pub struct Settings {
+    /// Where people reach Haven, without a trailing slash (links in pages and emails).
+    pub public_url: String,
+    pub policy: SecurityPolicy,
+    pub packages: PackagesConfig,
+    pub web: WebConfig,
+}
+
+impl Adapters {
+    /// The identity use cases.
+    pub async fn identity(&self, policy: SecurityPolicy, public_url: &str) -> Result<Identity, CoreError> {
+        let deps = IdentityDeps {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            hasher: self.hasher.clone(),
+            mailer: self.mailer.clone(),
+            policy,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        };
+        Identity::new(deps, &self.keys).await
+    }
+
+    /// The package repository; managing repository tokens needs a step-up within
+    /// `fresh_mfa_minutes` (the security policy's).
+    pub fn packages(&self, config: PackagesConfig, public_url: &str, fresh_mfa_minutes: u32) -> Packages {
+        Packages::new(PackagesDeps {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            upstream: self.upstream.clone(),
+            config,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            fresh_mfa_minutes,
+        })
+    }
+
+    /// What lies outside the portals: updates, bootstrap, readiness, refusals at the door.
+    pub fn service(&self) -> Service {
+        Service::new(self.store.clone(), self.blobs.clone(), self.clock.clone(), self.hasher.clone())
+    }
+
+    /// The web application's state: every use case, wired.
+    pub async fn state(&self, settings: Settings) -> Result<AppState, CoreError> {
+        let fresh = settings.policy.fresh_mfa_minutes;
+        let identity = self.identity(settings.policy, &settings.public_url).await?;
+        Ok(AppState {
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            metrics: Arc::new(Metrics::new()),
+            config: Arc::new(settings.web),
+            identity: Arc::new(identity),
+            packages: Arc::new(self.packages(settings.packages, &settings.public_url, fresh)),
+            service: Arc::new(self.service()),
+        })
+    }
+}
