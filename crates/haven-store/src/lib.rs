@@ -4,16 +4,10 @@
 //! ([`hasher`]).
 
 pub mod blobs;
-mod db;
 pub mod hasher;
-mod identity;
-mod migrate;
-mod packages;
-mod sql_store;
-mod tx;
+mod sql;
 pub mod upstream;
-mod writer;
 
-pub use db::{Dialect, connect};
-pub use migrate::{KNOWN_VERSION, schema_version};
-pub use sql_store::SqlStore;
+pub use sql::migrate::{KNOWN_VERSION, schema_version};
+pub use sql::reads::SqlStore;
+pub use sql::{Dialect, connect};

@@ -10,8 +10,8 @@ use haven_packages::osv::{Advisory, Severity};
 use haven_packages::policy::{Ecosystem, RuleKind};
 use sqlx::any::AnyRow;
 
-use crate::db::{corrupt, get, hash32, map_err};
-use crate::tx::SqlTx;
+use super::rows::{corrupt, get, hash32, map_err};
+use super::unit::SqlTx;
 
 const RULE_COLUMNS: &str = "id, ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us";
 const REQUEST_COLUMNS: &str =

@@ -12,8 +12,8 @@ use haven_core::identity::store::IdentityTx;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::{corrupt, get, hash32, map_err};
-use crate::tx::SqlTx;
+use super::rows::{corrupt, get, hash32, map_err};
+use super::unit::SqlTx;
 
 const ACCOUNT_COLUMNS: &str = "id, email, status, password_hash, created_us, failed_signins, locked_until_us, \
      password_changed_us, ice_enabled, last_signin_us";
@@ -478,7 +478,7 @@ impl IdentityTx for SqlTx<'_> {
         .await
         .map_err(map_err)?
         .iter()
-        .map(crate::sql_store::audit_event)
+        .map(super::rows::audit_event)
         .collect()
     }
 

@@ -1,6 +1,6 @@
 //! The writer: every unit of work runs here. Units that arrive while a commit is in flight are
 //! grouped into the next transaction (group commit); a unit's own SQL runs in a savepoint (opened
-//! at its first statement, see `tx.rs`) so that one failing unit rolls back alone, and the group's
+//! at its first statement, see `unit.rs`) so that one failing unit rolls back alone, and the group's
 //! audit events are written together before the commit. One durable commit then serves the whole
 //! group, which is what lets the audit trail take tens of thousands of events a second on one disk.
 
@@ -10,8 +10,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Dialect, map_err};
-use crate::tx::SqlTx;
+use super::dialect::Dialect;
+use super::rows::map_err;
+use super::unit::SqlTx;
 
 /// Most units in one commit: bounds the work lost to a failing commit and the latency of the last.
 const MAX_GROUP: usize = 512;

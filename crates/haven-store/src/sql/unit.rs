@@ -13,7 +13,7 @@ use haven_core::updates::NewServiceUpdate;
 use haven_core::{StoreError, Tx};
 use sqlx::{AnyConnection, Executor, Row};
 
-use crate::db::map_err;
+use super::rows::map_err;
 
 /// Most audit events per INSERT statement (10 parameters each; well under both databases' limits).
 const EVENTS_PER_INSERT: usize = 64;
@@ -281,7 +281,7 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn project_key(&mut self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        crate::sql_store::select_project_key(&mut *self.conn, project).await
+        select_project_key(&mut *self.conn, project).await
     }
 
     async fn insert_object(&mut self, m: &ObjectMeta) -> Result<(), StoreError> {
@@ -309,6 +309,19 @@ impl Tx for SqlTx<'_> {
             .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// The newest key of `project`, in or out of a transaction.
+pub(crate) async fn select_project_key<'e, E>(exec: E, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
+        .bind(project)
+        .fetch_optional(exec)
+        .await
+        .map_err(map_err)?;
+    row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).transpose()
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 use haven_core::StoreError;
 use sqlx::{AnyPool, Row};
 
-use crate::db::{Dialect, map_err};
+use super::dialect::Dialect;
+use super::rows::map_err;
 
 struct Migration {
     version: i64,
@@ -18,26 +19,26 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         description: "foundation",
-        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
     },
     Migration {
         version: 2,
         description: "identity",
-        sqlite: include_str!("../migrations/sqlite/0002_identity.sql"),
-        postgres: include_str!("../migrations/postgres/0002_identity.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0002_identity.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_identity.sql"),
     },
     Migration {
         version: 3,
         description: "packages",
-        sqlite: include_str!("../migrations/sqlite/0003_packages.sql"),
-        postgres: include_str!("../migrations/postgres/0003_packages.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0003_packages.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_packages.sql"),
     },
     Migration {
         version: 4,
         description: "hardening",
-        sqlite: include_str!("../migrations/sqlite/0004_hardening.sql"),
-        postgres: include_str!("../migrations/postgres/0004_hardening.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0004_hardening.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_hardening.sql"),
     },
 ];
 

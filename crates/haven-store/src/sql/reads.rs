@@ -9,14 +9,14 @@ use haven_core::blobs::ObjectMeta;
 use haven_core::store::Job;
 use haven_core::updates::ServiceUpdate;
 use haven_core::{Store, StoreError};
-use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Dialect, map_err};
-use crate::tx::SqlTx;
-use crate::writer::{self, Envelope};
+use super::dialect::Dialect;
+use super::rows::{audit_event, hash32, map_err};
+use super::unit::{SqlTx, select_project_key};
+use super::writer::{self, Envelope};
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -42,7 +42,7 @@ impl SqlStore {
     }
 
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        crate::migrate::schema_version(&self.read).await
+        super::migrate::schema_version(&self.read).await
     }
 
     /// Close the pools after the writer has drained.
@@ -69,39 +69,6 @@ impl Drop for ReadGuard {
             self.conn.close_on_drop();
         }
     }
-}
-
-/// The newest key of `project`, in or out of a transaction.
-pub(crate) async fn select_project_key<'e, E>(exec: E, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
-        .bind(project)
-        .fetch_optional(exec)
-        .await
-        .map_err(map_err)?;
-    row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).transpose()
-}
-
-fn hash32(row: &AnyRow, i: usize) -> Result<[u8; 32], StoreError> {
-    let v: Vec<u8> = row.try_get(i).map_err(map_err)?;
-    v.try_into().map_err(|_| StoreError::Corrupt("a stored hash is not 32 bytes".into()))
-}
-
-pub(crate) fn audit_event(row: &AnyRow) -> Result<AuditEvent, StoreError> {
-    Ok(AuditEvent {
-        seq: row.try_get(0).map_err(map_err)?,
-        at_us: row.try_get(1).map_err(map_err)?,
-        actor: row.try_get(2).map_err(map_err)?,
-        action: row.try_get(3).map_err(map_err)?,
-        target: row.try_get(4).map_err(map_err)?,
-        project: row.try_get(5).map_err(map_err)?,
-        source: row.try_get(6).map_err(map_err)?,
-        details: row.try_get(7).map_err(map_err)?,
-        prev_hash: hash32(row, 8)?,
-        hash: hash32(row, 9)?,
-    })
 }
 
 #[async_trait]
