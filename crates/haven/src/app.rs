@@ -39,29 +39,28 @@ pub enum Mode {
     Existing,
 }
 
-pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
-pub const AUDIT_PUBLIC_FILE: &str = "audit-signing.pub";
-
 pub async fn open(config: Config, mode: Mode) -> Result<App> {
     crate::install_crypto_provider();
-    let dir = config.data_dir.clone();
-    if mode == Mode::Existing && !dir.join(AUDIT_KEY_FILE).exists() {
+    let data = config.data();
+    let dir = data.root();
+    if mode == Mode::Existing && !data.audit_key().exists() {
         bail!(
-            "{} is not a Haven data directory (no {AUDIT_KEY_FILE}); start Haven with `haven serve --data-dir {}` first, or pass the right --data-dir",
+            "{} is not a Haven data directory (no {}); start Haven with `haven serve --data-dir {}` first, or pass the right --data-dir",
             dir.display(),
+            data.audit_key().display(),
             dir.display()
         );
     }
-    datadir::ensure_dir(&dir)?;
+    datadir::ensure_dir(dir)?;
     let rng: Arc<dyn Rng> = Arc::new(SystemRng::new());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
-    let master_path = config.keys.master_key_file.clone().unwrap_or_else(|| dir.join("master.key"));
+    let master_path = config.keys.master_key_file.clone().unwrap_or_else(|| data.master_key());
     let master = Key256::from_bytes(datadir::key_file(&master_path, rng.as_ref(), "master key")?.as_ref())?;
-    let audit_seed = datadir::key_file(&dir.join(AUDIT_KEY_FILE), rng.as_ref(), "audit signing key")?;
+    let audit_seed = datadir::key_file(&data.audit_key(), rng.as_ref(), "audit signing key")?;
     let audit_key = Arc::new(SigningKey::from_seed(audit_seed.as_ref())?);
     let public_hex = hex::encode(audit_key.public_key());
-    let public_path = dir.join(AUDIT_PUBLIC_FILE);
+    let public_path = data.audit_public_key();
     if std::fs::read_to_string(&public_path).map(|s| s.trim() != public_hex).unwrap_or(true) {
         std::fs::write(&public_path, format!("{public_hex}\n"))
             .with_context(|| format!("write {}", public_path.display()))?;
@@ -70,7 +69,7 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
     let store = Arc::new(haven_store::connect(&config.database_url()).await.context("open the database")?);
 
     let location = match config.blobs.url.as_deref() {
-        None => BlobLocation::Local(datadir::ensure_subdir(&dir, "blobs")?),
+        None => BlobLocation::Local(datadir::ensure_private_dir(&data.blobs())?),
         Some(url) if url.starts_with("file://") => {
             let path = std::path::PathBuf::from(url.trim_start_matches("file://"));
             datadir::ensure_dir(&path)?;
@@ -115,7 +114,7 @@ impl App {
             clock: self.clock.clone(),
             rng: self.rng.clone(),
             hasher: Arc::new(PooledHasher::new(self.rng.clone(), concurrency)),
-            mailer: Arc::new(LettreMailer::new(&self.config.mail, &self.config.data_dir)?),
+            mailer: Arc::new(LettreMailer::new(&self.config.mail, &self.config.data())?),
             upstream: Arc::new(upstream),
         })
     }

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::datadir::DataDir;
+
 /// Keys whose values are secrets: redacted when printed, and settable from a file.
 pub const SECRET_KEYS: &[&str] =
     &["database.url", "blobs.s3.access_key_id", "blobs.s3.secret_access_key", "mail.smtp.password"];
@@ -591,10 +593,15 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
 }
 
 impl Config {
+    /// The paths in the data directory.
+    pub fn data(&self) -> DataDir {
+        DataDir::new(&self.data_dir)
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(u) => u.expose().to_string(),
-            None => format!("sqlite://{}", self.data_dir.join("haven.db").display()),
+            None => format!("sqlite://{}", self.data().database().display()),
         }
     }
 
@@ -626,15 +633,15 @@ impl Config {
         if let Some(url) = &self.public_url {
             return url.clone();
         }
-        crate::datadir::served_url(&self.data_dir).unwrap_or_else(|| self.public_url(self.listen.port()))
+        self.data().served_url().unwrap_or_else(|| self.public_url(self.listen.port()))
     }
 
     /// The effective configuration as TOML, defaults filled in and secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
         let mut effective = self.clone();
         effective.database.url.get_or_insert_with(|| DbUrl(Zeroizing::new(self.database_url())));
-        effective.blobs.url.get_or_insert_with(|| format!("file://{}", self.data_dir.join("blobs").display()));
-        effective.keys.master_key_file.get_or_insert_with(|| self.data_dir.join("master.key"));
+        effective.blobs.url.get_or_insert_with(|| format!("file://{}", self.data().blobs().display()));
+        effective.keys.master_key_file.get_or_insert_with(|| self.data().master_key());
         effective.public_url.get_or_insert_with(|| self.public_url(self.listen.port()));
         effective.metrics.listen.get_or_insert_with(|| self.metrics_listen());
         toml::to_string_pretty(&effective).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
@@ -678,7 +685,7 @@ mod tests {
 
         c.listen = "127.0.0.1:8443".parse().unwrap();
         assert_eq!(c.console_url(), "https://localhost:8443");
-        crate::datadir::record_served_url(dir.path(), "https://localhost:40123").unwrap();
+        crate::datadir::DataDir::new(dir.path()).record_served_url("https://localhost:40123").unwrap();
         assert_eq!(c.console_url(), "https://localhost:40123");
         c.public_url = Some("https://haven.example.org".into());
         assert_eq!(c.console_url(), "https://haven.example.org");

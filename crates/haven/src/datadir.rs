@@ -1,5 +1,6 @@
-//! The data directory and the key files in it. The directory is 0700 and key files 0600; a key
-//! file that others can read is refused rather than used.
+//! The data directory: [`DataDir`] names every path in it, and the helpers below create it
+//! (0700) and its private files (0600); a key file that others can read is refused rather than
+//! used.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -9,6 +10,67 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use haven_crypto::Rng;
 use zeroize::Zeroizing;
+
+/// Every path in the data directory, named once.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// The SQLite database (unless `database.url` names another).
+    pub fn database(&self) -> PathBuf {
+        self.root.join("haven.db")
+    }
+    /// Local blob storage (unless `blobs.url` names another).
+    pub fn blobs(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+    /// The master key (unless `keys.master_key_file` names another).
+    pub fn master_key(&self) -> PathBuf {
+        self.root.join("master.key")
+    }
+    /// The audit trail's signing key; its presence marks a Haven data directory.
+    pub fn audit_key(&self) -> PathBuf {
+        self.root.join("audit-signing.key")
+    }
+    /// The audit signing key's public half, for verifiers.
+    pub fn audit_public_key(&self) -> PathBuf {
+        self.root.join("audit-signing.pub")
+    }
+    /// Emails, while no SMTP relay is configured.
+    pub fn outbox(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+    /// The internal CA and the server certificate.
+    pub fn tls(&self) -> PathBuf {
+        self.root.join("tls")
+    }
+    /// Where `haven serve` records the URL it serves at, for console commands run beside it.
+    fn served_url_file(&self) -> PathBuf {
+        self.root.join("served-url")
+    }
+
+    /// Record the URL this data directory is being served at.
+    pub fn record_served_url(&self, url: &str) -> Result<()> {
+        write_private(&self.served_url_file(), format!("{url}\n").as_bytes())
+    }
+
+    /// The URL the last `haven serve` recorded, if it reads as one.
+    pub fn served_url(&self) -> Option<String> {
+        let text = fs::read_to_string(self.served_url_file()).ok()?;
+        let url = text.trim();
+        let plausible =
+            url.starts_with("https://") && !url.ends_with('/') && url.len() < 512 && !url.contains(char::is_whitespace);
+        plausible.then(|| url.to_string())
+    }
+}
 
 /// Create `dir` (0700) if needed and check that Haven can write to it.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
@@ -39,9 +101,9 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A sub-directory of the data directory, 0700.
-pub fn ensure_subdir(dir: &Path, name: &str) -> Result<PathBuf> {
-    let sub = dir.join(name);
+/// A directory inside the data directory (see [`DataDir`]), created 0700 if missing.
+pub fn ensure_private_dir(sub: &Path) -> Result<PathBuf> {
+    let sub = sub.to_path_buf();
     if !sub.exists() {
         fs::DirBuilder::new()
             .recursive(true)
@@ -50,23 +112,6 @@ pub fn ensure_subdir(dir: &Path, name: &str) -> Result<PathBuf> {
             .with_context(|| format!("cannot create {}", sub.display()))?;
     }
     Ok(sub)
-}
-
-/// Where `haven serve` records the URL it serves at, for console commands run beside it.
-const SERVED_URL_FILE: &str = "served-url";
-
-/// Record the URL this data directory is being served at.
-pub fn record_served_url(dir: &Path, url: &str) -> Result<()> {
-    write_private(&dir.join(SERVED_URL_FILE), format!("{url}\n").as_bytes())
-}
-
-/// The URL the last `haven serve` recorded, if it reads as one.
-pub fn served_url(dir: &Path) -> Option<String> {
-    let text = fs::read_to_string(dir.join(SERVED_URL_FILE)).ok()?;
-    let url = text.trim();
-    let plausible =
-        url.starts_with("https://") && !url.ends_with('/') && url.len() < 512 && !url.contains(char::is_whitespace);
-    plausible.then(|| url.to_string())
 }
 
 /// Write `bytes` to a new file with mode 0600, atomically (temp file + rename).

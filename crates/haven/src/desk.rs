@@ -154,7 +154,7 @@ pub async fn assign(config: Config, serial: &str, user: &str) -> Result<i32> {
 }
 
 pub fn mail_list(config: &Config) -> Result<i32> {
-    let dir = crate::mail::outbox_dir(&config.data_dir);
+    let dir = config.data().outbox();
     let entries = crate::mail::list_outbox(&dir)?;
     for e in &entries {
         let at: time::OffsetDateTime = e.modified.into();

@@ -14,6 +14,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailConfig, MailTransport, SmtpTls};
+use crate::datadir::DataDir;
 
 enum Transport {
     Outbox(AsyncFileTransport<Tokio1Executor>),
@@ -25,16 +26,12 @@ pub struct LettreMailer {
     transport: Transport,
 }
 
-pub fn outbox_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("outbox")
-}
-
 impl LettreMailer {
-    pub fn new(config: &MailConfig, data_dir: &Path) -> Result<Self> {
+    pub fn new(config: &MailConfig, data: &DataDir) -> Result<Self> {
         let from: Mailbox = config.from.parse().context("mail.from is not an email address")?;
         let transport = match config.transport {
             MailTransport::Outbox => {
-                let dir = crate::datadir::ensure_subdir(data_dir, "outbox")?;
+                let dir = crate::datadir::ensure_private_dir(&data.outbox())?;
                 Transport::Outbox(AsyncFileTransport::new(dir))
             }
             MailTransport::Smtp => {

@@ -20,7 +20,7 @@ use crate::mail::LettreMailer;
 async fn open_with_mail(config: Config) -> Result<(Arc<Packages>, Arc<dyn Mailer>)> {
     let public_url = config.console_url();
     let app = app::open(config, Mode::Existing).await?;
-    let mailer: Arc<dyn Mailer> = Arc::new(LettreMailer::new(&app.config.mail, &app.config.data_dir)?);
+    let mailer: Arc<dyn Mailer> = Arc::new(LettreMailer::new(&app.config.mail, &app.config.data())?);
     Ok((app.packages(&public_url)?, mailer))
 }
 

@@ -47,11 +47,11 @@ pub async fn run(config: Config) -> Result<()> {
 
     let app = app::open(config, Mode::Create).await?;
     let public_url = app.config.public_url(port);
-    crate::datadir::record_served_url(&app.config.data_dir, &public_url)?;
+    app.config.data().record_served_url(&public_url)?;
     let adapters = app.adapters()?;
     let App { config, store, clock, rng, audit_key, .. } = app;
 
-    let paths = tls::Paths::new(&config.data_dir)?;
+    let paths = tls::Paths::new(&config.data())?;
     let (cert_path, key_path) = tls::prepare(&paths, &config.tls, clock.now())?;
     let resolver = tls::Resolver::new(tls::load_certified_key(&cert_path, &key_path, &provider)?);
     let tls_config = RustlsConfig::from_config(Arc::new(tls::server_config(resolver.clone(), provider.clone())?));
@@ -168,7 +168,7 @@ fn spawn_workers(
                     }
                 }
                 _ = renewals.tick() => {
-                    renew(&paths, &tls_cfg, clock.as_ref(), &resolver, &provider);
+                    tls::renew(&paths, &tls_cfg, clock.now(), &resolver, &provider);
                     prune_attempts(store.as_ref(), clock.as_ref()).await;
                 }
             }
@@ -184,34 +184,6 @@ async fn prune_attempts(store: &haven_store::SqlStore, clock: &dyn haven_core::C
     match pruned {
         Ok(n) => tracing::debug!(rows = n, "pruned old attempt records"),
         Err(e) => tracing::error!(error = %e, "could not prune old attempt records"),
-    }
-}
-
-fn renew(
-    paths: &tls::Paths,
-    cfg: &crate::config::TlsConfig,
-    clock: &dyn haven_core::Clock,
-    resolver: &tls::Resolver,
-    provider: &rustls::crypto::CryptoProvider,
-) {
-    let (cert, key) = match (&cfg.cert_file, &cfg.key_file) {
-        (Some(c), Some(k)) => (c.clone(), k.clone()),
-        _ => {
-            if !tls::needs_renewal(paths, cfg, clock.now()) {
-                return;
-            }
-            if let Err(e) = tls::issue_server_cert(paths, cfg, clock.now()) {
-                tracing::error!(error = %e, "could not renew the server certificate");
-                return;
-            }
-            (paths.server_cert.clone(), paths.server_key.clone())
-        }
-    };
-    match tls::load_certified_key(&cert, &key, provider) {
-        Ok(k) => resolver.replace(k),
-        Err(e) => {
-            tracing::error!(error = %e, "could not load the server certificate; keeping the current one")
-        }
     }
 }
 

@@ -242,7 +242,7 @@ async fn a_certificate_of_your_own_is_served() {
     let tmp = tempfile::tempdir().unwrap();
     // "Your organisation's CA": made here with the same tooling, in a directory Haven does not own.
     let org = tmp.path().join("org");
-    let paths = haven::tls::Paths::new(&org).unwrap();
+    let paths = haven::tls::Paths::new(&haven::datadir::DataDir::new(&org)).unwrap();
     let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
     haven::tls::prepare(&paths, &haven::config::TlsConfig::default(), now).unwrap();
     let cert = paths.server_cert.to_str().unwrap().to_string();

@@ -1,48 +1,30 @@
-//! TLS: an internal certificate authority made on first start, a server certificate for the
-//! configured host names that is renewed before it expires and swapped in without a restart, or
-//! a certificate of your own by configuration.
+//! Before serving: the internal CA (made once) and a server certificate for the configured
+//! names, issued again when it is missing, for other names, or near its end.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result, anyhow};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 use time::{Duration, OffsetDateTime};
 
+use super::Paths;
 use crate::config::TlsConfig;
-use crate::datadir::{ensure_subdir, write_private};
+use crate::datadir::write_private;
 
-#[derive(Clone)]
-pub struct Paths {
-    pub ca_cert: PathBuf,
-    pub ca_key: PathBuf,
-    pub server_cert: PathBuf,
-    pub server_key: PathBuf,
-}
-
-impl Paths {
-    pub fn new(data_dir: &Path) -> Result<Paths> {
-        let dir = ensure_subdir(data_dir, "tls")?;
-        Ok(Paths {
-            ca_cert: dir.join("ca.pem"),
-            ca_key: dir.join("ca.key"),
-            server_cert: dir.join("server.pem"),
-            server_key: dir.join("server.key"),
-        })
+/// The certificate files to serve: the configured ones, or the internal CA's (issued if needed).
+pub fn prepare(paths: &Paths, cfg: &TlsConfig, now: OffsetDateTime) -> Result<(PathBuf, PathBuf)> {
+    if let (Some(cert), Some(key)) = (&cfg.cert_file, &cfg.key_file) {
+        return Ok((cert.clone(), key.clone()));
     }
-}
-
-/// The CA certificate's SHA-256 fingerprint, as browsers show it.
-pub fn fingerprint(pem: &str) -> Result<String> {
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| anyhow!("bad CA certificate: {e}"))?;
-    Ok(haven_crypto::sha256(der.as_ref()).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"))
+    ensure_ca(paths, now)?;
+    if needs_renewal(paths, cfg, now) {
+        issue_server_cert(paths, cfg, now)?;
+    }
+    Ok((paths.server_cert.clone(), paths.server_key.clone()))
 }
 
 /// Make the internal CA if it does not exist yet.
@@ -140,71 +122,16 @@ pub fn issue_server_cert(paths: &Paths, cfg: &TlsConfig, now: OffsetDateTime) ->
     Ok(())
 }
 
-/// Load a PEM chain and key into what rustls serves.
-pub fn load_certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<CertifiedKey> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("read {}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow!("{}: {e}", cert.display()))?;
-    if chain.is_empty() {
-        anyhow::bail!("{} holds no certificate", cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow!("{}: {e}", key.display()))?;
-    let signing = provider.key_provider.load_private_key(key).map_err(|e| anyhow!("unusable private key: {e}"))?;
-    Ok(CertifiedKey::new(chain, signing))
-}
-
-/// Serves whichever certificate is current; renewal swaps it in place.
-#[derive(Debug)]
-pub struct Resolver(RwLock<Arc<CertifiedKey>>);
-
-impl Resolver {
-    pub fn new(key: CertifiedKey) -> Arc<Self> {
-        Arc::new(Resolver(RwLock::new(Arc::new(key))))
-    }
-    pub fn replace(&self, key: CertifiedKey) {
-        if let Ok(mut current) = self.0.write() {
-            *current = Arc::new(key);
-        }
-    }
-}
-
-impl ResolvesServerCert for Resolver {
-    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.0.read().ok().map(|k| k.clone())
-    }
-}
-
-pub fn server_config(resolver: Arc<Resolver>, provider: Arc<CryptoProvider>) -> Result<rustls::ServerConfig> {
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(cfg)
-}
-
-/// The certificate files to serve: the configured ones, or the internal CA's (issued if needed).
-pub fn prepare(paths: &Paths, cfg: &TlsConfig, now: OffsetDateTime) -> Result<(PathBuf, PathBuf)> {
-    if let (Some(cert), Some(key)) = (&cfg.cert_file, &cfg.key_file) {
-        return Ok((cert.clone(), key.clone()));
-    }
-    ensure_ca(paths, now)?;
-    if needs_renewal(paths, cfg, now) {
-        issue_server_cert(paths, cfg, now)?;
-    }
-    Ok((paths.server_cert.clone(), paths.server_key.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datadir::DataDir;
+    use crate::tls::{Resolver, fingerprint, load_certified_key};
 
     #[test]
     fn certificates_are_issued_for_the_names_and_renewed_before_expiry() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::new(dir.path()).unwrap();
+        let paths = Paths::new(&DataDir::new(dir.path())).unwrap();
         let cfg = TlsConfig::default();
         let now = time::macros::datetime!(2026-01-01 0:00 UTC);
         prepare(&paths, &cfg, now).unwrap();
