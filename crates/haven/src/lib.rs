@@ -2,13 +2,10 @@
 
 pub mod app;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod datadir;
-pub mod desk;
 pub mod listener;
 pub mod mail;
-pub mod packages_cli;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

@@ -1,19 +1,68 @@
-//! The operator's commands besides `serve`. Each acts on a data directory (`--data-dir`) through
-//! the same ports and rules as the web portals.
+//! `haven audit …`: verify the audit trail, export it, write a checkpoint now.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use clap::Subcommand;
 use futures::StreamExt;
 use haven_core::Store;
-use haven_core::accounts;
 use haven_core::audit::verify_trail;
-use haven_core::authz::{Action, Resource, can};
-use haven_core::caller::Caller;
 use time::format_description::well_known::Rfc3339;
 
+use super::Common;
 use crate::app::{self, Mode};
 use crate::config::Config;
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the hash chain and signed checkpoints; exit 1 naming the first bad event.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write events as JSON lines.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        /// Only events at or after this date or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Output format.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Sign a checkpoint for the newest event now.
+    Checkpoint {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+impl AuditCommand {
+    pub fn common(&self) -> &Common {
+        match self {
+            AuditCommand::Verify { common, .. } => common,
+            AuditCommand::Export { common, .. } => common,
+            AuditCommand::Checkpoint { common, .. } => common,
+        }
+    }
+}
+
+impl AuditCommand {
+    pub async fn run(self, config: Config) -> Result<i32> {
+        match self {
+            AuditCommand::Verify { .. } => audit_verify(config).await,
+            AuditCommand::Export { since, output, .. } => {
+                audit_export(config, since.as_deref(), output.as_deref()).await
+            }
+            AuditCommand::Checkpoint { .. } => audit_checkpoint(config).await,
+        }
+    }
+}
 
 /// `haven audit verify`: exit 0 when intact, 1 naming the first bad event.
 pub async fn audit_verify(config: Config) -> Result<i32> {
@@ -94,63 +143,4 @@ pub async fn audit_checkpoint(config: Config) -> Result<i32> {
         None => println!("Nothing new since the last checkpoint."),
     }
     Ok(0)
-}
-
-/// The console acting for `user_id`, who must be an active service-desk administrator.
-async fn require_admin(store: &dyn Store, user_id: &str) -> Result<Caller> {
-    let Some(user) = store.find_user(user_id).await? else {
-        bail!("there is no user {user_id:?}; pass the user id of a service-desk administrator with --as");
-    };
-    let roles = if user.status == "active" { user.roles } else { Vec::new() };
-    let caller = Caller::console_as(&user.id, roles);
-    if !can(&caller, Action::PublishServiceUpdate, Resource::Service) {
-        bail!("{user_id} is not an active service-desk administrator, so cannot publish service updates");
-    }
-    Ok(caller)
-}
-
-/// `haven updates publish`.
-pub async fn updates_publish(config: Config, author: &str, title: &str, body_file: &std::path::Path) -> Result<i32> {
-    let body = if body_file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("read the body from standard input")?
-    } else {
-        std::fs::read_to_string(body_file).with_context(|| format!("read {}", body_file.display()))?
-    };
-    let app = app::open(config, Mode::Existing).await?;
-    let caller = require_admin(app.store.as_ref(), author).await?;
-    let id = haven_core::updates::publish(app.store.as_ref(), app.clock.now(), &caller, title, &body).await?;
-    println!("Published service update {id}: {}", title.trim());
-    Ok(0)
-}
-
-/// `haven updates list`.
-pub async fn updates_list(config: Config) -> Result<i32> {
-    let app = app::open(config, Mode::Existing).await?;
-    let list = app.store.list_updates(1000).await?;
-    if list.is_empty() {
-        println!("No service updates yet.");
-    }
-    for u in list {
-        let at = haven_core::from_micros(u.published_us).format(&Rfc3339).unwrap_or_default();
-        println!("{:>5}  {at}  {:<12}  {}", u.id, u.author, u.title);
-    }
-    Ok(0)
-}
-
-/// `haven admin bootstrap-link`: a new one-time link while no administrator exists.
-pub async fn bootstrap_link(config: Config) -> Result<i32> {
-    let public_url = config.console_url();
-    let app = app::open(config, Mode::Existing).await?;
-    match accounts::issue_bootstrap_link(app.store.as_ref(), app.clock.as_ref(), app.rng.as_ref()).await? {
-        Some(secret) => {
-            println!("Open this one-time link within 1 hour to create the first administrator:");
-            println!("  {public_url}{}", haven_core::paths::bootstrap_with(secret.as_str()));
-            println!("Any earlier bootstrap link no longer works.");
-            Ok(0)
-        }
-        None => {
-            println!("An administrator already exists; bootstrap links are no longer issued.");
-            Ok(1)
-        }
-    }
 }

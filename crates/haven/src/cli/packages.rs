@@ -1,10 +1,11 @@
 //! `haven packages …`: the package policy at the console, through the same use cases as the
 //! reviewers' pages, audited as `console`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
 use haven_core::CoreError;
 use haven_core::caller::Caller;
 use haven_core::identity::Mailer;
@@ -12,10 +13,127 @@ use haven_core::packages::rules::{kind_str, parse_kind};
 use haven_core::packages::{PackageError, Packages};
 use haven_packages::policy::{Ecosystem, RuleKind};
 
+use super::Common;
 use crate::app::{self, Mode};
-use crate::cli::PackagesCommand;
 use crate::config::Config;
 use crate::mail::LettreMailer;
+
+#[derive(Subcommand, Debug)]
+pub enum PackagesCommand {
+    /// Allow a package (all versions, or those matching SPEC: PEP 440 for PyPI, `>= 1.2, < 2` for CRAN).
+    Allow {
+        #[command(flatten)]
+        common: Common,
+        /// pypi, cran or conda.
+        ecosystem: String,
+        name: String,
+        spec: Option<String>,
+        /// Offer matching versions before the cooldown ends (an urgent fix).
+        #[arg(long)]
+        skip_cooldown: bool,
+        /// Why (kept with the rule and in the audit trail).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Deny a package (all versions, or those matching SPEC). Deny rules win over allow rules.
+    Deny {
+        #[command(flatten)]
+        common: Common,
+        ecosystem: String,
+        name: String,
+        spec: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Remove allow or deny rules for a package (those with SPEC only, when given).
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        /// allow or deny.
+        kind: String,
+        ecosystem: String,
+        name: String,
+        spec: Option<String>,
+    },
+    /// Print the policy: mode, cooldown, size limit, upstream and every rule.
+    Policy {
+        #[command(flatten)]
+        common: Common,
+        /// Only this ecosystem.
+        ecosystem: Option<String>,
+    },
+    /// Ask the upstream for a package and say, per file, whether Haven offers it and why not.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        ecosystem: String,
+        name: String,
+        /// Only this version.
+        #[arg(value_name = "VERSION")]
+        only_version: Option<String>,
+        /// conda: the channel and subdir to look in.
+        #[arg(long, default_value = "noarch")]
+        subdir: String,
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// Import OSV advisories from a directory of .json files (searched recursively) or a .zip
+    /// (OSV.dev's ecosystem dumps, OpenSSF malicious-packages); report what they now refuse.
+    ImportOsv {
+        #[command(flatten)]
+        common: Common,
+        path: PathBuf,
+    },
+    /// List software requests (pending ones only with --pending).
+    Requests {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        pending: bool,
+        /// Show one request with its dependency closure.
+        #[arg(long)]
+        show: Option<i64>,
+    },
+    /// Decide a pending software request: approve (adding its closure's allow rules) or reject.
+    Decide {
+        #[command(flatten)]
+        common: Common,
+        id: i64,
+        /// approve or reject.
+        decision: String,
+        /// Note to the requester (required to reject).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Make a repository token for USER (a service account, say) and print it once.
+    Token {
+        #[command(flatten)]
+        common: Common,
+        user: String,
+        #[arg(long)]
+        label: String,
+    },
+}
+
+impl PackagesCommand {
+    pub async fn run(self, config: Config) -> Result<i32> {
+        dispatch(config, self).await
+    }
+
+    pub fn common(&self) -> &Common {
+        match self {
+            PackagesCommand::Allow { common, .. } => common,
+            PackagesCommand::Deny { common, .. } => common,
+            PackagesCommand::Remove { common, .. } => common,
+            PackagesCommand::Policy { common, .. } => common,
+            PackagesCommand::Check { common, .. } => common,
+            PackagesCommand::ImportOsv { common, .. } => common,
+            PackagesCommand::Requests { common, .. } => common,
+            PackagesCommand::Decide { common, .. } => common,
+            PackagesCommand::Token { common, .. } => common,
+        }
+    }
+}
 
 async fn open_with_mail(config: Config) -> Result<(Arc<Packages>, Arc<dyn Mailer>)> {
     let public_url = config.console_url();
@@ -82,7 +200,7 @@ fn ecosystem(s: &str) -> Result<Ecosystem> {
     Ecosystem::parse(s).ok_or_else(|| anyhow!("{s:?} is not an ecosystem: use pypi, cran or conda"))
 }
 
-pub async fn run(config: Config, command: PackagesCommand) -> Result<i32> {
+async fn dispatch(config: Config, command: PackagesCommand) -> Result<i32> {
     match command {
         PackagesCommand::Allow { ecosystem: e, name, spec, skip_cooldown, reason, .. } => {
             add(config, RuleKind::Allow, &e, &name, spec.as_deref(), skip_cooldown, &reason).await
@@ -228,6 +346,7 @@ async fn check(
 
 /// Largest OSV archive or file read (OSV.dev's whole PyPI dump is a few hundred MiB unpacked).
 const MAX_OSV_FILE: u64 = 4 * 1024 * 1024;
+
 const MAX_OSV_FILES: usize = 500_000;
 
 fn read_osv_dir(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {

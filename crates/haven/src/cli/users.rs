@@ -1,23 +1,103 @@
-//! The service desk on the command line: `haven users …`, `haven tokens …` and `haven mail list`,
-//! for the operator at the server. They run the same use cases as the web pages, audited as
-//! `console`.
-
-use std::path::Path;
+//! `haven users …`: the service desk's account tools at the console, through the same use cases
+//! as the web pages, audited as `console`.
 
 use anyhow::{Context, Result};
+use clap::Subcommand;
 use haven_core::accounts::Role;
 use haven_core::caller::Caller;
-use haven_core::identity::Identity;
 use haven_core::identity::records::AccountStatus;
-use std::sync::Arc;
 
-use crate::app::{self, Mode};
+use super::{Common, open_identity};
 use crate::config::Config;
 
-async fn open(config: Config) -> Result<Arc<Identity>> {
-    let public_url = config.console_url();
-    let app = app::open(config, Mode::Existing).await?;
-    app.identity(&public_url).await
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add an account and print its single-use onboarding link (also emailed).
+    Add {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        #[arg(long)]
+        email: String,
+        /// Make the account a service-desk administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List accounts whose id or email contains QUERY (all without one).
+    List {
+        #[command(flatten)]
+        common: Common,
+        query: Option<String>,
+    },
+    /// Show an account: status, counters, tokens (never a secret).
+    Show {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Lock an account until it is unlocked; ends its sessions.
+    Lock {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Unlock an account and clear its failure counter.
+    Unlock {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Disable an account; ends its sessions.
+    Disable {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Start a password reset: email the user a single-use link (never printed) that still needs a second factor.
+    ResetPassword {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+    /// Grant a role (package_reviewer, admin, researcher), or withdraw it with --withdraw.
+    Role {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        role: String,
+        #[arg(long)]
+        withdraw: bool,
+    },
+}
+
+impl UsersCommand {
+    pub fn common(&self) -> &Common {
+        match self {
+            UsersCommand::Add { common, .. } => common,
+            UsersCommand::List { common, .. } => common,
+            UsersCommand::Show { common, .. } => common,
+            UsersCommand::Lock { common, .. } => common,
+            UsersCommand::Unlock { common, .. } => common,
+            UsersCommand::Disable { common, .. } => common,
+            UsersCommand::ResetPassword { common, .. } => common,
+            UsersCommand::Role { common, .. } => common,
+        }
+    }
+}
+
+impl UsersCommand {
+    pub async fn run(self, config: Config) -> Result<i32> {
+        match self {
+            UsersCommand::Add { id, email, admin, .. } => add(config, &id, &email, admin).await,
+            UsersCommand::List { query, .. } => list(config, query.as_deref().unwrap_or("")).await,
+            UsersCommand::Show { id, .. } => show(config, &id).await,
+            UsersCommand::Lock { id, .. } => set_status(config, &id, AccountStatus::Locked).await,
+            UsersCommand::Unlock { id, .. } => set_status(config, &id, AccountStatus::Active).await,
+            UsersCommand::Disable { id, .. } => set_status(config, &id, AccountStatus::Disabled).await,
+            UsersCommand::ResetPassword { id, .. } => reset_password(config, &id).await,
+            UsersCommand::Role { id, role, withdraw, .. } => set_role(config, &id, &role, !withdraw).await,
+        }
+    }
 }
 
 fn when(us: i64) -> String {
@@ -29,7 +109,7 @@ fn when(us: i64) -> String {
 }
 
 pub async fn add(config: Config, id: &str, email: &str, admin: bool) -> Result<i32> {
-    let identity = open(config).await?;
+    let identity = open_identity(config).await?;
     let link = identity.add_account(&Caller::console(), id, email, admin).await?;
     println!("Account {id} created{}.", if admin { " (service desk)" } else { "" });
     println!(
@@ -41,7 +121,7 @@ pub async fn add(config: Config, id: &str, email: &str, admin: bool) -> Result<i
 }
 
 pub async fn list(config: Config, query: &str) -> Result<i32> {
-    let identity = open(config).await?;
+    let identity = open_identity(config).await?;
     let accounts = identity.find_accounts(&Caller::console(), query).await?;
     println!("{:<24} {:<32} {:<10} ROLES", "USER", "EMAIL", "STATUS");
     for a in &accounts {
@@ -54,7 +134,7 @@ pub async fn list(config: Config, query: &str) -> Result<i32> {
 }
 
 pub async fn show(config: Config, id: &str) -> Result<i32> {
-    let identity = open(config).await?;
+    let identity = open_identity(config).await?;
     let v = identity.account_view(&Caller::console(), id).await?;
     let a = &v.account;
     println!("User:               {}", a.id);
@@ -79,7 +159,7 @@ pub async fn show(config: Config, id: &str) -> Result<i32> {
 pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<i32> {
     let parsed = Role::parse(role)
         .with_context(|| format!("{role:?} is not a role: use package_reviewer, admin or researcher"))?;
-    let identity = open(config).await?;
+    let identity = open_identity(config).await?;
     let changed = identity.set_role(&Caller::console(), id, parsed, on).await?;
     let what = if on { "now has" } else { "no longer has" };
     if changed {
@@ -91,7 +171,7 @@ pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<
 }
 
 pub async fn set_status(config: Config, id: &str, status: AccountStatus) -> Result<i32> {
-    let identity = open(config).await?;
+    let identity = open_identity(config).await?;
     identity.set_account_status(&Caller::console(), id, status).await?;
     println!(
         "{id}: {}",
@@ -105,7 +185,7 @@ pub async fn set_status(config: Config, id: &str, status: AccountStatus) -> Resu
 }
 
 pub async fn reset_password(config: Config, id: &str) -> Result<i32> {
-    let identity = open(config).await?;
+    let identity = open_identity(config).await?;
     // The link goes to the user's email only: whoever runs this never sees it.
     if identity.start_password_reset(&Caller::console(), id).await? {
         println!(
@@ -118,54 +198,4 @@ pub async fn reset_password(config: Config, id: &str) -> Result<i32> {
         );
         Ok(1)
     }
-}
-
-pub async fn import_pskc(config: Config, file: &Path, key_file: Option<&Path>) -> Result<i32> {
-    let identity = open(config).await?;
-    let xml = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
-    let key = match key_file {
-        None => None,
-        Some(p) => {
-            let text =
-                zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?);
-            Some(zeroize::Zeroizing::new(
-                hex::decode(text.trim()).context("the key file must hold the pre-shared key in hex")?,
-            ))
-        }
-    };
-    let keys = match haven_core::identity::pskc::parse(&xml, key.as_ref().map(|k| k.as_slice())) {
-        Ok(k) => k,
-        Err(e) => {
-            identity.pskc_refused(&Caller::console(), &e.to_string()).await?;
-            return Err(e.into());
-        }
-    };
-    let serials = identity.import_tokens(&Caller::console(), keys).await?;
-    println!("Imported {} token(s): {}", serials.len(), serials.join(", "));
-    println!("Assign each with `haven tokens assign SERIAL USER`; the user then sets its PIN and confirms a code.");
-    Ok(0)
-}
-
-pub async fn assign(config: Config, serial: &str, user: &str) -> Result<i32> {
-    let identity = open(config).await?;
-    identity.assign_token(&Caller::console(), serial, user).await?;
-    println!("Token {serial} assigned to {user}. They set its PIN and type a code in My Tokens to activate it.");
-    Ok(0)
-}
-
-pub fn mail_list(config: &Config) -> Result<i32> {
-    let dir = config.data().outbox();
-    let entries = crate::mail::list_outbox(&dir)?;
-    for e in &entries {
-        let at: time::OffsetDateTime = e.modified.into();
-        println!(
-            "{}  {}  {}  {}",
-            at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            e.to,
-            e.subject,
-            e.file.display()
-        );
-    }
-    println!("{} message(s) in {}", entries.len(), dir.display());
-    Ok(0)
 }

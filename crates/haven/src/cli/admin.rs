@@ -1,0 +1,52 @@
+//! `haven admin …`: a new one-time link for the first administrator.
+
+use anyhow::Result;
+use clap::Subcommand;
+use haven_core::accounts;
+
+use super::Common;
+use crate::app::{self, Mode};
+use crate::config::Config;
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Issue a new one-time link to create the first administrator.
+    BootstrapLink {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+impl AdminCommand {
+    pub fn common(&self) -> &Common {
+        match self {
+            AdminCommand::BootstrapLink { common, .. } => common,
+        }
+    }
+}
+
+impl AdminCommand {
+    pub async fn run(self, config: Config) -> Result<i32> {
+        match self {
+            AdminCommand::BootstrapLink { .. } => bootstrap_link(config).await,
+        }
+    }
+}
+
+/// `haven admin bootstrap-link`: a new one-time link while no administrator exists.
+pub async fn bootstrap_link(config: Config) -> Result<i32> {
+    let public_url = config.console_url();
+    let app = app::open(config, Mode::Existing).await?;
+    match accounts::issue_bootstrap_link(app.store.as_ref(), app.clock.as_ref(), app.rng.as_ref()).await? {
+        Some(secret) => {
+            println!("Open this one-time link within 1 hour to create the first administrator:");
+            println!("  {public_url}{}", haven_core::paths::bootstrap_with(secret.as_str()));
+            println!("Any earlier bootstrap link no longer works.");
+            Ok(0)
+        }
+        None => {
+            println!("An administrator already exists; bootstrap links are no longer issued.");
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `haven mail list`: the emails waiting in the outbox while no SMTP relay is configured.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use super::Common;
+use crate::config::Config;
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// List the messages in the outbox (mail.transport = "outbox").
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+impl MailCommand {
+    pub fn common(&self) -> &Common {
+        match self {
+            MailCommand::List { common, .. } => common,
+        }
+    }
+}
+
+impl MailCommand {
+    pub fn run(self, config: &Config) -> Result<i32> {
+        match self {
+            MailCommand::List { .. } => mail_list(config),
+        }
+    }
+}
+
+pub fn mail_list(config: &Config) -> Result<i32> {
+    let dir = config.data().outbox();
+    let entries = crate::mail::list_outbox(&dir)?;
+    for e in &entries {
+        let at: time::OffsetDateTime = e.modified.into();
+        println!(
+            "{}  {}  {}  {}",
+            at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            e.to,
+            e.subject,
+            e.file.display()
+        );
+    }
+    println!("{} message(s) in {}", entries.len(), dir.display());
+    Ok(0)
+}

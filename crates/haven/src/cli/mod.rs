@@ -1,0 +1,164 @@
+//! The command line: one file per command group, each with its clap enum beside the code that
+//! runs it. Exit codes: 0 success, 1 the command failed (port in use, broken audit trail…), 2 bad
+//! usage or configuration.
+
+mod admin;
+mod audit;
+mod config;
+mod mail;
+mod packages;
+mod tokens;
+mod updates;
+mod users;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use anyhow::Result;
+use haven_core::identity::Identity;
+use std::sync::Arc;
+
+pub use admin::AdminCommand;
+pub use audit::AuditCommand;
+pub use config::ConfigCommand;
+pub use mail::MailCommand;
+pub use packages::PackagesCommand;
+pub use tokens::TokensCommand;
+pub use updates::UpdatesCommand;
+pub use users::UsersCommand;
+
+use crate::app::{self, Mode};
+use crate::config::{Config, LogFormat, Overrides};
+
+#[derive(Parser, Debug)]
+#[command(name = "haven", version, about = "Haven, an open-source Data Safe Haven", propagate_version = true)]
+pub struct Cli {
+    /// Log format (overrides log.format).
+    #[arg(long, global = true, value_enum, env = "HAVEN_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Configuration file (TOML).
+    #[arg(long, env = "HAVEN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./haven-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run Haven: the portals over HTTPS, on SQLite and a local data directory unless configured otherwise.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on [default: 127.0.0.1:8443].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Service updates shown on the home page and in the Atom feed.
+    Updates {
+        #[command(subcommand)]
+        command: UpdatesCommand,
+    },
+    /// Service-desk administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Accounts (the service desk on the command line).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Hardware OTP tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Email Haven has sent.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+    /// The curated package repository: policy rules and checks.
+    Packages {
+        #[command(subcommand)]
+        command: PackagesCommand,
+    },
+}
+
+impl Command {
+    pub fn common(&self) -> &Common {
+        match self {
+            Command::Serve { common, .. } => common,
+            Command::Config { command } => command.common(),
+            Command::Audit { command } => command.common(),
+            Command::Updates { command } => command.common(),
+            Command::Admin { command } => command.common(),
+            Command::Users { command } => command.common(),
+            Command::Tokens { command } => command.common(),
+            Command::Mail { command } => command.common(),
+            Command::Packages { command } => command.common(),
+        }
+    }
+
+    pub fn load_config(&self) -> Result<Config, crate::config::ConfigError> {
+        let common = self.common().clone();
+        let listen = match self {
+            Command::Serve { listen, .. } => *listen,
+            _ => None,
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        crate::config::load(common.config.as_deref(), &env, &Overrides { data_dir: common.data_dir, listen })
+    }
+
+    /// Run the command (`config check` is answered before, without a runtime).
+    pub async fn run(self, config: Config) -> Result<i32> {
+        match self {
+            Command::Serve { .. } => crate::serve::run(config).await.map(|_| 0),
+            Command::Config { .. } => Ok(0),
+            Command::Audit { command } => command.run(config).await,
+            Command::Updates { command } => command.run(config).await,
+            Command::Admin { command } => command.run(config).await,
+            Command::Users { command } => command.run(config).await,
+            Command::Tokens { command } => command.run(config).await,
+            Command::Mail { command } => command.run(&config),
+            Command::Packages { command } => command.run(config).await,
+        }
+    }
+}
+
+/// The identity use cases, for the service desk's commands.
+async fn open_identity(config: Config) -> Result<Arc<Identity>> {
+    let public_url = config.console_url();
+    let app = app::open(config, Mode::Existing).await?;
+    app.identity(&public_url).await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks the whole command tree (clashing names, say) only when asked.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}
