@@ -16,26 +16,9 @@ use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
 use haven_testkit::FakeClock;
+use haven_testkit::contract;
 use haven_testkit::db::TestDb;
 use sqlx::{Connection, Executor};
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(haven_testkit::db::sqlite().await).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                match haven_testkit::db::postgres().await {
-                    Some(db) => super::$name(db).await,
-                    None => eprintln!("skipped: HAVEN_TEST_POSTGRES_URL is not set"),
-                }
-            })*
-        }
-    };
-}
 
 contract!(
     audit_events_chain_and_verify,

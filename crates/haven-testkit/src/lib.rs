@@ -51,3 +51,29 @@ impl Clock for FakeClock {
 pub fn strict() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
+
+/// Store contract tests: `contract!(a, b)` makes `sqlite::a`, `postgres::a`, … from
+/// `async fn a(db: TestDb)`, so every test of the SQL runs on both databases. Without
+/// `HAVEN_TEST_POSTGRES_URL` the PostgreSQL ones say they were skipped (`scripts/test` always sets
+/// it under `CI=true`).
+#[macro_export]
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::db::sqlite().await).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                match $crate::db::postgres().await {
+                    Some(db) => super::$name(db).await,
+                    None => {
+                        assert!(!$crate::strict(), "HAVEN_TEST_POSTGRES_URL is required under CI=true");
+                        eprintln!("skipped: HAVEN_TEST_POSTGRES_URL is not set");
+                    }
+                }
+            })*
+        }
+    };
+}

@@ -797,12 +797,6 @@ async fn software_requests_show_the_closure_and_approve_it_in_one_decision() {
     software_requests_show_the_closure_and_approve_it_in_one_decision_on(haven_testkit::db::sqlite().await).await;
 }
 
-#[tokio::test]
-async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on_postgres() {
-    let Some(db) = haven_testkit::db::postgres().await else { return };
-    software_requests_show_the_closure_and_approve_it_in_one_decision_on(db).await;
-}
-
 async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on(db: TestDb) {
     use haven_core::packages::requests::Manifest;
 

@@ -38,17 +38,6 @@ async fn soft_token_flow_then_sign_in_with_pin_and_otp_once_per_step() {
     soft_token_flow(App::builder().production_hasher().build().await).await;
 }
 
-/// The same flow on PostgreSQL (the identity SQL on the second dialect).
-#[tokio::test]
-async fn soft_token_flow_on_postgres() {
-    let Some(db) = haven_testkit::db::postgres().await else {
-        assert!(!haven_testkit::strict(), "HAVEN_TEST_POSTGRES_URL is required under CI=true");
-        return;
-    };
-    let app = app_on(db).await;
-    soft_token_flow(app).await;
-}
-
 async fn soft_token_flow(app: App) {
     let (mut b, serial, secret) = onboard(&app, "alice").await;
     let page = b.get("/security/tokens").await;
