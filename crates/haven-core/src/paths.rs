@@ -13,6 +13,8 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 pub const STYLESHEET: &str = "/static/haven.css";
+/// Machine clients (JSON errors, no CSRF form token).
+pub const API_PREFIX: &str = "/api/";
 
 // The Security & Tokens portal.
 pub const SECURITY: &str = "/security";

@@ -265,7 +265,7 @@ fn advisory(id: &str, name: &str, withdrawn: bool) -> Advisory {
         malicious: false,
         withdrawn,
         affected: vec![Affected {
-            ecosystem: "PyPI".into(),
+            ecosystem: Ecosystem::Pypi.as_str().into(),
             name: name.into(),
             versions: vec!["1.0".into()],
             ranges: vec![vec![Event::Introduced("0".into()), Event::Fixed("1.2".into())]],

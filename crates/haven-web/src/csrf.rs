@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::{AppState, WebError};
+use crate::{AppState, WebError, paths};
 
 pub const COOKIE: &str = "__Host-haven-csrf";
 pub const FIELD: &str = "csrf_token";
@@ -92,7 +92,7 @@ async fn refuse(state: &AppState, request_path: &str, source: String, why: &'sta
 
 pub async fn protect(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let cookie = cookie_value(request.headers());
-    if request.uri().path().starts_with("/api/") || !unsafe_method(request.method()) {
+    if request.uri().path().starts_with(paths::API_PREFIX) || !unsafe_method(request.method()) {
         let (token, fresh) = match cookie {
             Some(t) => (t, false),
             None => match haven_crypto::token::new_token(state.rng.as_ref()) {

@@ -11,6 +11,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use haven_core::CoreError;
 
+use crate::paths;
+
 /// Marks an error response whose body a handler wrote for its clients (plain text for package
 /// clients, say): [`normalize`] leaves it as it is.
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +110,7 @@ struct ErrorPage<'a> {
 }
 
 fn wants_json(request: &Request) -> bool {
-    if request.uri().path().starts_with("/api/") {
+    if request.uri().path().starts_with(paths::API_PREFIX) {
         return true;
     }
     let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
