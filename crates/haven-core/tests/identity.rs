@@ -28,8 +28,9 @@ fn code(app: &TestApp, key: &OtpKey) -> String {
     key.code(totp_step(now(app), 30) as u64)
 }
 
-/// `id` onboarded (password, questions) with an active TOTP token whose PIN is [`PIN`]; its key.
-async fn onboarded(app: &TestApp, id: &str, admin: bool) -> OtpKey {
+/// `id` added by the service desk and onboarded through its link (password, questions): the
+/// caller of its enrolment session.
+async fn enrolled(app: &TestApp, id: &str, admin: bool) -> Caller {
     let identity = &app.state.identity;
     let link = identity.add_account(&Caller::console(), id, &format!("{id}@example.org"), admin).await.unwrap();
     let token = link.split("token=").nth(1).unwrap();
@@ -39,6 +40,13 @@ async fn onboarded(app: &TestApp, id: &str, admin: bool) -> OtpKey {
     let session = identity.onboard(&visitor(), token, PASSWORD, PASSWORD, &answers).await.unwrap();
     let enrol = identity.authenticate(&session.secret, "192.0.2.10", "test").await.unwrap().unwrap();
     assert_eq!(enrol.level, Level::Enrol);
+    enrol
+}
+
+/// `id` onboarded with an active TOTP token whose PIN is [`PIN`]; its key.
+async fn onboarded(app: &TestApp, id: &str, admin: bool) -> OtpKey {
+    let identity = &app.state.identity;
+    let enrol = enrolled(app, id, admin).await;
     let t = identity.create_token(&enrol, Product::MobileIdTotp).await.unwrap();
     identity.reset_pin(&enrol, &t.serial, PIN, PIN).await.unwrap();
     let shown = identity.deliver_on_screen(&enrol, &t.serial).await.unwrap();
@@ -144,13 +152,7 @@ async fn a_recovery_code_signs_in_once() {
 async fn an_enrolment_session_does_only_its_own_task() {
     let app = TestApp::builder().build().await;
     let identity = &app.state.identity;
-    let link = identity.add_account(&Caller::console(), "erin", "erin@example.org", false).await.unwrap();
-    let token = link.split("token=").nth(1).unwrap();
-    let q = identity.policy.security_questions.clone();
-    let answers: Vec<(String, Zeroizing<String>)> =
-        (0..3).map(|k| (q[k].clone(), Zeroizing::new(format!("answer number {k}")))).collect();
-    let session = identity.onboard(&visitor(), token, PASSWORD, PASSWORD, &answers).await.unwrap();
-    let enrol = identity.authenticate(&session.secret, "192.0.2.10", "test").await.unwrap().unwrap();
+    let enrol = enrolled(&app, "erin", false).await;
     assert!(identity.my_tokens(&enrol).await.is_ok(), "its own tokens");
     assert!(matches!(identity.my_sessions(&enrol).await, Err(CoreError::Forbidden)));
     assert!(matches!(identity.regenerate_recovery_codes(&enrol).await, Err(CoreError::Forbidden)));

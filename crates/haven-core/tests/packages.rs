@@ -5,31 +5,12 @@
 use futures::StreamExt;
 use haven_core::CoreError;
 use haven_core::accounts::Role;
-use haven_core::caller::{Caller, Level, Session};
+use haven_core::caller::{Caller, Level};
 use haven_core::packages::PackageError;
 use haven_packages::policy::{Ecosystem, RuleKind};
 use haven_testkit::app::TestApp;
+use haven_testkit::callers::signed_in;
 use time::Duration;
-
-/// `id` signed in fully, both factors proven at `mfa_at_us` (the sign-in itself is tested in
-/// `identity.rs`; here only what the caller may do matters).
-fn signed_in(id: &str, roles: &[Role], mfa_at_us: i64) -> Caller {
-    Caller {
-        user_id: id.into(),
-        roles: roles.to_vec(),
-        level: Level::Full,
-        source: "192.0.2.20".into(),
-        user_agent: String::new(),
-        session: Some(Session {
-            hash: [7; 32],
-            email: format!("{id}@example.org"),
-            mfa_at_us,
-            created_us: mfa_at_us,
-            password_expired: false,
-            needs_token: false,
-        }),
-    }
-}
 
 fn now_us(app: &TestApp) -> i64 {
     haven_core::to_micros(haven_core::Clock::now(app.clock.as_ref()))

@@ -7,6 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod app;
+pub mod callers;
 pub mod db;
 pub mod hasher;
 pub mod mail;

@@ -9,7 +9,7 @@ use std::path::Path;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures::StreamExt;
-use haven_core::caller::{Caller, Level, Session};
+use haven_core::caller::Caller;
 use haven_core::identity::records::AccountStatus;
 use haven_core::packages::PackagesConfig;
 use haven_crypto::sha256;
@@ -150,24 +150,9 @@ async fn deny(app: &App, eco: Ecosystem, name: &str, spec: Option<&str>) {
     app.state.packages.add_rule(&Caller::console(), eco, RuleKind::Deny, name, spec, false, "known bad").await.unwrap();
 }
 
-/// `id` signed in fully from "test", both factors proven just now (by the app's clock).
+/// `id` signed in fully, both factors proven just now (by the app's clock).
 fn full(app: &App, id: &str, roles: Vec<haven_core::accounts::Role>) -> Caller {
-    let now = haven_core::to_micros(haven_core::Clock::now(app.clock.as_ref()));
-    Caller {
-        user_id: id.into(),
-        roles,
-        level: Level::Full,
-        source: "test".into(),
-        user_agent: String::new(),
-        session: Some(Session {
-            hash: [0; 32],
-            email: format!("{id}@example.org"),
-            mfa_at_us: now,
-            created_us: now,
-            password_expired: false,
-            needs_token: false,
-        }),
-    }
+    haven_testkit::callers::signed_in(id, &roles, haven_core::to_micros(haven_core::Clock::now(app.clock.as_ref())))
 }
 
 fn filenames(page: &serde_json::Value) -> Vec<String> {
