@@ -83,6 +83,11 @@ pub enum Resource<'a> {
     Project { project: &'a str, owner: Option<&'a str> },
 }
 
+/// `Forbidden` unless [`can`] allows it: what a use case asks first.
+pub fn require(caller: &Caller, action: Action, resource: Resource<'_>) -> Result<(), crate::CoreError> {
+    if can(caller, action, resource) { Ok(()) } else { Err(crate::CoreError::Forbidden) }
+}
+
 pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
     let level = caller.level;
     // A full session that is not kept to one task (expired password, no token yet).

@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use crate::audit::{NewAuditEvent, action};
-use crate::authz::{Action, Resource, can};
+use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
 use crate::{CoreError, Store, to_micros, transact};
 
@@ -49,9 +49,7 @@ pub async fn publish(
     title: &str,
     body: &str,
 ) -> Result<i64, CoreError> {
-    if !can(who, Action::PublishServiceUpdate, Resource::Service) {
-        return Err(CoreError::Forbidden);
-    }
+    require(who, Action::PublishServiceUpdate, Resource::Service)?;
     validate(title, body)?;
     let author = who.user_id.as_str();
     let update = NewServiceUpdate {

@@ -15,7 +15,7 @@ use super::records::{
 };
 use crate::accounts::{NewUser, Role, validate_email, validate_user_id};
 use crate::audit::{AuditEvent, NewAuditEvent, action};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
 use crate::{CoreError, read, transact};
 
@@ -33,7 +33,7 @@ pub struct AccountView {
 impl Identity {
     /// The audit name of whoever asks the service desk (an administrator, or `console`).
     fn desk_actor(&self, who: &Caller) -> Result<String, CoreError> {
-        self.require(who, Action::ManageAccounts, Resource::Service)?;
+        require(who, Action::ManageAccounts, Resource::Service)?;
         Ok(who.user_id.clone())
     }
 

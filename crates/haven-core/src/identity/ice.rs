@@ -13,7 +13,7 @@ use super::Identity;
 use super::records::{Account, AccountStatus, EmergencyCode, LinkPurpose, LinkRecord, SecurityAnswer, SessionKind};
 use super::sessions::NewSession;
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
 use crate::{CoreError, read, transact};
 
@@ -300,7 +300,7 @@ impl Identity {
     /// Emergency → Request → Submit: a new 8-digit code, shown once, replacing any earlier one.
     pub async fn request_emergency_code(&self, who: &Caller) -> Result<(Zeroizing<String>, i64), CoreError> {
         let source = who.source.as_str();
-        self.require(who, Action::RequestEmergencyCode, Resource::Account(&who.user_id))?;
+        require(who, Action::RequestEmergencyCode, Resource::Account(&who.user_id))?;
         if who.level == Level::Full {
             self.check_fresh(who)?;
         }
@@ -357,7 +357,7 @@ impl Identity {
     /// Whether the caller may set security questions now: while onboarding, or fully signed in
     /// with both factors proven recently (`StepUpRequired` otherwise).
     pub fn may_set_security_answers(&self, who: &Caller) -> Result<(), CoreError> {
-        self.require(who, Action::SetSecurityAnswers, Resource::Account(&who.user_id))?;
+        require(who, Action::SetSecurityAnswers, Resource::Account(&who.user_id))?;
         if who.level == Level::Full { self.check_fresh(who) } else { Ok(()) }
     }
 

@@ -24,7 +24,6 @@ use haven_crypto::otp::{Algorithm, OtpKey};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::authz::{Action, Resource, can};
 use crate::caller::Caller;
 use crate::keyring::KeyRing;
 use crate::{Clock, CoreError, Rng, Store, to_micros};
@@ -82,11 +81,6 @@ impl Identity {
     pub(crate) fn now(&self) -> (OffsetDateTime, i64) {
         let now = self.clock.now();
         (now, to_micros(now))
-    }
-
-    /// `Forbidden` unless `can()` allows it.
-    pub(crate) fn require(&self, who: &Caller, action: Action, resource: Resource<'_>) -> Result<(), CoreError> {
-        if can(who, action, resource) { Ok(()) } else { Err(CoreError::Forbidden) }
     }
 
     /// Secrets checked inside a session (a token's first code, HOTP resynchronisation, the

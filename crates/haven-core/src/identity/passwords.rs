@@ -11,7 +11,7 @@ use super::Identity;
 use super::records::{Account, LinkPurpose};
 use crate::accounts::PASSWORD_MAX_CHARS;
 use crate::audit::{NewAuditEvent, action};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
 use crate::{CoreError, transact};
 
@@ -107,7 +107,7 @@ impl Identity {
     /// Whether the caller may change their password now (`StepUpRequired` unless both factors
     /// were proven recently).
     pub fn may_change_password(&self, who: &Caller) -> Result<(), CoreError> {
-        self.require(who, Action::ChangeOwnPassword, Resource::Account(&who.user_id))?;
+        require(who, Action::ChangeOwnPassword, Resource::Account(&who.user_id))?;
         self.check_fresh(who)
     }
 

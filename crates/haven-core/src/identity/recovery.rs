@@ -11,7 +11,7 @@ use super::passwords::PasswordSetBy;
 use super::records::{LinkPurpose, LinkRecord, SessionKind};
 use super::sessions::NewSession;
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
 use crate::{CoreError, read, transact};
 
@@ -47,7 +47,7 @@ impl Identity {
     /// Make ten new recovery codes (the old ones stop working); needs a recent MFA sign-in.
     pub async fn regenerate_recovery_codes(&self, who: &Caller) -> Result<Vec<Zeroizing<String>>, CoreError> {
         let source = who.source.as_str();
-        self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
+        require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
         self.check_fresh(who)?;
         let mut codes = Vec::with_capacity(RECOVERY_CODES);
         let mut hashes = Vec::with_capacity(RECOVERY_CODES);

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 use super::Identity;
 use super::records::{AccountStatus, SessionKind, SessionRecord, TokenState};
 use crate::audit::{NewAuditEvent, action};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Session};
 use crate::{CoreError, Tx, read, transact};
 
@@ -164,7 +164,7 @@ impl Identity {
 
     /// The user's sessions, newest first.
     pub async fn my_sessions(&self, who: &Caller) -> Result<Vec<SessionRecord>, CoreError> {
-        self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
+        require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
         let user = who.user_id.clone();
         read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.sessions_of(&user).await?) }))
             .await
@@ -173,7 +173,7 @@ impl Identity {
     /// End every session of the user but this one; how many ended.
     pub async fn end_other_sessions(&self, who: &Caller) -> Result<u64, CoreError> {
         let source = who.source.as_str();
-        self.require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
+        require(who, Action::ManageOwnCredentials, Resource::Account(&who.user_id))?;
         let (now, _) = self.now();
         let (hash, user, src) = (who.session()?.hash, who.user_id.clone(), source.to_string());
         transact(self.store.as_ref(), move |tx| {

@@ -14,7 +14,7 @@ use super::otp_check::{self, Matched};
 use super::records::{Account, AccountStatus, OtpTokenRecord, SessionKind, TokenState};
 use super::sessions::NewSession;
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
 use crate::{CoreError, Tx, read, transact};
 
@@ -114,7 +114,7 @@ impl Identity {
     /// Step-up: prove password and passcode again inside a session (before credential changes).
     pub async fn confirm_identity(&self, who: &Caller, password: &str, passcode: &str) -> Result<(), CoreError> {
         let source = who.source.as_str();
-        self.require(who, Action::ConfirmIdentity, Resource::Account(&who.user_id))?;
+        require(who, Action::ConfirmIdentity, Resource::Account(&who.user_id))?;
         let session_hash = who.session()?.hash;
         self.check_address(source).await?;
         let verdict = self.verify_factors(&who.user_id, Some(password), passcode).await?;

@@ -14,7 +14,7 @@ use super::Identity;
 use super::otp_check;
 use super::records::{LinkPurpose, LinkRecord, OtpKind, OtpTokenRecord, TokenState};
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
 use crate::{CoreError, read, transact};
 
@@ -77,7 +77,7 @@ pub fn validate_pin(pin: &str, min_digits: usize) -> Result<(), CoreError> {
 impl Identity {
     /// The user's tokens, oldest first.
     pub async fn my_tokens(&self, who: &Caller) -> Result<Vec<OtpTokenRecord>, CoreError> {
-        self.require(who, Action::ManageOwnTokens, Resource::Account(&who.user_id))?;
+        require(who, Action::ManageOwnTokens, Resource::Account(&who.user_id))?;
         let user = who.user_id.clone();
         read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.tokens_of(&user).await?) }))
             .await
@@ -98,7 +98,7 @@ impl Identity {
                 .await?;
         let owner = token.as_ref().and_then(|t| t.user_id.clone()).unwrap_or_default();
         match token {
-            Some(t) if self.require(who, Action::ManageOwnTokens, Resource::Account(&owner)).is_ok() => Ok(t),
+            Some(t) if require(who, Action::ManageOwnTokens, Resource::Account(&owner)).is_ok() => Ok(t),
             _ => {
                 let shown: String = serial.chars().take(32).collect();
                 self.audit_simple(
@@ -191,7 +191,7 @@ impl Identity {
     /// My Tokens → Create.
     pub async fn create_token(&self, who: &Caller, product: Product) -> Result<OtpTokenRecord, CoreError> {
         let source = who.source.as_str();
-        self.require(who, Action::ManageOwnTokens, Resource::Account(&who.user_id))?;
+        require(who, Action::ManageOwnTokens, Resource::Account(&who.user_id))?;
         self.require_recent(who)?;
         let existing = self.my_tokens(who).await?;
         if existing.len() >= 10 {

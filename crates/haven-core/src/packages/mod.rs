@@ -25,9 +25,7 @@ use haven_packages::osv::{Advisory, osv_identity};
 use haven_packages::policy::{Ecosystem, Policy, Rule, RuleKind};
 use thiserror::Error;
 
-use crate::authz::{Action, Resource, can};
 use crate::blobs::{BlobError, BlobStore};
-use crate::caller::Caller;
 use crate::{Clock, CoreError, Rng, Store, StoreError, to_micros};
 pub use config::PackagesConfig;
 use config::PolicyMode;
@@ -119,11 +117,6 @@ impl Packages {
             conda_repodata: Cached::with_limit(1024 * 1024 * 1024),
             conda_reads: std::sync::Mutex::default(),
         }
-    }
-
-    /// `Forbidden` unless `can()` allows it.
-    pub(crate) fn require(&self, who: &Caller, action: Action, resource: Resource<'_>) -> Result<(), PackageError> {
-        if can(who, action, resource) { Ok(()) } else { Err(CoreError::Forbidden.into()) }
     }
 
     pub fn now_us(&self) -> i64 {

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{PackageError, Packages};
 use crate::CoreError;
 use crate::audit::{NewAuditEvent, action};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
 
 #[derive(Debug, Default)]
@@ -49,7 +49,7 @@ impl Packages {
     /// Store every record in `files` (name, bytes), all in one transaction, then report which
     /// files already served the new advisories refuse. Audited as `package.osv_imported`.
     pub async fn import_osv(&self, who: &Caller, files: Vec<(String, Vec<u8>)>) -> Result<ImportReport, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         let actor = who.user_id.as_str();
         let mut report = ImportReport::default();
         let mut advisories: Vec<Advisory> = Vec::new();

@@ -13,7 +13,7 @@ use super::records::{ClosureItem, NewRule, RequestRecord, RequestStatus};
 use super::{PackageError, Packages};
 use crate::CoreError;
 use crate::audit::{NewAuditEvent, action};
-use crate::authz::{Action, Resource, can};
+use crate::authz::{Action, Resource, can, require};
 use crate::caller::Caller;
 use crate::identity::{Mail, Mailer};
 
@@ -45,7 +45,7 @@ fn check_text(what: &str, text: &str, min: usize, max: usize) -> Result<String, 
 impl Packages {
     /// The audit name of a reviewer (or `console`), after `can()`.
     fn reviewer(&self, who: &Caller) -> Result<String, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         Ok(who.user_id.clone())
     }
 
@@ -73,7 +73,7 @@ impl Packages {
         spec: &str,
         justification: &str,
     ) -> Result<RequestRecord, PackageError> {
-        self.require(who, Action::RequestPackages, Resource::Account(&who.user_id))?;
+        require(who, Action::RequestPackages, Resource::Account(&who.user_id))?;
         let (requester, requester_email, source) = (who.user_id.as_str(), who.email(), who.source.as_str());
         let rule = Rule::new(ecosystem, RuleKind::Allow, name.trim(), Some(spec), false)
             .map_err(|e| PackageError::BadRequest(format!("{e}")))?;
@@ -143,7 +143,7 @@ impl Packages {
     ) -> Result<Vec<RequestRecord>, PackageError> {
         let own = requester.is_some_and(|r| can(who, Action::RequestPackages, Resource::Account(r)));
         if !own {
-            self.require(who, Action::ManagePackages, Resource::Service)?;
+            require(who, Action::ManagePackages, Resource::Service)?;
         }
         let requester = requester.map(str::to_string);
         Ok(crate::store::read(self.store.as_ref(), move |tx| {
@@ -157,7 +157,7 @@ impl Packages {
 
     /// One request, for its reviewers.
     pub async fn request(&self, who: &Caller, id: i64) -> Result<RequestRecord, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         self.stored_request(id).await
     }
 
@@ -309,7 +309,7 @@ impl Packages {
         kind: Manifest,
         text: &str,
     ) -> Result<(Vec<Verdict>, Vec<String>), PackageError> {
-        self.require(who, Action::RequestPackages, Resource::Account(&who.user_id))?;
+        require(who, Action::RequestPackages, Resource::Account(&who.user_id))?;
         if text.len() > manifests::MAX_MANIFEST_BYTES {
             return Err(PackageError::BadRequest(format!(
                 "The pasted text is larger than {} KiB.",
@@ -396,7 +396,7 @@ impl Packages {
 
     /// What a request would add if approved now (for the reviewer's page).
     pub async fn preview(&self, who: &Caller, request: &RequestRecord) -> Result<Vec<ClosureItem>, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         if request.status == RequestStatus::Pending {
             return self.closure(request.ecosystem, &request.name, &request.spec).await;
         }

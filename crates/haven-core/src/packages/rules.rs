@@ -8,7 +8,7 @@ use super::records::{NewRule, RuleRecord};
 use super::{PackageError, Packages};
 use crate::CoreError;
 use crate::audit::{NewAuditEvent, action};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
 
 impl Packages {
@@ -22,7 +22,7 @@ impl Packages {
         rule: &RuleRecord,
         reason: &str,
     ) -> Result<usize, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         if rule.kind != RuleKind::Allow {
             return Ok(0);
         }
@@ -88,7 +88,7 @@ impl Packages {
         skip_cooldown: bool,
         reason: &str,
     ) -> Result<RuleRecord, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         let rule = Rule::new(ecosystem, kind, name, spec, skip_cooldown)
             .map_err(|e| PackageError::BadRequest(e.to_string()))?;
         if reason.chars().count() > 500 {
@@ -145,7 +145,7 @@ impl Packages {
         spec: Option<&str>,
         reason: &str,
     ) -> Result<u64, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         let name = ecosystem.canonical_name(name).map_err(|e| PackageError::BadRequest(e.to_string()))?;
         // None: every rule of this kind for the name; Some(""): the one for every version.
         let spec = spec.map(|s| s.trim().to_string());
@@ -168,7 +168,7 @@ impl Packages {
 
     /// The rules of one ecosystem, for the reviewers' policy page and the command line.
     pub async fn rules(&self, who: &Caller, ecosystem: Ecosystem) -> Result<Vec<RuleRecord>, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         self.stored_rules(ecosystem).await
     }
 
@@ -211,7 +211,7 @@ impl Packages {
         channel: Option<&str>,
         subdir: &str,
     ) -> Result<Vec<Explained>, PackageError> {
-        self.require(who, Action::ManagePackages, Resource::Service)?;
+        require(who, Action::ManagePackages, Resource::Service)?;
         let wanted = |v: &str| version.is_none_or(|w| w == v);
         let mut rows: Vec<Explained> = Vec::new();
         match ecosystem {

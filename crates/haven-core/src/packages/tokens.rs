@@ -12,7 +12,7 @@ use super::{PackageError, Packages};
 use crate::CoreError;
 use crate::accounts::Role;
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::authz::{Action, Resource, can};
+use crate::authz::{Action, Resource, can, require};
 use crate::caller::{Caller, Level};
 use crate::identity::records::AccountStatus;
 
@@ -33,7 +33,7 @@ impl Packages {
         if who.level == Level::Console && can(who, Action::ManageAccounts, Resource::Service) {
             return Ok(());
         }
-        self.require(who, Action::ManageOwnCredentials, Resource::Account(user_id))?;
+        require(who, Action::ManageOwnCredentials, Resource::Account(user_id))?;
         let window = time::Duration::minutes(i64::from(self.fresh_mfa_minutes));
         if who.fresh(self.now_us(), window) { Ok(()) } else { Err(CoreError::StepUpRequired.into()) }
     }
