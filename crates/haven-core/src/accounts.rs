@@ -9,7 +9,7 @@ use time::Duration;
 use zeroize::Zeroizing;
 
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::{Clock, CoreError, Rng, Store, to_micros, transact};
+use crate::{Clock, CoreError, Rng, Store, read, to_micros, transact};
 
 pub const BOOTSTRAP_VALIDITY: Duration = Duration::hours(1);
 pub const PASSWORD_MIN_CHARS: usize = 12;
@@ -107,13 +107,18 @@ pub fn validate_new_password(password: &str, user_id: &str) -> Result<(), CoreEr
     Ok(())
 }
 
+/// Whether an administrator exists (after which bootstrap links are refused).
+pub async fn admin_exists(store: &dyn Store) -> Result<bool, CoreError> {
+    read(store, |tx| Box::pin(async move { Ok::<_, CoreError>(tx.count_admins().await? > 0) })).await
+}
+
 /// Issue a bootstrap link secret if no administrator exists yet (replacing any earlier link).
 pub async fn issue_bootstrap_link(
     store: &dyn Store,
     clock: &dyn Clock,
     rng: &dyn Rng,
 ) -> Result<Option<Zeroizing<String>>, CoreError> {
-    if store.admin_exists().await? {
+    if admin_exists(store).await? {
         return Ok(None);
     }
     let token = haven_crypto::token::new_token(rng)?;

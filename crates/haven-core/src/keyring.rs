@@ -6,7 +6,7 @@ use std::sync::Arc;
 use haven_crypto::keys::{Key256, unwrap_key, wrap_key};
 
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::{Clock, CoreError, Rng, Store, StoreError, to_micros, transact};
+use crate::{Clock, CoreError, Rng, Store, StoreError, read, to_micros, transact};
 
 pub struct KeyRing {
     master: Key256,
@@ -34,7 +34,7 @@ impl KeyRing {
 
     /// The current key of `project`, made on first use.
     pub async fn project_key(&self, project: &str) -> Result<(i64, Key256), CoreError> {
-        if let Some((version, wrapped)) = self.store.project_key(project).await? {
+        if let Some((version, wrapped)) = self.stored(project).await? {
             return Ok((version, unwrap_key(&self.master, &wrapped, &project_context(project, version))?));
         }
         let key = Key256::generate(self.rng.as_ref())?;
@@ -62,10 +62,16 @@ impl KeyRing {
 
     /// The key of a stored project-key version.
     pub async fn project_key_version(&self, project: &str, version: i64) -> Result<Key256, CoreError> {
-        match self.store.project_key(project).await? {
+        match self.stored(project).await? {
             Some((v, wrapped)) if v == version => Ok(unwrap_key(&self.master, &wrapped, &project_context(project, v))?),
             _ => Err(CoreError::NotFound),
         }
+    }
+
+    /// The newest stored version of `project`'s key, wrapped.
+    async fn stored(&self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let project = project.to_string();
+        read(self.store.as_ref(), move |tx| Box::pin(async move { tx.project_key(&project).await })).await
     }
 
     /// A fresh object key and its wrapped form.

@@ -41,7 +41,7 @@ impl Service {
 
     /// The newest `limit` service updates, newest first (public).
     pub async fn updates(&self, limit: i64) -> Result<Vec<ServiceUpdate>, CoreError> {
-        Ok(self.store.list_updates(limit).await?)
+        crate::updates::list(self.store.as_ref(), limit).await
     }
 
     /// Whether the database and the blob store answer.
@@ -51,7 +51,7 @@ impl Service {
 
     /// Whether the first administrator is still to be made (bootstrap links work only then).
     pub async fn needs_bootstrap(&self) -> Result<bool, CoreError> {
-        Ok(!self.store.admin_exists().await?)
+        Ok(!accounts::admin_exists(self.store.as_ref()).await?)
     }
 
     /// A bootstrap link used after an administrator exists: refused and audited.

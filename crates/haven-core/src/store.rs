@@ -1,6 +1,7 @@
-//! The storage port. Every change goes through [`transact`]: one unit of work run inside a
-//! database transaction together with the audit events it appends, so a change and its audit
-//! record are committed or lost together. Adapters may group several units into one commit
+//! The storage port. Every read goes through [`read`] (except the streamed audit trail) and
+//! every change through [`transact`]: one unit of work run inside a database transaction
+//! together with the audit events it appends, so a change and its audit record are committed or
+//! lost together. Adapters may group several units into one commit
 //! (group commit); each unit still succeeds or rolls back on its own.
 //!
 //! A unit of work must only talk to the database: it runs on the adapter's writer, and anything
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-use crate::accounts::{NewUser, User};
+use crate::accounts::NewUser;
 use crate::audit::{AuditEvent, Checkpoint, NewAuditEvent};
 use crate::blobs::ObjectMeta;
 use crate::error::StoreError;
@@ -26,6 +27,7 @@ pub trait Tx: IdentityTx + PackagesTx + Send {
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError>;
     async fn audit_head(&mut self) -> Result<(i64, [u8; 32]), StoreError>;
     async fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+    async fn audit_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
     // accounts
     async fn count_admins(&mut self) -> Result<i64, StoreError>;
     async fn insert_user(&mut self, user: &NewUser) -> Result<(), StoreError>;
@@ -34,6 +36,8 @@ pub trait Tx: IdentityTx + PackagesTx + Send {
     async fn take_bootstrap_token(&mut self, hash: &[u8; 32], now_us: i64) -> Result<bool, StoreError>;
     // service updates
     async fn insert_update(&mut self, update: &NewServiceUpdate) -> Result<i64, StoreError>;
+    /// The newest `limit` updates, newest first.
+    async fn service_updates(&mut self, limit: i64) -> Result<Vec<ServiceUpdate>, StoreError>;
     // keys and objects
     async fn insert_project_key(
         &mut self,
@@ -58,14 +62,10 @@ pub trait Store: Send + Sync {
     async fn run_read(&self, job: Job) -> Result<(), StoreError>;
     /// The database answers.
     async fn ping(&self) -> Result<(), StoreError>;
-    async fn admin_exists(&self) -> Result<bool, StoreError>;
-    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
-    async fn list_updates(&self, limit: i64) -> Result<Vec<ServiceUpdate>, StoreError>;
-    /// Events with `seq >= from_seq` and `at >= since_us`, in sequence order, streamed.
+    /// Events with `seq >= from_seq` and `at >= since_us`, in sequence order, streamed. The one
+    /// read outside [`read`]: a trail of millions of events is verified or exported without
+    /// holding it in memory, which a unit of work, returning one value, cannot do.
     fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>>;
-    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
-    async fn project_key(&self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>;
-    async fn object(&self, id: &str) -> Result<Option<ObjectMeta>, StoreError>;
 }
 
 /// Erase `work`'s output type: the job hands the outcome back through the receiver and asks to

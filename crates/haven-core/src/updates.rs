@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
-use crate::{CoreError, Store, to_micros, transact};
+use crate::identity::records::AccountStatus;
+use crate::{CoreError, Store, read, to_micros, transact};
 
 pub const TITLE_MAX: usize = 200;
 pub const BODY_MAX: usize = 20_000;
@@ -39,6 +40,22 @@ pub fn validate(title: &str, body: &str) -> Result<(), CoreError> {
         return Err(CoreError::invalid("body", format!("give a body of 1 to {BODY_MAX} characters")));
     }
     Ok(())
+}
+
+/// The newest `limit` updates, newest first (public: the home page and its feed show them).
+pub async fn list(store: &dyn Store, limit: i64) -> Result<Vec<ServiceUpdate>, CoreError> {
+    read(store, move |tx| Box::pin(async move { Ok(tx.service_updates(limit).await?) })).await
+}
+
+/// The console acting for the account `user_id` (for `updates publish --as`): its roles count
+/// only while it is active. `None` if there is no such account.
+pub async fn console_as(store: &dyn Store, user_id: &str) -> Result<Option<Caller>, CoreError> {
+    let id = user_id.to_string();
+    let account = read(store, move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.account(&id).await?) })).await?;
+    Ok(account.map(|a| {
+        let roles = if a.status == AccountStatus::Active { a.roles } else { Vec::new() };
+        Caller::console_as(&a.id, roles)
+    }))
 }
 
 /// Publish an update (audited), by an administrator: its author.

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use haven_core::accounts::{self, BootstrapAdmin};
+use haven_core::audit::Checkpoint;
 use haven_core::audit::{ChainVerifier, NewAuditEvent, sign_checkpoint};
 use haven_core::blobs::{BlobError, BlobStore};
 use haven_core::keyring::KeyRing;
-use haven_core::{Clock, CoreError, Store, StoreError, transact, updates};
+use haven_core::{Clock, CoreError, Store, StoreError, read, transact, updates};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
@@ -44,8 +45,16 @@ async fn event(store: &SqlStore, clock: &FakeClock, action: &'static str) -> Res
     .await
 }
 
+async fn checkpoints(store: &SqlStore) -> Vec<Checkpoint> {
+    read(store, |tx| Box::pin(async move { tx.audit_checkpoints().await })).await.unwrap()
+}
+
+async fn project_key(store: &SqlStore, project: &'static str) -> Option<(i64, Vec<u8>)> {
+    read(store, move |tx| Box::pin(async move { tx.project_key(project).await })).await.unwrap()
+}
+
 async fn verify(store: &SqlStore, public: [u8; 32]) -> haven_core::audit::Verification {
-    let checkpoints = store.audit_checkpoints().await.unwrap();
+    let checkpoints = checkpoints(store).await;
     let mut v = ChainVerifier::new(public, checkpoints);
     let mut events = store.audit_events(1, i64::MIN);
     while let Some(e) = events.next().await {
@@ -86,7 +95,7 @@ async fn failed_unit_rolls_back_change_and_event(db: TestDb) {
     })
     .await;
     assert!(matches!(failed, Err(CoreError::Conflict(_))));
-    assert_eq!(db.store.project_key("p1").await.unwrap(), None);
+    assert_eq!(project_key(&db.store, "p1").await, None);
     assert_eq!(event(&db.store, &clock, "after").await.unwrap(), 2);
     let r = verify(&db.store, signing_key().public_key()).await;
     assert_eq!((r.problem, r.events), (None, 2));
@@ -143,7 +152,7 @@ async fn failing_units_in_a_group_roll_back_alone(db: TestDb) {
     assert_eq!(ok, 80);
     let r = verify(&store, signing_key().public_key()).await;
     assert_eq!((r.problem, r.events), (None, 80));
-    assert_eq!(store.project_key("dup").await.unwrap(), None);
+    assert_eq!(project_key(&store, "dup").await, None);
 }
 
 /// A request future can be dropped at any await (the client went away). Cancel reads and writes
@@ -302,7 +311,7 @@ async fn audit_rows_are_append_only(db: TestDb) {
     haven_core::audit::write_checkpoint(&db.store, std::sync::Arc::new(key), clock.now()).await.unwrap();
     assert!(db.store.pool().execute("UPDATE audit_checkpoints SET seq = 0").await.is_err());
     assert!(db.store.pool().execute("DELETE FROM audit_checkpoints").await.is_err());
-    assert_eq!(db.store.audit_checkpoints().await.unwrap().len(), 1);
+    assert_eq!(checkpoints(&db.store).await.len(), 1);
 }
 
 async fn checkpoints_round_trip(db: TestDb) {
@@ -324,7 +333,7 @@ async fn checkpoints_round_trip(db: TestDb) {
     })
     .await
     .unwrap();
-    let cps = db.store.audit_checkpoints().await.unwrap();
+    let cps = checkpoints(&db.store).await;
     assert_eq!(cps.len(), 1);
     assert_eq!(cps[0].seq, 3);
     let r = verify(&db.store, seed_key.public_key()).await;
@@ -351,8 +360,9 @@ async fn bootstrap_link_is_single_use_and_expires(db: TestDb) {
     let link = accounts::issue_bootstrap_link(&db.store, &clock, &rng).await.unwrap().unwrap();
     let user = accounts::redeem_bootstrap(&db.store, &clock, &link, admin("desk"), "127.0.0.1").await.unwrap();
     assert_eq!(user.id, "desk");
-    assert!(db.store.admin_exists().await.unwrap());
-    assert_eq!(db.store.find_user("desk").await.unwrap().unwrap().roles, vec![accounts::Role::Admin]);
+    assert!(accounts::admin_exists(&db.store).await.unwrap());
+    let desk = read(&db.store, |tx| Box::pin(async move { tx.account("desk").await })).await.unwrap();
+    assert_eq!(desk.unwrap().roles, vec![accounts::Role::Admin]);
     assert!(matches!(
         accounts::redeem_bootstrap(&db.store, &clock, &link, admin("other"), "127.0.0.1").await,
         Err(CoreError::LinkInvalid)
@@ -383,7 +393,7 @@ async fn service_updates_newest_first(db: TestDb) {
         updates::publish(&db.store, clock.now(), &desk, " ", "x").await,
         Err(CoreError::Invalid { field: "title", .. })
     ));
-    let list = db.store.list_updates(10).await.unwrap();
+    let list = updates::list(&db.store, 10).await.unwrap();
     assert_eq!(list.iter().map(|u| u.title.as_str()).collect::<Vec<_>>(), ["Second", "First"]);
 }
 

@@ -347,7 +347,8 @@ pub async fn verify_trail(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Verification, crate::StoreError> {
     use futures::StreamExt;
-    let mut verifier = ChainVerifier::new(public_key, store.audit_checkpoints().await?);
+    let checkpoints = crate::read(store, |tx| Box::pin(async move { tx.audit_checkpoints().await })).await?;
+    let mut verifier = ChainVerifier::new(public_key, checkpoints);
     if !verifier.is_done() {
         let mut events = store.audit_events(1, i64::MIN);
         let mut seen: u64 = 0;

@@ -9,10 +9,9 @@ use haven_core::identity::records::{
     SessionKind, SessionRecord, TokenState,
 };
 use haven_core::identity::store::IdentityTx;
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::rows::{corrupt, get, hash32, map_err};
+use super::rows::{AUDIT_COLUMNS, Columns, audit_event};
 use super::unit::SqlTx;
 
 const ACCOUNT_COLUMNS: &str = "id, email, status, password_hash, created_us, failed_signins, locked_until_us, \
@@ -22,67 +21,63 @@ const TOKEN_COLUMNS: &str = "serial, user_id, kind, product, algorithm, digits, 
 const SESSION_COLUMNS: &str = "hash, user_id, kind, created_us, last_seen_us, mfa_at_us, source, user_agent";
 
 fn account(row: &AnyRow, roles: Vec<Role>) -> Result<Account, StoreError> {
-    let status: String = get(row, 2)?;
     Ok(Account {
-        id: get(row, 0)?,
-        email: get(row, 1)?,
-        status: AccountStatus::parse(&status).ok_or_else(|| corrupt("account status"))?,
+        id: row.col("id")?,
+        email: row.col("email")?,
+        status: row.parsed("status", AccountStatus::parse, "account status")?,
         roles,
-        password_hash: get(row, 3)?,
-        created_us: get(row, 4)?,
-        failed_signins: get(row, 5)?,
-        locked_until_us: get(row, 6)?,
-        password_changed_us: get(row, 7)?,
-        ice_enabled: get::<i64>(row, 8)? != 0,
-        last_signin_us: get(row, 9)?,
+        password_hash: row.col("password_hash")?,
+        created_us: row.col("created_us")?,
+        failed_signins: row.col("failed_signins")?,
+        locked_until_us: row.col("locked_until_us")?,
+        password_changed_us: row.col("password_changed_us")?,
+        ice_enabled: row.flag("ice_enabled")?,
+        last_signin_us: row.col("last_signin_us")?,
     })
 }
 
 fn token(row: &AnyRow) -> Result<OtpTokenRecord, StoreError> {
-    let kind: String = get(row, 2)?;
-    let state: String = get(row, 12)?;
     Ok(OtpTokenRecord {
-        serial: get(row, 0)?,
-        user_id: get(row, 1)?,
-        kind: OtpKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
-        product: get(row, 3)?,
-        algorithm: get(row, 4)?,
-        digits: get(row, 5)?,
-        period: get(row, 6)?,
-        seed_sealed: get(row, 7)?,
-        counter: get(row, 8)?,
-        last_step: get(row, 9)?,
-        drift: get(row, 10)?,
-        pin_hash: get(row, 11)?,
-        state: TokenState::parse(&state).ok_or_else(|| corrupt("token state"))?,
-        failures: get(row, 13)?,
-        created_us: get(row, 14)?,
-        last_used_us: get(row, 15)?,
+        serial: row.col("serial")?,
+        user_id: row.col("user_id")?,
+        kind: row.parsed("kind", OtpKind::parse, "token kind")?,
+        product: row.col("product")?,
+        algorithm: row.col("algorithm")?,
+        digits: row.col("digits")?,
+        period: row.col("period")?,
+        seed_sealed: row.col("seed_sealed")?,
+        counter: row.col("counter")?,
+        last_step: row.col("last_step")?,
+        drift: row.col("drift")?,
+        pin_hash: row.col("pin_hash")?,
+        state: row.parsed("state", TokenState::parse, "token state")?,
+        failures: row.col("failures")?,
+        created_us: row.col("created_us")?,
+        last_used_us: row.col("last_used_us")?,
     })
 }
 
 fn session(row: &AnyRow) -> Result<SessionRecord, StoreError> {
-    let kind: String = get(row, 2)?;
     Ok(SessionRecord {
-        hash: hash32(row, 0)?,
-        user_id: get(row, 1)?,
-        kind: SessionKind::parse(&kind).ok_or_else(|| corrupt("session kind"))?,
-        created_us: get(row, 3)?,
-        last_seen_us: get(row, 4)?,
-        mfa_at_us: get(row, 5)?,
-        source: get(row, 6)?,
-        user_agent: get(row, 7)?,
+        hash: row.hash32("hash")?,
+        user_id: row.col("user_id")?,
+        kind: row.parsed("kind", SessionKind::parse, "session kind")?,
+        created_us: row.col("created_us")?,
+        last_seen_us: row.col("last_seen_us")?,
+        mfa_at_us: row.col("mfa_at_us")?,
+        source: row.col("source")?,
+        user_agent: row.col("user_agent")?,
     })
 }
 
 fn link(row: &AnyRow, purpose: LinkPurpose) -> Result<LinkRecord, StoreError> {
     Ok(LinkRecord {
-        hash: hash32(row, 0)?,
+        hash: row.hash32("hash")?,
         purpose,
-        user_id: get(row, 1)?,
-        subject: get(row, 2)?,
-        created_us: get(row, 3)?,
-        expires_us: get(row, 4)?,
+        user_id: row.col("user_id")?,
+        subject: row.col("subject")?,
+        created_us: row.col("created_us")?,
+        expires_us: row.col("expires_us")?,
     })
 }
 
@@ -97,22 +92,16 @@ impl SqlTx<'_> {
     async fn accounts(&mut self, rows: &[AnyRow]) -> Result<Vec<Account>, StoreError> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: String = get(row, 0)?;
-            let roles = self.roles_of(&id).await?;
+            let roles = self.roles_of(&row.col::<String>("id")?).await?;
             out.push(account(row, roles)?);
         }
         Ok(out)
     }
 
     async fn roles_of(&mut self, user_id: &str) -> Result<Vec<Role>, StoreError> {
-        Ok(sqlx::query("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
-            .bind(user_id)
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .filter_map(|r| r.try_get::<String, _>(0).ok().and_then(|s| Role::parse(&s)))
-            .collect())
+        let rows =
+            self.all(sqlx::query("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role").bind(user_id)).await?;
+        rows.iter().map(|r| r.parsed("role", Role::parse, "role")).collect()
     }
 }
 
@@ -120,8 +109,7 @@ impl SqlTx<'_> {
 impl IdentityTx for SqlTx<'_> {
     async fn account(&mut self, id: &str) -> Result<Option<Account>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = $1");
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.sql().await?).await.map_err(map_err)?;
+        let row = self.optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id)).await?;
         let Some(row) = row else { return Ok(None) };
         let roles = self.roles_of(id).await?;
         account(&row, roles).map(Some)
@@ -131,8 +119,7 @@ impl IdentityTx for SqlTx<'_> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM users WHERE status = 'active' AND id IN (SELECT user_id FROM user_roles WHERE role = $1) ORDER BY id"
         );
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(role).fetch_all(self.sql().await?).await.map_err(map_err)?;
+        let rows = self.all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(role)).await?;
         self.accounts(&rows).await
     }
 
@@ -140,12 +127,7 @@ impl IdentityTx for SqlTx<'_> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM users WHERE id LIKE $1 ESCAPE '\\' OR LOWER(email) LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(contains_pattern(query))
-            .bind(limit)
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?;
+        let rows = self.all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(contains_pattern(query)).bind(limit)).await?;
         self.accounts(&rows).await
     }
 
@@ -167,15 +149,17 @@ impl IdentityTx for SqlTx<'_> {
     }
 
     async fn password_history(&mut self, user_id: &str, limit: i64) -> Result<Vec<String>, StoreError> {
-        sqlx::query("SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY changed_us DESC LIMIT $2")
+        self.all(
+            sqlx::query(
+                "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY changed_us DESC LIMIT $2",
+            )
             .bind(user_id)
-            .bind(limit)
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| get(r, 0))
-            .collect()
+            .bind(limit),
+        )
+        .await?
+        .iter()
+        .map(|r| r.col("password_hash"))
+        .collect()
     }
 
     async fn push_password_history(
@@ -201,23 +185,12 @@ impl IdentityTx for SqlTx<'_> {
 
     async fn tokens_of(&mut self, user_id: &str) -> Result<Vec<OtpTokenRecord>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM otp_tokens WHERE user_id = $1 ORDER BY created_us, serial");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id)
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(token)
-            .collect()
+        self.all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id)).await?.iter().map(token).collect()
     }
 
     async fn token(&mut self, serial: &str) -> Result<Option<OtpTokenRecord>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM otp_tokens WHERE serial = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(serial)
-            .fetch_optional(self.sql().await?)
-            .await
-            .map_err(map_err)?;
+        let row = self.optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(serial)).await?;
         row.as_ref().map(token).transpose()
     }
 
@@ -253,14 +226,7 @@ impl IdentityTx for SqlTx<'_> {
 
     async fn unassigned_tokens(&mut self, limit: i64) -> Result<Vec<OtpTokenRecord>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM otp_tokens WHERE user_id IS NULL ORDER BY serial LIMIT $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(limit)
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(token)
-            .collect()
+        self.all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit)).await?.iter().map(token).collect()
     }
 
     async fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
@@ -279,24 +245,13 @@ impl IdentityTx for SqlTx<'_> {
 
     async fn session(&mut self, hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE hash = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(hash.to_vec())
-            .fetch_optional(self.sql().await?)
-            .await
-            .map_err(map_err)?;
+        let row = self.optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash.to_vec())).await?;
         row.as_ref().map(session).transpose()
     }
 
     async fn sessions_of(&mut self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_us DESC");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id)
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(session)
-            .collect()
+        self.all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id)).await?.iter().map(session).collect()
     }
 
     async fn touch_session(&mut self, hash: &[u8; 32], at_us: i64) -> Result<(), StoreError> {
@@ -355,15 +310,12 @@ impl IdentityTx for SqlTx<'_> {
         purpose: LinkPurpose,
         now_us: i64,
     ) -> Result<Option<LinkRecord>, StoreError> {
-        let row = sqlx::query(
+        let row = self.optional(sqlx::query(
             "SELECT hash, user_id, subject, created_us, expires_us FROM links WHERE hash = $1 AND purpose = $2 AND expires_us > $3",
         )
         .bind(hash.to_vec())
         .bind(purpose.as_str())
-        .bind(now_us)
-        .fetch_optional(self.sql().await?)
-        .await
-        .map_err(map_err)?;
+        .bind(now_us)).await?;
         row.map(|r| link(&r, purpose)).transpose()
     }
 
@@ -381,14 +333,22 @@ impl IdentityTx for SqlTx<'_> {
     }
 
     async fn security_answers(&mut self, user_id: &str) -> Result<Vec<SecurityAnswer>, StoreError> {
-        sqlx::query("SELECT position, question, answer_hash FROM security_answers WHERE user_id = $1 ORDER BY position")
-            .bind(user_id)
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| Ok(SecurityAnswer { position: get(r, 0)?, question: get(r, 1)?, answer_hash: get(r, 2)? }))
-            .collect()
+        self.all(
+            sqlx::query(
+                "SELECT position, question, answer_hash FROM security_answers WHERE user_id = $1 ORDER BY position",
+            )
+            .bind(user_id),
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SecurityAnswer {
+                position: r.col("position")?,
+                question: r.col("question")?,
+                answer_hash: r.col("answer_hash")?,
+            })
+        })
+        .collect()
     }
 
     async fn set_security_answers(&mut self, user_id: &str, answers: &[SecurityAnswer]) -> Result<(), StoreError> {
@@ -407,18 +367,20 @@ impl IdentityTx for SqlTx<'_> {
     }
 
     async fn emergency_code(&mut self, user_id: &str) -> Result<Option<EmergencyCode>, StoreError> {
-        let row =
-            sqlx::query("SELECT user_id, code_hash, created_us, expires_us FROM emergency_codes WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(self.sql().await?)
-                .await
-                .map_err(map_err)?;
+        let row = self
+            .optional(
+                sqlx::query(
+                    "SELECT user_id, code_hash, created_us, expires_us FROM emergency_codes WHERE user_id = $1",
+                )
+                .bind(user_id),
+            )
+            .await?;
         row.map(|r| {
             Ok(EmergencyCode {
-                user_id: get(&r, 0)?,
-                code_hash: get(&r, 1)?,
-                created_us: get(&r, 2)?,
-                expires_us: get(&r, 3)?,
+                user_id: r.col("user_id")?,
+                code_hash: r.col("code_hash")?,
+                created_us: r.col("created_us")?,
+                expires_us: r.col("expires_us")?,
             })
         })
         .transpose()
@@ -452,12 +414,9 @@ impl IdentityTx for SqlTx<'_> {
     }
 
     async fn count_recovery_codes(&mut self, user_id: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_one(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        get(&row, 0)
+        let row =
+            self.one(sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1").bind(user_id)).await?;
+        row.col("n")
     }
 
     async fn take_recovery_code(&mut self, user_id: &str, hash: &[u8; 32]) -> Result<bool, StoreError> {
@@ -468,18 +427,14 @@ impl IdentityTx for SqlTx<'_> {
     }
 
     async fn audit_about(&mut self, user_id: &str, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
-        sqlx::query(
-            "SELECT seq, at_us, actor, action, target, project, source, details, prev_hash, hash \
-             FROM audit_events WHERE actor = $1 OR target = $1 ORDER BY seq DESC LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(self.sql().await?)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(super::rows::audit_event)
-        .collect()
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE actor = $1 OR target = $1 ORDER BY seq DESC LIMIT $2"
+        );
+        self.all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(limit))
+            .await?
+            .iter()
+            .map(audit_event)
+            .collect()
     }
 
     async fn record_attempt(&mut self, key: &str, at_us: i64) -> Result<(), StoreError> {
@@ -489,13 +444,14 @@ impl IdentityTx for SqlTx<'_> {
     }
 
     async fn count_attempts(&mut self, key: &str, since_us: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM attempts WHERE key = $1 AND at_us >= $2")
-            .bind(key)
-            .bind(since_us)
-            .fetch_one(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        get(&row, 0)
+        let row = self
+            .one(
+                sqlx::query("SELECT COUNT(*) AS n FROM attempts WHERE key = $1 AND at_us >= $2")
+                    .bind(key)
+                    .bind(since_us),
+            )
+            .await?;
+        row.col("n")
     }
 
     async fn clear_attempts(&mut self, key: &str) -> Result<(), StoreError> {
@@ -507,12 +463,8 @@ impl IdentityTx for SqlTx<'_> {
     }
 
     async fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| get(&r, 0)).transpose()
+        let row = self.optional(sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key)).await?;
+        row.map(|r| r.col("value")).transpose()
     }
 
     async fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {

@@ -3,10 +3,10 @@
 //! and to keep sqlx's compile-time macro machinery out of the build.
 
 use haven_core::StoreError;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use super::dialect::Dialect;
-use super::rows::map_err;
+use super::rows::{Columns, Db};
 
 struct Migration {
     version: i64,
@@ -52,8 +52,8 @@ pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {
         return Ok(0);
     }
     let row =
-        sqlx::query("SELECT COALESCE(MAX(version), 0) FROM haven_schema").fetch_one(pool).await.map_err(map_err)?;
-    row.try_get::<i64, _>(0).map_err(map_err)
+        sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM haven_schema").fetch_one(pool).await.db()?;
+    row.col("version")
 }
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
@@ -62,25 +62,25 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreErr
         return Err(StoreError::NewerSchema { found: current, known: KNOWN_VERSION });
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        let mut tx = pool.begin().await.map_err(map_err)?;
+        let mut tx = pool.begin().await.db()?;
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS haven_schema (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_us BIGINT NOT NULL)",
         )
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let sql = match dialect {
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
         };
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(map_err)?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await.db()?;
         sqlx::query("INSERT INTO haven_schema (version, description, applied_us) VALUES ($1, $2, 0)")
             .bind(m.version)
             .bind(m.description)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+            .db()?;
+        tx.commit().await.db()?;
         tracing::info!(version = m.version, description = m.description, "applied database migration");
     }
     Ok(())

@@ -31,14 +31,14 @@ use sqlx::{AnyPool, Executor};
 
 pub use dialect::Dialect;
 use reads::SqlStore;
-use rows::map_err;
+use rows::Db;
 
 /// Open (creating if needed) the database at `url`, check its schema version, migrate it, and
 /// start the writer. A database written by a newer Haven is refused before anything is changed.
 pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     sqlx::any::install_default_drivers();
     let dialect = Dialect::from_url(url)?;
-    let options = AnyConnectOptions::from_str(&with_create(url, dialect)).map_err(map_err)?;
+    let options = AnyConnectOptions::from_str(&with_create(url, dialect)).db()?;
     let (write, read) = match dialect {
         Dialect::Sqlite => {
             let write = sqlite_pool(options.clone(), 1).await?;
@@ -51,7 +51,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await
-                .map_err(map_err)?;
+                .db()?;
             (pool.clone(), pool)
         }
     };
@@ -84,5 +84,5 @@ async fn sqlite_pool(options: AnyConnectOptions, max: u32) -> Result<AnyPool, St
         })
         .connect_with(options)
         .await
-        .map_err(map_err)
+        .db()
 }

@@ -10,7 +10,7 @@ use haven_packages::osv::{Advisory, Severity};
 use haven_packages::policy::{Ecosystem, RuleKind};
 use sqlx::any::AnyRow;
 
-use super::rows::{corrupt, get, hash32, map_err};
+use super::rows::{Columns, corrupt};
 use super::unit::SqlTx;
 
 const RULE_COLUMNS: &str = "id, ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us";
@@ -19,71 +19,62 @@ const REQUEST_COLUMNS: &str =
 const TOKEN_COLUMNS: &str = "hash, user_id, label, created_us, last_used_us, expires_us";
 
 fn rule(row: &AnyRow) -> Result<RuleRecord, StoreError> {
-    let ecosystem: String = get(row, 1)?;
-    let kind: String = get(row, 2)?;
     Ok(RuleRecord {
-        id: get(row, 0)?,
-        ecosystem: Ecosystem::parse(&ecosystem).ok_or_else(|| corrupt("rule ecosystem"))?,
-        kind: parse_kind(&kind).ok_or_else(|| corrupt("rule kind"))?,
-        name: get(row, 3)?,
-        spec: get(row, 4)?,
-        skip_cooldown: get::<i64>(row, 5)? != 0,
-        reason: get(row, 6)?,
-        added_by: get(row, 7)?,
-        added_us: get(row, 8)?,
+        id: row.col("id")?,
+        ecosystem: row.parsed("ecosystem", Ecosystem::parse, "rule ecosystem")?,
+        kind: row.parsed("kind", parse_kind, "rule kind")?,
+        name: row.col("name")?,
+        spec: row.col("spec")?,
+        skip_cooldown: row.flag("skip_cooldown")?,
+        reason: row.col("reason")?,
+        added_by: row.col("added_by")?,
+        added_us: row.col("added_us")?,
     })
 }
 
 fn request(row: &AnyRow) -> Result<RequestRecord, StoreError> {
-    let ecosystem: String = get(row, 2)?;
-    let status: String = get(row, 6)?;
     Ok(RequestRecord {
-        id: get(row, 0)?,
-        requester: get(row, 1)?,
-        ecosystem: Ecosystem::parse(&ecosystem).ok_or_else(|| corrupt("request ecosystem"))?,
-        name: get(row, 3)?,
-        spec: get(row, 4)?,
-        justification: get(row, 5)?,
-        status: RequestStatus::parse(&status).ok_or_else(|| corrupt("request status"))?,
-        created_us: get(row, 7)?,
-        decided_by: get(row, 8)?,
-        decided_us: get(row, 9)?,
-        note: get(row, 10)?,
-        closure: get(row, 11)?,
+        id: row.col("id")?,
+        requester: row.col("requester")?,
+        ecosystem: row.parsed("ecosystem", Ecosystem::parse, "request ecosystem")?,
+        name: row.col("name")?,
+        spec: row.col("spec")?,
+        justification: row.col("justification")?,
+        status: row.parsed("status", RequestStatus::parse, "request status")?,
+        created_us: row.col("created_us")?,
+        decided_by: row.col("decided_by")?,
+        decided_us: row.col("decided_us")?,
+        note: row.col("note")?,
+        closure: row.col("closure")?,
     })
 }
 
 fn token(row: &AnyRow) -> Result<RepoToken, StoreError> {
     Ok(RepoToken {
-        hash: hash32(row, 0)?,
-        user_id: get(row, 1)?,
-        label: get(row, 2)?,
-        created_us: get(row, 3)?,
-        last_used_us: get(row, 4)?,
-        expires_us: get(row, 5)?,
+        hash: row.hash32("hash")?,
+        user_id: row.col("user_id")?,
+        label: row.col("label")?,
+        created_us: row.col("created_us")?,
+        last_used_us: row.col("last_used_us")?,
+        expires_us: row.col("expires_us")?,
     })
 }
 
 #[async_trait]
 impl PackagesTx for SqlTx<'_> {
     async fn package_rules(&mut self, ecosystem: Ecosystem, name: Option<&str>) -> Result<Vec<RuleRecord>, StoreError> {
-        let rows = match name {
+        let q = match name {
             Some(name) => {
                 let sql =
                     format!("SELECT {RULE_COLUMNS} FROM package_rules WHERE ecosystem = $1 AND name = $2 ORDER BY id");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(ecosystem.as_str())
-                    .bind(name)
-                    .fetch_all(self.sql().await?)
-                    .await
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ecosystem.as_str()).bind(name)
             }
             None => {
                 let sql = format!("SELECT {RULE_COLUMNS} FROM package_rules WHERE ecosystem = $1 ORDER BY id");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ecosystem.as_str()).fetch_all(self.sql().await?).await
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ecosystem.as_str())
             }
-        }
-        .map_err(map_err)?;
-        rows.iter().map(rule).collect()
+        };
+        self.all(q).await?.iter().map(rule).collect()
     }
 
     async fn put_package_rule(&mut self, r: &NewRule) -> Result<i64, StoreError> {
@@ -94,7 +85,7 @@ impl PackagesTx for SqlTx<'_> {
                 .bind(r.name.as_str())
                 .bind(r.spec.as_str());
         self.exec(delete).await?;
-        let row = sqlx::query(
+        let row = self.one(sqlx::query(
             "INSERT INTO package_rules (ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
@@ -105,11 +96,8 @@ impl PackagesTx for SqlTx<'_> {
         .bind(i64::from(r.skip_cooldown))
         .bind(r.reason.as_str())
         .bind(r.added_by.as_str())
-        .bind(r.added_us)
-        .fetch_one(self.sql().await?)
-        .await
-        .map_err(map_err)?;
-        get(&row, 0)
+        .bind(r.added_us)).await?;
+        row.col("id")
     }
 
     async fn delete_package_rules(
@@ -145,34 +133,35 @@ impl PackagesTx for SqlTx<'_> {
         ecosystem: Ecosystem,
         path: &str,
     ) -> Result<Option<(CachedFile, ObjectMeta)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT f.object_id, f.sha256, f.size, f.fetched_us, o.project, o.key_version, o.wrapped_key, o.size, \
-             o.sha256, o.created_us FROM package_files f JOIN objects o ON o.id = f.object_id \
-             WHERE f.ecosystem = $1 AND f.path = $2",
-        )
-        .bind(ecosystem.as_str())
-        .bind(path)
-        .fetch_optional(self.sql().await?)
-        .await
-        .map_err(map_err)?;
+        let row = self
+            .optional(
+                sqlx::query(
+                    "SELECT f.object_id, f.sha256, f.size, f.fetched_us, o.project, o.key_version, o.wrapped_key, \
+             o.size AS object_size, o.sha256 AS object_sha256, o.created_us AS object_created_us \
+             FROM package_files f JOIN objects o ON o.id = f.object_id WHERE f.ecosystem = $1 AND f.path = $2",
+                )
+                .bind(ecosystem.as_str())
+                .bind(path),
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let object_id: String = get(&row, 0)?;
+        let object_id: String = row.col("object_id")?;
         let file = CachedFile {
             ecosystem,
             path: path.into(),
             object_id: object_id.clone(),
-            sha256: get(&row, 1)?,
-            size: get(&row, 2)?,
-            fetched_us: get(&row, 3)?,
+            sha256: row.col("sha256")?,
+            size: row.col("size")?,
+            fetched_us: row.col("fetched_us")?,
         };
         let meta = ObjectMeta {
             id: object_id,
-            project: get(&row, 4)?,
-            key_version: get(&row, 5)?,
-            wrapped_key: get(&row, 6)?,
-            size: get(&row, 7)?,
-            sha256: get(&row, 8)?,
-            created_us: get(&row, 9)?,
+            project: row.col("project")?,
+            key_version: row.col("key_version")?,
+            wrapped_key: row.col("wrapped_key")?,
+            size: row.col("object_size")?,
+            sha256: row.col("object_sha256")?,
+            created_us: row.col("object_created_us")?,
         };
         Ok(Some((file, meta)))
     }
@@ -192,13 +181,14 @@ impl PackagesTx for SqlTx<'_> {
     }
 
     async fn package_upload_time(&mut self, ecosystem: Ecosystem, key: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT at_us FROM package_upload_times WHERE ecosystem = $1 AND key = $2")
-            .bind(ecosystem.as_str())
-            .bind(key)
-            .fetch_optional(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| get(&r, 0)).transpose()
+        let row = self
+            .optional(
+                sqlx::query("SELECT at_us FROM package_upload_times WHERE ecosystem = $1 AND key = $2")
+                    .bind(ecosystem.as_str())
+                    .bind(key),
+            )
+            .await?;
+        row.map(|r| r.col("at_us")).transpose()
     }
 
     async fn put_package_upload_time(&mut self, ecosystem: Ecosystem, key: &str, at_us: i64) -> Result<(), StoreError> {
@@ -217,48 +207,29 @@ impl PackagesTx for SqlTx<'_> {
         ecosystems: &[Ecosystem],
         names: Option<&[String]>,
     ) -> Result<Vec<Advisory>, StoreError> {
+        // Two statements, not `($2 = '' OR name = $2)`: the planner keeps the name index only so.
+        const BY_NAME: &str = "SELECT id, malicious, severity, summary, affected FROM package_advisories \
+             WHERE ecosystem = $1 AND name = $2 ORDER BY id";
+        const ALL: &str = "SELECT id, malicious, severity, summary, affected FROM package_advisories \
+             WHERE ecosystem = $1 ORDER BY id";
         let mut out = Vec::new();
         for e in ecosystems {
-            let rows = match names {
-                None => {
-                    sqlx::query(
-                        "SELECT id, ecosystem, name, malicious, severity, summary, affected FROM package_advisories \
-                         WHERE ecosystem = $1 ORDER BY id",
-                    )
-                    .bind(e.as_str())
-                    .fetch_all(self.sql().await?)
-                    .await
+            let queries: Vec<_> = match names {
+                Some(names) => names.iter().map(|n| sqlx::query(BY_NAME).bind(e.as_str()).bind(n.as_str())).collect(),
+                None => vec![sqlx::query(ALL).bind(e.as_str())],
+            };
+            for q in queries {
+                for row in self.all(q).await? {
+                    let affected: String = row.col("affected")?;
+                    out.push(Advisory {
+                        id: row.col("id")?,
+                        malicious: row.flag("malicious")?,
+                        severity: row.parsed("severity", Severity::parse, "advisory severity")?,
+                        summary: row.col("summary")?,
+                        withdrawn: false,
+                        affected: vec![serde_json::from_str(&affected).map_err(|_| corrupt("advisory"))?],
+                    });
                 }
-                Some(names) => {
-                    let mut rows = Vec::new();
-                    for n in names {
-                        rows.extend(
-                            sqlx::query(
-                                "SELECT id, ecosystem, name, malicious, severity, summary, affected FROM package_advisories \
-                                 WHERE ecosystem = $1 AND name = $2 ORDER BY id",
-                            )
-                            .bind(e.as_str())
-                            .bind(n.as_str())
-                            .fetch_all(self.sql().await?)
-                            .await
-                            .map_err(map_err)?,
-                        );
-                    }
-                    Ok(rows)
-                }
-            }
-            .map_err(map_err)?;
-            for row in &rows {
-                let severity: String = get(row, 4)?;
-                let affected: String = get(row, 6)?;
-                out.push(Advisory {
-                    id: get(row, 0)?,
-                    malicious: get::<i64>(row, 3)? != 0,
-                    severity: Severity::parse(&severity).ok_or_else(|| corrupt("advisory severity"))?,
-                    summary: get(row, 5)?,
-                    withdrawn: false,
-                    affected: vec![serde_json::from_str(&affected).map_err(|_| corrupt("advisory"))?],
-                });
             }
         }
         Ok(out)
@@ -289,20 +260,14 @@ impl PackagesTx for SqlTx<'_> {
     }
 
     async fn cached_package_paths(&mut self) -> Result<Vec<(Ecosystem, String)>, StoreError> {
-        let rows = sqlx::query("SELECT ecosystem, path FROM package_files ORDER BY ecosystem, path")
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?;
+        let rows = self.all(sqlx::query("SELECT ecosystem, path FROM package_files ORDER BY ecosystem, path")).await?;
         rows.iter()
-            .map(|r| {
-                let e: String = get(r, 0)?;
-                Ok((Ecosystem::parse(&e).ok_or_else(|| corrupt("cached file ecosystem"))?, get(r, 1)?))
-            })
+            .map(|r| Ok((r.parsed("ecosystem", Ecosystem::parse, "cached file ecosystem")?, r.col("path")?)))
             .collect()
     }
 
     async fn insert_package_request(&mut self, r: &RequestRecord) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        let row = self.one(sqlx::query(
             "INSERT INTO package_requests (requester, ecosystem, name, spec, justification, status, created_us, \
              decided_by, decided_us, note, closure) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
@@ -316,17 +281,13 @@ impl PackagesTx for SqlTx<'_> {
         .bind(r.decided_by.as_str())
         .bind(r.decided_us)
         .bind(r.note.as_str())
-        .bind(r.closure.as_str())
-        .fetch_one(self.sql().await?)
-        .await
-        .map_err(map_err)?;
-        get(&row, 0)
+        .bind(r.closure.as_str())).await?;
+        row.col("id")
     }
 
     async fn package_request(&mut self, id: i64) -> Result<Option<RequestRecord>, StoreError> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM package_requests WHERE id = $1");
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.sql().await?).await.map_err(map_err)?;
+        let row = self.optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id)).await?;
         row.as_ref().map(request).transpose()
     }
 
@@ -341,13 +302,14 @@ impl PackagesTx for SqlTx<'_> {
             "SELECT {REQUEST_COLUMNS} FROM package_requests WHERE ($1 = '' OR requester = $1) \
              AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(requester.unwrap_or(""))
-            .bind(status.map_or("", RequestStatus::as_str))
-            .bind(limit)
-            .fetch_all(self.sql().await?)
-            .await
-            .map_err(map_err)?;
+        let rows = self
+            .all(
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(requester.unwrap_or(""))
+                    .bind(status.map_or("", RequestStatus::as_str))
+                    .bind(limit),
+            )
+            .await?;
         rows.iter().map(request).collect()
     }
 
@@ -381,18 +343,13 @@ impl PackagesTx for SqlTx<'_> {
 
     async fn repo_token(&mut self, hash: &[u8; 32]) -> Result<Option<RepoToken>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM repo_tokens WHERE hash = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(hash.to_vec())
-            .fetch_optional(self.sql().await?)
-            .await
-            .map_err(map_err)?;
+        let row = self.optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash.to_vec())).await?;
         row.as_ref().map(token).transpose()
     }
 
     async fn repo_tokens(&mut self, user_id: &str) -> Result<Vec<RepoToken>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM repo_tokens WHERE user_id = $1 ORDER BY created_us");
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_all(self.sql().await?).await.map_err(map_err)?;
+        let rows = self.all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id)).await?;
         rows.iter().map(token).collect()
     }
 

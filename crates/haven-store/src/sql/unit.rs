@@ -9,11 +9,15 @@ use async_trait::async_trait;
 use haven_core::accounts::NewUser;
 use haven_core::audit::{AuditEvent, Checkpoint, NewAuditEvent};
 use haven_core::blobs::ObjectMeta;
-use haven_core::updates::NewServiceUpdate;
+use haven_core::updates::{NewServiceUpdate, ServiceUpdate};
 use haven_core::{StoreError, Tx};
-use sqlx::{AnyConnection, Executor, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Executor};
 
-use super::rows::map_err;
+use super::rows::{Columns, Db};
+
+/// A statement with its parameters bound.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Most audit events per INSERT statement (10 parameters each; well under both databases' limits).
 const EVENTS_PER_INSERT: usize = 64;
@@ -81,22 +85,34 @@ impl<'c> SqlTx<'c> {
         }
     }
 
-    pub(crate) async fn execute(&mut self, sql: &'static str) -> Result<(), StoreError> {
-        self.conn.execute(sql).await.map_err(map_err).map(|_| ())
+    async fn execute(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        self.conn.execute(sql).await.db().map(|_| ())
+    }
+
+    /// Run a statement; the number of rows it touched.
+    pub(crate) async fn exec(&mut self, q: Query<'_>) -> Result<u64, StoreError> {
+        Ok(q.execute(self.sql().await?).await.db()?.rows_affected())
+    }
+
+    /// Every row a query returns.
+    pub(crate) async fn all(&mut self, q: Query<'_>) -> Result<Vec<AnyRow>, StoreError> {
+        q.fetch_all(self.sql().await?).await.db()
+    }
+
+    /// The row a query returns, if any.
+    pub(crate) async fn optional(&mut self, q: Query<'_>) -> Result<Option<AnyRow>, StoreError> {
+        q.fetch_optional(self.sql().await?).await.db()
+    }
+
+    /// The one row a query must return.
+    pub(crate) async fn one(&mut self, q: Query<'_>) -> Result<AnyRow, StoreError> {
+        q.fetch_one(self.sql().await?).await.db()
     }
 
     /// The connection for a unit's own SQL, inside the unit's savepoint.
-    /// Run a statement; the number of rows it touched.
-    pub(crate) async fn exec(
-        &mut self,
-        q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> Result<u64, StoreError> {
-        Ok(q.execute(self.sql().await?).await.map_err(map_err)?.rows_affected())
-    }
-
-    pub(crate) async fn sql(&mut self) -> Result<&mut AnyConnection, StoreError> {
+    async fn sql(&mut self) -> Result<&mut AnyConnection, StoreError> {
         if self.isolate && !self.savepoint_open {
-            self.conn.execute("SAVEPOINT unit").await.map_err(map_err)?;
+            self.conn.execute("SAVEPOINT unit").await.db()?;
             self.savepoint_open = true;
         }
         Ok(&mut *self.conn)
@@ -145,16 +161,14 @@ impl<'c> SqlTx<'c> {
                     .bind(e.prev_hash.to_vec())
                     .bind(e.hash.to_vec());
             }
-            q.execute(&mut **conn).await.map_err(map_err)?;
+            q.execute(&mut **conn).await.db()?;
         }
         pending.clear();
         if self.head != self.stored_head {
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            let q = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                 .bind(self.head.0)
-                .bind(self.head.1.to_vec())
-                .execute(self.sql().await?)
-                .await
-                .map_err(map_err)?;
+                .bind(self.head.1.to_vec());
+            self.exec(q).await?;
             self.stored_head = self.head;
         }
         Ok(())
@@ -175,91 +189,102 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints")
-            .fetch_one(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        row.try_get(0).map_err(map_err)
+        self.one(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM audit_checkpoints")).await?.col("seq")
     }
 
     async fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_checkpoints (seq, hash, at_us, signature) VALUES ($1, $2, $3, $4)")
+        let q = sqlx::query("INSERT INTO audit_checkpoints (seq, hash, at_us, signature) VALUES ($1, $2, $3, $4)")
             .bind(c.seq)
             .bind(c.hash.to_vec())
             .bind(c.at_us)
-            .bind(c.signature.clone())
-            .execute(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+            .bind(c.signature.clone());
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn audit_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows =
+            self.all(sqlx::query("SELECT seq, hash, at_us, signature FROM audit_checkpoints ORDER BY seq")).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    seq: r.col("seq")?,
+                    hash: r.hash32("hash")?,
+                    at_us: r.col("at_us")?,
+                    signature: r.col("signature")?,
+                })
+            })
+            .collect()
     }
 
     async fn count_admins(&mut self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM user_roles WHERE role = 'admin'")
-            .fetch_one(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        row.try_get(0).map_err(map_err)
+        self.one(sqlx::query("SELECT COUNT(*) AS n FROM user_roles WHERE role = 'admin'")).await?.col("n")
     }
 
     async fn insert_user(&mut self, u: &NewUser) -> Result<(), StoreError> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO users (id, email, status, password_hash, created_us, password_changed_us) VALUES ($1, $2, 'active', $3, $4, $4)",
         )
         .bind(u.id.as_str())
         .bind(u.email.as_str())
         .bind(u.password_hash.as_str())
-        .bind(u.created_us)
-        .execute(self.sql().await?)
-        .await
-        .map_err(|e| match map_err(e) {
+        .bind(u.created_us);
+        self.exec(q).await.map_err(|e| match e {
             StoreError::Duplicate(_) => StoreError::Duplicate("user id"),
             other => other,
         })?;
         for role in &u.roles {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+            let q = sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
                 .bind(u.id.as_str())
-                .bind(role.as_str())
-                .execute(self.sql().await?)
-                .await
-                .map_err(map_err)?;
+                .bind(role.as_str());
+            self.exec(q).await?;
         }
         Ok(())
     }
 
     async fn replace_bootstrap_token(&mut self, hash: &[u8; 32], expires_us: i64) -> Result<(), StoreError> {
-        self.sql().await?.execute("DELETE FROM bootstrap_tokens").await.map_err(map_err)?;
-        sqlx::query("INSERT INTO bootstrap_tokens (hash, expires_us) VALUES ($1, $2)")
+        self.exec(sqlx::query("DELETE FROM bootstrap_tokens")).await?;
+        let q = sqlx::query("INSERT INTO bootstrap_tokens (hash, expires_us) VALUES ($1, $2)")
             .bind(hash.to_vec())
-            .bind(expires_us)
-            .execute(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+            .bind(expires_us);
+        self.exec(q).await.map(|_| ())
     }
 
     async fn take_bootstrap_token(&mut self, hash: &[u8; 32], now_us: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM bootstrap_tokens WHERE hash = $1 AND expires_us > $2")
+        let q = sqlx::query("DELETE FROM bootstrap_tokens WHERE hash = $1 AND expires_us > $2")
             .bind(hash.to_vec())
-            .bind(now_us)
-            .execute(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+            .bind(now_us);
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn insert_update(&mut self, u: &NewServiceUpdate) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO service_updates (title, body, published_us, author) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(u.title.as_str())
         .bind(u.body.as_str())
         .bind(u.published_us)
-        .bind(u.author.as_str())
-        .fetch_one(self.sql().await?)
-        .await
-        .map_err(map_err)?;
-        row.try_get(0).map_err(map_err)
+        .bind(u.author.as_str());
+        self.one(q).await?.col("id")
+    }
+
+    async fn service_updates(&mut self, limit: i64) -> Result<Vec<ServiceUpdate>, StoreError> {
+        let q = sqlx::query(
+            "SELECT id, title, body, published_us, author FROM service_updates ORDER BY published_us DESC, id DESC LIMIT $1",
+        )
+        .bind(limit);
+        self.all(q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ServiceUpdate {
+                    id: r.col("id")?,
+                    title: r.col("title")?,
+                    body: r.col("body")?,
+                    published_us: r.col("published_us")?,
+                    author: r.col("author")?,
+                })
+            })
+            .collect()
     }
 
     async fn insert_project_key(
@@ -269,23 +294,23 @@ impl Tx for SqlTx<'_> {
         wrapped: &[u8],
         at_us: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO project_keys (project, version, wrapped, created_us) VALUES ($1, $2, $3, $4)")
+        let q = sqlx::query("INSERT INTO project_keys (project, version, wrapped, created_us) VALUES ($1, $2, $3, $4)")
             .bind(project)
             .bind(version)
             .bind(wrapped.to_vec())
-            .bind(at_us)
-            .execute(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+            .bind(at_us);
+        self.exec(q).await.map(|_| ())
     }
 
     async fn project_key(&mut self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        select_project_key(&mut *self.conn, project).await
+        let q =
+            sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
+                .bind(project);
+        self.optional(q).await?.map(|r| Ok((r.col("version")?, r.col("wrapped")?))).transpose()
     }
 
     async fn insert_object(&mut self, m: &ObjectMeta) -> Result<(), StoreError> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO objects (id, project, key_version, wrapped_key, size, sha256, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(m.id.as_str())
@@ -294,34 +319,13 @@ impl Tx for SqlTx<'_> {
         .bind(m.wrapped_key.clone())
         .bind(m.size)
         .bind(m.sha256.as_str())
-        .bind(m.created_us)
-        .execute(self.sql().await?)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        .bind(m.created_us);
+        self.exec(q).await.map(|_| ())
     }
 
     async fn delete_object(&mut self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM objects WHERE id = $1")
-            .bind(id)
-            .execute(self.sql().await?)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.exec(sqlx::query("DELETE FROM objects WHERE id = $1").bind(id)).await? == 1)
     }
-}
-
-/// The newest key of `project`, in or out of a transaction.
-pub(crate) async fn select_project_key<'e, E>(exec: E, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query("SELECT version, wrapped FROM project_keys WHERE project = $1 ORDER BY version DESC LIMIT 1")
-        .bind(project)
-        .fetch_optional(exec)
-        .await
-        .map_err(map_err)?;
-    row.map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).transpose()
 }
 
 #[cfg(test)]

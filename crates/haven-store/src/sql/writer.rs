@@ -7,11 +7,11 @@
 use haven_core::StoreError;
 use haven_core::store::Job;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Connection, Row};
+use sqlx::{Any, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::Dialect;
-use super::rows::map_err;
+use super::rows::{Columns, Db, map_err};
 use super::unit::SqlTx;
 
 /// Most units in one commit: bounds the work lost to a failing commit and the latency of the last.
@@ -66,11 +66,9 @@ async fn commit_group(
     group: &mut [Envelope],
 ) -> Result<(), StoreError> {
     // A transaction guard: any early return (or the task being dropped at shutdown) rolls back.
-    let mut guard = conn.begin_with(dialect.begin()).await.map_err(map_err)?;
-    let head = sqlx::query(dialect.lock_head()).fetch_one(&mut *guard).await.map_err(map_err)?;
-    let seq: i64 = head.try_get(0).map_err(map_err)?;
-    let hash: Vec<u8> = head.try_get(1).map_err(map_err)?;
-    let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt("audit head hash is not 32 bytes".into()))?;
+    let mut guard = conn.begin_with(dialect.begin()).await.db()?;
+    let head = sqlx::query(dialect.lock_head()).fetch_one(&mut *guard).await.db()?;
+    let (seq, hash) = (head.col("seq")?, head.hash32("hash")?);
     // A lone unit needs no savepoint: if it fails, the whole transaction is rolled back.
     let single = group.len() == 1;
     let mut tx = SqlTx::new(&mut guard, (seq, hash), !single);
@@ -80,10 +78,10 @@ async fn commit_group(
         let ok = job(&mut tx).await;
         if single && !ok {
             // Its own error is already in its result.
-            return guard.rollback().await.map_err(map_err);
+            return guard.rollback().await.db();
         }
         tx.end_unit(ok).await?;
     }
     tx.flush().await?;
-    guard.commit().await.map_err(map_err)
+    guard.commit().await.db()
 }

@@ -57,11 +57,9 @@ impl UpdatesCommand {
 
 /// The console acting for `user_id`, who must be an active service-desk administrator.
 async fn require_admin(store: &dyn Store, user_id: &str) -> Result<Caller> {
-    let Some(user) = store.find_user(user_id).await? else {
+    let Some(caller) = haven_core::updates::console_as(store, user_id).await? else {
         bail!("there is no user {user_id:?}; pass the user id of a service-desk administrator with --as");
     };
-    let roles = if user.status == "active" { user.roles } else { Vec::new() };
-    let caller = Caller::console_as(&user.id, roles);
     if !can(&caller, Action::PublishServiceUpdate, Resource::Service) {
         bail!("{user_id} is not an active service-desk administrator, so cannot publish service updates");
     }
@@ -85,7 +83,7 @@ pub async fn updates_publish(config: Config, author: &str, title: &str, body_fil
 /// `haven updates list`.
 pub async fn updates_list(config: Config) -> Result<i32> {
     let app = app::open(config, Mode::Existing).await?;
-    let list = app.store.list_updates(1000).await?;
+    let list = haven_core::updates::list(app.store.as_ref(), 1000).await?;
     if list.is_empty() {
         println!("No service updates yet.");
     }
