@@ -14,11 +14,12 @@ use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
 use haven_store::hasher::PooledHasher;
+use haven_store::mail::{LettreMailer, MailSettings, SmtpSettings, SmtpTls};
 use haven_store::upstream::UpstreamFetcher;
+use zeroize::Zeroizing;
 
-use crate::config::Config;
+use crate::config::{self, Config, MailTransport};
 use crate::datadir;
-use crate::mail::LettreMailer;
 use crate::wiring::Adapters;
 
 pub struct App {
@@ -114,9 +115,48 @@ impl App {
             clock: self.clock.clone(),
             rng: self.rng.clone(),
             hasher: Arc::new(PooledHasher::new(self.rng.clone(), concurrency)),
-            mailer: Arc::new(LettreMailer::new(&self.config.mail, &self.config.data())?),
+            mailer: Arc::new(self.mailer()?),
             upstream: Arc::new(upstream),
         })
+    }
+
+    /// The mailer the `mail` section of the configuration names.
+    pub fn mailer(&self) -> Result<LettreMailer> {
+        let m = &self.config.mail;
+        let settings = match m.transport {
+            MailTransport::Outbox => MailSettings::Outbox {
+                from: m.from.clone(),
+                dir: datadir::ensure_private_dir(&self.config.data().outbox())?,
+            },
+            MailTransport::Smtp => {
+                let s = &m.smtp;
+                let ca_pem = match &s.ca_file {
+                    Some(ca) => {
+                        Some(std::fs::read(ca).with_context(|| format!("read mail.smtp.ca_file {}", ca.display()))?)
+                    }
+                    None => None,
+                };
+                let credentials = match (&s.username, &s.password) {
+                    (Some(user), Some(password)) => Some((user.clone(), Zeroizing::new(password.expose().to_string()))),
+                    _ => None,
+                };
+                let tls = match s.tls {
+                    config::SmtpTls::Starttls => SmtpTls::Starttls,
+                    config::SmtpTls::Tls => SmtpTls::Tls,
+                    config::SmtpTls::None => SmtpTls::None,
+                };
+                let smtp = SmtpSettings {
+                    host: s.host.clone(),
+                    port: s.port,
+                    tls,
+                    credentials,
+                    ca_pem,
+                    timeout: std::time::Duration::from_secs(s.timeout_secs),
+                };
+                MailSettings::Smtp { from: m.from.clone(), smtp }
+            }
+        };
+        LettreMailer::new(settings).map_err(|e| anyhow::anyhow!("mail: {e}"))
     }
 
     /// The package repository, fetching from the configured upstreams.

@@ -568,7 +568,7 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if let Err(why) = c.packages.validate() {
         return Err(ConfigError(why));
     }
-    if c.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+    if !haven_store::mail::is_mailbox(&c.mail.from) {
         return bad("mail.from", "must be an address such as `Haven <haven@example.org>`");
     }
     if c.mail.transport == MailTransport::Smtp {

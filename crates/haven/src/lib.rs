@@ -5,7 +5,6 @@ pub mod cli;
 pub mod config;
 pub mod datadir;
 pub mod listener;
-pub mod mail;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

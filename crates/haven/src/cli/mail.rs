@@ -1,6 +1,6 @@
 //! `haven mail list`: the emails waiting in the outbox while no SMTP relay is configured.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use super::Common;
@@ -33,7 +33,7 @@ impl MailCommand {
 
 pub fn mail_list(config: &Config) -> Result<i32> {
     let dir = config.data().outbox();
-    let entries = crate::mail::list_outbox(&dir)?;
+    let entries = haven_store::mail::list_outbox(&dir).with_context(|| format!("read the outbox {}", dir.display()))?;
     for e in &entries {
         let at: time::OffsetDateTime = e.modified.into();
         println!(

@@ -16,7 +16,6 @@ use haven_packages::policy::{Ecosystem, RuleKind};
 use super::Common;
 use crate::app::{self, Mode};
 use crate::config::Config;
-use crate::mail::LettreMailer;
 
 #[derive(Subcommand, Debug)]
 pub enum PackagesCommand {
@@ -138,7 +137,7 @@ impl PackagesCommand {
 async fn open_with_mail(config: Config) -> Result<(Arc<Packages>, Arc<dyn Mailer>)> {
     let public_url = config.console_url();
     let app = app::open(config, Mode::Existing).await?;
-    let mailer: Arc<dyn Mailer> = Arc::new(LettreMailer::new(&app.config.mail, &app.config.data())?);
+    let mailer: Arc<dyn Mailer> = Arc::new(app.mailer()?);
     Ok((app.packages(&public_url)?, mailer))
 }
 
