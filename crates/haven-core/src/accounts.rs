@@ -5,11 +5,11 @@
 //! replaces the old one.
 
 use serde::Serialize;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::{Clock, CoreError, Rng, Store, read, to_micros, transact};
+use crate::{Clock, CoreError, Rng, Store, Tx, read, to_micros, transact};
 
 pub const BOOTSTRAP_VALIDITY: Duration = Duration::hours(1);
 pub const PASSWORD_MIN_CHARS: usize = 12;
@@ -178,26 +178,7 @@ pub async fn redeem_bootstrap(
         roles: vec![Role::Admin],
         created_us: now_us,
     };
-    let outcome = transact(store, move |tx| {
-        Box::pin(async move {
-            if !tx.take_bootstrap_token(&hash, now_us).await? {
-                return Err(CoreError::LinkInvalid);
-            }
-            if tx.count_admins().await? > 0 {
-                return Err(CoreError::Conflict("an administrator already exists; sign in instead".into()));
-            }
-            tx.insert_user(&new).await?;
-            tx.append_audit(
-                NewAuditEvent::new(now, &new.id, action::ACCOUNT_CREATED)
-                    .target(&new.id)
-                    .source(&src)
-                    .details(serde_json::json!({"roles": ["admin"], "via": "bootstrap_link"})),
-            )
-            .await?;
-            Ok(created)
-        })
-    })
-    .await;
+    let outcome = transact(store, move |tx| Box::pin(redeem_bootstrap_token(tx, hash, new, created, src, now))).await;
     if let Err(e @ (CoreError::LinkInvalid | CoreError::Conflict(_))) = &outcome {
         audit_bootstrap_refused(store, clock, source, e.code()).await?;
     }
@@ -223,6 +204,33 @@ pub async fn audit_bootstrap_refused(
         })
     })
     .await
+}
+
+/// Use up the bootstrap link and make the first administrator, unless one exists.
+async fn redeem_bootstrap_token(
+    tx: &mut dyn Tx,
+    hash: [u8; 32],
+    new: NewUser,
+    created: User,
+    src: String,
+    now: OffsetDateTime,
+) -> Result<User, CoreError> {
+    let now_us = to_micros(now);
+    if !tx.take_bootstrap_token(&hash, now_us).await? {
+        return Err(CoreError::LinkInvalid);
+    }
+    if tx.count_admins().await? > 0 {
+        return Err(CoreError::Conflict("an administrator already exists; sign in instead".into()));
+    }
+    tx.insert_user(&new).await?;
+    tx.append_audit(
+        NewAuditEvent::new(now, &new.id, action::ACCOUNT_CREATED)
+            .target(&new.id)
+            .source(&src)
+            .details(serde_json::json!({"roles": ["admin"], "via": "bootstrap_link"})),
+    )
+    .await?;
+    Ok(created)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! events. The same operations serve the web pages (an administrator, through `can()`) and the
 //! command line (the operator at the server's console, who already holds the data directory).
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::Identity;
@@ -17,7 +17,7 @@ use crate::accounts::{NewUser, Role, validate_email, validate_user_id};
 use crate::audit::{AuditEvent, NewAuditEvent, action};
 use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
-use crate::{CoreError, read, transact};
+use crate::{CoreError, Tx, read, transact};
 
 /// What the service desk sees of one account. Never a seed, hash or code.
 pub struct AccountView {
@@ -97,25 +97,7 @@ impl Identity {
         self.desk_actor(who)?;
         let id = user_id.to_string();
         let (_, now_us) = self.now();
-        read(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
-                Ok::<_, CoreError>(AccountView {
-                    onboarded: account.has_password(),
-                    tokens: tx.tokens_of(&id).await?,
-                    sessions: tx.sessions_of(&id).await?,
-                    recovery_codes_left: tx.count_recovery_codes(&id).await?,
-                    has_security_questions: !tx.security_answers(&id).await?.is_empty(),
-                    emergency_code_expires_us: tx
-                        .emergency_code(&id)
-                        .await?
-                        .filter(|c| c.expires_us > now_us)
-                        .map(|c| c.expires_us),
-                    account,
-                })
-            })
-        })
-        .await
+        read(self.store.as_ref(), move |tx| Box::pin(account_view_of(tx, id, now_us))).await
     }
 
     /// A user's audit events (as actor or target), newest first.
@@ -413,27 +395,7 @@ impl Identity {
         let serials: Vec<String> = records.iter().map(|r| r.serial.clone()).collect();
         let src = source.to_string();
         let listed = serials.clone();
-        transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                for r in &records {
-                    if tx.token(&r.serial).await?.is_some() {
-                        return Err(CoreError::Conflict(format!(
-                            "a token with serial {} exists already; nothing was imported",
-                            r.serial
-                        )));
-                    }
-                    tx.put_token(r).await?;
-                }
-                tx.append_audit(
-                    NewAuditEvent::new(now, &actor, action::TOKEN_IMPORTED)
-                        .source(&src)
-                        .details(serde_json::json!({"format": "pskc", "serials": listed})),
-                )
-                .await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await?;
+        transact(self.store.as_ref(), move |tx| Box::pin(import_tokens(tx, actor, src, records, listed, now))).await?;
         Ok(serials)
     }
 
@@ -477,4 +439,49 @@ impl Identity {
         .await
         .map(|_| ())
     }
+}
+
+/// Store imported tokens, all or none (a serial that exists refuses the import). Audited.
+async fn import_tokens(
+    tx: &mut dyn Tx,
+    actor: String,
+    src: String,
+    records: Vec<OtpTokenRecord>,
+    listed: Vec<String>,
+    now: OffsetDateTime,
+) -> Result<(), CoreError> {
+    for r in &records {
+        if tx.token(&r.serial).await?.is_some() {
+            return Err(CoreError::Conflict(format!(
+                "a token with serial {} exists already; nothing was imported",
+                r.serial
+            )));
+        }
+        tx.put_token(r).await?;
+    }
+    tx.append_audit(
+        NewAuditEvent::new(now, &actor, action::TOKEN_IMPORTED)
+            .source(&src)
+            .details(serde_json::json!({"format": "pskc", "serials": listed})),
+    )
+    .await?;
+    Ok::<_, CoreError>(())
+}
+
+/// What the service desk sees of an account.
+async fn account_view_of(tx: &mut dyn Tx, id: String, now_us: i64) -> Result<AccountView, CoreError> {
+    let account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
+    Ok::<_, CoreError>(AccountView {
+        onboarded: account.has_password(),
+        tokens: tx.tokens_of(&id).await?,
+        sessions: tx.sessions_of(&id).await?,
+        recovery_codes_left: tx.count_recovery_codes(&id).await?,
+        has_security_questions: !tx.security_answers(&id).await?.is_empty(),
+        emergency_code_expires_us: tx
+            .emergency_code(&id)
+            .await?
+            .filter(|c| c.expires_us > now_us)
+            .map(|c| c.expires_us),
+        account,
+    })
 }

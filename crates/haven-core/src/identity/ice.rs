@@ -6,7 +6,7 @@
 //! not the account exists), the same refusal whatever failed, an email at every use, an audit
 //! event at every step, and a switch for the service desk per user and for everyone.
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::Identity;
@@ -15,7 +15,8 @@ use super::sessions::NewSession;
 use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
-use crate::{CoreError, read, transact};
+use crate::identity::records::SessionRecord;
+use crate::{CoreError, Tx, read, to_micros, transact};
 
 /// The global switch in the settings table (the service desk's), on top of `security.ice_enabled`.
 pub const ICE_SETTING: &str = "ice_enabled";
@@ -169,34 +170,14 @@ impl Identity {
         };
         let exists = account.is_some();
         let passed = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.record_attempt(&attempts_key(&id), now_us).await?;
-                let (action, reason) = match (usable, ice_off_for_user) {
-                    (true, false) => (action::ICE_PASSWORD_PASSED, ""),
-                    (true, true) => (action::ICE_REFUSED, "ice_off_for_user"),
-                    _ => (
-                        action::ICE_PASSWORD_FAILED,
-                        if exists { "wrong_password_or_account_not_active" } else { "unknown_user" },
-                    ),
-                };
-                if usable && !ice_off_for_user {
-                    tx.replace_link(&link).await?;
-                } else if exists
-                    && !password_ok
-                    && let Some(mut a) = tx.account(&id).await?
-                {
-                    a.failed_signins += 1;
-                    tx.update_account(&a).await?;
-                }
-                tx.append_audit(
-                    NewAuditEvent::new(now, actor::ANONYMOUS, action)
-                        .target(&id)
-                        .source(&src)
-                        .details(serde_json::json!({"step": "static_password", "reason": reason})),
-                )
-                .await?;
-                Ok::<_, CoreError>(usable && !ice_off_for_user)
-            })
+            Box::pin(record_ice_password(
+                tx,
+                id,
+                src,
+                link,
+                PasswordStep { usable, ice_off_for_user, exists, password_ok },
+                now,
+            ))
         })
         .await?;
         if ice_off_for_user {
@@ -260,35 +241,12 @@ impl Identity {
         self.ice_attempt_allowed(&link.user_id, source).await?;
         let ok = self.answers_match(&link.user_id, answers).await?;
         let session = self.make_session(&link.user_id, SessionKind::Ice, false, source, user_agent)?;
-        let (now, now_us) = self.now();
+        let now = self.now().0;
         let (id, src, hash) = (link.user_id.clone(), source.to_string(), link.hash);
         let record = session.record.clone();
-        let passed = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.record_attempt(&attempts_key(&id), now_us).await?;
-                tx.record_attempt(&answers_key(&id), now_us).await?;
-                if !ok {
-                    tx.append_audit(
-                        NewAuditEvent::new(now, actor::ANONYMOUS, action::ICE_ANSWERS_FAILED).target(&id).source(&src),
-                    )
-                    .await?;
-                    return Ok::<_, CoreError>(false);
-                }
-                if tx.take_link(&hash, LinkPurpose::IceQuestions, now_us).await?.is_none() {
-                    return Err(CoreError::LinkInvalid);
-                }
-                tx.insert_session(&record).await?;
-                tx.append_audit(
-                    NewAuditEvent::new(now, &id, action::ICE_LOGON)
-                        .target(&id)
-                        .source(&src)
-                        .details(serde_json::json!({"step": "security_questions"})),
-                )
+        let passed =
+            transact(self.store.as_ref(), move |tx| Box::pin(record_ice_answers(tx, id, src, hash, record, ok, now)))
                 .await?;
-                Ok(true)
-            })
-        })
-        .await?;
         if !passed {
             return Err(CoreError::invalid("ice", ICE_REFUSED));
         }
@@ -417,4 +375,85 @@ impl Identity {
         }
         Ok(out)
     }
+}
+
+/// The ICE answers step: count the try; if the answers were right, use up the flow and start
+/// the ICE session. Audited; whether it passed.
+async fn record_ice_answers(
+    tx: &mut dyn Tx,
+    id: String,
+    src: String,
+    hash: [u8; 32],
+    record: SessionRecord,
+    ok: bool,
+    now: OffsetDateTime,
+) -> Result<bool, CoreError> {
+    let now_us = to_micros(now);
+    tx.record_attempt(&attempts_key(&id), now_us).await?;
+    tx.record_attempt(&answers_key(&id), now_us).await?;
+    if !ok {
+        tx.append_audit(NewAuditEvent::new(now, actor::ANONYMOUS, action::ICE_ANSWERS_FAILED).target(&id).source(&src))
+            .await?;
+        return Ok::<_, CoreError>(false);
+    }
+    if tx.take_link(&hash, LinkPurpose::IceQuestions, now_us).await?.is_none() {
+        return Err(CoreError::LinkInvalid);
+    }
+    tx.insert_session(&record).await?;
+    tx.append_audit(
+        NewAuditEvent::new(now, &id, action::ICE_LOGON)
+            .target(&id)
+            .source(&src)
+            .details(serde_json::json!({"step": "security_questions"})),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// What the slow checks of the ICE password step found, before its unit of work.
+struct PasswordStep {
+    /// The password was right and the account is active and not locked.
+    usable: bool,
+    ice_off_for_user: bool,
+    exists: bool,
+    password_ok: bool,
+}
+
+/// The ICE password step: count the try; start the questions flow if the password was right
+/// and ICE is on for the account. Audited; whether it passed.
+async fn record_ice_password(
+    tx: &mut dyn Tx,
+    id: String,
+    src: String,
+    link: LinkRecord,
+    step: PasswordStep,
+    now: OffsetDateTime,
+) -> Result<bool, CoreError> {
+    let now_us = to_micros(now);
+    let PasswordStep { usable, ice_off_for_user, exists, password_ok } = step;
+    tx.record_attempt(&attempts_key(&id), now_us).await?;
+    let (action, reason) = match (usable, ice_off_for_user) {
+        (true, false) => (action::ICE_PASSWORD_PASSED, ""),
+        (true, true) => (action::ICE_REFUSED, "ice_off_for_user"),
+        _ => {
+            (action::ICE_PASSWORD_FAILED, if exists { "wrong_password_or_account_not_active" } else { "unknown_user" })
+        }
+    };
+    if usable && !ice_off_for_user {
+        tx.replace_link(&link).await?;
+    } else if exists
+        && !password_ok
+        && let Some(mut a) = tx.account(&id).await?
+    {
+        a.failed_signins += 1;
+        tx.update_account(&a).await?;
+    }
+    tx.append_audit(
+        NewAuditEvent::new(now, actor::ANONYMOUS, action)
+            .target(&id)
+            .source(&src)
+            .details(serde_json::json!({"step": "static_password", "reason": reason})),
+    )
+    .await?;
+    Ok::<_, CoreError>(usable && !ice_off_for_user)
 }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::Identity;
@@ -13,7 +13,7 @@ use crate::accounts::PASSWORD_MAX_CHARS;
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
-use crate::{CoreError, transact};
+use crate::{CoreError, Tx, to_micros, transact};
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     include_str!("../../data/common-passwords.txt").lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
@@ -154,44 +154,10 @@ impl Identity {
         by: PasswordSetBy,
         source: &str,
     ) -> Result<(), CoreError> {
-        let (keep_session, reset_link, action, via) = match by {
-            PasswordSetBy::Owner { keep_session } => (Some(keep_session), None, action::PASSWORD_CHANGED, "self"),
-            PasswordSetBy::ResetLink { link } => (None, Some(link), action::PASSWORD_RESET, "reset_link"),
-        };
-        let (now, now_us) = self.now();
+        let now = self.now().0;
         let (id, src) = (user_id.to_string(), source.to_string());
         let keep = i64::from(self.policy.password_history);
-        transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                // A reset link is used up in the same unit as the change: never one without the other.
-                if let Some(link) = reset_link {
-                    if tx.take_link(&link, LinkPurpose::PasswordReset, now_us).await?.is_none() {
-                        return Err(CoreError::LinkInvalid);
-                    }
-                    tx.append_audit(
-                        NewAuditEvent::new(now, &id, action::PASSWORD_RESET_LINK_USED).target(&id).source(&src),
-                    )
-                    .await?;
-                }
-                let mut account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
-                if account.has_password() {
-                    tx.push_password_history(&id, &account.password_hash, now_us, keep).await?;
-                }
-                account.password_hash = hash;
-                account.password_changed_us = now_us;
-                tx.update_account(&account).await?;
-                let ended = tx.delete_sessions_of(&id, keep_session.as_ref()).await?;
-                tx.append_audit(
-                    NewAuditEvent::new(now, &id, action)
-                        .target(&id)
-                        .source(&src)
-                        .details(serde_json::json!({"via": via, "other_sessions_ended": ended})),
-                )
-                .await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await
+        transact(self.store.as_ref(), move |tx| Box::pin(set_password(tx, id, src, hash, by, keep, now))).await
     }
 
     pub(crate) async fn load_account(&self, user_id: &str) -> Result<Account, CoreError> {
@@ -200,6 +166,48 @@ impl Identity {
             .await?
             .ok_or(CoreError::NotFound)
     }
+}
+
+/// Set a checked password hash: the reset link used up with it, the old hash kept in the
+/// history, other sessions ended, audited.
+async fn set_password(
+    tx: &mut dyn Tx,
+    id: String,
+    src: String,
+    hash: String,
+    by: PasswordSetBy,
+    keep: i64,
+    now: OffsetDateTime,
+) -> Result<(), CoreError> {
+    let now_us = to_micros(now);
+    let (keep_session, reset_link, action, via) = match by {
+        PasswordSetBy::Owner { keep_session } => (Some(keep_session), None, action::PASSWORD_CHANGED, "self"),
+        PasswordSetBy::ResetLink { link } => (None, Some(link), action::PASSWORD_RESET, "reset_link"),
+    };
+    // A reset link is used up in the same unit as the change: never one without the other.
+    if let Some(link) = reset_link {
+        if tx.take_link(&link, LinkPurpose::PasswordReset, now_us).await?.is_none() {
+            return Err(CoreError::LinkInvalid);
+        }
+        tx.append_audit(NewAuditEvent::new(now, &id, action::PASSWORD_RESET_LINK_USED).target(&id).source(&src))
+            .await?;
+    }
+    let mut account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
+    if account.has_password() {
+        tx.push_password_history(&id, &account.password_hash, now_us, keep).await?;
+    }
+    account.password_hash = hash;
+    account.password_changed_us = now_us;
+    tx.update_account(&account).await?;
+    let ended = tx.delete_sessions_of(&id, keep_session.as_ref()).await?;
+    tx.append_audit(
+        NewAuditEvent::new(now, &id, action)
+            .target(&id)
+            .source(&src)
+            .details(serde_json::json!({"via": via, "other_sessions_ended": ended})),
+    )
+    .await?;
+    Ok::<_, CoreError>(())
 }
 
 #[cfg(test)]

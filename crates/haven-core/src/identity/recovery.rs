@@ -3,7 +3,7 @@
 //! (which still needs a second factor or the security questions), and the onboarding link of a
 //! new account. Email alone never resets anything.
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::Identity;
@@ -13,7 +13,8 @@ use super::sessions::NewSession;
 use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
-use crate::{CoreError, read, transact};
+use crate::identity::records::{SecurityAnswer, SessionRecord};
+use crate::{CoreError, Tx, read, to_micros, transact};
 
 pub const RECOVERY_CODES: usize = 10;
 /// How long a reset started with a recovery code stays open.
@@ -108,33 +109,8 @@ impl Identity {
             expires_us: now_us + Duration::minutes(RECOVERY_RESET_MINUTES).whole_microseconds() as i64,
         };
         let (id, src) = (user_id.clone(), source.to_string());
-        let ok = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let key = format!("recovery:{id}");
-                if tx.count_attempts(&key, now_us - Duration::hours(1).whole_microseconds() as i64).await? >= 10 {
-                    return Ok::<_, CoreError>(false);
-                }
-                let used = match (&hash, tx.account(&id).await?) {
-                    (Some(h), Some(_)) => tx.take_recovery_code(&id, h).await?,
-                    _ => false,
-                };
-                if used {
-                    tx.replace_link(&record).await?;
-                    tx.append_audit(NewAuditEvent::new(now, &id, action::RECOVERY_CODE_USED).target(&id).source(&src))
-                        .await?;
-                } else {
-                    tx.record_attempt(&key, now_us).await?;
-                    tx.append_audit(
-                        NewAuditEvent::new(now, actor::ANONYMOUS, action::RECOVERY_CODE_REFUSED)
-                            .target(&id)
-                            .source(&src),
-                    )
-                    .await?;
-                }
-                Ok(used)
-            })
-        })
-        .await?;
+        let ok = transact(self.store.as_ref(), move |tx| Box::pin(use_recovery_code(tx, id, src, hash, record, now)))
+            .await?;
         if ok {
             Ok(link.secret)
         } else {
@@ -241,41 +217,11 @@ impl Identity {
         by_answers: bool,
         source: &str,
     ) -> Result<(), CoreError> {
-        let (now, now_us) = self.now();
-        let hour_ago = now_us - Duration::hours(1).whole_microseconds() as i64;
+        let now = self.now().0;
         let answers_limit = i64::from(self.policy.ice_attempts_per_hour);
-        let (id, src, link_hash, since) = (user_id.to_string(), source.to_string(), link.hash, link.created_us);
+        let (id, src, link) = (user_id.to_string(), source.to_string(), link.clone());
         let refused = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let (link_key, answers_key) = (reset_link_key(&link_hash), super::ice::answers_key(&id));
-                let on_link = tx.count_attempts(&link_key, since).await?;
-                let on_answers = if by_answers { tx.count_attempts(&answers_key, hour_ago).await? } else { 0 };
-                let reason = if on_link >= RESET_LINK_PROOF_ATTEMPTS {
-                    Some("link_attempts_used")
-                } else if on_answers >= answers_limit {
-                    Some("too_many_answer_attempts")
-                } else {
-                    None
-                };
-                match reason {
-                    Some(reason) => {
-                        tx.append_audit(
-                            NewAuditEvent::new(now, actor::ANONYMOUS, action::PASSWORD_RESET_REFUSED)
-                                .target(&id)
-                                .source(&src)
-                                .details(serde_json::json!({"reason": reason})),
-                        )
-                        .await?;
-                    }
-                    None => {
-                        tx.record_attempt(&link_key, now_us).await?;
-                        if by_answers {
-                            tx.record_attempt(&answers_key, now_us).await?;
-                        }
-                    }
-                }
-                Ok::<_, CoreError>(reason)
-            })
+            Box::pin(count_reset_proof(tx, id, src, link, by_answers, answers_limit, now))
         })
         .await?;
         match refused {
@@ -300,27 +246,10 @@ impl Identity {
         by_answers: bool,
         source: &str,
     ) -> Result<bool, CoreError> {
-        let (now, now_us) = self.now();
+        let now = self.now().0;
         let (id, src, link_hash, since) = (user_id.to_string(), source.to_string(), link.hash, link.created_us);
         transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let failures = tx.count_attempts(&reset_link_key(&link_hash), since).await?;
-                let cancelled = failures >= RESET_LINK_PROOF_ATTEMPTS
-                    && tx.take_link(&link_hash, LinkPurpose::PasswordReset, now_us).await?.is_some();
-                tx.append_audit(
-                    NewAuditEvent::new(now, actor::ANONYMOUS, action::PASSWORD_RESET_REFUSED)
-                        .target(&id)
-                        .source(&src)
-                        .details(serde_json::json!({
-                            "reason": "proof_failed",
-                            "proof": if by_answers { "answers" } else { "passcode" },
-                            "failures_on_link": failures,
-                            "link_cancelled": cancelled,
-                        })),
-                )
-                .await?;
-                Ok::<_, CoreError>(cancelled)
-            })
+            Box::pin(record_reset_proof_failure(tx, id, src, link_hash, since, by_answers, now))
         })
         .await
     }
@@ -353,31 +282,151 @@ impl Identity {
         let answers = self.hash_answers(chosen).await?;
         let password_hash = self.hasher.hash(Zeroizing::new(password.to_string())).await?;
         let session = self.make_session(&account.id, SessionKind::Enrol, false, source, user_agent)?;
-        let (now, now_us) = self.now();
+        let now = self.now().0;
         let hash = haven_crypto::token::hash_token(secret);
-        let (id, src, record) = (account.id.clone(), source.to_string(), session.record.clone());
-        transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                if tx.take_link(&hash, LinkPurpose::Onboarding, now_us).await?.is_none() {
-                    return Err(CoreError::LinkInvalid);
-                }
-                let mut account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
-                account.password_hash = password_hash;
-                account.password_changed_us = now_us;
-                tx.update_account(&account).await?;
-                tx.set_security_answers(&id, &answers).await?;
-                tx.insert_session(&record).await?;
-                tx.append_audit(
-                    NewAuditEvent::new(now, &id, action::ACCOUNT_ONBOARDED)
-                        .target(&id)
-                        .source(&src)
-                        .details(serde_json::json!({"questions": answers.len()})),
-                )
-                .await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await?;
+        let onboarding = Onboarding { link: hash, password_hash, answers, session: session.record.clone() };
+        let (id, src) = (account.id.clone(), source.to_string());
+        transact(self.store.as_ref(), move |tx| Box::pin(complete_onboarding(tx, id, src, onboarding, now))).await?;
         Ok(session)
     }
+}
+
+/// What onboarding stores, checked and hashed.
+struct Onboarding {
+    link: [u8; 32],
+    password_hash: String,
+    answers: Vec<SecurityAnswer>,
+    session: SessionRecord,
+}
+
+/// Onboarding, in one unit: the link used up, the password and answers set, the enrolment
+/// session started.
+async fn complete_onboarding(
+    tx: &mut dyn Tx,
+    id: String,
+    src: String,
+    onboarding: Onboarding,
+    now: OffsetDateTime,
+) -> Result<(), CoreError> {
+    let now_us = to_micros(now);
+    let Onboarding { link: hash, password_hash, answers, session: record } = onboarding;
+    if tx.take_link(&hash, LinkPurpose::Onboarding, now_us).await?.is_none() {
+        return Err(CoreError::LinkInvalid);
+    }
+    let mut account = tx.account(&id).await?.ok_or(CoreError::NotFound)?;
+    account.password_hash = password_hash;
+    account.password_changed_us = now_us;
+    tx.update_account(&account).await?;
+    tx.set_security_answers(&id, &answers).await?;
+    tx.insert_session(&record).await?;
+    tx.append_audit(
+        NewAuditEvent::new(now, &id, action::ACCOUNT_ONBOARDED)
+            .target(&id)
+            .source(&src)
+            .details(serde_json::json!({"questions": answers.len()})),
+    )
+    .await?;
+    Ok::<_, CoreError>(())
+}
+
+/// A wrong reset proof: cancel the link at its limit (whether it was) and audit.
+async fn record_reset_proof_failure(
+    tx: &mut dyn Tx,
+    id: String,
+    src: String,
+    link_hash: [u8; 32],
+    since: i64,
+    by_answers: bool,
+    now: OffsetDateTime,
+) -> Result<bool, CoreError> {
+    let now_us = to_micros(now);
+    let failures = tx.count_attempts(&reset_link_key(&link_hash), since).await?;
+    let cancelled = failures >= RESET_LINK_PROOF_ATTEMPTS
+        && tx.take_link(&link_hash, LinkPurpose::PasswordReset, now_us).await?.is_some();
+    tx.append_audit(
+        NewAuditEvent::new(now, actor::ANONYMOUS, action::PASSWORD_RESET_REFUSED).target(&id).source(&src).details(
+            serde_json::json!({
+                "reason": "proof_failed",
+                "proof": if by_answers { "answers" } else { "passcode" },
+                "failures_on_link": failures,
+                "link_cancelled": cancelled,
+            }),
+        ),
+    )
+    .await?;
+    Ok::<_, CoreError>(cancelled)
+}
+
+/// Count a reset proof's try, or refuse it (the reason, audited) when its budgets are spent.
+async fn count_reset_proof(
+    tx: &mut dyn Tx,
+    id: String,
+    src: String,
+    link: LinkRecord,
+    by_answers: bool,
+    answers_limit: i64,
+    now: OffsetDateTime,
+) -> Result<Option<&'static str>, CoreError> {
+    let now_us = to_micros(now);
+    let (link_hash, since) = (link.hash, link.created_us);
+    let hour_ago = now_us - Duration::hours(1).whole_microseconds() as i64;
+    let (link_key, answers_key) = (reset_link_key(&link_hash), super::ice::answers_key(&id));
+    let on_link = tx.count_attempts(&link_key, since).await?;
+    let on_answers = if by_answers { tx.count_attempts(&answers_key, hour_ago).await? } else { 0 };
+    let reason = if on_link >= RESET_LINK_PROOF_ATTEMPTS {
+        Some("link_attempts_used")
+    } else if on_answers >= answers_limit {
+        Some("too_many_answer_attempts")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => {
+            tx.append_audit(
+                NewAuditEvent::new(now, actor::ANONYMOUS, action::PASSWORD_RESET_REFUSED)
+                    .target(&id)
+                    .source(&src)
+                    .details(serde_json::json!({"reason": reason})),
+            )
+            .await?;
+        }
+        None => {
+            tx.record_attempt(&link_key, now_us).await?;
+            if by_answers {
+                tx.record_attempt(&answers_key, now_us).await?;
+            }
+        }
+    }
+    Ok::<_, CoreError>(reason)
+}
+
+/// Use up a recovery code and issue the reset link, or count the failure (both audited).
+async fn use_recovery_code(
+    tx: &mut dyn Tx,
+    id: String,
+    src: String,
+    hash: Option<[u8; 32]>,
+    record: LinkRecord,
+    now: OffsetDateTime,
+) -> Result<bool, CoreError> {
+    let now_us = to_micros(now);
+    let key = format!("recovery:{id}");
+    if tx.count_attempts(&key, now_us - Duration::hours(1).whole_microseconds() as i64).await? >= 10 {
+        return Ok::<_, CoreError>(false);
+    }
+    let used = match (&hash, tx.account(&id).await?) {
+        (Some(h), Some(_)) => tx.take_recovery_code(&id, h).await?,
+        _ => false,
+    };
+    if used {
+        tx.replace_link(&record).await?;
+        tx.append_audit(NewAuditEvent::new(now, &id, action::RECOVERY_CODE_USED).target(&id).source(&src)).await?;
+    } else {
+        tx.record_attempt(&key, now_us).await?;
+        tx.append_audit(
+            NewAuditEvent::new(now, actor::ANONYMOUS, action::RECOVERY_CODE_REFUSED).target(&id).source(&src),
+        )
+        .await?;
+    }
+    Ok(used)
 }

@@ -236,107 +236,131 @@ impl Identity {
         replaces: Option<[u8; 32]>,
     ) -> Result<Applied, CoreError> {
         let (now, now_us) = self.now();
-        let (id, src) = (user_id.to_string(), source.to_string());
-        let lock_after = i64::from(self.policy.lockout_failures);
-        let lock_for = Duration::minutes(i64::from(self.policy.lockout_minutes)).whole_microseconds() as i64;
-        let token_max = i64::from(self.policy.token_max_failures);
-        transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let refuse = |reason: &'static str| {
-                    NewAuditEvent::new(now, actor::ANONYMOUS, action::SIGNIN_FAILED)
-                        .target(&id)
-                        .source(&src)
-                        .details(serde_json::json!({"reason": reason}))
-                };
-                let Some(mut account) = tx.account(&id).await? else {
-                    tx.record_attempt(&address_key(&src), now_us).await?;
-                    tx.append_audit(refuse("unknown_user")).await?;
-                    return Ok::<_, CoreError>(Applied::Failed { newly_locked: None });
-                };
-                let blocked = match account.status {
-                    AccountStatus::Disabled => Some("account_disabled"),
-                    AccountStatus::Locked => Some("account_locked_by_service_desk"),
-                    AccountStatus::Active if account.locked_until_us > now_us => Some("account_locked"),
-                    AccountStatus::Active if !account.has_password() && !matches!(then, Then::Proof) => {
-                        Some("account_not_onboarded")
-                    }
-                    AccountStatus::Active => None,
-                };
-                if let Some(reason) = blocked {
-                    tx.record_attempt(&address_key(&src), now_us).await?;
-                    tx.append_audit(refuse(reason)).await?;
-                    return Ok(Applied::Failed { newly_locked: None });
-                }
-                let factor = match (&verdict.password_ok, verdict.factor) {
-                    (true, Some(f)) => consume_factor(tx, &id, f, now_us).await?,
-                    _ => None,
-                };
-                let Some(factor) = factor else {
-                    let reason = if !verdict.password_ok { "wrong_password" } else { "wrong_passcode" };
-                    if verdict.password_ok {
-                        count_token_failures(tx, &id, verdict.pin_failed.as_deref(), token_max, now, &src).await?;
-                    }
-                    account.failed_signins += 1;
-                    let newly_locked = account.failed_signins >= lock_after;
-                    if newly_locked {
-                        account.locked_until_us = now_us + lock_for;
-                        account.failed_signins = 0;
-                    }
-                    tx.update_account(&account).await?;
-                    tx.record_attempt(&address_key(&src), now_us).await?;
-                    tx.append_audit(refuse(reason)).await?;
-                    if newly_locked {
-                        tx.append_audit(
-                            NewAuditEvent::new(now, actor::SYSTEM, action::ACCOUNT_LOCKED)
-                                .target(&id)
-                                .source(&src)
-                                .details(serde_json::json!({"until_us": account.locked_until_us, "after_failures": lock_after})),
-                        )
-                        .await?;
-                    }
-                    return Ok(Applied::Failed { newly_locked: newly_locked.then_some(account) });
-                };
-                account.failed_signins = 0;
-                account.locked_until_us = 0;
-                account.last_signin_us = now_us;
-                tx.update_account(&account).await?;
-                let (name, serial) = factor;
-                match then {
-                    Then::NewSession(session) => {
-                        Identity::insert_session(tx, &session.record, replaces).await?;
-                        tx.append_audit(
-                            NewAuditEvent::new(now, &id, action::SIGNIN_SUCCEEDED)
-                                .target(&id)
-                                .source(&src)
-                                .details(serde_json::json!({"factor": name, "token": serial})),
-                        )
-                        .await?;
-                    }
-                    Then::Proof => {
-                        tx.append_audit(
-                            NewAuditEvent::new(now, &id, action::PASSWORD_RESET_FACTOR_PASSED)
-                                .target(&id)
-                                .source(&src)
-                                .details(serde_json::json!({"factor": name, "token": serial})),
-                        )
-                        .await?;
-                    }
-                    Then::Refresh(hash) => {
-                        tx.set_session_mfa(&hash, now_us).await?;
-                        tx.append_audit(
-                            NewAuditEvent::new(now, &id, action::SIGNIN_RECONFIRMED)
-                                .target(&id)
-                                .source(&src)
-                                .details(serde_json::json!({"factor": name, "token": serial})),
-                        )
-                        .await?;
-                    }
-                }
-                Ok(Applied::Ok { factor: name, account })
-            })
-        })
-        .await
+        let attempt =
+            Attempt { id: user_id.to_string(), src: source.to_string(), verdict, then, replaces, now, now_us };
+        let limits = Limits {
+            lock_after: i64::from(self.policy.lockout_failures),
+            lock_for: Duration::minutes(i64::from(self.policy.lockout_minutes)).whole_microseconds() as i64,
+            token_max: i64::from(self.policy.token_max_failures),
+        };
+        transact(self.store.as_ref(), move |tx| Box::pin(record_attempt(tx, attempt, limits))).await
     }
+}
+
+/// A checked sign-in attempt, for [`record_attempt`].
+struct Attempt {
+    id: String,
+    src: String,
+    verdict: Verdict,
+    then: Then,
+    replaces: Option<[u8; 32]>,
+    now: time::OffsetDateTime,
+    now_us: i64,
+}
+
+/// The lockout policy, in the units the unit of work compares.
+struct Limits {
+    lock_after: i64,
+    lock_for: i64,
+    token_max: i64,
+}
+
+/// The unit of work of a sign-in: counters, lockouts, single use of codes, the session, and the
+/// audit events, re-read and compared inside the transaction.
+async fn record_attempt(tx: &mut dyn Tx, attempt: Attempt, limits: Limits) -> Result<Applied, CoreError> {
+    let Attempt { id, src, verdict, then, replaces, now, now_us } = attempt;
+    let Limits { lock_after, lock_for, token_max } = limits;
+    let refuse = |reason: &'static str| {
+        NewAuditEvent::new(now, actor::ANONYMOUS, action::SIGNIN_FAILED)
+            .target(&id)
+            .source(&src)
+            .details(serde_json::json!({"reason": reason}))
+    };
+    let Some(mut account) = tx.account(&id).await? else {
+        tx.record_attempt(&address_key(&src), now_us).await?;
+        tx.append_audit(refuse("unknown_user")).await?;
+        return Ok::<_, CoreError>(Applied::Failed { newly_locked: None });
+    };
+    let blocked = match account.status {
+        AccountStatus::Disabled => Some("account_disabled"),
+        AccountStatus::Locked => Some("account_locked_by_service_desk"),
+        AccountStatus::Active if account.locked_until_us > now_us => Some("account_locked"),
+        AccountStatus::Active if !account.has_password() && !matches!(then, Then::Proof) => {
+            Some("account_not_onboarded")
+        }
+        AccountStatus::Active => None,
+    };
+    if let Some(reason) = blocked {
+        tx.record_attempt(&address_key(&src), now_us).await?;
+        tx.append_audit(refuse(reason)).await?;
+        return Ok(Applied::Failed { newly_locked: None });
+    }
+    let factor = match (&verdict.password_ok, verdict.factor) {
+        (true, Some(f)) => consume_factor(tx, &id, f, now_us).await?,
+        _ => None,
+    };
+    let Some(factor) = factor else {
+        let reason = if !verdict.password_ok { "wrong_password" } else { "wrong_passcode" };
+        if verdict.password_ok {
+            count_token_failures(tx, &id, verdict.pin_failed.as_deref(), token_max, now, &src).await?;
+        }
+        account.failed_signins += 1;
+        let newly_locked = account.failed_signins >= lock_after;
+        if newly_locked {
+            account.locked_until_us = now_us + lock_for;
+            account.failed_signins = 0;
+        }
+        tx.update_account(&account).await?;
+        tx.record_attempt(&address_key(&src), now_us).await?;
+        tx.append_audit(refuse(reason)).await?;
+        if newly_locked {
+            tx.append_audit(
+                NewAuditEvent::new(now, actor::SYSTEM, action::ACCOUNT_LOCKED)
+                    .target(&id)
+                    .source(&src)
+                    .details(serde_json::json!({"until_us": account.locked_until_us, "after_failures": lock_after})),
+            )
+            .await?;
+        }
+        return Ok(Applied::Failed { newly_locked: newly_locked.then_some(account) });
+    };
+    account.failed_signins = 0;
+    account.locked_until_us = 0;
+    account.last_signin_us = now_us;
+    tx.update_account(&account).await?;
+    let (name, serial) = factor;
+    match then {
+        Then::NewSession(session) => {
+            Identity::insert_session(tx, &session.record, replaces).await?;
+            tx.append_audit(
+                NewAuditEvent::new(now, &id, action::SIGNIN_SUCCEEDED)
+                    .target(&id)
+                    .source(&src)
+                    .details(serde_json::json!({"factor": name, "token": serial})),
+            )
+            .await?;
+        }
+        Then::Proof => {
+            tx.append_audit(
+                NewAuditEvent::new(now, &id, action::PASSWORD_RESET_FACTOR_PASSED)
+                    .target(&id)
+                    .source(&src)
+                    .details(serde_json::json!({"factor": name, "token": serial})),
+            )
+            .await?;
+        }
+        Then::Refresh(hash) => {
+            tx.set_session_mfa(&hash, now_us).await?;
+            tx.append_audit(
+                NewAuditEvent::new(now, &id, action::SIGNIN_RECONFIRMED)
+                    .target(&id)
+                    .source(&src)
+                    .details(serde_json::json!({"factor": name, "token": serial})),
+            )
+            .await?;
+        }
+    }
+    Ok(Applied::Ok { factor: name, account })
 }
 
 /// Use the second factor once: the TOTP step, HOTP counter, emergency code or recovery code is

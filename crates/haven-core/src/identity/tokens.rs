@@ -7,7 +7,7 @@
 //! token's seed never sits in two apps.
 
 use haven_crypto::otp::{Algorithm, OtpKey, UriKind, key_uri};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::Identity;
@@ -16,7 +16,7 @@ use super::records::{LinkPurpose, LinkRecord, OtpKind, OtpTokenRecord, TokenStat
 use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
-use crate::{CoreError, read, transact};
+use crate::{CoreError, Tx, read, to_micros, transact};
 
 /// 160-bit seeds, as RFC 4226 recommends and every authenticator app accepts.
 const SEED_BYTES: usize = 20;
@@ -331,39 +331,12 @@ impl Identity {
     /// Open an emailed delivery link: only its signed-in owner can, and only once.
     pub async fn open_delivery_link(&self, who: &Caller, secret: &str) -> Result<Enrolment, CoreError> {
         let source = who.source.as_str();
-        let (now, now_us) = self.now();
+        let now = self.now().0;
         let hash = haven_crypto::token::hash_token(secret);
         let user = who.user_id.clone();
         let src = source.to_string();
-        let taken = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let link = tx.link(&hash, LinkPurpose::TokenDelivery, now_us).await?;
-                match link {
-                    Some(l) if l.user_id == user => {
-                        tx.take_link(&hash, LinkPurpose::TokenDelivery, now_us).await?;
-                        tx.append_audit(
-                            NewAuditEvent::new(now, &user, action::TOKEN_DELIVERY_LINK_OPENED)
-                                .target(&user)
-                                .source(&src)
-                                .details(serde_json::json!({"serial": l.subject})),
-                        )
-                        .await?;
-                        Ok::<_, CoreError>(Some(l.subject))
-                    }
-                    other => {
-                        tx.append_audit(
-                            NewAuditEvent::new(now, &user, action::TOKEN_DELIVERY_LINK_REFUSED)
-                                .target(&user)
-                                .source(&src)
-                                .details(serde_json::json!({"reason": if other.is_some() { "not_the_owner" } else { "invalid_or_used" }})),
-                        )
-                        .await?;
-                        Ok(None)
-                    }
-                }
-            })
-        })
-        .await?;
+        let taken =
+            transact(self.store.as_ref(), move |tx| Box::pin(take_delivery_link(tx, user, src, hash, now))).await?;
         let serial = taken.ok_or(CoreError::LinkInvalid)?;
         let token = self.own_token(who, &serial, source).await?;
         if token.state != TokenState::Pending {
@@ -474,6 +447,40 @@ impl Identity {
             })
         })
         .await
+    }
+}
+
+/// Use up a token delivery link if `user` owns it: the token's serial. Audited either way.
+async fn take_delivery_link(
+    tx: &mut dyn Tx,
+    user: String,
+    src: String,
+    hash: [u8; 32],
+    now: OffsetDateTime,
+) -> Result<Option<String>, CoreError> {
+    let now_us = to_micros(now);
+    let link = tx.link(&hash, LinkPurpose::TokenDelivery, now_us).await?;
+    match link {
+        Some(l) if l.user_id == user => {
+            tx.take_link(&hash, LinkPurpose::TokenDelivery, now_us).await?;
+            tx.append_audit(
+                NewAuditEvent::new(now, &user, action::TOKEN_DELIVERY_LINK_OPENED)
+                    .target(&user)
+                    .source(&src)
+                    .details(serde_json::json!({"serial": l.subject})),
+            )
+            .await?;
+            Ok::<_, CoreError>(Some(l.subject))
+        }
+        other => {
+            tx.append_audit(
+                NewAuditEvent::new(now, &user, action::TOKEN_DELIVERY_LINK_REFUSED).target(&user).source(&src).details(
+                    serde_json::json!({"reason": if other.is_some() { "not_the_owner" } else { "invalid_or_used" }}),
+                ),
+            )
+            .await?;
+            Ok(None)
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use haven_packages::policy::{Ecosystem, Policy, Rule, RuleKind};
 use thiserror::Error;
 
 use crate::blobs::{BlobError, BlobStore};
-use crate::{Clock, CoreError, Rng, Store, StoreError, to_micros};
+use crate::{Clock, CoreError, Rng, Store, StoreError, Tx, to_micros};
 pub use config::PackagesConfig;
 use config::PolicyMode;
 pub use ports::{Fetched, Upstream, UpstreamError};
@@ -141,36 +141,7 @@ impl Packages {
         let only = name.map(str::to_string);
         let mode = self.config.ecosystem(ecosystem).mode;
         let (records, advisories): (Vec<RuleRecord>, Vec<Advisory>) =
-            crate::store::read(self.store.as_ref(), move |tx| {
-                Box::pin(async move {
-                    let records = tx.package_rules(ecosystem, only.as_deref()).await?;
-                    // The advisories that can matter: for one name, or for the allowed names (an
-                    // allowlist), or for every name.
-                    let names: Option<Vec<String>> = match &only {
-                        Some(n) => Some(vec![n.clone()]),
-                        None if mode == PolicyMode::Allowlist => {
-                            Some(records.iter().filter(|r| r.kind == RuleKind::Allow).map(|r| r.name.clone()).collect())
-                        }
-                        None => None,
-                    };
-                    let advisories = match names {
-                        Some(names) => {
-                            let mut out = Vec::new();
-                            for n in names {
-                                let (e, osv_name) = osv_identity(ecosystem, &n);
-                                out.extend(tx.package_advisories(&[e], Some(std::slice::from_ref(&osv_name))).await?);
-                            }
-                            out
-                        }
-                        None if ecosystem == Ecosystem::Conda => {
-                            tx.package_advisories(&[Ecosystem::Pypi, Ecosystem::Cran], None).await?
-                        }
-                        None => tx.package_advisories(&[ecosystem], None).await?,
-                    };
-                    Ok::<_, CoreError>((records, advisories))
-                })
-            })
-            .await?;
+            crate::store::read(self.store.as_ref(), move |tx| Box::pin(policy_rows(tx, ecosystem, only, mode))).await?;
         let c = self.config.ecosystem(ecosystem);
         let mut rules = Vec::with_capacity(records.len());
         for r in records {
@@ -203,4 +174,39 @@ impl Packages {
     fn remember<T>(&self, map: &Cached<T>, key: &str, bytes: usize, value: Arc<T>) {
         map.put(key, self.now_us(), bytes, value);
     }
+}
+
+/// The rules stored for `only` (or every name) and the advisories that can matter to them: for
+/// one name, for the allowed names (an allowlist), or for every name.
+async fn policy_rows(
+    tx: &mut dyn Tx,
+    ecosystem: Ecosystem,
+    only: Option<String>,
+    mode: PolicyMode,
+) -> Result<(Vec<RuleRecord>, Vec<Advisory>), CoreError> {
+    let records = tx.package_rules(ecosystem, only.as_deref()).await?;
+    // The advisories that can matter: for one name, or for the allowed names (an
+    // allowlist), or for every name.
+    let names: Option<Vec<String>> = match &only {
+        Some(n) => Some(vec![n.clone()]),
+        None if mode == PolicyMode::Allowlist => {
+            Some(records.iter().filter(|r| r.kind == RuleKind::Allow).map(|r| r.name.clone()).collect())
+        }
+        None => None,
+    };
+    let advisories = match names {
+        Some(names) => {
+            let mut out = Vec::new();
+            for n in names {
+                let (e, osv_name) = osv_identity(ecosystem, &n);
+                out.extend(tx.package_advisories(&[e], Some(std::slice::from_ref(&osv_name))).await?);
+            }
+            out
+        }
+        None if ecosystem == Ecosystem::Conda => {
+            tx.package_advisories(&[Ecosystem::Pypi, Ecosystem::Cran], None).await?
+        }
+        None => tx.package_advisories(&[ecosystem], None).await?,
+    };
+    Ok::<_, CoreError>((records, advisories))
 }

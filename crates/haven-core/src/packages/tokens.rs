@@ -5,6 +5,7 @@
 use haven_crypto::ct_eq;
 use haven_crypto::token::{hash_token, looks_like_token, new_token};
 use serde_json::json;
+use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::records::RepoToken;
@@ -15,6 +16,7 @@ use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource, can, require};
 use crate::caller::{Caller, Level};
 use crate::identity::records::AccountStatus;
+use crate::{Tx, to_micros};
 
 /// How long a repository token lasts.
 pub const TOKEN_DAYS: i64 = 365;
@@ -181,7 +183,6 @@ impl Packages {
         source: &str,
     ) -> Result<Auth, PackageError> {
         let now = self.clock.now();
-        let now_us = self.now_us();
         let key = format!("repo-address:{}", crate::client::rate_key(source));
         // The claimed user id is the client's text: kept short, as the audit target.
         let claimed: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
@@ -191,25 +192,7 @@ impl Packages {
             details["token_owner"] = json!(owner);
         }
         let auth = crate::store::transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                let failures = tx.count_attempts(&key, now_us - FAILURE_WINDOW_US).await?;
-                if failures > MAX_FAILURES {
-                    return Ok::<_, CoreError>(Auth::RateLimited);
-                }
-                tx.record_attempt(&key, now_us).await?;
-                let (action, auth) = if failures == MAX_FAILURES {
-                    (action::REPO_TOKEN_RATE_LIMITED, Auth::RateLimited)
-                } else {
-                    (action::REPO_TOKEN_REFUSED, Auth::Refused)
-                };
-                let event = NewAuditEvent::new(now, actor::ANONYMOUS, action).target(&claimed).source(&src).details({
-                    let mut d = details;
-                    d["failures"] = json!(failures + 1);
-                    d
-                });
-                tx.append_audit(event).await?;
-                Ok(auth)
-            })
+            Box::pin(record_auth_failure(tx, key, claimed, src, details, now))
         })
         .await?;
         Ok(auth)
@@ -227,4 +210,33 @@ pub enum Auth {
     Refused,
     /// Too many refused credentials from this address lately.
     RateLimited,
+}
+
+/// A refused repository credential: counted per address, rate limited past the limit, audited.
+async fn record_auth_failure(
+    tx: &mut dyn Tx,
+    key: String,
+    claimed: String,
+    src: String,
+    details: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<Auth, CoreError> {
+    let now_us = to_micros(now);
+    let failures = tx.count_attempts(&key, now_us - FAILURE_WINDOW_US).await?;
+    if failures > MAX_FAILURES {
+        return Ok::<_, CoreError>(Auth::RateLimited);
+    }
+    tx.record_attempt(&key, now_us).await?;
+    let (action, auth) = if failures == MAX_FAILURES {
+        (action::REPO_TOKEN_RATE_LIMITED, Auth::RateLimited)
+    } else {
+        (action::REPO_TOKEN_REFUSED, Auth::Refused)
+    };
+    let event = NewAuditEvent::new(now, actor::ANONYMOUS, action).target(&claimed).source(&src).details({
+        let mut d = details;
+        d["failures"] = json!(failures + 1);
+        d
+    });
+    tx.append_audit(event).await?;
+    Ok(auth)
 }
