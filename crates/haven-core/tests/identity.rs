@@ -1,5 +1,5 @@
 //! Identity use cases, called directly (no HTTP): sign-in, lockout, step-up, single-use codes,
-//! limited sessions and the service desk. On SQLite with the fake clock; one behaviour per test.
+//! limited sessions, the ICE logon, emergency codes and the service desk. On SQLite with the fake clock; one behaviour per test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use haven_core::CoreError;
@@ -184,4 +184,98 @@ async fn the_service_desk_is_for_administrators_with_a_recent_step_up() {
     ));
     // The console holds the data directory: no step-up.
     identity.set_account_status(&Caller::console(), "fred", AccountStatus::Active).await.unwrap();
+}
+
+/// The right answers to the questions `enrolled` chose, in order.
+fn answers() -> Vec<Zeroizing<String>> {
+    (0..3).map(|k| Zeroizing::new(format!("answer number {k}"))).collect()
+}
+
+/// An ICE logon through both steps: the caller of the ICE session.
+async fn ice_session(app: &TestApp, id: &str) -> Result<Caller, CoreError> {
+    Ok(ice_logon(app, id).await?.0)
+}
+
+/// An ICE logon through both steps: the caller of the ICE session and its secret.
+async fn ice_logon(app: &TestApp, id: &str) -> Result<(Caller, String), CoreError> {
+    let identity = &app.state.identity;
+    let flow = identity.ice_password(&visitor(), id, PASSWORD).await?;
+    assert_eq!(identity.ice_questions(&flow).await?.len(), 3);
+    let session = identity.ice_answers(&visitor(), &flow, &answers()).await?;
+    Ok((caller(app, &session.secret).await, session.secret.to_string()))
+}
+
+#[tokio::test]
+async fn an_ice_logon_takes_the_password_and_the_answers_and_gives_a_limited_session() {
+    let app = TestApp::builder().build().await;
+    onboarded(&app, "hana", false).await;
+    let identity = &app.state.identity;
+    let refused = identity.ice_password(&visitor(), "hana", "not the password").await;
+    assert!(matches!(refused, Err(CoreError::Invalid { field: "ice", .. })), "{:?}", refused.err());
+    let flow = identity.ice_password(&visitor(), "hana", PASSWORD).await.unwrap();
+    let mut wrong = answers();
+    wrong[2] = Zeroizing::new("Answer Number 2".into());
+    assert!(identity.ice_answers(&visitor(), &flow, &wrong).await.is_err(), "answers are case-sensitive");
+    let ice = ice_session(&app, "hana").await.unwrap();
+    assert_eq!(ice.level, Level::Ice);
+    // An ICE session makes a soft token or an emergency code, and nothing else.
+    assert!(identity.create_token(&ice, Product::MobileIdTotp).await.is_ok());
+    assert!(matches!(identity.my_sessions(&ice).await, Err(CoreError::Forbidden)));
+    assert!(matches!(identity.regenerate_recovery_codes(&ice).await, Err(CoreError::Forbidden)));
+    // The flow secret worked once.
+    assert!(identity.ice_answers(&visitor(), &flow, &answers()).await.is_err(), "flow used up");
+}
+
+#[tokio::test]
+async fn ice_attempts_are_limited_per_account_and_hour() {
+    let app = TestApp::builder().build().await;
+    onboarded(&app, "ivan", false).await;
+    let identity = &app.state.identity;
+    for _ in 0..identity.policy.ice_attempts_per_hour {
+        let _ = identity.ice_password(&visitor(), "ivan", "wrong").await;
+    }
+    let limited = identity.ice_password(&visitor(), "ivan", PASSWORD).await;
+    assert!(matches!(limited, Err(CoreError::TooManyAttempts(_))), "{:?}", limited.err());
+    app.clock.advance(Duration::minutes(61));
+    ice_session(&app, "ivan").await.unwrap();
+}
+
+#[tokio::test]
+async fn the_service_desk_switches_ice_off_for_one_account_or_for_everyone() {
+    let app = TestApp::builder().build().await;
+    onboarded(&app, "jane", false).await;
+    onboarded(&app, "kurt", false).await;
+    let identity = &app.state.identity;
+    let (_, secret) = ice_logon(&app, "jane").await.unwrap();
+    identity.set_account_ice(&Caller::console(), "jane", false).await.unwrap();
+    // Her ICE session ended, and a new logon is refused; Kurt's is not affected.
+    assert!(identity.authenticate(&secret, "192.0.2.10", "test").await.unwrap().is_none());
+    assert!(matches!(ice_session(&app, "jane").await, Err(CoreError::Unavailable(_))));
+    ice_session(&app, "kurt").await.unwrap();
+    identity.set_global_ice(&Caller::console(), false).await.unwrap();
+    assert!(matches!(ice_session(&app, "kurt").await, Err(CoreError::Unavailable(_))));
+    assert!(!identity.ice_globally_enabled().await.unwrap());
+}
+
+#[tokio::test]
+async fn an_emergency_code_signs_in_once_and_expires() {
+    let app = TestApp::builder().build().await;
+    onboarded(&app, "lena", false).await;
+    let identity = &app.state.identity;
+    let ice = ice_session(&app, "lena").await.unwrap();
+    let (code, expires_us) = identity.request_emergency_code(&ice).await.unwrap();
+    assert_eq!(code.len(), 8);
+    assert_eq!(identity.emergency_code_expiry(&ice).await.unwrap(), Some(expires_us));
+    // A second request replaces the first: one code per user.
+    let (code, _) = identity.request_emergency_code(&ice).await.unwrap();
+    let ok = identity.sign_in(&visitor(), creds("lena", PASSWORD, &code), None).await.unwrap();
+    assert_eq!(ok.factor, "emergency_code");
+    let again = identity.sign_in(&visitor(), creds("lena", PASSWORD, &code), None).await;
+    assert!(matches!(again, Err(CoreError::SignInFailed)), "used up");
+    // A code not used within its hours expires.
+    let ice = ice_session(&app, "lena").await.unwrap();
+    let (late, _) = identity.request_emergency_code(&ice).await.unwrap();
+    app.clock.advance(Duration::hours(i64::from(identity.policy.emergency_code_hours)) + Duration::minutes(1));
+    let expired = identity.sign_in(&visitor(), creds("lena", PASSWORD, &late), None).await;
+    assert!(matches!(expired, Err(CoreError::SignInFailed)), "expired");
 }

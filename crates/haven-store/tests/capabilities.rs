@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use haven_core::accounts::{NewUser, Role};
+use haven_core::blobs::ObjectMeta;
 use haven_core::identity::records::{
     AccountStatus, LinkPurpose, LinkRecord, OtpKind, OtpTokenRecord, SessionKind, SessionRecord, TokenState,
 };
-use haven_core::packages::records::{NewRule, RepoToken, RequestRecord, RequestStatus};
+use haven_core::packages::records::{CachedFile, NewRule, RepoToken, RequestRecord, RequestStatus};
 use haven_core::{StoreError, transact};
 use haven_packages::osv::{Advisory, Affected, Event, Severity};
 use haven_packages::policy::{Ecosystem, RuleKind};
@@ -19,6 +20,7 @@ contract!(
     tokens_sessions_and_single_use_secrets_round_trip,
     package_rules_requests_and_repository_tokens_round_trip,
     advisories_and_upload_times_round_trip,
+    cached_package_files_join_their_objects,
 );
 
 fn user(id: &str, roles: Vec<Role>) -> NewUser {
@@ -295,6 +297,66 @@ async fn advisories_and_upload_times_round_trip(db: TestDb) {
             tx.put_package_upload_time(Ecosystem::Pypi, "lib-1.0.whl", 123).await?;
             assert_eq!(tx.package_upload_time(Ecosystem::Pypi, "lib-1.0.whl").await?, Some(123));
             assert_eq!(tx.package_upload_time(Ecosystem::Cran, "lib-1.0.whl").await?, None);
+            Ok::<_, StoreError>(())
+        })
+    })
+    .await
+    .unwrap();
+}
+
+fn cached(ecosystem: Ecosystem, path: &str, object: &str) -> (CachedFile, ObjectMeta) {
+    let file = CachedFile {
+        ecosystem,
+        path: path.into(),
+        object_id: object.into(),
+        sha256: format!("{path}-sha"),
+        size: 10,
+        fetched_us: 5,
+    };
+    // Values unlike the file's, so that a column read from the wrong table shows.
+    let meta = ObjectMeta {
+        id: object.into(),
+        project: "haven-packages".into(),
+        key_version: 1,
+        wrapped_key: vec![7; 40],
+        size: 74,
+        sha256: format!("{object}-sealed-sha"),
+        created_us: 4,
+    };
+    (file, meta)
+}
+
+async fn cached_package_files_join_their_objects(db: TestDb) {
+    transact(&db.store, |tx| {
+        Box::pin(async move {
+            let wheel = cached(Ecosystem::Pypi, "lib/lib-1.0-py3-none-any.whl", "obj-1");
+            let tarball = cached(Ecosystem::Cran, "src/contrib/rlang_1.1.4.tar.gz", "obj-2");
+            for (file, meta) in [&wheel, &tarball] {
+                tx.insert_object(meta).await?;
+                assert!(tx.insert_cached_package_file(file).await?, "new");
+            }
+            // A second fetch of the same path keeps the first (the loser deletes its object).
+            let (dup, _) = cached(Ecosystem::Pypi, "lib/lib-1.0-py3-none-any.whl", "obj-1");
+            assert!(!tx.insert_cached_package_file(&dup).await?, "kept the first");
+            let (file, meta) = tx.cached_package_file(Ecosystem::Pypi, &wheel.0.path).await?.unwrap();
+            assert_eq!(
+                (file.object_id.as_str(), file.sha256.as_str(), file.size, file.fetched_us),
+                ("obj-1", "lib/lib-1.0-py3-none-any.whl-sha", 10, 5)
+            );
+            assert_eq!(
+                (meta.id.as_str(), meta.project.as_str(), meta.key_version, meta.wrapped_key.len()),
+                ("obj-1", "haven-packages", 1, 40)
+            );
+            assert_eq!((meta.size, meta.sha256.as_str(), meta.created_us), (74, "obj-1-sealed-sha", 4));
+            assert!(tx.cached_package_file(Ecosystem::Cran, &wheel.0.path).await?.is_none(), "per ecosystem");
+            let paths = tx.cached_package_paths().await?;
+            assert_eq!(
+                paths,
+                [
+                    (Ecosystem::Cran, "src/contrib/rlang_1.1.4.tar.gz".to_string()),
+                    (Ecosystem::Pypi, "lib/lib-1.0-py3-none-any.whl".to_string())
+                ]
+            );
             Ok::<_, StoreError>(())
         })
     })

@@ -1,6 +1,6 @@
 //! Test support (dev-only): a fake clock, test databases on SQLite and PostgreSQL, the in-process
-//! application ([`app::TestApp`]) with a cheap hasher, and a running `haven` process with an
-//! HTTPS client that trusts its CA.
+//! application ([`app::TestApp`]) with a cheap hasher, a package upstream on disk
+//! ([`upstream::Upstream`]), and a running `haven` process with an HTTPS client that trusts its CA.
 
 // Test support: a setup that fails must fail the test at once and say why, so panicking is
 // the right behaviour here (this crate is never part of the binary).
@@ -12,6 +12,7 @@ pub mod db;
 pub mod hasher;
 pub mod mail;
 pub mod process;
+pub mod upstream;
 
 use std::sync::Mutex;
 

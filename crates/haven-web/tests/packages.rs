@@ -4,104 +4,21 @@
 //! and paths, CRAN and conda indexes, and repository tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::path::Path;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures::StreamExt;
 use haven_core::caller::Caller;
 use haven_core::identity::records::AccountStatus;
-use haven_core::packages::PackagesConfig;
 use haven_crypto::sha256;
 use haven_packages::policy::{Ecosystem, RuleKind};
 use haven_testkit::db::TestDb;
+use haven_testkit::upstream::{DAY, NOW, Upstream, WheelSpec, iso, wheel};
 use tower::ServiceExt;
 
 mod common;
 
 use common::TestApp as App;
 use common::browser::{full_sign_in, onboard};
-
-const DAY: i64 = 86_400;
-/// The fake clock's "now": 2026-01-01T00:00:00Z.
-const NOW: i64 = 1_767_225_600;
-
-fn iso(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
-
-/// An upstream directory tree: PyPI pages (PEP 691 JSON), a CRAN repository, a conda channel.
-struct Upstream {
-    dir: tempfile::TempDir,
-}
-
-struct WheelSpec<'a> {
-    project: &'a str,
-    filename: &'a str,
-    bytes: &'a [u8],
-    age_days: i64,
-    yanked: Option<&'a str>,
-    /// Declare this SHA-256 instead of the file's own.
-    declared: Option<String>,
-    /// `Requires-Dist` lines of its core metadata.
-    requires: &'a [&'a str],
-}
-
-impl Upstream {
-    fn new() -> Upstream {
-        Upstream { dir: tempfile::tempdir().unwrap() }
-    }
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-    fn config(&self, anonymous: bool) -> PackagesConfig {
-        let mut c = PackagesConfig { anonymous_read: anonymous, ..Default::default() };
-        c.pypi.upstream = format!("file://{}/pypi/", self.root().display());
-        c.cran.upstream = format!("file://{}/cran/", self.root().display());
-        c.conda.upstream = format!("file://{}/conda/", self.root().display());
-        c.conda.channels = vec!["haven-test".into()];
-        c
-    }
-
-    /// Write a project page with these files (and the files, and their metadata).
-    fn pypi(&self, project: &str, files: &[WheelSpec<'_>]) {
-        let dir = self.root().join("pypi").join(project);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut entries = Vec::new();
-        for f in files {
-            assert_eq!(f.project, project);
-            std::fs::write(dir.join(f.filename), f.bytes).unwrap();
-            let version = haven_packages::pypi::filename_version(f.filename).unwrap();
-            let mut metadata = format!("Metadata-Version: 2.1\nName: {project}\nVersion: {version}\nLicense: MIT\n");
-            for r in f.requires {
-                metadata.push_str(&format!("Requires-Dist: {r}\n"));
-            }
-            std::fs::write(dir.join(format!("{}.metadata", f.filename)), &metadata).unwrap();
-            let mut e = serde_json::json!({
-                "filename": f.filename,
-                "url": f.filename,
-                "hashes": {"sha256": f.declared.clone().unwrap_or_else(|| hex::encode(sha256(f.bytes)))},
-                "requires-python": ">=3.8",
-                "core-metadata": {"sha256": hex::encode(sha256(metadata.as_bytes()))},
-                "size": f.bytes.len(),
-                "upload-time": iso(NOW - f.age_days * DAY),
-            });
-            if let Some(y) = f.yanked {
-                e["yanked"] = y.into();
-            }
-            entries.push(e);
-        }
-        let page = serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "files": entries});
-        std::fs::write(dir.join("index.json"), page.to_string()).unwrap();
-    }
-}
-
-fn wheel<'a>(project: &'a str, filename: &'a str, bytes: &'a [u8], age_days: i64) -> WheelSpec<'a> {
-    WheelSpec { project, filename, bytes, age_days, yanked: None, declared: None, requires: &[] }
-}
 
 async fn app(db: TestDb, up: &Upstream, anonymous: bool) -> App {
     App::builder().db(db).packages(up.config(anonymous)).build().await
@@ -242,7 +159,9 @@ async fn pypi_pages_follow_the_policy_and_the_accept_header() {
     assert_eq!(r.json()["projects"], serde_json::json!([{"name": "demo-pkg"}]));
 }
 
-async fn downloads_are_verified_cached_and_audited_on(db: TestDb) {
+#[tokio::test]
+async fn downloads_are_verified_cached_and_audited() {
+    let db = haven_testkit::db::sqlite().await;
     let up = Upstream::new();
     let big: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     up.pypi(
@@ -316,17 +235,6 @@ async fn downloads_are_verified_cached_and_audited_on(db: TestDb) {
         count("package.integrity_failed") + 1,
         audit_actions(&app).await.iter().filter(|(a, _)| a == "package.integrity_failed").count()
     );
-}
-
-#[tokio::test]
-async fn downloads_are_verified_cached_and_audited() {
-    downloads_are_verified_cached_and_audited_on(haven_testkit::db::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn downloads_are_verified_cached_and_audited_on_postgres() {
-    let Some(db) = haven_testkit::db::postgres().await else { return };
-    downloads_are_verified_cached_and_audited_on(db).await;
 }
 
 #[tokio::test]
@@ -519,52 +427,6 @@ async fn conda_repodata_is_filtered_and_noarch_always_answers() {
 }
 
 #[tokio::test]
-async fn a_conda_closure_follows_dependencies_across_subdirs_and_passes() {
-    let up = Upstream::new();
-    let ts = (NOW - 30 * DAY) * 1000;
-    let record = |name: &str, version: &str, subdir: &str, depends: &[&str]| {
-        serde_json::json!({"name": name, "version": version, "build": "0", "depends": depends,
-            "sha256": "ab".repeat(32), "size": 10, "timestamp": ts, "subdir": subdir, "license": "MIT"})
-    };
-    // File order matters to the streaming reader: `aaa` goes by before anything asks for it
-    // (zlib, read after it, needs it), so a second pass must fetch it.
-    let linux = serde_json::json!({"packages": {}, "packages.conda": {
-        "aaa-0.5-0.conda": record("aaa", "0.5", "linux-64", &[]),
-        "app-1.0-0.conda": record("app", "1.0", "linux-64", &["zlib >=1.2", "pyhelper", "__glibc >=2.17"]),
-        "unrelated-9-0.conda": record("unrelated", "9", "linux-64", &[]),
-        "zlib-1.1-0.conda": record("zlib", "1.1", "linux-64", &[]),
-        "zlib-1.3-0.conda": record("zlib", "1.3", "linux-64", &["aaa"]),
-    }});
-    let noarch = serde_json::json!({"packages.conda": {
-        "pyhelper-2.0-0.conda": record("pyhelper", "2.0", "noarch", &[]),
-    }});
-    for (subdir, data) in [("linux-64", linux), ("noarch", noarch)] {
-        let dir = up.root().join("conda/haven-test").join(subdir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("repodata.json"), data.to_string()).unwrap();
-    }
-    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
-    allow(&app, Ecosystem::Conda, "pyhelper", None, false).await;
-    let items = app.state.packages.closure(Ecosystem::Conda, "app", "").await.unwrap();
-    let said: Vec<String> = items
-        .iter()
-        .map(|i| format!("{} {} by {} allowed={}", i.name, i.version, i.needed_by.as_deref().unwrap_or("-"), i.allowed))
-        .collect();
-    assert_eq!(
-        said,
-        [
-            "app 1.0 by - allowed=false",
-            "zlib 1.3 by app allowed=false",
-            "pyhelper 2.0 by app allowed=true",
-            "aaa 0.5 by zlib allowed=false"
-        ]
-    );
-    assert_eq!(items[0].license.as_deref(), Some("MIT"));
-    let r = app.state.packages.closure(Ecosystem::Conda, "nothing", "").await.unwrap();
-    assert!(r[0].problem.as_deref().unwrap_or("").contains("no build"), "{:?}", r[0]);
-}
-
-#[tokio::test]
 async fn the_repository_needs_a_repository_token() {
     let up = Upstream::new();
     up.pypi("good", &[wheel("good", "good-1.0-py3-none-any.whl", b"good", 30)]);
@@ -670,16 +532,7 @@ async fn the_repository_needs_a_repository_token() {
 
 #[tokio::test]
 async fn osv_advisories_refuse_versions_and_report_what_was_served() {
-    osv_advisories_refuse_versions_and_report_what_was_served_on(haven_testkit::db::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn osv_advisories_refuse_versions_and_report_what_was_served_on_postgres() {
-    let Some(db) = haven_testkit::db::postgres().await else { return };
-    osv_advisories_refuse_versions_and_report_what_was_served_on(db).await;
-}
-
-async fn osv_advisories_refuse_versions_and_report_what_was_served_on(db: TestDb) {
+    let db = haven_testkit::db::sqlite().await;
     let up = Upstream::new();
     up.pypi(
         "lib",
@@ -737,137 +590,6 @@ async fn osv_advisories_refuse_versions_and_report_what_was_served_on(db: TestDb
     assert_eq!(report.withdrawn, 1);
     assert_eq!(get(&app, "/pypi/files/lib/lib-1.1-py3-none-any.whl").await.status, StatusCode::OK);
     assert_eq!(audit_actions(&app).await.iter().filter(|(a, _)| a == "package.osv_imported").count(), 3);
-}
-
-#[tokio::test]
-async fn the_bootstrap_allowlist_is_added_once() {
-    let up = Upstream::new();
-    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
-    let added = app.state.packages.bootstrap_allowlist().await.unwrap();
-    assert!(added >= 20, "{added}");
-    let pypi: Vec<String> = app
-        .state
-        .packages
-        .rules(&Caller::console(), Ecosystem::Pypi)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    for name in ["pip", "setuptools", "wheel", "hatchling", "flit-core"] {
-        assert!(pypi.contains(&name.to_string()), "{name} in {pypi:?}");
-    }
-    let cran: Vec<String> = app
-        .state
-        .packages
-        .rules(&Caller::console(), Ecosystem::Cran)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    assert_eq!(cran, ["remotes", "renv"]);
-    // Removed rules stay removed: it is added once, not on every start.
-    app.state
-        .packages
-        .remove_rules(&Caller::console(), Ecosystem::Cran, RuleKind::Allow, "renv", None, "")
-        .await
-        .unwrap();
-    assert_eq!(app.state.packages.bootstrap_allowlist().await.unwrap(), 0);
-    assert_eq!(app.state.packages.rules(&Caller::console(), Ecosystem::Cran).await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn software_requests_show_the_closure_and_approve_it_in_one_decision() {
-    software_requests_show_the_closure_and_approve_it_in_one_decision_on(haven_testkit::db::sqlite().await).await;
-}
-
-async fn software_requests_show_the_closure_and_approve_it_in_one_decision_on(db: TestDb) {
-    use haven_core::packages::requests::Manifest;
-
-    let up = Upstream::new();
-    up.pypi(
-        "app",
-        &[WheelSpec {
-            requires: &["lib>=1", "winonly; sys_platform == 'win32'", "testing-tool; extra == 'test'"],
-            ..wheel("app", "app-1.0-py3-none-any.whl", b"app", 30)
-        }],
-    );
-    up.pypi(
-        "lib",
-        &[
-            WheelSpec { requires: &["tiny"], ..wheel("lib", "lib-1.0-py3-none-any.whl", b"lib1", 60) },
-            WheelSpec { requires: &["tiny"], ..wheel("lib", "lib-2.0-py3-none-any.whl", b"lib2", 30) },
-        ],
-    );
-    up.pypi("tiny", &[wheel("tiny", "tiny-1.0-py3-none-any.whl", b"tiny", 30)]);
-    let app = app(db, &up, true).await;
-    allow(&app, Ecosystem::Pypi, "tiny", None, false).await;
-    for (id, admin) in [("rita", false), ("rev", true)] {
-        app.state.identity.add_account(&Caller::console(), id, &format!("{id}@example.org"), admin).await.unwrap();
-    }
-    let rita = full(&app, "rita", vec![haven_core::accounts::Role::Researcher]);
-    let rev = full(&app, "rev", vec![haven_core::accounts::Role::Admin]);
-    let mailer = app.state.identity.mailer.clone();
-    let p = &app.state.packages;
-
-    // The dry run: per package, what Haven says now.
-    let (verdicts, skipped) =
-        p.dry_run(&rita, Manifest::Requirements, "app\ntiny==1.0\nnowhere\n-e .\n").await.unwrap();
-    let said: Vec<String> = verdicts
-        .iter()
-        .map(|v| format!("{} [{}] {}", v.wanted.name, v.offered.join(","), v.reason.clone().unwrap_or_default()))
-        .collect();
-    assert_eq!(said[0], "app [] app is not on the allowlist", "{said:?}");
-    assert_eq!(said[1], "tiny [1.0] ", "{said:?}");
-    assert_eq!(said[2], "nowhere [] nowhere is not on the allowlist", "{said:?}");
-    assert_eq!(skipped.len(), 1);
-
-    let r =
-        p.submit_request(&rita, mailer.as_ref(), Ecosystem::Pypi, "App", "", "For the cohort analysis.").await.unwrap();
-    assert_eq!((r.name.as_str(), r.status.as_str()), ("app", "pending"));
-    assert!(app.mail.last_to("rita@example.org").unwrap().subject.contains(&format!("request #{} received", r.id)));
-    let again = p.submit_request(&rita, mailer.as_ref(), Ecosystem::Pypi, "app", "", "Again, please.").await;
-    assert!(again.is_err(), "one pending request per package");
-    assert!(p.submit_request(&rita, mailer.as_ref(), Ecosystem::Pypi, "x", "", "short").await.is_err());
-
-    // The closure: app, lib at its newest, tiny (already allowed); no Windows-only or extra.
-    let closure = p.preview(&rev, &r).await.unwrap();
-    let items: Vec<String> =
-        closure.iter().map(|i| format!("{} {} {:?} {}", i.name, i.version, i.needed_by, i.allowed)).collect();
-    assert_eq!(items, ["app 1.0 None false", "lib 2.0 Some(\"app\") false", "tiny 1.0 Some(\"lib\") true"]);
-    assert_eq!(closure[0].license.as_deref(), Some("MIT"));
-
-    // Only reviewers decide, never their own request; rejecting needs a note.
-    assert!(p.decide_request(&rita, mailer.as_ref(), r.id, true, "").await.is_err());
-    assert!(p.decide_request(&rev, mailer.as_ref(), r.id, false, "").await.is_err());
-    let decided = p.decide_request(&rev, mailer.as_ref(), r.id, true, "Fine.").await.unwrap();
-    assert_eq!(decided.status.as_str(), "approved");
-    let mail = app.mail.last_to("rita@example.org").unwrap();
-    assert!(mail.subject.contains("approved") && mail.text.contains("lib 2.0 (needed by app)"), "{}", mail.text);
-    assert!(p.decide_request(&rev, mailer.as_ref(), r.id, true, "").await.is_err(), "decided once");
-
-    let rules: Vec<String> = p
-        .rules(&Caller::console(), Ecosystem::Pypi)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| format!("{} {} | {}", r.name, r.spec, r.reason))
-        .collect();
-    assert!(rules.contains(&format!("app ==1.0 | request #{} by rita", r.id)), "{rules:?}");
-    assert!(rules.contains(&format!("lib ==2.0 | request #{}: a dependency of app (app)", r.id)), "{rules:?}");
-    assert_eq!(
-        filenames(&get(&app, "/pypi/simple/lib/").await.json()),
-        ["lib-2.0-py3-none-any.whl"],
-        "the reviewed version only"
-    );
-    assert_eq!(get(&app, "/pypi/files/app/app-1.0-py3-none-any.whl").await.status, StatusCode::OK);
-    assert!(audit_actions(&app).await.iter().any(|(a, d)| a == "package.request_approved" && d.contains("lib ==2.0")));
-
-    // The pages need a session.
-    let r = get(&app, "/packages/requests").await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert!(r.headers["location"].to_str().unwrap().starts_with("/security/signin"));
 }
 
 #[tokio::test]
