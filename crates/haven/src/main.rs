@@ -8,14 +8,14 @@ fn main() -> ExitCode {
     haven::private_umask();
     haven::install_crypto_provider();
     let cli = Cli::parse();
-    let config = match cli.command.load_config() {
+    let config = match cli.load_config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("haven: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Command::Config { command: ConfigCommand::Check { .. } } = &cli.command {
+    if let Command::Config { command: ConfigCommand::Check } = &cli.command {
         print!("{}", config.to_redacted_toml());
         eprintln!("configuration is valid");
         return ExitCode::SUCCESS;

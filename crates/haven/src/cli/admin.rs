@@ -4,31 +4,19 @@ use anyhow::Result;
 use clap::Subcommand;
 use haven_core::accounts;
 
-use super::Common;
 use crate::app::{self, Mode};
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
     /// Issue a new one-time link to create the first administrator.
-    BootstrapLink {
-        #[command(flatten)]
-        common: Common,
-    },
-}
-
-impl AdminCommand {
-    pub fn common(&self) -> &Common {
-        match self {
-            AdminCommand::BootstrapLink { common, .. } => common,
-        }
-    }
+    BootstrapLink,
 }
 
 impl AdminCommand {
     pub async fn run(self, config: Config) -> Result<i32> {
         match self {
-            AdminCommand::BootstrapLink { .. } => bootstrap_link(config).await,
+            AdminCommand::BootstrapLink => bootstrap_link(config).await,
         }
     }
 }

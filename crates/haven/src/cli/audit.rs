@@ -10,21 +10,15 @@ use haven_core::Store;
 use haven_core::audit::verify_trail;
 use time::format_description::well_known::Rfc3339;
 
-use super::Common;
 use crate::app::{self, Mode};
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the hash chain and signed checkpoints; exit 1 naming the first bad event.
-    Verify {
-        #[command(flatten)]
-        common: Common,
-    },
+    Verify,
     /// Write events as JSON lines.
     Export {
-        #[command(flatten)]
-        common: Common,
         /// Only events at or after this date or RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
@@ -36,30 +30,17 @@ pub enum AuditCommand {
         output: Option<PathBuf>,
     },
     /// Sign a checkpoint for the newest event now.
-    Checkpoint {
-        #[command(flatten)]
-        common: Common,
-    },
-}
-
-impl AuditCommand {
-    pub fn common(&self) -> &Common {
-        match self {
-            AuditCommand::Verify { common, .. } => common,
-            AuditCommand::Export { common, .. } => common,
-            AuditCommand::Checkpoint { common, .. } => common,
-        }
-    }
+    Checkpoint,
 }
 
 impl AuditCommand {
     pub async fn run(self, config: Config) -> Result<i32> {
         match self {
-            AuditCommand::Verify { .. } => audit_verify(config).await,
+            AuditCommand::Verify => audit_verify(config).await,
             AuditCommand::Export { since, output, .. } => {
                 audit_export(config, since.as_deref(), output.as_deref()).await
             }
-            AuditCommand::Checkpoint { .. } => audit_checkpoint(config).await,
+            AuditCommand::Checkpoint => audit_checkpoint(config).await,
         }
     }
 }

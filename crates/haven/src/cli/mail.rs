@@ -3,30 +3,18 @@
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
-use super::Common;
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum MailCommand {
     /// List the messages in the outbox (mail.transport = "outbox").
-    List {
-        #[command(flatten)]
-        common: Common,
-    },
-}
-
-impl MailCommand {
-    pub fn common(&self) -> &Common {
-        match self {
-            MailCommand::List { common, .. } => common,
-        }
-    }
+    List,
 }
 
 impl MailCommand {
     pub fn run(self, config: &Config) -> Result<i32> {
         match self {
-            MailCommand::List { .. } => mail_list(config),
+            MailCommand::List => mail_list(config),
         }
     }
 }

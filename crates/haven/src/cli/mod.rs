@@ -38,6 +38,8 @@ pub struct Cli {
     /// Log format (overrides log.format).
     #[arg(long, global = true, value_enum, env = "HAVEN_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    #[command(flatten)]
+    pub common: Common,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,10 +47,10 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// Configuration file (TOML).
-    #[arg(long, env = "HAVEN_CONFIG")]
+    #[arg(long, global = true, env = "HAVEN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory [default: ./haven-data].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
 }
 
@@ -56,8 +58,6 @@ pub struct Common {
 pub enum Command {
     /// Run Haven: the portals over HTTPS, on SQLite and a local data directory unless configured otherwise.
     Serve {
-        #[command(flatten)]
-        common: Common,
         /// Address to listen on [default: 127.0.0.1:8443].
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -104,31 +104,19 @@ pub enum Command {
     },
 }
 
-impl Command {
-    pub fn common(&self) -> &Common {
-        match self {
-            Command::Serve { common, .. } => common,
-            Command::Config { command } => command.common(),
-            Command::Audit { command } => command.common(),
-            Command::Updates { command } => command.common(),
-            Command::Admin { command } => command.common(),
-            Command::Users { command } => command.common(),
-            Command::Tokens { command } => command.common(),
-            Command::Mail { command } => command.common(),
-            Command::Packages { command } => command.common(),
-        }
-    }
-
+impl Cli {
     pub fn load_config(&self) -> Result<Config, crate::config::ConfigError> {
-        let common = self.common().clone();
-        let listen = match self {
+        let common = self.common.clone();
+        let listen = match &self.command {
             Command::Serve { listen, .. } => *listen,
             _ => None,
         };
         let env: Vec<(String, String)> = std::env::vars().collect();
         crate::config::load(common.config.as_deref(), &env, &Overrides { data_dir: common.data_dir, listen })
     }
+}
 
+impl Command {
     /// Run the command (`config check` is answered before, without a runtime).
     pub async fn run(self, config: Config) -> Result<i32> {
         match self {

@@ -13,7 +13,6 @@ use haven_core::packages::rules::{kind_str, parse_kind};
 use haven_core::packages::{PackageError, Packages};
 use haven_packages::policy::{Ecosystem, RuleKind};
 
-use super::Common;
 use crate::app::{self, Mode};
 use crate::config::Config;
 
@@ -21,8 +20,6 @@ use crate::config::Config;
 pub enum PackagesCommand {
     /// Allow a package (all versions, or those matching SPEC: PEP 440 for PyPI, `>= 1.2, < 2` for CRAN).
     Allow {
-        #[command(flatten)]
-        common: Common,
         /// pypi, cran or conda.
         ecosystem: String,
         name: String,
@@ -36,8 +33,6 @@ pub enum PackagesCommand {
     },
     /// Deny a package (all versions, or those matching SPEC). Deny rules win over allow rules.
     Deny {
-        #[command(flatten)]
-        common: Common,
         ecosystem: String,
         name: String,
         spec: Option<String>,
@@ -46,8 +41,6 @@ pub enum PackagesCommand {
     },
     /// Remove allow or deny rules for a package (those with SPEC only, when given).
     Remove {
-        #[command(flatten)]
-        common: Common,
         /// allow or deny.
         kind: String,
         ecosystem: String,
@@ -56,15 +49,11 @@ pub enum PackagesCommand {
     },
     /// Print the policy: mode, cooldown, size limit, upstream and every rule.
     Policy {
-        #[command(flatten)]
-        common: Common,
         /// Only this ecosystem.
         ecosystem: Option<String>,
     },
     /// Ask the upstream for a package and say, per file, whether Haven offers it and why not.
     Check {
-        #[command(flatten)]
-        common: Common,
         ecosystem: String,
         name: String,
         /// Only this version.
@@ -78,15 +67,9 @@ pub enum PackagesCommand {
     },
     /// Import OSV advisories from a directory of .json files (searched recursively) or a .zip
     /// (OSV.dev's ecosystem dumps, OpenSSF malicious-packages); report what they now refuse.
-    ImportOsv {
-        #[command(flatten)]
-        common: Common,
-        path: PathBuf,
-    },
+    ImportOsv { path: PathBuf },
     /// List software requests (pending ones only with --pending).
     Requests {
-        #[command(flatten)]
-        common: Common,
         #[arg(long)]
         pending: bool,
         /// Show one request with its dependency closure.
@@ -95,8 +78,6 @@ pub enum PackagesCommand {
     },
     /// Decide a pending software request: approve (adding its closure's allow rules) or reject.
     Decide {
-        #[command(flatten)]
-        common: Common,
         id: i64,
         /// approve or reject.
         decision: String,
@@ -106,8 +87,6 @@ pub enum PackagesCommand {
     },
     /// Make a repository token for USER (a service account, say) and print it once.
     Token {
-        #[command(flatten)]
-        common: Common,
         user: String,
         #[arg(long)]
         label: String,
@@ -117,20 +96,6 @@ pub enum PackagesCommand {
 impl PackagesCommand {
     pub async fn run(self, config: Config) -> Result<i32> {
         dispatch(config, self).await
-    }
-
-    pub fn common(&self) -> &Common {
-        match self {
-            PackagesCommand::Allow { common, .. } => common,
-            PackagesCommand::Deny { common, .. } => common,
-            PackagesCommand::Remove { common, .. } => common,
-            PackagesCommand::Policy { common, .. } => common,
-            PackagesCommand::Check { common, .. } => common,
-            PackagesCommand::ImportOsv { common, .. } => common,
-            PackagesCommand::Requests { common, .. } => common,
-            PackagesCommand::Decide { common, .. } => common,
-            PackagesCommand::Token { common, .. } => common,
-        }
     }
 }
 

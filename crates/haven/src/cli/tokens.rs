@@ -6,36 +6,20 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use haven_core::caller::Caller;
 
-use super::{Common, open_identity};
+use super::open_identity;
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum TokensCommand {
     /// Import hardware-token seeds from a PSKC file (RFC 6030); all or nothing.
     ImportPskc {
-        #[command(flatten)]
-        common: Common,
         file: PathBuf,
         /// File holding the pre-shared key in hex, for encrypted files.
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
     /// Assign an imported token to a user.
-    Assign {
-        #[command(flatten)]
-        common: Common,
-        serial: String,
-        user: String,
-    },
-}
-
-impl TokensCommand {
-    pub fn common(&self) -> &Common {
-        match self {
-            TokensCommand::ImportPskc { common, .. } => common,
-            TokensCommand::Assign { common, .. } => common,
-        }
-    }
+    Assign { serial: String, user: String },
 }
 
 impl TokensCommand {

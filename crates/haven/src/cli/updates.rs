@@ -9,7 +9,6 @@ use haven_core::authz::{Action, Resource, can};
 use haven_core::caller::Caller;
 use time::format_description::well_known::Rfc3339;
 
-use super::Common;
 use crate::app::{self, Mode};
 use crate::config::Config;
 
@@ -17,8 +16,6 @@ use crate::config::Config;
 pub enum UpdatesCommand {
     /// Publish a service update (Markdown body).
     Publish {
-        #[command(flatten)]
-        common: Common,
         /// The publishing administrator's user id.
         #[arg(long = "as")]
         author: String,
@@ -29,19 +26,7 @@ pub enum UpdatesCommand {
         body_file: PathBuf,
     },
     /// List the published updates.
-    List {
-        #[command(flatten)]
-        common: Common,
-    },
-}
-
-impl UpdatesCommand {
-    pub fn common(&self) -> &Common {
-        match self {
-            UpdatesCommand::Publish { common, .. } => common,
-            UpdatesCommand::List { common, .. } => common,
-        }
-    }
+    List,
 }
 
 impl UpdatesCommand {
@@ -50,7 +35,7 @@ impl UpdatesCommand {
             UpdatesCommand::Publish { author, title, body_file, .. } => {
                 updates_publish(config, &author, &title, &body_file).await
             }
-            UpdatesCommand::List { .. } => updates_list(config).await,
+            UpdatesCommand::List => updates_list(config).await,
         }
     }
 }

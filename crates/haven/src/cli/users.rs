@@ -7,15 +7,13 @@ use haven_core::accounts::Role;
 use haven_core::caller::Caller;
 use haven_core::identity::records::AccountStatus;
 
-use super::{Common, open_identity};
+use super::open_identity;
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum UsersCommand {
     /// Add an account and print its single-use onboarding link (also emailed).
     Add {
-        #[command(flatten)]
-        common: Common,
         id: String,
         #[arg(long)]
         email: String,
@@ -24,65 +22,24 @@ pub enum UsersCommand {
         admin: bool,
     },
     /// List accounts whose id or email contains QUERY (all without one).
-    List {
-        #[command(flatten)]
-        common: Common,
-        query: Option<String>,
-    },
+    List { query: Option<String> },
     /// Show an account: status, counters, tokens (never a secret).
-    Show {
-        #[command(flatten)]
-        common: Common,
-        id: String,
-    },
+    Show { id: String },
     /// Lock an account until it is unlocked; ends its sessions.
-    Lock {
-        #[command(flatten)]
-        common: Common,
-        id: String,
-    },
+    Lock { id: String },
     /// Unlock an account and clear its failure counter.
-    Unlock {
-        #[command(flatten)]
-        common: Common,
-        id: String,
-    },
+    Unlock { id: String },
     /// Disable an account; ends its sessions.
-    Disable {
-        #[command(flatten)]
-        common: Common,
-        id: String,
-    },
+    Disable { id: String },
     /// Start a password reset: email the user a single-use link (never printed) that still needs a second factor.
-    ResetPassword {
-        #[command(flatten)]
-        common: Common,
-        id: String,
-    },
+    ResetPassword { id: String },
     /// Grant a role (package_reviewer, admin, researcher), or withdraw it with --withdraw.
     Role {
-        #[command(flatten)]
-        common: Common,
         id: String,
         role: String,
         #[arg(long)]
         withdraw: bool,
     },
-}
-
-impl UsersCommand {
-    pub fn common(&self) -> &Common {
-        match self {
-            UsersCommand::Add { common, .. } => common,
-            UsersCommand::List { common, .. } => common,
-            UsersCommand::Show { common, .. } => common,
-            UsersCommand::Lock { common, .. } => common,
-            UsersCommand::Unlock { common, .. } => common,
-            UsersCommand::Disable { common, .. } => common,
-            UsersCommand::ResetPassword { common, .. } => common,
-            UsersCommand::Role { common, .. } => common,
-        }
-    }
 }
 
 impl UsersCommand {
