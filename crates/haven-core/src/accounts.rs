@@ -23,17 +23,30 @@ pub enum Role {
     Researcher,
     /// Decides software requests and the package policy.
     PackageReviewer,
+    /// A member of staff: the attribute an Information Asset Owner must hold.
+    Staff,
+    /// Reads reports and the audit trail; changes nothing.
+    Auditor,
+    /// Checks output requests (egress).
+    OutputChecker,
     /// The operator at the server's console. Never stored or granted: [`Role::parse`] refuses
     /// it, and only `Caller::console` holds it.
     System,
 }
 
 impl Role {
+    /// The roles that can be granted, for messages.
+    pub const GRANTABLE: [Role; 6] =
+        [Role::Admin, Role::Researcher, Role::PackageReviewer, Role::Staff, Role::Auditor, Role::OutputChecker];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Researcher => "researcher",
             Role::PackageReviewer => "package_reviewer",
+            Role::Staff => "staff",
+            Role::Auditor => "auditor",
+            Role::OutputChecker => "output_checker",
             Role::System => "system",
         }
     }
@@ -42,6 +55,9 @@ impl Role {
             "admin" => Some(Role::Admin),
             "researcher" => Some(Role::Researcher),
             "package_reviewer" => Some(Role::PackageReviewer),
+            "staff" => Some(Role::Staff),
+            "auditor" => Some(Role::Auditor),
+            "output_checker" => Some(Role::OutputChecker),
             _ => None,
         }
     }

@@ -33,11 +33,46 @@ pub enum Action {
     /// Change the package policy and decide software requests: package reviewers and the
     /// service desk.
     ManagePackages,
+    /// Register a new information asset: the service desk.
+    CreateAsset,
+    /// Read the asset register, IG records, access requests and reports: the service desk and
+    /// auditors.
+    ViewGovernance,
+    /// Decide access requests and record training: the service desk (never their own, which
+    /// the use case checks with the request in hand).
+    DecideAccess,
+    /// Close an asset and keep its compliance record: its IAO or the service desk.
+    ManageAsset,
+    /// Nominate and remove IAAs: the asset's IAO or the service desk.
+    NominateAdmins,
+    /// Ask for a person to be added, changed, extended or ended: the asset's IAO or an IAA.
+    RequestAccess,
+    /// See an asset's members, requests and compliance record: its IAO and IAAs, the service
+    /// desk and auditors.
+    ViewMembers,
+    /// Confirm or remove members in an access review: the asset's IAO.
+    ReviewMembers,
+    /// Reach the asset's data: a current, trained member (what later portals ask).
+    ReachAsset,
+    /// Accept the Acceptable Use Statement and see one's own assets and training.
+    UseOwnGovernance,
+}
+
+/// The caller's relation to one asset, worked out by the use case from the asset's records
+/// (and their IAO/IAA training) before it asks [`can`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// The asset's Information Asset Owner, with current IAO training.
+    pub iao: bool,
+    /// One of its Information Asset Administrators, with current IAO training.
+    pub iaa: bool,
+    /// A current member who may reach the data now (trained, not suspended, compliant).
+    pub member: bool,
 }
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 22] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -50,6 +85,16 @@ impl Action {
         Action::ReadPackages,
         Action::RequestPackages,
         Action::ManagePackages,
+        Action::CreateAsset,
+        Action::ViewGovernance,
+        Action::DecideAccess,
+        Action::ManageAsset,
+        Action::NominateAdmins,
+        Action::RequestAccess,
+        Action::ViewMembers,
+        Action::ReviewMembers,
+        Action::ReachAsset,
+        Action::UseOwnGovernance,
     ];
 
     /// What the action is about when a page asks for it without naming a thing: the caller's
@@ -62,12 +107,23 @@ impl Action {
             | Action::ChangeOwnPassword
             | Action::ConfirmIdentity
             | Action::ManageOwnCredentials
-            | Action::RequestPackages => Resource::Account(&caller.user_id),
+            | Action::RequestPackages
+            | Action::UseOwnGovernance => Resource::Account(&caller.user_id),
             Action::PublishServiceUpdate
             | Action::ViewAuditTrail
             | Action::ManageAccounts
             | Action::ReadPackages
-            | Action::ManagePackages => Resource::Service,
+            | Action::ManagePackages
+            | Action::CreateAsset
+            | Action::ViewGovernance
+            | Action::DecideAccess => Resource::Service,
+            // Without a named asset, only the service desk's standing counts.
+            Action::ManageAsset
+            | Action::NominateAdmins
+            | Action::RequestAccess
+            | Action::ViewMembers
+            | Action::ReviewMembers
+            | Action::ReachAsset => Resource::Asset { asset: "", standing: Standing::default() },
         }
     }
 }
@@ -81,6 +137,8 @@ pub enum Resource<'a> {
     /// Something inside a project (an information asset, a transfer, a workspace), and the user
     /// who owns it, if anyone does. Project-scoped rules are rows on this shape.
     Project { project: &'a str, owner: Option<&'a str> },
+    /// An information asset, with the caller's standing in it.
+    Asset { asset: &'a str, standing: Standing },
 }
 
 /// `Forbidden` unless [`can`] allows it: what a use case asks first.
@@ -96,10 +154,23 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
     // The console acting in a named administrator's name.
     let console_admin = level == Level::Console && caller.has(Role::Admin);
     let own = |owner: &str| !caller.user_id.is_empty() && owner == caller.user_id;
+    let desk = (full && caller.has(Role::Admin)) || console || console_admin;
+    let auditor = full && caller.has(Role::Auditor);
     match (action, resource) {
-        (Action::PublishServiceUpdate | Action::ViewAuditTrail | Action::ManageAccounts, Resource::Service) => {
-            (full && caller.has(Role::Admin)) || console || console_admin
+        (Action::PublishServiceUpdate | Action::ManageAccounts, Resource::Service) => desk,
+        (Action::ViewAuditTrail | Action::ViewGovernance, Resource::Service) => desk || auditor,
+        (Action::CreateAsset | Action::DecideAccess, Resource::Service) => desk,
+        (Action::DecideAccess, Resource::Account(subject)) => desk && !own(subject),
+        (Action::ManageAsset | Action::NominateAdmins, Resource::Asset { standing, .. }) => {
+            desk || (full && standing.iao)
         }
+        (Action::RequestAccess, Resource::Asset { standing, .. }) => full && (standing.iao || standing.iaa),
+        (Action::ViewMembers, Resource::Asset { standing, .. }) => {
+            desk || auditor || (full && (standing.iao || standing.iaa))
+        }
+        (Action::ReviewMembers, Resource::Asset { standing, .. }) => full && standing.iao,
+        (Action::ReachAsset, Resource::Asset { standing, .. }) => full && standing.member,
+        (Action::UseOwnGovernance, Resource::Account(owner)) => own(owner) && full,
         (Action::ManagePackages, Resource::Service) => {
             (full && (caller.has(Role::Admin) || caller.has(Role::PackageReviewer))) || console
         }
@@ -211,7 +282,8 @@ mod tests {
 
     #[test]
     fn own_account_actions_never_reach_another_account() {
-        for action in Action::ALL {
+        // Deciding access is the desk's action about another person's account, by design.
+        for action in Action::ALL.into_iter().filter(|a| *a != Action::DecideAccess) {
             for level in [Level::Full, Level::Ice, Level::Enrol, Level::Console] {
                 for roles in [&[Role::Admin][..], &[Role::Researcher][..], &[Role::System][..]] {
                     let a = caller("alice", roles, level);
@@ -254,5 +326,90 @@ mod tests {
         let allowed: Vec<Action> =
             Action::ALL.into_iter().filter(|a| can(&both, *a, Resource::Account("alice"))).collect();
         assert_eq!(allowed, [Action::ChangeOwnPassword, Action::ConfirmIdentity]);
+    }
+
+    /// The governance rows: roles × standing in the asset (none, member, IAA, IAO), and the
+    /// service-wide actions. An auditor reads and changes nothing.
+    #[test]
+    fn governance_actions() {
+        use Action::*;
+        let none = Standing::default();
+        let member = Standing { member: true, ..none };
+        let iaa = Standing { iaa: true, ..none };
+        let iao = Standing { iao: true, ..none };
+        let asset = |standing| Resource::Asset { asset: "heart", standing };
+        let asset_actions = [ManageAsset, NominateAdmins, RequestAccess, ViewMembers, ReviewMembers, ReachAsset];
+        // (who, standing, [ManageAsset, NominateAdmins, RequestAccess, ViewMembers, ReviewMembers, ReachAsset])
+        let desk = caller("desk", &[Role::Admin], Level::Full);
+        let auditor = caller("aud", &[Role::Auditor], Level::Full);
+        let researcher = caller("rita", &[Role::Researcher], Level::Full);
+        let staff = caller("owen", &[Role::Staff, Role::Researcher], Level::Full);
+        let rows: [(&Caller, Standing, [bool; 6]); 11] = [
+            (&researcher, none, [false, false, false, false, false, false]),
+            (&researcher, member, [false, false, false, false, false, true]),
+            (&researcher, iaa, [false, false, true, true, false, false]),
+            (&staff, iao, [true, true, true, true, true, false]),
+            (&staff, Standing { iao: true, member: true, ..none }, [true, true, true, true, true, true]),
+            (&desk, none, [true, true, false, true, false, false]),
+            (&auditor, none, [false, false, false, true, false, false]),
+            (&auditor, member, [false, false, false, true, false, true]),
+            (&Caller::console(), none, [true, true, false, true, false, false]),
+            // Limited sessions get nothing from their standing.
+            (&limited("owen", &[Role::Staff], true, false), iao, [false; 6]),
+            (
+                &caller("owen", &[Role::Staff], Level::Repository),
+                Standing { iao: true, iaa: true, member: true },
+                [false; 6],
+            ),
+        ];
+        for (who, standing, want) in rows {
+            for (action, allowed) in asset_actions.iter().zip(want) {
+                assert_eq!(can(who, *action, asset(standing)), allowed, "{action:?} {who:?} {standing:?}");
+            }
+        }
+        // Service-wide: create assets and decide (desk, console); view (desk, console, auditor).
+        for (who, create, view) in [
+            (&desk, true, true),
+            (&Caller::console(), true, true),
+            (&auditor, false, true),
+            (&researcher, false, false),
+            (&staff, false, false),
+        ] {
+            assert_eq!(can(who, CreateAsset, Resource::Service), create, "{who:?}");
+            assert_eq!(can(who, DecideAccess, Resource::Service), create, "{who:?}");
+            assert_eq!(can(who, ViewGovernance, Resource::Service), view, "{who:?}");
+            assert_eq!(can(who, ViewAuditTrail, Resource::Service), view, "{who:?}");
+        }
+        // Nobody decides about themselves; the desk decides about others.
+        assert!(!can(&desk, DecideAccess, Resource::Account("desk")));
+        assert!(can(&desk, DecideAccess, Resource::Account("rita")));
+        // An auditor changes nothing anywhere.
+        let changes = Action::ALL.into_iter().filter(|a| {
+            !matches!(
+                a,
+                ViewAuditTrail
+                    | ViewGovernance
+                    | ViewMembers
+                    | ReachAsset
+                    | UseOwnGovernance
+                    | ReadPackages
+                    | RequestPackages
+                    | ManageOwnTokens
+                    | RequestEmergencyCode
+                    | SetSecurityAnswers
+                    | ChangeOwnPassword
+                    | ConfirmIdentity
+                    | ManageOwnCredentials
+            )
+        });
+        for action in changes {
+            for resource in [Resource::Service, Resource::Account("rita"), asset(none)] {
+                assert!(!can(&auditor, action, resource), "{action:?} {resource:?}");
+            }
+        }
+        // One's own governance page: a full session of one's own.
+        assert!(can(&researcher, UseOwnGovernance, Resource::Account("rita")));
+        assert!(!can(&researcher, UseOwnGovernance, Resource::Account("owen")));
+        assert!(!can(&limited("rita", &[Role::Researcher], false, true), UseOwnGovernance, Resource::Account("rita")));
     }
 }

@@ -9,6 +9,7 @@ pub mod caller;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod governance;
 pub mod identity;
 pub mod keyring;
 pub mod packages;

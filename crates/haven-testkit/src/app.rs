@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use haven::wiring::{Adapters, Settings};
+use haven_core::governance::GovernanceConfig;
 use haven_core::identity::{Hasher, SecurityPolicy};
 use haven_core::keyring::KeyRing;
 use haven_core::packages::PackagesConfig;
@@ -44,6 +45,7 @@ pub struct TestAppBuilder {
     db: Option<TestDb>,
     policy: SecurityPolicy,
     packages: PackagesConfig,
+    governance: GovernanceConfig,
     max_body_bytes: usize,
     request_timeout: Duration,
     ca_pem: Option<String>,
@@ -57,6 +59,7 @@ impl TestApp {
             db: None,
             policy: SecurityPolicy::default(),
             packages: PackagesConfig::default(),
+            governance: GovernanceConfig::default(),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             ca_pem: None,
@@ -80,6 +83,11 @@ impl TestAppBuilder {
         self.packages = packages;
         self
     }
+    pub fn governance(mut self, governance: GovernanceConfig) -> Self {
+        self.governance = governance;
+        self
+    }
+
     pub fn max_body_bytes(mut self, n: usize) -> Self {
         self.max_body_bytes = n;
         self
@@ -136,6 +144,7 @@ impl TestAppBuilder {
             public_url: PUBLIC_URL.into(),
             policy: self.policy,
             packages: self.packages,
+            governance: self.governance,
             web: WebConfig {
                 public_url: PUBLIC_URL.into(),
                 max_body_bytes: self.max_body_bytes,

@@ -38,6 +38,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<WebConfig>,
     pub identity: Arc<haven_core::identity::Identity>,
+    pub governance: Arc<haven_core::governance::Governance>,
     pub packages: Arc<haven_core::packages::Packages>,
     pub service: Arc<haven_core::service::Service>,
 }

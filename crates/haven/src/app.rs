@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use haven_core::clock::SystemClock;
+use haven_core::governance::Governance;
 use haven_core::identity::Identity;
 use haven_core::keyring::KeyRing;
 use haven_core::packages::Packages;
@@ -168,5 +169,12 @@ impl App {
     /// The identity use cases.
     pub async fn identity(&self, public_url: &str) -> Result<Arc<Identity>> {
         Ok(Arc::new(self.adapters()?.identity(self.config.security.clone(), public_url).await?))
+    }
+
+    /// The governance use cases.
+    pub async fn governance(&self, public_url: &str) -> Result<Arc<Governance>> {
+        let adapters = self.adapters()?;
+        let identity = Arc::new(adapters.identity(self.config.security.clone(), public_url).await?);
+        Ok(Arc::new(adapters.governance(identity, self.config.governance.clone())?))
     }
 }

@@ -44,6 +44,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// The curated package repository: upstreams and policy per ecosystem.
     pub packages: haven_core::packages::PackagesConfig,
+    /// Information assets, IG training, the Acceptable Use Statement and access reviews.
+    pub governance: haven_core::governance::GovernanceConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,6 +318,7 @@ impl Default for Config {
             security: haven_core::identity::SecurityPolicy::default(),
             mail: MailConfig::default(),
             packages: haven_core::packages::PackagesConfig::default(),
+            governance: haven_core::governance::GovernanceConfig::default(),
         }
     }
 }
@@ -566,6 +569,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError(format!("key `{}`", why.replacen(' ', "`: ", 1))));
     }
     if let Err(why) = c.packages.validate() {
+        return Err(ConfigError(why));
+    }
+    if let Err(why) = c.governance.validate() {
         return Err(ConfigError(why));
     }
     if !haven_store::mail::is_mailbox(&c.mail.from) {

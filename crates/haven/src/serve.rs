@@ -65,6 +65,7 @@ pub async fn run(config: Config) -> Result<()> {
         public_url: public_url.clone(),
         policy: config.security.clone(),
         packages: config.packages.clone(),
+        governance: config.governance.clone(),
         web: WebConfig {
             public_url: public_url.clone(),
             max_body_bytes: config.http.max_body_bytes,

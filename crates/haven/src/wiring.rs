@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use haven_core::blobs::BlobStore;
+use haven_core::governance::{Governance, GovernanceConfig};
 use haven_core::identity::{Hasher, Identity, IdentityDeps, Mailer, SecurityPolicy};
 use haven_core::keyring::KeyRing;
 use haven_core::packages::{Packages, PackagesConfig, PackagesDeps, Upstream};
@@ -33,6 +34,7 @@ pub struct Settings {
     pub public_url: String,
     pub policy: SecurityPolicy,
     pub packages: PackagesConfig,
+    pub governance: GovernanceConfig,
     pub web: WebConfig,
 }
 
@@ -66,6 +68,11 @@ impl Adapters {
         })
     }
 
+    /// Governance over the identity use cases.
+    pub fn governance(&self, identity: Arc<Identity>, config: GovernanceConfig) -> Result<Governance, CoreError> {
+        Governance::new(identity, self.keys.clone(), config)
+    }
+
     /// What lies outside the portals: updates, bootstrap, readiness, refusals at the door.
     pub fn service(&self) -> Service {
         Service::new(self.store.clone(), self.blobs.clone(), self.clock.clone(), self.hasher.clone())
@@ -74,13 +81,15 @@ impl Adapters {
     /// The web application's state: every use case, wired.
     pub async fn state(&self, settings: Settings) -> Result<AppState, CoreError> {
         let fresh = settings.policy.fresh_mfa_minutes;
-        let identity = self.identity(settings.policy, &settings.public_url).await?;
+        let identity = Arc::new(self.identity(settings.policy, &settings.public_url).await?);
+        let governance = Arc::new(self.governance(identity.clone(), settings.governance)?);
         Ok(AppState {
             clock: self.clock.clone(),
             rng: self.rng.clone(),
             metrics: Arc::new(Metrics::new()),
             config: Arc::new(settings.web),
-            identity: Arc::new(identity),
+            identity,
+            governance,
             packages: Arc::new(self.packages(settings.packages, &settings.public_url, fresh)),
             service: Arc::new(self.service()),
         })

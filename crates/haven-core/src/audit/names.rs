@@ -16,8 +16,15 @@ pub mod actor {
 
 /// What was done.
 pub mod action {
+    pub const ACCESS_REQUEST_APPROVED: &str = "access_request.approved";
+    pub const ACCESS_REQUEST_READY: &str = "access_request.training_arrived";
+    pub const ACCESS_REQUEST_REFUSED: &str = "access_request.refused";
+    pub const ACCESS_REQUEST_REJECTED: &str = "access_request.rejected";
+    pub const ACCESS_REQUEST_SUBMITTED: &str = "access_request.submitted";
+    pub const ACCESS_REVIEW_RECORDED: &str = "access_review.recorded";
     pub const ACCOUNT_CREATED: &str = "account.created";
     pub const ACCOUNT_DISABLED: &str = "account.disabled";
+    pub const ACCOUNT_ENABLED: &str = "account.enabled";
     pub const ACCOUNT_FAIL_COUNTERS_RESET: &str = "account.fail_counters_reset";
     pub const ACCOUNT_LOCKED: &str = "account.locked";
     pub const ACCOUNT_LOCKED_BY_SERVICE_DESK: &str = "account.locked_by_service_desk";
@@ -26,8 +33,15 @@ pub mod action {
     pub const ACCOUNT_ROLE_GRANTED: &str = "account.role_granted";
     pub const ACCOUNT_ROLE_WITHDRAWN: &str = "account.role_withdrawn";
     pub const ACCOUNT_UNLOCKED: &str = "account.unlocked";
+    pub const ASSET_CLOSED: &str = "asset.closed";
+    pub const ASSET_CREATED: &str = "asset.created";
+    pub const ASSET_IAA_ADDED: &str = "asset.iaa_added";
+    pub const ASSET_IAA_REMOVED: &str = "asset.iaa_removed";
+    pub const AUS_ACCEPTED: &str = "aus.accepted";
     pub const BOOTSTRAP_LINK_ISSUED: &str = "bootstrap.link_issued";
     pub const BOOTSTRAP_LINK_REFUSED: &str = "bootstrap.link_refused";
+    pub const COMPLIANCE_EXPIRING: &str = "compliance.expiring";
+    pub const COMPLIANCE_RECORDED: &str = "compliance.recorded";
     pub const EMERGENCY_CODE_ISSUED: &str = "emergency_code.issued";
     pub const HTTP_CSRF_REFUSED: &str = "http.csrf_refused";
     pub const ICE_ANSWERS_FAILED: &str = "ice.answers_failed";
@@ -41,6 +55,9 @@ pub mod action {
     pub const ICE_SWITCHED_FOR_USER: &str = "ice.switched_for_user";
     pub const KEY_PROJECT_KEY_CREATED: &str = "key.project_key_created";
     pub const LINK_REFUSED: &str = "link.refused";
+    pub const MEMBERSHIP_ENDED: &str = "membership.ended";
+    pub const MEMBERSHIP_REVIEW_MISSED: &str = "membership.review_missed";
+    pub const MEMBERSHIP_STARTED: &str = "membership.started";
     pub const PACKAGE_BOOTSTRAP_ALLOWLIST: &str = "package.bootstrap_allowlist";
     pub const PACKAGE_CACHED: &str = "package.cached";
     pub const PACKAGE_DOWNLOAD: &str = "package.download";
@@ -94,4 +111,7 @@ pub mod action {
     pub const TOKEN_RESYNC_FAILED: &str = "token.resync_failed";
     pub const TOKEN_RESYNCHRONISED: &str = "token.resynchronised";
     pub const TOKEN_REVOKED_BY_SERVICE_DESK: &str = "token.revoked_by_service_desk";
+    pub const TRAINING_IMPORTED: &str = "training.imported";
+    pub const TRAINING_RECORDED: &str = "training.recorded";
+    pub const TRAINING_REMINDER_SENT: &str = "training.reminder_sent";
 }

@@ -40,10 +40,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_hardening.sql"),
         postgres: include_str!("../../migrations/postgres/0004_hardening.sql"),
     },
+    Migration {
+        version: 5,
+        description: "governance",
+        sqlite: include_str!("../../migrations/sqlite/0005_governance.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_governance.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 4;
+pub const KNOWN_VERSION: i64 = 5;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

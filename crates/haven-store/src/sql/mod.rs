@@ -7,13 +7,14 @@
 //! - [`writer`]: the group-commit writer: units of work batched into one transaction, each in its
 //!   own savepoint, their audit events chained and appended in the same transaction;
 //! - [`unit`]: a unit of work's transaction ([`unit::SqlTx`]), with the foundation's SQL (audit,
-//!   keys, objects, updates, attempts), extended per capability by [`identity`] and [`packages`];
+//!   keys, objects, updates, attempts), extended per capability by [`identity`], [`packages`] and [`governance`];
 //! - [`migrate`], [`dialect`] and [`rows`] underneath.
 //!
 //! SQLite runs in WAL mode with `synchronous = FULL`, so a commit is durable when it returns; a
 //! single writer connection matches SQLite's single-writer design, and readers use their own pool.
 
 mod dialect;
+mod governance;
 mod identity;
 pub(crate) mod migrate;
 mod packages;

@@ -33,7 +33,8 @@ pub enum UsersCommand {
     Disable { id: String },
     /// Start a password reset: email the user a single-use link (never printed) that still needs a second factor.
     ResetPassword { id: String },
-    /// Grant a role (package_reviewer, admin, researcher), or withdraw it with --withdraw.
+    /// Grant a role (admin, researcher, package_reviewer, staff, auditor, output_checker), or
+    /// withdraw it with --withdraw.
     Role {
         id: String,
         role: String,
@@ -114,8 +115,10 @@ pub async fn show(config: Config, id: &str) -> Result<i32> {
 }
 
 pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<i32> {
-    let parsed = Role::parse(role)
-        .with_context(|| format!("{role:?} is not a role: use package_reviewer, admin or researcher"))?;
+    let parsed = Role::parse(role).with_context(|| {
+        let names: Vec<&str> = Role::GRANTABLE.iter().map(|r| r.as_str()).collect();
+        format!("{role:?} is not a role: use one of {}", names.join(", "))
+    })?;
     let identity = open_identity(config).await?;
     let changed = identity.set_role(&Caller::console(), id, parsed, on).await?;
     let what = if on { "now has" } else { "no longer has" };

@@ -1,0 +1,178 @@
+//! Governance: who may reach which data. Information assets with an accountable owner (IAO) and
+//! administrators (IAAs), memberships that only an approved access request creates, IG training
+//! that gates every role, the Acceptable Use Statement, access reviews, and the lifecycle jobs
+//! that end what has expired. Every decision goes through [`crate::authz::can`] with the
+//! caller's [`Standing`] in the asset, worked out here from the records.
+
+pub mod assets;
+pub mod config;
+pub mod lifecycle;
+pub mod messages;
+pub mod people;
+pub mod records;
+pub mod reports;
+pub mod requests;
+pub mod rules;
+pub mod store;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+pub use config::GovernanceConfig;
+use records::{Asset, MemberRole};
+use rules::{Blocked, ReachFacts};
+
+use crate::accounts::Role;
+use crate::authz::{Action, Resource, Standing, can};
+use crate::caller::Caller;
+use crate::identity::Identity;
+use crate::keyring::KeyRing;
+use crate::{CoreError, Store, Tx, read};
+
+pub struct Governance {
+    identity: Arc<Identity>,
+    keys: Arc<KeyRing>,
+    config: GovernanceConfig,
+}
+
+impl Governance {
+    /// Governance over the identity use cases (accounts, links, mail) and the key ring.
+    pub fn new(identity: Arc<Identity>, keys: Arc<KeyRing>, config: GovernanceConfig) -> Result<Self, CoreError> {
+        config.validate().map_err(|m| CoreError::invalid("governance", m))?;
+        Ok(Governance { identity, keys, config })
+    }
+
+    pub fn config(&self) -> &GovernanceConfig {
+        &self.config
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.identity.store.as_ref()
+    }
+
+    fn now(&self) -> (OffsetDateTime, i64) {
+        self.identity.now()
+    }
+
+    /// From the web, a change that provisions or removes access needs both factors proven in
+    /// the last few minutes (as the service desk's account changes do); the console holds the
+    /// data directory already.
+    fn check_fresh(&self, who: &Caller) -> Result<(), CoreError> {
+        if who.level == crate::caller::Level::Console { Ok(()) } else { self.identity.check_fresh(who) }
+    }
+
+    /// Email the active service desk; failures are logged, never fatal.
+    async fn notify_desk(&self, subject: &str, text: String) {
+        let desk = read(self.store(), |tx| Box::pin(async move { tx.accounts_with_role(Role::Admin.as_str()).await }))
+            .await
+            .unwrap_or_default();
+        for admin in desk {
+            self.identity.notify(&admin.email, subject, text.clone()).await;
+        }
+    }
+
+    /// Email one user, if they have an address.
+    async fn notify_user(&self, user_id: &str, subject: &str, text: String) {
+        let id = user_id.to_string();
+        let account = read(self.store(), |tx| Box::pin(async move { tx.account(&id).await })).await.ok().flatten();
+        if let Some(account) = account {
+            self.identity.notify(&account.email, subject, text).await;
+        }
+    }
+
+    /// Ask [`can`] about `name` with the caller's standing in it; `NotFound` for an unknown asset.
+    pub async fn require_on(&self, who: &Caller, action: Action, name: &str) -> Result<(Asset, Standing), CoreError> {
+        let (who2, name2, config, now_us) = (who.clone(), name.to_string(), self.config.clone(), self.now().1);
+        let (asset, standing) =
+            read(self.store(), move |tx| Box::pin(standing_in(tx, who2, name2, config, now_us))).await?;
+        if can(who, action, Resource::Asset { asset: &asset.name, standing }) {
+            Ok((asset, standing))
+        } else {
+            Err(CoreError::Forbidden)
+        }
+    }
+
+    /// Whether the caller may reach the asset's data now, and if not, why and what to do: what
+    /// sign-in and every later portal ask before opening an asset.
+    pub async fn reach(&self, who: &Caller, name: &str) -> Result<MemberRole, CoreError> {
+        let (who2, name2, config, now_us) = (who.clone(), name.to_string(), self.config.clone(), self.now().1);
+        let outcome = read(self.store(), move |tx| Box::pin(reach_of(tx, who2, name2, config, now_us))).await?;
+        match outcome {
+            Ok(role) if can(who, Action::ReachAsset, Resource::Asset { asset: name, standing: member() }) => Ok(role),
+            Ok(_) => Err(CoreError::Forbidden),
+            Err(blocked) => Err(CoreError::Conflict(blocked.message(name))),
+        }
+    }
+}
+
+fn member() -> Standing {
+    Standing { member: true, ..Standing::default() }
+}
+
+/// The asset and the caller's standing in it, read in one transaction.
+async fn standing_in(
+    tx: &mut dyn Tx,
+    who: Caller,
+    name: String,
+    config: GovernanceConfig,
+    now_us: i64,
+) -> Result<(Asset, Standing), CoreError> {
+    let asset = tx.asset(&name).await?.ok_or(CoreError::NotFound)?;
+    let standing = standing_of(tx, &asset, &who.user_id, &config, now_us).await?;
+    Ok((asset, standing))
+}
+
+/// `user_id`'s standing in `asset`: IAO and IAA count only with current IAO training and while
+/// the asset is active; member only when [`rules::reach`] allows.
+pub(crate) async fn standing_of(
+    tx: &mut dyn Tx,
+    asset: &Asset,
+    user_id: &str,
+    config: &GovernanceConfig,
+    now_us: i64,
+) -> Result<Standing, CoreError> {
+    if user_id.is_empty() {
+        return Ok(Standing::default());
+    }
+    let records = tx.training_of(user_id).await?;
+    let iao_trained = rules::missing_courses(&records, &config.courses.iao, now_us).is_empty();
+    let active = asset.status == records::AssetStatus::Active;
+    let iao = active && iao_trained && asset.iao == user_id;
+    let iaa = active && iao_trained && tx.asset_admins(&asset.name).await?.iter().any(|a| a.user_id == user_id);
+    let member = reach_facts(tx, asset, user_id, config, now_us, records).await?.is_ok();
+    Ok(Standing { iao, iaa, member })
+}
+
+async fn reach_of(
+    tx: &mut dyn Tx,
+    who: Caller,
+    name: String,
+    config: GovernanceConfig,
+    now_us: i64,
+) -> Result<Result<MemberRole, Blocked>, CoreError> {
+    let Some(asset) = tx.asset(&name).await? else { return Ok(Err(Blocked::NotMember)) };
+    let records = tx.training_of(&who.user_id).await?;
+    reach_facts(tx, &asset, &who.user_id, &config, now_us, records).await
+}
+
+async fn reach_facts(
+    tx: &mut dyn Tx,
+    asset: &Asset,
+    user_id: &str,
+    config: &GovernanceConfig,
+    now_us: i64,
+    records: Vec<records::TrainingRecord>,
+) -> Result<Result<MemberRole, Blocked>, CoreError> {
+    let membership = tx.current_membership(&asset.name, user_id).await?;
+    let compliance = tx.compliance_items(&asset.name).await?;
+    let aus_accepted = tx.aus_version(user_id).await? >= config.aus_version;
+    Ok(rules::reach(&ReachFacts {
+        asset,
+        membership: membership.as_ref(),
+        compliance: &compliance,
+        missing_training: rules::missing_courses(&records, &config.courses.researcher, now_us),
+        aus_accepted,
+        now_us,
+    }))
+}
