@@ -75,6 +75,7 @@ pub async fn run(config: Config) -> Result<()> {
         },
     };
     let state = adapters.state(settings).await?;
+    let governance = state.governance.clone();
     let added = state.packages.bootstrap_allowlist().await?;
     if added > 0 {
         tracing::info!(
@@ -124,8 +125,16 @@ pub async fn run(config: Config) -> Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
-    let workers =
-        spawn_workers(&config, &paths, store.clone(), clock.clone(), audit_key.clone(), resolver, provider.clone());
+    let workers = spawn_workers(
+        &config,
+        &paths,
+        store.clone(),
+        clock.clone(),
+        audit_key.clone(),
+        resolver,
+        provider.clone(),
+        governance,
+    );
 
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
@@ -143,7 +152,9 @@ pub async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// Periodic work: audit checkpoints and certificate renewal.
+/// Periodic work: audit checkpoints, and hourly certificate renewal and the governance
+/// lifecycle jobs (each safe to run twice).
+#[allow(clippy::too_many_arguments)]
 fn spawn_workers(
     config: &Config,
     paths: &tls::Paths,
@@ -152,6 +163,7 @@ fn spawn_workers(
     audit_key: Arc<haven_crypto::signing::SigningKey>,
     resolver: Arc<tls::Resolver>,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    governance: Arc<haven_core::governance::Governance>,
 ) -> tokio::task::JoinHandle<()> {
     let checkpoint_every = Duration::from_secs(config.audit.checkpoint_interval_secs);
     let tls_cfg = config.tls.clone();
@@ -171,6 +183,10 @@ fn spawn_workers(
                 _ = renewals.tick() => {
                     tls::renew(&paths, &tls_cfg, clock.now(), &resolver, &provider);
                     prune_attempts(store.as_ref(), clock.as_ref()).await;
+                    match governance.run_lifecycle().await {
+                        Ok(run) => tracing::info!(?run, "ran the governance lifecycle jobs"),
+                        Err(e) => tracing::error!(error = %e, "the governance lifecycle jobs failed; they run again in an hour"),
+                    }
                 }
             }
         }

@@ -67,6 +67,12 @@ impl Governance {
         records.into_iter().next().ok_or(CoreError::NotFound)
     }
 
+    /// Read a training CSV whole with this configuration's validity, as of now (blocking: call it
+    /// off the async threads). Nothing is applied.
+    pub fn read_training_csv(&self, input: impl std::io::Read) -> Result<Vec<TrainingRow>, CoreError> {
+        rules::parse_training_csv(input, self.config.training_validity_months, self.now().1)
+    }
+
     /// Import rows read by [`rules::parse_training_csv`]: all or none. An unknown user, or a
     /// row about the importer themselves, refuses the whole file, naming the line.
     pub async fn import_training(&self, who: &Caller, rows: Vec<TrainingRow>) -> Result<Imported, CoreError> {

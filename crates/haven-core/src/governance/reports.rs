@@ -61,3 +61,58 @@ pub fn access_csv(rows: &[AccessRow]) -> Result<String, CoreError> {
         out.into_inner().map_err(|e| CoreError::Unavailable(format!("the report could not be written: {e}")))?;
     String::from_utf8(bytes).map_err(|_| CoreError::Unavailable("the report is not UTF-8".into()))
 }
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The access report as a self-contained HTML page (for `haven report access --format html`,
+/// to file with an assessment).
+pub fn access_html(rows: &[AccessRow], from: &str, to: &str, asset: Option<&str>) -> String {
+    let scope = asset.map_or_else(|| "all assets".to_string(), |a| format!("asset {}", escape(a)));
+    let mut out = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Access report</title>\
+         <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}th,td{{border:1px solid #999;padding:.2em .5em;text-align:left}}</style>\
+         </head><body>\n<h1>Access report</h1>\n<p>Who had access to {scope} between {} and {} (both days included): {} membership period(s), each with the request and decision behind it.</p>\n\
+         <table><thead><tr><th scope=\"col\">Asset</th><th scope=\"col\">User</th><th scope=\"col\">Role</th><th scope=\"col\">From</th>\
+         <th scope=\"col\">Until</th><th scope=\"col\">Ended because</th><th scope=\"col\">Request</th><th scope=\"col\">Requested by</th>\
+         <th scope=\"col\">Decided by</th><th scope=\"col\">Decided</th></tr></thead><tbody>\n",
+        escape(from),
+        escape(to),
+        rows.len()
+    );
+    for r in rows {
+        let cells = [
+            r.asset.clone(),
+            r.user_id.clone(),
+            r.role.as_str().to_string(),
+            show_date(r.starts_us),
+            if r.ended_us == 0 { "current".into() } else { show_date(r.ended_us) },
+            r.end_reason.clone(),
+            if r.request_id == 0 { "imported".into() } else { format!("#{}", r.request_id) },
+            r.requested_by.clone(),
+            r.decided_by.clone(),
+            if r.decided_us == 0 { String::new() } else { show_date(r.decided_us) },
+        ];
+        out.push_str("<tr>");
+        for c in cells {
+            out.push_str("<td>");
+            out.push_str(&escape(&c));
+            out.push_str("</td>");
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table>\n</body></html>\n");
+    out
+}

@@ -3,10 +3,14 @@
 //! usage or configuration.
 
 mod admin;
+mod assets;
 mod audit;
 mod config;
+mod ig;
 mod mail;
 mod packages;
+mod report;
+mod requests;
 mod tokens;
 mod updates;
 mod users;
@@ -17,14 +21,20 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use anyhow::Result;
+use haven_core::CoreError;
+use haven_core::governance::Governance;
 use haven_core::identity::Identity;
 use std::sync::Arc;
 
 pub use admin::AdminCommand;
+pub use assets::AssetsCommand;
 pub use audit::AuditCommand;
 pub use config::ConfigCommand;
+pub use ig::IgCommand;
 pub use mail::MailCommand;
 pub use packages::PackagesCommand;
+pub use report::ReportCommand;
+pub use requests::RequestsCommand;
 pub use tokens::TokensCommand;
 pub use updates::UpdatesCommand;
 pub use users::UsersCommand;
@@ -102,6 +112,26 @@ pub enum Command {
         #[command(subcommand)]
         command: PackagesCommand,
     },
+    /// Information assets: register, IAAs, compliance record, closure, lifecycle jobs.
+    Assets {
+        #[command(subcommand)]
+        command: AssetsCommand,
+    },
+    /// Information governance training records and the Acceptable Use Statement.
+    Ig {
+        #[command(subcommand)]
+        command: IgCommand,
+    },
+    /// Access requests: list and decide.
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
+    /// Reports for the service desk, auditors and assessors.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
 }
 
 impl Cli {
@@ -129,8 +159,50 @@ impl Command {
             Command::Tokens { command } => command.run(config).await,
             Command::Mail { command } => command.run(&config),
             Command::Packages { command } => command.run(config).await,
+            Command::Assets { command } => command.run(config).await,
+            Command::Ig { command } => command.run(config).await,
+            Command::Requests { command } => command.run(config).await,
+            Command::Report { command } => command.run(config).await,
         }
     }
+}
+
+/// The governance use cases, for the asset, IG, request and report commands.
+async fn open_governance(config: Config) -> Result<Arc<Governance>> {
+    let public_url = config.console_url();
+    let app = app::open(config, Mode::Existing).await?;
+    app.governance(&public_url).await
+}
+
+/// What a command refuses: a message of its own, or a use case's refusal.
+enum Refusal {
+    Message(String),
+    Core(CoreError),
+}
+
+impl From<String> for Refusal {
+    fn from(m: String) -> Self {
+        Refusal::Message(m)
+    }
+}
+
+impl From<CoreError> for Refusal {
+    fn from(e: CoreError) -> Self {
+        Refusal::Core(e)
+    }
+}
+
+/// Bad input (a malformed value, a refused or impossible request): print why and exit 2, as
+/// for a usage error. Anything else (the database failed) stays an error: exit 1.
+fn usage(refusal: impl Into<Refusal>) -> Result<i32> {
+    match refusal.into() {
+        Refusal::Message(m) => eprintln!("haven: {m}"),
+        Refusal::Core(
+            e @ (CoreError::Invalid { .. } | CoreError::Conflict(_) | CoreError::NotFound | CoreError::Forbidden),
+        ) => eprintln!("haven: {e}"),
+        Refusal::Core(e) => return Err(e.into()),
+    }
+    Ok(2)
 }
 
 /// The identity use cases, for the service desk's commands.

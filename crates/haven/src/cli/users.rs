@@ -1,7 +1,7 @@
 //! `haven users …`: the service desk's account tools at the console, through the same use cases
 //! as the web pages, audited as `console`.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use haven_core::accounts::Role;
 use haven_core::caller::Caller;
@@ -115,10 +115,10 @@ pub async fn show(config: Config, id: &str) -> Result<i32> {
 }
 
 pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<i32> {
-    let parsed = Role::parse(role).with_context(|| {
+    let Some(parsed) = Role::parse(role) else {
         let names: Vec<&str> = Role::GRANTABLE.iter().map(|r| r.as_str()).collect();
-        format!("{role:?} is not a role: use one of {}", names.join(", "))
-    })?;
+        return super::usage(format!("{role:?} is not a role: use one of {}", names.join(", ")));
+    };
     let identity = open_identity(config).await?;
     let changed = identity.set_role(&Caller::console(), id, parsed, on).await?;
     let what = if on { "now has" } else { "no longer has" };
