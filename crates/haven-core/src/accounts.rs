@@ -85,14 +85,17 @@ pub fn validate_user_id(id: &str) -> Result<(), CoreError> {
     let ok = (2..=32).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(CoreError::invalid(
+    if !ok {
+        return Err(CoreError::invalid(
             "user_id",
             "use 2 to 32 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter",
-        ))
+        ));
     }
+    // The audit trail's names for actors that are not people.
+    if [actor::SYSTEM, actor::HAVEN, actor::ANONYMOUS, actor::CONSOLE].contains(&id) {
+        return Err(CoreError::invalid("user_id", format!("{id} is reserved; choose another user id")));
+    }
+    Ok(())
 }
 
 pub fn validate_email(email: &str) -> Result<(), CoreError> {

@@ -135,10 +135,11 @@ async fn requests_are_made_by_the_iao_or_an_iaa_and_decided_by_someone_else(db: 
         "Only the Information Asset Owner",
     );
     assert!(w.actions().await.iter().any(|(a, _)| a == "access_request.refused"));
-    assert!(matches!(
+    // An unknown asset is refused like one the caller has no standing in (no probing for names).
+    conflict(
         w.gov().submit_request(&w.as_user("ian"), add("lung", "alice", "2026-06-30")).await,
-        Err(CoreError::NotFound)
-    ));
+        "Only the Information Asset Owner",
+    );
     // Bad input: past end date, unknown person, asking for oneself.
     conflict(w.gov().submit_request(&w.as_user("ian"), add("heart", "rita", "2025-12-31")).await, "has passed");
     conflict(
@@ -179,6 +180,9 @@ async fn requests_are_made_by_the_iao_or_an_iaa_and_decided_by_someone_else(db: 
         organisation: "UCL".into(),
         ..add("heart", "", "2026-06-30")
     };
+    // A "new person" with an address someone already has (the requester's own, say) is refused.
+    let again = NewRequest { email: "IAN@example.org".into(), user_id: "ian2".into(), ..newbie.clone() };
+    conflict(w.gov().submit_request(&w.as_user("ian"), again).await, "belongs to the account ian");
     let r = w.gov().submit_request(&w.as_user("ian"), newbie).await.unwrap();
     assert_eq!((r.subject.as_str(), r.status), ("new.person", RequestStatus::Pending));
     let decided = w.gov().decide(&w.as_user("dora"), r.id, true, "welcome").await.unwrap();
@@ -278,6 +282,15 @@ async fn lifecycle_ends_flags_disables_and_is_idempotent(db: TestDb) {
     let alice = w.app.state.identity.account_view(&console, "alice").await.unwrap();
     assert_eq!(alice.account.status, AccountStatus::Disabled);
     assert_eq!(w.gov().run_lifecycle().await.unwrap(), LifecycleRun::default());
+    // Once the desk has decided about the account itself, a new membership does not undo it.
+    let identity = &w.app.state.identity;
+    identity.set_account_status(&console, "alice", AccountStatus::Active).await.unwrap();
+    identity.set_account_status(&console, "alice", AccountStatus::Disabled).await.unwrap();
+    w.gov().record_training(&console, "alice", COURSE, "2025-12-01", "").await.unwrap();
+    let back = w.gov().submit_request(&w.as_user("ian"), add("heart", "alice", "2026-03-31")).await.unwrap();
+    w.gov().decide(&w.as_user("dora"), back.id, true, "ok").await.unwrap();
+    let alice = identity.account_view(&console, "alice").await.unwrap();
+    assert_eq!(alice.account.status, AccountStatus::Disabled);
 
     // Expired: access suspended until renewed.
     w.advance_days(21); // 2026-01-22
@@ -292,13 +305,13 @@ async fn lifecycle_ends_flags_disables_and_is_idempotent(db: TestDb) {
     w.advance_days(290); // 2026-11-08: 23 days before
     let run = w.gov().run_lifecycle().await.unwrap();
     // rita ended on 2026-03-31 meanwhile; the review of heart fell due on 2026-07-01.
-    assert_eq!(run.memberships_ended, 1, "{run:?}");
+    assert_eq!(run.memberships_ended, 2, "{run:?}"); // rita's and alice's
     assert_eq!(run.accounts_disabled, 1, "{run:?}");
-    assert_eq!(run.training_reminders, 3, "{run:?}"); // owen, ian, rita
+    assert_eq!(run.training_reminders, 4, "{run:?}"); // owen, ian, rita, alice
     assert!(w.app.mail.last_to("rita@example.org").unwrap().text.contains("expires on 2026-11-30"));
     assert_eq!(w.gov().run_lifecycle().await.unwrap().training_reminders, 0);
     w.advance_days(20); // 2026-11-28: 3 days before
-    assert_eq!(w.gov().run_lifecycle().await.unwrap().training_reminders, 3);
+    assert_eq!(w.gov().run_lifecycle().await.unwrap().training_reminders, 4);
 
     // A new approved membership enables the account the job disabled.
     w.gov().record_training(&console, "rita", COURSE, "2026-11-27", "").await.unwrap();
@@ -376,4 +389,22 @@ async fn closing_an_asset_ends_access_and_can_shred_its_key(db: TestDb) {
         w.gov().submit_request(&w.as_user("owen"), add("heart", "alice", "2026-06-30")).await,
         "Only the Information Asset Owner",
     );
+}
+
+/// A staff role whose configured course has lapsed gives nothing where the session is made.
+#[tokio::test]
+async fn lapsed_courses_withdraw_staff_roles() {
+    let mut config = haven_core::governance::GovernanceConfig::default();
+    config.courses.service_desk = vec!["desk-course".into()];
+    let app = TestApp::builder().governance(config).build().await;
+    let gov = &app.state.governance;
+    let console = Caller::console();
+    app.state.identity.add_account(&console, "dora", "dora@example.org", true).await.unwrap();
+    let now = haven_core::to_micros(app.clock.now());
+    let dora = signed_in("dora", &[Role::Admin, Role::Researcher], now);
+    assert_eq!(gov.gate_roles(dora.clone()).await.unwrap().roles, [Role::Researcher]);
+    gov.record_training(&console, "dora", "desk-course", "2025-12-01", "").await.unwrap();
+    assert_eq!(gov.gate_roles(dora.clone()).await.unwrap().roles, [Role::Admin, Role::Researcher]);
+    app.clock.advance(Duration::days(365));
+    assert_eq!(gov.gate_roles(dora).await.unwrap().roles, [Role::Researcher]);
 }

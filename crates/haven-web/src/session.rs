@@ -40,7 +40,11 @@ impl FromRequestParts<AppState> for Viewer {
         let Some(secret) = cookie_secret(&parts.headers) else { return Ok(Viewer(None)) };
         let source = crate::source::address(&parts.extensions);
         let agent = crate::source::user_agent(&parts.headers);
-        Ok(Viewer(state.identity.authenticate(&secret, &source, &agent).await?))
+        let Some(caller) = state.identity.authenticate(&secret, &source, &agent).await? else {
+            return Ok(Viewer(None));
+        };
+        // A staff role whose required IG courses have lapsed gives nothing in this session.
+        Ok(Viewer(Some(state.governance.gate_roles(caller).await?)))
     }
 }
 

@@ -143,6 +143,11 @@ impl Governance {
                 "{user_id} is the IAO of {name} already; nominate someone else as IAA"
             )));
         }
+        if on && user_id == who.user_id {
+            return Err(CoreError::Conflict(
+                "you cannot nominate yourself; ask the IAO or another member of the service desk".into(),
+            ));
+        }
         let (now, now_us) = self.now();
         let (actor, src) = (who.audit_name().to_string(), who.source.clone());
         transact(self.store(), move |tx| {
@@ -338,7 +343,7 @@ async fn my_assets_of(
 
 async fn close(
     tx: &mut dyn Tx,
-    mut asset: Asset,
+    asset: Asset,
     closure: Closure,
     reason: String,
     actor: String,
@@ -346,6 +351,11 @@ async fn close(
     now: OffsetDateTime,
 ) -> Result<Closed, CoreError> {
     let now_us = to_micros(now);
+    // Read again inside the unit: the asset may have changed since the caller's standing was read.
+    let mut asset = tx.asset(&asset.name).await?.ok_or(CoreError::NotFound)?;
+    if asset.status == AssetStatus::Closed {
+        return Err(CoreError::Conflict(format!("{} is closed already", asset.name)));
+    }
     let mut ended = 0;
     for m in tx.memberships(&asset.name, true).await? {
         if tx.end_membership(m.id, now_us, "asset closed").await? {
@@ -365,8 +375,16 @@ async fn close(
         r.decided_by = actor.clone();
         r.decided_us = now_us;
         r.reason = "the asset was closed".into();
-        tx.update_request(&r).await?;
-        rejected += 1;
+        if tx.update_request(&r).await? {
+            rejected += 1;
+            tx.append_audit(
+                NewAuditEvent::new(now, &actor, action::ACCESS_REQUEST_REJECTED)
+                    .target(&r.subject)
+                    .project(&asset.name)
+                    .details(serde_json::json!({"request": r.id, "reason": r.reason})),
+            )
+            .await?;
+        }
     }
     let keys_destroyed = match closure {
         Closure::Shred => tx.delete_project_keys(&asset.name).await?,

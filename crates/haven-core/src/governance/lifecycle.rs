@@ -49,14 +49,29 @@ pub struct Reviewed {
 
 impl Governance {
     /// Run every lifecycle step once, as of now.
+    /// A step that fails is logged and the others still run; the run reports the first error
+    /// after all have run.
     pub async fn run_lifecycle(&self) -> Result<LifecycleRun, CoreError> {
-        Ok(LifecycleRun {
-            memberships_ended: self.end_due_memberships().await?,
-            accounts_disabled: self.disable_accounts_without_access().await?,
-            compliance_flagged: self.flag_compliance().await?,
-            training_reminders: self.remind_training().await?,
-            reviews_flagged: self.flag_missed_reviews().await?,
-        })
+        let mut first_error = None;
+        let mut count = |step: &'static str, outcome: Result<usize, CoreError>| match outcome {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(step, error = %e, "a governance lifecycle step failed");
+                first_error.get_or_insert(e);
+                0
+            }
+        };
+        let run = LifecycleRun {
+            memberships_ended: count("end memberships", self.end_due_memberships().await),
+            accounts_disabled: count("disable accounts", self.disable_accounts_without_access().await),
+            compliance_flagged: count("flag compliance", self.flag_compliance().await),
+            training_reminders: count("remind training", self.remind_training().await),
+            reviews_flagged: count("flag reviews", self.flag_missed_reviews().await),
+        };
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(run),
+        }
     }
 
     async fn end_due_memberships(&self) -> Result<usize, CoreError> {
@@ -116,7 +131,7 @@ impl Governance {
                     tx.put_compliance_item(&flag).await?;
                     tx.append_audit(
                         NewAuditEvent::new(now, actor::SYSTEM, action::COMPLIANCE_EXPIRING).project(&flag.asset).details(
-                            serde_json::json!({"kind": flag.kind.as_str(), "expires": rules::show_date(flag.expires_us)}),
+                            serde_json::json!({"kind": flag.kind.as_str(), "expires": rules::show_end_date(flag.expires_us)}),
                         ),
                     )
                     .await?;
@@ -241,6 +256,9 @@ impl Governance {
         remove: &[String],
     ) -> Result<Reviewed, CoreError> {
         let (asset, _) = self.require_on(who, Action::ReviewMembers, name).await?;
+        if confirm.contains(&who.user_id) {
+            return Err(CoreError::invalid("members", "you cannot confirm your own membership; ask the service desk"));
+        }
         if let Some(both) = confirm.iter().find(|u| remove.contains(u)) {
             return Err(CoreError::invalid("members", format!("{both} is both confirmed and removed; choose one")));
         }
@@ -250,6 +268,11 @@ impl Governance {
         let (actor, src) = (who.audit_name().to_string(), who.source.clone());
         transact(self.store(), move |tx| {
             Box::pin(async move {
+                // Read again inside the unit: a closure meanwhile must not be written back.
+                let asset = tx.asset(&asset.name).await?.ok_or(CoreError::NotFound)?;
+                if asset.status != AssetStatus::Active {
+                    return Err(CoreError::Conflict(format!("{} is closed", asset.name)));
+                }
                 let cycle_start = review_opens(asset.review_due_us);
                 let members = tx.memberships(&asset.name, true).await?;
                 let unknown: Vec<&String> =

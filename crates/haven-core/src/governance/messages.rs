@@ -2,7 +2,7 @@
 //! secret (the onboarding link of a new person is the identity email's, sent to them alone).
 
 use super::records::{AccessRequest, ComplianceItem};
-use super::rules::{show_date, show_end_date};
+use super::rules::show_end_date;
 
 fn footer(public_url: &str) -> String {
     format!("\n\nHaven — {public_url}\n")
@@ -59,7 +59,7 @@ pub fn compliance_expiring(item: &ComplianceItem, public_url: &str) -> String {
         item.kind.label(),
         item.reference,
         item.asset,
-        show_date(item.expires_us),
+        show_end_date(item.expires_us),
         item.asset,
         footer(public_url)
     )

@@ -84,13 +84,41 @@ impl Governance {
     /// Ask [`can`] about `name` with the caller's standing in it; `NotFound` for an unknown asset.
     pub async fn require_on(&self, who: &Caller, action: Action, name: &str) -> Result<(Asset, Standing), CoreError> {
         let (who2, name2, config, now_us) = (who.clone(), name.to_string(), self.config.clone(), self.now().1);
-        let (asset, standing) =
-            read(self.store(), move |tx| Box::pin(standing_in(tx, who2, name2, config, now_us))).await?;
+        let found = read(self.store(), move |tx| Box::pin(standing_in(tx, who2, name2, config, now_us))).await;
+        // Only those who may see the register learn whether an asset they cannot see exists.
+        let (asset, standing) = match found {
+            Err(CoreError::NotFound) if !can(who, Action::ViewGovernance, Resource::Service) => {
+                return Err(CoreError::Forbidden);
+            }
+            other => other?,
+        };
         if can(who, action, Resource::Asset { asset: &asset.name, standing }) {
             Ok((asset, standing))
         } else {
             Err(CoreError::Forbidden)
         }
+    }
+
+    /// The caller with only the roles whose required courses are current (SATRE 1.6.04): made
+    /// where a session becomes a caller. No read when no role of theirs needs a course.
+    pub async fn gate_roles(&self, mut caller: Caller) -> Result<Caller, CoreError> {
+        let c = &self.config.courses;
+        let gated = caller.roles.iter().any(|r| match r {
+            Role::Admin => !c.service_desk.is_empty(),
+            Role::PackageReviewer => !c.reviewer.is_empty(),
+            Role::Auditor => !c.auditor.is_empty(),
+            Role::OutputChecker => !c.output_checker.is_empty(),
+            Role::Researcher | Role::Staff | Role::System => false,
+        });
+        if !gated {
+            return Ok(caller);
+        }
+        let (id, now_us) = (caller.user_id.clone(), self.now().1);
+        let records =
+            read(self.store(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.training_of(&id).await?) }))
+                .await?;
+        caller.roles = rules::trained_roles(&caller.roles, &records, &self.config, now_us);
+        Ok(caller)
     }
 
     /// Whether the caller may reach the asset's data now, and if not, why and what to do: what

@@ -236,7 +236,9 @@ pub(crate) async fn release_waiting(
     }
     for mut r in waiting.iter().cloned() {
         r.status = RequestStatus::Pending;
-        tx.update_request(&r).await?;
+        if !tx.update_request(&r).await? {
+            continue;
+        }
         tx.append_audit(
             NewAuditEvent::new(now, crate::audit::actor::SYSTEM, action::ACCESS_REQUEST_READY)
                 .target(&r.subject)

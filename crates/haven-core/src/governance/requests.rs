@@ -10,7 +10,7 @@ use super::people::release_waiting;
 use super::records::{AccessRequest, Asset, AssetStatus, MemberRole, Membership, RequestKind, RequestStatus};
 use super::rules;
 use super::store::Profile;
-use super::{Governance, GovernanceConfig, messages};
+use super::{Governance, GovernanceConfig, messages, standing_of};
 use crate::accounts::{NewUser, Role, validate_email, validate_user_id};
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, can, require};
@@ -238,12 +238,26 @@ async fn insert_request(
     now: OffsetDateTime,
 ) -> Result<AccessRequest, CoreError> {
     let now_us = to_micros(now);
+    let standing = standing_of(tx, &asset, &request.requested_by, &config, now_us).await?;
+    if !(standing.iao || standing.iaa) {
+        return Err(CoreError::Forbidden);
+    }
     let subject = request.subject.clone();
     let account = tx.account(&subject).await?;
     if request.new_person() {
         if account.is_some() {
             return Err(CoreError::Conflict(format!(
                 "the user id {subject} is taken; if this is the same person, request them as an existing user (leave the email empty)"
+            )));
+        }
+        // A second account for someone who has one (the requester above all) would let them
+        // grant themselves access under another name.
+        let email = request.new_email.to_lowercase();
+        if let Some(holder) = tx.find_accounts(&email, 50).await?.into_iter().find(|a| a.email.to_lowercase() == email)
+        {
+            return Err(CoreError::Conflict(format!(
+                "{} belongs to the account {} already; request that account instead",
+                request.new_email, holder.id
             )));
         }
     } else if account.is_none() {
@@ -353,12 +367,23 @@ async fn decide_request(
     if approve && asset.status != AssetStatus::Active {
         return Err(CoreError::Conflict(format!("{} is closed", asset.name)));
     }
+    if approve {
+        let standing = standing_of(tx, &asset, &request.requested_by, &config, now_us).await?;
+        if !(standing.iao || standing.iaa) {
+            return Err(CoreError::Conflict(format!(
+                "{} is no longer the IAO or an IAA of {} with current IG training; reject this request",
+                request.requested_by, asset.name
+            )));
+        }
+    }
     let actor = who.audit_name().to_string();
     request.status = if approve { RequestStatus::Approved } else { RequestStatus::Rejected };
     request.decided_by = actor.clone();
     request.decided_us = now_us;
     request.reason = reason;
-    tx.update_request(&request).await?;
+    if !tx.update_request(&request).await? {
+        return Err(CoreError::Conflict(format!("request #{id} was decided meanwhile")));
+    }
     if approve {
         provision(tx, &request, &actor, now, link).await?;
     }

@@ -16,6 +16,8 @@ use crate::{from_micros, to_micros};
 pub const MAX_CSV_ROWS: usize = 100_000;
 /// Longest line of a training CSV (bytes).
 pub const MAX_CSV_LINE: usize = 4096;
+/// Largest training CSV (bytes): a quoted field may span lines, so lines alone do not bound a row.
+pub const MAX_CSV_BYTES: u64 = 32 * 1024 * 1024;
 
 /// An asset's name: 2–48 characters, lower-case letters, digits and `-`, starting with a letter.
 /// It names the project key and storage areas, so it never changes.
@@ -253,11 +255,19 @@ struct LineLimit<R> {
     inner: R,
     run: usize,
     line: u64,
+    total: u64,
 }
 
 impl<R: Read> Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        self.total += n as u64;
+        if self.total > MAX_CSV_BYTES {
+            return Err(std::io::Error::other(format!(
+                "the file is larger than {} MiB; split it and import each part",
+                MAX_CSV_BYTES / (1024 * 1024)
+            )));
+        }
         for &b in &buf[..n] {
             if b == b'\n' {
                 self.run = 0;
@@ -284,7 +294,7 @@ fn csv_error(message: String) -> CoreError {
 /// line first) whole, or the first problem naming its line. A missing expiry is the completion
 /// plus `validity_months`. Nothing is applied here; the caller applies all rows or none.
 pub fn parse_training_csv(input: impl Read, validity_months: u32, now_us: i64) -> Result<Vec<TrainingRow>, CoreError> {
-    let limited = LineLimit { inner: input, run: 0, line: 0 };
+    let limited = LineLimit { inner: input, run: 0, line: 0, total: 0 };
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(limited);
     let mut record = csv::ByteRecord::new();
     let mut rows = Vec::new();

@@ -95,8 +95,10 @@ pub trait GovernanceTx: Send {
     ) -> Result<Vec<AccessRequest>, StoreError>;
     /// The open (pending or awaiting training) requests about `subject`.
     async fn open_requests_about(&mut self, subject: &str) -> Result<Vec<AccessRequest>, StoreError>;
-    /// Save the status and decision fields.
-    async fn update_request(&mut self, request: &AccessRequest) -> Result<(), StoreError>;
+    /// Save the status and decision fields of a request that is still open (pending or awaiting
+    /// training); whether it was. Guarded in the statement, so of two concurrent decisions on
+    /// PostgreSQL the second finds it decided.
+    async fn update_request(&mut self, request: &AccessRequest) -> Result<bool, StoreError>;
 
     // reports
     /// Membership periods overlapping `[from_us, to_us)`, of one asset or all, with the request

@@ -228,6 +228,14 @@ impl Identity {
                     account.locked_until_us = 0;
                 }
                 tx.update_account(&account).await?;
+                // The desk's decision replaces the lifecycle job's: an account the desk disables
+                // is never re-enabled by a new membership.
+                if let Some(mut profile) = tx.profile(&account.id).await?
+                    && profile.auto_disabled_us != 0
+                {
+                    profile.auto_disabled_us = 0;
+                    tx.put_profile(&account.id, &profile).await?;
+                }
                 let ended =
                     if status == AccountStatus::Active { 0 } else { tx.delete_sessions_of(&account.id, None).await? };
                 Ok(serde_json::json!({"from": before, "to": status.as_str(), "sessions_ended": ended}))

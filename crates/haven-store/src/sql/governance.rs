@@ -495,16 +495,17 @@ impl GovernanceTx for SqlTx<'_> {
         each(&self.all(sqlx::query(AssertSqlSafe(sql)).bind(subject)).await?, request)
     }
 
-    async fn update_request(&mut self, r: &AccessRequest) -> Result<(), StoreError> {
+    async fn update_request(&mut self, r: &AccessRequest) -> Result<bool, StoreError> {
         let q = sqlx::query(
-            "UPDATE access_requests SET status = $2, decided_by = $3, decided_us = $4, reason = $5 WHERE id = $1",
+            "UPDATE access_requests SET status = $2, decided_by = $3, decided_us = $4, reason = $5 \
+             WHERE id = $1 AND status IN ('pending', 'awaiting_training')",
         )
         .bind(r.id)
         .bind(r.status.as_str())
         .bind(r.decided_by.as_str())
         .bind(r.decided_us)
         .bind(r.reason.as_str());
-        self.exec(q).await.map(|_| ())
+        Ok(self.exec(q).await? > 0)
     }
 
     async fn access_rows(
