@@ -1,6 +1,8 @@
 //! Reports for the service desk, auditors and assessors: who had access to which asset between
 //! two dates, with the request and decision behind each membership.
 
+use haven_packages::pypi::render::escape;
+
 use super::Governance;
 use super::records::AccessRow;
 use super::rules::{self, show_date};
@@ -60,21 +62,6 @@ pub fn access_csv(rows: &[AccessRow]) -> Result<String, CoreError> {
     let bytes =
         out.into_inner().map_err(|e| CoreError::Unavailable(format!("the report could not be written: {e}")))?;
     String::from_utf8(bytes).map_err(|_| CoreError::Unavailable("the report is not UTF-8".into()))
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The access report as a self-contained HTML page (for `haven report access --format html`,
