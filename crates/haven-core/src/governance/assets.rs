@@ -10,7 +10,7 @@ use super::records::{
     Membership, RequestStatus, StorageArea,
 };
 use super::rules::{self, add_months};
-use super::{Governance, GovernanceConfig, standing_of};
+use super::{Governance, GovernanceConfig, standing_and_reach};
 use crate::accounts::Role;
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, Standing, require};
@@ -330,12 +330,8 @@ async fn my_assets_of(
 ) -> Result<Vec<MyAsset>, CoreError> {
     let mut out = Vec::new();
     for asset in tx.assets_of(&user_id).await? {
-        let standing = standing_of(tx, &asset, &user_id, &config, now_us).await?;
-        let records = tx.training_of(&user_id).await?;
-        let blocked = super::reach_facts(tx, &asset, &user_id, &config, now_us, records)
-            .await?
-            .err()
-            .map(|b| b.message(&asset.name));
+        let (standing, reach) = standing_and_reach(tx, &asset, &user_id, &config, now_us).await?;
+        let blocked = reach.err().map(|b| b.message(&asset.name));
         out.push(MyAsset { iao: asset.iao == user_id, iaa: standing.iaa, blocked, asset });
     }
     Ok(out)

@@ -160,16 +160,27 @@ pub(crate) async fn standing_of(
     config: &GovernanceConfig,
     now_us: i64,
 ) -> Result<Standing, CoreError> {
+    Ok(standing_and_reach(tx, asset, user_id, config, now_us).await?.0)
+}
+
+/// As [`standing_of`], with why the person cannot reach the data (if not), from the same reads.
+pub(crate) async fn standing_and_reach(
+    tx: &mut dyn Tx,
+    asset: &Asset,
+    user_id: &str,
+    config: &GovernanceConfig,
+    now_us: i64,
+) -> Result<(Standing, Result<MemberRole, Blocked>), CoreError> {
     if user_id.is_empty() {
-        return Ok(Standing::default());
+        return Ok((Standing::default(), Err(Blocked::NotMember)));
     }
     let records = tx.training_of(user_id).await?;
     let iao_trained = rules::missing_courses(&records, &config.courses.iao, now_us).is_empty();
     let active = asset.status == records::AssetStatus::Active;
     let iao = active && iao_trained && asset.iao == user_id;
     let iaa = active && iao_trained && tx.asset_admins(&asset.name).await?.iter().any(|a| a.user_id == user_id);
-    let member = reach_facts(tx, asset, user_id, config, now_us, records).await?.is_ok();
-    Ok(Standing { iao, iaa, member })
+    let reach = reach_facts(tx, asset, user_id, config, now_us, records).await?;
+    Ok((Standing { iao, iaa, member: reach.is_ok() }, reach))
 }
 
 async fn reach_of(
