@@ -77,6 +77,52 @@ pub const POLICY: &str = "/packages/policy";
 pub const POLICY_RULES: &str = "/packages/policy/rules";
 pub const POLICY_RULES_REMOVE: &str = "/packages/policy/rules/remove";
 
+// The Governance portal (the emails of `governance::messages` link here too).
+pub const GOVERNANCE: &str = "/governance";
+pub const GOVERNANCE_SLASH: &str = "/governance/";
+pub const GOV_ASSET_ROUTE: &str = "/governance/assets/{name}";
+pub const GOV_ASSET_REQUEST_ROUTE: &str = "/governance/assets/{name}/request";
+pub const GOV_ASSET_REVIEW_ROUTE: &str = "/governance/assets/{name}/review";
+pub const GOV_ASSET_IAA_ROUTE: &str = "/governance/assets/{name}/iaa";
+pub const GOV_ASSET_COMPLIANCE_ROUTE: &str = "/governance/assets/{name}/compliance";
+pub const GOV_ASSET_CLOSE_ROUTE: &str = "/governance/assets/{name}/close";
+pub const GOV_REQUESTS: &str = "/governance/requests";
+pub const GOV_DECISIONS: &str = "/governance/decisions";
+pub const GOV_DECISION_ROUTE: &str = "/governance/decisions/{id}";
+pub const GOV_REGISTER: &str = "/governance/register";
+pub const GOV_IG: &str = "/governance/ig";
+pub const GOV_IG_IMPORT: &str = "/governance/ig/import";
+pub const GOV_AUS: &str = "/governance/aus";
+pub const GOV_REPORTS: &str = "/governance/reports";
+
+pub fn gov_asset(name: &str) -> String {
+    format!("{GOVERNANCE}/assets/{name}")
+}
+
+pub fn gov_asset_request(name: &str) -> String {
+    format!("{GOVERNANCE}/assets/{name}/request")
+}
+
+pub fn gov_asset_review(name: &str) -> String {
+    format!("{GOVERNANCE}/assets/{name}/review")
+}
+
+pub fn gov_asset_iaa(name: &str) -> String {
+    format!("{GOVERNANCE}/assets/{name}/iaa")
+}
+
+pub fn gov_asset_compliance(name: &str) -> String {
+    format!("{GOVERNANCE}/assets/{name}/compliance")
+}
+
+pub fn gov_asset_close(name: &str) -> String {
+    format!("{GOVERNANCE}/assets/{name}/close")
+}
+
+pub fn gov_decision(id: i64) -> String {
+    format!("{GOV_DECISIONS}/{id}")
+}
+
 pub fn pypi_project(name: &str) -> String {
     format!("{PYPI_SIMPLE}{name}/")
 }
@@ -153,6 +199,14 @@ mod tests {
         assert_eq!(desk_user("bob"), fill(DESK_USER_ROUTE, "bob"));
         assert_eq!(desk_user_action("bob"), fill(DESK_USER_ACTION_ROUTE, "bob"));
         assert_eq!(review_one(7), fill(REVIEW_ONE_ROUTE, "7"));
+        let asset = |route: &str| route.replace("{name}", "a-1");
+        assert_eq!(gov_asset("a-1"), asset(GOV_ASSET_ROUTE));
+        assert_eq!(gov_asset_request("a-1"), asset(GOV_ASSET_REQUEST_ROUTE));
+        assert_eq!(gov_asset_review("a-1"), asset(GOV_ASSET_REVIEW_ROUTE));
+        assert_eq!(gov_asset_iaa("a-1"), asset(GOV_ASSET_IAA_ROUTE));
+        assert_eq!(gov_asset_compliance("a-1"), asset(GOV_ASSET_COMPLIANCE_ROUTE));
+        assert_eq!(gov_asset_close("a-1"), asset(GOV_ASSET_CLOSE_ROUTE));
+        assert_eq!(gov_decision(7), fill(GOV_DECISION_ROUTE, "7"));
         assert_eq!(pypi_project("numpy"), PYPI_PROJECT_ROUTE.replace("{project}", "numpy"));
     }
 }

@@ -194,7 +194,7 @@ async fn requests_are_made_by_the_iao_or_an_iaa_and_decided_by_someone_else(db: 
 
     // Rita reaches the asset once she accepts the AUS.
     conflict(w.gov().reach(&w.as_user("rita"), "heart").await, "Acceptable Use Statement");
-    assert!(w.gov().needs_aus(&w.as_user("rita")).await.unwrap());
+    assert!(w.gov().needs_aus("rita").await.unwrap());
     w.gov().accept_aus(&w.as_user("rita")).await.unwrap();
     assert_eq!(w.gov().reach(&w.as_user("rita"), "heart").await.unwrap(), MemberRole::Researcher);
     conflict(w.gov().reach(&w.as_user("alice"), "heart").await, "not a member");

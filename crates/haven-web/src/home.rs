@@ -19,11 +19,18 @@ pub struct Portal {
     pub blurb: &'static str,
 }
 
-pub const PORTALS: &[Portal] = &[Portal {
-    name: "Security & Tokens",
-    path: paths::SECURITY,
-    blurb: "Password and token management, including In Case of Emergency (ICE) logon, emergency codes and recovery codes.",
-}];
+pub const PORTALS: &[Portal] = &[
+    Portal {
+        name: "Security & Tokens",
+        path: paths::SECURITY,
+        blurb: "Password and token management, including In Case of Emergency (ICE) logon, emergency codes and recovery codes.",
+    },
+    Portal {
+        name: "Governance",
+        path: paths::GOVERNANCE,
+        blurb: "Your information assets and IG training; access requests for Information Asset Owners and Administrators; the register and reports for the service desk.",
+    },
+];
 
 pub const STYLESHEET: &str = include_str!("../static/haven.css");
 

@@ -5,6 +5,7 @@ mod bootstrap;
 mod ca;
 mod csrf;
 pub mod error;
+mod governance;
 mod headers;
 mod health;
 mod home;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bootstrap::routes())
         .merge(security::routes())
         .merge(packages::routes())
+        .merge(governance::routes())
         .merge(ca::routes())
         .merge(health::routes())
         .fallback(error::not_found)

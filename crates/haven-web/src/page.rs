@@ -18,6 +18,8 @@ pub struct Chrome {
     pub admin: bool,
     /// The package portal's Review and Policy tabs.
     pub reviewer: bool,
+    /// The governance portal's register, IG records, decisions and reports (desk and auditors).
+    pub governance: bool,
     pub tab: &'static str,
     pub notice: Option<String>,
     pub error: Option<String>,
@@ -35,6 +37,7 @@ impl Chrome {
             set_up: who.is_some_and(|w| w.level == Level::Enrol && !w.needs_token()),
             admin: who.is_some_and(|w| can(w, Action::ManageAccounts, Resource::Service)),
             reviewer: who.is_some_and(|w| can(w, Action::ManagePackages, Resource::Service)),
+            governance: who.is_some_and(|w| can(w, Action::ViewGovernance, Resource::Service)),
             tab,
             notice: None,
             error: None,
@@ -147,10 +150,19 @@ pub enum Notice {
     IceOff,
     RepoTokenRevoked,
     PolicyChanged,
+    AusAccepted,
+    AccessRequested,
+    AccessDecided,
+    AdminsChanged,
+    ComplianceRecorded,
+    AssetClosed,
+    AssetCreated,
+    TrainingRecorded,
+    ReviewSaved,
 }
 
 impl Notice {
-    const ALL: [Notice; 20] = [
+    const ALL: [Notice; 29] = [
         Notice::SignedIn,
         Notice::TokenCreated,
         Notice::PinSet,
@@ -171,6 +183,15 @@ impl Notice {
         Notice::IceOff,
         Notice::RepoTokenRevoked,
         Notice::PolicyChanged,
+        Notice::AusAccepted,
+        Notice::AccessRequested,
+        Notice::AccessDecided,
+        Notice::AdminsChanged,
+        Notice::ComplianceRecorded,
+        Notice::AssetClosed,
+        Notice::AssetCreated,
+        Notice::TrainingRecorded,
+        Notice::ReviewSaved,
     ];
 
     /// The code in the URL.
@@ -196,6 +217,15 @@ impl Notice {
             Notice::IceOff => "ice_off",
             Notice::RepoTokenRevoked => "revoked",
             Notice::PolicyChanged => "1",
+            Notice::AusAccepted => "aus",
+            Notice::AccessRequested => "requested",
+            Notice::AccessDecided => "decided",
+            Notice::AdminsChanged => "admins",
+            Notice::ComplianceRecorded => "compliance",
+            Notice::AssetClosed => "closed",
+            Notice::AssetCreated => "asset",
+            Notice::TrainingRecorded => "training",
+            Notice::ReviewSaved => "review",
         }
     }
 
@@ -227,6 +257,17 @@ impl Notice {
             Notice::IceOff => "ICE logon is now off for everyone.",
             Notice::RepoTokenRevoked => "The token was revoked; clients using it can no longer sign in.",
             Notice::PolicyChanged => "The policy was changed; it applies from the next request.",
+            Notice::AusAccepted => "Thank you: you have accepted the Acceptable Use Statement.",
+            Notice::AccessRequested => {
+                "The request was sent to the service desk. You will get an email when they decide; it is listed under My requests."
+            }
+            Notice::AccessDecided => "The decision was recorded and the requester was emailed.",
+            Notice::AdminsChanged => "The asset's administrators were changed.",
+            Notice::ComplianceRecorded => "The compliance item was recorded.",
+            Notice::AssetClosed => "The asset was closed; the closure record is in the audit trail.",
+            Notice::AssetCreated => "The asset was registered, with its project key and storage areas.",
+            Notice::TrainingRecorded => "The training record was saved.",
+            Notice::ReviewSaved => "The review was saved.",
         }
     }
 

@@ -113,7 +113,7 @@ fn admit(who: &Caller, serves: Option<Serves>) -> Result<(), Option<&'static str
 }
 
 /// The portals a sign-in or step-up may return to.
-const RETURN_PORTALS: [&str; 2] = [paths::SECURITY, paths::PACKAGES];
+const RETURN_PORTALS: [&str; 3] = [paths::SECURITY, paths::PACKAGES, paths::GOVERNANCE];
 
 /// Where sign-in should return to: a path inside one of Haven's portals, spelled only with the
 /// characters a URL path and query use. Anything else (another site, a scheme, whitespace or

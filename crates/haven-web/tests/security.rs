@@ -765,6 +765,9 @@ async fn sign_in_and_step_up_return_only_to_haven_paths() {
     let app = app().await;
     let (mut b, _, secret) = onboard(&app, "olga").await;
     b.post("/security/signout", &[]).await;
+    // Accepted already: sign-in goes straight to `next` (the AUS comes first otherwise).
+    let olga = haven_testkit::callers::signed_in("olga", &[haven_core::accounts::Role::Researcher], 0);
+    app.state.governance.accept_aus(&olga).await.unwrap();
     for (next, expected) in [
         ("/\t/evil.example", "/security"),
         ("/security\n/x", "/security"),

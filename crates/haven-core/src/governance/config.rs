@@ -20,6 +20,9 @@ pub struct GovernanceConfig {
     pub courses: RequiredCourses,
     /// The version of the Acceptable Use Statement; raising it asks everyone to accept again.
     pub aus_version: i64,
+    /// The Acceptable Use Statement people accept (Markdown); empty for Haven's own text.
+    /// Change `aus_version` with it, so that everyone accepts the new text.
+    pub aus_text: String,
     /// How often each IAO confirms their members (months).
     pub review_months: u32,
     /// Suspend a member whose review deadline passed unconfirmed (otherwise only flagged).
@@ -67,6 +70,7 @@ impl Default for GovernanceConfig {
             training_reminder_days: vec![30, 7],
             courses: RequiredCourses::default(),
             aus_version: 1,
+            aus_text: String::new(),
             review_months: 6,
             suspend_unreviewed: false,
             compliance_warning_days: 30,
@@ -89,6 +93,9 @@ impl GovernanceConfig {
         }
         if self.aus_version < 1 {
             return Err("governance.aus_version must be 1 or more".into());
+        }
+        if self.aus_text.len() > 64 * 1024 {
+            return Err("governance.aus_text must be at most 64 KiB of Markdown".into());
         }
         if !(1..=24).contains(&self.review_months) {
             return Err("governance.review_months must be 1 to 24".into());

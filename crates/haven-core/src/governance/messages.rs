@@ -8,7 +8,8 @@ fn footer(public_url: &str) -> String {
     format!("\n\nHaven — {public_url}\n")
 }
 
-fn what(r: &AccessRequest) -> String {
+/// What a request asks, in a phrase (`add jo as researcher to cardiac until 2027-03-31`).
+pub fn what(r: &AccessRequest) -> String {
     match r.kind {
         super::records::RequestKind::Add => format!("add {} to {} as {}", r.subject, r.asset, r.role.as_str()),
         super::records::RequestKind::ChangeRole => {
@@ -25,12 +26,13 @@ fn what(r: &AccessRequest) -> String {
 pub fn request_submitted(r: &AccessRequest, public_url: &str) -> String {
     format!(
         "Hello,\n\nAccess request #{} by {}: {}.\n\nJustification: {}\n\n\
-         Decide it on the Pending decisions page ({public_url}/governance/decisions) or with \
+         Decide it on the Pending decisions page ({public_url}{}) or with \
          `haven requests decide {} approve|reject --reason ...`. You cannot decide a request you made or one about yourself.{}",
         r.id,
         r.requested_by,
         what(r),
         r.justification,
+        crate::paths::gov_decision(r.id),
         r.id,
         footer(public_url)
     )
@@ -40,12 +42,12 @@ pub fn request_submitted(r: &AccessRequest, public_url: &str) -> String {
 pub fn request_decided(r: &AccessRequest, public_url: &str) -> String {
     format!(
         "Hello,\n\nYour access request #{} ({}) was {} by the service desk.\n\nReason: {}\n\n\
-         See the asset's members at {public_url}/governance/assets/{}.{}",
+         See the asset's members at {public_url}{}.{}",
         r.id,
         what(r),
         r.status.as_str(),
         r.reason,
-        r.asset,
+        crate::paths::gov_asset(&r.asset),
         footer(public_url)
     )
 }
@@ -55,12 +57,12 @@ pub fn compliance_expiring(item: &ComplianceItem, public_url: &str) -> String {
     format!(
         "Hello,\n\nThe {} ({}) of the information asset {} expires on {}. When it expires, nobody can reach the \
          asset's data until it is renewed.\n\nThe IAO should send the renewal to the service desk, who records it on \
-         the asset's page ({public_url}/governance/assets/{}).{}",
+         the asset's page ({public_url}{}).{}",
         item.kind.label(),
         item.reference,
         item.asset,
         show_end_date(item.expires_us),
-        item.asset,
+        crate::paths::gov_asset(&item.asset),
         footer(public_url)
     )
 }
@@ -80,9 +82,10 @@ pub fn training_expiring(course: &str, expires_us: i64, public_url: &str) -> Str
 pub fn review_missed(asset: &str, users: &[String], suspended: bool, public_url: &str) -> String {
     format!(
         "Hello,\n\nThe access review of the information asset {asset} is overdue. These members were not confirmed: \
-         {}.{}\n\nThe IAO confirms or removes each member on the review page ({public_url}/governance/assets/{asset}/review).{}",
+         {}.{}\n\nThe IAO confirms or removes each member on the review page ({public_url}{}).{}",
         users.join(", "),
         if suspended { " Their access is suspended until the IAO confirms them." } else { "" },
+        crate::paths::gov_asset_review(asset),
         footer(public_url)
     )
 }

@@ -55,6 +55,11 @@ impl Governance {
         self.identity.now()
     }
 
+    /// Now, in microseconds, for what pages show (expired, expires soon).
+    pub fn now_us(&self) -> i64 {
+        self.now().1
+    }
+
     /// From the web, a change that provisions or removes access needs both factors proven in
     /// the last few minutes (as the service desk's account changes do); the console holds the
     /// data directory already.

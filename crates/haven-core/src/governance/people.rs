@@ -114,9 +114,10 @@ impl Governance {
         .await
     }
 
-    /// Whether the caller has still to accept the current Acceptable Use Statement.
-    pub async fn needs_aus(&self, who: &Caller) -> Result<bool, CoreError> {
-        let (id, version) = (who.user_id.clone(), self.config.aus_version);
+    /// Whether `user_id` has still to accept the current Acceptable Use Statement (asked for the
+    /// caller, or right after a sign-in succeeded).
+    pub async fn needs_aus(&self, user_id: &str) -> Result<bool, CoreError> {
+        let (id, version) = (user_id.to_lowercase(), self.config.aus_version);
         read(self.store(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.aus_version(&id).await? < version) }))
             .await
     }

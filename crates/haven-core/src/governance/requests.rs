@@ -183,6 +183,25 @@ impl Governance {
         .await
     }
 
+    /// One request: for the service desk and auditors, or the IAO and IAAs of its asset.
+    pub async fn request(&self, who: &Caller, id: i64) -> Result<AccessRequest, CoreError> {
+        let desk = can(who, Action::ViewGovernance, Resource::Service);
+        if !desk {
+            require(who, Action::UseOwnGovernance, Resource::Account(&who.user_id))?;
+        }
+        let found =
+            read(self.store(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.request(id).await?) })).await?;
+        match found {
+            Some(r) if desk => Ok(r),
+            Some(r) => {
+                self.require_on(who, Action::ViewMembers, &r.asset).await?;
+                Ok(r)
+            }
+            None if desk => Err(CoreError::NotFound),
+            None => Err(CoreError::Forbidden),
+        }
+    }
+
     /// Approve or reject a request, with a reason. Approval provisions at once.
     pub async fn decide(&self, who: &Caller, id: i64, approve: bool, reason: &str) -> Result<Decided, CoreError> {
         require(who, Action::DecideAccess, Resource::Service)?;

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use haven_core::CoreError;
+use haven_core::authz::{Action, Resource, can};
 use haven_core::caller::Caller;
 use haven_core::identity::signin::Credentials;
 use serde::Deserialize;
@@ -37,6 +38,8 @@ struct HomePage {
     active_tokens: usize,
     recovery_left: i64,
     has_questions: bool,
+    /// The assets the person cannot reach now, each with why and what to do.
+    blocked: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -65,7 +68,14 @@ pub async fn portal(
     let active = tokens.iter().filter(|t| t.state == haven_core::identity::records::TokenState::Active).count();
     let recovery_left = state.identity.recovery_codes_left(&who).await?;
     let has_questions = state.identity.has_security_answers(&who).await?;
+    let blocked = if can(&who, Action::UseOwnGovernance, Resource::Account(&who.user_id)) {
+        let mine = state.governance.my_assets(&who).await?;
+        mine.into_iter().filter_map(|m| Some((m.asset.name, m.blocked?))).collect()
+    } else {
+        Vec::new()
+    };
     render(&HomePage {
+        blocked,
         title: "Security & Tokens",
         c: Chrome::new(&csrf.0, Some(&who), "home").notice(done_message(q.done.as_deref())),
         tokens: tokens.len(),
@@ -125,7 +135,15 @@ pub async fn submit(
     let creds = Credentials { user_id: user_id.clone(), password: form.password, passcode: form.passcode };
     match state.identity.sign_in(&visitor, creds, replaces).await {
         Ok(ok) => {
-            let to = if ok.password_expired { paths::PASSWORD.to_string() } else { next };
+            let to = if ok.password_expired {
+                paths::PASSWORD.to_string()
+            } else if state.governance.needs_aus(&user_id).await? {
+                // First sign-in, or a new version: the Acceptable Use Statement comes first.
+                let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                format!("{}?next={encoded}", paths::GOV_AUS)
+            } else {
+                next
+            };
             let mut response = see(&to);
             response.headers_mut().insert(header::SET_COOKIE, set_cookie(&ok.session.secret)?);
             Ok(response)
