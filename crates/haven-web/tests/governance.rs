@@ -14,32 +14,11 @@ use haven_testkit::db::TestDb;
 mod common;
 
 use common::TestApp as App;
-use common::browser::{Browser, Page, full_sign_in, onboard};
+use common::browser::{Browser, Page, person};
 
 haven_testkit::contract!(a_request_goes_from_the_iaa_to_the_desk_to_a_new_account, bad_input_changes_nothing);
 
 const COURSE: &str = "data-security-awareness";
-
-/// Onboard `id` with `roles`, sign in fully, accept the AUS when asked; the browser.
-async fn person<'a>(app: &'a App, id: &str, roles: &[Role]) -> Browser<'a> {
-    let (mut b, _, secret) = onboard(app, id).await;
-    for role in roles {
-        app.state.identity.set_role(&Caller::console(), id, *role, true).await.unwrap();
-    }
-    app.clock.advance(time::Duration::seconds(30));
-    let code = common::browser::code_at(&secret, common::browser::now(app));
-    let page = common::browser::sign_in(&mut b, id, common::browser::PASSWORD, &format!("4917{code}")).await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    // The first sign-in goes to the Acceptable Use Statement, then where it was going.
-    assert_eq!(page.location, "/governance/aus?next=%2Fsecurity");
-    let aus = b.get(&page.location).await;
-    assert!(aus.body.contains("Acceptable Use Statement") && aus.body.contains("I accept"), "{}", aus.body);
-    let accepted = b.post("/governance/aus", &[("next", "/security")]).await;
-    assert_eq!(accepted.location, "/security?done=aus");
-    // Accepted once: the next sign-in goes straight on.
-    full_sign_in(app, &mut b, id, &secret).await;
-    b
-}
 
 async fn upload(b: &mut Browser<'_>, path: &str, file: impl AsRef<[u8]>) -> Page {
     let csrf = b.cookies.get("__Host-haven-csrf").cloned().unwrap_or_default();

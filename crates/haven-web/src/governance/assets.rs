@@ -241,9 +241,13 @@ async fn refuse(
     }
 }
 
+// The asset forms take missing fields as empty, so that core (which asks `can()` with the
+// caller's standing in the asset) answers first: 403 for an outsider, a field error for the IAO.
 #[derive(Deserialize)]
 pub struct IaaForm {
+    #[serde(default)]
     user_id: String,
+    #[serde(default)]
     action: String,
 }
 
@@ -263,8 +267,11 @@ pub async fn iaa(
 
 #[derive(Deserialize)]
 pub struct ComplianceForm {
+    #[serde(default)]
     kind: String,
+    #[serde(default)]
     reference: String,
+    #[serde(default)]
     expires: String,
 }
 
@@ -275,6 +282,7 @@ pub async fn compliance(
     Form(form): Form<ComplianceForm>,
 ) -> Result<Response, WebError> {
     limit_fields("A field", &[(&form.reference, 400), (&form.expires, 32)])?;
+    state.governance.require_on(&who, Action::ManageAsset, &name).await?;
     let outcome = match ComplianceKind::parse(&form.kind) {
         None => Err(haven_core::CoreError::invalid("kind", format!("choose one of {}", ComplianceKind::names()))),
         Some(kind) => state.governance.set_compliance(&who, &name, kind, &form.reference, &form.expires).await,
@@ -289,6 +297,7 @@ pub async fn compliance(
 pub struct CloseForm {
     #[serde(default)]
     closure: String,
+    #[serde(default)]
     reason: String,
     /// The name typed again: closing cannot be undone.
     #[serde(default)]
@@ -302,6 +311,7 @@ pub async fn close(
     Form(form): Form<CloseForm>,
 ) -> Result<Response, WebError> {
     limit_fields("A field", &[(&form.reason, 8000), (&form.confirm, 200)])?;
+    state.governance.require_on(&who, Action::ManageAsset, &name).await?;
     let outcome = match Closure::parse(&form.closure) {
         None => Err(haven_core::CoreError::invalid("closure", "choose archive or shred")),
         Some(_) if form.confirm.trim() != name => Err(haven_core::CoreError::invalid(

@@ -201,3 +201,24 @@ pub async fn full_sign_in(app: &App, b: &mut Browser<'_>, id: &str, secret: &str
     let page = sign_in(b, id, PASSWORD, &format!("4917{code}")).await;
     assert_eq!(page.status, 303, "{}", page.body);
 }
+
+/// Onboard `id` with `roles`, sign in fully and accept the Acceptable Use Statement, which the
+/// first sign-in asks for; the browser, signed in.
+pub async fn person<'a>(app: &'a App, id: &str, roles: &[haven_core::accounts::Role]) -> Browser<'a> {
+    let (mut b, _, secret) = onboard(app, id).await;
+    for role in roles {
+        app.state.identity.set_role(&haven_core::caller::Caller::console(), id, *role, true).await.unwrap();
+    }
+    app.clock.advance(time::Duration::seconds(30));
+    let code = code_at(&secret, now(app));
+    let page = sign_in(&mut b, id, PASSWORD, &format!("4917{code}")).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location, "/governance/aus?next=%2Fsecurity", "the AUS comes first");
+    let aus = b.get(&page.location).await;
+    assert!(aus.body.contains("Acceptable Use Statement") && aus.body.contains("I accept"), "{}", aus.body);
+    let accepted = b.post("/governance/aus", &[("next", "/security")]).await;
+    assert_eq!(accepted.location, "/security?done=aus");
+    // Accepted once: the next sign-in goes straight on.
+    full_sign_in(app, &mut b, id, &secret).await;
+    b
+}

@@ -1,0 +1,240 @@
+//! The route matrix: every route of the application, read from the router itself, asked with GET
+//! and POST by each kind of caller (anonymous, a researcher, a member of another asset, the
+//! asset's IAA, its IAO, the service desk), against the status the table below expects. A route
+//! added without a row, or a row whose route is gone, fails the test: so does any 5xx.
+//!
+//! POSTs carry a valid CSRF token and an empty form: what is checked is who gets past the door
+//! (303 to sign-in, 403, or the handler's own 4xx for the missing fields), not what the form does.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::collections::BTreeMap;
+
+use haven_core::accounts::Role;
+use haven_core::caller::Caller;
+use haven_core::governance::assets::NewAsset;
+use haven_core::governance::records::{Classification, MemberRole, RequestKind};
+use haven_core::governance::requests::NewRequest;
+use haven_testkit::callers::signed_in;
+use haven_testkit::db::TestDb;
+use haven_testkit::upstream::Upstream;
+
+mod common;
+
+use common::TestApp as App;
+use common::browser::{Browser, person};
+
+haven_testkit::contract!(every_route_answers_each_caller_as_the_table_says);
+
+/// The callers, in the table's column order.
+const CALLERS: [&str; 6] = ["anonymous", "researcher", "other member", "IAA", "IAO", "desk"];
+
+/// The route patterns the router holds, read from its `Debug` form (axum lists them as
+/// `RouteId(n): "/path"`): the router is the one source of truth.
+fn router_paths(app: &App) -> Vec<String> {
+    let debug = format!("{:?}", haven_web::router(app.state.clone()));
+    let mut paths: Vec<String> = debug
+        .split("RouteId(")
+        .skip(1)
+        .filter_map(|chunk| {
+            let (_, rest) = chunk.split_once("): \"")?;
+            Some(rest.split('"').next()?.to_string())
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    assert!(paths.len() > 50, "the router's Debug form changed? found {paths:?}");
+    paths
+}
+
+/// A concrete URL for a pattern: the parameters filled with values that exist where that
+/// matters (the asset the IAA and IAO hold, a real user).
+fn concrete(pattern: &str) -> String {
+    let id = if pattern.starts_with("/security/desk/users/") { "rex" } else { "999" };
+    pattern
+        .replace("{name}", "heart")
+        .replace("{id}", id)
+        .replace("{serial}", "HVN00000000")
+        .replace("{project}", "demo")
+        .replace("{file}", "demo-1.0.tar.gz")
+        .replace("{pkg}", "demo")
+        .replace("{channel}", "conda-forge")
+        .replace("{subdir}", "noarch")
+}
+
+/// Two assets: heart (IAO owen, IAA ian) and lung (IAO otto, member olly). The people with a
+/// browser have their accounts already.
+async fn world(app: &App) {
+    let console = Caller::console();
+    let gov = &app.state.governance;
+    let id = &app.state.identity;
+    id.add_account(&console, "otto", "otto@example.org", false).await.unwrap();
+    id.set_role(&console, "otto", Role::Staff, true).await.unwrap();
+    for user in ["owen", "otto", "ian", "olly"] {
+        gov.record_training(&console, user, "data-security-awareness", "2025-12-01", "").await.unwrap();
+    }
+    for (name, iao) in [("heart", "owen"), ("lung", "otto")] {
+        let new = NewAsset {
+            name: name.into(),
+            iao: iao.into(),
+            ig_ref: format!("IG/0000{}", name.len()),
+            classification: Classification::Identifiable,
+            description: String::new(),
+            starts: String::new(),
+            ends: String::new(),
+        };
+        gov.create_asset(&console, new).await.unwrap();
+    }
+    gov.set_iaa(&console, "heart", "ian", true).await.unwrap();
+    let otto = signed_in("otto", &[Role::Staff], 0);
+    let asked = NewRequest {
+        asset: "lung".into(),
+        kind: Some(RequestKind::Add),
+        user_id: "olly".into(),
+        role: Some(MemberRole::Researcher),
+        ends: "2026-12-31".into(),
+        justification: "analysis".into(),
+        ..NewRequest::default()
+    };
+    let request = gov.submit_request(&otto, asked).await.unwrap();
+    gov.decide(&console, request.id, true, "fine").await.unwrap();
+}
+
+/// Expected statuses: for each route, GET and POST, one per caller in [`CALLERS`] order.
+/// `303` for anonymous is the redirect to sign-in; `405` a method the route does not serve.
+#[rustfmt::skip]
+const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
+    // route, then GET and POST as: anonymous, researcher, other member, IAA, IAO, desk
+    ("/",                                       [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/bootstrap",                              [410, 410, 410, 410, 410, 410], [422, 422, 422, 422, 422, 422]),
+    ("/ca.pem",                                 [404, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
+    ("/conda/{channel}/{subdir}/{file}",        [401, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
+    ("/cran/src/contrib/Archive/{pkg}/",        [401, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
+    ("/cran/src/contrib/Archive/{pkg}/{file}",  [401, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
+    ("/cran/src/contrib/Meta/archive.rds",      [401, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/cran/src/contrib/{file}",                [401, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
+    ("/governance",                             [303, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/governance/",                            [308, 308, 308, 308, 308, 308], [405, 405, 405, 405, 405, 405]),
+    ("/governance/assets/{name}",               [303, 403, 403, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/governance/assets/{name}/close",         [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 422, 422]),
+    ("/governance/assets/{name}/compliance",    [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 422, 422]),
+    ("/governance/assets/{name}/iaa",           [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 422, 422]),
+    ("/governance/assets/{name}/request",       [303, 403, 403, 200, 200, 403], [303, 403, 403, 422, 422, 403]),
+    ("/governance/assets/{name}/review",        [303, 403, 403, 403, 200, 403], [303, 403, 403, 403, 303, 403]),
+    ("/governance/aus",                         [303, 200, 200, 200, 200, 200], [303, 303, 303, 303, 303, 303]),
+    ("/governance/decisions",                   [303, 403, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
+    ("/governance/decisions/{id}",              [303, 403, 403, 403, 403, 404], [303, 403, 403, 403, 403, 422]),
+    ("/governance/ig",                          [303, 403, 403, 403, 403, 200], [303, 403, 403, 403, 403, 422]),
+    ("/governance/ig/import",                   [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 403, 400]),
+    ("/governance/register",                    [303, 403, 403, 403, 403, 200], [303, 403, 403, 403, 403, 422]),
+    ("/governance/reports",                     [303, 403, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
+    ("/governance/requests",                    [303, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/healthz",                                [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/packages",                               [303, 303, 303, 303, 303, 303], [405, 405, 405, 405, 405, 405]),
+    ("/packages/",                              [303, 303, 303, 303, 303, 303], [405, 405, 405, 405, 405, 405]),
+    ("/packages/policy",                        [303, 403, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
+    ("/packages/policy/rules",                  [405, 405, 405, 405, 405, 405], [303, 422, 422, 422, 422, 422]),
+    ("/packages/policy/rules/remove",           [405, 405, 405, 405, 405, 405], [303, 422, 422, 422, 422, 422]),
+    ("/packages/requests",                      [303, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/packages/requests/check",                [405, 405, 405, 405, 405, 405], [303, 422, 422, 422, 422, 422]),
+    ("/packages/requests/new",                  [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/packages/review",                        [303, 403, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
+    ("/packages/review/{id}",                   [303, 403, 403, 403, 403, 404], [303, 422, 422, 422, 422, 422]),
+    ("/packages/tokens",                        [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/packages/tokens/revoke",                 [405, 405, 405, 405, 405, 405], [303, 422, 422, 422, 422, 422]),
+    ("/pypi/files/{project}/{file}",            [401, 403, 403, 403, 403, 403], [405, 405, 405, 405, 405, 405]),
+    ("/pypi/simple",                            [401, 308, 308, 308, 308, 308], [405, 405, 405, 405, 405, 405]),
+    ("/pypi/simple/",                           [401, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/pypi/simple/{project}",                  [401, 308, 308, 308, 308, 308], [405, 405, 405, 405, 405, 405]),
+    ("/pypi/simple/{project}/",                 [401, 403, 403, 403, 403, 403], [405, 405, 405, 405, 405, 405]),
+    ("/readyz",                                 [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/security",                               [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/security/",                              [308, 308, 308, 308, 308, 308], [405, 405, 405, 405, 405, 405]),
+    ("/security/confirm",                       [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/desk",                          [303, 403, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
+    ("/security/desk/ice",                      [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 403, 422]),
+    ("/security/desk/tokens",                   [303, 403, 403, 403, 403, 200], [303, 403, 403, 403, 403, 400]),
+    ("/security/desk/tokens/assign",            [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 403, 422]),
+    ("/security/desk/users",                    [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 403, 422]),
+    ("/security/desk/users/{id}",               [303, 403, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
+    ("/security/desk/users/{id}/action",        [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 403, 422]),
+    ("/security/emergency",                     [303, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/security/emergency/request",             [303, 200, 200, 200, 200, 200], [303, 200, 200, 200, 200, 200]),
+    ("/security/forgot",                        [200, 200, 200, 200, 200, 200], [422, 422, 422, 422, 422, 422]),
+    ("/security/ice",                           [200, 200, 200, 200, 200, 200], [422, 422, 422, 422, 422, 422]),
+    ("/security/ice/answers",                   [405, 405, 405, 405, 405, 405], [422, 422, 422, 422, 422, 422]),
+    ("/security/ice/password",                  [405, 405, 405, 405, 405, 405], [422, 422, 422, 422, 422, 422]),
+    ("/security/onboard",                       [400, 400, 400, 400, 400, 400], [422, 422, 422, 422, 422, 422]),
+    ("/security/password",                      [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/questions",                     [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/recovery",                      [303, 200, 200, 200, 200, 200], [303, 200, 200, 200, 200, 200]),
+    ("/security/reset",                         [400, 400, 400, 400, 400, 400], [422, 422, 422, 422, 422, 422]),
+    ("/security/sessions",                      [303, 200, 200, 200, 200, 200], [303, 303, 303, 303, 303, 303]),
+    ("/security/signin",                        [200, 200, 200, 200, 200, 200], [422, 422, 422, 422, 422, 422]),
+    ("/security/signout",                       [405, 405, 405, 405, 405, 405], [303, 303, 303, 303, 303, 303]),
+    ("/security/tokens",                        [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/tokens/receive",                [303, 400, 400, 400, 400, 400], [303, 422, 422, 422, 422, 422]),
+    ("/security/tokens/{serial}/activate",      [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/tokens/{serial}/pin",           [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/tokens/{serial}/push",          [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/tokens/{serial}/resync",        [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/tokens/{serial}/state",         [405, 405, 405, 405, 405, 405], [303, 422, 422, 422, 422, 422]),
+    ("/static/haven.css",                       [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/updates",                                [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/updates.atom",                           [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/{*__private__axum_fallback}",            [404, 404, 404, 404, 404, 404], [404, 404, 404, 404, 404, 404]),
+];
+
+async fn every_route_answers_each_caller_as_the_table_says(db: TestDb) {
+    let up = Upstream::new();
+    let app = App::builder().db(db).packages(up.config(false)).build().await;
+    let mut browsers: Vec<Browser<'_>> = vec![Browser::new(&app).await];
+    for (user, roles) in [
+        ("rex", vec![]),
+        ("olly", vec![]),
+        ("ian", vec![]),
+        ("owen", vec![Role::Staff]),
+        ("dora", vec![Role::Admin]),
+    ] {
+        browsers.push(person(&app, user, &roles).await);
+    }
+    world(&app).await;
+    let started = std::time::Instant::now();
+    let mut seen: BTreeMap<String, ([u16; 6], [u16; 6])> = BTreeMap::new();
+    let mut paths = router_paths(&app);
+    // Signing out ends the session the other rows need: last.
+    paths.sort_by_key(|p| p == haven_web::paths::SIGNOUT);
+    for pattern in &paths {
+        let url = concrete(pattern);
+        let mut get = [0u16; 6];
+        let mut post = [0u16; 6];
+        for (i, b) in browsers.iter_mut().enumerate() {
+            get[i] = b.get(&url).await.status.as_u16();
+            post[i] = b.post(&url, &[]).await.status.as_u16();
+        }
+        seen.insert(pattern.clone(), (get, post));
+    }
+    let elapsed = started.elapsed();
+    let requests = paths.len() * 2 * CALLERS.len();
+    eprintln!("route matrix: {} routes, {requests} requests in {elapsed:?}", paths.len());
+
+    let mut problems = Vec::new();
+    let table: BTreeMap<&str, ([u16; 6], [u16; 6])> = TABLE.iter().map(|(p, g, q)| (*p, (*g, *q))).collect();
+    for (pattern, (get, post)) in &seen {
+        if get.iter().chain(post).any(|s| *s >= 500) {
+            problems.push(format!("{pattern}: a 5xx: GET {get:?} POST {post:?}"));
+        }
+        match table.get(pattern.as_str()) {
+            None => problems.push(format!("no row for {pattern}: add    (\"{pattern}\", {get:?}, {post:?}),")),
+            Some((g, p)) if g != get || p != post => problems.push(format!(
+                "{pattern}: expected GET {g:?} POST {p:?}, got GET {get:?} POST {post:?} (callers: {CALLERS:?})"
+            )),
+            Some(_) => {}
+        }
+    }
+    for pattern in table.keys() {
+        if !seen.contains_key(*pattern) {
+            problems.push(format!("a row for {pattern}, which the router no longer has"));
+        }
+    }
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}
