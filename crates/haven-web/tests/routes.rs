@@ -188,13 +188,9 @@ async fn every_route_answers_each_caller_as_the_table_says(db: TestDb) {
     let up = Upstream::new();
     let app = App::builder().db(db).packages(up.config(false)).build().await;
     let mut browsers: Vec<Browser<'_>> = vec![Browser::new(&app).await];
-    for (user, roles) in [
-        ("rex", vec![]),
-        ("olly", vec![]),
-        ("ian", vec![]),
-        ("owen", vec![Role::Staff]),
-        ("dora", vec![Role::Admin]),
-    ] {
+    for (user, roles) in
+        [("rex", vec![]), ("olly", vec![]), ("ian", vec![]), ("owen", vec![Role::Staff]), ("dora", vec![Role::Admin])]
+    {
         browsers.push(person(&app, user, &roles).await);
     }
     world(&app).await;

@@ -40,7 +40,8 @@ fn soft_token_and_ice_flows_in_chromium() {
     // Node resolves ES-module imports from the script's folder upwards, not NODE_PATH: link it.
     let modules = script.parent().unwrap().join("node_modules");
     if !modules.exists() {
-        std::os::unix::fs::symlink(&node_path, &modules).unwrap();
+        // Both browser tests may link it at once: the other one winning is fine.
+        let _ = std::os::unix::fs::symlink(&node_path, &modules);
     }
     let out = Command::new("node")
         .arg(&script)
@@ -63,4 +64,130 @@ fn soft_token_and_ice_flows_in_chromium() {
     }
     assert!(out.status.success() && text.contains("E2E OK"), "{text}");
     assert!(server.stop().success());
+}
+
+/// `haven` with the test's environment; its output, which must be a success.
+fn haven(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("HAVEN_CONFIG").env_remove("HAVEN_PUBLIC_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "haven {args:?}: {text}");
+    text
+}
+
+fn onboarding_link(printed: &str) -> String {
+    printed.lines().find(|l| l.contains("/security/onboard?token=")).unwrap().trim().to_string()
+}
+
+/// The governance path (`tests/e2e/governance.mjs`) against the real binary on `database`
+/// (None: SQLite in the data directory), its mail going to the test SMTP server.
+fn governance_path(database: Option<&str>) {
+    let (Ok(node_path), Ok(chromium), Ok(smtp), Ok(maildir)) = (
+        std::env::var("HAVEN_TEST_NODE_PATH"),
+        std::env::var("HAVEN_TEST_CHROMIUM"),
+        std::env::var("HAVEN_TEST_SMTP"),
+        std::env::var("HAVEN_TEST_MAILDIR"),
+    ) else {
+        assert!(
+            !haven_testkit::strict(),
+            "HAVEN_TEST_NODE_PATH, HAVEN_TEST_CHROMIUM and HAVEN_TEST_SMTP are required under CI=true (scripts/test)"
+        );
+        return;
+    };
+    let (host, port) = smtp.split_once(':').unwrap();
+    let mut env = vec![
+        ("HAVEN_MAIL__TRANSPORT", "smtp"),
+        ("HAVEN_MAIL__FROM", "Haven <haven@example.org>"),
+        ("HAVEN_MAIL__SMTP__HOST", host),
+        ("HAVEN_MAIL__SMTP__PORT", port),
+        ("HAVEN_MAIL__SMTP__TLS", "none"),
+    ];
+    if let Some(url) = database {
+        env.push(("HAVEN_DATABASE__URL", url));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("haven-data");
+    let server = Haven::start(Path::new(BIN), &data, &[], &env);
+    let d = data.to_str().unwrap();
+    // Unique addresses: the SMTP server's mailbox is shared by every run.
+    let tag = format!("{}{}", std::process::id(), if database.is_some() { "p" } else { "s" });
+    let mail = |user: &str| format!("{user}-{tag}@example.org");
+    let (dora, owen, ian) = (mail("dora"), mail("owen"), mail("ian"));
+    let desk_link =
+        onboarding_link(&haven(&["users", "add", "dora", "--email", &dora, "--admin", "--data-dir", d], &env));
+    haven(&["users", "add", "owen", "--email", &owen, "--data-dir", d], &env);
+    haven(&["users", "role", "owen", "staff", "--data-dir", d], &env);
+    let iaa_link = onboarding_link(&haven(&["users", "add", "ian", "--email", &ian, "--data-dir", d], &env));
+    // A completion a month ago, by the real clock the server runs on.
+    let month_ago = haven_core::from_micros(
+        haven_core::to_micros(haven_core::Clock::now(&haven_core::clock::SystemClock)) - 30 * 86_400_000_000,
+    );
+    let completed = format!("{:04}-{:02}-{:02}", month_ago.year(), u8::from(month_ago.month()), month_ago.day());
+    for user in ["owen", "ian"] {
+        haven(&["ig", "record", user, "data-security-awareness", &completed, "--data-dir", d], &env);
+    }
+    let created = [
+        "assets",
+        "create",
+        "heart",
+        "--iao",
+        "owen",
+        "--ig-ref",
+        "IG/00001",
+        "--classification",
+        "identifiable",
+        "--data-dir",
+        d,
+    ];
+    haven(&created, &env);
+    haven(&["assets", "iaa", "add", "heart", "ian", "--data-dir", d], &env);
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/governance.mjs");
+    let modules = script.parent().unwrap().join("node_modules");
+    if !modules.exists() {
+        let _ = std::os::unix::fs::symlink(&node_path, &modules);
+    }
+    let out = Command::new("node")
+        .arg(&script)
+        .env("HAVEN_URL", &server.url)
+        .env("CHROMIUM", &chromium)
+        .env("DATA_DIR", &data)
+        .env("MAILDIR", &maildir)
+        .env("DESK_LINK", desk_link)
+        .env("IAA_LINK", iaa_link)
+        .env("NEW_EMAIL", format!("nina.{tag}@example.org"))
+        .env("COMPLETED", &completed)
+        .output()
+        .expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if let Ok(keep) = std::env::var("HAVEN_TEST_SCREENSHOTS") {
+        std::fs::create_dir_all(&keep).unwrap();
+        for e in std::fs::read_dir(&data).unwrap().flatten() {
+            if e.file_name().to_string_lossy().ends_with(".png") {
+                std::fs::copy(e.path(), Path::new(&keep).join(e.file_name())).unwrap();
+            }
+        }
+    }
+    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn governance_path_in_chromium_on_sqlite() {
+    governance_path(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governance_path_in_chromium_on_postgres() {
+    let Some(db) = haven_testkit::db::postgres().await else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_POSTGRES_URL is required under CI=true");
+        return;
+    };
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || governance_path(Some(&url))).await.unwrap();
+    drop(db);
 }

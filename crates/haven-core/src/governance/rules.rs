@@ -78,6 +78,9 @@ pub fn text(field: &'static str, value: &str, required: bool, max: usize) -> Res
 
 /// A date as `YYYY-MM-DD`, as the start of that day (UTC).
 pub fn parse_date(field: &'static str, value: &str) -> Result<i64, CoreError> {
+    if value.trim().is_empty() {
+        return Err(CoreError::invalid(field, "give a date, as YYYY-MM-DD (e.g. 2027-03-31)"));
+    }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(value.trim(), format).map(|d| to_micros(d.with_time(Time::MIDNIGHT).assume_utc())).map_err(|_| {
         CoreError::invalid(field, format!("{value:?} is not a date: write it as YYYY-MM-DD, e.g. 2027-03-31"))

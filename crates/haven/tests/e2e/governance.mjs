@@ -1,0 +1,192 @@
+// The governance path end to end in headless Chromium (playwright-core), as people click it:
+// an IAA asks for a new person → the service desk approves → the welcome email reaches the SMTP
+// server → the person onboards (password, questions, a token whose codes come from oathtool),
+// accepts the Acceptable Use Statement and sees the asset; a plain member asking for access is
+// refused. Every page state is checked with axe-core and kept as a screenshot.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const { HAVEN_URL, CHROMIUM, DATA_DIR, MAILDIR, DESK_LINK, IAA_LINK, NEW_EMAIL, COMPLETED } = process.env;
+const PASSWORD = 'cobalt lantern meadow quarrel';
+const ANSWERS = ['Elm Road', "St Mary's", 'Kyoto'];
+const COURSE = 'data-security-awareness';
+
+function fail(message) {
+  console.error(`E2E FAILED: ${message}`);
+  process.exit(1);
+}
+
+const oath = (...args) => execFileSync('oathtool', args).toString().trim().split('\n');
+
+function qpDecode(text) {
+  return text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+}
+
+/// The onboarding link in the mail the SMTP server received for `to`, waiting for it.
+async function mailedLink(to) {
+  for (let i = 0; i < 100; i++) {
+    for (const sub of ['new', 'cur']) {
+      let names = [];
+      try { names = readdirSync(join(MAILDIR, sub)); } catch { continue; }
+      for (const name of names) {
+        const mail = qpDecode(readFileSync(join(MAILDIR, sub, name), 'utf8'));
+        if (!mail.includes(to)) continue;
+        const match = mail.match(/https:\/\/\S+\/security\/onboard\?token=[A-Za-z0-9_-]{43}/);
+        if (match && mail.includes('Subject: Haven - your new account')) return match[0];
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  fail(`no welcome email to ${to} reached the SMTP server`);
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+let shots = 0;
+async function check(page, label) {
+  await page.screenshot({ path: join(DATA_DIR, `gov-${String(++shots).padStart(2, '0')}-${label}.png`), fullPage: true });
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const r = await globalThis.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] });
+    return r.violations.map((v) => `${v.id} (${v.help}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  if (violations.length) fail(`${label} at ${page.url()}: ${violations.join('; ')}`);
+}
+
+async function narrow(page, label) {
+  await page.setViewportSize({ width: 320, height: 640 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: join(DATA_DIR, `gov-${String(++shots).padStart(2, '0')}-${label}-320px.png`), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
+  if (wide > 0) fail(`${label} at ${page.url()} scrolls sideways by ${wide}px at 320px`);
+}
+
+/// Onboard through `link` as `userId`: password and questions, a soft token shown on screen
+/// and activated with oathtool's code, sign in with PIN + code, accept the AUS.
+async function onboard(browser, link, userId) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  await page.goto(link);
+  await page.fill('#password', PASSWORD);
+  await page.fill('#password_confirm', PASSWORD);
+  for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
+  await page.click('button:has-text("Continue")');
+  await page.waitForURL('**/security/tokens');
+  await page.selectOption('#product', { label: 'MobileID/Time-Based' });
+  await page.click('button:has-text("Submit")');
+  await page.waitForURL('**/security/tokens?done=created');
+  await page.click('summary:has-text("Actions")');
+  await page.click('a:has-text("Reset PIN")');
+  await page.fill('#pin', '4917');
+  await page.fill('#pin_confirm', '4917');
+  await page.click('button:has-text("Submit")');
+  await page.waitForURL('**/security/tokens?done=pin');
+  await page.click('summary:has-text("Actions")');
+  await page.click('a:has-text("PUSH")');
+  await page.click('button:has-text("On screen")');
+  const uri = (await page.textContent('#otpauth-uri')).trim();
+  const secret = new URL(uri).searchParams.get('secret');
+  await page.fill('#code', oath('--totp', '-b', secret)[0]);
+  await page.click('button:has-text("Activate")');
+  await page.waitForURL('**/security/tokens?done=activated');
+  await page.click('button:has-text("Sign in with my token")');
+  await page.waitForURL('**/security/signin?done=ready');
+  await page.fill('#user_id', userId);
+  await page.fill('#password', PASSWORD);
+  await page.fill('#passcode', '4917' + oath('--totp', '-w', '1', '-b', secret)[1]);
+  await page.click('button:has-text("Sign in")');
+  // The first sign-in asks for the Acceptable Use Statement.
+  await page.waitForURL('**/governance/aus?next=%2Fsecurity');
+  await page.click('button:has-text("I accept")');
+  await page.waitForURL('**/security?done=aus');
+  return page;
+}
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+let page = null;
+try {
+  // The IAA asks for a new person from the asset's page.
+  page = await onboard(browser, IAA_LINK, 'ian');
+  await page.click('a:has-text("My assets")');
+  await page.waitForURL('**/governance');
+  await check(page, 'iaa-my-assets');
+  await page.click('a:has-text("heart")');
+  await page.waitForURL('**/governance/assets/heart');
+  await check(page, 'iaa-asset');
+  await narrow(page, 'iaa-asset');
+  await page.click('a:has-text("New access request")');
+  await check(page, 'request-form');
+  await narrow(page, 'request-form');
+  // A mistake first: no end date. The error names its field, and what was typed stays.
+  await page.fill('#email', NEW_EMAIL);
+  await page.fill('#name', 'Nina New');
+  await page.fill('#organisation', 'Cardiology');
+  await page.fill('#justification', 'Analyses the cardiac outcomes for the study.');
+  await page.click('button:has-text("Send to the service desk")');
+  await page.locator('#ends[aria-invalid="true"]').waitFor();
+  await check(page, 'request-error');
+  if ((await page.inputValue('#email')) !== NEW_EMAIL) fail('the form lost the email');
+  const year = new Date().getUTCFullYear() + 1;
+  await page.fill('#ends', `${year}-01-31`);
+  await page.click('button:has-text("Send to the service desk")');
+  await page.waitForURL('**/governance/requests?done=requested');
+  if (!(await page.textContent('main')).includes('pending')) fail('the request is not listed as pending');
+  await check(page, 'my-requests');
+  await page.context().close();
+
+  // The service desk approves it.
+  page = await onboard(browser, DESK_LINK, 'dora');
+  await page.goto(HAVEN_URL + '/governance/decisions');
+  await check(page, 'pending-decisions');
+  await page.click('a:has-text("#1")');
+  await check(page, 'decision');
+  await narrow(page, 'decision');
+  await page.fill('#reason', 'Covered by the IG case.');
+  await page.click('button:has-text("Approve")');
+  await page.waitForURL('**/governance/decisions?done=decided');
+  await check(page, 'decided');
+
+  // The welcome email reaches the SMTP server; the desk records the person's training.
+  const welcome = await mailedLink(NEW_EMAIL);
+  const newId = NEW_EMAIL.split('@')[0];
+  await page.goto(HAVEN_URL + '/governance/ig');
+  await check(page, 'ig-records');
+  await narrow(page, 'ig-records');
+  await page.fill('#user_id', newId);
+  await page.fill('#course', COURSE);
+  await page.fill('#completed', COMPLETED);
+  await page.click('button:has-text("Record")');
+  await page.waitForURL(`**/governance/ig?user=${newId}&done=training`);
+  await check(page, 'ig-recorded');
+  for (const path of ['/governance/register', '/governance/reports', '/governance/assets/heart']) {
+    await page.goto(HAVEN_URL + path);
+    await check(page, path.slice(1).replace(/\//g, '-'));
+    await narrow(page, path.slice(1).replace(/\//g, '-'));
+  }
+  await page.context().close();
+
+  // The new person onboards, accepts the AUS and sees the asset, reachable.
+  page = await onboard(browser, welcome, newId);
+  await page.goto(HAVEN_URL + '/governance');
+  await check(page, 'member-my-assets');
+  await narrow(page, 'member-my-assets');
+  const row = (await page.locator('tbody tr', { hasText: 'heart' }).textContent()).replace(/\s+/g, ' ');
+  if (!row.includes('member') || !row.includes('yes')) fail(`My assets does not show heart as reachable: ${row}`);
+  // A plain member may not ask for access for anyone.
+  const refused = await page.goto(HAVEN_URL + '/governance/assets/heart/request');
+  if (refused.status() !== 403) fail(`a plain member reached the request form: ${refused.status()}`);
+  await check(page, 'member-refused');
+  console.log('E2E OK');
+} catch (e) {
+  if (page) {
+    await page.screenshot({ path: join(DATA_DIR, 'gov-failure.png') }).catch(() => {});
+    const shown = await page.textContent('main').catch(() => '');
+    fail(`${e.message}\nat ${page.url()}\npage: ${shown.replace(/\s+/g, ' ').slice(0, 600)}`);
+  }
+  fail(e.message);
+} finally {
+  await browser.close();
+}
