@@ -28,6 +28,7 @@ haven_testkit::contract!(
     lifecycle_ends_flags_disables_and_is_idempotent,
     closing_an_asset_ends_access_and_can_shred_its_key,
     reviews_flag_unconfirmed_members,
+    reports_name_what_to_act_on,
 );
 
 struct World {
@@ -407,4 +408,59 @@ async fn lapsed_courses_withdraw_staff_roles() {
     assert_eq!(gov.gate_roles(dora.clone()).await.unwrap().roles, [Role::Admin, Role::Researcher]);
     app.clock.advance(Duration::days(365));
     assert_eq!(gov.gate_roles(dora).await.unwrap().roles, [Role::Researcher]);
+}
+
+async fn reports_name_what_to_act_on(db: TestDb) {
+    use haven_core::governance::reports::Report;
+    let w = World::new(db).await;
+    let console = Caller::console();
+    let r = w.gov().submit_request(&w.as_user("ian"), add("heart", "rita", "2026-12-31")).await.unwrap();
+    w.gov().decide(&w.as_user("dora"), r.id, true, "ok").await.unwrap();
+    w.gov().set_compliance(&console, "heart", ComplianceKind::Ethics, "REC 1", "2026-01-20").await.unwrap();
+    w.gov().set_compliance(&console, "heart", ComplianceKind::Dpia, "DPIA 7", "2027-06-30").await.unwrap();
+
+    let rows =
+        |t: &haven_core::governance::reports::Table| -> Vec<String> { t.rows.iter().map(|r| r.join("|")).collect() };
+    let training = w.gov().report(&console, Report::Training).await.unwrap();
+    let expected = [
+        "heart|owen|IAO|data-security-awareness|current|2026-11-30",
+        "heart|ian|IAA|data-security-awareness|current|2026-11-30",
+        "heart|rita|researcher|data-security-awareness|current|2026-11-30",
+    ];
+    assert_eq!(rows(&training), expected);
+    assert!(training.csv().unwrap().starts_with("asset,user_id,as,required,status,valid_until\n"));
+
+    // The ethics approval expires within 30 days; the agreement and funding are not recorded;
+    // the DPIA is current and not listed.
+    let compliance = rows(&w.gov().report(&console, Report::Compliance).await.unwrap());
+    assert_eq!(compliance.len(), 3, "{compliance:?}");
+    assert!(
+        compliance.iter().any(|r| r.contains("ethics approval|REC 1|2026-01-20|expires in 20 day(s)")),
+        "{compliance:?}"
+    );
+    assert!(compliance.iter().any(|r| r.contains("funding|||not recorded")), "{compliance:?}");
+
+    let register = rows(&w.gov().report(&console, Report::Register).await.unwrap());
+    assert_eq!(register.len(), 1);
+    assert!(register[0].starts_with("heart|IG/00001|identifiable|owen|ian|active|2026-01-01||1|"), "{register:?}");
+    assert!(register[0].contains("shared=heart/shared/"), "{register:?}");
+
+    let reviews = rows(&w.gov().report(&console, Report::Reviews).await.unwrap());
+    assert_eq!(reviews, ["heart|owen|2026-07-01|not yet open|1|1|0|0"]);
+    // Past the deadline, with rita unconfirmed; and training about to lapse.
+    w.advance_days(320); // 2026-11-17
+    w.gov().run_lifecycle().await.unwrap();
+    let reviews = rows(&w.gov().report(&console, Report::Reviews).await.unwrap());
+    assert_eq!(reviews, ["heart|owen|2026-07-01|overdue|1|1|1|0"]);
+    let training = rows(&w.gov().report(&console, Report::Training).await.unwrap());
+    assert!(training.iter().all(|r| r.contains("|expires soon|")), "{training:?}");
+    w.advance_days(20);
+    let training = rows(&w.gov().report(&console, Report::Training).await.unwrap());
+    assert!(training.iter().all(|r| r.contains("|not current: data-security-awareness|")), "{training:?}");
+
+    // Auditors read the reports; nobody else does.
+    let auditor = signed_in("aud", &[Role::Auditor], w.now_us());
+    assert!(w.gov().report(&auditor, Report::Register).await.is_ok());
+    let researcher = w.as_user("rita");
+    assert!(matches!(w.gov().report(&researcher, Report::Register).await, Err(CoreError::Forbidden)));
 }

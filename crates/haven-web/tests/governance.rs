@@ -154,6 +154,16 @@ async fn a_request_goes_from_the_iaa_to_the_desk_to_a_new_account(db: TestDb) {
     let csv = dora.get("/governance/reports?from=2026-01-01&to=2026-12-31&asset=heart&format=csv").await;
     assert!(csv.body.starts_with("asset,user_id,role,from,until"), "{}", csv.body);
     assert!(csv.body.contains("heart,nina.new,researcher,2026-01-01"), "{}", csv.body);
+    let register = dora.get("/governance/reports?report=register").await;
+    assert!(register.body.contains("Register of information assets") && register.body.contains("shared=heart/shared/"));
+    let training = dora.get("/governance/reports?report=training&format=csv").await;
+    assert!(training.body.starts_with("asset,user_id,as,required,status,valid_until\n"), "{}", training.body);
+    assert!(
+        training.body.contains("heart,nina.new,researcher,data-security-awareness,not current"),
+        "{}",
+        training.body
+    );
+    assert_eq!(rita.get("/governance/reports?report=training").await.status, 403);
 }
 
 async fn bad_input_changes_nothing(db: TestDb) {

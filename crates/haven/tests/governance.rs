@@ -183,6 +183,17 @@ fn assets_training_requests_and_reports_at_the_console() {
         d,
     );
     assert!(std::fs::read_to_string(&html).unwrap().contains("<h1>Access report</h1>"));
+    // The other reports, the same way.
+    let register = ok(&["report", "register"], d);
+    assert!(
+        register.starts_with("asset,ig_ref,classification,iao,iaas,status,starts,ends,members,datasets\n"),
+        "{register}"
+    );
+    assert!(register.contains("heart,IG/00001,identifiable,owen,ian,active"), "{register}");
+    assert!(ok(&["report", "training"], d).contains("heart,owen,IAO,data-security-awareness,"));
+    assert!(ok(&["report", "reviews", "--format", "html"], d).contains("<h1>Access reviews</h1>"));
+    assert!(ok(&["report", "compliance"], d).contains("not recorded"));
+    refused(&["report", "training", "--format", "xml"], d, "use csv or html");
 
     // alice has no membership and no staff role: the lifecycle jobs disable her, once.
     assert!(ok(&["assets", "run-jobs"], d).contains("accounts disabled: 1"));

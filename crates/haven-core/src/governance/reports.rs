@@ -1,14 +1,18 @@
 //! Reports for the service desk, auditors and assessors: who had access to which asset between
-//! two dates, with the request and decision behind each membership.
+//! two dates, with the request and decision behind each membership; training status, access
+//! reviews, compliance items to act on, and the register.
 
 use haven_packages::pypi::render::escape;
+use serde::Serialize;
 
-use super::Governance;
-use super::records::AccessRow;
-use super::rules::{self, show_date};
+use super::lifecycle::review_opens;
+use super::records::{AccessRow, AssetStatus, ComplianceKind, TrainingRecord};
+use super::rules::{self, show_date, show_end_date};
+use super::{Governance, GovernanceConfig};
+use crate::accounts::Role;
 use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
-use crate::{CoreError, read};
+use crate::{CoreError, Tx, read};
 
 impl Governance {
     /// Membership periods overlapping `[from, to]` (dates, both days included), of one asset or
@@ -102,4 +106,284 @@ pub fn access_html(rows: &[AccessRow], from: &str, to: &str, asset: Option<&str>
     }
     out.push_str("</tbody></table>\n</body></html>\n");
     out
+}
+
+/// A report as a table, from which its CSV and HTML forms are made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub title: String,
+    /// One sentence on what the rows are.
+    pub intro: String,
+    pub header: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// RFC 4180 CSV with a header line.
+    pub fn csv(&self) -> Result<String, CoreError> {
+        let bad = |e: csv::Error| CoreError::Unavailable(format!("the report could not be written: {e}"));
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record(&self.header).map_err(bad)?;
+        for row in &self.rows {
+            out.write_record(row).map_err(bad)?;
+        }
+        let bytes =
+            out.into_inner().map_err(|e| CoreError::Unavailable(format!("the report could not be written: {e}")))?;
+        String::from_utf8(bytes).map_err(|_| CoreError::Unavailable("the report is not UTF-8".into()))
+    }
+
+    /// A self-contained HTML page, to file with an assessment.
+    pub fn html(&self) -> String {
+        let mut out = format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title>\
+             <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}th,td{{border:1px solid #999;padding:.2em .5em;text-align:left}}</style>\
+             </head><body>\n<h1>{0}</h1>\n<p>{1} {2} row(s).</p>\n<table><thead><tr>",
+            escape(&self.title),
+            escape(&self.intro),
+            self.rows.len()
+        );
+        for h in &self.header {
+            out.push_str(&format!("<th scope=\"col\">{}</th>", escape(h)));
+        }
+        out.push_str("</tr></thead><tbody>\n");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for cell in row {
+                out.push_str(&format!("<td>{}</td>", escape(cell)));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody></table>\n</body></html>\n");
+        out
+    }
+}
+
+/// The reports besides the access report, by the name the CLI and the page use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Training,
+    Reviews,
+    Compliance,
+    Register,
+}
+
+impl Report {
+    pub const ALL: [Report; 4] = [Report::Training, Report::Reviews, Report::Compliance, Report::Register];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Report::Training => "training",
+            Report::Reviews => "reviews",
+            Report::Compliance => "compliance",
+            Report::Register => "register",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Report> {
+        Report::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl Governance {
+    /// One of the [`Report`]s, as of now: the service desk and auditors.
+    pub async fn report(&self, who: &Caller, report: Report) -> Result<Table, CoreError> {
+        require(who, Action::ViewGovernance, Resource::Service)?;
+        let (config, now_us) = (self.config.clone(), self.now().1);
+        read(self.store(), move |tx| {
+            Box::pin(async move {
+                match report {
+                    Report::Training => training_table(tx, &config, now_us).await,
+                    Report::Reviews => reviews_table(tx, now_us).await,
+                    Report::Compliance => compliance_table(tx, &config, now_us).await,
+                    Report::Register => register_table(tx).await,
+                }
+            })
+        })
+        .await
+    }
+}
+
+/// A person's standing against the courses `required`: status and the day the earliest of
+/// them lapses.
+fn training_cells(records: &[TrainingRecord], required: &[String], now_us: i64, soon_us: i64) -> [String; 3] {
+    let missing = rules::missing_courses(records, required, now_us);
+    let until = required
+        .iter()
+        .filter_map(|course| {
+            records.iter().filter(|r| &r.course == course && r.completed_us <= now_us).map(|r| r.expires_us).max()
+        })
+        .min();
+    let status = if !missing.is_empty() {
+        format!("not current: {}", missing.join(" "))
+    } else if until.is_some_and(|u| u - now_us <= soon_us) {
+        "expires soon".to_string()
+    } else {
+        "current".to_string()
+    };
+    [required.join(" "), status, until.filter(|_| missing.is_empty()).map(show_end_date).unwrap_or_default()]
+}
+
+/// Training status per asset (IAO, IAAs, members, against their courses) and per staff role.
+async fn training_table(tx: &mut dyn Tx, config: &GovernanceConfig, now_us: i64) -> Result<Table, CoreError> {
+    let soon_us = i64::from(config.reminder_days().first().copied().unwrap_or(30)) * rules::DAY_US;
+    let c = &config.courses;
+    let mut rows = Vec::new();
+    for asset in tx.assets().await?.into_iter().filter(|a| a.status == AssetStatus::Active) {
+        let mut people: Vec<(String, &str, &[String])> = vec![(asset.iao.clone(), "IAO", &c.iao)];
+        for admin in tx.asset_admins(&asset.name).await? {
+            people.push((admin.user_id, "IAA", &c.iao));
+        }
+        for m in tx.memberships(&asset.name, true).await? {
+            people.push((m.user_id, m.role.as_str(), &c.researcher));
+        }
+        for (user, as_what, required) in people {
+            let records = tx.training_of(&user).await?;
+            let [required, status, until] = training_cells(&records, required, now_us, soon_us);
+            rows.push(vec![asset.name.clone(), user, as_what.to_string(), required, status, until]);
+        }
+    }
+    for (role, required) in [
+        (Role::Admin, &c.service_desk),
+        (Role::PackageReviewer, &c.reviewer),
+        (Role::Auditor, &c.auditor),
+        (Role::OutputChecker, &c.output_checker),
+    ] {
+        if required.is_empty() {
+            continue;
+        }
+        for account in tx.accounts_with_role(role.as_str()).await? {
+            let records = tx.training_of(&account.id).await?;
+            let [required, status, until] = training_cells(&records, required, now_us, soon_us);
+            rows.push(vec![String::new(), account.id, role.as_str().to_string(), required, status, until]);
+        }
+    }
+    Ok(Table {
+        title: "Training status".into(),
+        intro: "Each asset's IAO, IAAs and members, and each holder of a staff role that needs courses, against the courses required of them.".into(),
+        header: vec!["asset", "user_id", "as", "required", "status", "valid_until"],
+        rows,
+    })
+}
+
+/// Each active asset's access review: when due, and how many members are still to confirm.
+async fn reviews_table(tx: &mut dyn Tx, now_us: i64) -> Result<Table, CoreError> {
+    let mut rows = Vec::new();
+    for asset in tx.assets().await?.into_iter().filter(|a| a.status == AssetStatus::Active) {
+        let opens = review_opens(asset.review_due_us);
+        let members = tx.memberships(&asset.name, true).await?;
+        let confirmed = members.iter().filter(|m| m.confirmed_us >= opens).count();
+        let flagged = members.iter().filter(|m| m.flagged_us != 0).count();
+        let suspended = members.iter().filter(|m| m.suspended).count();
+        let state = if asset.review_due_us <= now_us && confirmed < members.len() {
+            "overdue"
+        } else if opens <= now_us {
+            "open"
+        } else {
+            "not yet open"
+        };
+        rows.push(vec![
+            asset.name,
+            asset.iao,
+            show_date(asset.review_due_us),
+            state.into(),
+            members.len().to_string(),
+            (members.len() - confirmed).to_string(),
+            flagged.to_string(),
+            suspended.to_string(),
+        ]);
+    }
+    // Overdue first, then open, then the rest.
+    rows.sort_by_key(|r| match r[3].as_str() {
+        "overdue" => 0,
+        "open" => 1,
+        _ => 2,
+    });
+    Ok(Table {
+        title: "Access reviews".into(),
+        intro: "Each active asset's access review, overdue ones first.".into(),
+        header: vec!["asset", "iao", "due", "state", "members", "unconfirmed", "flagged", "suspended"],
+        rows,
+    })
+}
+
+/// Compliance items that have expired or expire within `compliance_warning_days`, and items
+/// an active asset has not recorded.
+async fn compliance_table(tx: &mut dyn Tx, config: &GovernanceConfig, now_us: i64) -> Result<Table, CoreError> {
+    let warn_us = i64::from(config.compliance_warning_days) * rules::DAY_US;
+    let mut rows = Vec::new();
+    for asset in tx.assets().await?.into_iter().filter(|a| a.status == AssetStatus::Active) {
+        let items = tx.compliance_items(&asset.name).await?;
+        for kind in ComplianceKind::ALL {
+            let item = items.iter().find(|i| i.kind == *kind);
+            let state = match item {
+                None => "not recorded".to_string(),
+                Some(i) if i.expires_us <= now_us => "expired: access suspended".to_string(),
+                Some(i) if i.expires_us - now_us <= warn_us => {
+                    format!("expires in {} day(s)", (i.expires_us - now_us) / rules::DAY_US)
+                }
+                Some(_) => continue,
+            };
+            rows.push(vec![
+                asset.name.clone(),
+                asset.iao.clone(),
+                kind.label().to_string(),
+                item.map(|i| i.reference.clone()).unwrap_or_default(),
+                item.map(|i| show_end_date(i.expires_us)).unwrap_or_default(),
+                state,
+            ]);
+        }
+    }
+    Ok(Table {
+        title: "Compliance items to act on".into(),
+        intro: format!(
+            "Items of active assets that have expired, expire within {} days, or are not recorded.",
+            config.compliance_warning_days
+        ),
+        header: vec!["asset", "iao", "item", "reference", "valid_until", "state"],
+        rows,
+    })
+}
+
+/// The register: every asset, its owner, classification, dates and its datasets (storage areas).
+async fn register_table(tx: &mut dyn Tx) -> Result<Table, CoreError> {
+    let mut rows = Vec::new();
+    for asset in tx.assets().await? {
+        let admins: Vec<String> = tx.asset_admins(&asset.name).await?.into_iter().map(|a| a.user_id).collect();
+        let members = tx.memberships(&asset.name, true).await?.len();
+        let areas: Vec<String> = tx
+            .storage_areas(&asset.name)
+            .await?
+            .into_iter()
+            .map(|a| format!("{}={}", a.area.as_str(), a.prefix))
+            .collect();
+        rows.push(vec![
+            asset.name,
+            asset.ig_ref,
+            asset.classification.as_str().into(),
+            asset.iao,
+            admins.join(" "),
+            asset.status.as_str().into(),
+            show_date(asset.starts_us),
+            if asset.ends_us == 0 { String::new() } else { show_end_date(asset.ends_us) },
+            members.to_string(),
+            areas.join(" "),
+        ]);
+    }
+    Ok(Table {
+        title: "Register of information assets".into(),
+        intro: "Every asset, open or closed, with its datasets (storage areas).".into(),
+        header: vec![
+            "asset",
+            "ig_ref",
+            "classification",
+            "iao",
+            "iaas",
+            "status",
+            "starts",
+            "ends",
+            "members",
+            "datasets",
+        ],
+        rows,
+    })
 }

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use haven_core::governance::reports::{access_csv, access_html};
+use haven_core::governance::reports::{Report, Table, access_csv, access_html};
 use haven_core::governance::rules::show_date;
 use serde::Deserialize;
 
@@ -27,6 +27,9 @@ pub struct AccessQuery {
     asset: String,
     #[serde(default)]
     format: String,
+    /// One of the other reports (`training`, `reviews`, `compliance`, `register`).
+    #[serde(default)]
+    report: String,
 }
 
 pub struct Row {
@@ -51,6 +54,8 @@ struct ReportsPage {
     total: usize,
     rows: Vec<Row>,
     download: String,
+    /// The other report asked for, shown below the access report's form.
+    table: Option<Table>,
 }
 
 pub async fn access(
@@ -58,7 +63,7 @@ pub async fn access(
     Page { who, csrf }: Page,
     Query(mut q): Query<AccessQuery>,
 ) -> Result<Response, WebError> {
-    for field in [&mut q.from, &mut q.to, &mut q.asset, &mut q.format] {
+    for field in [&mut q.from, &mut q.to, &mut q.asset, &mut q.format, &mut q.report] {
         *field = field.trim().chars().take(64).collect();
     }
     let mut page = ReportsPage {
@@ -68,8 +73,21 @@ pub async fn access(
         total: 0,
         rows: Vec::new(),
         download: String::new(),
+        table: None,
         q: AccessQuery::default(),
     };
+    if let Some(report) = Report::parse(&q.report) {
+        let table = state.governance.report(&who, report).await?;
+        let name = format!("{}-report", report.as_str());
+        match q.format.as_str() {
+            "csv" => return Ok(download(table.csv()?, "text/csv; charset=utf-8", &format!("{name}.csv"))),
+            "html" => return Ok(download(table.html(), "text/html; charset=utf-8", &format!("{name}.html"))),
+            _ => {}
+        }
+        page.table = Some(table);
+        page.q = q;
+        return render(&page);
+    }
     if q.from.is_empty() && q.to.is_empty() {
         page.q = q;
         return render(&page);
