@@ -36,13 +36,7 @@ fn soft_token_and_ice_flows_in_chromium() {
     let stdout = String::from_utf8_lossy(&added.stdout);
     let link = stdout.lines().find(|l| l.contains("/security/onboard?token=")).unwrap().trim();
     assert!(link.starts_with(&format!("{}/security/onboard?token=", server.url)), "{link} names {}", server.url);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/flows.mjs");
-    // Node resolves ES-module imports from the script's folder upwards, not NODE_PATH: link it.
-    let modules = script.parent().unwrap().join("node_modules");
-    if !modules.exists() {
-        // Both browser tests may link it at once: the other one winning is fine.
-        let _ = std::os::unix::fs::symlink(&node_path, &modules);
-    }
+    let script = e2e_script("flows.mjs", &node_path);
     let out = Command::new("node")
         .arg(&script)
         .env("HAVEN_URL", &server.url)
@@ -53,17 +47,33 @@ fn soft_token_and_ice_flows_in_chromium() {
         .output()
         .expect("run node");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    // HAVEN_TEST_SCREENSHOTS=DIR keeps the screenshot of every page state, to look at.
+    keep_screenshots(&data);
+    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    assert!(server.stop().success());
+}
+
+/// The script `name` under `tests/e2e`, with the npm modules linked beside it: Node resolves
+/// ES-module imports from the script's folder upwards, not NODE_PATH.
+fn e2e_script(name: &str, node_path: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let modules = dir.join("node_modules");
+    if !modules.exists() {
+        // Both browser tests may link it at once: the other one winning is fine.
+        let _ = std::os::unix::fs::symlink(node_path, &modules);
+    }
+    dir.join(name)
+}
+
+/// HAVEN_TEST_SCREENSHOTS=DIR keeps the screenshot of every page state, to look at.
+fn keep_screenshots(data: &Path) {
     if let Ok(keep) = std::env::var("HAVEN_TEST_SCREENSHOTS") {
         std::fs::create_dir_all(&keep).unwrap();
-        for e in std::fs::read_dir(&data).unwrap().flatten() {
+        for e in std::fs::read_dir(data).unwrap().flatten() {
             if e.file_name().to_string_lossy().ends_with(".png") {
                 std::fs::copy(e.path(), Path::new(&keep).join(e.file_name())).unwrap();
             }
         }
     }
-    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
-    assert!(server.stop().success());
 }
 
 /// `haven` with the test's environment; its output, which must be a success.
@@ -146,11 +156,7 @@ fn governance_path(database: Option<&str>) {
     haven(&created, &env);
     haven(&["assets", "iaa", "add", "heart", "ian", "--data-dir", d], &env);
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/governance.mjs");
-    let modules = script.parent().unwrap().join("node_modules");
-    if !modules.exists() {
-        let _ = std::os::unix::fs::symlink(&node_path, &modules);
-    }
+    let script = e2e_script("governance.mjs", &node_path);
     let out = Command::new("node")
         .arg(&script)
         .env("HAVEN_URL", &server.url)
@@ -164,14 +170,7 @@ fn governance_path(database: Option<&str>) {
         .output()
         .expect("run node");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if let Ok(keep) = std::env::var("HAVEN_TEST_SCREENSHOTS") {
-        std::fs::create_dir_all(&keep).unwrap();
-        for e in std::fs::read_dir(&data).unwrap().flatten() {
-            if e.file_name().to_string_lossy().ends_with(".png") {
-                std::fs::copy(e.path(), Path::new(&keep).join(e.file_name())).unwrap();
-            }
-        }
-    }
+    keep_screenshots(&data);
     assert!(out.status.success() && text.contains("E2E OK"), "{text}");
     assert!(server.stop().success());
 }

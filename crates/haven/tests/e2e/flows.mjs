@@ -3,26 +3,16 @@
 // Email → the emailed link → QR code → first code), a sign-in with PIN + OTP, then the ICE logon
 // (Static Password → security questions → Emergency → Request → Submit) and a sign-in with the
 // emergency code. The QR code is read from the page's pixels (jsQR) and codes come from oathtool.
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
+import { fail, oath, pageChecks, qpDecode } from './lib.mjs';
 
 const { HAVEN_URL, ONBOARDING_LINK, DATA_DIR, CHROMIUM, USER_ID } = process.env;
 const PASSWORD = 'cobalt lantern meadow quarrel';
 const ANSWERS = ['Elm Road', "St Mary's", 'Kyoto'];
-
-function fail(message) {
-  console.error(`E2E FAILED: ${message}`);
-  process.exit(1);
-}
-
-function qpDecode(text) {
-  return text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
-}
 
 function outboxLink(subject, path) {
   const dir = join(DATA_DIR, 'outbox');
@@ -36,31 +26,7 @@ function outboxLink(subject, path) {
   return null;
 }
 
-const oath = (...args) => execFileSync('oathtool', args).toString().trim().split('\n');
-
-// axe-core checks every page state against WCAG 2.2 A and AA (our users are public bodies), and
-// each state is kept as a screenshot in the data directory for a person to look at.
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-let shots = 0;
-async function check(page, label) {
-  await page.screenshot({ path: join(DATA_DIR, `page-${String(++shots).padStart(2, '0')}-${label}.png`), fullPage: true });
-  await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
-    const r = await globalThis.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] });
-    return r.violations.map((v) => `${v.id} (${v.help}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  if (violations.length) fail(`${label} at ${page.url()}: ${violations.join('; ')}`);
-}
-
-// WCAG 1.4.10 reflow: at 320 CSS pixels the page itself must not scroll sideways (a data table
-// may scroll inside its own box).
-async function narrow(page, label) {
-  await page.setViewportSize({ width: 320, height: 640 });
-  const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  await page.screenshot({ path: join(DATA_DIR, `page-${String(++shots).padStart(2, '0')}-${label}-320px.png`), fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 720 });
-  if (wide > 0) fail(`${label} at ${page.url()} scrolls sideways by ${wide}px at 320px`);
-}
+const { check, narrow } = pageChecks(DATA_DIR, 'page');
 
 /// Read the QR code on the page as a phone's camera would: from its pixels.
 async function scanQr(page) {

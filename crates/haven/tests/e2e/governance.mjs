@@ -3,27 +3,15 @@
 // server → the person onboards (password, questions, a token whose codes come from oathtool),
 // accepts the Acceptable Use Statement and sees the asset; a plain member asking for access is
 // refused. Every page state is checked with axe-core and kept as a screenshot.
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { fail, oath, pageChecks, qpDecode } from './lib.mjs';
 
 const { HAVEN_URL, CHROMIUM, DATA_DIR, MAILDIR, DESK_LINK, IAA_LINK, NEW_EMAIL, COMPLETED } = process.env;
 const PASSWORD = 'cobalt lantern meadow quarrel';
 const ANSWERS = ['Elm Road', "St Mary's", 'Kyoto'];
 const COURSE = 'data-security-awareness';
-
-function fail(message) {
-  console.error(`E2E FAILED: ${message}`);
-  process.exit(1);
-}
-
-const oath = (...args) => execFileSync('oathtool', args).toString().trim().split('\n');
-
-function qpDecode(text) {
-  return text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
-}
 
 /// The onboarding link in the mail the SMTP server received for `to`, waiting for it.
 async function mailedLink(to) {
@@ -43,25 +31,7 @@ async function mailedLink(to) {
   fail(`no welcome email to ${to} reached the SMTP server`);
 }
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-let shots = 0;
-async function check(page, label) {
-  await page.screenshot({ path: join(DATA_DIR, `gov-${String(++shots).padStart(2, '0')}-${label}.png`), fullPage: true });
-  await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
-    const r = await globalThis.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] });
-    return r.violations.map((v) => `${v.id} (${v.help}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  if (violations.length) fail(`${label} at ${page.url()}: ${violations.join('; ')}`);
-}
-
-async function narrow(page, label) {
-  await page.setViewportSize({ width: 320, height: 640 });
-  const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  await page.screenshot({ path: join(DATA_DIR, `gov-${String(++shots).padStart(2, '0')}-${label}-320px.png`), fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 720 });
-  if (wide > 0) fail(`${label} at ${page.url()} scrolls sideways by ${wide}px at 320px`);
-}
+const { check, narrow } = pageChecks(DATA_DIR, 'gov');
 
 /// Onboard through `link` as `userId`: password and questions, a soft token shown on screen
 /// and activated with oathtool's code, sign in with PIN + code, accept the AUS.
