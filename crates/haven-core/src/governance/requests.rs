@@ -183,6 +183,18 @@ impl Governance {
         .await
     }
 
+    /// The requests the caller made, newest first (My requests).
+    pub async fn my_requests(&self, who: &Caller) -> Result<Vec<AccessRequest>, CoreError> {
+        require(who, Action::UseOwnGovernance, Resource::Account(&who.user_id))?;
+        let id = who.user_id.clone();
+        let mut mine = read(self.store(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.requests(None, None, Some(&id), 1000).await?) })
+        })
+        .await?;
+        mine.reverse();
+        Ok(mine)
+    }
+
     /// One request: for the service desk and auditors, or the IAO and IAAs of its asset.
     pub async fn request(&self, who: &Caller, id: i64) -> Result<AccessRequest, CoreError> {
         let desk = can(who, Action::ViewGovernance, Resource::Service);

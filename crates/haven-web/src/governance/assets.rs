@@ -13,10 +13,10 @@ use haven_core::governance::people::TrainingView;
 use haven_core::governance::records::{Asset, Classification, Closure, ComplianceKind};
 use serde::Deserialize;
 
-use super::{Refused, again, day, last_day, refused};
+use super::{Refused, day, last_day, refused};
 use crate::page::{Chrome, Notice, done_message, limit_fields, render, render_status, see};
 use crate::paths;
-use crate::session::Page;
+use crate::session::{Page, step_up};
 use crate::{AppState, WebError};
 
 #[derive(Deserialize)]
@@ -232,7 +232,7 @@ async fn refuse(
     e: haven_core::CoreError,
 ) -> Result<Response, WebError> {
     match refused(e)? {
-        Refused::StepUp => Ok(again(&paths::gov_asset(name))),
+        Refused::StepUp => Ok(step_up(&paths::gov_asset(name))),
         Refused::Form(failure) => {
             let mut page = asset_page(state, csrf, who, name).await?;
             page.c = page.c.failed(failure);
@@ -425,7 +425,7 @@ pub async fn create(
     match outcome {
         Ok(asset) => Ok(see(&Notice::AssetCreated.on(&paths::gov_asset(&asset.name)))),
         Err(e) => match refused(e)? {
-            Refused::StepUp => Ok(again(paths::GOV_REGISTER)),
+            Refused::StepUp => Ok(step_up(paths::GOV_REGISTER)),
             Refused::Form(failure) => {
                 let mut page = register_page(&state, &csrf, &who, f).await?;
                 page.c = page.c.failed(failure);

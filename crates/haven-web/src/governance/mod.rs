@@ -11,7 +11,7 @@ mod review;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::{Redirect, Response};
+use axum::response::Redirect;
 use axum::routing::{get, post};
 use haven_core::CoreError;
 use haven_core::authz::Action;
@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::WebError;
 use crate::page::form_failure;
 use crate::paths;
-use crate::session::{serving, step_up};
+use crate::session::serving;
 
 /// The largest training CSV the page takes (the parser refuses more than 32 MiB of rows).
 const IMPORT_LIMIT: usize = 33 * 1024 * 1024;
@@ -65,11 +65,6 @@ fn refused(e: CoreError) -> Result<Refused, WebError> {
         CoreError::StepUpRequired => Ok(Refused::StepUp),
         other => Ok(Refused::Form(form_failure(other)?)),
     }
-}
-
-/// The step-up redirect back to `page`.
-fn again(page: &str) -> Response {
-    step_up(page)
 }
 
 /// `YYYY-MM-DD` of a day (empty for 0), and of the last day of a period that ends at `us`.

@@ -11,10 +11,10 @@ use haven_core::caller::Caller;
 use serde::Deserialize;
 
 use super::assets::{TrainingRow, training_rows};
-use super::{Refused, again, refused};
+use super::{Refused, refused};
 use crate::page::{Chrome, Notice, done_message, limit_fields, render, render_status, see};
 use crate::paths;
-use crate::session::{Page, safe_next};
+use crate::session::{Page, safe_next, step_up};
 use crate::{AppState, WebError, markdown};
 
 #[derive(Template)]
@@ -116,7 +116,7 @@ pub async fn record(
             Ok(see(&to))
         }
         Err(e) => match refused(e)? {
-            Refused::StepUp => Ok(again(paths::GOV_IG)),
+            Refused::StepUp => Ok(step_up(paths::GOV_IG)),
             Refused::Form(failure) => {
                 let mut page = ig_page(&state, &csrf, &who, "").await?;
                 page.c = page.c.failed(failure);
@@ -165,7 +165,7 @@ pub async fn import(
             render(&page)
         }
         Err(e) => match refused(e)? {
-            Refused::StepUp => Ok(again(paths::GOV_IG)),
+            Refused::StepUp => Ok(step_up(paths::GOV_IG)),
             Refused::Form(failure) => {
                 page.c = page.c.failed(failure);
                 render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)

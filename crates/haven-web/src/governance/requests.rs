@@ -13,10 +13,10 @@ use haven_core::governance::requests::NewRequest;
 use serde::Deserialize;
 
 use super::assets::{TrainingRow, training_rows};
-use super::{Refused, again, last_day, refused};
+use super::{Refused, last_day, refused};
 use crate::page::{Chrome, Notice, done_message, limit_fields, render, render_status, see, when};
 use crate::paths;
-use crate::session::Page;
+use crate::session::{Page, step_up};
 use crate::{AppState, WebError};
 
 #[derive(Deserialize, Default)]
@@ -107,7 +107,7 @@ pub async fn new_submit(
     match state.governance.submit_request(&who, new).await {
         Ok(_) => Ok(see(&Notice::AccessRequested.on(paths::GOV_REQUESTS))),
         Err(e) => match refused(e)? {
-            Refused::StepUp => Ok(again(&paths::gov_asset_request(&name))),
+            Refused::StepUp => Ok(step_up(&paths::gov_asset_request(&name))),
             Refused::Form(failure) => {
                 let mut page = new_page(&state, &csrf, &who, &name, f).await?;
                 page.c = page.c.failed(failure);
@@ -165,9 +165,7 @@ pub async fn mine(
     Page { who, csrf }: Page,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
-    let all = state.governance.requests(&who, None, None).await?;
-    let mut rows: Vec<Row> = all.iter().filter(|r| r.requested_by == who.user_id).map(row).collect();
-    rows.reverse();
+    let rows: Vec<Row> = state.governance.my_requests(&who).await?.iter().map(row).collect();
     render(&ListPage {
         title: "My access requests",
         c: Chrome::new(&csrf, Some(&who), "requests").notice(done_message(q.done.as_deref())),
@@ -265,7 +263,7 @@ pub async fn decide(
         // The onboarding link went to the new person by email; the page never shows it.
         Ok(_) => Ok(see(&Notice::AccessDecided.on(paths::GOV_DECISIONS))),
         Err(e) => match refused(e)? {
-            Refused::StepUp => Ok(again(&paths::gov_decision(id))),
+            Refused::StepUp => Ok(step_up(&paths::gov_decision(id))),
             Refused::Form(failure) => {
                 let mut page = decision_page(&state, &csrf, &who, id).await?;
                 page.c = page.c.failed(failure);

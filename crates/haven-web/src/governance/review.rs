@@ -9,10 +9,10 @@ use haven_core::authz::Action;
 use haven_core::caller::Caller;
 use haven_core::governance::lifecycle::review_opens;
 
-use super::{Refused, again, day, last_day, refused};
+use super::{Refused, day, last_day, refused};
 use crate::page::{Chrome, Notice, render, render_status, see};
 use crate::paths;
-use crate::session::Page;
+use crate::session::{Page, step_up};
 use crate::{AppState, WebError};
 
 pub struct Member {
@@ -102,7 +102,7 @@ pub async fn submit(
     match state.governance.review(&who, &name, &confirm, &remove).await {
         Ok(_) => Ok(see(&Notice::ReviewSaved.on(&paths::gov_asset(&name)))),
         Err(e) => match refused(e)? {
-            Refused::StepUp => Ok(again(&paths::gov_asset_review(&name))),
+            Refused::StepUp => Ok(step_up(&paths::gov_asset_review(&name))),
             Refused::Form(failure) => {
                 let mut page = review_page(&state, &csrf, &who, &name).await?;
                 page.c = page.c.failed(failure);
