@@ -156,21 +156,31 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
     let own = |owner: &str| !caller.user_id.is_empty() && owner == caller.user_id;
     let desk = (full && caller.has(Role::Admin)) || console || console_admin;
     let auditor = full && caller.has(Role::Auditor);
+    // An API token reaches governance only: a read token what its owner may read, a write token
+    // also what they may change. It never reaches data, accounts, credentials or packages.
+    let api_read = matches!(level, Level::ApiRead | Level::ApiWrite);
+    let api_write = level == Level::ApiWrite;
+    let reads = full || api_read;
+    let writes = full || api_write;
+    let desk_reads = desk || (api_read && caller.has(Role::Admin));
+    let desk_writes = desk || (api_write && caller.has(Role::Admin));
+    let auditor_reads = reads && caller.has(Role::Auditor);
     match (action, resource) {
         (Action::PublishServiceUpdate | Action::ManageAccounts, Resource::Service) => desk,
-        (Action::ViewAuditTrail | Action::ViewGovernance, Resource::Service) => desk || auditor,
-        (Action::CreateAsset | Action::DecideAccess, Resource::Service) => desk,
-        (Action::DecideAccess, Resource::Account(subject)) => desk && !own(subject),
+        (Action::ViewAuditTrail, Resource::Service) => desk || auditor,
+        (Action::ViewGovernance, Resource::Service) => desk_reads || auditor_reads,
+        (Action::CreateAsset | Action::DecideAccess, Resource::Service) => desk_writes,
+        (Action::DecideAccess, Resource::Account(subject)) => desk_writes && !own(subject),
         (Action::ManageAsset | Action::NominateAdmins, Resource::Asset { standing, .. }) => {
-            desk || (full && standing.iao)
+            desk_writes || (writes && standing.iao)
         }
-        (Action::RequestAccess, Resource::Asset { standing, .. }) => full && (standing.iao || standing.iaa),
+        (Action::RequestAccess, Resource::Asset { standing, .. }) => writes && (standing.iao || standing.iaa),
         (Action::ViewMembers, Resource::Asset { standing, .. }) => {
-            desk || auditor || (full && (standing.iao || standing.iaa))
+            desk_reads || auditor_reads || (reads && (standing.iao || standing.iaa))
         }
-        (Action::ReviewMembers, Resource::Asset { standing, .. }) => full && standing.iao,
+        (Action::ReviewMembers, Resource::Asset { standing, .. }) => writes && standing.iao,
         (Action::ReachAsset, Resource::Asset { standing, .. }) => full && standing.member,
-        (Action::UseOwnGovernance, Resource::Account(owner)) => own(owner) && full,
+        (Action::UseOwnGovernance, Resource::Account(owner)) => own(owner) && reads,
         (Action::ManagePackages, Resource::Service) => {
             (full && (caller.has(Role::Admin) || caller.has(Role::PackageReviewer))) || console
         }
@@ -405,6 +415,47 @@ mod tests {
         for action in changes {
             for resource in [Resource::Service, Resource::Account("rita"), asset(none)] {
                 assert!(!can(&auditor, action, resource), "{action:?} {resource:?}");
+            }
+        }
+        // API tokens: a read token reads what its owner may read; a write token also changes
+        // what they may change; neither reaches data.
+        let api = |roles: &[Role], write| caller("owen", roles, if write { Level::ApiWrite } else { Level::ApiRead });
+        let both = Standing { iao: true, iaa: false, member: true };
+        for (who, standing, want) in [
+            (api(&[Role::Staff], false), both, [false, false, false, true, false, false]),
+            (api(&[Role::Staff], true), both, [true, true, true, true, true, false]),
+            (api(&[Role::Researcher], true), iaa, [false, false, true, true, false, false]),
+            (api(&[Role::Researcher], true), member, [false; 6]),
+            (api(&[Role::Admin], false), none, [false, false, false, true, false, false]),
+            (api(&[Role::Admin], true), none, [true, true, false, true, false, false]),
+            (api(&[Role::Auditor], true), none, [false, false, false, true, false, false]),
+        ] {
+            for (action, allowed) in asset_actions.iter().zip(want) {
+                assert_eq!(can(&who, *action, asset(standing)), allowed, "{action:?} {who:?} {standing:?}");
+            }
+        }
+        for (who, create, view) in [
+            (api(&[Role::Admin], false), false, true),
+            (api(&[Role::Admin], true), true, true),
+            (api(&[Role::Auditor], true), false, true),
+            (api(&[Role::Staff], true), false, false),
+        ] {
+            assert_eq!(can(&who, CreateAsset, Resource::Service), create, "{who:?}");
+            assert_eq!(can(&who, DecideAccess, Resource::Service), create, "{who:?}");
+            assert_eq!(can(&who, DecideAccess, Resource::Account("rita")), create, "{who:?}");
+            assert_eq!(can(&who, ViewGovernance, Resource::Service), view, "{who:?}");
+        }
+        assert!(!can(&api(&[Role::Admin], true), DecideAccess, Resource::Account("owen")));
+        // Outside governance a token of any scope does nothing, whoever holds it.
+        for action in Action::ALL.into_iter().filter(|a| {
+            !matches!(a, ViewGovernance | CreateAsset | DecideAccess | ManageAsset | NominateAdmins)
+                && !matches!(a, RequestAccess | ViewMembers | ReviewMembers | UseOwnGovernance)
+        }) {
+            for write in [false, true] {
+                let who = api(&[Role::Admin, Role::Auditor, Role::PackageReviewer], write);
+                for resource in [Resource::Service, Resource::Account("owen"), asset(both)] {
+                    assert!(!can(&who, action, resource), "{action:?} {resource:?} {write}");
+                }
             }
         }
         // One's own governance page: a full session of one's own.

@@ -23,6 +23,10 @@ pub enum Level {
     Repository,
     /// The operator at the server (`haven …` commands), who already holds the data directory.
     Console,
+    /// A program with a read-only API token: reads what its owner may read in governance.
+    ApiRead,
+    /// A program with a read-write API token: also changes what its owner may change there.
+    ApiWrite,
 }
 
 impl Level {
@@ -34,6 +38,8 @@ impl Level {
             Level::Enrol => "enrol",
             Level::Repository => "repository",
             Level::Console => "console",
+            Level::ApiRead => "api:read",
+            Level::ApiWrite => "api:write",
         }
     }
 }
@@ -105,6 +111,18 @@ impl Caller {
             level: Level::Repository,
             source: source.to_string(),
             user_agent: String::new(),
+            session: None,
+        }
+    }
+
+    /// A program that presented `user_id`'s API token (`write`: a read-write one).
+    pub fn api(user_id: &str, roles: Vec<Role>, write: bool, source: &str, user_agent: &str) -> Self {
+        Caller {
+            user_id: user_id.to_string(),
+            roles,
+            level: if write { Level::ApiWrite } else { Level::ApiRead },
+            source: source.to_string(),
+            user_agent: user_agent.to_string(),
             session: None,
         }
     }

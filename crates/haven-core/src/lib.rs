@@ -16,6 +16,7 @@ pub mod packages;
 pub mod paths;
 pub mod service;
 pub mod store;
+pub mod tokens;
 pub mod updates;
 
 pub use clock::Clock;

@@ -15,6 +15,8 @@ pub const METRICS: &str = "/metrics";
 pub const STYLESHEET: &str = "/static/haven.css";
 /// Machine clients (JSON errors, no CSRF form token).
 pub const API_PREFIX: &str = "/api/";
+/// The JSON API's OpenAPI document.
+pub const API_DOCS: &str = "/api/v1/openapi.json";
 
 // The Security & Tokens portal.
 pub const SECURITY: &str = "/security";
@@ -23,6 +25,8 @@ pub const SIGNIN: &str = "/security/signin";
 pub const SIGNOUT: &str = "/security/signout";
 pub const CONFIRM: &str = "/security/confirm";
 pub const TOKENS: &str = "/security/tokens";
+pub const API_TOKENS: &str = "/security/api-tokens";
+pub const API_TOKENS_REVOKE: &str = "/security/api-tokens/revoke";
 pub const TOKENS_RECEIVE: &str = "/security/tokens/receive";
 pub const TOKEN_PIN_ROUTE: &str = "/security/tokens/{serial}/pin";
 pub const TOKEN_PUSH_ROUTE: &str = "/security/tokens/{serial}/push";

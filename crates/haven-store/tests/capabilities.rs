@@ -8,7 +8,8 @@ use haven_core::blobs::ObjectMeta;
 use haven_core::identity::records::{
     AccountStatus, LinkPurpose, LinkRecord, OtpKind, OtpTokenRecord, SessionKind, SessionRecord, TokenState,
 };
-use haven_core::packages::records::{CachedFile, NewRule, RepoToken, RequestRecord, RequestStatus};
+use haven_core::packages::records::{CachedFile, NewRule, RequestRecord, RequestStatus};
+use haven_core::tokens::{PersonalToken, TokenScope};
 use haven_core::{StoreError, transact};
 use haven_packages::osv::{Advisory, Affected, Event, Severity};
 use haven_packages::policy::{Ecosystem, RuleKind};
@@ -236,22 +237,26 @@ async fn package_rules_requests_and_repository_tokens_round_trip(db: TestDb) {
                 (RequestStatus::Approved, "rev", "fine")
             );
             assert!(tx.package_requests(None, Some(RequestStatus::Pending), 10).await?.is_empty());
-            // Repository tokens: by hash, per user, touched, revoked.
-            let t = RepoToken {
+            // Personal tokens: by hash, per user, with their scope, touched, revoked.
+            let t = PersonalToken {
                 hash: [4; 32],
                 user_id: "dora".into(),
                 label: "laptop pip".into(),
+                scope: TokenScope::Repository,
                 created_us: 1,
                 last_used_us: 0,
                 expires_us: 1000,
             };
-            tx.insert_repo_token(&t).await?;
-            tx.touch_repo_token(&[4; 32], 7).await?;
-            let back = tx.repo_token(&[4; 32]).await?.unwrap();
+            tx.insert_personal_token(&t).await?;
+            tx.touch_personal_token(&[4; 32], 7).await?;
+            let back = tx.personal_token(&[4; 32]).await?.unwrap();
             assert_eq!((back.user_id.as_str(), back.label.as_str(), back.last_used_us), ("dora", "laptop pip", 7));
-            assert_eq!(tx.repo_tokens("dora").await?.len(), 1);
-            assert!(tx.delete_repo_token(&[4; 32]).await?);
-            assert!(tx.repo_token(&[4; 32]).await?.is_none());
+            let api = PersonalToken { hash: [5; 32], scope: TokenScope::ApiWrite, label: "script".into(), ..t.clone() };
+            tx.insert_personal_token(&api).await?;
+            let scopes: Vec<TokenScope> = tx.personal_tokens("dora").await?.iter().map(|t| t.scope).collect();
+            assert_eq!(scopes, [TokenScope::Repository, TokenScope::ApiWrite]);
+            assert!(tx.delete_personal_token(&[4; 32]).await?);
+            assert!(tx.personal_token(&[4; 32]).await?.is_none());
             Ok::<_, StoreError>(())
         })
     })

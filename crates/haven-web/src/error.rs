@@ -138,12 +138,19 @@ pub async fn normalize(request: Request, next: Next) -> Response {
         return response;
     }
     let error = response.extensions().get::<WebError>().cloned().unwrap_or_else(|| WebError::from_status(status));
-    let keep: Vec<_> = [header::ALLOW, header::RETRY_AFTER, header::SET_COOKIE, header::VARY]
-        .into_iter()
-        .flat_map(|name| {
-            response.headers().get_all(&name).iter().map(move |v| (name.clone(), v.clone())).collect::<Vec<_>>()
-        })
-        .collect();
+    let keep: Vec<_> = [
+        header::ALLOW,
+        header::RETRY_AFTER,
+        header::SET_COOKIE,
+        header::VARY,
+        header::WWW_AUTHENTICATE,
+        header::LOCATION,
+    ]
+    .into_iter()
+    .flat_map(|name| {
+        response.headers().get_all(&name).iter().map(move |v| (name.clone(), v.clone())).collect::<Vec<_>>()
+    })
+    .collect();
     let mut rendered = if json {
         (status, Json(serde_json::json!({"error": {"code": error.code, "message": error.message}}))).into_response()
     } else {

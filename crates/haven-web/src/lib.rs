@@ -1,6 +1,7 @@
 //! Haven's web layer: one router per portal on a shared baseline (security headers, CSRF, body
 //! limits, timeouts, uniform errors). Handlers are thin: they parse, ask haven-core, render.
 
+pub mod api;
 mod bootstrap;
 mod ca;
 mod csrf;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(security::routes())
         .merge(packages::routes())
         .merge(governance::routes())
+        .merge(api::routes())
         .merge(ca::routes())
         .merge(health::routes())
         .fallback(error::not_found)

@@ -5,6 +5,10 @@
 //!
 //! POSTs carry a valid CSRF token and an empty form: what is checked is who gets past the door
 //! (303 to sign-in, 403, or the handler's own 4xx for the missing fields), not what the form does.
+//!
+//! `/api/v1` routes are asked with each caller's own read-write API token instead of the
+//! session (anonymous sends none), and with an empty JSON object as the body; the methods each
+//! serves (from the `Allow` header of a 405) must be those of the OpenAPI document.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::BTreeMap;
@@ -59,6 +63,36 @@ fn concrete(pattern: &str) -> String {
         .replace("{pkg}", "demo")
         .replace("{channel}", "conda-forge")
         .replace("{subdir}", "noarch")
+        .replace("{user}", "rex")
+        .replace("{kind}", "ethics")
+        .replace("{report}", "training")
+}
+
+/// A request to the API as the caller holding `token` (none: anonymous).
+async fn api(app: &App, method: &str, url: &str, token: Option<&str>) -> axum::response::Response {
+    use tower::ServiceExt;
+    let mut r = axum::http::Request::builder().method(method).uri(url).header("host", "haven.example");
+    if let Some(t) = token {
+        r = r.header("authorization", format!("Bearer {t}"));
+    }
+    let body = if method == "GET" {
+        axum::body::Body::empty()
+    } else {
+        r = r.header("content-type", "application/json");
+        axum::body::Body::from("{}")
+    };
+    haven_web::router(app.state.clone()).oneshot(r.body(body).unwrap()).await.unwrap()
+}
+
+/// The methods an API route serves, from the `Allow` header of a method it does not (PATCH).
+async fn allowed_methods(app: &App, url: &str) -> Vec<String> {
+    let r = api(app, "PATCH", url, None).await;
+    assert_eq!(r.status(), 405, "{url}: PATCH served?");
+    let allow = r.headers().get("allow").map(|v| v.to_str().unwrap().to_lowercase()).unwrap_or_default();
+    let mut methods: Vec<String> =
+        allow.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty() && m != "head").collect();
+    methods.sort();
+    methods
 }
 
 /// Two assets: heart (IAO owen, IAA ian) and lung (IAO otto, member olly). The people with a
@@ -149,6 +183,8 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/readyz",                                 [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     ("/security",                               [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     ("/security/",                              [308, 308, 308, 308, 308, 308], [405, 405, 405, 405, 405, 405]),
+    ("/security/api-tokens",                    [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
+    ("/security/api-tokens/revoke",             [405, 405, 405, 405, 405, 405], [303, 404, 404, 404, 404, 404]),
     ("/security/confirm",                       [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
     ("/security/desk",                          [303, 403, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
     ("/security/desk/ice",                      [405, 405, 405, 405, 405, 405], [303, 403, 403, 403, 403, 422]),
@@ -181,6 +217,26 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/static/haven.css",                       [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     ("/updates",                                [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     ("/updates.atom",                           [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    // The API, with each caller's read-write token; 422 is the empty body's missing fields.
+    ("/api/v1/assets",                          [401, 403, 403, 403, 403, 200], [401, 422, 422, 422, 422, 422]),
+    ("/api/v1/assets/{name}",                   [401, 403, 403, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/assets/{name}/close",             [405, 405, 405, 405, 405, 405], [401, 422, 422, 422, 422, 422]),
+    ("/api/v1/assets/{name}/compliance/{kind}", [405, 405, 405, 405, 405, 405], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/assets/{name}/iaas/{user}",       [405, 405, 405, 405, 405, 405], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/assets/{name}/requests",          [401, 403, 403, 200, 200, 200], [401, 422, 422, 422, 422, 422]),
+    ("/api/v1/assets/{name}/review",            [405, 405, 405, 405, 405, 405], [401, 403, 403, 403, 200, 403]),
+    ("/api/v1/me",                              [401, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/me/assets",                       [401, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/me/requests",                     [401, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/openapi.json",                    [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/reports/access",                  [401, 422, 422, 422, 422, 422], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/reports/{report}",                [401, 403, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/requests",                        [401, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/requests/{id}",                   [401, 403, 403, 403, 403, 404], [405, 405, 405, 405, 405, 405]),
+    ("/api/v1/requests/{id}/decision",          [405, 405, 405, 405, 405, 405], [401, 422, 422, 422, 422, 422]),
+    ("/api/v1/training",                        [405, 405, 405, 405, 405, 405], [401, 422, 422, 422, 422, 422]),
+    ("/api/v1/training/import",                 [405, 405, 405, 405, 405, 405], [401, 415, 415, 415, 415, 415]),
+    ("/api/v1/training/{user}",                 [401, 200, 403, 403, 403, 200], [405, 405, 405, 405, 405, 405]),
     ("/{*__private__axum_fallback}",            [404, 404, 404, 404, 404, 404], [404, 404, 404, 404, 404, 404]),
 ];
 
@@ -194,6 +250,15 @@ async fn every_route_answers_each_caller_as_the_table_says(db: TestDb) {
         browsers.push(person(&app, user, &roles).await);
     }
     world(&app).await;
+    // Each signed-in caller's own read-write API token, made after a fresh sign-in.
+    let mut tokens: Vec<Option<String>> = vec![None];
+    for (user, roles) in
+        [("rex", vec![]), ("olly", vec![]), ("ian", vec![]), ("owen", vec![Role::Staff]), ("dora", vec![Role::Admin])]
+    {
+        let fresh = signed_in(user, &roles, app.state.governance.now_us());
+        let (secret, _) = app.state.identity.create_api_token(&fresh, "matrix", true, None).await.unwrap();
+        tokens.push(Some(secret.to_string()));
+    }
     let started = std::time::Instant::now();
     let mut seen: BTreeMap<String, ([u16; 6], [u16; 6])> = BTreeMap::new();
     let mut paths = router_paths(&app);
@@ -204,8 +269,13 @@ async fn every_route_answers_each_caller_as_the_table_says(db: TestDb) {
         let mut get = [0u16; 6];
         let mut post = [0u16; 6];
         for (i, b) in browsers.iter_mut().enumerate() {
-            get[i] = b.get(&url).await.status.as_u16();
-            post[i] = b.post(&url, &[]).await.status.as_u16();
+            if pattern.starts_with("/api/") {
+                get[i] = api(&app, "GET", &url, tokens[i].as_deref()).await.status().as_u16();
+                post[i] = api(&app, "POST", &url, tokens[i].as_deref()).await.status().as_u16();
+            } else {
+                get[i] = b.get(&url).await.status.as_u16();
+                post[i] = b.post(&url, &[]).await.status.as_u16();
+            }
         }
         seen.insert(pattern.clone(), (get, post));
     }
@@ -231,6 +301,27 @@ async fn every_route_answers_each_caller_as_the_table_says(db: TestDb) {
         if !seen.contains_key(*pattern) {
             problems.push(format!("a row for {pattern}, which the router no longer has"));
         }
+    }
+    // Every API route and method is in the OpenAPI document, and nothing else is.
+    let mut documented: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for op in haven_web::api::openapi::OPERATIONS {
+        documented.entry(op.path).or_default().push(op.method.to_string());
+    }
+    for methods in documented.values_mut() {
+        methods.sort();
+    }
+    for pattern in paths.iter().filter(|p| p.starts_with("/api/")) {
+        let served = allowed_methods(&app, &concrete(pattern)).await;
+        match documented.remove(pattern.as_str()) {
+            None => problems.push(format!("{pattern} is served but not in the OpenAPI document")),
+            Some(doc) if doc != served => {
+                problems.push(format!("{pattern}: serves {served:?}, the OpenAPI document says {doc:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for pattern in documented.keys() {
+        problems.push(format!("{pattern} is in the OpenAPI document but not served"));
     }
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }

@@ -33,6 +33,10 @@ pub mod action {
     pub const ACCOUNT_ROLE_GRANTED: &str = "account.role_granted";
     pub const ACCOUNT_ROLE_WITHDRAWN: &str = "account.role_withdrawn";
     pub const ACCOUNT_UNLOCKED: &str = "account.unlocked";
+    pub const API_TOKEN_CREATED: &str = "api_token.created";
+    pub const API_TOKEN_RATE_LIMITED: &str = "api_token.rate_limited";
+    pub const API_TOKEN_REFUSED: &str = "api_token.refused";
+    pub const API_TOKEN_REVOKED: &str = "api_token.revoked";
     pub const ASSET_CLOSED: &str = "asset.closed";
     pub const ASSET_CREATED: &str = "asset.created";
     pub const ASSET_IAA_ADDED: &str = "asset.iaa_added";

@@ -25,7 +25,7 @@ use rules::{Blocked, ReachFacts};
 
 use crate::accounts::Role;
 use crate::authz::{Action, Resource, Standing, can};
-use crate::caller::Caller;
+use crate::caller::{Caller, Level};
 use crate::identity::Identity;
 use crate::keyring::KeyRing;
 use crate::{CoreError, Store, Tx, read};
@@ -61,10 +61,14 @@ impl Governance {
     }
 
     /// From the web, a change that provisions or removes access needs both factors proven in
-    /// the last few minutes (as the service desk's account changes do); the console holds the
-    /// data directory already.
+    /// the last few minutes (as the service desk's account changes do). The console holds the
+    /// data directory already; a read-write API token was made after a fresh two-factor sign-in
+    /// and lives at most `API_WRITE_DAYS` (see `crate::identity::api_tokens`).
     fn check_fresh(&self, who: &Caller) -> Result<(), CoreError> {
-        if who.level == crate::caller::Level::Console { Ok(()) } else { self.identity.check_fresh(who) }
+        match who.level {
+            Level::Console | Level::ApiWrite => Ok(()),
+            _ => self.identity.check_fresh(who),
+        }
     }
 
     /// Email the active service desk; failures are logged, never fatal.

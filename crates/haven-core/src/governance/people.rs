@@ -125,6 +125,10 @@ impl Governance {
     /// Accept the current Acceptable Use Statement (once per version).
     pub async fn accept_aus(&self, who: &Caller) -> Result<(), CoreError> {
         require(who, Action::UseOwnGovernance, Resource::Account(&who.user_id))?;
+        // A person reads and accepts the statement; a program holding their token cannot.
+        if who.level != crate::caller::Level::Full {
+            return Err(CoreError::Forbidden);
+        }
         let (now, now_us) = self.now();
         let (id, src, version) = (who.user_id.clone(), who.source.clone(), self.config.aus_version);
         transact(self.store(), move |tx| {

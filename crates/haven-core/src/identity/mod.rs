@@ -2,6 +2,7 @@
 //! access, recovery codes and the service desk's tools. One [`Identity`] value holds what these
 //! use cases need; each submodule adds the methods of one capability.
 
+pub mod api_tokens;
 pub mod desk;
 pub mod ice;
 pub mod messages;

@@ -42,24 +42,6 @@ pub struct CachedFile {
     pub fetched_us: i64,
 }
 
-/// A token for package clients (HTTP Basic: user id and token); stored as its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoToken {
-    pub hash: [u8; 32],
-    pub user_id: String,
-    pub label: String,
-    pub created_us: i64,
-    pub last_used_us: i64,
-    pub expires_us: i64,
-}
-
-impl RepoToken {
-    /// A short public handle for lists and revocation (not enough to use the token).
-    pub fn handle(&self) -> String {
-        hex::encode(&self.hash[..6])
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestStatus {
     Pending,

@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use haven_packages::osv::Advisory;
 use haven_packages::policy::{Ecosystem, RuleKind};
 
-use super::records::{CachedFile, NewRule, RepoToken, RequestRecord, RequestStatus, RuleRecord};
+use super::records::{CachedFile, NewRule, RequestRecord, RequestStatus, RuleRecord};
 use crate::StoreError;
 use crate::blobs::ObjectMeta;
+use crate::tokens::PersonalToken;
 
 #[async_trait]
 pub trait PackagesTx: Send {
@@ -60,9 +61,9 @@ pub trait PackagesTx: Send {
     /// Record a decision on a pending request; false when it was no longer pending.
     async fn decide_package_request(&mut self, request: &RequestRecord) -> Result<bool, StoreError>;
 
-    async fn insert_repo_token(&mut self, token: &RepoToken) -> Result<(), StoreError>;
-    async fn repo_token(&mut self, hash: &[u8; 32]) -> Result<Option<RepoToken>, StoreError>;
-    async fn repo_tokens(&mut self, user_id: &str) -> Result<Vec<RepoToken>, StoreError>;
-    async fn touch_repo_token(&mut self, hash: &[u8; 32], at_us: i64) -> Result<(), StoreError>;
-    async fn delete_repo_token(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError>;
+    async fn insert_personal_token(&mut self, token: &PersonalToken) -> Result<(), StoreError>;
+    async fn personal_token(&mut self, hash: &[u8; 32]) -> Result<Option<PersonalToken>, StoreError>;
+    async fn personal_tokens(&mut self, user_id: &str) -> Result<Vec<PersonalToken>, StoreError>;
+    async fn touch_personal_token(&mut self, hash: &[u8; 32], at_us: i64) -> Result<(), StoreError>;
+    async fn delete_personal_token(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError>;
 }

@@ -5,18 +5,16 @@
 use haven_crypto::ct_eq;
 use haven_crypto::token::{hash_token, looks_like_token, new_token};
 use serde_json::json;
-use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::records::RepoToken;
 use super::{PackageError, Packages};
 use crate::CoreError;
 use crate::accounts::Role;
-use crate::audit::{NewAuditEvent, action, actor};
+use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, can, require};
 use crate::caller::{Caller, Level};
 use crate::identity::records::AccountStatus;
-use crate::{Tx, to_micros};
+use crate::tokens::{FailureRule, PersonalToken, Refusal, TokenScope, record_failure, validate_label};
 
 /// How long a repository token lasts.
 pub const TOKEN_DAYS: i64 = 365;
@@ -27,6 +25,13 @@ const TOUCH_EVERY_US: i64 = 3600 * 1_000_000;
 /// (a misconfigured pip makes one or two per run; guessing a 256-bit token is hopeless anyway).
 pub const MAX_FAILURES: i64 = 30;
 const FAILURE_WINDOW_US: i64 = 15 * 60 * 1_000_000;
+const FAILURES: FailureRule = FailureRule {
+    key: "repo-address",
+    refused: action::REPO_TOKEN_REFUSED,
+    rate_limited: action::REPO_TOKEN_RATE_LIMITED,
+    max_failures: MAX_FAILURES,
+    window_us: FAILURE_WINDOW_US,
+};
 
 impl Packages {
     /// A user manages their own tokens, after a recent step-up (a token is a credential); the
@@ -47,21 +52,17 @@ impl Packages {
         who: &Caller,
         user_id: &str,
         label: &str,
-    ) -> Result<(Zeroizing<String>, RepoToken), PackageError> {
+    ) -> Result<(Zeroizing<String>, PersonalToken), PackageError> {
         self.may_manage_tokens(who, user_id)?;
         let (actor, source) = (who.user_id.as_str(), who.source.as_str());
-        let label = label.trim();
-        if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
-            return Err(PackageError::BadRequest(
-                "Give the token a name of 1 to 64 characters (where you use it, such as \"laptop pip\").".into(),
-            ));
-        }
+        let label = validate_label(label).map_err(PackageError::BadRequest)?;
         let token = new_token(self.rng.as_ref()).map_err(CoreError::from)?;
         let now = self.now_us();
-        let record = RepoToken {
+        let record = PersonalToken {
             hash: token.hash,
             user_id: user_id.into(),
-            label: label.into(),
+            label,
+            scope: TokenScope::Repository,
             created_us: now,
             last_used_us: 0,
             expires_us: now + TOKEN_DAYS * 86_400 * 1_000_000,
@@ -76,12 +77,13 @@ impl Packages {
                 if tx.account(&stored.user_id).await?.is_none() {
                     return Err(CoreError::NotFound);
                 }
-                if tx.repo_tokens(&stored.user_id).await?.len() >= MAX_TOKENS {
+                let tokens = tx.personal_tokens(&stored.user_id).await?;
+                if tokens.iter().filter(|t| t.scope == TokenScope::Repository).count() >= MAX_TOKENS {
                     return Err(CoreError::Conflict(format!(
                         "You have {MAX_TOKENS} repository tokens already; revoke one you no longer use first."
                     )));
                 }
-                tx.insert_repo_token(&stored).await?;
+                tx.insert_personal_token(&stored).await?;
                 tx.append_audit(event).await?;
                 Ok(())
             })
@@ -91,11 +93,14 @@ impl Packages {
     }
 
     /// The caller's own repository tokens.
-    pub async fn repo_tokens(&self, who: &Caller) -> Result<Vec<RepoToken>, PackageError> {
+    pub async fn repo_tokens(&self, who: &Caller) -> Result<Vec<PersonalToken>, PackageError> {
         self.may_manage_tokens(who, &who.user_id)?;
         let user = who.user_id.clone();
         Ok(crate::store::read(self.store.as_ref(), move |tx| {
-            Box::pin(async move { tx.repo_tokens(&user).await.map_err(CoreError::from) })
+            Box::pin(async move {
+                let tokens = tx.personal_tokens(&user).await?;
+                Ok::<_, CoreError>(tokens.into_iter().filter(|t| t.scope == TokenScope::Repository).collect())
+            })
         })
         .await?)
     }
@@ -113,7 +118,7 @@ impl Packages {
             .details(json!({"token": handle, "label": token.label}));
         crate::store::transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                tx.delete_repo_token(&token.hash).await?;
+                tx.delete_personal_token(&token.hash).await?;
                 tx.append_audit(event).await?;
                 Ok::<_, CoreError>(())
             })
@@ -135,7 +140,7 @@ impl Packages {
             Some(hash) => {
                 crate::store::read(self.store.as_ref(), move |tx| {
                     Box::pin(async move {
-                        let Some(token) = tx.repo_token(&hash).await? else { return Ok(None) };
+                        let Some(token) = tx.personal_token(&hash).await? else { return Ok(None) };
                         let account = tx.account(&token.user_id).await?;
                         Ok::<_, CoreError>(Some((token, account)))
                     })
@@ -149,6 +154,7 @@ impl Packages {
             None => Some("unknown_token"),
             Some((_, None)) => Some("account_gone"),
             Some((token, _)) if !ct_eq(token.user_id.as_bytes(), user.as_bytes()) => Some("another_users_token"),
+            Some((token, _)) if token.scope != TokenScope::Repository => Some("not_a_repository_token"),
             Some((token, _)) if token.expires_us <= now => Some("expired"),
             // A lockout after failed sign-ins (which anyone can cause) stops new sign-ins only,
             // not credentials already issued; locked and disabled accounts' tokens stop at once.
@@ -164,7 +170,7 @@ impl Packages {
         let hash = token.hash;
         if now - token.last_used_us > TOUCH_EVERY_US {
             let touched = crate::store::transact(self.store.as_ref(), move |tx| {
-                Box::pin(async move { tx.touch_repo_token(&hash, now).await.map_err(CoreError::from) })
+                Box::pin(async move { tx.touch_personal_token(&hash, now).await.map_err(CoreError::from) })
             })
             .await;
             if let Err(e) = touched {
@@ -183,7 +189,6 @@ impl Packages {
         source: &str,
     ) -> Result<Auth, PackageError> {
         let now = self.clock.now();
-        let key = format!("repo-address:{}", crate::client::rate_key(source));
         // The claimed user id is the client's text: kept short, as the audit target.
         let claimed: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
         let src = source.to_string();
@@ -191,11 +196,14 @@ impl Packages {
         if let Some(owner) = owner {
             details["token_owner"] = json!(owner);
         }
-        let auth = crate::store::transact(self.store.as_ref(), move |tx| {
-            Box::pin(record_auth_failure(tx, key, claimed, src, details, now))
+        let refusal = crate::store::transact(self.store.as_ref(), move |tx| {
+            Box::pin(record_failure(tx, &FAILURES, claimed, src, details, now))
         })
         .await?;
-        Ok(auth)
+        Ok(match refusal {
+            Refusal::Refused => Auth::Refused,
+            Refusal::RateLimited => Auth::RateLimited,
+        })
     }
 }
 
@@ -210,33 +218,4 @@ pub enum Auth {
     Refused,
     /// Too many refused credentials from this address lately.
     RateLimited,
-}
-
-/// A refused repository credential: counted per address, rate limited past the limit, audited.
-async fn record_auth_failure(
-    tx: &mut dyn Tx,
-    key: String,
-    claimed: String,
-    src: String,
-    details: serde_json::Value,
-    now: OffsetDateTime,
-) -> Result<Auth, CoreError> {
-    let now_us = to_micros(now);
-    let failures = tx.count_attempts(&key, now_us - FAILURE_WINDOW_US).await?;
-    if failures > MAX_FAILURES {
-        return Ok::<_, CoreError>(Auth::RateLimited);
-    }
-    tx.record_attempt(&key, now_us).await?;
-    let (action, auth) = if failures == MAX_FAILURES {
-        (action::REPO_TOKEN_RATE_LIMITED, Auth::RateLimited)
-    } else {
-        (action::REPO_TOKEN_REFUSED, Auth::Refused)
-    };
-    let event = NewAuditEvent::new(now, actor::ANONYMOUS, action).target(&claimed).source(&src).details({
-        let mut d = details;
-        d["failures"] = json!(failures + 1);
-        d
-    });
-    tx.append_audit(event).await?;
-    Ok(auth)
 }

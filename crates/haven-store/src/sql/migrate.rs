@@ -46,10 +46,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_governance.sql"),
         postgres: include_str!("../../migrations/postgres/0005_governance.sql"),
     },
+    Migration {
+        version: 6,
+        description: "api tokens and report index",
+        sqlite: include_str!("../../migrations/sqlite/0006_api.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_api.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 5;
+pub const KNOWN_VERSION: i64 = 6;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

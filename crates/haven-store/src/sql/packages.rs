@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use haven_core::StoreError;
 use haven_core::blobs::ObjectMeta;
-use haven_core::packages::records::{CachedFile, NewRule, RepoToken, RequestRecord, RequestStatus, RuleRecord};
+use haven_core::packages::records::{CachedFile, NewRule, RequestRecord, RequestStatus, RuleRecord};
 use haven_core::packages::rules::{kind_str, parse_kind};
 use haven_core::packages::store::PackagesTx;
+use haven_core::tokens::{PersonalToken, TokenScope};
 use haven_packages::osv::{Advisory, Severity};
 use haven_packages::policy::{Ecosystem, RuleKind};
 use sqlx::any::AnyRow;
@@ -16,7 +17,7 @@ use super::unit::SqlTx;
 const RULE_COLUMNS: &str = "id, ecosystem, kind, name, spec, skip_cooldown, reason, added_by, added_us";
 const REQUEST_COLUMNS: &str =
     "id, requester, ecosystem, name, spec, justification, status, created_us, decided_by, decided_us, note, closure";
-const TOKEN_COLUMNS: &str = "hash, user_id, label, created_us, last_used_us, expires_us";
+const TOKEN_COLUMNS: &str = "hash, user_id, label, scope, created_us, last_used_us, expires_us";
 
 fn rule(row: &AnyRow) -> Result<RuleRecord, StoreError> {
     Ok(RuleRecord {
@@ -49,11 +50,12 @@ fn request(row: &AnyRow) -> Result<RequestRecord, StoreError> {
     })
 }
 
-fn token(row: &AnyRow) -> Result<RepoToken, StoreError> {
-    Ok(RepoToken {
+fn token(row: &AnyRow) -> Result<PersonalToken, StoreError> {
+    Ok(PersonalToken {
         hash: row.hash32("hash")?,
         user_id: row.col("user_id")?,
         label: row.col("label")?,
+        scope: row.parsed("scope", TokenScope::parse, "token scope")?,
         created_us: row.col("created_us")?,
         last_used_us: row.col("last_used_us")?,
         expires_us: row.col("expires_us")?,
@@ -327,38 +329,39 @@ impl PackagesTx for SqlTx<'_> {
         Ok(self.exec(q).await? == 1)
     }
 
-    async fn insert_repo_token(&mut self, t: &RepoToken) -> Result<(), StoreError> {
+    async fn insert_personal_token(&mut self, t: &PersonalToken) -> Result<(), StoreError> {
         let q = sqlx::query(
-            "INSERT INTO repo_tokens (hash, user_id, label, created_us, last_used_us, expires_us) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO repo_tokens (hash, user_id, label, scope, created_us, last_used_us, expires_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(t.hash.to_vec())
         .bind(t.user_id.as_str())
         .bind(t.label.as_str())
+        .bind(t.scope.as_str())
         .bind(t.created_us)
         .bind(t.last_used_us)
         .bind(t.expires_us);
         self.exec(q).await.map(|_| ())
     }
 
-    async fn repo_token(&mut self, hash: &[u8; 32]) -> Result<Option<RepoToken>, StoreError> {
+    async fn personal_token(&mut self, hash: &[u8; 32]) -> Result<Option<PersonalToken>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM repo_tokens WHERE hash = $1");
         let row = self.optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash.to_vec())).await?;
         row.as_ref().map(token).transpose()
     }
 
-    async fn repo_tokens(&mut self, user_id: &str) -> Result<Vec<RepoToken>, StoreError> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM repo_tokens WHERE user_id = $1 ORDER BY created_us");
+    async fn personal_tokens(&mut self, user_id: &str) -> Result<Vec<PersonalToken>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM repo_tokens WHERE user_id = $1 ORDER BY created_us, hash");
         let rows = self.all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id)).await?;
         rows.iter().map(token).collect()
     }
 
-    async fn touch_repo_token(&mut self, hash: &[u8; 32], at_us: i64) -> Result<(), StoreError> {
+    async fn touch_personal_token(&mut self, hash: &[u8; 32], at_us: i64) -> Result<(), StoreError> {
         let q = sqlx::query("UPDATE repo_tokens SET last_used_us = $2 WHERE hash = $1").bind(hash.to_vec()).bind(at_us);
         self.exec(q).await.map(|_| ())
     }
 
-    async fn delete_repo_token(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+    async fn delete_personal_token(&mut self, hash: &[u8; 32]) -> Result<bool, StoreError> {
         let q = sqlx::query("DELETE FROM repo_tokens WHERE hash = $1").bind(hash.to_vec());
         Ok(self.exec(q).await? == 1)
     }

@@ -3,6 +3,7 @@
 //! links, and the service desk's pages. Handlers parse, ask `haven_core::identity`, and render.
 
 mod account;
+mod api_tokens;
 mod desk;
 mod ice;
 mod links;
@@ -32,7 +33,9 @@ pub fn routes() -> Router<AppState> {
         .route(paths::EMERGENCY_REQUEST, get(ice::request_show).post(ice::request_submit));
     let credentials = Router::new()
         .route(paths::RECOVERY, get(account::recovery_show).post(account::recovery_submit))
-        .route(paths::SESSIONS, get(account::sessions_show).post(account::sessions_end_others));
+        .route(paths::SESSIONS, get(account::sessions_show).post(account::sessions_end_others))
+        .route(paths::API_TOKENS, get(api_tokens::list).post(api_tokens::create))
+        .route(paths::API_TOKENS_REVOKE, post(api_tokens::revoke));
     Router::new()
         .route(paths::SECURITY, get(signin::portal))
         .route(paths::SECURITY_SLASH, get(|| async { Redirect::permanent(paths::SECURITY) }))

@@ -1,0 +1,123 @@
+//! Personal tokens: bearer secrets a user makes for programs that act for them. A repository
+//! token lets package clients read the curated repository; an API token lets a script call
+//! `/api/v1`, reading only or also changing. Each is shown once, stored as its SHA-256, expires,
+//! and is revoked by its owner. Refused credentials are counted per address and audited, so a
+//! looping client cannot flood the audit trail.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::audit::{NewAuditEvent, actor};
+use crate::{CoreError, Tx, to_micros};
+
+/// What a personal token may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScope {
+    /// Package clients: read the repository.
+    Repository,
+    /// `/api/v1`: read what the owner may read.
+    ApiRead,
+    /// `/api/v1`: also change what the owner may change.
+    ApiWrite,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Repository => "repository",
+            TokenScope::ApiRead => "api:read",
+            TokenScope::ApiWrite => "api:write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "repository" => Some(TokenScope::Repository),
+            "api:read" => Some(TokenScope::ApiRead),
+            "api:write" => Some(TokenScope::ApiWrite),
+            _ => None,
+        }
+    }
+
+    pub fn is_api(self) -> bool {
+        matches!(self, TokenScope::ApiRead | TokenScope::ApiWrite)
+    }
+}
+
+/// A personal token as stored: its SHA-256, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalToken {
+    pub hash: [u8; 32],
+    pub user_id: String,
+    pub label: String,
+    pub scope: TokenScope,
+    pub created_us: i64,
+    pub last_used_us: i64,
+    pub expires_us: i64,
+}
+
+impl PersonalToken {
+    /// A short public handle for lists and revocation (not enough to use the token).
+    pub fn handle(&self) -> String {
+        hex::encode(&self.hash[..6])
+    }
+}
+
+/// A token's name: 1 to 64 printable characters.
+pub fn validate_label(label: &str) -> Result<String, String> {
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+        return Err("Give the token a name of 1 to 64 characters (where you use it, such as \"laptop pip\").".into());
+    }
+    Ok(label.to_string())
+}
+
+/// How one refused credential was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Refused; the address may try again.
+    Refused,
+    /// The address has had too many refusals lately.
+    RateLimited,
+}
+
+/// The counting and auditing of refused credentials of one kind (repository or API).
+pub(crate) struct FailureRule {
+    /// The prefix of the per-address counter's key.
+    pub key: &'static str,
+    pub refused: &'static str,
+    pub rate_limited: &'static str,
+    pub max_failures: i64,
+    pub window_us: i64,
+}
+
+/// One refused credential from `src`: counted per address, rate limited past the rule's limit
+/// (audited once, when it crosses), audited otherwise.
+pub(crate) async fn record_failure(
+    tx: &mut dyn Tx,
+    rule: &FailureRule,
+    claimed: String,
+    src: String,
+    details: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<Refusal, CoreError> {
+    let now_us = to_micros(now);
+    let key = format!("{}:{}", rule.key, crate::client::rate_key(&src));
+    let failures = tx.count_attempts(&key, now_us - rule.window_us).await?;
+    if failures > rule.max_failures {
+        return Ok(Refusal::RateLimited);
+    }
+    tx.record_attempt(&key, now_us).await?;
+    let (action, refusal) = if failures == rule.max_failures {
+        (rule.rate_limited, Refusal::RateLimited)
+    } else {
+        (rule.refused, Refusal::Refused)
+    };
+    let event = NewAuditEvent::new(now, actor::ANONYMOUS, action).target(&claimed).source(&src).details({
+        let mut d = details;
+        d["failures"] = json!(failures + 1);
+        d
+    });
+    tx.append_audit(event).await?;
+    Ok(refusal)
+}
