@@ -29,6 +29,7 @@ haven_testkit::contract!(
     closing_an_asset_ends_access_and_can_shred_its_key,
     reviews_flag_unconfirmed_members,
     reports_name_what_to_act_on,
+    bulk_imports_apply_every_row_or_none,
 );
 
 struct World {
@@ -463,4 +464,43 @@ async fn reports_name_what_to_act_on(db: TestDb) {
     assert!(w.gov().report(&auditor, Report::Register).await.is_ok());
     let researcher = w.as_user("rita");
     assert!(matches!(w.gov().report(&researcher, Report::Register).await, Err(CoreError::Forbidden)));
+}
+
+/// Accounts and memberships from CSV at the console: a bad row (here the last) refuses the
+/// whole file and nothing is written; only the console imports memberships.
+async fn bulk_imports_apply_every_row_or_none(db: TestDb) {
+    use haven_core::governance::import::parse_accounts_csv;
+    let w = World::new(db).await;
+    let console = Caller::console();
+    let id = &w.app.state.identity;
+    let before = w.actions().await.len();
+    let taken = parse_accounts_csv("user_id,email\nnora,nora@example.org\nrita,r2@example.org\n".as_bytes()).unwrap();
+    conflict(id.import_accounts(&console, taken).await, "line 3: the user id rita is taken");
+    assert!(id.find_accounts(&console, "nora").await.unwrap().is_empty(), "nothing from the refused file");
+    assert_eq!(w.actions().await.len(), before, "nor any audit event");
+    let good =
+        parse_accounts_csv("user_id,email,roles\nnora,nora@example.org,\nnoel,noel@example.org,staff\n".as_bytes())
+            .unwrap();
+    assert_eq!(id.import_accounts(&console, good).await.unwrap(), 2);
+    assert!(w.app.mail.last_to("noel@example.org").unwrap().text.contains("/security/onboard"));
+
+    let csv = |text: &str| w.gov().read_members_csv(text.as_bytes()).unwrap();
+    let bad = csv(
+        "asset,user_id,role,ends\nheart,nora,researcher,2030-01-01\nheart,rita,researcher,2030-01-01\nlung,noel,researcher,2030-01-01\n",
+    );
+    conflict(w.gov().import_memberships(&console, bad).await, "line 4: there is no asset lung");
+    let members =
+        csv("asset,user_id,role,ends\nheart,nora,researcher,2030-01-01\nheart,rita,data_manager,2030-01-01\n");
+    assert!(matches!(w.gov().import_memberships(&w.as_user("dora"), members.clone()).await, Err(CoreError::Forbidden)));
+    assert!(w.gov().asset_view(&console, "heart").await.unwrap().members.is_empty(), "nothing from the refused file");
+    let done = w.gov().import_memberships(&console, members.clone()).await.unwrap();
+    assert_eq!((done.memberships, done.assets), (2, 1));
+    let view = w.gov().asset_view(&console, "heart").await.unwrap();
+    let mut who: Vec<(&str, i64)> = view.members.iter().map(|m| (m.user_id.as_str(), m.request_id)).collect();
+    who.sort();
+    assert_eq!(who, [("nora", 0), ("rita", 0)]);
+    conflict(w.gov().import_memberships(&console, members).await, "line 2: nora is a member of heart already");
+    // From here her access follows the usual rules: trained, but the AUS not yet accepted.
+    let blocked = format!("{:?}", w.gov().reach(&w.as_user("rita"), "heart").await);
+    assert!(blocked.contains("Acceptable Use Statement"), "{blocked}");
 }

@@ -155,6 +155,68 @@ fn assets_training_requests_and_reports_at_the_console() {
     refused(&["requests", "decide", "1", "maybe", "--reason", "ok"], d, "use approve or reject");
     refused(&["requests", "list", "--status", "stuck"], d, "pending, awaiting_training, approved, rejected");
 
+    // Bulk import of accounts, then memberships: a bad row refuses the whole file, naming its
+    // line; nothing is applied; then the good file goes in whole.
+    let people = dir.path().join("people.csv");
+    std::fs::write(
+        &people,
+        "user_id,email,roles
+nora,nora@example.org,researcher
+alice,a2@example.org,
+",
+    )
+    .unwrap();
+    refused(&["users", "import", people.to_str().unwrap()], d, "line 3: the user id alice is taken");
+    assert!(!ok(&["users", "list", "nora"], d).contains("nora@example.org"), "nothing from the refused file");
+    std::fs::write(
+        &people,
+        "user_id,email,roles
+nora,nora@example.org,researcher
+noel,noel@example.org,staff;researcher
+",
+    )
+    .unwrap();
+    assert!(ok(&["users", "import", people.to_str().unwrap()], d).contains("Imported 2 account(s)"));
+    let listed = ok(&["users", "list", "no"], d);
+    assert!(listed.contains("nora@example.org") && listed.contains("staff"), "{listed}");
+    let members = dir.path().join("members.csv");
+    std::fs::write(
+        &members,
+        "asset,user_id,role,ends
+heart,nora,researcher,2030-06-30
+heart,nobody,researcher,2030-06-30
+",
+    )
+    .unwrap();
+    refused(&["assets", "import-members", members.to_str().unwrap()], d, "line 3: there is no account nobody");
+    std::fs::write(
+        &members,
+        "asset,user_id,role,ends
+heart,nora,researcher,2020-06-30
+",
+    )
+    .unwrap();
+    refused(&["assets", "import-members", members.to_str().unwrap()], d, "line 2, ends: 2020-06-30 is in the past");
+    assert!(!ok(&["assets", "show", "heart"], d).contains("nora"), "nothing from the refused files");
+    std::fs::write(
+        &members,
+        "asset,user_id,role,ends
+heart,nora,researcher,2030-06-30
+heart,noel,data_manager,2030-06-30
+",
+    )
+    .unwrap();
+    assert!(
+        ok(&["assets", "import-members", members.to_str().unwrap()], d)
+            .contains("Imported 2 membership(s) of 1 asset(s)")
+    );
+    refused(&["assets", "import-members", members.to_str().unwrap()], d, "line 2: nora is a member of heart already");
+    let imported = ok(&["report", "access", "--from", "2026-01-01", "--to", "2030-12-31"], d);
+    assert!(
+        imported.lines().any(|l| l.starts_with("heart,nora,researcher,") && l.contains(",imported,")),
+        "{imported}"
+    );
+
     let report = ok(&["report", "access", "--from", "2026-01-01", "--to", "2030-12-31"], d);
     assert!(
         report.starts_with("asset,user_id,role,from,until,end_reason,request,requested_by,decided_by,decided"),
@@ -204,9 +266,10 @@ fn assets_training_requests_and_reports_at_the_console() {
     assert!(shown.contains("IAAs:           ian") && shown.contains("heart/shared/"), "{shown}");
     refused(&["assets", "close", "heart", "--closure", "burn", "--reason", "done"], d, "archive, shred");
     let closed = ok(&["assets", "close", "heart", "--closure", "shred", "--reason", "study finished"], d);
+    // nora's and noel's imported memberships end with it.
     assert!(
         closed.contains(
-            "heart closed (shred): 0 membership(s) ended, 0 open request(s) rejected, 1 key version(s) destroyed"
+            "heart closed (shred): 2 membership(s) ended, 0 open request(s) rejected, 1 key version(s) destroyed"
         ),
         "{closed}"
     );

@@ -6,6 +6,8 @@
 
 pub mod assets;
 pub mod config;
+pub mod csv_file;
+pub mod import;
 pub mod lifecycle;
 pub mod messages;
 pub mod people;

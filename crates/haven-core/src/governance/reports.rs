@@ -47,7 +47,7 @@ pub fn access_csv(rows: &[AccessRow]) -> Result<String, CoreError> {
     out.write_record(header).map_err(bad)?;
     for r in rows {
         let until = if r.ended_us == 0 { String::new() } else { show_date(r.ended_us) };
-        let request = if r.request_id == 0 { String::new() } else { r.request_id.to_string() };
+        let request = if r.request_id == 0 { "imported".to_string() } else { r.request_id.to_string() };
         let decided = if r.decided_us == 0 { String::new() } else { show_date(r.decided_us) };
         out.write_record([
             r.asset.as_str(),

@@ -531,7 +531,12 @@ async fn provision(
 
 /// An account the lifecycle job disabled for having no access is enabled again by a new
 /// membership; one the service desk disabled stays disabled.
-async fn reenable(tx: &mut dyn Tx, user_id: &str, actor: &str, now: OffsetDateTime) -> Result<(), CoreError> {
+pub(super) async fn reenable(
+    tx: &mut dyn Tx,
+    user_id: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(), CoreError> {
     let Some(mut account) = tx.account(user_id).await? else { return Ok(()) };
     let Some(mut profile) = tx.profile(user_id).await? else { return Ok(()) };
     if account.status != AccountStatus::Disabled || profile.auto_disabled_us == 0 {

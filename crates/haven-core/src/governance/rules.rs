@@ -6,18 +6,11 @@ use std::io::Read;
 
 use time::{Date, Month, OffsetDateTime, Time};
 
+use super::csv_file::{CsvShape, read_csv};
 use super::records::{Asset, AssetStatus, ComplianceItem, ComplianceKind, MemberRole, Membership, TrainingRecord};
 use crate::CoreError;
 use crate::accounts::Role;
 use crate::{from_micros, to_micros};
-
-/// Most rows one training CSV may hold: a file is checked whole before anything is applied, so
-/// its rows are held in memory; this keeps that bounded whatever the file's size.
-pub const MAX_CSV_ROWS: usize = 100_000;
-/// Longest line of a training CSV (bytes).
-pub const MAX_CSV_LINE: usize = 4096;
-/// Largest training CSV (bytes): a quoted field may span lines, so lines alone do not bound a row.
-pub const MAX_CSV_BYTES: u64 = 32 * 1024 * 1024;
 
 /// An asset's name: 2–48 characters, lower-case letters, digits and `-`, starting with a letter.
 /// It names the project key and storage areas, so it never changes.
@@ -253,125 +246,32 @@ pub struct TrainingRow {
     pub expires_us: i64,
 }
 
-/// Refuses a line longer than [`MAX_CSV_LINE`], so that one huge line cannot fill memory.
-struct LineLimit<R> {
-    inner: R,
-    run: usize,
-    line: u64,
-    total: u64,
-}
-
-impl<R: Read> Read for LineLimit<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.total += n as u64;
-        if self.total > MAX_CSV_BYTES {
-            return Err(std::io::Error::other(format!(
-                "the file is larger than {} MiB; split it and import each part",
-                MAX_CSV_BYTES / (1024 * 1024)
-            )));
-        }
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                self.run = 0;
-                self.line += 1;
-            } else {
-                self.run += 1;
-                if self.run > MAX_CSV_LINE {
-                    return Err(std::io::Error::other(format!(
-                        "line {}: longer than {MAX_CSV_LINE} bytes; is this a training CSV?",
-                        self.line + 1
-                    )));
-                }
-            }
-        }
-        Ok(n)
-    }
-}
-
-fn csv_error(message: String) -> CoreError {
-    CoreError::invalid("csv", message)
-}
+/// The shape of a training CSV.
+const TRAINING_CSV: CsvShape =
+    CsvShape { what: "training", columns: &["user_id", "course", "completed", "expires"], optional: 1 };
 
 /// Read a training CSV (`user_id,course,completed[,expires]`, dates as YYYY-MM-DD, a header
 /// line first) whole, or the first problem naming its line. A missing expiry is the completion
 /// plus `validity_months`. Nothing is applied here; the caller applies all rows or none.
 pub fn parse_training_csv(input: impl Read, validity_months: u32, now_us: i64) -> Result<Vec<TrainingRow>, CoreError> {
-    let limited = LineLimit { inner: input, run: 0, line: 0, total: 0 };
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(limited);
-    let mut record = csv::ByteRecord::new();
-    let mut rows = Vec::new();
-    let mut with_expiry = false;
-    let mut first = true;
-    loop {
-        let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            match e.into_kind() {
-                csv::ErrorKind::Io(io) => csv_error(io.to_string()),
-                other => csv_error(format!("line {line}: not valid CSV ({other:?})")),
-            }
-        })?;
-        if !more {
-            break;
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        let mut fields = Vec::with_capacity(record.len());
-        for field in record.iter() {
-            let text = std::str::from_utf8(field)
-                .map_err(|_| csv_error(format!("line {line}: not UTF-8 text; save the file as UTF-8 CSV")))?;
-            fields.push(text.trim().trim_start_matches('\u{feff}').to_string());
-        }
-        if first {
-            first = false;
-            with_expiry = match fields.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-                ["user_id", "course", "completed"] => false,
-                ["user_id", "course", "completed", "expires"] => true,
-                _ => {
-                    return Err(csv_error(format!(
-                        "line {line}: the first line must name the columns user_id,course,completed (and optionally ,expires); it reads {:?}",
-                        fields.join(",")
-                    )));
-                }
-            };
-            continue;
-        }
-        if fields.iter().all(String::is_empty) {
-            continue;
-        }
-        let want = if with_expiry { 4 } else { 3 };
-        if fields.len() != want {
-            return Err(csv_error(format!("line {line}: {} fields where the header names {want}", fields.len())));
-        }
-        if rows.len() >= MAX_CSV_ROWS {
-            return Err(csv_error(format!(
-                "line {line}: more than {MAX_CSV_ROWS} rows; split the file and import each part"
-            )));
-        }
-        let at = |e: CoreError| match e {
-            CoreError::Invalid { field, message } => csv_error(format!("line {line}, {field}: {message}")),
-            other => other,
-        };
+    read_csv(input, &TRAINING_CSV, |line, fields| {
         let user_id = fields[0].to_lowercase();
-        crate::accounts::validate_user_id(&user_id).map_err(at)?;
-        validate_course(&fields[1]).map_err(at)?;
-        let completed_us = parse_date("completed", &fields[2]).map_err(at)?;
+        crate::accounts::validate_user_id(&user_id)?;
+        validate_course(&fields[1])?;
+        let completed_us = parse_date("completed", &fields[2])?;
         if completed_us > now_us {
-            return Err(csv_error(format!("line {line}, completed: {} is in the future", fields[2])));
+            return Err(CoreError::invalid("completed", format!("{} is in the future", fields[2])));
         }
-        let expires_us = if with_expiry && !fields[3].is_empty() {
-            parse_end_date("expires", &fields[3]).map_err(at)?
-        } else {
+        let expires_us = if fields[3].is_empty() {
             to_micros(add_months(from_micros(completed_us), validity_months as i32))
+        } else {
+            parse_end_date("expires", &fields[3])?
         };
         if expires_us <= completed_us {
-            return Err(csv_error(format!("line {line}, expires: must be after the completion date")));
+            return Err(CoreError::invalid("expires", "must be after the completion date"));
         }
-        rows.push(TrainingRow { line, user_id, course: fields[1].clone(), completed_us, expires_us });
-    }
-    if first {
-        return Err(csv_error("the file is empty; the first line must be user_id,course,completed".into()));
-    }
-    Ok(rows)
+        Ok(TrainingRow { line, user_id, course: fields[1].clone(), completed_us, expires_us })
+    })
 }
 
 /// The distinct user ids of some rows.
@@ -382,6 +282,7 @@ pub fn users_of(rows: &[TrainingRow]) -> BTreeSet<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::governance::csv_file::{MAX_CSV_LINE, MAX_CSV_ROWS};
     use crate::governance::records::Classification;
 
     const NOW: i64 = 1_790_000_000_000_000; // 2026-09-21

@@ -30,6 +30,15 @@ pub struct AccountView {
     pub onboarded: bool,
 }
 
+/// One account of a bulk import, checked (see `governance::import::parse_accounts_csv`).
+#[derive(Debug, Clone)]
+pub struct NewAccountRow {
+    pub line: u64,
+    pub user_id: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+}
+
 impl Identity {
     /// The audit name of whoever asks the service desk (an administrator, or `console`).
     fn desk_actor(&self, who: &Caller) -> Result<String, CoreError> {
@@ -179,6 +188,61 @@ impl Identity {
         let text = super::messages::onboarding(&user_id, &url, hours, &self.public_url);
         self.notify(&email, "Haven - your new account", text).await;
         Ok(url)
+    }
+
+    /// Add many accounts at once (`haven users import`): all or none. A user id that is taken
+    /// refuses the whole file, naming its line. Each account gets its onboarding link by email,
+    /// once every account is in; the count is returned.
+    pub async fn import_accounts(&self, who: &Caller, rows: Vec<NewAccountRow>) -> Result<usize, CoreError> {
+        let actor = self.desk_change_actor(who)?;
+        let hours = self.policy.onboarding_link_hours;
+        let (now, now_us) = self.now();
+        let mut prepared = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (secret, link) = self.issue_link(&row.user_id, LinkPurpose::Onboarding, hours).await?;
+            prepared.push((row, secret, link));
+        }
+        let src = who.source.clone();
+        let (rows, secrets): (Vec<_>, Vec<_>) =
+            prepared.into_iter().map(|(row, secret, link)| ((row, link), secret)).unzip();
+        let written = rows.iter().map(|(r, _)| (r.user_id.clone(), r.email.clone())).collect::<Vec<_>>();
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                for (row, link) in rows {
+                    if tx.account(&row.user_id).await?.is_some() {
+                        return Err(CoreError::invalid(
+                            "csv",
+                            format!("line {}: the user id {} is taken", row.line, row.user_id),
+                        ));
+                    }
+                    let new = NewUser {
+                        id: row.user_id.clone(),
+                        email: row.email.clone(),
+                        password_hash: String::new(),
+                        roles: row.roles.clone(),
+                        created_us: now_us,
+                    };
+                    tx.insert_user(&new).await?;
+                    tx.replace_link(&link).await?;
+                    tx.append_audit(
+                        NewAuditEvent::new(now, &actor, action::ACCOUNT_CREATED).target(&new.id).source(&src).details(
+                            serde_json::json!({
+                                "roles": new.roles, "via": "import", "line": row.line, "onboarding_link_hours": hours,
+                            }),
+                        ),
+                    )
+                    .await?;
+                }
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        for ((user_id, email), secret) in written.iter().zip(secrets) {
+            let url = self.link_url(crate::paths::ONBOARD, &secret);
+            let text = super::messages::onboarding(user_id, &url, hours, &self.public_url);
+            self.notify(email, "Haven - your new account", text).await;
+        }
+        Ok(written.len())
     }
 
     /// A fresh onboarding link for an account that has not finished onboarding.

@@ -61,6 +61,10 @@ pub enum AssetsCommand {
         #[arg(long)]
         expires: String,
     },
+    /// Import memberships from CSV (columns asset,user_id,role,ends; ends is the last day,
+    /// YYYY-MM-DD), as when moving from another system: every row or none; a bad row is named by
+    /// its line (exit 2). The access report shows them as "imported", with no request behind.
+    ImportMembers { file: std::path::PathBuf },
     /// Run the lifecycle jobs once now (end dates, accounts without access, compliance and
     /// training reminders, overdue reviews); `haven serve` runs them hourly.
     RunJobs,
@@ -94,6 +98,24 @@ impl AssetsCommand {
                     asset.iao
                 );
                 println!("First access review due {}.", show_date(asset.review_due_us));
+            }
+            AssetsCommand::ImportMembers { file } => {
+                let reader = super::open_csv(&file)?;
+                let reading = gov.clone();
+                let parsed = tokio::task::spawn_blocking(move || reading.read_members_csv(reader)).await?;
+                let rows = match parsed {
+                    Err(e) => return usage(e),
+                    Ok(rows) => rows,
+                };
+                match gov.import_memberships(&console, rows).await {
+                    Err(e) => return usage(e),
+                    Ok(done) => println!(
+                        "Imported {} membership(s) of {} asset(s) from {}.",
+                        done.memberships,
+                        done.assets,
+                        file.display()
+                    ),
+                }
             }
             AssetsCommand::List => {
                 let assets = gov.register(&console).await?;

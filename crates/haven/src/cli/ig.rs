@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use haven_core::caller::Caller;
 use haven_core::governance::rules::{show_date, show_end_date};
@@ -36,14 +36,10 @@ impl IgCommand {
         let console = Caller::console();
         match self {
             IgCommand::Import { file } => {
-                let reader = std::fs::File::open(&file).with_context(|| format!("open {}", file.display()))?;
+                let reader = super::open_csv(&file)?;
                 // Read and checked whole before anything is applied; at most MAX_CSV_ROWS rows held.
                 let reading = gov.clone();
-                let rows = match tokio::task::spawn_blocking(move || {
-                    reading.read_training_csv(std::io::BufReader::new(reader))
-                })
-                .await?
-                {
+                let rows = match tokio::task::spawn_blocking(move || reading.read_training_csv(reader)).await? {
                     Err(e) => return usage(e),
                     Ok(rows) => rows,
                 };

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use haven_core::CoreError;
 use haven_core::governance::Governance;
 use haven_core::identity::Identity;
@@ -206,6 +206,12 @@ fn usage(refusal: impl Into<Refusal>) -> Result<i32> {
 }
 
 /// The identity use cases, for the service desk's commands.
+/// A CSV file to import, buffered.
+fn open_csv(file: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>> {
+    let f = std::fs::File::open(file).with_context(|| format!("open {}", file.display()))?;
+    Ok(std::io::BufReader::new(f))
+}
+
 async fn open_identity(config: Config) -> Result<Arc<Identity>> {
     let public_url = config.console_url();
     let app = app::open(config, Mode::Existing).await?;

@@ -21,6 +21,10 @@ pub enum UsersCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Add accounts from CSV (columns user_id,email[,roles], roles separated by ";",
+    /// researcher when empty): every row or none; a bad row is named by its line (exit 2). Each
+    /// person gets their onboarding link by email.
+    Import { file: std::path::PathBuf },
     /// List accounts whose id or email contains QUERY (all without one).
     List { query: Option<String> },
     /// Show an account: status, counters, tokens (never a secret).
@@ -47,6 +51,7 @@ impl UsersCommand {
     pub async fn run(self, config: Config) -> Result<i32> {
         match self {
             UsersCommand::Add { id, email, admin, .. } => add(config, &id, &email, admin).await,
+            UsersCommand::Import { file } => import(config, &file).await,
             UsersCommand::List { query, .. } => list(config, query.as_deref().unwrap_or("")).await,
             UsersCommand::Show { id, .. } => show(config, &id).await,
             UsersCommand::Lock { id, .. } => set_status(config, &id, AccountStatus::Locked).await,
@@ -76,6 +81,28 @@ pub async fn add(config: Config, id: &str, email: &str, admin: bool) -> Result<i
     );
     println!("  {link}");
     Ok(0)
+}
+
+pub async fn import(config: Config, file: &std::path::Path) -> Result<i32> {
+    let identity = open_identity(config).await?;
+    let reader = super::open_csv(file)?;
+    let parsed =
+        tokio::task::spawn_blocking(move || haven_core::governance::import::parse_accounts_csv(reader)).await?;
+    let rows = match parsed {
+        Err(e) => return super::usage(e),
+        Ok(rows) => rows,
+    };
+    match identity.import_accounts(&Caller::console(), rows).await {
+        Err(e) => super::usage(e),
+        Ok(n) => {
+            println!(
+                "Imported {n} account(s) from {}; each was emailed a single-use onboarding link, valid {} hours.",
+                file.display(),
+                identity.policy.onboarding_link_hours
+            );
+            Ok(0)
+        }
+    }
 }
 
 pub async fn list(config: Config, query: &str) -> Result<i32> {
