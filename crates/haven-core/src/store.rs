@@ -29,6 +29,14 @@ pub trait Tx: IdentityTx + PackagesTx + GovernanceTx + Send {
     async fn audit_head(&mut self) -> Result<(i64, [u8; 32]), StoreError>;
     async fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
     async fn audit_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
+    /// How many audit events in `[from_us, to_us)`: of each action (actor empty), or, when
+    /// `action` is given, of that action by each actor. For reports.
+    async fn audit_tally(
+        &mut self,
+        from_us: i64,
+        to_us: i64,
+        action: Option<&str>,
+    ) -> Result<Vec<(String, String, i64)>, StoreError>;
     // accounts
     async fn count_admins(&mut self) -> Result<i64, StoreError>;
     async fn insert_user(&mut self, user: &NewUser) -> Result<(), StoreError>;

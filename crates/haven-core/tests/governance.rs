@@ -214,8 +214,12 @@ async fn requests_are_made_by_the_iao_or_an_iaa_and_decided_by_someone_else(db: 
     assert_eq!(rita.len(), 1);
     assert_eq!((rita[0].requested_by.as_str(), rita[0].decided_by.as_str()), ("ian", "dora"));
     assert!(rita[0].ended_us > 0);
-    let csv = haven_core::governance::reports::access_csv(&rows).unwrap();
+    use haven_core::governance::reports::{AccessQuery, Format};
+    let q = AccessQuery::new("2026-01-01", "2026-12-31", Some("heart")).unwrap();
+    let (csv, n) = w.gov().write_access_report(&console, q, Format::Csv, Vec::new()).await.unwrap();
+    let csv = String::from_utf8(csv).unwrap();
     assert!(csv.starts_with("asset,user_id,role,from,until"), "{csv}");
+    assert_eq!(csv.lines().count() as u64, n + 1, "{csv}");
     assert!(matches!(
         w.gov().access_report(&w.as_user("owen"), "2026-01-01", "2026-12-31", None).await,
         Err(CoreError::Forbidden)
@@ -462,6 +466,19 @@ async fn reports_name_what_to_act_on(db: TestDb) {
     // Auditors read the reports; nobody else does.
     let auditor = signed_in("aud", &[Role::Auditor], w.now_us());
     assert!(w.gov().report(&auditor, Report::Register).await.is_ok());
+    // Usage: heart's members and their sign-ins (none in this world, which signs nobody in).
+    let usage = rows(&w.gov().report(&console, Report::Usage).await.unwrap());
+    assert!(usage.iter().any(|r| r.starts_with("heart|active|1|1|0|0|0")), "{usage:?}");
+    // SATRE: every statement has a verdict; what is not built says so.
+    let satre = w.gov().report(&auditor, Report::Satre).await.unwrap();
+    assert!(satre.rows.len() >= 40, "{:?}", satre.rows);
+    for row in &satre.rows {
+        assert!(["evidence", "partial", "no evidence"].contains(&row[2].as_str()), "{row:?}");
+    }
+    let egress = satre.rows.iter().find(|r| r[0] == "3.1.05").unwrap();
+    assert!(egress[3].starts_with("no evidence: egress is not built yet"), "{egress:?}");
+    let governed = satre.rows.iter().find(|r| r[0] == "1.5.01").unwrap();
+    assert_eq!(governed[2], "evidence", "{governed:?}");
     let researcher = w.as_user("rita");
     assert!(matches!(w.gov().report(&researcher, Report::Register).await, Err(CoreError::Forbidden)));
 }

@@ -12,7 +12,7 @@ use haven_core::accounts::{NewUser, Role};
 use haven_core::governance::records::{
     AccessRequest, Asset, AssetStatus, Classification, MemberRole, Membership, RequestKind, RequestStatus,
 };
-use haven_core::governance::reports::access_csv;
+use haven_core::governance::reports::{AccessQuery, Format, write_access};
 use haven_core::{StoreError, read, transact};
 use haven_store::SqlStore;
 
@@ -22,6 +22,9 @@ const CHANGES: usize = 100_000;
 const DAY: i64 = 86_400_000_000;
 /// 2026-01-01T00:00:00Z
 const T0: i64 = 1_767_225_600_000_000;
+/// The whole of 2026, and its second quarter (T0 + 90 days to T0 + 181 days).
+const YEAR: (&str, &str) = ("2026-01-01", "2026-12-31");
+const QUARTER: (&str, &str) = ("2026-04-01", "2026-06-30");
 
 fn user(i: usize) -> String {
     format!("user{i:05}")
@@ -139,13 +142,16 @@ async fn open(kind: &str) -> Option<(Arc<SqlStore>, Option<tempfile::TempDir>)> 
     }
 }
 
-/// The report over `[from, to)`, of one asset or all, as CSV; its rows.
-async fn report(store: &SqlStore, from_us: i64, to_us: i64, asset: Option<&'static str>) -> usize {
-    let rows =
-        read(store, move |tx| Box::pin(async move { tx.access_rows(from_us, to_us, asset).await })).await.unwrap();
-    let csv = access_csv(&rows).unwrap();
+/// The report over two dates (both included), of one asset or all, written as CSV as its rows
+/// are read (as `haven report access` does); its rows.
+async fn report(store: &SqlStore, from: &'static str, to: &'static str, asset: Option<&'static str>) -> u64 {
+    let q = AccessQuery::new(from, to, asset).unwrap();
+    let (csv, rows) =
+        read(store, move |tx| Box::pin(async move { write_access(tx, &q, Format::Csv, Vec::new()).await }))
+            .await
+            .unwrap();
     assert!(csv.len() > 60);
-    rows.len()
+    rows
 }
 
 fn bench(c: &mut Criterion) {
@@ -161,21 +167,21 @@ fn bench(c: &mut Criterion) {
             "{kind}: seeded {USERS} users, {ASSETS} assets, {CHANGES} membership periods in {:.1?}",
             started.elapsed()
         );
-        let year = rt.block_on(report(&store, T0, T0 + 365 * DAY, None));
-        let quarter = rt.block_on(report(&store, T0 + 90 * DAY, T0 + 181 * DAY, None));
-        let one = rt.block_on(report(&store, T0, T0 + 365 * DAY, Some("asset-0042")));
+        let year = rt.block_on(report(&store, YEAR.0, YEAR.1, None));
+        let quarter = rt.block_on(report(&store, QUARTER.0, QUARTER.1, None));
+        let one = rt.block_on(report(&store, YEAR.0, YEAR.1, Some("asset-0042")));
         eprintln!("{kind}: rows — whole year {year}, one quarter {quarter}, one asset's year {one}");
         let mut g = c.benchmark_group(format!("access_report_{kind}"));
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(15));
         g.bench_function("all_assets_whole_year_csv", |b| {
-            b.to_async(&rt).iter(|| report(&store, T0, T0 + 365 * DAY, None))
+            b.to_async(&rt).iter(|| report(&store, YEAR.0, YEAR.1, None))
         });
         g.bench_function("all_assets_one_quarter_csv", |b| {
-            b.to_async(&rt).iter(|| report(&store, T0 + 90 * DAY, T0 + 181 * DAY, None))
+            b.to_async(&rt).iter(|| report(&store, QUARTER.0, QUARTER.1, None))
         });
         g.bench_function("one_asset_whole_year_csv", |b| {
-            b.to_async(&rt).iter(|| report(&store, T0, T0 + 365 * DAY, Some("asset-0042")))
+            b.to_async(&rt).iter(|| report(&store, YEAR.0, YEAR.1, Some("asset-0042")))
         });
         g.finish();
     }

@@ -325,18 +325,44 @@ async fn requests_filter_and_feed_the_access_report(db: TestDb) {
             tx.insert_membership(&member("heart", "bob", 500, 900, b)).await?;
             let old = tx.insert_membership(&member("brain", "alice", 10, 900, c)).await?;
             tx.end_membership(old, 20, "end date").await?;
-            let rows = tx.access_rows(25, 400, None).await?;
+            let rows = access_rows(tx, 25, 400, None).await?;
             let seen: Vec<(&str, &str, i64, &str)> = rows
                 .iter()
                 .map(|r| (r.asset.as_str(), r.user_id.as_str(), r.starts_us, r.decided_by.as_str()))
                 .collect();
             assert_eq!(seen, [("heart", "alice", 30, "desk"), ("heart", "alice", 200, "")]);
             assert_eq!(rows[0].requested_by, "owen");
-            assert_eq!(tx.access_rows(0, 1000, Some("brain")).await?.len(), 1);
-            assert_eq!(tx.access_rows(0, 1000, None).await?.len(), 4);
+            assert_eq!(access_rows(tx, 0, 1000, Some("brain")).await?.len(), 1);
+            assert_eq!(access_rows(tx, 0, 1000, Some("heart")).await?.len(), 3);
+            assert_eq!(access_rows(tx, 0, 1000, None).await?.len(), 4);
+            // An error from the receiver stops the read and is what the caller gets.
+            let mut seen = 0;
+            let stopped = tx
+                .each_access_row(0, 1000, None, &mut |_| {
+                    seen += 1;
+                    Err(StoreError::Corrupt("stop".into()))
+                })
+                .await;
+            assert!(matches!(stopped, Err(StoreError::Corrupt(_))) && seen == 1);
             Ok::<_, StoreError>(())
         })
     })
     .await
     .unwrap();
+}
+
+/// The access rows, collected.
+async fn access_rows(
+    tx: &mut dyn haven_core::Tx,
+    from_us: i64,
+    to_us: i64,
+    asset: Option<&str>,
+) -> Result<Vec<haven_core::governance::records::AccessRow>, StoreError> {
+    let mut rows = Vec::new();
+    tx.each_access_row(from_us, to_us, asset, &mut |r| {
+        rows.push(r);
+        Ok(())
+    })
+    .await?;
+    Ok(rows)
 }

@@ -15,6 +15,7 @@ pub mod records;
 pub mod reports;
 pub mod requests;
 pub mod rules;
+mod satre;
 pub mod store;
 
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! two dates, with the request and decision behind each membership; training status, access
 //! reviews, compliance items to act on, and the register.
 
+use std::io::Write;
+
 use haven_packages::pypi::render::escape;
 use serde::Serialize;
 
@@ -12,11 +14,52 @@ use super::{Governance, GovernanceConfig};
 use crate::accounts::Role;
 use crate::authz::{Action, Resource, require};
 use crate::caller::Caller;
-use crate::{CoreError, Tx, read};
+use crate::{CoreError, StoreError, Tx, read};
+
+/// What an access report covers: `[from_us, to_us)`, from the dates as given (both days
+/// included), of one asset or all.
+#[derive(Debug, Clone)]
+pub struct AccessQuery {
+    pub from: String,
+    pub to: String,
+    pub asset: Option<String>,
+    from_us: i64,
+    to_us: i64,
+}
+
+impl AccessQuery {
+    pub fn new(from: &str, to: &str, asset: Option<&str>) -> Result<AccessQuery, CoreError> {
+        let from_us = rules::parse_date("from", from)?;
+        let to_us = rules::parse_end_date("to", to)?;
+        if to_us <= from_us {
+            return Err(CoreError::invalid("to", "must not be before --from"));
+        }
+        let asset = asset.map(str::to_string);
+        Ok(AccessQuery { from: from.trim().to_string(), to: to.trim().to_string(), asset, from_us, to_us })
+    }
+}
+
+/// The forms a report is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Html,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "csv" => Some(Format::Csv),
+            "html" => Some(Format::Html),
+            _ => None,
+        }
+    }
+}
 
 impl Governance {
-    /// Membership periods overlapping `[from, to]` (dates, both days included), of one asset or
-    /// all: the service desk and auditors.
+    /// Membership periods overlapping the query's dates, of one asset or all: the service desk
+    /// and auditors. Held whole, for the API's JSON; reports are written with
+    /// [`Governance::write_access_report`].
     pub async fn access_report(
         &self,
         who: &Caller,
@@ -25,87 +68,141 @@ impl Governance {
         asset: Option<&str>,
     ) -> Result<Vec<AccessRow>, CoreError> {
         require(who, Action::ViewGovernance, Resource::Service)?;
-        let from_us = rules::parse_date("from", from)?;
-        let to_us = rules::parse_end_date("to", to)?;
-        if to_us <= from_us {
-            return Err(CoreError::invalid("to", "must not be before --from"));
-        }
-        let asset = asset.map(str::to_string);
+        let q = AccessQuery::new(from, to, asset)?;
         read(self.store(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.access_rows(from_us, to_us, asset.as_deref()).await?) })
+            Box::pin(async move {
+                let mut rows = Vec::new();
+                tx.each_access_row(q.from_us, q.to_us, q.asset.as_deref(), &mut |r| {
+                    rows.push(r);
+                    Ok(())
+                })
+                .await?;
+                Ok::<_, CoreError>(rows)
+            })
         })
         .await
     }
-}
 
-/// The access report as CSV (RFC 4180), one row per membership period.
-pub fn access_csv(rows: &[AccessRow]) -> Result<String, CoreError> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let header =
-        ["asset", "user_id", "role", "from", "until", "end_reason", "request", "requested_by", "decided_by", "decided"];
-    let bad = |e: csv::Error| CoreError::Unavailable(format!("the report could not be written: {e}"));
-    out.write_record(header).map_err(bad)?;
-    for r in rows {
-        let until = if r.ended_us == 0 { String::new() } else { show_date(r.ended_us) };
-        let request = if r.request_id == 0 { "imported".to_string() } else { r.request_id.to_string() };
-        let decided = if r.decided_us == 0 { String::new() } else { show_date(r.decided_us) };
-        out.write_record([
-            r.asset.as_str(),
-            r.user_id.as_str(),
-            r.role.as_str(),
-            &show_date(r.starts_us),
-            &until,
-            r.end_reason.as_str(),
-            &request,
-            r.requested_by.as_str(),
-            r.decided_by.as_str(),
-            &decided,
-        ])
-        .map_err(bad)?;
+    /// Write the access report to `out` as CSV or HTML, row by row as they are read (memory
+    /// stays flat however many there are); `out` back, and the number of rows.
+    pub async fn write_access_report<W: Write + Send + 'static>(
+        &self,
+        who: &Caller,
+        q: AccessQuery,
+        format: Format,
+        out: W,
+    ) -> Result<(W, u64), CoreError> {
+        require(who, Action::ViewGovernance, Resource::Service)?;
+        read(self.store(), move |tx| Box::pin(async move { write_access(tx, &q, format, out).await })).await
     }
-    let bytes =
-        out.into_inner().map_err(|e| CoreError::Unavailable(format!("the report could not be written: {e}")))?;
-    String::from_utf8(bytes).map_err(|_| CoreError::Unavailable("the report is not UTF-8".into()))
 }
 
-/// The access report as a self-contained HTML page (for `haven report access --format html`,
-/// to file with an assessment).
-pub fn access_html(rows: &[AccessRow], from: &str, to: &str, asset: Option<&str>) -> String {
-    let scope = asset.map_or_else(|| "all assets".to_string(), |a| format!("asset {}", escape(a)));
-    let mut out = format!(
+fn written(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Unavailable(format!("the report could not be written: {e}"))
+}
+
+/// The access report of `q`, written to `out` in `format` as its rows are read.
+pub async fn write_access<W: Write + Send>(
+    tx: &mut dyn Tx,
+    q: &AccessQuery,
+    format: Format,
+    out: W,
+) -> Result<(W, u64), CoreError> {
+    // The writer's own failure (a full disk) stops the read; it is reported, not the stop.
+    let mut failed: Option<CoreError> = None;
+    let stop = || StoreError::Database("the report's output failed".into());
+    let (out, n) = match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(ACCESS_HEADER).map_err(written)?;
+            let n = tx
+                .each_access_row(q.from_us, q.to_us, q.asset.as_deref(), &mut |r| {
+                    w.write_record(csv_cells(&r)).map_err(|e| {
+                        failed = Some(written(e));
+                        stop()
+                    })
+                })
+                .await;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            (w.into_inner().map_err(|e| written(e.error()))?, n?)
+        }
+        Format::Html => {
+            let mut w = out;
+            w.write_all(html_head(q).as_bytes()).map_err(written)?;
+            let n = tx
+                .each_access_row(q.from_us, q.to_us, q.asset.as_deref(), &mut |r| {
+                    w.write_all(html_row(&r).as_bytes()).map_err(|e| {
+                        failed = Some(written(e));
+                        stop()
+                    })
+                })
+                .await;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let n = n?;
+            let foot = format!("</tbody></table>\n<p>{n} membership period(s).</p>\n</body></html>\n");
+            w.write_all(foot.as_bytes()).map_err(written)?;
+            w.flush().map_err(written)?;
+            (w, n)
+        }
+    };
+    Ok((out, n))
+}
+
+const ACCESS_HEADER: [&str; 10] =
+    ["asset", "user_id", "role", "from", "until", "end_reason", "request", "requested_by", "decided_by", "decided"];
+
+/// One row of the access report as CSV cells (RFC 4180 through the writer).
+fn csv_cells(r: &AccessRow) -> [String; 10] {
+    [
+        r.asset.clone(),
+        r.user_id.clone(),
+        r.role.as_str().to_string(),
+        show_date(r.starts_us),
+        if r.ended_us == 0 { String::new() } else { show_date(r.ended_us) },
+        r.end_reason.clone(),
+        if r.request_id == 0 { "imported".to_string() } else { r.request_id.to_string() },
+        r.requested_by.clone(),
+        r.decided_by.clone(),
+        if r.decided_us == 0 { String::new() } else { show_date(r.decided_us) },
+    ]
+}
+
+/// The access report's HTML page up to its first row (self-contained, to file with an
+/// assessment).
+fn html_head(q: &AccessQuery) -> String {
+    let scope = q.asset.as_deref().map_or_else(|| "all assets".to_string(), |a| format!("asset {}", escape(a)));
+    format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Access report</title>\
          <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}th,td{{border:1px solid #999;padding:.2em .5em;text-align:left}}</style>\
-         </head><body>\n<h1>Access report</h1>\n<p>Who had access to {scope} between {} and {} (both days included): {} membership period(s), each with the request and decision behind it.</p>\n\
+         </head><body>\n<h1>Access report</h1>\n<p>Who had access to {scope} between {} and {} (both days included): each membership period, with the request and decision behind it.</p>\n\
          <table><thead><tr><th scope=\"col\">Asset</th><th scope=\"col\">User</th><th scope=\"col\">Role</th><th scope=\"col\">From</th>\
          <th scope=\"col\">Until</th><th scope=\"col\">Ended because</th><th scope=\"col\">Request</th><th scope=\"col\">Requested by</th>\
          <th scope=\"col\">Decided by</th><th scope=\"col\">Decided</th></tr></thead><tbody>\n",
-        escape(from),
-        escape(to),
-        rows.len()
-    );
-    for r in rows {
-        let cells = [
-            r.asset.clone(),
-            r.user_id.clone(),
-            r.role.as_str().to_string(),
-            show_date(r.starts_us),
-            if r.ended_us == 0 { "current".into() } else { show_date(r.ended_us) },
-            r.end_reason.clone(),
-            if r.request_id == 0 { "imported".into() } else { format!("#{}", r.request_id) },
-            r.requested_by.clone(),
-            r.decided_by.clone(),
-            if r.decided_us == 0 { String::new() } else { show_date(r.decided_us) },
-        ];
-        out.push_str("<tr>");
-        for c in cells {
-            out.push_str("<td>");
-            out.push_str(&escape(&c));
-            out.push_str("</td>");
-        }
-        out.push_str("</tr>\n");
+        escape(&q.from),
+        escape(&q.to),
+    )
+}
+
+fn html_row(r: &AccessRow) -> String {
+    let mut cells = csv_cells(r);
+    if r.ended_us == 0 {
+        cells[4] = "current".into();
     }
-    out.push_str("</tbody></table>\n</body></html>\n");
-    out
+    if r.request_id != 0 {
+        cells[6] = format!("#{}", r.request_id);
+    }
+    let mut row = String::from("<tr>");
+    for c in cells {
+        row.push_str("<td>");
+        row.push_str(&escape(&c));
+        row.push_str("</td>");
+    }
+    row.push_str("</tr>\n");
+    row
 }
 
 /// A report as a table, from which its CSV and HTML forms are made.
@@ -165,10 +262,13 @@ pub enum Report {
     Reviews,
     Compliance,
     Register,
+    Usage,
+    Satre,
 }
 
 impl Report {
-    pub const ALL: [Report; 4] = [Report::Training, Report::Reviews, Report::Compliance, Report::Register];
+    pub const ALL: [Report; 6] =
+        [Report::Training, Report::Reviews, Report::Compliance, Report::Register, Report::Usage, Report::Satre];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -176,6 +276,8 @@ impl Report {
             Report::Reviews => "reviews",
             Report::Compliance => "compliance",
             Report::Register => "register",
+            Report::Usage => "usage",
+            Report::Satre => "satre",
         }
     }
 
@@ -196,6 +298,8 @@ impl Governance {
                     Report::Reviews => reviews_table(tx, now_us).await,
                     Report::Compliance => compliance_table(tx, &config, now_us).await,
                     Report::Register => register_table(tx).await,
+                    Report::Usage => usage_table(tx, now_us).await,
+                    Report::Satre => super::satre::satre_table(tx, &config, now_us).await,
                 }
             })
         })
@@ -383,6 +487,62 @@ async fn register_table(tx: &mut dyn Tx) -> Result<Table, CoreError> {
             "ends",
             "members",
             "datasets",
+        ],
+        rows,
+    })
+}
+
+/// Use of each asset over the last 30 days and the last year: its members and their sign-ins
+/// (SATRE 2.2.13). A person on two assets counts for both.
+async fn usage_table(tx: &mut dyn Tx, now_us: i64) -> Result<Table, CoreError> {
+    use std::collections::{BTreeMap, BTreeSet};
+    const DAY_US: i64 = 86_400 * 1_000_000;
+    let (month, year) = (now_us - 30 * DAY_US, now_us - 365 * DAY_US);
+    let tally = |rows: Vec<(String, String, i64)>| -> BTreeMap<String, i64> {
+        rows.into_iter().map(|(_, actor, n)| (actor, n)).collect()
+    };
+    let signin = crate::audit::action::SIGNIN_SUCCEEDED;
+    let signins_month = tally(tx.audit_tally(month, now_us + 1, Some(signin)).await?);
+    let signins_year = tally(tx.audit_tally(year, now_us + 1, Some(signin)).await?);
+    // Who was a member of each asset in the year, and who is now.
+    let mut members: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    tx.each_access_row(year, now_us + 1, None, &mut |r| {
+        let entry = members.entry(r.asset).or_default();
+        if r.ended_us == 0 {
+            entry.0.insert(r.user_id.clone());
+        }
+        entry.1.insert(r.user_id);
+        Ok(())
+    })
+    .await?;
+    let mut rows = Vec::new();
+    for asset in tx.assets().await? {
+        let (now, in_year) = members.remove(&asset.name).unwrap_or_default();
+        let sum = |t: &BTreeMap<String, i64>| in_year.iter().map(|u| t.get(u).copied().unwrap_or(0)).sum::<i64>();
+        let active = in_year.iter().filter(|u| signins_month.contains_key(*u)).count();
+        rows.push(vec![
+            asset.name,
+            asset.status.as_str().into(),
+            now.len().to_string(),
+            in_year.len().to_string(),
+            active.to_string(),
+            sum(&signins_month).to_string(),
+            sum(&signins_year).to_string(),
+        ]);
+    }
+    Ok(Table {
+        title: "Usage of each asset".into(),
+        intro: "Members now and in the last year, and their sign-ins in the last 30 days and the last year. \
+                Uploads, sessions and released outputs join this report with File Transfer, Applications & Data and egress."
+            .into(),
+        header: vec![
+            "asset",
+            "status",
+            "members_now",
+            "members_last_year",
+            "members_signed_in_30_days",
+            "signins_30_days",
+            "signins_last_year",
         ],
         rows,
     })

@@ -102,11 +102,13 @@ pub trait GovernanceTx: Send {
 
     // reports
     /// Membership periods overlapping `[from_us, to_us)`, of one asset or all, with the request
-    /// and decision behind each; by asset, user, start.
-    async fn access_rows(
+    /// and decision behind each, by asset, user, start: each handed to `each` as it is read, so
+    /// that no report holds them all; how many there were. An error from `each` stops the read.
+    async fn each_access_row(
         &mut self,
         from_us: i64,
         to_us: i64,
         asset: Option<&str>,
-    ) -> Result<Vec<AccessRow>, StoreError>;
+        each: &mut (dyn FnMut(AccessRow) -> Result<(), StoreError> + Send),
+    ) -> Result<u64, StoreError>;
 }

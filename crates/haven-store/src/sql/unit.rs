@@ -99,6 +99,22 @@ impl<'c> SqlTx<'c> {
         q.fetch_all(self.sql().await?).await.db()
     }
 
+    /// Each row a query returns, to `f` as it arrives (nothing held); how many there were.
+    pub(crate) async fn each(
+        &mut self,
+        q: Query<'_>,
+        mut f: impl FnMut(&AnyRow) -> Result<(), StoreError> + Send,
+    ) -> Result<u64, StoreError> {
+        use futures::TryStreamExt;
+        let mut rows = q.fetch(self.sql().await?);
+        let mut n = 0;
+        while let Some(row) = rows.try_next().await.db()? {
+            f(&row)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The row a query returns, if any.
     pub(crate) async fn optional(&mut self, q: Query<'_>) -> Result<Option<AnyRow>, StoreError> {
         q.fetch_optional(self.sql().await?).await.db()
@@ -177,6 +193,31 @@ impl<'c> SqlTx<'c> {
 
 #[async_trait]
 impl Tx for SqlTx<'_> {
+    async fn audit_tally(
+        &mut self,
+        from_us: i64,
+        to_us: i64,
+        action: Option<&str>,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let q = match action {
+            Some(a) => sqlx::query(
+                "SELECT action, actor, COUNT(*) AS n FROM audit_events \
+                 WHERE at_us >= $1 AND at_us < $2 AND action = $3 GROUP BY action, actor ORDER BY actor",
+            )
+            .bind(from_us)
+            .bind(to_us)
+            .bind(a),
+            None => sqlx::query(
+                "SELECT action, '' AS actor, COUNT(*) AS n FROM audit_events \
+                 WHERE at_us >= $1 AND at_us < $2 GROUP BY action ORDER BY action",
+            )
+            .bind(from_us)
+            .bind(to_us),
+        };
+        let rows = self.all(q).await?;
+        rows.iter().map(|r| Ok((r.col("action")?, r.col("actor")?, r.col("n")?))).collect()
+    }
+
     async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
         let e = AuditEvent::chain(event, self.head.0, self.head.1, &mut self.scratch);
         self.head = (e.seq, e.hash);

@@ -242,7 +242,7 @@ pub const OPERATIONS: &[Op] = &[
         "/api/v1/reports/{report}",
         "report",
         Needs::Read,
-        "A report as a table: training, reviews, compliance or register (service desk, auditors).",
+        "A report as a table: training, reviews, compliance, register, usage or satre (service desk, auditors).",
         None,
         (200, "Table"),
     ),

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use haven_core::governance::reports::{Report, Table, access_csv, access_html};
+use haven_core::governance::reports::{self as core_reports, Format, Report, Table};
 use haven_core::governance::rules::show_date;
 use serde::Deserialize;
 
@@ -27,7 +27,7 @@ pub struct AccessQuery {
     asset: String,
     #[serde(default)]
     format: String,
-    /// One of the other reports (`training`, `reviews`, `compliance`, `register`).
+    /// One of the other reports (`training`, `reviews`, `compliance`, `register`, `usage`, `satre`).
     #[serde(default)]
     report: String,
 }
@@ -104,17 +104,14 @@ pub async fn access(
             }
         },
     };
-    let name = format!("access-{}-{}", q.from, q.to);
-    match q.format.as_str() {
-        "csv" => {
-            let body = access_csv(&rows)?;
-            return Ok(download(body, "text/csv; charset=utf-8", &format!("{name}.csv")));
-        }
-        "html" => {
-            let body = access_html(&rows, &q.from, &q.to, asset);
-            return Ok(download(body, "text/html; charset=utf-8", &format!("{name}.html")));
-        }
-        _ => {}
+    if let Some(format) = Format::parse(&q.format) {
+        let query = core_reports::AccessQuery::new(&q.from, &q.to, asset)?;
+        let (body, _) = state.governance.write_access_report(&who, query, format, Vec::new()).await?;
+        let (kind, ext) = match format {
+            Format::Csv => ("text/csv; charset=utf-8", "csv"),
+            Format::Html => ("text/html; charset=utf-8", "html"),
+        };
+        return Ok(download(body, kind, &format!("access-{}-{}.{ext}", q.from, q.to)));
     }
     page.download = form_urlencoded::Serializer::new(String::new())
         .append_pair("from", &q.from)
@@ -145,11 +142,11 @@ pub async fn access(
 
 /// A report file: the browser saves it rather than showing it (the HTML one is a document of
 /// its own, to file with an assessment).
-fn download(body: String, content_type: &'static str, file: &str) -> Response {
+fn download(body: impl Into<axum::body::Body>, content_type: &'static str, file: &str) -> Response {
     let disposition = format!(
         "attachment; filename=\"{}\"",
         file.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.', "_")
     );
-    ([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], body)
+    ([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], body.into())
         .into_response()
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use haven_core::caller::Caller;
-use haven_core::governance::reports::{Report, access_csv, access_html};
+use haven_core::governance::reports::{AccessQuery, Format, Report};
 
 use super::{open_governance, usage};
 use crate::config::Config;
@@ -39,6 +39,12 @@ pub enum ReportCommand {
     Compliance(TableArgs),
     /// The register: every asset with its owner, classification, dates and datasets.
     Register(TableArgs),
+    /// Use of each asset: members now and in the last year, their sign-ins in the last 30 days
+    /// and the last year.
+    Usage(TableArgs),
+    /// For each mandatory SATRE v2 statement software can address: the evidence this Haven
+    /// holds, or "no evidence" and why.
+    Satre(TableArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -68,23 +74,56 @@ impl ReportCommand {
         let console = Caller::console();
         match self {
             ReportCommand::Access { from, to, asset, format, output } => {
-                if format != "csv" && format != "html" {
+                let Some(format) = Format::parse(&format) else {
                     return usage(format!("--format {format:?}: use csv or html"));
-                }
-                let rows = match gov.access_report(&console, &from, &to, asset.as_deref()).await {
-                    Err(e) => return usage(e),
-                    Ok(rows) => rows,
                 };
-                let text =
-                    if format == "csv" { access_csv(&rows)? } else { access_html(&rows, &from, &to, asset.as_deref()) };
-                write_out(text, output, rows.len(), "membership period(s)")?;
+                let query = match AccessQuery::new(&from, &to, asset.as_deref()) {
+                    Err(e) => return usage(e),
+                    Ok(q) => q,
+                };
+                access(&gov, &console, query, format, output).await
             }
-            ReportCommand::Training(args) => return table(&gov, &console, Report::Training, args).await,
-            ReportCommand::Reviews(args) => return table(&gov, &console, Report::Reviews, args).await,
-            ReportCommand::Compliance(args) => return table(&gov, &console, Report::Compliance, args).await,
-            ReportCommand::Register(args) => return table(&gov, &console, Report::Register, args).await,
+            ReportCommand::Training(args) => table(&gov, &console, Report::Training, args).await,
+            ReportCommand::Reviews(args) => table(&gov, &console, Report::Reviews, args).await,
+            ReportCommand::Compliance(args) => table(&gov, &console, Report::Compliance, args).await,
+            ReportCommand::Register(args) => table(&gov, &console, Report::Register, args).await,
+            ReportCommand::Usage(args) => table(&gov, &console, Report::Usage, args).await,
+            ReportCommand::Satre(args) => table(&gov, &console, Report::Satre, args).await,
         }
-        Ok(0)
+    }
+}
+
+/// The access report, streamed as its rows are read: to standard output, or to `output` through
+/// a part file renamed into place once complete (never a half-written report under its name).
+async fn access(
+    gov: &haven_core::governance::Governance,
+    console: &Caller,
+    query: AccessQuery,
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<i32> {
+    let Some(path) = output else {
+        let out = std::io::BufWriter::new(std::io::stdout());
+        return match gov.write_access_report(console, query, format, out).await {
+            Err(e) => usage(e),
+            Ok(_) => Ok(0),
+        };
+    };
+    let part = path.with_extension("part");
+    let file = std::fs::File::create(&part).with_context(|| format!("write {}", part.display()))?;
+    match gov.write_access_report(console, query, format, std::io::BufWriter::new(file)).await {
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            usage(e)
+        }
+        Ok((out, rows)) => {
+            let file =
+                out.into_inner().map_err(|e| e.into_error()).with_context(|| format!("write {}", part.display()))?;
+            file.sync_all().with_context(|| format!("write {}", part.display()))?;
+            std::fs::rename(&part, &path).with_context(|| format!("write {}", path.display()))?;
+            eprintln!("{rows} membership period(s) written to {}", path.display());
+            Ok(0)
+        }
     }
 }
 
