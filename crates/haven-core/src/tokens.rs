@@ -63,6 +63,17 @@ impl PersonalToken {
     }
 }
 
+/// Revoke every API token of `user_id` (inside the caller's unit): what a password change or
+/// reset and "sign out my other sessions" do, so that a clean-up after a compromise also ends
+/// what a thief may have made. How many there were.
+pub(crate) async fn revoke_api_tokens(tx: &mut dyn Tx, user_id: &str) -> Result<u64, crate::StoreError> {
+    let mut n = 0;
+    for token in tx.personal_tokens(user_id).await?.into_iter().filter(|t| t.scope.is_api()) {
+        n += u64::from(tx.delete_personal_token(&token.hash).await?);
+    }
+    Ok(n)
+}
+
 /// A token's name: 1 to 64 printable characters.
 pub fn validate_label(label: &str) -> Result<String, String> {
     let label = label.trim();

@@ -327,6 +327,16 @@ async fn tokens_scopes_and_bad_input(db: TestDb) {
     let training = call(&app, "GET", "/api/v1/training/rex", Some(&read), None).await;
     assert_eq!(training.json["records"], json!([]), "nothing from the bad file: {}", training.json);
 
+    // Only the desk's write tokens make Haven read a training file: a read token is refused
+    // before the body is taken. The scheme is case-insensitive.
+    let r = Request::post("/api/v1/training/import")
+        .header(header::HOST, "haven.example")
+        .header(header::AUTHORIZATION, format!("bearer {read}"))
+        .header(header::CONTENT_TYPE, "text/csv")
+        .body(Body::from(format!("user_id,course,completed\nrex,{COURSE},2025-12-02\n")))
+        .unwrap();
+    assert_eq!(send(&app, r).await.status, 403);
+
     // Revoked, expired, or the account disabled: refused at once.
     let page = dora_b.get("/security/api-tokens").await;
     let row = page.body.split("<tr>").find(|r| r.contains("<td>read</td>")).unwrap();
@@ -342,8 +352,14 @@ async fn tokens_scopes_and_bad_input(db: TestDb) {
     assert_eq!(call(&app, "GET", "/api/v1/me", Some(&write), None).await.status, 200);
     app.state.identity.set_account_status(&Caller::console(), "rex", AccountStatus::Disabled).await.unwrap();
     assert_eq!(call(&app, "GET", "/api/v1/me", Some(&rex), None).await.status, 401, "a disabled account's token stops");
+    // Signing out one's other sessions (a clean-up after a compromise) revokes API tokens too.
+    let page = dora_b.post("/security/sessions", &[]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(call(&app, "GET", "/api/v1/me", Some(&write), None).await.status, 401);
+    let fresh = token_for(&mut dora_b, true).await;
+    assert_eq!(call(&app, "GET", "/api/v1/me", Some(&fresh), None).await.status, 200);
     app.clock.advance(time::Duration::days(31));
-    assert_eq!(call(&app, "GET", "/api/v1/me", Some(&write), None).await.status, 401, "write tokens last 30 days");
+    assert_eq!(call(&app, "GET", "/api/v1/me", Some(&fresh), None).await.status, 401, "write tokens last 30 days");
     let trail = actions(&app).await;
     assert!(trail.iter().any(|a| a == "api_token.revoked"), "{trail:?}");
 }

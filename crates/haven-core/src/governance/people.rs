@@ -73,6 +73,12 @@ impl Governance {
         rules::parse_training_csv(input, self.config.training_validity_months, self.now().1)
     }
 
+    /// Whether the caller may import training at all: asked before a file is read, so that
+    /// nobody else makes Haven read and parse one.
+    pub fn may_import_training(&self, who: &Caller) -> Result<(), CoreError> {
+        require(who, Action::DecideAccess, Resource::Service)
+    }
+
     /// Import rows read by [`rules::parse_training_csv`]: all or none. An unknown user, or a
     /// row about the importer themselves, refuses the whole file, naming the line.
     pub async fn import_training(&self, who: &Caller, rows: Vec<TrainingRow>) -> Result<Imported, CoreError> {

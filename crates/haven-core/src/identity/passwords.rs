@@ -200,11 +200,12 @@ async fn set_password(
     account.password_changed_us = now_us;
     tx.update_account(&account).await?;
     let ended = tx.delete_sessions_of(&id, keep_session.as_ref()).await?;
+    let revoked = crate::tokens::revoke_api_tokens(tx, &id).await?;
     tx.append_audit(
         NewAuditEvent::new(now, &id, action)
             .target(&id)
             .source(&src)
-            .details(serde_json::json!({"via": via, "other_sessions_ended": ended})),
+            .details(serde_json::json!({"via": via, "other_sessions_ended": ended, "api_tokens_revoked": revoked})),
     )
     .await?;
     Ok::<_, CoreError>(())

@@ -179,11 +179,12 @@ impl Identity {
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let n = tx.delete_sessions_of(&user, Some(&hash)).await?;
+                let revoked = crate::tokens::revoke_api_tokens(tx, &user).await?;
                 tx.append_audit(
                     NewAuditEvent::new(now, &user, action::SESSION_OTHERS_ENDED)
                         .target(&user)
                         .source(&src)
-                        .details(serde_json::json!({"ended": n})),
+                        .details(serde_json::json!({"ended": n, "api_tokens_revoked": revoked})),
                 )
                 .await?;
                 Ok::<_, CoreError>(n)

@@ -3,7 +3,6 @@
 //! cases as the portal's pages, so the same rules, audit events and emails.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -290,8 +289,10 @@ pub async fn import_training(
     State(state): State<AppState>,
     Api(who): Api,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Answer {
+    // Ask first: only the desk's write tokens make Haven read and parse a file.
+    state.governance.may_import_training(&who)?;
     let csv =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/csv"));
     if !csv {
@@ -301,6 +302,9 @@ pub async fn import_training(
             "Send the training file as the body with \"Content-Type: text/csv\" (columns user_id,course,completed[,expires]).",
         ));
     }
+    let body = axum::body::to_bytes(body, super::IMPORT_LIMIT)
+        .await
+        .map_err(|_| WebError::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
     let governance = state.governance.clone();
     // Parsing 100,000 rows is CPU work: off the async threads.
     let rows = tokio::task::spawn_blocking(move || governance.read_training_csv(body.as_ref()))

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use crate::{AppState, WebError, paths};
 
 /// The largest training CSV the import takes (as the page).
-const IMPORT_LIMIT: usize = 33 * 1024 * 1024;
+pub(crate) const IMPORT_LIMIT: usize = 33 * 1024 * 1024;
 
 pub fn routes() -> Router<AppState> {
     use governance as g;
@@ -66,12 +66,14 @@ impl FromRequestParts<AppState> for Api {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let source = crate::source::address(&parts.extensions);
         let agent = crate::source::user_agent(&parts.headers);
+        // The scheme is case-insensitive (RFC 7235).
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
         let Some(secret) = bearer else {
             return Err(refusal(
                 StatusCode::UNAUTHORIZED,

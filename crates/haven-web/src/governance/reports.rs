@@ -93,6 +93,30 @@ pub async fn access(
         return render(&page);
     }
     let asset = (!q.asset.is_empty()).then_some(q.asset.as_str());
+    // A download is written once, row by row; the page shows the first rows.
+    if let Some(format) = Format::parse(&q.format) {
+        let written = match core_reports::AccessQuery::new(&q.from, &q.to, asset) {
+            Ok(query) => state.governance.write_access_report(&who, query, format, Vec::new()).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok((body, _)) => {
+                let (kind, ext) = match format {
+                    Format::Csv => ("text/csv; charset=utf-8", "csv"),
+                    Format::Html => ("text/html; charset=utf-8", "html"),
+                };
+                return Ok(download(body, kind, &format!("access-{}-{}.{ext}", q.from, q.to)));
+            }
+            Err(e) => match refused(e)? {
+                Refused::StepUp => return Err(haven_core::CoreError::StepUpRequired.into()),
+                Refused::Form(failure) => {
+                    page.c = page.c.failed(failure);
+                    page.q = q;
+                    return render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page);
+                }
+            },
+        }
+    }
     let rows = match state.governance.access_report(&who, &q.from, &q.to, asset).await {
         Ok(rows) => rows,
         Err(e) => match refused(e)? {
@@ -104,15 +128,6 @@ pub async fn access(
             }
         },
     };
-    if let Some(format) = Format::parse(&q.format) {
-        let query = core_reports::AccessQuery::new(&q.from, &q.to, asset)?;
-        let (body, _) = state.governance.write_access_report(&who, query, format, Vec::new()).await?;
-        let (kind, ext) = match format {
-            Format::Csv => ("text/csv; charset=utf-8", "csv"),
-            Format::Html => ("text/html; charset=utf-8", "html"),
-        };
-        return Ok(download(body, kind, &format!("access-{}-{}.{ext}", q.from, q.to)));
-    }
     page.download = form_urlencoded::Serializer::new(String::new())
         .append_pair("from", &q.from)
         .append_pair("to", &q.to)

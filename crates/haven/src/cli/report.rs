@@ -109,8 +109,15 @@ async fn access(
             Ok(_) => Ok(0),
         };
     };
-    let part = path.with_extension("part");
-    let file = std::fs::File::create(&part).with_context(|| format!("write {}", part.display()))?;
+    let mut part_name = path.file_name().unwrap_or_default().to_os_string();
+    part_name.push(".part");
+    let part = path.with_file_name(part_name);
+    // create_new: never follow a planted link, never clobber another run's part file.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part)
+        .with_context(|| format!("write {} (remove it if a previous run left it)", part.display()))?;
     match gov.write_access_report(console, query, format, std::io::BufWriter::new(file)).await {
         Err(e) => {
             let _ = std::fs::remove_file(&part);
