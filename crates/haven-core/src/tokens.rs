@@ -8,7 +8,11 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{NewAuditEvent, actor};
-use crate::{CoreError, Tx, to_micros};
+use crate::identity::records::Account;
+use crate::{CoreError, Store, Tx, to_micros};
+
+/// A token's last use is written at most this often (a pip install makes dozens of requests).
+const TOUCH_EVERY_US: i64 = 3600 * 1_000_000;
 
 /// What a personal token may be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +64,37 @@ impl PersonalToken {
     /// A short public handle for lists and revocation (not enough to use the token).
     pub fn handle(&self) -> String {
         hex::encode(&self.hash[..6])
+    }
+}
+
+/// The stored token with this hash, if any, and its owner's account (None when it is gone).
+pub(crate) async fn find(
+    store: &dyn Store,
+    hash: Option<[u8; 32]>,
+) -> Result<Option<(PersonalToken, Option<Account>)>, CoreError> {
+    let Some(hash) = hash else { return Ok(None) };
+    crate::store::read(store, move |tx| {
+        Box::pin(async move {
+            let Some(token) = tx.personal_token(&hash).await? else { return Ok(None) };
+            let account = tx.account(&token.user_id).await?;
+            Ok::<_, CoreError>(Some((token, account)))
+        })
+    })
+    .await
+}
+
+/// Record a token's use, at most once per `TOUCH_EVERY_US`; a failure is logged, never fatal.
+pub(crate) async fn touch(store: &dyn Store, token: &PersonalToken, now_us: i64) {
+    if now_us - token.last_used_us <= TOUCH_EVERY_US {
+        return;
+    }
+    let hash = token.hash;
+    let touched = crate::store::transact(store, move |tx| {
+        Box::pin(async move { tx.touch_personal_token(&hash, now_us).await.map_err(CoreError::from) })
+    })
+    .await;
+    if let Err(e) = touched {
+        tracing::warn!(error = %e, scope = token.scope.as_str(), "could not record a personal token's use");
     }
 }
 

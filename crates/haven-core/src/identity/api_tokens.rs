@@ -6,7 +6,6 @@
 //! A read-write token may do what a fresh step-up allows in the portal (decide a request,
 //! close an asset), so it lives at most [`API_WRITE_DAYS`]; a read-only one [`API_READ_DAYS`].
 
-use haven_crypto::ct_eq;
 use haven_crypto::token::{hash_token, looks_like_token, new_token};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -27,8 +26,6 @@ pub const API_READ_DAYS: i64 = 180;
 pub const API_WRITE_DAYS: i64 = 30;
 const MAX_API_TOKENS: usize = 10;
 const DAY_US: i64 = 86_400 * 1_000_000;
-/// A token's last use is written at most this often.
-const TOUCH_EVERY_US: i64 = 3600 * 1_000_000;
 const FAILURES: FailureRule = FailureRule {
     key: "api-address",
     refused: action::API_TOKEN_REFUSED,
@@ -139,19 +136,7 @@ impl Identity {
         let bare = secret.strip_prefix(API_TOKEN_PREFIX).filter(|s| looks_like_token(s));
         let hash = bare.map(hash_token);
         let now_us = self.now().1;
-        let found = match hash {
-            Some(hash) => {
-                read(self.store.as_ref(), move |tx| {
-                    Box::pin(async move {
-                        let Some(token) = tx.personal_token(&hash).await? else { return Ok(None) };
-                        let account = tx.account(&token.user_id).await?;
-                        Ok::<_, CoreError>(Some((token, account)))
-                    })
-                })
-                .await?
-            }
-            None => None,
-        };
+        let found = crate::tokens::find(self.store.as_ref(), hash).await?;
         let refusal = match &found {
             None if hash.is_none() => Some("not_an_api_token"),
             None => Some("unknown_token"),
@@ -166,20 +151,7 @@ impl Identity {
         let Some((token, Some(account))) = found.filter(|_| refusal.is_none()) else {
             return self.refuse_api(refusal.unwrap_or("unknown_token"), owner, source).await;
         };
-        // Belt and braces: the row was found by this hash.
-        if hash.is_none_or(|h| !ct_eq(&h, &token.hash)) {
-            return Ok(ApiAuth::Refused);
-        }
-        if now_us - token.last_used_us > TOUCH_EVERY_US {
-            let h = token.hash;
-            let touched = transact(self.store.as_ref(), move |tx| {
-                Box::pin(async move { tx.touch_personal_token(&h, now_us).await.map_err(CoreError::from) })
-            })
-            .await;
-            if let Err(e) = touched {
-                tracing::warn!(error = %e, "could not record an API token's use");
-            }
-        }
+        crate::tokens::touch(self.store.as_ref(), &token, now_us).await;
         let write = token.scope == TokenScope::ApiWrite;
         Ok(ApiAuth::Ok(Caller::api(&token.user_id, account.roles, write, source, user_agent)))
     }

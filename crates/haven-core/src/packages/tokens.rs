@@ -19,8 +19,6 @@ use crate::tokens::{FailureRule, PersonalToken, Refusal, TokenScope, record_fail
 /// How long a repository token lasts.
 pub const TOKEN_DAYS: i64 = 365;
 const MAX_TOKENS: usize = 20;
-/// A token's last use is written at most this often (a pip install makes dozens of requests).
-const TOUCH_EVERY_US: i64 = 3600 * 1_000_000;
 /// Refused credentials from one address within `FAILURE_WINDOW_US` before it is turned away
 /// (a misconfigured pip makes one or two per run; guessing a 256-bit token is hopeless anyway).
 pub const MAX_FAILURES: i64 = 30;
@@ -136,19 +134,7 @@ impl Packages {
         let hash = looks_like_token(secret).then(|| hash_token(secret));
         let user = user_id.to_string();
         let now = self.now_us();
-        let found = match hash {
-            Some(hash) => {
-                crate::store::read(self.store.as_ref(), move |tx| {
-                    Box::pin(async move {
-                        let Some(token) = tx.personal_token(&hash).await? else { return Ok(None) };
-                        let account = tx.account(&token.user_id).await?;
-                        Ok::<_, CoreError>(Some((token, account)))
-                    })
-                })
-                .await?
-            }
-            None => None,
-        };
+        let found = crate::tokens::find(self.store.as_ref(), hash).await?;
         let refusal = match &found {
             None if hash.is_none() => Some("not_a_token"),
             None => Some("unknown_token"),
@@ -167,16 +153,7 @@ impl Packages {
             return self.refuse_credentials(&user, owner, reason, source).await;
         }
         let Some((token, Some(account))) = found else { return Ok(Auth::Refused) };
-        let hash = token.hash;
-        if now - token.last_used_us > TOUCH_EVERY_US {
-            let touched = crate::store::transact(self.store.as_ref(), move |tx| {
-                Box::pin(async move { tx.touch_personal_token(&hash, now).await.map_err(CoreError::from) })
-            })
-            .await;
-            if let Err(e) = touched {
-                tracing::warn!(error = %e, "could not record a repository token's use");
-            }
-        }
+        crate::tokens::touch(self.store.as_ref(), &token, now).await;
         Ok(Auth::Ok { user_id: token.user_id, roles: account.roles })
     }
 
