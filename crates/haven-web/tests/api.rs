@@ -356,10 +356,18 @@ async fn tokens_scopes_and_bad_input(db: TestDb) {
     let page = dora_b.post("/security/sessions", &[]).await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(call(&app, "GET", "/api/v1/me", Some(&write), None).await.status, 401);
+    // The service desk sees a person's tokens (never a secret) and can revoke them all.
+    let fresh = token_for(&mut dora_b, true).await;
+    assert_eq!(call(&app, "GET", "/api/v1/me", Some(&fresh), None).await.status, 200);
+    let desk = app.state.identity.account_view(&Caller::console(), "dora").await.unwrap();
+    assert_eq!(desk.personal_tokens.iter().filter(|t| t.scope.is_api()).count(), 1, "{:?}", desk.personal_tokens);
+    assert_eq!(app.state.identity.revoke_personal_tokens(&Caller::console(), "dora").await.unwrap(), 1);
+    assert_eq!(call(&app, "GET", "/api/v1/me", Some(&fresh), None).await.status, 401, "revoked by the desk");
     let fresh = token_for(&mut dora_b, true).await;
     assert_eq!(call(&app, "GET", "/api/v1/me", Some(&fresh), None).await.status, 200);
     app.clock.advance(time::Duration::days(31));
     assert_eq!(call(&app, "GET", "/api/v1/me", Some(&fresh), None).await.status, 401, "write tokens last 30 days");
     let trail = actions(&app).await;
     assert!(trail.iter().any(|a| a == "api_token.revoked"), "{trail:?}");
+    assert!(trail.iter().any(|a| a == "personal_tokens.revoked_by_service_desk"), "{trail:?}");
 }

@@ -404,7 +404,11 @@ async fn recovery_codes_sign_in_once_and_reset_a_forgotten_password() {
     let (mut b, _, secret) = onboard(&app, "jade").await;
     b.post("/security/signout", &[]).await;
     full_sign_in(&app, &mut b, "jade", &secret).await;
+    let made = b.post("/security/api-tokens", &[("label", "script"), ("access", "read")]).await;
+    assert!(made.body.contains("haven_api_"), "{}", made.body);
     let page = b.post("/security/recovery", &[]).await;
+    let left = app.state.identity.account_view(&haven_core::caller::Caller::console(), "jade").await.unwrap();
+    assert!(left.personal_tokens.is_empty(), "new recovery codes end API tokens, as a password change does");
     let codes: Vec<String> =
         page.body.match_indices("<li><code>").map(|(i, _)| page.body[i + 10..i + 39].to_string()).collect();
     assert_eq!(codes.len(), 10);
@@ -649,6 +653,7 @@ async fn an_administrator_runs_the_service_desk_from_the_web() {
         ("ice_on", "ICE logon turned on"),
         ("onboarding_link", "new onboarding link"),
         ("revoke_tokens", "0 token(s) revoked"),
+        ("revoke_personal_tokens", "0 repository or API token(s) revoked"),
         ("disable", "Account disabled"),
     ] {
         let page = admin.post("/security/desk/users/pat/action", &[("action", action)]).await;

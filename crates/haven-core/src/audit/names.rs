@@ -83,6 +83,7 @@ pub mod action {
     pub const RECOVERY_CODE_REFUSED: &str = "recovery_code.refused";
     pub const RECOVERY_CODE_USED: &str = "recovery_code.used";
     pub const RECOVERY_CODES_GENERATED: &str = "recovery_codes.generated";
+    pub const PERSONAL_TOKENS_REVOKED_BY_SERVICE_DESK: &str = "personal_tokens.revoked_by_service_desk";
     pub const REPO_TOKEN_CREATED: &str = "repo_token.created";
     pub const REPO_TOKEN_RATE_LIMITED: &str = "repo_token.rate_limited";
     pub const REPO_TOKEN_REFUSED: &str = "repo_token.refused";

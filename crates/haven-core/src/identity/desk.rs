@@ -23,6 +23,8 @@ use crate::{CoreError, Tx, read, transact};
 pub struct AccountView {
     pub account: Account,
     pub tokens: Vec<OtpTokenRecord>,
+    /// Repository and API tokens (their hashes, never a secret).
+    pub personal_tokens: Vec<crate::tokens::PersonalToken>,
     pub sessions: Vec<SessionRecord>,
     pub recovery_codes_left: i64,
     pub has_security_questions: bool,
@@ -375,6 +377,27 @@ impl Identity {
         Ok(details["serials"].as_array().map_or(0, Vec::len))
     }
 
+    /// Revoke every repository and API token of the account: after a suspected compromise, or
+    /// when a person leaves, whatever their scripts and package clients hold stops at once.
+    pub async fn revoke_personal_tokens(&self, who: &Caller, user_id: &str) -> Result<usize, CoreError> {
+        let details = self
+            .change_account(who, user_id, action::PERSONAL_TOKENS_REVOKED_BY_SERVICE_DESK, move |tx, account| {
+                Box::pin(async move {
+                    let tokens = tx.personal_tokens(&account.id).await?;
+                    for t in &tokens {
+                        tx.delete_personal_token(&t.hash).await?;
+                    }
+                    let revoked: Vec<_> = tokens
+                        .iter()
+                        .map(|t| serde_json::json!({"token": t.handle(), "label": t.label, "scope": t.scope.as_str()}))
+                        .collect();
+                    Ok(serde_json::json!({"tokens": revoked}))
+                })
+            })
+            .await?;
+        Ok(details["tokens"].as_array().map_or(0, Vec::len))
+    }
+
     /// Clear the account's failure counter and lockout, and unlock its locked tokens.
     pub async fn reset_fail_counters(&self, who: &Caller, user_id: &str) -> Result<(), CoreError> {
         self.change_account(who, user_id, action::ACCOUNT_FAIL_COUNTERS_RESET, move |tx, mut account| {
@@ -546,6 +569,7 @@ async fn account_view_of(tx: &mut dyn Tx, id: String, now_us: i64) -> Result<Acc
     Ok::<_, CoreError>(AccountView {
         onboarded: account.has_password(),
         tokens: tx.tokens_of(&id).await?,
+        personal_tokens: tx.personal_tokens(&id).await?,
         sessions: tx.sessions_of(&id).await?,
         recovery_codes_left: tx.count_recovery_codes(&id).await?,
         has_security_questions: !tx.security_answers(&id).await?.is_empty(),

@@ -63,12 +63,14 @@ impl Identity {
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.replace_recovery_codes(&user, &hashes).await?;
+                // New codes are what a person makes after losing the old ones: as with a password
+                // change, whatever else a thief may have made stops too.
                 let ended = tx.delete_sessions_of(&user, Some(&keep)).await?;
+                let revoked = crate::tokens::revoke_api_tokens(tx, &user).await?;
                 tx.append_audit(
-                    NewAuditEvent::new(now, &user, action::RECOVERY_CODES_GENERATED)
-                        .target(&user)
-                        .source(&src)
-                        .details(serde_json::json!({"count": RECOVERY_CODES, "other_sessions_ended": ended})),
+                    NewAuditEvent::new(now, &user, action::RECOVERY_CODES_GENERATED).target(&user).source(&src).details(
+                        serde_json::json!({"count": RECOVERY_CODES, "other_sessions_ended": ended, "api_tokens_revoked": revoked}),
+                    ),
                 )
                 .await?;
                 Ok::<_, CoreError>(())

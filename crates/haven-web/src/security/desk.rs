@@ -168,8 +168,19 @@ struct UserPage {
     sessions: usize,
     last_signin: String,
     tokens: Vec<TokenView>,
+    personal: Vec<PersonalTokenView>,
     events: Vec<EventView>,
     link: Option<String>,
+}
+
+/// A repository or API token as the desk sees it: what it is for, never its secret.
+struct PersonalTokenView {
+    label: String,
+    scope: &'static str,
+    handle: String,
+    created: String,
+    expires: String,
+    last_used: String,
 }
 
 async fn user_page(
@@ -206,6 +217,18 @@ async fn user_page(
                 state: t.state.label(),
                 failures: t.failures,
                 created: when(t.created_us),
+                last_used: if t.last_used_us == 0 { "never".into() } else { when(t.last_used_us) },
+            })
+            .collect(),
+        personal: view
+            .personal_tokens
+            .iter()
+            .map(|t| PersonalTokenView {
+                label: t.label.clone(),
+                scope: t.scope.as_str(),
+                handle: t.handle(),
+                created: when(t.created_us),
+                expires: when(t.expires_us),
                 last_used: if t.last_used_us == 0 { "never".into() } else { when(t.last_used_us) },
             })
             .collect(),
@@ -272,6 +295,10 @@ pub async fn user_action(
             .await
             .map(|l| ("A new onboarding link was emailed. The link:".into(), Some(l))),
         "revoke_tokens" => desk.revoke_tokens(by, &id).await.map(|n| (format!("{n} token(s) revoked."), None)),
+        "revoke_personal_tokens" => desk
+            .revoke_personal_tokens(by, &id)
+            .await
+            .map(|n| (format!("{n} repository or API token(s) revoked."), None)),
         "reset_counters" => desk
             .reset_fail_counters(by, &id)
             .await

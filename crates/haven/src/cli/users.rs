@@ -37,6 +37,9 @@ pub enum UsersCommand {
     Disable { id: String },
     /// Start a password reset: email the user a single-use link (never printed) that still needs a second factor.
     ResetPassword { id: String },
+    /// Revoke every repository and API token of the account (what its scripts and package
+    /// clients hold stops at once).
+    RevokePersonalTokens { id: String },
     /// Grant a role (admin, researcher, package_reviewer, staff, auditor, output_checker), or
     /// withdraw it with --withdraw.
     Role {
@@ -58,6 +61,7 @@ impl UsersCommand {
             UsersCommand::Unlock { id, .. } => set_status(config, &id, AccountStatus::Active).await,
             UsersCommand::Disable { id, .. } => set_status(config, &id, AccountStatus::Disabled).await,
             UsersCommand::ResetPassword { id, .. } => reset_password(config, &id).await,
+            UsersCommand::RevokePersonalTokens { id } => revoke_personal_tokens(config, &id).await,
             UsersCommand::Role { id, role, withdraw, .. } => set_role(config, &id, &role, !withdraw).await,
         }
     }
@@ -138,6 +142,24 @@ pub async fn show(config: Config, id: &str) -> Result<i32> {
     for t in &v.tokens {
         println!("  {:<14} {:<22} {:<28} failures {}", t.serial, t.product_label(), t.state.label(), t.failures);
     }
+    println!("Repository and API tokens:");
+    for t in &v.personal_tokens {
+        println!(
+            "  {:<12} {:<10} expires {:<25} last used {:<25} {}",
+            t.handle(),
+            t.scope.as_str(),
+            when(t.expires_us),
+            when(t.last_used_us),
+            t.label
+        );
+    }
+    Ok(0)
+}
+
+pub async fn revoke_personal_tokens(config: Config, id: &str) -> Result<i32> {
+    let identity = open_identity(config).await?;
+    let n = identity.revoke_personal_tokens(&Caller::console(), id).await?;
+    println!("{n} repository or API token(s) of {id} revoked.");
     Ok(0)
 }
 
