@@ -77,6 +77,8 @@ fn assets_training_requests_and_reports_at_the_console() {
             "identifiable",
             "--description",
             "Cardiac outcomes",
+            "--ends",
+            "2031-12-31",
         ],
         d,
     );
@@ -145,6 +147,8 @@ fn assets_training_requests_and_reports_at_the_console() {
     )
     .unwrap();
     assert!(ok(&["ig", "import", csv.to_str().unwrap()], d).contains("Imported 2 training record(s) for 2 user(s)"));
+    let again = ok(&["ig", "import", csv.to_str().unwrap()], d);
+    assert!(again.contains("Imported 0 training record(s) for 2 user(s)") && again.contains("2 row(s) recorded already"), "{again}");
     assert!(ok(&["ig", "show", "owen"], d).contains("Training for membership: current."));
     ok(&["ig", "record", "alice", "data-security-awareness", &done], d);
     refused(&["ig", "record", "alice", "data-security-awareness", "next tuesday"], d, "YYYY-MM-DD");
@@ -167,6 +171,12 @@ alice,a2@example.org,
     )
     .unwrap();
     refused(&["users", "import", people.to_str().unwrap()], d, "line 3: the user id alice is taken");
+    std::fs::write(&people, "user_id,email\nnora,nora@example.org\nnina,Alice@example.org\n").unwrap();
+    refused(
+        &["users", "import", people.to_str().unwrap()],
+        d,
+        "line 3: Alice@example.org is the email of the account alice already",
+    );
     assert!(!ok(&["users", "list", "nora"], d).contains("nora@example.org"), "nothing from the refused file");
     std::fs::write(
         &people,
@@ -197,6 +207,12 @@ heart,nora,researcher,2020-06-30
     )
     .unwrap();
     refused(&["assets", "import-members", members.to_str().unwrap()], d, "line 2, ends: 2020-06-30 is in the past");
+    std::fs::write(&members, "asset,user_id,role,ends\nheart,nora,researcher,2032-01-01\n").unwrap();
+    refused(
+        &["assets", "import-members", members.to_str().unwrap()],
+        d,
+        "line 2: heart ends on 2031-12-31; a membership cannot outlast it",
+    );
     assert!(!ok(&["assets", "show", "heart"], d).contains("nora"), "nothing from the refused files");
     std::fs::write(
         &members,

@@ -52,7 +52,7 @@ fn once<K: Ord>(seen: &mut BTreeMap<K, u64>, key: K, line: u64, what: &str) -> R
 /// Read an accounts CSV (`user_id,email[,roles]`, roles separated by `;`, researcher when
 /// empty) whole: the rows, or the first problem naming its line.
 pub fn parse_accounts_csv(input: impl Read) -> Result<Vec<NewAccountRow>, CoreError> {
-    let mut seen = BTreeMap::new();
+    let (mut seen, mut emails) = (BTreeMap::new(), BTreeMap::new());
     read_csv(input, &ACCOUNTS_CSV, |line, f| {
         let user_id = f[0].to_lowercase();
         validate_user_id(&user_id)?;
@@ -75,6 +75,7 @@ pub fn parse_accounts_csv(input: impl Read) -> Result<Vec<NewAccountRow>, CoreEr
             roles.push(Role::Researcher);
         }
         once(&mut seen, user_id.clone(), line, &user_id)?;
+        once(&mut emails, f[1].to_lowercase(), line, &format!("the email {}", f[1]))?;
         Ok(NewAccountRow { line, user_id, email: f[1].clone(), roles })
     })
 }
@@ -115,7 +116,7 @@ impl Governance {
             return Err(CoreError::Forbidden);
         }
         let (now, now_us) = self.now();
-        let actor = who.audit_name().to_string();
+        let (actor, src) = (who.audit_name().to_string(), who.source.clone());
         let assets = rows.iter().map(|r| r.asset.as_str()).collect::<std::collections::BTreeSet<_>>().len();
         let memberships = rows.len();
         transact(self.store(), move |tx| {
@@ -126,6 +127,17 @@ impl Governance {
                         None => return Err(at(r.line, format!("there is no asset {}", r.asset))),
                         Some(a) if a.status != AssetStatus::Active => {
                             return Err(at(r.line, format!("{} is closed", r.asset)));
+                        }
+                        // As with a request: a membership cannot outlast its asset.
+                        Some(a) if a.ends_us != 0 && r.ends_us > a.ends_us => {
+                            return Err(at(
+                                r.line,
+                                format!(
+                                    "{} ends on {}; a membership cannot outlast it",
+                                    r.asset,
+                                    show_end_date(a.ends_us)
+                                ),
+                            ));
                         }
                         Some(_) => {}
                     }
@@ -161,6 +173,7 @@ impl Governance {
                         NewAuditEvent::new(now, &actor, action::MEMBERSHIP_STARTED)
                             .target(&r.user_id)
                             .project(&r.asset)
+                            .source(&src)
                             .details(serde_json::json!({
                                 "membership": id,
                                 "role": r.role.as_str(),
@@ -212,6 +225,10 @@ mod tests {
             ("user_id,email\nada,ada@example.org\nbob,not-an-email\n", "line 3, email"),
             ("user_id,email,roles\nada,ada@example.org,system\n", "line 2, roles: \"system\" is not a role"),
             ("user_id,email\nada,a@example.org\nADA,b@example.org\n", "line 3: ada is on line 2 already"),
+            (
+                "user_id,email\nada,a@example.org\nbob,A@Example.org\n",
+                "line 3: the email A@Example.org is on line 2 already",
+            ),
             ("user_id,email\nada\n", "line 2: 1 fields where the header names 2"),
             ("", "the file is empty"),
         ] {

@@ -18,6 +18,8 @@ use crate::{CoreError, Tx, from_micros, read, to_micros, transact};
 #[derive(Debug, Serialize)]
 pub struct Imported {
     pub records: usize,
+    /// Rows identical to a record the person already had, left alone.
+    pub already_recorded: usize,
     pub users: usize,
     /// Requests that were waiting for these records and now wait for a decision.
     pub requests_ready: usize,
@@ -62,7 +64,7 @@ impl Governance {
         }
         let row = TrainingRow { line: 0, user_id, course: course.trim().to_string(), completed_us, expires_us };
         let (actor, src, config) = (who.audit_name().to_string(), who.source.clone(), self.config.clone());
-        let (records, _) =
+        let (records, _, _) =
             transact(self.store(), move |tx| Box::pin(apply_training(tx, vec![row], actor, src, now, config))).await?;
         records.into_iter().next().ok_or(CoreError::NotFound)
     }
@@ -93,9 +95,9 @@ impl Governance {
         let users = rules::users_of(&rows).len();
         let (now, _) = self.now();
         let (actor, src, config) = (who.audit_name().to_string(), who.source.clone(), self.config.clone());
-        let (records, requests_ready) =
+        let (records, already_recorded, requests_ready) =
             transact(self.store(), move |tx| Box::pin(apply_training(tx, rows, actor, src, now, config))).await?;
-        Ok(Imported { records: records.len(), users, requests_ready })
+        Ok(Imported { records: records.len(), already_recorded, users, requests_ready })
     }
 
     /// A person's training and AUS status: their own, or anyone's for the desk and auditors.
@@ -166,9 +168,12 @@ async fn apply_training(
     src: String,
     now: OffsetDateTime,
     config: GovernanceConfig,
-) -> Result<(Vec<TrainingRecord>, usize), CoreError> {
+) -> Result<(Vec<TrainingRecord>, usize, usize), CoreError> {
     let now_us = to_micros(now);
     let mut known = BTreeSet::new();
+    // What each person already holds, so that importing the same export twice (training systems
+    // export everything each time) adds nothing the second time.
+    let mut held = BTreeSet::new();
     for row in &rows {
         if !known.contains(row.user_id.as_str()) {
             if tx.account(&row.user_id).await?.is_none() {
@@ -178,11 +183,21 @@ async fn apply_training(
                     format!("{at}there is no account {}; check the user id", row.user_id),
                 ));
             }
+            for r in tx.training_of(&row.user_id).await? {
+                held.insert((r.user_id, r.course, r.completed_us, r.expires_us));
+            }
             known.insert(row.user_id.clone());
         }
     }
     let mut made = Vec::with_capacity(rows.len());
+    let mut already = 0;
     for row in &rows {
+        let key = (row.user_id.clone(), row.course.clone(), row.completed_us, row.expires_us);
+        if row.line > 0 && held.contains(&key) {
+            already += 1;
+            continue;
+        }
+        held.insert(key);
         let mut record = TrainingRecord {
             id: 0,
             user_id: row.user_id.clone(),
@@ -213,7 +228,7 @@ async fn apply_training(
         tx.append_audit(
             NewAuditEvent::new(now, &actor, action::TRAINING_IMPORTED)
                 .source(&src)
-                .details(serde_json::json!({"records": made.len(), "users": known.len()})),
+                .details(serde_json::json!({"records": made.len(), "users": known.len(), "already_recorded": already})),
         )
         .await?;
     }
@@ -221,7 +236,7 @@ async fn apply_training(
     for user in &known {
         ready += release_waiting(tx, user, &config, now).await?;
     }
-    Ok((made, ready))
+    Ok((made, already, ready))
 }
 
 /// Move `user_id`'s requests that wait for training to pending once their training is current.

@@ -210,11 +210,25 @@ impl Identity {
         let written = rows.iter().map(|(r, _)| (r.user_id.clone(), r.email.clone())).collect::<Vec<_>>();
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                // An email already on an account is most likely the same person under another
+                // id: refuse rather than give them a second account.
+                let emails: std::collections::BTreeMap<String, String> = tx
+                    .find_accounts("", i64::MAX)
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.email.to_lowercase(), a.id))
+                    .collect();
                 for (row, link) in rows {
                     if tx.account(&row.user_id).await?.is_some() {
                         return Err(CoreError::invalid(
                             "csv",
                             format!("line {}: the user id {} is taken", row.line, row.user_id),
+                        ));
+                    }
+                    if let Some(holder) = emails.get(&row.email.to_lowercase()) {
+                        return Err(CoreError::invalid(
+                            "csv",
+                            format!("line {}: {} is the email of the account {holder} already", row.line, row.email),
                         ));
                     }
                     let new = NewUser {

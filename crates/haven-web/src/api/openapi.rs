@@ -353,6 +353,7 @@ fn schemas() -> Value {
         })),
         "Imported": record(json!({
             "records": int("Training records written."), "users": int("People they are about."),
+            "already_recorded": int("Rows identical to a record the person already had, left alone."),
             "requests_ready": int("Requests that waited for this training and now wait for a decision."),
         })),
         "Reviewed": record(json!({

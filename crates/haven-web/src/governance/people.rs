@@ -159,8 +159,8 @@ pub async fn import(
     match outcome {
         Ok(done) => {
             page.c.notice = Some(format!(
-                "Imported {} record(s) for {} person(s). {} request(s) that were awaiting training now wait for a decision.",
-                done.records, done.users, done.requests_ready
+                "Imported {} record(s) for {} person(s); {} row(s) were recorded already and left alone. {} request(s) that were awaiting training now wait for a decision.",
+                done.records, done.users, done.already_recorded, done.requests_ready
             ));
             render(&page)
         }

@@ -46,10 +46,11 @@ impl IgCommand {
                 match gov.import_training(&console, rows).await {
                     Err(e) => return usage(e),
                     Ok(done) => println!(
-                        "Imported {} training record(s) for {} user(s) from {}; {} request(s) that waited for training now wait for a decision.",
+                        "Imported {} training record(s) for {} user(s) from {} ({} row(s) recorded already, left alone); {} request(s) that waited for training now wait for a decision.",
                         done.records,
                         done.users,
                         file.display(),
+                        done.already_recorded,
                         done.requests_ready
                     ),
                 }
