@@ -475,6 +475,18 @@ async fn reports_name_what_to_act_on(db: TestDb) {
     for row in &satre.rows {
         assert!(["evidence", "partial", "no evidence"].contains(&row[2].as_str()), "{row:?}");
     }
+    // Counted at most once a minute: within it the same table, later a fresh count.
+    assert!(satre.intro.contains("counted again at most once a minute"), "{}", satre.intro);
+    let accounts = |t: &haven_core::governance::reports::Table| {
+        t.rows.iter().find(|r| r[0] == "1.5.06").map(|r| r[3].clone()).unwrap()
+    };
+    w.app.state.identity.add_account(&console, "newcomer", "newcomer@example.org", false).await.unwrap();
+    w.app.clock.advance(time::Duration::seconds(30));
+    let again = w.gov().report(&auditor, Report::Satre).await.unwrap();
+    assert_eq!((accounts(&again), &again.intro), (accounts(&satre), &satre.intro), "served from the last count");
+    w.app.clock.advance(time::Duration::seconds(31));
+    let recounted = w.gov().report(&auditor, Report::Satre).await.unwrap();
+    assert_ne!(accounts(&recounted), accounts(&satre), "a minute on, counted again");
     let egress = satre.rows.iter().find(|r| r[0] == "3.1.05").unwrap();
     assert!(egress[3].starts_with("no evidence: egress is not built yet"), "{egress:?}");
     let governed = satre.rows.iter().find(|r| r[0] == "1.5.01").unwrap();

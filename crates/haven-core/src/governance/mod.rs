@@ -37,13 +37,14 @@ pub struct Governance {
     identity: Arc<Identity>,
     keys: Arc<KeyRing>,
     config: GovernanceConfig,
+    counted: reports::Counted,
 }
 
 impl Governance {
     /// Governance over the identity use cases (accounts, links, mail) and the key ring.
     pub fn new(identity: Arc<Identity>, keys: Arc<KeyRing>, config: GovernanceConfig) -> Result<Self, CoreError> {
         config.validate().map_err(|m| CoreError::invalid("governance", m))?;
-        Ok(Governance { identity, keys, config })
+        Ok(Governance { identity, keys, config, counted: reports::Counted::default() })
     }
 
     pub fn config(&self) -> &GovernanceConfig {

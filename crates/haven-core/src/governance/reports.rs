@@ -2,6 +2,7 @@
 //! two dates, with the request and decision behind each membership; training status, access
 //! reviews, compliance items to act on, and the register.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use haven_packages::pypi::render::escape;
@@ -286,10 +287,41 @@ impl Report {
     }
 }
 
+/// A moment to the minute, as reports show it.
+fn show_time(us: i64) -> String {
+    let t = crate::from_micros(us);
+    format!("{} {:02}:{:02}", show_date(us), t.hour(), t.minute())
+}
+
+/// How long a counting report (usage, SATRE) is served before it is counted again.
+const RECOUNT_US: i64 = 60 * 1_000_000;
+
+/// The counting reports scan the whole audit trail and every account: each is counted at most
+/// once a minute per node, and people asking at once wait for one count rather than each
+/// starting their own, so that a reloading page or a looping script cannot load the database.
+pub(super) type Counted = futures::lock::Mutex<BTreeMap<&'static str, (i64, Table)>>;
+
 impl Governance {
-    /// One of the [`Report`]s, as of now: the service desk and auditors.
+    /// One of the [`Report`]s, as of now (the usage and SATRE counts, as of the last minute):
+    /// the service desk and auditors.
     pub async fn report(&self, who: &Caller, report: Report) -> Result<Table, CoreError> {
         require(who, Action::ViewGovernance, Resource::Service)?;
+        if !matches!(report, Report::Usage | Report::Satre) {
+            return self.count(report).await;
+        }
+        let mut counted = self.counted.lock().await;
+        let now_us = self.now().1;
+        if let Some((at, table)) = counted.get(report.as_str()).filter(|(at, _)| (0..RECOUNT_US).contains(&(now_us - at))) {
+            tracing::debug!(report = report.as_str(), at, "report served from the last count");
+            return Ok(table.clone());
+        }
+        let mut table = self.count(report).await?;
+        table.intro = format!("{} Counted at {} UTC; counted again at most once a minute.", table.intro, show_time(now_us));
+        counted.insert(report.as_str(), (now_us, table.clone()));
+        Ok(table)
+    }
+
+    async fn count(&self, report: Report) -> Result<Table, CoreError> {
         let (config, now_us) = (self.config.clone(), self.now().1);
         read(self.store(), move |tx| {
             Box::pin(async move {
@@ -495,7 +527,7 @@ async fn register_table(tx: &mut dyn Tx) -> Result<Table, CoreError> {
 /// Use of each asset over the last 30 days and the last year: its members and their sign-ins
 /// (SATRE 2.2.13). A person on two assets counts for both.
 async fn usage_table(tx: &mut dyn Tx, now_us: i64) -> Result<Table, CoreError> {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
     const DAY_US: i64 = 86_400 * 1_000_000;
     let (month, year) = (now_us - 30 * DAY_US, now_us - 365 * DAY_US);
     let tally = |rows: Vec<(String, String, i64)>| -> BTreeMap<String, i64> {
