@@ -1,5 +1,6 @@
 //! `haven report …`: reports an assessor can rerun.
 
+use std::io::Seek;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -103,10 +104,18 @@ async fn access(
     output: Option<PathBuf>,
 ) -> Result<i32> {
     let Some(path) = output else {
-        let out = std::io::BufWriter::new(std::io::stdout());
-        return match gov.write_access_report(console, query, format, out).await {
+        // Through an unnamed temporary file (mode 0600, gone when closed): the report is read
+        // in one database transaction, which a pager stopped mid-page (`| less`) must not hold
+        // open; memory stays flat however many rows there are.
+        let spool = tempfile::tempfile().context("make a temporary file for the report")?;
+        return match gov.write_access_report(console, query, format, std::io::BufWriter::new(spool)).await {
             Err(e) => usage(e),
-            Ok(_) => Ok(0),
+            Ok((out, _)) => {
+                let mut spool = out.into_inner().map_err(|e| e.into_error()).context("write the report")?;
+                spool.seek(std::io::SeekFrom::Start(0)).context("read the report back")?;
+                std::io::copy(&mut spool, &mut std::io::stdout().lock()).context("write the report")?;
+                Ok(0)
+            }
         };
     };
     let mut part_name = path.file_name().unwrap_or_default().to_os_string();
