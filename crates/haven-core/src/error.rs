@@ -34,6 +34,9 @@ pub enum CoreError {
     Conflict(String),
     #[error("you are not allowed to do this")]
     Forbidden,
+    /// Not allowed, with why and what to do (a page shows it in its form; the API answers 403).
+    #[error("{0}")]
+    Refused(String),
     #[error("not found")]
     NotFound,
     /// The one message for every failed sign-in, whatever failed (no user enumeration).
@@ -64,7 +67,7 @@ impl CoreError {
             CoreError::Invalid { .. } => "invalid_input",
             CoreError::LinkInvalid => "link_invalid",
             CoreError::Conflict(_) => "conflict",
-            CoreError::Forbidden => "forbidden",
+            CoreError::Forbidden | CoreError::Refused(_) => "forbidden",
             CoreError::NotFound => "not_found",
             CoreError::SignInFailed => "sign_in_failed",
             CoreError::TooManyAttempts(_) => "too_many_attempts",

@@ -109,7 +109,7 @@ fn add(asset: &str, user: &str, ends: &str) -> NewRequest {
 
 fn conflict<T: std::fmt::Debug>(r: Result<T, CoreError>, says: &str) {
     match r {
-        Err(CoreError::Conflict(m)) | Err(CoreError::Invalid { message: m, .. }) => {
+        Err(CoreError::Conflict(m)) | Err(CoreError::Refused(m)) | Err(CoreError::Invalid { message: m, .. }) => {
             assert!(m.contains(says), "{m:?} should say {says:?}")
         }
         other => panic!("expected a refusal saying {says:?}, got {other:?}"),

@@ -75,7 +75,7 @@ impl From<CoreError> for WebError {
             CoreError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             CoreError::LinkInvalid => StatusCode::BAD_REQUEST,
             CoreError::Conflict(_) => StatusCode::CONFLICT,
-            CoreError::Forbidden => StatusCode::FORBIDDEN,
+            CoreError::Forbidden | CoreError::Refused(_) => StatusCode::FORBIDDEN,
             CoreError::NotFound => StatusCode::NOT_FOUND,
             CoreError::SignInFailed => StatusCode::UNAUTHORIZED,
             CoreError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -291,7 +291,7 @@ pub fn form_error(e: haven_core::CoreError) -> Result<String, WebError> {
     use haven_core::CoreError as E;
     match e {
         E::Invalid { message, .. } => Ok(capitalise(&message)),
-        E::Conflict(m) | E::TooManyAttempts(m) | E::Unavailable(m) => Ok(m),
+        E::Conflict(m) | E::Refused(m) | E::TooManyAttempts(m) | E::Unavailable(m) => Ok(m),
         E::LinkInvalid | E::SignInFailed => Ok(e.to_string()),
         other => Err(other.into()),
     }

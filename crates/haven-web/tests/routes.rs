@@ -8,7 +8,9 @@
 //!
 //! `/api/v1` routes are asked with each caller's own read-write API token instead of the
 //! session (anonymous sends none), and with an empty JSON object as the body; the methods each
-//! serves (from the `Allow` header of a 405) must be those of the OpenAPI document.
+//! serves (from the `Allow` header of a 405) must be those of the OpenAPI document. A second
+//! matrix sends every API write a valid body, so that `can()` itself answers: with each caller's
+//! read-only token (always refused), then with their read-write token.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::BTreeMap;
@@ -27,7 +29,7 @@ mod common;
 use common::TestApp as App;
 use common::browser::{Browser, person};
 
-haven_testkit::contract!(every_route_answers_each_caller_as_the_table_says);
+haven_testkit::contract!(every_route_answers_each_caller_as_the_table_says, api_writes_reach_the_authorisation_check);
 
 /// The callers, in the table's column order.
 const CALLERS: [&str; 6] = ["anonymous", "researcher", "other member", "IAA", "IAO", "desk"];
@@ -70,16 +72,29 @@ fn concrete(pattern: &str) -> String {
 
 /// A request to the API as the caller holding `token` (none: anonymous).
 async fn api(app: &App, method: &str, url: &str, token: Option<&str>) -> axum::response::Response {
+    let body = if method == "GET" { None } else { Some(("application/json", "{}".to_string())) };
+    api_with(app, method, url, token, body).await
+}
+
+/// As [`api`], with a body of the given content type.
+async fn api_with(
+    app: &App,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<(&str, String)>,
+) -> axum::response::Response {
     use tower::ServiceExt;
     let mut r = axum::http::Request::builder().method(method).uri(url).header("host", "haven.example");
     if let Some(t) = token {
         r = r.header("authorization", format!("Bearer {t}"));
     }
-    let body = if method == "GET" {
-        axum::body::Body::empty()
-    } else {
-        r = r.header("content-type", "application/json");
-        axum::body::Body::from("{}")
+    let body = match body {
+        None => axum::body::Body::empty(),
+        Some((kind, text)) => {
+            r = r.header("content-type", kind);
+            axum::body::Body::from(text)
+        }
     };
     haven_web::router(app.state.clone()).oneshot(r.body(body).unwrap()).await.unwrap()
 }
@@ -322,6 +337,95 @@ async fn every_route_answers_each_caller_as_the_table_says(db: TestDb) {
     }
     for pattern in documented.keys() {
         problems.push(format!("{pattern} is in the OpenAPI document but not served"));
+    }
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}
+
+/// Every API write with a valid body, in the order they are tried (each caller's successful
+/// write changes what the next one finds, so the order is part of the table): method, route,
+/// URL, body (content type and text), and the status for each caller's read-write token.
+#[rustfmt::skip]
+fn api_writes() -> Vec<(&'static str, &'static str, &'static str, (&'static str, String), [u16; 6])> {
+    let json = |v: serde_json::Value| ("application/json", v.to_string());
+    vec![
+        // anonymous, researcher, other member, IAA, IAO, desk
+        ("put", "/api/v1/assets/{name}/iaas/{user}", "/api/v1/assets/heart/iaas/olly", json(serde_json::json!({})),
+            [401, 403, 403, 403, 200, 200]),
+        ("delete", "/api/v1/assets/{name}/iaas/{user}", "/api/v1/assets/heart/iaas/olly", json(serde_json::json!({})),
+            [401, 403, 403, 403, 200, 200]),
+        ("put", "/api/v1/assets/{name}/compliance/{kind}", "/api/v1/assets/heart/compliance/ethics",
+            json(serde_json::json!({"reference": "REC 1", "expires": "2027-06-30"})),
+            [401, 403, 403, 403, 200, 200]),
+        ("post", "/api/v1/assets/{name}/requests", "/api/v1/assets/heart/requests",
+            json(serde_json::json!({"kind": "add", "user_id": "olly", "role": "researcher", "ends": "2026-12-31", "justification": "matrix"})),
+            [401, 403, 403, 201, 409, 403]),
+        ("post", "/api/v1/requests/{id}/decision", "/api/v1/requests/2/decision",
+            json(serde_json::json!({"decision": "approve", "reason": "matrix"})),
+            [401, 403, 403, 403, 403, 200]),
+        ("post", "/api/v1/training", "/api/v1/training",
+            json(serde_json::json!({"user_id": "olly", "course": "data-security-awareness", "completed": "2025-12-02"})),
+            [401, 403, 403, 403, 403, 201]),
+        ("post", "/api/v1/training/import", "/api/v1/training/import",
+            ("text/csv", "user_id,course,completed\nolly,data-security-awareness,2025-12-03\n".to_string()),
+            [401, 403, 403, 403, 403, 200]),
+        ("post", "/api/v1/assets/{name}/review", "/api/v1/assets/heart/review",
+            json(serde_json::json!({"confirm": [], "remove": []})),
+            [401, 403, 403, 403, 200, 403]),
+        ("post", "/api/v1/assets", "/api/v1/assets",
+            json(serde_json::json!({"name": "kidney", "iao": "owen", "ig_ref": "IG/00099", "classification": "anonymised"})),
+            [401, 403, 403, 403, 403, 201]),
+        ("post", "/api/v1/assets/{name}/close", "/api/v1/assets/heart/close",
+            json(serde_json::json!({"closure": "archive", "reason": "matrix", "confirm": "heart"})),
+            [401, 403, 403, 403, 200, 409]),
+    ]
+}
+
+async fn api_writes_reach_the_authorisation_check(db: TestDb) {
+    let app = App::builder().db(db).build().await;
+    let people =
+        [("rex", vec![]), ("olly", vec![]), ("ian", vec![]), ("owen", vec![Role::Staff]), ("dora", vec![Role::Admin])];
+    for (user, roles) in &people {
+        person(&app, user, roles).await;
+    }
+    world(&app).await;
+    let (mut read, mut write): (Vec<Option<String>>, Vec<Option<String>>) = (vec![None], vec![None]);
+    for (user, roles) in &people {
+        let fresh = signed_in(user, roles, app.state.governance.now_us());
+        for (tokens, rw) in [(&mut read, false), (&mut write, true)] {
+            let (secret, _) = app.state.identity.create_api_token(&fresh, "matrix", rw, None).await.unwrap();
+            tokens.push(Some(secret.to_string()));
+        }
+    }
+    let writes = api_writes();
+    let mut problems = Vec::new();
+    // Every write the OpenAPI document lists has a row, once.
+    for op in haven_web::api::openapi::OPERATIONS.iter().filter(|o| o.needs == haven_web::api::openapi::Needs::Write) {
+        let rows = writes.iter().filter(|w| w.0 == op.method && w.1 == op.path).count();
+        if rows != 1 {
+            problems.push(format!("{} {}: {rows} row(s) in api_writes, want 1", op.method, op.path));
+        }
+    }
+    // A read-only token changes nothing, whoever holds it.
+    for (method, _, url, body, _) in &writes {
+        let mut got = [0u16; 6];
+        for (i, token) in read.iter().enumerate() {
+            let body = Some((body.0, body.1.clone()));
+            got[i] = api_with(&app, &method.to_uppercase(), url, token.as_deref(), body).await.status().as_u16();
+        }
+        if got != [401, 403, 403, 403, 403, 403] {
+            problems.push(format!("{method} {url} with read-only tokens: {got:?}"));
+        }
+    }
+    // With read-write tokens, can() decides.
+    for (method, _, url, body, want) in &writes {
+        let mut got = [0u16; 6];
+        for (i, token) in write.iter().enumerate() {
+            let body = Some((body.0, body.1.clone()));
+            got[i] = api_with(&app, &method.to_uppercase(), url, token.as_deref(), body).await.status().as_u16();
+        }
+        if &got != want {
+            problems.push(format!("{method} {url}: expected {want:?}, got {got:?} (callers: {CALLERS:?})"));
+        }
     }
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }

@@ -148,7 +148,10 @@ fn assets_training_requests_and_reports_at_the_console() {
     .unwrap();
     assert!(ok(&["ig", "import", csv.to_str().unwrap()], d).contains("Imported 2 training record(s) for 2 user(s)"));
     let again = ok(&["ig", "import", csv.to_str().unwrap()], d);
-    assert!(again.contains("Imported 0 training record(s) for 2 user(s)") && again.contains("2 row(s) recorded already"), "{again}");
+    assert!(
+        again.contains("Imported 0 training record(s) for 2 user(s)") && again.contains("2 row(s) recorded already"),
+        "{again}"
+    );
     assert!(ok(&["ig", "show", "owen"], d).contains("Training for membership: current."));
     ok(&["ig", "record", "alice", "data-security-awareness", &done], d);
     refused(&["ig", "record", "alice", "data-security-awareness", "next tuesday"], d, "YYYY-MM-DD");

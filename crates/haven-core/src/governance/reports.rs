@@ -311,12 +311,15 @@ impl Governance {
         }
         let mut counted = self.counted.lock().await;
         let now_us = self.now().1;
-        if let Some((at, table)) = counted.get(report.as_str()).filter(|(at, _)| (0..RECOUNT_US).contains(&(now_us - at))) {
+        if let Some((at, table)) =
+            counted.get(report.as_str()).filter(|(at, _)| (0..RECOUNT_US).contains(&(now_us - at)))
+        {
             tracing::debug!(report = report.as_str(), at, "report served from the last count");
             return Ok(table.clone());
         }
         let mut table = self.count(report).await?;
-        table.intro = format!("{} Counted at {} UTC; counted again at most once a minute.", table.intro, show_time(now_us));
+        table.intro =
+            format!("{} Counted at {} UTC; counted again at most once a minute.", table.intro, show_time(now_us));
         counted.insert(report.as_str(), (now_us, table.clone()));
         Ok(table)
     }

@@ -56,7 +56,7 @@ impl Governance {
         let standing = match self.require_on(who, Action::RequestAccess, &asset_name).await {
             Err(CoreError::Forbidden) => {
                 self.refused(who, &asset_name).await?;
-                return Err(CoreError::Conflict(format!(
+                return Err(CoreError::Refused(format!(
                     "Only the Information Asset Owner of {asset_name} or one of its Administrators (with current IG training) may ask for access."
                 )));
             }

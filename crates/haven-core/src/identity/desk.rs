@@ -212,12 +212,8 @@ impl Identity {
             Box::pin(async move {
                 // An email already on an account is most likely the same person under another
                 // id: refuse rather than give them a second account.
-                let emails: std::collections::BTreeMap<String, String> = tx
-                    .find_accounts("", i64::MAX)
-                    .await?
-                    .into_iter()
-                    .map(|a| (a.email.to_lowercase(), a.id))
-                    .collect();
+                let emails: std::collections::BTreeMap<String, String> =
+                    tx.find_accounts("", i64::MAX).await?.into_iter().map(|a| (a.email.to_lowercase(), a.id)).collect();
                 for (row, link) in rows {
                     if tx.account(&row.user_id).await?.is_some() {
                         return Err(CoreError::invalid(

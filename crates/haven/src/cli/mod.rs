@@ -198,7 +198,11 @@ fn usage(refusal: impl Into<Refusal>) -> Result<i32> {
     match refusal.into() {
         Refusal::Message(m) => eprintln!("haven: {m}"),
         Refusal::Core(
-            e @ (CoreError::Invalid { .. } | CoreError::Conflict(_) | CoreError::NotFound | CoreError::Forbidden),
+            e @ (CoreError::Invalid { .. }
+            | CoreError::Conflict(_)
+            | CoreError::NotFound
+            | CoreError::Forbidden
+            | CoreError::Refused(_)),
         ) => eprintln!("haven: {e}"),
         Refusal::Core(e) => return Err(e.into()),
     }
