@@ -32,9 +32,12 @@ impl KeyRing {
         self.rng.as_ref()
     }
 
-    /// The current key of `project`, made on first use.
+    /// The current key of `project`, made on first use; refused once it was destroyed.
     pub async fn project_key(&self, project: &str) -> Result<(i64, Key256), CoreError> {
         if let Some((version, wrapped)) = self.stored(project).await? {
+            if version == DESTROYED {
+                return Err(destroyed(project));
+            }
             return Ok((version, unwrap_key(&self.master, &wrapped, &project_context(project, version))?));
         }
         let key = Key256::generate(self.rng.as_ref())?;
@@ -44,7 +47,7 @@ impl KeyRing {
         let stored = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 if let Some(existing) = tx.project_key(&name).await? {
-                    return Ok::<_, StoreError>(existing);
+                    return Ok::<_, CoreError>(existing);
                 }
                 tx.insert_project_key(&name, 1, &wrapped, to_micros(now)).await?;
                 tx.append_audit(
@@ -57,12 +60,16 @@ impl KeyRing {
             })
         })
         .await?;
+        if stored.0 == DESTROYED {
+            return Err(destroyed(project));
+        }
         Ok((stored.0, unwrap_key(&self.master, &stored.1, &project_context(project, stored.0))?))
     }
 
     /// The key of a stored project-key version.
     pub async fn project_key_version(&self, project: &str, version: i64) -> Result<Key256, CoreError> {
         match self.stored(project).await? {
+            Some((DESTROYED, _)) => Err(destroyed(project)),
             Some((v, wrapped)) if v == version => Ok(unwrap_key(&self.master, &wrapped, &project_context(project, v))?),
             _ => Err(CoreError::NotFound),
         }
@@ -84,4 +91,23 @@ impl KeyRing {
     pub fn open_object_key(&self, project_key: &Key256, object_id: &str, wrapped: &[u8]) -> Result<Key256, CoreError> {
         Ok(unwrap_key(project_key, wrapped, &object_context(object_id))?)
     }
+}
+
+/// The version of the tombstone left where a project's keys were destroyed: without it the next
+/// use would quietly make a fresh key, and new data would be sealed under a shredded project.
+const DESTROYED: i64 = 0;
+
+fn destroyed(project: &str) -> CoreError {
+    CoreError::Refused(format!(
+        "the key of {project} was destroyed when it closed: nothing sealed under it can be read, and nothing new can be sealed"
+    ))
+}
+
+/// Destroy every version of `project`'s key (inside the caller's unit), leaving a tombstone so
+/// that it is never made again: crypto-shredding everything sealed under it. How many versions
+/// there were.
+pub(crate) async fn destroy_project_keys(tx: &mut dyn crate::Tx, project: &str, now_us: i64) -> Result<u64, StoreError> {
+    let n = tx.delete_project_keys(project).await?;
+    tx.insert_project_key(project, DESTROYED, &[], now_us).await?;
+    Ok(n)
 }

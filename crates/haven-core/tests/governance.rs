@@ -382,6 +382,12 @@ async fn closing_an_asset_ends_access_and_can_shred_its_key(db: TestDb) {
         RequestStatus::Rejected
     );
     conflict(w.gov().reach(&w.as_user("rita"), "heart").await, "closed");
+    // Shredded for good: no key is made again under the closed asset's name.
+    let rng = std::sync::Arc::new(haven_crypto::SystemRng::new());
+    let master = haven_crypto::keys::Key256::generate(rng.as_ref()).unwrap();
+    let keys = haven_core::keyring::KeyRing::new(master, w.app.store.clone(), w.app.clock.clone(), rng);
+    conflict(keys.project_key("heart").await.map(|_| ()), "destroyed when it closed");
+    conflict(keys.project_key_version("heart", 1).await.map(|_| ()), "destroyed when it closed");
     // The closure record says what was done.
     let events: Vec<_> = w.app.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
     let record = events.iter().find(|e| e.action == "asset.closed").unwrap();

@@ -383,7 +383,7 @@ async fn close(
         }
     }
     let keys_destroyed = match closure {
-        Closure::Shred => tx.delete_project_keys(&asset.name).await?,
+        Closure::Shred => crate::keyring::destroy_project_keys(tx, &asset.name, now_us).await?,
         Closure::Archive => 0,
     };
     asset.status = AssetStatus::Closed;
