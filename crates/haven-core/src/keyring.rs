@@ -106,7 +106,11 @@ fn destroyed(project: &str) -> CoreError {
 /// Destroy every version of `project`'s key (inside the caller's unit), leaving a tombstone so
 /// that it is never made again: crypto-shredding everything sealed under it. How many versions
 /// there were.
-pub(crate) async fn destroy_project_keys(tx: &mut dyn crate::Tx, project: &str, now_us: i64) -> Result<u64, StoreError> {
+pub(crate) async fn destroy_project_keys(
+    tx: &mut dyn crate::Tx,
+    project: &str,
+    now_us: i64,
+) -> Result<u64, StoreError> {
     let n = tx.delete_project_keys(project).await?;
     tx.insert_project_key(project, DESTROYED, &[], now_us).await?;
     Ok(n)

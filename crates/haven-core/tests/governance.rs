@@ -13,6 +13,7 @@ use haven_core::governance::records::{
     Classification, Closure, ComplianceKind, MemberRole, RequestKind, RequestStatus,
 };
 use haven_core::governance::requests::NewRequest;
+use haven_core::governance::store::Paging;
 use haven_core::identity::records::AccountStatus;
 use haven_core::{Clock, CoreError};
 use haven_testkit::app::TestApp;
@@ -372,15 +373,24 @@ async fn closing_an_asset_ends_access_and_can_shred_its_key(db: TestDb) {
     assert!(view.members.is_empty());
     assert_eq!(
         w.gov()
-            .requests(&console, Some("heart"), None)
+            .requests(&console, Some("heart"), None, Paging::Newest { before: 0, limit: 100 })
             .await
             .unwrap()
+            .requests
             .iter()
             .find(|q| q.id == pending.id)
             .unwrap()
             .status,
         RequestStatus::Rejected
     );
+    // Lists come a page at a time, newest first, each page saying where the next starts.
+    let first = w.gov().requests(&console, None, None, Paging::Newest { before: 0, limit: 1 }).await.unwrap();
+    assert_eq!((first.requests.len(), first.requests[0].id, first.next), (1, pending.id, Some(pending.id)));
+    let second = w.gov().requests(&console, None, None, Paging::Newest { before: pending.id, limit: 1 }).await.unwrap();
+    assert_eq!((second.requests[0].id, second.next), (r.id, None), "the last page says so");
+    let mine = w.gov().my_requests(&w.as_user("ian"), Paging::Newest { before: 0, limit: 10 }).await.unwrap();
+    assert_eq!(mine.requests.iter().map(|q| q.id).collect::<Vec<_>>(), [pending.id, r.id]);
+    conflict(w.gov().requests(&console, None, None, Paging::Newest { before: 0, limit: 0 }).await, "give 1 to 1000");
     conflict(w.gov().reach(&w.as_user("rita"), "heart").await, "closed");
     // Shredded for good: no key is made again under the closed asset's name.
     let rng = std::sync::Arc::new(haven_crypto::SystemRng::new());

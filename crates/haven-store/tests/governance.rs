@@ -7,7 +7,7 @@ use haven_core::governance::records::{
     AccessRequest, Area, Asset, AssetAdmin, AssetStatus, Classification, Closure, ComplianceItem, ComplianceKind,
     MemberRole, Membership, RequestKind, RequestStatus, StorageArea, TrainingRecord,
 };
-use haven_core::governance::store::Profile;
+use haven_core::governance::store::{Paging, Profile};
 use haven_core::{StoreError, transact};
 use haven_testkit::contract;
 use haven_testkit::db::TestDb;
@@ -302,11 +302,17 @@ async fn requests_filter_and_feed_the_access_report(db: TestDb) {
             let b = tx.insert_request(&request("heart", "bob", RequestStatus::AwaitingTraining)).await?;
             let c = tx.insert_request(&request("brain", "alice", RequestStatus::Pending)).await?;
             let ids = |v: Vec<AccessRequest>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
-            assert_eq!(ids(tx.requests(None, None, None, 10).await?), [a, b, c]);
-            assert_eq!(ids(tx.requests(Some("heart"), None, None, 10).await?), [a, b]);
-            assert_eq!(ids(tx.requests(None, Some(RequestStatus::Pending), None, 10).await?), [a, c]);
-            assert_eq!(ids(tx.requests(None, None, Some("nobody"), 10).await?), Vec::<i64>::new());
-            assert_eq!(ids(tx.requests(None, None, None, 1).await?), [a]);
+            let oldest = |after, limit| Paging::Oldest { after, limit };
+            let newest = |before, limit| Paging::Newest { before, limit };
+            assert_eq!(ids(tx.requests(None, None, None, oldest(0, 10)).await?), [a, b, c]);
+            assert_eq!(ids(tx.requests(Some("heart"), None, None, oldest(0, 10)).await?), [a, b]);
+            assert_eq!(ids(tx.requests(None, Some(RequestStatus::Pending), None, oldest(0, 10)).await?), [a, c]);
+            assert_eq!(ids(tx.requests(None, None, Some("nobody"), oldest(0, 10)).await?), Vec::<i64>::new());
+            assert_eq!(ids(tx.requests(None, None, None, oldest(0, 1)).await?), [a]);
+            assert_eq!(ids(tx.requests(None, None, None, oldest(a, 1)).await?), [b], "the next page");
+            assert_eq!(ids(tx.requests(None, None, None, newest(0, 2)).await?), [c, b]);
+            assert_eq!(ids(tx.requests(None, None, None, newest(b, 2)).await?), [a], "the next (older) page");
+            assert_eq!(ids(tx.requests(Some("heart"), None, None, newest(b, 2)).await?), [a]);
             assert_eq!(ids(tx.open_requests_about("alice").await?), [a, c]);
 
             let mut decided = tx.request(a).await?.unwrap();

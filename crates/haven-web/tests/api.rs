@@ -216,6 +216,24 @@ async fn the_governance_path_over_the_api(db: TestDb) {
         assert_eq!(a.status, 200, "{path}: {}", a.json);
         check(&doc, "get", pattern, &a);
     }
+    // Lists come a page at a time, newest first, with a Link to the next page.
+    let ask =
+        json!({"kind": "add", "user_id": "rex", "role": "researcher", "ends": "2027-06-30", "justification": "paging"});
+    let second = call(&app, "POST", "/api/v1/assets/heart/requests", Some(&owen), Some(ask)).await;
+    assert_eq!(second.status, 201, "{}", second.json);
+    let newest = call(&app, "GET", "/api/v1/requests?asset=heart&limit=1", Some(&dora), None).await;
+    check(&doc, "get", "/api/v1/requests", &newest);
+    assert_eq!(newest.json[0]["id"], second.json["id"], "{}", newest.json);
+    let link = newest.headers.get(header::LINK).expect("a Link to the next page").to_str().unwrap().to_string();
+    let next = link.strip_prefix('<').and_then(|l| l.strip_suffix(">; rel=\"next\"")).unwrap();
+    assert_eq!(next, format!("/api/v1/requests?asset=heart&limit=1&before={}", second.json["id"]));
+    let older = call(&app, "GET", next, Some(&dora), None).await;
+    assert_eq!(older.json.as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>(), [id]);
+    assert!(older.headers.get(header::LINK).is_none(), "the last page has no next");
+    for bad in ["limit=0", "limit=1001", "before=0", "page=2", "limit=ten"] {
+        let a = call(&app, "GET", &format!("/api/v1/me/requests?{bad}"), Some(&owen), None).await;
+        assert_eq!(a.status, 422, "{bad}: {}", a.json);
+    }
     let view = call(&app, "GET", "/api/v1/assets/heart", Some(&owen), None).await;
     assert!(view.json["members"].as_array().unwrap().iter().any(|m| m["user_id"] == "nina"), "{}", view.json);
 

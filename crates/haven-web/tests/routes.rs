@@ -341,11 +341,14 @@ async fn every_route_answers_each_caller_as_the_table_says(db: TestDb) {
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }
 
+/// method, route, URL, (content type, body), expected statuses.
+type ApiWrite = (&'static str, &'static str, &'static str, (&'static str, String), [u16; 6]);
+
 /// Every API write with a valid body, in the order they are tried (each caller's successful
 /// write changes what the next one finds, so the order is part of the table): method, route,
 /// URL, body (content type and text), and the status for each caller's read-write token.
 #[rustfmt::skip]
-fn api_writes() -> Vec<(&'static str, &'static str, &'static str, (&'static str, String), [u16; 6])> {
+fn api_writes() -> Vec<ApiWrite> {
     let json = |v: serde_json::Value| ("application/json", v.to_string());
     vec![
         // anonymous, researcher, other member, IAA, IAO, desk

@@ -10,6 +10,7 @@ use super::records::{
     Membership, RequestStatus, StorageArea,
 };
 use super::rules::{self, add_months};
+use super::store::Paging;
 use super::{Governance, GovernanceConfig, standing_and_reach};
 use crate::accounts::Role;
 use crate::audit::{NewAuditEvent, action};
@@ -267,9 +268,18 @@ fn no_user(user_id: &str) -> CoreError {
     CoreError::invalid("user_id", format!("there is no account {user_id}; check the user id"))
 }
 
+/// Every open request of the asset, oldest first (closing rejects them all).
 async fn open_requests(tx: &mut dyn Tx, asset: &str) -> Result<Vec<AccessRequest>, StoreError> {
-    let mut open = tx.requests(Some(asset), Some(RequestStatus::Pending), None, 500).await?;
-    open.extend(tx.requests(Some(asset), Some(RequestStatus::AwaitingTraining), None, 500).await?);
+    let mut open = Vec::new();
+    for status in [RequestStatus::Pending, RequestStatus::AwaitingTraining] {
+        let mut after = 0;
+        loop {
+            let page = tx.requests(Some(asset), Some(status), None, Paging::Oldest { after, limit: 1000 }).await?;
+            let Some(last) = page.last().map(|r| r.id) else { break };
+            open.extend(page);
+            after = last;
+        }
+    }
     open.sort_by_key(|r| r.id);
     Ok(open)
 }

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::people::release_waiting;
 use super::records::{AccessRequest, Asset, AssetStatus, MemberRole, Membership, RequestKind, RequestStatus};
 use super::rules;
-use super::store::Profile;
+use super::store::{Paging, Profile};
 use super::{Governance, GovernanceConfig, messages, standing_of};
 use crate::accounts::{NewUser, Role, validate_email, validate_user_id};
 use crate::audit::{NewAuditEvent, action};
@@ -33,6 +33,18 @@ pub struct NewRequest {
     /// `YYYY-MM-DD`, the last day of access (add, extend).
     pub ends: String,
     pub justification: String,
+}
+
+/// The longest page of requests; pages are 100 long unless asked otherwise.
+pub const MAX_PAGE: i64 = 1000;
+pub const PAGE: i64 = 100;
+
+/// One page of requests.
+#[derive(Debug, Clone)]
+pub struct RequestList {
+    pub requests: Vec<AccessRequest>,
+    /// The id to continue from for the next page in the same order; None on the last page.
+    pub next: Option<i64>,
 }
 
 /// A decision's outcome: the request as decided, and for a new person the onboarding link (the
@@ -153,14 +165,17 @@ impl Governance {
         .await
     }
 
-    /// Requests the caller may see: all (service desk, auditors), else those of assets they own
-    /// or administer. Filtered by asset and status when given.
+    /// One page of the requests the caller may see: all (service desk, auditors), those of an
+    /// asset they own or administer, else those they made. Filtered by asset and status when
+    /// given.
     pub async fn requests(
         &self,
         who: &Caller,
         asset: Option<&str>,
         status: Option<RequestStatus>,
-    ) -> Result<Vec<AccessRequest>, CoreError> {
+        page: Paging,
+    ) -> Result<RequestList, CoreError> {
+        let mut requested_by = None;
         if !can(who, Action::ViewGovernance, Resource::Service) {
             match asset {
                 Some(name) => {
@@ -168,31 +183,41 @@ impl Governance {
                 }
                 None => {
                     require(who, Action::UseOwnGovernance, Resource::Account(&who.user_id))?;
-                    let id = who.user_id.clone();
-                    return read(self.store(), move |tx| {
-                        Box::pin(async move { Ok::<_, CoreError>(tx.requests(None, status, Some(&id), 1000).await?) })
-                    })
-                    .await;
+                    requested_by = Some(who.user_id.clone());
                 }
             }
         }
-        let asset = asset.map(str::to_string);
-        read(self.store(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.requests(asset.as_deref(), status, None, 10_000).await?) })
-        })
-        .await
+        self.request_page(asset.map(str::to_string), status, requested_by, page).await
     }
 
-    /// The requests the caller made, newest first (My requests).
-    pub async fn my_requests(&self, who: &Caller) -> Result<Vec<AccessRequest>, CoreError> {
+    /// One page of the requests the caller made (My requests).
+    pub async fn my_requests(&self, who: &Caller, page: Paging) -> Result<RequestList, CoreError> {
         require(who, Action::UseOwnGovernance, Resource::Account(&who.user_id))?;
-        let id = who.user_id.clone();
-        let mut mine = read(self.store(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.requests(None, None, Some(&id), 1000).await?) })
+        self.request_page(None, None, Some(who.user_id.clone()), page).await
+    }
+
+    async fn request_page(
+        &self,
+        asset: Option<String>,
+        status: Option<RequestStatus>,
+        requested_by: Option<String>,
+        page: Paging,
+    ) -> Result<RequestList, CoreError> {
+        if !(1..=MAX_PAGE).contains(&page.limit()) {
+            return Err(CoreError::invalid("limit", format!("give 1 to {MAX_PAGE}")));
+        }
+        let mut requests = read(self.store(), move |tx| {
+            Box::pin(async move {
+                Ok::<_, CoreError>(
+                    tx.requests(asset.as_deref(), status, requested_by.as_deref(), page.plus_one()).await?,
+                )
+            })
         })
         .await?;
-        mine.reverse();
-        Ok(mine)
+        let more = requests.len() as i64 > page.limit();
+        requests.truncate(page.limit() as usize);
+        let next = if more { requests.last().map(|r| r.id) } else { None };
+        Ok(RequestList { requests, next })
     }
 
     /// One request: for the service desk and auditors, or the IAO and IAAs of its asset.

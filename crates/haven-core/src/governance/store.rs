@@ -17,6 +17,32 @@ pub struct Profile {
     pub auto_disabled_us: i64,
 }
 
+/// Which page of a list: its order, where it starts (an id it does not include; 0 for the
+/// start), and how many at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// Newest first, with ids below `before`.
+    Newest { before: i64, limit: i64 },
+    /// Oldest first, with ids above `after`.
+    Oldest { after: i64, limit: i64 },
+}
+
+impl Paging {
+    pub fn limit(self) -> i64 {
+        match self {
+            Paging::Newest { limit, .. } | Paging::Oldest { limit, .. } => limit,
+        }
+    }
+
+    /// The same page, one longer (to tell whether another page follows).
+    pub fn plus_one(self) -> Paging {
+        match self {
+            Paging::Newest { before, limit } => Paging::Newest { before, limit: limit + 1 },
+            Paging::Oldest { after, limit } => Paging::Oldest { after, limit: limit + 1 },
+        }
+    }
+}
+
 #[async_trait]
 pub trait GovernanceTx: Send {
     // assets
@@ -85,13 +111,13 @@ pub trait GovernanceTx: Send {
     // access requests
     async fn insert_request(&mut self, request: &AccessRequest) -> Result<i64, StoreError>;
     async fn request(&mut self, id: i64) -> Result<Option<AccessRequest>, StoreError>;
-    /// Requests by id, filtered by asset, status and requester when given; at most `limit`.
+    /// One page of requests, filtered by asset, status and requester when given.
     async fn requests(
         &mut self,
         asset: Option<&str>,
         status: Option<RequestStatus>,
         requested_by: Option<&str>,
-        limit: i64,
+        page: Paging,
     ) -> Result<Vec<AccessRequest>, StoreError>;
     /// The open (pending or awaiting training) requests about `subject`.
     async fn open_requests_about(&mut self, subject: &str) -> Result<Vec<AccessRequest>, StoreError>;

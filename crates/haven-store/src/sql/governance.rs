@@ -6,7 +6,7 @@ use haven_core::governance::records::{
     AccessRequest, AccessRow, Area, Asset, AssetAdmin, AssetStatus, Classification, Closure, ComplianceItem,
     ComplianceKind, MemberRole, Membership, RequestKind, RequestStatus, StorageArea, TrainingRecord,
 };
-use haven_core::governance::store::{GovernanceTx, Profile};
+use haven_core::governance::store::{GovernanceTx, Paging, Profile};
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
@@ -491,18 +491,24 @@ impl GovernanceTx for SqlTx<'_> {
         asset: Option<&str>,
         status: Option<RequestStatus>,
         requested_by: Option<&str>,
-        limit: i64,
+        page: Paging,
     ) -> Result<Vec<AccessRequest>, StoreError> {
-        // Empty parameters match everything: one statement for every filter.
+        // Empty parameters match everything: one statement for every filter, per direction;
+        // pages are keyed by id, so a page costs the same however deep it is.
+        let (order, from) = match page {
+            Paging::Newest { before, .. } => ("id < $4 ORDER BY id DESC", if before > 0 { before } else { i64::MAX }),
+            Paging::Oldest { after, .. } => ("id > $4 ORDER BY id", after),
+        };
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM access_requests WHERE ($1 = '' OR asset = $1) AND ($2 = '' OR status = $2) \
-             AND ($3 = '' OR requested_by = $3) ORDER BY id LIMIT $4"
+             AND ($3 = '' OR requested_by = $3) AND {order} LIMIT $5"
         );
         let q = sqlx::query(AssertSqlSafe(sql))
             .bind(asset.unwrap_or(""))
             .bind(status.map_or("", RequestStatus::as_str))
             .bind(requested_by.unwrap_or(""))
-            .bind(limit);
+            .bind(from)
+            .bind(page.limit());
         each(&self.all(q).await?, request)
     }
 

@@ -12,7 +12,8 @@ use haven_core::governance::records::{
     Classification, Closure, ComplianceKind, MemberRole, RequestKind, RequestStatus,
 };
 use haven_core::governance::reports::Report;
-use haven_core::governance::requests::NewRequest;
+use haven_core::governance::requests::{NewRequest, PAGE, RequestList};
+use haven_core::governance::store::Paging;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -50,8 +51,9 @@ pub async fn my_assets(State(state): State<AppState>, Api(who): Api) -> Answer {
     ok(state.governance.my_assets(&who).await?)
 }
 
-pub async fn my_requests(State(state): State<AppState>, Api(who): Api) -> Answer {
-    ok(state.governance.my_requests(&who).await?)
+pub async fn my_requests(State(state): State<AppState>, Api(who): Api, Params(p): Params<PagingQuery>) -> Answer {
+    let list = state.governance.my_requests(&who, page(p.before, p.limit)?).await?;
+    paged("/api/v1/me/requests", &[], p.limit, list)
 }
 
 pub async fn register(State(state): State<AppState>, Api(who): Api) -> Answer {
@@ -159,6 +161,45 @@ pub async fn set_compliance(
 pub struct RequestFilter {
     status: Option<String>,
     asset: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagingQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+fn page(before: Option<i64>, limit: Option<i64>) -> Result<Paging, WebError> {
+    if before.is_some_and(|b| b < 1) {
+        return Err(CoreError::invalid("before", "give an id from the Link header of the previous page").into());
+    }
+    Ok(Paging::Newest { before: before.unwrap_or(0), limit: limit.unwrap_or(PAGE) })
+}
+
+/// A page of requests as a JSON array, with a `Link` to the next (older) page while there is
+/// one: `path` and the filters that made this page, so the link asks for the same list.
+fn paged(path: &str, filters: &[(&str, Option<&str>)], limit: Option<i64>, list: RequestList) -> Answer {
+    let mut response = Json(&list.requests).into_response();
+    if let Some(next) = list.next {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in filters {
+            if let Some(v) = value {
+                query.append_pair(name, v);
+            }
+        }
+        if let Some(l) = limit {
+            query.append_pair("limit", &l.to_string());
+        }
+        query.append_pair("before", &next.to_string());
+        let link = format!("<{path}?{}>; rel=\"next\"", query.finish());
+        if let Ok(value) = header::HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 fn status_of(filter: &RequestFilter) -> Result<Option<RequestStatus>, WebError> {
@@ -172,7 +213,11 @@ pub async fn asset_requests(
     Params(f): Params<RequestFilter>,
 ) -> Answer {
     let status = status_of(&f)?;
-    ok(state.governance.requests(&who, Some(&name), status).await?)
+    if f.asset.is_some() {
+        return Err(CoreError::invalid("asset", "the asset is in the path already").into());
+    }
+    let list = state.governance.requests(&who, Some(&name), status, page(f.before, f.limit)?).await?;
+    paged(&format!("/api/v1/assets/{name}/requests"), &[("status", f.status.as_deref())], f.limit, list)
 }
 
 #[derive(Deserialize)]
@@ -239,7 +284,9 @@ pub async fn review(
 
 pub async fn requests(State(state): State<AppState>, Api(who): Api, Params(f): Params<RequestFilter>) -> Answer {
     let status = status_of(&f)?;
-    ok(state.governance.requests(&who, f.asset.as_deref(), status).await?)
+    let list = state.governance.requests(&who, f.asset.as_deref(), status, page(f.before, f.limit)?).await?;
+    let filters = [("status", f.status.as_deref()), ("asset", f.asset.as_deref())];
+    paged("/api/v1/requests", &filters, f.limit, list)
 }
 
 pub async fn request(State(state): State<AppState>, Api(who): Api, Path(id): Path<i64>) -> Answer {

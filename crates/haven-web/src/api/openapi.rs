@@ -9,6 +9,7 @@ use axum::extract::State;
 use haven_core::governance::records::{
     Area, AssetStatus, Classification, Closure, ComplianceKind, MemberRole, RequestKind, RequestStatus,
 };
+use haven_core::governance::requests::{MAX_PAGE, PAGE};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -35,6 +36,9 @@ pub struct Op {
     pub needs: Needs,
     /// Query parameters: (name, required, description).
     pub query: &'static [(&'static str, bool, &'static str)],
+    /// A list served a page at a time, newest first: `before` and `limit` in the query, and a
+    /// `Link: <…>; rel="next"` header while older entries remain.
+    pub paged: bool,
     /// The JSON body's schema (`text/csv` for the training import).
     pub body: Option<&'static str>,
     /// The success status and its schema (`[Name]` for an array of `Name`).
@@ -50,7 +54,7 @@ const fn op(
     body: Option<&'static str>,
     answer: (u16, &'static str),
 ) -> Op {
-    Op { method, path, id, summary, needs, query: &[], body, answer }
+    Op { method, path, id, summary, needs, query: &[], paged: false, body, answer }
 }
 
 const STATUS_ASSET: &[(&str, bool, &str)] = &[
@@ -70,15 +74,18 @@ pub const OPERATIONS: &[Op] = &[
         None,
         (200, "[MyAsset]"),
     ),
-    op(
-        "get",
-        "/api/v1/me/requests",
-        "myRequests",
-        Needs::Read,
-        "The access requests you made, newest first.",
-        None,
-        (200, "[AccessRequest]"),
-    ),
+    Op {
+        paged: true,
+        ..op(
+            "get",
+            "/api/v1/me/requests",
+            "myRequests",
+            Needs::Read,
+            "The access requests you made, newest first.",
+            None,
+            (200, "[AccessRequest]"),
+        )
+    },
     op(
         "get",
         "/api/v1/assets",
@@ -144,12 +151,13 @@ pub const OPERATIONS: &[Op] = &[
     ),
     Op {
         query: &[("status", false, "Only requests in this status: pending, awaiting_training, approved or rejected.")],
+        paged: true,
         ..op(
             "get",
             "/api/v1/assets/{name}/requests",
             "assetRequests",
             Needs::Read,
-            "The asset's access requests (IAO, IAAs, service desk, auditors).",
+            "The asset's access requests, newest first (IAO, IAAs, service desk, auditors).",
             None,
             (200, "[AccessRequest]"),
         )
@@ -174,12 +182,13 @@ pub const OPERATIONS: &[Op] = &[
     ),
     Op {
         query: STATUS_ASSET,
+        paged: true,
         ..op(
             "get",
             "/api/v1/requests",
             "requests",
             Needs::Read,
-            "Access requests: all for the service desk and auditors, else those of assets you run.",
+            "Access requests, newest first: all for the service desk and auditors, those of an asset you run (with asset), else those you made.",
             None,
             (200, "[AccessRequest]"),
         )
@@ -401,14 +410,28 @@ fn operation(op: &Op) -> Value {
             .map(|(name, required, d)| json!({"name": name, "in": "query", "required": required, "description": d, "schema": s()})),
     );
     let error = json!({"description": "What was wrong and what to do.", "content": {"application/json": {"schema": refer("Error")}}});
+    if op.paged {
+        parameters.push(json!({"name": "before", "in": "query", "required": false,
+            "description": "Only entries with a lower id: the next page, as the Link header gives it.",
+            "schema": {"type": "integer", "minimum": 1}}));
+        parameters.push(json!({"name": "limit", "in": "query", "required": false,
+            "description": format!("At most this many ({PAGE} when left out)."),
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}}));
+    }
     let (status, schema) = op.answer;
-    let answer = if schema.is_empty() {
+    let mut answer = if schema.is_empty() {
         json!({"description": "OK", "content": {"application/json": {}}})
     } else if let Some(item) = schema.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
         json!({"description": "OK", "content": {"application/json": {"schema": array(refer(item))}}})
     } else {
         json!({"description": "OK", "content": {"application/json": {"schema": refer(schema)}}})
     };
+    if op.paged {
+        answer["headers"] = json!({"Link": {
+            "description": "<URL of the next (older) page>; rel=\"next\", while there is one.",
+            "schema": s(),
+        }});
+    }
     let mut responses = Map::new();
     responses.insert(status.to_string(), answer);
     let mut o = json!({"operationId": op.id, "summary": op.summary, "parameters": parameters});

@@ -9,7 +9,8 @@ use axum::response::Response;
 use haven_core::caller::Caller;
 use haven_core::governance::messages::what;
 use haven_core::governance::records::{AccessRequest, MemberRole, RequestKind, RequestStatus};
-use haven_core::governance::requests::NewRequest;
+use haven_core::governance::requests::{MAX_PAGE, NewRequest, PAGE};
+use haven_core::governance::store::Paging;
 use serde::Deserialize;
 
 use super::assets::{TrainingRow, training_rows};
@@ -153,6 +154,10 @@ struct ListPage {
     intro: &'static str,
     rows: Vec<Row>,
     decide: bool,
+    /// The link to the next (older) page, when there is one.
+    older: Option<String>,
+    /// Said under the table when it does not show everything.
+    more: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
@@ -160,12 +165,21 @@ pub struct Done {
     done: Option<String>,
 }
 
+#[derive(Deserialize)]
+pub struct MineQuery {
+    done: Option<String>,
+    /// The next page: requests older than this id.
+    before: Option<i64>,
+}
+
 pub async fn mine(
     State(state): State<AppState>,
     Page { who, csrf }: Page,
-    Query(q): Query<Done>,
+    Query(q): Query<MineQuery>,
 ) -> Result<Response, WebError> {
-    let rows: Vec<Row> = state.governance.my_requests(&who).await?.iter().map(row).collect();
+    let page = Paging::Newest { before: q.before.unwrap_or(0).max(0), limit: PAGE };
+    let list = state.governance.my_requests(&who, page).await?;
+    let rows: Vec<Row> = list.requests.iter().map(row).collect();
     render(&ListPage {
         title: "My access requests",
         c: Chrome::new(&csrf, Some(&who), "requests").notice(done_message(q.done.as_deref())),
@@ -173,6 +187,8 @@ pub async fn mine(
         intro: "Requests you made as an Information Asset Owner or Administrator, newest first. To make one, open the asset from My assets.",
         rows,
         decide: false,
+        older: list.next.map(|n| format!("{}?before={n}", paths::GOV_REQUESTS)),
+        more: None,
     })
 }
 
@@ -182,8 +198,16 @@ pub async fn pending(
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
     let mut rows: Vec<Row> = Vec::new();
+    let mut more = None;
     for status in [RequestStatus::Pending, RequestStatus::AwaitingTraining] {
-        rows.extend(state.governance.requests(&who, None, Some(status)).await?.iter().map(row));
+        let oldest = Paging::Oldest { after: 0, limit: MAX_PAGE };
+        let list = state.governance.requests(&who, None, Some(status), oldest).await?;
+        if list.next.is_some() {
+            more = Some(
+                "More requests wait than one page holds; the oldest are shown. Decide these first, or list them all with haven requests list or the API.",
+            );
+        }
+        rows.extend(list.requests.iter().map(row));
     }
     render(&ListPage {
         title: "Pending decisions",
@@ -192,6 +216,8 @@ pub async fn pending(
         intro: "Requests waiting for the service desk, oldest first. A request awaiting training moves to pending by itself when the person's training record arrives. Nobody decides a request they made or one about themselves.",
         rows,
         decide: true,
+        older: None,
+        more,
     })
 }
 

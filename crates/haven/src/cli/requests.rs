@@ -4,20 +4,28 @@ use anyhow::Result;
 use clap::Subcommand;
 use haven_core::caller::Caller;
 use haven_core::governance::records::RequestStatus;
+use haven_core::governance::requests::PAGE;
 use haven_core::governance::rules::show_date;
+use haven_core::governance::store::Paging;
 
 use super::{open_governance, usage};
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum RequestsCommand {
-    /// List access requests (all, or of one asset or status).
+    /// List access requests, newest first (all, or of one asset or status), a page at a time.
     List {
         #[arg(long)]
         asset: Option<String>,
         /// pending, awaiting_training, approved or rejected.
         #[arg(long)]
         status: Option<String>,
+        /// Only requests older than this id (the next page, as the last line says).
+        #[arg(long)]
+        before: Option<i64>,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = PAGE)]
+        limit: i64,
     },
     /// Approve or reject a request, with a reason. Approval provisions at once.
     Decide {
@@ -34,7 +42,7 @@ impl RequestsCommand {
         let gov = open_governance(config).await?;
         let console = Caller::console();
         match self {
-            RequestsCommand::List { asset, status } => {
+            RequestsCommand::List { asset, status, before, limit } => {
                 let status = match status.as_deref().map(|s| (s, RequestStatus::parse(s))) {
                     None => None,
                     Some((_, Some(s))) => Some(s),
@@ -42,9 +50,10 @@ impl RequestsCommand {
                         return usage(format!("--status {s:?}: use one of {}", RequestStatus::names()));
                     }
                 };
-                let list = match gov.requests(&console, asset.as_deref(), status).await {
+                let page = Paging::Newest { before: before.unwrap_or(0).max(0), limit };
+                let (list, next) = match gov.requests(&console, asset.as_deref(), status, page).await {
                     Err(e) => return usage(e),
-                    Ok(l) => l,
+                    Ok(l) => (l.requests, l.next),
                 };
                 println!(
                     "{:<6} {:<20} {:<11} {:<20} {:<13} {:<17} {:<12} JUSTIFICATION",
@@ -64,7 +73,10 @@ impl RequestsCommand {
                         r.justification.replace('\n', " ")
                     );
                 }
-                println!("{} request(s)", list.len());
+                match next {
+                    Some(n) => println!("{} request(s); older ones: add --before {n}", list.len()),
+                    None => println!("{} request(s)", list.len()),
+                }
             }
             RequestsCommand::Decide { id, decision, reason } => {
                 let approve = match decision.as_str() {
