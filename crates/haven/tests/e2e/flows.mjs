@@ -112,11 +112,19 @@ try {
   await page.waitForURL('**/security?done=aus');
   if (!(await page.textContent('main')).includes('1 active of 1')) fail('home does not show the active token');
   await check(page, 'security-home');
-  for (const tab of ['Password', 'Recovery codes', 'Sessions', 'Repository tokens', 'Security questions', 'Emergency']) {
+  for (const tab of ['Password', 'Recovery codes', 'Sessions', 'Repository tokens', 'API tokens', 'Security questions', 'Emergency']) {
     await page.click(`nav.tabs >> text=${tab}`);
     await check(page, tab.toLowerCase().replace(/ /g, '-'));
     await narrow(page, tab.toLowerCase().replace(/ /g, '-'));
   }
+  // An API token, shown once with a line to try it, then listed (and the line must fit a phone).
+  await page.click('nav.tabs >> text=API tokens');
+  await page.fill('#label', 'nightly register export');
+  await page.click('button:has-text("Make token")');
+  const made = await page.textContent('main');
+  if (!/haven_api_[A-Za-z0-9_-]{43}/.test(made) || !made.includes('nightly register export')) fail('the API token was not shown and listed');
+  await check(page, 'api-token-made');
+  await narrow(page, 'api-token-made');
   // The user is also a service-desk administrator: the desk's and the package portal's pages.
   await page.click('nav.tabs >> text=Service desk');
   await check(page, 'desk');
