@@ -102,11 +102,23 @@ pub(crate) async fn touch(store: &dyn Store, token: &PersonalToken, now_us: i64)
 /// reset and "sign out my other sessions" do, so that a clean-up after a compromise also ends
 /// what a thief may have made. How many there were.
 pub(crate) async fn revoke_api_tokens(tx: &mut dyn Tx, user_id: &str) -> Result<u64, crate::StoreError> {
-    let mut n = 0;
-    for token in tx.personal_tokens(user_id).await?.into_iter().filter(|t| t.scope.is_api()) {
-        n += u64::from(tx.delete_personal_token(&token.hash).await?);
+    Ok(revoke_tokens(tx, user_id, TokenScope::is_api).await?.len() as u64)
+}
+
+/// Revoke `user_id`'s personal tokens whose scope `which` picks (inside the caller's unit):
+/// the ones revoked.
+pub(crate) async fn revoke_tokens(
+    tx: &mut dyn Tx,
+    user_id: &str,
+    which: fn(TokenScope) -> bool,
+) -> Result<Vec<PersonalToken>, crate::StoreError> {
+    let mut revoked = Vec::new();
+    for token in tx.personal_tokens(user_id).await?.into_iter().filter(|t| which(t.scope)) {
+        if tx.delete_personal_token(&token.hash).await? {
+            revoked.push(token);
+        }
     }
-    Ok(n)
+    Ok(revoked)
 }
 
 /// A token's name: 1 to 64 printable characters.

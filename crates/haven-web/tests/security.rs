@@ -641,6 +641,9 @@ async fn an_administrator_runs_the_service_desk_from_the_web() {
     let dup = admin.post("/security/desk/users", &[("user_id", "pat"), ("email", "pat@example.org")]).await;
     assert_eq!(dup.status, 422);
     assert!(dup.body.contains("taken"));
+    let same_email = admin.post("/security/desk/users", &[("user_id", "pat2"), ("email", "PAT@example.org")]).await;
+    assert_eq!(same_email.status, 422, "{}", same_email.body);
+    assert!(same_email.body.contains("is the email of the account pat already"), "{}", same_email.body);
     let found = admin.get("/security/desk?q=pat").await;
     assert!(found.body.contains("/security/desk/users/pat") && found.body.contains("waiting for onboarding"));
 

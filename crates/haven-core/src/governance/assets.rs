@@ -40,6 +40,7 @@ pub struct AssetView {
     pub members: Vec<Membership>,
     pub compliance: Vec<ComplianceItem>,
     pub areas: Vec<StorageArea>,
+    /// The oldest open requests (at most 1,000 of each status; the request lists page through all).
     pub open_requests: Vec<AccessRequest>,
     /// The viewer's standing (what the page may offer).
     #[serde(skip)]
@@ -121,7 +122,7 @@ impl Governance {
                     members: tx.memberships(&name, true).await?,
                     compliance: tx.compliance_items(&name).await?,
                     areas: tx.storage_areas(&name).await?,
-                    open_requests: open_requests(tx, &name).await?,
+                    open_requests: open_requests(tx, &name, VIEW_OPEN_REQUESTS).await?,
                     asset,
                     standing,
                 })
@@ -268,14 +269,19 @@ fn no_user(user_id: &str) -> CoreError {
     CoreError::invalid("user_id", format!("there is no account {user_id}; check the user id"))
 }
 
-/// Every open request of the asset, oldest first (closing rejects them all).
-async fn open_requests(tx: &mut dyn Tx, asset: &str) -> Result<Vec<AccessRequest>, StoreError> {
+/// How many open requests of each status an asset's page shows (the oldest).
+const VIEW_OPEN_REQUESTS: usize = 1000;
+
+/// The asset's open requests, oldest first, at most `cap` of each status (closing takes them
+/// all, to reject them; the asset's page shows the oldest).
+async fn open_requests(tx: &mut dyn Tx, asset: &str, cap: usize) -> Result<Vec<AccessRequest>, StoreError> {
     let mut open = Vec::new();
     for status in [RequestStatus::Pending, RequestStatus::AwaitingTraining] {
-        let mut after = 0;
-        loop {
+        let (mut after, mut taken) = (0, 0);
+        while taken < cap {
             let page = tx.requests(Some(asset), Some(status), None, Paging::Oldest { after, limit: 1000 }).await?;
             let Some(last) = page.last().map(|r| r.id) else { break };
+            taken += page.len();
             open.extend(page);
             after = last;
         }
@@ -376,7 +382,7 @@ async fn close(
         }
     }
     let mut rejected = 0;
-    for mut r in open_requests(tx, &asset.name).await? {
+    for mut r in open_requests(tx, &asset.name, usize::MAX).await? {
         r.status = RequestStatus::Rejected;
         r.decided_by = actor.clone();
         r.decided_us = now_us;

@@ -153,7 +153,7 @@ impl Governance {
                             format!("{} is a member of {} already; change it with a request", r.user_id, r.asset),
                         ));
                     }
-                    super::requests::reenable(tx, &r.user_id, &actor, now).await?;
+                    super::requests::reenable(tx, &r.user_id, &actor, &src, now).await?;
                     let membership = Membership {
                         id: 0,
                         asset: r.asset.clone(),

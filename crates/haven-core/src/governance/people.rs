@@ -189,11 +189,13 @@ async fn apply_training(
             known.insert(row.user_id.clone());
         }
     }
+    // One record entered by hand (line 0) is audited as itself; a file, as one import.
+    let from_file = rows.first().is_some_and(|r| r.line > 0);
     let mut made = Vec::with_capacity(rows.len());
     let mut already = 0;
     for row in &rows {
         let key = (row.user_id.clone(), row.course.clone(), row.completed_us, row.expires_us);
-        if row.line > 0 && held.contains(&key) {
+        if from_file && held.contains(&key) {
             already += 1;
             continue;
         }
@@ -209,7 +211,7 @@ async fn apply_training(
             reminders: 0,
         };
         record.id = tx.insert_training(&record).await?;
-        if rows.len() == 1 {
+        if !from_file {
             tx.append_audit(
                 NewAuditEvent::new(now, &actor, action::TRAINING_RECORDED)
                     .target(&record.user_id)
@@ -224,7 +226,7 @@ async fn apply_training(
         }
         made.push(record);
     }
-    if rows.len() != 1 {
+    if from_file {
         tx.append_audit(
             NewAuditEvent::new(now, &actor, action::TRAINING_IMPORTED)
                 .source(&src)

@@ -2,7 +2,6 @@
 //! two dates, with the request and decision behind each membership; training status, access
 //! reviews, compliance items to act on, and the register.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use haven_packages::pypi::render::escape;
@@ -299,28 +298,35 @@ const RECOUNT_US: i64 = 60 * 1_000_000;
 /// The counting reports scan the whole audit trail and every account: each is counted at most
 /// once a minute per node, and people asking at once wait for one count rather than each
 /// starting their own, so that a reloading page or a looping script cannot load the database.
-pub(super) type Counted = futures::lock::Mutex<BTreeMap<&'static str, (i64, Table)>>;
+#[derive(Default)]
+pub(super) struct Counted {
+    usage: Slot,
+    satre: Slot,
+}
+
+/// A report's last count and when it was made; locked while it is counted again.
+type Slot = futures::lock::Mutex<Option<(i64, Table)>>;
 
 impl Governance {
     /// One of the [`Report`]s, as of now (the usage and SATRE counts, as of the last minute):
     /// the service desk and auditors.
     pub async fn report(&self, who: &Caller, report: Report) -> Result<Table, CoreError> {
         require(who, Action::ViewGovernance, Resource::Service)?;
-        if !matches!(report, Report::Usage | Report::Satre) {
-            return self.count(report).await;
-        }
-        let mut counted = self.counted.lock().await;
+        let slot = match report {
+            Report::Usage => &self.counted.usage,
+            Report::Satre => &self.counted.satre,
+            _ => return self.count(report).await,
+        };
+        let mut counted = slot.lock().await;
         let now_us = self.now().1;
-        if let Some((at, table)) =
-            counted.get(report.as_str()).filter(|(at, _)| (0..RECOUNT_US).contains(&(now_us - at)))
-        {
+        if let Some((at, table)) = counted.as_ref().filter(|(at, _)| (0..RECOUNT_US).contains(&(now_us - at))) {
             tracing::debug!(report = report.as_str(), at, "report served from the last count");
             return Ok(table.clone());
         }
         let mut table = self.count(report).await?;
         table.intro =
             format!("{} Counted at {} UTC; counted again at most once a minute.", table.intro, show_time(now_us));
-        counted.insert(report.as_str(), (now_us, table.clone()));
+        *counted = Some((now_us, table.clone()));
         Ok(table)
     }
 
@@ -530,7 +536,7 @@ async fn register_table(tx: &mut dyn Tx) -> Result<Table, CoreError> {
 /// Use of each asset over the last 30 days and the last year: its members and their sign-ins
 /// (SATRE 2.2.13). A person on two assets counts for both.
 async fn usage_table(tx: &mut dyn Tx, now_us: i64) -> Result<Table, CoreError> {
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
     const DAY_US: i64 = 86_400 * 1_000_000;
     let (month, year) = (now_us - 30 * DAY_US, now_us - 365 * DAY_US);
     let tally = |rows: Vec<(String, String, i64)>| -> BTreeMap<String, i64> {

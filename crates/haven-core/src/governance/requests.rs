@@ -308,12 +308,10 @@ async fn insert_request(
         }
         // A second account for someone who has one (the requester above all) would let them
         // grant themselves access under another name.
-        let email = request.new_email.to_lowercase();
-        if let Some(holder) = tx.find_accounts(&email, 50).await?.into_iter().find(|a| a.email.to_lowercase() == email)
-        {
+        if let Some(holder) = crate::identity::desk::email_holder(tx, &request.new_email).await? {
             return Err(CoreError::Conflict(format!(
-                "{} belongs to the account {} already; request that account instead",
-                request.new_email, holder.id
+                "{} belongs to the account {holder} already; request that account instead",
+                request.new_email
             )));
         }
     } else if account.is_none() {
@@ -441,7 +439,7 @@ async fn decide_request(
         return Err(CoreError::Conflict(format!("request #{id} was decided meanwhile")));
     }
     if approve {
-        provision(tx, &request, &actor, now, link).await?;
+        provision(tx, &request, &actor, &src, now, link).await?;
     }
     let what = if approve { action::ACCESS_REQUEST_APPROVED } else { action::ACCESS_REQUEST_REJECTED };
     tx.append_audit(
@@ -458,6 +456,7 @@ async fn provision(
     tx: &mut dyn Tx,
     r: &AccessRequest,
     actor: &str,
+    src: &str,
     now: OffsetDateTime,
     (link_hash, link_expires_us): ([u8; 32], i64),
 ) -> Result<(), CoreError> {
@@ -488,16 +487,18 @@ async fn provision(
             expires_us: link_expires_us,
         })
         .await?;
-        tx.append_audit(NewAuditEvent::new(now, actor, action::ACCOUNT_CREATED).target(&r.subject).details(
-            serde_json::json!({
-                "roles": user.roles,
-                "via": "access_request",
-                "request": r.id,
-            }),
-        ))
+        tx.append_audit(
+            NewAuditEvent::new(now, actor, action::ACCOUNT_CREATED).target(&r.subject).source(src).details(
+                serde_json::json!({
+                    "roles": user.roles,
+                    "via": "access_request",
+                    "request": r.id,
+                }),
+            ),
+        )
         .await?;
     } else {
-        reenable(tx, &r.subject, actor, now).await?;
+        reenable(tx, &r.subject, actor, src, now).await?;
     }
     let current = tx.current_membership(&r.asset, &r.subject).await?;
     let (role, ends_us) = match (r.kind, &current) {
@@ -519,6 +520,7 @@ async fn provision(
             NewAuditEvent::new(now, actor, action::MEMBERSHIP_ENDED)
                 .target(&r.subject)
                 .project(&r.asset)
+                .source(src)
                 .details(serde_json::json!({"membership": m.id, "reason": reason})),
         )
         .await?;
@@ -540,14 +542,16 @@ async fn provision(
         };
         let mid = tx.insert_membership(&membership).await?;
         tx.append_audit(
-            NewAuditEvent::new(now, actor, action::MEMBERSHIP_STARTED).target(&r.subject).project(&r.asset).details(
-                serde_json::json!({
+            NewAuditEvent::new(now, actor, action::MEMBERSHIP_STARTED)
+                .target(&r.subject)
+                .project(&r.asset)
+                .source(src)
+                .details(serde_json::json!({
                     "membership": mid,
                     "role": role.as_str(),
                     "ends": rules::show_end_date(ends_us),
                     "request": r.id,
-                }),
-            ),
+                })),
         )
         .await?;
     }
@@ -560,6 +564,7 @@ pub(super) async fn reenable(
     tx: &mut dyn Tx,
     user_id: &str,
     actor: &str,
+    src: &str,
     now: OffsetDateTime,
 ) -> Result<(), CoreError> {
     let Some(mut account) = tx.account(user_id).await? else { return Ok(()) };
@@ -574,6 +579,7 @@ pub(super) async fn reenable(
     tx.append_audit(
         NewAuditEvent::new(now, actor, action::ACCOUNT_ENABLED)
             .target(user_id)
+            .source(src)
             .details(serde_json::json!({"reason": "new membership"})),
     )
     .await?;

@@ -19,7 +19,8 @@ use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
 use crate::{CoreError, Tx, read, transact};
 
-/// What the service desk sees of one account. Never a seed, hash or code.
+/// What the service desk sees of one account. Never a seed, password hash or code; personal
+/// tokens carry their SHA-256, of which pages show only the short handle.
 pub struct AccountView {
     pub account: Account,
     pub tokens: Vec<OtpTokenRecord>,
@@ -168,6 +169,15 @@ impl Identity {
         let src = source.to_string();
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                if tx.account(&new.id).await?.is_some() {
+                    return Err(CoreError::Conflict(format!("the user id {} is taken", new.id)));
+                }
+                if let Some(holder) = email_holder(tx, &new.email).await? {
+                    return Err(CoreError::Conflict(format!(
+                        "{} is the email of the account {holder} already; one person has one account",
+                        new.email
+                    )));
+                }
                 tx.insert_user(&new).await?;
                 tx.replace_link(&link).await?;
                 tx.append_audit(
@@ -213,7 +223,7 @@ impl Identity {
                 // An email already on an account is most likely the same person under another
                 // id: refuse rather than give them a second account.
                 let emails: std::collections::BTreeMap<String, String> =
-                    tx.find_accounts("", i64::MAX).await?.into_iter().map(|a| (a.email.to_lowercase(), a.id)).collect();
+                    tx.account_emails().await?.into_iter().collect();
                 for (row, link) in rows {
                     if tx.account(&row.user_id).await?.is_some() {
                         return Err(CoreError::invalid(
@@ -393,11 +403,8 @@ impl Identity {
         let details = self
             .change_account(who, user_id, action::PERSONAL_TOKENS_REVOKED_BY_SERVICE_DESK, move |tx, account| {
                 Box::pin(async move {
-                    let tokens = tx.personal_tokens(&account.id).await?;
-                    for t in &tokens {
-                        tx.delete_personal_token(&t.hash).await?;
-                    }
-                    let revoked: Vec<_> = tokens
+                    let revoked: Vec<_> = crate::tokens::revoke_tokens(tx, &account.id, |_| true)
+                        .await?
                         .iter()
                         .map(|t| serde_json::json!({"token": t.handle(), "label": t.label, "scope": t.scope.as_str()}))
                         .collect();
@@ -590,4 +597,11 @@ async fn account_view_of(tx: &mut dyn Tx, id: String, now_us: i64) -> Result<Acc
             .map(|c| c.expires_us),
         account,
     })
+}
+
+/// The account that has `email` already (compared without case), if any: one person, one
+/// account (SATRE 3.2.01), so a second account for the same address is refused.
+pub(crate) async fn email_holder(tx: &mut dyn Tx, email: &str) -> Result<Option<String>, crate::StoreError> {
+    let wanted = email.trim().to_lowercase();
+    Ok(tx.account_emails().await?.into_iter().find(|(e, _)| *e == wanted).map(|(_, id)| id))
 }

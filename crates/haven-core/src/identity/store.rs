@@ -14,6 +14,8 @@ pub trait IdentityTx: Send {
     async fn account(&mut self, id: &str) -> Result<Option<Account>, StoreError>;
     /// Accounts whose id or email contains `query` (all when empty), by id.
     async fn find_accounts(&mut self, query: &str, limit: i64) -> Result<Vec<Account>, StoreError>;
+    /// Every account's email, lowercased, with its id (one statement, for duplicate checks).
+    async fn account_emails(&mut self) -> Result<Vec<(String, String)>, StoreError>;
     /// Active accounts holding `role`, by id.
     async fn accounts_with_role(&mut self, role: &str) -> Result<Vec<Account>, StoreError>;
     /// Save the mutable fields (email, status, password, counters, ICE switch, last sign-in).

@@ -115,6 +115,11 @@ impl IdentityTx for SqlTx<'_> {
         account(&row, roles).map(Some)
     }
 
+    async fn account_emails(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self.all(sqlx::query("SELECT LOWER(email) AS email, id FROM users")).await?;
+        rows.iter().map(|r| Ok((r.col("email")?, r.col("id")?))).collect()
+    }
+
     async fn accounts_with_role(&mut self, role: &str) -> Result<Vec<Account>, StoreError> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM users WHERE status = 'active' AND id IN (SELECT user_id FROM user_roles WHERE role = $1) ORDER BY id"

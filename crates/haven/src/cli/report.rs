@@ -113,8 +113,12 @@ async fn access(
             Ok((out, _)) => {
                 let mut spool = out.into_inner().map_err(|e| e.into_error()).context("write the report")?;
                 spool.seek(std::io::SeekFrom::Start(0)).context("read the report back")?;
-                std::io::copy(&mut spool, &mut std::io::stdout().lock()).context("write the report")?;
-                Ok(0)
+                match std::io::copy(&mut spool, &mut std::io::stdout().lock()) {
+                    // `| head` has what it wanted.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+                    Err(e) => Err(anyhow::Error::new(e).context("write the report")),
+                    Ok(_) => Ok(0),
+                }
             }
         };
     };
