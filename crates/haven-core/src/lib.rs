@@ -17,6 +17,7 @@ pub mod paths;
 pub mod service;
 pub mod store;
 pub mod tokens;
+pub mod transfer;
 pub mod updates;
 
 pub use clock::Clock;
