@@ -54,6 +54,9 @@ pub enum Action {
     ReviewMembers,
     /// Reach the asset's data: a current, trained member (what later portals ask).
     ReachAsset,
+    /// Send files into the asset's arrivals area: its IAO, IAAs and data managers who may
+    /// reach it, signed in fully.
+    SendData,
     /// Accept the Acceptable Use Statement and see one's own assets and training.
     UseOwnGovernance,
 }
@@ -68,11 +71,13 @@ pub struct Standing {
     pub iaa: bool,
     /// A current member who may reach the data now (trained, not suspended, compliant).
     pub member: bool,
+    /// Such a member, in the data manager role.
+    pub data_manager: bool,
 }
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -94,6 +99,7 @@ impl Action {
         Action::ViewMembers,
         Action::ReviewMembers,
         Action::ReachAsset,
+        Action::SendData,
         Action::UseOwnGovernance,
     ];
 
@@ -123,7 +129,8 @@ impl Action {
             | Action::RequestAccess
             | Action::ViewMembers
             | Action::ReviewMembers
-            | Action::ReachAsset => Resource::Asset { asset: "", standing: Standing::default() },
+            | Action::ReachAsset
+            | Action::SendData => Resource::Asset { asset: "", standing: Standing::default() },
         }
     }
 }
@@ -180,6 +187,9 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
         }
         (Action::ReviewMembers, Resource::Asset { standing, .. }) => writes && standing.iao,
         (Action::ReachAsset, Resource::Asset { standing, .. }) => full && standing.member,
+        (Action::SendData, Resource::Asset { standing, .. }) => {
+            full && (standing.iao || standing.iaa || standing.data_manager)
+        }
         (Action::UseOwnGovernance, Resource::Account(owner)) => own(owner) && reads,
         (Action::ManagePackages, Resource::Service) => {
             (full && (caller.has(Role::Admin) || caller.has(Role::PackageReviewer))) || console
@@ -368,7 +378,7 @@ mod tests {
             (&limited("owen", &[Role::Staff], true, false), iao, [false; 6]),
             (
                 &caller("owen", &[Role::Staff], Level::Repository),
-                Standing { iao: true, iaa: true, member: true },
+                Standing { iao: true, iaa: true, member: true, data_manager: true },
                 [false; 6],
             ),
         ];
@@ -376,6 +386,25 @@ mod tests {
             for (action, allowed) in asset_actions.iter().zip(want) {
                 assert_eq!(can(who, *action, asset(standing)), allowed, "{action:?} {who:?} {standing:?}");
             }
+        }
+        // Sending data in: the IAO, IAAs and data managers, fully signed in; not plain members,
+        // the desk, auditors, the console or any token.
+        let data_manager = Standing { member: true, data_manager: true, ..none };
+        for (who, standing, want) in [
+            (&researcher, member, false),
+            (&researcher, data_manager, true),
+            (&researcher, iaa, true),
+            (&staff, iao, true),
+            (&desk, none, false),
+            // The auditor role adds nothing, and takes nothing a membership gives.
+            (&auditor, none, false),
+            (&auditor, data_manager, true),
+            (&Caller::console(), none, false),
+            (&limited("rita", &[], true, false), data_manager, false),
+            (&caller("rita", &[], Level::Repository), data_manager, false),
+            (&caller("rita", &[], Level::ApiWrite), data_manager, false),
+        ] {
+            assert_eq!(can(who, SendData, asset(standing)), want, "{who:?} {standing:?}");
         }
         // Service-wide: create assets and decide (desk, console); view (desk, console, auditor).
         for (who, create, view) in [
@@ -420,7 +449,7 @@ mod tests {
         // API tokens: a read token reads what its owner may read; a write token also changes
         // what they may change; neither reaches data.
         let api = |roles: &[Role], write| caller("owen", roles, if write { Level::ApiWrite } else { Level::ApiRead });
-        let both = Standing { iao: true, iaa: false, member: true };
+        let both = Standing { iao: true, member: true, ..none };
         for (who, standing, want) in [
             (api(&[Role::Staff], false), both, [false, false, false, true, false, false]),
             (api(&[Role::Staff], true), both, [true, true, true, true, true, false]),

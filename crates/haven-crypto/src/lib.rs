@@ -31,7 +31,8 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-/// Incremental SHA-256 for streams.
+/// Incremental SHA-256 for streams; a clone carries on from the same state.
+#[derive(Clone)]
 pub struct Sha256(ring::digest::Context);
 
 impl Sha256 {
@@ -45,6 +46,26 @@ impl Sha256 {
         let mut out = [0u8; 32];
         out.copy_from_slice(self.0.finish().as_ref());
         out
+    }
+}
+
+/// A digest a client names for what it sends (tus `Upload-Checksum`): SHA-1 (which the
+/// protocol makes mandatory; it checks transmission, not authenticity) or SHA-256.
+pub struct WireDigest(ring::digest::Context);
+
+impl WireDigest {
+    pub fn sha1() -> Self {
+        WireDigest(ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY))
+    }
+    pub fn sha256() -> Self {
+        WireDigest(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+    /// Whether the digest equals `expected` (compared in constant time).
+    pub fn matches(self, expected: &[u8]) -> bool {
+        ct_eq(self.0.finish().as_ref(), expected)
     }
 }
 

@@ -15,6 +15,7 @@ use haven_core::governance::GovernanceConfig;
 use haven_core::identity::{Hasher, SecurityPolicy};
 use haven_core::keyring::KeyRing;
 use haven_core::packages::PackagesConfig;
+use haven_core::transfer::uploads::TransferConfig;
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
@@ -35,6 +36,8 @@ pub struct TestApp {
     /// The store behind the app, for tests that read what was written (the audit trail).
     pub store: Arc<dyn Store>,
     pub clock: Arc<FakeClock>,
+    /// The sealed blob store behind the app, for tests that wire a use case of their own.
+    pub blobs: Arc<dyn haven_core::blobs::BlobStore>,
     pub mail: Arc<MemoryMailer>,
     pub db: TestDb,
     _blobs: tempfile::TempDir,
@@ -46,6 +49,7 @@ pub struct TestAppBuilder {
     policy: SecurityPolicy,
     packages: PackagesConfig,
     governance: GovernanceConfig,
+    transfer: TransferConfig,
     max_body_bytes: usize,
     request_timeout: Duration,
     ca_pem: Option<String>,
@@ -60,6 +64,7 @@ impl TestApp {
             policy: SecurityPolicy::default(),
             packages: PackagesConfig::default(),
             governance: GovernanceConfig::default(),
+            transfer: TransferConfig::default(),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             ca_pem: None,
@@ -83,6 +88,11 @@ impl TestAppBuilder {
         self.packages = packages;
         self
     }
+    pub fn transfer(mut self, transfer: TransferConfig) -> Self {
+        self.transfer = transfer;
+        self
+    }
+
     pub fn governance(mut self, governance: GovernanceConfig) -> Self {
         self.governance = governance;
         self
@@ -123,7 +133,8 @@ impl TestAppBuilder {
         let keys = Arc::new(KeyRing::new(master, store.clone(), dyn_clock.clone(), rng.clone()));
         let dir = tempfile::tempdir().unwrap();
         let backend = open_backend(&BlobLocation::Local(dir.path().into())).unwrap();
-        let blobs = Arc::new(SealedBlobStore::new(backend, keys.clone(), dyn_clock.clone()));
+        let blobs: Arc<dyn haven_core::blobs::BlobStore> =
+            Arc::new(SealedBlobStore::new(backend, keys.clone(), dyn_clock.clone()));
         let mail = Arc::new(MemoryMailer::default());
         let hasher: Arc<dyn Hasher> =
             if self.production_hasher { Arc::new(PooledHasher::new(rng.clone(), 2)) } else { Arc::new(CheapHasher) };
@@ -132,7 +143,7 @@ impl TestAppBuilder {
         let upstream = UpstreamFetcher::new(&upstreams, Duration::from_secs(10)).unwrap();
         let adapters = Adapters {
             store: store.clone(),
-            blobs,
+            blobs: blobs.clone(),
             keys,
             clock: dyn_clock,
             rng,
@@ -145,6 +156,7 @@ impl TestAppBuilder {
             policy: self.policy,
             packages: self.packages,
             governance: self.governance,
+            transfer: self.transfer,
             web: WebConfig {
                 public_url: PUBLIC_URL.into(),
                 max_body_bytes: self.max_body_bytes,
@@ -154,6 +166,6 @@ impl TestAppBuilder {
             },
         };
         let state = adapters.state(settings).await.unwrap();
-        TestApp { state, store, clock, mail, db, _blobs: dir }
+        TestApp { state, store, clock, blobs, mail, db, _blobs: dir }
     }
 }

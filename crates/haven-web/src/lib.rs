@@ -41,6 +41,7 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     pub identity: Arc<haven_core::identity::Identity>,
     pub governance: Arc<haven_core::governance::Governance>,
+    pub transfer: Arc<haven_core::transfer::uploads::Transfer>,
     pub packages: Arc<haven_core::packages::Packages>,
     pub service: Arc<haven_core::service::Service>,
 }

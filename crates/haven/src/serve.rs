@@ -66,6 +66,8 @@ pub async fn run(config: Config) -> Result<()> {
         policy: config.security.clone(),
         packages: config.packages.clone(),
         governance: config.governance.clone(),
+        // Configurable with the transfer portal's pages (issue 13); its defaults meanwhile.
+        transfer: haven_core::transfer::uploads::TransferConfig::default(),
         web: WebConfig {
             public_url: public_url.clone(),
             max_body_bytes: config.http.max_body_bytes,

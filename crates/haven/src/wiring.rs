@@ -11,6 +11,7 @@ use haven_core::identity::{Hasher, Identity, IdentityDeps, Mailer, SecurityPolic
 use haven_core::keyring::KeyRing;
 use haven_core::packages::{Packages, PackagesConfig, PackagesDeps, Upstream};
 use haven_core::service::Service;
+use haven_core::transfer::uploads::{Transfer, TransferConfig};
 use haven_core::{Clock, CoreError, Rng, Store};
 use haven_web::metrics::Metrics;
 use haven_web::{AppState, WebConfig};
@@ -35,6 +36,7 @@ pub struct Settings {
     pub policy: SecurityPolicy,
     pub packages: PackagesConfig,
     pub governance: GovernanceConfig,
+    pub transfer: TransferConfig,
     pub web: WebConfig,
 }
 
@@ -83,6 +85,14 @@ impl Adapters {
         let fresh = settings.policy.fresh_mfa_minutes;
         let identity = Arc::new(self.identity(settings.policy, &settings.public_url).await?);
         let governance = Arc::new(self.governance(identity.clone(), settings.governance)?);
+        let transfer = Arc::new(Transfer::new(
+            governance.clone(),
+            self.store.clone(),
+            self.blobs.clone(),
+            self.clock.clone(),
+            self.rng.clone(),
+            settings.transfer,
+        ));
         Ok(AppState {
             clock: self.clock.clone(),
             rng: self.rng.clone(),
@@ -90,6 +100,7 @@ impl Adapters {
             config: Arc::new(settings.web),
             identity,
             governance,
+            transfer,
             packages: Arc::new(self.packages(settings.packages, &settings.public_url, fresh)),
             service: Arc::new(self.service()),
         })

@@ -119,4 +119,7 @@ pub mod action {
     pub const TRAINING_IMPORTED: &str = "training.imported";
     pub const TRAINING_RECORDED: &str = "training.recorded";
     pub const TRAINING_REMINDER_SENT: &str = "training.reminder_sent";
+    pub const UPLOAD_COMPLETED: &str = "upload.completed";
+    pub const UPLOAD_STARTED: &str = "upload.started";
+    pub const UPLOAD_TERMINATED: &str = "upload.terminated";
 }

@@ -193,7 +193,8 @@ pub(crate) async fn standing_and_reach(
     let iao = active && iao_trained && asset.iao == user_id;
     let iaa = active && iao_trained && tx.asset_admins(&asset.name).await?.iter().any(|a| a.user_id == user_id);
     let reach = reach_facts(tx, asset, user_id, config, now_us, records).await?;
-    Ok((Standing { iao, iaa, member: reach.is_ok() }, reach))
+    let data_manager = matches!(reach, Ok(MemberRole::DataManager));
+    Ok((Standing { iao, iaa, member: reach.is_ok(), data_manager }, reach))
 }
 
 async fn reach_of(

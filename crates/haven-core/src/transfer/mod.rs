@@ -4,4 +4,6 @@
 //! and tested without a server.
 
 pub mod names;
+pub mod store;
 pub mod tus;
+pub mod uploads;

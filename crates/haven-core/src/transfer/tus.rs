@@ -42,6 +42,8 @@ impl std::fmt::Display for TusError {
     }
 }
 
+impl std::error::Error for TusError {}
+
 /// `Tus-Resumable` must name [`VERSION`] (412 otherwise; the answer then carries `Tus-Version`).
 pub fn check_version(header: Option<&str>) -> Result<(), TusError> {
     match header.map(str::trim) {

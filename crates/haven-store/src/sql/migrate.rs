@@ -52,10 +52,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_api.sql"),
         postgres: include_str!("../../migrations/postgres/0006_api.sql"),
     },
+    Migration {
+        version: 7,
+        description: "file transfer uploads",
+        sqlite: include_str!("../../migrations/sqlite/0007_transfer.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_transfer.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 6;
+pub const KNOWN_VERSION: i64 = 7;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

@@ -20,6 +20,7 @@ pub(crate) mod migrate;
 mod packages;
 pub(crate) mod reads;
 mod rows;
+mod transfer;
 mod unit;
 mod writer;
 

@@ -1,0 +1,543 @@
+//! Resumable uploads into an asset's arrivals area: the resources the tus protocol speaks of.
+//!
+//! An upload is written as an ordered list of **parts**, each a complete sealed object under the
+//! asset's project key (its own object key, its own nonces). A part ends where a request's body
+//! ends, or at [`TransferConfig::part_bytes`]. Appending to one sealed object across requests
+//! would need the sealer's state to survive a crash, and a crash between writing a segment and
+//! recording it could seal the same segment number twice with different bytes; separate parts
+//! cannot. A part is recorded, with the upload's new offset, only once its blob is durable, so
+//! every acknowledged offset is on disk; a request whose client goes away keeps what arrived.
+//!
+//! The SHA-256 of the whole file is computed as the bytes stream in. Between requests its state
+//! stays in memory; a node that does not hold it (after a restart, or another node) rebuilds it
+//! by reading the stored parts back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use haven_crypto::{Sha256, WireDigest};
+use serde_json::json;
+use time::Duration;
+
+use super::names;
+use super::store::UploadRecord;
+use super::tus::{Algorithm, Checksum, Length, TusError};
+use crate::audit::{NewAuditEvent, action};
+use crate::authz::Action;
+use crate::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta};
+use crate::caller::Caller;
+use crate::governance::Governance;
+use crate::{Clock, CoreError, Rng, Store, read, to_micros, transact};
+
+/// Limits of the transfer portal (`[transfer]` in the configuration).
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    /// The largest upload accepted (`Tus-Max-Size`).
+    pub max_upload_bytes: u64,
+    /// The longest part; a request's body longer than this is stored as several.
+    pub part_bytes: u64,
+    /// How long an unfinished upload may be resumed.
+    pub expiry_hours: i64,
+    /// The most parts one upload may have (a client sending a byte per request is refused
+    /// before it fills the database).
+    pub max_parts: i64,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig { max_upload_bytes: 1 << 40, part_bytes: 64 << 20, expiry_hours: 7 * 24, max_parts: 100_000 }
+    }
+}
+
+/// Why an upload request was refused (the web layer turns each into its tus status).
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Protocol(#[from] TusError),
+    #[error("the upload is at byte {current}: resume from there")]
+    OffsetMismatch { current: i64 },
+    #[error("the body does not match its Upload-Checksum; nothing of it was kept: send it again")]
+    ChecksumMismatch,
+    #[error("the upload would be larger than {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("this upload has expired; start it again")]
+    Expired,
+    #[error("storing the data failed: {0}")]
+    Blob(BlobError),
+}
+
+impl From<BlobError> for TransferError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Core(c) => TransferError::Core(c),
+            other => TransferError::Blob(other),
+        }
+    }
+}
+
+/// What to make: the asset it goes to, its length, and the client's `Upload-Metadata`.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub asset: String,
+    pub length: Length,
+    pub metadata: Vec<(String, Vec<u8>)>,
+}
+
+/// One request's bytes for an upload: the offset the client believes in, the length when it
+/// tells it late (`Upload-Length` on a deferred upload), the body's checksum if it sent one.
+pub struct Append {
+    pub offset: u64,
+    pub length: Option<u64>,
+    pub checksum: Option<Checksum>,
+    pub body: ByteStream,
+}
+
+/// The uploads in progress: their running SHA-256, by upload id, with the offset it covers.
+type Running = Mutex<HashMap<String, (i64, Sha256)>>;
+const MAX_RUNNING: usize = 10_000;
+
+pub struct Transfer {
+    governance: Arc<Governance>,
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    config: TransferConfig,
+    running: Running,
+}
+
+/// How a part's body ended.
+enum Fed {
+    /// The part is full; more may follow.
+    Full,
+    /// The request's body ended.
+    End,
+    /// The client went away mid-body (what arrived is kept unless a checksum was sent).
+    Broken,
+    /// The blob store stopped taking bytes (its error says why).
+    Refused,
+}
+
+impl Transfer {
+    pub fn new(
+        governance: Arc<Governance>,
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        config: TransferConfig,
+    ) -> Self {
+        Transfer { governance, store, blobs, clock, rng, config, running: Mutex::default() }
+    }
+
+    pub fn config(&self) -> &TransferConfig {
+        &self.config
+    }
+
+    /// Start an upload into `new.asset`: its IAO, IAAs and data managers only. Audited.
+    pub async fn create(&self, who: &Caller, new: NewUpload) -> Result<UploadRecord, TransferError> {
+        let (asset, _) = self.governance.require_on(who, Action::SendData, &new.asset).await?;
+        let length = match new.length {
+            Length::Known(n) if n > self.config.max_upload_bytes => {
+                return Err(TransferError::TooLarge { max: self.config.max_upload_bytes });
+            }
+            Length::Known(n) => {
+                i64::try_from(n).map_err(|_| TransferError::TooLarge { max: self.config.max_upload_bytes })?
+            }
+            Length::Deferred => -1,
+        };
+        let original = new
+            .metadata
+            .iter()
+            .find(|(k, _)| k == "filename" || k == "name")
+            .map(|(_, v)| String::from_utf8_lossy(v).chars().take(1024).collect::<String>())
+            .unwrap_or_default();
+        let raw: [u8; 16] = haven_crypto::rng::random_array(self.rng.as_ref()).map_err(CoreError::from)?;
+        let now = self.clock.now();
+        let now_us = to_micros(now);
+        let mut upload = UploadRecord {
+            id: hex::encode(raw),
+            asset: asset.name.clone(),
+            uploader: who.user_id.clone(),
+            name: names::sanitise(&original),
+            original_name: original,
+            metadata: super::tus::write_metadata(&new.metadata),
+            length,
+            offset: 0,
+            parts: 0,
+            created_us: now_us,
+            expires_us: to_micros(now + Duration::hours(self.config.expiry_hours)),
+            completed_us: 0,
+            sha256: String::new(),
+        };
+        if length == 0 {
+            upload.completed_us = now_us;
+            upload.sha256 = hex::encode(Sha256::new().finish());
+        }
+        let started = NewAuditEvent::new(now, &who.user_id, action::UPLOAD_STARTED)
+            .target(&who.user_id)
+            .project(&upload.asset)
+            .source(&who.source)
+            .details(json!({"upload": upload.id, "name": upload.name, "length": length}));
+        let completed = (length == 0).then(|| completed_event(&upload, who));
+        let stored = upload.clone();
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.insert_upload(&stored).await?;
+                tx.append_audit(started).await?;
+                if let Some(event) = completed {
+                    tx.append_audit(event).await?;
+                }
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(upload)
+    }
+
+    /// An upload of the caller's (HEAD). Anyone else's is not found, as is one that was ended.
+    pub async fn get(&self, who: &Caller, id: &str) -> Result<UploadRecord, TransferError> {
+        let id = id.to_string();
+        let found =
+            read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.upload(&id).await?) }))
+                .await?;
+        let upload = found.filter(|u| u.uploader == who.user_id).ok_or(CoreError::NotFound)?;
+        if upload.completed_us == 0 && upload.expires_us <= to_micros(self.clock.now()) {
+            return Err(TransferError::Expired);
+        }
+        Ok(upload)
+    }
+
+    /// Store one request's bytes at the end of the upload (PATCH), part by part; each part is
+    /// acknowledged (the upload's offset moved) only once it is durable. With a checksum, the
+    /// whole body is kept or none of it.
+    pub async fn append(&self, who: &Caller, id: &str, mut append: Append) -> Result<UploadRecord, TransferError> {
+        let mut upload = self.get(who, id).await?;
+        if i64::try_from(append.offset).ok() != Some(upload.offset) {
+            return Err(TransferError::OffsetMismatch { current: upload.offset });
+        }
+        // Sending stops with the sender's standing: a membership that ended ends its uploads.
+        self.governance.require_on(who, Action::SendData, &upload.asset).await?;
+        match (upload.length, append.length) {
+            (-1, Some(n)) => upload = self.set_length(who, upload, n).await?,
+            (known, Some(n)) if i64::try_from(n).ok() != Some(known) => {
+                return Err(TusError { status: 400, message: format!("Upload-Length is {known} already") }.into());
+            }
+            _ => {}
+        }
+        if upload.completed_us != 0 {
+            return Ok(upload);
+        }
+        let limit = if upload.length >= 0 { upload.length } else { self.config.max_upload_bytes as i64 };
+        let mut hash = self.running_hash(&upload).await?;
+        let mut check = append.checksum.as_ref().map(|c| match c.algorithm {
+            Algorithm::Sha1 => WireDigest::sha1(),
+            Algorithm::Sha256 => WireDigest::sha256(),
+        });
+        let mut staged: Vec<ObjectMeta> = Vec::new();
+        let mut pending: Option<Bytes> = None;
+        let mut at = upload.clone();
+        let result: Result<(), TransferError> = async {
+            loop {
+                let first = match pending.take() {
+                    Some(b) => Some(Ok(b)),
+                    None => append.body.next().await,
+                };
+                let first = match first {
+                    None => return Ok(()),
+                    Some(Err(_)) => return Err(CoreError::invalid("body", "the request's body broke off").into()),
+                    Some(Ok(b)) if b.is_empty() => continue,
+                    Some(Ok(b)) => b,
+                };
+                if at.parts + staged.len() as i64 >= self.config.max_parts {
+                    return Err(TusError {
+                        status: 400,
+                        message: "too many requests for one upload: send bigger ones".into(),
+                    }
+                    .into());
+                }
+                pending = Some(first);
+                let room = u64::try_from(limit - at.offset - staged.iter().map(|m| m.size).sum::<i64>()).unwrap_or(0);
+                let (meta, fed) =
+                    self.store_part(&upload.asset, &mut append.body, &mut pending, room, &mut hash, &mut check).await?;
+                let ended = !matches!(fed, Fed::Full);
+                if check.is_some() {
+                    staged.push(meta);
+                } else {
+                    at = self.commit(who, &at, vec![meta], &hash).await?;
+                }
+                if matches!(fed, Fed::Broken) {
+                    return Err(CoreError::invalid("body", "the request's body broke off").into());
+                }
+                if ended {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        let outcome = match (result, check) {
+            (Ok(()), Some(digest)) => {
+                let wanted = append.checksum.as_ref().map(|c| c.digest.as_slice()).unwrap_or_default();
+                if digest.matches(wanted) {
+                    let parts = std::mem::take(&mut staged);
+                    self.commit(who, &at, parts, &hash).await.map(|u| {
+                        at = u;
+                    })
+                } else {
+                    Err(TransferError::ChecksumMismatch)
+                }
+            }
+            (result, _) => result,
+        };
+        // Whatever was not recorded is deleted; the running hash is kept only if it matches
+        // what was recorded.
+        for meta in staged {
+            let _ = self.blobs.delete(&meta).await;
+        }
+        self.remember(&at, outcome.is_ok().then_some(hash));
+        outcome.map(|()| at)
+    }
+
+    /// Fix a deferred upload's length (at most once); complete it if every byte is in.
+    async fn set_length(&self, who: &Caller, upload: UploadRecord, n: u64) -> Result<UploadRecord, TransferError> {
+        let offset = u64::try_from(upload.offset).unwrap_or(0);
+        if n < offset || n > self.config.max_upload_bytes {
+            let message = format!("Upload-Length {n} is below the bytes sent ({offset}) or over the limit");
+            return Err(TusError { status: 400, message }.into());
+        }
+        let mut after = upload.clone();
+        after.length = n as i64;
+        if after.offset == after.length {
+            after.completed_us = to_micros(self.clock.now());
+            after.sha256 = hex::encode(self.running_hash(&upload).await?.finish());
+        }
+        let completed = (after.completed_us != 0).then(|| completed_event(&after, who));
+        let (before, stored) = (upload.clone(), after.clone());
+        let moved = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                if !tx.update_upload(&before, &stored).await? {
+                    return Ok::<_, CoreError>(false);
+                }
+                if let Some(event) = completed {
+                    tx.append_audit(event).await?;
+                }
+                Ok(true)
+            })
+        })
+        .await?;
+        if !moved {
+            return Err(TransferError::OffsetMismatch { current: upload.offset });
+        }
+        Ok(after)
+    }
+
+    /// End an upload (tus termination): its parts are crypto-shredded and their blobs deleted.
+    pub async fn terminate(&self, who: &Caller, id: &str) -> Result<(), TransferError> {
+        let upload = match self.get(who, id).await {
+            Err(TransferError::Expired) => None,
+            other => Some(other?),
+        };
+        let id = id.to_string();
+        let (actor, src) = (who.user_id.clone(), who.source.clone());
+        let now = self.clock.now();
+        let event = upload.as_ref().map(|u| {
+            NewAuditEvent::new(now, &actor, action::UPLOAD_TERMINATED)
+                .target(&actor)
+                .project(&u.asset)
+                .source(&src)
+                .details(json!({"upload": u.id, "name": u.name, "offset": u.offset}))
+        });
+        let doomed = id.clone();
+        let gone = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let gone = tx.delete_upload(&doomed).await?;
+                if let Some(e) = event {
+                    tx.append_audit(e).await?;
+                }
+                Ok::<_, CoreError>(gone)
+            })
+        })
+        .await?;
+        for meta in gone {
+            let _ = self.blobs.delete(&meta).await;
+        }
+        self.forget(id.as_str());
+        Ok(())
+    }
+
+    /// Seal the bytes of one part: from `pending` and then `body`, at most `part_bytes` and at
+    /// most `room`, updating the running hash and the body's checksum as they pass.
+    async fn store_part(
+        &self,
+        asset: &str,
+        body: &mut ByteStream,
+        pending: &mut Option<Bytes>,
+        room: u64,
+        hash: &mut Sha256,
+        check: &mut Option<WireDigest>,
+    ) -> Result<(ObjectMeta, Fed), TransferError> {
+        let part = self.config.part_bytes;
+        let (sender, receiver) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+        let put = self.blobs.put(asset, receiver.boxed(), Some(room));
+        let feed = async {
+            let mut sender = sender;
+            let mut sent: u64 = 0;
+            loop {
+                let mut chunk = match pending.take() {
+                    Some(b) => b,
+                    None => match body.next().await {
+                        None => return Fed::End,
+                        Some(Err(_)) => return Fed::Broken,
+                        Some(Ok(b)) => b,
+                    },
+                };
+                let left = part - sent;
+                if chunk.len() as u64 > left {
+                    *pending = Some(chunk.split_off(left as usize));
+                }
+                sent += chunk.len() as u64;
+                hash.update(&chunk);
+                if let Some(c) = check.as_mut() {
+                    c.update(&chunk);
+                }
+                if sender.send(Ok(chunk)).await.is_err() {
+                    return Fed::Refused;
+                }
+                if sent == part {
+                    return Fed::Full;
+                }
+            }
+        };
+        let (stored, fed) = futures::join!(put, feed);
+        match (stored, fed) {
+            (Err(BlobError::TooLarge { .. }), _) => Err(TransferError::TooLarge { max: room }),
+            (Err(e), _) => Err(e.into()),
+            (Ok(meta), Fed::Refused) => {
+                let _ = self.blobs.delete(&meta).await;
+                Err(TransferError::Blob(BlobError::Backend("the blob store stopped taking bytes".into())))
+            }
+            (Ok(meta), fed) => Ok((meta, fed)),
+        }
+    }
+
+    /// Record `parts` after `at` in one unit, moving the offset on; completes the upload when
+    /// its last byte is in. Another request having moved the offset first refuses them all.
+    async fn commit(
+        &self,
+        who: &Caller,
+        at: &UploadRecord,
+        parts: Vec<ObjectMeta>,
+        hash: &Sha256,
+    ) -> Result<UploadRecord, TransferError> {
+        let mut steps = Vec::with_capacity(parts.len());
+        let mut next = at.clone();
+        for meta in parts {
+            let before = next.clone();
+            next.offset += meta.size;
+            next.parts += 1;
+            steps.push((before, meta, next.clone()));
+        }
+        let now = self.clock.now();
+        if next.length >= 0 && next.offset == next.length {
+            next.completed_us = to_micros(now);
+            next.sha256 = hex::encode(hash.clone().finish());
+            if let Some(last) = steps.last_mut() {
+                last.2 = next.clone();
+            }
+        }
+        let completed = (next.completed_us != 0).then(|| completed_event(&next, who));
+        let metas: Vec<ObjectMeta> = steps.iter().map(|(_, m, _)| m.clone()).collect();
+        let moved = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                for (before, meta, after) in &steps {
+                    if !tx.add_upload_part(before, meta, after).await? {
+                        return Ok::<_, CoreError>(false);
+                    }
+                }
+                if let Some(event) = completed {
+                    tx.append_audit(event).await?;
+                }
+                Ok(true)
+            })
+        })
+        .await;
+        match moved {
+            Ok(true) => Ok(next),
+            Ok(false) => {
+                for meta in &metas {
+                    let _ = self.blobs.delete(meta).await;
+                }
+                let current = self.get(who, &at.id).await.map(|u| u.offset).unwrap_or(at.offset);
+                Err(TransferError::OffsetMismatch { current })
+            }
+            Err(e) => {
+                for meta in &metas {
+                    let _ = self.blobs.delete(meta).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The SHA-256 state after the upload's stored bytes: kept from the last request on this
+    /// node, or rebuilt by reading the parts back.
+    async fn running_hash(&self, upload: &UploadRecord) -> Result<Sha256, TransferError> {
+        if let Some((offset, hash)) = self.lock().get(&upload.id)
+            && *offset == upload.offset
+        {
+            return Ok(hash.clone());
+        }
+        let id = upload.id.clone();
+        let parts = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.upload_parts(&id).await?) })
+        })
+        .await?;
+        let mut hash = Sha256::new();
+        for meta in parts {
+            let mut bytes = self.blobs.get(&meta).await?;
+            while let Some(chunk) = bytes.next().await {
+                let chunk = chunk.map_err(|e| BlobError::Backend(e.to_string()))?;
+                hash.update(&chunk);
+            }
+        }
+        Ok(hash)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Sha256)>> {
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember(&self, upload: &UploadRecord, hash: Option<Sha256>) {
+        let mut running = self.lock();
+        match hash {
+            Some(h) if upload.completed_us == 0 => {
+                if running.len() >= MAX_RUNNING {
+                    running.clear();
+                }
+                running.insert(upload.id.clone(), (upload.offset, h));
+            }
+            _ => {
+                running.remove(&upload.id);
+            }
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}
+
+fn completed_event(u: &UploadRecord, who: &Caller) -> NewAuditEvent {
+    NewAuditEvent::new(crate::from_micros(u.completed_us), &who.user_id, action::UPLOAD_COMPLETED)
+        .target(&who.user_id)
+        .project(&u.asset)
+        .source(&who.source)
+        .details(json!({
+            "upload": u.id, "name": u.name, "original_name": u.original_name, "size": u.offset,
+            "sha256": u.sha256, "parts": u.parts,
+        }))
+}
