@@ -242,15 +242,22 @@ async fn uploads_refuse_what_breaks_the_rules(db: TestDb) {
         t.create(&who, named("big", Length::Known(1001))).await,
         Err(TransferError::TooLarge { max: 1000 })
     ));
-    let small = t.create(&who, named("small.csv", Length::Known(5))).await.unwrap();
-    assert!(matches!(t.append(&who, &small.id, append(0, &[b"123456"])).await, Err(TransferError::TooLarge { .. })));
-    assert_eq!(t.get(&who, &small.id).await.unwrap().offset, 0, "nothing of the refused body is recorded");
+    // Bytes past the declared length: the declared ones are kept (the upload completes), the
+    // rest refused; a part boundary at the very end changes nothing.
+    let small = t.create(&who, named("small.csv", Length::Known(20))).await.unwrap();
+    let over = t.append(&who, &small.id, append(0, &[b"0123456789", b"0123456789", b"extra"])).await;
+    assert!(matches!(over, Err(TransferError::TooLarge { .. })), "{over:?}");
+    let kept = t.get(&who, &small.id).await.unwrap();
+    assert_eq!((kept.offset, kept.sha256.clone()), (20, sha256_hex(b"01234567890123456789")));
     // Someone else's upload does not exist for them.
     assert!(matches!(t.get(&rita, &small.id).await, Err(TransferError::Core(CoreError::NotFound))));
-    // An upload left unfinished expires.
+    // An upload left unfinished expires; it can still be ended, and that is audited.
+    let idle = t.create(&who, named("idle.csv", Length::Known(5))).await.unwrap();
     app.clock.advance(time::Duration::hours(25));
-    assert!(matches!(t.get(&who, &small.id).await, Err(TransferError::Expired)));
-    assert!(matches!(t.append(&who, &small.id, append(0, &[b"12345"])).await, Err(TransferError::Expired)));
-    // Nothing was audited as arrived.
-    assert!(!actions(&app).await.iter().any(|e| e.action == "upload.completed"));
+    assert!(matches!(t.get(&who, &idle.id).await, Err(TransferError::Expired)));
+    assert!(matches!(t.append(&who, &idle.id, append(0, &[b"12345"])).await, Err(TransferError::Expired)));
+    t.terminate(&who, &idle.id).await.unwrap();
+    let trail = actions(&app).await;
+    assert!(trail.iter().any(|e| e.action == "upload.terminated" && e.details.contains(&idle.id)));
+    assert_eq!(trail.iter().filter(|e| e.action == "upload.completed").count(), 1, "only small arrived");
 }

@@ -47,7 +47,7 @@ pub struct TransferConfig {
 
 impl Default for TransferConfig {
     fn default() -> Self {
-        TransferConfig { max_upload_bytes: 1 << 40, part_bytes: 64 << 20, expiry_hours: 7 * 24, max_parts: 100_000 }
+        TransferConfig { max_upload_bytes: 1 << 40, part_bytes: 64 << 20, expiry_hours: 7 * 24, max_parts: 20_000 }
     }
 }
 
@@ -98,6 +98,7 @@ pub struct Append {
 
 /// The uploads in progress: their running SHA-256, by upload id, with the offset it covers.
 type Running = Mutex<HashMap<String, (i64, Sha256)>>;
+const LOST_RACE: &str = "another request moved the upload on first";
 const MAX_RUNNING: usize = 10_000;
 
 pub struct Transfer {
@@ -131,6 +132,10 @@ impl Transfer {
         rng: Arc<dyn Rng>,
         config: TransferConfig,
     ) -> Self {
+        // No zero-byte parts, and every size fits the database's signed 64-bit integers.
+        let mut config = config;
+        config.part_bytes = config.part_bytes.max(1);
+        config.max_upload_bytes = config.max_upload_bytes.min(i64::MAX as u64);
         Transfer { governance, store, blobs, clock, rng, config, running: Mutex::default() }
     }
 
@@ -201,11 +206,7 @@ impl Transfer {
 
     /// An upload of the caller's (HEAD). Anyone else's is not found, as is one that was ended.
     pub async fn get(&self, who: &Caller, id: &str) -> Result<UploadRecord, TransferError> {
-        let id = id.to_string();
-        let found =
-            read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.upload(&id).await?) }))
-                .await?;
-        let upload = found.filter(|u| u.uploader == who.user_id).ok_or(CoreError::NotFound)?;
+        let upload = self.record_of(who, id).await?;
         if upload.completed_us == 0 && upload.expires_us <= to_micros(self.clock.now()) {
             return Err(TransferError::Expired);
         }
@@ -234,6 +235,9 @@ impl Transfer {
         }
         let limit = if upload.length >= 0 { upload.length } else { self.config.max_upload_bytes as i64 };
         let mut hash = self.running_hash(&upload).await?;
+        // The hash of what is recorded: what the cache keeps whatever becomes of this request,
+        // so that a broken or refused request does not force the next to read everything back.
+        let mut committed = hash.clone();
         let mut check = append.checksum.as_ref().map(|c| match c.algorithm {
             Algorithm::Sha1 => WireDigest::sha1(),
             Algorithm::Sha256 => WireDigest::sha256(),
@@ -262,6 +266,9 @@ impl Transfer {
                 }
                 pending = Some(first);
                 let room = u64::try_from(limit - at.offset - staged.iter().map(|m| m.size).sum::<i64>()).unwrap_or(0);
+                if room == 0 {
+                    return Err(TransferError::TooLarge { max: u64::try_from(limit).unwrap_or(0) });
+                }
                 let (meta, fed) =
                     self.store_part(&upload.asset, &mut append.body, &mut pending, room, &mut hash, &mut check).await?;
                 let ended = !matches!(fed, Fed::Full);
@@ -269,6 +276,8 @@ impl Transfer {
                     staged.push(meta);
                 } else {
                     at = self.commit(who, &at, vec![meta], &hash).await?;
+                    committed = hash.clone();
+                    self.remember(&at, committed.clone());
                 }
                 if matches!(fed, Fed::Broken) {
                     return Err(CoreError::invalid("body", "the request's body broke off").into());
@@ -286,6 +295,7 @@ impl Transfer {
                     let parts = std::mem::take(&mut staged);
                     self.commit(who, &at, parts, &hash).await.map(|u| {
                         at = u;
+                        committed = hash.clone();
                     })
                 } else {
                     Err(TransferError::ChecksumMismatch)
@@ -298,8 +308,17 @@ impl Transfer {
         for meta in staged {
             let _ = self.blobs.delete(&meta).await;
         }
-        self.remember(&at, outcome.is_ok().then_some(hash));
+        self.remember(&at, committed);
         outcome.map(|()| at)
+    }
+
+    /// The caller's upload as stored, expired or not.
+    async fn record_of(&self, who: &Caller, id: &str) -> Result<UploadRecord, TransferError> {
+        let id = id.to_string();
+        let found =
+            read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.upload(&id).await?) }))
+                .await?;
+        Ok(found.filter(|u| u.uploader == who.user_id).ok_or(CoreError::NotFound)?)
     }
 
     /// Fix a deferred upload's length (at most once); complete it if every byte is in.
@@ -310,7 +329,7 @@ impl Transfer {
             return Err(TusError { status: 400, message }.into());
         }
         let mut after = upload.clone();
-        after.length = n as i64;
+        after.length = i64::try_from(n).map_err(|_| TransferError::TooLarge { max: self.config.max_upload_bytes })?;
         if after.offset == after.length {
             after.completed_us = to_micros(self.clock.now());
             after.sha256 = hex::encode(self.running_hash(&upload).await?.finish());
@@ -332,32 +351,27 @@ impl Transfer {
         if !moved {
             return Err(TransferError::OffsetMismatch { current: upload.offset });
         }
+        if after.completed_us != 0 {
+            self.forget(&after.id);
+        }
         Ok(after)
     }
 
     /// End an upload (tus termination): its parts are crypto-shredded and their blobs deleted.
     pub async fn terminate(&self, who: &Caller, id: &str) -> Result<(), TransferError> {
-        let upload = match self.get(who, id).await {
-            Err(TransferError::Expired) => None,
-            other => Some(other?),
-        };
+        // An expired upload can be ended too: its record is read without the expiry check.
+        let u = self.record_of(who, id).await?;
         let id = id.to_string();
-        let (actor, src) = (who.user_id.clone(), who.source.clone());
-        let now = self.clock.now();
-        let event = upload.as_ref().map(|u| {
-            NewAuditEvent::new(now, &actor, action::UPLOAD_TERMINATED)
-                .target(&actor)
-                .project(&u.asset)
-                .source(&src)
-                .details(json!({"upload": u.id, "name": u.name, "offset": u.offset}))
-        });
+        let event = NewAuditEvent::new(self.clock.now(), &who.user_id, action::UPLOAD_TERMINATED)
+            .target(&who.user_id)
+            .project(&u.asset)
+            .source(&who.source)
+            .details(json!({"upload": u.id, "name": u.name, "offset": u.offset}));
         let doomed = id.clone();
         let gone = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let gone = tx.delete_upload(&doomed).await?;
-                if let Some(e) = event {
-                    tx.append_audit(e).await?;
-                }
+                tx.append_audit(event).await?;
                 Ok::<_, CoreError>(gone)
             })
         })
@@ -380,7 +394,9 @@ impl Transfer {
         hash: &mut Sha256,
         check: &mut Option<WireDigest>,
     ) -> Result<(ObjectMeta, Fed), TransferError> {
-        let part = self.config.part_bytes;
+        // A part stops at its size or at the upload's end, whichever comes first; bytes past the
+        // end stay pending, and the next part finds no room for them.
+        let part = self.config.part_bytes.min(room);
         let (sender, receiver) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
         let put = self.blobs.put(asset, receiver.boxed(), Some(room));
         let feed = async {
@@ -414,7 +430,7 @@ impl Transfer {
         };
         let (stored, fed) = futures::join!(put, feed);
         match (stored, fed) {
-            (Err(BlobError::TooLarge { .. }), _) => Err(TransferError::TooLarge { max: room }),
+            (Err(BlobError::TooLarge { .. }), _) => Err(TransferError::TooLarge { max: self.config.max_upload_bytes }),
             (Err(e), _) => Err(e.into()),
             (Ok(meta), Fed::Refused) => {
                 let _ = self.blobs.delete(&meta).await;
@@ -455,31 +471,29 @@ impl Transfer {
             Box::pin(async move {
                 for (before, meta, after) in &steps {
                     if !tx.add_upload_part(before, meta, after).await? {
-                        return Ok::<_, CoreError>(false);
+                        // Rolls back the parts recorded before this one.
+                        return Err(CoreError::Conflict(LOST_RACE.into()));
                     }
                 }
                 if let Some(event) = completed {
                     tx.append_audit(event).await?;
                 }
-                Ok(true)
+                Ok(())
             })
         })
         .await;
         match moved {
-            Ok(true) => Ok(next),
-            Ok(false) => {
+            Ok(()) => Ok(next),
+            Err(CoreError::Conflict(m)) if m == LOST_RACE => {
                 for meta in &metas {
                     let _ = self.blobs.delete(meta).await;
                 }
                 let current = self.get(who, &at.id).await.map(|u| u.offset).unwrap_or(at.offset);
                 Err(TransferError::OffsetMismatch { current })
             }
-            Err(e) => {
-                for meta in &metas {
-                    let _ = self.blobs.delete(meta).await;
-                }
-                Err(e.into())
-            }
+            // The commit's outcome is not known (the database may have kept it): the blobs
+            // stay, rather than risk deleting what a recorded part points at.
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -511,19 +525,16 @@ impl Transfer {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn remember(&self, upload: &UploadRecord, hash: Option<Sha256>) {
+    fn remember(&self, upload: &UploadRecord, hash: Sha256) {
         let mut running = self.lock();
-        match hash {
-            Some(h) if upload.completed_us == 0 => {
-                if running.len() >= MAX_RUNNING {
-                    running.clear();
-                }
-                running.insert(upload.id.clone(), (upload.offset, h));
-            }
-            _ => {
-                running.remove(&upload.id);
-            }
+        if upload.completed_us != 0 {
+            running.remove(&upload.id);
+            return;
         }
+        if running.len() >= MAX_RUNNING {
+            running.clear();
+        }
+        running.insert(upload.id.clone(), (upload.offset, hash));
     }
 
     fn forget(&self, id: &str) {
