@@ -277,6 +277,7 @@ impl Transfer {
                 } else {
                     at = self.commit(who, &at, vec![meta], &hash).await?;
                     committed = hash.clone();
+                    // Now, not only at the end: a request dropped mid-body never gets there.
                     self.remember(&at, committed.clone());
                 }
                 if matches!(fed, Fed::Broken) {
@@ -303,8 +304,7 @@ impl Transfer {
             }
             (result, _) => result,
         };
-        // Whatever was not recorded is deleted; the running hash is kept only if it matches
-        // what was recorded.
+        // Staged parts not recorded are deleted; the cache keeps the hash of what was recorded.
         for meta in staged {
             let _ = self.blobs.delete(&meta).await;
         }

@@ -58,6 +58,18 @@ struct ReportsPage {
     table: Option<Table>,
 }
 
+/// The page again with what was wrong with the query (422), or the step-up it needs.
+fn refused_page(mut page: ReportsPage, q: AccessQuery, e: haven_core::CoreError) -> Result<Response, WebError> {
+    match refused(e)? {
+        Refused::StepUp => Err(haven_core::CoreError::StepUpRequired.into()),
+        Refused::Form(failure) => {
+            page.c = page.c.failed(failure);
+            page.q = q;
+            render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
 pub async fn access(
     State(state): State<AppState>,
     Page { who, csrf }: Page,
@@ -107,26 +119,12 @@ pub async fn access(
                 };
                 return Ok(download(body, kind, &format!("access-{}-{}.{ext}", q.from, q.to)));
             }
-            Err(e) => match refused(e)? {
-                Refused::StepUp => return Err(haven_core::CoreError::StepUpRequired.into()),
-                Refused::Form(failure) => {
-                    page.c = page.c.failed(failure);
-                    page.q = q;
-                    return render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page);
-                }
-            },
+            Err(e) => return refused_page(page, q, e),
         }
     }
     let rows = match state.governance.access_report(&who, &q.from, &q.to, asset).await {
         Ok(rows) => rows,
-        Err(e) => match refused(e)? {
-            Refused::StepUp => return Err(haven_core::CoreError::StepUpRequired.into()),
-            Refused::Form(failure) => {
-                page.c = page.c.failed(failure);
-                page.q = q;
-                return render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page);
-            }
-        },
+        Err(e) => return refused_page(page, q, e),
     };
     page.download = form_urlencoded::Serializer::new(String::new())
         .append_pair("from", &q.from)
