@@ -953,8 +953,7 @@ async fn activation_codes_and_the_current_password_cannot_be_guessed_at_will() {
     let (mut b, first_serial, first_secret) = onboard(&app, "tess").await; // one wrong activation code inside
     assert_eq!(b.post("/security/tokens", &[("product", "mobileid_totp")]).await.status, 303);
     let tokens = b.get("/security/tokens").await.body;
-    let second =
-        tokens.match_indices("HVN").map(|(i, _)| tokens[i..i + 11].to_string()).find(|s| *s != first_serial).unwrap();
+    let second = other_serial_in(&tokens, &first_serial);
     b.post(&format!("/security/tokens/{second}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await;
     let shown = b.post(&format!("/security/tokens/{second}/push"), &[("method", "screen")]).await;
     let at = shown.body.find("otpauth://").unwrap_or_else(|| panic!("{} {}", shown.status, shown.body));
@@ -1019,7 +1018,7 @@ async fn pages_say_what_to_do_next() {
     // A delivery link (for a second, pending token) opened in another browser.
     b.post("/security/tokens", &[("product", "mobileid_totp")]).await;
     let list = b.get("/security/tokens").await.body;
-    let pending = list.match_indices("HVN").map(|(i, _)| list[i..i + 11].to_string()).find(|s| *s != serial).unwrap();
+    let pending = other_serial_in(&list, &serial);
     b.post(&format!("/security/tokens/{pending}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await;
     let pushed = b.post(&format!("/security/tokens/{pending}/push"), &[("method", "email")]).await;
     assert_eq!(pushed.status, 303, "{}", pushed.body);
@@ -1061,8 +1060,7 @@ async fn hotp_resynchronisation_cannot_be_guessed_at_will() {
     let (mut b, first_serial, _) = onboard(&app, "hugo").await;
     b.post("/security/tokens", &[("product", "event_hotp")]).await;
     let list = b.get("/security/tokens").await.body;
-    let hotp =
-        list.match_indices("HVN").map(|(i, _)| list[i..i + 11].to_string()).find(|s| *s != first_serial).unwrap();
+    let hotp = other_serial_in(&list, &first_serial);
     b.post(&format!("/security/tokens/{hotp}/pin"), &[("pin", "4917"), ("pin_confirm", "4917")]).await;
     let shown = b.post(&format!("/security/tokens/{hotp}/push"), &[("method", "screen")]).await;
     let at = shown.body.find("otpauth://hotp/").unwrap_or_else(|| panic!("{}", shown.body));

@@ -92,9 +92,32 @@ pub fn link_token(url: &str) -> String {
     url.split("token=").nth(1).unwrap().to_string()
 }
 
+/// The token serials on a page, in order, each once. A serial is `HVN` and eight characters of its
+/// alphabet standing alone: random strings on the page (the CSRF token) may contain "HVN" too.
+pub fn serials_in(body: &str) -> Vec<String> {
+    let alone = |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-' && c != '_');
+    let mut found: Vec<String> = Vec::new();
+    for (at, _) in body.match_indices("HVN") {
+        let Some(candidate) = body.get(at..at + 11) else { continue };
+        let tail_ok = candidate[3..].bytes().all(|b| b"ABCDEFGHJKMNPQRSTVWXYZ23456789".contains(&b));
+        if tail_ok
+            && alone(body[..at].chars().next_back())
+            && alone(body[at + 11..].chars().next())
+            && !found.iter().any(|s| s == candidate)
+        {
+            found.push(candidate.to_string());
+        }
+    }
+    found
+}
+
 pub fn serial_in(body: &str) -> String {
-    let at = body.find("HVN").expect("a serial on the page");
-    body[at..at + 11].to_string()
+    serials_in(body).into_iter().next().expect("a serial on the page")
+}
+
+/// The first serial on the page other than `known`.
+pub fn other_serial_in(body: &str, known: &str) -> String {
+    serials_in(body).into_iter().find(|s| s != known).expect("another serial on the page")
 }
 
 pub fn code_at(secret_b32: &str, unix: i64) -> String {
