@@ -55,7 +55,7 @@ pub enum Action {
     /// Reach the asset's data: a current, trained member (what later portals ask).
     ReachAsset,
     /// Send files into the asset's arrivals area: its IAO, IAAs and data managers who may
-    /// reach it, signed in fully.
+    /// reach it, signed in fully or with a write API token.
     SendData,
     /// Accept the Acceptable Use Statement and see one's own assets and training.
     UseOwnGovernance,
@@ -164,7 +164,8 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
     let desk = (full && caller.has(Role::Admin)) || console || console_admin;
     let auditor = full && caller.has(Role::Auditor);
     // An API token reaches governance only: a read token what its owner may read, a write token
-    // also what they may change. It never reaches data, accounts, credentials or packages.
+    // also what they may change, and a write token may send files in. It never reads data, nor
+    // reaches accounts, credentials or packages.
     let api_read = matches!(level, Level::ApiRead | Level::ApiWrite);
     let api_write = level == Level::ApiWrite;
     let reads = full || api_read;
@@ -187,8 +188,10 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
         }
         (Action::ReviewMembers, Resource::Asset { standing, .. }) => writes && standing.iao,
         (Action::ReachAsset, Resource::Asset { standing, .. }) => full && standing.member,
+        // A write token may send files in (`haven upload`): ingress is write-only, so the token
+        // still reads nothing, not even what it sent.
         (Action::SendData, Resource::Asset { standing, .. }) => {
-            full && (standing.iao || standing.iaa || standing.data_manager)
+            writes && (standing.iao || standing.iaa || standing.data_manager)
         }
         (Action::UseOwnGovernance, Resource::Account(owner)) => own(owner) && reads,
         (Action::ManagePackages, Resource::Service) => {
@@ -402,7 +405,9 @@ mod tests {
             (&Caller::console(), none, false),
             (&limited("rita", &[], true, false), data_manager, false),
             (&caller("rita", &[], Level::Repository), data_manager, false),
-            (&caller("rita", &[], Level::ApiWrite), data_manager, false),
+            (&caller("rita", &[], Level::ApiWrite), data_manager, true),
+            (&caller("rita", &[], Level::ApiRead), data_manager, false),
+            (&caller("rita", &[], Level::ApiWrite), none, false),
         ] {
             assert_eq!(can(who, SendData, asset(standing)), want, "{who:?} {standing:?}");
         }
@@ -475,10 +480,11 @@ mod tests {
             assert_eq!(can(&who, ViewGovernance, Resource::Service), view, "{who:?}");
         }
         assert!(!can(&api(&[Role::Admin], true), DecideAccess, Resource::Account("owen")));
-        // Outside governance a token of any scope does nothing, whoever holds it.
+        // Outside governance (and sending files in, above) a token of any scope does nothing,
+        // whoever holds it.
         for action in Action::ALL.into_iter().filter(|a| {
             !matches!(a, ViewGovernance | CreateAsset | DecideAccess | ManageAsset | NominateAdmins)
-                && !matches!(a, RequestAccess | ViewMembers | ReviewMembers | UseOwnGovernance)
+                && !matches!(a, RequestAccess | ViewMembers | ReviewMembers | UseOwnGovernance | SendData)
         }) {
             for write in [false, true] {
                 let who = api(&[Role::Admin, Role::Auditor, Role::PackageReviewer], write);

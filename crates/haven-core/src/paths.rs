@@ -99,6 +99,17 @@ pub const GOV_IG_IMPORT: &str = "/governance/ig/import";
 pub const GOV_AUS: &str = "/governance/aus";
 pub const GOV_REPORTS: &str = "/governance/reports";
 
+// The File Transfer portal: the tus endpoint for members (a session or a write API token).
+pub const TRANSFER: &str = "/transfer";
+pub const TRANSFER_PREFIX: &str = "/transfer/";
+pub const TRANSFER_UPLOADS: &str = "/transfer/uploads/";
+pub const TRANSFER_UPLOADS_BARE: &str = "/transfer/uploads";
+pub const TRANSFER_UPLOAD_ROUTE: &str = "/transfer/uploads/{id}";
+
+pub fn transfer_upload(id: &str) -> String {
+    format!("{TRANSFER_UPLOADS}{id}")
+}
+
 pub fn gov_asset(name: &str) -> String {
     format!("{GOVERNANCE}/assets/{name}")
 }

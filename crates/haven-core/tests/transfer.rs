@@ -27,12 +27,12 @@ haven_testkit::contract!(uploads_are_stored_part_by_part_and_resume, uploads_ref
 const COURSE: &str = "data-security-awareness";
 
 fn config() -> TransferConfig {
-    TransferConfig { max_upload_bytes: 1000, part_bytes: 10, expiry_hours: 24, max_parts: 50 }
+    TransferConfig { max_upload_bytes: 1000, part_bytes: 10, expiry_hours: 24, max_parts: 50, idle_timeout_secs: 60 }
 }
 
 /// An asset `heart` with its IAO owen (trained, staff); rita is a plain researcher.
 async fn world(db: TestDb) -> TestApp {
-    let app = TestApp::builder().db(db).transfer(config()).build().await;
+    let app = TestApp::builder().db(db).transfer(config()).s3_with_postgres().build().await;
     let console = Caller::console();
     for user in ["owen", "rita"] {
         app.state.identity.add_account(&console, user, &format!("{user}@example.org"), false).await.unwrap();

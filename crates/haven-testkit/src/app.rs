@@ -5,6 +5,7 @@
 //! ```ignore
 //! let app = TestApp::builder().policy(policy).build().await;           // SQLite
 //! let app = TestApp::builder().db(postgres).production_hasher().build().await;
+//! let app = TestApp::builder().db(db).s3_with_postgres().build().await;   // PostgreSQL + S3
 //! ```
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use haven_core::transfer::uploads::TransferConfig;
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
-use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
+use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
 use haven_store::hasher::PooledHasher;
 use haven_store::upstream::UpstreamFetcher;
 use haven_web::{AppState, WebConfig};
@@ -55,6 +56,7 @@ pub struct TestAppBuilder {
     ca_pem: Option<String>,
     trusted_proxies: Vec<ipnet::IpNet>,
     production_hasher: bool,
+    s3_with_postgres: bool,
 }
 
 impl TestApp {
@@ -70,6 +72,7 @@ impl TestApp {
             ca_pem: None,
             trusted_proxies: Vec::new(),
             production_hasher: false,
+            s3_with_postgres: false,
         }
     }
 }
@@ -120,6 +123,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Blobs in S3 (the `moto_server` scripts/test starts, HAVEN_TEST_S3_ENDPOINT) when the
+    /// database is PostgreSQL, as a deployment of several nodes has them; local with SQLite.
+    pub fn s3_with_postgres(mut self) -> Self {
+        self.s3_with_postgres = true;
+        self
+    }
+
     pub async fn build(self) -> TestApp {
         let db = match self.db {
             Some(db) => db,
@@ -132,7 +142,14 @@ impl TestAppBuilder {
         let master = Key256::generate(rng.as_ref()).unwrap();
         let keys = Arc::new(KeyRing::new(master, store.clone(), dyn_clock.clone(), rng.clone()));
         let dir = tempfile::tempdir().unwrap();
-        let backend = open_backend(&BlobLocation::Local(dir.path().into())).unwrap();
+        let location = match (self.s3_with_postgres && db.url.starts_with("postgres"), s3_endpoint()) {
+            (true, Some(endpoint)) => BlobLocation::S3(s3_bucket(&endpoint).await),
+            (true, None) if crate::strict() => {
+                panic!("HAVEN_TEST_S3_ENDPOINT is not set, and CI=true forbids local blobs here")
+            }
+            _ => BlobLocation::Local(dir.path().into()),
+        };
+        let backend = open_backend(&location).unwrap();
         let blobs: Arc<dyn haven_core::blobs::BlobStore> =
             Arc::new(SealedBlobStore::new(backend, keys.clone(), dyn_clock.clone()));
         let mail = Arc::new(MemoryMailer::default());
@@ -167,5 +184,26 @@ impl TestAppBuilder {
         };
         let state = adapters.state(settings).await.unwrap();
         TestApp { state, store, clock, blobs, mail, db, _blobs: dir }
+    }
+}
+
+fn s3_endpoint() -> Option<String> {
+    std::env::var("HAVEN_TEST_S3_ENDPOINT").ok().filter(|e| !e.is_empty())
+}
+
+/// A new bucket of its own for one test (moto creates one on an unsigned PUT).
+async fn s3_bucket(endpoint: &str) -> S3Options {
+    let raw: [u8; 8] = haven_crypto::rng::random_array(&SystemRng::new()).unwrap();
+    let bucket = format!("haven-test-{}", hex::encode(raw));
+    let created = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.unwrap();
+    assert!(created.status().is_success(), "create the bucket: {}", created.status());
+    S3Options {
+        bucket,
+        prefix: "blobs".into(),
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint.to_string()),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+        allow_http: true,
     }
 }

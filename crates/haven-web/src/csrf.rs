@@ -8,7 +8,10 @@
 //!    `X-CSRF-Token` header or the `csrf_token` form field, compared in constant time.
 //!
 //! A refusal is a 403 with code `csrf_failed` and an audit event. The `/api/` surface authenticates
-//! with bearer tokens, never cookies, so it carries no ambient authority and is exempt.
+//! with bearer tokens, never cookies, so it carries no ambient authority and is exempt; so is an
+//! upload under `/transfer/` that carries an `Authorization` header, which its handler then
+//! judges alone (a cross-site page cannot add that header without a CORS preflight, which Haven
+//! never grants).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -92,7 +95,10 @@ async fn refuse(state: &AppState, request_path: &str, source: String, why: &'sta
 
 pub async fn protect(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let cookie = cookie_value(request.headers());
-    if request.uri().path().starts_with(paths::API_PREFIX) || !unsafe_method(request.method()) {
+    let path = request.uri().path();
+    let bearer_upload =
+        path.starts_with(paths::TRANSFER_PREFIX) && request.headers().contains_key(header::AUTHORIZATION);
+    if path.starts_with(paths::API_PREFIX) || bearer_upload || !unsafe_method(request.method()) {
         let (token, fresh) = match cookie {
             Some(t) => (t, false),
             None => match haven_crypto::token::new_token(state.rng.as_ref()) {

@@ -18,6 +18,7 @@ pub use haven_core::paths;
 pub mod security;
 pub mod session;
 mod source;
+mod transfer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,7 +63,7 @@ pub struct WebConfig {
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     let max_body = state.config.max_body_bytes;
-    Router::new()
+    let portals = Router::new()
         .merge(home::routes())
         .merge(bootstrap::routes())
         .merge(security::routes())
@@ -75,7 +76,12 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(DefaultBodyLimit::max(max_body))
         // Outermost last: the timeout's 408 is rendered by `normalize` like every other error.
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout));
+    // Uploads stream for as long as their bytes keep coming (an idle timeout per read instead of
+    // the request timeout), and read their bodies themselves, never whole (no body limit).
+    let uploads = transfer::routes().layer(from_fn_with_state(state.clone(), csrf::protect));
+    portals
+        .merge(uploads)
         .layer(from_fn(error::normalize))
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))

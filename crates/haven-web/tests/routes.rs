@@ -230,6 +230,11 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/security/tokens/{serial}/resync",        [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
     ("/security/tokens/{serial}/state",         [405, 405, 405, 405, 405, 405], [303, 422, 422, 422, 422, 422]),
     ("/static/haven.css",                       [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    // tus: the protocol's version is checked before anyone (412), and ids are 32 hex digits;
+    // tests/transfer.rs asks who may send, with tokens and sessions.
+    ("/transfer/uploads",                       [405, 405, 405, 405, 405, 405], [412, 412, 412, 412, 412, 412]),
+    ("/transfer/uploads/",                      [405, 405, 405, 405, 405, 405], [412, 412, 412, 412, 412, 412]),
+    ("/transfer/uploads/{id}",                  [404, 404, 404, 404, 404, 404], [404, 404, 404, 404, 404, 404]),
     ("/updates",                                [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     ("/updates.atom",                           [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     // The API, with each caller's read-write token; 422 is the empty body's missing fields.

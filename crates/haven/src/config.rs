@@ -46,6 +46,8 @@ pub struct Config {
     pub packages: haven_core::packages::PackagesConfig,
     /// Information assets, IG training, the Acceptable Use Statement and access reviews.
     pub governance: haven_core::governance::GovernanceConfig,
+    /// The File Transfer portal: upload limits and expiry.
+    pub transfer: haven_core::transfer::uploads::TransferConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,6 +321,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             packages: haven_core::packages::PackagesConfig::default(),
             governance: haven_core::governance::GovernanceConfig::default(),
+            transfer: haven_core::transfer::uploads::TransferConfig::default(),
         }
     }
 }
@@ -572,6 +575,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError(why));
     }
     if let Err(why) = c.governance.validate() {
+        return Err(ConfigError(why));
+    }
+    if let Err(why) = c.transfer.validate() {
         return Err(ConfigError(why));
     }
     if !haven_store::mail::is_mailbox(&c.mail.from) {

@@ -66,8 +66,7 @@ pub async fn run(config: Config) -> Result<()> {
         policy: config.security.clone(),
         packages: config.packages.clone(),
         governance: config.governance.clone(),
-        // Configurable with the transfer portal's pages (issue 13); its defaults meanwhile.
-        transfer: haven_core::transfer::uploads::TransferConfig::default(),
+        transfer: config.transfer.clone(),
         web: WebConfig {
             public_url: public_url.clone(),
             max_body_bytes: config.http.max_body_bytes,

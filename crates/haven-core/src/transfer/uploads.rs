@@ -31,23 +31,55 @@ use crate::caller::Caller;
 use crate::governance::Governance;
 use crate::{Clock, CoreError, Rng, Store, read, to_micros, transact};
 
-/// Limits of the transfer portal (`[transfer]` in the configuration).
-#[derive(Debug, Clone)]
+/// Limits of the transfer portal: the `[transfer]` section of the configuration.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TransferConfig {
-    /// The largest upload accepted (`Tus-Max-Size`).
+    /// The largest file accepted (`Tus-Max-Size`), in bytes.
     pub max_upload_bytes: u64,
     /// The longest part; a request's body longer than this is stored as several.
     pub part_bytes: u64,
-    /// How long an unfinished upload may be resumed.
+    /// How long an unfinished upload may be resumed (hours).
     pub expiry_hours: i64,
     /// The most parts one upload may have (a client sending a byte per request is refused
     /// before it fills the database).
     pub max_parts: i64,
+    /// How long an upload's body may pause before the request is ended (what arrived is kept).
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for TransferConfig {
     fn default() -> Self {
-        TransferConfig { max_upload_bytes: 1 << 40, part_bytes: 64 << 20, expiry_hours: 7 * 24, max_parts: 20_000 }
+        TransferConfig {
+            max_upload_bytes: 100 << 30,
+            part_bytes: 64 << 20,
+            expiry_hours: 7 * 24,
+            max_parts: 20_000,
+            idle_timeout_secs: 60,
+        }
+    }
+}
+
+impl TransferConfig {
+    /// Whether the values make sense: the key and what is allowed when they do not.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |key: &str, what: &str| Err(format!("key `transfer.{key}`: {what}"));
+        if !(1..=(1u64 << 50)).contains(&self.max_upload_bytes) {
+            return bad("max_upload_bytes", "must be 1 byte to 1 PiB");
+        }
+        if !((1 << 20)..=(1u64 << 32)).contains(&self.part_bytes) {
+            return bad("part_bytes", "must be 1 MiB to 4 GiB");
+        }
+        if !(1..=24 * 90).contains(&self.expiry_hours) {
+            return bad("expiry_hours", "must be 1 to 2160 hours (90 days)");
+        }
+        if !(1..=1_000_000).contains(&self.max_parts) {
+            return bad("max_parts", "must be 1 to 1000000");
+        }
+        if !(5..=3600).contains(&self.idle_timeout_secs) {
+            return bad("idle_timeout_secs", "must be 5 to 3600 seconds");
+        }
+        Ok(())
     }
 }
 
@@ -136,6 +168,7 @@ impl Transfer {
         let mut config = config;
         config.part_bytes = config.part_bytes.max(1);
         config.max_upload_bytes = config.max_upload_bytes.min(i64::MAX as u64);
+        config.idle_timeout_secs = config.idle_timeout_secs.max(1);
         Transfer { governance, store, blobs, clock, rng, config, running: Mutex::default() }
     }
 

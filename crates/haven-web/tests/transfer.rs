@@ -1,0 +1,454 @@
+//! The tus 1.0 endpoint through the real router, on SQLite with local blobs and on PostgreSQL
+//! with S3: creation (with an upload, with the length deferred), HEAD, PATCH (checksums, chunked
+//! bodies, the method override), termination and expiry; every refusal with its status and a
+//! message that says what to do, nothing stored by a refused request; who may send, with a token
+//! or a session (which needs the CSRF header); a body that stalls.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use futures::StreamExt;
+use haven_core::accounts::Role;
+use haven_core::caller::Caller;
+use haven_core::governance::assets::NewAsset;
+use haven_core::governance::records::Classification;
+use haven_core::transfer::uploads::TransferConfig;
+use haven_testkit::callers::signed_in;
+use haven_testkit::db::TestDb;
+use tower::ServiceExt;
+
+mod common;
+
+use common::TestApp as App;
+
+haven_testkit::contract!(the_tus_protocol_stores_what_it_acknowledges, refusals_say_why_and_change_nothing);
+
+const COURSE: &str = "data-security-awareness";
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+    }
+}
+
+fn config() -> TransferConfig {
+    TransferConfig {
+        max_upload_bytes: 1 << 20,
+        part_bytes: 4096,
+        expiry_hours: 24,
+        max_parts: 1000,
+        idle_timeout_secs: 1,
+    }
+}
+
+/// heart: IAO owen (staff); rita a member of nothing. Both trained, the AUS accepted, each with
+/// a read-write and a read-only API token.
+struct World {
+    app: App,
+    owen: String,
+    owen_read: String,
+    rita: String,
+}
+
+async fn world(db: TestDb) -> World {
+    let app = App::builder().db(db).transfer(config()).s3_with_postgres().build().await;
+    let console = Caller::console();
+    let mut tokens = Vec::new();
+    for user in ["owen", "rita"] {
+        app.state.identity.add_account(&console, user, &format!("{user}@example.org"), false).await.unwrap();
+        app.state.governance.record_training(&console, user, COURSE, "2025-12-01", "").await.unwrap();
+    }
+    app.state.identity.set_role(&console, "owen", Role::Staff, true).await.unwrap();
+    let asset = NewAsset {
+        name: "heart".into(),
+        iao: "owen".into(),
+        ig_ref: "IG/00001".into(),
+        classification: Classification::Identifiable,
+        description: String::new(),
+        starts: String::new(),
+        ends: String::new(),
+    };
+    app.state.governance.create_asset(&console, asset).await.unwrap();
+    for (user, roles, write) in
+        [("owen", vec![Role::Staff], true), ("owen", vec![Role::Staff], false), ("rita", vec![], true)]
+    {
+        let fresh = signed_in(user, &roles, app.state.governance.now_us());
+        app.state.governance.accept_aus(&fresh).await.unwrap();
+        let (secret, _) = app.state.identity.create_api_token(&fresh, "tus", write, None).await.unwrap();
+        tokens.push(secret.to_string());
+    }
+    let rita = tokens.pop().unwrap();
+    let owen_read = tokens.pop().unwrap();
+    let owen = tokens.pop().unwrap();
+    World { app, owen, owen_read, rita }
+}
+
+async fn send(
+    app: &App,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> Answer {
+    let mut r = Request::builder().method(method).uri(path).header(header::HOST, "haven.example");
+    if let Some(t) = token {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let response = haven_web::router(app.state.clone()).oneshot(r.body(body).unwrap()).await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+const V: (&str, &str) = ("tus-resumable", "1.0.0");
+const OCTETS: (&str, &str) = ("content-type", "application/offset+octet-stream");
+
+fn metadata(asset: &str, name: &str) -> String {
+    format!("asset {},filename {}", STANDARD.encode(asset), STANDARD.encode(name))
+}
+
+async fn create(app: &App, token: &str, length: usize, name: &str) -> Answer {
+    let meta = metadata("heart", name);
+    let length = length.to_string();
+    send(
+        app,
+        "POST",
+        "/transfer/uploads/",
+        Some(token),
+        &[V, ("upload-length", &length), ("upload-metadata", &meta)],
+        Body::empty(),
+    )
+    .await
+}
+
+async fn patch(app: &App, token: &str, at: &str, offset: usize, bytes: &[u8], extra: &[(&str, &str)]) -> Answer {
+    let offset = offset.to_string();
+    let mut headers = vec![V, OCTETS, ("upload-offset", offset.as_str())];
+    headers.extend_from_slice(extra);
+    send(app, "PATCH", at, Some(token), &headers, Body::from(bytes.to_vec())).await
+}
+
+async fn head(app: &App, token: &str, at: &str) -> Answer {
+    send(app, "HEAD", at, Some(token), &[V], Body::empty()).await
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(haven_crypto::sha256(data))
+}
+
+fn sha1_b64(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
+    STANDARD.encode(digest.as_ref())
+}
+
+async fn stored_bytes(app: &App, id: &str) -> Vec<u8> {
+    let id = id.to_string();
+    let parts = haven_core::read(app.store.as_ref(), move |tx| {
+        Box::pin(async move { Ok::<_, haven_core::CoreError>(tx.upload_parts(&id).await?) })
+    })
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    for meta in parts {
+        let mut s = app.blobs.get(&meta).await.unwrap();
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+    }
+    out
+}
+
+async fn the_tus_protocol_stores_what_it_acknowledges(db: TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+
+    // OPTIONS: what is offered, with no credentials needed.
+    let offered = send(app, "OPTIONS", "/transfer/uploads/", None, &[], Body::empty()).await;
+    assert_eq!(offered.status, 204);
+    assert_eq!(offered.header("tus-version"), "1.0.0");
+    assert_eq!(
+        offered.header("tus-extension"),
+        "creation,creation-with-upload,creation-defer-length,expiration,checksum,termination"
+    );
+    assert_eq!(offered.header("tus-max-size"), (1 << 20).to_string());
+    assert_eq!(offered.header("tus-checksum-algorithm"), "sha1,sha256");
+
+    // Creation: 201, a Location, offset 0, when it expires.
+    let file = data(10_000);
+    let made = create(app, &w.owen, file.len(), "cohort 2026.csv").await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let at = made.header("location").to_string();
+    assert!(at.starts_with("/transfer/uploads/") && at.len() == "/transfer/uploads/".len() + 32, "{at}");
+    assert_eq!((made.header("upload-offset"), made.header("tus-resumable")), ("0", "1.0.0"));
+    assert!(made.header("upload-expires").ends_with(" GMT"), "{:?}", made.headers);
+
+    // HEAD: offset, length, the metadata echoed, never cached.
+    let h = head(app, &w.owen, &at).await;
+    assert_eq!((h.status, h.header("upload-offset"), h.header("upload-length")), (200, "0", "10000"));
+    assert_eq!(h.header("upload-metadata"), metadata("heart", "cohort 2026.csv"));
+    assert_eq!(h.header("cache-control"), "no-store");
+
+    // PATCH with a sha1 checksum (as tuspy sends): 204 and the new offset.
+    let sum = format!("sha1 {}", sha1_b64(&file[..3000]));
+    let p = patch(app, &w.owen, &at, 0, &file[..3000], &[("upload-checksum", &sum)]).await;
+    assert_eq!((p.status, p.header("upload-offset")), (204, "3000"), "{}", p.text);
+    assert!(!p.header("upload-expires").is_empty());
+
+    // A chunked body with no Content-Length, as the tus Java client sends (a stream).
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        file[3000..7000].chunks(777).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let streamed = send(
+        app,
+        "PATCH",
+        &at,
+        Some(&w.owen),
+        &[V, OCTETS, ("upload-offset", "3000")],
+        Body::from_stream(futures::stream::iter(chunks)),
+    )
+    .await;
+    assert_eq!((streamed.status, streamed.header("upload-offset")), (204, "7000"), "{}", streamed.text);
+
+    // The rest through POST + X-HTTP-Method-Override, with a sha256 checksum.
+    let sum = format!("sha256 {}", STANDARD.encode(haven_crypto::sha256(&file[7000..])));
+    let last = send(
+        app,
+        "POST",
+        &at,
+        Some(&w.owen),
+        &[V, OCTETS, ("upload-offset", "7000"), ("x-http-method-override", "PATCH"), ("upload-checksum", &sum)],
+        Body::from(file[7000..].to_vec()),
+    )
+    .await;
+    assert_eq!((last.status, last.header("upload-offset")), (204, "10000"), "{}", last.text);
+    assert_eq!(last.header("haven-upload-sha256"), sha256_hex(&file), "the end-to-end check");
+    assert_eq!(head(app, &w.owen, &at).await.header("haven-upload-sha256"), sha256_hex(&file));
+    let id = at.rsplit('/').next().unwrap();
+    assert_eq!(stored_bytes(app, id).await, file, "the bytes stored are the bytes sent");
+
+    // creation-with-upload: the bytes come in the POST.
+    let meta = metadata("heart", "small.txt");
+    let with = send(
+        app,
+        "POST",
+        "/transfer/uploads",
+        Some(&w.owen),
+        &[V, OCTETS, ("upload-length", "5"), ("upload-metadata", &meta)],
+        Body::from("hello"),
+    )
+    .await;
+    assert_eq!((with.status, with.header("upload-offset")), (201, "5"), "{}", with.text);
+    assert_eq!(with.header("haven-upload-sha256"), sha256_hex(b"hello"));
+
+    // creation-defer-length: the length comes with a later PATCH.
+    let deferred = send(
+        app,
+        "POST",
+        "/transfer/uploads/",
+        Some(&w.owen),
+        &[V, ("upload-defer-length", "1"), ("upload-metadata", &meta)],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(deferred.status, 201, "{}", deferred.text);
+    let later = deferred.header("location").to_string();
+    assert_eq!(head(app, &w.owen, &later).await.header("upload-defer-length"), "1");
+    assert_eq!(patch(app, &w.owen, &later, 0, b"abc", &[]).await.header("upload-offset"), "3");
+    let done = patch(app, &w.owen, &later, 3, b"de", &[("upload-length", "5")]).await;
+    assert_eq!((done.status, done.header("upload-offset")), (204, "5"), "{}", done.text);
+    assert_eq!(head(app, &w.owen, &later).await.header("upload-length"), "5");
+
+    // Termination: 204, then the upload is gone and its bytes with it.
+    let doomed = create(app, &w.owen, 100, "wrong.csv").await.header("location").to_string();
+    assert_eq!(patch(app, &w.owen, &doomed, 0, &file[..50], &[]).await.status, 204);
+    let ended = send(app, "DELETE", &doomed, Some(&w.owen), &[V], Body::empty()).await;
+    assert_eq!(ended.status, 204);
+    assert_eq!(head(app, &w.owen, &doomed).await.status, 404);
+    assert_eq!(patch(app, &w.owen, &doomed, 50, &file[..50], &[]).await.status, 404);
+
+    // Expiry: an unfinished upload answers 410 once its time is up.
+    let stale = create(app, &w.owen, 100, "late.csv").await.header("location").to_string();
+    app.clock.advance(time::Duration::hours(25));
+    assert_eq!(head(app, &w.owen, &stale).await.status, 410);
+    let late = patch(app, &w.owen, &stale, 0, b"x", &[]).await;
+    assert_eq!(late.status, 410, "{}", late.text);
+    assert!(late.text.contains("expired"), "{}", late.text);
+}
+
+async fn refusals_say_why_and_change_nothing(db: TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+    let file = data(2000);
+    let at = create(app, &w.owen, file.len(), "a.csv").await.header("location").to_string();
+    assert_eq!(patch(app, &w.owen, &at, 0, &file[..500], &[]).await.status, 204);
+    let offset_is = |n: &'static str| {
+        let at = at.clone();
+        let token = w.owen.clone();
+        async move {
+            let h = head(app, &token, &at).await;
+            assert_eq!(h.header("upload-offset"), n, "nothing changed");
+        }
+    };
+
+    // The wrong protocol version: 412 with the version spoken.
+    let old = send(
+        app,
+        "PATCH",
+        &at,
+        Some(&w.owen),
+        &[("tus-resumable", "0.2.2"), OCTETS, ("upload-offset", "500")],
+        Body::from("x"),
+    )
+    .await;
+    assert_eq!((old.status, old.header("tus-version")), (412, "1.0.0"));
+    assert!(old.text.contains("use 1.0.0"), "{}", old.text);
+    // The wrong content type: 415.
+    let typed = send(
+        app,
+        "PATCH",
+        &at,
+        Some(&w.owen),
+        &[V, ("content-type", "text/plain"), ("upload-offset", "500")],
+        Body::from("x"),
+    )
+    .await;
+    assert_eq!(typed.status, 415);
+    assert!(typed.text.contains("application/offset+octet-stream"), "{}", typed.text);
+    // No offset, or a bad one: 400. The wrong offset: 409, with where to resume.
+    let none = send(app, "PATCH", &at, Some(&w.owen), &[V, OCTETS], Body::from("x")).await;
+    assert_eq!(none.status, 400);
+    assert!(none.text.contains("Upload-Offset"), "{}", none.text);
+    let negative = send(app, "PATCH", &at, Some(&w.owen), &[V, OCTETS, ("upload-offset", "-1")], Body::from("x")).await;
+    assert_eq!(negative.status, 400);
+    let wrong = patch(app, &w.owen, &at, 400, &file[400..600], &[]).await;
+    assert_eq!((wrong.status, wrong.header("upload-offset")), (409, "500"), "{}", wrong.text);
+    assert!(wrong.text.contains("resume from there"), "{}", wrong.text);
+    // A checksum that does not match: 460, nothing kept. An algorithm not offered: 400.
+    let sum = format!("sha1 {}", sha1_b64(b"something else"));
+    let bad = patch(app, &w.owen, &at, 500, &file[500..900], &[("upload-checksum", &sum)]).await;
+    assert_eq!(bad.status, 460, "{}", bad.text);
+    let md5 =
+        patch(app, &w.owen, &at, 500, &file[500..900], &[("upload-checksum", "md5 1B2M2Y8AsgTpgAmY7PhCfg==")]).await;
+    assert_eq!(md5.status, 400);
+    assert!(md5.text.contains("sha1,sha256"), "{}", md5.text);
+    offset_is("500").await;
+    // More than the declared length: 413; the declared bytes are kept.
+    let over = patch(app, &w.owen, &at, 500, &[7u8; 1600], &[]).await;
+    assert_eq!(over.status, 413, "{}", over.text);
+    offset_is("2000").await;
+    // Too large to start: 413, nothing made.
+    let huge = create(app, &w.owen, (1 << 20) + 1, "huge.bin").await;
+    assert_eq!(huge.status, 413);
+    // Creation faults: no asset named, unknown asset, bad metadata, both lengths.
+    let anon =
+        send(app, "POST", "/transfer/uploads/", Some(&w.owen), &[V, ("upload-length", "5")], Body::empty()).await;
+    assert_eq!(anon.status, 400);
+    assert!(anon.text.contains("asset"), "{}", anon.text);
+    let meta = metadata("nowhere", "x");
+    let unknown = send(
+        app,
+        "POST",
+        "/transfer/uploads/",
+        Some(&w.owen),
+        &[V, ("upload-length", "5"), ("upload-metadata", &meta)],
+        Body::empty(),
+    )
+    .await;
+    assert!(matches!(unknown.status, 403 | 404), "{} {}", unknown.status, unknown.text);
+    let garbled = send(
+        app,
+        "POST",
+        "/transfer/uploads/",
+        Some(&w.owen),
+        &[V, ("upload-length", "5"), ("upload-metadata", "asset !!!")],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(garbled.status, 400);
+    let meta = metadata("heart", "x");
+    let both = send(
+        app,
+        "POST",
+        "/transfer/uploads/",
+        Some(&w.owen),
+        &[V, ("upload-length", "5"), ("upload-defer-length", "1"), ("upload-metadata", &meta)],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(both.status, 400);
+    // Unknown and malformed ids: 404; a method tus does not use: 405 with Allow.
+    assert_eq!(head(app, &w.owen, "/transfer/uploads/00000000000000000000000000000000").await.status, 404);
+    assert_eq!(head(app, &w.owen, "/transfer/uploads/..%2F..%2Fetc").await.status, 404);
+    let get = send(app, "GET", &at, Some(&w.owen), &[V], Body::empty()).await;
+    assert_eq!((get.status, get.header("allow")), (405, "OPTIONS, HEAD, PATCH, DELETE"));
+
+    // Who may send: no credentials 401; a read-only token, or someone with no standing in the
+    // asset, 403; someone else's upload is not found, for HEAD, PATCH and DELETE alike.
+    let nobody = send(app, "HEAD", &at, None, &[V], Body::empty()).await;
+    assert_eq!(nobody.status, 401);
+    assert!(nobody.headers.contains_key("www-authenticate"));
+    let reader = create(app, &w.owen_read, 5, "x").await;
+    assert_eq!(reader.status, 403, "{}", reader.text);
+    let stranger = create(app, &w.rita, 5, "x").await;
+    assert_eq!(stranger.status, 403, "{}", stranger.text);
+    assert_eq!(head(app, &w.rita, &at).await.status, 404);
+    assert_eq!(send(app, "DELETE", &at, Some(&w.rita), &[V], Body::empty()).await.status, 404);
+    let forged =
+        send(app, "HEAD", &at, Some("haven_api_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), &[V], Body::empty())
+            .await;
+    assert_eq!(forged.status, 401);
+    assert_eq!(head(app, &w.owen, &at).await.status, 200, "still there");
+
+    // A session sends too (the browser page), but only with the CSRF header, which a cross-site
+    // form cannot send; and only into an asset where it has standing (ian is heart's IAA).
+    let b = common::browser::person(app, "ian", &[]).await;
+    let console = Caller::console();
+    app.state.governance.record_training(&console, "ian", COURSE, "2025-12-01", "").await.unwrap();
+    let csrf = b.cookies["__Host-haven-csrf"].clone();
+    let cookie = b.cookie_header();
+    let meta = metadata("heart", "x");
+    let session = |extra: Vec<(&'static str, String)>| {
+        let (cookie, meta) = (cookie.clone(), meta.clone());
+        async move {
+            let mut headers: Vec<(&str, &str)> =
+                vec![V, ("cookie", cookie.as_str()), ("upload-length", "5"), ("upload-metadata", meta.as_str())];
+            headers.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+            send(app, "POST", "/transfer/uploads/", None, &headers, Body::empty()).await
+        }
+    };
+    let not_yet = session(vec![("x-csrf-token", csrf.clone())]).await;
+    assert_eq!(not_yet.status, 403, "not an IAA yet: {}", not_yet.text);
+    assert!(not_yet.text.contains("IAO, IAAs and data managers"), "{}", not_yet.text);
+    app.state.governance.set_iaa(&console, "heart", "ian", true).await.unwrap();
+    let forged = session(vec![]).await;
+    assert_eq!(forged.status, 403, "no CSRF header: {}", forged.text);
+    let made = session(vec![("x-csrf-token", csrf.clone())]).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+
+    // A body that stalls is cut off after the idle timeout; what arrived is kept.
+    let slow = create(app, &w.owen, 100, "slow.csv").await.header("location").to_string();
+    let stalls = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"12345"))])
+        .chain(futures::stream::pending());
+    let started = std::time::Instant::now();
+    let cut =
+        send(app, "PATCH", &slow, Some(&w.owen), &[V, OCTETS, ("upload-offset", "0")], Body::from_stream(stalls)).await;
+    assert!(cut.status == 400, "{} {}", cut.status, cut.text);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(head(app, &w.owen, &slow).await.header("upload-offset"), "5");
+}
