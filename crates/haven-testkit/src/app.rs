@@ -187,6 +187,19 @@ impl TestAppBuilder {
     }
 }
 
+impl TestApp {
+    /// Serve the router over plain HTTP on a free loopback port, for real clients (tus clients,
+    /// curl) to talk to; the server stops when the test's runtime does. Its URL, no slash.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let service =
+            haven_web::router(self.state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        url
+    }
+}
+
 fn s3_endpoint() -> Option<String> {
     std::env::var("HAVEN_TEST_S3_ENDPOINT").ok().filter(|e| !e.is_empty())
 }

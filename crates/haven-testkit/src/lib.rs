@@ -54,6 +54,19 @@ pub fn strict() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// A tool scripts/test provides through the environment variable `var` (a path, a URL): None
+/// when it is not set, so that the test can say it was skipped; under CI=true that is a failure.
+pub fn tool(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if strict() => panic!("{var} is required under CI=true (scripts/test sets it)"),
+        _ => {
+            eprintln!("skipped: {var} is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
 /// Store contract tests: `contract!(a, b)` makes `sqlite::a`, `postgres::a`, … from
 /// `async fn a(db: TestDb)`, so every test of the SQL runs on both databases. Without
 /// `HAVEN_TEST_POSTGRES_URL` the PostgreSQL ones say they were skipped (`scripts/test` always sets

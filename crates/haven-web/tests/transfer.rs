@@ -24,7 +24,11 @@ mod common;
 
 use common::TestApp as App;
 
-haven_testkit::contract!(the_tus_protocol_stores_what_it_acknowledges, refusals_say_why_and_change_nothing);
+haven_testkit::contract!(
+    the_tus_protocol_stores_what_it_acknowledges,
+    refusals_say_why_and_change_nothing,
+    real_tus_clients_upload_and_resume
+);
 
 const COURSE: &str = "data-security-awareness";
 
@@ -42,8 +46,8 @@ impl Answer {
 
 fn config() -> TransferConfig {
     TransferConfig {
-        max_upload_bytes: 1 << 20,
-        part_bytes: 4096,
+        max_upload_bytes: 8 << 20,
+        part_bytes: 64 << 10,
         expiry_hours: 24,
         max_parts: 1000,
         idle_timeout_secs: 1,
@@ -187,7 +191,7 @@ async fn the_tus_protocol_stores_what_it_acknowledges(db: TestDb) {
         offered.header("tus-extension"),
         "creation,creation-with-upload,creation-defer-length,expiration,checksum,termination"
     );
-    assert_eq!(offered.header("tus-max-size"), (1 << 20).to_string());
+    assert_eq!(offered.header("tus-max-size"), (8 << 20).to_string());
     assert_eq!(offered.header("tus-checksum-algorithm"), "sha1,sha256");
 
     // Creation: 201, a Location, offset 0, when it expires.
@@ -353,7 +357,7 @@ async fn refusals_say_why_and_change_nothing(db: TestDb) {
     assert_eq!(over.status, 413, "{}", over.text);
     offset_is("2000").await;
     // Too large to start: 413, nothing made.
-    let huge = create(app, &w.owen, (1 << 20) + 1, "huge.bin").await;
+    let huge = create(app, &w.owen, (8 << 20) + 1, "huge.bin").await;
     assert_eq!(huge.status, 413);
     // Creation faults: no asset named, unknown asset, bad metadata, both lengths.
     let anon =
@@ -451,4 +455,73 @@ async fn refusals_say_why_and_change_nothing(db: TestDb) {
     assert!(cut.status == 400, "{} {}", cut.status, cut.text);
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert_eq!(head(app, &w.owen, &slow).await.header("upload-offset"), "5");
+}
+
+/// Run a client to the end (off the runtime's threads, which serve it meanwhile); its stdout.
+async fn run(name: &str, mut command: std::process::Command) -> String {
+    let out = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name} failed:\n{stdout}\n{stderr}");
+    format!("{stdout}{stderr}")
+}
+
+fn client_script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
+}
+
+/// Where an upload URL says the upload is, and that it holds `content` whole.
+async fn holds(app: &App, token: &str, url: &str, content: &[u8]) {
+    let path = &url[url.find("/transfer/").unwrap()..];
+    let h = head(app, token, path).await;
+    assert_eq!(h.header("upload-offset"), content.len().to_string(), "{url}");
+    assert_eq!(h.header("haven-upload-sha256"), sha256_hex(content), "{url}");
+    assert_eq!(stored_bytes(app, path.rsplit('/').next().unwrap()).await, content, "{url}");
+}
+
+/// tuspy, curl and tus-js-client over a real socket: a broken connection resumed, SHA-1
+/// checksums per chunk, a chunked body with no length, one whole-file PATCH.
+async fn real_tus_clients_upload_and_resume(db: TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+    let base = app.serve().await;
+    let endpoint = format!("{base}/transfer/uploads/");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cohort.csv");
+    let content = data(3 * 1024 * 1024 + 17);
+    std::fs::write(&file, &content).unwrap();
+
+    if let Some(python) = haven_testkit::tool("HAVEN_TEST_PYTHON") {
+        let mut tuspy = std::process::Command::new(python);
+        tuspy.arg(client_script("tuspy_resume.py")).arg(&endpoint).arg(&w.owen).arg(&file);
+        let said = run("tuspy", tuspy).await;
+        let line = said.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("{said}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["resumed_from"].as_u64().unwrap() > 0, "{v}");
+        holds(app, &w.owen, v["url"].as_str().unwrap(), &content).await;
+    }
+
+    // curl reading from stdin sends chunked transfer encoding, with no Content-Length.
+    let made = create(app, &w.owen, content.len(), "curl.csv").await;
+    let at = made.header("location").to_string();
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-sS", "-v", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH", "-T", "-"])
+        .args(["-H", "Tus-Resumable: 1.0.0", "-H", "Content-Type: application/offset+octet-stream"])
+        .args(["-H", "Upload-Offset: 0", "-H", &format!("Authorization: Bearer {}", w.owen)])
+        .arg(format!("{base}{at}"))
+        .stdin(std::fs::File::open(&file).unwrap());
+    let said = run("curl", curl).await;
+    assert!(said.contains("> Transfer-Encoding: chunked") && said.starts_with("204"), "{said}");
+    holds(app, &w.owen, &at, &content).await;
+
+    if let Some(node_path) = haven_testkit::tool("HAVEN_TEST_NODE_PATH") {
+        let mut node = std::process::Command::new("node");
+        node.arg(client_script("tus_js.mjs")).arg(&endpoint).arg(&w.owen).arg(&file).env("NODE_PATH", node_path);
+        let said = run("tus-js-client", node).await;
+        let line = said.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("{said}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for upload in ["whole", "chunked"] {
+            assert_eq!(v[upload]["progressed"].as_u64(), Some(content.len() as u64), "{v}");
+            holds(app, &w.owen, v[upload]["url"].as_str().unwrap(), &content).await;
+        }
+    }
 }
