@@ -59,6 +59,10 @@ pub enum Action {
     SendData,
     /// Accept the Acceptable Use Statement and see one's own assets and training.
     UseOwnGovernance,
+    /// Give an external provider a drop-off link into the asset: its IAO and IAAs.
+    IssueDropLink,
+    /// See the asset's arrivals and accept or reject them: its IAO, IAAs and data managers.
+    DecideArrival,
 }
 
 /// The caller's relation to one asset, worked out by the use case from the asset's records
@@ -77,7 +81,7 @@ pub struct Standing {
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 25] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -101,6 +105,8 @@ impl Action {
         Action::ReachAsset,
         Action::SendData,
         Action::UseOwnGovernance,
+        Action::IssueDropLink,
+        Action::DecideArrival,
     ];
 
     /// What the action is about when a page asks for it without naming a thing: the caller's
@@ -130,7 +136,9 @@ impl Action {
             | Action::ViewMembers
             | Action::ReviewMembers
             | Action::ReachAsset
-            | Action::SendData => Resource::Asset { asset: "", standing: Standing::default() },
+            | Action::SendData
+            | Action::IssueDropLink
+            | Action::DecideArrival => Resource::Asset { asset: "", standing: Standing::default() },
         }
     }
 }
@@ -146,6 +154,9 @@ pub enum Resource<'a> {
     Project { project: &'a str, owner: Option<&'a str> },
     /// An information asset, with the caller's standing in it.
     Asset { asset: &'a str, standing: Standing },
+    /// A drop-off link, and whether it may still be used (not expired, revoked, or used up, as
+    /// the use case found it).
+    DropLink { link: &'a str, usable: bool },
 }
 
 /// `Forbidden` unless [`can`] allows it: what a use case asks first.
@@ -160,6 +171,8 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
     let console = level == Level::Console && caller.has(Role::System);
     // The console acting in a named administrator's name.
     let console_admin = level == Level::Console && caller.has(Role::Admin);
+    // The console acting in a named person's name (`--as USER`), with that person's standing.
+    let console_named = level == Level::Console && !caller.has(Role::System) && !caller.user_id.is_empty();
     let own = |owner: &str| !caller.user_id.is_empty() && owner == caller.user_id;
     let desk = (full && caller.has(Role::Admin)) || console || console_admin;
     let auditor = full && caller.has(Role::Auditor);
@@ -192,6 +205,16 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
         // still reads nothing, not even what it sent.
         (Action::SendData, Resource::Asset { standing, .. }) => {
             writes && (standing.iao || standing.iaa || standing.data_manager)
+        }
+        // A provider holding a drop-off link sends through that link only, while it is usable.
+        (Action::SendData, Resource::DropLink { link, usable }) => {
+            level == Level::DropLink && usable && caller.user_id.strip_prefix("link:") == Some(link)
+        }
+        (Action::IssueDropLink, Resource::Asset { standing, .. }) => {
+            (full || console_named) && (standing.iao || standing.iaa)
+        }
+        (Action::DecideArrival, Resource::Asset { standing, .. }) => {
+            (full || console_named) && (standing.iao || standing.iaa || standing.data_manager)
         }
         (Action::UseOwnGovernance, Resource::Account(owner)) => own(owner) && reads,
         (Action::ManagePackages, Resource::Service) => {

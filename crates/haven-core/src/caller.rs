@@ -27,6 +27,8 @@ pub enum Level {
     ApiRead,
     /// A program with a read-write API token: also changes what its owner may change there.
     ApiWrite,
+    /// An external provider holding a drop-off link: sends files through it, nothing else.
+    DropLink,
 }
 
 impl Level {
@@ -40,6 +42,7 @@ impl Level {
             Level::Console => "console",
             Level::ApiRead => "api:read",
             Level::ApiWrite => "api:write",
+            Level::DropLink => "drop-link",
         }
     }
 }
@@ -121,6 +124,18 @@ impl Caller {
             user_id: user_id.to_string(),
             roles,
             level: if write { Level::ApiWrite } else { Level::ApiRead },
+            source: source.to_string(),
+            user_agent: user_agent.to_string(),
+            session: None,
+        }
+    }
+
+    /// A provider who opened drop-off link `link_id`: audited as `link:<id>`.
+    pub fn drop_link(link_id: &str, source: &str, user_agent: &str) -> Self {
+        Caller {
+            user_id: format!("link:{link_id}"),
+            roles: Vec::new(),
+            level: Level::DropLink,
             source: source.to_string(),
             user_agent: user_agent.to_string(),
             session: None,

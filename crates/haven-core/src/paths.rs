@@ -105,9 +105,40 @@ pub const TRANSFER_PREFIX: &str = "/transfer/";
 pub const TRANSFER_UPLOADS: &str = "/transfer/uploads/";
 pub const TRANSFER_UPLOADS_BARE: &str = "/transfer/uploads";
 pub const TRANSFER_UPLOAD_ROUTE: &str = "/transfer/uploads/{id}";
+// Drop-off links: the secret is a path segment (never logged: see `loggable_path`).
+pub const TRANSFER_DROP: &str = "/transfer/drop/";
+pub const TRANSFER_DROP_ROUTE: &str = "/transfer/drop/{token}";
+pub const TRANSFER_DROP_UPLOADS_ROUTE: &str = "/transfer/drop/{token}/uploads/";
+pub const TRANSFER_DROP_UPLOADS_BARE_ROUTE: &str = "/transfer/drop/{token}/uploads";
+pub const TRANSFER_DROP_UPLOAD_ROUTE: &str = "/transfer/drop/{token}/uploads/{id}";
 
 pub fn transfer_upload(id: &str) -> String {
     format!("{TRANSFER_UPLOADS}{id}")
+}
+
+/// A drop-off link's page (what its issuer sends the provider).
+pub fn transfer_drop(secret: &str) -> String {
+    format!("{TRANSFER_DROP}{secret}")
+}
+
+/// A drop-off link's tus endpoint.
+pub fn transfer_drop_uploads(secret: &str) -> String {
+    format!("{TRANSFER_DROP}{secret}/uploads/")
+}
+
+pub fn transfer_drop_upload(secret: &str, id: &str) -> String {
+    format!("{TRANSFER_DROP}{secret}/uploads/{id}")
+}
+
+/// A request path as logs may show it: a drop-off link's secret is replaced by `[link]`.
+pub fn loggable_path(path: &str) -> String {
+    match path.strip_prefix(TRANSFER_DROP) {
+        Some(rest) => {
+            let after = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            format!("{TRANSFER_DROP}[link]{after}")
+        }
+        None => path.to_string(),
+    }
 }
 
 pub fn gov_asset(name: &str) -> String {
@@ -223,5 +254,17 @@ mod tests {
         assert_eq!(gov_asset_close("a-1"), asset(GOV_ASSET_CLOSE_ROUTE));
         assert_eq!(gov_decision(7), fill(GOV_DECISION_ROUTE, "7"));
         assert_eq!(pypi_project("numpy"), PYPI_PROJECT_ROUTE.replace("{project}", "numpy"));
+    }
+
+    #[test]
+    fn transfer_paths_fill_their_routes_and_logs_never_show_a_link() {
+        assert_eq!(transfer_upload("ab"), TRANSFER_UPLOAD_ROUTE.replace("{id}", "ab"));
+        assert_eq!(transfer_drop("s3cr3t"), TRANSFER_DROP_ROUTE.replace("{token}", "s3cr3t"));
+        assert_eq!(transfer_drop_uploads("s3cr3t"), TRANSFER_DROP_UPLOADS_ROUTE.replace("{token}", "s3cr3t"));
+        let one = TRANSFER_DROP_UPLOAD_ROUTE.replace("{token}", "s3cr3t").replace("{id}", "ab");
+        assert_eq!(transfer_drop_upload("s3cr3t", "ab"), one);
+        assert_eq!(loggable_path(&one), "/transfer/drop/[link]/uploads/ab");
+        assert_eq!(loggable_path("/transfer/drop/s3cr3t"), "/transfer/drop/[link]");
+        assert_eq!(loggable_path("/transfer/uploads/ab"), "/transfer/uploads/ab");
     }
 }

@@ -16,7 +16,7 @@ use haven_core::governance::assets::NewAsset;
 use haven_core::governance::records::Classification;
 use haven_core::transfer::store::UploadRecord;
 use haven_core::transfer::tus::{Checksum, Length, parse_checksum};
-use haven_core::transfer::uploads::{Append, NewUpload, Transfer, TransferConfig, TransferError};
+use haven_core::transfer::uploads::{Append, NewUpload, Transfer, TransferConfig, TransferDeps, TransferError};
 use haven_core::{CoreError, Tx, read};
 use haven_testkit::app::TestApp;
 use haven_testkit::callers::signed_in;
@@ -27,7 +27,14 @@ haven_testkit::contract!(uploads_are_stored_part_by_part_and_resume, uploads_ref
 const COURSE: &str = "data-security-awareness";
 
 fn config() -> TransferConfig {
-    TransferConfig { max_upload_bytes: 1000, part_bytes: 10, expiry_hours: 24, max_parts: 50, idle_timeout_secs: 60 }
+    TransferConfig {
+        max_upload_bytes: 1000,
+        part_bytes: 10,
+        expiry_hours: 24,
+        max_parts: 50,
+        idle_timeout_secs: 60,
+        ..TransferConfig::default()
+    }
 }
 
 /// An asset `heart` with its IAO owen (trained, staff); rita is a plain researcher.
@@ -136,14 +143,15 @@ async fn uploads_are_stored_part_by_part_and_resume(db: TestDb) {
 
     // Another node (or this one after a restart) carries on: the running hash is rebuilt from
     // the stored parts, and the whole file's SHA-256 is right.
-    let other = Transfer::new(
-        app.state.governance.clone(),
-        app.store.clone(),
-        app.blobs.clone(),
-        app.clock.clone(),
-        Arc::new(haven_crypto::SystemRng::new()),
-        config(),
-    );
+    let other = Transfer::new(TransferDeps {
+        governance: app.state.governance.clone(),
+        store: app.store.clone(),
+        blobs: app.blobs.clone(),
+        clock: app.clock.clone(),
+        rng: Arc::new(haven_crypto::SystemRng::new()),
+        hasher: Arc::new(haven_testkit::hasher::CheapHasher),
+        config: config(),
+    });
     let done = other.append(&who, &up.id, append(30, &[&data[30..45]])).await.unwrap();
     assert_eq!(done.offset, 45);
     assert!(done.completed_us > 0);

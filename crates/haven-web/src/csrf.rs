@@ -11,7 +11,8 @@
 //! with bearer tokens, never cookies, so it carries no ambient authority and is exempt; so is an
 //! upload under `/transfer/` that carries an `Authorization` header, which its handler then
 //! judges alone (a cross-site page cannot add that header without a CORS preflight, which Haven
-//! never grants).
+//! never grants), and anything under a drop-off link, where the link in the URL is the only
+//! authority and no cookie is read.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -98,7 +99,8 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     let path = request.uri().path();
     let bearer_upload =
         path.starts_with(paths::TRANSFER_PREFIX) && request.headers().contains_key(header::AUTHORIZATION);
-    if path.starts_with(paths::API_PREFIX) || bearer_upload || !unsafe_method(request.method()) {
+    let exempt = path.starts_with(paths::API_PREFIX) || path.starts_with(paths::TRANSFER_DROP) || bearer_upload;
+    if exempt || !unsafe_method(request.method()) {
         let (token, fresh) = match cookie {
             Some(t) => (t, false),
             None => match haven_crypto::token::new_token(state.rng.as_ref()) {

@@ -71,12 +71,12 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Count and time every request, and write the access log. The log carries the path only:
-/// query strings can hold one-time tokens.
+/// Count and time every request, and write the access log. The log carries the path only
+/// (query strings can hold one-time tokens), with a drop-off link's secret left out.
 pub async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
-    let path = request.uri().path().to_string();
+    let path = crate::paths::loggable_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

@@ -68,6 +68,7 @@ fn concrete(pattern: &str) -> String {
         .replace("{user}", "rex")
         .replace("{kind}", "ethics")
         .replace("{report}", "training")
+        .replace("{token}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 }
 
 /// A request to the API as the caller holding `token` (none: anonymous).
@@ -232,6 +233,9 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/static/haven.css",                       [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     // tus: the protocol's version is checked before anyone (412), and ids are 32 hex digits;
     // tests/transfer.rs asks who may send, with tokens and sessions.
+    ("/transfer/drop/{token}/uploads",          [405, 405, 405, 405, 405, 405], [412, 412, 412, 412, 412, 412]),
+    ("/transfer/drop/{token}/uploads/",         [405, 405, 405, 405, 405, 405], [412, 412, 412, 412, 412, 412]),
+    ("/transfer/drop/{token}/uploads/{id}",     [404, 404, 404, 404, 404, 404], [404, 404, 404, 404, 404, 404]),
     ("/transfer/uploads",                       [405, 405, 405, 405, 405, 405], [412, 412, 412, 412, 412, 412]),
     ("/transfer/uploads/",                      [405, 405, 405, 405, 405, 405], [412, 412, 412, 412, 412, 412]),
     ("/transfer/uploads/{id}",                  [404, 404, 404, 404, 404, 404], [404, 404, 404, 404, 404, 404]),

@@ -15,6 +15,7 @@ use haven_core::accounts::Role;
 use haven_core::caller::Caller;
 use haven_core::governance::assets::NewAsset;
 use haven_core::governance::records::Classification;
+use haven_core::transfer::links::NewLink;
 use haven_core::transfer::uploads::TransferConfig;
 use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
@@ -27,7 +28,8 @@ use common::TestApp as App;
 haven_testkit::contract!(
     the_tus_protocol_stores_what_it_acknowledges,
     refusals_say_why_and_change_nothing,
-    real_tus_clients_upload_and_resume
+    real_tus_clients_upload_and_resume,
+    drop_off_links_are_write_only_limited_and_end
 );
 
 const COURSE: &str = "data-security-awareness";
@@ -51,6 +53,7 @@ fn config() -> TransferConfig {
         expiry_hours: 24,
         max_parts: 1000,
         idle_timeout_secs: 1,
+        ..TransferConfig::default()
     }
 }
 
@@ -523,5 +526,140 @@ async fn real_tus_clients_upload_and_resume(db: TestDb) {
             assert_eq!(v[upload]["progressed"].as_u64(), Some(content.len() as u64), "{v}");
             holds(app, &w.owen, v[upload]["url"].as_str().unwrap(), &content).await;
         }
+    }
+}
+
+fn owen_now(app: &App) -> Caller {
+    signed_in("owen", &[Role::Staff], app.state.governance.now_us())
+}
+
+async fn link(app: &App, new: NewLink) -> String {
+    let (secret, _) = app.state.transfer.create_link(&owen_now(app), new).await.unwrap();
+    format!("/transfer/drop/{}/uploads/", secret.as_str())
+}
+
+async fn drop_create(app: &App, endpoint: &str, length: &str, extra: &[(&str, &str)]) -> Answer {
+    let meta = format!("filename {}", STANDARD.encode("results.csv"));
+    let mut headers = vec![V, ("upload-length", length), ("upload-metadata", meta.as_str())];
+    headers.extend_from_slice(extra);
+    send(app, "POST", endpoint, None, &headers, Body::empty()).await
+}
+
+async fn drop_patch(app: &App, at: &str, offset: usize, bytes: &[u8], extra: &[(&str, &str)]) -> Answer {
+    let offset = offset.to_string();
+    let mut headers = vec![V, OCTETS, ("upload-offset", offset.as_str())];
+    headers.extend_from_slice(extra);
+    send(app, "PATCH", at, None, &headers, Body::from(bytes.to_vec())).await
+}
+
+async fn audit_actions(app: &App) -> Vec<String> {
+    use futures::TryStreamExt;
+    app.store.audit_events(1, i64::MIN).map_ok(|e| e.action).try_collect().await.unwrap()
+}
+
+async fn drop_off_links_are_write_only_limited_and_end(db: TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+    let asset = || "heart".to_string();
+
+    // Only the IAO or an IAA issues links; a bad limit or life is refused.
+    let rita = signed_in("rita", &[], app.state.governance.now_us());
+    let refused = app.state.transfer.create_link(&rita, NewLink { asset: asset(), ..NewLink::default() }).await;
+    assert!(matches!(refused, Err(haven_core::CoreError::Forbidden)), "{refused:?}");
+    for bad in [
+        NewLink { asset: asset(), days: Some(0), ..NewLink::default() },
+        NewLink { asset: asset(), days: Some(91), ..NewLink::default() },
+        NewLink { asset: asset(), max_files: Some(0), ..NewLink::default() },
+        NewLink { asset: asset(), password: Some("short".to_string().into()), ..NewLink::default() },
+    ] {
+        let e = app.state.transfer.create_link(&owen_now(app), bad).await.unwrap_err();
+        assert!(matches!(e, haven_core::CoreError::Invalid { .. }), "{e:?}");
+    }
+
+    // A link with a password and limits: two files, 3000 bytes.
+    let password = "violet harbour ledger";
+    let limited = NewLink {
+        asset: asset(),
+        label: "Registry extract from NHS Digital".into(),
+        password: Some(password.to_string().into()),
+        max_bytes: Some(3000),
+        max_files: Some(2),
+        ..NewLink::default()
+    };
+    let endpoint = link(app, limited).await;
+    let needs = drop_create(app, &endpoint, "1000", &[]).await;
+    assert_eq!(needs.status, 401, "{}", needs.text);
+    assert!(needs.text.contains("Haven-Link-Password"), "{}", needs.text);
+    let wrong = drop_create(app, &endpoint, "1000", &[("haven-link-password", "guess")]).await;
+    assert_eq!(wrong.status, 401);
+    let pw = ("haven-link-password", password);
+    let made = drop_create(app, &endpoint, "1000", &[pw]).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let at = made.header("location").to_string();
+    assert!(at.starts_with(&endpoint), "{at} is under the link");
+    let file = data(1000);
+    let sent = drop_patch(app, &at, 0, &file, &[pw]).await;
+    assert_eq!((sent.status, sent.header("haven-upload-sha256")), (204, sha256_hex(&file).as_str()), "{}", sent.text);
+    let id = at.rsplit('/').next().unwrap().to_string();
+    assert_eq!(stored_bytes(app, &id).await, file);
+
+    // Write-only: nothing to list or read, and the upload is not reachable as a member's.
+    assert_eq!(send(app, "GET", &endpoint, None, &[V, pw], Body::empty()).await.status, 405);
+    assert_eq!(send(app, "GET", &at, None, &[V, pw], Body::empty()).await.status, 405);
+    assert_eq!(head(app, &w.owen, &format!("/transfer/uploads/{id}")).await.status, 404, "not owen's upload");
+    let other = link(app, NewLink { asset: asset(), ..NewLink::default() }).await;
+    let via_other = send(app, "HEAD", &format!("{other}{id}"), None, &[V], Body::empty()).await;
+    assert_eq!(via_other.status, 404, "another link does not reach it");
+
+    // The limits: bytes (2000 more would pass 3000), then files.
+    let over = drop_create(app, &endpoint, "2001", &[pw]).await;
+    assert_eq!(over.status, 413, "{}", over.text);
+    assert!(over.text.contains("drop-off link"), "{}", over.text);
+    assert_eq!(drop_create(app, &endpoint, "2000", &[pw]).await.status, 201);
+    let third = drop_create(app, &endpoint, "1", &[pw]).await;
+    assert_eq!(third.status, 413, "{}", third.text);
+    let deferred = send(app, "POST", &endpoint, None, &[V, ("upload-defer-length", "1"), pw], Body::empty()).await;
+    assert_eq!(deferred.status, 400, "a byte limit needs the length: {}", deferred.text);
+
+    // Uploads in progress per link: at most 4 (the default).
+    for _ in 0..4 {
+        assert_eq!(drop_create(app, &other, "10", &[]).await.status, 201);
+    }
+    let busy = drop_create(app, &other, "10", &[]).await;
+    assert_eq!((busy.status, busy.header("retry-after")), (429, "60"), "{}", busy.text);
+
+    // Revoked: everything through it ends at once, uploads in progress included.
+    let open = drop_create(app, &endpoint, "0", &[pw]).await;
+    assert_eq!(open.status, 413, "files used up");
+    let links = app.state.transfer.links(&owen_now(app), "heart").await.unwrap();
+    assert_eq!(links.len(), 2);
+    let limited_link = links.iter().find(|l| l.max_files == 2).unwrap();
+    assert_eq!((limited_link.files_started, limited_link.bytes_reserved), (2, 3000));
+    let other_link = links.iter().find(|l| l.max_files == 0).unwrap().id.clone();
+    app.state.transfer.revoke_link(&owen_now(app), &other_link).await.unwrap();
+    let gone = drop_create(app, &other, "10", &[]).await;
+    assert_eq!(gone.status, 410, "{}", gone.text);
+    assert!(gone.text.contains("expired or was revoked"), "{}", gone.text);
+
+    // Expiry: a week later the link is gone too.
+    let weekly = link(app, NewLink { asset: asset(), ..NewLink::default() }).await;
+    let started = drop_create(app, &weekly, "10", &[]).await.header("location").to_string();
+    app.clock.advance(time::Duration::days(7) + time::Duration::seconds(1));
+    assert_eq!(drop_patch(app, &started, 0, b"0123456789", &[]).await.status, 410);
+    assert_eq!(drop_create(app, &weekly, "10", &[]).await.status, 410);
+
+    // An unknown link says so; many refusals from one address are rate limited.
+    let unknown =
+        drop_create(app, "/transfer/drop/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/uploads/", "1", &[]).await;
+    assert_eq!(unknown.status, 404);
+    let mut last = 0;
+    for _ in 0..40 {
+        last = drop_create(app, "/transfer/drop/nonsense/uploads/", "1", &[]).await.status;
+    }
+    assert_eq!(last, 429);
+
+    let trail = audit_actions(app).await;
+    for expected in ["drop_link.created", "drop_link.revoked", "drop_link.refused", "drop_link.rate_limited"] {
+        assert!(trail.iter().any(|a| a == expected), "{expected} in {trail:?}");
     }
 }

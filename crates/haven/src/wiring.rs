@@ -11,7 +11,7 @@ use haven_core::identity::{Hasher, Identity, IdentityDeps, Mailer, SecurityPolic
 use haven_core::keyring::KeyRing;
 use haven_core::packages::{Packages, PackagesConfig, PackagesDeps, Upstream};
 use haven_core::service::Service;
-use haven_core::transfer::uploads::{Transfer, TransferConfig};
+use haven_core::transfer::uploads::{Transfer, TransferConfig, TransferDeps};
 use haven_core::{Clock, CoreError, Rng, Store};
 use haven_web::metrics::Metrics;
 use haven_web::{AppState, WebConfig};
@@ -75,6 +75,19 @@ impl Adapters {
         Governance::new(identity, self.keys.clone(), config)
     }
 
+    /// File Transfer over governance: uploads, arrivals and drop-off links.
+    pub fn transfer(&self, governance: Arc<Governance>, config: TransferConfig) -> Transfer {
+        Transfer::new(TransferDeps {
+            governance,
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            hasher: self.hasher.clone(),
+            config,
+        })
+    }
+
     /// What lies outside the portals: updates, bootstrap, readiness, refusals at the door.
     pub fn service(&self) -> Service {
         Service::new(self.store.clone(), self.blobs.clone(), self.clock.clone(), self.hasher.clone())
@@ -85,14 +98,7 @@ impl Adapters {
         let fresh = settings.policy.fresh_mfa_minutes;
         let identity = Arc::new(self.identity(settings.policy, &settings.public_url).await?);
         let governance = Arc::new(self.governance(identity.clone(), settings.governance)?);
-        let transfer = Arc::new(Transfer::new(
-            governance.clone(),
-            self.store.clone(),
-            self.blobs.clone(),
-            self.clock.clone(),
-            self.rng.clone(),
-            settings.transfer,
-        ));
+        let transfer = Arc::new(self.transfer(governance.clone(), settings.transfer));
         Ok(AppState {
             clock: self.clock.clone(),
             rng: self.rng.clone(),

@@ -23,6 +23,10 @@ pub mod action {
     pub const ACCESS_REQUEST_SUBMITTED: &str = "access_request.submitted";
     pub const ACCESS_REVIEW_RECORDED: &str = "access_review.recorded";
     pub const ACCOUNT_CREATED: &str = "account.created";
+    pub const ARRIVAL_ACCEPTED: &str = "arrival.accepted";
+    pub const ARRIVAL_INFECTED: &str = "arrival.infected";
+    pub const ARRIVAL_REJECTED: &str = "arrival.rejected";
+    pub const ARRIVAL_SCANNED: &str = "arrival.scanned";
     pub const ACCOUNT_DISABLED: &str = "account.disabled";
     pub const ACCOUNT_ENABLED: &str = "account.enabled";
     pub const ACCOUNT_FAIL_COUNTERS_RESET: &str = "account.fail_counters_reset";
@@ -46,6 +50,10 @@ pub mod action {
     pub const BOOTSTRAP_LINK_REFUSED: &str = "bootstrap.link_refused";
     pub const COMPLIANCE_EXPIRING: &str = "compliance.expiring";
     pub const COMPLIANCE_RECORDED: &str = "compliance.recorded";
+    pub const DROP_LINK_CREATED: &str = "drop_link.created";
+    pub const DROP_LINK_RATE_LIMITED: &str = "drop_link.rate_limited";
+    pub const DROP_LINK_REFUSED: &str = "drop_link.refused";
+    pub const DROP_LINK_REVOKED: &str = "drop_link.revoked";
     pub const EMERGENCY_CODE_ISSUED: &str = "emergency_code.issued";
     pub const HTTP_CSRF_REFUSED: &str = "http.csrf_refused";
     pub const ICE_ANSWERS_FAILED: &str = "ice.answers_failed";
@@ -120,6 +128,7 @@ pub mod action {
     pub const TRAINING_RECORDED: &str = "training.recorded";
     pub const TRAINING_REMINDER_SENT: &str = "training.reminder_sent";
     pub const UPLOAD_COMPLETED: &str = "upload.completed";
+    pub const UPLOAD_EXPIRED: &str = "upload.expired";
     pub const UPLOAD_STARTED: &str = "upload.started";
     pub const UPLOAD_TERMINATED: &str = "upload.terminated";
 }

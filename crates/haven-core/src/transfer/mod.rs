@@ -3,7 +3,9 @@
 //! ([`names`]); both are pure, so that every header a client can send is checked in one place
 //! and tested without a server.
 
+pub mod links;
 pub mod names;
+pub mod scan;
 pub mod store;
 pub mod tus;
 pub mod uploads;

@@ -22,13 +22,15 @@ use serde_json::json;
 use time::Duration;
 
 use super::names;
-use super::store::UploadRecord;
+use super::scan;
+use super::store::{Arrival, UploadRecord};
 use super::tus::{Algorithm, Checksum, Length, TusError};
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::Action;
 use crate::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta};
 use crate::caller::Caller;
 use crate::governance::Governance;
+use crate::identity::Hasher;
 use crate::{Clock, CoreError, Rng, Store, read, to_micros, transact};
 
 /// Limits of the transfer portal: the `[transfer]` section of the configuration.
@@ -46,6 +48,13 @@ pub struct TransferConfig {
     pub max_parts: i64,
     /// How long an upload's body may pause before the request is ended (what arrived is kept).
     pub idle_timeout_secs: u64,
+    /// The most bytes one asset's arrivals may hold (rejected ones do not count).
+    pub asset_quota_bytes: u64,
+    /// Uploads one drop-off link may have in progress at once.
+    pub max_open_per_link: i64,
+    /// How long a drop-off link lasts unless its issuer says otherwise (days), and the longest.
+    pub link_days: i64,
+    pub max_link_days: i64,
 }
 
 impl Default for TransferConfig {
@@ -56,6 +65,10 @@ impl Default for TransferConfig {
             expiry_hours: 7 * 24,
             max_parts: 20_000,
             idle_timeout_secs: 60,
+            asset_quota_bytes: 1 << 40,
+            max_open_per_link: 4,
+            link_days: 7,
+            max_link_days: 90,
         }
     }
 }
@@ -79,6 +92,15 @@ impl TransferConfig {
         if !(5..=3600).contains(&self.idle_timeout_secs) {
             return bad("idle_timeout_secs", "must be 5 to 3600 seconds");
         }
+        if self.asset_quota_bytes < self.max_upload_bytes.min(1 << 30) {
+            return bad("asset_quota_bytes", "must be at least 1 GiB (or max_upload_bytes, if smaller)");
+        }
+        if !(1..=100).contains(&self.max_open_per_link) {
+            return bad("max_open_per_link", "must be 1 to 100");
+        }
+        if !(1..=365).contains(&self.max_link_days) || !(1..=self.max_link_days).contains(&self.link_days) {
+            return bad("link_days", "must be 1 day to max_link_days, which is at most 365");
+        }
         Ok(())
     }
 }
@@ -100,6 +122,18 @@ pub enum TransferError {
     Expired,
     #[error("storing the data failed: {0}")]
     Blob(BlobError),
+    /// A limit of the asset or of a drop-off link: the status to answer with, and what to do.
+    #[error("{message}")]
+    Limit { status: u16, message: String },
+    /// The drop-off link is no longer usable (expired, revoked): 410.
+    #[error("this drop-off link has expired or was revoked; ask whoever sent it for a new one")]
+    LinkGone,
+}
+
+impl From<crate::StoreError> for TransferError {
+    fn from(e: crate::StoreError) -> Self {
+        TransferError::Core(e.into())
+    }
 }
 
 impl From<BlobError> for TransferError {
@@ -134,13 +168,26 @@ const LOST_RACE: &str = "another request moved the upload on first";
 const MAX_RUNNING: usize = 10_000;
 
 pub struct Transfer {
-    governance: Arc<Governance>,
-    store: Arc<dyn Store>,
-    blobs: Arc<dyn BlobStore>,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn Rng>,
-    config: TransferConfig,
+    pub(super) governance: Arc<Governance>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) blobs: Arc<dyn BlobStore>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) rng: Arc<dyn Rng>,
+    pub(super) hasher: Arc<dyn Hasher>,
+    pub(super) config: TransferConfig,
     running: Running,
+}
+
+/// What [`Transfer`] works with.
+pub struct TransferDeps {
+    pub governance: Arc<Governance>,
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    /// Hashes drop-off links' passwords (argon2id).
+    pub hasher: Arc<dyn Hasher>,
+    pub config: TransferConfig,
 }
 
 /// How a part's body ended.
@@ -156,35 +203,51 @@ enum Fed {
 }
 
 impl Transfer {
-    pub fn new(
-        governance: Arc<Governance>,
-        store: Arc<dyn Store>,
-        blobs: Arc<dyn BlobStore>,
-        clock: Arc<dyn Clock>,
-        rng: Arc<dyn Rng>,
-        config: TransferConfig,
-    ) -> Self {
+    pub fn new(deps: TransferDeps) -> Self {
         // No zero-byte parts, and every size fits the database's signed 64-bit integers.
-        let mut config = config;
+        let mut config = deps.config;
         config.part_bytes = config.part_bytes.max(1);
         config.max_upload_bytes = config.max_upload_bytes.min(i64::MAX as u64);
+        config.asset_quota_bytes = config.asset_quota_bytes.min(i64::MAX as u64);
         config.idle_timeout_secs = config.idle_timeout_secs.max(1);
-        Transfer { governance, store, blobs, clock, rng, config, running: Mutex::default() }
+        Transfer {
+            governance: deps.governance,
+            store: deps.store,
+            blobs: deps.blobs,
+            clock: deps.clock,
+            rng: deps.rng,
+            hasher: deps.hasher,
+            config,
+            running: Mutex::default(),
+        }
     }
 
     pub fn config(&self) -> &TransferConfig {
         &self.config
     }
 
-    /// Start an upload into `new.asset`: its IAO, IAAs and data managers only. Audited.
+    /// Start an upload: into `new.asset` for its IAO, IAAs and data managers, or into a
+    /// drop-off link's asset for a provider holding the link (`new.asset` is then ignored),
+    /// within the asset's quota and the link's limits. Audited.
     pub async fn create(&self, who: &Caller, new: NewUpload) -> Result<UploadRecord, TransferError> {
-        let (asset, _) = self.governance.require_on(who, Action::SendData, &new.asset).await?;
+        let link = self.sending_link(who).await?;
+        let asset = match &link {
+            Some(l) => l.asset.clone(),
+            None => self.governance.require_on(who, Action::SendData, &new.asset).await?.0.name,
+        };
         let length = match new.length {
             Length::Known(n) if n > self.config.max_upload_bytes => {
                 return Err(TransferError::TooLarge { max: self.config.max_upload_bytes });
             }
             Length::Known(n) => {
                 i64::try_from(n).map_err(|_| TransferError::TooLarge { max: self.config.max_upload_bytes })?
+            }
+            Length::Deferred if link.as_ref().is_some_and(|l| l.max_bytes > 0) => {
+                return Err(TusError {
+                    status: 400,
+                    message: "this drop-off link limits the bytes it takes: send Upload-Length".into(),
+                }
+                .into());
             }
             Length::Deferred => -1,
         };
@@ -199,8 +262,9 @@ impl Transfer {
         let now_us = to_micros(now);
         let mut upload = UploadRecord {
             id: hex::encode(raw),
-            asset: asset.name.clone(),
+            asset,
             uploader: who.user_id.clone(),
+            link_id: link.as_ref().map(|l| l.id.clone()).unwrap_or_default(),
             name: names::sanitise(&original),
             original_name: original,
             metadata: super::tus::write_metadata(&new.metadata),
@@ -211,26 +275,47 @@ impl Transfer {
             expires_us: to_micros(now + Duration::hours(self.config.expiry_hours)),
             completed_us: 0,
             sha256: String::new(),
+            arrival: Arrival::default(),
         };
         if length == 0 {
             upload.completed_us = now_us;
             upload.sha256 = hex::encode(Sha256::new().finish());
+            upload.arrival.scan_status = scan::PENDING.into();
+            upload.arrival.scan_next_us = now_us;
         }
-        let started = NewAuditEvent::new(now, &who.user_id, action::UPLOAD_STARTED)
-            .target(&who.user_id)
+        let started = NewAuditEvent::new(now, who.audit_name(), action::UPLOAD_STARTED)
+            .target(&upload.uploader)
             .project(&upload.asset)
             .source(&who.source)
-            .details(json!({"upload": upload.id, "name": upload.name, "length": length}));
+            .details(json!({"upload": upload.id, "name": upload.name, "length": length, "link": upload.link_id}));
         let completed = (length == 0).then(|| completed_event(&upload, who));
         let stored = upload.clone();
+        let (quota, open_most) = (self.config.asset_quota_bytes as i64, self.config.max_open_per_link);
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                let held = tx.asset_upload_bytes(&stored.asset).await?;
+                if held.saturating_add(stored.length.max(0)) > quota {
+                    return Err(limit(413, format!(
+                        "the asset {} has {held} of its {quota} bytes already: ask its IAO to accept or reject arrivals first",
+                        stored.asset
+                    )));
+                }
+                if !stored.link_id.is_empty() {
+                    if tx.open_drop_link_uploads(&stored.link_id, now_us).await? >= open_most {
+                        return Err(limit(429, format!(
+                            "{open_most} uploads through this link are in progress: finish one first"
+                        )));
+                    }
+                    if !tx.reserve_on_drop_link(&stored.link_id, stored.length.max(0), now_us).await? {
+                        return Err(limit(413, "this drop-off link has taken all the files or bytes it allows: ask whoever sent it for another".into()));
+                    }
+                }
                 tx.insert_upload(&stored).await?;
                 tx.append_audit(started).await?;
                 if let Some(event) = completed {
                     tx.append_audit(event).await?;
                 }
-                Ok::<_, CoreError>(())
+                Ok::<_, TransferError>(())
             })
         })
         .await?;
@@ -254,8 +339,11 @@ impl Transfer {
         if i64::try_from(append.offset).ok() != Some(upload.offset) {
             return Err(TransferError::OffsetMismatch { current: upload.offset });
         }
-        // Sending stops with the sender's standing: a membership that ended ends its uploads.
-        self.governance.require_on(who, Action::SendData, &upload.asset).await?;
+        // Sending stops with the sender's standing: a membership that ended ends its uploads (a
+        // revoked or expired link ended them in `get`).
+        if upload.link_id.is_empty() {
+            self.governance.require_on(who, Action::SendData, &upload.asset).await?;
+        }
         match (upload.length, append.length) {
             (-1, Some(n)) => upload = self.set_length(who, upload, n).await?,
             (known, Some(n)) if i64::try_from(n).ok() != Some(known) => {
@@ -345,8 +433,10 @@ impl Transfer {
         outcome.map(|()| at)
     }
 
-    /// The caller's upload as stored, expired or not.
+    /// The caller's upload as stored, expired or not. A provider reaches only what they sent
+    /// through the link they hold, and only while it is usable.
     async fn record_of(&self, who: &Caller, id: &str) -> Result<UploadRecord, TransferError> {
+        self.sending_link(who).await?;
         let id = id.to_string();
         let found =
             read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.upload(&id).await?) }))
@@ -366,6 +456,8 @@ impl Transfer {
         if after.offset == after.length {
             after.completed_us = to_micros(self.clock.now());
             after.sha256 = hex::encode(self.running_hash(&upload).await?.finish());
+            after.arrival.scan_status = scan::PENDING.into();
+            after.arrival.scan_next_us = after.completed_us;
         }
         let completed = (after.completed_us != 0).then(|| completed_event(&after, who));
         let (before, stored) = (upload.clone(), after.clone());
@@ -395,8 +487,8 @@ impl Transfer {
         // An expired upload can be ended too: its record is read without the expiry check.
         let u = self.record_of(who, id).await?;
         let id = id.to_string();
-        let event = NewAuditEvent::new(self.clock.now(), &who.user_id, action::UPLOAD_TERMINATED)
-            .target(&who.user_id)
+        let event = NewAuditEvent::new(self.clock.now(), who.audit_name(), action::UPLOAD_TERMINATED)
+            .target(&u.uploader)
             .project(&u.asset)
             .source(&who.source)
             .details(json!({"upload": u.id, "name": u.name, "offset": u.offset}));
@@ -494,6 +586,8 @@ impl Transfer {
         if next.length >= 0 && next.offset == next.length {
             next.completed_us = to_micros(now);
             next.sha256 = hex::encode(hash.clone().finish());
+            next.arrival.scan_status = scan::PENDING.into();
+            next.arrival.scan_next_us = next.completed_us;
             if let Some(last) = steps.last_mut() {
                 last.2 = next.clone();
             }
@@ -575,13 +669,17 @@ impl Transfer {
     }
 }
 
+fn limit(status: u16, message: String) -> TransferError {
+    TransferError::Limit { status, message }
+}
+
 fn completed_event(u: &UploadRecord, who: &Caller) -> NewAuditEvent {
-    NewAuditEvent::new(crate::from_micros(u.completed_us), &who.user_id, action::UPLOAD_COMPLETED)
-        .target(&who.user_id)
+    NewAuditEvent::new(crate::from_micros(u.completed_us), who.audit_name(), action::UPLOAD_COMPLETED)
+        .target(&u.uploader)
         .project(&u.asset)
         .source(&who.source)
         .details(json!({
             "upload": u.id, "name": u.name, "original_name": u.original_name, "size": u.offset,
-            "sha256": u.sha256, "parts": u.parts,
+            "sha256": u.sha256, "parts": u.parts, "link": u.link_id,
         }))
 }

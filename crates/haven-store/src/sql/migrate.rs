@@ -54,7 +54,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        description: "file transfer uploads",
+        description: "file transfer: uploads, arrivals, drop-off links",
         sqlite: include_str!("../../migrations/sqlite/0007_transfer.sql"),
         postgres: include_str!("../../migrations/postgres/0007_transfer.sql"),
     },

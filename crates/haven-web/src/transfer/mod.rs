@@ -1,4 +1,5 @@
-//! The File Transfer portal over HTTP: the tus 1.0 endpoint at `/transfer/uploads/`.
+//! The File Transfer portal over HTTP: the tus 1.0 endpoint at `/transfer/uploads/` for members,
+//! and at `/transfer/drop/<secret>/uploads/` for providers holding a drop-off link.
 //!
 //! These routes sit outside the portals' request timeout and body limit (see `router`): an
 //! upload's body is streamed into the sealed store for as long as bytes keep coming, with an idle
@@ -16,4 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route(paths::TRANSFER_UPLOADS, any(uploads::collection))
         .route(paths::TRANSFER_UPLOADS_BARE, any(uploads::collection))
         .route(paths::TRANSFER_UPLOAD_ROUTE, any(uploads::resource))
+        .route(paths::TRANSFER_DROP_UPLOADS_ROUTE, any(uploads::drop_collection))
+        .route(paths::TRANSFER_DROP_UPLOADS_BARE_ROUTE, any(uploads::drop_collection))
+        .route(paths::TRANSFER_DROP_UPLOAD_ROUTE, any(uploads::drop_resource))
 }

@@ -5,8 +5,11 @@
 //!
 //! A member sends with their session (the browser page, which also sends `X-CSRF-Token`) or
 //! with a read-write personal API token (`Authorization: Bearer`, for `haven upload` and any tus
-//! client); a request that carries an `Authorization` header is judged by it alone. Refusals are
-//! plain text, as tus clients show them, with `Tus-Resumable` and the status the protocol gives.
+//! client); a request that carries an `Authorization` header is judged by it alone. A provider
+//! sends through a drop-off link: the same endpoint under `/transfer/drop/<secret>/uploads/`,
+//! with the link's password, if it has one, in `Haven-Link-Password`; no cookie is read there.
+//! Refusals are plain text, as tus clients show them, with `Tus-Resumable` and the status the
+//! protocol gives.
 
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use haven_core::CoreError;
 use haven_core::blobs::{BlobError, ByteStream};
 use haven_core::caller::Caller;
 use haven_core::identity::api_tokens::ApiAuth;
+use haven_core::transfer::links::LinkAuth;
 use haven_core::transfer::store::UploadRecord;
 use haven_core::transfer::tus::{self, Length};
 use haven_core::transfer::uploads::{Append, NewUpload, TransferError};
@@ -32,30 +36,67 @@ const ALLOW_RESOURCE: &str = "OPTIONS, HEAD, PATCH, DELETE";
 /// The SHA-256 of a complete upload's bytes, as Haven computed them: for an end-to-end check.
 const SHA256_HEADER: &str = "haven-upload-sha256";
 
+/// How the sender gets in: as a member, or through the drop-off link whose secret is in the URL.
+enum Door {
+    Member,
+    Link(String),
+}
+
+impl Door {
+    fn upload_url(&self, id: &str) -> String {
+        match self {
+            Door::Member => paths::transfer_upload(id),
+            Door::Link(secret) => paths::transfer_drop_upload(secret, id),
+        }
+    }
+}
+
 /// `/transfer/uploads/`: OPTIONS (what the server offers) and POST (a new upload).
 pub async fn collection(State(state): State<AppState>, request: Request) -> Response {
-    // Parts, not the request, are held across awaits: a body is not `Sync`.
-    let (parts, body) = request.into_parts();
-    match method_of(&parts).as_str() {
-        "OPTIONS" => options(&state),
-        "POST" => create(&state, parts, body).await.unwrap_or_else(|refused| refused),
-        _ => not_allowed(ALLOW_COLLECTION),
-    }
+    serve_collection(&state, Door::Member, request).await
 }
 
 /// `/transfer/uploads/{id}`: HEAD (where it stands), PATCH (more bytes), DELETE (end it).
 pub async fn resource(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    serve_resource(&state, Door::Member, &id, request).await
+}
+
+/// `/transfer/drop/{token}/uploads/`: as [`collection`], through a drop-off link.
+pub async fn drop_collection(State(state): State<AppState>, Path(token): Path<String>, request: Request) -> Response {
+    serve_collection(&state, Door::Link(token), request).await
+}
+
+/// `/transfer/drop/{token}/uploads/{id}`: as [`resource`], through a drop-off link.
+pub async fn drop_resource(
+    State(state): State<AppState>,
+    Path((token, id)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    serve_resource(&state, Door::Link(token), &id, request).await
+}
+
+async fn serve_collection(state: &AppState, door: Door, request: Request) -> Response {
+    // Parts, not the request, are held across awaits: a body is not `Sync`.
+    let (parts, body) = request.into_parts();
+    match method_of(&parts).as_str() {
+        "OPTIONS" => options(state),
+        "POST" => create(state, &door, parts, body).await.unwrap_or_else(|refused| refused),
+        _ => not_allowed(ALLOW_COLLECTION),
+    }
+}
+
+async fn serve_resource(state: &AppState, door: Door, id: &str, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let method = method_of(&parts);
     // Ids are 32 hex digits: anything else is not an upload, and costs no database read.
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return if method == "OPTIONS" { options(&state) } else { not_found() };
+        return if method == "OPTIONS" { options(state) } else { not_found() };
     }
     let answer = match method.as_str() {
-        "OPTIONS" => Ok(options(&state)),
-        "HEAD" => head(&state, &id, &parts).await,
-        "PATCH" => patch(&state, &id, &parts, body).await,
-        "DELETE" => terminate(&state, &id, &parts).await,
+        "OPTIONS" => Ok(options(state)),
+        "HEAD" => head(state, &door, id, &parts).await,
+        "PATCH" => patch(state, &door, id, &parts, body).await,
+        "DELETE" => terminate(state, &door, id, &parts).await,
         _ => Ok(not_allowed(ALLOW_RESOURCE)),
     };
     answer.unwrap_or_else(|refused| refused)
@@ -82,7 +123,7 @@ fn options(state: &AppState) -> Response {
     r
 }
 
-async fn create(state: &AppState, parts: Parts, body: Body) -> Result<Response, Response> {
+async fn create(state: &AppState, door: &Door, parts: Parts, body: Body) -> Result<Response, Response> {
     let h = &parts.headers;
     tus::check_version(text(h, "tus-resumable")).map_err(refusal)?;
     let length = tus::creation_length(text(h, "upload-length"), text(h, "upload-defer-length")).map_err(refusal)?;
@@ -95,8 +136,9 @@ async fn create(state: &AppState, parts: Parts, body: Body) -> Result<Response, 
         Some(m) => tus::parse_metadata(m).map_err(refusal)?,
         None => Vec::new(),
     };
-    let Some(asset) = metadata.iter().find(|(k, _)| k == "asset").map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    else {
+    // A link names its asset; a member names it in the metadata.
+    let named = metadata.iter().find(|(k, _)| k == "asset").map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let Some(asset) = named.or_else(|| matches!(door, Door::Link(_)).then(String::new)) else {
         return Err(plain(
             StatusCode::BAD_REQUEST,
             "Say which asset the file is for: Upload-Metadata needs the key `asset`, with the asset's name in base64.",
@@ -108,7 +150,7 @@ async fn create(state: &AppState, parts: Parts, body: Body) -> Result<Response, 
         return Err(wrong_type());
     }
     let checksum = checksum_of(h).map_err(refusal)?;
-    let who = sender(state, &parts).await?;
+    let who = sender(state, door, &parts).await?;
     let new = NewUpload { asset: asset.clone(), length, metadata };
     let mut upload = match state.transfer.create(&who, new).await {
         Ok(u) => u,
@@ -117,7 +159,7 @@ async fn create(state: &AppState, parts: Parts, body: Body) -> Result<Response, 
         }
         Err(e) => return Err(failure(e)),
     };
-    let location = paths::transfer_upload(&upload.id);
+    let location = door.upload_url(&upload.id);
     if with_body {
         let body = idle_limited(body, idle(state));
         let first = Append { offset: 0, length: None, checksum, body };
@@ -137,9 +179,9 @@ async fn create(state: &AppState, parts: Parts, body: Body) -> Result<Response, 
     Ok(r)
 }
 
-async fn head(state: &AppState, id: &str, parts: &Parts) -> Result<Response, Response> {
+async fn head(state: &AppState, door: &Door, id: &str, parts: &Parts) -> Result<Response, Response> {
     tus::check_version(text(&parts.headers, "tus-resumable")).map_err(refusal)?;
-    let who = sender(state, parts).await?;
+    let who = sender(state, door, parts).await?;
     let upload = state.transfer.get(&who, id).await.map_err(failure)?;
     let mut r = StatusCode::OK.into_response();
     let h = r.headers_mut();
@@ -155,7 +197,7 @@ async fn head(state: &AppState, id: &str, parts: &Parts) -> Result<Response, Res
     Ok(r)
 }
 
-async fn patch(state: &AppState, id: &str, parts: &Parts, body: Body) -> Result<Response, Response> {
+async fn patch(state: &AppState, door: &Door, id: &str, parts: &Parts, body: Body) -> Result<Response, Response> {
     let h = &parts.headers;
     tus::check_version(text(h, "tus-resumable")).map_err(refusal)?;
     if !is_offset_stream(h) {
@@ -170,7 +212,7 @@ async fn patch(state: &AppState, id: &str, parts: &Parts, body: Body) -> Result<
     let offset = tus::parse_size("Upload-Offset", offset).map_err(refusal)?;
     let length = text(h, "upload-length").map(|l| tus::parse_size("Upload-Length", l)).transpose().map_err(refusal)?;
     let checksum = checksum_of(h).map_err(refusal)?;
-    let who = sender(state, parts).await?;
+    let who = sender(state, door, parts).await?;
     let body = idle_limited(body, idle(state));
     let upload = append(state, &who, id, Append { offset, length, checksum, body }).await.map_err(failure)?;
     let mut r = StatusCode::NO_CONTENT.into_response();
@@ -178,9 +220,9 @@ async fn patch(state: &AppState, id: &str, parts: &Parts, body: Body) -> Result<
     Ok(r)
 }
 
-async fn terminate(state: &AppState, id: &str, parts: &Parts) -> Result<Response, Response> {
+async fn terminate(state: &AppState, door: &Door, id: &str, parts: &Parts) -> Result<Response, Response> {
     tus::check_version(text(&parts.headers, "tus-resumable")).map_err(refusal)?;
-    let who = sender(state, parts).await?;
+    let who = sender(state, door, parts).await?;
     state.transfer.terminate(&who, id).await.map_err(failure)?;
     let mut r = StatusCode::NO_CONTENT.into_response();
     protocol_headers(r.headers_mut());
@@ -221,10 +263,38 @@ fn idle_limited(body: Body, idle: Duration) -> ByteStream {
     .boxed()
 }
 
-/// Who is sending: the bearer token when the request carries `Authorization`, else the session.
-async fn sender(state: &AppState, parts: &Parts) -> Result<Caller, Response> {
+/// Who is sending: the provider holding the link; or a member, by the bearer token when the
+/// request carries `Authorization`, else by the session.
+async fn sender(state: &AppState, door: &Door, parts: &Parts) -> Result<Caller, Response> {
     let source = crate::source::address(&parts.extensions);
     let agent = crate::source::user_agent(&parts.headers);
+    if let Door::Link(secret) = door {
+        let password = text(&parts.headers, LINK_PASSWORD).map(|p| zeroize::Zeroizing::new(p.to_string()));
+        return match state.transfer.open_link(secret, password, &source, &agent).await.map_err(core_failure)? {
+            LinkAuth::Ok(caller) => Ok(caller),
+            LinkAuth::Refused => Err(plain(
+                StatusCode::NOT_FOUND,
+                "This drop-off link is not known. Check that you copied the whole link.",
+            )),
+            LinkAuth::Gone => Err(failure(TransferError::LinkGone)),
+            LinkAuth::PasswordNeeded => Err(plain(
+                StatusCode::UNAUTHORIZED,
+                "This drop-off link needs its password: send it in the Haven-Link-Password header (the page and `haven upload --link` ask for it).",
+            )),
+            LinkAuth::WrongPassword => Err(plain(
+                StatusCode::UNAUTHORIZED,
+                "The link's password is wrong. Check it with whoever sent you the link.",
+            )),
+            LinkAuth::RateLimited => {
+                let mut r = plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many refused attempts from your address. Try again in 15 minutes.",
+                );
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+                Err(r)
+            }
+        };
+    }
     let caller = if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let secret = value
             .to_str()
@@ -275,6 +345,8 @@ async fn sender(state: &AppState, parts: &Parts) -> Result<Caller, Response> {
 }
 
 const CHALLENGE: &str = "Bearer realm=\"Haven transfer\"";
+/// The header a drop-off link's password comes in.
+const LINK_PASSWORD: &str = "haven-link-password";
 
 fn unauthenticated(state: &AppState) -> Response {
     let message = format!(
@@ -384,6 +456,14 @@ fn failure(e: TransferError) -> Response {
                 "Haven could not store the data just now; what was acknowledged is kept. Resume in a minute; if it keeps failing, tell the service desk.",
             )
         }
+        TransferError::Limit { status: code, message } => {
+            let mut r = plain(status(code), &message);
+            if code == 429 {
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+            r
+        }
+        TransferError::LinkGone => plain(StatusCode::GONE, &e.to_string()),
         TransferError::Core(c) => core_failure(c),
     }
 }
