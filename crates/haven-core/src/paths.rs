@@ -111,6 +111,15 @@ pub const TRANSFER_DROP_ROUTE: &str = "/transfer/drop/{token}";
 pub const TRANSFER_DROP_UPLOADS_ROUTE: &str = "/transfer/drop/{token}/uploads/";
 pub const TRANSFER_DROP_UPLOADS_BARE_ROUTE: &str = "/transfer/drop/{token}/uploads";
 pub const TRANSFER_DROP_UPLOAD_ROUTE: &str = "/transfer/drop/{token}/uploads/{id}";
+pub const TRANSFER_RECEIPT_ROUTE: &str = "/transfer/uploads/{id}/receipt";
+pub const TRANSFER_DROP_RECEIPT_ROUTE: &str = "/transfer/drop/{token}/uploads/{id}/receipt";
+
+pub const TRANSFER_ASSET_ROUTE: &str = "/transfer/assets/{name}";
+
+/// An asset's page in the File Transfer portal: its arrivals and drop-off links.
+pub fn transfer_asset(name: &str) -> String {
+    format!("{TRANSFER}/assets/{name}")
+}
 
 pub fn transfer_upload(id: &str) -> String {
     format!("{TRANSFER_UPLOADS}{id}")

@@ -150,6 +150,8 @@ async fn uploads_are_stored_part_by_part_and_resume(db: TestDb) {
         clock: app.clock.clone(),
         rng: Arc::new(haven_crypto::SystemRng::new()),
         hasher: Arc::new(haven_testkit::hasher::CheapHasher),
+        scanner: None,
+        signer: app.signer.clone(),
         config: config(),
     });
     let done = other.append(&who, &up.id, append(30, &[&data[30..45]])).await.unwrap();

@@ -4,6 +4,7 @@
 //! ([`hasher`]), and email over SMTP or to an outbox directory ([`mail`]).
 
 pub mod blobs;
+pub mod clamd;
 pub mod hasher;
 pub mod mail;
 mod sql;

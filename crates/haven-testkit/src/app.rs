@@ -16,10 +16,12 @@ use haven_core::governance::GovernanceConfig;
 use haven_core::identity::{Hasher, SecurityPolicy};
 use haven_core::keyring::KeyRing;
 use haven_core::packages::PackagesConfig;
+use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::uploads::TransferConfig;
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
+use haven_crypto::signing::SigningKey;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
 use haven_store::hasher::PooledHasher;
 use haven_store::upstream::UpstreamFetcher;
@@ -39,6 +41,11 @@ pub struct TestApp {
     pub clock: Arc<FakeClock>,
     /// The sealed blob store behind the app, for tests that wire a use case of their own.
     pub blobs: Arc<dyn haven_core::blobs::BlobStore>,
+    /// What the sealed store writes to (a directory or a bucket), for tests that tamper with
+    /// stored ciphertext.
+    pub backend: Arc<dyn object_store::ObjectStore>,
+    /// Haven's signing key here (receipts, checkpoints).
+    pub signer: Arc<SigningKey>,
     pub mail: Arc<MemoryMailer>,
     pub db: TestDb,
     _blobs: tempfile::TempDir,
@@ -57,6 +64,7 @@ pub struct TestAppBuilder {
     trusted_proxies: Vec<ipnet::IpNet>,
     production_hasher: bool,
     s3_with_postgres: bool,
+    scanner: Option<Arc<dyn Scanner>>,
 }
 
 impl TestApp {
@@ -73,6 +81,7 @@ impl TestApp {
             trusted_proxies: Vec::new(),
             production_hasher: false,
             s3_with_postgres: false,
+            scanner: None,
         }
     }
 }
@@ -123,6 +132,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// A malware scanner for arrivals (none by default: arrivals stay pending).
+    pub fn scanner(mut self, scanner: Arc<dyn Scanner>) -> Self {
+        self.scanner = Some(scanner);
+        self
+    }
+
     /// Blobs in S3 (the `moto_server` scripts/test starts, HAVEN_TEST_S3_ENDPOINT) when the
     /// database is PostgreSQL, as a deployment of several nodes has them; local with SQLite.
     pub fn s3_with_postgres(mut self) -> Self {
@@ -151,8 +166,10 @@ impl TestAppBuilder {
         };
         let backend = open_backend(&location).unwrap();
         let blobs: Arc<dyn haven_core::blobs::BlobStore> =
-            Arc::new(SealedBlobStore::new(backend, keys.clone(), dyn_clock.clone()));
+            Arc::new(SealedBlobStore::new(backend.clone(), keys.clone(), dyn_clock.clone()));
         let mail = Arc::new(MemoryMailer::default());
+        let signer =
+            Arc::new(SigningKey::from_seed(SigningKey::generate_seed(rng.as_ref()).unwrap().as_ref()).unwrap());
         let hasher: Arc<dyn Hasher> =
             if self.production_hasher { Arc::new(PooledHasher::new(rng.clone(), 2)) } else { Arc::new(CheapHasher) };
         let c = &self.packages;
@@ -167,6 +184,8 @@ impl TestAppBuilder {
             hasher,
             mailer: mail.clone(),
             upstream: Arc::new(upstream),
+            signer: signer.clone(),
+            scanner: self.scanner,
         };
         let settings = Settings {
             public_url: PUBLIC_URL.into(),
@@ -183,7 +202,7 @@ impl TestAppBuilder {
             },
         };
         let state = adapters.state(settings).await.unwrap();
-        TestApp { state, store, clock, blobs, mail, db, _blobs: dir }
+        TestApp { state, store, clock, blobs, backend, signer, mail, db, _blobs: dir }
     }
 }
 

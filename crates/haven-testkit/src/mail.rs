@@ -14,6 +14,11 @@ impl MemoryMailer {
         self.0.lock().unwrap().clone()
     }
     /// The last message sent to `to`.
+    /// Every message sent to `to`, oldest first.
+    pub fn to(&self, to: &str) -> Vec<Mail> {
+        self.sent().into_iter().filter(|m| m.to == to).collect()
+    }
+
     pub fn last_to(&self, to: &str) -> Option<Mail> {
         self.sent().into_iter().rev().find(|m| m.to == to)
     }

@@ -8,12 +8,14 @@ use haven_core::governance::Governance;
 use haven_core::identity::Identity;
 use haven_core::keyring::KeyRing;
 use haven_core::packages::Packages;
+use haven_core::transfer::scan::Scanner;
 use haven_core::{Clock, Rng};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
+use haven_store::clamd::{Clamd, ClamdAddress};
 use haven_store::hasher::PooledHasher;
 use haven_store::mail::{LettreMailer, MailSettings, SmtpSettings, SmtpTls};
 use haven_store::upstream::UpstreamFetcher;
@@ -118,7 +120,20 @@ impl App {
             hasher: Arc::new(PooledHasher::new(self.rng.clone(), concurrency)),
             mailer: Arc::new(self.mailer()?),
             upstream: Arc::new(upstream),
+            signer: self.audit_key.clone(),
+            scanner: self.scanner()?,
         })
+    }
+
+    /// The clamd the `transfer` section names, if any.
+    pub fn scanner(&self) -> Result<Option<Arc<dyn Scanner>>> {
+        let t = &self.config.transfer;
+        if t.clamd.is_empty() {
+            return Ok(None);
+        }
+        let address = ClamdAddress::parse(&t.clamd).map_err(|e| anyhow::anyhow!("transfer.clamd: {e}"))?;
+        let timeout = std::time::Duration::from_secs(t.scan_timeout_secs);
+        Ok(Some(Arc::new(Clamd::new(address, t.scan_max_bytes, timeout))))
     }
 
     /// The mailer the `mail` section of the configuration names.

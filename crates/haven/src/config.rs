@@ -580,6 +580,11 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if let Err(why) = c.transfer.validate() {
         return Err(ConfigError(why));
     }
+    if !c.transfer.clamd.is_empty()
+        && let Err(why) = haven_store::clamd::ClamdAddress::parse(&c.transfer.clamd)
+    {
+        return bad("transfer.clamd", &why);
+    }
     if !haven_store::mail::is_mailbox(&c.mail.from) {
         return bad("mail.from", "must be an address such as `Haven <haven@example.org>`");
     }

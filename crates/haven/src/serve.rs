@@ -126,6 +126,12 @@ pub async fn run(config: Config) -> Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
+    if config.transfer.clamd.is_empty() {
+        tracing::warn!(
+            "no malware scanner: arrivals stay \"scan pending\" and cannot be accepted until transfer.clamd names clamd"
+        );
+    }
+    let scans = spawn_transfer_worker(state.transfer.clone());
     let workers = spawn_workers(
         &config,
         &paths,
@@ -145,6 +151,7 @@ pub async fn run(config: Config) -> Result<()> {
         let _ = a.await;
     }
     workers.abort();
+    scans.abort();
     if let Ok(Some(seq)) = haven_core::audit::write_checkpoint(store.as_ref(), audit_key, clock.now()).await {
         tracing::info!(seq, "wrote a final audit checkpoint");
     }
@@ -189,6 +196,29 @@ fn spawn_workers(
                         Err(e) => tracing::error!(error = %e, "the governance lifecycle jobs failed; they run again in an hour"),
                     }
                 }
+            }
+        }
+    })
+}
+
+/// File Transfer's own work: scan due arrivals every few seconds (one at a time: clamd is the
+/// slowest stage), and hourly crypto-shred unfinished uploads whose time ran out.
+fn spawn_transfer_worker(transfer: Arc<haven_core::transfer::uploads::Transfer>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut scans = tokio::time::interval(Duration::from_secs(5));
+        let mut sweeps = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = scans.tick() => match transfer.scan_due().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(arrivals = n, "scanned arrivals"),
+                    Err(e) => tracing::error!(error = %e, "could not scan arrivals; trying again shortly"),
+                },
+                _ = sweeps.tick() => match transfer.sweep_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(uploads = n, "removed unfinished uploads that expired"),
+                    Err(e) => tracing::error!(error = %e, "could not remove expired uploads; trying again in an hour"),
+                },
             }
         }
     })

@@ -11,8 +11,10 @@ use haven_core::identity::{Hasher, Identity, IdentityDeps, Mailer, SecurityPolic
 use haven_core::keyring::KeyRing;
 use haven_core::packages::{Packages, PackagesConfig, PackagesDeps, Upstream};
 use haven_core::service::Service;
+use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::uploads::{Transfer, TransferConfig, TransferDeps};
 use haven_core::{Clock, CoreError, Rng, Store};
+use haven_crypto::signing::SigningKey;
 use haven_web::metrics::Metrics;
 use haven_web::{AppState, WebConfig};
 
@@ -27,6 +29,10 @@ pub struct Adapters {
     pub hasher: Arc<dyn Hasher>,
     pub mailer: Arc<dyn Mailer>,
     pub upstream: Arc<dyn Upstream>,
+    /// Haven's signing key (audit checkpoints, transfer receipts).
+    pub signer: Arc<SigningKey>,
+    /// The malware scanner for arrivals, if one is configured.
+    pub scanner: Option<Arc<dyn Scanner>>,
 }
 
 /// What the configuration says of the use cases and the web layer.
@@ -84,6 +90,8 @@ impl Adapters {
             clock: self.clock.clone(),
             rng: self.rng.clone(),
             hasher: self.hasher.clone(),
+            scanner: self.scanner.clone(),
+            signer: self.signer.clone(),
             config,
         })
     }

@@ -76,13 +76,40 @@ impl Governance {
     }
 
     /// Email the active service desk; failures are logged, never fatal.
-    async fn notify_desk(&self, subject: &str, text: String) {
+    pub(crate) async fn notify_desk(&self, subject: &str, text: String) {
         let desk = read(self.store(), |tx| Box::pin(async move { tx.accounts_with_role(Role::Admin.as_str()).await }))
             .await
             .unwrap_or_default();
         for admin in desk {
             self.identity.notify(&admin.email, subject, text.clone()).await;
         }
+    }
+
+    /// Email those who look after an asset's data (its IAO, IAAs and data managers), each once;
+    /// failures are logged, never fatal.
+    pub(crate) async fn notify_keepers(&self, asset: &str, subject: &str, text: String) {
+        let name = asset.to_string();
+        let keepers = read(self.store(), move |tx| {
+            Box::pin(async move {
+                let mut ids: Vec<String> = tx.asset(&name).await?.map(|a| vec![a.iao]).unwrap_or_default();
+                ids.extend(tx.asset_admins(&name).await?.into_iter().map(|a| a.user_id));
+                let managers = tx.memberships(&name, true).await?.into_iter();
+                ids.extend(managers.filter(|m| m.role == MemberRole::DataManager).map(|m| m.user_id));
+                ids.sort();
+                ids.dedup();
+                Ok::<_, CoreError>(ids)
+            })
+        })
+        .await
+        .unwrap_or_default();
+        for user in keepers {
+            self.notify_user(&user, subject, text.clone()).await;
+        }
+    }
+
+    /// The URL people reach Haven at (for links in emails).
+    pub(crate) fn public_url(&self) -> &str {
+        &self.identity.public_url
     }
 
     /// Email one user, if they have an address.

@@ -3,6 +3,7 @@
 //! ([`names`]); both are pure, so that every header a client can send is checked in one place
 //! and tested without a server.
 
+pub mod arrivals;
 pub mod links;
 pub mod names;
 pub mod scan;

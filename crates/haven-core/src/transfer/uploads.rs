@@ -22,7 +22,7 @@ use serde_json::json;
 use time::Duration;
 
 use super::names;
-use super::scan;
+use super::scan::{self, Scanner};
 use super::store::{Arrival, UploadRecord};
 use super::tus::{Algorithm, Checksum, Length, TusError};
 use crate::audit::{NewAuditEvent, action};
@@ -32,6 +32,7 @@ use crate::caller::Caller;
 use crate::governance::Governance;
 use crate::identity::Hasher;
 use crate::{Clock, CoreError, Rng, Store, read, to_micros, transact};
+use haven_crypto::signing::SigningKey;
 
 /// Limits of the transfer portal: the `[transfer]` section of the configuration.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -55,6 +56,14 @@ pub struct TransferConfig {
     /// How long a drop-off link lasts unless its issuer says otherwise (days), and the longest.
     pub link_days: i64,
     pub max_link_days: i64,
+    /// The malware scanner: `unix:/run/clamav/clamd.ctl` or `tcp:127.0.0.1:3310`. Empty: none,
+    /// and every arrival stays "scan pending" (never clean).
+    pub clamd: String,
+    /// The most bytes clamd scans whole: set its StreamMaxLength, MaxFileSize and MaxScanSize
+    /// at least this high (and AlertExceedsMax yes). Larger arrivals need a person's review.
+    pub scan_max_bytes: u64,
+    /// The longest wait for clamd on any one read or write (seconds).
+    pub scan_timeout_secs: u64,
 }
 
 impl Default for TransferConfig {
@@ -69,6 +78,9 @@ impl Default for TransferConfig {
             max_open_per_link: 4,
             link_days: 7,
             max_link_days: 90,
+            clamd: String::new(),
+            scan_max_bytes: 100 << 20,
+            scan_timeout_secs: 120,
         }
     }
 }
@@ -100,6 +112,13 @@ impl TransferConfig {
         }
         if !(1..=365).contains(&self.max_link_days) || !(1..=self.max_link_days).contains(&self.link_days) {
             return bad("link_days", "must be 1 day to max_link_days, which is at most 365");
+        }
+        // clamd cannot scan a stream of 2 GiB or more (it clamps its limits below 2^31).
+        if !(1..(1u64 << 31)).contains(&self.scan_max_bytes) {
+            return bad("scan_max_bytes", "must be 1 byte to 2 GiB - 1 (clamd scans no more)");
+        }
+        if !(5..=3600).contains(&self.scan_timeout_secs) {
+            return bad("scan_timeout_secs", "must be 5 to 3600 seconds");
         }
         Ok(())
     }
@@ -174,6 +193,8 @@ pub struct Transfer {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) rng: Arc<dyn Rng>,
     pub(super) hasher: Arc<dyn Hasher>,
+    pub(super) scanner: Option<Arc<dyn Scanner>>,
+    pub(super) signer: Arc<SigningKey>,
     pub(super) config: TransferConfig,
     running: Running,
 }
@@ -187,6 +208,10 @@ pub struct TransferDeps {
     pub rng: Arc<dyn Rng>,
     /// Hashes drop-off links' passwords (argon2id).
     pub hasher: Arc<dyn Hasher>,
+    /// Scans arrivals (clamd); without one, arrivals stay pending.
+    pub scanner: Option<Arc<dyn Scanner>>,
+    /// Signs senders' receipts (Haven's signing key, as for audit checkpoints).
+    pub signer: Arc<SigningKey>,
     pub config: TransferConfig,
 }
 
@@ -217,6 +242,8 @@ impl Transfer {
             clock: deps.clock,
             rng: deps.rng,
             hasher: deps.hasher,
+            scanner: deps.scanner,
+            signer: deps.signer,
             config,
             running: Mutex::default(),
         }
@@ -506,6 +533,48 @@ impl Transfer {
         }
         self.forget(id.as_str());
         Ok(())
+    }
+
+    /// Crypto-shred unfinished uploads whose time ran out: their parts' keys and blobs go, and
+    /// the trail keeps what they were. Run hourly by `haven serve`; how many were ended.
+    pub async fn sweep_expired(&self) -> Result<usize, CoreError> {
+        let now = self.clock.now();
+        let now_us = to_micros(now);
+        let expired = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.expired_uploads(now_us, 500).await?) })
+        })
+        .await?;
+        let mut ended = 0;
+        for u in expired {
+            let event = NewAuditEvent::new(now, crate::audit::actor::SYSTEM, action::UPLOAD_EXPIRED)
+                .target(&u.uploader)
+                .project(&u.asset)
+                .details(
+                    json!({"upload": u.id, "name": u.name, "offset": u.offset, "length": u.length, "link": u.link_id}),
+                );
+            let id = u.id.clone();
+            let gone = transact(self.store.as_ref(), move |tx| {
+                Box::pin(async move {
+                    // Still unfinished and expired now, inside this unit: a late PATCH cannot slip in.
+                    match tx.upload(&id).await? {
+                        Some(u) if u.completed_us == 0 && u.expires_us <= now_us => {}
+                        _ => return Ok::<_, CoreError>(None),
+                    }
+                    let gone = tx.delete_upload(&id).await?;
+                    tx.append_audit(event).await?;
+                    Ok(Some(gone))
+                })
+            })
+            .await?;
+            if let Some(gone) = gone {
+                for meta in gone {
+                    let _ = self.blobs.delete(&meta).await;
+                }
+                self.forget(&u.id);
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 
     /// Seal the bytes of one part: from `pending` and then `body`, at most `part_bytes` and at

@@ -20,4 +20,6 @@ pub fn routes() -> Router<AppState> {
         .route(paths::TRANSFER_DROP_UPLOADS_ROUTE, any(uploads::drop_collection))
         .route(paths::TRANSFER_DROP_UPLOADS_BARE_ROUTE, any(uploads::drop_collection))
         .route(paths::TRANSFER_DROP_UPLOAD_ROUTE, any(uploads::drop_resource))
+        .route(paths::TRANSFER_RECEIPT_ROUTE, any(uploads::receipt))
+        .route(paths::TRANSFER_DROP_RECEIPT_ROUTE, any(uploads::drop_receipt))
 }

@@ -75,6 +75,36 @@ pub async fn drop_resource(
     serve_resource(&state, Door::Link(token), &id, request).await
 }
 
+/// `…/uploads/{id}/receipt`: the signed receipt of a complete upload, for whoever sent it.
+pub async fn receipt(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    serve_receipt(&state, Door::Member, &id, request).await
+}
+
+pub async fn drop_receipt(
+    State(state): State<AppState>,
+    Path((token, id)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    serve_receipt(&state, Door::Link(token), &id, request).await
+}
+
+async fn serve_receipt(state: &AppState, door: Door, id: &str, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    if parts.method != axum::http::Method::GET {
+        return not_allowed("GET");
+    }
+    let answer = async {
+        let who = sender(state, &door, &parts).await?;
+        let receipt = state.transfer.receipt(&who, id).await.map_err(failure)?;
+        let mut r = axum::Json(receipt).into_response();
+        let name = format!("attachment; filename=\"haven-receipt-{id}.json\"");
+        insert(r.headers_mut(), header::CONTENT_DISPOSITION, &name);
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok::<_, Response>(r)
+    };
+    answer.await.unwrap_or_else(|refused| refused)
+}
+
 async fn serve_collection(state: &AppState, door: Door, request: Request) -> Response {
     // Parts, not the request, are held across awaits: a body is not `Sync`.
     let (parts, body) = request.into_parts();
@@ -476,6 +506,7 @@ fn core_failure(e: CoreError) -> Response {
             "You may not send data into this asset: its IAO, IAAs and data managers may, signed in or with a read-write API token.",
         ),
         CoreError::Invalid { .. } => plain(StatusCode::BAD_REQUEST, &e.to_string()),
+        CoreError::Conflict(m) => plain(StatusCode::CONFLICT, &m),
         other => {
             let web = WebError::from(other);
             plain(web.status, &web.message)

@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, dead_code)] // test support; each test file uses part of it
 
 pub mod browser;
+pub mod uploads;
 
 pub use haven_testkit::app::TestApp;
