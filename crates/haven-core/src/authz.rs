@@ -61,8 +61,10 @@ pub enum Action {
     UseOwnGovernance,
     /// Give an external provider a drop-off link into the asset: its IAO and IAAs.
     IssueDropLink,
-    /// See the asset's arrivals and accept or reject them: its IAO, IAAs and data managers.
+    /// Accept or reject the asset's arrivals: its IAO, IAAs and data managers.
     DecideArrival,
+    /// List the asset's arrivals: those who decide them, and the console.
+    ViewArrivals,
 }
 
 /// The caller's relation to one asset, worked out by the use case from the asset's records
@@ -81,7 +83,7 @@ pub struct Standing {
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -107,6 +109,7 @@ impl Action {
         Action::UseOwnGovernance,
         Action::IssueDropLink,
         Action::DecideArrival,
+        Action::ViewArrivals,
     ];
 
     /// What the action is about when a page asks for it without naming a thing: the caller's
@@ -138,7 +141,8 @@ impl Action {
             | Action::ReachAsset
             | Action::SendData
             | Action::IssueDropLink
-            | Action::DecideArrival => Resource::Asset { asset: "", standing: Standing::default() },
+            | Action::DecideArrival
+            | Action::ViewArrivals => Resource::Asset { asset: "", standing: Standing::default() },
         }
     }
 }
@@ -215,6 +219,9 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
         }
         (Action::DecideArrival, Resource::Asset { standing, .. }) => {
             (full || console_named) && (standing.iao || standing.iaa || standing.data_manager)
+        }
+        (Action::ViewArrivals, Resource::Asset { standing, .. }) => {
+            console || ((full || console_named) && (standing.iao || standing.iaa || standing.data_manager))
         }
         (Action::UseOwnGovernance, Resource::Account(owner)) => own(owner) && reads,
         (Action::ManagePackages, Resource::Service) => {
@@ -433,6 +440,36 @@ mod tests {
             (&caller("rita", &[], Level::ApiWrite), none, false),
         ] {
             assert_eq!(can(who, SendData, asset(standing)), want, "{who:?} {standing:?}");
+        }
+        // Drop-off links and arrivals: (who, standing, [IssueDropLink, DecideArrival, ViewArrivals]).
+        let owen_at_console = Caller::console_as("owen", vec![Role::Staff]);
+        for (who, standing, want) in [
+            (&staff, iao, [true, true, true]),
+            (&researcher, iaa, [true, true, true]),
+            (&researcher, data_manager, [false, true, true]),
+            (&researcher, member, [false, false, false]),
+            (&desk, none, [false, false, false]),
+            (&Caller::console(), none, [false, false, true]),
+            (&owen_at_console, iao, [true, true, true]),
+            (&owen_at_console, none, [false, false, false]),
+            (&caller("owen", &[Role::Staff], Level::ApiWrite), iao, [false, false, false]),
+            (&limited("owen", &[Role::Staff], true, false), iao, [false, false, false]),
+        ] {
+            for (action, allowed) in [IssueDropLink, DecideArrival, ViewArrivals].into_iter().zip(want) {
+                assert_eq!(can(who, action, asset(standing)), allowed, "{action:?} {who:?} {standing:?}");
+            }
+        }
+        // A provider sends through the link they opened, while it is usable, and nothing else.
+        let provider = Caller::drop_link("ab12", "192.0.2.9", "");
+        assert!(can(&provider, SendData, Resource::DropLink { link: "ab12", usable: true }));
+        assert!(!can(&provider, SendData, Resource::DropLink { link: "ab12", usable: false }));
+        assert!(!can(&provider, SendData, Resource::DropLink { link: "cd34", usable: true }));
+        assert!(!can(&staff, SendData, Resource::DropLink { link: "ab12", usable: true }));
+        for action in Action::ALL {
+            let both = Standing { iao: true, iaa: true, member: true, data_manager: true };
+            for resource in [Resource::Service, Resource::Account("link:ab12"), asset(both)] {
+                assert!(!can(&provider, action, resource), "{action:?} {resource:?}");
+            }
         }
         // Service-wide: create assets and decide (desk, console); view (desk, console, auditor).
         for (who, create, view) in [

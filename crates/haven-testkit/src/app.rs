@@ -219,6 +219,40 @@ impl TestApp {
     }
 }
 
+/// The router served over HTTPS by [`TestApp::serve_https`], under a CA of its own.
+pub struct Https {
+    /// `https://127.0.0.1:PORT`, no slash.
+    pub url: String,
+    /// The CA certificate clients trust (PEM).
+    pub ca_pem: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Serve the router over HTTPS as `haven serve` does (its internal CA, its TLS settings), on
+    /// a free loopback port, for clients that speak only HTTPS (`haven upload`).
+    pub async fn serve_https(&self) -> Https {
+        let dir = tempfile::tempdir().unwrap();
+        let data = haven::datadir::DataDir::new(dir.path());
+        let paths = haven::tls::Paths::new(&data).unwrap();
+        let tls = haven::config::TlsConfig::default();
+        let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
+        let (cert, key) = haven::tls::prepare(&paths, &tls, now).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let resolver = haven::tls::Resolver::new(haven::tls::load_certified_key(&cert, &key, &provider).unwrap());
+        let config = haven::tls::server_config(resolver, provider).unwrap();
+        let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let service =
+            haven_web::router(self.state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = axum_server::from_tcp_rustls(listener, config).unwrap();
+        tokio::spawn(async move { server.serve(service).await });
+        Https { url, ca_pem: paths.ca_cert, _dir: dir }
+    }
+}
+
 fn s3_endpoint() -> Option<String> {
     std::env::var("HAVEN_TEST_S3_ENDPOINT").ok().filter(|e| !e.is_empty())
 }

@@ -12,6 +12,7 @@ pub mod db;
 pub mod hasher;
 pub mod mail;
 pub mod process;
+pub mod transfer;
 pub mod upstream;
 
 use std::sync::Mutex;

@@ -18,8 +18,13 @@ pub struct Haven {
 impl Haven {
     /// Start `bin serve` with `args`, wait until it prints its URL, and collect its output.
     pub fn start(bin: &Path, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Haven {
+        Haven::start_on(bin, data_dir, "127.0.0.1:0", args, env)
+    }
+
+    /// As [`Haven::start`], listening on `listen` (the same port again, after a restart).
+    pub fn start_on(bin: &Path, data_dir: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Haven {
         let mut cmd = Command::new(bin);
-        cmd.arg("serve").arg("--data-dir").arg(data_dir).arg("--listen").arg("127.0.0.1:0").args(args);
+        cmd.arg("serve").arg("--data-dir").arg(data_dir).arg("--listen").arg(listen).args(args);
         // Tests run in parallel: the admin listener gets a free port too.
         cmd.env("HAVEN_METRICS__LISTEN", "127.0.0.1:0").env_remove("HAVEN_CONFIG");
         for (k, v) in env {
@@ -74,6 +79,12 @@ impl Haven {
             .cookie_store(true)
             .build()
             .expect("client")
+    }
+
+    /// SIGKILL: the process ends at once, mid-request, with nothing flushed or finished.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Send SIGTERM and wait for the process to exit.

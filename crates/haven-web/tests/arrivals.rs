@@ -18,9 +18,9 @@ use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::store::UploadRecord;
 use haven_core::transfer::uploads::{Transfer, TransferDeps};
 use haven_store::clamd::{Clamd, ClamdAddress};
-use object_store::ObjectStoreExt;
 use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
+use object_store::ObjectStoreExt;
 
 mod common;
 

@@ -271,7 +271,11 @@ async fn refusals_say_why_and_change_nothing(db: TestDb) {
     // form cannot send; and only into an asset where it has standing (ian is heart's IAA).
     let b = common::browser::person(app, "ian", &[]).await;
     let console = Caller::console();
-    app.state.governance.record_training(&console, "ian", COURSE, "2025-12-01", "").await.unwrap();
+    app.state
+        .governance
+        .record_training(&console, "ian", haven_testkit::transfer::COURSE, "2025-12-01", "")
+        .await
+        .unwrap();
     let csrf = b.cookies["__Host-haven-csrf"].clone();
     let cookie = b.cookie_header();
     let meta = metadata("heart", "x");

@@ -9,6 +9,7 @@ use haven_core::identity::Identity;
 use haven_core::keyring::KeyRing;
 use haven_core::packages::Packages;
 use haven_core::transfer::scan::Scanner;
+use haven_core::transfer::uploads::Transfer;
 use haven_core::{Clock, Rng};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
@@ -191,5 +192,11 @@ impl App {
         let adapters = self.adapters()?;
         let identity = Arc::new(adapters.identity(self.config.security.clone(), public_url).await?);
         Ok(Arc::new(adapters.governance(identity, self.config.governance.clone())?))
+    }
+
+    /// The File Transfer use cases.
+    pub async fn transfer(&self, public_url: &str) -> Result<Arc<Transfer>> {
+        let governance = self.governance(public_url).await?;
+        Ok(Arc::new(self.adapters()?.transfer(governance, self.config.transfer.clone())))
     }
 }

@@ -18,8 +18,9 @@ use crate::datadir::DataDir;
 pub const SECRET_KEYS: &[&str] =
     &["database.url", "blobs.s3.access_key_id", "blobs.s3.secret_access_key", "mail.smtp.password"];
 
-/// Environment variables that start with `HAVEN_` but are not configuration keys.
-const NOT_KEYS: &[&str] = &["HAVEN_CONFIG", "HAVEN_LOG_FORMAT"];
+/// Environment variables that start with `HAVEN_` but are not configuration keys (`haven upload`
+/// reads HAVEN_TOKEN and HAVEN_URL).
+const NOT_KEYS: &[&str] = &["HAVEN_CONFIG", "HAVEN_LOG_FORMAT", "HAVEN_TOKEN", "HAVEN_URL"];
 const NOT_KEY_PREFIXES: &[&str] = &["HAVEN_TEST_"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -67,9 +67,9 @@ impl Receipt {
 }
 
 impl Transfer {
-    /// An asset's arrivals, newest first, for its IAO, IAAs and data managers.
+    /// An asset's arrivals, newest first, for its IAO, IAAs and data managers (and the console).
     pub async fn arrivals(&self, who: &Caller, asset: &str) -> Result<Vec<UploadRecord>, CoreError> {
-        let (asset, _) = self.governance.require_on(who, Action::DecideArrival, asset).await?;
+        let (asset, _) = self.governance.require_on(who, Action::ViewArrivals, asset).await?;
         read(self.store.as_ref(), move |tx| {
             Box::pin(async move { Ok::<_, CoreError>(tx.arrivals(&asset.name, LIST_LIMIT).await?) })
         })

@@ -81,6 +81,10 @@ impl Transfer {
     /// arrival): how many got a verdict. Run by `haven serve` every few seconds; safe to run on
     /// several nodes at once (a verdict is recorded only while the arrival is still pending).
     pub async fn scan_due(&self) -> Result<usize, CoreError> {
+        // Without a scanner nothing is tried (and nothing pushed back): arrivals wait, pending.
+        if self.scanner.is_none() {
+            return Ok(0);
+        }
         let now_us = to_micros(self.clock.now());
         let due = read(self.store.as_ref(), move |tx| {
             Box::pin(async move { Ok::<_, CoreError>(tx.due_scans(now_us, ROUND).await?) })

@@ -253,6 +253,11 @@ impl Transfer {
         &self.config
     }
 
+    /// Whether a malware scanner is configured (without one, arrivals stay pending).
+    pub fn scans(&self) -> bool {
+        self.scanner.is_some()
+    }
+
     /// Start an upload: into `new.asset` for its IAO, IAAs and data managers, or into a
     /// drop-off link's asset for a provider holding the link (`new.asset` is then ignored),
     /// within the asset's quota and the link's limits. Audited.

@@ -9,8 +9,6 @@ use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use haven_core::accounts::Role;
 use haven_core::caller::Caller;
-use haven_core::governance::assets::NewAsset;
-use haven_core::governance::records::Classification;
 use haven_core::transfer::links::NewLink;
 use haven_core::transfer::uploads::TransferConfig;
 use haven_testkit::callers::signed_in;
@@ -18,8 +16,6 @@ use haven_testkit::db::TestDb;
 use tower::ServiceExt;
 
 use super::TestApp as App;
-
-pub const COURSE: &str = "data-security-awareness";
 
 pub struct Answer {
     pub status: u16,
@@ -44,51 +40,10 @@ pub fn config() -> TransferConfig {
     }
 }
 
-/// heart: IAO owen (staff); rita a member of nothing. Both trained, the AUS accepted, each with
-/// a read-write and a read-only API token.
-pub struct World {
-    pub app: App,
-    pub owen: String,
-    pub owen_read: String,
-    pub rita: String,
-}
+pub use haven_testkit::transfer::{World, world_from};
 
 pub async fn world(db: TestDb) -> World {
     world_from(App::builder().db(db).transfer(config()).s3_with_postgres()).await
-}
-
-/// As [`world`], from a builder of the test's own (a scanner, other limits).
-pub async fn world_from(builder: haven_testkit::app::TestAppBuilder) -> World {
-    let app = builder.build().await;
-    let console = Caller::console();
-    let mut tokens = Vec::new();
-    for user in ["owen", "rita"] {
-        app.state.identity.add_account(&console, user, &format!("{user}@example.org"), false).await.unwrap();
-        app.state.governance.record_training(&console, user, COURSE, "2025-12-01", "").await.unwrap();
-    }
-    app.state.identity.set_role(&console, "owen", Role::Staff, true).await.unwrap();
-    let asset = NewAsset {
-        name: "heart".into(),
-        iao: "owen".into(),
-        ig_ref: "IG/00001".into(),
-        classification: Classification::Identifiable,
-        description: String::new(),
-        starts: String::new(),
-        ends: String::new(),
-    };
-    app.state.governance.create_asset(&console, asset).await.unwrap();
-    for (user, roles, write) in
-        [("owen", vec![Role::Staff], true), ("owen", vec![Role::Staff], false), ("rita", vec![], true)]
-    {
-        let fresh = signed_in(user, &roles, app.state.governance.now_us());
-        app.state.governance.accept_aus(&fresh).await.unwrap();
-        let (secret, _) = app.state.identity.create_api_token(&fresh, "tus", write, None).await.unwrap();
-        tokens.push(secret.to_string());
-    }
-    let rita = tokens.pop().unwrap();
-    let owen_read = tokens.pop().unwrap();
-    let owen = tokens.pop().unwrap();
-    World { app, owen, owen_read, rita }
 }
 
 pub async fn send(

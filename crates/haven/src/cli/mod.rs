@@ -12,7 +12,9 @@ mod packages;
 mod report;
 mod requests;
 mod tokens;
+mod transfer;
 mod updates;
+mod upload;
 mod users;
 
 use std::net::SocketAddr;
@@ -36,7 +38,9 @@ pub use packages::PackagesCommand;
 pub use report::ReportCommand;
 pub use requests::RequestsCommand;
 pub use tokens::TokensCommand;
+pub use transfer::TransferCommand;
 pub use updates::UpdatesCommand;
+pub use upload::Upload;
 pub use users::UsersCommand;
 
 use crate::app::{self, Mode};
@@ -132,6 +136,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// File Transfer: drop-off links, arrivals, accepting and rejecting them.
+    Transfer {
+        #[command(subcommand)]
+        command: TransferCommand,
+    },
+    /// Send files into Haven: into an asset (HAVEN_TOKEN, --url) or through a drop-off link.
+    /// Resumes, shows progress, and checks the SHA-256 end to end.
+    Upload(Upload),
 }
 
 impl Cli {
@@ -163,6 +175,8 @@ impl Command {
             Command::Ig { command } => command.run(config).await,
             Command::Requests { command } => command.run(config).await,
             Command::Report { command } => command.run(config).await,
+            Command::Transfer { command } => command.run(config).await,
+            Command::Upload(upload) => upload.run().await,
         }
     }
 }

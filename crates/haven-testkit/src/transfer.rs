@@ -1,0 +1,55 @@
+//! A world for the File Transfer tests: an asset, its IAO, an outsider, and their API tokens.
+
+use haven_core::accounts::Role;
+use haven_core::caller::Caller;
+use haven_core::governance::assets::NewAsset;
+use haven_core::governance::records::Classification;
+
+use crate::app::{TestApp as App, TestAppBuilder};
+use crate::callers::signed_in;
+
+/// The course the IAO and members need (the default configuration's).
+pub const COURSE: &str = "data-security-awareness";
+
+/// heart: IAO owen (staff); rita a member of nothing. Both trained, the AUS accepted, each with
+/// a read-write and a read-only API token.
+pub struct World {
+    pub app: App,
+    pub owen: String,
+    pub owen_read: String,
+    pub rita: String,
+}
+
+/// The world, on the app `builder` makes (its database, limits, scanner).
+pub async fn world_from(builder: TestAppBuilder) -> World {
+    let app = builder.build().await;
+    let console = Caller::console();
+    let mut tokens = Vec::new();
+    for user in ["owen", "rita"] {
+        app.state.identity.add_account(&console, user, &format!("{user}@example.org"), false).await.unwrap();
+        app.state.governance.record_training(&console, user, COURSE, "2025-12-01", "").await.unwrap();
+    }
+    app.state.identity.set_role(&console, "owen", Role::Staff, true).await.unwrap();
+    let asset = NewAsset {
+        name: "heart".into(),
+        iao: "owen".into(),
+        ig_ref: "IG/00001".into(),
+        classification: Classification::Identifiable,
+        description: String::new(),
+        starts: String::new(),
+        ends: String::new(),
+    };
+    app.state.governance.create_asset(&console, asset).await.unwrap();
+    for (user, roles, write) in
+        [("owen", vec![Role::Staff], true), ("owen", vec![Role::Staff], false), ("rita", vec![], true)]
+    {
+        let fresh = signed_in(user, &roles, app.state.governance.now_us());
+        app.state.governance.accept_aus(&fresh).await.unwrap();
+        let (secret, _) = app.state.identity.create_api_token(&fresh, "tus", write, None).await.unwrap();
+        tokens.push(secret.to_string());
+    }
+    let rita = tokens.pop().unwrap();
+    let owen_read = tokens.pop().unwrap();
+    let owen = tokens.pop().unwrap();
+    World { app, owen, owen_read, rita }
+}
