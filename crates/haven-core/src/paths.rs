@@ -115,10 +115,27 @@ pub const TRANSFER_RECEIPT_ROUTE: &str = "/transfer/uploads/{id}/receipt";
 pub const TRANSFER_DROP_RECEIPT_ROUTE: &str = "/transfer/drop/{token}/uploads/{id}/receipt";
 
 pub const TRANSFER_ASSET_ROUTE: &str = "/transfer/assets/{name}";
+pub const TRANSFER_LINKS_ROUTE: &str = "/transfer/assets/{name}/links";
+pub const TRANSFER_LINK_REVOKE_ROUTE: &str = "/transfer/assets/{name}/links/revoke";
+pub const TRANSFER_DECIDE_ROUTE: &str = "/transfer/assets/{name}/arrivals/decide";
+pub const TRANSFER_SCRIPT: &str = "/static/transfer.js";
+pub const TUS_SCRIPT: &str = "/static/tus.min.js";
 
 /// An asset's page in the File Transfer portal: its arrivals and drop-off links.
 pub fn transfer_asset(name: &str) -> String {
     format!("{TRANSFER}/assets/{name}")
+}
+
+pub fn transfer_links(name: &str) -> String {
+    format!("{TRANSFER}/assets/{name}/links")
+}
+
+pub fn transfer_link_revoke(name: &str) -> String {
+    format!("{TRANSFER}/assets/{name}/links/revoke")
+}
+
+pub fn transfer_decide(name: &str) -> String {
+    format!("{TRANSFER}/assets/{name}/arrivals/decide")
 }
 
 pub fn transfer_upload(id: &str) -> String {

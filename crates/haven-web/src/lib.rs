@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(packages::routes())
         .merge(governance::routes())
         .merge(api::routes())
+        .merge(transfer::pages())
         .merge(ca::routes())
         .merge(health::routes())
         .fallback(error::not_found)

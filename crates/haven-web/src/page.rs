@@ -159,10 +159,13 @@ pub enum Notice {
     AssetCreated,
     TrainingRecorded,
     ReviewSaved,
+    LinkRevoked,
+    ArrivalAccepted,
+    ArrivalRejected,
 }
 
 impl Notice {
-    const ALL: [Notice; 29] = [
+    const ALL: [Notice; 32] = [
         Notice::SignedIn,
         Notice::TokenCreated,
         Notice::PinSet,
@@ -192,6 +195,9 @@ impl Notice {
         Notice::AssetCreated,
         Notice::TrainingRecorded,
         Notice::ReviewSaved,
+        Notice::LinkRevoked,
+        Notice::ArrivalAccepted,
+        Notice::ArrivalRejected,
     ];
 
     /// The code in the URL.
@@ -226,6 +232,9 @@ impl Notice {
             Notice::AssetCreated => "asset",
             Notice::TrainingRecorded => "training",
             Notice::ReviewSaved => "review",
+            Notice::LinkRevoked => "link_revoked",
+            Notice::ArrivalAccepted => "accepted",
+            Notice::ArrivalRejected => "rejected",
         }
     }
 
@@ -268,6 +277,9 @@ impl Notice {
             Notice::AssetCreated => "The asset was registered, with its project key and storage areas.",
             Notice::TrainingRecorded => "The training record was saved.",
             Notice::ReviewSaved => "The review was saved.",
+            Notice::LinkRevoked => "The link was revoked: it works no more, uploads in progress through it included.",
+            Notice::ArrivalAccepted => "The file was accepted into the asset's shared area.",
+            Notice::ArrivalRejected => "The file was rejected: its data was crypto-shredded; the record stays.",
         }
     }
 

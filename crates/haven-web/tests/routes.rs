@@ -230,9 +230,18 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/security/tokens/{serial}/push",          [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
     ("/security/tokens/{serial}/resync",        [303, 200, 200, 200, 200, 200], [303, 422, 422, 422, 422, 422]),
     ("/security/tokens/{serial}/state",         [405, 405, 405, 405, 405, 405], [303, 422, 422, 422, 422, 422]),
+    ("/static/transfer.js",                     [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/static/tus.min.js",                      [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     ("/static/haven.css",                       [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     // tus: the protocol's version is checked before anyone (412), and ids are 32 hex digits;
     // tests/transfer.rs asks who may send, with tokens and sessions.
+    ("/transfer",                               [303, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/transfer/assets/{name}",                 [303, 403, 403, 200, 200, 403], [405, 405, 405, 405, 405, 405]),
+    ("/transfer/assets/{name}/arrivals/decide", [405, 405, 405, 405, 405, 405], [303, 403, 403, 422, 422, 403]),
+    // An empty form makes a link with the defaults (shown once: 200).
+    ("/transfer/assets/{name}/links",           [405, 405, 405, 405, 405, 405], [303, 403, 403, 200, 200, 403]),
+    ("/transfer/assets/{name}/links/revoke",    [405, 405, 405, 405, 405, 405], [303, 403, 403, 422, 422, 403]),
+    ("/transfer/drop/{token}",                  [404, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
     ("/transfer/drop/{token}/uploads",          [405, 405, 405, 405, 405, 405], [412, 412, 412, 412, 412, 412]),
     ("/transfer/drop/{token}/uploads/",         [405, 405, 405, 405, 405, 405], [412, 412, 412, 412, 412, 412]),
     ("/transfer/drop/{token}/uploads/{id}",     [404, 404, 404, 404, 404, 404], [404, 404, 404, 404, 404, 404]),

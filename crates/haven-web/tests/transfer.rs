@@ -24,7 +24,8 @@ haven_testkit::contract!(
     the_tus_protocol_stores_what_it_acknowledges,
     refusals_say_why_and_change_nothing,
     real_tus_clients_upload_and_resume,
-    drop_off_links_are_write_only_limited_and_end
+    drop_off_links_are_write_only_limited_and_end,
+    the_portal_pages_list_decide_and_make_links
 );
 
 async fn the_tus_protocol_stores_what_it_acknowledges(db: TestDb) {
@@ -471,4 +472,69 @@ async fn drop_off_links_are_write_only_limited_and_end(db: TestDb) {
     for expected in ["drop_link.created", "drop_link.revoked", "drop_link.refused", "drop_link.rate_limited"] {
         assert!(trail.iter().any(|a| a == expected), "{expected} in {trail:?}");
     }
+}
+
+/// The asset's page as its IAA sees it (a browser session): the uploader, the arrivals with their
+/// verdicts, a link made and shown once, revoked; a rejection from the page; the provider's page.
+async fn the_portal_pages_list_decide_and_make_links(db: TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+    // ian, heart's IAA, in a browser (owen's account has tokens only here).
+    let mut owen = common::browser::person(app, "ian", &[]).await;
+    let console = Caller::console();
+    app.state
+        .governance
+        .record_training(&console, "ian", haven_testkit::transfer::COURSE, "2025-12-01", "")
+        .await
+        .unwrap();
+    app.state.governance.set_iaa(&console, "heart", "ian", true).await.unwrap();
+    let made = create(app, &w.owen, 5, "cohort.csv").await;
+    patch(app, &w.owen, made.header("location"), 0, b"12345", &[]).await;
+
+    let home = owen.get("/transfer").await;
+    assert!(home.status == 200 && home.body.contains("/transfer/assets/heart"), "{}", home.body);
+    let page = owen.get("/transfer/assets/heart").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in ["id=\"uploader\"", "cohort.csv", "scan pending", "Make the link", "/static/tus.min.js"] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
+    let made =
+        owen.post("/transfer/assets/heart/links", &[("label", "Registry"), ("days", "3"), ("max_files", "2")]).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let at = made.body.find("/transfer/drop/").unwrap();
+    let link: String =
+        made.body[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "/_-".contains(*c)).collect();
+    assert!(made.body.contains("Copy it now"), "shown once, saying so");
+    let again = owen.get("/transfer/assets/heart").await;
+    assert!(!again.body.contains(&link) && again.body.contains("Registry"), "never shown again, but listed");
+    let bad = owen.post("/transfer/assets/heart/links", &[("days", "lots")]).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("whole number"), "{}", bad.body);
+
+    // The provider's page: the uploader, no account needed; unknown and revoked links say so.
+    let mut provider = common::browser::Browser::new(app).await;
+    let drop = provider.get(&link).await;
+    assert!(drop.status == 200 && drop.body.contains("id=\"uploader\"") && !drop.body.contains("link-password"));
+    let unknown = provider.get("/transfer/drop/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
+    assert!(unknown.status == 404 && unknown.body.contains("not known"), "{}", unknown.body);
+    let id = app.state.transfer.links(&owen_now(app), "heart").await.unwrap()[0].id.clone();
+    let revoked = owen.post("/transfer/assets/heart/links/revoke", &[("id", &id)]).await;
+    assert_eq!(revoked.location, "/transfer/assets/heart?done=link_revoked");
+    let gone = provider.get(&link).await;
+    assert!(gone.status == 410 && gone.body.contains("expired or was revoked"), "{}", gone.body);
+
+    // Deciding from the page: not before the scan; rejecting destroys it.
+    let arrival = app.state.transfer.arrivals(&owen_now(app), "heart").await.unwrap()[0].id.clone();
+    let early = owen.post("/transfer/assets/heart/arrivals/decide", &[("id", &arrival), ("decision", "accept")]).await;
+    assert_eq!(early.status, 422);
+    assert!(early.body.contains("not been scanned yet"), "{}", early.body);
+    let rejected =
+        owen.post("/transfer/assets/heart/arrivals/decide", &[("id", &arrival), ("decision", "reject")]).await;
+    assert_eq!(rejected.location, "/transfer/assets/heart?done=rejected");
+    let after = owen.get(&rejected.location).await;
+    assert!(after.body.contains("crypto-shredded"), "{}", after.body);
+    let stranger = owen.post("/transfer/assets/heart/arrivals/decide", &[("id", "0123"), ("decision", "reject")]).await;
+    assert_eq!(stranger.status, 422, "not a file of this asset");
+    let scripts = owen.get("/static/transfer.js").await;
+    assert!(scripts.status == 200 && scripts.body.contains("findPreviousUploads"));
 }

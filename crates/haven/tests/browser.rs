@@ -190,3 +190,47 @@ async fn governance_path_in_chromium_on_postgres() {
     tokio::task::spawn_blocking(move || governance_path(Some(&url))).await.unwrap();
     drop(db);
 }
+
+/// File Transfer in Chromium (`tests/e2e/transfer.mjs`): the IAO's asset page, a drop-off link,
+/// a provider's upload reloaded part-way and resumed, the receipt, accepting an arrival (scanned
+/// by clamd when scripts/test started one).
+#[test]
+fn file_transfer_in_chromium() {
+    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
+    else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
+        return;
+    };
+    let clamd = haven_testkit::tool("HAVEN_TEST_CLAMD");
+    let mut env: Vec<(&str, &str)> = Vec::new();
+    if let Some(c) = clamd.as_deref() {
+        env.push(("HAVEN_TRANSFER__CLAMD", c));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("haven-data");
+    let server = Haven::start(Path::new(BIN), &data, &[], &env);
+    let d = data.to_str().unwrap();
+    let link = onboarding_link(&haven(&["users", "add", "owen", "--email", "owen@example.org", "--data-dir", d], &env));
+    haven(&["users", "role", "owen", "staff", "--data-dir", d], &env);
+    let today = haven_core::Clock::now(&haven_core::clock::SystemClock).date();
+    let completed = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
+    haven(&["ig", "record", "owen", "data-security-awareness", &completed, "--data-dir", d], &env);
+    let asset =
+        ["assets", "create", "heart", "--iao", "owen", "--ig-ref", "IG/00001", "--classification", "identifiable"];
+    haven(&[&asset[..], &["--data-dir", d]].concat(), &env);
+
+    let script = e2e_script("transfer.mjs", &node_path);
+    let out = Command::new("node")
+        .arg(&script)
+        .env("HAVEN_URL", &server.url)
+        .env("CHROMIUM", &chromium)
+        .env("DATA_DIR", &data)
+        .env("IAO_LINK", link)
+        .env("SCANNED", if clamd.is_some() { "1" } else { "0" })
+        .output()
+        .expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    keep_screenshots(&data);
+    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    assert!(server.stop().success());
+}

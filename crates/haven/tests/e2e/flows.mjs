@@ -8,11 +8,9 @@ import { join } from 'node:path';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
-import { fail, oath, pageChecks, qpDecode } from './lib.mjs';
+import { ANSWERS, PASSWORD, fail, oath, pageChecks, qpDecode } from './lib.mjs';
 
 const { HAVEN_URL, ONBOARDING_LINK, DATA_DIR, CHROMIUM, USER_ID } = process.env;
-const PASSWORD = 'cobalt lantern meadow quarrel';
-const ANSWERS = ['Elm Road', "St Mary's", 'Kyoto'];
 
 function outboxLink(subject, path) {
   const dir = join(DATA_DIR, 'outbox');

@@ -6,11 +6,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { fail, oath, pageChecks, qpDecode } from './lib.mjs';
+import { fail, onboard, pageChecks, qpDecode } from './lib.mjs';
 
 const { HAVEN_URL, CHROMIUM, DATA_DIR, MAILDIR, DESK_LINK, IAA_LINK, NEW_EMAIL, COMPLETED } = process.env;
-const PASSWORD = 'cobalt lantern meadow quarrel';
-const ANSWERS = ['Elm Road', "St Mary's", 'Kyoto'];
 const COURSE = 'data-security-awareness';
 
 /// The onboarding link in the mail the SMTP server received for `to`, waiting for it.
@@ -32,48 +30,6 @@ async function mailedLink(to) {
 }
 
 const { check, narrow } = pageChecks(DATA_DIR, 'gov');
-
-/// Onboard through `link` as `userId`: password and questions, a soft token shown on screen
-/// and activated with oathtool's code, sign in with PIN + code, accept the AUS.
-async function onboard(browser, link, userId) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20000);
-  await page.goto(link);
-  await page.fill('#password', PASSWORD);
-  await page.fill('#password_confirm', PASSWORD);
-  for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
-  await page.click('button:has-text("Continue")');
-  await page.waitForURL('**/security/tokens');
-  await page.selectOption('#product', { label: 'MobileID/Time-Based' });
-  await page.click('button:has-text("Submit")');
-  await page.waitForURL('**/security/tokens?done=created');
-  await page.click('summary:has-text("Actions")');
-  await page.click('a:has-text("Reset PIN")');
-  await page.fill('#pin', '4917');
-  await page.fill('#pin_confirm', '4917');
-  await page.click('button:has-text("Submit")');
-  await page.waitForURL('**/security/tokens?done=pin');
-  await page.click('summary:has-text("Actions")');
-  await page.click('a:has-text("PUSH")');
-  await page.click('button:has-text("On screen")');
-  const uri = (await page.textContent('#otpauth-uri')).trim();
-  const secret = new URL(uri).searchParams.get('secret');
-  await page.fill('#code', oath('--totp', '-b', secret)[0]);
-  await page.click('button:has-text("Activate")');
-  await page.waitForURL('**/security/tokens?done=activated');
-  await page.click('button:has-text("Sign in with my token")');
-  await page.waitForURL('**/security/signin?done=ready');
-  await page.fill('#user_id', userId);
-  await page.fill('#password', PASSWORD);
-  await page.fill('#passcode', '4917' + oath('--totp', '-w', '1', '-b', secret)[1]);
-  await page.click('button:has-text("Sign in")');
-  // The first sign-in asks for the Acceptable Use Statement.
-  await page.waitForURL('**/governance/aus?next=%2Fsecurity');
-  await page.click('button:has-text("I accept")');
-  await page.waitForURL('**/security?done=aus');
-  return page;
-}
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 let page = null;

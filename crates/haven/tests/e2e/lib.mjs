@@ -43,3 +43,51 @@ export function pageChecks(dir, prefix) {
   }
   return { check, narrow };
 }
+
+export const PASSWORD = 'cobalt lantern meadow quarrel';
+export const ANSWERS = ['Elm Road', "St Mary's", 'Kyoto'];
+
+/// Onboard through `link` as `userId`: password and questions, a soft token shown on screen
+/// and activated with oathtool's code, sign in with PIN + code, and (`aus`) accept the
+/// Acceptable Use Statement that the first sign-in asks for. The signed-in page.
+export async function onboard(browser, link, userId, { aus } = { aus: true }) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  await page.goto(link);
+  await page.fill('#password', PASSWORD);
+  await page.fill('#password_confirm', PASSWORD);
+  for (let i = 0; i < 3; i++) await page.fill(`#answer${i}`, ANSWERS[i]);
+  await page.click('button:has-text("Continue")');
+  await page.waitForURL('**/security/tokens');
+  await page.selectOption('#product', { label: 'MobileID/Time-Based' });
+  await page.click('button:has-text("Submit")');
+  await page.waitForURL('**/security/tokens?done=created');
+  await page.click('summary:has-text("Actions")');
+  await page.click('a:has-text("Reset PIN")');
+  await page.fill('#pin', '4917');
+  await page.fill('#pin_confirm', '4917');
+  await page.click('button:has-text("Submit")');
+  await page.waitForURL('**/security/tokens?done=pin');
+  await page.click('summary:has-text("Actions")');
+  await page.click('a:has-text("PUSH")');
+  await page.click('button:has-text("On screen")');
+  const uri = (await page.textContent('#otpauth-uri')).trim();
+  const secret = new URL(uri).searchParams.get('secret');
+  await page.fill('#code', oath('--totp', '-b', secret)[0]);
+  await page.click('button:has-text("Activate")');
+  await page.waitForURL('**/security/tokens?done=activated');
+  await page.click('button:has-text("Sign in with my token")');
+  await page.waitForURL('**/security/signin?done=ready');
+  await page.fill('#user_id', userId);
+  await page.fill('#password', PASSWORD);
+  await page.fill('#passcode', '4917' + oath('--totp', '-w', '1', '-b', secret)[1]);
+  await page.click('button:has-text("Sign in")');
+  // The first sign-in asks for the Acceptable Use Statement.
+  await page.waitForURL('**/governance/aus?next=%2Fsecurity');
+  if (aus) {
+    await page.click('button:has-text("I accept")');
+    await page.waitForURL('**/security?done=aus');
+  }
+  return page;
+}
