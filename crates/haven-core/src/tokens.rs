@@ -149,6 +149,23 @@ pub(crate) struct FailureRule {
     pub window_us: i64,
 }
 
+/// Whether `src` has had more refusals under `rule` lately than it allows: asked before a costly
+/// check (a password hash), so that a rate-limited address costs nothing and learns nothing.
+pub(crate) async fn over_limit(
+    store: &dyn crate::Store,
+    rule: &FailureRule,
+    src: &str,
+    now: OffsetDateTime,
+) -> Result<bool, CoreError> {
+    let key = format!("{}:{}", rule.key, crate::client::rate_key(src));
+    let since = to_micros(now) - rule.window_us;
+    let max = rule.max_failures;
+    crate::read(store, move |tx| {
+        Box::pin(async move { Ok::<_, CoreError>(tx.count_attempts(&key, since).await? >= max) })
+    })
+    .await
+}
+
 /// One refused credential from `src`: counted per address, rate limited past the rule's limit
 /// (audited once, when it crosses), audited otherwise.
 pub(crate) async fn record_failure(

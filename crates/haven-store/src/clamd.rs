@@ -163,6 +163,10 @@ impl Scanner for Clamd {
         }
         // A daemon that closed the stream early may still have said why (a size limit).
         match (sent, self.reply(&mut conn).await) {
+            // Clean counts only when clamd received every byte.
+            (Err(e), Ok(reply)) if reply == "stream: OK" => {
+                Err(ScanError(format!("clamd said OK but stopped taking the stream: {e}")))
+            }
             (_, Ok(reply)) if !reply.is_empty() => verdict(&reply),
             (Err(e), _) => Err(ScanError(format!("clamd stopped taking the stream: {e}"))),
             (Ok(()), Err(e)) => Err(e),

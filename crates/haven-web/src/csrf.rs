@@ -8,9 +8,9 @@
 //!    `X-CSRF-Token` header or the `csrf_token` form field, compared in constant time.
 //!
 //! A refusal is a 403 with code `csrf_failed` and an audit event. The `/api/` surface authenticates
-//! with bearer tokens, never cookies, so it carries no ambient authority and is exempt; so is an
-//! upload under `/transfer/` that carries an `Authorization` header, which its handler then
-//! judges alone (a cross-site page cannot add that header without a CORS preflight, which Haven
+//! with bearer tokens, never cookies, so it carries no ambient authority and is exempt; so is a
+//! request to the upload endpoint `/transfer/uploads` that carries a Bearer token, which its
+//! handler then judges alone (a cross-site page cannot add that header without a CORS preflight, which Haven
 //! never grants), and anything under a drop-off link, where the link in the URL is the only
 //! authority and no cookie is read.
 
@@ -97,8 +97,15 @@ async fn refuse(state: &AppState, request_path: &str, source: String, why: &'sta
 pub async fn protect(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let cookie = cookie_value(request.headers());
     let path = request.uri().path();
-    let bearer_upload =
-        path.starts_with(paths::TRANSFER_PREFIX) && request.headers().contains_key(header::AUTHORIZATION);
+    // Only the upload endpoint (and receipts under it), and only with a Bearer token: a
+    // browser adds Basic or Negotiate credentials by itself, never a Bearer one.
+    let bearer_upload = path.starts_with(paths::TRANSFER_UPLOADS_BARE)
+        && request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
     let exempt = path.starts_with(paths::API_PREFIX) || path.starts_with(paths::TRANSFER_DROP) || bearer_upload;
     if exempt || !unsafe_method(request.method()) {
         let (token, fresh) = match cookie {

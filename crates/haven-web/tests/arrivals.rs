@@ -105,9 +105,12 @@ async fn arrivals_are_scanned_then_accepted_or_shredded(db: TestDb) {
     let over_haven = arrive(&w, "scan-7mib.bin", &data(7 << 20)).await;
     let damaged = arrive(&w, "damaged.bin", &data(300_000)).await;
     flip_a_stored_byte(app, &damaged).await;
+    // Too large for the scanner, and damaged: read whole all the same, so the damage is found.
+    let big_damaged = arrive(&w, "scan-7mib-damaged.bin", &data(7 << 20)).await;
+    flip_a_stored_byte(app, &big_damaged).await;
     assert_eq!(arrival(app, &clean).await.arrival.scan_status, "pending", "complete means pending");
 
-    assert_eq!(app.state.transfer.scan_due().await.unwrap(), 6);
+    assert_eq!(app.state.transfer.scan_due().await.unwrap(), 7);
     let status = |r: &UploadRecord| (r.arrival.scan_status.clone(), r.arrival.scan_detail.clone());
     let c = arrival(app, &clean).await;
     assert_eq!(c.arrival.scan_status, "clean", "{:?}", status(&c));
@@ -125,6 +128,8 @@ async fn arrivals_are_scanned_then_accepted_or_shredded(db: TestDb) {
     assert!(oh.arrival.scan_detail.contains("more than the scanner scans whole"), "{:?}", status(&oh));
     let d = arrival(app, &damaged).await;
     assert_eq!(d.arrival.scan_status, "damaged", "a flipped byte is found: {:?}", status(&d));
+    let bd = arrival(app, &big_damaged).await;
+    assert_eq!(bd.arrival.scan_status, "damaged", "found without the scanner: {:?}", status(&bd));
     assert_eq!(app.state.transfer.scan_due().await.unwrap(), 0, "nothing is scanned twice");
 
     // Emails: the keepers for every verdict, the service desk for infected and damaged files.
@@ -145,7 +150,7 @@ async fn arrivals_are_scanned_then_accepted_or_shredded(db: TestDb) {
 
     // The list, for those who look after the data only.
     let listed = app.state.transfer.arrivals(&owen(app), "heart").await.unwrap();
-    assert_eq!(listed.len(), 6);
+    assert_eq!(listed.len(), 7);
     let rita = signed_in("rita", &[], app.state.governance.now_us());
     assert!(matches!(app.state.transfer.arrivals(&rita, "heart").await, Err(haven_core::CoreError::Forbidden)));
     assert!(matches!(app.state.transfer.decide(&rita, &clean, true, "").await, Err(haven_core::CoreError::Forbidden)));
@@ -207,7 +212,10 @@ async fn a_scanner_that_is_down_leaves_arrivals_pending(db: TestDb) {
     let w = scanned_world(db, down).await;
     let app = &w.app;
     let id = arrive(&w, "cohort.csv", &data(10_000)).await;
+    let unwanted = arrive(&w, "wrong.csv", &data(10)).await;
     assert_eq!(app.state.transfer.scan_due().await.unwrap(), 0);
+    // Rejected while pending: never scanned (nor announced) afterwards.
+    app.state.transfer.decide(&owen(app), &unwanted, false, "sent by mistake").await.unwrap();
     let a = arrival(app, &id).await;
     assert_eq!((a.arrival.scan_status.as_str(), a.arrival.scan_attempts), ("pending", 1));
     assert!(a.arrival.scan_detail.contains("cannot be reached"), "{}", a.arrival.scan_detail);
@@ -231,8 +239,9 @@ async fn a_scanner_that_is_down_leaves_arrivals_pending(db: TestDb) {
     });
     assert_eq!(back.scan_due().await.unwrap(), 0, "its back-off has not passed");
     app.clock.advance(time::Duration::minutes(3));
-    assert_eq!(back.scan_due().await.unwrap(), 1);
+    assert_eq!(back.scan_due().await.unwrap(), 1, "the rejected one is not scanned");
     assert_eq!(arrival(app, &id).await.arrival.scan_status, "clean");
+    assert_eq!(arrival(app, &unwanted).await.arrival.scan_status, "pending");
 }
 
 async fn unfinished_uploads_expire_and_are_shredded(db: TestDb) {

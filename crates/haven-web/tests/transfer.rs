@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use axum::body::Body;
+use axum::http::{Request, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use haven_core::caller::Caller;
 use haven_core::transfer::links::NewLink;
 use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
+use tower::ServiceExt;
 
 mod common;
 
@@ -25,6 +27,7 @@ haven_testkit::contract!(
     refusals_say_why_and_change_nothing,
     real_tus_clients_upload_and_resume,
     drop_off_links_are_write_only_limited_and_end,
+    a_link_revoked_mid_stream_keeps_nothing_and_its_password_cannot_be_guessed,
     the_portal_pages_list_decide_and_make_links
 );
 
@@ -94,6 +97,13 @@ async fn the_tus_protocol_stores_what_it_acknowledges(db: TestDb) {
     assert_eq!(head(app, &w.owen, &at).await.header("haven-upload-sha256"), sha256_hex(&file));
     let id = at.rsplit('/').next().unwrap();
     assert_eq!(stored_bytes(app, id).await, file, "the bytes stored are the bytes sent");
+    // Arrived: the sender can no longer end it (its keepers decide), nor reach it with a token
+    // that only reads.
+    let late = send(app, "DELETE", &at, Some(&w.owen), &[V], Body::empty()).await;
+    assert_eq!(late.status, 409, "{}", late.text);
+    assert!(late.text.contains("can no longer be ended"), "{}", late.text);
+    assert_eq!(stored_bytes(app, id).await, file, "still there");
+    assert_eq!(head(app, &w.owen_read, &at).await.status, 403);
 
     // creation-with-upload: the bytes come in the POST.
     let meta = metadata("heart", "small.txt");
@@ -297,6 +307,39 @@ async fn refusals_say_why_and_change_nothing(db: TestDb) {
     assert_eq!(forged.status, 403, "no CSRF header: {}", forged.text);
     let made = session(vec![("x-csrf-token", csrf.clone())]).await;
     assert_eq!(made.status, 201, "{}", made.text);
+
+    // Two requests sending to one upload at once: the second is refused, the first goes on.
+    let busy = create(app, &w.owen, 10, "busy.csv").await.header("location").to_string();
+    let (release, held) = futures::channel::oneshot::channel::<()>();
+    let first = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"12345"))]).chain(
+        futures::stream::once(async move {
+            let _ = held.await;
+            Ok(Bytes::from_static(b"67890"))
+        }),
+    );
+    let busy_at = busy.clone();
+    let token = w.owen.clone();
+    let app2 = w.app.state.clone();
+    let sending = tokio::spawn(async move {
+        let r = Request::builder()
+            .method("PATCH")
+            .uri(&busy_at)
+            .header(header::HOST, "haven.example")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .body(Body::from_stream(first))
+            .unwrap();
+        haven_web::router(app2).oneshot(r).await.unwrap().status().as_u16()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let second = patch(app, &w.owen, &busy, 0, b"abcde", &[]).await;
+    assert_eq!(second.status, 409, "{}", second.text);
+    assert!(second.text.contains("another request is sending"), "{}", second.text);
+    release.send(()).unwrap();
+    assert_eq!(sending.await.unwrap(), 204);
+    assert_eq!(head(app, &w.owen, &busy).await.header("upload-offset"), "10");
 
     // A body that stalls is cut off after the idle timeout; what arrived is kept.
     let slow = create(app, &w.owen, 100, "slow.csv").await.header("location").to_string();
@@ -537,4 +580,52 @@ async fn the_portal_pages_list_decide_and_make_links(db: TestDb) {
     assert_eq!(stranger.status, 422, "not a file of this asset");
     let scripts = owen.get("/static/transfer.js").await;
     assert!(scripts.status == 200 && scripts.body.contains("findPreviousUploads"));
+}
+
+/// A request that is streaming when its link is revoked keeps nothing; a link's password cannot
+/// be guessed past the limits (per address, then per link), not even by then sending the right one.
+async fn a_link_revoked_mid_stream_keeps_nothing_and_its_password_cannot_be_guessed(db: TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+    let endpoint = link(app, NewLink { asset: "heart".into(), ..NewLink::default() }).await;
+    let at = drop_create(app, &endpoint, "10", &[]).await.header("location").to_string();
+    let (release, held) = futures::channel::oneshot::channel::<()>();
+    let slow = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"12345"))]).chain(
+        futures::stream::once(async move {
+            let _ = held.await;
+            Ok(Bytes::from_static(b"67890"))
+        }),
+    );
+    let (state, path) = (app.state.clone(), at.clone());
+    let sending = tokio::spawn(async move {
+        let r = Request::builder()
+            .method("PATCH")
+            .uri(&path)
+            .header(header::HOST, "haven.example")
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .body(Body::from_stream(slow))
+            .unwrap();
+        let response = haven_web::router(state).oneshot(r).await.unwrap();
+        response.status().as_u16()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let id = app.state.transfer.links(&owen_now(app), "heart").await.unwrap()[0].id.clone();
+    app.state.transfer.revoke_link(&owen_now(app), &id).await.unwrap();
+    release.send(()).unwrap();
+    assert_eq!(sending.await.unwrap(), 410);
+    let upload_id = at.rsplit('/').next().unwrap();
+    assert!(stored_bytes(app, upload_id).await.is_empty(), "nothing of it was kept");
+
+    // Guessing a link's password: after 30 wrong ones from an address, even the right one is
+    // refused there, and the hash is not computed.
+    let password = "violet harbour ledger";
+    let guarded = NewLink { asset: "heart".into(), password: Some(password.to_string().into()), ..NewLink::default() };
+    let endpoint = link(app, guarded).await;
+    for _ in 0..30 {
+        assert_eq!(drop_create(app, &endpoint, "1", &[("haven-link-password", "guess")]).await.status, 401);
+    }
+    let right = drop_create(app, &endpoint, "1", &[("haven-link-password", password)]).await;
+    assert_eq!(right.status, 429, "{}", right.text);
 }

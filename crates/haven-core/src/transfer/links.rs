@@ -17,7 +17,7 @@ use super::uploads::{Transfer, TransferError};
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
-use crate::tokens::{FailureRule, Refusal, record_failure};
+use crate::tokens::{FailureRule, Refusal, over_limit, record_failure};
 use crate::{CoreError, read, to_micros, transact};
 
 const FAILURES: FailureRule = FailureRule {
@@ -27,6 +27,23 @@ const FAILURES: FailureRule = FailureRule {
     max_failures: 30,
     window_us: 15 * 60 * 1_000_000,
 };
+/// Wrong passwords for one link, from anywhere: at most 50 a day.
+const LINK_PASSWORDS: FailureRule = FailureRule {
+    key: "drop-link-password",
+    refused: action::DROP_LINK_REFUSED,
+    rate_limited: action::DROP_LINK_RATE_LIMITED,
+    max_failures: 50,
+    window_us: 24 * 3600 * 1_000_000,
+};
+
+/// How a request through a link proves it may use it, besides the link itself.
+#[derive(Debug)]
+pub enum Password {
+    /// The password the provider sent, if any: checked when the link has one.
+    Check(Option<Zeroizing<String>>),
+    /// A request about an upload made through the link (its id is in the URL).
+    UploadId,
+}
 
 /// The shortest password a link may have.
 const MIN_PASSWORD_CHARS: usize = 10;
@@ -170,10 +187,14 @@ impl Transfer {
     }
 
     /// Open the link whose URL carries `secret`, with the password the provider sent (if any).
+    /// `Password::Check` asks for the link's password (creating an upload, the page); an upload
+    /// already made through the link is reached by its unguessable id under the link, which only
+    /// a caller who gave the password learnt (`Password::UploadId`), so the costly hash is not
+    /// recomputed for every request of an upload.
     pub async fn open_link(
         &self,
         secret: &str,
-        password: Option<Zeroizing<String>>,
+        password: Password,
         source: &str,
         user_agent: &str,
     ) -> Result<LinkAuth, CoreError> {
@@ -190,9 +211,25 @@ impl Transfer {
                 _ => Ok(LinkAuth::Gone),
             };
         }
-        if !link.password_hash.is_empty() {
-            let Some(password) = password.filter(|p| !p.is_empty()) else { return Ok(LinkAuth::PasswordNeeded) };
+        if let (false, Password::Check(given)) = (link.password_hash.is_empty(), password) {
+            let Some(password) = given.filter(|p| !p.is_empty()) else { return Ok(LinkAuth::PasswordNeeded) };
+            // Counted before the hash: a rate-limited address can no longer guess, nor spend
+            // the hasher that sign-in shares. Each link takes a limited number of wrong
+            // passwords in all, from any address.
+            let now = self.clock.now();
+            if over_limit(self.store.as_ref(), &FAILURES, source, now).await?
+                || over_limit(self.store.as_ref(), &LINK_PASSWORDS, &link.id, now).await?
+            {
+                return Ok(LinkAuth::RateLimited);
+            }
             if !self.hasher.verify(link.password_hash.clone(), password).await {
+                // Counted against the link too (the address's refusal below is the audited one).
+                let key = format!("{}:{}", LINK_PASSWORDS.key, link.id);
+                let at = to_micros(now);
+                transact(self.store.as_ref(), move |tx| {
+                    Box::pin(async move { Ok::<_, CoreError>(tx.record_attempt(&key, at).await?) })
+                })
+                .await?;
                 return match self.refuse(link.id.clone(), "wrong_password", source).await? {
                     LinkAuth::RateLimited => Ok(LinkAuth::RateLimited),
                     _ => Ok(LinkAuth::WrongPassword),

@@ -108,17 +108,20 @@ impl Transfer {
             Ok(v) => v,
             Err(e) => return Ok(Outcome::Retry(e.0)),
         };
-        if u64::try_from(a.offset).unwrap_or(u64::MAX) > scanner.max_bytes() {
-            let detail = format!(
-                "not scanned: {} bytes is more than the scanner scans whole ({} bytes); a person must review it",
-                a.offset,
-                scanner.max_bytes()
-            );
-            return Ok(Outcome::Verdict { status: REVIEW, detail, engine });
-        }
         let passed = Arc::new(Mutex::new(Passed { hash: Some(Sha256::new()), ..Passed::default() }));
-        let stream = self.plaintext(a, passed.clone()).await?;
-        let said = scanner.scan(stream).await;
+        let mut stream = self.plaintext(a, passed.clone()).await?;
+        let too_large = u64::try_from(a.offset).unwrap_or(u64::MAX) > scanner.max_bytes();
+        // Too large for the scanner: still read whole, so that damage in storage is found.
+        let said = if too_large {
+            while let Some(item) = stream.next().await {
+                if item.is_err() {
+                    break;
+                }
+            }
+            None
+        } else {
+            Some(scanner.scan(stream).await)
+        };
         let passed = std::mem::take(&mut *passed.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let whole = passed.bytes == a.offset;
         if let Some((true, why)) = passed.broken {
@@ -132,6 +135,17 @@ impl Transfer {
                 "the stored data does not match the SHA-256 recorded on arrival: do not use it; ask for it again";
             return Ok(Outcome::Verdict { status: DAMAGED, detail: detail.into(), engine });
         }
+        let Some(said) = said else {
+            if let Some((_, why)) = passed.broken {
+                return Ok(Outcome::Retry(format!("the arrival could not be read: {why}")));
+            }
+            let detail = format!(
+                "not scanned: {} bytes is more than the scanner scans whole ({} bytes); a person must review it",
+                a.offset,
+                scanner.max_bytes()
+            );
+            return Ok(Outcome::Verdict { status: REVIEW, detail, engine });
+        };
         Ok(match said {
             Ok(Verdict::Clean) if whole => Outcome::Verdict {
                 status: CLEAN,

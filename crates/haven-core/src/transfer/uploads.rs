@@ -183,6 +183,20 @@ pub struct Append {
 
 /// The uploads in progress: their running SHA-256, by upload id, with the offset it covers.
 type Running = Mutex<HashMap<String, (i64, Sha256)>>;
+/// The uploads a request is sending to right now, on this node.
+type Busy = Arc<Mutex<std::collections::HashSet<String>>>;
+
+/// One request's hold on an upload: released when the request ends, however it ends.
+pub struct Sending {
+    busy: Busy,
+    id: String,
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
+    }
+}
 const LOST_RACE: &str = "another request moved the upload on first";
 const MAX_RUNNING: usize = 10_000;
 
@@ -197,6 +211,7 @@ pub struct Transfer {
     pub(super) signer: Arc<SigningKey>,
     pub(super) config: TransferConfig,
     running: Running,
+    busy: Busy,
 }
 
 /// What [`Transfer`] works with.
@@ -246,6 +261,7 @@ impl Transfer {
             signer: deps.signer,
             config,
             running: Mutex::default(),
+            busy: Busy::default(),
         }
     }
 
@@ -327,10 +343,7 @@ impl Transfer {
             Box::pin(async move {
                 let held = tx.asset_upload_bytes(&stored.asset).await?;
                 if held.saturating_add(stored.length.max(0)) > quota {
-                    return Err(limit(413, format!(
-                        "the asset {} has {held} of its {quota} bytes already: ask its IAO to accept or reject arrivals first",
-                        stored.asset
-                    )));
+                    return Err(quota_reached(&stored.asset, !stored.link_id.is_empty()));
                 }
                 if !stored.link_id.is_empty() {
                     if tx.open_drop_link_uploads(&stored.link_id, now_us).await? >= open_most {
@@ -371,11 +384,9 @@ impl Transfer {
         if i64::try_from(append.offset).ok() != Some(upload.offset) {
             return Err(TransferError::OffsetMismatch { current: upload.offset });
         }
-        // Sending stops with the sender's standing: a membership that ended ends its uploads (a
-        // revoked or expired link ended them in `get`).
-        if upload.link_id.is_empty() {
-            self.governance.require_on(who, Action::SendData, &upload.asset).await?;
-        }
+        // Sending stops with the sender's standing (checked in `get`): a membership that ended, or
+        // a revoked or expired link, ends its uploads.
+        let _busy = self.busy(&upload.id)?;
         match (upload.length, append.length) {
             (-1, Some(n)) => upload = self.set_length(who, upload, n).await?,
             (known, Some(n)) if i64::try_from(n).ok() != Some(known) => {
@@ -468,12 +479,18 @@ impl Transfer {
     /// The caller's upload as stored, expired or not. A provider reaches only what they sent
     /// through the link they hold, and only while it is usable.
     async fn record_of(&self, who: &Caller, id: &str) -> Result<UploadRecord, TransferError> {
-        self.sending_link(who).await?;
+        let link = self.sending_link(who).await?;
         let id = id.to_string();
         let found =
             read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.upload(&id).await?) }))
                 .await?;
-        Ok(found.filter(|u| u.uploader == who.user_id).ok_or(CoreError::NotFound)?)
+        let upload = found.filter(|u| u.uploader == who.user_id).ok_or(CoreError::NotFound)?;
+        // A member reaches their uploads only while they may still send into the asset (not with
+        // a read-only token, nor a session kept to another task).
+        if link.is_none() {
+            self.governance.require_on(who, Action::SendData, &upload.asset).await?;
+        }
+        Ok(upload)
     }
 
     /// Fix a deferred upload's length (at most once); complete it if every byte is in.
@@ -493,10 +510,16 @@ impl Transfer {
         }
         let completed = (after.completed_us != 0).then(|| completed_event(&after, who));
         let (before, stored) = (upload.clone(), after.clone());
+        let quota = self.config.asset_quota_bytes as i64;
         let moved = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                // Until now the upload counted its offset; from now its whole length.
+                let more = stored.length - before.offset;
+                if tx.asset_upload_bytes(&before.asset).await?.saturating_add(more) > quota {
+                    return Err(quota_reached(&before.asset, !before.link_id.is_empty()));
+                }
                 if !tx.update_upload(&before, &stored).await? {
-                    return Ok::<_, CoreError>(false);
+                    return Ok::<_, TransferError>(false);
                 }
                 if let Some(event) = completed {
                     tx.append_audit(event).await?;
@@ -518,6 +541,13 @@ impl Transfer {
     pub async fn terminate(&self, who: &Caller, id: &str) -> Result<(), TransferError> {
         // An expired upload can be ended too: its record is read without the expiry check.
         let u = self.record_of(who, id).await?;
+        // A file that has arrived is its keepers' to decide (and the sender holds a receipt).
+        if u.completed_us != 0 {
+            return Err(CoreError::Conflict(
+                "this file has arrived: it can no longer be ended; ask the asset's data managers to reject it".into(),
+            )
+            .into());
+        }
         let id = id.to_string();
         let event = NewAuditEvent::new(self.clock.now(), who.audit_name(), action::UPLOAD_TERMINATED)
             .target(&u.uploader)
@@ -668,12 +698,31 @@ impl Transfer {
         }
         let completed = (next.completed_us != 0).then(|| completed_event(&next, who));
         let metas: Vec<ObjectMeta> = steps.iter().map(|(_, m, _)| m.clone()).collect();
+        let (now_us, quota, added) = (to_micros(now), self.config.asset_quota_bytes as i64, next.offset - at.offset);
         let moved = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                // What was checked when the request began may have changed while it streamed: a
+                // link revoked or expired, the upload expired, the asset's quota taken.
+                let first = steps.first().map(|(before, _, _)| before.clone());
+                if let Some(u) = &first {
+                    if u.expires_us <= now_us {
+                        return Err(TransferError::Expired);
+                    }
+                    if !u.link_id.is_empty() {
+                        let link = tx.drop_link(&u.link_id).await?;
+                        if !link.is_some_and(|l| l.revoked_us == 0 && l.expires_us > now_us) {
+                            return Err(TransferError::LinkGone);
+                        }
+                    }
+                    // A deferred length reserved nothing at creation: its bytes count as they come.
+                    if u.length < 0 && tx.asset_upload_bytes(&u.asset).await?.saturating_add(added) > quota {
+                        return Err(quota_reached(&u.asset, !u.link_id.is_empty()));
+                    }
+                }
                 for (before, meta, after) in &steps {
                     if !tx.add_upload_part(before, meta, after).await? {
                         // Rolls back the parts recorded before this one.
-                        return Err(CoreError::Conflict(LOST_RACE.into()));
+                        return Err(TransferError::Core(CoreError::Conflict(LOST_RACE.into())));
                     }
                 }
                 if let Some(event) = completed {
@@ -683,19 +732,22 @@ impl Transfer {
             })
         })
         .await;
-        match moved {
-            Ok(()) => Ok(next),
-            Err(CoreError::Conflict(m)) if m == LOST_RACE => {
-                for meta in &metas {
-                    let _ = self.blobs.delete(meta).await;
-                }
+        let refused = match moved {
+            Ok(()) => return Ok(next),
+            Err(TransferError::Core(CoreError::Conflict(m))) if m == LOST_RACE => {
                 let current = self.get(who, &at.id).await.map(|u| u.offset).unwrap_or(at.offset);
-                Err(TransferError::OffsetMismatch { current })
+                TransferError::OffsetMismatch { current }
             }
+            Err(e @ (TransferError::Expired | TransferError::LinkGone | TransferError::Limit { .. })) => e,
             // The commit's outcome is not known (the database may have kept it): the blobs
             // stay, rather than risk deleting what a recorded part points at.
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e),
+        };
+        // Refused inside the unit, so nothing of it was kept: its blobs go.
+        for meta in &metas {
+            let _ = self.blobs.delete(meta).await;
         }
+        Err(refused)
     }
 
     /// The SHA-256 state after the upload's stored bytes: kept from the last request on this
@@ -722,6 +774,16 @@ impl Transfer {
         Ok(hash)
     }
 
+    /// Hold `id` for this request: a second request to the same upload at once is refused (on
+    /// this node; across nodes, the offset check still lets only one commit).
+    fn busy(&self, id: &str) -> Result<Sending, TransferError> {
+        let mut busy = self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !busy.insert(id.to_string()) {
+            return Err(limit(409, "another request is sending to this upload: wait for it, or end it".into()));
+        }
+        Ok(Sending { busy: self.busy.clone(), id: id.to_string() })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Sha256)>> {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -732,8 +794,11 @@ impl Transfer {
             running.remove(&upload.id);
             return;
         }
-        if running.len() >= MAX_RUNNING {
-            running.clear();
+        // Full: one entry goes (its upload rebuilds its hash from the parts), not everyone's.
+        if running.len() >= MAX_RUNNING
+            && let Some(victim) = running.keys().find(|k| **k != upload.id).cloned()
+        {
+            running.remove(&victim);
         }
         running.insert(upload.id.clone(), (upload.offset, hash));
     }
@@ -745,6 +810,17 @@ impl Transfer {
 
 fn limit(status: u16, message: String) -> TransferError {
     TransferError::Limit { status, message }
+}
+
+/// The asset's quota is taken: what to do, without telling a provider about the asset.
+fn quota_reached(asset: &str, through_link: bool) -> TransferError {
+    if through_link {
+        return limit(413, "this drop-off link cannot take more data now: ask whoever sent it".into());
+    }
+    limit(
+        413,
+        format!("the asset {asset} has no room left in its quota: ask its IAO to accept or reject arrivals first"),
+    )
 }
 
 fn completed_event(u: &UploadRecord, who: &Caller) -> NewAuditEvent {

@@ -206,8 +206,8 @@ impl TransferTx for SqlTx<'_> {
 
     async fn due_scans(&mut self, now_us: i64, limit: i64) -> Result<Vec<UploadRecord>, StoreError> {
         let sql = format!(
-            "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE scan_status = 'pending' AND scan_next_us <= $1 \
-             ORDER BY scan_next_us, id LIMIT $2"
+            "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE scan_status = 'pending' AND decision = '' \
+             AND scan_next_us <= $1 ORDER BY scan_next_us, id LIMIT $2"
         );
         self.all(sqlx::query(AssertSqlSafe(sql)).bind(now_us).bind(limit)).await?.iter().map(upload).collect()
     }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use haven_core::authz::{Action, Resource, can};
 use haven_core::caller::Caller;
 use haven_core::governance::rules::show_date;
-use haven_core::transfer::links::{LinkAuth, NewLink};
+use haven_core::transfer::links::{LinkAuth, NewLink, Password};
 use haven_core::transfer::scan;
 use haven_core::transfer::store::{DropLinkRecord, UploadRecord};
 use serde::Deserialize;
@@ -378,7 +378,7 @@ pub async fn drop(
     Visitor(visitor): Visitor,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
-    let found = state.transfer.open_link(&token, None, &visitor.source, &visitor.user_agent).await?;
+    let found = state.transfer.open_link(&token, Password::Check(None), &visitor.source, &visitor.user_agent).await?;
     let (status, password, problem) = match found {
         LinkAuth::Ok(_) => (StatusCode::OK, false, None),
         LinkAuth::PasswordNeeded | LinkAuth::WrongPassword => (StatusCode::OK, true, None),

@@ -23,7 +23,7 @@ use haven_core::CoreError;
 use haven_core::blobs::{BlobError, ByteStream};
 use haven_core::caller::Caller;
 use haven_core::identity::api_tokens::ApiAuth;
-use haven_core::transfer::links::LinkAuth;
+use haven_core::transfer::links::{LinkAuth, Password};
 use haven_core::transfer::store::UploadRecord;
 use haven_core::transfer::tus::{self, Length};
 use haven_core::transfer::uploads::{Append, NewUpload, TransferError};
@@ -299,7 +299,14 @@ async fn sender(state: &AppState, door: &Door, parts: &Parts) -> Result<Caller, 
     let source = crate::source::address(&parts.extensions);
     let agent = crate::source::user_agent(&parts.headers);
     if let Door::Link(secret) = door {
-        let password = text(&parts.headers, LINK_PASSWORD).map(|p| zeroize::Zeroizing::new(p.to_string()));
+        // Creating an upload needs the link's password; an upload made through the link is
+        // reached by its own unguessable id in the URL (see `Password`).
+        let password = match parts.uri.path().trim_end_matches('/').ends_with("/uploads") {
+            true => {
+                Password::Check(text(&parts.headers, LINK_PASSWORD).map(|p| zeroize::Zeroizing::new(p.to_string())))
+            }
+            false => Password::UploadId,
+        };
         return match state.transfer.open_link(secret, password, &source, &agent).await.map_err(core_failure)? {
             LinkAuth::Ok(caller) => Ok(caller),
             LinkAuth::Refused => Err(plain(

@@ -152,7 +152,7 @@ impl Upload {
         let mut upload = None;
         if let Some(id) = state.get(&key) {
             let url = format!("{}{id}", target.endpoint);
-            let head = client.head(&url).headers(target.headers.clone()).send().await?;
+            let head = client.head(&url).headers(target.headers.clone()).send().await.map_err(quiet)?;
             match (head.status(), offset_of(&head), length_of(&head)) {
                 (StatusCode::OK, Some(offset), Some(length)) if length == size && offset <= size => {
                     say(&bar, format!("{name}: resuming at byte {offset}"));
@@ -234,7 +234,7 @@ impl Upload {
             .header("upload-metadata", metadata)
             .send()
             .await
-            .context("reach Haven")?;
+            .map_err(quiet)?;
         if r.status() != StatusCode::CREATED {
             return Err(refusal(r).await);
         }
@@ -244,7 +244,15 @@ impl Upload {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| anyhow!("Haven gave no Location"))?;
         let base = reqwest::Url::parse(&target.endpoint)?;
-        Ok(base.join(location)?.to_string())
+        let url = base.join(location)?;
+        // The token or link password goes with every request to it: it must be Haven itself.
+        if url.origin() != base.origin() || !url.as_str().starts_with(target.endpoint.as_str()) {
+            bail!(
+                "Haven answered with an upload address elsewhere ({}); nothing was sent",
+                url.origin().ascii_serialization()
+            );
+        }
+        Ok(url.to_string())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -282,7 +290,7 @@ impl Upload {
             .await;
         let r = match sent {
             Ok(r) => r,
-            Err(e) => return Err(Failure::Retry(anyhow!("the connection broke ({e})"))),
+            Err(e) => return Err(Failure::Retry(quiet(e).context("the connection broke"))),
         };
         match r.status() {
             StatusCode::NO_CONTENT => {}
@@ -306,11 +314,11 @@ impl Upload {
     }
 
     async fn save_receipt(&self, client: &Client, target: &Target, url: &str) -> Result<PathBuf> {
-        let r = client.get(format!("{url}/receipt")).headers(target.headers.clone()).send().await?;
+        let r = client.get(format!("{url}/receipt")).headers(target.headers.clone()).send().await.map_err(quiet)?;
         if r.status() != StatusCode::OK {
             return Err(refusal(r).await);
         }
-        let text = r.text().await?;
+        let text = r.text().await.map_err(quiet)?;
         let id = url.rsplit('/').next().unwrap_or("upload");
         std::fs::create_dir_all(&self.receipts).with_context(|| format!("make {}", self.receipts.display()))?;
         let path = self.receipts.join(format!("haven-receipt-{id}.json"));
@@ -342,6 +350,11 @@ fn offset_of(r: &Response) -> Option<u64> {
 
 fn length_of(r: &Response) -> Option<u64> {
     header(r, "upload-length")?.parse().ok()
+}
+
+/// A client error without its URL, which holds a drop-off link's secret.
+fn quiet(e: reqwest::Error) -> anyhow::Error {
+    anyhow!("{}", e.without_url())
 }
 
 /// Haven's refusal as an error: its status and the message it wrote for people.
