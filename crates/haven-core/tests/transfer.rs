@@ -4,27 +4,22 @@
 //! termination and expiry.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures::StreamExt;
 use haven_core::accounts::Role;
 use haven_core::audit::AuditEvent;
 use haven_core::blobs::ByteStream;
 use haven_core::caller::Caller;
-use haven_core::governance::assets::NewAsset;
-use haven_core::governance::records::Classification;
 use haven_core::transfer::store::UploadRecord;
 use haven_core::transfer::tus::{Checksum, Length, parse_checksum};
-use haven_core::transfer::uploads::{Append, NewUpload, Transfer, TransferConfig, TransferDeps, TransferError};
+use haven_core::transfer::uploads::{Append, NewUpload, TransferConfig, TransferError};
 use haven_core::{CoreError, Tx, read};
 use haven_testkit::app::TestApp;
 use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
+use haven_testkit::transfer::world_from;
 
 haven_testkit::contract!(uploads_are_stored_part_by_part_and_resume, uploads_refuse_what_breaks_the_rules);
-
-const COURSE: &str = "data-security-awareness";
 
 fn config() -> TransferConfig {
     TransferConfig {
@@ -39,24 +34,7 @@ fn config() -> TransferConfig {
 
 /// An asset `heart` with its IAO owen (trained, staff); rita is a plain researcher.
 async fn world(db: TestDb) -> TestApp {
-    let app = TestApp::builder().db(db).transfer(config()).s3_with_postgres().build().await;
-    let console = Caller::console();
-    for user in ["owen", "rita"] {
-        app.state.identity.add_account(&console, user, &format!("{user}@example.org"), false).await.unwrap();
-        app.state.governance.record_training(&console, user, COURSE, "2025-12-01", "").await.unwrap();
-    }
-    app.state.identity.set_role(&console, "owen", Role::Staff, true).await.unwrap();
-    let asset = NewAsset {
-        name: "heart".into(),
-        iao: "owen".into(),
-        ig_ref: "IG/00001".into(),
-        classification: Classification::Identifiable,
-        description: String::new(),
-        starts: String::new(),
-        ends: String::new(),
-    };
-    app.state.governance.create_asset(&console, asset).await.unwrap();
-    app
+    world_from(TestApp::builder().db(db).transfer(config()).s3_with_postgres()).await.app
 }
 
 fn owen(app: &TestApp) -> Caller {
@@ -143,17 +121,7 @@ async fn uploads_are_stored_part_by_part_and_resume(db: TestDb) {
 
     // Another node (or this one after a restart) carries on: the running hash is rebuilt from
     // the stored parts, and the whole file's SHA-256 is right.
-    let other = Transfer::new(TransferDeps {
-        governance: app.state.governance.clone(),
-        store: app.store.clone(),
-        blobs: app.blobs.clone(),
-        clock: app.clock.clone(),
-        rng: Arc::new(haven_crypto::SystemRng::new()),
-        hasher: Arc::new(haven_testkit::hasher::CheapHasher),
-        scanner: None,
-        signer: app.signer.clone(),
-        config: config(),
-    });
+    let other = haven_testkit::transfer::another_node(&app, config(), None);
     let done = other.append(&who, &up.id, append(30, &[&data[30..45]])).await.unwrap();
     assert_eq!(done.offset, 45);
     assert!(done.completed_us > 0);

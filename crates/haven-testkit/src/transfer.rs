@@ -5,6 +5,11 @@ use haven_core::caller::Caller;
 use haven_core::governance::assets::NewAsset;
 use haven_core::governance::records::Classification;
 
+use std::sync::Arc;
+
+use haven_core::transfer::scan::Scanner;
+use haven_core::transfer::uploads::{Transfer, TransferConfig, TransferDeps};
+
 use crate::app::{TestApp as App, TestAppBuilder};
 use crate::callers::signed_in;
 
@@ -52,4 +57,20 @@ pub async fn world_from(builder: TestAppBuilder) -> World {
     let owen_read = tokens.pop().unwrap();
     let owen = tokens.pop().unwrap();
     World { app, owen, owen_read, rita }
+}
+
+/// The File Transfer use cases as another node over the same database and blobs would have
+/// them: nothing in memory from this one, and a scanner of its own.
+pub fn another_node(app: &App, config: TransferConfig, scanner: Option<Arc<dyn Scanner>>) -> Transfer {
+    Transfer::new(TransferDeps {
+        governance: app.state.governance.clone(),
+        store: app.store.clone(),
+        blobs: app.blobs.clone(),
+        clock: app.clock.clone(),
+        rng: Arc::new(haven_crypto::SystemRng::new()),
+        hasher: Arc::new(crate::hasher::CheapHasher),
+        scanner,
+        signer: app.signer.clone(),
+        config,
+    })
 }

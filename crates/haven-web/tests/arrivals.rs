@@ -16,7 +16,6 @@ use haven_core::transfer::arrivals::Receipt;
 use haven_core::transfer::links::NewLink;
 use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::store::UploadRecord;
-use haven_core::transfer::uploads::{Transfer, TransferDeps};
 use haven_store::clamd::{Clamd, ClamdAddress};
 use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
@@ -226,17 +225,7 @@ async fn a_scanner_that_is_down_leaves_arrivals_pending(db: TestDb) {
     assert_eq!(arrival(app, &id).await.arrival.scan_attempts, 1);
 
     // The scanner returns (here: another node that reaches it); after the back-off, it is scanned.
-    let back = Transfer::new(TransferDeps {
-        governance: app.state.governance.clone(),
-        store: app.store.clone(),
-        blobs: app.blobs.clone(),
-        clock: app.clock.clone(),
-        rng: Arc::new(haven_crypto::SystemRng::new()),
-        hasher: Arc::new(haven_testkit::hasher::CheapHasher),
-        scanner: Some(clamd(&address)),
-        signer: app.signer.clone(),
-        config: config(),
-    });
+    let back = haven_testkit::transfer::another_node(app, config(), Some(clamd(&address)));
     assert_eq!(back.scan_due().await.unwrap(), 0, "its back-off has not passed");
     app.clock.advance(time::Duration::minutes(3));
     assert_eq!(back.scan_due().await.unwrap(), 1, "the rejected one is not scanned");

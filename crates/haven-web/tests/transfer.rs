@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use axum::body::Body;
-use axum::http::{Request, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -15,7 +14,6 @@ use haven_core::caller::Caller;
 use haven_core::transfer::links::NewLink;
 use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
-use tower::ServiceExt;
 
 mod common;
 
@@ -310,29 +308,8 @@ async fn refusals_say_why_and_change_nothing(db: TestDb) {
 
     // Two requests sending to one upload at once: the second is refused, the first goes on.
     let busy = create(app, &w.owen, 10, "busy.csv").await.header("location").to_string();
-    let (release, held) = futures::channel::oneshot::channel::<()>();
-    let first = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"12345"))]).chain(
-        futures::stream::once(async move {
-            let _ = held.await;
-            Ok(Bytes::from_static(b"67890"))
-        }),
-    );
-    let busy_at = busy.clone();
-    let token = w.owen.clone();
-    let app2 = w.app.state.clone();
-    let sending = tokio::spawn(async move {
-        let r = Request::builder()
-            .method("PATCH")
-            .uri(&busy_at)
-            .header(header::HOST, "haven.example")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header("tus-resumable", "1.0.0")
-            .header("content-type", "application/offset+octet-stream")
-            .header("upload-offset", "0")
-            .body(Body::from_stream(first))
-            .unwrap();
-        haven_web::router(app2).oneshot(r).await.unwrap().status().as_u16()
-    });
+    let (release, first) = held_body();
+    let sending = spawn_patch(app, &busy, Some(&w.owen), first);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let second = patch(app, &w.owen, &busy, 0, b"abcde", &[]).await;
     assert_eq!(second.status, 409, "{}", second.text);
@@ -589,27 +566,8 @@ async fn a_link_revoked_mid_stream_keeps_nothing_and_its_password_cannot_be_gues
     let app = &w.app;
     let endpoint = link(app, NewLink { asset: "heart".into(), ..NewLink::default() }).await;
     let at = drop_create(app, &endpoint, "10", &[]).await.header("location").to_string();
-    let (release, held) = futures::channel::oneshot::channel::<()>();
-    let slow = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"12345"))]).chain(
-        futures::stream::once(async move {
-            let _ = held.await;
-            Ok(Bytes::from_static(b"67890"))
-        }),
-    );
-    let (state, path) = (app.state.clone(), at.clone());
-    let sending = tokio::spawn(async move {
-        let r = Request::builder()
-            .method("PATCH")
-            .uri(&path)
-            .header(header::HOST, "haven.example")
-            .header("tus-resumable", "1.0.0")
-            .header("content-type", "application/offset+octet-stream")
-            .header("upload-offset", "0")
-            .body(Body::from_stream(slow))
-            .unwrap();
-        let response = haven_web::router(state).oneshot(r).await.unwrap();
-        response.status().as_u16()
-    });
+    let (release, slow) = held_body();
+    let sending = spawn_patch(app, &at, None, slow);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let id = app.state.transfer.links(&owen_now(app), "heart").await.unwrap()[0].id.clone();
     app.state.transfer.revoke_link(&owen_now(app), &id).await.unwrap();

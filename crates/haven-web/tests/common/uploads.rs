@@ -172,3 +172,40 @@ pub async fn audit_actions(app: &App) -> Vec<String> {
 pub fn base64_of(text: &str) -> String {
     STANDARD.encode(text)
 }
+
+/// A PATCH whose body is `body` (a stream the test controls), sent in a task of its own: its
+/// status when it ends. `token`: a member's; None through a drop-off link (in `path`).
+pub fn spawn_patch(
+    app: &App,
+    path: &str,
+    token: Option<&str>,
+    body: impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+) -> tokio::task::JoinHandle<u16> {
+    let mut r = Request::builder()
+        .method("PATCH")
+        .uri(path)
+        .header(header::HOST, "haven.example")
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0");
+    if let Some(t) = token {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let request = r.body(Body::from_stream(body)).unwrap();
+    let state = app.state.clone();
+    tokio::spawn(async move { haven_web::router(state).oneshot(request).await.unwrap().status().as_u16() })
+}
+
+/// Five bytes, then five more once `release` is sent: a body that is still streaming.
+pub fn held_body() -> (
+    futures::channel::oneshot::Sender<()>,
+    impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+) {
+    let (release, held) = futures::channel::oneshot::channel::<()>();
+    let body =
+        futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"12345"))]).chain(futures::stream::once(async move {
+            let _ = held.await;
+            Ok(bytes::Bytes::from_static(b"67890"))
+        }));
+    (release, body)
+}
