@@ -26,7 +26,8 @@ haven_testkit::contract!(
     real_tus_clients_upload_and_resume,
     drop_off_links_are_write_only_limited_and_end,
     a_link_revoked_mid_stream_keeps_nothing_and_its_password_cannot_be_guessed,
-    the_portal_pages_list_decide_and_make_links
+    the_portal_pages_list_decide_and_make_links,
+    many_clients_that_disconnect_leave_every_upload_resumable
 );
 
 async fn the_tus_protocol_stores_what_it_acknowledges(db: TestDb) {
@@ -586,4 +587,60 @@ async fn a_link_revoked_mid_stream_keeps_nothing_and_its_password_cannot_be_gues
     }
     let right = drop_create(app, &endpoint, "1", &[("haven-link-password", password)]).await;
     assert_eq!(right.status, 429, "{}", right.text);
+}
+
+/// Twenty clients over real sockets, each cut off part-way through a PATCH body at once: every
+/// upload is left at an offset whose bytes are stored (no half-recorded part, no upload held
+/// busy), and each then resumes from there to the exact file.
+async fn many_clients_that_disconnect_leave_every_upload_resumable(db: TestDb) {
+    use tokio::io::AsyncWriteExt;
+    let w = world(db).await;
+    let app = &w.app;
+    let base = app.serve().await;
+    let addr = base.trim_start_matches("http://").to_string();
+    let file = data(300_000);
+    let mut uploads = Vec::new();
+    for i in 0..20 {
+        uploads.push(create(app, &w.owen, file.len(), &format!("part-{i}.bin")).await.header("location").to_string());
+    }
+    let mut cut = Vec::new();
+    for (i, at) in uploads.iter().enumerate() {
+        let (addr, at, token, body) = (addr.clone(), at.clone(), w.owen.clone(), file.clone());
+        cut.push(tokio::spawn(async move {
+            let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let head = format!(
+                "PATCH {at} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n\
+                 Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            // Each goes away at its own point: some before a part fills, some after several.
+            let upto = 1 + (i * 14_983) % (body.len() - 1);
+            for chunk in body[..upto].chunks(8192) {
+                socket.write_all(chunk).await.unwrap();
+            }
+            drop(socket);
+        }));
+    }
+    for c in cut {
+        c.await.unwrap();
+    }
+    // Each server-side task finishes the part it was writing and records it (or deletes it); a
+    // client resuming meanwhile is told to wait (409), as a real one would be, and tries again.
+    for at in &uploads {
+        let mut tries = 0;
+        let rest = loop {
+            let offset: usize = head(app, &w.owen, at).await.header("upload-offset").parse().unwrap();
+            let id = at.rsplit('/').next().unwrap();
+            assert_eq!(stored_bytes(app, id).await, file[..offset], "{at}: the stored bytes are the acknowledged ones");
+            let rest = patch(app, &w.owen, at, offset, &file[offset..], &[]).await;
+            tries += 1;
+            if rest.status != 409 || tries == 50 {
+                break rest;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert_eq!(rest.status, 204, "{at}: {}", rest.text);
+        assert_eq!(rest.header("haven-upload-sha256"), sha256_hex(&file));
+    }
 }
