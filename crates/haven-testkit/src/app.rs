@@ -259,6 +259,8 @@ fn s3_endpoint() -> Option<String> {
 
 /// A new bucket of its own for one test (moto creates one on an unsigned PUT).
 async fn s3_bucket(endpoint: &str) -> S3Options {
+    // reqwest and object_store's S3 client speak TLS through rustls with ring, as Haven does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let raw: [u8; 8] = haven_crypto::rng::random_array(&SystemRng::new()).unwrap();
     let bucket = format!("haven-test-{}", hex::encode(raw));
     let created = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.unwrap();

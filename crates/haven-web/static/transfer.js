@@ -131,7 +131,9 @@
     upload.findPreviousUploads().then(function (previous) {
       if (previous.length) {
         upload.resumeFromPreviousUpload(previous[0]);
-        status.textContent = 'Carrying on from where it stopped…';
+        // A note of its own: the status line changes with every progress report.
+        item.insertBefore(el('span', 'note', 'Carrying on from where it stopped.'), bar);
+        status.textContent = 'Asking Haven where it stopped…';
       }
       upload.start();
     });

@@ -92,7 +92,7 @@ try {
   await drop.fill('#link-password', 'violet harbour ledger');
   await drop.setInputFiles('#files', big.path);
   const again = drop.locator('#upload-list li', { hasText: 'extract.bin' });
-  await again.locator('.status', { hasText: 'Carrying on' }).waitFor({ timeout: 10000 }).catch(() => {
+  await again.locator('.note', { hasText: 'Carrying on' }).waitFor({ timeout: 10000 }).catch(() => {
     throw new Error('the page did not carry on from where the upload stopped');
   });
   const startedAt = await again.locator('progress').evaluate((p) => p.value);
