@@ -258,7 +258,7 @@ fn s3_endpoint() -> Option<String> {
 }
 
 /// A new bucket of its own for one test (moto creates one on an unsigned PUT).
-async fn s3_bucket(endpoint: &str) -> S3Options {
+pub async fn s3_bucket(endpoint: &str) -> S3Options {
     // reqwest and object_store's S3 client speak TLS through rustls with ring, as Haven does.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let raw: [u8; 8] = haven_crypto::rng::random_array(&SystemRng::new()).unwrap();
