@@ -33,7 +33,7 @@ start
 "$haven" users role owen staff "${d[@]}" >/dev/null
 "$haven" ig record owen data-security-awareness "$(date -u +%F)" "${d[@]}" >/dev/null
 "$haven" assets create bench --iao owen --ig-ref IG/00001 --classification identifiable "${d[@]}" >/dev/null
-link=$("$haven" transfer link create --asset bench --as owen --label kill-rounds "${d[@]}" | head -n 1)
+link=$("$haven" transfer link create --asset bench --as owen --label kill-rounds "${d[@]}" | sed -n 1p)
 head -c $((32 * 1024 * 1024)) /dev/urandom >"$work/file.bin"
 sha=$(sha256sum "$work/file.bin" | cut -d' ' -f1)
 resumed=0

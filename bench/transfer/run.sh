@@ -24,7 +24,9 @@ trap cleanup EXIT
 
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 wait_port() { for _ in $(seq 1 100); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1" 2>/dev/null && return 0; sleep 0.2; done; return 1; }
+# Each timing starts with nothing dirty waiting to be written (the test files, the last run).
 now() { date +%s.%N; }
+settle() { sync; sleep 2; }
 mbps() { python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])) / 1e6:.0f}')" "$@"; }
 for tool in nginx sshd scp curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is needed (apt-get install nginx openssh-server curl)" >&2; exit 1; }
@@ -54,7 +56,7 @@ start_haven() {
   "$haven" users role owen staff "${d[@]}" >/dev/null
   "$haven" ig record owen data-security-awareness "$(date -u +%F)" "${d[@]}" >/dev/null
   "$haven" assets create bench --iao owen --ig-ref IG/00001 --classification identifiable "${d[@]}" >/dev/null
-  link=$("$haven" transfer link create --asset bench --as owen --label bench "${d[@]}" | head -n 1)
+  link=$("$haven" transfer link create --asset bench --as owen --label bench "${d[@]}" | sed -n 1p)
   ca="$work/haven/tls/ca.pem"
 }
 
@@ -75,10 +77,10 @@ haven_upload() {
 peak_kib() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
 
 start_haven
-t0=$(now); haven_upload "$work/4g.bin" || failures=$((failures + 1)); t1=$(now)
+settle; t0=$(now); haven_upload "$work/4g.bin" || failures=$((failures + 1)); t1=$(now)
 haven_one=$(mbps $((4 * GiB)) "$t0" "$t1")
 haven_peak_4g=$(peak_kib "$haven_pid")
-t0=$(now)
+settle; t0=$(now)
 ups=()
 for _ in 1 2 3 4; do haven_upload "$work/1g.bin" & ups+=($!); done
 for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
@@ -120,10 +122,10 @@ nginx_put() {
   code=$(curl -sS --cacert "$ca" -o /dev/null -w '%{http_code}' -T "$1" "https://127.0.0.1:$nginx_port/$2")
   case "$code" in 201 | 204) ;; *) echo "bench: nginx answered $code" >&2; return 1 ;; esac
 }
-t0=$(now); nginx_put "$work/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
+settle; t0=$(now); nginx_put "$work/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
 nginx_one=$(mbps $((4 * GiB)) "$t0" "$t1")
 rm -f "$work/nginx/put/one.bin"
-t0=$(now)
+settle; t0=$(now)
 ups=()
 for i in 1 2 3 4; do nginx_put "$work/1g.bin" "four-$i.bin" & ups+=($!); done
 for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
@@ -146,10 +148,10 @@ scp_to() {
   scp -q -P "$ssh_port" -i "$work/ssh/user" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
     "$1" "root@127.0.0.1:$work/scp/$2"
 }
-t0=$(now); scp_to "$work/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
+settle; t0=$(now); scp_to "$work/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
 scp_one=$(mbps $((4 * GiB)) "$t0" "$t1")
 rm -f "$work/scp/one.bin"
-t0=$(now)
+settle; t0=$(now)
 ups=()
 for i in 1 2 3 4; do scp_to "$work/1g.bin" "four-$i.bin" & ups+=($!); done
 for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done

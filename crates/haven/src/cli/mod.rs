@@ -2,6 +2,13 @@
 //! runs it. Exit codes: 0 success, 1 the command failed (port in use, broken audit trail…), 2 bad
 //! usage or configuration.
 
+/// `println!` that survives a reader going away (`| head`): see [`say`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say(format_args!($($arg)*))
+    };
+}
+
 mod admin;
 mod assets;
 mod audit;
@@ -221,6 +228,13 @@ fn usage(refusal: impl Into<Refusal>) -> Result<i32> {
         Refusal::Core(e) => return Err(e.into()),
     }
     Ok(2)
+}
+
+/// Print `text` and a newline to standard output. A reader that went away (`| head`) is not an
+/// error, and is not a panic as `println!` would make it.
+pub(crate) fn say(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 /// The identity use cases, for the service desk's commands.

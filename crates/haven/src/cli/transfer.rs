@@ -145,15 +145,15 @@ impl TransferCommand {
                     Ok(made) => made,
                     Err(e) => return usage(e),
                 };
-                println!("{public_url}{}", haven_core::paths::transfer_drop(&secret));
-                println!(
+                say!("{public_url}{}", haven_core::paths::transfer_drop(&secret));
+                say!(
                     "Link {} into {}, until {}{}. Send it to the provider; it lets them send files in, nothing else.",
                     link.id,
                     link.asset,
                     show_date(link.expires_us),
                     if link.password_hash.is_empty() { "" } else { ", with the password (send that another way)" },
                 );
-                println!("Revoke it with: haven transfer link revoke {} --as {as_user}", link.id);
+                say!("Revoke it with: haven transfer link revoke {} --as {as_user}", link.id);
             }
             TransferCommand::Link { command: LinkCommand::List { asset, as_user } } => {
                 let who = match acting(store.as_ref(), &as_user).await? {
@@ -164,9 +164,14 @@ impl TransferCommand {
                     Ok(l) => l,
                     Err(e) => return usage(e),
                 };
-                println!(
+                say!(
                     "{:<17} {:<12} {:<11} {:<8} {:<15} {:<15} LABEL",
-                    "ID", "BY", "EXPIRES", "STATE", "FILES", "BYTES"
+                    "ID",
+                    "BY",
+                    "EXPIRES",
+                    "STATE",
+                    "FILES",
+                    "BYTES"
                 );
                 let now = haven_core::to_micros(haven_core::Clock::now(&haven_core::clock::SystemClock));
                 for l in &links {
@@ -179,7 +184,7 @@ impl TransferCommand {
                     };
                     let limit =
                         |used: i64, max: i64| if max == 0 { format!("{used}") } else { format!("{used}/{max}") };
-                    println!(
+                    say!(
                         "{:<17} {:<12} {:<11} {:<8} {:<15} {:<15} {}",
                         l.id,
                         l.created_by,
@@ -190,7 +195,7 @@ impl TransferCommand {
                         l.label
                     );
                 }
-                println!("{} link(s)", links.len());
+                say!("{} link(s)", links.len());
             }
             TransferCommand::Link { command: LinkCommand::Revoke { id, as_user } } => {
                 let who = match acting(store.as_ref(), &as_user).await? {
@@ -198,7 +203,7 @@ impl TransferCommand {
                     Err(m) => return usage(m),
                 };
                 match transfer.revoke_link(&who, &id).await {
-                    Ok(l) => println!("Link {} into {} is revoked: it works no more.", l.id, l.asset),
+                    Ok(l) => say!("Link {} into {} is revoked: it works no more.", l.id, l.asset),
                     Err(e) => return usage(e),
                 }
             }
@@ -207,13 +212,18 @@ impl TransferCommand {
                     Ok(l) => l,
                     Err(e) => return usage(e),
                 };
-                println!(
+                say!(
                     "{:<32} {:<11} {:>14} {:<64} {:<30} {:<20} NAME",
-                    "ID", "ARRIVED", "BYTES", "SHA-256", "VERDICT", "FROM"
+                    "ID",
+                    "ARRIVED",
+                    "BYTES",
+                    "SHA-256",
+                    "VERDICT",
+                    "FROM"
                 );
                 for u in &list {
                     let from = if u.link_id.is_empty() { u.uploader.clone() } else { format!("link {}", u.link_id) };
-                    println!(
+                    say!(
                         "{:<32} {:<11} {:>14} {:<64} {:<30} {:<20} {}",
                         u.id,
                         show_date(u.completed_us),
@@ -224,7 +234,7 @@ impl TransferCommand {
                         u.name
                     );
                 }
-                println!("{} arrival(s)", list.len());
+                say!("{} arrival(s)", list.len());
             }
             TransferCommand::Accept { id, as_user, note } => {
                 return decide(&transfer, store.as_ref(), &id, &as_user, &note, true).await;
@@ -239,7 +249,7 @@ impl TransferCommand {
                     );
                 }
                 let n = transfer.scan_due().await?;
-                println!("{n} arrival(s) got a verdict");
+                say!("{n} arrival(s) got a verdict");
             }
         }
         Ok(0)
@@ -259,11 +269,10 @@ async fn decide(
         Err(m) => return usage(m),
     };
     match transfer.decide(&who, id, accept, note).await {
-        Ok(u) if accept => println!(
-            "{} ({} bytes, SHA-256 {}) is accepted into {}'s shared area.",
-            u.name, u.offset, u.sha256, u.asset
-        ),
-        Ok(u) => println!("{} is rejected: its data was crypto-shredded; the record stays.", u.name),
+        Ok(u) if accept => {
+            say!("{} ({} bytes, SHA-256 {}) is accepted into {}'s shared area.", u.name, u.offset, u.sha256, u.asset)
+        }
+        Ok(u) => say!("{} is rejected: its data was crypto-shredded; the record stays.", u.name),
         Err(e) => return usage(e),
     }
     Ok(0)

@@ -214,10 +214,10 @@ impl Upload {
             );
         }
         let receipt = self.save_receipt(client, target, &url).await;
-        println!("{name}: {size} bytes sent; SHA-256 {ours} matches what Haven stored.");
+        say!("{name}: {size} bytes sent; SHA-256 {ours} matches what Haven stored.");
         match receipt {
-            Ok(path) => println!("  receipt: {}", path.display()),
-            Err(e) => println!("  (the receipt could not be saved: {e:#})"),
+            Ok(path) => say!("  receipt: {}", path.display()),
+            Err(e) => say!("  (the receipt could not be saved: {e:#})"),
         }
         Ok(())
     }
