@@ -19,12 +19,25 @@ export function qpDecode(text) {
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
+// Chromium under load (tests run in parallel on two cores) now and then answers a full-page
+// capture with "Unable to capture screenshot"; the page is fine, so the capture is retried.
+async function snap(page, path) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.screenshot({ path, fullPage: true });
+    } catch (err) {
+      if (attempt >= 4 || !String(err).includes('Unable to capture screenshot')) throw err;
+      await page.waitForTimeout(250 * attempt);
+    }
+  }
+}
+
 /// `check` and `narrow` for one script, its screenshots named `PREFIX-NN-label.png` in `dir`.
 export function pageChecks(dir, prefix) {
   let shots = 0;
   const shot = (label) => join(dir, `${prefix}-${String(++shots).padStart(2, '0')}-${label}.png`);
   async function check(page, label) {
-    await page.screenshot({ path: shot(label), fullPage: true });
+    await snap(page, shot(label));
     await page.evaluate(axeSource);
     const violations = await page.evaluate(async () => {
       const r = await globalThis.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] });
@@ -37,7 +50,7 @@ export function pageChecks(dir, prefix) {
   async function narrow(page, label) {
     await page.setViewportSize({ width: 320, height: 640 });
     const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    await page.screenshot({ path: shot(`${label}-320px`), fullPage: true });
+    await snap(page, shot(`${label}-320px`));
     await page.setViewportSize({ width: 1280, height: 720 });
     if (wide > 0) fail(`${label} at ${page.url()} scrolls sideways by ${wide}px at 320px`);
   }
