@@ -19,9 +19,34 @@ pub struct ObjectMeta {
     pub wrapped_key: Vec<u8>,
     /// Plaintext size in bytes.
     pub size: i64,
-    /// SHA-256 of the plaintext, hex.
+    /// SHA-256 of the plaintext, hex; empty when the caller hashed it (see [`Put::unhashed`]).
     pub sha256: String,
     pub created_us: i64,
+}
+
+/// How [`BlobStore::put`] takes its data.
+#[derive(Debug, Clone, Copy)]
+pub struct Put {
+    /// The most bytes the object may have.
+    pub limit: Option<u64>,
+    /// Whether the store computes the plaintext's SHA-256 for [`ObjectMeta::sha256`].
+    pub hash: bool,
+}
+
+impl Put {
+    pub fn limited(limit: u64) -> Self {
+        Put { limit: Some(limit), hash: true }
+    }
+
+    pub fn unlimited() -> Self {
+        Put { limit: None, hash: true }
+    }
+
+    /// No SHA-256 of this object's own: for an upload's part, whose bytes the caller already
+    /// hashes as part of the whole file (hashing is the costliest step after TLS).
+    pub fn unhashed(self) -> Self {
+        Put { hash: false, ..self }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -44,7 +69,7 @@ pub enum BlobError {
 pub trait BlobStore: Send + Sync {
     /// Seal and store `data` under `project`'s key. Nothing is visible under the returned id until
     /// the whole stream was stored; on error nothing is left behind.
-    async fn put(&self, project: &str, data: ByteStream, limit: Option<u64>) -> Result<ObjectMeta, BlobError>;
+    async fn put(&self, project: &str, data: ByteStream, how: Put) -> Result<ObjectMeta, BlobError>;
     /// The plaintext, verified segment by segment; a stream error of kind `InvalidData` means the
     /// object failed its integrity check, and nothing read so far may be trusted.
     async fn get(&self, meta: &ObjectMeta) -> Result<ByteStream, BlobError>;

@@ -19,7 +19,11 @@ use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
 use haven_testkit::transfer::world_from;
 
-haven_testkit::contract!(uploads_are_stored_part_by_part_and_resume, uploads_refuse_what_breaks_the_rules);
+haven_testkit::contract!(
+    uploads_are_stored_part_by_part_and_resume,
+    uploads_refuse_what_breaks_the_rules,
+    a_part_that_cannot_be_recorded_ends_the_request_and_leaves_no_blob
+);
 
 fn config() -> TransferConfig {
     TransferConfig {
@@ -161,6 +165,37 @@ async fn uploads_are_stored_part_by_part_and_resume(db: TestDb) {
     assert!(app.blobs.get(&parts[0]).await.is_err(), "the key and the blob are gone");
     assert!(matches!(t.get(&who, &dropped.id).await, Err(TransferError::Core(CoreError::NotFound))));
     assert!(actions(&app).await.iter().any(|e| e.action == "upload.terminated"));
+}
+
+/// Parts are pipelined (the next streams in while the last is made durable and recorded): when
+/// recording one fails, the part behind it must not be recorded at the wrong offset, nor its
+/// blob left behind.
+async fn a_part_that_cannot_be_recorded_ends_the_request_and_leaves_no_blob(db: TestDb) {
+    let app = world(db).await;
+    let t = &app.state.transfer;
+    let who = owen(&app);
+    let up = t.create(&who, named("late.csv", Length::Known(100))).await.unwrap();
+    // The upload expires while its bytes stream in (chunks of 5, parts of 10).
+    let clock = app.clock.clone();
+    let chunks = futures::stream::iter(0..12u8)
+        .then(move |i| {
+            let clock = clock.clone();
+            async move {
+                if i == 5 {
+                    clock.advance(time::Duration::hours(25));
+                }
+                tokio::task::yield_now().await;
+                Ok(Bytes::from(vec![i; 5]))
+            }
+        })
+        .boxed();
+    let late = t.append(&who, &up.id, Append { offset: 0, length: None, checksum: None, body: chunks }).await;
+    assert!(matches!(late, Err(TransferError::Expired)), "{late:?}");
+    let (row, parts) = stored(&app, &up.id).await;
+    let row = row.unwrap();
+    assert!((10..=20).contains(&row.offset), "the parts recorded before it expired stay: {}", row.offset);
+    assert_eq!(row.offset, parts.iter().map(|p| p.size).sum::<i64>());
+    assert_eq!(app.blob_count().await, parts.len(), "no blob of an unrecorded part is left");
 }
 
 /// SHA-1 by the textbook (RFC 3174), so the test does not trust the code it checks.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use haven_core::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, is_object_id};
+use haven_core::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, Put, is_object_id};
 use haven_core::keyring::KeyRing;
 use haven_core::{Clock, to_micros};
 use haven_crypto::object::{DEFAULT_SEGMENT, Opener, Sealer};
@@ -100,11 +100,11 @@ impl SealedBlobStore {
         mut sealer: Sealer,
         header: &[u8],
         mut data: ByteStream,
-        limit: Option<u64>,
-    ) -> Result<(i64, [u8; 32]), BlobError> {
+        how: Put,
+    ) -> Result<(i64, Option<[u8; 32]>), BlobError> {
         let upload = self.backend.put_multipart(path).await.map_err(backend_err)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut digest = haven_crypto::Sha256::new();
+        let mut digest = how.hash.then(haven_crypto::Sha256::new);
         let mut size: u64 = 0;
         let mut sealed = Vec::with_capacity(self.segment * 2);
         sealed.extend_from_slice(header);
@@ -112,12 +112,14 @@ impl SealedBlobStore {
             while let Some(chunk) = data.next().await {
                 let chunk = chunk.map_err(|e| BlobError::Input(e.to_string()))?;
                 size += chunk.len() as u64;
-                if let Some(limit) = limit
+                if let Some(limit) = how.limit
                     && size > limit
                 {
                     return Err(BlobError::TooLarge { limit });
                 }
-                digest.update(&chunk);
+                if let Some(d) = digest.as_mut() {
+                    d.update(&chunk);
+                }
                 sealer.update(&chunk, &mut sealed).map_err(crypto_err)?;
                 if sealed.len() >= self.segment {
                     // Hand the buffer over (no copy); the sealer allocates the next one.
@@ -134,7 +136,7 @@ impl SealedBlobStore {
             Ok(()) => {
                 writer.finish().await.map_err(backend_err)?;
                 let size = i64::try_from(size).map_err(|_| BlobError::TooLarge { limit: i64::MAX as u64 })?;
-                Ok((size, digest.finish()))
+                Ok((size, digest.map(|d| d.finish())))
             }
             Err(e) => {
                 let _ = writer.abort().await;
@@ -146,21 +148,21 @@ impl SealedBlobStore {
 
 #[async_trait]
 impl BlobStore for SealedBlobStore {
-    async fn put(&self, project: &str, data: ByteStream, limit: Option<u64>) -> Result<ObjectMeta, BlobError> {
+    async fn put(&self, project: &str, data: ByteStream, how: Put) -> Result<ObjectMeta, BlobError> {
         let (key_version, project_key) = self.keys.project_key(project).await?;
         let raw_id: [u8; 16] =
             haven_crypto::rng::random_array(self.keys.rng()).map_err(|e| BlobError::Backend(e.to_string()))?;
         let id = hex::encode(raw_id);
         let (object_key, wrapped_key) = self.keys.new_object_key(&project_key, &id)?;
         let (sealer, header) = Sealer::new(&object_key, &raw_id, self.segment).map_err(crypto_err)?;
-        let (size, sha256) = self.upload(&path_of(&id), sealer, &header, data, limit).await?;
+        let (size, sha256) = self.upload(&path_of(&id), sealer, &header, data, how).await?;
         Ok(ObjectMeta {
             id,
             project: project.to_string(),
             key_version,
             wrapped_key,
             size,
-            sha256: hex::encode(sha256),
+            sha256: sha256.map(hex::encode).unwrap_or_default(),
             created_us: to_micros(self.clock.now()),
         })
     }

@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use haven_core::accounts::{self, BootstrapAdmin};
 use haven_core::audit::Checkpoint;
 use haven_core::audit::{ChainVerifier, NewAuditEvent, sign_checkpoint};
-use haven_core::blobs::{BlobError, BlobStore};
+use haven_core::blobs::{BlobError, BlobStore, Put};
 use haven_core::keyring::KeyRing;
 use haven_core::{Clock, CoreError, Store, StoreError, read, transact, updates};
 use haven_crypto::SystemRng;
@@ -426,7 +426,7 @@ async fn blobs_round_trip_sealed_and_detect_tampering(db: TestDb) {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
         data.chunks(10_007).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
-    let meta = blobs.put("proj", futures::stream::iter(chunks).boxed(), None).await.unwrap();
+    let meta = blobs.put("proj", futures::stream::iter(chunks).boxed(), Put::unlimited()).await.unwrap();
     assert_eq!(meta.size, 300_000);
     assert_eq!(meta.sha256, hex::encode(haven_crypto::sha256(&data)));
 
@@ -444,12 +444,20 @@ async fn blobs_round_trip_sealed_and_detect_tampering(db: TestDb) {
 
     // Over the limit: refused, nothing left behind.
     let big = futures::stream::iter(vec![Ok(bytes::Bytes::from(vec![0u8; 2000]))]).boxed();
-    assert!(matches!(blobs.put("proj", big, Some(1000)).await, Err(BlobError::TooLarge { limit: 1000 })));
+    assert!(matches!(blobs.put("proj", big, Put::limited(1000)).await, Err(BlobError::TooLarge { limit: 1000 })));
     let files = walk(dir.path());
     assert_eq!(files, vec![file.clone()], "only the first object remains");
 
     blobs.delete(&meta).await.unwrap();
     assert!(!file.exists());
+
+    // Unhashed (an upload's part): the same sealed object, with no SHA-256 of its own.
+    let part = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"part of a file"))]).boxed();
+    let meta = blobs.put("proj", part, Put::limited(100).unhashed()).await.unwrap();
+    assert_eq!((meta.size, meta.sha256.as_str()), (14, ""));
+    let back: Vec<bytes::Bytes> = blobs.get(&meta).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(back.concat(), b"part of a file");
+    blobs.delete(&meta).await.unwrap();
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

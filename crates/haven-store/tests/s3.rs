@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use haven_core::blobs::BlobStore;
+use haven_core::blobs::{BlobStore, Put};
 use haven_core::keyring::KeyRing;
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
@@ -57,7 +57,7 @@ async fn sealed_objects_round_trip_through_s3_multipart() {
     let data: Vec<u8> = (0..11 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
         data.chunks(100_003).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
-    let meta = blobs.put("proj", futures::stream::iter(chunks).boxed(), None).await.unwrap();
+    let meta = blobs.put("proj", futures::stream::iter(chunks).boxed(), Put::unlimited()).await.unwrap();
     assert_eq!(meta.size as usize, data.len());
 
     // What S3 holds is ciphertext.

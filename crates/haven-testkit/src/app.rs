@@ -207,6 +207,15 @@ impl TestAppBuilder {
 }
 
 impl TestApp {
+    /// How many sealed objects the blob store holds (local directory or S3 bucket): what a test
+    /// compares with the objects the database records, to find a blob left behind.
+    pub async fn blob_count(&self) -> usize {
+        use futures::TryStreamExt;
+        let objects = object_store::path::Path::from("objects");
+        let listed: Vec<_> = self.backend.list(Some(&objects)).try_collect().await.unwrap();
+        listed.len()
+    }
+
     /// Serve the router over plain HTTP on a free loopback port, for real clients (tus clients,
     /// curl) to talk to; the server stops when the test's runtime does. Its URL, no slash.
     pub async fn serve(&self) -> String {

@@ -17,7 +17,7 @@ use super::ports::io_error;
 use super::records::CachedFile;
 use super::{CACHE_PROJECT, PackageError, Packages};
 use crate::audit::{NewAuditEvent, action, actor};
-use crate::blobs::{BlobStore, ByteStream};
+use crate::blobs::{BlobStore, ByteStream, Put};
 use crate::{Clock, CoreError, Store, to_micros};
 
 #[cfg(test)]
@@ -209,7 +209,7 @@ async fn cache_while_streaming(
     mut client: futures::channel::mpsc::Sender<Result<Bytes, io::Error>>,
 ) {
     let (mut to_blob, blob_rx) = futures::channel::mpsc::channel::<Result<Bytes, io::Error>>(2);
-    let put = blobs.put(CACHE_PROJECT, blob_rx.boxed(), Some(limit));
+    let put = blobs.put(CACHE_PROJECT, blob_rx.boxed(), Put::limited(limit));
     let pump = async {
         let mut sha = haven_crypto::Sha256::new();
         let mut md5 = md5::Md5::new();

@@ -13,9 +13,11 @@
 //! by reading the stored parts back.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::future::{BoxFuture, Either};
 use futures::{SinkExt, StreamExt};
 use haven_crypto::{Sha256, WireDigest};
 use serde_json::json;
@@ -27,7 +29,7 @@ use super::store::{Arrival, UploadRecord};
 use super::tus::{Algorithm, Checksum, Length, TusError};
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::Action;
-use crate::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta};
+use crate::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, Put};
 use crate::caller::Caller;
 use crate::governance::Governance;
 use crate::identity::Hasher;
@@ -231,6 +233,7 @@ pub struct TransferDeps {
 }
 
 /// How a part's body ended.
+#[derive(Debug, Clone, Copy)]
 enum Fed {
     /// The part is full; more may follow.
     Full,
@@ -238,8 +241,63 @@ enum Fed {
     End,
     /// The client went away mid-body (what arrived is kept unless a checksum was sent).
     Broken,
-    /// The blob store stopped taking bytes (its error says why).
+    /// The blob store stopped taking bytes (its error says why), or recording the part before
+    /// failed (that error says why).
     Refused,
+}
+
+/// A part whose bytes were all fed to the blob store: its blob being made durable, and the
+/// upload's hash after it.
+struct Part<'a> {
+    stored: BoxFuture<'a, Result<ObjectMeta, BlobError>>,
+    hash: Sha256,
+    how: Fed,
+}
+
+/// Body chunks in flight between receiving and sealing.
+const CHANNEL: usize = 16;
+
+/// Feed one part's bytes to the blob store: from `pending` and then `body`, at most `size`,
+/// updating the running hash and the body's checksum as they pass. How it ended, and how many
+/// bytes it fed.
+async fn feed(
+    body: &mut ByteStream,
+    pending: &mut Option<Bytes>,
+    size: u64,
+    hash: &mut Sha256,
+    check: &mut Option<WireDigest>,
+    mut sender: futures::channel::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    stop: &AtomicBool,
+) -> (Fed, u64) {
+    let mut sent: u64 = 0;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return (Fed::Refused, sent);
+        }
+        let mut chunk = match pending.take() {
+            Some(b) => b,
+            None => match body.next().await {
+                None => return (Fed::End, sent),
+                Some(Err(_)) => return (Fed::Broken, sent),
+                Some(Ok(b)) => b,
+            },
+        };
+        let left = size - sent;
+        if chunk.len() as u64 > left {
+            *pending = Some(chunk.split_off(left as usize));
+        }
+        sent += chunk.len() as u64;
+        hash.update(&chunk);
+        if let Some(c) = check.as_mut() {
+            c.update(&chunk);
+        }
+        if sender.send(Ok(chunk)).await.is_err() {
+            return (Fed::Refused, sent);
+        }
+        if sent == size {
+            return (Fed::Full, sent);
+        }
+    }
 }
 
 impl Transfer {
@@ -406,22 +464,30 @@ impl Transfer {
             Algorithm::Sha1 => WireDigest::sha1(),
             Algorithm::Sha256 => WireDigest::sha256(),
         });
+        let checked = check.is_some();
         let mut staged: Vec<ObjectMeta> = Vec::new();
         let mut pending: Option<Bytes> = None;
         let mut at = upload.clone();
-        let result: Result<(), TransferError> = async {
+        // Parts are pipelined two deep: while one part's blob is made durable and recorded, the
+        // next part's bytes stream in (receiving never waits for an fsync). Parts are recorded
+        // in order, each with the upload's hash after it.
+        let mut previous: Option<Part<'_>> = None;
+        let (mut fed, mut started): (u64, i64) = (0, 0);
+        // Recording a part failed: the part after it can never be recorded.
+        let mut chain_broken = false;
+        let streamed: Result<Fed, TransferError> = async {
             loop {
                 let first = match pending.take() {
                     Some(b) => Some(Ok(b)),
                     None => append.body.next().await,
                 };
                 let first = match first {
-                    None => return Ok(()),
-                    Some(Err(_)) => return Err(CoreError::invalid("body", "the request's body broke off").into()),
+                    None => return Ok(Fed::End),
+                    Some(Err(_)) => return Ok(Fed::Broken),
                     Some(Ok(b)) if b.is_empty() => continue,
                     Some(Ok(b)) => b,
                 };
-                if at.parts + staged.len() as i64 >= self.config.max_parts {
+                if upload.parts + started >= self.config.max_parts {
                     return Err(TusError {
                         status: 400,
                         message: "too many requests for one upload: send bigger ones".into(),
@@ -429,51 +495,125 @@ impl Transfer {
                     .into());
                 }
                 pending = Some(first);
-                let room = u64::try_from(limit - at.offset - staged.iter().map(|m| m.size).sum::<i64>()).unwrap_or(0);
+                let room = u64::try_from(limit - upload.offset).unwrap_or(0).saturating_sub(fed);
                 if room == 0 {
                     return Err(TransferError::TooLarge { max: u64::try_from(limit).unwrap_or(0) });
                 }
-                let (meta, fed) =
-                    self.store_part(&upload.asset, &mut append.body, &mut pending, room, &mut hash, &mut check).await?;
-                let ended = !matches!(fed, Fed::Full);
-                if check.is_some() {
-                    staged.push(meta);
-                } else {
-                    at = self.commit(who, &at, vec![meta], &hash).await?;
-                    committed = hash.clone();
-                    // Now, not only at the end: a request dropped mid-body never gets there.
-                    self.remember(&at, committed.clone());
+                // A part stops at its size or at the upload's end, whichever comes first; bytes
+                // past the end stay pending, and the next part finds no room for them.
+                let size = self.config.part_bytes.min(room);
+                let (sender, receiver) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL);
+                let mut put = self.blobs.put(&upload.asset, receiver.boxed(), Put::limited(size).unhashed());
+                started += 1;
+                let stop = AtomicBool::new(false);
+                let feeding = feed(&mut append.body, &mut pending, size, &mut hash, &mut check, sender, &stop);
+                let settling = async {
+                    let settled = self.settle(who, previous.take(), &mut at, &mut staged, &mut committed, checked).await;
+                    if settled.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    settled
+                };
+                let ((how, sent), settled) = {
+                    let both = std::pin::pin!(futures::future::join(feeding, settling));
+                    match futures::future::select(both, &mut put).await {
+                        Either::Left((done, _)) => done,
+                        Either::Right((stored, both)) => {
+                            let done = both.await;
+                            put = Box::pin(std::future::ready(stored));
+                            done
+                        }
+                    }
+                };
+                fed += sent;
+                previous = Some(Part { stored: put, hash: hash.clone(), how });
+                if let Err(e) = settled {
+                    chain_broken = true;
+                    return Err(e);
                 }
-                if matches!(fed, Fed::Broken) {
-                    return Err(CoreError::invalid("body", "the request's body broke off").into());
-                }
-                if ended {
-                    return Ok(());
+                if !matches!(how, Fed::Full) {
+                    return Ok(how);
                 }
             }
         }
         .await;
-        let outcome = match (result, check) {
-            (Ok(()), Some(digest)) => {
-                let wanted = append.checksum.as_ref().map(|c| c.digest.as_slice()).unwrap_or_default();
-                if digest.matches(wanted) {
-                    let parts = std::mem::take(&mut staged);
-                    self.commit(who, &at, parts, &hash).await.map(|u| {
-                        at = u;
-                        committed = hash.clone();
-                    })
-                } else {
-                    Err(TransferError::ChecksumMismatch)
-                }
+        // The last part fed is recorded, even when what came after it was refused (bytes past
+        // the upload's length, too many parts), unless recording the one before it failed.
+        let last = previous.take();
+        let mut outcome = if chain_broken {
+            if let Some(part) = last {
+                self.discard(part).await;
             }
-            (result, _) => result,
+            streamed.map(|_| ())
+        } else {
+            let settled = self.settle(who, last, &mut at, &mut staged, &mut committed, checked).await;
+            match (streamed, settled) {
+                (_, Err(e)) | (Err(e), Ok(())) => Err(e),
+                (Ok(Fed::Broken), Ok(())) => Err(CoreError::invalid("body", "the request's body broke off").into()),
+                (Ok(_), Ok(())) => Ok(()),
+            }
         };
+        if let (Ok(()), Some(digest)) = (&outcome, check) {
+            let wanted = append.checksum.as_ref().map(|c| c.digest.as_slice()).unwrap_or_default();
+            outcome = if digest.matches(wanted) {
+                let parts = std::mem::take(&mut staged);
+                self.commit(who, &at, parts, &hash).await.map(|u| {
+                    at = u;
+                    committed = hash.clone();
+                })
+            } else {
+                Err(TransferError::ChecksumMismatch)
+            };
+        }
         // Staged parts not recorded are deleted; the cache keeps the hash of what was recorded.
         for meta in staged {
             let _ = self.blobs.delete(&meta).await;
         }
         self.remember(&at, committed);
         outcome.map(|()| at)
+    }
+
+    /// Wait for a fed part's blob to be durable, then record it after `at` (or, for a request
+    /// with a checksum, stage it until the whole body is checked).
+    async fn settle(
+        &self,
+        who: &Caller,
+        part: Option<Part<'_>>,
+        at: &mut UploadRecord,
+        staged: &mut Vec<ObjectMeta>,
+        committed: &mut Sha256,
+        checked: bool,
+    ) -> Result<(), TransferError> {
+        let Some(part) = part else {
+            return Ok(());
+        };
+        let meta = match part.stored.await {
+            Ok(meta) => meta,
+            Err(BlobError::TooLarge { .. }) => {
+                return Err(TransferError::TooLarge { max: self.config.max_upload_bytes });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if matches!(part.how, Fed::Refused) {
+            let _ = self.blobs.delete(&meta).await;
+            return Err(TransferError::Blob(BlobError::Backend("the blob store stopped taking bytes".into())));
+        }
+        if checked {
+            staged.push(meta);
+        } else {
+            *at = self.commit(who, at, vec![meta], &part.hash).await?;
+            *committed = part.hash;
+            // Now, not only at the end: a request dropped mid-body never gets there.
+            self.remember(at, committed.clone());
+        }
+        Ok(())
+    }
+
+    /// A fed part that will not be recorded: its blob, once written, is deleted.
+    async fn discard(&self, part: Part<'_>) {
+        if let Ok(meta) = part.stored.await {
+            let _ = self.blobs.delete(&meta).await;
+        }
     }
 
     /// The caller's upload as stored, expired or not. A provider reaches only what they sent
@@ -610,63 +750,6 @@ impl Transfer {
             }
         }
         Ok(ended)
-    }
-
-    /// Seal the bytes of one part: from `pending` and then `body`, at most `part_bytes` and at
-    /// most `room`, updating the running hash and the body's checksum as they pass.
-    async fn store_part(
-        &self,
-        asset: &str,
-        body: &mut ByteStream,
-        pending: &mut Option<Bytes>,
-        room: u64,
-        hash: &mut Sha256,
-        check: &mut Option<WireDigest>,
-    ) -> Result<(ObjectMeta, Fed), TransferError> {
-        // A part stops at its size or at the upload's end, whichever comes first; bytes past the
-        // end stay pending, and the next part finds no room for them.
-        let part = self.config.part_bytes.min(room);
-        let (sender, receiver) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-        let put = self.blobs.put(asset, receiver.boxed(), Some(room));
-        let feed = async {
-            let mut sender = sender;
-            let mut sent: u64 = 0;
-            loop {
-                let mut chunk = match pending.take() {
-                    Some(b) => b,
-                    None => match body.next().await {
-                        None => return Fed::End,
-                        Some(Err(_)) => return Fed::Broken,
-                        Some(Ok(b)) => b,
-                    },
-                };
-                let left = part - sent;
-                if chunk.len() as u64 > left {
-                    *pending = Some(chunk.split_off(left as usize));
-                }
-                sent += chunk.len() as u64;
-                hash.update(&chunk);
-                if let Some(c) = check.as_mut() {
-                    c.update(&chunk);
-                }
-                if sender.send(Ok(chunk)).await.is_err() {
-                    return Fed::Refused;
-                }
-                if sent == part {
-                    return Fed::Full;
-                }
-            }
-        };
-        let (stored, fed) = futures::join!(put, feed);
-        match (stored, fed) {
-            (Err(BlobError::TooLarge { .. }), _) => Err(TransferError::TooLarge { max: self.config.max_upload_bytes }),
-            (Err(e), _) => Err(e.into()),
-            (Ok(meta), Fed::Refused) => {
-                let _ = self.blobs.delete(&meta).await;
-                Err(TransferError::Blob(BlobError::Backend("the blob store stopped taking bytes".into())))
-            }
-            (Ok(meta), fed) => Ok((meta, fed)),
-        }
     }
 
     /// Record `parts` after `at` in one unit, moving the offset on; completes the upload when
