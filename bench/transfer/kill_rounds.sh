@@ -13,7 +13,9 @@ work=$(mktemp -d /var/tmp/haven-kill.XXXXXX)
 server=
 trap '[ -n "$server" ] && kill -9 "$server" 2>/dev/null; rm -rf "$work"' EXIT
 cargo build --release --quiet -p haven
-haven=$PWD/target/release/haven
+# A copy: a build during the run must not change the server under test.
+cp target/release/haven "$work/haven"
+haven=$work/haven
 port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 d=(--data-dir "$work/data")
 

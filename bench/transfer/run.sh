@@ -8,17 +8,27 @@
 # One 4 GiB file, and 4 uploads of 1 GiB at once; Haven's peak memory (VmHWM) for a 1 GiB and
 # a 4 GiB file, each on a fresh server. Every request's status is checked: a figure measured
 # while requests failed is not reported. Needs nginx, openssh-server (apt) and ~20 GB of disk.
+# The files to send live in /dev/shm when it has room (the client's disk reads then do not
+# compete with the servers' writes). Each figure is the median of ROUNDS runs (default 3), the
+# three servers taking turns, so that a slow moment of the disk does not land on one of them.
 #
 #   bench/transfer/run.sh            # prints a Markdown table for docs/benchmarks.md
+#   ROUNDS=1 bench/transfer/run.sh   # quicker, noisier
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 work=$(mktemp -d /var/tmp/haven-bench.XXXXXX)
+if [ "$(df --output=avail -B1 /dev/shm | tail -n 1)" -gt $((6 * 1024 * 1024 * 1024)) ]; then
+  src=$(mktemp -d /dev/shm/haven-bench.XXXXXX)
+else
+  src=$work
+fi
+rounds=${ROUNDS:-3}
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-  rm -rf "$work"
+  rm -rf "$work" "$src"
 }
 trap cleanup EXIT
 
@@ -35,8 +45,9 @@ done
 cargo build --release --quiet -p haven
 haven=$root/target/release/haven
 GiB=$((1024 * 1024 * 1024))
-head -c $((4 * GiB)) /dev/urandom >"$work/4g.bin"
-head -c $GiB "$work/4g.bin" >"$work/1g.bin"
+head -c $((4 * GiB)) /dev/urandom >"$src/4g.bin"
+head -c $GiB "$src/4g.bin" >"$src/1g.bin"
+median() { python3 -c "import statistics, sys; print(round(statistics.median(float(a) for a in sys.argv[1:])))" "$@"; }
 failures=0
 
 # --- Haven --------------------------------------------------------------------------------
@@ -75,27 +86,34 @@ haven_upload() {
 }
 
 peak_kib() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
+# CPU time (user + system, clock ticks) of processes and, for nginx, its workers: what the
+# server itself spends, apart from the clients that share this machine's cores.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+cpu_per_gib() { python3 -c "import os, sys; print(f'{int(sys.argv[1]) / os.sysconf(\"SC_CLK_TCK\") / int(sys.argv[2]):.2f}')" "$@"; }
 
-start_haven
-settle; t0=$(now); haven_upload "$work/4g.bin" || failures=$((failures + 1)); t1=$(now)
-haven_one=$(mbps $((4 * GiB)) "$t0" "$t1")
-haven_peak_4g=$(peak_kib "$haven_pid")
-settle; t0=$(now)
-ups=()
-for _ in 1 2 3 4; do haven_upload "$work/1g.bin" & ups+=($!); done
-for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
-t1=$(now)
-haven_four=$(mbps $((4 * GiB)) "$t0" "$t1")
-haven_errors=$(grep -c -E ' (ERROR|WARN) ' "$work/haven.log" || true)
-kill "$haven_pid"; wait "$haven_pid" 2>/dev/null || true
-start_haven
-haven_upload "$work/1g.bin" || failures=$((failures + 1))
-haven_peak_1g=$(peak_kib "$haven_pid")
-kill "$haven_pid"; wait "$haven_pid" 2>/dev/null || true
+# One round: a 4 GiB file, then four 1 GiB files at once, on a fresh server.
+haven_round() {
+  start_haven
+  local c0
+  c0=$(ticks "$haven_pid")
+  settle; t0=$(now); haven_upload "$src/4g.bin" || failures=$((failures + 1)); t1=$(now)
+  haven_one+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  haven_cpu+=("$(cpu_per_gib $(($(ticks "$haven_pid") - c0)) 4)")
+  haven_peak_4g=$(peak_kib "$haven_pid")
+  settle; t0=$(now)
+  ups=()
+  for _ in 1 2 3 4; do haven_upload "$src/1g.bin" & ups+=($!); done
+  for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
+  t1=$(now)
+  haven_four+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  haven_errors=$((haven_errors + $(grep -c -E ' (ERROR|WARN) ' "$work/haven.log" || true)))
+  kill "$haven_pid"; wait "$haven_pid" 2>/dev/null || true
+}
+haven_one=() haven_four=() haven_cpu=() haven_errors=0
 
 # --- nginx over TLS, WebDAV PUT to disk -----------------------------------------------------
 nginx_port=$(free_port)
-mkdir -p "$work/nginx/put" "$work/nginx/tmp"
+mkdir -p "$work/nginx/tmp"
 cat >"$work/nginx.conf" <<EOF
 user root;
 daemon on;
@@ -115,23 +133,34 @@ http {
   }
 }
 EOF
-nginx -c "$work/nginx.conf" -e "$work/nginx-error.log"
-wait_port "$nginx_port"
 nginx_put() {
   local code
   code=$(curl -sS --cacert "$ca" -o /dev/null -w '%{http_code}' -T "$1" "https://127.0.0.1:$nginx_port/$2")
   case "$code" in 201 | 204) ;; *) echo "bench: nginx answered $code" >&2; return 1 ;; esac
 }
-settle; t0=$(now); nginx_put "$work/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
-nginx_one=$(mbps $((4 * GiB)) "$t0" "$t1")
-rm -f "$work/nginx/put/one.bin"
-settle; t0=$(now)
-ups=()
-for i in 1 2 3 4; do nginx_put "$work/1g.bin" "four-$i.bin" & ups+=($!); done
-for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
-t1=$(now)
-nginx_four=$(mbps $((4 * GiB)) "$t0" "$t1")
-kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"; rm -rf "$work/nginx/put"
+nginx_round() {
+  mkdir -p "$work/nginx/put"
+  nginx -c "$work/nginx.conf" -e "$work/nginx-error.log"
+  wait_port "$nginx_port"
+  local workers c0
+  workers=$(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')
+  # shellcheck disable=SC2086 # one argument a worker
+  c0=$(ticks $workers)
+  settle; t0=$(now); nginx_put "$src/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
+  nginx_one+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  # shellcheck disable=SC2086
+  nginx_cpu+=("$(cpu_per_gib $(($(ticks $workers) - c0)) 4)")
+  rm -f "$work/nginx/put/one.bin"
+  settle; t0=$(now)
+  ups=()
+  for i in 1 2 3 4; do nginx_put "$src/1g.bin" "four-$i.bin" & ups+=($!); done
+  for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
+  t1=$(now)
+  nginx_four+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"; rm -rf "$work/nginx/put"
+  sleep 0.5
+}
+nginx_one=() nginx_four=() nginx_cpu=()
 
 # --- scp over loopback --------------------------------------------------------------------
 ssh_port=$(free_port)
@@ -148,15 +177,38 @@ scp_to() {
   scp -q -P "$ssh_port" -i "$work/ssh/user" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
     "$1" "root@127.0.0.1:$work/scp/$2"
 }
-settle; t0=$(now); scp_to "$work/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
-scp_one=$(mbps $((4 * GiB)) "$t0" "$t1")
-rm -f "$work/scp/one.bin"
-settle; t0=$(now)
-ups=()
-for i in 1 2 3 4; do scp_to "$work/1g.bin" "four-$i.bin" & ups+=($!); done
-for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
-t1=$(now)
-scp_four=$(mbps $((4 * GiB)) "$t0" "$t1")
+scp_round() {
+  settle; t0=$(now); scp_to "$src/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
+  scp_one+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  rm -f "$work/scp/one.bin"
+  settle; t0=$(now)
+  ups=()
+  for i in 1 2 3 4; do scp_to "$src/1g.bin" "four-$i.bin" & ups+=($!); done
+  for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
+  t1=$(now)
+  scp_four+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  rm -f "$work/scp/"*.bin
+}
+scp_one=() scp_four=()
+
+# --- the rounds, the servers taking turns ------------------------------------------------
+for round in $(seq 1 "$rounds"); do
+  haven_round
+  nginx_round
+  scp_round
+  echo "bench: round $round: Haven ${haven_one[-1]}/${haven_four[-1]}, nginx ${nginx_one[-1]}/${nginx_four[-1]}, scp ${scp_one[-1]}/${scp_four[-1]} MB/s (one/four); CPU s/GiB Haven ${haven_cpu[-1]}, nginx ${nginx_cpu[-1]}" >&2
+done
+# Peak memory: a 1 GiB upload on a fresh server (the 4 GiB figure is from the last round).
+start_haven
+haven_upload "$src/1g.bin" || failures=$((failures + 1))
+haven_peak_1g=$(peak_kib "$haven_pid")
+kill "$haven_pid"; wait "$haven_pid" 2>/dev/null || true
+haven_one=$(median "${haven_one[@]}") haven_four=$(median "${haven_four[@]}")
+nginx_one=$(median "${nginx_one[@]}") nginx_four=$(median "${nginx_four[@]}")
+cpu() { python3 -c "import statistics, sys; print(f'{statistics.median(float(a) for a in sys.argv[1:]):.2f}')" "$@"; }
+haven_cpu=$(cpu "${haven_cpu[@]}") nginx_cpu=$(cpu "${nginx_cpu[@]}")
+scp_one=$(median "${scp_one[@]}") scp_four=$(median "${scp_four[@]}")
+
 
 if [ "$failures" -gt 0 ]; then
   echo "bench: $failures upload(s) failed; no figures reported" >&2
@@ -171,4 +223,5 @@ echo "|---|---|---|---|---|---|"
 echo "| one 4 GiB file | $haven_one | $nginx_one | $scp_one | $(pct "$haven_one" "$nginx_one") | $(times "$haven_one" "$scp_one") |"
 echo "| four 1 GiB files at once | $haven_four | $nginx_four | $scp_four | $(pct "$haven_four" "$nginx_four") | $(times "$haven_four" "$scp_four") |"
 echo
-echo "Haven's peak memory (VmHWM): $((haven_peak_1g / 1024)) MiB after a 1 GiB upload, $((haven_peak_4g / 1024)) MiB after a 4 GiB one (fresh servers). Failed requests: 0; warnings and errors Haven logged: $haven_errors."
+echo "Server CPU time per GiB of the 4 GiB upload (user + system, medians): Haven $haven_cpu s, nginx $nginx_cpu s."
+echo "Haven's peak memory (VmHWM): $((haven_peak_1g / 1024)) MiB after a 1 GiB upload, $((haven_peak_4g / 1024)) MiB after a 4 GiB one (fresh servers). Failed requests: 0; warnings and errors Haven logged: $haven_errors ($rounds rounds; medians)."

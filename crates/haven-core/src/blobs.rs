@@ -5,12 +5,17 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::BoxStream;
+use serde_json::json;
 use thiserror::Error;
+
+use crate::audit::{NewAuditEvent, action, actor};
+use crate::{Clock, CoreError, Store, read, to_micros, transact};
 
 pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectMeta {
     /// 32 lower-case hex digits.
     pub id: String,
@@ -76,8 +81,79 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, meta: &ObjectMeta) -> Result<(), BlobError>;
     /// The backend answers.
     async fn ping(&self) -> Result<(), BlobError>;
+    /// Every stored object: its id and when it was last written.
+    async fn list(&self) -> Result<BoxStream<'static, Result<StoredBlob, BlobError>>, BlobError>;
+}
+
+/// An object as the backend lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub id: String,
+    pub modified_us: i64,
 }
 
 pub fn is_object_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn unavailable(e: BlobError) -> CoreError {
+    CoreError::Unavailable(e.to_string())
+}
+
+/// How long an unrecorded object is left alone: a part or a cached file is recorded within
+/// seconds of its last byte, so one this old never will be.
+pub const UNRECORDED_GRACE: time::Duration = time::Duration::hours(24);
+
+/// Delete the objects that no record names and that were last written over
+/// [`UNRECORDED_GRACE`] ago (`before_us` in tests): what a crash, a kill or a shutdown left
+/// between writing a blob and recording it, or a blob whose delete failed after its record went.
+/// Their keys were never kept (or are gone), so nobody could read them; this gives the space
+/// back. Audited when anything went. How many went.
+pub async fn sweep_unrecorded(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    clock: &dyn Clock,
+    before_us: Option<i64>,
+) -> Result<usize, CoreError> {
+    let before_us = before_us.unwrap_or_else(|| to_micros(clock.now() - UNRECORDED_GRACE));
+    let mut listed = blobs.list().await.map_err(unavailable)?;
+    let mut swept: Vec<String> = Vec::new();
+    let mut batch: Vec<String> = Vec::new();
+    loop {
+        let next = listed.next().await.transpose().map_err(unavailable)?;
+        if let Some(blob) = &next
+            && blob.modified_us < before_us
+        {
+            batch.push(blob.id.clone());
+        }
+        if batch.len() >= 256 || (next.is_none() && !batch.is_empty()) {
+            let ids = std::mem::take(&mut batch);
+            let unrecorded = read(store, move |tx| {
+                Box::pin(async move {
+                    let mut out = Vec::new();
+                    for id in ids {
+                        if !tx.object_recorded(&id).await? {
+                            out.push(id);
+                        }
+                    }
+                    Ok::<_, CoreError>(out)
+                })
+            })
+            .await?;
+            for id in unrecorded {
+                blobs.delete(&ObjectMeta { id: id.clone(), ..ObjectMeta::default() }).await.map_err(unavailable)?;
+                swept.push(id);
+            }
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    if !swept.is_empty() {
+        let event = NewAuditEvent::new(clock.now(), actor::SYSTEM, action::BLOBS_SWEPT)
+            .details(json!({"objects": swept.len(), "ids": swept.iter().take(100).collect::<Vec<_>>()}));
+        transact(store, move |tx| Box::pin(async move { tx.append_audit(event).await.map_err(CoreError::from) }))
+            .await?;
+    }
+    Ok(swept.len())
 }

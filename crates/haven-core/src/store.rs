@@ -59,6 +59,8 @@ pub trait Tx: IdentityTx + PackagesTx + GovernanceTx + TransferTx + Send {
     async fn project_key(&mut self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>;
     async fn insert_object(&mut self, meta: &ObjectMeta) -> Result<(), StoreError>;
     async fn delete_object(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Whether the object is recorded (its key is held).
+    async fn object_recorded(&mut self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// A unit of work with its output type erased; returns whether it wants to commit.

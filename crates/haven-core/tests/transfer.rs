@@ -22,7 +22,8 @@ use haven_testkit::transfer::world_from;
 haven_testkit::contract!(
     uploads_are_stored_part_by_part_and_resume,
     uploads_refuse_what_breaks_the_rules,
-    a_part_that_cannot_be_recorded_ends_the_request_and_leaves_no_blob
+    a_part_that_cannot_be_recorded_ends_the_request_and_leaves_no_blob,
+    objects_that_no_record_names_are_swept
 );
 
 fn config() -> TransferConfig {
@@ -196,6 +197,36 @@ async fn a_part_that_cannot_be_recorded_ends_the_request_and_leaves_no_blob(db: 
     assert!((10..=20).contains(&row.offset), "the parts recorded before it expired stay: {}", row.offset);
     assert_eq!(row.offset, parts.iter().map(|p| p.size).sum::<i64>());
     assert_eq!(app.blob_count().await, parts.len(), "no blob of an unrecorded part is left");
+}
+
+/// A blob written but never recorded (the server killed between the two) is deleted by the
+/// sweep once old enough; recorded ones stay readable. Audited.
+async fn objects_that_no_record_names_are_swept(db: TestDb) {
+    use haven_core::blobs::{Put, sweep_unrecorded};
+    let app = world(db).await;
+    let t = &app.state.transfer;
+    let who = owen(&app);
+    let up = t.create(&who, named("kept.csv", Length::Known(12))).await.unwrap();
+    t.append(&who, &up.id, append(0, &[b"twelve bytes"])).await.unwrap();
+    let orphan = app.blobs.put("heart", body(&[b"never recorded"]), Put::unlimited().unhashed()).await.unwrap();
+    assert_eq!(app.blob_count().await, 3);
+
+    let sweep =
+        |before: i64| sweep_unrecorded(app.store.as_ref(), app.blobs.as_ref(), app.clock.as_ref(), Some(before));
+    assert_eq!(sweep(0).await.unwrap(), 0, "nothing is old enough");
+    assert_eq!(sweep(i64::MAX).await.unwrap(), 1);
+    assert_eq!(app.blob_count().await, 2);
+    assert!(app.blobs.get(&orphan).await.is_err());
+    let (_, parts) = stored(&app, &up.id).await;
+    for meta in &parts {
+        let mut s = app.blobs.get(meta).await.unwrap();
+        while let Some(chunk) = s.next().await {
+            chunk.unwrap();
+        }
+    }
+    let swept = actions(&app).await.into_iter().find(|e| e.action == "blobs.swept").expect("audited");
+    assert!(swept.details.contains(&orphan.id), "{}", swept.details);
+    assert_eq!(sweep(i64::MAX).await.unwrap(), 0, "a second sweep finds nothing");
 }
 
 /// SHA-1 by the textbook (RFC 3174), so the test does not trust the code it checks.

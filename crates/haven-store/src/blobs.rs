@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use haven_core::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, Put, is_object_id};
+use haven_core::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, Put, StoredBlob, is_object_id};
 use haven_core::keyring::KeyRing;
 use haven_core::{Clock, to_micros};
 use haven_crypto::object::{DEFAULT_SEGMENT, Opener, Sealer};
@@ -122,8 +122,10 @@ impl SealedBlobStore {
                 }
                 sealer.update(&chunk, &mut sealed).map_err(crypto_err)?;
                 if sealed.len() >= self.segment {
-                    // Hand the buffer over (no copy); the sealer allocates the next one.
-                    writer.put(Bytes::from(std::mem::take(&mut sealed)));
+                    // Hand the buffer over (no copy), and give the sealer the next one whole
+                    // (grown segment by segment, it would be reallocated and copied).
+                    let full = std::mem::replace(&mut sealed, Vec::with_capacity(self.segment * 2));
+                    writer.put(Bytes::from(full));
                     writer.wait_for_capacity(CONCURRENT_PARTS).await.map_err(backend_err)?;
                 }
             }
@@ -209,6 +211,18 @@ impl BlobStore for SealedBlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend_err(e)),
         }
+    }
+
+    async fn list(&self) -> Result<futures::stream::BoxStream<'static, Result<StoredBlob, BlobError>>, BlobError> {
+        let listed = self.backend.list(Some(&Path::from("objects")));
+        // Only names that are object ids: a backend's own files (a multipart upload's staging
+        // file) are not objects, and are left to it.
+        let objects = listed.map_err(backend_err).try_filter_map(|o| async move {
+            let id = o.location.filename().unwrap_or_default().to_string();
+            let modified_us = o.last_modified.timestamp_micros();
+            Ok(is_object_id(&id).then_some(StoredBlob { id, modified_us }))
+        });
+        Ok(objects.boxed())
     }
 
     async fn ping(&self) -> Result<(), BlobError> {

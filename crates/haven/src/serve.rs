@@ -49,6 +49,7 @@ pub async fn run(config: Config) -> Result<()> {
     let public_url = app.config.public_url(port);
     app.config.data().record_served_url(&public_url)?;
     let adapters = app.adapters()?;
+    let blobs = adapters.blobs.clone();
     let App { config, store, clock, rng, audit_key, .. } = app;
 
     let paths = tls::Paths::new(&config.data())?;
@@ -132,6 +133,7 @@ pub async fn run(config: Config) -> Result<()> {
         );
     }
     let scans = spawn_transfer_worker(state.transfer.clone());
+    let sweeps = spawn_blob_sweeper(store.clone(), blobs, clock.clone());
     let workers = spawn_workers(
         &config,
         &paths,
@@ -152,6 +154,7 @@ pub async fn run(config: Config) -> Result<()> {
     }
     workers.abort();
     scans.abort();
+    sweeps.abort();
     if let Ok(Some(seq)) = haven_core::audit::write_checkpoint(store.as_ref(), audit_key, clock.now()).await {
         tracing::info!(seq, "wrote a final audit checkpoint");
     }
@@ -219,6 +222,26 @@ fn spawn_transfer_worker(transfer: Arc<haven_core::transfer::uploads::Transfer>)
                     Ok(n) => tracing::info!(uploads = n, "removed unfinished uploads that expired"),
                     Err(e) => tracing::error!(error = %e, "could not remove expired uploads; trying again in an hour"),
                 },
+            }
+        }
+    })
+}
+
+/// Daily (and at start): delete sealed objects that no record names, left by a crash or a
+/// kill between writing a blob and recording it (`haven_core::blobs::sweep_unrecorded`).
+fn spawn_blob_sweeper(
+    store: Arc<haven_store::SqlStore>,
+    blobs: Arc<dyn haven_core::blobs::BlobStore>,
+    clock: Arc<dyn haven_core::Clock>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
+        loop {
+            daily.tick().await;
+            match haven_core::blobs::sweep_unrecorded(store.as_ref(), blobs.as_ref(), clock.as_ref(), None).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(objects = n, "deleted sealed objects that no record names"),
+                Err(e) => tracing::error!(error = %e, "could not sweep unrecorded objects; trying again tomorrow"),
             }
         }
     })

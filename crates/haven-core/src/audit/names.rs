@@ -27,6 +27,7 @@ pub mod action {
     pub const ARRIVAL_INFECTED: &str = "arrival.infected";
     pub const ARRIVAL_REJECTED: &str = "arrival.rejected";
     pub const ARRIVAL_SCANNED: &str = "arrival.scanned";
+    pub const BLOBS_SWEPT: &str = "blobs.swept";
     pub const ACCOUNT_DISABLED: &str = "account.disabled";
     pub const ACCOUNT_ENABLED: &str = "account.enabled";
     pub const ACCOUNT_FAIL_COUNTERS_RESET: &str = "account.fail_counters_reset";

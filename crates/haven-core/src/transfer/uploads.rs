@@ -255,7 +255,7 @@ struct Part<'a> {
 }
 
 /// Body chunks in flight between receiving and sealing.
-const CHANNEL: usize = 16;
+const CHANNEL: usize = 4;
 
 /// Feed one part's bytes to the blob store: from `pending` and then `body`, at most `size`,
 /// updating the running hash and the body's checksum as they pass. How it ended, and how many
@@ -508,7 +508,8 @@ impl Transfer {
                 let stop = AtomicBool::new(false);
                 let feeding = feed(&mut append.body, &mut pending, size, &mut hash, &mut check, sender, &stop);
                 let settling = async {
-                    let settled = self.settle(who, previous.take(), &mut at, &mut staged, &mut committed, checked).await;
+                    let settled =
+                        self.settle(who, previous.take(), &mut at, &mut staged, &mut committed, checked).await;
                     if settled.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }

@@ -367,6 +367,10 @@ impl Tx for SqlTx<'_> {
     async fn delete_object(&mut self, id: &str) -> Result<bool, StoreError> {
         Ok(self.exec(sqlx::query("DELETE FROM objects WHERE id = $1").bind(id)).await? == 1)
     }
+
+    async fn object_recorded(&mut self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.optional(sqlx::query("SELECT 1 AS found FROM objects WHERE id = $1").bind(id)).await?.is_some())
+    }
 }
 
 #[cfg(test)]
