@@ -23,7 +23,8 @@ haven_testkit::contract!(
     uploads_are_stored_part_by_part_and_resume,
     uploads_refuse_what_breaks_the_rules,
     a_part_that_cannot_be_recorded_ends_the_request_and_leaves_no_blob,
-    objects_that_no_record_names_are_swept
+    objects_that_no_record_names_are_swept,
+    a_closed_asset_takes_no_more_data
 );
 
 fn config() -> TransferConfig {
@@ -227,6 +228,54 @@ async fn objects_that_no_record_names_are_swept(db: TestDb) {
     let swept = actions(&app).await.into_iter().find(|e| e.action == "blobs.swept").expect("audited");
     assert!(swept.details.contains(&orphan.id), "{}", swept.details);
     assert_eq!(sweep(i64::MAX).await.unwrap(), 0, "a second sweep finds nothing");
+}
+
+/// Closing an asset (here archived, so its key survives) ends sending into it: through its
+/// drop-off links, by its IAO, and for an upload already under way.
+async fn a_closed_asset_takes_no_more_data(db: TestDb) {
+    use haven_core::governance::records::Closure;
+    use haven_core::transfer::links::NewLink;
+    let app = world(db).await;
+    let t = &app.state.transfer;
+    let who = owen(&app);
+    let (_, link) = t.create_link(&who, NewLink { asset: "heart".into(), ..NewLink::default() }).await.unwrap();
+    let provider = Caller::drop_link(&link.id, "192.0.2.7", "test");
+    let sent = t.create(&provider, named("before.csv", Length::Known(30))).await.unwrap();
+    t.append(&provider, &sent.id, append(0, &[b"0123456789"])).await.unwrap();
+    let mine = t.create(&who, named("mine.csv", Length::Known(30))).await.unwrap();
+
+    // Closed while the provider's bytes stream in (chunks of 5, parts of 10): the part being
+    // recorded then is refused, and nothing after it is kept.
+    let (gov, owner) = (app.state.governance.clone(), who.clone());
+    let chunks = futures::stream::iter(0..8u8)
+        .then(move |i| {
+            let (gov, owner) = (gov.clone(), owner.clone());
+            async move {
+                if i == 3 {
+                    gov.close_asset(&owner, "heart", Closure::Archive, "study finished").await.unwrap();
+                }
+                Ok(Bytes::from(vec![i; 5]))
+            }
+        })
+        .boxed();
+    let during = Append { offset: 10, length: None, checksum: None, body: chunks };
+    let closed = |r: &Result<_, TransferError>| matches!(r, Err(TransferError::Limit { status: 410, .. }));
+    let cut = t.append(&provider, &sent.id, during).await;
+    assert!(closed(&cut), "{cut:?}");
+    let (row, parts) = stored(&app, &sent.id).await;
+    let at = row.unwrap().offset;
+    assert!(at == 10 || at == 20, "only a part recorded before the closure stays: {at}");
+    assert_eq!(app.blob_count().await, parts.len(), "no blob of a refused part is left");
+
+    let more = t.append(&provider, &sent.id, append(at as u64, &[b"0123456789"])).await;
+    assert!(closed(&more), "{more:?}");
+    let again = t.create(&provider, named("after.csv", Length::Known(3))).await;
+    assert!(closed(&again), "{again:?}");
+    let iao = t.append(&who, &mine.id, append(0, &[b"0123456789"])).await;
+    assert!(iao.is_err(), "{iao:?}");
+    assert!(t.create(&who, named("late.csv", Length::Known(3))).await.is_err());
+    assert_eq!(stored(&app, &sent.id).await.0.unwrap().offset, at, "nothing more was recorded");
+    assert_eq!(stored(&app, &mine.id).await.0.unwrap().offset, 0);
 }
 
 /// SHA-1 by the textbook (RFC 3174), so the test does not trust the code it checks.

@@ -19,8 +19,8 @@ pub const SECRET_KEYS: &[&str] =
     &["database.url", "blobs.s3.access_key_id", "blobs.s3.secret_access_key", "mail.smtp.password"];
 
 /// Environment variables that start with `HAVEN_` but are not configuration keys (`haven upload`
-/// reads HAVEN_TOKEN and HAVEN_URL).
-const NOT_KEYS: &[&str] = &["HAVEN_CONFIG", "HAVEN_LOG_FORMAT", "HAVEN_TOKEN", "HAVEN_URL"];
+/// reads HAVEN_TOKEN, HAVEN_URL and HAVEN_LINK).
+const NOT_KEYS: &[&str] = &["HAVEN_CONFIG", "HAVEN_LOG_FORMAT", "HAVEN_TOKEN", "HAVEN_URL", "HAVEN_LINK"];
 const NOT_KEY_PREFIXES: &[&str] = &["HAVEN_TEST_"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

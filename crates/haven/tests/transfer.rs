@@ -34,7 +34,7 @@ fn text(o: &Output) -> String {
 /// `haven upload ARGS`, with its resume state under `state`, nothing of this machine's.
 fn upload(args: &[&str], state: &Path, token: Option<&str>) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.arg("upload").args(args).env("XDG_STATE_HOME", state).env_remove("HAVEN_CONFIG").env_remove("HAVEN_URL");
+    cmd.arg("upload").args(args).env("XDG_STATE_HOME", state).env_remove("HAVEN_CONFIG").env_remove("HAVEN_URL").env_remove("HAVEN_LINK");
     match token {
         Some(t) => cmd.env("HAVEN_TOKEN", t),
         None => cmd.env_remove("HAVEN_TOKEN"),
@@ -91,8 +91,11 @@ async fn haven_upload_sends_resumes_and_checks_sha256(db: TestDb) {
     let out =
         run(upload(&["--link", &link, "--password-file", p, "--cacert", &ca, "--receipts", r, f], &state, None)).await;
     assert!(out.status.success() && text(&out).contains("matches what Haven stored"), "{}", text(&out));
+    // The link from HAVEN_LINK (off the command line), with a wrong password.
     std::fs::write(&pw, "wrong password").unwrap();
-    let out = run(upload(&["--link", &link, "--password-file", p, "--cacert", &ca, f], &state, None)).await;
+    let mut from_env = upload(&["--password-file", p, "--cacert", &ca, f], &state, None);
+    from_env.env("HAVEN_LINK", &link);
+    let out = run(from_env).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("password is wrong"), "{}", text(&out));
 

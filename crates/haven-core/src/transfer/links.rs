@@ -17,6 +17,7 @@ use super::uploads::{Transfer, TransferError};
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, require};
 use crate::caller::{Caller, Level};
+use crate::governance::records::AssetStatus;
 use crate::tokens::{FailureRule, Refusal, over_limit, record_failure};
 use crate::{CoreError, read, to_micros, transact};
 
@@ -252,6 +253,14 @@ impl Transfer {
             return Err(TransferError::LinkGone);
         }
         require(who, Action::SendData, Resource::DropLink { link: &link.id, usable })?;
+        let asset = link.asset.clone();
+        let open = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.asset(&asset).await?.is_some_and(|a| a.status == AssetStatus::Active)) })
+        })
+        .await?;
+        if !open {
+            return Err(super::uploads::asset_closed());
+        }
         Ok(Some(link))
     }
 

@@ -32,6 +32,7 @@ use crate::authz::Action;
 use crate::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, Put};
 use crate::caller::Caller;
 use crate::governance::Governance;
+use crate::governance::records::AssetStatus;
 use crate::identity::Hasher;
 use crate::{Clock, CoreError, Rng, Store, read, to_micros, transact};
 use haven_crypto::signing::SigningKey;
@@ -792,6 +793,9 @@ impl Transfer {
                     if u.expires_us <= now_us {
                         return Err(TransferError::Expired);
                     }
+                    if !tx.asset(&u.asset).await?.is_some_and(|a| a.status == AssetStatus::Active) {
+                        return Err(asset_closed());
+                    }
                     if !u.link_id.is_empty() {
                         let link = tx.drop_link(&u.link_id).await?;
                         if !link.is_some_and(|l| l.revoked_us == 0 && l.expires_us > now_us) {
@@ -890,6 +894,11 @@ impl Transfer {
     fn forget(&self, id: &str) {
         self.lock().remove(id);
     }
+}
+
+/// The upload's asset was closed: it takes no more data, from anyone.
+pub(super) fn asset_closed() -> TransferError {
+    limit(410, "the asset this upload goes to has been closed: it takes no more data".into())
 }
 
 fn limit(status: u16, message: String) -> TransferError {

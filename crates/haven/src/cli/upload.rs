@@ -35,8 +35,9 @@ pub struct Upload {
     /// Haven's address, with --asset (such as https://haven.example.ac.uk).
     #[arg(long, env = "HAVEN_URL")]
     url: Option<String>,
-    /// A drop-off link you were sent (https://…/transfer/drop/…).
-    #[arg(long)]
+    /// A drop-off link you were sent (https://…/transfer/drop/…). The link is a secret: other
+    /// users of a shared machine can see a command line, so prefer HAVEN_LINK.
+    #[arg(long, env = "HAVEN_LINK", hide_env_values = true)]
     link: Option<String>,
     /// A file holding the link's password, if it has one.
     #[arg(long, requires = "link")]
