@@ -24,7 +24,8 @@ haven_testkit::contract!(
     uploads_refuse_what_breaks_the_rules,
     a_part_that_cannot_be_recorded_ends_the_request_and_leaves_no_blob,
     objects_that_no_record_names_are_swept,
-    a_closed_asset_takes_no_more_data
+    a_closed_asset_takes_no_more_data,
+    a_link_starts_a_limited_number_of_uploads_an_hour
 );
 
 fn config() -> TransferConfig {
@@ -276,6 +277,26 @@ async fn a_closed_asset_takes_no_more_data(db: TestDb) {
     assert!(t.create(&who, named("late.csv", Length::Known(3))).await.is_err());
     assert_eq!(stored(&app, &sent.id).await.0.unwrap().offset, at, "nothing more was recorded");
     assert_eq!(stored(&app, &mine.id).await.0.unwrap().offset, 0);
+}
+
+/// Empty files complete at once and each emails the keepers: a link without a file limit still
+/// starts only so many uploads an hour.
+async fn a_link_starts_a_limited_number_of_uploads_an_hour(db: TestDb) {
+    use haven_core::transfer::links::NewLink;
+    let limited = TransferConfig { link_uploads_per_hour: 3, ..config() };
+    let app = world_from(TestApp::builder().db(db).transfer(limited).s3_with_postgres()).await.app;
+    let t = &app.state.transfer;
+    let (_, link) = t.create_link(&owen(&app), NewLink { asset: "heart".into(), ..NewLink::default() }).await.unwrap();
+    let provider = Caller::drop_link(&link.id, "192.0.2.7", "test");
+    for i in 0..3 {
+        t.create(&provider, named(&format!("empty-{i}.txt"), Length::Known(0))).await.unwrap();
+    }
+    match t.create(&provider, named("one-more.txt", Length::Known(0))).await {
+        Err(TransferError::Limit { status: 429, message }) => assert!(message.contains("archive"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    app.clock.advance(time::Duration::minutes(61));
+    t.create(&provider, named("next-hour.txt", Length::Known(0))).await.unwrap();
 }
 
 /// SHA-1 by the textbook (RFC 3174), so the test does not trust the code it checks.

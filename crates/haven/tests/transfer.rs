@@ -34,7 +34,12 @@ fn text(o: &Output) -> String {
 /// `haven upload ARGS`, with its resume state under `state`, nothing of this machine's.
 fn upload(args: &[&str], state: &Path, token: Option<&str>) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.arg("upload").args(args).env("XDG_STATE_HOME", state).env_remove("HAVEN_CONFIG").env_remove("HAVEN_URL").env_remove("HAVEN_LINK");
+    cmd.arg("upload")
+        .args(args)
+        .env("XDG_STATE_HOME", state)
+        .env_remove("HAVEN_CONFIG")
+        .env_remove("HAVEN_URL")
+        .env_remove("HAVEN_LINK");
     match token {
         Some(t) => cmd.env("HAVEN_TOKEN", t),
         None => cmd.env_remove("HAVEN_TOKEN"),

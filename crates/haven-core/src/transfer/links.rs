@@ -255,7 +255,9 @@ impl Transfer {
         require(who, Action::SendData, Resource::DropLink { link: &link.id, usable })?;
         let asset = link.asset.clone();
         let open = read(self.store.as_ref(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.asset(&asset).await?.is_some_and(|a| a.status == AssetStatus::Active)) })
+            Box::pin(async move {
+                Ok::<_, CoreError>(tx.asset(&asset).await?.is_some_and(|a| a.status == AssetStatus::Active))
+            })
         })
         .await?;
         if !open {

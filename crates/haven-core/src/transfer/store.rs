@@ -139,4 +139,6 @@ pub trait TransferTx: Send {
     async fn revoke_drop_link(&mut self, id: &str, at_us: i64) -> Result<bool, StoreError>;
     /// Unfinished, unexpired uploads through a link.
     async fn open_drop_link_uploads(&mut self, id: &str, now_us: i64) -> Result<i64, StoreError>;
+    /// Uploads started through a link since `since_us`, whatever became of them.
+    async fn drop_link_uploads_since(&mut self, id: &str, since_us: i64) -> Result<i64, StoreError>;
 }

@@ -56,6 +56,9 @@ pub struct TransferConfig {
     pub asset_quota_bytes: u64,
     /// Uploads one drop-off link may have in progress at once.
     pub max_open_per_link: i64,
+    /// Uploads one drop-off link may start in an hour: each arrival emails its keepers, so a
+    /// link without a file limit must not be a way to flood them (or the arrivals list).
+    pub link_uploads_per_hour: i64,
     /// How long a drop-off link lasts unless its issuer says otherwise (days), and the longest.
     pub link_days: i64,
     pub max_link_days: i64,
@@ -79,6 +82,7 @@ impl Default for TransferConfig {
             idle_timeout_secs: 60,
             asset_quota_bytes: 1 << 40,
             max_open_per_link: 4,
+            link_uploads_per_hour: 100,
             link_days: 7,
             max_link_days: 90,
             clamd: String::new(),
@@ -112,6 +116,9 @@ impl TransferConfig {
         }
         if !(1..=100).contains(&self.max_open_per_link) {
             return bad("max_open_per_link", "must be 1 to 100");
+        }
+        if !(1..=100_000).contains(&self.link_uploads_per_hour) {
+            return bad("link_uploads_per_hour", "must be 1 to 100000");
         }
         if !(1..=365).contains(&self.max_link_days) || !(1..=self.max_link_days).contains(&self.link_days) {
             return bad("link_days", "must be 1 day to max_link_days, which is at most 365");
@@ -398,6 +405,7 @@ impl Transfer {
         let completed = (length == 0).then(|| completed_event(&upload, who));
         let stored = upload.clone();
         let (quota, open_most) = (self.config.asset_quota_bytes as i64, self.config.max_open_per_link);
+        let hourly = self.config.link_uploads_per_hour;
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let held = tx.asset_upload_bytes(&stored.asset).await?;
@@ -408,6 +416,12 @@ impl Transfer {
                     if tx.open_drop_link_uploads(&stored.link_id, now_us).await? >= open_most {
                         return Err(limit(429, format!(
                             "{open_most} uploads through this link are in progress: finish one first"
+                        )));
+                    }
+                    if tx.drop_link_uploads_since(&stored.link_id, now_us - 3_600_000_000).await? >= hourly {
+                        return Err(limit(429, format!(
+                            "this link has started {hourly} uploads in the last hour, the most it may: wait a while, \
+                             or put many small files into one archive (a zip is scanned inside)"
                         )));
                     }
                     if !tx.reserve_on_drop_link(&stored.link_id, stored.length.max(0), now_us).await? {

@@ -302,4 +302,11 @@ impl TransferTx for SqlTx<'_> {
         .bind(now_us);
         self.one(q).await?.col("n")
     }
+
+    async fn drop_link_uploads_since(&mut self, id: &str, since_us: i64) -> Result<i64, StoreError> {
+        let q = sqlx::query("SELECT COUNT(*) AS n FROM uploads WHERE link_id = $1 AND created_us >= $2")
+            .bind(id)
+            .bind(since_us);
+        self.one(q).await?.col("n")
+    }
 }
