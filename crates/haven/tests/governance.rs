@@ -275,6 +275,22 @@ heart,noel,data_manager,2030-06-30
     assert!(ok(&["report", "reviews", "--format", "html"], d).contains("<h1>Access reviews</h1>"));
     assert!(ok(&["report", "compliance"], d).contains("not recorded"));
     refused(&["report", "training", "--format", "xml"], d, "use csv or html");
+    // A reader that goes away (`| head`): the output ends quietly, with no panic.
+    for args in [&["report", "register"][..], &["assets", "list"][..]] {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(d)
+            .env_remove("HAVEN_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "haven {args:?}: {}", text(&out));
+        assert!(!text(&out).contains("panicked"), "haven {args:?}: {}", text(&out));
+    }
 
     // alice has no membership and no staff role: the lifecycle jobs disable her, once.
     assert!(ok(&["assets", "run-jobs"], d).contains("accounts disabled: 1"));

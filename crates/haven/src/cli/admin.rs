@@ -27,13 +27,13 @@ pub async fn bootstrap_link(config: Config) -> Result<i32> {
     let app = app::open(config, Mode::Existing).await?;
     match accounts::issue_bootstrap_link(app.store.as_ref(), app.clock.as_ref(), app.rng.as_ref()).await? {
         Some(secret) => {
-            println!("Open this one-time link within 1 hour to create the first administrator:");
-            println!("  {public_url}{}", haven_core::paths::bootstrap_with(secret.as_str()));
-            println!("Any earlier bootstrap link no longer works.");
+            say!("Open this one-time link within 1 hour to create the first administrator:");
+            say!("  {public_url}{}", haven_core::paths::bootstrap_with(secret.as_str()));
+            say!("Any earlier bootstrap link no longer works.");
             Ok(0)
         }
         None => {
-            println!("An administrator already exists; bootstrap links are no longer issued.");
+            say!("An administrator already exists; bootstrap links are no longer issued.");
             Ok(1)
         }
     }

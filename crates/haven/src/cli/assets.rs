@@ -90,14 +90,14 @@ impl AssetsCommand {
                     Err(e) => return usage(e),
                     Ok(a) => a,
                 };
-                println!(
+                say!(
                     "Asset {} registered ({}, {}), IAO {}; its project key and storage areas (shared, arrivals, outputs) are made.",
                     asset.name,
                     asset.ig_ref,
                     asset.classification.as_str(),
                     asset.iao
                 );
-                println!("First access review due {}.", show_date(asset.review_due_us));
+                say!("First access review due {}.", show_date(asset.review_due_us));
             }
             AssetsCommand::ImportMembers { file } => {
                 let reader = super::open_csv(&file)?;
@@ -109,7 +109,7 @@ impl AssetsCommand {
                 };
                 match gov.import_memberships(&console, rows).await {
                     Err(e) => return usage(e),
-                    Ok(done) => println!(
+                    Ok(done) => say!(
                         "Imported {} membership(s) of {} asset(s) from {}.",
                         done.memberships,
                         done.assets,
@@ -119,12 +119,17 @@ impl AssetsCommand {
             }
             AssetsCommand::List => {
                 let assets = gov.register(&console).await?;
-                println!(
+                say!(
                     "{:<24} {:<10} {:<14} {:<8} {:<16} {:<10} REVIEW DUE",
-                    "NAME", "IG REF", "CLASS", "STATUS", "IAO", "ENDS"
+                    "NAME",
+                    "IG REF",
+                    "CLASS",
+                    "STATUS",
+                    "IAO",
+                    "ENDS"
                 );
                 for a in &assets {
-                    println!(
+                    say!(
                         "{:<24} {:<10} {:<14} {:<8} {:<16} {:<10} {}",
                         a.name,
                         a.ig_ref,
@@ -135,7 +140,7 @@ impl AssetsCommand {
                         show_date(a.review_due_us)
                     );
                 }
-                println!("{} asset(s)", assets.len());
+                say!("{} asset(s)", assets.len());
             }
             AssetsCommand::Show { name } => {
                 let v = match gov.asset_view(&console, &name).await {
@@ -143,25 +148,25 @@ impl AssetsCommand {
                     other => other?,
                 };
                 let a = &v.asset;
-                println!("Asset:          {}", a.name);
-                println!("IG reference:   {}", a.ig_ref);
-                println!("Classification: {}", a.classification.as_str());
-                println!(
+                say!("Asset:          {}", a.name);
+                say!("IG reference:   {}", a.ig_ref);
+                say!("Classification: {}", a.classification.as_str());
+                say!(
                     "Status:         {}{}",
                     a.status.as_str(),
                     a.closure.map(|c| format!(" ({})", c.as_str())).unwrap_or_default()
                 );
-                println!("Dates:          {} to {}", show_date(a.starts_us), show_end_date(a.ends_us));
-                println!("IAO:            {}", a.iao);
+                say!("Dates:          {} to {}", show_date(a.starts_us), show_end_date(a.ends_us));
+                say!("IAO:            {}", a.iao);
                 let iaas: Vec<&str> = v.admins.iter().map(|x| x.user_id.as_str()).collect();
-                println!("IAAs:           {}", if iaas.is_empty() { "none".into() } else { iaas.join(", ") });
-                println!("Review due:     {}", show_date(a.review_due_us));
-                println!("Storage areas:  {}", v.areas.iter().map(|s| s.prefix.as_str()).collect::<Vec<_>>().join(" "));
-                println!("Compliance:");
+                say!("IAAs:           {}", if iaas.is_empty() { "none".into() } else { iaas.join(", ") });
+                say!("Review due:     {}", show_date(a.review_due_us));
+                say!("Storage areas:  {}", v.areas.iter().map(|s| s.prefix.as_str()).collect::<Vec<_>>().join(" "));
+                say!("Compliance:");
                 for c in &v.compliance {
-                    println!("  {:<10} {:<32} expires {}", c.kind.as_str(), c.reference, show_end_date(c.expires_us));
+                    say!("  {:<10} {:<32} expires {}", c.kind.as_str(), c.reference, show_end_date(c.expires_us));
                 }
-                println!("Members:");
+                say!("Members:");
                 for m in &v.members {
                     let flag = if m.suspended {
                         " (suspended: review missed)"
@@ -170,11 +175,11 @@ impl AssetsCommand {
                     } else {
                         ""
                     };
-                    println!("  {:<24} {:<13} until {}{flag}", m.user_id, m.role.as_str(), show_end_date(m.ends_us));
+                    say!("  {:<24} {:<13} until {}{flag}", m.user_id, m.role.as_str(), show_end_date(m.ends_us));
                 }
-                println!("Open requests:");
+                say!("Open requests:");
                 for r in &v.open_requests {
-                    println!(
+                    say!(
                         "  #{:<6} {:<11} {:<24} {} by {}",
                         r.id,
                         r.kind.as_str(),
@@ -192,7 +197,7 @@ impl AssetsCommand {
                     Err(e) => return usage(e),
                     Ok(d) => d,
                 };
-                println!(
+                say!(
                     "{name} closed ({}): {} membership(s) ended, {} open request(s) rejected, {} key version(s) destroyed.",
                     closure.as_str(),
                     done.memberships_ended,
@@ -210,10 +215,10 @@ impl AssetsCommand {
                     Ok(c) => c,
                 };
                 match (on, changed) {
-                    (true, true) => println!("{user} is now an IAA of {name}."),
-                    (false, true) => println!("{user} is no longer an IAA of {name}."),
-                    (true, false) => println!("{user} was an IAA of {name} already; nothing changed."),
-                    (false, false) => println!("{user} was not an IAA of {name}; nothing changed."),
+                    (true, true) => say!("{user} is now an IAA of {name}."),
+                    (false, true) => say!("{user} is no longer an IAA of {name}."),
+                    (true, false) => say!("{user} was an IAA of {name} already; nothing changed."),
+                    (false, false) => say!("{user} was not an IAA of {name}; nothing changed."),
                 }
             }
             AssetsCommand::Compliance { name, kind, reference, expires } => {
@@ -222,7 +227,7 @@ impl AssetsCommand {
                 };
                 match gov.set_compliance(&console, &name, kind, &reference, &expires).await {
                     Err(e) => return usage(e),
-                    Ok(item) => println!(
+                    Ok(item) => say!(
                         "{name}: {} {} recorded, valid to {}.",
                         kind.label(),
                         item.reference,
@@ -232,7 +237,7 @@ impl AssetsCommand {
             }
             AssetsCommand::RunJobs => {
                 let run = gov.run_lifecycle().await?;
-                println!(
+                say!(
                     "memberships ended: {}, accounts disabled: {}, compliance items flagged: {}, training reminders: {}, members flagged for review: {}",
                     run.memberships_ended,
                     run.accounts_disabled,

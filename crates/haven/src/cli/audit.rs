@@ -60,7 +60,7 @@ pub async fn audit_verify(config: Config) -> Result<i32> {
     }
     match v.problem {
         None => {
-            println!(
+            say!(
                 "Audit trail intact: {} event{}, {} signed checkpoint{}, last event {}.",
                 v.events,
                 if v.events == 1 { "" } else { "s" },
@@ -71,8 +71,8 @@ pub async fn audit_verify(config: Config) -> Result<i32> {
             Ok(0)
         }
         Some(p) => {
-            println!("Audit trail BROKEN at event {}: {p}.", p.first_bad_seq());
-            println!(
+            say!("Audit trail BROKEN at event {}: {p}.", p.first_bad_seq());
+            say!(
                 "The {} events before it verified. Preserve this database as evidence and report the incident.",
                 v.events
             );
@@ -120,8 +120,8 @@ pub async fn audit_export(config: Config, since: Option<&str>, output: Option<&s
 pub async fn audit_checkpoint(config: Config) -> Result<i32> {
     let app = app::open(config, Mode::Existing).await?;
     match haven_core::audit::write_checkpoint(app.store.as_ref(), app.audit_key.clone(), app.clock.now()).await? {
-        Some(seq) => println!("Signed a checkpoint at event {seq}."),
-        None => println!("Nothing new since the last checkpoint."),
+        Some(seq) => say!("Signed a checkpoint at event {seq}."),
+        None => say!("Nothing new since the last checkpoint."),
     }
     Ok(0)
 }

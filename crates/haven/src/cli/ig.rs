@@ -45,7 +45,7 @@ impl IgCommand {
                 };
                 match gov.import_training(&console, rows).await {
                     Err(e) => return usage(e),
-                    Ok(done) => println!(
+                    Ok(done) => say!(
                         "Imported {} training record(s) for {} user(s) from {} ({} row(s) recorded already, left alone); {} request(s) that waited for training now wait for a decision.",
                         done.records,
                         done.users,
@@ -58,7 +58,7 @@ impl IgCommand {
             IgCommand::Record { user, course, completed, expires } => {
                 match gov.record_training(&console, &user, &course, &completed, &expires).await {
                     Err(e) => return usage(e),
-                    Ok(r) => println!(
+                    Ok(r) => say!(
                         "{user}: {course} completed {}, valid to {}.",
                         show_date(r.completed_us),
                         show_end_date(r.expires_us)
@@ -67,16 +67,16 @@ impl IgCommand {
             }
             IgCommand::Show { user } => {
                 let v = gov.training_view(&console, &user).await?;
-                println!("{:<32} {:<10} VALID TO", "COURSE", "COMPLETED");
+                say!("{:<32} {:<10} VALID TO", "COURSE", "COMPLETED");
                 for r in &v.records {
-                    println!("{:<32} {:<10} {}", r.course, show_date(r.completed_us), show_end_date(r.expires_us));
+                    say!("{:<32} {:<10} {}", r.course, show_date(r.completed_us), show_end_date(r.expires_us));
                 }
                 if v.missing.is_empty() {
-                    println!("Training for membership: current.");
+                    say!("Training for membership: current.");
                 } else {
-                    println!("Training for membership: missing or lapsed: {}", v.missing.join(", "));
+                    say!("Training for membership: missing or lapsed: {}", v.missing.join(", "));
                 }
-                println!(
+                say!(
                     "Acceptable Use Statement: {}",
                     if v.aus_current {
                         format!("version {} accepted", v.aus_version)

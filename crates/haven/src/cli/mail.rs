@@ -24,7 +24,7 @@ pub fn mail_list(config: &Config) -> Result<i32> {
     let entries = haven_store::mail::list_outbox(&dir).with_context(|| format!("read the outbox {}", dir.display()))?;
     for e in &entries {
         let at: time::OffsetDateTime = e.modified.into();
-        println!(
+        say!(
             "{}  {}  {}  {}",
             at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             e.to,
@@ -32,6 +32,6 @@ pub fn mail_list(config: &Config) -> Result<i32> {
             e.file.display()
         );
     }
-    println!("{} message(s) in {}", entries.len(), dir.display());
+    say!("{} message(s) in {}", entries.len(), dir.display());
     Ok(0)
 }

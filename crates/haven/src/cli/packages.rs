@@ -110,7 +110,7 @@ async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i3
     let packages = open(config).await?;
     if let Some(id) = show {
         let r = packages.request(&Caller::console(), id).await?;
-        println!(
+        say!(
             "Request #{} {} {} {} by {} ({})",
             r.id,
             r.ecosystem.as_str(),
@@ -119,11 +119,11 @@ async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i3
             r.requester,
             r.status.as_str()
         );
-        println!("Why: {}", r.justification);
+        say!("Why: {}", r.justification);
         if !r.note.is_empty() {
-            println!("Note from {}: {}", r.decided_by, r.note);
+            say!("Note from {}: {}", r.decided_by, r.note);
         }
-        println!("{:<32} {:<14} {:<24} {:<12} FINDINGS", "PACKAGE", "VERSION", "NEEDED BY", "NOW");
+        say!("{:<32} {:<14} {:<24} {:<12} FINDINGS", "PACKAGE", "VERSION", "NEEDED BY", "NOW");
         for i in packages.preview(&Caller::console(), &r).await? {
             let mut findings = i.findings.join("; ");
             if let Some(p) = i.problem {
@@ -131,17 +131,17 @@ async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i3
             }
             let needed_by = i.needed_by.unwrap_or_else(|| "(requested)".into());
             let now = if i.allowed { "allowed" } else { "to approve" };
-            println!("{:<32} {:<14} {:<24} {:<12} {}", i.name, i.version, needed_by, now, findings.trim());
+            say!("{:<32} {:<14} {:<24} {:<12} {}", i.name, i.version, needed_by, now, findings.trim());
         }
         return Ok(0);
     }
     let list = packages.requests(&Caller::console(), None, pending).await?;
-    println!("{:<6} {:<8} {:<40} {:<16} {:<10} CREATED", "ID", "ECO", "PACKAGE", "REQUESTER", "STATUS");
+    say!("{:<6} {:<8} {:<40} {:<16} {:<10} CREATED", "ID", "ECO", "PACKAGE", "REQUESTER", "STATUS");
     for r in &list {
         let created = haven_core::from_micros(r.created_us)
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        println!(
+        say!(
             "{:<6} {:<8} {:<40} {:<16} {:<10} {created}",
             r.id,
             r.ecosystem.as_str(),
@@ -150,7 +150,7 @@ async fn requests(config: Config, pending: bool, show: Option<i64>) -> Result<i3
             r.status.as_str()
         );
     }
-    println!("{} request(s)", list.len());
+    say!("{} request(s)", list.len());
     Ok(0)
 }
 
@@ -185,7 +185,7 @@ async fn dispatch(config: Config, command: PackagesCommand) -> Result<i32> {
                     e.as_str()
                 );
             }
-            println!("Removed {n} {} rule(s) for {name} ({}).", kind_str(kind), e.as_str());
+            say!("Removed {n} {} rule(s) for {name} ({}).", kind_str(kind), e.as_str());
             Ok(0)
         }
         PackagesCommand::Policy { ecosystem: only, .. } => policy(config, only.as_deref()).await,
@@ -202,10 +202,10 @@ async fn dispatch(config: Config, command: PackagesCommand) -> Result<i32> {
             };
             let (packages, mailer) = open_with_mail(config).await?;
             let decided = packages.decide_request(&Caller::console(), mailer.as_ref(), id, approve, &note).await?;
-            println!("Request #{id} {} ({} {}).", decided.status.as_str(), decided.ecosystem.as_str(), decided.name);
+            say!("Request #{id} {} ({} {}).", decided.status.as_str(), decided.ecosystem.as_str(), decided.name);
             let closure = decided.closure_items();
             for i in closure {
-                println!(
+                say!(
                     "  {:<32} {:<14} {}",
                     i.name,
                     i.version,
@@ -221,8 +221,8 @@ async fn dispatch(config: Config, command: PackagesCommand) -> Result<i32> {
                 Err(PackageError::Core(CoreError::NotFound)) => bail!("there is no user {user:?} (haven users list)"),
                 other => other?,
             };
-            println!("Repository token {} for {user} ({label}); shown once:", token.handle());
-            println!("  {}", secret.as_str());
+            say!("Repository token {} for {user} ({label}); shown once:", token.handle());
+            say!("  {}", secret.as_str());
             Ok(0)
         }
     }
@@ -243,7 +243,7 @@ async fn add(
     let rule = packages.add_rule(&console, e, kind, name, spec, skip_cooldown, reason).await?;
     let told = packages.report_direct_allow(mailer.as_ref(), &console, &rule, reason).await?;
     let spec = if rule.spec.is_empty() { "(all versions)".to_string() } else { rule.spec.clone() };
-    println!(
+    say!(
         "{} {} {} {spec}{}",
         match kind {
             RuleKind::Allow => "Allowed",
@@ -254,9 +254,7 @@ async fn add(
         if skip_cooldown { ", without waiting for the cooldown" } else { "" }
     );
     if told > 0 {
-        println!(
-            "(Reported to {told} package reviewer(s) and administrator(s): allow rules added outside a request are.)"
-        );
+        say!("(Reported to {told} package reviewer(s) and administrator(s): allow rules added outside a request are.)");
     }
     Ok(0)
 }
@@ -269,17 +267,17 @@ async fn policy(config: Config, only: Option<&str>) -> Result<i32> {
             continue;
         }
         let c = packages.config.ecosystem(e);
-        println!("[{}] upstream {}", e.as_str(), c.upstream);
-        println!("  mode {}, cooldown {} day(s), files up to {} MiB", c.mode.as_str(), c.min_age_days, c.max_file_mib);
+        say!("[{}] upstream {}", e.as_str(), c.upstream);
+        say!("  mode {}, cooldown {} day(s), files up to {} MiB", c.mode.as_str(), c.min_age_days, c.max_file_mib);
         let rules = packages.rules(&Caller::console(), e).await?;
         if rules.is_empty() {
-            println!("  no rules");
+            say!("  no rules");
         }
         for r in rules {
             let spec = if r.spec.is_empty() { "*" } else { r.spec.as_str() };
             let waive = if r.skip_cooldown { " (no cooldown)" } else { "" };
             let reason = if r.reason.is_empty() { String::new() } else { format!(" — {}", r.reason) };
-            println!("  {:<5} {:<32} {spec}{waive}  by {}{reason}", kind_str(r.kind), r.name, r.added_by);
+            say!("  {:<5} {:<32} {spec}{waive}  by {}{reason}", kind_str(r.kind), r.name, r.added_by);
         }
     }
     Ok(0)
@@ -300,11 +298,11 @@ async fn check(
     let offered = rows.iter().filter(|(_, why)| why.is_none()).count();
     for (file, why) in &rows {
         match why {
-            None => println!("offered  {file}"),
-            Some(why) => println!("refused  {file}: {why}"),
+            None => say!("offered  {file}"),
+            Some(why) => say!("refused  {file}: {why}"),
         }
     }
-    println!("{offered} of {} file(s) offered", rows.len());
+    say!("{offered} of {} file(s) offered", rows.len());
     Ok(if offered > 0 { 0 } else { 3 })
 }
 
@@ -327,7 +325,7 @@ fn read_osv_dir(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
             let len = entry.metadata()?.len();
             let name = path.display().to_string();
             if len > MAX_OSV_FILE {
-                println!("  skipped {name}: larger than {MAX_OSV_FILE} bytes");
+                say!("  skipped {name}: larger than {MAX_OSV_FILE} bytes");
                 continue;
             }
             out.push((name, std::fs::read(&path)?));
@@ -353,7 +351,7 @@ fn read_osv_zip(path: &Path, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::Read::take(&mut entry, MAX_OSV_FILE + 1), &mut bytes)?;
         if bytes.len() as u64 > MAX_OSV_FILE {
-            println!("  skipped {name}: larger than {MAX_OSV_FILE} bytes");
+            say!("  skipped {name}: larger than {MAX_OSV_FILE} bytes");
             continue;
         }
         out.push((name, bytes));
@@ -370,19 +368,21 @@ async fn import_osv(config: Config, path: &Path) -> Result<i32> {
     }
     let packages = open(config).await?;
     let report = packages.import_osv(&Caller::console(), files).await?;
-    println!(
+    say!(
         "Imported {} advisories ({} withdrawn, {} about other ecosystems).",
-        report.imported, report.withdrawn, report.ignored
+        report.imported,
+        report.withdrawn,
+        report.ignored
     );
     for (name, why) in &report.malformed {
-        println!("  skipped {name}: {why}");
+        say!("  skipped {name}: {why}");
     }
     if report.newly_refused.is_empty() {
-        println!("No file Haven has served is refused by them.");
+        say!("No file Haven has served is refused by them.");
     } else {
-        println!("Files Haven has served that are now refused:");
+        say!("Files Haven has served that are now refused:");
         for line in &report.newly_refused {
-            println!("  {line}");
+            say!("  {line}");
         }
     }
     Ok(0)

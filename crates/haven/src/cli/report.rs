@@ -64,7 +64,11 @@ fn write_out(text: String, output: Option<PathBuf>, rows: usize, what: &str) -> 
             std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
             eprintln!("{rows} {what} written to {}", path.display());
         }
-        None => print!("{text}"),
+        None => {
+            // As `say`: a reader that goes away (`| head`) ends the output, not with a panic.
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
     }
     Ok(())
 }

@@ -55,13 +55,19 @@ impl RequestsCommand {
                     Err(e) => return usage(e),
                     Ok(l) => (l.requests, l.next),
                 };
-                println!(
+                say!(
                     "{:<6} {:<20} {:<11} {:<20} {:<13} {:<17} {:<12} JUSTIFICATION",
-                    "ID", "ASSET", "KIND", "PERSON", "ROLE", "STATUS", "BY"
+                    "ID",
+                    "ASSET",
+                    "KIND",
+                    "PERSON",
+                    "ROLE",
+                    "STATUS",
+                    "BY"
                 );
                 for r in &list {
                     let person = if r.new_person() { format!("{} (new)", r.subject) } else { r.subject.clone() };
-                    println!(
+                    say!(
                         "{:<6} {:<20} {:<11} {:<20} {:<13} {:<17} {:<12} {}",
                         r.id,
                         r.asset,
@@ -74,8 +80,8 @@ impl RequestsCommand {
                     );
                 }
                 match next {
-                    Some(n) => println!("{} request(s); older ones: add --before {n}", list.len()),
-                    None => println!("{} request(s)", list.len()),
+                    Some(n) => say!("{} request(s); older ones: add --before {n}", list.len()),
+                    None => say!("{} request(s)", list.len()),
                 }
             }
             RequestsCommand::Decide { id, decision, reason } => {
@@ -90,13 +96,14 @@ impl RequestsCommand {
                     Ok(d) => d,
                 };
                 let r = &decided.request;
-                println!("Request #{id} {} on {}.", r.status.as_str(), show_date(r.decided_us));
+                say!("Request #{id} {} on {}.", r.status.as_str(), show_date(r.decided_us));
                 if let Some(link) = &decided.onboarding_link {
-                    println!(
+                    say!(
                         "Account {} created; onboarding link (single use; also emailed to {}):",
-                        r.subject, r.new_email
+                        r.subject,
+                        r.new_email
                     );
-                    println!("  {}", link.as_str());
+                    say!("  {}", link.as_str());
                 }
             }
         }

@@ -52,14 +52,14 @@ pub async fn import_pskc(config: Config, file: &Path, key_file: Option<&Path>) -
         }
     };
     let serials = identity.import_tokens(&Caller::console(), keys).await?;
-    println!("Imported {} token(s): {}", serials.len(), serials.join(", "));
-    println!("Assign each with `haven tokens assign SERIAL USER`; the user then sets its PIN and confirms a code.");
+    say!("Imported {} token(s): {}", serials.len(), serials.join(", "));
+    say!("Assign each with `haven tokens assign SERIAL USER`; the user then sets its PIN and confirms a code.");
     Ok(0)
 }
 
 pub async fn assign(config: Config, serial: &str, user: &str) -> Result<i32> {
     let identity = open_identity(config).await?;
     identity.assign_token(&Caller::console(), serial, user).await?;
-    println!("Token {serial} assigned to {user}. They set its PIN and type a code in My Tokens to activate it.");
+    say!("Token {serial} assigned to {user}. They set its PIN and type a code in My Tokens to activate it.");
     Ok(0)
 }

@@ -61,7 +61,7 @@ pub async fn updates_publish(config: Config, author: &str, title: &str, body_fil
     let app = app::open(config, Mode::Existing).await?;
     let caller = require_admin(app.store.as_ref(), author).await?;
     let id = haven_core::updates::publish(app.store.as_ref(), app.clock.now(), &caller, title, &body).await?;
-    println!("Published service update {id}: {}", title.trim());
+    say!("Published service update {id}: {}", title.trim());
     Ok(0)
 }
 
@@ -70,11 +70,11 @@ pub async fn updates_list(config: Config) -> Result<i32> {
     let app = app::open(config, Mode::Existing).await?;
     let list = haven_core::updates::list(app.store.as_ref(), 1000).await?;
     if list.is_empty() {
-        println!("No service updates yet.");
+        say!("No service updates yet.");
     }
     for u in list {
         let at = haven_core::from_micros(u.published_us).format(&Rfc3339).unwrap_or_default();
-        println!("{:>5}  {at}  {:<12}  {}", u.id, u.author, u.title);
+        say!("{:>5}  {at}  {:<12}  {}", u.id, u.author, u.title);
     }
     Ok(0)
 }

@@ -78,12 +78,12 @@ fn when(us: i64) -> String {
 pub async fn add(config: Config, id: &str, email: &str, admin: bool) -> Result<i32> {
     let identity = open_identity(config).await?;
     let link = identity.add_account(&Caller::console(), id, email, admin).await?;
-    println!("Account {id} created{}.", if admin { " (service desk)" } else { "" });
-    println!(
+    say!("Account {id} created{}.", if admin { " (service desk)" } else { "" });
+    say!(
         "Onboarding link (single use, valid {} hours; also emailed to {email}):",
         identity.policy.onboarding_link_hours
     );
-    println!("  {link}");
+    say!("  {link}");
     Ok(0)
 }
 
@@ -99,7 +99,7 @@ pub async fn import(config: Config, file: &std::path::Path) -> Result<i32> {
     match identity.import_accounts(&Caller::console(), rows).await {
         Err(e) => super::usage(e),
         Ok(n) => {
-            println!(
+            say!(
                 "Imported {n} account(s) from {}; each was emailed a single-use onboarding link, valid {} hours.",
                 file.display(),
                 identity.policy.onboarding_link_hours
@@ -112,13 +112,13 @@ pub async fn import(config: Config, file: &std::path::Path) -> Result<i32> {
 pub async fn list(config: Config, query: &str) -> Result<i32> {
     let identity = open_identity(config).await?;
     let accounts = identity.find_accounts(&Caller::console(), query).await?;
-    println!("{:<24} {:<32} {:<10} ROLES", "USER", "EMAIL", "STATUS");
+    say!("{:<24} {:<32} {:<10} ROLES", "USER", "EMAIL", "STATUS");
     for a in &accounts {
         let roles: Vec<&str> = a.roles.iter().map(|r| r.as_str()).collect();
         let status = if a.has_password() { a.status.as_str() } else { "onboarding" };
-        println!("{:<24} {:<32} {:<10} {}", a.id, a.email, status, roles.join(","));
+        say!("{:<24} {:<32} {:<10} {}", a.id, a.email, status, roles.join(","));
     }
-    println!("{} account(s)", accounts.len());
+    say!("{} account(s)", accounts.len());
     Ok(0)
 }
 
@@ -126,25 +126,25 @@ pub async fn show(config: Config, id: &str) -> Result<i32> {
     let identity = open_identity(config).await?;
     let v = identity.account_view(&Caller::console(), id).await?;
     let a = &v.account;
-    println!("User:               {}", a.id);
-    println!("Email:              {}", a.email);
-    println!("Status:             {}", a.status.as_str());
-    println!("Roles:              {}", a.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "));
-    println!("Onboarded:          {}", if v.onboarded { "yes" } else { "no" });
-    println!("Locked until:       {}", if a.locked_until_us == 0 { "-".into() } else { when(a.locked_until_us) });
-    println!("Failed sign-ins:    {}", a.failed_signins);
-    println!("Last sign-in:       {}", when(a.last_signin_us));
-    println!("ICE logon:          {}", if a.ice_enabled { "allowed" } else { "off" });
-    println!("Security questions: {}", if v.has_security_questions { "set" } else { "not set" });
-    println!("Recovery codes:     {} left", v.recovery_codes_left);
-    println!("Sessions:           {}", v.sessions.len());
-    println!("Tokens:");
+    say!("User:               {}", a.id);
+    say!("Email:              {}", a.email);
+    say!("Status:             {}", a.status.as_str());
+    say!("Roles:              {}", a.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "));
+    say!("Onboarded:          {}", if v.onboarded { "yes" } else { "no" });
+    say!("Locked until:       {}", if a.locked_until_us == 0 { "-".into() } else { when(a.locked_until_us) });
+    say!("Failed sign-ins:    {}", a.failed_signins);
+    say!("Last sign-in:       {}", when(a.last_signin_us));
+    say!("ICE logon:          {}", if a.ice_enabled { "allowed" } else { "off" });
+    say!("Security questions: {}", if v.has_security_questions { "set" } else { "not set" });
+    say!("Recovery codes:     {} left", v.recovery_codes_left);
+    say!("Sessions:           {}", v.sessions.len());
+    say!("Tokens:");
     for t in &v.tokens {
-        println!("  {:<14} {:<22} {:<28} failures {}", t.serial, t.product_label(), t.state.label(), t.failures);
+        say!("  {:<14} {:<22} {:<28} failures {}", t.serial, t.product_label(), t.state.label(), t.failures);
     }
-    println!("Repository and API tokens:");
+    say!("Repository and API tokens:");
     for t in &v.personal_tokens {
-        println!(
+        say!(
             "  {:<12} {:<10} expires {:<25} last used {:<25} {}",
             t.handle(),
             t.scope.as_str(),
@@ -159,7 +159,7 @@ pub async fn show(config: Config, id: &str) -> Result<i32> {
 pub async fn revoke_personal_tokens(config: Config, id: &str) -> Result<i32> {
     let identity = open_identity(config).await?;
     let n = identity.revoke_personal_tokens(&Caller::console(), id).await?;
-    println!("{n} repository or API token(s) of {id} revoked.");
+    say!("{n} repository or API token(s) of {id} revoked.");
     Ok(0)
 }
 
@@ -172,9 +172,9 @@ pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<
     let changed = identity.set_role(&Caller::console(), id, parsed, on).await?;
     let what = if on { "now has" } else { "no longer has" };
     if changed {
-        println!("{id} {what} the role {role}.");
+        say!("{id} {what} the role {role}.");
     } else {
-        println!("{id} already {} the role {role}; nothing changed.", if on { "had" } else { "did not have" });
+        say!("{id} already {} the role {role}; nothing changed.", if on { "had" } else { "did not have" });
     }
     Ok(0)
 }
@@ -182,7 +182,7 @@ pub async fn set_role(config: Config, id: &str, role: &str, on: bool) -> Result<
 pub async fn set_status(config: Config, id: &str, status: AccountStatus) -> Result<i32> {
     let identity = open_identity(config).await?;
     identity.set_account_status(&Caller::console(), id, status).await?;
-    println!(
+    say!(
         "{id}: {}",
         match status {
             AccountStatus::Active => "unlocked (fail counters cleared)",
@@ -197,7 +197,7 @@ pub async fn reset_password(config: Config, id: &str) -> Result<i32> {
     let identity = open_identity(config).await?;
     // The link goes to the user's email only: whoever runs this never sees it.
     if identity.start_password_reset(&Caller::console(), id).await? {
-        println!(
+        say!(
             "A password reset link was emailed to {id} (single use; not shown here). They must still prove a second factor or answer their security questions."
         );
         Ok(0)
