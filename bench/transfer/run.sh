@@ -5,6 +5,8 @@
 #   - nginx over TLS (the same certificate), `curl -T` with WebDAV PUT to a file on the same disk:
 #     the same bytes with no processing, the ceiling;
 #   - scp over loopback (OpenSSH, its default cipher), what a provider would otherwise use.
+# curl speaks HTTP/1.1 to both servers (nginx is not set up for HTTP/2 here; and curl's HTTP/2
+# upload sends twice the TLS records and burns three times the CPU, on the cores the servers share).
 # One 4 GiB file, and 4 uploads of 1 GiB at once; Haven's peak memory (VmHWM) for a 1 GiB and
 # a 4 GiB file, each on a fresh server. Every request's status is checked: a figure measured
 # while requests failed is not reported. Needs nginx, openssh-server (apt) and ~20 GB of disk.
@@ -80,7 +82,7 @@ haven_upload() {
     tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
   [ -n "$location" ] || { echo "bench: creation failed" >&2; return 1; }
   local code
-  code=$(curl -sS --cacert "$ca" -o /dev/null -w '%{http_code}' -X PATCH "$haven_url$location" -T "$file" \
+  code=$(curl --http1.1 -sS --cacert "$ca" -o /dev/null -w '%{http_code}' -X PATCH "$haven_url$location" -T "$file" \
     -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' -H 'Content-Type: application/offset+octet-stream')
   [ "$code" = 204 ] || { echo "bench: Haven answered $code" >&2; return 1; }
 }
@@ -135,7 +137,7 @@ http {
 EOF
 nginx_put() {
   local code
-  code=$(curl -sS --cacert "$ca" -o /dev/null -w '%{http_code}' -T "$1" "https://127.0.0.1:$nginx_port/$2")
+  code=$(curl --http1.1 -sS --cacert "$ca" -o /dev/null -w '%{http_code}' -T "$1" "https://127.0.0.1:$nginx_port/$2")
   case "$code" in 201 | 204) ;; *) echo "bench: nginx answered $code" >&2; return 1 ;; esac
 }
 nginx_round() {

