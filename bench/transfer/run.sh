@@ -93,21 +93,33 @@ peak_kib() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
 cpu_per_gib() { python3 -c "import os, sys; print(f'{int(sys.argv[1]) / os.sysconf(\"SC_CLK_TCK\") / int(sys.argv[2]):.2f}')" "$@"; }
 
+# Timings through `SEND FILE NAME` (each server's way of sending): one 4 GiB file, then four
+# 1 GiB files at once; MB/s in `one_mbps` and `four_mbps`. A failed send is counted.
+one_file() {
+  local t0
+  settle; t0=$(now)
+  "$1" "$src/4g.bin" one.bin || failures=$((failures + 1))
+  one_mbps=$(mbps $((4 * GiB)) "$t0" "$(now)")
+}
+four_at_once() {
+  local t0 i job ups=()
+  settle; t0=$(now)
+  for i in 1 2 3 4; do "$1" "$src/1g.bin" "four-$i.bin" & ups+=($!); done
+  for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
+  four_mbps=$(mbps $((4 * GiB)) "$t0" "$(now)")
+}
+
 # One round: a 4 GiB file, then four 1 GiB files at once, on a fresh server.
 haven_round() {
   start_haven
   local c0
   c0=$(ticks "$haven_pid")
-  settle; t0=$(now); haven_upload "$src/4g.bin" || failures=$((failures + 1)); t1=$(now)
-  haven_one+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  one_file haven_upload
+  haven_one+=("$one_mbps")
   haven_cpu+=("$(cpu_per_gib $(($(ticks "$haven_pid") - c0)) 4)")
   haven_peak_4g=$(peak_kib "$haven_pid")
-  settle; t0=$(now)
-  ups=()
-  for _ in 1 2 3 4; do haven_upload "$src/1g.bin" & ups+=($!); done
-  for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
-  t1=$(now)
-  haven_four+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  four_at_once haven_upload
+  haven_four+=("$four_mbps")
   haven_errors=$((haven_errors + $(grep -c -E ' (ERROR|WARN) ' "$work/haven.log" || true)))
   kill "$haven_pid"; wait "$haven_pid" 2>/dev/null || true
 }
@@ -148,17 +160,13 @@ nginx_round() {
   workers=$(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')
   # shellcheck disable=SC2086 # one argument a worker
   c0=$(ticks $workers)
-  settle; t0=$(now); nginx_put "$src/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
-  nginx_one+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  one_file nginx_put
+  nginx_one+=("$one_mbps")
   # shellcheck disable=SC2086
   nginx_cpu+=("$(cpu_per_gib $(($(ticks $workers) - c0)) 4)")
   rm -f "$work/nginx/put/one.bin"
-  settle; t0=$(now)
-  ups=()
-  for i in 1 2 3 4; do nginx_put "$src/1g.bin" "four-$i.bin" & ups+=($!); done
-  for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
-  t1=$(now)
-  nginx_four+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  four_at_once nginx_put
+  nginx_four+=("$four_mbps")
   kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"; rm -rf "$work/nginx/put"
   sleep 0.5
 }
@@ -180,15 +188,11 @@ scp_to() {
     "$1" "root@127.0.0.1:$work/scp/$2"
 }
 scp_round() {
-  settle; t0=$(now); scp_to "$src/4g.bin" one.bin || failures=$((failures + 1)); t1=$(now)
-  scp_one+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  one_file scp_to
+  scp_one+=("$one_mbps")
   rm -f "$work/scp/one.bin"
-  settle; t0=$(now)
-  ups=()
-  for i in 1 2 3 4; do scp_to "$src/1g.bin" "four-$i.bin" & ups+=($!); done
-  for job in "${ups[@]}"; do wait "$job" || failures=$((failures + 1)); done
-  t1=$(now)
-  scp_four+=("$(mbps $((4 * GiB)) "$t0" "$t1")")
+  four_at_once scp_to
+  scp_four+=("$four_mbps")
   rm -f "$work/scp/"*.bin
 }
 scp_one=() scp_four=()

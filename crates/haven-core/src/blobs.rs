@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use thiserror::Error;
 
@@ -116,37 +116,31 @@ pub async fn sweep_unrecorded(
     before_us: Option<i64>,
 ) -> Result<usize, CoreError> {
     let before_us = before_us.unwrap_or_else(|| to_micros(clock.now() - UNRECORDED_GRACE));
-    let mut listed = blobs.list().await.map_err(unavailable)?;
+    let mut old = blobs
+        .list()
+        .await
+        .map_err(unavailable)?
+        .try_filter(move |blob| std::future::ready(blob.modified_us < before_us))
+        .map_ok(|blob| blob.id)
+        .try_chunks(256);
     let mut swept: Vec<String> = Vec::new();
-    let mut batch: Vec<String> = Vec::new();
-    loop {
-        let next = listed.next().await.transpose().map_err(unavailable)?;
-        if let Some(blob) = &next
-            && blob.modified_us < before_us
-        {
-            batch.push(blob.id.clone());
-        }
-        if batch.len() >= 256 || (next.is_none() && !batch.is_empty()) {
-            let ids = std::mem::take(&mut batch);
-            let unrecorded = read(store, move |tx| {
-                Box::pin(async move {
-                    let mut out = Vec::new();
-                    for id in ids {
-                        if !tx.object_recorded(&id).await? {
-                            out.push(id);
-                        }
+    while let Some(batch) = old.next().await {
+        let ids = batch.map_err(|e| unavailable(e.1))?;
+        let unrecorded = read(store, move |tx| {
+            Box::pin(async move {
+                let mut out = Vec::new();
+                for id in ids {
+                    if !tx.object_recorded(&id).await? {
+                        out.push(id);
                     }
-                    Ok::<_, CoreError>(out)
-                })
+                }
+                Ok::<_, CoreError>(out)
             })
-            .await?;
-            for id in unrecorded {
-                blobs.delete(&ObjectMeta { id: id.clone(), ..ObjectMeta::default() }).await.map_err(unavailable)?;
-                swept.push(id);
-            }
-        }
-        if next.is_none() {
-            break;
+        })
+        .await?;
+        for id in unrecorded {
+            blobs.delete(&ObjectMeta { id: id.clone(), ..ObjectMeta::default() }).await.map_err(unavailable)?;
+            swept.push(id);
         }
     }
     if !swept.is_empty() {
