@@ -60,4 +60,6 @@ for round in $(seq 1 "$rounds"); do
   rm -rf "$work/receipts"
   if [ $((round % 50)) = 0 ]; then echo "$round rounds, $resumed resumed after the kill" >&2; fi
 done
-echo "$rounds rounds: every upload finished with the SHA-256 of the file; $resumed resumed after the server was killed mid-upload"
+# A kill mid-write leaves the part's file in blobs/staging/, swept by the server after a day.
+staged=$(find "$work/data/blobs/staging" -type f 2>/dev/null | wc -l)
+echo "$rounds rounds: every upload finished with the SHA-256 of the file; $resumed resumed after the server was killed mid-upload; $staged part files left half-written (swept after a day)"

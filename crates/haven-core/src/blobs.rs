@@ -106,7 +106,8 @@ pub const UNRECORDED_GRACE: time::Duration = time::Duration::hours(24);
 
 /// Delete the objects that no record names and that were last written over
 /// [`UNRECORDED_GRACE`] ago (`before_us` in tests): what a crash, a kill or a shutdown left
-/// between writing a blob and recording it, or a blob whose delete failed after its record went.
+/// while writing a blob or between writing and recording it, or a blob whose delete failed after
+/// its record went.
 /// Their keys were never kept (or are gone), so nobody could read them; this gives the space
 /// back. Audited when anything went. How many went.
 pub async fn sweep_unrecorded(

@@ -1,7 +1,8 @@
 //! The sealed blob store: [`BlobStore`] over any object_store backend (a local directory by
 //! default, S3-compatible storage by configuration). Data is sealed segment by segment on its way
 //! in and opened segment by segment on its way out, so memory stays flat whatever the size: one
-//! segment plus the upload's part buffer.
+//! segment plus the upload's part buffer. A local store's blobs are written past the page cache
+//! ([`crate::direct`]); everything else goes through object_store.
 
 use std::sync::Arc;
 
@@ -12,11 +13,13 @@ use haven_core::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, Put, Store
 use haven_core::keyring::KeyRing;
 use haven_core::{Clock, to_micros};
 use haven_crypto::object::{DEFAULT_SEGMENT, Opener, Sealer};
+
+use crate::direct::DirectFile;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
-/// Upload part size: S3's minimum, and the bound on what one upload holds in memory per part.
+/// Upload part size (to S3): its minimum, and the bound on what one upload holds in memory per part.
 const PART: usize = 5 * 1024 * 1024;
 const CONCURRENT_PARTS: usize = 2;
 
@@ -37,7 +40,7 @@ pub struct S3Options {
     pub allow_http: bool,
 }
 
-pub fn open_backend(location: &BlobLocation) -> Result<Arc<dyn ObjectStore>, BlobError> {
+fn open_backend(location: &BlobLocation) -> Result<Arc<dyn ObjectStore>, BlobError> {
     let backend = |e: object_store::Error| BlobError::Backend(e.to_string());
     match location {
         BlobLocation::Local(dir) => {
@@ -69,9 +72,66 @@ pub fn open_backend(location: &BlobLocation) -> Result<Arc<dyn ObjectStore>, Blo
 
 pub struct SealedBlobStore {
     backend: Arc<dyn ObjectStore>,
+    /// The directory of a local store, written through [`DirectFile`].
+    local: Option<std::path::PathBuf>,
     keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
     segment: usize,
+}
+
+/// Where a blob's sealed bytes go as they are made.
+enum Sink {
+    Local(DirectFile),
+    Remote { writer: WriteMultipart, sealed: Vec<u8>, segment: usize },
+}
+
+impl Sink {
+    fn buf(&mut self) -> &mut Vec<u8> {
+        match self {
+            Sink::Local(f) => f.buf(),
+            Sink::Remote { sealed, .. } => sealed,
+        }
+    }
+
+    /// Sends on what is ready, waiting while the writes behind are busy.
+    async fn ship_full(&mut self) -> Result<(), BlobError> {
+        match self {
+            Sink::Local(f) => f.ship_full().await.map_err(io_err),
+            Sink::Remote { writer, sealed, segment } => {
+                if sealed.len() >= *segment {
+                    // Hand the buffer over (no copy), and give the sealer the next one whole
+                    // (grown segment by segment, it would be reallocated and copied).
+                    let full = std::mem::replace(sealed, Vec::with_capacity(*segment * 2));
+                    writer.put(Bytes::from(full));
+                    writer.wait_for_capacity(CONCURRENT_PARTS).await.map_err(backend_err)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn finish(self) -> Result<(), BlobError> {
+        match self {
+            Sink::Local(f) => f.finish().await.map_err(io_err),
+            Sink::Remote { mut writer, sealed, .. } => {
+                writer.put(Bytes::from(sealed));
+                writer.finish().await.map_err(backend_err).map(|_| ())
+            }
+        }
+    }
+
+    async fn abort(self) {
+        match self {
+            Sink::Local(f) => f.abort().await,
+            Sink::Remote { writer, .. } => {
+                let _ = writer.abort().await;
+            }
+        }
+    }
+}
+
+fn io_err(e: std::io::Error) -> BlobError {
+    BlobError::Backend(e.to_string())
 }
 
 fn path_of(id: &str) -> Path {
@@ -90,24 +150,45 @@ fn crypto_err(_: haven_crypto::CryptoError) -> BlobError {
 }
 
 impl SealedBlobStore {
-    pub fn new(backend: Arc<dyn ObjectStore>, keys: Arc<KeyRing>, clock: Arc<dyn Clock>) -> Self {
-        SealedBlobStore { backend, keys, clock, segment: DEFAULT_SEGMENT }
+    pub fn open(location: &BlobLocation, keys: Arc<KeyRing>, clock: Arc<dyn Clock>) -> Result<Self, BlobError> {
+        let local = match location {
+            BlobLocation::Local(dir) => Some(dir.clone()),
+            BlobLocation::S3(_) => None,
+        };
+        Ok(SealedBlobStore { backend: open_backend(location)?, local, keys, clock, segment: DEFAULT_SEGMENT })
+    }
+
+    /// The object_store underneath (for tests that look at what is stored).
+    pub fn backend(&self) -> Arc<dyn ObjectStore> {
+        self.backend.clone()
+    }
+
+    async fn sink(&self, id: &str) -> Result<Sink, BlobError> {
+        Ok(match &self.local {
+            Some(dir) => Sink::Local(DirectFile::create(dir, id, path_of(id).as_ref()).await.map_err(io_err)?),
+            None => {
+                let upload = self.backend.put_multipart(&path_of(id)).await.map_err(backend_err)?;
+                Sink::Remote {
+                    writer: WriteMultipart::new_with_chunk_size(upload, PART),
+                    sealed: Vec::with_capacity(self.segment * 2),
+                    segment: self.segment,
+                }
+            }
+        })
     }
 
     async fn upload(
         &self,
-        path: &Path,
+        id: &str,
         mut sealer: Sealer,
         header: &[u8],
         mut data: ByteStream,
         how: Put,
     ) -> Result<(i64, Option<[u8; 32]>), BlobError> {
-        let upload = self.backend.put_multipart(path).await.map_err(backend_err)?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut sink = self.sink(id).await?;
         let mut digest = how.hash.then(haven_crypto::Sha256::new);
         let mut size: u64 = 0;
-        let mut sealed = Vec::with_capacity(self.segment * 2);
-        sealed.extend_from_slice(header);
+        sink.buf().extend_from_slice(header);
         let outcome: Result<(), BlobError> = async {
             while let Some(chunk) = data.next().await {
                 let chunk = chunk.map_err(|e| BlobError::Input(e.to_string()))?;
@@ -120,28 +201,23 @@ impl SealedBlobStore {
                 if let Some(d) = digest.as_mut() {
                     d.update(&chunk);
                 }
-                sealer.update(&chunk, &mut sealed).map_err(crypto_err)?;
-                if sealed.len() >= self.segment {
-                    // Hand the buffer over (no copy), and give the sealer the next one whole
-                    // (grown segment by segment, it would be reallocated and copied).
-                    let full = std::mem::replace(&mut sealed, Vec::with_capacity(self.segment * 2));
-                    writer.put(Bytes::from(full));
-                    writer.wait_for_capacity(CONCURRENT_PARTS).await.map_err(backend_err)?;
+                // A segment at a time, so the sink's buffer never grows far past a write.
+                for piece in chunk.chunks(self.segment) {
+                    sealer.update(piece, sink.buf()).map_err(crypto_err)?;
+                    sink.ship_full().await?;
                 }
             }
-            sealer.finish(&mut sealed).map_err(crypto_err)?;
-            writer.put(Bytes::from(sealed));
-            Ok(())
+            sealer.finish(sink.buf()).map_err(crypto_err)
         }
         .await;
         match outcome {
             Ok(()) => {
-                writer.finish().await.map_err(backend_err)?;
+                sink.finish().await?;
                 let size = i64::try_from(size).map_err(|_| BlobError::TooLarge { limit: i64::MAX as u64 })?;
                 Ok((size, digest.map(|d| d.finish())))
             }
             Err(e) => {
-                let _ = writer.abort().await;
+                sink.abort().await;
                 Err(e)
             }
         }
@@ -157,7 +233,7 @@ impl BlobStore for SealedBlobStore {
         let id = hex::encode(raw_id);
         let (object_key, wrapped_key) = self.keys.new_object_key(&project_key, &id)?;
         let (sealer, header) = Sealer::new(&object_key, &raw_id, self.segment).map_err(crypto_err)?;
-        let (size, sha256) = self.upload(&path_of(&id), sealer, &header, data, how).await?;
+        let (size, sha256) = self.upload(&id, sealer, &header, data, how).await?;
         Ok(ObjectMeta {
             id,
             project: project.to_string(),
@@ -207,6 +283,13 @@ impl BlobStore for SealedBlobStore {
         if !is_object_id(&meta.id) {
             return Err(BlobError::NotFound);
         }
+        if let Some(dir) = &self.local {
+            // A blob left half-written (the server stopped mid-upload) is swept by its id too.
+            match tokio::fs::remove_file(dir.join("staging").join(&meta.id)).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(e)),
+                _ => {}
+            }
+        }
         match self.backend.delete(&path_of(&meta.id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend_err(e)),
@@ -214,9 +297,12 @@ impl BlobStore for SealedBlobStore {
     }
 
     async fn list(&self) -> Result<futures::stream::BoxStream<'static, Result<StoredBlob, BlobError>>, BlobError> {
-        let listed = self.backend.list(Some(&Path::from("objects")));
-        // Only names that are object ids: a backend's own files (a multipart upload's staging
-        // file) are not objects, and are left to it.
+        let mut listed = self.backend.list(Some(&Path::from("objects")));
+        if self.local.is_some() {
+            // Blobs still being written, or left half-written: by their age, the sweep tells.
+            listed = listed.chain(self.backend.list(Some(&Path::from("staging")))).boxed();
+        }
+        // Only names that are object ids: a backend's own files are not objects, and are left to it.
         let objects = listed.map_err(backend_err).try_filter_map(|o| async move {
             let id = o.location.filename().unwrap_or_default().to_string();
             let modified_us = o.last_modified.timestamp_micros();

@@ -5,6 +5,7 @@
 
 pub mod blobs;
 pub mod clamd;
+mod direct;
 pub mod hasher;
 pub mod mail;
 mod sql;

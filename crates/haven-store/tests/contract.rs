@@ -15,7 +15,7 @@ use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
-use haven_store::blobs::{BlobLocation, SealedBlobStore, open_backend};
+use haven_store::blobs::{BlobLocation, SealedBlobStore};
 use haven_testkit::FakeClock;
 use haven_testkit::contract;
 use haven_testkit::db::TestDb;
@@ -419,8 +419,7 @@ async fn blobs_round_trip_sealed_and_detect_tampering(db: TestDb) {
     let rng = Arc::new(SystemRng::new());
     let keys = Arc::new(KeyRing::new(Key256::generate(rng.as_ref()).unwrap(), store.clone(), clock.clone(), rng));
     let dir = tempfile::tempdir().unwrap();
-    let blobs =
-        SealedBlobStore::new(open_backend(&BlobLocation::Local(dir.path().to_path_buf())).unwrap(), keys, clock);
+    let blobs = SealedBlobStore::open(&BlobLocation::Local(dir.path().to_path_buf()), keys, clock.clone()).unwrap();
     blobs.ping().await.unwrap();
 
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -458,6 +457,16 @@ async fn blobs_round_trip_sealed_and_detect_tampering(db: TestDb) {
     let back: Vec<bytes::Bytes> = blobs.get(&meta).await.unwrap().try_collect().await.unwrap();
     assert_eq!(back.concat(), b"part of a file");
     blobs.delete(&meta).await.unwrap();
+
+    // A blob left half-written (the server stopped mid-write) is listed by its id, and swept.
+    let left = dir.path().join("staging").join("0123456789abcdef0123456789abcdef");
+    std::fs::write(&left, b"half a blob").unwrap();
+    let listed: Vec<_> = blobs.list().await.unwrap().try_collect().await.unwrap();
+    assert_eq!(listed.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["0123456789abcdef0123456789abcdef"]);
+    let swept = haven_core::blobs::sweep_unrecorded(store.as_ref(), &blobs, clock.as_ref(), Some(i64::MAX));
+    assert_eq!(swept.await.unwrap(), 1);
+    assert!(!left.exists());
+    assert_eq!(walk(dir.path()), Vec::<std::path::PathBuf>::new());
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -10,7 +10,7 @@ use haven_core::keyring::KeyRing;
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
-use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
+use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore};
 use haven_testkit::FakeClock;
 
 fn endpoint() -> Option<String> {
@@ -40,7 +40,7 @@ async fn sealed_objects_round_trip_through_s3_multipart() {
     let clock: Arc<dyn Clock> = Arc::new(FakeClock::new());
     let rng = Arc::new(SystemRng::new());
     let keys = Arc::new(KeyRing::new(Key256::generate(rng.as_ref()).unwrap(), store, clock.clone(), rng));
-    let backend = open_backend(&BlobLocation::S3(S3Options {
+    let location = BlobLocation::S3(S3Options {
         bucket: bucket.clone(),
         prefix: "haven/blobs".into(),
         region: "us-east-1".into(),
@@ -48,9 +48,8 @@ async fn sealed_objects_round_trip_through_s3_multipart() {
         access_key_id: Some("testing".into()),
         secret_access_key: Some("testing".into()),
         allow_http: true,
-    }))
-    .unwrap();
-    let blobs = SealedBlobStore::new(backend, keys, clock);
+    });
+    let blobs = SealedBlobStore::open(&location, keys, clock).unwrap();
     blobs.ping().await.unwrap();
 
     // 11 MiB: three multipart parts of 5 MiB.

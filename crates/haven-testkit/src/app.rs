@@ -22,7 +22,7 @@ use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
-use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
+use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore};
 use haven_store::hasher::PooledHasher;
 use haven_store::upstream::UpstreamFetcher;
 use haven_web::{AppState, WebConfig};
@@ -164,9 +164,9 @@ impl TestAppBuilder {
             }
             _ => BlobLocation::Local(dir.path().into()),
         };
-        let backend = open_backend(&location).unwrap();
-        let blobs: Arc<dyn haven_core::blobs::BlobStore> =
-            Arc::new(SealedBlobStore::new(backend.clone(), keys.clone(), dyn_clock.clone()));
+        let sealed = SealedBlobStore::open(&location, keys.clone(), dyn_clock.clone()).unwrap();
+        let backend = sealed.backend();
+        let blobs: Arc<dyn haven_core::blobs::BlobStore> = Arc::new(sealed);
         let mail = Arc::new(MemoryMailer::default());
         let signer =
             Arc::new(SigningKey::from_seed(SigningKey::generate_seed(rng.as_ref()).unwrap().as_ref()).unwrap());
@@ -207,13 +207,17 @@ impl TestAppBuilder {
 }
 
 impl TestApp {
-    /// How many sealed objects the blob store holds (local directory or S3 bucket): what a test
-    /// compares with the objects the database records, to find a blob left behind.
+    /// How many sealed objects the blob store holds (local directory or S3 bucket), with any
+    /// still being written (a local store's `staging/`): what a test compares with the objects the
+    /// database records, to find a blob left behind.
     pub async fn blob_count(&self) -> usize {
         use futures::TryStreamExt;
-        let objects = object_store::path::Path::from("objects");
-        let listed: Vec<_> = self.backend.list(Some(&objects)).try_collect().await.unwrap();
-        listed.len()
+        let mut n = 0;
+        for under in ["objects", "staging"] {
+            let listed: Vec<_> = self.backend.list(Some(&under.into())).try_collect().await.unwrap();
+            n += listed.len();
+        }
+        n
     }
 
     /// Serve the router over plain HTTP on a free loopback port, for real clients (tus clients,

@@ -659,4 +659,22 @@ async fn many_clients_that_disconnect_leave_every_upload_resumable(db: TestDb) {
         assert_eq!(rest.status, 204, "{at}: {}", rest.text);
         assert_eq!(rest.header("haven-upload-sha256"), sha256_hex(&file));
     }
+    // And no blob of a cut-off part is left behind (a writer removes its own as it stops).
+    let mut recorded = 0;
+    for at in &uploads {
+        let id = at.rsplit('/').next().unwrap().to_string();
+        let parts = haven_core::read(app.store.as_ref(), move |tx| Box::pin(async move { tx.upload_parts(&id).await }))
+            .await
+            .unwrap();
+        recorded += parts.len();
+    }
+    let mut held = 0;
+    for _ in 0..100 {
+        held = app.blob_count().await;
+        if held == recorded {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(held, recorded, "stored blobs against recorded parts");
 }

@@ -15,7 +15,7 @@ use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
-use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore, open_backend};
+use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore};
 use haven_store::clamd::{Clamd, ClamdAddress};
 use haven_store::hasher::PooledHasher;
 use haven_store::mail::{LettreMailer, MailSettings, SmtpSettings, SmtpTls};
@@ -95,9 +95,8 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
             })
         }
     };
-    let backend = open_backend(&location)?;
     let keys = Arc::new(KeyRing::new(master, store.clone(), clock.clone(), rng.clone()));
-    let blobs = Arc::new(SealedBlobStore::new(backend, keys.clone(), clock.clone()));
+    let blobs = Arc::new(SealedBlobStore::open(&location, keys.clone(), clock.clone())?);
     Ok(App { config, store, clock, rng, blobs, audit_key, keys })
 }
 
