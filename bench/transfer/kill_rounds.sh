@@ -20,7 +20,8 @@ port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); p
 d=(--data-dir "$work/data")
 
 start() {
-  HAVEN_METRICS__ENABLED=false HAVEN_LOG__LEVEL=warn "$haven" serve "${d[@]}" --listen "127.0.0.1:$port" \
+  # One link starts every round's upload: lift its hourly limit (transfer.link_uploads_per_hour).
+  HAVEN_TRANSFER__LINK_UPLOADS_PER_HOUR=100000 HAVEN_METRICS__ENABLED=false HAVEN_LOG__LEVEL=warn "$haven" serve "${d[@]}" --listen "127.0.0.1:$port" \
     >>"$work/serve.out" 2>>"$work/serve.log" &
   server=$!
   for _ in $(seq 1 100); do
