@@ -19,6 +19,7 @@ pub mod store;
 pub mod tokens;
 pub mod transfer;
 pub mod updates;
+pub mod workspaces;
 
 pub use clock::Clock;
 pub use error::{CoreError, StoreError};

@@ -6,6 +6,7 @@
 pub mod blobs;
 pub mod clamd;
 mod direct;
+pub mod drives;
 pub mod hasher;
 pub mod mail;
 mod sql;

@@ -18,11 +18,13 @@ use haven_core::keyring::KeyRing;
 use haven_core::packages::PackagesConfig;
 use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::uploads::TransferConfig;
+use haven_core::workspaces::drives::{Drive, Drives, DrivesConfig};
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore};
+use haven_store::drives::LocalDrives;
 use haven_store::hasher::PooledHasher;
 use haven_store::upstream::UpstreamFetcher;
 use haven_web::{AppState, WebConfig};
@@ -48,6 +50,8 @@ pub struct TestApp {
     pub signer: Arc<SigningKey>,
     pub mail: Arc<MemoryMailer>,
     pub db: TestDb,
+    /// N:, S: and outputs (directories in this app's temporary directory).
+    pub drives: Arc<dyn Drives>,
     _blobs: tempfile::TempDir,
 }
 
@@ -58,6 +62,7 @@ pub struct TestAppBuilder {
     packages: PackagesConfig,
     governance: GovernanceConfig,
     transfer: TransferConfig,
+    drives: DrivesConfig,
     max_body_bytes: usize,
     request_timeout: Duration,
     ca_pem: Option<String>,
@@ -75,6 +80,7 @@ impl TestApp {
             packages: PackagesConfig::default(),
             governance: GovernanceConfig::default(),
             transfer: TransferConfig::default(),
+            drives: DrivesConfig::default(),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             ca_pem: None,
@@ -102,6 +108,10 @@ impl TestAppBuilder {
     }
     pub fn transfer(mut self, transfer: TransferConfig) -> Self {
         self.transfer = transfer;
+        self
+    }
+    pub fn drives(mut self, drives: DrivesConfig) -> Self {
+        self.drives = drives;
         self
     }
 
@@ -168,6 +178,7 @@ impl TestAppBuilder {
         let backend = sealed.backend();
         let blobs: Arc<dyn haven_core::blobs::BlobStore> = Arc::new(sealed);
         let mail = Arc::new(MemoryMailer::default());
+        let drives: Arc<dyn Drives> = Arc::new(LocalDrives::new(dir.path().join("drives")).unwrap());
         let signer =
             Arc::new(SigningKey::from_seed(SigningKey::generate_seed(rng.as_ref()).unwrap().as_ref()).unwrap());
         let hasher: Arc<dyn Hasher> =
@@ -186,6 +197,7 @@ impl TestAppBuilder {
             upstream: Arc::new(upstream),
             signer: signer.clone(),
             scanner: self.scanner,
+            drives: drives.clone(),
         };
         let settings = Settings {
             public_url: PUBLIC_URL.into(),
@@ -193,6 +205,7 @@ impl TestAppBuilder {
             packages: self.packages,
             governance: self.governance,
             transfer: self.transfer,
+            drives: self.drives,
             web: WebConfig {
                 public_url: PUBLIC_URL.into(),
                 max_body_bytes: self.max_body_bytes,
@@ -202,7 +215,7 @@ impl TestAppBuilder {
             },
         };
         let state = adapters.state(settings).await.unwrap();
-        TestApp { state, store, clock, blobs, backend, signer, mail, db, _blobs: dir }
+        TestApp { state, store, clock, blobs, backend, signer, mail, db, drives, _blobs: dir }
     }
 }
 
@@ -218,6 +231,11 @@ impl TestApp {
             n += listed.len();
         }
         n
+    }
+
+    /// Where `drive`'s files are, to read what was placed there.
+    pub fn drive_path(&self, drive: &Drive) -> std::path::PathBuf {
+        self._blobs.path().join("drives").join(drive.relative_path())
     }
 
     /// Serve the router over plain HTTP on a free loopback port, for real clients (tus clients,

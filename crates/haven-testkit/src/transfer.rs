@@ -71,6 +71,8 @@ pub fn another_node(app: &App, config: TransferConfig, scanner: Option<Arc<dyn S
         hasher: Arc::new(crate::hasher::CheapHasher),
         scanner,
         signer: app.signer.clone(),
+        drives: app.drives.clone(),
+        quotas: haven_core::workspaces::drives::DrivesConfig::default(),
         config,
     })
 }

@@ -278,7 +278,7 @@ impl Notice {
             Notice::TrainingRecorded => "The training record was saved.",
             Notice::ReviewSaved => "The review was saved.",
             Notice::LinkRevoked => "The link was revoked: it works no more, uploads in progress through it included.",
-            Notice::ArrivalAccepted => "The file was accepted into the asset's shared area.",
+            Notice::ArrivalAccepted => "The file was accepted: it is now in the asset's shared drive (S:).",
             Notice::ArrivalRejected => "The file was rejected: its data was crypto-shredded; the record stays.",
         }
     }

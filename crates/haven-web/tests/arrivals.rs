@@ -2,7 +2,8 @@
 //! (scripts/test starts one with an EICAR-only signature database, limits of 4 MiB): clean,
 //! infected, over clamd's limit, over Haven's, and a flipped byte in stored ciphertext; emails to
 //! those who must act; a scanner that is down leaves arrivals pending until it returns; accepting
-//! and rejecting (crypto-shredding); signed receipts; unfinished uploads that expire.
+//! (into the asset's S:) and rejecting (crypto-shredding); signed receipts; unfinished uploads
+//! that expire.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use haven_core::transfer::arrivals::Receipt;
 use haven_core::transfer::links::NewLink;
 use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::store::UploadRecord;
+use haven_core::workspaces::drives::Drive;
 use haven_store::clamd::{Clamd, ClamdAddress};
 use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
@@ -28,6 +30,7 @@ use common::uploads::*;
 
 haven_testkit::contract!(
     arrivals_are_scanned_then_accepted_or_shredded,
+    accepted_files_land_whole_in_the_shared_drive,
     a_scanner_that_is_down_leaves_arrivals_pending,
     unfinished_uploads_expire_and_are_shredded
 );
@@ -156,7 +159,7 @@ async fn arrivals_are_scanned_then_accepted_or_shredded(db: TestDb) {
 
     // Deciding: clean accepted; infected and damaged never; a review only with a note.
     let t = &app.state.transfer;
-    assert_eq!(t.decide(&owen(app), &clean, true, "").await.unwrap().arrival.decision, "accepted");
+    assert_eq!(t.decide(&owen(app), &clean, true, "").await.unwrap().upload.arrival.decision, "accepted");
     let again = t.decide(&owen(app), &clean, false, "").await.unwrap_err();
     assert!(again.to_string().contains("decided already"), "{again}");
     for id in [&eicar, &damaged] {
@@ -165,12 +168,12 @@ async fn arrivals_are_scanned_then_accepted_or_shredded(db: TestDb) {
     }
     let no_note = t.decide(&owen(app), &over_clamd, true, " ").await.unwrap_err();
     assert!(no_note.to_string().contains("say what you checked"), "{no_note}");
-    let noted = t.decide(&owen(app), &over_clamd, true, "opened it in the sandbox; a CSV").await.unwrap();
+    let noted = t.decide(&owen(app), &over_clamd, true, "opened it in the sandbox; a CSV").await.unwrap().upload;
     assert_eq!(noted.arrival.decision, "accepted");
 
     // Rejecting crypto-shreds: the parts and their keys go, the record stays.
     assert!(!stored_bytes(app, &eicar).await.is_empty());
-    let rejected = t.decide(&owen(app), &eicar, false, "").await.unwrap();
+    let rejected = t.decide(&owen(app), &eicar, false, "").await.unwrap().upload;
     assert_eq!((rejected.arrival.decision.as_str(), rejected.arrival.decided_by.as_str()), ("rejected", "owen"));
     assert!(stored_bytes(app, &eicar).await.is_empty(), "nothing of it is left to read");
     let trail: Vec<String> = app.store.audit_events(1, i64::MIN).map_ok(|e| e.action).try_collect().await.unwrap();
@@ -202,6 +205,49 @@ async fn arrivals_are_scanned_then_accepted_or_shredded(db: TestDb) {
     let other =
         send(app, "GET", &format!("/transfer/uploads/{clean}/receipt"), Some(&w.rita), &[], Body::empty()).await;
     assert_eq!(other.status, 404, "only the sender has a receipt");
+}
+
+/// Accepting writes the file's plaintext into the asset's S:, whole, under its safe name (a name
+/// already there gets a number), private to Haven's user, and says where in the audit trail.
+async fn accepted_files_land_whole_in_the_shared_drive(db: TestDb) {
+    let Some(address) = haven_testkit::tool("HAVEN_TEST_CLAMD") else { return };
+    let w = scanned_world(db, clamd(&address)).await;
+    let app = &w.app;
+    let first = data(3 << 20);
+    let a = arrive(&w, "cohort.csv", &first).await;
+    let b = arrive(&w, "../../cohort.csv", b"a second file of the same name").await;
+    assert_eq!(app.state.transfer.scan_due().await.unwrap(), 2);
+    let t = &app.state.transfer;
+    assert_eq!(t.decide(&owen(app), &a, true, "").await.unwrap().placed_as.as_deref(), Some("cohort.csv"));
+    assert_eq!(t.decide(&owen(app), &b, true, "").await.unwrap().placed_as.as_deref(), Some("cohort (2).csv"));
+
+    let s = Drive::Shared("heart".into());
+    let dir = app.drive_path(&s);
+    assert_eq!(std::fs::read(dir.join("cohort.csv")).unwrap(), first);
+    assert_eq!(std::fs::read(dir.join("cohort (2).csv")).unwrap(), b"a second file of the same name");
+    let listed: Vec<_> = app.drives.list(&s, "").await.unwrap().into_iter().map(|e| (e.name, e.size)).collect();
+    assert_eq!(listed, [("cohort (2).csv".to_string(), 30), ("cohort.csv".to_string(), 3 << 20)]);
+    assert_eq!(walk_files(&app.drive_path(&s).join("../../..")).len(), 2, "nothing else is left in the drives");
+    let accepted: Vec<String> = app
+        .store
+        .audit_events(1, i64::MIN)
+        .try_filter(|e| futures::future::ready(e.action == "arrival.accepted"))
+        .map_ok(|e| e.details)
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(accepted[1].contains("S:/cohort (2).csv"), "{}", accepted[1]);
+    // The sealed original stays on the record.
+    assert_eq!(stored_bytes(app, &a).await, first);
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() { out.extend(walk_files(&p)) } else { out.push(p) }
+    }
+    out
 }
 
 async fn a_scanner_that_is_down_leaves_arrivals_pending(db: TestDb) {

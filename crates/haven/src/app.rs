@@ -17,6 +17,7 @@ use haven_crypto::signing::SigningKey;
 use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore};
 use haven_store::clamd::{Clamd, ClamdAddress};
+use haven_store::drives::LocalDrives;
 use haven_store::hasher::PooledHasher;
 use haven_store::mail::{LettreMailer, MailSettings, SmtpSettings, SmtpTls};
 use haven_store::upstream::UpstreamFetcher;
@@ -122,6 +123,7 @@ impl App {
             upstream: Arc::new(upstream),
             signer: self.audit_key.clone(),
             scanner: self.scanner()?,
+            drives: Arc::new(LocalDrives::new(self.config.data().drives())?),
         })
     }
 
@@ -196,6 +198,6 @@ impl App {
     /// The File Transfer use cases.
     pub async fn transfer(&self, public_url: &str) -> Result<Arc<Transfer>> {
         let governance = self.governance(public_url).await?;
-        Ok(Arc::new(self.adapters()?.transfer(governance, self.config.transfer.clone())))
+        Ok(Arc::new(self.adapters()?.transfer(governance, self.config.transfer.clone(), self.config.drives.clone())))
     }
 }

@@ -49,6 +49,8 @@ pub struct Config {
     pub governance: haven_core::governance::GovernanceConfig,
     /// The File Transfer portal: upload limits and expiry.
     pub transfer: haven_core::transfer::uploads::TransferConfig,
+    /// The drives under `<data_dir>/drives`: home (N:), shared (S:) and outputs quotas.
+    pub drives: haven_core::workspaces::drives::DrivesConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +325,7 @@ impl Default for Config {
             packages: haven_core::packages::PackagesConfig::default(),
             governance: haven_core::governance::GovernanceConfig::default(),
             transfer: haven_core::transfer::uploads::TransferConfig::default(),
+            drives: haven_core::workspaces::drives::DrivesConfig::default(),
         }
     }
 }
@@ -579,6 +582,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError(why));
     }
     if let Err(why) = c.transfer.validate() {
+        return Err(ConfigError(why));
+    }
+    if let Err(why) = c.drives.validate() {
         return Err(ConfigError(why));
     }
     if !c.transfer.clamd.is_empty()

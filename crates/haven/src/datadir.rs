@@ -29,6 +29,11 @@ impl DataDir {
         self.root.join("haven.db")
     }
     /// Local blob storage (unless `blobs.url` names another).
+    /// N:, S: and outputs (`haven_store::drives`).
+    pub fn drives(&self) -> PathBuf {
+        self.root.join("drives")
+    }
+
     pub fn blobs(&self) -> PathBuf {
         self.root.join("blobs")
     }

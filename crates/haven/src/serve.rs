@@ -68,6 +68,7 @@ pub async fn run(config: Config) -> Result<()> {
         packages: config.packages.clone(),
         governance: config.governance.clone(),
         transfer: config.transfer.clone(),
+        drives: config.drives.clone(),
         web: WebConfig {
             public_url: public_url.clone(),
             max_body_bytes: config.http.max_body_bytes,

@@ -13,6 +13,7 @@ use haven_core::packages::{Packages, PackagesConfig, PackagesDeps, Upstream};
 use haven_core::service::Service;
 use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::uploads::{Transfer, TransferConfig, TransferDeps};
+use haven_core::workspaces::drives::{Drives, DrivesConfig};
 use haven_core::{Clock, CoreError, Rng, Store};
 use haven_crypto::signing::SigningKey;
 use haven_web::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct Adapters {
     pub signer: Arc<SigningKey>,
     /// The malware scanner for arrivals, if one is configured.
     pub scanner: Option<Arc<dyn Scanner>>,
+    /// N:, S: and outputs.
+    pub drives: Arc<dyn Drives>,
 }
 
 /// What the configuration says of the use cases and the web layer.
@@ -43,6 +46,7 @@ pub struct Settings {
     pub packages: PackagesConfig,
     pub governance: GovernanceConfig,
     pub transfer: TransferConfig,
+    pub drives: DrivesConfig,
     pub web: WebConfig,
 }
 
@@ -82,7 +86,7 @@ impl Adapters {
     }
 
     /// File Transfer over governance: uploads, arrivals and drop-off links.
-    pub fn transfer(&self, governance: Arc<Governance>, config: TransferConfig) -> Transfer {
+    pub fn transfer(&self, governance: Arc<Governance>, config: TransferConfig, quotas: DrivesConfig) -> Transfer {
         Transfer::new(TransferDeps {
             governance,
             store: self.store.clone(),
@@ -92,6 +96,8 @@ impl Adapters {
             hasher: self.hasher.clone(),
             scanner: self.scanner.clone(),
             signer: self.signer.clone(),
+            drives: self.drives.clone(),
+            quotas,
             config,
         })
     }
@@ -106,7 +112,7 @@ impl Adapters {
         let fresh = settings.policy.fresh_mfa_minutes;
         let identity = Arc::new(self.identity(settings.policy, &settings.public_url).await?);
         let governance = Arc::new(self.governance(identity.clone(), settings.governance)?);
-        let transfer = Arc::new(self.transfer(governance.clone(), settings.transfer));
+        let transfer = Arc::new(self.transfer(governance.clone(), settings.transfer, settings.drives));
         Ok(AppState {
             clock: self.clock.clone(),
             rng: self.rng.clone(),

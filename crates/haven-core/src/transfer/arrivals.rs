@@ -1,7 +1,8 @@
 //! Arrivals: complete uploads, waiting in an asset's arrivals area for a decision. Its IAO, IAAs
 //! and data managers see them with their scan verdicts and accept each into the asset's shared
-//! area or reject it; a rejected arrival is crypto-shredded (its objects' keys destroyed, its
-//! blobs deleted) and stays on the record as rejected. Whoever sent a file can have a receipt
+//! drive (S:, where its plaintext is written, checked against the SHA-256 taken as it arrived) or
+//! reject it; a rejected arrival is crypto-shredded (its objects' keys destroyed, its blobs
+//! deleted) and stays on the record as rejected. An accepted one keeps its sealed original. Whoever sent a file can have a receipt
 //! for it: a manifest of what Haven received, signed with Haven's signing key.
 
 use base64::Engine;
@@ -10,13 +11,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::StreamExt;
+
 use super::scan;
 use super::store::UploadRecord;
 use super::uploads::{Transfer, TransferError};
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::Action;
+use crate::blobs::{BlobStore, ByteStream, ObjectMeta};
 use crate::caller::Caller;
+use crate::workspaces::drives::{Drive, DriveError};
 use crate::{CoreError, from_micros, read, to_micros, transact};
+
+/// An arrival once decided, and where an accepted one was placed.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub upload: UploadRecord,
+    /// Its name in the asset's S: (the name it arrived with, numbered if that was taken).
+    pub placed_as: Option<String>,
+}
 
 /// The most arrivals a list shows (newest first).
 pub const LIST_LIMIT: i64 = 1000;
@@ -79,7 +94,7 @@ impl Transfer {
     /// Accept an arrival into the asset's shared area, or reject it (crypto-shredding it). A
     /// clean file may be accepted; one the scanner could not read whole only with a note of what
     /// was checked instead; an infected, damaged or unscanned one never. Audited.
-    pub async fn decide(&self, who: &Caller, id: &str, accept: bool, note: &str) -> Result<UploadRecord, CoreError> {
+    pub async fn decide(&self, who: &Caller, id: &str, accept: bool, note: &str) -> Result<Decided, CoreError> {
         let upload = self.upload_by_id(id).await?.ok_or(CoreError::NotFound)?;
         self.governance.require_on(who, Action::DecideArrival, &upload.asset).await?;
         let note = note.trim().chars().take(2000).collect::<String>();
@@ -108,6 +123,9 @@ impl Transfer {
                 }
             }
         }
+        // Written into S: first, whole or not at all; taken out again if the decision is not recorded.
+        let drive = Drive::Shared(upload.asset.clone());
+        let placed = if accept { Some(self.place_in_shared(&upload, &drive).await?) } else { None };
         let now = self.clock.now();
         let (decision, name) =
             if accept { ("accepted", action::ARRIVAL_ACCEPTED) } else { ("rejected", action::ARRIVAL_REJECTED) };
@@ -118,9 +136,10 @@ impl Transfer {
             .details(json!({
                 "upload": upload.id, "name": upload.name, "sha256": upload.sha256, "size": upload.offset,
                 "verdict": upload.arrival.scan_status, "note": note, "shredded": !accept,
+                "placed_as": placed.as_deref().map(|n| format!("S:/{n}")),
             }));
         let (id, by, at_us) = (upload.id.clone(), who.audit_name().to_string(), to_micros(now));
-        let doomed = transact(self.store.as_ref(), move |tx| {
+        let decided = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 if !tx.decide_arrival(&id, decision, &by, at_us).await? {
                     return Err(CoreError::Conflict("this file was decided already".into()));
@@ -130,11 +149,45 @@ impl Transfer {
                 Ok(doomed)
             })
         })
-        .await?;
+        .await;
+        let doomed = match decided {
+            Ok(doomed) => doomed,
+            Err(e) => {
+                if let Some(placed) = &placed {
+                    let _ = self.drives.remove(&drive, placed).await;
+                }
+                return Err(e);
+            }
+        };
         for meta in doomed {
             let _ = self.blobs.delete(&meta).await;
         }
-        self.upload_by_id(&upload.id).await?.ok_or(CoreError::NotFound)
+        let upload = self.upload_by_id(&upload.id).await?.ok_or(CoreError::NotFound)?;
+        Ok(Decided { upload, placed_as: placed })
+    }
+
+    /// Write an arrival's plaintext into its asset's S: under its (safe) name, checked against the
+    /// SHA-256 taken as it arrived. The name it got there.
+    async fn place_in_shared(&self, upload: &UploadRecord, drive: &Drive) -> Result<String, CoreError> {
+        let id = upload.id.clone();
+        let parts = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.upload_parts(&id).await?) })
+        })
+        .await?;
+        let size = u64::try_from(upload.offset).unwrap_or(0);
+        let data = checked(plaintext(self.blobs.clone(), parts), upload.sha256.clone());
+        let quota = self.quotas.quota(drive);
+        self.drives.place(drive, &upload.name, size, quota, data).await.map_err(|e| match e {
+            DriveError::Full { .. } => CoreError::Conflict(format!(
+                "{e}. Make room in it, or ask the service desk to raise drives.shared_quota_gib; the file waits here"
+            )),
+            DriveError::BadName(why) => CoreError::invalid("name", why),
+            DriveError::NotFound => CoreError::NotFound,
+            DriveError::Input(why) => CoreError::Unavailable(format!(
+                "the stored file could not be read back whole ({why}); nothing was placed"
+            )),
+            DriveError::Io(why) => CoreError::Unavailable(format!("S: could not be written: {why}")),
+        })
     }
 
     /// The signed receipt for a complete upload, for whoever sent it.
@@ -166,5 +219,61 @@ impl Transfer {
     pub(super) async fn upload_by_id(&self, id: &str) -> Result<Option<UploadRecord>, CoreError> {
         let id = id.to_string();
         read(self.store.as_ref(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.upload(&id).await?) })).await
+    }
+}
+
+/// An upload's plaintext: its parts opened one after another.
+pub(super) fn plaintext(blobs: Arc<dyn BlobStore>, parts: Vec<ObjectMeta>) -> ByteStream {
+    futures::stream::iter(parts)
+        .then(move |meta| {
+            let blobs = blobs.clone();
+            async move {
+                match blobs.get(&meta).await {
+                    Ok(s) => s,
+                    Err(e) => futures::stream::once(async move { Err(std::io::Error::other(e.to_string())) }).boxed(),
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+}
+
+/// `data`, ending in an error if its SHA-256 is not `expected` (hex), so that a writer keeps none
+/// of it.
+fn checked(data: ByteStream, expected: String) -> ByteStream {
+    let hash = Arc::new(Mutex::new(Some(haven_crypto::Sha256::new())));
+    let seen = hash.clone();
+    let body = data.inspect(move |item| {
+        if let (Ok(bytes), Some(h)) = (item, seen.lock().unwrap_or_else(PoisonError::into_inner).as_mut()) {
+            h.update(bytes);
+        }
+    });
+    let end = futures::stream::once(async move {
+        let got = hash.lock().unwrap_or_else(PoisonError::into_inner).take().map(|h| hex::encode(h.finish()));
+        if got.as_deref() == Some(expected.as_str()) {
+            Ok(bytes::Bytes::new())
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "its SHA-256 is not the one recorded as it arrived",
+            ))
+        }
+    });
+    body.chain(end).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+
+    #[tokio::test]
+    async fn placed_bytes_must_have_the_recorded_sha256() {
+        let data = || futures::stream::iter([Ok(bytes::Bytes::from_static(b"data"))]).boxed();
+        let right = hex::encode(haven_crypto::sha256(b"data"));
+        let whole: Vec<bytes::Bytes> = checked(data(), right).try_collect().await.unwrap();
+        assert_eq!(whole.concat(), b"data");
+        let wrong = checked(data(), hex::encode(haven_crypto::sha256(b"other"))).try_collect::<Vec<_>>().await;
+        assert_eq!(wrong.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
     }
 }

@@ -178,35 +178,21 @@ impl Transfer {
             Box::pin(async move { Ok::<_, CoreError>(tx.upload_parts(&id).await?) })
         })
         .await?;
-        let blobs = self.blobs.clone();
-        let stream = futures::stream::iter(parts)
-            .then(move |meta| {
-                let blobs = blobs.clone();
-                async move {
-                    match blobs.get(&meta).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            futures::stream::once(async move { Err(std::io::Error::other(e.to_string())) }).boxed()
-                        }
+        let stream = super::arrivals::plaintext(self.blobs.clone(), parts).inspect(move |item| {
+            let mut p = passed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match item {
+                Ok(bytes) => {
+                    p.bytes += bytes.len() as i64;
+                    if let Some(h) = p.hash.as_mut() {
+                        h.update(bytes);
                     }
                 }
-            })
-            .flatten()
-            .inspect(move |item| {
-                let mut p = passed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                match item {
-                    Ok(bytes) => {
-                        p.bytes += bytes.len() as i64;
-                        if let Some(h) = p.hash.as_mut() {
-                            h.update(bytes);
-                        }
-                    }
-                    Err(e) if p.broken.is_none() => {
-                        p.broken = Some((e.kind() == std::io::ErrorKind::InvalidData, e.to_string()));
-                    }
-                    Err(_) => {}
+                Err(e) if p.broken.is_none() => {
+                    p.broken = Some((e.kind() == std::io::ErrorKind::InvalidData, e.to_string()));
                 }
-            });
+                Err(_) => {}
+            }
+        });
         Ok(stream.boxed())
     }
 

@@ -34,6 +34,7 @@ use crate::caller::Caller;
 use crate::governance::Governance;
 use crate::governance::records::AssetStatus;
 use crate::identity::Hasher;
+use crate::workspaces::drives::{Drives, DrivesConfig};
 use crate::{Clock, CoreError, Rng, Store, read, to_micros, transact};
 use haven_crypto::signing::SigningKey;
 
@@ -219,6 +220,8 @@ pub struct Transfer {
     pub(super) hasher: Arc<dyn Hasher>,
     pub(super) scanner: Option<Arc<dyn Scanner>>,
     pub(super) signer: Arc<SigningKey>,
+    pub(super) drives: Arc<dyn Drives>,
+    pub(super) quotas: DrivesConfig,
     pub(super) config: TransferConfig,
     running: Running,
     busy: Busy,
@@ -237,6 +240,9 @@ pub struct TransferDeps {
     pub scanner: Option<Arc<dyn Scanner>>,
     /// Signs senders' receipts (Haven's signing key, as for audit checkpoints).
     pub signer: Arc<SigningKey>,
+    /// Where accepted arrivals go (the asset's S:), and how much it may hold.
+    pub drives: Arc<dyn Drives>,
+    pub quotas: DrivesConfig,
     pub config: TransferConfig,
 }
 
@@ -325,6 +331,8 @@ impl Transfer {
             hasher: deps.hasher,
             scanner: deps.scanner,
             signer: deps.signer,
+            drives: deps.drives,
+            quotas: deps.quotas,
             config,
             running: Mutex::default(),
             busy: Busy::default(),

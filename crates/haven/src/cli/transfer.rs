@@ -269,10 +269,18 @@ async fn decide(
         Err(m) => return usage(m),
     };
     match transfer.decide(&who, id, accept, note).await {
-        Ok(u) if accept => {
-            say!("{} ({} bytes, SHA-256 {}) is accepted into {}'s shared area.", u.name, u.offset, u.sha256, u.asset)
+        Ok(d) if accept => {
+            let u = d.upload;
+            let placed = d.placed_as.unwrap_or_default();
+            say!(
+                "{} ({} bytes, SHA-256 {}) is accepted into {}'s shared drive, as S:/{placed}",
+                u.name,
+                u.offset,
+                u.sha256,
+                u.asset
+            )
         }
-        Ok(u) => say!("{} is rejected: its data was crypto-shredded; the record stays.", u.name),
+        Ok(d) => say!("{} is rejected: its data was crypto-shredded; the record stays.", d.upload.name),
         Err(e) => return usage(e),
     }
     Ok(0)

@@ -1,0 +1,166 @@
+//! The drives people work on inside the garden: each user's home drive (N:), each asset's shared
+//! drive (S:) and its outputs area (what egress will read). They hold plaintext that applications
+//! open, so they are directories (on the data directory's encrypted volume), not sealed blobs;
+//! the [`Drives`] port keeps the file system out of the core. Data reaches S: from outside only
+//! through File Transfer: an accepted arrival is placed there ([`Drives::place`]).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::blobs::ByteStream;
+
+/// One drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drive {
+    /// N:, a user's own.
+    Home(String),
+    /// S:, shared by an asset's members.
+    Shared(String),
+    /// An asset's outputs area: results waiting for an egress request.
+    Outputs(String),
+}
+
+impl Drive {
+    /// What people call it.
+    pub fn label(&self) -> String {
+        match self {
+            Drive::Home(user) => format!("N: (home of {user})"),
+            Drive::Shared(asset) => format!("S: (shared drive of {asset})"),
+            Drive::Outputs(asset) => format!("outputs of {asset}"),
+        }
+    }
+
+    /// Its place under the drives directory. User ids and asset names are checked where they
+    /// are made (lower-case letters, digits, `-`, `_`, `.`), so they are safe path components.
+    pub fn relative_path(&self) -> String {
+        match self {
+            Drive::Home(user) => format!("home/{user}"),
+            Drive::Shared(asset) => format!("assets/{asset}/shared"),
+            Drive::Outputs(asset) => format!("assets/{asset}/outputs"),
+        }
+    }
+}
+
+/// How much each kind of drive may hold, in GiB. Haven checks the quota before it writes into a
+/// drive; what sessions write is bounded by the file system's own quotas (docs/applications.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrivesConfig {
+    pub home_quota_gib: u64,
+    pub shared_quota_gib: u64,
+    pub outputs_quota_gib: u64,
+}
+
+impl Default for DrivesConfig {
+    fn default() -> Self {
+        DrivesConfig { home_quota_gib: 20, shared_quota_gib: 500, outputs_quota_gib: 20 }
+    }
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+impl DrivesConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, v) in [
+            ("drives.home_quota_gib", self.home_quota_gib),
+            ("drives.shared_quota_gib", self.shared_quota_gib),
+            ("drives.outputs_quota_gib", self.outputs_quota_gib),
+        ] {
+            if !(1..=1_000_000).contains(&v) {
+                return Err(format!("{key} is {v}; give a size in GiB from 1 to 1000000"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The quota of `drive`, in bytes.
+    pub fn quota(&self, drive: &Drive) -> u64 {
+        GIB * match drive {
+            Drive::Home(_) => self.home_quota_gib,
+            Drive::Shared(_) => self.shared_quota_gib,
+            Drive::Outputs(_) => self.outputs_quota_gib,
+        }
+    }
+}
+
+/// A file or folder in a drive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub name: String,
+    pub is_dir: bool,
+    pub size: u64,
+    pub modified_us: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("{drive} is full: {used} of its {quota} bytes are used, and this needs {need} more")]
+    Full { drive: String, used: u64, quota: u64, need: u64 },
+    #[error("no such file or folder")]
+    NotFound,
+    #[error("{0}")]
+    BadName(String),
+    /// The bytes given did not arrive whole (the source failed part-way); nothing was kept.
+    #[error("the file could not be read whole: {0}")]
+    Input(String),
+    #[error("the drive could not be written: {0}")]
+    Io(String),
+}
+
+#[async_trait]
+pub trait Drives: Send + Sync {
+    /// Writes `data` (`size` bytes) into `drive` as a new file called `name` (a safe name,
+    /// [`crate::transfer::names::sanitise`]), whole or not at all: never over a file already
+    /// there (a taken name gets ` (2)`, ` (3)`… before its extension), never past `quota`
+    /// bytes in the drive. The name it was given.
+    async fn place(
+        &self,
+        drive: &Drive,
+        name: &str,
+        size: u64,
+        quota: u64,
+        data: ByteStream,
+    ) -> Result<String, DriveError>;
+
+    /// Removes a file `place` wrote (when what it was for did not happen).
+    async fn remove(&self, drive: &Drive, name: &str) -> Result<(), DriveError>;
+
+    /// The files and folders in `dir` (a `/`-separated path inside the drive, `""` for its top),
+    /// folders first, then by name.
+    async fn list(&self, drive: &Drive, dir: &str) -> Result<Vec<Entry>, DriveError>;
+
+    /// The bytes the drive's files hold.
+    async fn usage(&self, drive: &Drive) -> Result<u64, DriveError>;
+}
+
+/// The name to try after `name` was taken, the `n`th time (from 2): `data (2).csv`.
+pub fn numbered(name: &str, n: u32) -> String {
+    match name.rfind('.').filter(|&i| i > 0) {
+        Some(i) => format!("{} ({n}){}", &name[..i], &name[i..]),
+        None => format!("{name} ({n})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taken_names_are_numbered_before_the_extension() {
+        assert_eq!(numbered("data.csv", 2), "data (2).csv");
+        assert_eq!(numbered("archive.tar.gz", 3), "archive.tar (3).gz");
+        assert_eq!(numbered("README", 2), "README (2)");
+        assert_eq!(numbered(".profile", 2), ".profile (2)");
+    }
+
+    #[test]
+    fn each_drive_has_its_own_place_and_quota() {
+        let c = DrivesConfig::default();
+        assert_eq!(Drive::Home("ada".into()).relative_path(), "home/ada");
+        assert_eq!(Drive::Shared("heart".into()).relative_path(), "assets/heart/shared");
+        assert_eq!(Drive::Outputs("heart".into()).relative_path(), "assets/heart/outputs");
+        assert_eq!(c.quota(&Drive::Home("ada".into())), 20 * GIB);
+        assert!(DrivesConfig { home_quota_gib: 0, ..c.clone() }.validate().is_err());
+        assert!(c.validate().is_ok());
+    }
+}

@@ -1,0 +1,314 @@
+//! The [`Drives`] port over directories: `<root>/home/<user>` (N:), `<root>/assets/<asset>/shared`
+//! (S:) and `<root>/assets/<asset>/outputs`, each 0700, files 0600. A file is written whole into
+//! `<root>/.incoming/` (outside every drive, so no session sees it half-written), fsynced, then
+//! hard-linked under its name, which fails rather than replace a file already there, and the
+//! directory synced. Writes into one drive take turns, so two cannot both fit under its quota
+//! and together exceed it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use haven_core::blobs::ByteStream;
+use haven_core::workspaces::drives::{Drive, DriveError, Drives, Entry, numbered};
+use tokio::task::spawn_blocking;
+
+pub struct LocalDrives {
+    root: PathBuf,
+    /// One lock per drive that is being written.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn io(e: std::io::Error) -> DriveError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => DriveError::NotFound,
+        _ => DriveError::Io(e.to_string()),
+    }
+}
+
+fn joined(e: tokio::task::JoinError) -> DriveError {
+    DriveError::Io(e.to_string())
+}
+
+/// A name for one path component: no separators, not hidden, not `.` or `..`, no NUL.
+fn check_name(name: &str) -> Result<(), DriveError> {
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']) || name.len() > 255 {
+        return Err(DriveError::BadName(format!("{name:?} cannot be a file's name in a drive")));
+    }
+    Ok(())
+}
+
+impl LocalDrives {
+    /// Drives under `root` (created 0700 if missing).
+    pub fn new(root: PathBuf) -> Result<Self, DriveError> {
+        make_dirs(&root).map_err(io)?;
+        Ok(LocalDrives { root, turns: Mutex::new(HashMap::new()) })
+    }
+
+    fn dir(&self, drive: &Drive) -> Result<PathBuf, DriveError> {
+        let rel = drive.relative_path();
+        // The ids are checked where they are made; this keeps a bad one from leaving the root.
+        for part in rel.split('/') {
+            check_name(part)?;
+        }
+        Ok(self.root.join(rel))
+    }
+
+    fn turn(&self, drive: &Drive) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        turns.retain(|_, lock| Arc::strong_count(lock) > 1);
+        turns.entry(drive.relative_path()).or_default().clone()
+    }
+}
+
+#[async_trait]
+impl Drives for LocalDrives {
+    async fn place(
+        &self,
+        drive: &Drive,
+        name: &str,
+        size: u64,
+        quota: u64,
+        mut data: ByteStream,
+    ) -> Result<String, DriveError> {
+        check_name(name)?;
+        let dir = self.dir(drive)?;
+        let turn = self.turn(drive);
+        let _turn = turn.lock().await;
+        let used = self.usage(drive).await?;
+        if used.saturating_add(size) > quota {
+            return Err(DriveError::Full { drive: drive.label(), used, quota, need: size });
+        }
+        let incoming = self.root.join(".incoming");
+        let (file, temp) = spawn_blocking(move || -> std::io::Result<_> {
+            make_dirs(&incoming)?;
+            // 0600, and removed when dropped.
+            Ok(tempfile::Builder::new().tempfile_in(&incoming)?.into_parts())
+        })
+        .await
+        .map_err(joined)?
+        .map_err(io)?;
+        // `temp` removes the file when dropped: on any error below, and if this future is dropped.
+        let mut file = tokio::fs::File::from_std(file);
+        let mut written: u64 = 0;
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk.map_err(|e| DriveError::Input(e.to_string()))?;
+            written += chunk.len() as u64;
+            if written > size {
+                return Err(DriveError::Input(format!("more than the {size} bytes expected")));
+            }
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.map_err(io)?;
+        }
+        if written != size {
+            return Err(DriveError::Input(format!("{written} of {size} bytes")));
+        }
+        let file = file.into_std().await;
+        let name = name.to_string();
+        spawn_blocking(move || -> std::io::Result<String> {
+            file.sync_all()?;
+            make_dirs(&dir)?;
+            let mut n = 1;
+            let placed = loop {
+                let candidate = if n == 1 { name.clone() } else { numbered(&name, n) };
+                match std::fs::hard_link(&temp, dir.join(&candidate)) {
+                    Ok(()) => break candidate,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+                    Err(e) => return Err(e),
+                }
+            };
+            drop(temp);
+            std::fs::File::open(&dir)?.sync_all()?;
+            Ok(placed)
+        })
+        .await
+        .map_err(joined)?
+        .map_err(io)
+    }
+
+    async fn remove(&self, drive: &Drive, name: &str) -> Result<(), DriveError> {
+        check_name(name)?;
+        let path = self.dir(drive)?.join(name);
+        spawn_blocking(move || std::fs::remove_file(path)).await.map_err(joined)?.map_err(io)
+    }
+
+    async fn list(&self, drive: &Drive, dir: &str) -> Result<Vec<Entry>, DriveError> {
+        let mut path = self.dir(drive)?;
+        for part in dir.split('/').filter(|p| !p.is_empty()) {
+            check_name(part)?;
+            path.push(part);
+        }
+        let top = dir.trim_matches('/').is_empty();
+        spawn_blocking(move || -> Result<Vec<Entry>, DriveError> {
+            let read = match std::fs::read_dir(&path) {
+                // A drive nobody has written to yet is empty, not missing.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && top => return Ok(Vec::new()),
+                other => other.map_err(io)?,
+            };
+            let mut entries = Vec::new();
+            for entry in read {
+                let entry = entry.map_err(io)?;
+                // Not followed: a link a session made must not show Haven's view of its target.
+                let meta = entry.path().symlink_metadata().map_err(io)?;
+                let modified_us = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+                entries.push(Entry {
+                    name: entry.file_name().to_string_lossy().into_owned(),
+                    is_dir: meta.is_dir(),
+                    size: if meta.is_file() { meta.len() } else { 0 },
+                    modified_us,
+                });
+            }
+            entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
+            Ok(entries)
+        })
+        .await
+        .map_err(joined)?
+    }
+
+    async fn usage(&self, drive: &Drive) -> Result<u64, DriveError> {
+        let dir = self.dir(drive)?;
+        spawn_blocking(move || bytes_under(&dir)).await.map_err(joined)?.map_err(io)
+    }
+}
+
+/// The bytes of the regular files under `dir` (links not followed; a missing drive holds none).
+fn bytes_under(dir: &Path) -> std::io::Result<u64> {
+    let read = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        other => other?,
+    };
+    let mut total: u64 = 0;
+    for entry in read {
+        let entry = entry?;
+        let meta = entry.path().symlink_metadata()?;
+        if meta.is_dir() {
+            total = total.saturating_add(bytes_under(&entry.path())?);
+        } else if meta.is_file() {
+            total = total.saturating_add(meta.len());
+        }
+    }
+    Ok(total)
+}
+
+/// Creates `dir` and its parents, 0700.
+fn make_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn stream(chunks: Vec<Result<&'static [u8], &'static str>>) -> ByteStream {
+        futures::stream::iter(
+            chunks.into_iter().map(|c| c.map(Bytes::from_static).map_err(std::io::Error::other)).collect::<Vec<_>>(),
+        )
+        .boxed()
+    }
+
+    fn incoming(root: &Path) -> usize {
+        std::fs::read_dir(root.join(".incoming")).map(|d| d.count()).unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn files_land_whole_private_and_never_over_another() {
+        let root = tempfile::tempdir().unwrap();
+        let drives = LocalDrives::new(root.path().join("drives")).unwrap();
+        let s = Drive::Shared("heart".into());
+        let placed = drives.place(&s, "cohort.csv", 11, 1000, stream(vec![Ok(b"hello "), Ok(b"world")])).await;
+        assert_eq!(placed.unwrap(), "cohort.csv");
+        let again = drives.place(&s, "cohort.csv", 3, 1000, stream(vec![Ok(b"two")])).await.unwrap();
+        assert_eq!(again, "cohort (2).csv");
+        let dir = root.path().join("drives/assets/heart/shared");
+        assert_eq!(std::fs::read(dir.join("cohort.csv")).unwrap(), b"hello world");
+        assert_eq!(std::fs::read(dir.join("cohort (2).csv")).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&root.path().join("drives/assets")), 0o700);
+            assert_eq!(mode(&dir.join("cohort.csv")), 0o600);
+        }
+        std::fs::create_dir(dir.join("notes")).unwrap();
+        let names: Vec<_> =
+            drives.list(&s, "").await.unwrap().into_iter().map(|e| (e.name, e.is_dir, e.size)).collect();
+        assert_eq!(
+            names,
+            [("notes".into(), true, 0), ("cohort (2).csv".into(), false, 3), ("cohort.csv".into(), false, 11)]
+        );
+        assert_eq!(drives.usage(&s).await.unwrap(), 14);
+        assert_eq!(incoming(&root.path().join("drives")), 0);
+        drives.remove(&s, "cohort (2).csv").await.unwrap();
+        assert_eq!(drives.usage(&s).await.unwrap(), 11);
+    }
+
+    #[tokio::test]
+    async fn what_does_not_fit_or_arrive_whole_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let top = root.path().join("drives");
+        let drives = LocalDrives::new(top.clone()).unwrap();
+        let n = Drive::Home("ada".into());
+        drives.place(&n, "a.txt", 6, 10, stream(vec![Ok(b"123456")])).await.unwrap();
+        let full = drives.place(&n, "b.txt", 5, 10, stream(vec![Ok(b"12345")])).await.unwrap_err();
+        assert!(matches!(full, DriveError::Full { used: 6, quota: 10, need: 5, .. }), "{full}");
+        assert!(full.to_string().contains("N: (home of ada) is full"), "{full}");
+        let broken = drives.place(&n, "c.txt", 4, 10, stream(vec![Ok(b"12"), Err("the source failed")])).await;
+        assert!(matches!(broken, Err(DriveError::Input(_))), "{broken:?}");
+        let short = drives.place(&n, "d.txt", 4, 10, stream(vec![Ok(b"12")])).await;
+        assert!(matches!(short, Err(DriveError::Input(_))), "{short:?}");
+        let long = drives.place(&n, "e.txt", 1, 10, stream(vec![Ok(b"12")])).await;
+        assert!(matches!(long, Err(DriveError::Input(_))), "{long:?}");
+        for bad in ["../escape", ".hidden", "a/b", "", "nul\0"] {
+            let refused = drives.place(&n, bad, 1, 10, stream(vec![Ok(b"1")])).await;
+            assert!(matches!(refused, Err(DriveError::BadName(_))), "{bad:?}: {refused:?}");
+        }
+        let names: Vec<_> = drives.list(&n, "").await.unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["a.txt"]);
+        assert_eq!(incoming(&top), 0);
+
+        // Dropped mid-write (the request went away): the half-written file goes with it.
+        let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+        let placing = drives.place(&n, "f.txt", 4, 10, rx.boxed());
+        let feeding = async {
+            futures::SinkExt::send(&mut tx, Ok(Bytes::from_static(b"12"))).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        tokio::select! {
+            _ = placing => panic!("it cannot finish with half its bytes"),
+            _ = feeding => {}
+        }
+        assert_eq!(incoming(&top), 0);
+        assert_eq!(drives.usage(&n).await.unwrap(), 6);
+    }
+
+    #[tokio::test]
+    async fn listing_stays_inside_the_drive_and_does_not_follow_links() {
+        let root = tempfile::tempdir().unwrap();
+        let drives = LocalDrives::new(root.path().join("drives")).unwrap();
+        let s = Drive::Shared("heart".into());
+        assert_eq!(drives.list(&s, "").await.unwrap(), vec![], "a drive not yet written is empty");
+        assert!(matches!(drives.list(&s, "missing").await, Err(DriveError::NotFound)));
+        assert!(matches!(drives.list(&s, "../../other").await, Err(DriveError::BadName(_))));
+        drives.place(&s, "x.csv", 1, 10, stream(vec![Ok(b"x")])).await.unwrap();
+        #[cfg(unix)]
+        {
+            let dir = root.path().join("drives/assets/heart/shared");
+            std::os::unix::fs::symlink("/etc", dir.join("etc")).unwrap();
+            let listed = drives.list(&s, "").await.unwrap();
+            let link = listed.iter().find(|e| e.name == "etc").unwrap();
+            assert!(!link.is_dir, "a link is not shown as the folder it points to");
+            assert_eq!(drives.usage(&s).await.unwrap(), 1, "nor counted");
+        }
+    }
+}
