@@ -349,3 +349,26 @@ async fn slow_and_surplus_connections_are_closed() {
     assert_eq!(health.status(), 200, "closed connections give their places back");
     h.stop();
 }
+
+/// `haven sandbox check` tries each kind of isolation with the host's real bubblewrap: exit 0
+/// here (root, namespaces on), and exit 1 with what to install when bubblewrap is missing.
+#[test]
+fn sandbox_check_says_which_isolation_sessions_get() {
+    let Some(bwrap) = haven_testkit::tool("HAVEN_TEST_BWRAP") else { return };
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let out = haven(&["sandbox", "check", "--bwrap", &bwrap, "--data-dir", d]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for line in ["user namespace     yes", "network namespace  yes", "mount namespace    yes", "session identity   yes"]
+    {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    assert!(text.contains("Sessions will run in bubblewrap"), "{text}");
+
+    let out = haven(&["sandbox", "check", "--bwrap", "/nonexistent/bwrap", "--data-dir", d]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("apt-get install bubblewrap"), "{text}");
+    assert!(text.contains("Sessions cannot be isolated here"), "{text}");
+}

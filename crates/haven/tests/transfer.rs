@@ -294,7 +294,8 @@ fn killed_server(stores: &[(&'static str, String)]) {
         assert!(listed.lines().filter(|l| l.contains(&sha)).all(|l| l.contains("review")), "{listed}");
         let small_id = id_of(&small_sha).unwrap();
         assert!(
-            ok(&["transfer", "accept", &small_id, "--as", "owen"], d).contains("accepted into heart's shared drive, as S:/")
+            ok(&["transfer", "accept", &small_id, "--as", "owen"], d)
+                .contains("accepted into heart's shared drive, as S:/")
         );
         if let Some(big) = id_of(&sha) {
             assert!(ok(&["transfer", "reject", &big, "--as", "owen"], d).contains("crypto-shredded"));

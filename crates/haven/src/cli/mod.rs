@@ -18,6 +18,7 @@ mod mail;
 mod packages;
 mod report;
 mod requests;
+mod sandbox;
 mod tokens;
 mod transfer;
 mod updates;
@@ -44,6 +45,7 @@ pub use mail::MailCommand;
 pub use packages::PackagesCommand;
 pub use report::ReportCommand;
 pub use requests::RequestsCommand;
+pub use sandbox::SandboxCommand;
 pub use tokens::TokensCommand;
 pub use transfer::TransferCommand;
 pub use updates::UpdatesCommand;
@@ -148,6 +150,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TransferCommand,
     },
+    /// The session sandbox: which isolation this host offers (`haven sandbox check`).
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Send files into Haven: into an asset (HAVEN_TOKEN, --url) or through a drop-off link.
     /// Resumes, shows progress, and checks the SHA-256 end to end.
     Upload(Upload),
@@ -183,6 +190,7 @@ impl Command {
             Command::Requests { command } => command.run(config).await,
             Command::Report { command } => command.run(config).await,
             Command::Transfer { command } => command.run(config).await,
+            Command::Sandbox { command } => Ok(command.run()),
             Command::Upload(upload) => upload.run().await,
         }
     }

@@ -1,0 +1,42 @@
+//! `haven sandbox check`: which isolation this host offers sessions, found by trying each piece,
+//! and what Haven will use. Exit 1 when sessions cannot be isolated here.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use haven_sandbox::probe::Probe;
+
+use super::say;
+
+#[derive(Subcommand, Debug)]
+pub enum SandboxCommand {
+    /// Try each kind of isolation (namespaces through bubblewrap, session identities, cgroups
+    /// v2 delegation, rlimits, seccomp) and say what sessions will use; exit 1 if they cannot be isolated.
+    Check {
+        /// bubblewrap to try: a path, or a name looked up on PATH.
+        #[arg(long, default_value = "bwrap")]
+        bwrap: PathBuf,
+    },
+}
+
+impl SandboxCommand {
+    pub fn run(self) -> i32 {
+        match self {
+            SandboxCommand::Check { bwrap } => {
+                let report = Probe { bwrap, ..Probe::default() }.run();
+                for c in &report.checks {
+                    let mark = match (c.ok, c.required) {
+                        (true, _) => "yes",
+                        (false, true) => "NO",
+                        (false, false) => "no",
+                    };
+                    let need = if c.required { "needed" } else { "optional" };
+                    say(format!("{:<18} {mark:<3}  {need:<8}  {}", c.what, c.detail));
+                }
+                say("");
+                say(report.plan());
+                if report.isolated() { 0 } else { 1 }
+            }
+        }
+    }
+}
