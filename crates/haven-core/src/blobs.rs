@@ -81,8 +81,14 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, meta: &ObjectMeta) -> Result<(), BlobError>;
     /// The backend answers.
     async fn ping(&self) -> Result<(), BlobError>;
-    /// Every stored object: its id and when it was last written.
+    /// Every stored object, and every blob still being written (or left half-written): its id
+    /// and when it was last written.
     async fn list(&self) -> Result<BoxStream<'static, Result<StoredBlob, BlobError>>, BlobError>;
+    /// Remove what a write of blob `id` left half-done, and nothing else (a store that keeps
+    /// no such thing has nothing to do).
+    async fn delete_partial(&self, _id: &str) -> Result<(), BlobError> {
+        Ok(())
+    }
 }
 
 /// An object as the backend lists it.
@@ -90,6 +96,8 @@ pub trait BlobStore: Send + Sync {
 pub struct StoredBlob {
     pub id: String,
     pub modified_us: i64,
+    /// Not an object yet: a write under way, or one that stopped (see [`BlobStore::delete_partial`]).
+    pub partial: bool,
 }
 
 pub fn is_object_id(id: &str) -> bool {
@@ -106,10 +114,10 @@ pub const UNRECORDED_GRACE: time::Duration = time::Duration::hours(24);
 
 /// Delete the objects that no record names and that were last written over
 /// [`UNRECORDED_GRACE`] ago (`before_us` in tests): what a crash, a kill or a shutdown left
-/// while writing a blob or between writing and recording it, or a blob whose delete failed after
-/// its record went.
-/// Their keys were never kept (or are gone), so nobody could read them; this gives the space
-/// back. Audited when anything went. How many went.
+/// between writing a blob and recording it, or a blob whose delete failed after its record went;
+/// and the half-written blobs as old (only the half-written file: should its write have just
+/// finished, the object it became is not touched). Their keys were never kept (or are gone), so
+/// nobody could read them; this gives the space back. Audited when anything went. How many went.
 pub async fn sweep_unrecorded(
     store: &dyn Store,
     blobs: &dyn BlobStore,
@@ -122,11 +130,16 @@ pub async fn sweep_unrecorded(
         .await
         .map_err(unavailable)?
         .try_filter(move |blob| std::future::ready(blob.modified_us < before_us))
-        .map_ok(|blob| blob.id)
         .try_chunks(256);
     let mut swept: Vec<String> = Vec::new();
     while let Some(batch) = old.next().await {
-        let ids = batch.map_err(|e| unavailable(e.1))?;
+        let (partial, whole): (Vec<StoredBlob>, Vec<StoredBlob>) =
+            batch.map_err(|e| unavailable(e.1))?.into_iter().partition(|b| b.partial);
+        for blob in partial {
+            blobs.delete_partial(&blob.id).await.map_err(unavailable)?;
+            swept.push(blob.id);
+        }
+        let ids: Vec<String> = whole.into_iter().map(|b| b.id).collect();
         let unrecorded = read(store, move |tx| {
             Box::pin(async move {
                 let mut out = Vec::new();

@@ -283,13 +283,6 @@ impl BlobStore for SealedBlobStore {
         if !is_object_id(&meta.id) {
             return Err(BlobError::NotFound);
         }
-        if let Some(dir) = &self.local {
-            // A blob left half-written (the server stopped mid-upload) is swept by its id too.
-            match tokio::fs::remove_file(dir.join("staging").join(&meta.id)).await {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(e)),
-                _ => {}
-            }
-        }
         match self.backend.delete(&path_of(&meta.id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend_err(e)),
@@ -306,9 +299,21 @@ impl BlobStore for SealedBlobStore {
         let objects = listed.map_err(backend_err).try_filter_map(|o| async move {
             let id = o.location.filename().unwrap_or_default().to_string();
             let modified_us = o.last_modified.timestamp_micros();
-            Ok(is_object_id(&id).then_some(StoredBlob { id, modified_us }))
+            let partial = o.location.prefix_matches(&Path::from("staging"));
+            Ok(is_object_id(&id).then_some(StoredBlob { id, modified_us, partial }))
         });
         Ok(objects.boxed())
+    }
+
+    async fn delete_partial(&self, id: &str) -> Result<(), BlobError> {
+        let Some(dir) = &self.local else { return Ok(()) };
+        if !is_object_id(id) {
+            return Err(BlobError::NotFound);
+        }
+        match tokio::fs::remove_file(dir.join("staging").join(id)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(e)),
+            _ => Ok(()),
+        }
     }
 
     async fn ping(&self) -> Result<(), BlobError> {

@@ -14,7 +14,7 @@
 //! aligned), it carries on through the page cache: slower, never wrong.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use tokio::task::{JoinHandle, spawn_blocking};
@@ -141,7 +141,7 @@ impl DirectFile {
                 match outcome {
                     Ok(()) => Ok(staged),
                     Err(e) => {
-                        spawn_blocking(move || drop(staged));
+                        let _ = spawn_blocking(move || drop(staged)).await;
                         Err(e)
                     }
                 }
@@ -152,11 +152,29 @@ impl DirectFile {
 }
 
 impl Drop for DirectFile {
-    /// Gone unfinished (the request went away): the staging file is removed off the runtime's
-    /// threads. A write under way removes it as it ends (its result is dropped where it ran).
+    /// Gone unfinished (the request went away): the staging file is removed on the blocking
+    /// pool, after the write under way if there is one (inline if there is no runtime left).
     fn drop(&mut self) {
-        if let Slot::Idle(staged) = std::mem::replace(&mut self.slot, Slot::Done) {
-            spawn_blocking(move || drop(staged));
+        let slot = std::mem::replace(&mut self.slot, Slot::Done);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if let Slot::Idle(staged) = slot {
+                drop(staged);
+            }
+            return;
+        };
+        match slot {
+            Slot::Idle(staged) => {
+                runtime.spawn_blocking(move || drop(staged));
+            }
+            Slot::Writing(w) => {
+                let pool = runtime.clone();
+                runtime.spawn(async move {
+                    if let Ok((staged, _, _)) = w.await {
+                        pool.spawn_blocking(move || drop(staged));
+                    }
+                });
+            }
+            Slot::Done => {}
         }
     }
 }
@@ -206,6 +224,9 @@ struct Out {
     file: File,
     path: PathBuf,
     direct: bool,
+    /// Where the next byte goes (kept here, not read back from the file, so that a write that
+    /// stops part-way is carried on from exactly where it stopped).
+    pos: u64,
     /// A buffer to copy a block into when the caller's lost its alignment.
     scratch: Option<AlignedBuf>,
 }
@@ -221,19 +242,24 @@ impl Out {
             let mut direct = o.clone();
             std::os::unix::fs::OpenOptionsExt::custom_flags(&mut direct, libc::O_DIRECT);
             match direct.open(&path) {
-                Ok(file) => return Ok(Out { file, path, direct: true, scratch: None }),
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
+                Ok(file) => return Ok(Out { file, path, direct: true, pos: 0, scratch: None }),
+                // Refused after the file was made (the kernel checks the flag last): open
+                // the file it made (a fresh random name, so nobody else's) without the flag.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                    o = std::fs::OpenOptions::new();
+                    o.write(true).truncate(true);
+                }
                 Err(e) => return Err(e),
             }
         }
-        Ok(Out { file: o.open(&path)?, path, direct: false, scratch: None })
+        Ok(Out { file: o.open(&path)?, path, direct: false, pos: 0, scratch: None })
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if !self.direct || data.as_ptr().align_offset(ALIGN) == 0 {
             return self.write_through(data);
         }
-        let mut scratch = self.scratch.take().unwrap_or_else(|| AlignedBuf::with_capacity(BLOCK * 2));
+        let mut scratch = self.scratch.take().unwrap_or_else(|| AlignedBuf::with_capacity(data.len()));
         scratch.clear();
         scratch.vec.extend_from_slice(data);
         let outcome = self.write_through(scratch.data());
@@ -241,29 +267,43 @@ impl Out {
         outcome
     }
 
-    fn write_through(&mut self, data: &[u8]) -> io::Result<()> {
-        match self.file.write_all(data) {
-            Err(e) if self.direct && e.kind() == io::ErrorKind::InvalidInput => {
-                // The file system took the flag but not the write: go on through the page cache,
-                // from where the direct writes ended (a refused write writes nothing).
-                let at = self.file.metadata()?.len();
-                let mut file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
-                std::io::Seek::seek(&mut file, io::SeekFrom::Start(at))?;
-                self.file = file;
-                self.direct = false;
-                self.file.write_all(data)
+    /// Writes all of `data` at the tracked position; if the file system refuses a direct write
+    /// (EINVAL: it takes the flag but not the write, or a write stopped off a block boundary),
+    /// carries on through the page cache from where the last write ended.
+    fn write_through(&mut self, mut data: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        while !data.is_empty() {
+            match self.file.write_at(data, self.pos) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    data = &data[n..];
+                    self.pos += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.direct && e.kind() == io::ErrorKind::InvalidInput => {
+                    self.file = std::fs::OpenOptions::new().write(true).open(&self.path)?;
+                    self.direct = false;
+                }
+                Err(e) => return Err(e),
             }
-            other => other,
         }
+        Ok(())
     }
 }
 
-/// Renames the synced file into place and syncs the directory, so the name survives a crash.
+/// Renames the synced file into place and syncs both directories, so that after a crash the
+/// blob has its one name. If that fails, the blob is taken out again: nothing is left behind.
 fn place(staging: &Path, dest: &Path) -> io::Result<()> {
     let dir = dest.parent().ok_or_else(|| io::Error::other("a blob's path has no directory"))?;
     make_dir(dir)?;
     std::fs::rename(staging, dest)?;
-    File::open(dir)?.sync_all()
+    let synced = File::open(dir)
+        .and_then(|d| d.sync_all())
+        .and_then(|()| staging.parent().map_or(Ok(()), |s| File::open(s).and_then(|d| d.sync_all())));
+    if synced.is_err() {
+        let _ = std::fs::remove_file(dest);
+    }
+    synced
 }
 
 /// Creates a directory (0700) and its parents, syncing the parent of each one made.
@@ -346,16 +386,25 @@ mod tests {
         assert_eq!(staged(dir.path()), 0);
     }
 
-    #[tokio::test]
-    async fn a_block_that_lost_its_alignment_is_still_written() {
+    #[test]
+    fn a_misaligned_block_is_copied_and_a_refused_direct_write_carries_on_buffered() {
         let dir = tempfile::tempdir().unwrap();
-        let mut f = DirectFile::create(dir.path(), "z", "objects/ef/z").await.unwrap();
-        // Far past the buffer's capacity: the vector moves, and its data is no longer aligned
-        // (or is, by luck): either way the bytes land.
-        let data: Vec<u8> = (0..9 * BLOCK + 3).map(|i| (i % 253) as u8).collect();
-        f.buf().extend_from_slice(&data);
-        f.ship_full().await.unwrap();
-        f.finish().await.unwrap();
-        assert_eq!(std::fs::read(dir.path().join("objects/ef/z")).unwrap(), data);
+        let path = dir.path().join("f");
+        let mut out = Out::open(path.clone()).unwrap();
+        let data: Vec<u8> = (0..3 * ALIGN + 1000).map(|i| (i % 251) as u8).collect();
+        let mut buf = AlignedBuf::with_capacity(data.len() + 1);
+        buf.vec.push(0);
+        buf.vec.extend_from_slice(&data);
+        // One byte off the boundary, an aligned length: copied to an aligned buffer, written direct.
+        out.write(&buf.data()[1..1 + ALIGN]).unwrap();
+        let direct = out.direct;
+        // A length off the block size: a direct write is refused (EINVAL); the rest goes buffered.
+        out.write(&data[ALIGN..]).unwrap();
+        assert_eq!(out.pos, data.len() as u64);
+        drop(out.file);
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        if cfg!(target_os = "linux") && direct {
+            assert!(!out.direct, "the refused direct write switched to the page cache");
+        }
     }
 }

@@ -458,15 +458,33 @@ async fn blobs_round_trip_sealed_and_detect_tampering(db: TestDb) {
     assert_eq!(back.concat(), b"part of a file");
     blobs.delete(&meta).await.unwrap();
 
-    // A blob left half-written (the server stopped mid-write) is listed by its id, and swept.
-    let left = dir.path().join("staging").join("0123456789abcdef0123456789abcdef");
+    // A blob left half-written (the server stopped mid-write) is listed by its id as partial,
+    // spared while young, then swept: its staging file only, never an object of the same id
+    // (the write may have just finished).
+    let kept = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"a whole object"))]).boxed();
+    let kept = blobs.put("proj", kept, Put::unlimited()).await.unwrap();
+    let left = dir.path().join("staging").join(&kept.id);
     std::fs::write(&left, b"half a blob").unwrap();
     let listed: Vec<_> = blobs.list().await.unwrap().try_collect().await.unwrap();
-    assert_eq!(listed.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["0123456789abcdef0123456789abcdef"]);
-    let swept = haven_core::blobs::sweep_unrecorded(store.as_ref(), &blobs, clock.as_ref(), Some(i64::MAX));
-    assert_eq!(swept.await.unwrap(), 1);
+    let mut seen: Vec<_> = listed.iter().map(|b| (b.id.as_str(), b.partial)).collect();
+    seen.sort();
+    assert_eq!(seen, [(kept.id.as_str(), false), (kept.id.as_str(), true)]);
+    let sweep = |before| haven_core::blobs::sweep_unrecorded(store.as_ref(), &blobs, clock.as_ref(), Some(before));
+    assert_eq!(sweep(0).await.unwrap(), 0, "nothing is old enough");
+    assert!(left.exists());
+    // The whole object is unrecorded here too, so it goes as well, by its own rule.
+    assert_eq!(sweep(i64::MAX).await.unwrap(), 2);
     assert!(!left.exists());
     assert_eq!(walk(dir.path()), Vec::<std::path::PathBuf>::new());
+
+    // Only the half-written file goes when the object of that id is a recorded one.
+    let recorded = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"kept"))]).boxed();
+    let recorded = blobs.put("proj", recorded, Put::unlimited()).await.unwrap();
+    std::fs::write(dir.path().join("staging").join(&recorded.id), b"half").unwrap();
+    blobs.delete_partial(&recorded.id).await.unwrap();
+    let back: Vec<bytes::Bytes> = blobs.get(&recorded).await.unwrap().try_collect().await.unwrap();
+    assert_eq!(back.concat(), b"kept");
+    assert_eq!(walk(dir.path()).len(), 1);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
