@@ -65,6 +65,10 @@ pub enum Action {
     DecideArrival,
     /// List the asset's arrivals: those who decide them, and the console.
     ViewArrivals,
+    /// Add applications and versions to the catalogue, and set defaults: the service desk.
+    ManageCatalogue,
+    /// Read the application catalogue: anyone signed in fully, and the console.
+    ReadCatalogue,
 }
 
 /// The caller's relation to one asset, worked out by the use case from the asset's records
@@ -83,7 +87,7 @@ pub struct Standing {
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 28] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -110,6 +114,8 @@ impl Action {
         Action::IssueDropLink,
         Action::DecideArrival,
         Action::ViewArrivals,
+        Action::ManageCatalogue,
+        Action::ReadCatalogue,
     ];
 
     /// What the action is about when a page asks for it without naming a thing: the caller's
@@ -131,7 +137,9 @@ impl Action {
             | Action::ManagePackages
             | Action::CreateAsset
             | Action::ViewGovernance
-            | Action::DecideAccess => Resource::Service,
+            | Action::DecideAccess
+            | Action::ManageCatalogue
+            | Action::ReadCatalogue => Resource::Service,
             // Without a named asset, only the service desk's standing counts.
             Action::ManageAsset
             | Action::NominateAdmins
@@ -191,7 +199,8 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
     let desk_writes = desk || (api_write && caller.has(Role::Admin));
     let auditor_reads = reads && caller.has(Role::Auditor);
     match (action, resource) {
-        (Action::PublishServiceUpdate | Action::ManageAccounts, Resource::Service) => desk,
+        (Action::PublishServiceUpdate | Action::ManageAccounts | Action::ManageCatalogue, Resource::Service) => desk,
+        (Action::ReadCatalogue, Resource::Service) => full || console || console_admin || console_named,
         (Action::ViewAuditTrail, Resource::Service) => desk || auditor,
         (Action::ViewGovernance, Resource::Service) => desk_reads || auditor_reads,
         (Action::CreateAsset | Action::DecideAccess, Resource::Service) => desk_writes,
@@ -274,7 +283,8 @@ mod tests {
 
     #[test]
     fn service_actions_need_a_fully_signed_in_admin_or_the_console() {
-        let service = [Action::PublishServiceUpdate, Action::ViewAuditTrail, Action::ManageAccounts];
+        let service =
+            [Action::PublishServiceUpdate, Action::ViewAuditTrail, Action::ManageAccounts, Action::ManageCatalogue];
         for action in service {
             assert!(can(&caller("root", &[Role::Admin], Level::Full), action, Resource::Service));
             assert!(can(&Caller::console(), action, Resource::Service));
@@ -296,6 +306,22 @@ mod tests {
                 Resource::Project { project: "p1", owner: None }
             ));
         }
+    }
+
+    #[test]
+    fn the_catalogue_is_read_by_anyone_signed_in_fully_and_kept_by_the_desk() {
+        use Level::*;
+        for (level, read) in
+            [(Full, true), (Ice, false), (Enrol, false), (Repository, false), (ApiRead, false), (ApiWrite, false)]
+        {
+            let a = caller("alice", &[Role::Researcher], level);
+            assert_eq!(can(&a, Action::ReadCatalogue, Resource::Service), read, "{level:?}");
+            assert!(!can(&a, Action::ManageCatalogue, Resource::Service), "{level:?}");
+        }
+        assert!(!can(&limited("alice", &[Role::Researcher], true, false), Action::ReadCatalogue, Resource::Service));
+        assert!(!can(&Caller::anonymous("", ""), Action::ReadCatalogue, Resource::Service));
+        assert!(can(&Caller::console(), Action::ReadCatalogue, Resource::Service));
+        assert!(!can(&caller("alice", &[Role::Researcher], Full), Action::ReadCatalogue, Resource::Account("alice")));
     }
 
     #[test]
@@ -504,6 +530,7 @@ mod tests {
                     | ChangeOwnPassword
                     | ConfirmIdentity
                     | ManageOwnCredentials
+                    | ReadCatalogue
             )
         });
         for action in changes {

@@ -195,6 +195,11 @@ impl App {
         Ok(Arc::new(adapters.governance(identity, self.config.governance.clone())?))
     }
 
+    /// The application catalogue.
+    pub fn catalogue(&self) -> haven_core::workspaces::catalogue::Catalogue {
+        haven_core::workspaces::catalogue::Catalogue::new(self.store.clone(), self.clock.clone())
+    }
+
     /// The File Transfer use cases.
     pub async fn transfer(&self, public_url: &str) -> Result<Arc<Transfer>> {
         let governance = self.governance(public_url).await?;

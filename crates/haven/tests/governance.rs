@@ -312,3 +312,38 @@ heart,noel,data_manager,2030-06-30
     assert!(ok(&["assets", "list"], d).contains("closed"));
     assert!(ok(&["audit", "verify"], d).contains("Audit trail intact"));
 }
+
+/// `haven apps`: versions side by side, a default per file type, refusals that change nothing.
+#[test]
+fn the_application_catalogue_at_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    Haven::start(Path::new(BIN), &data, &[], &[]).stop();
+    let d = data.as_path();
+    assert!(ok(&["apps", "list"], d).contains("The catalogue is empty"));
+    let added = ok(
+        &[
+            "apps",
+            "add",
+            "r",
+            "4.3.2",
+            "--kind",
+            "terminal",
+            "--command",
+            "/opt/R/4.3.2/bin/R --no-save",
+            "--default-for",
+            "R",
+        ],
+        d,
+    );
+    assert!(added.contains("r 4.3.2 (terminal) is in the catalogue: /opt/R/4.3.2/bin/R --no-save"), "{added}");
+    ok(&["apps", "add", "r", "4.4.1", "--kind", "terminal", "--command", "/opt/R/4.4.1/bin/R"], d);
+    refused(&["apps", "add", "r", "4.4.1", "--kind", "web", "--command", "/x"], d, "in the catalogue already");
+    refused(&["apps", "add", "r", "5", "--kind", "terminal", "--command", "R"], d, "absolute path");
+    refused(&["apps", "default", "R", "r", "9"], d, "not in the catalogue");
+    assert!(ok(&["apps", "default", ".R", "r", "4.4.1"], d).contains(".r files now open with r 4.4.1"));
+    let listed = ok(&["apps", "list"], d);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(lines[1].starts_with("r") && lines[1].contains("4.4.1") && lines[1].contains(".r"), "{listed}");
+    assert!(lines[2].contains("4.3.2") && lines[2].contains(" - "), "{listed}");
+}

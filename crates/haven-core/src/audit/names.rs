@@ -23,6 +23,8 @@ pub mod action {
     pub const ACCESS_REQUEST_SUBMITTED: &str = "access_request.submitted";
     pub const ACCESS_REVIEW_RECORDED: &str = "access_review.recorded";
     pub const ACCOUNT_CREATED: &str = "account.created";
+    pub const APP_ADDED: &str = "app.added";
+    pub const APP_DEFAULT_SET: &str = "app.default_set";
     pub const ARRIVAL_ACCEPTED: &str = "arrival.accepted";
     pub const ARRIVAL_INFECTED: &str = "arrival.infected";
     pub const ARRIVAL_REJECTED: &str = "arrival.rejected";

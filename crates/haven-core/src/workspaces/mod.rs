@@ -1,4 +1,5 @@
 //! Workspaces: where people work on an asset's data inside the garden. So far its drives
-//! ([`drives`]); the application catalogue and sessions build on them.
+//! ([`drives`]) and the application catalogue ([`catalogue`]); sessions build on them.
 
+pub mod catalogue;
 pub mod drives;

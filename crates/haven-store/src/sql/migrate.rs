@@ -58,10 +58,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_transfer.sql"),
         postgres: include_str!("../../migrations/postgres/0007_transfer.sql"),
     },
+    Migration {
+        version: 8,
+        description: "workspaces: the application catalogue",
+        sqlite: include_str!("../../migrations/sqlite/0008_workspaces.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_workspaces.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 7;
+pub const KNOWN_VERSION: i64 = 8;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

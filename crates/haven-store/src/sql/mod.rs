@@ -22,6 +22,7 @@ pub(crate) mod reads;
 mod rows;
 mod transfer;
 mod unit;
+mod workspaces;
 mod writer;
 
 use std::str::FromStr;

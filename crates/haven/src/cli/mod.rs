@@ -10,6 +10,7 @@ macro_rules! say {
 }
 
 mod admin;
+mod apps;
 mod assets;
 mod audit;
 mod config;
@@ -37,6 +38,7 @@ use haven_core::identity::Identity;
 use std::sync::Arc;
 
 pub use admin::AdminCommand;
+pub use apps::AppsCommand;
 pub use assets::AssetsCommand;
 pub use audit::AuditCommand;
 pub use config::ConfigCommand;
@@ -150,6 +152,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TransferCommand,
     },
+    /// The application catalogue: versions side by side, and defaults per file type.
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
     /// The session sandbox: which isolation this host offers (`haven sandbox check`).
     Sandbox {
         #[command(subcommand)]
@@ -190,6 +197,7 @@ impl Command {
             Command::Requests { command } => command.run(config).await,
             Command::Report { command } => command.run(config).await,
             Command::Transfer { command } => command.run(config).await,
+            Command::Apps { command } => command.run(config).await,
             Command::Sandbox { command } => Ok(command.run()),
             Command::Upload(upload) => upload.run().await,
         }
