@@ -1,0 +1,124 @@
+//! A program run through the real sandbox (bubblewrap, setpriv and prlimit from the host; root,
+//! as Haven must be to give sessions identities of their own): what it can and cannot reach.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+use std::path::Path;
+
+use haven_sandbox::runner::{Bind, Identity, Limits, Spec, Tools, command};
+
+const WHO: Identity = Identity { uid: 200_001, gid: 200_001 };
+
+/// The tools, when this test can run here: bubblewrap (scripts/test sets HAVEN_TEST_BWRAP) and
+/// root (under CI=true, not being root is a failure).
+fn tools() -> Option<Tools> {
+    let bwrap = haven_testkit::tool("HAVEN_TEST_BWRAP")?;
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !root {
+        assert!(!haven_testkit::strict(), "the sandbox tests need root under CI=true");
+        eprintln!("skipped: not root");
+        return None;
+    }
+    Some(Tools::find(Path::new(&bwrap)).unwrap())
+}
+
+/// A drive owned by the sandbox's identity, 0700, as Haven will make them.
+fn drive(root: &Path, name: &str) -> std::path::PathBuf {
+    let d = root.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    chown(&d, Some(WHO.uid), Some(WHO.gid)).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
+/// Runs `script` with /bin/sh in the sandbox: (exit code, stdout + stderr).
+fn run(tools: &Tools, binds: Vec<Bind>, script: &str) -> (i32, String) {
+    let spec = Spec {
+        argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        identity: WHO,
+        binds,
+        workdir: "/tmp".into(),
+        env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("HOME".into(), "/drives/N".into())],
+        limits: Limits { memory_bytes: 512 << 20, processes: 200, cpu_secs: 60 },
+    };
+    let out = command(tools, &spec).unwrap().output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_sandbox_reaches_its_drives_and_nothing_else() {
+    let Some(tools) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let shared = drive(dir.path(), "shared");
+    let home = drive(dir.path(), "home");
+    std::fs::write(shared.join("cohort.csv"), "id,age\n1,54\n").unwrap();
+    chown(shared.join("cohort.csv"), Some(WHO.uid), Some(WHO.gid)).unwrap();
+    // Another asset's drive and Haven's own files, on the same host.
+    let other = drive(dir.path(), "other-asset");
+    std::fs::write(other.join("secret.csv"), "not yours").unwrap();
+    std::fs::write(dir.path().join("master.key"), "key").unwrap();
+    let binds = || {
+        vec![
+            Bind { host: shared.clone(), inside: "/drives/S".into(), writable: true },
+            Bind { host: home.clone(), inside: "/drives/N".into(), writable: true },
+        ]
+    };
+
+    // Its drives: read S:, write results to N:, as its own identity.
+    let (code, out) = run(&tools, binds(), "id -u; id -G; cat /drives/S/cohort.csv; echo done > /drives/N/result.txt");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("200001\n200001\n"), "its own uid, no other groups: {out}");
+    assert!(out.contains("1,54"), "{out}");
+    let written = std::fs::metadata(home.join("result.txt")).unwrap();
+    assert_eq!((written.uid(), written.gid()), (WHO.uid, WHO.gid), "files it writes are its identity's");
+
+    // Nothing else: not the other asset, not the host's files, not the repository it came from.
+    let probe = format!(
+        "ls {other} 2>&1; ls {dir} 2>&1; ls {repo} 2>&1; ls /drives",
+        other = other.display(),
+        dir = dir.path().display(),
+        repo = env!("CARGO_MANIFEST_DIR")
+    );
+    let (_, out) = run(&tools, binds(), &probe);
+    assert_eq!(out.matches("No such file or directory").count(), 3, "{out}");
+    assert!(out.trim_end().ends_with("N\nS"), "{out}");
+
+    // No network: the host's services on loopback (PostgreSQL here) are not reachable.
+    let (code, out) = run(
+        &tools,
+        binds(),
+        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 5432), 2)' 2>&1 | tail -n 1; \
+         cat /proc/net/dev | tail -n +3 | cut -d: -f1",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ConnectionRefusedError") || out.contains("OSError"), "{out}");
+    assert!(out.trim_end().ends_with("lo"), "only its own loopback: {out}");
+
+    // Its own processes only, the limits set, and no way back up.
+    let (_, out) = run(
+        &tools,
+        binds(),
+        "ls /proc | grep -c '^[0-9]'; ulimit -v; grep 'Max processes' /proc/self/limits | tr -s ' ' | cut -d' ' -f3; \
+         grep NoNewPrivs /proc/self/status",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].parse::<u32>().unwrap() < 10, "a few processes of its own: {out}");
+    assert_eq!(&lines[1..3], ["524288", "200"], "{out}");
+    assert!(lines[3].ends_with('1'), "{out}");
+
+    // Scratch space is its own and gone when it ends.
+    let (_, out) = run(&tools, binds(), "ls -A /tmp; echo scratch > /tmp/left.txt");
+    assert_eq!(out, "");
+    let (_, out) = run(&tools, binds(), "ls -A /tmp");
+    assert_eq!(out, "", "nothing of the last sandbox's scratch space");
+
+    // The host's programs are there, read-only; a read-only bind is read-only.
+    let ro = vec![Bind { host: shared.clone(), inside: "/drives/S".into(), writable: false }];
+    let (_, out) = run(&tools, ro, "touch /usr/x 2>&1; touch /drives/S/x 2>&1; echo end");
+    assert_eq!(out.matches("Read-only file system").count(), 2, "{out}");
+}
