@@ -44,17 +44,13 @@ impl Report {
                 missing.join(", ")
             );
         }
-        let limits = if self.ok(CGROUPS) {
-            "limited by cgroups v2 (memory, CPU, processes)"
-        } else if self.ok(RLIMITS) {
-            "limited by rlimits through prlimit (address space, processes, CPU time), as cgroups v2 is not delegated to Haven"
-        } else {
-            "without resource limits (neither cgroups v2 nor prlimit is available)"
-        };
+        let cgroups =
+            if self.ok(CGROUPS) { " (cgroups v2 is delegated here, but Haven does not use it yet)" } else { "" };
         let seccomp = if self.ok(SECCOMP) { "; no seccomp filter yet (the kernel supports one)" } else { "" };
         format!(
             "Sessions will run in bubblewrap with their own user, PID, IPC, network and mount namespaces, as an \
-             identity that is not Haven's, {limits}{seccomp}."
+             identity that is not Haven's, limited by rlimits through prlimit (address space, processes, CPU \
+             time){cgroups}{seccomp}."
         )
     }
 }
@@ -66,6 +62,7 @@ const IPC: &str = "IPC namespace";
 const NET: &str = "network namespace";
 const MOUNT: &str = "mount namespace";
 const IDENTITY: &str = "session identity";
+const RUNNER: &str = "sandbox as a session";
 const CGROUPS: &str = "cgroups v2";
 const RLIMITS: &str = "rlimits";
 const SECCOMP: &str = "seccomp";
@@ -128,14 +125,15 @@ impl Probe {
             checks.push(check(what, true, outcome));
         }
         checks.push(check(IDENTITY, true, identity()));
-        checks.push(check(CGROUPS, false, cgroups(&self.cgroup_root)));
         checks.push(check(
             RLIMITS,
-            false,
-            find(Path::new("prlimit"))
+            true,
+            crate::runner::system_tool(Path::new("prlimit"))
                 .map(|p| format!("prlimit at {}", p.display()))
                 .ok_or_else(|| "prlimit not found: install util-linux".into()),
         ));
+        checks.push(check(RUNNER, true, as_a_session(&self.bwrap)));
+        checks.push(check(CGROUPS, false, cgroups(&self.cgroup_root)));
         checks.push(check(SECCOMP, false, seccomp()));
         Report { checks }
     }
@@ -199,18 +197,38 @@ fn net_ns(bwrap: &Path) -> Result<String, String> {
 }
 
 fn mount_ns(bwrap: &Path) -> Result<String, String> {
-    let dir = std::env::temp_dir().join(format!("haven-sandbox-probe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("could not make {}: {e}", dir.display()))?;
-    let marker = dir.join("host-only");
-    let outcome = std::fs::write(&marker, b"x").map_err(|e| e.to_string()).and_then(|()| {
-        let d = dir.to_string_lossy();
-        let m = marker.to_string_lossy();
-        sandboxed(bwrap, &["--tmpfs", &d], &["sh", "-c", &format!("test ! -e '{m}'")])
-            .map(|_| "a session sees only what is mounted for it".into())
-            .map_err(|e| format!("a host file stayed visible under an empty mount: {e}"))
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    outcome
+    // A directory of its own (not a guessable name another user could have made first).
+    let dir = tempfile::Builder::new().prefix("haven-sandbox-probe").tempdir().map_err(|e| e.to_string())?;
+    let marker = dir.path().join("host-only");
+    std::fs::write(&marker, b"x").map_err(|e| e.to_string())?;
+    let (d, m) = (dir.path().to_string_lossy(), marker.to_string_lossy());
+    sandboxed(bwrap, &["--tmpfs", &d], &["sh", "-c", "test ! -e \"$1\"", "sh", &m])
+        .map(|_| "a session sees only what is mounted for it".into())
+        .map_err(|e| format!("a host file stayed visible under an empty mount: {e}"))
+}
+
+/// The runner's own command, as a session identity with `no_new_privs`, run for real: what the
+/// namespace checks above (run as Haven) cannot show, such as unprivileged user namespaces being
+/// off for everyone but root.
+fn as_a_session(bwrap: &Path) -> Result<String, String> {
+    use crate::runner::{FIRST_SESSION_ID, Identity, Limits, Spec, Tools, command};
+    let tools = Tools::find(bwrap).map_err(|e| e.to_string())?;
+    let id = FIRST_SESSION_ID + 4242;
+    let spec = Spec {
+        argv: vec!["/usr/bin/id".into(), "-u".into()],
+        identity: Identity { uid: id, gid: id },
+        binds: vec![],
+        workdir: "/tmp".into(),
+        env: vec![],
+        limits: Limits { memory_bytes: 256 << 20, processes: 16, cpu_secs: 10, scratch_bytes: 1 << 20 },
+    };
+    let out = command(&tools, &spec).map_err(|e| e.to_string())?.output().map_err(|e| e.to_string())?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && said == id.to_string() {
+        Ok(format!("setpriv, prlimit and bubblewrap ran a program as uid {said}"))
+    } else {
+        Err(format!("the sandbox did not start as a session identity: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    }
 }
 
 /// A line of /proc/self/status.
@@ -227,16 +245,9 @@ fn identity() -> Result<String, String> {
         return Ok("Haven runs as root: each session can run as a uid of its own".into());
     }
     let name = user_name(euid).unwrap_or_else(|| euid.to_string());
-    let has_range = |file: &str| {
-        std::fs::read_to_string(file)
-            .is_ok_and(|t| t.lines().any(|l| l.split(':').next().is_some_and(|u| u == name || u == euid.to_string())))
-    };
-    if has_range("/etc/subuid") && has_range("/etc/subgid") && find(Path::new("newuidmap")).is_some() {
-        return Ok(format!("{name} has subordinate uids and gids, and newuidmap is installed"));
-    }
     Err(format!(
         "sessions would run as Haven's own user ({name}, uid {euid}), which can read the data directory: run \
-         Haven as root, or give {name} ranges in /etc/subuid and /etc/subgid and install uidmap"
+         Haven as root, so that it can give each session an identity of its own"
     ))
 }
 

@@ -7,19 +7,19 @@
 //! 2. `prlimit` (util-linux) sets the rlimits (address space, processes, CPU time), which that
 //!    identity then cannot raise;
 //! 3. `bwrap` (bubblewrap) unshares every namespace (user, PID, IPC, UTS, cgroup and network: no
-//!    network but its own loopback) and builds a root file system of the host's programs
-//!    read-only (`/usr`, `/etc`, `/opt`), a fresh `/proc`, `/dev` and `/tmp` (memory that is gone
-//!    when the sandbox ends: scratch space is wiped, SATRE 2.1.14), and the binds it is given
-//!    (N:, S:, outputs). Nothing else of the host is there: not the data directory, its keys or
-//!    database, nor another user's or asset's drives. It runs in a new session (no terminal
-//!    injection) and dies with its parent.
+//!    network but its own loopback), forbids making further user namespaces inside (the way to
+//!    the kernel's less-trodden code), and builds a root file system of the host's programs
+//!    read-only (`/usr`, `/opt`, and from `/etc` only what programs need to run), a fresh
+//!    `/proc`, `/dev` and a size-limited `/tmp` (memory that is gone when the sandbox ends:
+//!    scratch space is wiped, SATRE 2.1.14), and the binds it is given (N:, S:, outputs).
+//!    Nothing else of the host is there: not the data directory, its keys or database, nor
+//!    another user's or asset's drives. It runs in a new session (no terminal injection) and
+//!    dies with its parent.
 //!
 //! Haven must run as root to hand a sandbox an identity of its own (`haven sandbox check`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use crate::probe::find;
 
 /// Who the sandboxed program runs as, inside and outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct Limits {
     pub processes: u64,
     /// CPU seconds (0: none).
     pub cpu_secs: u64,
+    /// The size of its scratch space (`/tmp`, in memory).
+    pub scratch_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -80,15 +82,59 @@ pub struct Tools {
     pub prlimit: PathBuf,
 }
 
+/// Where the host's own tools are looked for: root runs them, so never from PATH, which may name
+/// the working directory or a directory others can write.
+const SYSTEM_DIRS: [&str; 4] = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"];
+
+/// `name` in the system directories, or `name` itself when it is an absolute path.
+pub fn system_tool(name: &Path) -> Option<PathBuf> {
+    if name.is_absolute() {
+        return name.is_file().then(|| name.to_path_buf());
+    }
+    SYSTEM_DIRS.iter().map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+}
+
 impl Tools {
-    /// bubblewrap as given (a path, or a name on PATH), util-linux's tools from PATH.
+    /// bubblewrap as given (an absolute path, or a name in the system directories), and
+    /// util-linux's tools from the system directories.
     pub fn find(bwrap: &Path) -> Result<Self, SandboxError> {
         Ok(Tools {
-            bwrap: find(bwrap).ok_or(SandboxError::Missing("bubblewrap"))?,
-            setpriv: find(Path::new("setpriv")).ok_or(SandboxError::Missing("setpriv (util-linux)"))?,
-            prlimit: find(Path::new("prlimit")).ok_or(SandboxError::Missing("prlimit (util-linux)"))?,
+            bwrap: system_tool(bwrap).ok_or(SandboxError::Missing("bubblewrap"))?,
+            setpriv: system_tool(Path::new("setpriv")).ok_or(SandboxError::Missing("setpriv (util-linux)"))?,
+            prlimit: system_tool(Path::new("prlimit")).ok_or(SandboxError::Missing("prlimit (util-linux)"))?,
         })
     }
+}
+
+/// The lowest uid and gid a sandbox may have: above every account a Linux host makes itself
+/// (system and login accounts, and the 65534 of nobody).
+pub const FIRST_SESSION_ID: u32 = 100_000;
+
+/// What programs need from `/etc` (the loader's cache, certificates, time zone, name lookup),
+/// and nothing else: not the accounts, and not the configuration of the host's services, which
+/// may hold secrets (Haven's own among them).
+const ETC: [&str; 14] = [
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/alternatives",
+    "/etc/fonts",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/R",
+    "/etc/python3",
+    "/etc/jupyter",
+];
+
+/// Whether `id` names an account or group of the host's own.
+fn host_id(id: u32, file: &str) -> bool {
+    std::fs::read_to_string(file)
+        .map(|t| t.lines().any(|l| l.split(':').nth(2) == Some(id.to_string().as_str())))
+        .unwrap_or(true)
 }
 
 /// Where binds may appear: away from the host programs the sandbox is built from.
@@ -112,7 +158,11 @@ fn own_uid() -> Option<u32> {
 /// The command that runs `spec` sandboxed; the caller runs it (and owns its pipes).
 pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     let Identity { uid, gid } = spec.identity;
-    if uid == 0 || gid == 0 || Some(uid) == own_uid() {
+    let own = own_uid().ok_or_else(|| SandboxError::Spec("this process's uid cannot be read".into()))?;
+    if uid < FIRST_SESSION_ID || gid < FIRST_SESSION_ID || uid == own {
+        return Err(SandboxError::Identity(uid));
+    }
+    if host_id(uid, "/etc/passwd") || host_id(gid, "/etc/group") {
         return Err(SandboxError::Identity(uid));
     }
     match spec.argv.first() {
@@ -125,15 +175,21 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     c.arg(&tools.prlimit);
     c.arg(format!("--as={}", spec.limits.memory_bytes));
     c.arg(format!("--nproc={}", spec.limits.processes));
+    // No core dumps: a crash must not write a process's memory (the data) where the host keeps them.
+    c.arg("--core=0");
     if spec.limits.cpu_secs > 0 {
         c.arg(format!("--cpu={}", spec.limits.cpu_secs));
     }
     c.arg("--").arg(&tools.bwrap);
-    c.args(["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]);
-    for dir in ["/usr", "/etc", "/opt"] {
+    c.args(["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]);
+    c.arg("--clearenv");
+    for dir in ["/usr", "/opt"] {
         if Path::new(dir).is_dir() {
             c.args(["--ro-bind", dir, dir]);
         }
+    }
+    for path in ETC {
+        c.args(["--ro-bind-try", path, path]);
     }
     // Merged-/usr hosts link these into /usr; others have them as directories.
     for dir in ["/bin", "/sbin", "/lib", "/lib32", "/lib64"] {
@@ -148,7 +204,8 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
             Err(_) => {}
         }
     }
-    c.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+    c.args(["--proc", "/proc", "--dev", "/dev"]);
+    c.arg("--size").arg(spec.limits.scratch_bytes.to_string()).args(["--tmpfs", "/tmp"]);
     for b in &spec.binds {
         clean_inside(&b.inside)?;
         if !BIND_ROOTS.iter().any(|r| b.inside.starts_with(r)) {
@@ -165,6 +222,8 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     }
     c.arg("--").args(&spec.argv);
     c.env_clear();
+    // Never the caller's terminal: whoever runs it gives it input and takes its output.
+    c.stdin(std::process::Stdio::null());
     Ok(c)
 }
 
@@ -179,7 +238,7 @@ mod tests {
             binds: vec![],
             workdir: "/tmp".into(),
             env: vec![],
-            limits: Limits { memory_bytes: 1 << 30, processes: 64, cpu_secs: 0 },
+            limits: Limits { memory_bytes: 1 << 30, processes: 64, cpu_secs: 0, scratch_bytes: 64 << 20 },
         }
     }
 
@@ -191,6 +250,8 @@ mod tests {
     fn what_would_escape_is_refused_before_anything_runs() {
         let refused = |s: Spec| command(&tools(), &s).unwrap_err();
         assert_eq!(refused(Spec { identity: Identity { uid: 0, gid: 5 }, ..spec() }), SandboxError::Identity(0));
+        let nobody = Identity { uid: 65534, gid: 65534 };
+        assert_eq!(refused(Spec { identity: nobody, ..spec() }), SandboxError::Identity(65534));
         assert!(matches!(refused(Spec { argv: vec!["true".into()], ..spec() }), SandboxError::Spec(_)));
         assert!(matches!(refused(Spec { argv: vec![], ..spec() }), SandboxError::Spec(_)));
         assert!(matches!(refused(Spec { workdir: "/drives/../etc".into(), ..spec() }), SandboxError::Spec(_)));
@@ -208,7 +269,10 @@ mod tests {
         assert_eq!(c.get_program(), "/usr/bin/setpriv");
         let at = |s: &str| args.iter().position(|a| a == s).unwrap();
         assert!(at("--no-new-privs") < at("/usr/bin/prlimit") && at("/usr/bin/prlimit") < at("/usr/bin/bwrap"));
-        assert!(args.contains(&"--unshare-all".to_string()) && args.contains(&"--clearenv".to_string()));
+        for flag in ["--unshare-all", "--unshare-user", "--disable-userns", "--clearenv", "--core=0"] {
+            assert!(args.contains(&flag.to_string()), "{flag}");
+        }
+        assert!(!args.iter().any(|a| a == "/etc"), "not the whole of /etc");
         assert!(!args.iter().any(|a| a == "--share-net"));
         assert_eq!(args.last().unwrap(), "/usr/bin/true");
     }

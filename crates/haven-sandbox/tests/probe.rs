@@ -7,6 +7,9 @@ use haven_sandbox::probe::Probe;
 #[test]
 fn this_host_isolates_sessions_and_the_probe_shows_it() {
     let Some(bwrap) = haven_testkit::tool("HAVEN_TEST_BWRAP") else { return };
+    if !haven_testkit::root("the probe's session identity") {
+        return;
+    }
     let report = Probe { bwrap: bwrap.into(), ..Probe::default() }.run();
     for what in
         ["bubblewrap", "user namespace", "PID namespace", "IPC namespace", "network namespace", "mount namespace"]

@@ -42,8 +42,9 @@ fn check_name(name: &str) -> Result<(), DriveError> {
 
 impl LocalDrives {
     /// Drives under `root` (created 0700 if missing).
-    pub fn new(root: PathBuf) -> Result<Self, DriveError> {
+    pub fn new(root: PathBuf, clock: &dyn haven_core::Clock) -> Result<Self, DriveError> {
         make_dirs(&root).map_err(io)?;
+        remove_stale(&root.join(".incoming"), std::time::SystemTime::from(clock.now()));
         Ok(LocalDrives { root, turns: Mutex::new(HashMap::new()) })
     }
 
@@ -104,10 +105,15 @@ impl Drives for LocalDrives {
         if written != size {
             return Err(DriveError::Input(format!("{written} of {size} bytes")));
         }
+        // tokio reports a write's error on the next call: flush, so that the last one is seen.
+        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(io)?;
         let file = file.into_std().await;
         let name = name.to_string();
         spawn_blocking(move || -> std::io::Result<String> {
             file.sync_all()?;
+            if file.metadata()?.len() != size {
+                return Err(std::io::Error::other("the file on disk is not the size written"));
+            }
             make_dirs(&dir)?;
             let mut n = 1;
             let placed = loop {
@@ -135,12 +141,21 @@ impl Drives for LocalDrives {
 
     async fn list(&self, drive: &Drive, dir: &str) -> Result<Vec<Entry>, DriveError> {
         let mut path = self.dir(drive)?;
-        for part in dir.split('/').filter(|p| !p.is_empty()) {
+        let parts: Vec<String> = dir.split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();
+        for part in &parts {
             check_name(part)?;
-            path.push(part);
         }
-        let top = dir.trim_matches('/').is_empty();
+        let top = parts.is_empty();
         spawn_blocking(move || -> Result<Vec<Entry>, DriveError> {
+            // Never through a link: one a session made in S: could point anywhere on the host.
+            // (A link swapped in between this check and the read is for openat-style access,
+            // with the drive pages.)
+            for part in &parts {
+                path.push(part);
+                if path.symlink_metadata().map_err(io)?.file_type().is_symlink() {
+                    return Err(DriveError::NotFound);
+                }
+            }
             let read = match std::fs::read_dir(&path) {
                 // A drive nobody has written to yet is empty, not missing.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && top => return Ok(Vec::new()),
@@ -170,29 +185,73 @@ impl Drives for LocalDrives {
         .map_err(joined)?
     }
 
+    async fn erase_asset(&self, asset: &str) -> Result<bool, DriveError> {
+        check_name(asset)?;
+        let dir = self.root.join("assets").join(asset);
+        spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                if let Some(parent) = dir.parent() {
+                    std::fs::File::open(parent)?.sync_all()?;
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(joined)?
+        .map_err(io)
+    }
+
     async fn usage(&self, drive: &Drive) -> Result<u64, DriveError> {
         let dir = self.dir(drive)?;
         spawn_blocking(move || bytes_under(&dir)).await.map_err(joined)?.map_err(io)
     }
 }
 
-/// The bytes of the regular files under `dir` (links not followed; a missing drive holds none).
+/// The deepest folder the usage walk follows (a session could build a deeper tree to make Haven
+/// run out of file descriptors or path length).
+const MAX_DEPTH: usize = 64;
+
+/// The bytes of the regular files under `dir`, walked without recursion or links, one folder
+/// open at a time; what vanishes meanwhile (a session deleting) is skipped. A missing drive
+/// holds none.
 fn bytes_under(dir: &Path) -> std::io::Result<u64> {
-    let read = match std::fs::read_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        other => other?,
-    };
     let mut total: u64 = 0;
-    for entry in read {
-        let entry = entry?;
-        let meta = entry.path().symlink_metadata()?;
-        if meta.is_dir() {
-            total = total.saturating_add(bytes_under(&entry.path())?);
-        } else if meta.is_file() {
-            total = total.saturating_add(meta.len());
+    let mut todo = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((folder, depth)) = todo.pop() {
+        let entries: Vec<_> = match std::fs::read_dir(&folder) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            other => other?.collect(),
+        };
+        for entry in entries {
+            let meta = match entry.and_then(|e| e.metadata().map(|m| (e.path(), m))) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                other => other?,
+            };
+            if meta.1.is_dir() {
+                if depth >= MAX_DEPTH {
+                    return Err(std::io::Error::other(format!("folders nested deeper than {MAX_DEPTH} levels")));
+                }
+                todo.push((meta.0, depth + 1));
+            } else if meta.1.is_file() {
+                total = total.saturating_add(meta.1.len());
+            }
         }
     }
     Ok(total)
+}
+
+/// Files left in `.incoming` over a day ago (a crash mid-write): plaintext outside every drive,
+/// removed. Younger ones may be another process's write under way (the console's accept).
+fn remove_stale(incoming: &Path, now: std::time::SystemTime) {
+    let Ok(entries) = std::fs::read_dir(incoming) else { return };
+    let day_ago = now - std::time::Duration::from_secs(24 * 3600);
+    for entry in entries.flatten() {
+        if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < day_ago) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates `dir` and its parents, 0700.
@@ -223,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn files_land_whole_private_and_never_over_another() {
         let root = tempfile::tempdir().unwrap();
-        let drives = LocalDrives::new(root.path().join("drives")).unwrap();
+        let drives = LocalDrives::new(root.path().join("drives"), &haven_core::clock::SystemClock).unwrap();
         let s = Drive::Shared("heart".into());
         let placed = drives.place(&s, "cohort.csv", 11, 1000, stream(vec![Ok(b"hello "), Ok(b"world")])).await;
         assert_eq!(placed.unwrap(), "cohort.csv");
@@ -257,7 +316,7 @@ mod tests {
     async fn what_does_not_fit_or_arrive_whole_leaves_nothing() {
         let root = tempfile::tempdir().unwrap();
         let top = root.path().join("drives");
-        let drives = LocalDrives::new(top.clone()).unwrap();
+        let drives = LocalDrives::new(top.clone(), &haven_core::clock::SystemClock).unwrap();
         let n = Drive::Home("ada".into());
         drives.place(&n, "a.txt", 6, 10, stream(vec![Ok(b"123456")])).await.unwrap();
         let full = drives.place(&n, "b.txt", 5, 10, stream(vec![Ok(b"12345")])).await.unwrap_err();
@@ -295,7 +354,7 @@ mod tests {
     #[tokio::test]
     async fn listing_stays_inside_the_drive_and_does_not_follow_links() {
         let root = tempfile::tempdir().unwrap();
-        let drives = LocalDrives::new(root.path().join("drives")).unwrap();
+        let drives = LocalDrives::new(root.path().join("drives"), &haven_core::clock::SystemClock).unwrap();
         let s = Drive::Shared("heart".into());
         assert_eq!(drives.list(&s, "").await.unwrap(), vec![], "a drive not yet written is empty");
         assert!(matches!(drives.list(&s, "missing").await, Err(DriveError::NotFound)));
@@ -309,6 +368,7 @@ mod tests {
             let link = listed.iter().find(|e| e.name == "etc").unwrap();
             assert!(!link.is_dir, "a link is not shown as the folder it points to");
             assert_eq!(drives.usage(&s).await.unwrap(), 1, "nor counted");
+            assert!(matches!(drives.list(&s, "etc").await, Err(DriveError::NotFound)), "nor listed through");
         }
     }
 }

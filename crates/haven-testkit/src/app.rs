@@ -178,7 +178,8 @@ impl TestAppBuilder {
         let backend = sealed.backend();
         let blobs: Arc<dyn haven_core::blobs::BlobStore> = Arc::new(sealed);
         let mail = Arc::new(MemoryMailer::default());
-        let drives: Arc<dyn Drives> = Arc::new(LocalDrives::new(dir.path().join("drives")).unwrap());
+        let drives: Arc<dyn Drives> =
+            Arc::new(LocalDrives::new(dir.path().join("drives"), dyn_clock.as_ref()).unwrap());
         let signer =
             Arc::new(SigningKey::from_seed(SigningKey::generate_seed(rng.as_ref()).unwrap().as_ref()).unwrap());
         let hasher: Arc<dyn Hasher> =

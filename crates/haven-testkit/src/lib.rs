@@ -55,6 +55,18 @@ pub fn strict() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Whether the test runs as root (the sandbox needs it to give sessions identities of their own):
+/// false means skip, which under CI=true is a failure.
+pub fn root(why: &str) -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")));
+    if !root {
+        assert!(!strict(), "{why} needs root under CI=true");
+        eprintln!("skipped: {why} needs root");
+    }
+    root
+}
+
 /// A tool scripts/test provides through the environment variable `var` (a path, a URL): None
 /// when it is not set, so that the test can say it was skipped; under CI=true that is a failure.
 pub fn tool(var: &str) -> Option<String> {

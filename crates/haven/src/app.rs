@@ -123,7 +123,7 @@ impl App {
             upstream: Arc::new(upstream),
             signer: self.audit_key.clone(),
             scanner: self.scanner()?,
-            drives: Arc::new(LocalDrives::new(self.config.data().drives())?),
+            drives: Arc::new(LocalDrives::new(self.config.data().drives(), self.clock.as_ref())?),
         })
     }
 

@@ -29,6 +29,9 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(cli.command.run(config));
+    // Not the runtime's unbounded drop: a task that never yields (seen: sqlx 0.9's pool
+    // maintenance, spinning as its pool went away) would keep a finished command from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match outcome {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {

@@ -82,7 +82,7 @@ impl Adapters {
 
     /// Governance over the identity use cases.
     pub fn governance(&self, identity: Arc<Identity>, config: GovernanceConfig) -> Result<Governance, CoreError> {
-        Governance::new(identity, self.keys.clone(), config)
+        Governance::new(identity, self.keys.clone(), self.drives.clone(), config)
     }
 
     /// File Transfer over governance: uploads, arrivals and drop-off links.

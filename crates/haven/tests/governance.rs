@@ -338,7 +338,7 @@ fn the_application_catalogue_at_the_console() {
     );
     assert!(added.contains("r 4.3.2 (terminal) is in the catalogue: /opt/R/4.3.2/bin/R --no-save"), "{added}");
     ok(&["apps", "add", "r", "4.4.1", "--kind", "terminal", "--command", "/opt/R/4.4.1/bin/R"], d);
-    refused(&["apps", "add", "r", "4.4.1", "--kind", "web", "--command", "/x"], d, "in the catalogue already");
+    refused(&["apps", "add", "r", "4.4.1", "--kind", "web", "--command", "/opt/x"], d, "in the catalogue already");
     refused(&["apps", "add", "r", "5", "--kind", "terminal", "--command", "R"], d, "absolute path");
     refused(&["apps", "default", "R", "r", "9"], d, "not in the catalogue");
     assert!(ok(&["apps", "default", ".R", "r", "4.4.1"], d).contains(".r files now open with r 4.4.1"));

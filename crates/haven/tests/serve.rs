@@ -355,13 +355,21 @@ async fn slow_and_surplus_connections_are_closed() {
 #[test]
 fn sandbox_check_says_which_isolation_sessions_get() {
     let Some(bwrap) = haven_testkit::tool("HAVEN_TEST_BWRAP") else { return };
+    if !haven_testkit::root("the sandbox check") {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
     let out = haven(&["sandbox", "check", "--bwrap", &bwrap, "--data-dir", d]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    for line in ["user namespace     yes", "network namespace  yes", "mount namespace    yes", "session identity   yes"]
-    {
+    for line in [
+        "user namespace       yes",
+        "network namespace    yes",
+        "mount namespace      yes",
+        "session identity     yes",
+        "sandbox as a session yes",
+    ] {
         assert!(text.contains(line), "{line} in {text}");
     }
     assert!(text.contains("Sessions will run in bubblewrap"), "{text}");

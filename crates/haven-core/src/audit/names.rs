@@ -45,6 +45,7 @@ pub mod action {
     pub const API_TOKEN_REFUSED: &str = "api_token.refused";
     pub const API_TOKEN_REVOKED: &str = "api_token.revoked";
     pub const ASSET_CLOSED: &str = "asset.closed";
+    pub const ASSET_DRIVES_ERASED: &str = "asset.drives_erased";
     pub const ASSET_CREATED: &str = "asset.created";
     pub const ASSET_IAA_ADDED: &str = "asset.iaa_added";
     pub const ASSET_IAA_REMOVED: &str = "asset.iaa_removed";

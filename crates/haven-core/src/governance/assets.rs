@@ -13,7 +13,7 @@ use super::rules::{self, add_months};
 use super::store::Paging;
 use super::{Governance, GovernanceConfig, standing_and_reach};
 use crate::accounts::Role;
-use crate::audit::{NewAuditEvent, action};
+use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource, Standing, require};
 use crate::caller::Caller;
 use crate::identity::records::AccountStatus;
@@ -253,7 +253,29 @@ impl Governance {
         }
         let (now, _) = self.now();
         let (actor, src) = (who.audit_name().to_string(), who.source.clone());
-        transact(self.store(), move |tx| Box::pin(close(tx, asset, closure, reason, actor, src, now))).await
+        let mut closed =
+            transact(self.store(), move |tx| Box::pin(close(tx, asset, closure, reason, actor, src, now))).await?;
+        if closure == Closure::Shred {
+            // Its key is gone; the plaintext in its drives goes now (or, should that fail, with
+            // the next lifecycle run).
+            closed.drives_erased = self.erase_drives(name).await.is_ok();
+        }
+        Ok(closed)
+    }
+
+    /// Erase a shredded asset's drives (S:, outputs), audited when there was anything.
+    pub(super) async fn erase_drives(&self, asset: &str) -> Result<bool, CoreError> {
+        let erased = self.drives.erase_asset(asset).await.map_err(|e| {
+            tracing::error!(asset, error = %e, "a shredded asset's drives could not be erased");
+            CoreError::Unavailable(format!("the drives of {asset} could not be erased: {e}"))
+        })?;
+        if erased {
+            let event = NewAuditEvent::new(self.now().0, actor::SYSTEM, action::ASSET_DRIVES_ERASED)
+                .project(asset)
+                .details(serde_json::json!({"drives": ["shared", "outputs"]}));
+            transact(self.store(), move |tx| Box::pin(async move { tx.append_audit(event).await.map(|_| ()) })).await?;
+        }
+        Ok(erased)
     }
 }
 
@@ -263,6 +285,8 @@ pub struct Closed {
     pub memberships_ended: usize,
     pub requests_rejected: usize,
     pub keys_destroyed: u64,
+    /// A shredded asset's drives were erased (false: the next lifecycle run tries again).
+    pub drives_erased: bool,
 }
 
 fn no_user(user_id: &str) -> CoreError {
@@ -417,5 +441,5 @@ async fn close(
         }),
     ))
     .await?;
-    Ok(Closed { memberships_ended: ended, requests_rejected: rejected, keys_destroyed })
+    Ok(Closed { memberships_ended: ended, requests_rejected: rejected, keys_destroyed, drives_erased: false })
 }

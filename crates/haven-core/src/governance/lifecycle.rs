@@ -35,6 +35,8 @@ pub struct LifecycleRun {
     pub compliance_flagged: usize,
     pub training_reminders: usize,
     pub reviews_flagged: usize,
+    /// Shredded assets whose drives were still there, now erased.
+    pub drives_erased: usize,
 }
 
 /// What an access review did.
@@ -67,11 +69,23 @@ impl Governance {
             compliance_flagged: count("flag compliance", self.flag_compliance().await),
             training_reminders: count("remind training", self.remind_training().await),
             reviews_flagged: count("flag reviews", self.flag_missed_reviews().await),
+            drives_erased: count("erase shredded drives", self.erase_shredded_drives().await),
         };
         match first_error {
             Some(e) => Err(e),
             None => Ok(run),
         }
+    }
+
+    /// The drives of assets closed with shredding that are still there (erasing them at close
+    /// failed), erased.
+    async fn erase_shredded_drives(&self) -> Result<usize, CoreError> {
+        let assets = read(self.store(), |tx| Box::pin(async move { tx.assets().await })).await?;
+        let mut erased = 0;
+        for a in assets.iter().filter(|a| a.closure == Some(super::records::Closure::Shred)) {
+            erased += usize::from(self.erase_drives(&a.name).await?);
+        }
+        Ok(erased)
     }
 
     async fn end_due_memberships(&self) -> Result<usize, CoreError> {

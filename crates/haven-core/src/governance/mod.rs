@@ -36,15 +36,23 @@ use crate::{CoreError, Store, Tx, read};
 pub struct Governance {
     identity: Arc<Identity>,
     keys: Arc<KeyRing>,
+    /// The assets' drives: a shredded asset's are erased.
+    drives: Arc<dyn crate::workspaces::drives::Drives>,
     config: GovernanceConfig,
     counted: reports::Counted,
 }
 
 impl Governance {
-    /// Governance over the identity use cases (accounts, links, mail) and the key ring.
-    pub fn new(identity: Arc<Identity>, keys: Arc<KeyRing>, config: GovernanceConfig) -> Result<Self, CoreError> {
+    /// Governance over the identity use cases (accounts, links, mail), the key ring and the
+    /// drives.
+    pub fn new(
+        identity: Arc<Identity>,
+        keys: Arc<KeyRing>,
+        drives: Arc<dyn crate::workspaces::drives::Drives>,
+        config: GovernanceConfig,
+    ) -> Result<Self, CoreError> {
         config.validate().map_err(|m| CoreError::invalid("governance", m))?;
-        Ok(Governance { identity, keys, config, counted: reports::Counted::default() })
+        Ok(Governance { identity, keys, drives, config, counted: reports::Counted::default() })
     }
 
     pub fn config(&self) -> &GovernanceConfig {

@@ -22,6 +22,7 @@ use crate::audit::{NewAuditEvent, action};
 use crate::authz::Action;
 use crate::blobs::{BlobStore, ByteStream, ObjectMeta};
 use crate::caller::Caller;
+use crate::governance::records::AssetStatus;
 use crate::workspaces::drives::{Drive, DriveError};
 use crate::{CoreError, from_micros, read, to_micros, transact};
 
@@ -101,6 +102,9 @@ impl Transfer {
         if upload.completed_us == 0 {
             return Err(CoreError::Conflict("this file is still arriving; decide once it is complete".into()));
         }
+        if !upload.arrival.decision.is_empty() {
+            return Err(CoreError::Conflict("this file was decided already".into()));
+        }
         if accept {
             match upload.arrival.scan_status.as_str() {
                 scan::CLEAN => {}
@@ -123,9 +127,16 @@ impl Transfer {
                 }
             }
         }
-        // Written into S: first, whole or not at all; taken out again if the decision is not recorded.
+        // Written into S: first, whole or not at all, while the asset is open; taken out again if
+        // the decision is not recorded. (Callers run this to the end even when their request
+        // goes away: the web layer spawns it.)
         let drive = Drive::Shared(upload.asset.clone());
-        let placed = if accept { Some(self.place_in_shared(&upload, &drive).await?) } else { None };
+        let placed = if accept {
+            self.require_open(&upload.asset).await?;
+            Some(self.place_in_shared(&upload, &drive).await?)
+        } else {
+            None
+        };
         let now = self.clock.now();
         let (decision, name) =
             if accept { ("accepted", action::ARRIVAL_ACCEPTED) } else { ("rejected", action::ARRIVAL_REJECTED) };
@@ -139,8 +150,14 @@ impl Transfer {
                 "placed_as": placed.as_deref().map(|n| format!("S:/{n}")),
             }));
         let (id, by, at_us) = (upload.id.clone(), who.audit_name().to_string(), to_micros(now));
+        let asset = upload.asset.clone();
         let decided = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
+                if accept && !tx.asset(&asset).await?.is_some_and(|a| a.status == AssetStatus::Active) {
+                    return Err(CoreError::Conflict(format!(
+                        "{asset} is closed: its arrivals can no longer be accepted"
+                    )));
+                }
                 if !tx.decide_arrival(&id, decision, &by, at_us).await? {
                     return Err(CoreError::Conflict("this file was decided already".into()));
                 }
@@ -153,8 +170,11 @@ impl Transfer {
         let doomed = match decided {
             Ok(doomed) => doomed,
             Err(e) => {
-                if let Some(placed) = &placed {
-                    let _ = self.drives.remove(&drive, placed).await;
+                if let Some(placed) = &placed
+                    && let Err(why) = self.drives.remove(&drive, placed).await
+                {
+                    tracing::error!(asset = %upload.asset, file = %placed, error = %why,
+                        "an arrival whose acceptance was not recorded could not be taken out of S:");
                 }
                 return Err(e);
             }
@@ -164,6 +184,21 @@ impl Transfer {
         }
         let upload = self.upload_by_id(&upload.id).await?.ok_or(CoreError::NotFound)?;
         Ok(Decided { upload, placed_as: placed })
+    }
+
+    async fn require_open(&self, asset: &str) -> Result<(), CoreError> {
+        let name = asset.to_string();
+        let open = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                Ok::<_, CoreError>(tx.asset(&name).await?.is_some_and(|a| a.status == AssetStatus::Active))
+            })
+        })
+        .await?;
+        if open {
+            Ok(())
+        } else {
+            Err(CoreError::Conflict(format!("{asset} is closed: its arrivals can no longer be accepted")))
+        }
     }
 
     /// Write an arrival's plaintext into its asset's S: under its (safe) name, checked against the

@@ -161,16 +161,20 @@ impl Catalogue {
             .ok_or_else(|| CoreError::invalid("kind", "choose terminal, web or desktop"))?;
         let command: Vec<String> = new.command.iter().map(|a| a.to_string()).collect();
         match command.first() {
-            Some(program) if program.starts_with('/') => {}
+            Some(program) if program_path(program) => {}
             _ => {
                 return Err(CoreError::invalid(
                     "command",
-                    "give the program as an absolute path, then its arguments (e.g. /opt/R/4.3.2/bin/R --no-save)",
+                    "give the program as an absolute path in the host's read-only software (/usr or /opt), then its \
+                     arguments (e.g. /opt/R/4.3.2/bin/R --no-save)",
                 ));
             }
         }
-        if command.iter().any(|a| a.contains('\0')) || command.iter().map(String::len).sum::<usize>() > 4096 {
-            return Err(CoreError::invalid("command", "the command is too long or holds a NUL byte"));
+        if command.len() > 64
+            || command.iter().any(|a| a.contains(['\0', '\n']))
+            || command.iter().map(String::len).sum::<usize>() > 4096
+        {
+            return Err(CoreError::invalid("command", "the command is too long or holds a NUL byte or a line break"));
         }
         let description: String = new.description.trim().chars().take(500).collect();
         let defaults = new.default_for.iter().map(|e| extension(e)).collect::<Result<Vec<_>, _>>()?;
@@ -213,6 +217,7 @@ impl Catalogue {
     /// Make a version already in the catalogue the default for an extension. Audited.
     pub async fn set_default(&self, who: &Caller, ext: &str, name: &str, version: &str) -> Result<(), CoreError> {
         require(who, Action::ManageCatalogue, Resource::Service)?;
+        let (name, version) = (name.trim(), version.trim());
         let d = DefaultApp { extension: extension(ext)?, name: name.to_string(), version: version.to_string() };
         let event = NewAuditEvent::new(self.clock.now(), who.audit_name(), action::APP_DEFAULT_SET)
             .target(&format!("{name}@{version}"))
@@ -248,12 +253,30 @@ impl Catalogue {
     }
 }
 
-/// Versions compared part by part, numbers as numbers (4.10 after 4.9), newest first.
+/// A program sessions may run: an absolute, clean path in the host's read-only software, never
+/// in a place a user can write (a drive, a home, scratch space), where a member could plant a
+/// program that then runs in every member's session.
+fn program_path(p: &str) -> bool {
+    (p.starts_with("/usr/") || p.starts_with("/opt/"))
+        && p.len() <= 255
+        && !p.split('/').any(|c| c == ".." || c == ".")
+        && !p.contains(['\0', '\n'])
+}
+
+/// Versions compared part by part, numbers as numbers (4.10 after 4.9), a release after its
+/// pre-releases (4.10.0 after 4.10.0-rc1), newest first.
 fn newer_first(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |v: &str| -> Vec<(u64, String)> {
-        v.split(['.', '-', '+', '_']).map(|p| (p.parse::<u64>().unwrap_or(0), p.to_string())).collect()
+    let key = |v: &str| {
+        let (release, pre) = match v.split_once('-') {
+            Some((r, p)) => (r.to_string(), Some(p.to_string())),
+            None => (v.to_string(), None),
+        };
+        let parts: Vec<(u64, String)> =
+            release.split(['.', '+', '_']).map(|p| (p.parse::<u64>().unwrap_or(0), p.to_string())).collect();
+        // No pre-release sorts after any pre-release of the same release.
+        (parts, pre.is_none(), pre)
     };
-    parts(b).cmp(&parts(a))
+    key(b).cmp(&key(a))
 }
 
 #[cfg(test)]
@@ -264,7 +287,7 @@ mod tests {
     fn versions_sort_newest_first_with_numbers_as_numbers() {
         let mut v = vec!["4.9.1", "4.10.0", "3.6", "4.10.0-rc1"];
         v.sort_by(|a, b| newer_first(a, b));
-        assert_eq!(v, ["4.10.0-rc1", "4.10.0", "4.9.1", "3.6"]);
+        assert_eq!(v, ["4.10.0", "4.10.0-rc1", "4.9.1", "3.6"]);
     }
 
     #[test]
@@ -276,5 +299,9 @@ mod tests {
         );
         assert_eq!(extension(".R").unwrap(), "r");
         assert!(extension("tar.gz").is_err() && extension("").is_err());
+        assert!(program_path("/opt/R/4.3.2/bin/R") && program_path("/usr/bin/python3"));
+        for bad in ["R", "/drives/S/tool", "/home/ada/bin/r", "/tmp/x", "/usr/../drives/S/x", "/opt/a\nb"] {
+            assert!(!program_path(bad), "{bad}");
+        }
     }
 }

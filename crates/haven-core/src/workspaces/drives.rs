@@ -131,14 +131,25 @@ pub trait Drives: Send + Sync {
 
     /// The bytes the drive's files hold.
     async fn usage(&self, drive: &Drive) -> Result<u64, DriveError>;
+
+    /// Delete an asset's S: and outputs, everything in them (its data was crypto-shredded).
+    /// Whether there was anything to delete.
+    async fn erase_asset(&self, asset: &str) -> Result<bool, DriveError>;
 }
 
-/// The name to try after `name` was taken, the `n`th time (from 2): `data (2).csv`.
+/// The name to try after `name` was taken, the `n`th time (from 2): `data (2).csv`, the stem
+/// cut (on a character boundary) so that it stays within 255 bytes.
 pub fn numbered(name: &str, n: u32) -> String {
-    match name.rfind('.').filter(|&i| i > 0) {
-        Some(i) => format!("{} ({n}){}", &name[..i], &name[i..]),
-        None => format!("{name} ({n})"),
+    let (stem, ext) = match name.rfind('.').filter(|&i| i > 0) {
+        Some(i) => name.split_at(i),
+        None => (name, ""),
+    };
+    let suffix = format!(" ({n}){ext}");
+    let mut end = stem.len().min(255usize.saturating_sub(suffix.len()));
+    while !stem.is_char_boundary(end) {
+        end -= 1;
     }
+    format!("{}{suffix}", &stem[..end])
 }
 
 #[cfg(test)]
@@ -151,6 +162,9 @@ mod tests {
         assert_eq!(numbered("archive.tar.gz", 3), "archive.tar (3).gz");
         assert_eq!(numbered("README", 2), "README (2)");
         assert_eq!(numbered(".profile", 2), ".profile (2)");
+        let long = format!("{}.csv", "é".repeat(125));
+        let n = numbered(&long, 10);
+        assert!(n.len() <= 255 && n.ends_with(" (10).csv"), "{n}");
     }
 
     #[test]

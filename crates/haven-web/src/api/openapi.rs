@@ -356,6 +356,7 @@ fn schemas() -> Value {
         "Closed": record(json!({
             "memberships_ended": int("Memberships ended."), "requests_rejected": int("Open requests rejected."),
             "keys_destroyed": int("Project keys destroyed (1 for shred)."),
+            "drives_erased": boolean(),
         })),
         "IaaChange": record(json!({
             "asset": s(), "user_id": s(), "iaa": boolean(), "changed": boolean(),

@@ -351,7 +351,16 @@ pub async fn decide(
     // The arrival must be this asset's (core checks the caller's standing in its own asset).
     let ours = state.transfer.arrivals(&who, &name).await.map(|a| a.iter().any(|u| u.id == form.id));
     let result = match ours {
-        Ok(true) => state.transfer.decide(&who, &form.id, accept, &form.note).await.map(|_| ()),
+        Ok(true) => {
+            // Accepting copies the file into S:, which may outlast this request (its timeout, a
+            // closed tab): the decision runs to its end on its own.
+            let (transfer, caller, id, note) =
+                (state.transfer.clone(), who.clone(), form.id.clone(), form.note.clone());
+            match tokio::spawn(async move { transfer.decide(&caller, &id, accept, &note).await }).await {
+                Ok(outcome) => outcome.map(|_| ()),
+                Err(e) => Err(haven_core::CoreError::Unavailable(format!("the decision stopped: {e}"))),
+            }
+        }
         Ok(false) => Err(haven_core::CoreError::invalid("id", "choose a file of this asset")),
         Err(e) => Err(e),
     };

@@ -204,6 +204,15 @@ impl AssetsCommand {
                     done.requests_rejected,
                     done.keys_destroyed
                 );
+                if closure == Closure::Shred {
+                    if done.drives_erased {
+                        say!("Its drives (S: and outputs) were erased.");
+                    } else {
+                        say!(
+                            "Its drives (S: and outputs) could not be erased now (see the log); the next lifecycle run tries again."
+                        );
+                    }
+                }
             }
             AssetsCommand::Iaa { command } => {
                 let (name, user, on) = match command {

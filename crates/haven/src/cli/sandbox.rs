@@ -31,7 +31,7 @@ impl SandboxCommand {
                         (false, false) => "no",
                     };
                     let need = if c.required { "needed" } else { "optional" };
-                    say(format!("{:<18} {mark:<3}  {need:<8}  {}", c.what, c.detail));
+                    say(format!("{:<20} {mark:<3}  {need:<8}  {}", c.what, c.detail));
                 }
                 say("");
                 say(report.plan());
