@@ -72,7 +72,7 @@ type Trial = fn(&Path) -> Result<String, String>;
 
 /// Where to look for what the probe runs.
 pub struct Probe {
-    /// bubblewrap: a path, or a name looked up on PATH.
+    /// bubblewrap: an absolute path, or a name looked up in the system directories.
     pub bwrap: PathBuf,
     /// The root of the cgroup v2 file system.
     pub cgroup_root: PathBuf,
@@ -82,15 +82,6 @@ impl Default for Probe {
     fn default() -> Self {
         Probe { bwrap: PathBuf::from("bwrap"), cgroup_root: PathBuf::from("/sys/fs/cgroup") }
     }
-}
-
-/// `name` if it is a path, else where it is on PATH.
-pub fn find(name: &Path) -> Option<PathBuf> {
-    if name.components().count() > 1 {
-        return name.is_file().then(|| name.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 
 fn check(what: &'static str, required: bool, outcome: Result<String, String>) -> Check {
@@ -103,7 +94,7 @@ fn check(what: &'static str, required: bool, outcome: Result<String, String>) ->
 impl Probe {
     pub fn run(&self) -> Report {
         let mut checks = Vec::new();
-        let bwrap = find(&self.bwrap);
+        let bwrap = crate::runner::system_tool(&self.bwrap);
         checks.push(check(
             BWRAP,
             true,

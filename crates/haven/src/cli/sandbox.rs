@@ -13,7 +13,7 @@ pub enum SandboxCommand {
     /// Try each kind of isolation (namespaces through bubblewrap, session identities, cgroups
     /// v2 delegation, rlimits, seccomp) and say what sessions will use; exit 1 if they cannot be isolated.
     Check {
-        /// bubblewrap to try: a path, or a name looked up on PATH.
+        /// bubblewrap to try: an absolute path, or a name looked up in /usr/bin, /usr/sbin, /bin, /sbin.
         #[arg(long, default_value = "bwrap")]
         bwrap: PathBuf,
     },
