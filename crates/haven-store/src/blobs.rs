@@ -13,11 +13,11 @@ use haven_core::blobs::{BlobError, BlobStore, ByteStream, ObjectMeta, Put, Store
 use haven_core::keyring::KeyRing;
 use haven_core::{Clock, to_micros};
 use haven_crypto::object::{DEFAULT_SEGMENT, Opener, Sealer};
-
-use crate::direct::DirectFile;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+
+use crate::direct::DirectFile;
 
 /// Upload part size (to S3): its minimum, and the bound on what one upload holds in memory per part.
 const PART: usize = 5 * 1024 * 1024;

@@ -2,8 +2,9 @@
 //! and data managers see them with their scan verdicts and accept each into the asset's shared
 //! drive (S:, where its plaintext is written, checked against the SHA-256 taken as it arrived) or
 //! reject it; a rejected arrival is crypto-shredded (its objects' keys destroyed, its blobs
-//! deleted) and stays on the record as rejected. An accepted one keeps its sealed original. Whoever sent a file can have a receipt
-//! for it: a manifest of what Haven received, signed with Haven's signing key.
+//! deleted) and stays on the record as rejected. An accepted one keeps its sealed original.
+//! Whoever sent a file can have a receipt for it: a manifest of what Haven received, signed with
+//! Haven's signing key.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -20,7 +21,7 @@ use super::store::UploadRecord;
 use super::uploads::{Transfer, TransferError};
 use crate::audit::{NewAuditEvent, action};
 use crate::authz::Action;
-use crate::blobs::{BlobStore, ByteStream, ObjectMeta};
+use crate::blobs::ByteStream;
 use crate::caller::Caller;
 use crate::governance::records::AssetStatus;
 use crate::workspaces::drives::{Drive, DriveError};
@@ -92,7 +93,7 @@ impl Transfer {
         .await
     }
 
-    /// Accept an arrival into the asset's shared area, or reject it (crypto-shredding it). A
+    /// Accept an arrival into the asset's shared drive (S:), or reject it (crypto-shredding it). A
     /// clean file may be accepted; one the scanner could not read whole only with a note of what
     /// was checked instead; an infected, damaged or unscanned one never. Audited.
     pub async fn decide(&self, who: &Caller, id: &str, accept: bool, note: &str) -> Result<Decided, CoreError> {
@@ -154,9 +155,7 @@ impl Transfer {
         let decided = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 if accept && !tx.asset(&asset).await?.is_some_and(|a| a.status == AssetStatus::Active) {
-                    return Err(CoreError::Conflict(format!(
-                        "{asset} is closed: its arrivals can no longer be accepted"
-                    )));
+                    return Err(closed_to_accepting(&asset));
                 }
                 if !tx.decide_arrival(&id, decision, &by, at_us).await? {
                     return Err(CoreError::Conflict("this file was decided already".into()));
@@ -194,23 +193,34 @@ impl Transfer {
             })
         })
         .await?;
-        if open {
-            Ok(())
-        } else {
-            Err(CoreError::Conflict(format!("{asset} is closed: its arrivals can no longer be accepted")))
-        }
+        if open { Ok(()) } else { Err(closed_to_accepting(asset)) }
+    }
+
+    /// An upload's plaintext: its parts opened one after another.
+    pub(super) async fn plaintext_of(&self, id: &str) -> Result<ByteStream, CoreError> {
+        let id = id.to_string();
+        let parts = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.upload_parts(&id).await?) })
+        })
+        .await?;
+        let blobs = self.blobs.clone();
+        let opened = futures::stream::iter(parts).then(move |meta| {
+            let blobs = blobs.clone();
+            async move {
+                match blobs.get(&meta).await {
+                    Ok(s) => s,
+                    Err(e) => futures::stream::once(async move { Err(std::io::Error::other(e.to_string())) }).boxed(),
+                }
+            }
+        });
+        Ok(opened.flatten().boxed())
     }
 
     /// Write an arrival's plaintext into its asset's S: under its (safe) name, checked against the
     /// SHA-256 taken as it arrived. The name it got there.
     async fn place_in_shared(&self, upload: &UploadRecord, drive: &Drive) -> Result<String, CoreError> {
-        let id = upload.id.clone();
-        let parts = read(self.store.as_ref(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.upload_parts(&id).await?) })
-        })
-        .await?;
         let size = u64::try_from(upload.offset).unwrap_or(0);
-        let data = checked(plaintext(self.blobs.clone(), parts), upload.sha256.clone());
+        let data = checked(self.plaintext_of(&upload.id).await?, upload.sha256.clone());
         let quota = self.quotas.quota(drive);
         self.drives.place(drive, &upload.name, size, quota, data).await.map_err(|e| match e {
             DriveError::Full { .. } => CoreError::Conflict(format!(
@@ -257,20 +267,8 @@ impl Transfer {
     }
 }
 
-/// An upload's plaintext: its parts opened one after another.
-pub(super) fn plaintext(blobs: Arc<dyn BlobStore>, parts: Vec<ObjectMeta>) -> ByteStream {
-    futures::stream::iter(parts)
-        .then(move |meta| {
-            let blobs = blobs.clone();
-            async move {
-                match blobs.get(&meta).await {
-                    Ok(s) => s,
-                    Err(e) => futures::stream::once(async move { Err(std::io::Error::other(e.to_string())) }).boxed(),
-                }
-            }
-        })
-        .flatten()
-        .boxed()
+fn closed_to_accepting(asset: &str) -> CoreError {
+    CoreError::Conflict(format!("{asset} is closed: its arrivals can no longer be accepted"))
 }
 
 /// `data`, ending in an error if its SHA-256 is not `expected` (hex), so that a writer keeps none

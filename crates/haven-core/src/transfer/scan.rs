@@ -173,12 +173,7 @@ impl Transfer {
         a: &UploadRecord,
         passed: Arc<Mutex<Passed>>,
     ) -> Result<crate::blobs::ByteStream, CoreError> {
-        let id = a.id.clone();
-        let parts = read(self.store.as_ref(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.upload_parts(&id).await?) })
-        })
-        .await?;
-        let stream = super::arrivals::plaintext(self.blobs.clone(), parts).inspect(move |item| {
+        let stream = self.plaintext_of(&a.id).await?.inspect(move |item| {
             let mut p = passed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match item {
                 Ok(bytes) => {
