@@ -53,8 +53,9 @@ pub fn project_json(page: &ProjectPage, file_url: &dyn Fn(&FileEntry) -> String)
                     Some(h) => json!({"sha256": h}),
                     None => json!(true),
                 };
-                o.insert("core-metadata".into(), v.clone());
-                o.insert("dist-info-metadata".into(), v);
+                // Only PEP 714's name: pip 22.3 to 23.1 (Debian bookworm's 23.0.1 among them)
+                // fail hard on the old `dist-info-metadata` key in JSON.
+                o.insert("core-metadata".into(), v);
             }
             o.insert(
                 "yanked".into(),
