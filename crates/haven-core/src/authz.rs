@@ -69,6 +69,11 @@ pub enum Action {
     ManageCatalogue,
     /// Read the application catalogue: anyone signed in fully, and the console.
     ReadCatalogue,
+    /// See, open and stop one's own sessions and batch jobs: their owner, signed in fully
+    /// (launching asks [`Action::ReachAsset`] of the asset).
+    UseOwnSessions,
+    /// See and stop everyone's sessions: the service desk and the console.
+    ManageSessions,
 }
 
 /// The caller's relation to one asset, worked out by the use case from the asset's records
@@ -87,7 +92,7 @@ pub struct Standing {
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 30] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -116,6 +121,8 @@ impl Action {
         Action::ViewArrivals,
         Action::ManageCatalogue,
         Action::ReadCatalogue,
+        Action::UseOwnSessions,
+        Action::ManageSessions,
     ];
 
     /// What the action is about when a page asks for it without naming a thing: the caller's
@@ -129,7 +136,8 @@ impl Action {
             | Action::ConfirmIdentity
             | Action::ManageOwnCredentials
             | Action::RequestPackages
-            | Action::UseOwnGovernance => Resource::Account(&caller.user_id),
+            | Action::UseOwnGovernance
+            | Action::UseOwnSessions => Resource::Account(&caller.user_id),
             Action::PublishServiceUpdate
             | Action::ViewAuditTrail
             | Action::ManageAccounts
@@ -139,7 +147,8 @@ impl Action {
             | Action::ViewGovernance
             | Action::DecideAccess
             | Action::ManageCatalogue
-            | Action::ReadCatalogue => Resource::Service,
+            | Action::ReadCatalogue
+            | Action::ManageSessions => Resource::Service,
             // Without a named asset, only the service desk's standing counts.
             Action::ManageAsset
             | Action::NominateAdmins
@@ -201,6 +210,9 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
     match (action, resource) {
         (Action::PublishServiceUpdate | Action::ManageAccounts | Action::ManageCatalogue, Resource::Service) => desk,
         (Action::ReadCatalogue, Resource::Service) => full || console || console_admin || console_named,
+        // A session's screen and files are its owner's alone: not even the desk opens one.
+        (Action::UseOwnSessions, Resource::Account(owner)) => own(owner) && full,
+        (Action::ManageSessions, Resource::Service) => desk,
         (Action::ViewAuditTrail, Resource::Service) => desk || auditor,
         (Action::ViewGovernance, Resource::Service) => desk_reads || auditor_reads,
         (Action::CreateAsset | Action::DecideAccess, Resource::Service) => desk_writes,
@@ -283,8 +295,13 @@ mod tests {
 
     #[test]
     fn service_actions_need_a_fully_signed_in_admin_or_the_console() {
-        let service =
-            [Action::PublishServiceUpdate, Action::ViewAuditTrail, Action::ManageAccounts, Action::ManageCatalogue];
+        let service = [
+            Action::PublishServiceUpdate,
+            Action::ViewAuditTrail,
+            Action::ManageAccounts,
+            Action::ManageCatalogue,
+            Action::ManageSessions,
+        ];
         for action in service {
             assert!(can(&caller("root", &[Role::Admin], Level::Full), action, Resource::Service));
             assert!(can(&Caller::console(), action, Resource::Service));
@@ -377,7 +394,7 @@ mod tests {
     /// The lanes of limited sessions: what each may do on its own account.
     #[test]
     fn own_account_actions_by_session() {
-        let rows: [(Action, [bool; 5]); 7] = [
+        let rows: [(Action, [bool; 5]); 8] = [
             // (action, [full, ICE, enrolment, password expired, no token yet])
             (Action::ManageOwnTokens, [true, true, true, false, true]),
             (Action::RequestEmergencyCode, [true, true, false, false, false]),
@@ -386,6 +403,7 @@ mod tests {
             (Action::ConfirmIdentity, [true, false, false, true, true]),
             (Action::ManageOwnCredentials, [true, false, false, false, false]),
             (Action::RequestPackages, [true, false, false, false, false]),
+            (Action::UseOwnSessions, [true, false, false, false, false]),
         ];
         let r = [Role::Researcher];
         let sessions = [
@@ -531,6 +549,7 @@ mod tests {
                     | ConfirmIdentity
                     | ManageOwnCredentials
                     | ReadCatalogue
+                    | UseOwnSessions
             )
         });
         for action in changes {

@@ -121,6 +121,26 @@ pub const TRANSFER_DECIDE_ROUTE: &str = "/transfer/assets/{name}/arrivals/decide
 pub const TRANSFER_SCRIPT: &str = "/static/transfer.js";
 pub const TUS_SCRIPT: &str = "/static/tus.min.js";
 
+/// The Applications & Data portal: the catalogue to launch from, one's sessions, a terminal.
+pub const APPS: &str = "/apps";
+pub const APPS_LAUNCH: &str = "/apps/launch";
+pub const APP_SESSION_ROUTE: &str = "/apps/sessions/{id}";
+pub const APP_SESSION_TERMINAL_ROUTE: &str = "/apps/sessions/{id}/terminal";
+pub const APP_SESSION_STOP_ROUTE: &str = "/apps/sessions/{id}/stop";
+pub const XTERM_SCRIPT: &str = "/static/xterm/xterm.js";
+pub const XTERM_FIT_SCRIPT: &str = "/static/xterm/addon-fit.js";
+pub const XTERM_STYLESHEET: &str = "/static/xterm/xterm.css";
+pub const TERMINAL_SCRIPT: &str = "/static/terminal.js";
+
+/// A session's page (its terminal), its owner's alone.
+pub fn app_session(id: &str) -> String {
+    format!("{APPS}/sessions/{id}")
+}
+
+pub fn app_session_stop(id: &str) -> String {
+    format!("{APPS}/sessions/{id}/stop")
+}
+
 /// An asset's page in the File Transfer portal: its arrivals and drop-off links.
 pub fn transfer_asset(name: &str) -> String {
     format!("{TRANSFER}/assets/{name}")

@@ -1,6 +1,9 @@
 //! The session sandbox: [`probe`], what isolation this host offers and what sessions will use
-//! (`haven sandbox check`), and [`runner`], the command that runs a program sandboxed, which the
-//! local session backend and batch jobs are to be built on.
+//! (`haven sandbox check`); [`runner`], the command that runs a program sandboxed; [`pty`], a
+//! terminal session's pseudo-terminal; and [`local`], the session backend that runs sessions on
+//! this machine with them.
 
+pub mod local;
 pub mod probe;
+pub mod pty;
 pub mod runner;

@@ -47,10 +47,11 @@ impl Report {
         let cgroups =
             if self.ok(CGROUPS) { " (cgroups v2 is delegated here, but Haven does not use it yet)" } else { "" };
         let seccomp = if self.ok(SECCOMP) { "; no seccomp filter yet (the kernel supports one)" } else { "" };
+        let bridge = if self.ok(BRIDGE) { "" } else { " Without socat, sessions cannot install packages." };
         format!(
             "Sessions will run in bubblewrap with their own user, PID, IPC, network and mount namespaces, as an \
              identity that is not Haven's, limited by rlimits through prlimit (address space, processes, CPU \
-             time){cgroups}{seccomp}."
+             time){cgroups}{seccomp}.{bridge}"
         )
     }
 }
@@ -66,6 +67,7 @@ const RUNNER: &str = "sandbox as a session";
 const CGROUPS: &str = "cgroups v2";
 const RLIMITS: &str = "rlimits";
 const SECCOMP: &str = "seccomp";
+const BRIDGE: &str = "repository bridge";
 
 /// One namespace tried with a bubblewrap: what it saw, or why it failed.
 type Trial = fn(&Path) -> Result<String, String>;
@@ -124,6 +126,16 @@ impl Probe {
                 .ok_or_else(|| "prlimit not found: install util-linux".into()),
         ));
         checks.push(check(RUNNER, true, as_a_session(&self.bwrap)));
+        checks.push(check(
+            BRIDGE,
+            false,
+            Path::new("/usr/bin/socat")
+                .is_file()
+                .then(|| "socat at /usr/bin/socat carries package installs to Haven's repository".to_string())
+                .ok_or_else(|| {
+                    "socat not found: sessions run, but cannot install packages (apt-get install socat)".to_string()
+                }),
+        ));
         checks.push(check(CGROUPS, false, cgroups(&self.cgroup_root)));
         checks.push(check(SECCOMP, false, seccomp()));
         Report { checks }
@@ -212,11 +224,12 @@ fn as_a_session(bwrap: &Path) -> Result<String, String> {
         workdir: "/tmp".into(),
         env: vec![],
         limits: Limits { memory_bytes: 256 << 20, processes: 16, cpu_secs: 10, scratch_bytes: 1 << 20 },
+        hosts: None,
     };
     let out = command(&tools, &spec).map_err(|e| e.to_string())?.output().map_err(|e| e.to_string())?;
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() && said == id.to_string() {
-        Ok(format!("setpriv, prlimit and bubblewrap ran a program as uid {said}"))
+        Ok(format!("prlimit, bubblewrap and setpriv ran a program as uid {said}"))
     } else {
         Err(format!("the sandbox did not start as a session identity: {}", String::from_utf8_lossy(&out.stderr).trim()))
     }

@@ -1,20 +1,24 @@
-//! Runs one program in a sandbox: the command line that sessions and batch jobs will be started
-//! with. Three tools from the host, each doing one thing well (none of it hand-written here):
+//! Runs one program in a sandbox: the command line that sessions and batch jobs are started
+//! with. Built from tools of the host, each doing one thing well (none of it hand-written here):
 //!
-//! 1. `setpriv` (util-linux) becomes the session's own identity: a uid and gid that are neither
-//!    root nor Haven's, with no supplementary groups and `no_new_privs`, so nothing inside can
-//!    gain privileges through a setuid program;
-//! 2. `prlimit` (util-linux) sets the rlimits (address space, processes, CPU time), which that
-//!    identity then cannot raise;
-//! 3. `bwrap` (bubblewrap) unshares every namespace (user, PID, IPC, UTS, cgroup and network: no
-//!    network but its own loopback), forbids making further user namespaces inside (the way to
-//!    the kernel's less-trodden code), and builds a root file system of the host's programs
-//!    read-only (`/usr`, `/opt`, and from `/etc` only what programs need to run), a fresh
-//!    `/proc`, `/dev` and a size-limited `/tmp` (memory that is gone when the sandbox ends:
+//! 1. `prlimit` (util-linux) sets the rlimits (address space, processes, CPU time, no core
+//!    dumps), which nothing below can raise;
+//! 2. `bwrap` (bubblewrap), still as root, unshares the PID, IPC, UTS, cgroup and network
+//!    namespaces (no network but its own loopback) and builds a root file system of the host's
+//!    programs read-only (`/usr`, `/opt`, and from `/etc` only what programs need to run), a
+//!    fresh `/proc`, `/dev` and a size-limited `/tmp` (memory that is gone when the sandbox ends:
 //!    scratch space is wiped, SATRE 2.1.14), and the binds it is given (N:, S:, outputs).
 //!    Nothing else of the host is there: not the data directory, its keys or database, nor
 //!    another user's or asset's drives. It runs in a new session (no terminal injection) and
-//!    dies with its parent.
+//!    dies with its parent. It runs as root because the drives live in the data directory,
+//!    which only Haven may enter (bubblewrap 0.8 resolves a bind's path as its caller; opening
+//!    by descriptor, `--bind-fd`, came in 0.10);
+//! 3. `setpriv` (util-linux) becomes the session's own identity inside: a uid and gid that are
+//!    neither root nor Haven's, no supplementary groups, no capabilities and `no_new_privs`, so
+//!    nothing inside can gain privileges through a setuid program;
+//! 4. a second `bwrap`, as that identity, in a user namespace of its own with `--disable-userns`:
+//!    nothing inside can make further user namespaces (the way to the kernel's less-trodden
+//!    code).
 //!
 //! Haven must run as root to hand a sandbox an identity of its own (`haven sandbox check`).
 
@@ -62,6 +66,9 @@ pub struct Spec {
     /// The whole environment (nothing of Haven's is passed on).
     pub env: Vec<(String, String)>,
     pub limits: Limits,
+    /// The `/etc/hosts` seen inside (the repository's name on the sandbox's own loopback),
+    /// instead of the host's.
+    pub hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -110,10 +117,10 @@ impl Tools {
 /// (system and login accounts, and the 65534 of nobody).
 pub const FIRST_SESSION_ID: u32 = 100_000;
 
-/// What programs need from `/etc` (the loader's cache, certificates, time zone, name lookup),
-/// and nothing else: not the accounts, and not the configuration of the host's services, which
+/// What programs need from `/etc` (the loader's cache, certificates, time zone, name lookup,
+/// which system this is, the shell's and terminal's settings), and nothing else: not the accounts, and not the configuration of the host's services, which
 /// may hold secrets (Haven's own among them).
-const ETC: [&str; 14] = [
+const ETC: [&str; 22] = [
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
     "/etc/ld.so.conf.d",
@@ -128,6 +135,14 @@ const ETC: [&str; 14] = [
     "/etc/R",
     "/etc/python3",
     "/etc/jupyter",
+    "/etc/os-release",
+    "/etc/debian_version",
+    "/etc/lsb-release",
+    "/etc/mime.types",
+    "/etc/bash.bashrc",
+    "/etc/inputrc",
+    "/etc/profile",
+    "/etc/terminfo",
 ];
 
 /// Whether `id` names an account or group of the host's own.
@@ -138,7 +153,7 @@ fn host_id(id: u32, file: &str) -> bool {
 }
 
 /// Where binds may appear: away from the host programs the sandbox is built from.
-const BIND_ROOTS: [&str; 2] = ["/drives/", "/home/"];
+const BIND_ROOTS: [&str; 3] = ["/drives/", "/home/", "/run/haven"];
 
 fn clean_inside(path: &str) -> Result<(), SandboxError> {
     let ok = path.starts_with('/')
@@ -170,9 +185,7 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
         _ => return Err(SandboxError::Spec("the program must be an absolute path".into())),
     }
     clean_inside(&spec.workdir)?;
-    let mut c = Command::new(&tools.setpriv);
-    c.args(["--reuid", &uid.to_string(), "--regid", &gid.to_string(), "--clear-groups", "--no-new-privs", "--"]);
-    c.arg(&tools.prlimit);
+    let mut c = Command::new(&tools.prlimit);
     c.arg(format!("--as={}", spec.limits.memory_bytes));
     c.arg(format!("--nproc={}", spec.limits.processes));
     // No core dumps: a crash must not write a process's memory (the data) where the host keeps them.
@@ -181,12 +194,18 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
         c.arg(format!("--cpu={}", spec.limits.cpu_secs));
     }
     c.arg("--").arg(&tools.bwrap);
-    c.args(["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]);
-    c.arg("--clearenv");
+    // Every namespace but the user's, which the inner bubblewrap makes as the session's identity
+    // (made here, by root, it would map the session to root outside).
+    c.args(["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]);
+    c.args(["--die-with-parent", "--new-session", "--clearenv"]);
     for dir in ["/usr", "/opt"] {
         if Path::new(dir).is_dir() {
             c.args(["--ro-bind", dir, dir]);
         }
+    }
+    // Mount points' parents are made 0700 unless said otherwise: the identity must pass through.
+    for dir in ["/etc", "/run", "/drives", "/home"] {
+        c.args(["--perms", "0755", "--dir", dir]);
     }
     for path in ETC {
         c.args(["--ro-bind-try", path, path]);
@@ -204,25 +223,40 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
             Err(_) => {}
         }
     }
+    if let Some(hosts) = &spec.hosts {
+        c.arg("--ro-bind").arg(hosts).arg("/etc/hosts");
+    }
     c.args(["--proc", "/proc", "--dev", "/dev"]);
-    c.arg("--size").arg(spec.limits.scratch_bytes.to_string()).args(["--tmpfs", "/tmp"]);
+    // Made by root: sticky and writable by all, as a /tmp is, or the identity could not use it.
+    c.args(["--perms", "1777", "--size"]).arg(spec.limits.scratch_bytes.to_string()).args(["--tmpfs", "/tmp"]);
     for b in &spec.binds {
         clean_inside(&b.inside)?;
         if !BIND_ROOTS.iter().any(|r| b.inside.starts_with(r)) {
-            return Err(SandboxError::Spec(format!("{} must be under /drives/ or /home/", b.inside)));
+            return Err(SandboxError::Spec(format!("{} must be under /drives/, /home/ or /run/haven", b.inside)));
         }
         c.arg(if b.writable { "--bind" } else { "--ro-bind" }).arg(&b.host).arg(&b.inside);
     }
-    c.args(["--chdir", &spec.workdir]);
     for (k, v) in &spec.env {
         if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
             return Err(SandboxError::Spec(format!("{k:?} cannot be an environment variable")));
         }
         c.args(["--setenv", k, v]);
     }
+    c.arg("--").arg(&tools.setpriv);
+    c.args(["--reuid", &uid.to_string(), "--regid", &gid.to_string(), "--clear-groups"]);
+    c.args(["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]);
+    c.arg(&tools.bwrap);
+    // Its binds are all `nodev`: a fresh /dev of its own keeps /dev/null and /dev/tty usable. A
+    // PID namespace of its own: what runs inside can end everything it started (`kill -1`)
+    // without reaching the bubblewraps that hold the sandbox. (/proc stays the outer one's: the
+    // kernel refuses a new one where bubblewrap has covered parts of it.)
+    c.args(["--unshare-user", "--disable-userns", "--unshare-pid", "--die-with-parent"]);
+    c.args(["--bind", "/", "/", "--dev", "/dev"]);
+    c.args(["--chdir", &spec.workdir]);
     c.arg("--").args(&spec.argv);
     c.env_clear();
-    // Never the caller's terminal: whoever runs it gives it input and takes its output.
+    // Never the caller's terminal: whoever runs it gives it input (a session's own PTY) and takes
+    // its output.
     c.stdin(std::process::Stdio::null());
     Ok(c)
 }
@@ -239,6 +273,7 @@ mod tests {
             workdir: "/tmp".into(),
             env: vec![],
             limits: Limits { memory_bytes: 1 << 30, processes: 64, cpu_secs: 0, scratch_bytes: 64 << 20 },
+            hosts: None,
         }
     }
 
@@ -263,16 +298,18 @@ mod tests {
     }
 
     #[test]
-    fn the_command_drops_to_the_identity_then_limits_then_unshares_everything() {
+    fn the_command_limits_then_unshares_then_drops_to_the_identity_then_forbids_user_namespaces() {
         let c = command(&tools(), &spec()).unwrap();
         let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        assert_eq!(c.get_program(), "/usr/bin/setpriv");
+        assert_eq!(c.get_program(), "/usr/bin/prlimit");
         let at = |s: &str| args.iter().position(|a| a == s).unwrap();
-        assert!(at("--no-new-privs") < at("/usr/bin/prlimit") && at("/usr/bin/prlimit") < at("/usr/bin/bwrap"));
-        for flag in ["--unshare-all", "--unshare-user", "--disable-userns", "--clearenv", "--core=0"] {
+        let last = |s: &str| args.iter().rposition(|a| a == s).unwrap();
+        assert!(at("/usr/bin/bwrap") < at("--unshare-net") && at("--unshare-net") < at("/usr/bin/setpriv"));
+        assert!(at("--no-new-privs") < last("/usr/bin/bwrap") && last("/usr/bin/bwrap") < at("--disable-userns"));
+        for flag in ["--unshare-pid", "--unshare-ipc", "--unshare-user", "--disable-userns", "--clearenv", "--core=0"] {
             assert!(args.contains(&flag.to_string()), "{flag}");
         }
-        assert!(!args.iter().any(|a| a == "/etc"), "not the whole of /etc");
+        assert!(!args.windows(2).any(|w| w[0].contains("bind") && w[1] == "/etc"), "not the whole of /etc");
         assert!(!args.iter().any(|a| a == "--share-net"));
         assert_eq!(args.last().unwrap(), "/usr/bin/true");
     }

@@ -34,6 +34,7 @@ fn run(tools: &Tools, binds: Vec<Bind>, script: &str) -> (i32, String) {
         workdir: "/tmp".into(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("HOME".into(), "/drives/N".into())],
         limits: Limits { memory_bytes: 512 << 20, processes: 200, cpu_secs: 60, scratch_bytes: 16 << 20 },
+        hosts: None,
     };
     let out = command(tools, &spec).unwrap().output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -44,7 +45,8 @@ fn run(tools: &Tools, binds: Vec<Bind>, script: &str) -> (i32, String) {
 fn a_sandbox_reaches_its_drives_and_nothing_else() {
     let Some(tools) = tools() else { return };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Behind a directory only root may enter, as the data directory is.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let shared = drive(dir.path(), "shared");
     let home = drive(dir.path(), "home");
     std::fs::write(shared.join("cohort.csv"), "id,age\n1,54\n").unwrap();

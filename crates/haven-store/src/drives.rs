@@ -125,6 +125,7 @@ impl Drives for LocalDrives {
                 }
             };
             drop(temp);
+            take_drive_ownership(&dir, &dir.join(&placed))?;
             std::fs::File::open(&dir)?.sync_all()?;
             Ok(placed)
         })
@@ -203,6 +204,24 @@ impl Drives for LocalDrives {
         .map_err(io)
     }
 
+    async fn grant(&self, drive: &Drive, uid: u32, gid: u32) -> Result<(), DriveError> {
+        let dir = self.dir(drive)?;
+        let mode = if matches!(drive, Drive::Home(_)) { 0o700 } else { 0o2770 };
+        spawn_blocking(move || -> std::io::Result<()> {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            make_dirs(&dir)?;
+            let meta = dir.symlink_metadata()?;
+            if (meta.uid(), meta.gid()) != (uid, gid) {
+                std::os::unix::fs::lchown(&dir, Some(uid), Some(gid))?;
+                hand_over(&dir, uid, gid, mode & 0o070 != 0)?;
+            }
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+        })
+        .await
+        .map_err(joined)?
+        .map_err(io)
+    }
+
     async fn usage(&self, drive: &Drive) -> Result<u64, DriveError> {
         let dir = self.dir(drive)?;
         spawn_blocking(move || bytes_under(&dir)).await.map_err(joined)?.map_err(io)
@@ -240,6 +259,55 @@ fn bytes_under(dir: &Path) -> std::io::Result<u64> {
         }
     }
     Ok(total)
+}
+
+/// A file Haven placed gets its drive's owner and group (once the drive was given to a
+/// session's identities): group members may then read it in S:, the user in N:.
+fn take_drive_ownership(dir: &Path, file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = dir.metadata()?;
+    if (d.uid(), d.gid()) == (0, 0) {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(file, Some(d.uid()), Some(d.gid()))?;
+    let mode = if d.mode() & 0o070 != 0 { 0o660 } else { 0o600 };
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode))
+}
+
+/// What Haven itself placed under `dir` (owned by root) goes to `uid` and `gid`, readable by
+/// the group when `shared`: walked without links, to [`MAX_DEPTH`], each entry changed through
+/// a descriptor opened without following a link. What sessions made is theirs already and left
+/// alone.
+fn hand_over(dir: &Path, uid: u32, gid: u32, shared: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let (file_mode, dir_mode) = if shared { (0o660, 0o2770) } else { (0o600, 0o700) };
+    let mut todo = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((folder, depth)) = todo.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            let opened =
+                std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(&path);
+            let file = match opened {
+                Ok(f) => f,
+                // A link (ELOOP), or something gone or unreadable meanwhile: not Haven's to change.
+                Err(_) => continue,
+            };
+            let meta = file.metadata()?;
+            if meta.uid() != 0 {
+                continue;
+            }
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+            if meta.is_dir() {
+                file.set_permissions(std::fs::Permissions::from_mode(dir_mode))?;
+                if depth < MAX_DEPTH {
+                    todo.push((path, depth + 1));
+                }
+            } else if meta.is_file() {
+                file.set_permissions(std::fs::Permissions::from_mode(file_mode))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Files left in `.incoming` over a day ago (a crash mid-write): plaintext outside every drive,

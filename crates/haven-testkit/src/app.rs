@@ -19,6 +19,7 @@ use haven_core::packages::PackagesConfig;
 use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::uploads::TransferConfig;
 use haven_core::workspaces::drives::{Drive, Drives, DrivesConfig};
+use haven_core::workspaces::sessions::SessionsConfig;
 use haven_core::{Clock, Store};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
@@ -52,6 +53,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// N:, S: and outputs (directories in this app's temporary directory).
     pub drives: Arc<dyn Drives>,
+    /// The local session backend (to point its sessions at a repository this test serves).
+    pub local_sessions: Arc<haven_sandbox::local::LocalBackend>,
     _blobs: tempfile::TempDir,
 }
 
@@ -70,6 +73,7 @@ pub struct TestAppBuilder {
     production_hasher: bool,
     s3_with_postgres: bool,
     scanner: Option<Arc<dyn Scanner>>,
+    sessions: SessionsConfig,
 }
 
 impl TestApp {
@@ -88,6 +92,7 @@ impl TestApp {
             production_hasher: false,
             s3_with_postgres: false,
             scanner: None,
+            sessions: SessionsConfig::default(),
         }
     }
 }
@@ -112,6 +117,10 @@ impl TestAppBuilder {
     }
     pub fn drives(mut self, drives: DrivesConfig) -> Self {
         self.drives = drives;
+        self
+    }
+    pub fn sessions(mut self, sessions: SessionsConfig) -> Self {
+        self.sessions = sessions;
         self
     }
 
@@ -187,6 +196,21 @@ impl TestAppBuilder {
         let c = &self.packages;
         let upstreams = [c.pypi.read_root(), c.cran.read_root(), c.conda.read_root()].map(str::to_string);
         let upstream = UpstreamFetcher::new(&upstreams, Duration::from_secs(10)).unwrap();
+        // Sessions run for real when this machine can sandbox them (scripts/test sets
+        // HAVEN_TEST_BWRAP and runs as root); otherwise launches say the host cannot.
+        let root = std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")));
+        let tools = std::env::var("HAVEN_TEST_BWRAP")
+            .ok()
+            .filter(|b| root && !b.is_empty())
+            .and_then(|b| haven_sandbox::runner::Tools::find(std::path::Path::new(&b)).ok());
+        let local_sessions = Arc::new(haven_sandbox::local::LocalBackend::new(haven_sandbox::local::LocalConfig {
+            tools,
+            drives_root: dir.path().join("drives"),
+            run_root: dir.path().join("sessions"),
+            repository: None,
+        }));
+        let sessions = local_sessions.clone();
         let adapters = Adapters {
             store: store.clone(),
             blobs: blobs.clone(),
@@ -199,6 +223,7 @@ impl TestAppBuilder {
             signer: signer.clone(),
             scanner: self.scanner,
             drives: drives.clone(),
+            sessions,
         };
         let settings = Settings {
             public_url: PUBLIC_URL.into(),
@@ -207,6 +232,7 @@ impl TestAppBuilder {
             governance: self.governance,
             transfer: self.transfer,
             drives: self.drives,
+            sessions: self.sessions,
             web: WebConfig {
                 public_url: PUBLIC_URL.into(),
                 max_body_bytes: self.max_body_bytes,
@@ -216,7 +242,7 @@ impl TestAppBuilder {
             },
         };
         let state = adapters.state(settings).await.unwrap();
-        TestApp { state, store, clock, blobs, backend, signer, mail, db, drives, _blobs: dir }
+        TestApp { state, store, clock, blobs, backend, signer, mail, db, drives, local_sessions, _blobs: dir }
     }
 }
 
@@ -237,6 +263,11 @@ impl TestApp {
     /// Where `drive`'s files are, to read what was placed there.
     pub fn drive_path(&self, drive: &Drive) -> std::path::PathBuf {
         self._blobs.path().join("drives").join(drive.relative_path())
+    }
+
+    /// A session's run directory (its configuration, its repository socket) on the host.
+    pub fn session_run_dir(&self, id: &str) -> std::path::PathBuf {
+        self._blobs.path().join("sessions").join(id)
     }
 
     /// Serve the router over plain HTTP on a free loopback port, for real clients (tus clients,

@@ -2,6 +2,7 @@
 //! limits, timeouts, uniform errors). Handlers are thin: they parse, ask haven-core, render.
 
 pub mod api;
+mod apps;
 mod bootstrap;
 mod ca;
 mod csrf;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub identity: Arc<haven_core::identity::Identity>,
     pub governance: Arc<haven_core::governance::Governance>,
     pub transfer: Arc<haven_core::transfer::uploads::Transfer>,
+    pub catalogue: Arc<haven_core::workspaces::catalogue::Catalogue>,
+    pub sessions: Arc<haven_core::workspaces::sessions::Sessions>,
     pub packages: Arc<haven_core::packages::Packages>,
     pub service: Arc<haven_core::service::Service>,
 }
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(governance::routes())
         .merge(api::routes())
         .merge(transfer::pages())
+        .merge(apps::routes())
         .merge(ca::routes())
         .merge(health::routes())
         .fallback(error::not_found)

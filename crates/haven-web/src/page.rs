@@ -160,12 +160,13 @@ pub enum Notice {
     TrainingRecorded,
     ReviewSaved,
     LinkRevoked,
+    SessionStopped,
     ArrivalAccepted,
     ArrivalRejected,
 }
 
 impl Notice {
-    const ALL: [Notice; 32] = [
+    const ALL: [Notice; 33] = [
         Notice::SignedIn,
         Notice::TokenCreated,
         Notice::PinSet,
@@ -196,6 +197,7 @@ impl Notice {
         Notice::TrainingRecorded,
         Notice::ReviewSaved,
         Notice::LinkRevoked,
+        Notice::SessionStopped,
         Notice::ArrivalAccepted,
         Notice::ArrivalRejected,
     ];
@@ -233,6 +235,7 @@ impl Notice {
             Notice::TrainingRecorded => "training",
             Notice::ReviewSaved => "review",
             Notice::LinkRevoked => "link_revoked",
+            Notice::SessionStopped => "session_stopped",
             Notice::ArrivalAccepted => "accepted",
             Notice::ArrivalRejected => "rejected",
         }
@@ -278,6 +281,10 @@ impl Notice {
             Notice::TrainingRecorded => "The training record was saved.",
             Notice::ReviewSaved => "The review was saved.",
             Notice::LinkRevoked => "The link was revoked: it works no more, uploads in progress through it included.",
+            Notice::SessionStopped => {
+                "The session was stopped: its programs have ended and its scratch space is gone. What it saved \
+                 in N:, S: and outputs is kept."
+            }
             Notice::ArrivalAccepted => "The file was accepted: it is now in the asset's shared drive (S:).",
             Notice::ArrivalRejected => "The file was rejected: its data was crypto-shredded; the record stays.",
         }

@@ -233,6 +233,17 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/static/transfer.js",                     [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     ("/static/tus.min.js",                      [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     ("/static/haven.css",                       [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    // Applications: a session that is not the caller's (here: none) is 404 to everyone; an
+    // empty launch form shows the page with what to fix. tests/sessions.rs runs real ones.
+    ("/apps",                                   [303, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/apps/launch",                            [405, 405, 405, 405, 405, 405], [303, 200, 200, 200, 200, 200]),
+    ("/apps/sessions/{id}",                     [303, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
+    ("/apps/sessions/{id}/stop",                [405, 405, 405, 405, 405, 405], [303, 404, 404, 404, 404, 404]),
+    ("/apps/sessions/{id}/terminal",            [303, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
+    ("/static/terminal.js",                     [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/static/xterm/addon-fit.js",              [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/static/xterm/xterm.css",                 [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
+    ("/static/xterm/xterm.js",                  [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),
     // tus: the protocol's version is checked before anyone (412), and ids are 32 hex digits;
     // tests/transfer.rs asks who may send, with tokens and sessions.
     ("/transfer",                               [303, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),

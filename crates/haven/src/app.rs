@@ -14,6 +14,8 @@ use haven_core::{Clock, Rng};
 use haven_crypto::SystemRng;
 use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
+use haven_sandbox::local::{LocalBackend, LocalConfig, Repository};
+use haven_sandbox::runner::Tools;
 use haven_store::SqlStore;
 use haven_store::blobs::{BlobLocation, S3Options, SealedBlobStore};
 use haven_store::clamd::{Clamd, ClamdAddress};
@@ -124,6 +126,19 @@ impl App {
             signer: self.audit_key.clone(),
             scanner: self.scanner()?,
             drives: Arc::new(LocalDrives::new(self.config.data().drives(), self.clock.as_ref())?),
+            sessions: Arc::new(self.local_sessions(None)),
+        })
+    }
+
+    /// The local session backend, reaching the package repository as `repository` says (None
+    /// outside `haven serve`, where no session is launched).
+    pub fn local_sessions(&self, repository: Option<Repository>) -> LocalBackend {
+        let data = self.config.data();
+        LocalBackend::new(LocalConfig {
+            tools: Tools::find(std::path::Path::new("bwrap")).ok(),
+            drives_root: data.drives(),
+            run_root: data.sessions(),
+            repository,
         })
     }
 
@@ -193,6 +208,14 @@ impl App {
         let adapters = self.adapters()?;
         let identity = Arc::new(adapters.identity(self.config.security.clone(), public_url).await?);
         Ok(Arc::new(adapters.governance(identity, self.config.governance.clone())?))
+    }
+
+    /// Sessions, from the console: list and stop (a stop reaches the serving Haven through the
+    /// record, which its sweep acts on).
+    pub async fn sessions(&self, public_url: &str) -> Result<haven_core::workspaces::sessions::Sessions> {
+        let governance = self.governance(public_url).await?;
+        let catalogue = Arc::new(self.catalogue());
+        Ok(self.adapters()?.sessions(governance, catalogue, self.config.sessions.clone()))
     }
 
     /// The application catalogue.

@@ -51,6 +51,8 @@ pub struct Config {
     pub transfer: haven_core::transfer::uploads::TransferConfig,
     /// The drives under `<data_dir>/drives`: home (N:), shared (S:) and outputs quotas.
     pub drives: haven_core::workspaces::drives::DrivesConfig,
+    /// Sessions: idle timeout, how many per person, and their limits.
+    pub sessions: haven_core::workspaces::sessions::SessionsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,6 +328,7 @@ impl Default for Config {
             governance: haven_core::governance::GovernanceConfig::default(),
             transfer: haven_core::transfer::uploads::TransferConfig::default(),
             drives: haven_core::workspaces::drives::DrivesConfig::default(),
+            sessions: haven_core::workspaces::sessions::SessionsConfig::default(),
         }
     }
 }
@@ -585,6 +588,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError(why));
     }
     if let Err(why) = c.drives.validate() {
+        return Err(ConfigError(why));
+    }
+    if let Err(why) = c.sessions.validate() {
         return Err(ConfigError(why));
     }
     if !c.transfer.clamd.is_empty()

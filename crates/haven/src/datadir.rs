@@ -33,6 +33,10 @@ impl DataDir {
     pub fn drives(&self) -> PathBuf {
         self.root.join("drives")
     }
+    /// Running sessions' run directories (configuration, the repository's socket).
+    pub fn sessions(&self) -> PathBuf {
+        self.root.join("sessions")
+    }
 
     pub fn blobs(&self) -> PathBuf {
         self.root.join("blobs")

@@ -48,7 +48,7 @@ pub async fn run(config: Config) -> Result<()> {
     let app = app::open(config, Mode::Create).await?;
     let public_url = app.config.public_url(port);
     app.config.data().record_served_url(&public_url)?;
-    let adapters = app.adapters()?;
+    let mut adapters = app.adapters()?;
     let blobs = adapters.blobs.clone();
     let App { config, store, clock, rng, audit_key, .. } = app;
 
@@ -62,6 +62,13 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         Some(std::fs::read_to_string(&paths.ca_cert).context("read the CA certificate")?)
     };
+    let repository = repository(&public_url, listener.local_addr()?, ca_pem.clone())?;
+    adapters.sessions = Arc::new(haven_sandbox::local::LocalBackend::new(haven_sandbox::local::LocalConfig {
+        tools: haven_sandbox::runner::Tools::find(std::path::Path::new("bwrap")).ok(),
+        drives_root: config.data().drives(),
+        run_root: config.data().sessions(),
+        repository: Some(repository),
+    }));
     let settings = Settings {
         public_url: public_url.clone(),
         policy: config.security.clone(),
@@ -69,6 +76,7 @@ pub async fn run(config: Config) -> Result<()> {
         governance: config.governance.clone(),
         transfer: config.transfer.clone(),
         drives: config.drives.clone(),
+        sessions: config.sessions.clone(),
         web: WebConfig {
             public_url: public_url.clone(),
             max_body_bytes: config.http.max_body_bytes,
@@ -135,6 +143,8 @@ pub async fn run(config: Config) -> Result<()> {
     }
     let scans = spawn_transfer_worker(state.transfer.clone());
     let sweeps = spawn_blob_sweeper(store.clone(), blobs, clock.clone());
+    let session_watch = tokio::spawn(state.sessions.clone().watch());
+    let session_sweeps = spawn_session_sweeper(state.sessions.clone());
     let workers = spawn_workers(
         &config,
         &paths,
@@ -156,6 +166,13 @@ pub async fn run(config: Config) -> Result<()> {
     workers.abort();
     scans.abort();
     sweeps.abort();
+    session_sweeps.abort();
+    match state.sessions.shutdown().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sessions = n, "stopped the sessions running here"),
+        Err(e) => tracing::warn!(error = %e, "the sessions' ends could not all be recorded; the next start does"),
+    }
+    session_watch.abort();
     if let Ok(Some(seq)) = haven_core::audit::write_checkpoint(store.as_ref(), audit_key, clock.now()).await {
         tracing::info!(seq, "wrote a final audit checkpoint");
     }
@@ -230,6 +247,48 @@ fn spawn_transfer_worker(transfer: Arc<haven_core::transfer::uploads::Transfer>)
 
 /// Daily (and at start): delete sealed objects that no record names, left by a crash or a
 /// kill between writing a blob and recording it (`haven_core::blobs::sweep_unrecorded`).
+/// How sessions reach the package repository: Haven's own listener (on the loopback when it
+/// listens on every address), under the public URL's name; inside, the public port when it is
+/// unprivileged (so the URL is the one people know), else 8443.
+fn repository(
+    public_url: &str,
+    listen: SocketAddr,
+    ca_pem: Option<String>,
+) -> anyhow::Result<haven_sandbox::local::Repository> {
+    let authority = public_url.trim_start_matches("https://").split('/').next().unwrap_or("");
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => (h, p.parse::<u16>().unwrap_or(443)),
+        _ => (authority, 443),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    if host.is_empty() {
+        anyhow::bail!("the public URL {public_url} names no host");
+    }
+    let mut connect = listen;
+    if connect.ip().is_unspecified() {
+        connect.set_ip(if listen.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    Ok(haven_sandbox::local::Repository { connect, host, port: if port >= 1024 { port } else { 8443 }, ca_pem })
+}
+
+/// Every 15 seconds: idle sessions stopped, ended ones whose processes still run here (stopped
+/// from the console) killed, and those Haven lost (a restart) marked ended.
+fn spawn_session_sweeper(sessions: Arc<haven_core::workspaces::sessions::Sessions>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(15));
+        loop {
+            tick.tick().await;
+            if let Err(e) = sessions.sweep().await {
+                tracing::warn!(error = %e, "the session sweep failed; it runs again in 15 s");
+            }
+        }
+    })
+}
+
 fn spawn_blob_sweeper(
     store: Arc<haven_store::SqlStore>,
     blobs: Arc<dyn haven_core::blobs::BlobStore>,

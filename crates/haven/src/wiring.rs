@@ -13,7 +13,9 @@ use haven_core::packages::{Packages, PackagesConfig, PackagesDeps, Upstream};
 use haven_core::service::Service;
 use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::uploads::{Transfer, TransferConfig, TransferDeps};
+use haven_core::workspaces::catalogue::Catalogue;
 use haven_core::workspaces::drives::{Drives, DrivesConfig};
+use haven_core::workspaces::sessions::{SessionBackend, Sessions, SessionsConfig, SessionsDeps};
 use haven_core::{Clock, CoreError, Rng, Store};
 use haven_crypto::signing::SigningKey;
 use haven_web::metrics::Metrics;
@@ -36,6 +38,8 @@ pub struct Adapters {
     pub scanner: Option<Arc<dyn Scanner>>,
     /// N:, S: and outputs.
     pub drives: Arc<dyn Drives>,
+    /// Where sessions run.
+    pub sessions: Arc<dyn SessionBackend>,
 }
 
 /// What the configuration says of the use cases and the web layer.
@@ -47,6 +51,7 @@ pub struct Settings {
     pub governance: GovernanceConfig,
     pub transfer: TransferConfig,
     pub drives: DrivesConfig,
+    pub sessions: SessionsConfig,
     pub web: WebConfig,
 }
 
@@ -102,6 +107,20 @@ impl Adapters {
         })
     }
 
+    /// Sessions over governance, the catalogue and the drives.
+    pub fn sessions(&self, governance: Arc<Governance>, catalogue: Arc<Catalogue>, config: SessionsConfig) -> Sessions {
+        Sessions::new(SessionsDeps {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            governance,
+            catalogue,
+            drives: self.drives.clone(),
+            backend: self.sessions.clone(),
+            config,
+        })
+    }
+
     /// What lies outside the portals: updates, bootstrap, readiness, refusals at the door.
     pub fn service(&self) -> Service {
         Service::new(self.store.clone(), self.blobs.clone(), self.clock.clone(), self.hasher.clone())
@@ -113,6 +132,8 @@ impl Adapters {
         let identity = Arc::new(self.identity(settings.policy, &settings.public_url).await?);
         let governance = Arc::new(self.governance(identity.clone(), settings.governance)?);
         let transfer = Arc::new(self.transfer(governance.clone(), settings.transfer, settings.drives));
+        let catalogue = Arc::new(Catalogue::new(self.store.clone(), self.clock.clone()));
+        let sessions = Arc::new(self.sessions(governance.clone(), catalogue.clone(), settings.sessions));
         Ok(AppState {
             clock: self.clock.clone(),
             rng: self.rng.clone(),
@@ -121,6 +142,8 @@ impl Adapters {
             identity,
             governance,
             transfer,
+            catalogue,
+            sessions,
             packages: Arc::new(self.packages(settings.packages, &settings.public_url, fresh)),
             service: Arc::new(self.service()),
         })

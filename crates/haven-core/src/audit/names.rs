@@ -25,6 +25,11 @@ pub mod action {
     pub const ACCOUNT_CREATED: &str = "account.created";
     pub const APP_ADDED: &str = "app.added";
     pub const APP_DEFAULT_SET: &str = "app.default_set";
+    /// An application session (terminal, web app, desktop) or a batch job started, stopped, or
+    /// a request to reach one was refused (not its owner, no such session).
+    pub const APP_SESSION_STARTED: &str = "app_session.started";
+    pub const APP_SESSION_STOPPED: &str = "app_session.stopped";
+    pub const APP_SESSION_REFUSED: &str = "app_session.refused";
     pub const ARRIVAL_ACCEPTED: &str = "arrival.accepted";
     pub const ARRIVAL_INFECTED: &str = "arrival.infected";
     pub const ARRIVAL_REJECTED: &str = "arrival.rejected";

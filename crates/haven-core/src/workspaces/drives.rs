@@ -132,6 +132,12 @@ pub trait Drives: Send + Sync {
     /// The bytes the drive's files hold.
     async fn usage(&self, drive: &Drive) -> Result<u64, DriveError>;
 
+    /// Give `drive` to a session's identities, making it if new: N: to its user's `uid` (and
+    /// group `gid`), mode 0700; S: and outputs to the asset's group `gid` (owner `uid`, root
+    /// when 0), mode 2770, so that what one member writes the others can read. Files already
+    /// in it that Haven placed (accepted arrivals) go to the same owner and group.
+    async fn grant(&self, drive: &Drive, uid: u32, gid: u32) -> Result<(), DriveError>;
+
     /// Delete an asset's S: and outputs, everything in them (its data was crypto-shredded).
     /// Whether there was anything to delete.
     async fn erase_asset(&self, asset: &str) -> Result<bool, DriveError>;

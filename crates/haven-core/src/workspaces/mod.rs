@@ -1,5 +1,7 @@
-//! Workspaces: where people work on an asset's data inside the garden. So far its drives
-//! ([`drives`]) and the application catalogue ([`catalogue`]); sessions build on them.
+//! Workspaces: where people work on an asset's data inside the garden: its drives ([`drives`]),
+//! the application catalogue ([`catalogue`]), and the sessions that run those applications on
+//! the drives ([`sessions`]).
 
 pub mod catalogue;
 pub mod drives;
+pub mod sessions;

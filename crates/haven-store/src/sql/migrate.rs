@@ -64,10 +64,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_workspaces.sql"),
         postgres: include_str!("../../migrations/postgres/0008_workspaces.sql"),
     },
+    Migration {
+        version: 9,
+        description: "workspaces: session identities and sessions",
+        sqlite: include_str!("../../migrations/sqlite/0009_sessions.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_sessions.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 8;
+pub const KNOWN_VERSION: i64 = 9;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

@@ -1,8 +1,10 @@
-//! SQL for the workspaces part of the storage port: the application catalogue.
+//! SQL for the workspaces part of the storage port: the application catalogue and sessions.
 
 use async_trait::async_trait;
 use haven_core::StoreError;
 use haven_core::workspaces::catalogue::{App, AppKind, CatalogueTx, DefaultApp};
+use haven_core::workspaces::sessions::{SessionRecord, SessionState, SessionsTx};
+use sqlx::any::AnyRow;
 
 use super::rows::Columns;
 use super::unit::SqlTx;
@@ -70,5 +72,133 @@ impl CatalogueTx for SqlTx<'_> {
                 Ok(DefaultApp { extension: r.col("extension")?, name: r.col("name")?, version: r.col("version")? })
             })
             .collect()
+    }
+}
+
+const SESSION_COLUMNS: &str = "id, owner, asset, app_name, app_version, kind, backend, uid, gid, state, started_us, \
+                               ended_us, end_reason, token_hash";
+
+fn id_of(v: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("a stored session {what} is out of range")))
+}
+
+fn session(r: &AnyRow) -> Result<SessionRecord, StoreError> {
+    let hash: Option<Vec<u8>> = r.col("token_hash")?;
+    let token_hash = match hash {
+        None => None,
+        Some(h) => {
+            Some(<[u8; 32]>::try_from(h.as_slice()).map_err(|_| StoreError::Corrupt("a session's token hash".into()))?)
+        }
+    };
+    Ok(SessionRecord {
+        id: r.col("id")?,
+        owner: r.col("owner")?,
+        asset: r.col("asset")?,
+        app_name: r.col("app_name")?,
+        app_version: r.col("app_version")?,
+        kind: r.parsed("kind", AppKind::parse, "session kind")?,
+        backend: r.col("backend")?,
+        uid: id_of(r.col("uid")?, "uid")?,
+        gid: id_of(r.col("gid")?, "gid")?,
+        state: r.parsed(
+            "state",
+            |s| match s {
+                "running" => Some(SessionState::Running),
+                "ended" => Some(SessionState::Ended),
+                _ => None,
+            },
+            "session state",
+        )?,
+        started_us: r.col("started_us")?,
+        ended_us: r.col("ended_us")?,
+        end_reason: r.col("end_reason")?,
+        token_hash,
+    })
+}
+
+#[async_trait]
+impl SessionsTx for SqlTx<'_> {
+    async fn session_identity(&mut self, kind: &str, name: &str) -> Result<Option<u32>, StoreError> {
+        let q = sqlx::query("SELECT id FROM session_identities WHERE kind = $1 AND name = $2").bind(kind).bind(name);
+        match self.optional(q).await? {
+            Some(r) => Ok(Some(id_of(r.col("id")?, "identity")?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn insert_session_identity(&mut self, kind: &str, name: &str, id: u32) -> Result<(), StoreError> {
+        let q = sqlx::query("INSERT INTO session_identities (kind, name, id) VALUES ($1, $2, $3)")
+            .bind(kind)
+            .bind(name)
+            .bind(i64::from(id));
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn max_session_identity(&mut self) -> Result<Option<u32>, StoreError> {
+        let q = sqlx::query("SELECT MAX(id) AS id FROM session_identities");
+        let row = self.optional(q).await?;
+        match row {
+            Some(r) => {
+                let max: Option<i64> = r.col("id")?;
+                max.map(|m| id_of(m, "identity")).transpose()
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn insert_app_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO app_sessions ({SESSION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(s.id.as_str())
+            .bind(s.owner.as_str())
+            .bind(s.asset.as_str())
+            .bind(s.app_name.as_str())
+            .bind(s.app_version.as_str())
+            .bind(s.kind.as_str())
+            .bind(s.backend.as_str())
+            .bind(i64::from(s.uid))
+            .bind(i64::from(s.gid))
+            .bind(if s.running() { "running" } else { "ended" })
+            .bind(s.started_us)
+            .bind(s.ended_us)
+            .bind(s.end_reason.as_str())
+            .bind(s.token_hash.map(|h| h.to_vec()));
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn app_session(&mut self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM app_sessions WHERE id = $1");
+        let row = self.optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id)).await?;
+        row.as_ref().map(session).transpose()
+    }
+
+    async fn app_sessions(&mut self, owner: Option<&str>, limit: u32) -> Result<Vec<SessionRecord>, StoreError> {
+        let order = "ORDER BY CASE WHEN state = 'running' THEN 0 ELSE 1 END, started_us DESC, id";
+        let limit = i64::from(limit);
+        let q = match owner {
+            Some(owner) => {
+                let sql = format!("SELECT {SESSION_COLUMNS} FROM app_sessions WHERE owner = $1 {order} LIMIT $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner.to_string()).bind(limit)
+            }
+            None => {
+                let sql = format!("SELECT {SESSION_COLUMNS} FROM app_sessions {order} LIMIT $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit)
+            }
+        };
+        self.all(q).await?.iter().map(session).collect()
+    }
+
+    async fn end_app_session(&mut self, id: &str, ended_us: i64, reason: &str) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "UPDATE app_sessions SET state = 'ended', ended_us = $2, end_reason = $3 \
+             WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(ended_us)
+        .bind(reason);
+        Ok(self.exec(q).await? > 0)
     }
 }

@@ -20,6 +20,7 @@ mod packages;
 mod report;
 mod requests;
 mod sandbox;
+mod sessions;
 mod tokens;
 mod transfer;
 mod updates;
@@ -48,6 +49,7 @@ pub use packages::PackagesCommand;
 pub use report::ReportCommand;
 pub use requests::RequestsCommand;
 pub use sandbox::SandboxCommand;
+pub use sessions::SessionsCommand;
 pub use tokens::TokensCommand;
 pub use transfer::TransferCommand;
 pub use updates::UpdatesCommand;
@@ -157,6 +159,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AppsCommand,
     },
+    /// Sessions: list everyone's, stop one.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// The session sandbox: which isolation this host offers (`haven sandbox check`).
     Sandbox {
         #[command(subcommand)]
@@ -198,6 +205,7 @@ impl Command {
             Command::Report { command } => command.run(config).await,
             Command::Transfer { command } => command.run(config).await,
             Command::Apps { command } => command.run(config).await,
+            Command::Sessions { command } => command.run(config).await,
             Command::Sandbox { command } => Ok(command.run()),
             Command::Upload(upload) => upload.run().await,
         }

@@ -1,0 +1,489 @@
+//! The local session backend: each session is a sandbox on this machine ([`crate::runner`]),
+//! a terminal session's program on a pseudo-terminal Haven holds ([`crate::pty`]).
+//!
+//! The sandbox has no network. The package repository is reached through a Unix socket in the
+//! session's own run directory (`<data_dir>/sessions/<id>`, bound read-only at `/run/haven`):
+//! inside, `socat` listens on the sandbox's loopback at the repository's port and passes each
+//! connection to that socket; Haven forwards it, byte for byte, to its own HTTPS listener. TLS
+//! runs end to end under the repository's real name (`/etc/hosts` inside maps it to the
+//! loopback), and the session's repository token is in its environment. Nothing else is
+//! reachable: the forwarder connects to Haven's listener and nowhere else.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::channel::mpsc;
+use futures::stream::BoxStream;
+use haven_core::workspaces::catalogue::AppKind;
+use haven_core::workspaces::drives::Drive;
+use haven_core::workspaces::sessions::{
+    BackendError, Launch, Outcome, SessionBackend, TerminalInput, TerminalLink, TerminalSink,
+};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::pty::{self, PtyInput, PtyOutput};
+use crate::runner::{Bind, Identity, Limits, Spec, Tools, command};
+
+/// How Haven's package repository is reached from inside.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    /// Haven's own HTTPS listener, where the forwarder connects.
+    pub connect: SocketAddr,
+    /// The name in Haven's public URL (what its certificate is for).
+    pub host: String,
+    /// The port inside: the public one when unprivileged, else 8443.
+    pub port: u16,
+    /// Haven's internal CA, when Haven made its own certificate; otherwise the host's trust
+    /// store (bound from `/etc/ssl`) is used.
+    pub ca_pem: Option<String>,
+}
+
+pub struct LocalConfig {
+    /// None when the host lacks bubblewrap or util-linux: launches say so.
+    pub tools: Option<Tools>,
+    /// Where the drives live (`<data_dir>/drives`).
+    pub drives_root: PathBuf,
+    /// Where sessions' run directories go (`<data_dir>/sessions`).
+    pub run_root: PathBuf,
+    pub repository: Option<Repository>,
+}
+
+/// What a terminal showed last, replayed to a browser that attaches.
+const BACKLOG_BYTES: usize = 64 * 1024;
+/// Connections one session may have open to the repository at once.
+const REPOSITORY_CONNECTIONS: usize = 32;
+
+struct Running {
+    pty: Option<Arc<PtyInput>>,
+    output: broadcast::Sender<Bytes>,
+    backlog: Mutex<VecDeque<u8>>,
+    /// Milliseconds since `LocalBackend::epoch` at the last keystroke or output watched.
+    last_active_ms: AtomicI64,
+    viewers: AtomicUsize,
+    /// Bumped by each attach: an older view's output stops.
+    generation: AtomicU64,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+    ended: tokio::sync::watch::Receiver<bool>,
+}
+
+pub struct LocalBackend {
+    config: LocalConfig,
+    /// Set once Haven's listener is up (`haven serve`), after the backend is made.
+    repository: Mutex<Option<Repository>>,
+    sessions: Arc<Mutex<HashMap<String, Arc<Running>>>>,
+    epoch: Instant,
+    ends_tx: mpsc::UnboundedSender<(String, Outcome)>,
+    ends_rx: Mutex<Option<mpsc::UnboundedReceiver<(String, Outcome)>>>,
+}
+
+fn failed(what: &str) -> impl Fn(std::io::Error) -> BackendError + '_ {
+    move |e| BackendError::Failed(format!("{what}: {e}"))
+}
+
+/// The shell that runs the application inside: a umask that lets the asset's group read what
+/// members write, the per-version libraries, the repository's bridge, and when the application
+/// ends, everything it left running (a background process would keep the sandbox alive).
+const START: &str = r#"umask 007
+mkdir -p "$R_LIBS_USER" "$PYTHONUSERBASE" 2>/dev/null
+if [ -S /run/haven/repository.sock ]; then
+  socat TCP-LISTEN:"$HAVEN_REPOSITORY_PORT",bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/run/haven/repository.sock &
+fi
+"$@"
+status=$?
+kill -9 -1 2>/dev/null
+exit $status"#;
+
+impl LocalBackend {
+    pub fn new(config: LocalConfig) -> Self {
+        let (ends_tx, ends_rx) = mpsc::unbounded();
+        LocalBackend {
+            repository: Mutex::new(config.repository.clone()),
+            config,
+            sessions: Arc::new(Mutex::new(HashMap::new())),
+            epoch: Instant::now(),
+            ends_tx,
+            ends_rx: Mutex::new(Some(ends_rx)),
+        }
+    }
+
+    /// Where sessions started from now on reach the package repository.
+    pub fn set_repository(&self, repository: Repository) {
+        *self.repository.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(repository);
+    }
+
+    fn repository(&self) -> Option<Repository> {
+        self.repository.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn running(&self, id: &str) -> Option<Arc<Running>> {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()
+    }
+
+    fn drive_path(&self, drive: &Drive) -> PathBuf {
+        self.config.drives_root.join(drive.relative_path())
+    }
+
+    /// The session's environment: nothing of Haven's, the repository configured for every
+    /// client, and libraries per application version on N:.
+    fn environment(&self, l: &Launch) -> Vec<(String, String)> {
+        let libs = format!("/drives/N/.haven/libraries/{}-{}", l.app.name, l.app.version);
+        let mut env: Vec<(String, String)> = vec![
+            ("HOME".into(), "/drives/N".into()),
+            ("USER".into(), l.owner.clone()),
+            ("LOGNAME".into(), l.owner.clone()),
+            ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("TERM".into(), "xterm-256color".into()),
+            ("SHELL".into(), "/bin/bash".into()),
+            ("TMPDIR".into(), "/tmp".into()),
+            ("HAVEN_SESSION".into(), l.id.clone()),
+            ("HAVEN_ASSET".into(), l.asset.clone()),
+            ("R_LIBS_USER".into(), format!("{libs}/R")),
+            ("PYTHONUSERBASE".into(), format!("{libs}/python")),
+            // Debian's Python refuses `pip install` outside a virtual environment; the
+            // libraries on N: are the session's own, so installs go there.
+            ("PIP_USER".into(), "1".into()),
+            ("PIP_BREAK_SYSTEM_PACKAGES".into(), "1".into()),
+            ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+            ("UV_PYTHON_DOWNLOADS".into(), "never".into()),
+            ("R_PROFILE_USER".into(), "/run/haven/Rprofile".into()),
+            ("CONDARC".into(), "/run/haven/condarc".into()),
+        ];
+        if let Some(r) = &self.repository() {
+            let base = format!("https://{}:{}@{}:{}", l.repository_user, l.repository_token.as_str(), r.host, r.port);
+            let pypi = format!("{base}{}", haven_core::paths::PYPI_SIMPLE);
+            env.push(("PIP_INDEX_URL".into(), pypi.clone()));
+            env.push(("UV_DEFAULT_INDEX".into(), pypi));
+            env.push(("HAVEN_REPOSITORY".into(), base));
+            env.push(("HAVEN_REPOSITORY_PORT".into(), r.port.to_string()));
+            if r.ca_pem.is_some() {
+                for key in ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"] {
+                    env.push((key.into(), "/run/haven/ca.pem".into()));
+                }
+            }
+        }
+        env
+    }
+
+    /// The run directory: hosts, CA, R and conda configuration, the repository's socket; the
+    /// session's uid reads it, nobody else.
+    async fn prepare_run_dir(
+        &self,
+        l: &Launch,
+        dir: &Path,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, BackendError> {
+        let (uid, gid) = (l.identity.uid, l.identity.gid);
+        let mut files: Vec<(&str, String)> = Vec::new();
+        let mut hosts = "127.0.0.1 localhost\n::1 localhost\n".to_string();
+        let (mut rprofile, mut condarc) = (String::new(), String::new());
+        let repository = self.repository();
+        if let Some(r) = &repository {
+            hosts.push_str(&format!("127.0.0.1 {}\n", r.host));
+            let base = format!("https://{}:{}@{}:{}", l.repository_user, l.repository_token.as_str(), r.host, r.port);
+            rprofile.push_str(&format!(
+                "local({{ r <- getOption(\"repos\"); r[\"CRAN\"] <- \"{base}{cran}\"; options(repos = r) }})\n",
+                cran = haven_core::paths::CRAN
+            ));
+            condarc.push_str(&format!(
+                "channel_alias: {base}{conda}\ndefault_channels: []\nchannels:\n  - conda-forge\n",
+                conda = haven_core::paths::CONDA
+            ));
+            if let Some(ca) = &r.ca_pem {
+                condarc.push_str("ssl_verify: /run/haven/ca.pem\n");
+                files.push(("ca.pem", ca.clone()));
+            }
+        }
+        // A user's own ~/.Rprofile still runs, after Haven's.
+        rprofile.push_str("if (file.exists(\"~/.Rprofile\")) source(\"~/.Rprofile\")\n");
+        files.push(("hosts", hosts));
+        files.push(("Rprofile", rprofile));
+        files.push(("condarc", condarc));
+        let dir2 = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir2.parent().unwrap_or(&dir2))?;
+            std::fs::DirBuilder::new().mode(0o700).create(&dir2)?;
+            for (name, text) in files {
+                let path = dir2.join(name);
+                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(&path)?;
+                std::io::Write::write_all(&mut f, text.as_bytes())?;
+                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+            }
+            std::os::unix::fs::chown(&dir2, Some(uid), Some(gid))?;
+            std::fs::set_permissions(&dir2, std::fs::Permissions::from_mode(0o500))
+        })
+        .await
+        .map_err(|e| BackendError::Failed(e.to_string()))?
+        .map_err(failed("the session's run directory could not be made"))?;
+        let Some(r) = &repository else { return Ok(None) };
+        let socket = dir.join("repository.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).map_err(failed("the repository socket"))?;
+        std::os::unix::fs::chown(&socket, Some(uid), Some(gid)).map_err(failed("the repository socket"))?;
+        Ok(Some(tokio::spawn(forward(listener, r.connect))))
+    }
+}
+
+/// Each connection to the session's socket, passed to Haven's listener and nowhere else.
+async fn forward(listener: tokio::net::UnixListener, to: SocketAddr) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(REPOSITORY_CONNECTIONS));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let Ok((mut inside, _)) = listener.accept().await else { return };
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Ok(mut haven) = tokio::net::TcpStream::connect(to).await {
+                let _ = tokio::io::copy_bidirectional(&mut inside, &mut haven).await;
+            }
+        });
+    }
+}
+
+fn outcome(status: std::io::Result<std::process::ExitStatus>) -> Outcome {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => Outcome::Exited(code),
+            (None, Some(sig)) => Outcome::Signalled(sig),
+            (None, None) => Outcome::Exited(-1),
+        },
+        Err(_) => Outcome::Exited(-1),
+    }
+}
+
+#[async_trait]
+impl SessionBackend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn launch(&self, l: Launch) -> Result<(), BackendError> {
+        if l.app.kind != AppKind::Terminal {
+            return Err(BackendError::Unavailable(format!(
+                "{} sessions cannot run on this Haven yet; terminal applications can",
+                l.app.kind.as_str()
+            )));
+        }
+        let run_dir = self.config.run_root.join(&l.id);
+        let forwarder = self.prepare_run_dir(&l, &run_dir).await;
+        let forwarder = match forwarder {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&run_dir);
+                return Err(e);
+            }
+        };
+        let cleanup = Cleanup { run_dir: run_dir.clone(), forwarder };
+        let mut argv = vec!["/bin/sh".to_string(), "-c".into(), START.into(), "haven-session".into()];
+        // The shell gets the terminal as its own (job control, Ctrl-C) in the session the
+        // sandbox made for it.
+        argv.extend(["/usr/bin/setsid".to_string(), "--ctty".into(), "--wait".into()]);
+        argv.extend(l.app.command.iter().cloned());
+        let spec = Spec {
+            argv,
+            identity: Identity { uid: l.identity.uid, gid: l.identity.gid },
+            binds: vec![
+                Bind { host: self.drive_path(&l.home), inside: "/drives/N".into(), writable: true },
+                Bind { host: self.drive_path(&l.shared), inside: "/drives/S".into(), writable: true },
+                Bind { host: self.drive_path(&l.outputs), inside: "/drives/outputs".into(), writable: true },
+                Bind { host: run_dir.clone(), inside: "/run/haven".into(), writable: false },
+            ],
+            workdir: "/drives/N".into(),
+            env: self.environment(&l),
+            limits: Limits {
+                memory_bytes: l.config.memory_gib.saturating_mul(1 << 30),
+                processes: l.config.processes,
+                cpu_secs: 0,
+                scratch_bytes: l.config.scratch_mib.saturating_mul(1 << 20),
+            },
+            hosts: Some(run_dir.join("hosts")),
+        };
+        let tools = self.config.tools.as_ref().ok_or_else(|| {
+            BackendError::Unavailable("this host has no sandbox for sessions (haven sandbox check says why)".into())
+        })?;
+        let mut cmd = command(tools, &spec).map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        let (pty_out, pty, terminal) = pty::open().map_err(failed("no terminal could be opened"))?;
+        let clone = |fd: &OwnedFd| fd.try_clone().map_err(failed("no terminal could be opened"));
+        cmd.stdin(clone(&terminal)?).stdout(clone(&terminal)?).stderr(terminal);
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(failed("the sandbox could not start"))?;
+        // The terminal side's last copies are the child's: the master reads EOF when it ends.
+        drop(cmd);
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
+        let (output, _) = broadcast::channel(256);
+        let running = Arc::new(Running {
+            pty: Some(Arc::new(pty)),
+            output,
+            backlog: Mutex::new(VecDeque::with_capacity(BACKLOG_BYTES)),
+            last_active_ms: AtomicI64::new(self.now_ms()),
+            viewers: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            kill: Mutex::new(Some(kill_tx)),
+            ended: ended_rx,
+        });
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running.clone());
+        tokio::spawn(pump(pty_out, running.clone()));
+        let (sessions, ends, id) = (self.sessions.clone(), self.ends_tx.clone(), l.id.clone());
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                s = child.wait() => s,
+                _ = kill_rx => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            drop(cleanup);
+            sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            let _ = ended_tx.send(true);
+            let _ = ends.unbounded_send((id, outcome(status)));
+        });
+        Ok(())
+    }
+
+    async fn stop(&self, id: &str) -> Result<bool, BackendError> {
+        let Some(running) = self.running(id) else { return Ok(false) };
+        if let Some(kill) = running.kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            let _ = kill.send(());
+        }
+        let mut ended = running.ended.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(10), ended.wait_for(|e| *e)).await;
+        Ok(true)
+    }
+
+    async fn terminal(&self, id: &str) -> Result<TerminalLink, BackendError> {
+        let running = self.running(id).ok_or(BackendError::NotRunning)?;
+        let pty = running.pty.clone().ok_or(BackendError::NotRunning)?;
+        let generation = running.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let receiver = running.output.subscribe();
+        let backlog: Bytes = {
+            let b = running.backlog.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            b.iter().copied().collect::<Vec<u8>>().into()
+        };
+        running.viewers.fetch_add(1, Ordering::SeqCst);
+        let view = View { running: running.clone(), generation, receiver };
+        let output = futures::stream::unfold(view, |mut v| async move {
+            loop {
+                if v.running.generation.load(Ordering::SeqCst) != v.generation {
+                    return None;
+                }
+                let mut ended = v.running.ended.clone();
+                let next = tokio::select! {
+                    next = v.receiver.recv() => next,
+                    _ = ended.wait_for(|e| *e) => return None,
+                };
+                match next {
+                    Ok(bytes) => return Some((bytes, v)),
+                    // A slow browser missed some output; the screen catches up with what follows.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .boxed();
+        let epoch = self.epoch;
+        Ok(TerminalLink { backlog, output, input: Box::new(Keys { pty, running, epoch }) })
+    }
+
+    fn idle_us(&self, id: &str) -> Option<i64> {
+        let running = self.running(id)?;
+        if running.viewers.load(Ordering::SeqCst) > 0 {
+            return Some(0);
+        }
+        Some((self.now_ms() - running.last_active_ms.load(Ordering::SeqCst)).max(0) * 1000)
+    }
+
+    fn running(&self) -> Vec<String> {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect()
+    }
+
+    fn ends(&self) -> Option<BoxStream<'static, (String, Outcome)>> {
+        let rx = self.ends_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()?;
+        Some(rx.boxed())
+    }
+}
+
+/// Removes the run directory (its token-bearing configuration) and stops the repository
+/// forwarder when the session ends, however it ends.
+struct Cleanup {
+    run_dir: PathBuf,
+    forwarder: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(f) = self.forwarder.take() {
+            f.abort();
+        }
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// One browser's view: counted while it lasts (a watched session is not idle).
+struct View {
+    running: Arc<Running>,
+    generation: u64,
+    receiver: broadcast::Receiver<Bytes>,
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        self.running.viewers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The terminal's output, kept as backlog and sent to whoever watches, until it ends.
+async fn pump(mut pty: PtyOutput, running: Arc<Running>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match pty.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let chunk = Bytes::copy_from_slice(&buf[..n]);
+        {
+            let mut backlog = running.backlog.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            backlog.extend(chunk.iter().copied());
+            let excess = backlog.len().saturating_sub(BACKLOG_BYTES);
+            backlog.drain(..excess);
+        }
+        let _ = running.output.send(chunk);
+    }
+}
+
+struct Keys {
+    pty: Arc<PtyInput>,
+    running: Arc<Running>,
+    epoch: Instant,
+}
+
+#[async_trait]
+impl TerminalSink for Keys {
+    async fn send(&self, input: TerminalInput) -> Result<(), BackendError> {
+        if *self.running.ended.borrow() {
+            return Err(BackendError::NotRunning);
+        }
+        let now = i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.running.last_active_ms.store(now, Ordering::SeqCst);
+        match input {
+            TerminalInput::Data(bytes) => {
+                self.pty.write_all(&bytes).await.map_err(|e| BackendError::Failed(e.to_string()))
+            }
+            TerminalInput::Resize { cols, rows } => {
+                self.pty.resize(cols.max(2), rows.max(1)).await.map_err(|e| BackendError::Failed(e.to_string()))
+            }
+        }
+    }
+}

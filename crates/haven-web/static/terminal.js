@@ -1,0 +1,43 @@
+// The terminal page: xterm.js attached to the session's WebSocket (binary both ways; resizes as
+// {"cols","rows"} text messages). Copying out is off (no selection reaches the clipboard); a
+// paste over 64 KiB is refused here and by the server.
+(function () {
+  "use strict";
+  var box = document.getElementById("terminal");
+  var state = document.getElementById("terminal-state");
+  if (!box) { return; }
+  var MAX_PASTE = 64 * 1024;
+  var term = new window.Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 14 });
+  var fit = new window.FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(box);
+  // No copying out: the selection never reaches the clipboard.
+  box.addEventListener("copy", function (e) { e.preventDefault(); }, true);
+  box.addEventListener("cut", function (e) { e.preventDefault(); }, true);
+  var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + box.dataset.socket;
+  var socket = new WebSocket(url);
+  socket.binaryType = "arraybuffer";
+  var encoder = new TextEncoder();
+  function say(text) { state.textContent = text; }
+  function sendSize() {
+    fit.fit();
+    if (socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ cols: term.cols, rows: term.rows }));
+    }
+  }
+  socket.onopen = function () { say("Connected."); sendSize(); term.focus(); };
+  socket.onmessage = function (e) { term.write(new Uint8Array(e.data)); };
+  socket.onclose = function (e) {
+    say(e.reason || "Disconnected. Reload the page to reconnect; the session keeps running until you stop it.");
+    term.options.disableStdin = true;
+  };
+  term.onData(function (data) {
+    var bytes = encoder.encode(data);
+    if (bytes.length > MAX_PASTE) {
+      say("That paste is " + bytes.length + " bytes; at most " + MAX_PASTE + " can be pasted. Bring data in through File Transfer.");
+      return;
+    }
+    if (socket.readyState === WebSocket.OPEN) { socket.send(bytes); }
+  });
+  window.addEventListener("resize", sendSize);
+})();

@@ -1,0 +1,234 @@
+//! Terminal sessions for real: the local backend's sandbox (bubblewrap, setpriv, prlimit; root),
+//! a PTY, and pip inside reaching Haven's package repository over HTTPS through the session's
+//! socket. What a member can do in a session, and what nobody can reach.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use futures::StreamExt;
+use haven_core::CoreError;
+use haven_core::accounts::Role;
+use haven_core::caller::Caller;
+use haven_core::governance::records::{MemberRole, RequestKind};
+use haven_core::governance::requests::NewRequest;
+use haven_core::workspaces::catalogue::NewApp;
+use haven_core::workspaces::drives::Drive;
+use haven_core::workspaces::sessions::{TerminalInput, TerminalLink};
+use haven_packages::policy::{Ecosystem, RuleKind};
+use haven_sandbox::local::Repository;
+use haven_testkit::app::TestApp;
+use haven_testkit::callers::signed_in;
+use haven_testkit::transfer::{COURSE, World, world_from};
+
+/// Whether sessions can run here: bubblewrap and root (under CI=true, a failure if not).
+fn sandbox() -> bool {
+    haven_testkit::tool("HAVEN_TEST_BWRAP").is_some() && haven_testkit::root("sessions")
+}
+
+/// rita made a member of heart (owen asks, the desk's dora approves).
+async fn member(w: &World, user: &str) {
+    let app = &w.app;
+    let console = Caller::console();
+    app.state.identity.add_account(&console, "dora", "dora@example.org", false).await.unwrap();
+    app.state.identity.set_role(&console, "dora", Role::Admin, true).await.unwrap();
+    let now = app.state.governance.now_us();
+    let ends = haven_core::governance::rules::show_date(now + 180 * 86_400 * 1_000_000);
+    let ask = NewRequest {
+        asset: "heart".into(),
+        kind: Some(RequestKind::Add),
+        user_id: user.into(),
+        role: Some(MemberRole::Researcher),
+        ends,
+        justification: "analysis for the cardiac outcomes study".into(),
+        ..NewRequest::default()
+    };
+    let owen = signed_in("owen", &[Role::Staff], now);
+    let r = app.state.governance.submit_request(&owen, ask).await.unwrap();
+    app.state.governance.decide(&signed_in("dora", &[Role::Admin], now), r.id, true, "ok").await.unwrap();
+    app.state.governance.record_training(&console, user, COURSE, "2025-12-01", "").await.unwrap();
+    app.state.governance.accept_aus(&signed_in(user, &[], now)).await.unwrap();
+}
+
+/// The Python fixtures of the package tests (alpha depends on beta; gamma is not allowed).
+fn upstream(dir: &Path) -> haven_core::packages::PackagesConfig {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../haven/tests/e2e/fixtures.py");
+    let out = std::process::Command::new("python3").arg(script).arg(dir).output().unwrap();
+    assert!(out.status.success(), "fixtures: {}", String::from_utf8_lossy(&out.stderr));
+    let mut config = haven_core::packages::PackagesConfig::default();
+    config.pypi.upstream = format!("file://{}/pypi/simple/", dir.display());
+    config.pypi.min_age_days = 0;
+    config
+}
+
+/// Types `command` into the terminal and returns what it printed, up to its exit status.
+struct Term {
+    link: TerminalLink,
+    seen: String,
+    n: u32,
+}
+
+impl Term {
+    async fn run(&mut self, command: &str) -> (i32, String) {
+        self.n += 1;
+        let marker = format!("__END{}__", self.n);
+        let line = format!("{command}; echo {marker}$?__\n");
+        self.link.input.send(TerminalInput::Data(line.into_bytes().into())).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            // The typed line echoes `__ENDn__$?__`; the answer has digits after the marker.
+            if let Some(at) = self.seen.rfind(&marker) {
+                let rest = &self.seen[at + marker.len()..];
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                if !digits.is_empty() && rest[digits.len()..].starts_with("__") {
+                    let out = self.seen[..at].to_string();
+                    self.seen = rest[digits.len() + 2..].to_string();
+                    return (digits.parse().unwrap(), out);
+                }
+            }
+            let next = tokio::time::timeout_at(deadline, self.link.output.next()).await;
+            match next {
+                Ok(Some(bytes)) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(None) => panic!("the terminal closed; it showed: {}", self.seen),
+                Err(_) => panic!("no answer to {command:?}; the terminal showed: {}", self.seen),
+            }
+        }
+    }
+}
+
+async fn attach(app: &TestApp, who: &Caller, id: &str) -> Term {
+    let link = app.state.sessions.terminal(who, id).await.unwrap();
+    let seen = String::from_utf8_lossy(&link.backlog).into_owned();
+    Term { link, seen, n: 0 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_nothing_else() {
+    if !sandbox() {
+        return;
+    }
+    let fixtures = tempfile::tempdir().unwrap();
+    let w = world_from(TestApp::builder().packages(upstream(fixtures.path()))).await;
+    member(&w, "rita").await;
+    let app = &w.app;
+    let console = Caller::console();
+    for version in ["1", "2"] {
+        let shell = NewApp {
+            name: "shell".into(),
+            version: version.into(),
+            kind: "terminal".into(),
+            command: vec!["/usr/bin/bash".into(), "--norc".into()],
+            ..NewApp::default()
+        };
+        app.state.catalogue.add(&console, shell).await.unwrap();
+    }
+    for name in ["alpha", "beta"] {
+        app.state
+            .packages
+            .add_rule(&console, Ecosystem::Pypi, RuleKind::Allow, name, None, true, "test")
+            .await
+            .unwrap();
+    }
+    let https = app.serve_https().await;
+    let port: u16 = https.url.rsplit(':').next().unwrap().parse().unwrap();
+    app.local_sessions.set_repository(Repository {
+        connect: format!("127.0.0.1:{port}").parse().unwrap(),
+        host: "127.0.0.1".into(),
+        port,
+        ca_pem: Some(std::fs::read_to_string(&https.ca_pem).unwrap()),
+    });
+    // A service on the host's loopback that no session may reach.
+    let host_service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = host_service.local_addr().unwrap().port();
+
+    let now = app.state.governance.now_us();
+    let rita = signed_in("rita", &[], now);
+    let owen = signed_in("owen", &[Role::Staff], now);
+    // Only members launch: owen is heart's IAO, not a member of it.
+    assert!(app.state.sessions.launch(&owen, "heart", "shell", "1").await.is_err());
+    let s = app.state.sessions.launch(&rita, "heart", "shell", "1").await.unwrap();
+    assert!(s.uid >= haven_core::workspaces::sessions::FIRST_ID && s.gid != s.uid);
+    let mut t = attach(app, &rita, &s.id).await;
+
+    // Its own identity, its drives and nothing else of the host.
+    let (code, out) = t.run("id -u; id -g; ls -1 /drives; ls -1 / | tr '\\n' ' '").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("{}\r\n{}\r\n", s.uid, s.gid)), "{out}");
+    assert!(out.contains("N\r\nS\r\noutputs\r\n"), "{out}");
+    assert!(!out.contains("root") && !out.contains("var"), "no host directories: {out}");
+
+    // pip installs an allowed package (with its dependency) from Haven into the version's
+    // library on N:, and is refused one not allowed.
+    let (code, out) = t.run("pip install --no-cache-dir --retries 0 alpha").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Successfully installed alpha"), "{out}");
+    let (code, out) = t.run("python3 -c 'import alpha; print(alpha.__file__)'").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("/drives/N/.haven/libraries/shell-1/python/"), "{out}");
+    let (code, out) = t.run("pip install --no-cache-dir --retries 0 gamma").await;
+    assert_ne!(code, 0, "{out}");
+
+    // No network but the repository: not the internet, not the host's loopback services.
+    let probe = format!(
+        "python3 -c 'import socket\nfor a in ((\"1.1.1.1\", 443), (\"127.0.0.1\", {host_port})):\n  try:\n    socket.create_connection(a, 3); print(\"reached\", a)\n  except OSError as e: print(\"unreachable\", a, e)'"
+    );
+    let (_, out) = t.run(&probe).await;
+    assert_eq!(out.matches("unreachable ('").count(), 2, "{out}");
+    assert!(!out.contains("\nreached ("), "{out}");
+
+    // What it writes to S: is the asset's group's, for the other members.
+    let (code, out) = t.run("echo 42 > /drives/S/result.csv && echo mine > /drives/N/notes.txt").await;
+    assert_eq!(code, 0, "{out}");
+    let written = std::fs::metadata(app.drive_path(&Drive::Shared("heart".into())).join("result.csv")).unwrap();
+    assert_eq!((written.uid(), written.gid(), written.mode() & 0o777), (s.uid, s.gid, 0o660));
+    let home = app.drive_path(&Drive::Home("rita".into()));
+    assert_eq!(std::fs::metadata(&home).unwrap().mode() & 0o777, 0o700);
+
+    // Another signed-in user cannot reach the session, even with its id; audited.
+    assert!(matches!(app.state.sessions.terminal(&owen, &s.id).await, Err(CoreError::NotFound)));
+    assert!(matches!(app.state.sessions.get(&owen, &s.id).await, Err(CoreError::NotFound)));
+    assert!(matches!(
+        app.state.sessions.terminal(&rita, "0123456789abcdef0123456789abcdef").await,
+        Err(CoreError::NotFound)
+    ));
+    let trail: Vec<_> = app.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    assert_eq!(trail.iter().filter(|e| e.action == "app_session.refused").count(), 3);
+    assert!(trail.iter().any(|e| e.action == "app_session.started" && e.target == s.id));
+
+    // The other version keeps a library of its own.
+    let s2 = app.state.sessions.launch(&rita, "heart", "shell", "2").await.unwrap();
+    let mut t2 = attach(app, &rita, &s2.id).await;
+    let (code, out) = t2.run("python3 -c 'import alpha' 2>&1 | tail -n 1").await;
+    assert_eq!(code, 0);
+    assert!(out.contains("ModuleNotFoundError"), "version 2 does not see version 1's library: {out}");
+    let (code, out) = t2.run("pip install --no-cache-dir --retries 0 beta && ls /drives/N/.haven/libraries").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("shell-1") && out.contains("shell-2"), "{out}");
+
+    // Stopping ends it, its run directory (with the token) and its token.
+    let run_dir = |id: &str| app.session_run_dir(id);
+    assert!(run_dir(&s.id).exists());
+    let stopped = app.state.sessions.stop(&rita, &s.id).await.unwrap();
+    assert!(!stopped.running() && stopped.end_reason.contains("stopped by rita"), "{stopped:?}");
+    assert!(!run_dir(&s.id).exists());
+    // The attached view ends with it.
+    let rest = tokio::time::timeout(Duration::from_secs(10), t.link.output.by_ref().collect::<Vec<_>>()).await;
+    assert!(rest.is_ok(), "the view ended");
+    assert!(app.state.sessions.terminal(&rita, &s.id).await.is_err());
+    // A program that exits ends its session by itself, recorded by the watcher.
+    let watch = tokio::spawn(app.state.sessions.clone().watch());
+    t2.link.input.send(TerminalInput::Data("exit 3\n".into())).await.unwrap();
+    let mut ended = None;
+    for _ in 0..100 {
+        let now = app.state.sessions.get(&rita, &s2.id).await.unwrap();
+        if !now.running() {
+            ended = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ended.expect("the session ended").end_reason, "exited with 3");
+    watch.abort();
+    drop(host_service);
+}
