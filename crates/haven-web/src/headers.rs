@@ -9,9 +9,15 @@ use axum::response::Response;
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// [`CSP`] with `style-src` also allowing `<style>` elements that carry `nonce`: what xterm.js
+/// needs for its colours and cell sizes (it writes them into a `<style>` element). Inline
+/// `style` attributes stay refused.
+pub fn csp_with_style_nonce(nonce: &str) -> String {
+    CSP.replace("style-src 'self'", &format!("style-src 'self' 'nonce-{nonce}'"))
+}
+
 const HEADERS: &[(&str, &str)] = &[
     ("strict-transport-security", "max-age=63072000; includeSubDomains"),
-    ("content-security-policy", CSP),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
@@ -25,6 +31,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     let h = response.headers_mut();
     for (name, value) in HEADERS {
         h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    // A page may set a policy of its own (the terminal's adds a nonce for the styles xterm.js
+    // makes); every other response gets the strict one.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

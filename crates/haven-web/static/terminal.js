@@ -7,7 +7,17 @@
   var state = document.getElementById("terminal-state");
   if (!box) { return; }
   var MAX_PASTE = 64 * 1024;
-  var term = new window.Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 14 });
+  // xterm.js writes its colours and cell sizes into <style> elements; the page's policy lets
+  // in only those carrying this page's nonce.
+  var nonce = box.dataset.nonce;
+  var make = document.createElement.bind(document);
+  document.createElement = function (name, options) {
+    var el = make(name, options);
+    if (String(name).toLowerCase() === "style") { el.nonce = nonce; }
+    return el;
+  };
+  // minimumContrastRatio: coloured output is lightened or darkened to stay readable (WCAG AA).
+  var term = new window.Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 14, minimumContrastRatio: 4.5 });
   var fit = new window.FitAddon.FitAddon();
   term.loadAddon(fit);
   term.open(box);

@@ -234,3 +234,61 @@ fn file_transfer_in_chromium() {
     assert!(out.status.success() && text.contains("E2E OK"), "{text}");
     assert!(server.stop().success());
 }
+
+/// Applications & Data in Chromium (`tests/e2e/apps.mjs`): R in a terminal session in the
+/// browser, a second user kept out of it. Needs the sandbox (bubblewrap, root) and R.
+#[test]
+fn a_terminal_session_in_chromium() {
+    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
+    else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
+        return;
+    };
+    if haven_testkit::tool("HAVEN_TEST_BWRAP").is_none() || !haven_testkit::root("sessions") {
+        return;
+    }
+    let env: Vec<(&str, &str)> = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("haven-data");
+    let server = Haven::start(Path::new(BIN), &data, &[], &env);
+    let d = data.to_str().unwrap();
+    let member =
+        onboarding_link(&haven(&["users", "add", "rita", "--email", "rita@example.org", "--data-dir", d], &env));
+    let other =
+        onboarding_link(&haven(&["users", "add", "mallory", "--email", "mallory@example.org", "--data-dir", d], &env));
+    haven(&["users", "add", "owen", "--email", "owen@example.org", "--data-dir", d], &env);
+    haven(&["users", "role", "owen", "staff", "--data-dir", d], &env);
+    let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
+    let day = |t: time::OffsetDateTime| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day());
+    for user in ["owen", "rita", "mallory"] {
+        haven(&["ig", "record", user, "data-security-awareness", &day(now), "--data-dir", d], &env);
+    }
+    let asset =
+        ["assets", "create", "heart", "--iao", "owen", "--ig-ref", "IG/00001", "--classification", "identifiable"];
+    haven(&[&asset[..], &["--data-dir", d]].concat(), &env);
+    let members = dir.path().join("members.csv");
+    let ends = day(now + time::Duration::days(180));
+    std::fs::write(&members, format!("asset,user_id,role,ends\nheart,rita,researcher,{ends}\n")).unwrap();
+    haven(&["assets", "import-members", members.to_str().unwrap(), "--data-dir", d], &env);
+    let r = ["apps", "add", "r", "4", "--kind", "terminal", "--command", "/usr/bin/R --no-save --quiet"];
+    haven(&[&r[..], &["--default-for", "R", "--data-dir", d]].concat(), &env);
+
+    let script = e2e_script("apps.mjs", &node_path);
+    let out = Command::new("node")
+        .arg(&script)
+        .env("HAVEN_URL", &server.url)
+        .env("CHROMIUM", &chromium)
+        .env("DATA_DIR", &data)
+        .env("MEMBER_LINK", member)
+        .env("OTHER_LINK", other)
+        .output()
+        .expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    keep_screenshots(&data);
+    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    let written = std::fs::read_to_string(data.join("drives/assets/heart/shared/from-r.csv")).unwrap();
+    assert!(written.contains("\"x\""), "{written}");
+    let listed = haven(&["sessions", "list", "--data-dir", d], &env);
+    assert!(listed.contains("rita") && listed.contains("r@4") && listed.contains("stopped by rita"), "{listed}");
+    assert!(server.stop().success());
+}

@@ -507,8 +507,13 @@ impl Sessions {
         if !s.running() {
             return Ok(s);
         }
-        self.backend.stop(id).await.map_err(|e| CoreError::Conflict(e.to_string()))?;
+        // Recorded first, so that the backend's report of the kill does not name the reason; a
+        // backend that fails to stop it is retried by the sweep, which stops what is recorded
+        // ended but still runs.
         self.end(id, who.audit_name(), &format!("stopped by {}", who.audit_name())).await?;
+        if let Err(e) = self.backend.stop(id).await {
+            tracing::warn!(session = %id, error = %e, "a stopped session's programs could not be ended yet; the sweep retries");
+        }
         self.get(who, id).await
     }
 

