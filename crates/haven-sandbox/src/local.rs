@@ -275,6 +275,19 @@ impl SessionBackend for LocalBackend {
                 l.app.kind.as_str()
             )));
         }
+        // The host's /usr and /opt are what the sandbox sees: a program missing here is missing there.
+        let program = l.app.command.first().map(PathBuf::from).unwrap_or_default();
+        let runnable = std::fs::metadata(&program)
+            .is_ok_and(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
+        if !runnable {
+            return Err(BackendError::Failed(format!(
+                "{} {} cannot start: {} is not installed on this host (the service desk can install it, or take \
+                 the version out of the catalogue)",
+                l.app.name,
+                l.app.version,
+                program.display()
+            )));
+        }
         let run_dir = self.config.run_root.join(&l.id);
         let forwarder = self.prepare_run_dir(&l, &run_dir).await;
         let forwarder = match forwarder {

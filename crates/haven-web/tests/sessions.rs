@@ -130,6 +130,17 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
             .await
             .unwrap();
     }
+    // A version whose program is not installed, or that exits at once: a clear end, recorded.
+    for (version, program) in [("missing", "/usr/bin/no-such-program"), ("quits", "/usr/bin/false")] {
+        let app_version = NewApp {
+            name: "shell".into(),
+            version: version.into(),
+            kind: "terminal".into(),
+            command: vec![program.into()],
+            ..NewApp::default()
+        };
+        app.state.catalogue.add(&console, app_version).await.unwrap();
+    }
     let https = app.serve_https().await;
     let port: u16 = https.url.rsplit(':').next().unwrap().parse().unwrap();
     app.local_sessions.set_repository(Repository {
@@ -147,6 +158,24 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
     let owen = signed_in("owen", &[Role::Staff], now);
     // Only members launch: owen is heart's IAO, not a member of it.
     assert!(app.state.sessions.launch(&owen, "heart", "shell", "1").await.is_err());
+    let watch = tokio::spawn(app.state.sessions.clone().watch());
+    match app.state.sessions.launch(&rita, "heart", "shell", "missing").await {
+        Err(CoreError::Conflict(m)) => assert!(m.contains("/usr/bin/no-such-program is not installed"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let quits = app.state.sessions.launch(&rita, "heart", "shell", "quits").await.unwrap();
+    let mut ended = String::new();
+    for _ in 0..100 {
+        let now = app.state.sessions.get(&rita, &quits.id).await.unwrap();
+        if !now.running() {
+            ended = now.end_reason;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ended, "exited with 1");
+    let mine = app.state.sessions.list(&rita, false).await.unwrap();
+    assert!(mine.iter().any(|s| s.app_version == "missing" && s.end_reason.starts_with("failed to start")), "{mine:?}");
     let s = app.state.sessions.launch(&rita, "heart", "shell", "1").await.unwrap();
     assert!(s.uid >= haven_core::workspaces::sessions::FIRST_ID && s.gid != s.uid);
     let mut t = attach(app, &rita, &s.id).await;
@@ -217,7 +246,6 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
     assert!(rest.is_ok(), "the view ended");
     assert!(app.state.sessions.terminal(&rita, &s.id).await.is_err());
     // A program that exits ends its session by itself, recorded by the watcher.
-    let watch = tokio::spawn(app.state.sessions.clone().watch());
     t2.link.input.send(TerminalInput::Data("exit 3\n".into())).await.unwrap();
     let mut ended = None;
     for _ in 0..100 {

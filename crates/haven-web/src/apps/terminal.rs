@@ -23,6 +23,11 @@ use crate::{AppState, WebError};
 /// The largest message the browser may send: 64 KiB.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 
+// Why the socket closed, shown on the page (a close frame's reason holds at most 123 bytes).
+const ENDED: &str = "The terminal closed: the session ended, or it was opened in another window.";
+const TOO_BIG: &str = "Over 64 KiB: paste code, not data (data comes in through File Transfer). Reload to reconnect.";
+const BROKEN: &str = "The connection broke. Reload to reconnect; the session goes on.";
+
 #[derive(Deserialize)]
 struct Resize {
     cols: u16,
@@ -72,8 +77,7 @@ async fn bridge(socket: WebSocket, link: TerminalLink) {
                     }
                 }
                 None => {
-                    let reason = "The terminal closed: the session ended, or it was opened in another window.";
-                    let frame = CloseFrame { code: 1000, reason: reason.into() };
+                    let frame = CloseFrame { code: 1000, reason: ENDED.into() };
                     let _ = to_browser.send(Message::Close(Some(frame))).await;
                     return;
                 }
@@ -86,13 +90,32 @@ async fn bridge(socket: WebSocket, link: TerminalLink) {
                         Err(_) => Ok(()),
                     },
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
-                    // Closed, or a message over the limit (the socket ends with 1009).
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                    Some(Err(e)) => {
+                        // Over the limit (what the browser refuses first: a paste of data), or broken.
+                        let (code, reason) = if e.to_string().contains("too long") {
+                            (1009, TOO_BIG)
+                        } else {
+                            (1002, BROKEN)
+                        };
+                        let _ = to_browser.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                        return;
+                    }
+                    Some(Ok(Message::Close(_))) | None => return,
                 };
                 if sent.is_err() {
                     return;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        for reason in [super::ENDED, super::TOO_BIG, super::BROKEN] {
+            assert!(reason.len() <= 123, "{reason}");
         }
     }
 }

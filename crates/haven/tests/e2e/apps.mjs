@@ -59,6 +59,38 @@ try {
   );
   if (socket !== 'refused') fail(`another user's WebSocket to the session: ${socket}`);
 
+  // A message over 64 KiB (a dataset pasted in) ends the socket with "too big" (1009); the
+  // session goes on. A WebSocket without a signed-in session gets nowhere.
+  const tooBig = await page.evaluate(
+    (url) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url.replace('https://', 'wss://') + '/terminal');
+        ws.onopen = () => ws.send(new Uint8Array(100 * 1024));
+        ws.onclose = (e) => resolve(e.code);
+      }),
+    sessionUrl,
+  );
+  if (tooBig !== 1009) fail(`a 100 KiB message closed the socket with ${tooBig}, not 1009`);
+  const anonymous = await browser.newContext({ ignoreHTTPSErrors: true });
+  const stranger = await anonymous.newPage();
+  await stranger.goto(HAVEN_URL + '/');
+  const forged = await stranger.evaluate(
+    (url) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url.replace('https://', 'wss://') + '/terminal');
+        ws.onopen = () => resolve('opened');
+        ws.onerror = () => resolve('refused');
+      }),
+    sessionUrl,
+  );
+  if (forged !== 'refused') fail(`a WebSocket without a session: ${forged}`);
+  // The session still answers after both.
+  await page.reload();
+  await page.locator('#terminal-state', { hasText: 'Connected' }).waitFor({ timeout: 30000 });
+  await page.click('#terminal');
+  await page.keyboard.type('cat("still", "here\\n")\n');
+  await shows(page, 'still here');
+
   // The member stops it; the page says what became of it.
   await page.click('button:has-text("Stop this session")');
   await page.waitForURL('**/apps?done=session_stopped');
