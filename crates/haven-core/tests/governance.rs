@@ -369,7 +369,8 @@ async fn closing_an_asset_ends_access_and_can_shred_its_key(db: TestDb) {
     // Its drives hold plaintext: shredding erases them (and only them).
     use haven_core::workspaces::drives::Drive;
     let file = || futures::stream::iter([Ok(bytes::Bytes::from_static(b"id,age\n"))]).boxed();
-    for drive in [Drive::Shared("heart".into()), Drive::Outputs("heart".into()), Drive::Home("rita".into())] {
+    let home = Drive::Home { user: "rita".into(), asset: "heart".into() };
+    for drive in [Drive::Shared("heart".into()), Drive::Outputs("heart".into()), home.clone()] {
         w.app.drives.place(&drive, "cohort.csv", 7, 1 << 20, file()).await.unwrap();
     }
     let closed = w.gov().close_asset(&w.as_user("owen"), "heart", Closure::Shred, "study finished").await.unwrap();
@@ -377,7 +378,7 @@ async fn closing_an_asset_ends_access_and_can_shred_its_key(db: TestDb) {
     assert!(closed.drives_erased);
     assert!(!w.app.drive_path(&Drive::Shared("heart".into())).exists());
     assert!(!w.app.drive_path(&Drive::Outputs("heart".into())).exists());
-    assert!(w.app.drive_path(&Drive::Home("rita".into())).join("cohort.csv").exists(), "a person's N: stays");
+    assert!(!w.app.drive_path(&home).exists(), "the members' homes in the asset go with it");
     let trail: Vec<String> = w.app.store.audit_events(0, 0).map(|e| e.unwrap().action).collect().await;
     assert!(trail.iter().any(|a| a == "asset.drives_erased"), "{trail:?}");
     assert_eq!(w.gov().run_lifecycle().await.unwrap().drives_erased, 0, "nothing left for the lifecycle run");

@@ -4,13 +4,12 @@
 //! The sandbox has no network. The package repository is reached through a Unix socket in the
 //! session's own run directory (`<data_dir>/sessions/<id>`, bound read-only at `/run/haven`):
 //! inside, `socat` listens on the sandbox's loopback at the repository's port and passes each
-//! connection to that socket; Haven forwards it, byte for byte, to its own HTTPS listener. TLS
-//! runs end to end under the repository's real name (`/etc/hosts` inside maps it to the
-//! loopback), and the session's repository token is in its environment. Nothing else is
-//! reachable: the forwarder connects to Haven's listener and nowhere else.
+//! connection to that socket; Haven answers it itself, through a [`Gate`] that speaks TLS under
+//! Haven's public name (`/etc/hosts` inside maps it to the loopback) and serves the package
+//! repository and nothing else, with the session's own address in its audit events and rate
+//! limits. The session's repository token is in its environment.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -32,11 +31,17 @@ use tokio::sync::{broadcast, oneshot};
 use crate::pty::{self, PtyInput, PtyOutput};
 use crate::runner::{Bind, Identity, Limits, Spec, Tools, command};
 
+/// Serves the package repository on one connection from a session's socket: TLS and HTTP are
+/// Haven's (`haven::gate`); no other part of Haven is reachable this way.
+#[async_trait]
+pub trait Gate: Send + Sync {
+    async fn serve(&self, connection: tokio::net::UnixStream, session: &str);
+}
+
 /// How Haven's package repository is reached from inside.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Repository {
-    /// Haven's own HTTPS listener, where the forwarder connects.
-    pub connect: SocketAddr,
+    pub gate: Arc<dyn Gate>,
     /// The name in Haven's public URL (what its certificate is for).
     pub host: String,
     /// The port inside: the public one when unprivileged, else 8443.
@@ -111,6 +116,17 @@ impl LocalBackend {
             epoch: Instant::now(),
             ends_tx,
             ends_rx: Mutex::new(Some(ends_rx)),
+        }
+    }
+
+    /// Removes the run directories a Haven that died left (they hold repository tokens; no
+    /// sandbox outlives the Haven that ran it). Only for the serving Haven, as it starts: the
+    /// console's commands make a backend too, while the server's sessions run.
+    pub fn remove_leftovers(&self) {
+        if let Ok(entries) = std::fs::read_dir(&self.config.run_root) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
 
@@ -231,21 +247,20 @@ impl LocalBackend {
         let socket = dir.join("repository.sock");
         let listener = tokio::net::UnixListener::bind(&socket).map_err(failed("the repository socket"))?;
         std::os::unix::fs::chown(&socket, Some(uid), Some(gid)).map_err(failed("the repository socket"))?;
-        Ok(Some(tokio::spawn(forward(listener, r.connect))))
+        Ok(Some(tokio::spawn(answer(listener, r.gate.clone(), l.id.clone()))))
     }
 }
 
-/// Each connection to the session's socket, passed to Haven's listener and nowhere else.
-async fn forward(listener: tokio::net::UnixListener, to: SocketAddr) {
+/// Each connection to the session's socket, answered by the gate, a few at a time.
+async fn answer(listener: tokio::net::UnixListener, gate: Arc<dyn Gate>, session: String) {
     let permits = Arc::new(tokio::sync::Semaphore::new(REPOSITORY_CONNECTIONS));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let Ok((mut inside, _)) = listener.accept().await else { return };
+        let Ok((inside, _)) = listener.accept().await else { return };
+        let (gate, session) = (gate.clone(), session.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            if let Ok(mut haven) = tokio::net::TcpStream::connect(to).await {
-                let _ = tokio::io::copy_bidirectional(&mut inside, &mut haven).await;
-            }
+            gate.serve(inside, &session).await;
         });
     }
 }
@@ -348,7 +363,7 @@ impl SessionBackend for LocalBackend {
             ended: ended_rx,
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running.clone());
-        tokio::spawn(pump(pty_out, running.clone()));
+        tokio::spawn(pump(pty_out, running.clone(), self.epoch));
         let (sessions, ends, id) = (self.sessions.clone(), self.ends_tx.clone(), l.id.clone());
         tokio::spawn(async move {
             let status = tokio::select! {
@@ -412,9 +427,6 @@ impl SessionBackend for LocalBackend {
 
     fn idle_us(&self, id: &str) -> Option<i64> {
         let running = self.running(id)?;
-        if running.viewers.load(Ordering::SeqCst) > 0 {
-            return Some(0);
-        }
         Some((self.now_ms() - running.last_active_ms.load(Ordering::SeqCst)).max(0) * 1000)
     }
 
@@ -458,7 +470,7 @@ impl Drop for View {
 }
 
 /// The terminal's output, kept as backlog and sent to whoever watches, until it ends.
-async fn pump(mut pty: PtyOutput, running: Arc<Running>) {
+async fn pump(mut pty: PtyOutput, running: Arc<Running>, epoch: Instant) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match pty.read(&mut buf).await {
@@ -471,6 +483,12 @@ async fn pump(mut pty: PtyOutput, running: Arc<Running>) {
             backlog.extend(chunk.iter().copied());
             let excess = backlog.len().saturating_sub(BACKLOG_BYTES);
             backlog.drain(..excess);
+        }
+        // Output someone is watching is use; output to an unwatched tab is not (a tab left open
+        // on a busy session must not keep it alive for ever).
+        if running.viewers.load(Ordering::SeqCst) > 0 {
+            let now = i64::try_from(epoch.elapsed().as_millis()).unwrap_or(i64::MAX);
+            running.last_active_ms.store(now, Ordering::SeqCst);
         }
         let _ = running.output.send(chunk);
     }

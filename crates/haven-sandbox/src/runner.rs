@@ -145,11 +145,33 @@ const ETC: [&str; 22] = [
     "/etc/terminfo",
 ];
 
-/// Whether `id` names an account or group of the host's own.
-fn host_id(id: u32, file: &str) -> bool {
-    std::fs::read_to_string(file)
+/// Whether `id` names an account or group of the host's own (`passwd` or `group`): in the
+/// local files, through the name service (a directory's accounts, `getent`), or in a range
+/// given to someone's containers (`/etc/subuid`, `/etc/subgid`). Anything that shares the id
+/// could reach the session's processes and files.
+fn host_id(id: u32, database: &str) -> bool {
+    let file = format!("/etc/{database}");
+    let listed = std::fs::read_to_string(&file)
         .map(|t| t.lines().any(|l| l.split(':').nth(2) == Some(id.to_string().as_str())))
-        .unwrap_or(true)
+        .unwrap_or(true);
+    let subordinate = if database == "passwd" { "/etc/subuid" } else { "/etc/subgid" };
+    let in_range = std::fs::read_to_string(subordinate).is_ok_and(|t| {
+        t.lines().any(|l| {
+            let mut parts = l.split(':').skip(1).map(|p| p.trim().parse::<u64>());
+            matches!((parts.next(), parts.next()), (Some(Ok(start)), Some(Ok(count)))
+                if (start..start.saturating_add(count)).contains(&u64::from(id)))
+        })
+    });
+    let named = system_tool(Path::new("getent")).is_some_and(|getent| {
+        Command::new(getent)
+            .args([database, &id.to_string()])
+            .env_clear()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    listed || in_range || named
 }
 
 /// Where binds may appear: away from the host programs the sandbox is built from.
@@ -177,7 +199,7 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     if uid < FIRST_SESSION_ID || gid < FIRST_SESSION_ID || uid == own {
         return Err(SandboxError::Identity(uid));
     }
-    if host_id(uid, "/etc/passwd") || host_id(gid, "/etc/group") {
+    if host_id(uid, "passwd") || host_id(gid, "group") {
         return Err(SandboxError::Identity(uid));
     }
     match spec.argv.first() {
@@ -197,7 +219,7 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     // Every namespace but the user's, which the inner bubblewrap makes as the session's identity
     // (made here, by root, it would map the session to root outside).
     c.args(["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]);
-    c.args(["--die-with-parent", "--new-session", "--clearenv"]);
+    c.args(["--die-with-parent", "--new-session"]);
     for dir in ["/usr", "/opt"] {
         if Path::new(dir).is_dir() {
             c.args(["--ro-bind", dir, dir]);
@@ -240,7 +262,6 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
         if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
             return Err(SandboxError::Spec(format!("{k:?} cannot be an environment variable")));
         }
-        c.args(["--setenv", k, v]);
     }
     c.arg("--").arg(&tools.setpriv);
     c.args(["--reuid", &uid.to_string(), "--regid", &gid.to_string(), "--clear-groups"]);
@@ -252,9 +273,16 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     // kernel refuses a new one where bubblewrap has covered parts of it.)
     c.args(["--unshare-user", "--disable-userns", "--unshare-pid", "--die-with-parent"]);
     c.args(["--bind", "/", "/", "--dev", "/dev"]);
+    // That /dev is memory the identity may write: read-only, but for a /dev/shm of the scratch
+    // space's size (shared memory, which Python's multiprocessing and R's parallel use).
+    c.args(["--perms", "1777", "--size"]).arg(spec.limits.scratch_bytes.to_string()).args(["--tmpfs", "/dev/shm"]);
+    c.args(["--remount-ro", "/dev"]);
     c.args(["--chdir", &spec.workdir]);
     c.arg("--").args(&spec.argv);
+    // The environment is the sandbox's alone, passed as one (not as arguments, which every
+    // account on the host can read in the process list: it holds the session's repository token).
     c.env_clear();
+    c.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     // Never the caller's terminal: whoever runs it gives it input (a session's own PTY) and takes
     // its output.
     c.stdin(std::process::Stdio::null());
@@ -306,11 +334,21 @@ mod tests {
         let last = |s: &str| args.iter().rposition(|a| a == s).unwrap();
         assert!(at("/usr/bin/bwrap") < at("--unshare-net") && at("--unshare-net") < at("/usr/bin/setpriv"));
         assert!(at("--no-new-privs") < last("/usr/bin/bwrap") && last("/usr/bin/bwrap") < at("--disable-userns"));
-        for flag in ["--unshare-pid", "--unshare-ipc", "--unshare-user", "--disable-userns", "--clearenv", "--core=0"] {
+        for flag in ["--unshare-pid", "--unshare-ipc", "--unshare-user", "--disable-userns", "--core=0"] {
             assert!(args.contains(&flag.to_string()), "{flag}");
         }
         assert!(!args.windows(2).any(|w| w[0].contains("bind") && w[1] == "/etc"), "not the whole of /etc");
         assert!(!args.iter().any(|a| a == "--share-net"));
         assert_eq!(args.last().unwrap(), "/usr/bin/true");
+    }
+
+    #[test]
+    fn the_environment_is_never_on_the_command_line() {
+        let token = "https://ada:hvn_s3cr3t@haven:8443/pypi/simple/";
+        let c = command(&tools(), &Spec { env: vec![("PIP_INDEX_URL".into(), token.into())], ..spec() }).unwrap();
+        assert!(!c.get_args().any(|a| a.to_string_lossy().contains("s3cr3t")), "visible to every account in ps");
+        let envs: Vec<_> = c.get_envs().collect();
+        assert_eq!(envs.len(), 1);
+        assert_eq!(envs[0].1.unwrap().to_string_lossy(), token);
     }
 }

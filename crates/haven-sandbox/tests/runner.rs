@@ -123,6 +123,15 @@ fn a_sandbox_reaches_its_drives_and_nothing_else() {
     assert!(out.contains("full"), "16 MiB of scratch space: {out}");
     let (_, out) = run(&tools, binds(), "ls -A /tmp");
     assert_eq!(out, "", "nothing of the last sandbox's scratch space");
+    // /dev is not more memory to fill: read-only, but for a /dev/shm as big as the scratch space.
+    let (_, out) = run(
+        &tools,
+        binds(),
+        "echo x > /dev/filler 2>&1; echo y > /dev/shm/ok && echo shm; head -c 20000000 /dev/zero > /dev/shm/big 2>&1 || echo shm-full; \
+         echo z > /dev/null && echo null",
+    );
+    assert!(out.contains("Read-only file system") && out.contains("shm\n") && out.contains("shm-full"), "{out}");
+    assert!(out.contains("null"), "{out}");
 
     // The host's programs are there, read-only; a read-only bind is read-only.
     let ro = vec![Bind { host: shared.clone(), inside: "/drives/S".into(), writable: false }];

@@ -115,6 +115,9 @@ impl Drives for LocalDrives {
                 return Err(std::io::Error::other("the file on disk is not the size written"));
             }
             make_dirs(&dir)?;
+            // Owner, group and mode set on the open file before it has a name in the drive: a
+            // session cannot swap a link in for it first.
+            take_drive_ownership(&dir, &file)?;
             let mut n = 1;
             let placed = loop {
                 let candidate = if n == 1 { name.clone() } else { numbered(&name, n) };
@@ -125,7 +128,6 @@ impl Drives for LocalDrives {
                 }
             };
             drop(temp);
-            take_drive_ownership(&dir, &dir.join(&placed))?;
             std::fs::File::open(&dir)?.sync_all()?;
             Ok(placed)
         })
@@ -206,7 +208,9 @@ impl Drives for LocalDrives {
 
     async fn grant(&self, drive: &Drive, uid: u32, gid: u32) -> Result<(), DriveError> {
         let dir = self.dir(drive)?;
-        let mode = if matches!(drive, Drive::Home(_)) { 0o700 } else { 0o2770 };
+        // S: and outputs: setgid (new files take the asset's group) and sticky (a member removes
+        // only their own files, and none of the arrivals).
+        let mode = if matches!(drive, Drive::Home { .. }) { 0o700 } else { 0o3770 };
         spawn_blocking(move || -> std::io::Result<()> {
             use std::os::unix::fs::{MetadataExt, PermissionsExt};
             make_dirs(&dir)?;
@@ -261,17 +265,18 @@ fn bytes_under(dir: &Path) -> std::io::Result<u64> {
     Ok(total)
 }
 
-/// A file Haven placed gets its drive's owner and group (once the drive was given to a
-/// session's identities): group members may then read it in S:, the user in N:.
-fn take_drive_ownership(dir: &Path, file: &Path) -> std::io::Result<()> {
+/// A file Haven places gets its drive's owner and group (once the drive was given to a
+/// session's identities): in N: the user's, 0600; in S: and outputs root's with the asset's group,
+/// 0640, so members read an arrival but cannot change or (the drive being sticky) remove it.
+fn take_drive_ownership(dir: &Path, file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let d = dir.metadata()?;
     if (d.uid(), d.gid()) == (0, 0) {
         return Ok(());
     }
-    std::os::unix::fs::lchown(file, Some(d.uid()), Some(d.gid()))?;
-    let mode = if d.mode() & 0o070 != 0 { 0o660 } else { 0o600 };
-    std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode))
+    std::os::unix::fs::fchown(file, Some(d.uid()), Some(d.gid()))?;
+    let mode = if d.mode() & 0o070 != 0 { 0o640 } else { 0o600 };
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
 }
 
 /// What Haven itself placed under `dir` (owned by root) goes to `uid` and `gid`, readable by
@@ -280,7 +285,7 @@ fn take_drive_ownership(dir: &Path, file: &Path) -> std::io::Result<()> {
 /// alone.
 fn hand_over(dir: &Path, uid: u32, gid: u32, shared: bool) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    let (file_mode, dir_mode) = if shared { (0o660, 0o2770) } else { (0o600, 0o700) };
+    let (file_mode, dir_mode) = if shared { (0o640, 0o2750) } else { (0o600, 0o700) };
     let mut todo = vec![(dir.to_path_buf(), 0usize)];
     while let Some((folder, depth)) = todo.pop() {
         for entry in std::fs::read_dir(&folder)? {
@@ -385,11 +390,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let top = root.path().join("drives");
         let drives = LocalDrives::new(top.clone(), &haven_core::clock::SystemClock).unwrap();
-        let n = Drive::Home("ada".into());
+        let n = Drive::Home { user: "ada".into(), asset: "heart".into() };
         drives.place(&n, "a.txt", 6, 10, stream(vec![Ok(b"123456")])).await.unwrap();
         let full = drives.place(&n, "b.txt", 5, 10, stream(vec![Ok(b"12345")])).await.unwrap_err();
         assert!(matches!(full, DriveError::Full { used: 6, quota: 10, need: 5, .. }), "{full}");
-        assert!(full.to_string().contains("N: (home of ada) is full"), "{full}");
+        assert!(full.to_string().contains("N: (ada's home in heart) is full"), "{full}");
         let broken = drives.place(&n, "c.txt", 4, 10, stream(vec![Ok(b"12"), Err("the source failed")])).await;
         assert!(matches!(broken, Err(DriveError::Input(_))), "{broken:?}");
         let short = drives.place(&n, "d.txt", 4, 10, stream(vec![Ok(b"12")])).await;

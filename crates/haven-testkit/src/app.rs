@@ -316,6 +316,29 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Point this app's sessions at its package repository as `haven serve` does: through the
+    /// gate (TLS with an internal CA of its own, the repository routes only) under the name
+    /// `localhost`, port 8443 inside.
+    pub fn serve_repository_to_sessions(&self) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = haven::datadir::DataDir::new(dir.path());
+        let paths = haven::tls::Paths::new(&data).unwrap();
+        let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
+        let (cert, key) = haven::tls::prepare(&paths, &haven::config::TlsConfig::default(), now).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let resolver = haven::tls::Resolver::new(haven::tls::load_certified_key(&cert, &key, &provider).unwrap());
+        let config = Arc::new(haven::tls::server_config(resolver, provider).unwrap());
+        let gate = haven::gate::RepositoryGate::new(config, self.state.clone());
+        self.local_sessions.set_repository(haven_sandbox::local::Repository {
+            gate: Arc::new(gate),
+            host: "localhost".into(),
+            port: 8443,
+            ca_pem: Some(std::fs::read_to_string(&paths.ca_cert).unwrap()),
+        });
+    }
+}
+
 fn s3_endpoint() -> Option<String> {
     std::env::var("HAVEN_TEST_S3_ENDPOINT").ok().filter(|e| !e.is_empty())
 }

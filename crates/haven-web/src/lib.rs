@@ -18,7 +18,7 @@ pub mod page;
 pub use haven_core::paths;
 pub mod security;
 pub mod session;
-mod source;
+pub mod source;
 mod transfer;
 
 use std::sync::Arc;
@@ -91,6 +91,20 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
         .layer(from_fn_with_state(state.config.trusted_proxies.clone(), source::client_address))
+        .with_state(state)
+}
+
+/// The package repository alone, as sessions reach it through their socket (`haven::gate`):
+/// no portal, no sign-in, no API; package clients with the session's token. The gate puts the
+/// session's own address ([`source::ClientAddress`]) on each request.
+pub fn repository_router(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    packages::repository_routes()
+        .fallback(error::not_found)
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(from_fn(error::normalize))
+        .layer(from_fn(headers::security_headers))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
         .with_state(state)
 }
 

@@ -21,9 +21,16 @@
   var fit = new window.FitAddon.FitAddon();
   term.loadAddon(fit);
   term.open(box);
-  // No copying out: the selection never reaches the clipboard.
-  box.addEventListener("copy", function (e) { e.preventDefault(); }, true);
-  box.addEventListener("cut", function (e) { e.preventDefault(); }, true);
+  // No copying out: stopped on the way down, before xterm.js's own handler (on its textarea)
+  // can put the selection on the clipboard.
+  function noCopy(e) {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    if (e.clipboardData) { e.clipboardData.setData("text/plain", ""); }
+    say("Copying out of a session is off: results leave through an output request.");
+  }
+  box.addEventListener("copy", noCopy, true);
+  box.addEventListener("cut", noCopy, true);
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + box.dataset.socket;
   var socket = new WebSocket(url);
   socket.binaryType = "arraybuffer";

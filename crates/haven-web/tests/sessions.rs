@@ -17,7 +17,6 @@ use haven_core::workspaces::catalogue::NewApp;
 use haven_core::workspaces::drives::Drive;
 use haven_core::workspaces::sessions::{TerminalInput, TerminalLink};
 use haven_packages::policy::{Ecosystem, RuleKind};
-use haven_sandbox::local::Repository;
 use haven_testkit::app::TestApp;
 use haven_testkit::callers::signed_in;
 use haven_testkit::transfer::{COURSE, World, world_from};
@@ -141,14 +140,7 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
         };
         app.state.catalogue.add(&console, app_version).await.unwrap();
     }
-    let https = app.serve_https().await;
-    let port: u16 = https.url.rsplit(':').next().unwrap().parse().unwrap();
-    app.local_sessions.set_repository(Repository {
-        connect: format!("127.0.0.1:{port}").parse().unwrap(),
-        host: "127.0.0.1".into(),
-        port,
-        ca_pem: Some(std::fs::read_to_string(&https.ca_pem).unwrap()),
-    });
+    app.serve_repository_to_sessions();
     // A service on the host's loopback that no session may reach.
     let host_service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let host_port = host_service.local_addr().unwrap().port();
@@ -198,6 +190,18 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
     let (code, out) = t.run("pip install --no-cache-dir --retries 0 gamma").await;
     assert_ne!(code, 0, "{out}");
 
+    // Through the repository's gate, only the repository: not the sign-in, the API or the portal.
+    let (code, out) = t
+        .run(
+            "python3 -c 'import urllib.request as u\nfor p in (\"/pypi/simple/\", \"/security/signin\", \"/api/v1/assets\", \"/apps\"):\n  try: print(p, u.urlopen(\"https://localhost:8443\" + p).status)\n  except Exception as e: print(p, getattr(e, \"code\", e))'",
+        )
+        .await;
+    assert_eq!(code, 0, "{out}");
+    for refused in ["/security/signin 404", "/api/v1/assets 404", "/apps 404"] {
+        assert!(out.contains(refused), "{refused}: {out}");
+    }
+    assert!(out.contains("/pypi/simple/ 401"), "the repository asks for the token: {out}");
+
     // No network but the repository: not the internet, not the host's loopback services.
     let probe = format!(
         "python3 -c 'import socket\nfor a in ((\"1.1.1.1\", 443), (\"127.0.0.1\", {host_port})):\n  try:\n    socket.create_connection(a, 3); print(\"reached\", a)\n  except OSError as e: print(\"unreachable\", a, e)'"
@@ -211,7 +215,7 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
     assert_eq!(code, 0, "{out}");
     let written = std::fs::metadata(app.drive_path(&Drive::Shared("heart".into())).join("result.csv")).unwrap();
     assert_eq!((written.uid(), written.gid(), written.mode() & 0o777), (s.uid, s.gid, 0o660));
-    let home = app.drive_path(&Drive::Home("rita".into()));
+    let home = app.drive_path(&Drive::Home { user: "rita".into(), asset: "heart".into() });
     assert_eq!(std::fs::metadata(&home).unwrap().mode() & 0o777, 0o700);
 
     // Another signed-in user cannot reach the session, even with its id; audited.
@@ -257,6 +261,24 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(ended.expect("the session ended").end_reason, "exited with 3");
+
+    // A session is held to the asset's rules while it runs: once rita's membership ends, she
+    // cannot reach it, and the sweep stops it.
+    let s3 = app.state.sessions.launch(&rita, "heart", "shell", "1").await.unwrap();
+    let now = app.state.governance.now_us();
+    let end = NewRequest {
+        asset: "heart".into(),
+        kind: Some(RequestKind::End),
+        user_id: "rita".into(),
+        justification: "left the project".into(),
+        ..NewRequest::default()
+    };
+    let r = app.state.governance.submit_request(&signed_in("owen", &[Role::Staff], now), end).await.unwrap();
+    app.state.governance.decide(&signed_in("dora", &[Role::Admin], now), r.id, true, "ok").await.unwrap();
+    assert_eq!(app.state.sessions.sweep().await.unwrap(), 1);
+    let s3 = app.state.sessions.get(&rita, &s3.id).await.unwrap();
+    assert!(!s3.running() && s3.end_reason.starts_with("access ended"), "{s3:?}");
+    assert!(!app.session_run_dir(&s3.id).exists());
     watch.abort();
     drop(host_service);
 }

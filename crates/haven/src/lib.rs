@@ -4,6 +4,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod datadir;
+pub mod gate;
 pub mod listener;
 pub mod serve;
 pub mod telemetry;

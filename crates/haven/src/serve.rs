@@ -62,13 +62,14 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         Some(std::fs::read_to_string(&paths.ca_cert).context("read the CA certificate")?)
     };
-    let repository = repository(&public_url, listener.local_addr()?, ca_pem.clone())?;
-    adapters.sessions = Arc::new(haven_sandbox::local::LocalBackend::new(haven_sandbox::local::LocalConfig {
+    let local_sessions = Arc::new(haven_sandbox::local::LocalBackend::new(haven_sandbox::local::LocalConfig {
         tools: haven_sandbox::runner::Tools::find(std::path::Path::new("bwrap")).ok(),
         drives_root: config.data().drives(),
         run_root: config.data().sessions(),
-        repository: Some(repository),
+        repository: None,
     }));
+    local_sessions.remove_leftovers();
+    adapters.sessions = local_sessions.clone();
     let settings = Settings {
         public_url: public_url.clone(),
         policy: config.security.clone(),
@@ -86,6 +87,15 @@ pub async fn run(config: Config) -> Result<()> {
         },
     };
     let state = adapters.state(settings).await?;
+    let gate = crate::gate::RepositoryGate::new(
+        Arc::new(tls::server_config(resolver.clone(), provider.clone())?),
+        state.clone(),
+    );
+    local_sessions.set_repository(repository(&public_url, Arc::new(gate), ca_pem.clone())?);
+    let lost = state.sessions.recover().await?;
+    if lost > 0 {
+        tracing::warn!(sessions = lost, "sessions that ran when Haven last stopped were recorded as ended");
+    }
     let governance = state.governance.clone();
     let added = state.packages.bootstrap_allowlist().await?;
     if added > 0 {
@@ -247,12 +257,11 @@ fn spawn_transfer_worker(transfer: Arc<haven_core::transfer::uploads::Transfer>)
 
 /// Daily (and at start): delete sealed objects that no record names, left by a crash or a
 /// kill between writing a blob and recording it (`haven_core::blobs::sweep_unrecorded`).
-/// How sessions reach the package repository: Haven's own listener (on the loopback when it
-/// listens on every address), under the public URL's name; inside, the public port when it is
-/// unprivileged (so the URL is the one people know), else 8443.
+/// How sessions reach the package repository: through `gate`, under the public URL's name; inside,
+/// the public port when it is unprivileged (so the URL is the one people know), else 8443.
 fn repository(
     public_url: &str,
-    listen: SocketAddr,
+    gate: Arc<dyn haven_sandbox::local::Gate>,
     ca_pem: Option<String>,
 ) -> anyhow::Result<haven_sandbox::local::Repository> {
     let authority = public_url.trim_start_matches("https://").split('/').next().unwrap_or("");
@@ -264,15 +273,7 @@ fn repository(
     if host.is_empty() {
         anyhow::bail!("the public URL {public_url} names no host");
     }
-    let mut connect = listen;
-    if connect.ip().is_unspecified() {
-        connect.set_ip(if listen.is_ipv4() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        });
-    }
-    Ok(haven_sandbox::local::Repository { connect, host, port: if port >= 1024 { port } else { 8443 }, ca_pem })
+    Ok(haven_sandbox::local::Repository { gate, host, port: if port >= 1024 { port } else { 8443 }, ca_pem })
 }
 
 /// Every 15 seconds: idle sessions stopped, ended ones whose processes still run here (stopped

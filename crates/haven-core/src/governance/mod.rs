@@ -182,6 +182,32 @@ impl Governance {
     }
 }
 
+impl Governance {
+    /// The identity use cases governance stands on.
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Whether `user_id` may still reach `asset`'s data, by the same rules as [`Governance::reach`],
+    /// and their account is active: what running sessions are held to. Why not, if not.
+    pub(crate) async fn still_reaches(&self, user_id: &str, asset: &str) -> Result<Result<(), String>, CoreError> {
+        let (user, name, config, now_us) = (user_id.to_string(), asset.to_string(), self.config.clone(), self.now().1);
+        read(self.store(), move |tx| {
+            Box::pin(async move {
+                match tx.account(&user).await? {
+                    Some(a) if a.status == crate::identity::records::AccountStatus::Active => {}
+                    _ => return Ok(Err("the account is not active".to_string())),
+                }
+                let Some(asset) = tx.asset(&name).await? else { return Ok(Err("the asset is gone".to_string())) };
+                let records = tx.training_of(&user).await?;
+                let reach = reach_facts(tx, &asset, &user, &config, now_us, records).await?;
+                Ok::<_, CoreError>(reach.map(|_| ()).map_err(|blocked| blocked.message(&name)))
+            })
+        })
+        .await
+    }
+}
+
 fn member() -> Standing {
     Standing { member: true, ..Standing::default() }
 }

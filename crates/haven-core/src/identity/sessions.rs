@@ -62,6 +62,27 @@ impl Identity {
         }
     }
 
+    /// Whether `who`'s sign-in still stands: not signed out or ended, within its absolute
+    /// lifetime, the account active. What a long-lived connection (a terminal's WebSocket) asks
+    /// from time to time; its traffic is not activity of the sign-in, so idleness is not judged.
+    pub async fn still_signed_in(&self, who: &Caller) -> Result<bool, CoreError> {
+        let Some(hash) = who.session.as_ref().map(|s| s.hash) else { return Ok(false) };
+        let (_, now_us) = self.now();
+        let found = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let Some(session) = tx.session(&hash).await? else { return Ok::<_, CoreError>(None) };
+                let account = tx.account(&session.user_id).await?;
+                Ok(account.map(|a| (session, a)))
+            })
+        })
+        .await?;
+        let Some((session, account)) = found else { return Ok(false) };
+        let (_, absolute) = self.session_limits(session.kind);
+        Ok(session.user_id == who.user_id
+            && now_us - session.created_us <= absolute
+            && account.status == AccountStatus::Active)
+    }
+
     /// The caller behind a session cookie, coming from `source` with `user_agent`, or None
     /// (unknown, expired, or the account can no longer sign in). Expired sessions are deleted.
     pub async fn authenticate(

@@ -12,8 +12,10 @@ use crate::blobs::ByteStream;
 /// One drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drive {
-    /// N:, a user's own.
-    Home(String),
+    /// N:, a user's own home in one asset: a user has one per asset they work on, so that
+    /// nothing of one asset's data travels to another's through it (its S: and outputs are
+    /// kept apart by group; a home shared across assets would undo that).
+    Home { user: String, asset: String },
     /// S:, shared by an asset's members.
     Shared(String),
     /// An asset's outputs area: results waiting for an egress request.
@@ -24,7 +26,7 @@ impl Drive {
     /// What people call it.
     pub fn label(&self) -> String {
         match self {
-            Drive::Home(user) => format!("N: (home of {user})"),
+            Drive::Home { user, asset } => format!("N: ({user}'s home in {asset})"),
             Drive::Shared(asset) => format!("S: (shared drive of {asset})"),
             Drive::Outputs(asset) => format!("outputs of {asset}"),
         }
@@ -34,7 +36,7 @@ impl Drive {
     /// are made (lower-case letters, digits, `-`, `_`, `.`), so they are safe path components.
     pub fn relative_path(&self) -> String {
         match self {
-            Drive::Home(user) => format!("home/{user}"),
+            Drive::Home { user, asset } => format!("assets/{asset}/homes/{user}"),
             Drive::Shared(asset) => format!("assets/{asset}/shared"),
             Drive::Outputs(asset) => format!("assets/{asset}/outputs"),
         }
@@ -76,7 +78,7 @@ impl DrivesConfig {
     /// The quota of `drive`, in bytes.
     pub fn quota(&self, drive: &Drive) -> u64 {
         GIB * match drive {
-            Drive::Home(_) => self.home_quota_gib,
+            Drive::Home { .. } => self.home_quota_gib,
             Drive::Shared(_) => self.shared_quota_gib,
             Drive::Outputs(_) => self.outputs_quota_gib,
         }
@@ -138,7 +140,8 @@ pub trait Drives: Send + Sync {
     /// in it that Haven placed (accepted arrivals) go to the same owner and group.
     async fn grant(&self, drive: &Drive, uid: u32, gid: u32) -> Result<(), DriveError>;
 
-    /// Delete an asset's S: and outputs, everything in them (its data was crypto-shredded).
+    /// Delete an asset's S:, outputs and its members' homes in it, everything in them (its data
+    /// was crypto-shredded).
     /// Whether there was anything to delete.
     async fn erase_asset(&self, asset: &str) -> Result<bool, DriveError>;
 }
@@ -176,10 +179,11 @@ mod tests {
     #[test]
     fn each_drive_has_its_own_place_and_quota() {
         let c = DrivesConfig::default();
-        assert_eq!(Drive::Home("ada".into()).relative_path(), "home/ada");
+        let n = Drive::Home { user: "ada".into(), asset: "heart".into() };
+        assert_eq!(n.relative_path(), "assets/heart/homes/ada");
         assert_eq!(Drive::Shared("heart".into()).relative_path(), "assets/heart/shared");
         assert_eq!(Drive::Outputs("heart".into()).relative_path(), "assets/heart/outputs");
-        assert_eq!(c.quota(&Drive::Home("ada".into())), 20 * GIB);
+        assert_eq!(c.quota(&n), 20 * GIB);
         assert!(DrivesConfig { home_quota_gib: 0, ..c.clone() }.validate().is_err());
         assert!(c.validate().is_ok());
     }

@@ -27,9 +27,11 @@ use crate::governance::Governance;
 use crate::tokens::{PersonalToken, TokenScope};
 use crate::{Clock, CoreError, Rng, Store, StoreError, read, to_micros, transact};
 
-/// The first uid or gid handed to sessions: above every account a Linux host makes itself and
-/// the 65 536 ids a container runtime maps, so no session shares an id with anything else.
-pub const FIRST_ID: u32 = 200_000;
+/// The first uid or gid handed to sessions: above the ids a Linux host gives its accounts, the
+/// subordinate ranges useradd hands out for containers (from 100000, 65536 each), and the range
+/// SSSD maps directory accounts into (200000 to 2000200000), and below 2^31, which some tools
+/// still read as signed. The runner also refuses any id the host knows (haven sandbox check).
+pub const FIRST_ID: u32 = 2_100_000_000;
 
 /// What sessions may use, from `[sessions]` in the configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,6 +221,8 @@ pub trait SessionsTx: Send {
     async fn app_session(&mut self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Running sessions first, then the latest ended, at most `limit`; only `owner`'s if given.
     async fn app_sessions(&mut self, owner: Option<&str>, limit: u32) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Every session recorded running.
+    async fn running_app_sessions(&mut self) -> Result<Vec<SessionRecord>, StoreError>;
     /// Mark a running session ended; false if it was not running.
     async fn end_app_session(&mut self, id: &str, ended_us: i64, reason: &str) -> Result<bool, StoreError>;
 }
@@ -350,8 +354,11 @@ impl Sessions {
             })
         })
         .await?;
-        let (home, shared, outputs) =
-            (Drive::Home(owner.clone()), Drive::Shared(asset.to_string()), Drive::Outputs(asset.to_string()));
+        let (home, shared, outputs) = (
+            Drive::Home { user: owner.clone(), asset: asset.to_string() },
+            Drive::Shared(asset.to_string()),
+            Drive::Outputs(asset.to_string()),
+        );
         let started = async {
             for (drive, uid, gid) in
                 [(&home, identity.uid, identity.uid), (&shared, 0, identity.gid), (&outputs, 0, identity.gid)]
@@ -488,7 +495,9 @@ impl Sessions {
         self.backend.terminal(id).await.map_err(|e| CoreError::Conflict(e.to_string()))
     }
 
-    /// The caller's own running session, or `NotFound` (audited) for anything else.
+    /// The caller's own running session, or `NotFound` (audited) for anything else. A session
+    /// whose owner can no longer reach the asset (membership ended, training lapsed, the asset
+    /// closed) is stopped here, as the sweep would.
     pub async fn own_running(&self, who: &Caller, id: &str) -> Result<SessionRecord, CoreError> {
         let s = self.get(who, id).await?;
         if s.owner != who.user_id || !can(who, Action::UseOwnSessions, Resource::Account(&s.owner)) {
@@ -498,7 +507,29 @@ impl Sessions {
         if !s.running() {
             return Err(CoreError::Conflict(format!("This session has ended ({}); start a new one.", s.end_reason)));
         }
+        if let Err(why) = self.governance.still_reaches(&s.owner, &s.asset).await? {
+            self.end_and_stop(&s.id, &format!("access ended: {why}")).await?;
+            return Err(CoreError::Conflict(format!("This session was stopped: {why}")));
+        }
         Ok(s)
+    }
+
+    /// Whether `who` may keep a terminal of `id` open: still signed in, and still able to use
+    /// the session. Asked by the WebSocket from time to time.
+    pub async fn still_attached(&self, who: &Caller, id: &str) -> Result<bool, CoreError> {
+        if !self.governance.identity().still_signed_in(who).await? {
+            return Ok(false);
+        }
+        Ok(self.own_running(who, id).await.is_ok())
+    }
+
+    /// Record the end, then end its programs (the sweep retries a kill that fails).
+    async fn end_and_stop(&self, id: &str, reason: &str) -> Result<bool, CoreError> {
+        let ended = self.end(id, actor::SYSTEM, reason).await?;
+        if let Err(e) = self.backend.stop(id).await {
+            tracing::warn!(session = %id, error = %e, "a session's programs could not be ended yet; the sweep retries");
+        }
+        Ok(ended)
     }
 
     /// Stop a session: its owner, or the service desk. Audited.
@@ -543,6 +574,23 @@ impl Sessions {
         }
     }
 
+    /// As the serving Haven starts: every session recorded running on this backend died with the
+    /// Haven before (or never started); recorded ended, their tokens deleted. How many.
+    pub async fn recover(&self) -> Result<u32, CoreError> {
+        let backend = self.backend.name();
+        let running = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.running_app_sessions().await?) })
+        })
+        .await?;
+        let mut n = 0;
+        for s in running.iter().filter(|s| s.backend == backend) {
+            if self.end(&s.id, actor::SYSTEM, "Haven restarted").await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Stop every session running here (Haven is stopping), recording why. How many.
     pub async fn shutdown(&self) -> Result<u32, CoreError> {
         let mut n = 0;
@@ -563,11 +611,12 @@ impl Sessions {
         let idle_us = i64::from(self.config.idle_minutes) * 60 * 1_000_000;
         let backend = self.backend.name();
         let all = read(self.store.as_ref(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.app_sessions(None, u32::MAX).await?) })
+            Box::pin(async move { Ok::<_, CoreError>(tx.running_app_sessions().await?) })
         })
         .await?;
+        // Running here but recorded ended (stopped from the console): ended now.
         for id in self.backend.running() {
-            if all.iter().any(|s| s.id == id && !s.running()) {
+            if !all.iter().any(|s| s.id == id) {
                 let _ = self.backend.stop(&id).await;
             }
         }
@@ -583,15 +632,19 @@ impl Sessions {
                     }
                 }
                 Some(idle) if idle >= idle_us => {
-                    if let Err(e) = self.backend.stop(&s.id).await {
-                        tracing::warn!(session = %s.id, error = %e, "an idle session could not be stopped");
-                    }
                     let reason = format!("idle for {} minutes", self.config.idle_minutes);
-                    if self.end(&s.id, actor::SYSTEM, &reason).await? {
+                    if self.end_and_stop(&s.id, &reason).await? {
                         ended += 1;
                     }
                 }
-                Some(_) => {}
+                Some(_) => {
+                    // Held to the asset's rules while it runs, not only when it started.
+                    if let Err(why) = self.governance.still_reaches(&s.owner, &s.asset).await?
+                        && self.end_and_stop(&s.id, &format!("access ended: {why}")).await?
+                    {
+                        ended += 1;
+                    }
+                }
             }
         }
         Ok(ended)

@@ -191,6 +191,11 @@ impl SessionsTx for SqlTx<'_> {
         self.all(q).await?.iter().map(session).collect()
     }
 
+    async fn running_app_sessions(&mut self) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM app_sessions WHERE state = 'running' ORDER BY started_us, id");
+        self.all(sqlx::query(sqlx::AssertSqlSafe(sql))).await?.iter().map(session).collect()
+    }
+
     async fn end_app_session(&mut self, id: &str, ended_us: i64, reason: &str) -> Result<bool, StoreError> {
         let q = sqlx::query(
             "UPDATE app_sessions SET state = 'ended', ended_us = $2, end_reason = $3 \

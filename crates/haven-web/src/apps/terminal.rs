@@ -22,11 +22,16 @@ use crate::{AppState, WebError};
 
 /// The largest message the browser may send: 64 KiB.
 pub const MAX_MESSAGE: usize = 64 * 1024;
+/// What the WebSocket layer reads before refusing outright. A message between this and
+/// [`MAX_MESSAGE`] is read whole and refused with a reason (a connection dropped while its bytes
+/// still arrive is reset, and the browser would never learn why).
+const MAX_READ: usize = 1024 * 1024;
 
 // Why the socket closed, shown on the page (a close frame's reason holds at most 123 bytes).
 const ENDED: &str = "The terminal closed: the session ended, or it was opened in another window.";
 const TOO_BIG: &str = "Over 64 KiB: paste code, not data (data comes in through File Transfer). Reload to reconnect.";
 const BROKEN: &str = "The connection broke. Reload to reconnect; the session goes on.";
+const REVOKED: &str = "Closed: you signed out, or may no longer use this session. Sign in again to reopen it.";
 
 #[derive(Deserialize)]
 struct Resize {
@@ -58,31 +63,57 @@ pub async fn connect(
         return Ok((StatusCode::FORBIDDEN, "A terminal opens only from Haven's own pages.").into_response());
     }
     let link = state.sessions.terminal(&who, &id).await?;
-    Ok(upgrade.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE).on_upgrade(move |socket| bridge(socket, link)))
+    let recheck = Recheck { sessions: state.sessions.clone(), who, id };
+    Ok(upgrade
+        .max_message_size(MAX_READ)
+        .max_frame_size(MAX_READ)
+        .on_upgrade(move |socket| bridge(socket, link, recheck)))
 }
 
-/// Copies output to the browser and input to the terminal until either side ends.
-async fn bridge(socket: WebSocket, link: TerminalLink) {
+/// What a terminal's connection is held to while it lasts: the sign-in still standing, the
+/// session still its owner's to use (membership, training, the asset open).
+struct Recheck {
+    sessions: std::sync::Arc<haven_core::workspaces::sessions::Sessions>,
+    who: haven_core::caller::Caller,
+    id: String,
+}
+
+/// How often an open terminal's right to stay open is asked again.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Copies output to the browser and input to the terminal until either side ends; then says
+/// why, when there is something to say.
+async fn bridge(socket: WebSocket, link: TerminalLink, recheck: Recheck) {
     let (mut to_browser, mut from_browser) = socket.split();
     let TerminalLink { backlog, mut output, input } = link;
     if !backlog.is_empty() && to_browser.send(Message::Binary(backlog)).await.is_err() {
         return;
     }
-    loop {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_EVERY, RECHECK_EVERY);
+    let (code, reason) = loop {
         tokio::select! {
+            _ = ticks.tick() => {
+                if !recheck.sessions.still_attached(&recheck.who, &recheck.id).await.unwrap_or(false) {
+                    break (1008, REVOKED);
+                }
+            }
             out = output.next() => match out {
                 Some(bytes) => {
                     if to_browser.send(Message::Binary(bytes)).await.is_err() {
                         return;
                     }
                 }
-                None => {
-                    let frame = CloseFrame { code: 1000, reason: ENDED.into() };
-                    let _ = to_browser.send(Message::Close(Some(frame))).await;
-                    return;
-                }
+                None => break (1000, ENDED),
             },
             msg = from_browser.next() => {
+                let size = match &msg {
+                    Some(Ok(Message::Binary(b))) => b.len(),
+                    Some(Ok(Message::Text(t))) => t.len(),
+                    _ => 0,
+                };
+                if size > MAX_MESSAGE {
+                    break (1009, TOO_BIG);
+                }
                 let sent = match msg {
                     Some(Ok(Message::Binary(bytes))) => input.send(TerminalInput::Data(bytes)).await,
                     Some(Ok(Message::Text(text))) => match serde_json::from_str::<Resize>(text.as_str()) {
@@ -90,31 +121,35 @@ async fn bridge(socket: WebSocket, link: TerminalLink) {
                         Err(_) => Ok(()),
                     },
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
-                    Some(Err(e)) => {
-                        // Over the limit (what the browser refuses first: a paste of data), or broken.
-                        let (code, reason) = if e.to_string().contains("too long") {
-                            (1009, TOO_BIG)
-                        } else {
-                            (1002, BROKEN)
-                        };
-                        let _ = to_browser.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-                        return;
-                    }
+                    // Over the limit (what the browser refuses first: a paste of data), or broken.
+                    Some(Err(e)) if e.to_string().contains("too long") => break (1009, TOO_BIG),
+                    Some(Err(_)) => break (1002, BROKEN),
                     Some(Ok(Message::Close(_))) | None => return,
                 };
                 if sent.is_err() {
-                    return;
+                    break (1000, ENDED);
                 }
             }
         }
-    }
+    };
+    let _ = to_browser.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    // Wait a moment for the browser's answering close: dropping the connection while its bytes
+    // are still arriving would reset it, and the browser would never see why.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(msg)) = from_browser.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn close_reasons_fit_a_close_frame() {
-        for reason in [super::ENDED, super::TOO_BIG, super::BROKEN] {
+        for reason in [super::ENDED, super::TOO_BIG, super::BROKEN, super::REVOKED] {
             assert!(reason.len() <= 123, "{reason}");
         }
     }

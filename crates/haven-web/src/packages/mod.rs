@@ -28,7 +28,8 @@ use crate::paths;
 use crate::session::cookie_secret;
 use crate::{AppState, WebError};
 
-pub fn routes() -> Router<AppState> {
+/// What package clients use: the indexes and files, nothing of the portal.
+pub fn repository_routes() -> Router<AppState> {
     Router::new()
         .route(paths::PYPI_SIMPLE_BARE, get(pypi::index_redirect))
         .route(paths::PYPI_SIMPLE, get(pypi::index))
@@ -40,6 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route(paths::CRAN_ARCHIVE_ROUTE, get(cran::archive))
         .route(paths::CRAN_ARCHIVE_FILE_ROUTE, get(cran::archive_file))
         .route(paths::CONDA_FILE_ROUTE, get(conda::file))
+}
+
+pub fn routes() -> Router<AppState> {
+    repository_routes()
         // The portal's home is the user's software requests.
         .route(paths::PACKAGES, get(|| async { axum::response::Redirect::to(paths::REQUESTS) }))
         .route(paths::PACKAGES_SLASH, get(|| async { axum::response::Redirect::to(paths::REQUESTS) }))

@@ -42,6 +42,20 @@ try {
   await check(page, 'terminal');
   await narrow(page, 'terminal');
 
+  // Copying out: select the answer with the mouse, then copy: nothing reaches the clipboard.
+  const rows = await page.locator('#terminal .xterm-screen').boundingBox();
+  await page.mouse.move(rows.x + 2, rows.y + 4);
+  await page.mouse.down();
+  await page.mouse.move(rows.x + 300, rows.y + 30);
+  await page.mouse.up();
+  const copied = await page.evaluate(() => {
+    const data = new DataTransfer();
+    const target = document.querySelector('#terminal textarea');
+    target.dispatchEvent(new ClipboardEvent('copy', { clipboardData: data, bubbles: true, cancelable: true }));
+    return data.getData('text/plain');
+  });
+  if (copied !== '') fail(`copying out of the terminal put ${JSON.stringify(copied)} on the clipboard`);
+
   // Another signed-in user cannot reach the session: not its page, not its WebSocket.
   const other = await onboard(browser, OTHER_LINK, 'mallory');
   const response = await other.goto(sessionUrl);
