@@ -19,15 +19,15 @@ tools=$PWD/target/test-tools
   "$tools/venv/bin/pip" install -q --disable-pip-version-check 'websockets==15.0.1'
 work=$(mktemp -d /var/tmp/haven-sessions.XXXXXX)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$work"' EXIT
-cargo build --release --quiet -p haven
-cp target/release/haven "$work/haven"
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 1; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+cargo build --profile "${PROFILE:-release}" --quiet -p haven
+cp "target/${PROFILE_DIR:-release}/haven" "$work/haven"
 haven=$work/haven
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 wait_port() { for _ in $(seq 1 100); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 port=$(free_port)
 d=(--data-dir "$work/data")
-HAVEN_SESSIONS__PER_USER=64 HAVEN_SESSIONS__PROCESSES=100000 HAVEN_LOG__LEVEL=warn HAVEN_METRICS__ENABLED=false \
+HAVEN_SESSIONS__PER_USER=64 HAVEN_SESSIONS__PROCESSES=4096 HAVEN_LOG__LEVEL=warn HAVEN_METRICS__ENABLED=false \
   "$haven" serve "${d[@]}" --listen "127.0.0.1:$port" >"$work/serve.out" 2>"$work/serve.log" &
 pids+=($!)
 wait_port "$port"

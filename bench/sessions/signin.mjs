@@ -20,8 +20,9 @@ try {
       const started = performance.now();
       await page.click('button:has-text("Launch")');
       await page.waitForURL('**/apps/sessions/*');
-      for (;;) {
+      for (const until = performance.now() + 30000; ; ) {
         if ((await screen(page)).includes(prompt)) break;
+        if (performance.now() > until) throw new Error(`${app} showed no ${prompt}: ${await screen(page)} (${page.url()})`);
         await page.waitForTimeout(5);
       }
       times[app].push(performance.now() - started);

@@ -63,6 +63,9 @@ pub struct LocalConfig {
 
 /// What a terminal showed last, replayed to a browser that attaches.
 const BACKLOG_BYTES: usize = 64 * 1024;
+/// How long, and for how many sessions, an ended session's last output is kept.
+const LAST_OUTPUT_FOR: Duration = Duration::from_secs(600);
+const LAST_OUTPUT_SESSIONS: usize = 256;
 /// Connections one session may have open to the repository at once.
 const REPOSITORY_CONNECTIONS: usize = 32;
 
@@ -81,6 +84,8 @@ struct Running {
 
 pub struct LocalBackend {
     config: LocalConfig,
+    /// Ended sessions' last output, for their owners, a few minutes.
+    last: Arc<Mutex<VecDeque<(String, Instant, Bytes)>>>,
     /// Set once Haven's listener is up (`haven serve`), after the backend is made.
     repository: Mutex<Option<Repository>>,
     sessions: Arc<Mutex<HashMap<String, Arc<Running>>>>,
@@ -110,6 +115,7 @@ impl LocalBackend {
     pub fn new(config: LocalConfig) -> Self {
         let (ends_tx, ends_rx) = mpsc::unbounded();
         LocalBackend {
+            last: Arc::new(Mutex::new(VecDeque::new())),
             repository: Mutex::new(config.repository.clone()),
             config,
             sessions: Arc::new(Mutex::new(HashMap::new())),
@@ -364,7 +370,7 @@ impl SessionBackend for LocalBackend {
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running.clone());
         tokio::spawn(pump(pty_out, running.clone(), self.epoch));
-        let (sessions, ends, id) = (self.sessions.clone(), self.ends_tx.clone(), l.id.clone());
+        let (sessions, ends, id, last) = (self.sessions.clone(), self.ends_tx.clone(), l.id.clone(), self.last.clone());
         tokio::spawn(async move {
             let status = tokio::select! {
                 s = child.wait() => s,
@@ -374,7 +380,19 @@ impl SessionBackend for LocalBackend {
                 }
             };
             drop(cleanup);
-            sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            let gone = sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            if let Some(r) = gone {
+                let shown: Bytes = {
+                    let b = r.backlog.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    b.iter().copied().collect::<Vec<u8>>().into()
+                };
+                let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                last.retain(|(_, at, _)| at.elapsed() < LAST_OUTPUT_FOR);
+                if last.len() >= LAST_OUTPUT_SESSIONS {
+                    last.pop_front();
+                }
+                last.push_back((id.clone(), Instant::now(), shown));
+            }
             let _ = ended_tx.send(true);
             let _ = ends.unbounded_send((id, outcome(status)));
         });
@@ -428,6 +446,11 @@ impl SessionBackend for LocalBackend {
     fn idle_us(&self, id: &str) -> Option<i64> {
         let running = self.running(id)?;
         Some((self.now_ms() - running.last_active_ms.load(Ordering::SeqCst)).max(0) * 1000)
+    }
+
+    fn last_output(&self, id: &str) -> Option<Bytes> {
+        let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.iter().find(|(i, at, _)| i == id && at.elapsed() < LAST_OUTPUT_FOR).map(|(_, _, b)| b.clone())
     }
 
     fn running(&self) -> Vec<String> {

@@ -192,6 +192,11 @@ fn own_uid() -> Option<u32> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// `wanted`, or this process's hard limit of `resource` when that is lower.
+fn within_hard(resource: rustix::process::Resource, wanted: u64) -> u64 {
+    rustix::process::getrlimit(resource).maximum.map_or(wanted, |hard| wanted.min(hard))
+}
+
 /// The command that runs `spec` sandboxed; the caller runs it (and owns its pipes).
 pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     let Identity { uid, gid } = spec.identity;
@@ -208,12 +213,14 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     }
     clean_inside(&spec.workdir)?;
     let mut c = Command::new(&tools.prlimit);
-    c.arg(format!("--as={}", spec.limits.memory_bytes));
-    c.arg(format!("--nproc={}", spec.limits.processes));
+    // Never above Haven's own hard limits: without CAP_SYS_RESOURCE (a container) even root
+    // cannot raise them, and prlimit would fail the whole launch.
+    c.arg(format!("--as={}", within_hard(rustix::process::Resource::As, spec.limits.memory_bytes)));
+    c.arg(format!("--nproc={}", within_hard(rustix::process::Resource::Nproc, spec.limits.processes)));
     // No core dumps: a crash must not write a process's memory (the data) where the host keeps them.
     c.arg("--core=0");
     if spec.limits.cpu_secs > 0 {
-        c.arg(format!("--cpu={}", spec.limits.cpu_secs));
+        c.arg(format!("--cpu={}", within_hard(rustix::process::Resource::Cpu, spec.limits.cpu_secs)));
     }
     c.arg("--").arg(&tools.bwrap);
     // Every namespace but the user's, which the inner bubblewrap makes as the session's identity

@@ -265,6 +265,11 @@ impl TestApp {
         self._blobs.path().join("drives").join(drive.relative_path())
     }
 
+    /// How many sessions the local backend runs now.
+    pub fn local_sessions_running(&self) -> usize {
+        haven_core::workspaces::sessions::SessionBackend::running(self.local_sessions.as_ref()).len()
+    }
+
     /// A session's run directory (its configuration, its repository socket) on the host.
     pub fn session_run_dir(&self, id: &str) -> std::path::PathBuf {
         self._blobs.path().join("sessions").join(id)

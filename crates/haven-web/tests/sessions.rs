@@ -19,7 +19,10 @@ use haven_core::workspaces::sessions::{TerminalInput, TerminalLink};
 use haven_packages::policy::{Ecosystem, RuleKind};
 use haven_testkit::app::TestApp;
 use haven_testkit::callers::signed_in;
+use haven_testkit::db::TestDb;
 use haven_testkit::transfer::{COURSE, World, world_from};
+
+haven_testkit::contract!(many_sessions_started_watched_and_dropped_at_once_leave_nothing_behind);
 
 /// Whether sessions can run here: bubblewrap and root (under CI=true, a failure if not).
 fn sandbox() -> bool {
@@ -130,12 +133,13 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
             .unwrap();
     }
     // A version whose program is not installed, or that exits at once: a clear end, recorded.
-    for (version, program) in [("missing", "/usr/bin/no-such-program"), ("quits", "/usr/bin/false")] {
+    let quits = ["/usr/bin/sh", "-c", "echo cannot start: no licence; exit 2"];
+    for (version, command) in [("missing", &["/usr/bin/no-such-program"][..]), ("quits", &quits[..])] {
         let app_version = NewApp {
             name: "shell".into(),
             version: version.into(),
             kind: "terminal".into(),
-            command: vec![program.into()],
+            command: command.iter().map(|a| a.to_string()).collect(),
             ..NewApp::default()
         };
         app.state.catalogue.add(&console, app_version).await.unwrap();
@@ -165,7 +169,11 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(ended, "exited with 1");
+    assert_eq!(ended, "exited with 2");
+    // Its owner can see why it stopped; nobody else.
+    let said = app.state.sessions.last_output(&rita, &quits.id).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&said).contains("cannot start: no licence"), "{said:?}");
+    assert!(app.state.sessions.last_output(&owen, &quits.id).await.is_err());
     let mine = app.state.sessions.list(&rita, false).await.unwrap();
     assert!(mine.iter().any(|s| s.app_version == "missing" && s.end_reason.starts_with("failed to start")), "{mine:?}");
     let s = app.state.sessions.launch(&rita, "heart", "shell", "1").await.unwrap();
@@ -226,7 +234,8 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
         Err(CoreError::NotFound)
     ));
     let trail: Vec<_> = app.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
-    assert_eq!(trail.iter().filter(|e| e.action == "app_session.refused").count(), 3);
+    // Three above, and owen asking for the quitting session's last output.
+    assert_eq!(trail.iter().filter(|e| e.action == "app_session.refused").count(), 4);
     assert!(trail.iter().any(|e| e.action == "app_session.started" && e.target == s.id));
 
     // The other version keeps a library of its own.
@@ -281,4 +290,62 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
     assert!(!app.session_run_dir(&s3.id).exists());
     watch.abort();
     drop(host_service);
+}
+
+/// Many launches at once, terminals attached and dropped mid-output (a browser going away), some
+/// stops racing the programs' own ends: afterwards nothing runs, no run directory or token is
+/// left, and every record says it ended; on both databases.
+async fn many_sessions_started_watched_and_dropped_at_once_leave_nothing_behind(db: TestDb) {
+    if !sandbox() {
+        return;
+    }
+    let config = haven_core::workspaces::sessions::SessionsConfig { per_user: 16, ..Default::default() };
+    let w = world_from(TestApp::builder().db(db).sessions(config)).await;
+    member(&w, "rita").await;
+    let app = &w.app;
+    let busy = NewApp {
+        name: "busy".into(),
+        version: "1".into(),
+        kind: "terminal".into(),
+        // Prints without end until stopped.
+        command: vec!["/usr/bin/yes".into(), "haven".into()],
+        ..NewApp::default()
+    };
+    app.state.catalogue.add(&Caller::console(), busy).await.unwrap();
+    let watch = tokio::spawn(app.state.sessions.clone().watch());
+    let rita = signed_in("rita", &[], app.state.governance.now_us());
+    let launches = (0..12).map(|_| app.state.sessions.launch(&rita, "heart", "busy", "1"));
+    let started: Vec<_> = futures::future::join_all(launches).await.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(app.local_sessions_running(), 12);
+    // Each watched a moment, then dropped mid-output, twice (a second tab takes over).
+    let views = started.iter().map(|s| {
+        let (sessions, rita, id) = (app.state.sessions.clone(), rita.clone(), s.id.clone());
+        async move {
+            for _ in 0..2 {
+                let mut link = sessions.terminal(&rita, &id).await.unwrap();
+                let got = tokio::time::timeout(Duration::from_secs(10), link.output.next()).await.unwrap();
+                assert!(got.is_some_and(|b| !b.is_empty()));
+                drop(link);
+            }
+        }
+    });
+    futures::future::join_all(views).await;
+    // Half stopped by hand while the sweep runs, the rest when Haven shuts down.
+    let stops = started.iter().take(6).map(|s| app.state.sessions.stop(&rita, &s.id));
+    let (stopped, swept) = tokio::join!(futures::future::join_all(stops), app.state.sessions.sweep());
+    assert!(stopped.iter().all(|r| r.as_ref().is_ok_and(|s| !s.running())), "{stopped:?}");
+    swept.unwrap();
+    let shut = app.state.sessions.shutdown().await.unwrap();
+    let all = app.state.sessions.list(&rita, false).await.unwrap();
+    let reasons: Vec<&str> = all.iter().map(|s| s.end_reason.as_str()).collect();
+    assert_eq!(shut, 6, "{reasons:?}");
+    assert_eq!(app.local_sessions_running(), 0, "nothing runs");
+    for s in &started {
+        let now = app.state.sessions.get(&rita, &s.id).await.unwrap();
+        assert!(!now.running(), "{now:?}");
+        assert!(!app.session_run_dir(&s.id).exists(), "{}", s.id);
+    }
+    let tokens = app.state.packages.repo_tokens(&rita).await.unwrap();
+    assert!(tokens.is_empty(), "every session's token is gone: {tokens:?}");
+    watch.abort();
 }

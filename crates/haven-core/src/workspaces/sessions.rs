@@ -204,6 +204,9 @@ pub trait SessionBackend: Send + Sync {
     fn idle_us(&self, id: &str) -> Option<i64>;
     /// The sessions running here.
     fn running(&self) -> Vec<String>;
+    /// What an ended terminal session showed last (kept a few minutes after it ends, so that its
+    /// owner can see why a program stopped at once).
+    fn last_output(&self, id: &str) -> Option<bytes::Bytes>;
     /// Sessions as they end, with how. Taken once, by [`Sessions::watch`].
     fn ends(&self) -> Option<BoxStream<'static, (String, Outcome)>>;
 }
@@ -532,6 +535,17 @@ impl Sessions {
         Ok(ended)
     }
 
+    /// What the caller's own ended session showed last, if it ended moments ago here: its owner
+    /// only (what a screen showed is the data).
+    pub async fn last_output(&self, who: &Caller, id: &str) -> Result<Option<bytes::Bytes>, CoreError> {
+        let s = self.get(who, id).await?;
+        if s.owner != who.user_id {
+            self.refused(who, id, Some(&s.owner)).await?;
+            return Err(CoreError::NotFound);
+        }
+        Ok(if s.running() { None } else { self.backend.last_output(id) })
+    }
+
     /// Stop a session: its owner, or the service desk. Audited.
     pub async fn stop(&self, who: &Caller, id: &str) -> Result<SessionRecord, CoreError> {
         let s = self.get(who, id).await?;
@@ -595,8 +609,8 @@ impl Sessions {
     pub async fn shutdown(&self) -> Result<u32, CoreError> {
         let mut n = 0;
         for id in self.backend.running() {
-            let _ = self.backend.stop(&id).await;
-            if self.end(&id, actor::SYSTEM, "Haven stopped").await? {
+            // Recorded first: the backend's report of the kill must not take the reason's place.
+            if self.end_and_stop(&id, "Haven stopped").await? {
                 n += 1;
             }
         }

@@ -155,6 +155,8 @@ struct TerminalPage {
     title: &'static str,
     c: Chrome,
     s: SessionRow,
+    /// What an ended session showed last (why a program stopped at once).
+    last: Option<String>,
     /// For the `<style>` elements xterm.js makes (`terminal.js` puts it on them).
     nonce: String,
 }
@@ -170,17 +172,55 @@ async fn session(
         // The desk may list and stop it, never look into it.
         state.sessions.own_running(&who, &id).await?;
     }
+    let last = state.sessions.last_output(&who, &id).await?.map(|b| plain_text(&b, 40)).filter(|t| !t.is_empty());
     let raw: [u8; 16] = haven_crypto::rng::random_array(state.rng.as_ref()).map_err(WebError::internal)?;
     let nonce = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw);
     let mut page = render(&TerminalPage {
         title: "Terminal",
         c: Chrome::new(&csrf, Some(&who), "apps"),
         s: row(&s),
+        last,
         nonce: nonce.clone(),
     })?;
     let policy = HeaderValue::from_str(&crate::headers::csp_with_style_nonce(&nonce)).map_err(WebError::internal)?;
     page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
     Ok(page)
+}
+
+/// A terminal's output as plain text: escape sequences (colours, cursor moves) and carriage
+/// returns taken out, its last `lines` lines.
+fn plain_text(bytes: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters, then one final byte from '@' to '~'.
+                Some('[') => {
+                    for f in chars.by_ref() {
+                        if ('@'..='~').contains(&f) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ESC \.
+                Some(']') => {
+                    while let Some(f) = chars.next() {
+                        if f == '\u{7}' || (f == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\r' => {}
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    let kept: Vec<&str> = out.trim_end().lines().collect();
+    kept[kept.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Stop a session: its owner, or the service desk.
@@ -191,4 +231,14 @@ async fn stop(
 ) -> Result<Response, WebError> {
     state.sessions.stop(&who, &id).await?;
     Ok(see(&Notice::SessionStopped.on(paths::APPS)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_terminal_s_last_output_reads_as_plain_text() {
+        let shown = b"\x1b[?2004hbash-5.2$ \x1b[31mred\x1b[0m\r\n\x1b]0;title\x07prlimit: failed\r\n";
+        assert_eq!(super::plain_text(shown, 40), "bash-5.2$ red\nprlimit: failed");
+        assert_eq!(super::plain_text(b"1\n2\n3\n", 2), "2\n3");
+    }
 }
