@@ -119,11 +119,16 @@ async def main():
     result["haven_again"] = stats(await haven_rtt(shell))
     base = min(result["haven"]["median_ms"], result["haven_again"]["median_ms"])
     scale, open_sessions = [], 1
+    result["scale_stopped"] = "the median round trip doubled, or MAX_SESSIONS"
     n = 1
     while n <= MAX:
-        while open_sessions < n:
-            launch("r@4")
-            open_sessions += 1
+        try:
+            while open_sessions < n:
+                launch("r@4")
+                open_sessions += 1
+        except Exception as e:  # the per-person limit (sessions.per_user, at most 64)
+            result["scale_stopped"] = f"launch {open_sessions + 1} refused: {e}"
+            break
         await asyncio.sleep(1)
         s = stats(await haven_rtt(shell, keys=100))
         s.update({"sessions": n, "memory_mib": memory_mib()})

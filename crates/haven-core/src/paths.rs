@@ -127,10 +127,22 @@ pub const APPS_LAUNCH: &str = "/apps/launch";
 pub const APP_SESSION_ROUTE: &str = "/apps/sessions/{id}";
 pub const APP_SESSION_TERMINAL_ROUTE: &str = "/apps/sessions/{id}/terminal";
 pub const APP_SESSION_STOP_ROUTE: &str = "/apps/sessions/{id}/stop";
+pub const APPS_CATALOGUE: &str = "/apps/catalogue";
+pub const APPS_DRIVES_ROUTE: &str = "/apps/drives/{name}";
 pub const XTERM_SCRIPT: &str = "/static/xterm/xterm.js";
 pub const XTERM_FIT_SCRIPT: &str = "/static/xterm/addon-fit.js";
 pub const XTERM_STYLESHEET: &str = "/static/xterm/xterm.css";
 pub const TERMINAL_SCRIPT: &str = "/static/terminal.js";
+
+/// An asset's drives page: `drive` (home, shared, outputs) at `path` (`""` for the top).
+pub fn apps_drives(name: &str, drive: &str, path: &str) -> String {
+    let mut url = format!("{APPS}/drives/{name}?drive={drive}");
+    if !path.is_empty() {
+        url.push_str("&path=");
+        url.extend(form_urlencoded::byte_serialize(path.as_bytes()));
+    }
+    url
+}
 
 /// A session's page (its terminal), its owner's alone.
 pub fn app_session(id: &str) -> String {

@@ -161,12 +161,13 @@ pub enum Notice {
     ReviewSaved,
     LinkRevoked,
     SessionStopped,
+    AppAdded,
     ArrivalAccepted,
     ArrivalRejected,
 }
 
 impl Notice {
-    const ALL: [Notice; 33] = [
+    const ALL: [Notice; 34] = [
         Notice::SignedIn,
         Notice::TokenCreated,
         Notice::PinSet,
@@ -198,6 +199,7 @@ impl Notice {
         Notice::ReviewSaved,
         Notice::LinkRevoked,
         Notice::SessionStopped,
+        Notice::AppAdded,
         Notice::ArrivalAccepted,
         Notice::ArrivalRejected,
     ];
@@ -236,6 +238,7 @@ impl Notice {
             Notice::ReviewSaved => "review",
             Notice::LinkRevoked => "link_revoked",
             Notice::SessionStopped => "session_stopped",
+            Notice::AppAdded => "app_added",
             Notice::ArrivalAccepted => "accepted",
             Notice::ArrivalRejected => "rejected",
         }
@@ -281,6 +284,7 @@ impl Notice {
             Notice::TrainingRecorded => "The training record was saved.",
             Notice::ReviewSaved => "The review was saved.",
             Notice::LinkRevoked => "The link was revoked: it works no more, uploads in progress through it included.",
+            Notice::AppAdded => "The version is in the catalogue: members can launch it from Applications now.",
             Notice::SessionStopped => {
                 "The session was stopped: its programs have ended and its scratch space is gone. What it saved \
                  in N:, S: and outputs is kept."

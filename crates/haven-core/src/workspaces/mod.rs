@@ -1,7 +1,8 @@
 //! Workspaces: where people work on an asset's data inside the garden: its drives ([`drives`]),
 //! the application catalogue ([`catalogue`]), and the sessions that run those applications on
-//! the drives ([`sessions`]).
+//! the drives ([`sessions`]), and looking into the drives from the browser ([`browse`]).
 
+pub mod browse;
 pub mod catalogue;
 pub mod drives;
 pub mod sessions;

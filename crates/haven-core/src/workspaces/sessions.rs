@@ -273,6 +273,14 @@ impl Sessions {
         &self.config
     }
 
+    pub(crate) fn governance(&self) -> &Governance {
+        &self.governance
+    }
+
+    pub(crate) fn drives(&self) -> &dyn super::drives::Drives {
+        self.drives.as_ref()
+    }
+
     fn now_us(&self) -> i64 {
         to_micros(self.clock.now())
     }

@@ -12,7 +12,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use haven_core::authz::Action;
-use haven_core::workspaces::catalogue::App;
+use haven_core::workspaces::browse::Which;
+use haven_core::workspaces::catalogue::{App, NewApp};
 use haven_core::workspaces::sessions::SessionRecord;
 use serde::Deserialize;
 
@@ -29,6 +30,8 @@ pub fn routes() -> Router<AppState> {
     let signed = Router::new()
         .route(paths::APPS, get(home))
         .route(paths::APPS_LAUNCH, post(launch))
+        .route(paths::APPS_DRIVES_ROUTE, get(drives))
+        .route(paths::APPS_CATALOGUE, get(catalogue).post(add_to_catalogue))
         .route(paths::APP_SESSION_ROUTE, get(session))
         .route(paths::APP_SESSION_TERMINAL_ROUTE, get(terminal::connect))
         .route(paths::APP_SESSION_STOP_ROUTE, post(stop));
@@ -185,6 +188,203 @@ async fn session(
     let policy = HeaderValue::from_str(&crate::headers::csp_with_style_nonce(&nonce)).map_err(WebError::internal)?;
     page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
     Ok(page)
+}
+
+struct EntryRow {
+    name: String,
+    /// Its path in the drive, for folders' links.
+    path: String,
+    is_dir: bool,
+    size: String,
+    changed: String,
+}
+
+#[derive(Template)]
+#[template(path = "apps/drives.html")]
+struct DrivesPage {
+    title: &'static str,
+    c: Chrome,
+    asset: String,
+    drives: Vec<(&'static str, &'static str)>,
+    which: &'static str,
+    which_label: &'static str,
+    about: &'static str,
+    path: String,
+    crumbs: Vec<(String, String)>,
+    entries: Vec<EntryRow>,
+}
+
+#[derive(Deserialize)]
+pub struct DriveQuery {
+    #[serde(default)]
+    drive: String,
+    #[serde(default)]
+    path: String,
+}
+
+const DRIVES: [(&str, &str); 3] = [("home", "N: (your home here)"), ("shared", "S: (shared)"), ("outputs", "outputs")];
+
+/// An asset's drives, folder by folder: names, sizes and times, nothing to download.
+async fn drives(
+    State(state): State<AppState>,
+    Page { who, csrf }: Page,
+    Path(asset): Path<String>,
+    Query(q): Query<DriveQuery>,
+) -> Result<Response, WebError> {
+    limit_fields("the address", &[(&asset, 200), (&q.path, 4096)])?;
+    let which = Which::parse(if q.drive.is_empty() { "shared" } else { &q.drive })
+        .ok_or_else(|| WebError::from(haven_core::CoreError::invalid("drive", "choose home, shared or outputs")))?;
+    let path = q.path.trim_matches('/').to_string();
+    let entries = state.sessions.browse(&who, &asset, which, &path).await?;
+    let mut crumbs = Vec::new();
+    let mut upto = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        upto = if upto.is_empty() { part.to_string() } else { format!("{upto}/{part}") };
+        crumbs.push((part.to_string(), upto.clone()));
+    }
+    let rows = entries
+        .into_iter()
+        .map(|e| EntryRow {
+            path: if path.is_empty() { e.name.clone() } else { format!("{path}/{}", e.name) },
+            name: e.name,
+            is_dir: e.is_dir,
+            size: human_size(e.size),
+            changed: when(e.modified_us),
+        })
+        .collect();
+    let (which_label, about) = match which {
+        Which::Home => (DRIVES[0].1, "Your own files for this asset's work, and your package libraries (.haven)."),
+        Which::Shared => (DRIVES[1].1, "The asset's data and what members keep for each other."),
+        Which::Outputs => (DRIVES[2].1, "Results waiting to leave through an output request."),
+    };
+    render(&DrivesPage {
+        title: "Drives",
+        c: Chrome::new(&csrf, Some(&who), "apps"),
+        asset,
+        drives: DRIVES.to_vec(),
+        which: which.as_str(),
+        which_label,
+        about,
+        path,
+        crumbs,
+        entries: rows,
+    })
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} bytes") } else { format!("{size:.1} {}", UNITS[unit]) }
+}
+
+struct CatalogueRow {
+    name: String,
+    version: String,
+    kind: &'static str,
+    defaults: String,
+    command: String,
+}
+
+#[derive(Template)]
+#[template(path = "apps/catalogue.html")]
+struct CataloguePage {
+    title: &'static str,
+    c: Chrome,
+    rows: Vec<CatalogueRow>,
+    manage: bool,
+    form: CatalogueForm,
+}
+
+#[derive(Deserialize, Default)]
+pub struct CatalogueForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    command: String,
+    #[serde(default)]
+    default_for: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// The catalogue, for everyone signed in; the service desk adds versions here too.
+async fn catalogue(
+    State(state): State<AppState>,
+    Page { who, csrf }: Page,
+    Query(q): Query<Done>,
+) -> Result<Response, WebError> {
+    let c = Chrome::new(&csrf, Some(&who), "catalogue").notice(done_message(q.done.as_deref()));
+    show_catalogue(&state, &who, c, CatalogueForm::default()).await
+}
+
+async fn show_catalogue(
+    state: &AppState,
+    who: &haven_core::caller::Caller,
+    c: Chrome,
+    form: CatalogueForm,
+) -> Result<Response, WebError> {
+    let listing = state.catalogue.list(who).await?;
+    let rows = listing
+        .apps
+        .iter()
+        .map(|a| CatalogueRow {
+            name: a.name.clone(),
+            version: a.version.clone(),
+            kind: a.kind.as_str(),
+            defaults: listing
+                .defaults
+                .iter()
+                .filter(|d| d.name == a.name && d.version == a.version)
+                .map(|d| format!(".{}", d.extension))
+                .collect::<Vec<_>>()
+                .join(" "),
+            command: a.command.join(" "),
+        })
+        .collect();
+    let manage = haven_core::authz::can(who, Action::ManageCatalogue, haven_core::authz::Resource::Service);
+    render(&CataloguePage { title: "Catalogue", c, rows, manage, form })
+}
+
+async fn add_to_catalogue(
+    State(state): State<AppState>,
+    Page { who, csrf }: Page,
+    Form(form): Form<CatalogueForm>,
+) -> Result<Response, WebError> {
+    limit_fields(
+        "the form",
+        &[
+            (&form.name, 100),
+            (&form.version, 100),
+            (&form.command, 5000),
+            (&form.default_for, 500),
+            (&form.description, 2000),
+        ],
+    )?;
+    let new = NewApp {
+        name: form.name.clone(),
+        version: form.version.clone(),
+        kind: form.kind.clone(),
+        command: form.command.split_whitespace().map(str::to_string).collect(),
+        description: form.description.clone(),
+        default_for: form.default_for.split_whitespace().map(str::to_string).collect(),
+    };
+    match state.catalogue.add(&who, new).await {
+        Ok(_) => Ok(see(&Notice::AppAdded.on(paths::APPS_CATALOGUE))),
+        Err(e @ haven_core::CoreError::Forbidden) => Err(e.into()),
+        Err(e) => {
+            let c = Chrome::new(&csrf, Some(&who), "catalogue").failed(form_failure(e)?);
+            show_catalogue(&state, &who, c, form).await
+        }
+    }
 }
 
 /// A terminal's output as plain text: escape sequences (colours, cursor moves) and carriage

@@ -105,6 +105,19 @@ try {
   await page.keyboard.type('cat("still", "here\\n")\n');
   await shows(page, 'still here');
 
+  // The asset's drives: what R wrote is in S:, listed, with nothing to download.
+  await page.goto(HAVEN_URL + '/apps/drives/heart?drive=shared');
+  const listing = await page.textContent('table');
+  if (!listing.includes('from-r.csv')) fail(`S: does not list what R wrote: ${listing}`);
+  if ((await page.locator('a[download], a[href*="from-r.csv"]').count()) !== 0) fail('a file in S: can be downloaded');
+  await check(page, 'drives');
+  await narrow(page, 'drives');
+  await page.goto(HAVEN_URL + '/apps/catalogue');
+  if (!(await page.textContent('table')).includes('/usr/bin/R')) fail('the catalogue does not list R');
+  if ((await page.locator('form[action="/apps/catalogue"]').count()) !== 0) fail('a researcher may add to the catalogue');
+  await check(page, 'catalogue');
+  await page.goto(sessionUrl);
+
   // The member stops it; the page says what became of it.
   await page.click('button:has-text("Stop this session")');
   await page.waitForURL('**/apps?done=session_stopped');
