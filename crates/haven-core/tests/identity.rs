@@ -279,3 +279,22 @@ async fn an_emergency_code_signs_in_once_and_expires() {
     let expired = identity.sign_in(&visitor(), creds("lena", PASSWORD, &late), None).await;
     assert!(matches!(expired, Err(CoreError::SignInFailed)), "expired");
 }
+
+/// A long-lived connection (a terminal's WebSocket) asks whether its sign-in still stands: not
+/// after signing out, nor once idle, where the person's keystrokes count as use but a screen
+/// printing on its own does not.
+#[tokio::test]
+async fn a_long_lived_connection_is_held_to_the_sign_in() {
+    let app = TestApp::builder().build().await;
+    let key = onboarded(&app, "tess", false).await;
+    let (who, _) = signed_in(&app, "tess", &key).await;
+    let identity = &app.state.identity;
+    assert!(identity.still_signed_in(&who, 0).await.unwrap());
+    app.clock.advance(Duration::minutes(31));
+    let typed_a_minute_ago = 60 * 1_000_000;
+    assert!(identity.still_signed_in(&who, typed_a_minute_ago).await.unwrap(), "typing is use");
+    let quiet = 31 * 60 * 1_000_000;
+    assert!(!identity.still_signed_in(&who, quiet).await.unwrap(), "31 minutes with no request and no key");
+    identity.sign_out(&who).await.unwrap();
+    assert!(!identity.still_signed_in(&who, 0).await.unwrap(), "signed out");
+}

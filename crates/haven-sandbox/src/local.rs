@@ -346,7 +346,12 @@ impl SessionBackend for LocalBackend {
         let tools = self.config.tools.as_ref().ok_or_else(|| {
             BackendError::Unavailable("this host has no sandbox for sessions (haven sandbox check says why)".into())
         })?;
-        let mut cmd = command(tools, &spec).map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        // Building it asks the name service about the ids (getent): off the async threads.
+        let tools = tools.clone();
+        let built = tokio::task::spawn_blocking(move || command(&tools, &spec))
+            .await
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        let mut cmd = built.map_err(|e| BackendError::Unavailable(e.to_string()))?;
         let (pty_out, pty, terminal) = pty::open().map_err(failed("no terminal could be opened"))?;
         let clone = |fd: &OwnedFd| fd.try_clone().map_err(failed("no terminal could be opened"));
         cmd.stdin(clone(&terminal)?).stdout(clone(&terminal)?).stderr(terminal);

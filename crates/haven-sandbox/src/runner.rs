@@ -162,15 +162,20 @@ fn host_id(id: u32, database: &str) -> bool {
                 if (start..start.saturating_add(count)).contains(&u64::from(id)))
         })
     });
-    let named = system_tool(Path::new("getent")).is_some_and(|getent| {
-        Command::new(getent)
+    // getent answers 0 (known) or 2 (unknown); anything else (a name service that fails, or
+    // takes over 5 seconds) counts as known: the launch is refused rather than risk sharing an id.
+    let named = match (system_tool(Path::new("getent")), system_tool(Path::new("timeout"))) {
+        (Some(getent), Some(timeout)) => Command::new(timeout)
+            .arg("5")
+            .arg(getent)
             .args([database, &id.to_string()])
             .env_clear()
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
-            .is_ok_and(|s| s.success())
-    });
+            .map_or(true, |s| s.code() != Some(2)),
+        _ => false,
+    };
     listed || in_range || named
 }
 

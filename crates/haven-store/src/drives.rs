@@ -1,5 +1,6 @@
-//! The [`Drives`] port over directories: `<root>/home/<user>` (N:), `<root>/assets/<asset>/shared`
-//! (S:) and `<root>/assets/<asset>/outputs`, each 0700, files 0600. A file is written whole into
+//! The [`Drives`] port over directories: `<root>/assets/<asset>/homes/<user>` (N:),
+//! `<root>/assets/<asset>/shared` (S:) and `<root>/assets/<asset>/outputs`, root's and 0700 until
+//! a session's identities are given them ([`Drives::grant`]). A file is written whole into
 //! `<root>/.incoming/` (outside every drive, so no session sees it half-written), fsynced, then
 //! hard-linked under its name, which fails rather than replace a file already there, and the
 //! directory synced. Writes into one drive take turns, so two cannot both fit under its quota
@@ -143,49 +144,13 @@ impl Drives for LocalDrives {
     }
 
     async fn list(&self, drive: &Drive, dir: &str) -> Result<Vec<Entry>, DriveError> {
-        let mut path = self.dir(drive)?;
+        let path = self.dir(drive)?;
         let parts: Vec<String> = dir.split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();
         for part in &parts {
             check_name(part)?;
         }
         let top = parts.is_empty();
-        spawn_blocking(move || -> Result<Vec<Entry>, DriveError> {
-            // Never through a link: one a session made in S: could point anywhere on the host.
-            // (A link swapped in between this check and the read is for openat-style access,
-            // with the drive pages.)
-            for part in &parts {
-                path.push(part);
-                if path.symlink_metadata().map_err(io)?.file_type().is_symlink() {
-                    return Err(DriveError::NotFound);
-                }
-            }
-            let read = match std::fs::read_dir(&path) {
-                // A drive nobody has written to yet is empty, not missing.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && top => return Ok(Vec::new()),
-                other => other.map_err(io)?,
-            };
-            let mut entries = Vec::new();
-            for entry in read {
-                let entry = entry.map_err(io)?;
-                // Not followed: a link a session made must not show Haven's view of its target.
-                let meta = entry.path().symlink_metadata().map_err(io)?;
-                let modified_us = meta
-                    .modified()
-                    .ok()
-                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-                entries.push(Entry {
-                    name: entry.file_name().to_string_lossy().into_owned(),
-                    is_dir: meta.is_dir(),
-                    size: if meta.is_file() { meta.len() } else { 0 },
-                    modified_us,
-                });
-            }
-            entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
-            Ok(entries)
-        })
-        .await
-        .map_err(joined)?
+        spawn_blocking(move || list_beneath(&path, &parts, top)).await.map_err(joined)?
     }
 
     async fn erase_asset(&self, asset: &str) -> Result<bool, DriveError> {
@@ -263,6 +228,46 @@ fn bytes_under(dir: &Path) -> std::io::Result<u64> {
         }
     }
     Ok(total)
+}
+
+/// The entries of `parts` under the drive at `drive`, each folder opened from the one before
+/// (`openat`) with `O_NOFOLLOW`, and each entry looked at without following it: a session that
+/// swaps a folder for a link to elsewhere on the host, even mid-walk, gets "not found", never
+/// Haven's (root's) view of the link's target. A drive nobody has written to yet is empty.
+fn list_beneath(drive: &Path, parts: &[String], top: bool) -> Result<Vec<Entry>, DriveError> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let not_found = |e: rustix::io::Errno| match e {
+        rustix::io::Errno::NOENT | rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => DriveError::NotFound,
+        other => DriveError::Io(other.to_string()),
+    };
+    let mut dir = match rustix::fs::open(drive, flags, Mode::empty()) {
+        Err(rustix::io::Errno::NOENT) if top => return Ok(Vec::new()),
+        other => other.map_err(not_found)?,
+    };
+    for part in parts {
+        dir = rustix::fs::openat(&dir, part.as_str(), flags, Mode::empty()).map_err(not_found)?;
+    }
+    let mut entries = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&dir).map_err(not_found)? {
+        let entry = entry.map_err(|e| DriveError::Io(e.to_string()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "." || name == ".." {
+            continue;
+        }
+        // A session deleting meanwhile: skipped.
+        let Ok(st) = rustix::fs::statat(&dir, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) else { continue };
+        let kind = FileType::from_raw_mode(st.st_mode);
+        let modified_us = st.st_mtime.saturating_mul(1_000_000) + i64::try_from(st.st_mtime_nsec / 1000).unwrap_or(0);
+        entries.push(Entry {
+            name,
+            is_dir: kind == FileType::Directory,
+            size: if kind == FileType::RegularFile { u64::try_from(st.st_size).unwrap_or(0) } else { 0 },
+            modified_us,
+        });
+    }
+    entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
+    Ok(entries)
 }
 
 /// A file Haven places gets its drive's owner and group (once the drive was given to a

@@ -46,6 +46,7 @@ pub async fn run(config: Config) -> Result<()> {
     let admin_addr = admin_listener.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let app = app::open(config, Mode::Create).await?;
+    let _one_server = lock_data_dir(&app.config.data_dir)?;
     let public_url = app.config.public_url(port);
     app.config.data().record_served_url(&public_url)?;
     let mut adapters = app.adapters()?;
@@ -257,6 +258,22 @@ fn spawn_transfer_worker(transfer: Arc<haven_core::transfer::uploads::Transfer>)
 
 /// Daily (and at start): delete sealed objects that no record names, left by a crash or a
 /// kill between writing a blob and recording it (`haven_core::blobs::sweep_unrecorded`).
+/// One `haven serve` per data directory: a second would take the first's sessions for a dead
+/// Haven's, end them and clear their run directories. Held until the server stops (the kernel
+/// lets go if it dies).
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(anyhow!(
+            "another `haven serve` is running on the data directory {}; stop it first, or give this one another --data-dir",
+            dir.display()
+        )),
+        Err(e) => Err(anyhow!("cannot lock {}: {e}", path.display())),
+    }
+}
+
 /// How sessions reach the package repository: through `gate`, under the public URL's name; inside,
 /// the public port when it is unprivileged (so the URL is the one people know), else 8443.
 fn repository(

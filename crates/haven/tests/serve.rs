@@ -141,6 +141,18 @@ fn a_busy_port_is_reported_and_nothing_is_created() {
 }
 
 #[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = Haven::start(Path::new(BIN), &data, &[], &[]);
+    let out = haven(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another `haven serve` is running on the data directory"), "{err}");
+    assert!(first.stop().success());
+}
+
+#[test]
 fn configuration_errors_exit_2_naming_file_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("haven.toml");

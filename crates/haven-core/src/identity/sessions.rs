@@ -63,9 +63,11 @@ impl Identity {
     }
 
     /// Whether `who`'s sign-in still stands: not signed out or ended, within its absolute
-    /// lifetime, the account active. What a long-lived connection (a terminal's WebSocket) asks
-    /// from time to time; its traffic is not activity of the sign-in, so idleness is not judged.
-    pub async fn still_signed_in(&self, who: &Caller) -> Result<bool, CoreError> {
+    /// lifetime, the account active, and not idle, counting as use the person's own input on a
+    /// long-lived connection (a terminal's keystrokes, `quiet_us` ago) as well as their requests;
+    /// output a program prints to an unattended screen is not the person's use. What such a
+    /// connection asks from time to time.
+    pub async fn still_signed_in(&self, who: &Caller, quiet_us: i64) -> Result<bool, CoreError> {
         let Some(hash) = who.session.as_ref().map(|s| s.hash) else { return Ok(false) };
         let (_, now_us) = self.now();
         let found = read(self.store.as_ref(), move |tx| {
@@ -77,9 +79,11 @@ impl Identity {
         })
         .await?;
         let Some((session, account)) = found else { return Ok(false) };
-        let (_, absolute) = self.session_limits(session.kind);
+        let (idle, absolute) = self.session_limits(session.kind);
+        let idle_out = now_us - session.last_seen_us > idle && quiet_us > idle;
         Ok(session.user_id == who.user_id
             && now_us - session.created_us <= absolute
+            && !idle_out
             && account.status == AccountStatus::Active)
     }
 

@@ -525,10 +525,11 @@ impl Sessions {
         Ok(s)
     }
 
-    /// Whether `who` may keep a terminal of `id` open: still signed in, and still able to use
-    /// the session. Asked by the WebSocket from time to time.
-    pub async fn still_attached(&self, who: &Caller, id: &str) -> Result<bool, CoreError> {
-        if !self.governance.identity().still_signed_in(who).await? {
+    /// Whether `who` may keep a terminal of `id` open: still signed in (their last keystroke
+    /// `quiet_us` ago counting as use), and still able to use the session. Asked by the
+    /// WebSocket from time to time.
+    pub async fn still_attached(&self, who: &Caller, id: &str, quiet_us: i64) -> Result<bool, CoreError> {
+        if !self.governance.identity().still_signed_in(who, quiet_us).await? {
             return Ok(false);
         }
         Ok(self.own_running(who, id).await.is_ok())
@@ -551,7 +552,11 @@ impl Sessions {
             self.refused(who, id, Some(&s.owner)).await?;
             return Err(CoreError::NotFound);
         }
-        Ok(if s.running() { None } else { self.backend.last_output(id) })
+        // Only while the owner may still reach the asset: one whose access ended sees no more.
+        if s.running() || self.governance.still_reaches(&s.owner, &s.asset).await?.is_err() {
+            return Ok(None);
+        }
+        Ok(self.backend.last_output(id))
     }
 
     /// Stop a session: its owner, or the service desk. Audited.
@@ -636,9 +641,18 @@ impl Sessions {
             Box::pin(async move { Ok::<_, CoreError>(tx.running_app_sessions().await?) })
         })
         .await?;
-        // Running here but recorded ended (stopped from the console): ended now.
+        // Running here but recorded ended (stopped from the console): ended now. Asked of each
+        // record, not of the snapshot above: a launch recorded since then is not killed.
         for id in self.backend.running() {
-            if !all.iter().any(|s| s.id == id) {
+            if all.iter().any(|s| s.id == id) {
+                continue;
+            }
+            let key = id.clone();
+            let record = read(self.store.as_ref(), move |tx| {
+                Box::pin(async move { Ok::<_, CoreError>(tx.app_session(&key).await?) })
+            })
+            .await?;
+            if record.is_some_and(|s| !s.running()) {
                 let _ = self.backend.stop(&id).await;
             }
         }

@@ -31,7 +31,8 @@ const MAX_READ: usize = 1024 * 1024;
 const ENDED: &str = "The terminal closed: the session ended, or it was opened in another window.";
 const TOO_BIG: &str = "Over 64 KiB: paste code, not data (data comes in through File Transfer). Reload to reconnect.";
 const BROKEN: &str = "The connection broke. Reload to reconnect; the session goes on.";
-const REVOKED: &str = "Closed: you signed out, or may no longer use this session. Sign in again to reopen it.";
+const REVOKED: &str =
+    "Closed: you signed out, were idle too long, or may no longer use this session. Sign in to reopen it.";
 
 #[derive(Deserialize)]
 struct Resize {
@@ -90,10 +91,12 @@ async fn bridge(socket: WebSocket, link: TerminalLink, recheck: Recheck) {
         return;
     }
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_EVERY, RECHECK_EVERY);
+    let mut last_key = tokio::time::Instant::now();
     let (code, reason) = loop {
         tokio::select! {
             _ = ticks.tick() => {
-                if !recheck.sessions.still_attached(&recheck.who, &recheck.id).await.unwrap_or(false) {
+                let quiet_us = i64::try_from(last_key.elapsed().as_micros()).unwrap_or(i64::MAX);
+                if !recheck.sessions.still_attached(&recheck.who, &recheck.id, quiet_us).await.unwrap_or(false) {
                     break (1008, REVOKED);
                 }
             }
@@ -115,7 +118,10 @@ async fn bridge(socket: WebSocket, link: TerminalLink, recheck: Recheck) {
                     break (1009, TOO_BIG);
                 }
                 let sent = match msg {
-                    Some(Ok(Message::Binary(bytes))) => input.send(TerminalInput::Data(bytes)).await,
+                    Some(Ok(Message::Binary(bytes))) => {
+                        last_key = tokio::time::Instant::now();
+                        input.send(TerminalInput::Data(bytes)).await
+                    }
                     Some(Ok(Message::Text(text))) => match serde_json::from_str::<Resize>(text.as_str()) {
                         Ok(r) => input.send(TerminalInput::Resize { cols: r.cols, rows: r.rows }).await,
                         Err(_) => Ok(()),
