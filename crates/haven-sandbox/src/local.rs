@@ -296,6 +296,13 @@ impl SessionBackend for LocalBackend {
                 l.app.kind.as_str()
             )));
         }
+        if !crate::runner::running_as_root() {
+            return Err(BackendError::Unavailable(
+                "Haven is not running as root here, so a session cannot have an identity of its own; the \
+                 operator must run haven serve as root (haven sandbox check says what else is needed)"
+                    .into(),
+            ));
+        }
         // The host's /usr and /opt are what the sandbox sees: a program missing here is missing there.
         let program = l.app.command.first().map(PathBuf::from).unwrap_or_default();
         let runnable = std::fs::metadata(&program)

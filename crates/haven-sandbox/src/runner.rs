@@ -190,6 +190,11 @@ fn clean_inside(path: &str) -> Result<(), SandboxError> {
     if ok { Ok(()) } else { Err(SandboxError::Spec(format!("{path:?} is not a clean absolute path"))) }
 }
 
+/// Whether this process runs as root, as Haven must to give sandboxes identities of their own.
+pub fn running_as_root() -> bool {
+    own_uid() == Some(0)
+}
+
 /// This process's effective uid, from /proc (no libc call, so no `unsafe`).
 fn own_uid() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
