@@ -201,29 +201,48 @@ impl Drives for LocalDrives {
 /// run out of file descriptors or path length).
 const MAX_DEPTH: usize = 64;
 
-/// The bytes of the regular files under `dir`, walked without recursion or links, one folder
-/// open at a time; what vanishes meanwhile (a session deleting) is skipped. A missing drive
-/// holds none.
+/// The bytes of the regular files under `dir`, walked without recursion, each folder opened from
+/// its parent (`openat`, `O_NOFOLLOW`) only when its turn comes (so at most one open folder per
+/// level), and entries looked at without following them: a folder a session swaps for a link
+/// mid-walk is skipped, never counted through. What vanishes meanwhile (a session deleting) is
+/// skipped. A missing drive holds none.
 fn bytes_under(dir: &Path) -> std::io::Result<u64> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    use std::rc::Rc;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let top = match rustix::fs::open(dir, flags, Mode::empty()) {
+        Err(rustix::io::Errno::NOENT) => return Ok(0),
+        other => other?,
+    };
     let mut total: u64 = 0;
-    let mut todo = vec![(dir.to_path_buf(), 0usize)];
-    while let Some((folder, depth)) = todo.pop() {
-        let entries: Vec<_> = match std::fs::read_dir(&folder) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            other => other?.collect(),
+    // (the folder's parent, its name, its depth); the top has no name.
+    let mut todo: Vec<(Rc<std::os::fd::OwnedFd>, Option<std::ffi::CString>, usize)> = vec![(Rc::new(top), None, 0)];
+    while let Some((parent, name, depth)) = todo.pop() {
+        let folder = match name {
+            None => parent,
+            Some(name) => match rustix::fs::openat(&*parent, name.as_c_str(), flags, Mode::empty()) {
+                Ok(fd) => Rc::new(fd),
+                // Gone, or swapped for a link or a file: not counted through.
+                Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => continue,
+                Err(e) => return Err(e.into()),
+            },
         };
-        for entry in entries {
-            let meta = match entry.and_then(|e| e.metadata().map(|m| (e.path(), m))) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                other => other?,
-            };
-            if meta.1.is_dir() {
-                if depth >= MAX_DEPTH {
-                    return Err(std::io::Error::other(format!("folders nested deeper than {MAX_DEPTH} levels")));
+        for entry in rustix::fs::Dir::read_from(&*folder)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            let Ok(st) = rustix::fs::statat(&*folder, name, AtFlags::SYMLINK_NOFOLLOW) else { continue };
+            match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => {
+                    if depth >= MAX_DEPTH {
+                        return Err(std::io::Error::other(format!("folders nested deeper than {MAX_DEPTH} levels")));
+                    }
+                    todo.push((folder.clone(), Some(name.to_owned()), depth + 1));
                 }
-                todo.push((meta.0, depth + 1));
-            } else if meta.1.is_file() {
-                total = total.saturating_add(meta.1.len());
+                FileType::RegularFile => total = total.saturating_add(u64::try_from(st.st_size).unwrap_or(0)),
+                _ => {}
             }
         }
     }
@@ -447,6 +466,17 @@ mod tests {
             assert!(!link.is_dir, "a link is not shown as the folder it points to");
             assert_eq!(drives.usage(&s).await.unwrap(), 1, "nor counted");
             assert!(matches!(drives.list(&s, "etc").await, Err(DriveError::NotFound)), "nor listed through");
+            // Folders within folders are counted, a link within them is not followed.
+            std::fs::create_dir_all(dir.join("a/b/c")).unwrap();
+            std::fs::write(dir.join("a/b/c/deep.csv"), b"12345").unwrap();
+            std::fs::write(dir.join("a/top.csv"), b"12").unwrap();
+            std::os::unix::fs::symlink("/usr", dir.join("a/b/usr")).unwrap();
+            assert_eq!(drives.usage(&s).await.unwrap(), 1 + 5 + 2);
+            let inner = drives.list(&s, "a/b").await.unwrap();
+            assert_eq!(
+                inner.iter().map(|e| (e.name.as_str(), e.is_dir)).collect::<Vec<_>>(),
+                [("c", true), ("usr", false)]
+            );
         }
     }
 }
