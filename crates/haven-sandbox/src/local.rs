@@ -146,7 +146,7 @@ impl LocalBackend {
     }
 
     fn now_ms(&self) -> i64 {
-        i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX)
+        millis_since(self.epoch)
     }
 
     fn running(&self, id: &str) -> Option<Arc<Running>> {
@@ -184,7 +184,7 @@ impl LocalBackend {
             ("CONDARC".into(), "/run/haven/condarc".into()),
         ];
         if let Some(r) = &self.repository() {
-            let base = format!("https://{}:{}@{}:{}", l.repository_user, l.repository_token.as_str(), r.host, r.port);
+            let base = repository_base(l, r);
             let pypi = format!("{base}{}", haven_core::paths::PYPI_SIMPLE);
             env.push(("PIP_INDEX_URL".into(), pypi.clone()));
             env.push(("UV_DEFAULT_INDEX".into(), pypi));
@@ -213,7 +213,7 @@ impl LocalBackend {
         let repository = self.repository();
         if let Some(r) = &repository {
             hosts.push_str(&format!("127.0.0.1 {}\n", r.host));
-            let base = format!("https://{}:{}@{}:{}", l.repository_user, l.repository_token.as_str(), r.host, r.port);
+            let base = repository_base(l, r);
             rprofile.push_str(&format!(
                 "local({{ r <- getOption(\"repos\"); r[\"CRAN\"] <- \"{base}{cran}\"; options(repos = r) }})\n",
                 cran = haven_core::paths::CRAN
@@ -255,6 +255,16 @@ impl LocalBackend {
         std::os::unix::fs::chown(&socket, Some(uid), Some(gid)).map_err(failed("the repository socket"))?;
         Ok(Some(tokio::spawn(answer(listener, r.gate.clone(), l.id.clone()))))
     }
+}
+
+/// `https://USER:TOKEN@HOST:PORT`: the repository as the session's clients reach it.
+fn repository_base(l: &Launch, r: &Repository) -> String {
+    format!("https://{}:{}@{}:{}", l.repository_user, l.repository_token.as_str(), r.host, r.port)
+}
+
+/// Milliseconds since `epoch`, for the idle clock.
+fn millis_since(epoch: Instant) -> i64 {
+    i64::try_from(epoch.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Each connection to the session's socket, answered by the gate, a few at a time.
@@ -522,8 +532,7 @@ async fn pump(mut pty: PtyOutput, running: Arc<Running>, epoch: Instant) {
         // Output someone is watching is use; output to an unwatched tab is not (a tab left open
         // on a busy session must not keep it alive for ever).
         if running.viewers.load(Ordering::SeqCst) > 0 {
-            let now = i64::try_from(epoch.elapsed().as_millis()).unwrap_or(i64::MAX);
-            running.last_active_ms.store(now, Ordering::SeqCst);
+            running.last_active_ms.store(millis_since(epoch), Ordering::SeqCst);
         }
         let _ = running.output.send(chunk);
     }
@@ -541,8 +550,7 @@ impl TerminalSink for Keys {
         if *self.running.ended.borrow() {
             return Err(BackendError::NotRunning);
         }
-        let now = i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX);
-        self.running.last_active_ms.store(now, Ordering::SeqCst);
+        self.running.last_active_ms.store(millis_since(self.epoch), Ordering::SeqCst);
         match input {
             TerminalInput::Data(bytes) => {
                 self.pty.write_all(&bytes).await.map_err(|e| BackendError::Failed(e.to_string()))

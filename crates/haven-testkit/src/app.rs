@@ -198,8 +198,7 @@ impl TestAppBuilder {
         let upstream = UpstreamFetcher::new(&upstreams, Duration::from_secs(10)).unwrap();
         // Sessions run for real when this machine can sandbox them (scripts/test sets
         // HAVEN_TEST_BWRAP and runs as root); otherwise launches say the host cannot.
-        let root = std::fs::read_to_string("/proc/self/status")
-            .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")));
+        let root = haven_sandbox::runner::running_as_root();
         let tools = std::env::var("HAVEN_TEST_BWRAP")
             .ok()
             .filter(|b| root && !b.is_empty())

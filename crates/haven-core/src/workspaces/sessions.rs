@@ -519,7 +519,7 @@ impl Sessions {
             return Err(CoreError::Conflict(format!("This session has ended ({}); start a new one.", s.end_reason)));
         }
         if let Err(why) = self.governance.still_reaches(&s.owner, &s.asset).await? {
-            self.end_and_stop(&s.id, &format!("access ended: {why}")).await?;
+            self.end_and_stop(&s.id, actor::SYSTEM, &format!("access ended: {why}")).await?;
             return Err(CoreError::Conflict(format!("This session was stopped: {why}")));
         }
         Ok(s)
@@ -535,9 +535,11 @@ impl Sessions {
         Ok(self.own_running(who, id).await.is_ok())
     }
 
-    /// Record the end, then end its programs (the sweep retries a kill that fails).
-    async fn end_and_stop(&self, id: &str, reason: &str) -> Result<bool, CoreError> {
-        let ended = self.end(id, actor::SYSTEM, reason).await?;
+    /// Record the end (by `by`, for `reason`), then end its programs. Recorded first, so that the
+    /// backend's report of the kill does not take the reason's place; a kill that fails is retried
+    /// by the sweep, which stops what is recorded ended but still runs.
+    async fn end_and_stop(&self, id: &str, by: &str, reason: &str) -> Result<bool, CoreError> {
+        let ended = self.end(id, by, reason).await?;
         if let Err(e) = self.backend.stop(id).await {
             tracing::warn!(session = %id, error = %e, "a session's programs could not be ended yet; the sweep retries");
         }
@@ -565,13 +567,7 @@ impl Sessions {
         if !s.running() {
             return Ok(s);
         }
-        // Recorded first, so that the backend's report of the kill does not name the reason; a
-        // backend that fails to stop it is retried by the sweep, which stops what is recorded
-        // ended but still runs.
-        self.end(id, who.audit_name(), &format!("stopped by {}", who.audit_name())).await?;
-        if let Err(e) = self.backend.stop(id).await {
-            tracing::warn!(session = %id, error = %e, "a stopped session's programs could not be ended yet; the sweep retries");
-        }
+        self.end_and_stop(id, who.audit_name(), &format!("stopped by {}", who.audit_name())).await?;
         self.get(who, id).await
     }
 
@@ -622,8 +618,7 @@ impl Sessions {
     pub async fn shutdown(&self) -> Result<u32, CoreError> {
         let mut n = 0;
         for id in self.backend.running() {
-            // Recorded first: the backend's report of the kill must not take the reason's place.
-            if self.end_and_stop(&id, "Haven stopped").await? {
+            if self.end_and_stop(&id, actor::SYSTEM, "Haven stopped").await? {
                 n += 1;
             }
         }
@@ -669,14 +664,14 @@ impl Sessions {
                 }
                 Some(idle) if idle >= idle_us => {
                     let reason = format!("idle for {} minutes", self.config.idle_minutes);
-                    if self.end_and_stop(&s.id, &reason).await? {
+                    if self.end_and_stop(&s.id, actor::SYSTEM, &reason).await? {
                         ended += 1;
                     }
                 }
                 Some(_) => {
                     // Held to the asset's rules while it runs, not only when it started.
                     if let Err(why) = self.governance.still_reaches(&s.owner, &s.asset).await?
-                        && self.end_and_stop(&s.id, &format!("access ended: {why}")).await?
+                        && self.end_and_stop(&s.id, actor::SYSTEM, &format!("access ended: {why}")).await?
                     {
                         ended += 1;
                     }
