@@ -145,7 +145,14 @@ async fn launch(
 ) -> Result<Response, WebError> {
     limit_fields("the form", &[(&form.asset, 200), (&form.app, 200)])?;
     let (name, version) = form.app.split_once('@').unwrap_or((form.app.as_str(), ""));
-    match state.sessions.launch(&who, &form.asset, name, version).await {
+    // Run to its end even if the browser goes away meanwhile: a launch dropped between its record
+    // and its sandbox would leave a session recorded as running, with a live token, until the sweep.
+    let (sessions, caller, asset, name, version) =
+        (state.sessions.clone(), who.clone(), form.asset.clone(), name.to_string(), version.to_string());
+    let launched = tokio::spawn(async move { sessions.launch(&caller, &asset, &name, &version).await })
+        .await
+        .map_err(WebError::internal)?;
+    match launched {
         Ok(s) => Ok(see(&paths::app_session(&s.id))),
         Err(e @ (haven_core::CoreError::Forbidden | haven_core::CoreError::NotFound)) => Err(e.into()),
         Err(e) => show_home(&state, &csrf, &who, None, Some(form_failure(e)?)).await,
