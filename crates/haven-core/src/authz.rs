@@ -69,11 +69,17 @@ pub enum Action {
     ManageCatalogue,
     /// Read the application catalogue: anyone signed in fully, and the console.
     ReadCatalogue,
-    /// See, open and stop one's own sessions and batch jobs: their owner, signed in fully
-    /// (launching asks [`Action::ReachAsset`] of the asset).
+    /// See, open and stop one's own sessions: their owner, signed in fully (launching asks
+    /// [`Action::ReachAsset`] of the asset).
     UseOwnSessions,
-    /// See and stop everyone's sessions: the service desk and the console.
+    /// See and stop everyone's sessions and batch jobs: the service desk and the console.
     ManageSessions,
+    /// Submit, see and cancel one's own batch jobs: their owner, signed in fully or at the
+    /// console in their name (`haven jobs submit --as`); the asset must be reachable by them.
+    RunOwnJobs,
+    /// Read a batch job's log (what its script printed is the data): its owner, and the console,
+    /// whose operator holds the host anyway (audited).
+    ReadJobLog,
 }
 
 /// The caller's relation to one asset, worked out by the use case from the asset's records
@@ -92,7 +98,7 @@ pub struct Standing {
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 32] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -123,6 +129,8 @@ impl Action {
         Action::ReadCatalogue,
         Action::UseOwnSessions,
         Action::ManageSessions,
+        Action::RunOwnJobs,
+        Action::ReadJobLog,
     ];
 
     /// What the action is about when a page asks for it without naming a thing: the caller's
@@ -137,7 +145,9 @@ impl Action {
             | Action::ManageOwnCredentials
             | Action::RequestPackages
             | Action::UseOwnGovernance
-            | Action::UseOwnSessions => Resource::Account(&caller.user_id),
+            | Action::UseOwnSessions
+            | Action::RunOwnJobs
+            | Action::ReadJobLog => Resource::Account(&caller.user_id),
             Action::PublishServiceUpdate
             | Action::ViewAuditTrail
             | Action::ManageAccounts
@@ -213,6 +223,8 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
         // A session's screen and files are its owner's alone: not even the desk opens one.
         (Action::UseOwnSessions, Resource::Account(owner)) => own(owner) && full,
         (Action::ManageSessions, Resource::Service) => desk,
+        (Action::RunOwnJobs, Resource::Account(owner)) => own(owner) && (full || console_named),
+        (Action::ReadJobLog, Resource::Account(owner)) => (own(owner) && (full || console_named)) || console,
         (Action::ViewAuditTrail, Resource::Service) => desk || auditor,
         (Action::ViewGovernance, Resource::Service) => desk_reads || auditor_reads,
         (Action::CreateAsset | Action::DecideAccess, Resource::Service) => desk_writes,

@@ -129,6 +129,9 @@ pub const APP_SESSION_TERMINAL_ROUTE: &str = "/apps/sessions/{id}/terminal";
 pub const APP_SESSION_STOP_ROUTE: &str = "/apps/sessions/{id}/stop";
 pub const APPS_CATALOGUE: &str = "/apps/catalogue";
 pub const APPS_DRIVES_ROUTE: &str = "/apps/drives/{name}";
+pub const APPS_JOBS: &str = "/apps/jobs";
+pub const APP_JOB_ROUTE: &str = "/apps/jobs/{id}";
+pub const APP_JOB_CANCEL_ROUTE: &str = "/apps/jobs/{id}/cancel";
 pub const XTERM_SCRIPT: &str = "/static/xterm/xterm.js";
 pub const XTERM_FIT_SCRIPT: &str = "/static/xterm/addon-fit.js";
 pub const XTERM_STYLESHEET: &str = "/static/xterm/xterm.css";
@@ -151,6 +154,15 @@ pub fn app_session(id: &str) -> String {
 
 pub fn app_session_stop(id: &str) -> String {
     format!("{APPS}/sessions/{id}/stop")
+}
+
+/// A batch job's page: its state, and its log for its owner.
+pub fn app_job(id: &str) -> String {
+    format!("{APPS}/jobs/{id}")
+}
+
+pub fn app_job_cancel(id: &str) -> String {
+    format!("{APPS}/jobs/{id}/cancel")
 }
 
 /// An asset's page in the File Transfer portal: its arrivals and drop-off links.

@@ -21,11 +21,12 @@ use crate::packages::store::PackagesTx;
 use crate::transfer::store::TransferTx;
 use crate::updates::{NewServiceUpdate, ServiceUpdate};
 use crate::workspaces::catalogue::CatalogueTx;
+use crate::workspaces::jobs::JobsTx;
 use crate::workspaces::sessions::SessionsTx;
 
 /// What a unit of work may do inside its transaction.
 #[async_trait]
-pub trait Tx: IdentityTx + PackagesTx + GovernanceTx + TransferTx + CatalogueTx + SessionsTx + Send {
+pub trait Tx: IdentityTx + PackagesTx + GovernanceTx + TransferTx + CatalogueTx + SessionsTx + JobsTx + Send {
     // audit
     async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError>;

@@ -255,6 +255,73 @@ impl LocalBackend {
         std::os::unix::fs::chown(&socket, Some(uid), Some(gid)).map_err(failed("the repository socket"))?;
         Ok(Some(tokio::spawn(answer(listener, r.gate.clone(), l.id.clone()))))
     }
+
+    /// The sandbox's command for `l` (the application's command after `wrap`), with its run
+    /// directory made and the repository's socket answered until the [`Cleanup`] is dropped.
+    async fn sandbox(&self, l: &Launch, wrap: &[&str]) -> Result<(std::process::Command, Cleanup), BackendError> {
+        if !crate::runner::running_as_root() {
+            return Err(BackendError::Unavailable(
+                "Haven is not running as root here, so a session cannot have an identity of its own; the \
+                 operator must run haven serve as root (haven sandbox check says what else is needed)"
+                    .into(),
+            ));
+        }
+        // The host's /usr and /opt are what the sandbox sees: a program missing here is missing there.
+        let program = l.app.command.first().map(PathBuf::from).unwrap_or_default();
+        let runnable = std::fs::metadata(&program)
+            .is_ok_and(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
+        if !runnable {
+            return Err(BackendError::Failed(format!(
+                "{} {} cannot start: {} is not installed on this host (the service desk can install it, or take \
+                 the version out of the catalogue)",
+                l.app.name,
+                l.app.version,
+                program.display()
+            )));
+        }
+        let run_dir = self.config.run_root.join(&l.id);
+        let forwarder = self.prepare_run_dir(l, &run_dir).await;
+        let forwarder = match forwarder {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&run_dir);
+                return Err(e);
+            }
+        };
+        let cleanup = Cleanup { run_dir: run_dir.clone(), forwarder };
+        let mut argv = vec!["/bin/sh".to_string(), "-c".into(), START.into(), "haven-session".into()];
+        argv.extend(wrap.iter().map(|w| w.to_string()));
+        argv.extend(l.app.command.iter().cloned());
+        let spec = Spec {
+            argv,
+            identity: Identity { uid: l.identity.uid, gid: l.identity.gid },
+            binds: vec![
+                Bind { host: self.drive_path(&l.home), inside: "/drives/N".into(), writable: true },
+                Bind { host: self.drive_path(&l.shared), inside: "/drives/S".into(), writable: true },
+                Bind { host: self.drive_path(&l.outputs), inside: "/drives/outputs".into(), writable: true },
+                Bind { host: run_dir.clone(), inside: "/run/haven".into(), writable: false },
+            ],
+            workdir: "/drives/N".into(),
+            env: self.environment(l),
+            limits: Limits {
+                memory_bytes: l.config.memory_gib.saturating_mul(1 << 30),
+                processes: l.config.processes,
+                cpu_secs: 0,
+                scratch_bytes: l.config.scratch_mib.saturating_mul(1 << 20),
+            },
+            hosts: Some(run_dir.join("hosts")),
+        };
+        let tools = self.config.tools.as_ref().ok_or_else(|| {
+            BackendError::Unavailable("this host has no sandbox for sessions (haven sandbox check says why)".into())
+        })?;
+        // Building it asks the name service about the ids (getent): off the async threads.
+        let tools = tools.clone();
+        let built = tokio::task::spawn_blocking(move || command(&tools, &spec))
+            .await
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        let cmd = built.map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        Ok((cmd, cleanup))
+    }
 }
 
 /// `https://USER:TOKEN@HOST:PORT`: the repository as the session's clients reach it.
@@ -306,69 +373,10 @@ impl SessionBackend for LocalBackend {
                 l.app.kind.as_str()
             )));
         }
-        if !crate::runner::running_as_root() {
-            return Err(BackendError::Unavailable(
-                "Haven is not running as root here, so a session cannot have an identity of its own; the \
-                 operator must run haven serve as root (haven sandbox check says what else is needed)"
-                    .into(),
-            ));
-        }
-        // The host's /usr and /opt are what the sandbox sees: a program missing here is missing there.
-        let program = l.app.command.first().map(PathBuf::from).unwrap_or_default();
-        let runnable = std::fs::metadata(&program)
-            .is_ok_and(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
-        if !runnable {
-            return Err(BackendError::Failed(format!(
-                "{} {} cannot start: {} is not installed on this host (the service desk can install it, or take \
-                 the version out of the catalogue)",
-                l.app.name,
-                l.app.version,
-                program.display()
-            )));
-        }
-        let run_dir = self.config.run_root.join(&l.id);
-        let forwarder = self.prepare_run_dir(&l, &run_dir).await;
-        let forwarder = match forwarder {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&run_dir);
-                return Err(e);
-            }
-        };
-        let cleanup = Cleanup { run_dir: run_dir.clone(), forwarder };
-        let mut argv = vec!["/bin/sh".to_string(), "-c".into(), START.into(), "haven-session".into()];
         // The shell gets the terminal as its own (job control, Ctrl-C) in the session the
         // sandbox made for it.
-        argv.extend(["/usr/bin/setsid".to_string(), "--ctty".into(), "--wait".into()]);
-        argv.extend(l.app.command.iter().cloned());
-        let spec = Spec {
-            argv,
-            identity: Identity { uid: l.identity.uid, gid: l.identity.gid },
-            binds: vec![
-                Bind { host: self.drive_path(&l.home), inside: "/drives/N".into(), writable: true },
-                Bind { host: self.drive_path(&l.shared), inside: "/drives/S".into(), writable: true },
-                Bind { host: self.drive_path(&l.outputs), inside: "/drives/outputs".into(), writable: true },
-                Bind { host: run_dir.clone(), inside: "/run/haven".into(), writable: false },
-            ],
-            workdir: "/drives/N".into(),
-            env: self.environment(&l),
-            limits: Limits {
-                memory_bytes: l.config.memory_gib.saturating_mul(1 << 30),
-                processes: l.config.processes,
-                cpu_secs: 0,
-                scratch_bytes: l.config.scratch_mib.saturating_mul(1 << 20),
-            },
-            hosts: Some(run_dir.join("hosts")),
-        };
-        let tools = self.config.tools.as_ref().ok_or_else(|| {
-            BackendError::Unavailable("this host has no sandbox for sessions (haven sandbox check says why)".into())
-        })?;
-        // Building it asks the name service about the ids (getent): off the async threads.
-        let tools = tools.clone();
-        let built = tokio::task::spawn_blocking(move || command(&tools, &spec))
-            .await
-            .map_err(|e| BackendError::Failed(e.to_string()))?;
-        let mut cmd = built.map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        let (cmd, cleanup) = self.sandbox(&l, &["/usr/bin/setsid", "--ctty", "--wait"]).await?;
+        let mut cmd = cmd;
         let (pty_out, pty, terminal) = pty::open().map_err(failed("no terminal could be opened"))?;
         let clone = |fd: &OwnedFd| fd.try_clone().map_err(failed("no terminal could be opened"));
         cmd.stdin(clone(&terminal)?).stdout(clone(&terminal)?).stderr(terminal);
@@ -419,6 +427,67 @@ impl SessionBackend for LocalBackend {
             let _ = ends.unbounded_send((id, outcome(status)));
         });
         Ok(())
+    }
+
+    async fn run_job(&self, l: Launch, job: Drive) -> Result<Outcome, BackendError> {
+        let folder = self.drive_path(&job);
+        let (script, log) = tokio::task::spawn_blocking(move || job_files(&folder))
+            .await
+            .map_err(|e| BackendError::Failed(e.to_string()))?
+            .map_err(failed("the job's folder could not be opened"))?;
+        let (mut cmd, cleanup) = self.sandbox(&l, &[]).await?;
+        let (reader, writer) = std::io::pipe().map_err(failed("no pipe"))?;
+        let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
+        let clone = |fd: &OwnedFd| fd.try_clone().map_err(failed("no pipe"));
+        cmd.stdin(script).stdout(clone(&writer)?).stderr(writer);
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(failed("the sandbox could not start"))?;
+        // The pipe's writing end is now the job's alone: its reader sees the end when the job's
+        // last process is gone.
+        drop(cmd);
+        let flags = rustix::fs::fcntl_getfl(&reader).map_err(|e| failed("no pipe")(e.into()))?;
+        rustix::fs::fcntl_setfl(&reader, flags | rustix::fs::OFlags::NONBLOCK)
+            .map_err(|e| failed("no pipe")(e.into()))?;
+        let output = tokio::net::unix::pipe::Receiver::from_owned_fd(reader).map_err(failed("no pipe"))?;
+        let logging = tokio::spawn(keep_log(output, tokio::fs::File::from_std(log)));
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
+        let running = Arc::new(Running {
+            pty: None,
+            output: broadcast::channel(1).0,
+            backlog: Mutex::new(VecDeque::new()),
+            last_active_ms: AtomicI64::new(self.now_ms()),
+            viewers: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            kill: Mutex::new(Some(kill_tx)),
+            ended: ended_rx,
+        });
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running);
+        // Unregistered and reported ended however this future ends, even if it is dropped.
+        let _registered = Registered { sessions: self.sessions.clone(), id: l.id.clone(), ended: ended_tx };
+        let deadline = async {
+            match l.deadline_secs {
+                0 => std::future::pending().await,
+                secs => tokio::time::sleep(Duration::from_secs(secs)).await,
+            }
+        };
+        let ended = tokio::select! {
+            s = child.wait() => outcome(s),
+            _ = kill_rx => {
+                let _ = child.start_kill();
+                outcome(child.wait().await)
+            }
+            _ = deadline => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                Outcome::OverTime(l.deadline_secs)
+            }
+        };
+        drop(cleanup);
+        // What it printed last is in the log before its end is recorded.
+        let _ = tokio::time::timeout(Duration::from_secs(10), logging).await;
+        Ok(ended)
     }
 
     async fn stop(&self, id: &str) -> Result<bool, BackendError> {
@@ -499,6 +568,70 @@ impl Drop for Cleanup {
         }
         let _ = std::fs::remove_dir_all(&self.run_dir);
     }
+}
+
+/// A job's place among the running: removed, and its end told to `stop`, when its run ends.
+struct Registered {
+    sessions: Arc<Mutex<HashMap<String, Arc<Running>>>>,
+    id: String,
+    ended: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
+        let _ = self.ended.send(true);
+    }
+}
+
+/// The job's script (its standard input) and a new, empty log, opened in its folder without
+/// following links.
+fn job_files(folder: &Path) -> std::io::Result<(std::fs::File, std::fs::File)> {
+    use haven_core::workspaces::jobs::{LOG_FILE, SCRIPT_FILE};
+    use rustix::fs::{Mode, OFlags};
+    let at = rustix::fs::open(
+        folder,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let script =
+        rustix::fs::openat(&at, SCRIPT_FILE, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let log = rustix::fs::openat(
+        &at,
+        LOG_FILE,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok((script.into(), log.into()))
+}
+
+/// Writes what a job prints to its log, up to [`LOG_BYTES`], then says what was left out; reads
+/// on to the end either way, so that the job never blocks on a full pipe.
+async fn keep_log(mut output: tokio::net::unix::pipe::Receiver, mut log: tokio::fs::File) {
+    use haven_core::workspaces::jobs::LOG_BYTES;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut kept, mut dropped) = (0u64, 0u64);
+    loop {
+        let n = match output.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let room = usize::try_from(LOG_BYTES.saturating_sub(kept)).unwrap_or(usize::MAX).min(n);
+        if room > 0 && log.write_all(&buf[..room]).await.is_ok() {
+            kept += room as u64;
+        }
+        dropped += (n - room) as u64;
+    }
+    if dropped > 0 {
+        let note = format!(
+            "\n[Haven: {dropped} more bytes of output were not kept: a log keeps at most {} MiB]\n",
+            LOG_BYTES >> 20
+        );
+        let _ = log.write_all(note.as_bytes()).await;
+    }
+    let _ = log.flush().await;
+    let _ = log.sync_all().await;
 }
 
 /// One browser's view: counted while it lasts (a watched session is not idle).

@@ -143,6 +143,26 @@ impl Drives for LocalDrives {
         spawn_blocking(move || std::fs::remove_file(path)).await.map_err(joined)?.map_err(io)
     }
 
+    async fn tail(&self, drive: &Drive, name: &str, max: u64) -> Result<(bytes::Bytes, u64), DriveError> {
+        check_name(name)?;
+        let path = self.dir(drive)?.join(name);
+        spawn_blocking(move || -> std::io::Result<(bytes::Bytes, u64)> {
+            use rustix::fs::{Mode, OFlags};
+            use std::io::{Read, Seek, SeekFrom};
+            let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let mut file = std::fs::File::from(fd);
+            let size = file.metadata()?.len();
+            let from = size.saturating_sub(max);
+            file.seek(SeekFrom::Start(from))?;
+            let mut text = Vec::with_capacity(usize::try_from(size - from).unwrap_or(0));
+            file.take(size - from).read_to_end(&mut text)?;
+            Ok((text.into(), size))
+        })
+        .await
+        .map_err(joined)?
+        .map_err(io)
+    }
+
     async fn list(&self, drive: &Drive, dir: &str) -> Result<Vec<Entry>, DriveError> {
         let path = self.dir(drive)?;
         let parts: Vec<String> = dir.split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();

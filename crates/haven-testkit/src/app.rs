@@ -232,6 +232,7 @@ impl TestAppBuilder {
             transfer: self.transfer,
             drives: self.drives,
             sessions: self.sessions,
+            jobs: haven_core::workspaces::jobs::JobsConfig::default(),
             web: WebConfig {
                 public_url: PUBLIC_URL.into(),
                 max_body_bytes: self.max_body_bytes,

@@ -162,12 +162,14 @@ pub enum Notice {
     LinkRevoked,
     SessionStopped,
     AppAdded,
+    JobSubmitted,
+    JobCancelled,
     ArrivalAccepted,
     ArrivalRejected,
 }
 
 impl Notice {
-    const ALL: [Notice; 34] = [
+    const ALL: [Notice; 36] = [
         Notice::SignedIn,
         Notice::TokenCreated,
         Notice::PinSet,
@@ -200,6 +202,8 @@ impl Notice {
         Notice::LinkRevoked,
         Notice::SessionStopped,
         Notice::AppAdded,
+        Notice::JobSubmitted,
+        Notice::JobCancelled,
         Notice::ArrivalAccepted,
         Notice::ArrivalRejected,
     ];
@@ -239,6 +243,8 @@ impl Notice {
             Notice::LinkRevoked => "link_revoked",
             Notice::SessionStopped => "session_stopped",
             Notice::AppAdded => "app_added",
+            Notice::JobSubmitted => "job_submitted",
+            Notice::JobCancelled => "job_cancelled",
             Notice::ArrivalAccepted => "accepted",
             Notice::ArrivalRejected => "rejected",
         }
@@ -285,6 +291,11 @@ impl Notice {
             Notice::ReviewSaved => "The review was saved.",
             Notice::LinkRevoked => "The link was revoked: it works no more, uploads in progress through it included.",
             Notice::AppAdded => "The version is in the catalogue: members can launch it from Applications now.",
+            Notice::JobSubmitted => {
+                "The job is queued: Haven starts it within seconds. This page shows its state and, when it has \
+                 printed something, its log."
+            }
+            Notice::JobCancelled => "The job was cancelled; what it wrote to N:, S: and outputs is kept.",
             Notice::SessionStopped => {
                 "The session was stopped: its programs have ended and its scratch space is gone. What it saved \
                  in N:, S: and outputs is kept."

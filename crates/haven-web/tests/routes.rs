@@ -240,6 +240,11 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/apps/catalogue",                         [303, 200, 200, 200, 200, 200], [303, 403, 403, 403, 403, 200]),
     // An asset's drives answer those who can reach its data now; here nobody can (409 says why).
     ("/apps/drives/{name}",                     [303, 409, 409, 409, 409, 409], [405, 405, 405, 405, 405, 405]),
+    // Batch jobs: a job that is not the caller's (here: none) is 404 to everyone; an empty
+    // submit form shows the page with what to fix. tests/sessions.rs runs real ones.
+    ("/apps/jobs",                              [303, 200, 200, 200, 200, 200], [303, 200, 200, 200, 200, 200]),
+    ("/apps/jobs/{id}",                         [303, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
+    ("/apps/jobs/{id}/cancel",                  [405, 405, 405, 405, 405, 405], [303, 404, 404, 404, 404, 404]),
     ("/apps/launch",                            [405, 405, 405, 405, 405, 405], [303, 200, 200, 200, 200, 200]),
     ("/apps/sessions/{id}",                     [303, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
     ("/apps/sessions/{id}/stop",                [405, 405, 405, 405, 405, 405], [303, 404, 404, 404, 404, 404]),

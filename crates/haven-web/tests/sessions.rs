@@ -22,7 +22,10 @@ use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
 use haven_testkit::transfer::{COURSE, World, world_from};
 
-haven_testkit::contract!(many_sessions_started_watched_and_dropped_at_once_leave_nothing_behind);
+haven_testkit::contract!(
+    many_sessions_started_watched_and_dropped_at_once_leave_nothing_behind,
+    batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs,
+);
 
 /// Whether sessions can run here: bubblewrap and root (under CI=true, a failure if not).
 fn sandbox() -> bool {
@@ -348,4 +351,165 @@ async fn many_sessions_started_watched_and_dropped_at_once_leave_nothing_behind(
     let tokens = app.state.packages.repo_tokens(&rita).await.unwrap();
     assert!(tokens.is_empty(), "every session's token is gone: {tokens:?}");
     watch.abort();
+}
+
+/// Runs queued jobs as the serving Haven's runner does, until `id` has finished.
+async fn until_finished(app: &TestApp, id: &str) -> haven_core::workspaces::jobs::JobRecord {
+    for _ in 0..600 {
+        for run in app.state.sessions.run_jobs().await.unwrap() {
+            tokio::spawn(run);
+        }
+        let j = app.state.sessions.job(&Caller::console(), id).await.unwrap();
+        if j.state.finished() {
+            return j;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("job {id} did not finish in two minutes");
+}
+
+/// Batch jobs in the sandbox a session has: Python and R read their scripts, write results to
+/// outputs as the member's identities, reach no network; a failing script's status and errors
+/// are kept; a cancelled one stops; only the owner (and the console) reads a log; bad scripts
+/// are refused before anything is queued; on both databases.
+async fn batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs(db: TestDb) {
+    use haven_core::workspaces::jobs::JobState;
+    if !sandbox() {
+        return;
+    }
+    let w = world_from(TestApp::builder().db(db)).await;
+    member(&w, "rita").await;
+    let app = &w.app;
+    let console = Caller::console();
+    for (name, command) in [
+        ("python", &["/usr/bin/python3"][..]),
+        ("r", &["/usr/bin/R", "--no-save", "--quiet"][..]),
+        ("shell", &["/usr/bin/bash"][..]),
+    ] {
+        let a = NewApp {
+            name: name.into(),
+            version: "1".into(),
+            kind: "terminal".into(),
+            command: command.iter().map(|c| c.to_string()).collect(),
+            ..NewApp::default()
+        };
+        app.state.catalogue.add(&console, a).await.unwrap();
+    }
+    let now = app.state.governance.now_us();
+    let rita = signed_in("rita", &[], now);
+    let owen = signed_in("owen", &[Role::Staff], now);
+    let jobs = &app.state.sessions;
+
+    let python = "import os, socket\nrows = [1, 2, 3]\nprint('rows:', len(rows))\n\
+        open('/drives/outputs/summary.csv', 'w').write('n\\n3\\n')\n\
+        try:\n    socket.create_connection(('1.1.1.1', 443), 3); print('reached')\n\
+        except OSError as e: print('unreachable', e)\nprint('uid', os.getuid())\n";
+    let p = jobs.submit_job(&rita, "heart", "python@1", "summary.py", python.as_bytes().to_vec()).await.unwrap();
+    assert_eq!(p.state, JobState::Queued);
+    let r_script =
+        "x <- c(2, 4, 9)\ncat('mean is', mean(x), '\\n')\nwrite.csv(data.frame(x = x), '/drives/outputs/r.csv')\n";
+    let r = jobs.submit_job(&rita, "heart", "r", "mean.R", r_script.as_bytes().to_vec()).await.unwrap();
+    let failing =
+        jobs.submit_job(&rita, "heart", "shell@1", "fail.sh", b"echo oops >&2\nexit 4\n".to_vec()).await.unwrap();
+
+    let p = until_finished(app, &p.id).await;
+    assert_eq!((p.state, p.exit_code), (JobState::Succeeded, Some(0)), "{p:?}");
+    let log = jobs.job_log(&rita, &p.id, 1 << 20).await.unwrap();
+    let text = String::from_utf8_lossy(&log.text);
+    assert!(text.contains("rows: 3") && text.contains("unreachable"), "{text}");
+    assert!(!text.contains("reached\n"), "{text}");
+    assert!(text.contains(&format!("uid {}", p.uid)) && p.uid >= haven_core::workspaces::sessions::FIRST_ID, "{text}");
+    let outputs = app.drive_path(&Drive::Outputs("heart".into()));
+    let summary = std::fs::metadata(outputs.join("summary.csv")).unwrap();
+    assert_eq!((summary.uid(), summary.gid()), (p.uid, p.gid));
+
+    let r = until_finished(app, &r.id).await;
+    assert_eq!(r.state, JobState::Succeeded, "{r:?}");
+    let text = String::from_utf8_lossy(&jobs.job_log(&rita, &r.id, 1 << 20).await.unwrap().text).into_owned();
+    assert!(text.contains("mean is 5"), "{text}");
+    assert!(std::fs::read_to_string(outputs.join("r.csv")).unwrap().contains("\"x\""));
+
+    let failing = until_finished(app, &failing.id).await;
+    assert_eq!((failing.state, failing.exit_code), (JobState::Failed, Some(4)));
+    assert_eq!(failing.end_reason, "exited with 4");
+    assert!(String::from_utf8_lossy(&jobs.job_log(&rita, &failing.id, 1 << 20).await.unwrap().text).contains("oops"));
+
+    // Cancelled while it runs: its programs end, its token goes.
+    let long = jobs.submit_job(&rita, "heart", "shell@1", "wait.sh", b"sleep 600\n".to_vec()).await.unwrap();
+    for _ in 0..100 {
+        for run in jobs.run_jobs().await.unwrap() {
+            tokio::spawn(run);
+        }
+        // Recorded running when claimed; in the backend's hands a moment later.
+        if app.local_sessions_running() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.local_sessions_running(), 1);
+    let cancelled = jobs.cancel_job(&rita, &long.id).await.unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert_eq!(cancelled.end_reason, "cancelled by rita");
+    for _ in 0..100 {
+        if app.local_sessions_running() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.local_sessions_running(), 0, "the cancelled job's programs ended");
+    assert!(app.state.packages.repo_tokens(&rita).await.unwrap().is_empty(), "no job token is left");
+
+    // Someone else gets 404 for the job and its log, audited; the console reads a log, audited.
+    assert!(matches!(jobs.job(&owen, &p.id).await, Err(CoreError::NotFound)));
+    assert!(matches!(jobs.job_log(&owen, &p.id, 100).await, Err(CoreError::NotFound)));
+    assert!(jobs.job_log(&console, &p.id, 100).await.is_ok());
+    let trail: Vec<_> = app.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    assert_eq!(trail.iter().filter(|e| e.action == "job.refused").count(), 2);
+    assert!(trail.iter().any(|e| e.action == "job.log_read" && e.actor == "console" && e.target == p.id));
+    assert!(trail.iter().any(|e| e.action == "job.submitted" && e.target == p.id && e.details.contains("sha256")));
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == "job.ended" && e.target == failing.id && e.details.contains("\"exit_code\":4"))
+    );
+
+    // Bad scripts and callers are refused, and nothing is queued.
+    let before = jobs.jobs(&rita, false).await.unwrap().len();
+    let big = vec![b'#'; 300 * 1024];
+    for (app_spec, script) in [
+        ("shell@1", Vec::new()),
+        ("shell@1", big),
+        ("shell@1", b"echo \0 binary".to_vec()),
+        ("shell@1", vec![0xff, 0xfe, 0x00]),
+        ("nothing@9", b"echo hi".to_vec()),
+    ] {
+        let refused = jobs.submit_job(&rita, "heart", app_spec, "x.sh", script).await;
+        assert!(matches!(refused, Err(CoreError::Invalid { .. })), "{refused:?}");
+    }
+    assert!(jobs.submit_job(&owen, "heart", "shell@1", "x.sh", b"id".to_vec()).await.is_err(), "not a member");
+    assert!(jobs.submit_job(&rita, "lungs", "shell@1", "x.sh", b"id".to_vec()).await.is_err(), "no such asset");
+    assert_eq!(jobs.jobs(&rita, false).await.unwrap().len(), before);
+
+    // The console submits in a member's name, held to what they may reach.
+    let as_rita = Caller::console_as("rita", vec![]);
+    let j = jobs.submit_job(&as_rita, "heart", "shell@1", "hello.sh", b"echo hello from $USER".to_vec()).await.unwrap();
+    assert_eq!(j.owner, "rita");
+    let j = until_finished(app, &j.id).await;
+    assert!(
+        String::from_utf8_lossy(&jobs.job_log(&as_rita, &j.id, 100).await.unwrap().text).contains("hello from rita")
+    );
+    assert!(
+        jobs.submit_job(&Caller::console_as("owen", vec![]), "heart", "shell@1", "x", b"id".to_vec()).await.is_err()
+    );
+
+    // A job that was running when Haven died is recorded failed when it starts again, never re-run.
+    let lost = jobs.submit_job(&rita, "heart", "shell@1", "lost.sh", b"sleep 600".to_vec()).await.unwrap();
+    let runs = jobs.run_jobs().await.unwrap();
+    assert_eq!(runs.len(), 1);
+    drop(runs);
+    assert_eq!(jobs.job(&rita, &lost.id).await.unwrap().state, JobState::Running);
+    assert_eq!(jobs.recover_jobs().await.unwrap(), 1);
+    let lost = jobs.job(&rita, &lost.id).await.unwrap();
+    assert_eq!(lost.state, JobState::Failed);
+    assert!(lost.end_reason.starts_with("Haven restarted"), "{lost:?}");
 }

@@ -210,12 +210,12 @@ impl App {
         Ok(Arc::new(adapters.governance(identity, self.config.governance.clone())?))
     }
 
-    /// Sessions, from the console: list and stop (a stop reaches the serving Haven through the
-    /// record, which its sweep acts on).
+    /// Sessions and batch jobs, from the console: list, stop, submit (a stop or a queued job
+    /// reaches the serving Haven through the record, which its workers act on).
     pub async fn sessions(&self, public_url: &str) -> Result<haven_core::workspaces::sessions::Sessions> {
         let governance = self.governance(public_url).await?;
         let catalogue = Arc::new(self.catalogue());
-        Ok(self.adapters()?.sessions(governance, catalogue, self.config.sessions.clone()))
+        Ok(self.adapters()?.sessions(governance, catalogue, self.config.sessions.clone(), self.config.jobs.clone()))
     }
 
     /// The application catalogue.

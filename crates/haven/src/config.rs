@@ -53,6 +53,8 @@ pub struct Config {
     pub drives: haven_core::workspaces::drives::DrivesConfig,
     /// Sessions: idle timeout, how many per person, and their limits.
     pub sessions: haven_core::workspaces::sessions::SessionsConfig,
+    /// Batch jobs: how many run at once, and for how long at most.
+    pub jobs: haven_core::workspaces::jobs::JobsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,6 +331,7 @@ impl Default for Config {
             transfer: haven_core::transfer::uploads::TransferConfig::default(),
             drives: haven_core::workspaces::drives::DrivesConfig::default(),
             sessions: haven_core::workspaces::sessions::SessionsConfig::default(),
+            jobs: haven_core::workspaces::jobs::JobsConfig::default(),
         }
     }
 }
@@ -591,6 +594,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError(why));
     }
     if let Err(why) = c.sessions.validate() {
+        return Err(ConfigError(why));
+    }
+    if let Err(why) = c.jobs.validate() {
         return Err(ConfigError(why));
     }
     if !c.transfer.clamd.is_empty()

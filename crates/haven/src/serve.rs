@@ -79,6 +79,7 @@ pub async fn run(config: Config) -> Result<()> {
         transfer: config.transfer.clone(),
         drives: config.drives.clone(),
         sessions: config.sessions.clone(),
+        jobs: config.jobs.clone(),
         web: WebConfig {
             public_url: public_url.clone(),
             max_body_bytes: config.http.max_body_bytes,
@@ -96,6 +97,10 @@ pub async fn run(config: Config) -> Result<()> {
     let lost = state.sessions.recover().await?;
     if lost > 0 {
         tracing::warn!(sessions = lost, "sessions that ran when Haven last stopped were recorded as ended");
+    }
+    let lost = state.sessions.recover_jobs().await?;
+    if lost > 0 {
+        tracing::warn!(jobs = lost, "batch jobs that ran when Haven last stopped were recorded as failed");
     }
     let governance = state.governance.clone();
     let added = state.packages.bootstrap_allowlist().await?;
@@ -156,6 +161,7 @@ pub async fn run(config: Config) -> Result<()> {
     let sweeps = spawn_blob_sweeper(store.clone(), blobs, clock.clone());
     let session_watch = tokio::spawn(state.sessions.clone().watch());
     let session_sweeps = spawn_session_sweeper(state.sessions.clone());
+    let job_runner = spawn_job_runner(state.sessions.clone());
     let workers = spawn_workers(
         &config,
         &paths,
@@ -178,6 +184,12 @@ pub async fn run(config: Config) -> Result<()> {
     scans.abort();
     sweeps.abort();
     session_sweeps.abort();
+    job_runner.abort();
+    match state.sessions.shutdown_jobs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "stopped the batch jobs running here"),
+        Err(e) => tracing::warn!(error = %e, "the jobs' ends could not all be recorded; the next start does"),
+    }
     match state.sessions.shutdown().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(sessions = n, "stopped the sessions running here"),
@@ -302,6 +314,25 @@ fn spawn_session_sweeper(sessions: Arc<haven_core::workspaces::sessions::Session
             tick.tick().await;
             if let Err(e) = sessions.sweep().await {
                 tracing::warn!(error = %e, "the session sweep failed; it runs again in 15 s");
+            }
+        }
+    })
+}
+
+/// Every 3 seconds: queued batch jobs started while fewer than `jobs.concurrent` run here, and
+/// jobs cancelled from the console ended.
+fn spawn_job_runner(sessions: Arc<haven_core::workspaces::sessions::Sessions>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3));
+        loop {
+            tick.tick().await;
+            match sessions.run_jobs().await {
+                Ok(runs) => {
+                    for run in runs {
+                        tokio::spawn(run);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "queued jobs could not be started; trying again in 3 s"),
             }
         }
     })

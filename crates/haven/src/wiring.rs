@@ -15,6 +15,7 @@ use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::uploads::{Transfer, TransferConfig, TransferDeps};
 use haven_core::workspaces::catalogue::Catalogue;
 use haven_core::workspaces::drives::{Drives, DrivesConfig};
+use haven_core::workspaces::jobs::JobsConfig;
 use haven_core::workspaces::sessions::{SessionBackend, Sessions, SessionsConfig, SessionsDeps};
 use haven_core::{Clock, CoreError, Rng, Store};
 use haven_crypto::signing::SigningKey;
@@ -52,6 +53,7 @@ pub struct Settings {
     pub transfer: TransferConfig,
     pub drives: DrivesConfig,
     pub sessions: SessionsConfig,
+    pub jobs: JobsConfig,
     pub web: WebConfig,
 }
 
@@ -108,7 +110,13 @@ impl Adapters {
     }
 
     /// Sessions over governance, the catalogue and the drives.
-    pub fn sessions(&self, governance: Arc<Governance>, catalogue: Arc<Catalogue>, config: SessionsConfig) -> Sessions {
+    pub fn sessions(
+        &self,
+        governance: Arc<Governance>,
+        catalogue: Arc<Catalogue>,
+        config: SessionsConfig,
+        jobs: JobsConfig,
+    ) -> Sessions {
         Sessions::new(SessionsDeps {
             store: self.store.clone(),
             clock: self.clock.clone(),
@@ -118,6 +126,7 @@ impl Adapters {
             drives: self.drives.clone(),
             backend: self.sessions.clone(),
             config,
+            jobs,
         })
     }
 
@@ -133,7 +142,7 @@ impl Adapters {
         let governance = Arc::new(self.governance(identity.clone(), settings.governance)?);
         let transfer = Arc::new(self.transfer(governance.clone(), settings.transfer, settings.drives));
         let catalogue = Arc::new(Catalogue::new(self.store.clone(), self.clock.clone()));
-        let sessions = Arc::new(self.sessions(governance.clone(), catalogue.clone(), settings.sessions));
+        let sessions = Arc::new(self.sessions(governance.clone(), catalogue.clone(), settings.sessions, settings.jobs));
         Ok(AppState {
             clock: self.clock.clone(),
             rng: self.rng.clone(),

@@ -25,11 +25,19 @@ pub mod action {
     pub const ACCOUNT_CREATED: &str = "account.created";
     pub const APP_ADDED: &str = "app.added";
     pub const APP_DEFAULT_SET: &str = "app.default_set";
-    /// An application session (terminal, web app, desktop) or a batch job started, stopped, or
+    /// An application session (terminal, web app, desktop) started, stopped, or
     /// a request to reach one was refused (not its owner, no such session).
     pub const APP_SESSION_STARTED: &str = "app_session.started";
     pub const APP_SESSION_STOPPED: &str = "app_session.stopped";
     pub const APP_SESSION_REFUSED: &str = "app_session.refused";
+    /// A batch job submitted, started, ended (with how), cancelled, its log read, or a request
+    /// for one refused (not its owner, no such job).
+    pub const JOB_SUBMITTED: &str = "job.submitted";
+    pub const JOB_STARTED: &str = "job.started";
+    pub const JOB_ENDED: &str = "job.ended";
+    pub const JOB_CANCELLED: &str = "job.cancelled";
+    pub const JOB_LOG_READ: &str = "job.log_read";
+    pub const JOB_REFUSED: &str = "job.refused";
     pub const ARRIVAL_ACCEPTED: &str = "arrival.accepted";
     pub const ARRIVAL_INFECTED: &str = "arrival.infected";
     pub const ARRIVAL_REJECTED: &str = "arrival.rejected";

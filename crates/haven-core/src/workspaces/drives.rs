@@ -20,6 +20,10 @@ pub enum Drive {
     Shared(String),
     /// An asset's outputs area: results waiting for an egress request.
     Outputs(String),
+    /// A batch job's own folder (its script and log), never mounted in a sandbox: Haven gives
+    /// the script as the job's input and writes what it prints. Kept with the asset's data (it
+    /// is erased with the asset).
+    Job { asset: String, id: String },
 }
 
 impl Drive {
@@ -29,6 +33,7 @@ impl Drive {
             Drive::Home { user, asset } => format!("N: ({user}'s home in {asset})"),
             Drive::Shared(asset) => format!("S: (shared drive of {asset})"),
             Drive::Outputs(asset) => format!("outputs of {asset}"),
+            Drive::Job { asset, id } => format!("batch job {id} of {asset}"),
         }
     }
 
@@ -39,6 +44,7 @@ impl Drive {
             Drive::Home { user, asset } => format!("assets/{asset}/homes/{user}"),
             Drive::Shared(asset) => format!("assets/{asset}/shared"),
             Drive::Outputs(asset) => format!("assets/{asset}/outputs"),
+            Drive::Job { asset, id } => format!("assets/{asset}/jobs/{id}"),
         }
     }
 }
@@ -80,7 +86,7 @@ impl DrivesConfig {
         GIB * match drive {
             Drive::Home { .. } => self.home_quota_gib,
             Drive::Shared(_) => self.shared_quota_gib,
-            Drive::Outputs(_) => self.outputs_quota_gib,
+            Drive::Outputs(_) | Drive::Job { .. } => self.outputs_quota_gib,
         }
     }
 }
@@ -130,6 +136,9 @@ pub trait Drives: Send + Sync {
     /// The files and folders in `dir` (a `/`-separated path inside the drive, `""` for its top),
     /// folders first, then by name.
     async fn list(&self, drive: &Drive, dir: &str) -> Result<Vec<Entry>, DriveError>;
+
+    /// The last `max` bytes of the file `name` at the top of `drive`, and its whole size.
+    async fn tail(&self, drive: &Drive, name: &str, max: u64) -> Result<(bytes::Bytes, u64), DriveError>;
 
     /// The bytes the drive's files hold.
     async fn usage(&self, drive: &Drive) -> Result<u64, DriveError>;

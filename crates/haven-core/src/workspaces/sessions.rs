@@ -136,6 +136,8 @@ pub struct Launch {
     pub repository_user: String,
     pub repository_token: Zeroizing<String>,
     pub config: SessionsConfig,
+    /// Wall-clock seconds it may run before it is stopped (0: no limit; batch jobs have one).
+    pub deadline_secs: u64,
 }
 
 /// How a session ended, as its backend saw it.
@@ -144,6 +146,8 @@ pub enum Outcome {
     Exited(i32),
     /// Killed by a signal (a stop, a limit).
     Signalled(i32),
+    /// Stopped when it ran past its wall-clock limit (seconds).
+    OverTime(u64),
 }
 
 impl Outcome {
@@ -151,6 +155,7 @@ impl Outcome {
         match self {
             Outcome::Exited(code) => format!("exited with {code}"),
             Outcome::Signalled(sig) => format!("ended by signal {sig}"),
+            Outcome::OverTime(secs) => format!("stopped after running for its limit of {} hours", secs / 3600),
         }
     }
 }
@@ -209,6 +214,12 @@ pub trait SessionBackend: Send + Sync {
     fn last_output(&self, id: &str) -> Option<bytes::Bytes>;
     /// Sessions as they end, with how. Taken once, by [`Sessions::watch`].
     fn ends(&self) -> Option<BoxStream<'static, (String, Outcome)>>;
+    /// Run a batch job to its end in the sandbox a session would have: the application's
+    /// command, with the `script` file of the job's folder `job` as its standard input, and what
+    /// it prints (output and errors) written to `output.log` there, at most
+    /// [`super::jobs::LOG_BYTES`]. [`SessionBackend::stop`] stops it as it stops a session. How
+    /// it ended.
+    async fn run_job(&self, launch: Launch, job: Drive) -> Result<Outcome, BackendError>;
 }
 
 /// The sessions' part of a unit of work.
@@ -239,6 +250,9 @@ pub struct Sessions {
     drives: Arc<dyn super::drives::Drives>,
     backend: Arc<dyn SessionBackend>,
     config: SessionsConfig,
+    pub(super) jobs: super::jobs::JobsConfig,
+    /// The batch jobs this Haven runs now.
+    pub(super) jobs_here: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 pub struct SessionsDeps {
@@ -250,6 +264,7 @@ pub struct SessionsDeps {
     pub drives: Arc<dyn super::drives::Drives>,
     pub backend: Arc<dyn SessionBackend>,
     pub config: SessionsConfig,
+    pub jobs: super::jobs::JobsConfig,
 }
 
 /// How many sessions lists show.
@@ -266,11 +281,17 @@ impl Sessions {
             drives: d.drives,
             backend: d.backend,
             config: d.config,
+            jobs: d.jobs,
+            jobs_here: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
 
     pub fn config(&self) -> &SessionsConfig {
         &self.config
+    }
+
+    pub fn jobs_config(&self) -> &super::jobs::JobsConfig {
+        &self.jobs
     }
 
     pub(crate) fn governance(&self) -> &Governance {
@@ -279,6 +300,65 @@ impl Sessions {
 
     pub(crate) fn drives(&self) -> &dyn super::drives::Drives {
         self.drives.as_ref()
+    }
+
+    pub(super) fn backend(&self) -> &Arc<dyn SessionBackend> {
+        &self.backend
+    }
+
+    pub(super) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub(super) fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub(super) fn rng(&self) -> &dyn Rng {
+        self.rng.as_ref()
+    }
+
+    /// `app_name` at `version` (the default, newest, when empty) from the catalogue.
+    pub(super) async fn find_app(&self, who: &Caller, app_name: &str, version: &str) -> Result<App, CoreError> {
+        let listing = self.catalogue.list(who).await?;
+        listing
+            .apps
+            .iter()
+            .find(|a| a.name == app_name && (version.is_empty() || a.version == version))
+            .cloned()
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "app",
+                    format!("{app_name} {version} is not in the catalogue; choose one from Applications"),
+                )
+            })
+    }
+
+    /// A new id for a session or job: 32 hex digits from the CSPRNG.
+    pub(super) fn new_id(&self) -> Result<String, CoreError> {
+        let mut raw = [0u8; 16];
+        self.rng.fill(&mut raw).map_err(CoreError::from)?;
+        Ok(hex::encode(raw))
+    }
+
+    /// Give a session's or job's identities its drives in `asset`, made if new.
+    pub(super) async fn grant_drives(
+        &self,
+        owner: &str,
+        asset: &str,
+        identity: SessionIdentity,
+    ) -> Result<(Drive, Drive, Drive), BackendError> {
+        let (home, shared, outputs) = (
+            Drive::Home { user: owner.to_string(), asset: asset.to_string() },
+            Drive::Shared(asset.to_string()),
+            Drive::Outputs(asset.to_string()),
+        );
+        for (drive, uid, gid) in
+            [(&home, identity.uid, identity.uid), (&shared, 0, identity.gid), (&outputs, 0, identity.gid)]
+        {
+            self.drives.grant(drive, uid, gid).await.map_err(|e| BackendError::Failed(e.to_string()))?;
+        }
+        Ok((home, shared, outputs))
     }
 
     fn now_us(&self) -> i64 {
@@ -297,21 +377,8 @@ impl Sessions {
     ) -> Result<SessionRecord, CoreError> {
         require(who, Action::UseOwnSessions, Resource::Account(&who.user_id))?;
         self.governance.reach(who, asset).await?;
-        let listing = self.catalogue.list(who).await?;
-        let app = listing
-            .apps
-            .iter()
-            .find(|a| a.name == app_name && (version.is_empty() || a.version == version))
-            .cloned()
-            .ok_or_else(|| {
-                CoreError::invalid(
-                    "app",
-                    format!("{app_name} {version} is not in the catalogue; choose one from Applications"),
-                )
-            })?;
-        let mut raw = [0u8; 16];
-        self.rng.fill(&mut raw).map_err(CoreError::from)?;
-        let id = hex::encode(raw);
+        let app = self.find_app(who, app_name, version).await?;
+        let id = self.new_id()?;
         let token = haven_crypto::token::new_token(self.rng.as_ref()).map_err(CoreError::from)?;
         let now = self.now_us();
         let owner = who.user_id.clone();
@@ -365,17 +432,8 @@ impl Sessions {
             })
         })
         .await?;
-        let (home, shared, outputs) = (
-            Drive::Home { user: owner.clone(), asset: asset.to_string() },
-            Drive::Shared(asset.to_string()),
-            Drive::Outputs(asset.to_string()),
-        );
         let started = async {
-            for (drive, uid, gid) in
-                [(&home, identity.uid, identity.uid), (&shared, 0, identity.gid), (&outputs, 0, identity.gid)]
-            {
-                self.drives.grant(drive, uid, gid).await.map_err(|e| BackendError::Failed(e.to_string()))?;
-            }
+            let (home, shared, outputs) = self.grant_drives(&owner, asset, identity).await?;
             self.backend
                 .launch(Launch {
                     id: id.clone(),
@@ -389,6 +447,7 @@ impl Sessions {
                     repository_user: owner.clone(),
                     repository_token: token.secret,
                     config: self.config.clone(),
+                    deadline_secs: 0,
                 })
                 .await
         }
@@ -407,7 +466,7 @@ impl Sessions {
     }
 
     /// The uid kept for `owner` and the gid kept for `asset`, given out now if new.
-    async fn identities(&self, owner: &str, asset: &str) -> Result<SessionIdentity, CoreError> {
+    pub(super) async fn identities(&self, owner: &str, asset: &str) -> Result<SessionIdentity, CoreError> {
         let uid = self.identity("user", owner).await?;
         let gid = self.identity("asset", asset).await?;
         Ok(SessionIdentity { uid, gid })
@@ -483,10 +542,21 @@ impl Sessions {
     }
 
     async fn refused(&self, who: &Caller, id: &str, owner: Option<&str>) -> Result<(), CoreError> {
-        let event = NewAuditEvent::new(self.clock.now(), who.audit_name(), action::APP_SESSION_REFUSED)
+        self.refused_as(action::APP_SESSION_REFUSED, who, id, owner).await
+    }
+
+    /// Audit a refused request for a session or job (`what`, the event's action).
+    pub(super) async fn refused_as(
+        &self,
+        what: &'static str,
+        who: &Caller,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let event = NewAuditEvent::new(self.clock.now(), who.audit_name(), what)
             .target(id.get(..64).unwrap_or(id))
             .source(&who.source)
-            .details(json!({"owner": owner, "why": if owner.is_some() { "not the owner" } else { "no such session" }}));
+            .details(json!({"owner": owner, "why": if owner.is_some() { "not the owner" } else { "no such one" }}));
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.append_audit(event).await?;

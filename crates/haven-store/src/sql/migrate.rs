@@ -70,10 +70,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0009_sessions.sql"),
         postgres: include_str!("../../migrations/postgres/0009_sessions.sql"),
     },
+    Migration {
+        version: 10,
+        description: "workspaces: batch jobs",
+        sqlite: include_str!("../../migrations/sqlite/0010_jobs.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_jobs.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 9;
+pub const KNOWN_VERSION: i64 = 10;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

@@ -1,8 +1,10 @@
-//! SQL for the workspaces part of the storage port: the application catalogue and sessions.
+//! SQL for the workspaces part of the storage port: the application catalogue, sessions and
+//! batch jobs.
 
 use async_trait::async_trait;
 use haven_core::StoreError;
 use haven_core::workspaces::catalogue::{App, AppKind, CatalogueTx, DefaultApp};
+use haven_core::workspaces::jobs::{JobRecord, JobState, JobsTx};
 use haven_core::workspaces::sessions::{SessionRecord, SessionState, SessionsTx};
 use sqlx::any::AnyRow;
 
@@ -82,14 +84,14 @@ fn id_of(v: i64, what: &str) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("a stored session {what} is out of range")))
 }
 
-fn session(r: &AnyRow) -> Result<SessionRecord, StoreError> {
+fn token_hash(r: &AnyRow) -> Result<Option<[u8; 32]>, StoreError> {
     let hash: Option<Vec<u8>> = r.col("token_hash")?;
-    let token_hash = match hash {
-        None => None,
-        Some(h) => {
-            Some(<[u8; 32]>::try_from(h.as_slice()).map_err(|_| StoreError::Corrupt("a session's token hash".into()))?)
-        }
-    };
+    hash.map(|h| <[u8; 32]>::try_from(h.as_slice()).map_err(|_| StoreError::Corrupt("a session's token hash".into())))
+        .transpose()
+}
+
+fn session(r: &AnyRow) -> Result<SessionRecord, StoreError> {
+    let token_hash = token_hash(r)?;
     Ok(SessionRecord {
         id: r.col("id")?,
         owner: r.col("owner")?,
@@ -202,6 +204,126 @@ impl SessionsTx for SqlTx<'_> {
              WHERE id = $1 AND state = 'running'",
         )
         .bind(id)
+        .bind(ended_us)
+        .bind(reason);
+        Ok(self.exec(q).await? > 0)
+    }
+}
+
+const JOB_COLUMNS: &str = "id, owner, submitted_by, asset, app_name, app_version, script_name, state, exit_code, \
+     backend, uid, gid, submitted_us, started_us, ended_us, end_reason, token_hash";
+
+fn job(r: &AnyRow) -> Result<JobRecord, StoreError> {
+    let exit_code: Option<i64> = r.col("exit_code")?;
+    let exit_code = exit_code
+        .map(|c| i32::try_from(c).map_err(|_| StoreError::Corrupt("a job's exit code is out of range".into())))
+        .transpose()?;
+    Ok(JobRecord {
+        id: r.col("id")?,
+        owner: r.col("owner")?,
+        submitted_by: r.col("submitted_by")?,
+        asset: r.col("asset")?,
+        app_name: r.col("app_name")?,
+        app_version: r.col("app_version")?,
+        script_name: r.col("script_name")?,
+        state: r.parsed("state", JobState::parse, "job state")?,
+        exit_code,
+        backend: r.col("backend")?,
+        uid: id_of(r.col("uid")?, "uid")?,
+        gid: id_of(r.col("gid")?, "gid")?,
+        submitted_us: r.col("submitted_us")?,
+        started_us: r.col("started_us")?,
+        ended_us: r.col("ended_us")?,
+        end_reason: r.col("end_reason")?,
+        token_hash: token_hash(r)?,
+    })
+}
+
+#[async_trait]
+impl JobsTx for SqlTx<'_> {
+    async fn insert_job(&mut self, j: &JobRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO batch_jobs ({JOB_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(j.id.as_str())
+            .bind(j.owner.as_str())
+            .bind(j.submitted_by.as_str())
+            .bind(j.asset.as_str())
+            .bind(j.app_name.as_str())
+            .bind(j.app_version.as_str())
+            .bind(j.script_name.as_str())
+            .bind(j.state.as_str())
+            .bind(j.exit_code.map(i64::from))
+            .bind(j.backend.as_str())
+            .bind(i64::from(j.uid))
+            .bind(i64::from(j.gid))
+            .bind(j.submitted_us)
+            .bind(j.started_us)
+            .bind(j.ended_us)
+            .bind(j.end_reason.as_str())
+            .bind(j.token_hash.map(|h| h.to_vec()));
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn job(&mut self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM batch_jobs WHERE id = $1");
+        let row = self.optional(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id)).await?;
+        row.as_ref().map(job).transpose()
+    }
+
+    async fn jobs(&mut self, owner: Option<&str>, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
+        let order = "ORDER BY CASE WHEN state IN ('queued', 'running') THEN 0 ELSE 1 END, submitted_us DESC, id";
+        let limit = i64::from(limit);
+        let q = match owner {
+            Some(owner) => {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM batch_jobs WHERE owner = $1 {order} LIMIT $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner.to_string()).bind(limit)
+            }
+            None => {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM batch_jobs {order} LIMIT $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit)
+            }
+        };
+        self.all(q).await?.iter().map(job).collect()
+    }
+
+    async fn jobs_in_state(&mut self, state: JobState, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM batch_jobs WHERE state = $1 ORDER BY submitted_us, id LIMIT $2");
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(state.as_str()).bind(i64::from(limit));
+        self.all(q).await?.iter().map(job).collect()
+    }
+
+    async fn start_job(&mut self, j: &JobRecord) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "UPDATE batch_jobs SET state = 'running', backend = $2, uid = $3, gid = $4, started_us = $5, \
+             token_hash = $6 WHERE id = $1 AND state = 'queued'",
+        )
+        .bind(j.id.as_str())
+        .bind(j.backend.as_str())
+        .bind(i64::from(j.uid))
+        .bind(i64::from(j.gid))
+        .bind(j.started_us)
+        .bind(j.token_hash.map(|h| h.to_vec()));
+        Ok(self.exec(q).await? > 0)
+    }
+
+    async fn end_job(
+        &mut self,
+        id: &str,
+        state: JobState,
+        exit_code: Option<i32>,
+        ended_us: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "UPDATE batch_jobs SET state = $2, exit_code = $3, ended_us = $4, end_reason = $5 \
+             WHERE id = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(exit_code.map(i64::from))
         .bind(ended_us)
         .bind(reason);
         Ok(self.exec(q).await? > 0)

@@ -1,7 +1,8 @@
 //! The Applications & Data portal over HTTP: `/apps` (the catalogue to launch from, on one of
 //! the caller's assets, and their sessions), a terminal session's page, and its WebSocket
-//! ([`terminal`]), which only the session's owner can open.
+//! ([`terminal`]), which only the session's owner can open; batch jobs ([`jobs`]).
 
+mod jobs;
 mod terminal;
 
 use askama::Template;
@@ -34,7 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route(paths::APPS_CATALOGUE, get(catalogue).post(add_to_catalogue))
         .route(paths::APP_SESSION_ROUTE, get(session))
         .route(paths::APP_SESSION_TERMINAL_ROUTE, get(terminal::connect))
-        .route(paths::APP_SESSION_STOP_ROUTE, post(stop));
+        .route(paths::APP_SESSION_STOP_ROUTE, post(stop))
+        .route(paths::APPS_JOBS, get(jobs::list).post(jobs::submit))
+        .route(paths::APP_JOB_ROUTE, get(jobs::job))
+        .route(paths::APP_JOB_CANCEL_ROUTE, post(jobs::cancel));
     serving(Action::UseOwnSessions, signed)
         .route(paths::XTERM_SCRIPT, get(|| async { asset(XTERM_JS, "text/javascript; charset=utf-8") }))
         .route(paths::XTERM_FIT_SCRIPT, get(|| async { asset(XTERM_FIT_JS, "text/javascript; charset=utf-8") }))

@@ -15,6 +15,7 @@ mod assets;
 mod audit;
 mod config;
 mod ig;
+mod jobs;
 mod mail;
 mod packages;
 mod report;
@@ -44,6 +45,7 @@ pub use assets::AssetsCommand;
 pub use audit::AuditCommand;
 pub use config::ConfigCommand;
 pub use ig::IgCommand;
+pub use jobs::JobsCommand;
 pub use mail::MailCommand;
 pub use packages::PackagesCommand;
 pub use report::ReportCommand;
@@ -164,6 +166,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// Batch jobs: submit a script in a member's name, follow it, read its log, cancel it.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// The session sandbox: which isolation this host offers (`haven sandbox check`).
     Sandbox {
         #[command(subcommand)]
@@ -206,6 +213,7 @@ impl Command {
             Command::Transfer { command } => command.run(config).await,
             Command::Apps { command } => command.run(config).await,
             Command::Sessions { command } => command.run(config).await,
+            Command::Jobs { command } => command.run(config).await,
             Command::Sandbox { command } => Ok(command.run()),
             Command::Upload(upload) => upload.run().await,
         }
