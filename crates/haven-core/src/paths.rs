@@ -136,6 +136,7 @@ pub const XTERM_SCRIPT: &str = "/static/xterm/xterm.js";
 pub const XTERM_FIT_SCRIPT: &str = "/static/xterm/addon-fit.js";
 pub const XTERM_STYLESHEET: &str = "/static/xterm/xterm.css";
 pub const TERMINAL_SCRIPT: &str = "/static/terminal.js";
+pub const JOB_SCRIPT: &str = "/static/job.js";
 
 /// An asset's drives page: `drive` (home, shared, outputs) at `path` (`""` for the top).
 pub fn apps_drives(name: &str, drive: &str, path: &str) -> String {

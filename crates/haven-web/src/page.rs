@@ -292,8 +292,8 @@ impl Notice {
             Notice::LinkRevoked => "The link was revoked: it works no more, uploads in progress through it included.",
             Notice::AppAdded => "The version is in the catalogue: members can launch it from Applications now.",
             Notice::JobSubmitted => {
-                "The job is queued: Haven starts it within seconds. This page shows its state and, when it has \
-                 printed something, its log."
+                "Your job was submitted. Haven starts it within seconds; this page follows it, and shows its log \
+                 as it prints."
             }
             Notice::JobCancelled => "The job was cancelled; what it wrote to N:, S: and outputs is kept.",
             Notice::SessionStopped => {

@@ -459,6 +459,34 @@ async fn batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs(db:
     assert_eq!(app.local_sessions_running(), 0, "the cancelled job's programs ended");
     assert!(app.state.packages.repo_tokens(&rita).await.unwrap().is_empty(), "no job token is left");
 
+    // A job past its time limit is stopped (`jobs.max_hours` sets it; a second here).
+    let drive = Drive::Job { asset: "heart".into(), id: "f".repeat(32) };
+    let script: haven_core::blobs::ByteStream =
+        Box::pin(futures::stream::once(async { Ok(bytes::Bytes::from_static(b"echo started; sleep 600")) }));
+    app.drives.place(&drive, "script", 23, u64::MAX, script).await.unwrap();
+    let shell = app.state.catalogue.list(&console).await.unwrap().apps.into_iter().find(|a| a.name == "shell").unwrap();
+    let launch = haven_core::workspaces::sessions::Launch {
+        id: "f".repeat(32),
+        owner: "rita".into(),
+        asset: "heart".into(),
+        app: shell,
+        identity: haven_core::workspaces::sessions::SessionIdentity { uid: p.uid, gid: p.gid },
+        home: Drive::Home { user: "rita".into(), asset: "heart".into() },
+        shared: Drive::Shared("heart".into()),
+        outputs: Drive::Outputs("heart".into()),
+        repository_user: "rita".into(),
+        repository_token: String::new().into(),
+        config: Default::default(),
+        deadline_secs: 1,
+    };
+    let backend = app.local_sessions.as_ref();
+    let started = std::time::Instant::now();
+    let ended =
+        haven_core::workspaces::sessions::SessionBackend::run_job(backend, launch, drive.clone()).await.unwrap();
+    assert_eq!(ended, haven_core::workspaces::sessions::Outcome::OverTime(1));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(app.drives.tail(&drive, "output.log", 100).await.unwrap().0, "started\n");
+
     // Someone else gets 404 for the job and its log, audited; the console reads a log, audited.
     assert!(matches!(jobs.job(&owen, &p.id).await, Err(CoreError::NotFound)));
     assert!(matches!(jobs.job_log(&owen, &p.id, 100).await, Err(CoreError::NotFound)));

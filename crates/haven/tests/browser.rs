@@ -290,5 +290,18 @@ fn a_terminal_session_in_chromium() {
     assert!(written.contains("\"x\""), "{written}");
     let listed = haven(&["sessions", "list", "--data-dir", d], &env);
     assert!(listed.contains("rita") && listed.contains("r@4") && listed.contains("stopped by rita"), "{listed}");
+    // The job the page submitted, at the console: listed, its log printed, its output in outputs.
+    let jobs = haven(&["jobs", "list", "--data-dir", d], &env);
+    assert!(jobs.contains("mean.R") && jobs.contains("succeeded"), "{jobs}");
+    let id = jobs.split_whitespace().next().unwrap();
+    assert!(haven(&["jobs", "logs", id, "--data-dir", d], &env).contains("mean is 5"));
+    assert!(haven(&["jobs", "status", id, "--data-dir", d], &env).contains("exit status 0"));
+    assert!(data.join("drives/assets/heart/outputs/job.csv").exists());
+    // And one from the console in rita's name, followed to its end.
+    let submit = ["jobs", "submit", "--asset", "heart", "--app", "r@4", "--as", "rita", "--wait"];
+    let r_script = dir.path().join("sum.R");
+    std::fs::write(&r_script, "cat('sum is', sum(1:10), '\\n')\n").unwrap();
+    let out = haven(&[&submit[..], &[r_script.to_str().unwrap(), "--data-dir", d]].concat(), &env);
+    assert!(out.contains("is queued") && out.contains("succeeded") && out.contains("sum is 55"), "{out}");
     assert!(server.stop().success());
 }

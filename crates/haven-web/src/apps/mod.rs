@@ -26,6 +26,7 @@ pub const XTERM_JS: &[u8] = include_bytes!("../../static/xterm/xterm.js");
 pub const XTERM_FIT_JS: &[u8] = include_bytes!("../../static/xterm/addon-fit.js");
 pub const XTERM_CSS: &[u8] = include_bytes!("../../static/xterm/xterm.css");
 pub const TERMINAL_JS: &[u8] = include_bytes!("../../static/terminal.js");
+pub const JOB_JS: &[u8] = include_bytes!("../../static/job.js");
 
 pub fn routes() -> Router<AppState> {
     let signed = Router::new()
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route(paths::XTERM_FIT_SCRIPT, get(|| async { asset(XTERM_FIT_JS, "text/javascript; charset=utf-8") }))
         .route(paths::XTERM_STYLESHEET, get(|| async { asset(XTERM_CSS, "text/css; charset=utf-8") }))
         .route(paths::TERMINAL_SCRIPT, get(|| async { asset(TERMINAL_JS, "text/javascript; charset=utf-8") }))
+        .route(paths::JOB_SCRIPT, get(|| async { asset(JOB_JS, "text/javascript; charset=utf-8") }))
 }
 
 fn asset(body: &'static [u8], kind: &'static str) -> Response {

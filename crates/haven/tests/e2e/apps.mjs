@@ -124,6 +124,32 @@ try {
   await check(page, 'stopped');
   const listed = await page.textContent('table');
   if (!listed.includes('stopped by rita')) fail(`My sessions does not show the stop: ${listed}`);
+
+  // A batch job: R reads the script, the serving Haven runs it, the page shows its state and log.
+  await page.goto(HAVEN_URL + '/apps/jobs');
+  await check(page, 'jobs');
+  await narrow(page, 'jobs');
+  await page.selectOption('#asset', 'heart');
+  await page.selectOption('#app', 'r@4');
+  await page.fill('#name', 'mean.R');
+  await page.fill('#script', 'x <- c(2, 4, 9)\ncat("mean is", mean(x), "\\n")\nwrite.csv(data.frame(x = x), "/drives/outputs/job.csv")\n');
+  await page.click('button:has-text("Submit")');
+  await page.waitForURL('**/apps/jobs/*');
+  const jobUrl = page.url().split('?')[0];
+  await check(page, 'job-queued');
+  const until = Date.now() + 60000;
+  // The page follows the job by itself (job.js), without a reload.
+  while (!(await page.textContent('#job-state')).startsWith('succeeded')) {
+    if (Date.now() > until) fail(`the job did not succeed: ${await page.textContent('main')}`);
+    await page.waitForTimeout(500);
+  }
+  const log = await page.textContent('#job-log');
+  if (!log.includes('mean is 5')) fail(`the job's log: ${log}`);
+  await check(page, 'job-done');
+  await narrow(page, 'job-done');
+  // Someone else: 404 for the job's page.
+  const otherJob = await other.goto(jobUrl);
+  if (otherJob.status() !== 404) fail(`another user got ${otherJob.status()} for ${jobUrl}`);
   console.log('E2E OK');
 } finally {
   await browser.close();
