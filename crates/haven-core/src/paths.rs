@@ -127,6 +127,9 @@ pub const APPS_LAUNCH: &str = "/apps/launch";
 pub const APP_SESSION_ROUTE: &str = "/apps/sessions/{id}";
 pub const APP_SESSION_TERMINAL_ROUTE: &str = "/apps/sessions/{id}/terminal";
 pub const APP_SESSION_STOP_ROUTE: &str = "/apps/sessions/{id}/stop";
+pub const APP_SESSION_WEB_ROUTE: &str = "/apps/sessions/{id}/lab";
+pub const APP_SESSION_WEB_ROOT_ROUTE: &str = "/apps/sessions/{id}/lab/";
+pub const APP_SESSION_WEB_REST_ROUTE: &str = "/apps/sessions/{id}/lab/{*rest}";
 pub const APPS_CATALOGUE: &str = "/apps/catalogue";
 pub const APPS_DRIVES_ROUTE: &str = "/apps/drives/{name}";
 pub const APPS_JOBS: &str = "/apps/jobs";
@@ -137,6 +140,7 @@ pub const XTERM_FIT_SCRIPT: &str = "/static/xterm/addon-fit.js";
 pub const XTERM_STYLESHEET: &str = "/static/xterm/xterm.css";
 pub const TERMINAL_SCRIPT: &str = "/static/terminal.js";
 pub const JOB_SCRIPT: &str = "/static/job.js";
+pub const WEB_SESSION_SCRIPT: &str = "/static/web-session.js";
 
 /// An asset's drives page: `drive` (home, shared, outputs) at `path` (`""` for the top).
 pub fn apps_drives(name: &str, drive: &str, path: &str) -> String {
@@ -151,6 +155,18 @@ pub fn apps_drives(name: &str, drive: &str, path: &str) -> String {
 /// A session's page (its terminal), its owner's alone.
 pub fn app_session(id: &str) -> String {
     format!("{APPS}/sessions/{id}")
+}
+
+/// Where a web session's application is reverse-proxied (its base URL, with the slash).
+pub fn app_session_web(id: &str) -> String {
+    format!("{APPS}/sessions/{id}/lab/")
+}
+
+/// Whether `path` is under a web session's proxy (`/apps/sessions/<id>/lab`).
+pub fn is_app_session_web(path: &str) -> bool {
+    path.strip_prefix("/apps/sessions/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(id, rest)| !id.is_empty() && (rest == "lab" || rest.starts_with("lab/")))
 }
 
 pub fn app_session_stop(id: &str) -> String {

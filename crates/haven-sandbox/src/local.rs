@@ -24,7 +24,7 @@ use futures::stream::BoxStream;
 use haven_core::workspaces::catalogue::AppKind;
 use haven_core::workspaces::drives::Drive;
 use haven_core::workspaces::sessions::{
-    BackendError, Launch, Outcome, SessionBackend, TerminalInput, TerminalLink, TerminalSink,
+    BackendError, Launch, Outcome, SessionBackend, TerminalInput, TerminalLink, TerminalSink, WebEndpoint,
 };
 use tokio::sync::{broadcast, oneshot};
 
@@ -80,6 +80,8 @@ struct Running {
     generation: AtomicU64,
     kill: Mutex<Option<oneshot::Sender<()>>>,
     ended: tokio::sync::watch::Receiver<bool>,
+    /// Where a web session's application listens.
+    web: Option<WebEndpoint>,
 }
 
 pub struct LocalBackend {
@@ -97,6 +99,50 @@ pub struct LocalBackend {
 fn failed(what: &str) -> impl Fn(std::io::Error) -> BackendError + '_ {
     move |e| BackendError::Failed(format!("{what}: {e}"))
 }
+
+/// A web session's socket folder in its run directory, and the socket its application listens on.
+const WEB_DIR: &str = "web";
+const WEB_SOCKET: &str = "app.sock";
+
+/// Jupyter Server's configuration for a web session (found through `JUPYTER_CONFIG_PATH`): the
+/// session's socket and base URL, no token (Haven lets only the session's owner through, and
+/// Jupyter's own XSRF check stays on), the drives as its root, nothing fetched from outside.
+fn jupyter_config(id: &str) -> String {
+    serde_json::json!({
+        "ServerApp": {
+            "sock": format!("/run/haven/{WEB_DIR}/{WEB_SOCKET}"),
+            "sock_mode": "0600",
+            "base_url": haven_core::paths::app_session_web(id),
+            "open_browser": false,
+            // Requests arrive through Haven with its public name as their Host.
+            "allow_remote_access": true,
+            "root_dir": "/drives",
+            "terminals_enabled": true,
+        },
+        "IdentityProvider": { "token": "" },
+        // The drives are its root (N, S, outputs side by side); it opens in N:, where new
+        // notebooks go (/drives itself is not writable).
+        "ContentsManager": { "preferred_dir": "N" },
+        "LabApp": {
+            "extension_manager": "readonly",
+            "news_url": null,
+            "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+        },
+    })
+    .to_string()
+}
+
+/// JupyterLab's commands that would take files out through the browser, switched off (Haven
+/// refuses their endpoints too: this keeps them out of the menus).
+const JUPYTERLAB_PAGE_CONFIG: &str = r#"{"disabledExtensions": {
+  "@jupyterlab/docmanager-extension:download": true,
+  "@jupyterlab/filebrowser-extension:download": true,
+  "@jupyterlab/filebrowser-extension:open-browser-tab": true,
+  "@jupyterlab/filebrowser-extension:share-file": true,
+  "@jupyterlab/docmanager-extension:open-browser-tab": true,
+  "@jupyterlab/notebook-extension:export": true,
+  "@jupyterlab/apputils-extension:announcements": true
+}}"#;
 
 /// The shell that runs the application inside: a umask that lets the asset's group read what
 /// members write, the per-version libraries, the repository's bridge, and when the application
@@ -183,6 +229,13 @@ impl LocalBackend {
             ("R_PROFILE_USER".into(), "/run/haven/Rprofile".into()),
             ("CONDARC".into(), "/run/haven/condarc".into()),
         ];
+        if l.app.kind == AppKind::Web {
+            // Where the application listens and under which path it is served; Jupyter reads
+            // the same from the configuration Haven writes for it.
+            env.push(("HAVEN_WEB_SOCKET".into(), format!("/run/haven/{WEB_DIR}/{WEB_SOCKET}")));
+            env.push(("HAVEN_BASE_URL".into(), haven_core::paths::app_session_web(&l.id)));
+            env.push(("JUPYTER_CONFIG_PATH".into(), "/run/haven/jupyter".into()));
+        }
         if let Some(r) = &self.repository() {
             let base = repository_base(l, r);
             let pypi = format!("{base}{}", haven_core::paths::PYPI_SIMPLE);
@@ -232,11 +285,24 @@ impl LocalBackend {
         files.push(("hosts", hosts));
         files.push(("Rprofile", rprofile));
         files.push(("condarc", condarc));
+        let web = l.app.kind == AppKind::Web;
+        if web {
+            files.push(("jupyter/jupyter_server_config.json", jupyter_config(&l.id)));
+            files.push(("jupyter/labconfig/page_config.json", JUPYTERLAB_PAGE_CONFIG.to_string()));
+        }
         let dir2 = dir.to_path_buf();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir2.parent().unwrap_or(&dir2))?;
             std::fs::DirBuilder::new().mode(0o700).create(&dir2)?;
+            if web {
+                // The socket's folder is the session's to write; Jupyter's configuration is
+                // made read-only once written (below).
+                for sub in [WEB_DIR, "jupyter", "jupyter/labconfig"] {
+                    std::fs::DirBuilder::new().mode(0o700).create(dir2.join(sub))?;
+                    std::os::unix::fs::chown(dir2.join(sub), Some(uid), Some(gid))?;
+                }
+            }
             for (name, text) in files {
                 let path = dir2.join(name);
                 let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).open(&path)?;
@@ -244,6 +310,11 @@ impl LocalBackend {
                 std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
             }
             std::os::unix::fs::chown(&dir2, Some(uid), Some(gid))?;
+            if web {
+                for sub in ["jupyter/labconfig", "jupyter"] {
+                    std::fs::set_permissions(dir2.join(sub), std::fs::Permissions::from_mode(0o500))?;
+                }
+            }
             std::fs::set_permissions(&dir2, std::fs::Permissions::from_mode(0o500))
         })
         .await
@@ -292,15 +363,19 @@ impl LocalBackend {
         let mut argv = vec!["/bin/sh".to_string(), "-c".into(), START.into(), "haven-session".into()];
         argv.extend(wrap.iter().map(|w| w.to_string()));
         argv.extend(l.app.command.iter().cloned());
+        let mut binds = vec![
+            Bind { host: self.drive_path(&l.home), inside: "/drives/N".into(), writable: true },
+            Bind { host: self.drive_path(&l.shared), inside: "/drives/S".into(), writable: true },
+            Bind { host: self.drive_path(&l.outputs), inside: "/drives/outputs".into(), writable: true },
+            Bind { host: run_dir.clone(), inside: "/run/haven".into(), writable: false },
+        ];
+        if l.app.kind == AppKind::Web {
+            binds.push(Bind { host: run_dir.join(WEB_DIR), inside: format!("/run/haven/{WEB_DIR}"), writable: true });
+        }
         let spec = Spec {
             argv,
             identity: Identity { uid: l.identity.uid, gid: l.identity.gid },
-            binds: vec![
-                Bind { host: self.drive_path(&l.home), inside: "/drives/N".into(), writable: true },
-                Bind { host: self.drive_path(&l.shared), inside: "/drives/S".into(), writable: true },
-                Bind { host: self.drive_path(&l.outputs), inside: "/drives/outputs".into(), writable: true },
-                Bind { host: run_dir.clone(), inside: "/run/haven".into(), writable: false },
-            ],
+            binds,
             workdir: "/drives/N".into(),
             env: self.environment(l),
             limits: Limits {
@@ -367,15 +442,16 @@ impl SessionBackend for LocalBackend {
     }
 
     async fn launch(&self, l: Launch) -> Result<(), BackendError> {
-        if l.app.kind != AppKind::Terminal {
-            return Err(BackendError::Unavailable(format!(
-                "{} sessions cannot run on this Haven yet; terminal applications can",
-                l.app.kind.as_str()
-            )));
+        if l.app.kind == AppKind::Desktop {
+            return Err(BackendError::Unavailable(
+                "desktop sessions cannot run on this Haven yet; terminal and web applications can".into(),
+            ));
         }
         // The shell gets the terminal as its own (job control, Ctrl-C) in the session the
-        // sandbox made for it.
+        // sandbox made for it. A web application's log goes to the terminal too: what it printed
+        // last is what its owner sees if it stops at once.
         let (cmd, cleanup) = self.sandbox(&l, &["/usr/bin/setsid", "--ctty", "--wait"]).await?;
+        let run_dir = self.config.run_root.join(&l.id);
         let mut cmd = cmd;
         let (pty_out, pty, terminal) = pty::open().map_err(failed("no terminal could be opened"))?;
         let clone = |fd: &OwnedFd| fd.try_clone().map_err(failed("no terminal could be opened"));
@@ -397,6 +473,11 @@ impl SessionBackend for LocalBackend {
             generation: AtomicU64::new(0),
             kill: Mutex::new(Some(kill_tx)),
             ended: ended_rx,
+            web: (l.app.kind == AppKind::Web).then(|| WebEndpoint::Unix {
+                path: run_dir.join(WEB_DIR).join(WEB_SOCKET),
+                uid: l.identity.uid,
+                gid: l.identity.gid,
+            }),
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running.clone());
         tokio::spawn(pump(pty_out, running.clone(), self.epoch));
@@ -462,6 +543,7 @@ impl SessionBackend for LocalBackend {
             generation: AtomicU64::new(0),
             kill: Mutex::new(Some(kill_tx)),
             ended: ended_rx,
+            web: None,
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running);
         // Unregistered and reported ended however this future ends, even if it is dropped.
@@ -532,6 +614,16 @@ impl SessionBackend for LocalBackend {
         .boxed();
         let epoch = self.epoch;
         Ok(TerminalLink { backlog, output, input: Box::new(Keys { pty, running, epoch }) })
+    }
+
+    fn web_endpoint(&self, id: &str) -> Option<WebEndpoint> {
+        self.running(id)?.web.clone()
+    }
+
+    fn touch(&self, id: &str) {
+        if let Some(running) = self.running(id) {
+            running.last_active_ms.store(self.now_ms(), Ordering::SeqCst);
+        }
     }
 
     fn idle_us(&self, id: &str) -> Option<i64> {

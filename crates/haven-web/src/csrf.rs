@@ -107,6 +107,9 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
             .and_then(|v| v.trim().split_once(' '))
             .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
     let exempt = path.starts_with(paths::API_PREFIX) || path.starts_with(paths::TRANSFER_DROP) || bearer_upload;
+    // A web session's application (JupyterLab) cannot send Haven's token: its requests must
+    // come from Haven's own origin, and the application checks its own XSRF token.
+    let web_session = paths::is_app_session_web(path);
     if exempt || !unsafe_method(request.method()) {
         let (token, fresh) = match cookie {
             Some(t) => (t, false),
@@ -130,6 +133,10 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     let path = request.uri().path().to_string();
     if let Err(why) = origin_ok(request.headers(), &host_of(&request), &state.config.public_url) {
         return refuse(&state, &path, source, why).await;
+    }
+    if web_session {
+        request.extensions_mut().insert(CsrfToken(cookie.unwrap_or_default()));
+        return next.run(request).await;
     }
     let Some(expected) = cookie else {
         return refuse(&state, &path, source, "the security cookie is missing (are cookies enabled?)").await;

@@ -541,3 +541,61 @@ async fn batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs(db:
     assert_eq!(lost.state, JobState::Failed);
     assert!(lost.end_reason.starts_with("Haven restarted"), "{lost:?}");
 }
+
+/// JupyterLab (HAVEN_TEST_JUPYTERLAB, from PyPI) as a web session: it starts in the sandbox and
+/// listens on the session's socket as the session's own identities, and nobody else's request
+/// reaches it. The browser's side (the proxy, cells run, downloads refused) is tests/browser.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jupyterlab_session_listens_on_its_socket_as_the_session() {
+    use haven_core::workspaces::sessions::WebEndpoint;
+    if !sandbox() {
+        return;
+    }
+    let Some(lab) = haven_testkit::tool("HAVEN_TEST_JUPYTERLAB") else { return };
+    let w = world_from(TestApp::builder()).await;
+    member(&w, "rita").await;
+    let app = &w.app;
+    let console = Caller::console();
+    let jupyter = NewApp {
+        name: "jupyterlab".into(),
+        version: "4".into(),
+        kind: "web".into(),
+        command: vec![lab],
+        ..NewApp::default()
+    };
+    app.state.catalogue.add(&console, jupyter).await.unwrap();
+    let now = app.state.governance.now_us();
+    let rita = signed_in("rita", &[], now);
+    let owen = signed_in("owen", &[Role::Staff], now);
+    let watch = tokio::spawn(app.state.sessions.clone().watch());
+    let s = app.state.sessions.launch(&rita, "heart", "jupyterlab", "4").await.unwrap();
+    assert!(matches!(app.state.sessions.web(&owen, &s.id, false).await, Err(CoreError::NotFound)));
+    let (_, endpoint) = app.state.sessions.web(&rita, &s.id, false).await.unwrap();
+    let WebEndpoint::Unix { path, uid, gid } = endpoint;
+    assert_eq!((uid, gid), (s.uid, s.gid));
+    let mut status = String::new();
+    for _ in 0..600 {
+        if let Ok(mut stream) = tokio::net::UnixStream::connect(&path).await {
+            let peer = stream.peer_cred().unwrap();
+            assert_eq!((peer.uid(), peer.gid()), (s.uid, s.gid), "JupyterLab runs as the session");
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let ask = format!(
+                "GET {}api/status HTTP/1.0\r\nHost: localhost\r\n\r\n",
+                haven_core::paths::app_session_web(&s.id)
+            );
+            stream.write_all(ask.as_bytes()).await.unwrap();
+            stream.read_to_string(&mut status).await.unwrap();
+            break;
+        }
+        let now = app.state.sessions.get(&rita, &s.id).await.unwrap();
+        if !now.running() {
+            let said = app.state.sessions.last_output(&rita, &s.id).await.unwrap().unwrap_or_default();
+            panic!("JupyterLab ended ({}): {}", now.end_reason, String::from_utf8_lossy(&said));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(status.starts_with("HTTP/1.1 200") && status.contains("\"kernels\""), "{status}");
+    app.state.sessions.stop(&rita, &s.id).await.unwrap();
+    assert!(!path.exists(), "the socket went with the run directory");
+    watch.abort();
+}

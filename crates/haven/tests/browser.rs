@@ -249,27 +249,8 @@ fn a_terminal_session_in_chromium() {
     }
     let env: Vec<(&str, &str)> = Vec::new();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("haven-data");
-    let server = Haven::start(Path::new(BIN), &data, &[], &env);
+    let (server, data, member, other) = asset_with_a_member(dir.path(), &env);
     let d = data.to_str().unwrap();
-    let member =
-        onboarding_link(&haven(&["users", "add", "rita", "--email", "rita@example.org", "--data-dir", d], &env));
-    let other =
-        onboarding_link(&haven(&["users", "add", "mallory", "--email", "mallory@example.org", "--data-dir", d], &env));
-    haven(&["users", "add", "owen", "--email", "owen@example.org", "--data-dir", d], &env);
-    haven(&["users", "role", "owen", "staff", "--data-dir", d], &env);
-    let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
-    let day = |t: time::OffsetDateTime| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day());
-    for user in ["owen", "rita", "mallory"] {
-        haven(&["ig", "record", user, "data-security-awareness", &day(now), "--data-dir", d], &env);
-    }
-    let asset =
-        ["assets", "create", "heart", "--iao", "owen", "--ig-ref", "IG/00001", "--classification", "identifiable"];
-    haven(&[&asset[..], &["--data-dir", d]].concat(), &env);
-    let members = dir.path().join("members.csv");
-    let ends = day(now + time::Duration::days(180));
-    std::fs::write(&members, format!("asset,user_id,role,ends\nheart,rita,researcher,{ends}\n")).unwrap();
-    haven(&["assets", "import-members", members.to_str().unwrap(), "--data-dir", d], &env);
     let r = ["apps", "add", "r", "4", "--kind", "terminal", "--command", "/usr/bin/R --no-save --quiet"];
     haven(&[&r[..], &["--default-for", "R", "--data-dir", d]].concat(), &env);
 
@@ -303,5 +284,71 @@ fn a_terminal_session_in_chromium() {
     std::fs::write(&r_script, "cat('sum is', sum(1:10), '\\n')\n").unwrap();
     let out = haven(&[&submit[..], &[r_script.to_str().unwrap(), "--data-dir", d]].concat(), &env);
     assert!(out.contains("is queued") && out.contains("succeeded") && out.contains("sum is 55"), "{out}");
+    assert!(server.stop().success());
+}
+
+/// A serving Haven with rita a member of heart (owen its IAO) and mallory signed up but no
+/// member: the server, its data directory, and rita's and mallory's onboarding links.
+fn asset_with_a_member(dir: &Path, env: &[(&str, &str)]) -> (Haven, std::path::PathBuf, String, String) {
+    let data = dir.join("haven-data");
+    let server = Haven::start(Path::new(BIN), &data, &[], env);
+    let d = data.to_str().unwrap();
+    let member =
+        onboarding_link(&haven(&["users", "add", "rita", "--email", "rita@example.org", "--data-dir", d], env));
+    let other =
+        onboarding_link(&haven(&["users", "add", "mallory", "--email", "mallory@example.org", "--data-dir", d], env));
+    haven(&["users", "add", "owen", "--email", "owen@example.org", "--data-dir", d], env);
+    haven(&["users", "role", "owen", "staff", "--data-dir", d], env);
+    let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
+    let day = |t: time::OffsetDateTime| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day());
+    for user in ["owen", "rita", "mallory"] {
+        haven(&["ig", "record", user, "data-security-awareness", &day(now), "--data-dir", d], env);
+    }
+    let asset =
+        ["assets", "create", "heart", "--iao", "owen", "--ig-ref", "IG/00001", "--classification", "identifiable"];
+    haven(&[&asset[..], &["--data-dir", d]].concat(), env);
+    let members = dir.join("members.csv");
+    let ends = day(now + time::Duration::days(180));
+    std::fs::write(&members, format!("asset,user_id,role,ends\nheart,rita,researcher,{ends}\n")).unwrap();
+    haven(&["assets", "import-members", members.to_str().unwrap(), "--data-dir", d], env);
+    (server, data, member, other)
+}
+
+/// JupyterLab (from PyPI, HAVEN_TEST_JUPYTERLAB) in a web session through Haven, in Chromium:
+/// a Python and an R cell run; downloads, exports and uploads are refused; nobody else gets in.
+#[test]
+fn jupyterlab_in_chromium() {
+    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
+    else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
+        return;
+    };
+    let Some(lab) = haven_testkit::tool("HAVEN_TEST_JUPYTERLAB") else { return };
+    let lab = std::path::PathBuf::from(lab);
+    if haven_testkit::tool("HAVEN_TEST_BWRAP").is_none() || !haven_testkit::root("sessions") {
+        return;
+    }
+    let env: Vec<(&str, &str)> = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, data, member, other) = asset_with_a_member(dir.path(), &env);
+    let d = data.to_str().unwrap();
+    let add = ["apps", "add", "jupyterlab", "4.6", "--kind", "web", "--command", lab.to_str().unwrap()];
+    haven(&[&add[..], &["--default-for", "ipynb", "--data-dir", d]].concat(), &env);
+    let script = e2e_script("lab.mjs", &node_path);
+    let out = Command::new("node")
+        .arg(&script)
+        .env("HAVEN_URL", &server.url)
+        .env("CHROMIUM", &chromium)
+        .env("DATA_DIR", &data)
+        .env("MEMBER_LINK", member)
+        .env("OTHER_LINK", other)
+        .output()
+        .expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    keep_screenshots(&data);
+    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    // What the page tried and Haven refused is in the audit trail.
+    let trail = haven(&["audit", "export", "--data-dir", d], &env);
+    assert!(trail.matches("app_session.transfer_refused").count() >= 5, "{trail}");
     assert!(server.stop().success());
 }

@@ -30,6 +30,9 @@ pub mod action {
     pub const APP_SESSION_STARTED: &str = "app_session.started";
     pub const APP_SESSION_STOPPED: &str = "app_session.stopped";
     pub const APP_SESSION_REFUSED: &str = "app_session.refused";
+    /// A web session's download, export or upload refused at Haven's door (data leaves only by
+    /// egress, and comes in only by File Transfer).
+    pub const APP_SESSION_TRANSFER_REFUSED: &str = "app_session.transfer_refused";
     /// A batch job submitted, started, ended (with how), cancelled, its log read, or a request
     /// for one refused (not its owner, no such job).
     pub const JOB_SUBMITTED: &str = "job.submitted";

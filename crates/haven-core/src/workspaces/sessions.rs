@@ -172,6 +172,16 @@ pub enum BackendError {
     Failed(String),
 }
 
+/// Where a web session's application answers (its HTTP server, reverse-proxied to its owner's
+/// browser under the session's path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebEndpoint {
+    /// A Unix socket on this host that the session's own identities listen on: a connection to
+    /// it counts only if the peer's credentials are theirs (the folder is the session's, so the
+    /// name could be a link to another socket by the time Haven connects).
+    Unix { path: std::path::PathBuf, uid: u32, gid: u32 },
+}
+
 /// Input to a terminal.
 pub enum TerminalInput {
     Data(bytes::Bytes),
@@ -214,6 +224,10 @@ pub trait SessionBackend: Send + Sync {
     fn last_output(&self, id: &str) -> Option<bytes::Bytes>;
     /// Sessions as they end, with how. Taken once, by [`Sessions::watch`].
     fn ends(&self) -> Option<BoxStream<'static, (String, Outcome)>>;
+    /// Where a running web session's application answers, if it runs here.
+    fn web_endpoint(&self, id: &str) -> Option<WebEndpoint>;
+    /// The session was used (a request or message from its owner's browser to a web session).
+    fn touch(&self, id: &str);
     /// Run a batch job to its end in the sandbox a session would have: the application's
     /// command, with the `script` file of the job's folder `job` as its standard input, and what
     /// it prints (output and errors) written to `output.log` there, at most
@@ -574,6 +588,44 @@ impl Sessions {
             return Err(CoreError::invalid("session", "this session is not a terminal"));
         }
         self.backend.terminal(id).await.map_err(|e| CoreError::Conflict(e.to_string()))
+    }
+
+    /// Where the caller's own running web session answers; used, as far as the idle clock goes,
+    /// when `used` (a change or a message from the browser, not the page's own polling).
+    pub async fn web(&self, who: &Caller, id: &str, used: bool) -> Result<(SessionRecord, WebEndpoint), CoreError> {
+        let s = self.own_running(who, id).await?;
+        if s.kind != AppKind::Web {
+            return Err(CoreError::NotFound);
+        }
+        let endpoint = self.backend.web_endpoint(id).ok_or_else(|| {
+            CoreError::Conflict("This session is not running on this Haven; start it again from Applications.".into())
+        })?;
+        if used {
+            self.backend.touch(id);
+        }
+        Ok((s, endpoint))
+    }
+
+    /// A message from the owner's browser reached their web session (already let through by
+    /// [`Sessions::web`]): it is in use.
+    pub fn touched(&self, id: &str) {
+        self.backend.touch(id);
+    }
+
+    /// Audit a download, export or upload refused at a web session's door (`what`: which, and
+    /// the path asked for).
+    pub async fn transfer_refused(&self, who: &Caller, id: &str, what: &str, path: &str) -> Result<(), CoreError> {
+        let event = NewAuditEvent::new(self.clock.now(), who.audit_name(), action::APP_SESSION_TRANSFER_REFUSED)
+            .target(id)
+            .source(&who.source)
+            .details(json!({"what": what, "path": path.get(..512).unwrap_or(path)}));
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.append_audit(event).await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await
     }
 
     /// The caller's own running session, or `NotFound` (audited) for anything else. A session

@@ -4,6 +4,7 @@
 
 mod jobs;
 mod terminal;
+mod web;
 
 use askama::Template;
 use axum::Form;
@@ -27,6 +28,7 @@ pub const XTERM_FIT_JS: &[u8] = include_bytes!("../../static/xterm/addon-fit.js"
 pub const XTERM_CSS: &[u8] = include_bytes!("../../static/xterm/xterm.css");
 pub const TERMINAL_JS: &[u8] = include_bytes!("../../static/terminal.js");
 pub const JOB_JS: &[u8] = include_bytes!("../../static/job.js");
+pub const WEB_SESSION_JS: &[u8] = include_bytes!("../../static/web-session.js");
 
 pub fn routes() -> Router<AppState> {
     let signed = Router::new()
@@ -37,6 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route(paths::APP_SESSION_ROUTE, get(session))
         .route(paths::APP_SESSION_TERMINAL_ROUTE, get(terminal::connect))
         .route(paths::APP_SESSION_STOP_ROUTE, post(stop))
+        .route(paths::APP_SESSION_WEB_ROUTE, axum::routing::any(web::proxy))
+        .route(paths::APP_SESSION_WEB_ROOT_ROUTE, axum::routing::any(web::proxy))
+        .route(paths::APP_SESSION_WEB_REST_ROUTE, axum::routing::any(web::proxy))
         .route(paths::APPS_JOBS, get(jobs::list).post(jobs::submit))
         .route(paths::APP_JOB_ROUTE, get(jobs::job))
         .route(paths::APP_JOB_CANCEL_ROUTE, post(jobs::cancel));
@@ -46,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route(paths::XTERM_STYLESHEET, get(|| async { asset(XTERM_CSS, "text/css; charset=utf-8") }))
         .route(paths::TERMINAL_SCRIPT, get(|| async { asset(TERMINAL_JS, "text/javascript; charset=utf-8") }))
         .route(paths::JOB_SCRIPT, get(|| async { asset(JOB_JS, "text/javascript; charset=utf-8") }))
+        .route(paths::WEB_SESSION_SCRIPT, get(|| async { asset(WEB_SESSION_JS, "text/javascript; charset=utf-8") }))
 }
 
 fn asset(body: &'static [u8], kind: &'static str) -> Response {
@@ -159,6 +165,10 @@ async fn launch(
         .await
         .map_err(WebError::internal)?;
     match launched {
+        // A web application's page opens it once it answers (when reached from here).
+        Ok(s) if s.kind == haven_core::workspaces::catalogue::AppKind::Web => {
+            Ok(see(&format!("{}?open=1", paths::app_session(&s.id))))
+        }
         Ok(s) => Ok(see(&paths::app_session(&s.id))),
         Err(e @ (haven_core::CoreError::Forbidden | haven_core::CoreError::NotFound)) => Err(e.into()),
         Err(e) => show_home(&state, &csrf, &who, None, Some(form_failure(e)?)).await,
@@ -177,11 +187,31 @@ struct TerminalPage {
     nonce: String,
 }
 
+#[derive(Template)]
+#[template(path = "apps/web.html")]
+struct WebPage {
+    title: &'static str,
+    c: Chrome,
+    s: SessionRow,
+    /// The application's address (its base URL).
+    lab: String,
+    /// Open it as soon as it answers (the page was reached from Launch).
+    open: bool,
+    last: Option<String>,
+}
+
 /// A session's page: the terminal, its owner's only (anyone else gets 404, audited).
+#[derive(Deserialize)]
+pub struct Open {
+    #[serde(default)]
+    open: Option<String>,
+}
+
 async fn session(
     State(state): State<AppState>,
     Page { who, csrf }: Page,
     Path(id): Path<String>,
+    Query(q): Query<Open>,
 ) -> Result<Response, WebError> {
     let s = state.sessions.get(&who, &id).await?;
     if s.owner != who.user_id {
@@ -189,6 +219,16 @@ async fn session(
         state.sessions.own_running(&who, &id).await?;
     }
     let last = state.sessions.last_output(&who, &id).await?.map(|b| plain_text(&b, 40)).filter(|t| !t.is_empty());
+    if s.kind == haven_core::workspaces::catalogue::AppKind::Web {
+        return render(&WebPage {
+            title: "Session",
+            c: Chrome::new(&csrf, Some(&who), "apps"),
+            lab: paths::app_session_web(&s.id),
+            open: q.open.is_some(),
+            s: row(&s),
+            last,
+        });
+    }
     let raw: [u8; 16] = haven_crypto::rng::random_array(state.rng.as_ref()).map_err(WebError::internal)?;
     let nonce = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw);
     let mut page = render(&TerminalPage {

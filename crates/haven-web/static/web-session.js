@@ -1,0 +1,27 @@
+// A web session's page, reached from Launch, while its application starts: asks the
+// application's status every half second, says how long it has waited, and opens the
+// application once it answers. Reached later (to stop it, say), the page stays.
+const state = document.getElementById('web-state');
+if (state && state.dataset.open === 'true') {
+  const lab = state.dataset.lab;
+  const started = Date.now();
+  const poll = async () => {
+    try {
+      const r = await fetch(lab + 'api/status', { credentials: 'same-origin' });
+      if (r.ok) {
+        state.textContent = 'Ready: opening it now.';
+        location.replace(lab);
+        return;
+      }
+      if (r.status !== 503) {
+        state.textContent = `It did not start (${r.status}). Reload this page to see what it printed.`;
+        return;
+      }
+    } catch (e) {
+      // The network blinked: ask again.
+    }
+    state.textContent = `Starting… ${Math.round((Date.now() - started) / 1000)} s`;
+    setTimeout(poll, 500);
+  };
+  poll();
+}
