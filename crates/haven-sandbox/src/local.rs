@@ -712,8 +712,11 @@ async fn keep_log(mut output: tokio::net::unix::pipe::Receiver, mut log: tokio::
         let room = usize::try_from(LOG_BYTES.saturating_sub(kept)).unwrap_or(usize::MAX).min(n);
         if room > 0 && log.write_all(&buf[..room]).await.is_ok() {
             kept += room as u64;
+            dropped += (n - room) as u64;
+        } else {
+            // Past the cap, or the disk refused it: either way not kept, and counted.
+            dropped += n as u64;
         }
-        dropped += (n - room) as u64;
     }
     if dropped > 0 {
         let note = format!(

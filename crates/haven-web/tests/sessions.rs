@@ -540,6 +540,61 @@ async fn batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs(db:
     let lost = jobs.job(&rita, &lost.id).await.unwrap();
     assert_eq!(lost.state, JobState::Failed);
     assert!(lost.end_reason.starts_with("Haven restarted"), "{lost:?}");
+
+    // A web application cannot run a job; one person may have only so many waiting.
+    let web = NewApp {
+        name: "lab".into(),
+        version: "1".into(),
+        kind: "web".into(),
+        command: vec!["/usr/bin/true".into()],
+        ..NewApp::default()
+    };
+    app.state.catalogue.add(&console, web).await.unwrap();
+    let refused = jobs.submit_job(&rita, "heart", "lab@1", "x.py", b"print(1)".to_vec()).await;
+    assert!(matches!(refused, Err(CoreError::Invalid { .. })), "{refused:?}");
+    let mut waiting = Vec::new();
+    for _ in 0..haven_core::workspaces::jobs::PER_USER_WAITING {
+        waiting.push(jobs.submit_job(&rita, "heart", "shell@1", "w.sh", b"true".to_vec()).await.unwrap());
+    }
+    let over = jobs.submit_job(&rita, "heart", "shell@1", "w.sh", b"true".to_vec()).await;
+    assert!(matches!(over, Err(CoreError::Conflict(_))), "{over:?}");
+    for j in &waiting {
+        jobs.cancel_job(&rita, &j.id).await.unwrap();
+    }
+
+    // A running job is held to the asset's rules: once rita's membership ends, it is stopped.
+    let held = jobs.submit_job(&rita, "heart", "shell@1", "held.sh", b"sleep 600".to_vec()).await.unwrap();
+    for _ in 0..100 {
+        for run in jobs.run_jobs().await.unwrap() {
+            tokio::spawn(run);
+        }
+        if app.local_sessions_running() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.local_sessions_running(), 1);
+    let now = app.state.governance.now_us();
+    let end = NewRequest {
+        asset: "heart".into(),
+        kind: Some(RequestKind::End),
+        user_id: "rita".into(),
+        justification: "left the project".into(),
+        ..NewRequest::default()
+    };
+    let r = app.state.governance.submit_request(&signed_in("owen", &[Role::Staff], now), end).await.unwrap();
+    app.state.governance.decide(&signed_in("dora", &[Role::Admin], now), r.id, true, "ok").await.unwrap();
+    assert!(jobs.run_jobs().await.unwrap().is_empty());
+    let held = jobs.job(&console, &held.id).await.unwrap();
+    assert!(held.state == JobState::Failed && held.end_reason.starts_with("access ended"), "{held:?}");
+    for _ in 0..100 {
+        if app.local_sessions_running() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.local_sessions_running(), 0, "the job's programs ended");
+    assert!(app.state.packages.repo_tokens(&rita).await.unwrap().is_empty());
 }
 
 /// JupyterLab (HAVEN_TEST_JUPYTERLAB, from PyPI) as a web session: it starts in the sandbox and

@@ -26,8 +26,10 @@ use crate::caller::{Caller, Level};
 use crate::tokens::{PersonalToken, TokenScope};
 use crate::{CoreError, StoreError, read, to_micros, transact};
 
-/// The largest script a job takes.
-pub const SCRIPT_BYTES: usize = 256 * 1024;
+/// The largest script a job takes: what a terminal takes as a paste (code, not data).
+pub const SCRIPT_BYTES: usize = 64 * 1024;
+/// Jobs one person may have queued or running at once.
+pub const PER_USER_WAITING: u32 = 20;
 /// The most of a job's output that is kept; past it, the log says what was left out.
 pub const LOG_BYTES: u64 = 16 * 1024 * 1024;
 /// What the job's folder calls its files.
@@ -161,6 +163,9 @@ pub trait JobsTx: Send {
 /// A claimed job's run, to be spawned: it records the job's end, however it ends.
 pub type JobRun = futures::future::BoxFuture<'static, ()>;
 
+/// How many queued jobs each turn looks at to choose whose go next.
+const QUEUE_LOOKAHEAD: u32 = 200;
+
 /// How many jobs lists show.
 const LIST_LIMIT: u32 = 200;
 
@@ -192,6 +197,17 @@ impl Sessions {
         }
         let (name, version) = app_spec(app);
         let app = self.find_app(who, name, version).await?;
+        if app.kind != super::catalogue::AppKind::Terminal {
+            return Err(CoreError::invalid(
+                "app",
+                format!(
+                    "{} {} is a {} application; a batch job runs a terminal one (R, Python, a shell)",
+                    app.name,
+                    app.version,
+                    app.kind.as_str()
+                ),
+            ));
+        }
         if script.is_empty() || script.len() > SCRIPT_BYTES {
             return Err(CoreError::invalid(
                 "script",
@@ -217,7 +233,12 @@ impl Sessions {
         let record = JobRecord {
             id: id.clone(),
             owner: who.user_id.clone(),
-            submitted_by: who.audit_name().to_string(),
+            // The console submits in a member's name; the record says it was the console.
+            submitted_by: if who.level == Level::Console {
+                format!("{} (at the console)", who.user_id)
+            } else {
+                who.audit_name().to_string()
+            },
             asset: asset.to_string(),
             app_name: app.name.clone(),
             app_version: app.version.clone(),
@@ -239,10 +260,19 @@ impl Sessions {
             .details(json!({
                 "owner": record.owner, "asset": asset, "app": format!("{}@{}", app.name, app.version),
                 "script": record.script_name, "bytes": size, "sha256": sha256,
+                "submitted_by": record.submitted_by,
             }));
         let stored = record.clone();
         let saved = transact(self.store(), move |tx| {
             Box::pin(async move {
+                let mine = tx.jobs(Some(&stored.owner), PER_USER_WAITING + 1).await?;
+                if mine.iter().filter(|j| !j.state.finished()).count() >= PER_USER_WAITING as usize {
+                    return Err(CoreError::Conflict(format!(
+                        "{} has {PER_USER_WAITING} jobs queued or running, the most one person may; wait for \
+                         some to end, or cancel one.",
+                        stored.owner
+                    )));
+                }
                 tx.insert_job(&stored).await?;
                 tx.append_audit(event).await?;
                 Ok::<_, CoreError>(())
@@ -306,10 +336,23 @@ impl Sessions {
             Err(DriveError::NotFound) => (bytes::Bytes::new(), 0),
             Err(e) => return Err(drive_error(e)),
         };
+        // Each reading of something new is audited: a page following a running job asks every
+        // few seconds, and the same bytes again say nothing new.
+        let key = format!("{}\0{}", who.audit_name(), j.id);
+        {
+            let mut seen = self.log_reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.get(&key) == Some(&size) {
+                return Ok(JobLog { text, size });
+            }
+            if seen.len() >= 10_000 {
+                seen.clear();
+            }
+            seen.insert(key, size);
+        }
         let event = NewAuditEvent::new(self.clock().now(), who.audit_name(), action::JOB_LOG_READ)
             .target(id)
             .source(&who.source)
-            .details(json!({"owner": j.owner, "asset": j.asset, "bytes": text.len()}));
+            .details(json!({"owner": j.owner, "asset": j.asset, "bytes": text.len(), "log_size": size}));
         transact(self.store(), move |tx| {
             Box::pin(async move {
                 tx.append_audit(event).await?;
@@ -356,10 +399,12 @@ impl Sessions {
         let event = NewAuditEvent::new(now, by, what).target(&id);
         transact(self.store(), move |tx| {
             Box::pin(async move {
-                let Some(j) = tx.job(&id).await? else { return Ok(false) };
                 if !tx.end_job(&id, state, exit_code, to_micros(now), &reason).await? {
                     return Ok(false);
                 }
+                // Read after the change, not before: a claim that committed in between (on
+                // PostgreSQL) has put its token on the record, and that token must go too.
+                let Some(j) = tx.job(&id).await? else { return Ok(false) };
                 if let Some(hash) = j.token_hash {
                     tx.delete_personal_token(&hash).await?;
                 }
@@ -380,12 +425,26 @@ impl Sessions {
     pub async fn run_jobs(self: &Arc<Self>) -> Result<Vec<JobRun>, CoreError> {
         let here: Vec<String> =
             self.jobs_here.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect();
+        let mut owners_here = Vec::new();
         for id in &here {
             let key = id.clone();
             let record =
                 read(self.store(), move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.job(&key).await?) })).await?;
-            if record.is_none_or(|j| j.state.finished()) {
-                let _ = self.backend().stop(id).await;
+            match record {
+                Some(j) if !j.state.finished() => {
+                    // Held to the asset's rules while it runs, as a session is.
+                    if let Err(why) = self.governance().still_reaches(&j.owner, &j.asset).await? {
+                        let reason = format!("access ended: {why}");
+                        self.finish(&j.id, JobState::Failed, None, actor::SYSTEM, &reason, action::JOB_ENDED).await?;
+                        let _ = self.backend().stop(id).await;
+                    } else {
+                        owners_here.push(j.owner);
+                    }
+                }
+                // Cancelled from the console, which cannot reach this process.
+                _ => {
+                    let _ = self.backend().stop(id).await;
+                }
             }
         }
         let free = self.jobs.concurrent.saturating_sub(u32::try_from(here.len()).unwrap_or(u32::MAX));
@@ -393,12 +452,31 @@ impl Sessions {
             return Ok(Vec::new());
         }
         let queued = read(self.store(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.jobs_in_state(JobState::Queued, free).await?) })
+            Box::pin(async move { Ok::<_, CoreError>(tx.jobs_in_state(JobState::Queued, QUEUE_LOOKAHEAD).await?) })
         })
         .await?;
-        let mut runs = Vec::new();
+        // Oldest first, but taking turns: someone with nothing running goes before a second job
+        // of someone who has, so that one member's queue cannot hold every place for days.
+        let (mut waiting, mut second): (Vec<JobRecord>, Vec<JobRecord>) = (Vec::new(), Vec::new());
         for j in queued {
-            runs.extend(self.claim(j).await?);
+            if owners_here.contains(&j.owner) || waiting.iter().any(|w| w.owner == j.owner) {
+                second.push(j);
+            } else {
+                waiting.push(j);
+            }
+        }
+        waiting.extend(second);
+        let mut runs = Vec::new();
+        for j in waiting.into_iter().take(free as usize) {
+            // One that cannot be claimed now (the database busy) waits for the next turn; the
+            // runs already claimed are handed over whatever happens.
+            match self.claim(j).await {
+                Ok(run) => runs.extend(run),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a queued job could not be started; it waits for the next turn");
+                    break;
+                }
+            }
         }
         Ok(runs)
     }
@@ -449,8 +527,11 @@ impl Sessions {
             return Ok(None);
         }
         self.jobs_here.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(j.id.clone());
+        // Its place is given back however the run ends, even if it is dropped unpolled.
+        let place = Here { sessions: self.clone(), id: j.id.clone() };
         let this = self.clone();
         Ok(Some(Box::pin(async move {
+            let _place = place;
             let id = j.id.clone();
             let outcome = this.run(j, identity, token.secret).await;
             let (state, code, reason) = match outcome {
@@ -462,7 +543,6 @@ impl Sessions {
             if let Err(e) = this.finish(&id, state, code, actor::SYSTEM, &reason, action::JOB_ENDED).await {
                 tracing::error!(job = %id, error = %e, "a job's end could not be recorded");
             }
-            this.jobs_here.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
         })))
     }
 
@@ -526,6 +606,18 @@ impl Sessions {
             let _ = self.backend().stop(&id).await;
         }
         Ok(n)
+    }
+}
+
+/// A job's place among those running here, given back when its run ends or is dropped.
+struct Here {
+    sessions: Arc<Sessions>,
+    id: String,
+}
+
+impl Drop for Here {
+    fn drop(&mut self) {
+        self.sessions.jobs_here.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
     }
 }
 

@@ -267,6 +267,8 @@ pub struct Sessions {
     pub(super) jobs: super::jobs::JobsConfig,
     /// The batch jobs this Haven runs now.
     pub(super) jobs_here: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The size of each job's log when each reader last read it (what was audited).
+    pub(super) log_reads: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 pub struct SessionsDeps {
@@ -297,6 +299,7 @@ impl Sessions {
             config: d.config,
             jobs: d.jobs,
             jobs_here: std::sync::Mutex::new(std::collections::HashSet::new()),
+            log_reads: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 

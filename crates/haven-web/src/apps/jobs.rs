@@ -123,7 +123,14 @@ pub(super) async fn submit(
     // Browsers send a textarea's line ends as CRLF; a shell or R script wants LF.
     let script = form.script.replace("\r\n", "\n").into_bytes();
     let name = if form.name.trim().is_empty() { "script" } else { form.name.trim() };
-    match state.sessions.submit_job(&who, &form.asset, &form.app, name, script).await {
+    // Run to its end even if the browser goes away meanwhile: the script is written before the
+    // record, and a submit dropped between them would leave the script behind.
+    let (sessions, caller, asset, app, name) =
+        (state.sessions.clone(), who.clone(), form.asset.clone(), form.app.clone(), name.to_string());
+    let submitted = tokio::spawn(async move { sessions.submit_job(&caller, &asset, &app, &name, script).await })
+        .await
+        .map_err(WebError::internal)?;
+    match submitted {
         Ok(j) => Ok(see(&Notice::JobSubmitted.on(&paths::app_job(&j.id)))),
         Err(e @ (haven_core::CoreError::Forbidden | haven_core::CoreError::NotFound)) => Err(e.into()),
         Err(e) => {
