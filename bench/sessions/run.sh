@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sessions, measured on this machine in one run:
 #   - "Launch" to a usable terminal in headless Chromium (the page's button to the program's
-#     prompt on screen), for a shell and for R, ROUNDS times each;
+#     prompt on screen), for a shell and for R, and to a usable JupyterLab (its launcher shown),
+#     ROUNDS times each; and the same JupyterLab started bare (no sandbox, no Haven) as reference;
 #   - a keystroke's round trip (sent, echoed back) through Haven's WebSocket bridge to bash in a
 #     sandboxed session, against the same through ssh to bash over loopback (OpenSSH, a pty);
 #   - the same round trip with N idle R sessions open beside it, N = 1, 2, 4… until the median
@@ -41,11 +42,14 @@ printf 'asset,user_id,role,ends\nbench,rita,researcher,%s\n' "$(date -u -d '+90 
 "$haven" assets import-members "$work/members.csv" "${d[@]}" >/dev/null
 "$haven" apps add shell 1 --kind terminal --command "/usr/bin/bash --norc --noprofile" "${d[@]}" >/dev/null
 "$haven" apps add r 4 --kind terminal --command "/usr/bin/R --no-save --quiet" "${d[@]}" >/dev/null
+lab=${JUPYTERLAB:-/opt/haven-test/jupyterlab/bin/jupyter-lab}
+[ -x "$lab" ] || { echo "install JupyterLab as scripts/test does (or set JUPYTERLAB)" >&2; exit 1; }
+"$haven" apps add jupyterlab 4.6 --kind web --command "$lab" "${d[@]}" >/dev/null
 
 # Launch to usable, in Chromium; then the browser's cookies for the round trips.
 ln -sfn "$tools/node/node_modules" bench/sessions/node_modules
 launch=$(HAVEN_URL="$url" CHROMIUM="$(command -v chromium)" MEMBER_LINK="$link" COOKIES="$work/cookies" \
-  APPS='shell@1=bash-5,r@4=> ' ROUNDS="$ROUNDS" node bench/sessions/signin.mjs | tail -n 1)
+  APPS='shell@1=bash-5,r@4=> ,jupyterlab@4.6=@lab' JUPYTERLAB="$lab" ROUNDS="$ROUNDS" node bench/sessions/signin.mjs | tail -n 1)
 
 # A plain sshd on loopback for the comparison.
 ssh_port=$(free_port)

@@ -128,6 +128,7 @@ pub const APP_SESSION_ROUTE: &str = "/apps/sessions/{id}";
 pub const APP_SESSION_TERMINAL_ROUTE: &str = "/apps/sessions/{id}/terminal";
 pub const APP_SESSION_STOP_ROUTE: &str = "/apps/sessions/{id}/stop";
 pub const APP_SESSION_WEB_ROUTE: &str = "/apps/sessions/{id}/lab";
+pub const APP_SESSION_READY_ROUTE: &str = "/apps/sessions/{id}/ready";
 pub const APP_SESSION_WEB_ROOT_ROUTE: &str = "/apps/sessions/{id}/lab/";
 pub const APP_SESSION_WEB_REST_ROUTE: &str = "/apps/sessions/{id}/lab/{*rest}";
 pub const APPS_CATALOGUE: &str = "/apps/catalogue";
@@ -162,11 +163,17 @@ pub fn app_session_web(id: &str) -> String {
     format!("{APPS}/sessions/{id}/lab/")
 }
 
-/// Whether `path` is under a web session's proxy (`/apps/sessions/<id>/lab`).
-pub fn is_app_session_web(path: &str) -> bool {
+/// Whether `path` is under a web session's address (`/apps/sessions/<id>/lab`), what the web
+/// sessions' origin serves.
+pub fn is_app_session_web_path(path: &str) -> bool {
     path.strip_prefix("/apps/sessions/")
         .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(id, rest)| !id.is_empty() && (rest == "lab" || rest.starts_with("lab/")))
+        .is_some_and(|(id, rest)| !id.is_empty() && (rest == "lab" || rest.starts_with("lab/") || rest.starts_with("lab?")))
+}
+
+/// Whether a web session's application answers yet (its page asks, on Haven's own origin).
+pub fn app_session_ready(id: &str) -> String {
+    format!("{APPS}/sessions/{id}/ready")
 }
 
 pub fn app_session_stop(id: &str) -> String {

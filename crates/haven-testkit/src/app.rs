@@ -36,6 +36,8 @@ use crate::hasher::CheapHasher;
 use crate::mail::MemoryMailer;
 
 pub const PUBLIC_URL: &str = "https://haven.example";
+/// The web sessions' origin of the in-process app: the same host, another port.
+pub const SESSIONS_URL: &str = "https://haven.example:8444";
 
 pub struct TestApp {
     pub state: AppState,
@@ -235,6 +237,7 @@ impl TestAppBuilder {
             jobs: haven_core::workspaces::jobs::JobsConfig::default(),
             web: WebConfig {
                 public_url: PUBLIC_URL.into(),
+                sessions_url: SESSIONS_URL.into(),
                 max_body_bytes: self.max_body_bytes,
                 request_timeout: self.request_timeout,
                 ca_pem: self.ca_pem,

@@ -26,7 +26,9 @@ impl Haven {
         let mut cmd = Command::new(bin);
         cmd.arg("serve").arg("--data-dir").arg(data_dir).arg("--listen").arg(listen).args(args);
         // Tests run in parallel: the admin listener gets a free port too.
-        cmd.env("HAVEN_METRICS__LISTEN", "127.0.0.1:0").env_remove("HAVEN_CONFIG");
+        cmd.env("HAVEN_METRICS__LISTEN", "127.0.0.1:0")
+            .env("HAVEN_HTTP__SESSIONS_LISTEN", "127.0.0.1:0")
+            .env_remove("HAVEN_CONFIG");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -107,9 +107,6 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
             .and_then(|v| v.trim().split_once(' '))
             .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
     let exempt = path.starts_with(paths::API_PREFIX) || path.starts_with(paths::TRANSFER_DROP) || bearer_upload;
-    // A web session's application (JupyterLab) cannot send Haven's token: its requests must
-    // come from Haven's own origin, and the application checks its own XSRF token.
-    let web_session = paths::is_app_session_web(path);
     if exempt || !unsafe_method(request.method()) {
         let (token, fresh) = match cookie {
             Some(t) => (t, false),
@@ -134,10 +131,7 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     if let Err(why) = origin_ok(request.headers(), &host_of(&request), &state.config.public_url) {
         return refuse(&state, &path, source, why).await;
     }
-    if web_session {
-        request.extensions_mut().insert(CsrfToken(cookie.unwrap_or_default()));
-        return next.run(request).await;
-    }
+
     let Some(expected) = cookie else {
         return refuse(&state, &path, source, "the security cookie is missing (are cookies enabled?)").await;
     };
@@ -181,6 +175,35 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     }
     request.extensions_mut().insert(CsrfToken(expected));
     next.run(request).await
+}
+
+/// A request on the web sessions' origin: one that changes something must come from that origin
+/// (the application, JupyterLab, cannot send Haven's token; it checks its own XSRF token). A
+/// read does not count as use of the sign-in ([`crate::session::Quiet`]): an open JupyterLab
+/// polls, and an unattended screen must still be signed out.
+pub async fn protect_web_sessions(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let cookie = cookie_value(request.headers()).unwrap_or_default();
+    if unsafe_method(request.method()) {
+        let source = crate::source::address(request.extensions());
+        let path = request.uri().path().to_string();
+        if let Err(why) = origin_ok(request.headers(), &host_of(&request), &state.config.sessions_url) {
+            return refuse(&state, &path, source, why).await;
+        }
+    } else if !request.headers().contains_key(header::UPGRADE) {
+        request.extensions_mut().insert(crate::session::Quiet);
+    }
+    request.extensions_mut().insert(CsrfToken(cookie));
+    let mut response = next.run(request).await;
+    // Sign-in and Haven's other pages are on Haven's own origin: a redirect to one goes there.
+    if let Some(location) = response.headers().get(header::LOCATION).and_then(|l| l.to_str().ok())
+        && location.starts_with('/')
+        && !location.starts_with("//")
+        && !paths::is_app_session_web_path(location)
+        && let Ok(v) = HeaderValue::from_str(&format!("{}{location}", state.config.public_url))
+    {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -54,6 +54,8 @@ pub struct AppState {
 pub struct WebConfig {
     /// The URL people reach Haven at, without a trailing slash (links in pages, feeds, emails).
     pub public_url: String,
+    /// The origin web sessions are served from (the same host, another port), without a slash.
+    pub sessions_url: String,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     /// The internal CA's certificate (PEM), published at `/ca.pem`; None with certificates of your own.
@@ -87,6 +89,23 @@ pub fn router(state: AppState) -> Router {
     let uploads = transfer::routes().layer(from_fn_with_state(state.clone(), csrf::protect));
     portals
         .merge(uploads)
+        .layer(from_fn(error::normalize))
+        .layer(from_fn(headers::security_headers))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
+        .layer(from_fn_with_state(state.config.trusted_proxies.clone(), source::client_address))
+        .with_state(state)
+}
+
+/// Web sessions (JupyterLab), on an origin of their own (`http.sessions_listen`): what runs in a
+/// session serves pages there, where Haven's own pages are not, so its scripts cannot read them
+/// or act on them as the user (another origin: no reading without CORS, which Haven never grants;
+/// no writing, which Haven's CSRF check refuses). Nothing else is served on it.
+pub fn sessions_router(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    apps::web_routes()
+        .fallback(error::not_found)
+        .layer(from_fn_with_state(state.clone(), csrf::protect_web_sessions))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(from_fn(error::normalize))
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))

@@ -31,6 +31,11 @@ pub fn clear_cookie() -> HeaderValue {
     HeaderValue::from_static("__Host-haven-session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
+/// Marks a request that must not count as use of the sign-in (a web session's page polling its
+/// application): the sign-in is checked, not renewed.
+#[derive(Clone, Copy, Debug)]
+pub struct Quiet;
+
 /// Whoever the session cookie names, if anyone.
 pub struct Viewer(pub Option<Caller>);
 
@@ -40,7 +45,8 @@ impl FromRequestParts<AppState> for Viewer {
         let Some(secret) = cookie_secret(&parts.headers) else { return Ok(Viewer(None)) };
         let source = crate::source::address(&parts.extensions);
         let agent = crate::source::user_agent(&parts.headers);
-        let Some(caller) = state.identity.authenticate(&secret, &source, &agent).await? else {
+        let renew = parts.extensions.get::<Quiet>().is_none();
+        let Some(caller) = state.identity.authenticate_renewing(&secret, &source, &agent, renew).await? else {
             return Ok(Viewer(None));
         };
         // A staff role whose required IG courses have lapsed gives nothing in this session.

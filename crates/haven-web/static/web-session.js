@@ -4,16 +4,17 @@
 const state = document.getElementById('web-state');
 if (state && state.dataset.open === 'true') {
   const lab = state.dataset.lab;
+  const ready = state.dataset.ready;
   const started = Date.now();
   const poll = async () => {
     try {
-      const r = await fetch(lab + 'api/status', { credentials: 'same-origin' });
-      if (r.ok) {
+      const r = await fetch(ready, { credentials: 'same-origin' });
+      if (r.ok && (await r.json()).ready) {
         state.textContent = 'Ready: opening it now.';
         location.replace(lab);
         return;
       }
-      if (r.status !== 503) {
+      if (!r.ok) {
         state.textContent = `It did not start (${r.status}). Reload this page to see what it printed.`;
         return;
       }

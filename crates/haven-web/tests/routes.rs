@@ -247,11 +247,13 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/apps/jobs/{id}/cancel",                  [405, 405, 405, 405, 405, 405], [303, 404, 404, 404, 404, 404]),
     ("/apps/launch",                            [405, 405, 405, 405, 405, 405], [303, 200, 200, 200, 200, 200]),
     ("/apps/sessions/{id}",                     [303, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
-    // A web session's proxy (JupyterLab): any method, Haven's origin only, no Haven token
-    // (the application checks its own); nobody's session here, so 404.
-    ("/apps/sessions/{id}/lab",                 [303, 404, 404, 404, 404, 404], [303, 404, 404, 404, 404, 404]),
-    ("/apps/sessions/{id}/lab/",                [303, 404, 404, 404, 404, 404], [303, 404, 404, 404, 404, 404]),
-    ("/apps/sessions/{id}/lab/{*rest}",         [303, 404, 404, 404, 404, 404], [303, 404, 404, 404, 404, 404]),
+    // A web session (JupyterLab) is served on the web sessions' own origin: here its address
+    // sends the browser there (tests/sessions.rs asks who gets in); whether it answers yet is
+    // asked here, by its owner.
+    ("/apps/sessions/{id}/lab",                 [303, 303, 303, 303, 303, 303], [405, 405, 405, 405, 405, 405]),
+    ("/apps/sessions/{id}/lab/",                [303, 303, 303, 303, 303, 303], [405, 405, 405, 405, 405, 405]),
+    ("/apps/sessions/{id}/lab/{*rest}",         [303, 303, 303, 303, 303, 303], [405, 405, 405, 405, 405, 405]),
+    ("/apps/sessions/{id}/ready",               [303, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
     ("/apps/sessions/{id}/stop",                [405, 405, 405, 405, 405, 405], [303, 404, 404, 404, 404, 404]),
     ("/apps/sessions/{id}/terminal",            [303, 404, 404, 404, 404, 404], [405, 405, 405, 405, 405, 405]),
     ("/static/job.js",                          [200, 200, 200, 200, 200, 200], [405, 405, 405, 405, 405, 405]),

@@ -654,3 +654,32 @@ async fn a_jupyterlab_session_listens_on_its_socket_as_the_session() {
     assert!(!path.exists(), "the socket went with the run directory");
     watch.abort();
 }
+
+/// The web sessions' origin serves web sessions and nothing else: Haven's pages are not there
+/// (a script in a session cannot read them as same-origin), a request without a sign-in is sent
+/// to Haven's own origin to sign in, and a change from any other origin, Haven's own included,
+/// is refused.
+#[tokio::test]
+async fn the_web_sessions_origin_serves_sessions_only() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+    let app = TestApp::builder().build().await;
+    let ask = |r: Request<Body>| haven_web::sessions_router(app.state.clone()).oneshot(r);
+    for path in ["/security/signin", "/apps", "/api/v1/assets", "/static/haven.css", "/apps/sessions/x/ready"] {
+        let r = ask(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let r = ask(Request::get("/apps/sessions/abc/lab/lab").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()[header::LOCATION].to_str().unwrap();
+    assert!(to.starts_with(&format!("{}/security/signin", haven_testkit::app::PUBLIC_URL)), "{to}");
+    for origin in [haven_testkit::app::PUBLIC_URL, "https://elsewhere.example"] {
+        let post = Request::post("/apps/sessions/abc/lab/api/contents")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        assert_eq!(ask(post).await.unwrap().status(), StatusCode::FORBIDDEN, "{origin}");
+    }
+}

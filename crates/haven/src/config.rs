@@ -210,6 +210,13 @@ pub struct HttpConfig {
     /// Load balancers and reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
     /// names the client; nobody else's is believed.
     pub trusted_proxies: Vec<String>,
+    /// Where web sessions (JupyterLab) are served: an origin of their own, so that what runs in
+    /// a session cannot act as its user on Haven's pages. Unset: the main listener's address,
+    /// port + 1 (a main port of 0 gives 0, any free port).
+    pub sessions_listen: Option<SocketAddr>,
+    /// Their public URL when Haven is behind a proxy: the same host as `public_url` (the sign-in
+    /// cookie is the host's), another port. Unset: `public_url`'s host, the sessions port.
+    pub sessions_url: Option<String>,
 }
 
 /// Clients arrive as IPv4 addresses (IPv4-mapped IPv6 is unwrapped): a range written in the
@@ -252,6 +259,8 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 15,
             max_connections_per_address: 256,
             trusted_proxies: Vec::new(),
+            sessions_listen: None,
+            sessions_url: None,
         }
     }
 }
@@ -269,6 +278,14 @@ pub struct MetricsConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig { enabled: true, listen: None }
+    }
+}
+
+/// The host of an authority (`host`, `host:port`, `[v6]:port`).
+fn host_of(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') && port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
     }
 }
 
@@ -565,6 +582,20 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if !(1..=397).contains(&c.tls.server_cert_days) || c.tls.renew_before_days >= c.tls.server_cert_days {
         return bad("tls.server_cert_days", "must be 1 to 397 days and more than tls.renew_before_days");
     }
+    if let Some(url) = &c.http.sessions_url {
+        let public = c.public_url.as_deref().unwrap_or_default();
+        let same_host =
+            |u: &str| u.split_once("://").map(|(_, r)| host_of(r.split('/').next().unwrap_or_default()).to_string());
+        if !url.starts_with("https://")
+            || (c.public_url.is_some() && same_host(url) != same_host(public))
+            || url == public
+        {
+            return bad(
+                "http.sessions_url",
+                "must be an https:// URL on the same host as public_url with another port (the sign-in cookie belongs to the host)",
+            );
+        }
+    }
     if c.http.max_body_bytes < 1024 {
         return bad("http.max_body_bytes", "must be at least 1024");
     }
@@ -647,6 +678,27 @@ impl Config {
             let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
             format!("https://{host}:{port}")
         })
+    }
+
+    /// The web sessions' listener: `http.sessions_listen`, or the main one's address, port + 1.
+    pub fn sessions_listen(&self) -> SocketAddr {
+        self.http.sessions_listen.unwrap_or_else(|| {
+            let port = match self.listen.port() {
+                0 => 0,
+                p => p.checked_add(1).unwrap_or(0),
+            };
+            SocketAddr::new(self.listen.ip(), port)
+        })
+    }
+
+    /// The web sessions' origin: `http.sessions_url`, or the public URL's host on `port`.
+    pub fn sessions_url(&self, public_url: &str, port: u16) -> String {
+        if let Some(url) = &self.http.sessions_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let (scheme, rest) = public_url.split_once("://").unwrap_or(("https", public_url));
+        let authority = rest.split('/').next().unwrap_or_default();
+        format!("{scheme}://{}:{port}", host_of(authority))
     }
 
     /// The admin listener's address: `metrics.listen`, or derived from the main listener's port

@@ -42,12 +42,16 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         None
     };
+    let sessions_listener =
+        bind(config.sessions_listen(), "web sessions", "http.sessions_listen or HAVEN_HTTP__SESSIONS_LISTEN")?;
     let port = listener.local_addr()?.port();
+    let sessions_port = sessions_listener.local_addr()?.port();
     let admin_addr = admin_listener.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let app = app::open(config, Mode::Create).await?;
     let _one_server = lock_data_dir(&app.config.data_dir)?;
     let public_url = app.config.public_url(port);
+    let sessions_url = app.config.sessions_url(&public_url, sessions_port);
     app.config.data().record_served_url(&public_url)?;
     let mut adapters = app.adapters()?;
     let blobs = adapters.blobs.clone();
@@ -82,6 +86,7 @@ pub async fn run(config: Config) -> Result<()> {
         jobs: config.jobs.clone(),
         web: WebConfig {
             public_url: public_url.clone(),
+            sessions_url: sessions_url.clone(),
             max_body_bytes: config.http.max_body_bytes,
             request_timeout: Duration::from_secs(config.http.request_timeout_secs),
             ca_pem: ca_pem.clone(),
@@ -120,6 +125,11 @@ pub async fn run(config: Config) -> Result<()> {
     let per_address = PerAddress::new(limits.max_connections_per_address, config.http.trusted_proxy_nets()?);
     let server = listener::https_server(listener, &tls_config, limits, &per_address)?;
     let server = tokio::spawn(server.handle(handle.clone()).serve(app_service));
+    // Web sessions on an origin of their own (what runs in one is the session's, not Haven's).
+    let sessions_service =
+        haven_web::sessions_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let sessions_server = listener::https_server(sessions_listener, &tls_config, limits, &per_address)?;
+    let sessions_server = tokio::spawn(sessions_server.handle(handle.clone()).serve(sessions_service));
     let admin = match admin_listener {
         Some(l) => {
             let service = haven_web::admin_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -141,6 +151,7 @@ pub async fn run(config: Config) -> Result<()> {
     println!("Haven is running at {public_url}");
     println!("  {ca_note}");
     println!("  Data directory: {}", config.data_dir.display());
+    println!("  Web sessions (JupyterLab) at {sessions_url}");
     if let Some(addr) = admin_addr {
         println!("  Metrics (admin listener): https://{addr}{}", haven_core::paths::METRICS);
     }
@@ -177,6 +188,7 @@ pub async fn run(config: Config) -> Result<()> {
     tracing::info!("shutting down: finishing requests in flight");
     handle.graceful_shutdown(Some(Duration::from_secs(config.http.shutdown_grace_secs)));
     let _ = server.await;
+    let _ = sessions_server.await;
     if let Some(a) = admin {
         let _ = a.await;
     }

@@ -95,6 +95,18 @@ impl Identity {
         source: &str,
         user_agent: &str,
     ) -> Result<Option<Caller>, CoreError> {
+        self.authenticate_renewing(secret, source, user_agent, true).await
+    }
+
+    /// As [`Identity::authenticate`]; when `renew` is false the request does not count as use
+    /// (the idle clock goes on): a page's own polling, not a person.
+    pub async fn authenticate_renewing(
+        &self,
+        secret: &str,
+        source: &str,
+        user_agent: &str,
+        renew: bool,
+    ) -> Result<Option<Caller>, CoreError> {
         if !haven_crypto::token::looks_like_token(secret) {
             return Ok(None);
         }
@@ -129,7 +141,7 @@ impl Identity {
             self.end_session_record(&session, reason).await?;
             return Ok(None);
         }
-        if now_us - session.last_seen_us > TOUCH_EVERY_SECONDS * 1_000_000 {
+        if renew && now_us - session.last_seen_us > TOUCH_EVERY_SECONDS * 1_000_000 {
             transact(self.store.as_ref(), move |tx| {
                 Box::pin(async move { Ok::<_, CoreError>(tx.touch_session(&hash, now_us).await?) })
             })

@@ -30,6 +30,22 @@ pub const TERMINAL_JS: &[u8] = include_bytes!("../../static/terminal.js");
 pub const JOB_JS: &[u8] = include_bytes!("../../static/job.js");
 pub const WEB_SESSION_JS: &[u8] = include_bytes!("../../static/web-session.js");
 
+/// A web session's address on Haven's own origin: sent on to the web sessions' origin, where
+/// it is served (nothing of it is served here).
+async fn to_sessions_origin(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    let target = format!("{}{}", state.config.sessions_url, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    see(&target)
+}
+
+/// The web sessions' origin: each session's application, its owner's alone.
+pub fn web_routes() -> Router<AppState> {
+    let signed = Router::new()
+        .route(paths::APP_SESSION_WEB_ROUTE, axum::routing::any(web::proxy))
+        .route(paths::APP_SESSION_WEB_ROOT_ROUTE, axum::routing::any(web::proxy))
+        .route(paths::APP_SESSION_WEB_REST_ROUTE, axum::routing::any(web::proxy));
+    serving(Action::UseOwnSessions, signed)
+}
+
 pub fn routes() -> Router<AppState> {
     let signed = Router::new()
         .route(paths::APPS, get(home))
@@ -39,13 +55,14 @@ pub fn routes() -> Router<AppState> {
         .route(paths::APP_SESSION_ROUTE, get(session))
         .route(paths::APP_SESSION_TERMINAL_ROUTE, get(terminal::connect))
         .route(paths::APP_SESSION_STOP_ROUTE, post(stop))
-        .route(paths::APP_SESSION_WEB_ROUTE, axum::routing::any(web::proxy))
-        .route(paths::APP_SESSION_WEB_ROOT_ROUTE, axum::routing::any(web::proxy))
-        .route(paths::APP_SESSION_WEB_REST_ROUTE, axum::routing::any(web::proxy))
+        .route(paths::APP_SESSION_READY_ROUTE, get(web::ready))
         .route(paths::APPS_JOBS, get(jobs::list).post(jobs::submit))
         .route(paths::APP_JOB_ROUTE, get(jobs::job))
         .route(paths::APP_JOB_CANCEL_ROUTE, post(jobs::cancel));
     serving(Action::UseOwnSessions, signed)
+        .route(paths::APP_SESSION_WEB_ROUTE, get(to_sessions_origin))
+        .route(paths::APP_SESSION_WEB_ROOT_ROUTE, get(to_sessions_origin))
+        .route(paths::APP_SESSION_WEB_REST_ROUTE, get(to_sessions_origin))
         .route(paths::XTERM_SCRIPT, get(|| async { asset(XTERM_JS, "text/javascript; charset=utf-8") }))
         .route(paths::XTERM_FIT_SCRIPT, get(|| async { asset(XTERM_FIT_JS, "text/javascript; charset=utf-8") }))
         .route(paths::XTERM_STYLESHEET, get(|| async { asset(XTERM_CSS, "text/css; charset=utf-8") }))
@@ -197,6 +214,8 @@ struct WebPage {
     lab: String,
     /// Open it as soon as it answers (the page was reached from Launch).
     open: bool,
+    /// Where the page asks whether it answers yet (on Haven's own origin).
+    ready: String,
     last: Option<String>,
 }
 
@@ -223,7 +242,8 @@ async fn session(
         return render(&WebPage {
             title: "Session",
             c: Chrome::new(&csrf, Some(&who), "apps"),
-            lab: paths::app_session_web(&s.id),
+            lab: format!("{}{}", state.config.sessions_url, paths::app_session_web(&s.id)),
+            ready: paths::app_session_ready(&s.id),
             open: q.open.is_some(),
             s: row(&s),
             last,

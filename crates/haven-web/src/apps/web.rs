@@ -1,7 +1,10 @@
-//! A web session through Haven (JupyterLab): every request under `/apps/sessions/<id>/lab/` is
-//! its owner's alone (anyone else gets 404, audited, as for a terminal), and goes to the
-//! application's Unix socket, WebSockets included, with the session's path as its base URL (as
-//! Open OnDemand's `/node/` proxy does, so nothing is rewritten).
+//! A web session through Haven (JupyterLab), on the web sessions' own origin
+//! ([`crate::sessions_router`]): every request under `/apps/sessions/<id>/lab/` is its owner's
+//! alone (anyone else gets 404, audited, as for a terminal), and goes to the application's Unix
+//! socket, WebSockets included, with the session's path as its base URL (as Open OnDemand's
+//! `/node/` proxy does, so nothing is rewritten). Whatever answers there is the session's, not
+//! Haven's (a process in the sandbox can replace JupyterLab): hence the origin of its own, and a
+//! response whose headers Haven chooses (an allowlist), never a service worker.
 //!
 //! What Haven refuses at this door, whatever the application would do: its download and export
 //! endpoints (`files/`, `nbconvert/`, `view/`): files leave only through an output request; its
@@ -22,7 +25,7 @@ use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use haven_core::caller::Caller;
 use haven_core::workspaces::sessions::{Sessions, WebEndpoint};
@@ -59,25 +62,35 @@ const FORWARDED: [HeaderName; 11] = [
     header::PRAGMA,
 ];
 
-/// The application's response headers that Haven drops: hop-by-hop ones, and the framing and
-/// security headers Haven sets itself.
-const DROPPED: [HeaderName; 9] = [
-    header::CONNECTION,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::TE,
-    header::TRAILER,
-    header::CONTENT_SECURITY_POLICY,
-    header::X_FRAME_OPTIONS,
-    header::STRICT_TRANSPORT_SECURITY,
-    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+/// The application's response headers that reach the browser (its cookies apart, below): no
+/// `Content-Disposition` (no file handed over as a download), no `Service-Worker-Allowed`, no
+/// `Clear-Site-Data`, no CORS; Haven sets the security headers itself.
+const KEPT: [HeaderName; 10] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CACHE_CONTROL,
+    header::ETAG,
+    header::LAST_MODIFIED,
+    header::EXPIRES,
+    header::LOCATION,
+    header::VARY,
 ];
+/// At most this many cookies of the application's, each at most this long: they are the host's,
+/// sent with Haven's own requests too.
+const MAX_COOKIES: usize = 4;
+const MAX_COOKIE_BYTES: usize = 512;
+/// The largest message the application may send the browser (a plot in a cell's output).
+const MAX_APP_MESSAGE: usize = 16 * 1024 * 1024;
+/// How long a relayed message may wait for the other side to take it.
+const SEND_WITHIN: Duration = Duration::from_secs(30);
 
 /// What a web session's pages may do: its own scripts (JupyterLab compiles its settings'
 /// validators at run time: `unsafe-eval`), inline styles, images and fonts as data, its own
 /// WebSockets; nothing from elsewhere, and no framing.
 const POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; \
+     img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src blob:; \
      object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
 
 /// Cookies the application set for itself: Jupyter's XSRF token and its user's name.
@@ -93,20 +106,62 @@ fn refused(status: StatusCode, code: &'static str, message: &str) -> WebError {
 /// a download or an export. Uploads are judged on their body ([`is_upload`]).
 fn refused_path(rel: &str) -> Option<&'static str> {
     // Reading contents (to show them) is allowed: viewing and downloading are one API in
-    // Jupyter, so what is on the screen is the residual risk (docs/applications.md).
-    match rel.split('/').next().unwrap_or_default() {
+    // Jupyter, so what is on the screen is the residual risk (docs/applications.md). The first
+    // segment is judged decoded and in any case (`%66iles`, `Files`): stricter than the
+    // application, which routes on the raw path.
+    let first = percent_decoded(rel.split('/').next().unwrap_or_default()).to_ascii_lowercase();
+    match first.as_str() {
         "files" | "view" => Some("download"),
         "nbconvert" => Some("export"),
         _ => None,
     }
 }
 
-/// Whether a contents write carries a file from the user's computer: JupyterLab uploads (and
+/// A path with `//`, `.` or `..` segments, or an encoded separator or dot, which could mean
+/// something other than it seems to the application behind.
+fn ambiguous(rel: &str) -> bool {
+    let lower = rel.to_ascii_lowercase();
+    rel.contains("//")
+        || rel.split('/').any(|seg| seg == "." || seg == "..")
+        || ["%2f", "%5c", "%2e", "%00", "\\"].iter().any(|bad| lower.contains(bad))
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a contents write may carry a file from the user's computer: JupyterLab uploads (and
 /// takes dropped files) as base64, in chunks when large; saving what was edited in the page is
-/// text or JSON.
+/// text or JSON (or no content: a new folder, a rename). A body Haven cannot read as a JSON
+/// object counts as one (Python's parser takes what serde's refuses, `NaN` say: what Haven
+/// cannot judge, it does not pass on).
 fn is_upload(body: &[u8]) -> bool {
-    let Ok(model) = serde_json::from_slice::<serde_json::Value>(body) else { return false };
-    model.get("format").and_then(|f| f.as_str()) == Some("base64") || model.get("chunk").is_some()
+    if body.is_empty() {
+        return false;
+    }
+    let Ok(serde_json::Value::Object(model)) = serde_json::from_slice::<serde_json::Value>(body) else { return true };
+    let format_ok = match model.get("format") {
+        None | Some(serde_json::Value::Null) => true,
+        Some(serde_json::Value::String(f)) => f == "text" || f == "json",
+        Some(_) => false,
+    };
+    !format_ok || model.contains_key("chunk")
 }
 
 /// Every request under a web session's path.
@@ -120,11 +175,25 @@ pub async fn proxy(
     let (mut parts, body) = request.into_parts();
     // The path under the session's base URL, as the application will see it.
     let base = haven_core::paths::app_session_web(&id);
-    let rel = parts.uri.path().strip_prefix(base.as_str()).unwrap_or_default().to_string();
+    let Some(rel) = parts.uri.path().strip_prefix(base.as_str()).map(str::to_string) else {
+        return Err(refused(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address."));
+    };
     let websocket = parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let used = websocket || !matches!(parts.method, Method::GET | Method::HEAD);
     // Someone else's session, or none: 404 (audited), before anything else is said.
     let (_, endpoint) = state.sessions.web(&who, &id, used).await?;
+    if ambiguous(&rel) {
+        return Err(refused(StatusCode::BAD_REQUEST, "ambiguous_path", "This address is not one a session serves."));
+    }
+    // A service worker would outlive the page and the sign-in: none is let in.
+    if parts.headers.get("service-worker").is_some() {
+        state.sessions.transfer_refused(&who, &id, "service worker", parts.uri.path()).await?;
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "worker_refused",
+            "A session's page may not install a service worker.",
+        ));
+    }
     if let Some(what) = refused_path(&rel) {
         state.sessions.transfer_refused(&who, &id, what, parts.uri.path()).await?;
         return Err(refused(
@@ -135,7 +204,7 @@ pub async fn proxy(
     }
     if websocket {
         let origin = parts.headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or_default();
-        if origin.trim_end_matches('/') != state.config.public_url {
+        if origin.trim_end_matches('/') != state.config.sessions_url {
             tracing::warn!(origin, "a web session's WebSocket from another site was refused");
             return Err(refused(
                 StatusCode::FORBIDDEN,
@@ -146,8 +215,8 @@ pub async fn proxy(
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
             .await
             .map_err(|_| refused(StatusCode::BAD_REQUEST, "bad_upgrade", "This WebSocket request is malformed."))?;
-        let public_url = state.config.public_url.clone();
-        return websocket_bridge(state.sessions.clone(), who, id, endpoint, &parts, upgrade, &public_url).await;
+        let origin = state.config.sessions_url.clone();
+        return websocket_bridge(state.sessions.clone(), who, id, endpoint, &parts, upgrade, &origin).await;
     }
     let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         refused(
@@ -175,7 +244,7 @@ pub async fn proxy(
         .method(parts.method.clone())
         .uri(parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     if let Some(h) = forwarded.headers_mut() {
-        copy_request_headers(&parts.headers, h, &state.config.public_url);
+        copy_request_headers(&parts.headers, h, &state.config.sessions_url);
         if !body.is_empty() || !matches!(parts.method, Method::GET | Method::HEAD) {
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
@@ -183,10 +252,31 @@ pub async fn proxy(
     let forwarded = forwarded.body(Body::from(body)).map_err(WebError::internal)?;
     let answer = sender.send_request(forwarded).await.map_err(|e| unavailable(&e.to_string()))?;
     let (mut head, incoming) = answer.into_parts();
-    filter_response_headers(&mut head.headers);
+    filter_response_headers(&mut head.headers, &base, !rel.starts_with("static/"));
     let mut response = Response::from_parts(head, Body::new(incoming));
     response.extensions_mut().insert(crate::error::OwnBody);
     Ok(response)
+}
+
+/// Whether the caller's web session's application answers yet: `{"ready": …}`, for its page on
+/// Haven's own origin (which cannot ask the sessions' origin itself).
+pub async fn ready(
+    State(state): State<AppState>,
+    Page { who, .. }: Page,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let (_, endpoint) = state.sessions.web(&who, &id, false).await?;
+    let answers = async {
+        let stream = connect(&endpoint).await.ok()?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+        tokio::spawn(connection);
+        let status = format!("{}api/status", haven_core::paths::app_session_web(&id));
+        let mut ask = hyper::Request::get(status).body(Body::empty()).ok()?;
+        copy_request_headers(&HeaderMap::new(), ask.headers_mut(), &state.config.sessions_url);
+        Some(sender.send_request(ask).await.ok()?.status().is_success())
+    };
+    let ready = tokio::time::timeout(CONNECT_WITHIN, answers).await.ok().flatten().unwrap_or(false);
+    Ok(axum::Json(serde_json::json!({ "ready": ready })).into_response())
 }
 
 /// The application is not listening (yet): 503, and the page says to wait.
@@ -201,11 +291,26 @@ fn unavailable(why: &str) -> WebError {
 
 /// A connection to the application, if the socket's peer is the session's own identities.
 async fn connect(endpoint: &WebEndpoint) -> Result<tokio::net::UnixStream, WebError> {
+    use std::os::fd::AsRawFd;
     let WebEndpoint::Unix { path, uid, gid } = endpoint;
-    let stream = tokio::time::timeout(CONNECT_WITHIN, tokio::net::UnixStream::connect(path))
+    // Opened without following a link, and checked to be a socket of the session's own before
+    // anything connects to it: the folder is the session's, and Haven connects as root.
+    let socket = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| unavailable(&e.to_string()))?;
+    let stat = rustix::fs::fstat(&socket).map_err(|e| unavailable(&e.to_string()))?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Socket || stat.st_uid != *uid {
+        return Err(unavailable("not the session's socket"));
+    }
+    let by_descriptor = format!("/proc/self/fd/{}", socket.as_raw_fd());
+    let stream = tokio::time::timeout(CONNECT_WITHIN, tokio::net::UnixStream::connect(&by_descriptor))
         .await
         .map_err(|_| unavailable("timed out"))?
         .map_err(|e| unavailable(&e.to_string()))?;
+    drop(socket);
     let peer = stream.peer_cred().map_err(WebError::internal)?;
     if (peer.uid(), peer.gid()) != (*uid, *gid) {
         tracing::error!(
@@ -250,23 +355,37 @@ fn copy_request_headers(from: &HeaderMap, to: &mut HeaderMap, public_url: &str) 
     }
 }
 
-fn filter_response_headers(headers: &mut HeaderMap) {
-    for name in DROPPED {
-        headers.remove(name);
+/// Keeps the headers in [`KEPT`], and the application's own cookies, few and small, kept to the
+/// session's path; adds Haven's policy for the page, and `no-store` on what is not a static file
+/// (the contents API returns files' bytes; they are not left in the browser's cache).
+fn filter_response_headers(headers: &mut HeaderMap, base: &str, no_store: bool) {
+    let mut kept = HeaderMap::new();
+    for name in KEPT {
+        for v in headers.get_all(&name) {
+            kept.append(name.clone(), v.clone());
+        }
     }
-    let cookies: Vec<HeaderValue> = headers
+    let cookies = headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .filter(|v| {
-            v.to_str().ok().and_then(|c| c.split_once('=')).is_some_and(|(name, _)| applications_cookie(name.trim()))
+        .filter_map(|v| v.to_str().ok())
+        .filter(|c| c.len() <= MAX_COOKIE_BYTES)
+        .filter_map(|c| {
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (name, _) = pair.split_once('=')?;
+            applications_cookie(name.trim()).then(|| format!("{}; Path={base}; Secure; SameSite=Strict", pair.trim()))
         })
-        .cloned()
-        .collect();
-    headers.remove(header::SET_COOKIE);
+        .take(MAX_COOKIES);
     for c in cookies {
-        headers.append(header::SET_COOKIE, c);
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            kept.append(header::SET_COOKIE, v);
+        }
     }
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
+    if no_store {
+        kept.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    kept.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
+    *headers = kept;
 }
 
 // Why a web session's socket closed (a close frame's reason holds at most 123 bytes).
@@ -292,7 +411,9 @@ async fn websocket_bridge(
     if let Some(p) = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL) {
         request.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, p.clone());
     }
-    let config = tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(256 << 20));
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_APP_MESSAGE))
+        .max_frame_size(Some(MAX_APP_MESSAGE));
     let (app, answer) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .map_err(|e| unavailable(&e.to_string()))?;
@@ -325,7 +446,7 @@ async fn relay(browser: WebSocket, app: AppSocket, sessions: std::sync::Arc<Sess
                     Some(Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) | tungstenite::Message::Frame(_))) => continue,
                     Some(Ok(tungstenite::Message::Close(_))) | Some(Err(_)) | None => break Some((1000, "The application closed the connection.")),
                 };
-                if to_browser.send(out).await.is_err() {
+                if !matches!(tokio::time::timeout(SEND_WITHIN, to_browser.send(out)).await, Ok(Ok(()))) {
                     break None;
                 }
             }
@@ -347,16 +468,16 @@ async fn relay(browser: WebSocket, app: AppSocket, sessions: std::sync::Arc<Sess
                 };
                 last_use = tokio::time::Instant::now();
                 sessions.touched(&id);
-                if to_app.send(out).await.is_err() {
+                if !matches!(tokio::time::timeout(SEND_WITHIN, to_app.send(out)).await, Ok(Ok(()))) {
                     break Some((1000, "The application closed the connection."));
                 }
             }
         }
     };
-    let _ = to_app.close().await;
-    if let Some((code, reason)) = closing {
-        let _ = to_browser.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-    }
+    let _ = tokio::time::timeout(SEND_WITHIN, to_app.close()).await;
+    let (code, reason) = closing.unwrap_or((1000, ""));
+    let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    let _ = tokio::time::timeout(SEND_WITHIN, to_browser.send(close)).await;
 }
 
 #[cfg(test)]
@@ -373,6 +494,10 @@ mod tests {
         assert_eq!(refused_path("api/contents/N/a.ipynb"), None);
         assert_eq!(refused_path("lab"), None);
         assert_eq!(refused_path("filesystem"), None);
+        assert_eq!(refused_path("%66iles/S/x.csv"), Some("download"));
+        assert_eq!(refused_path("Files/S/x.csv"), Some("download"));
+        assert!(ambiguous("api/../files/x") && ambiguous("//files") && ambiguous("api/contents/%2e%2e/x"));
+        assert!(!ambiguous("api/contents/N/My%20analysis.ipynb"));
     }
 
     #[test]
@@ -381,7 +506,10 @@ mod tests {
         assert!(is_upload(br#"{"type":"file","format":"text","chunk":2,"content":"a"}"#));
         assert!(!is_upload(br#"{"type":"notebook","format":"json","content":{}}"#));
         assert!(!is_upload(br#"{"type":"file","format":"text","content":"print(1)"}"#));
-        assert!(!is_upload(b"not json"));
+        assert!(is_upload(b"not json"), "what Haven cannot read, it does not pass on");
+        assert!(is_upload(br#"{"type":"file","format":"base64","content":"AA","x":NaN}"#));
+        assert!(is_upload(br#"{"format":"hex"}"#));
+        assert!(!is_upload(br#"{"type":"directory"}"#) && !is_upload(br#"{"path":"N/b.ipynb"}"#) && !is_upload(b""));
     }
 
     #[test]
@@ -398,10 +526,19 @@ mod tests {
         assert!(to.get(header::AUTHORIZATION).is_none() && to.get("x-csrf-token").is_none());
         let mut back = HeaderMap::new();
         back.append(header::SET_COOKIE, HeaderValue::from_static("__Host-haven-session=evil; Path=/"));
-        back.append(header::SET_COOKIE, HeaderValue::from_static("_xsrf=new; Path=/apps/sessions/x/lab/"));
-        filter_response_headers(&mut back);
+        back.append(header::SET_COOKIE, HeaderValue::from_static("_xsrf=new; Path=/"));
+        back.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=x.csv"));
+        back.insert("service-worker-allowed", HeaderValue::from_static("/"));
+        back.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+        back.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+        filter_response_headers(&mut back, "/apps/sessions/x/lab/", true);
         let set: Vec<_> = back.get_all(header::SET_COOKIE).iter().collect();
-        assert_eq!(set, vec!["_xsrf=new; Path=/apps/sessions/x/lab/"]);
+        assert_eq!(set, vec!["_xsrf=new; Path=/apps/sessions/x/lab/; Secure; SameSite=Strict"]);
         assert_eq!(back.get(header::CONTENT_SECURITY_POLICY).unwrap(), POLICY);
+        assert_eq!(back.get(header::CACHE_CONTROL).unwrap(), "no-store");
+        assert_eq!(back.get(header::CONTENT_TYPE).unwrap(), "text/csv");
+        for gone in ["content-disposition", "service-worker-allowed", "clear-site-data"] {
+            assert!(back.get(gone).is_none(), "{gone}");
+        }
     }
 }

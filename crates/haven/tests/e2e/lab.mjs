@@ -52,6 +52,9 @@ try {
   await page.waitForURL('**/apps/sessions/*');
   const sessionUrl = page.url().split('?')[0];
   await check(page, 'starting');
+  // JupyterLab is served from the web sessions' own origin (another port), not Haven's.
+  const lab = await page.getAttribute('#open-lab', 'href');
+  if (new URL(lab).origin === new URL(HAVEN_URL).origin) fail(`JupyterLab is on Haven's own origin: ${lab}`);
   await page.waitForURL('**/lab/**', { timeout: 60000 }).catch(async () =>
     fail(`JupyterLab did not open: ${await page.textContent('main')}`));
   await page.locator('.jp-Launcher').first().waitFor({ timeout: 60000 }).catch(async () => {
@@ -59,7 +62,6 @@ try {
     fail(`JupyterLab's launcher did not show at ${page.url()}; the console said: ${problems.slice(0, 8).join(' | ')}`);
   });
   console.log(`JupyterLab usable ${Date.now() - started} ms after Launch`);
-  const lab = sessionUrl + '/lab/';
 
   await newNotebook(page, 'Python 3 (ipykernel)');
   await runCell(page, 'import os; print(6 * 7, os.getuid() > 2000000000, sorted(os.listdir("/drives")))', "42 True ['N', 'S', 'outputs']");
@@ -69,7 +71,7 @@ try {
 
   // Files leave only by egress, and come in only by File Transfer: Haven refuses JupyterLab's
   // download, export and upload, whatever the page would do.
-  const answers = await page.evaluate(async (lab) => {
+  const answers = await page.evaluate(async ([lab, havenUrl]) => {
     const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || '';
     const status = async (path, init) => (await fetch(lab + path, init)).status;
     const put = (body) => ({
@@ -77,7 +79,17 @@ try {
       headers: { 'Content-Type': 'application/json', 'X-XSRFToken': decodeURIComponent(xsrf) },
       body: JSON.stringify(body),
     });
+    // Haven's own pages are another origin from here: a script in JupyterLab cannot read them.
+    let haven;
+    try {
+      const r = await fetch(havenUrl + '/security', { credentials: 'include' });
+      haven = `read ${r.status}`;
+    } catch (e) {
+      haven = 'refused';
+    }
     return {
+      haven,
+      worker: await status('sw.js', { headers: { 'Service-Worker': 'script' } }),
       download: await status('files/N/Untitled.ipynb?download=1'),
       export: await status('nbconvert/html/N/Untitled.ipynb?download=true'),
       view: await status('view/N/Untitled.ipynb'),
@@ -86,15 +98,15 @@ try {
       save: await status('api/contents/N/notes.txt', put({ type: 'file', format: 'text', content: 'code, not data' })),
       read: await status('api/contents/N/notes.txt'),
     };
-  }, lab);
-  const expected = { download: 403, export: 403, view: 403, upload: 403, chunked: 403, save: 201, read: 200 };
+  }, [lab, HAVEN_URL]);
+  const expected = { download: 403, export: 403, view: 403, upload: 403, chunked: 403, save: 201, read: 200, worker: 403, haven: 'refused' };
   for (const [k, v] of Object.entries(expected)) {
     if (answers[k] !== v) fail(`${k}: ${answers[k]}, expected ${v} (${JSON.stringify(answers)})`);
   }
 
   // Another signed-in user cannot reach the session, not even its application's status.
   const other = await onboard(browser, OTHER_LINK, 'mallory');
-  for (const url of [sessionUrl, lab, lab + 'api/status', lab + 'api/contents/N']) {
+  for (const url of [sessionUrl, lab, lab + 'api/status', lab + 'api/contents/N', sessionUrl + '/ready']) {
     const r = await other.goto(url);
     if (r.status() !== 404) fail(`another user got ${r.status()} for ${url}`);
   }
