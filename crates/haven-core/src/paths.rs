@@ -129,6 +129,7 @@ pub const APP_SESSION_TERMINAL_ROUTE: &str = "/apps/sessions/{id}/terminal";
 pub const APP_SESSION_STOP_ROUTE: &str = "/apps/sessions/{id}/stop";
 pub const APP_SESSION_WEB_ROUTE: &str = "/apps/sessions/{id}/lab";
 pub const APP_SESSION_READY_ROUTE: &str = "/apps/sessions/{id}/ready";
+pub const APP_SESSION_DESKTOP_ROUTE: &str = "/apps/sessions/{id}/desktop";
 pub const APP_SESSION_WEB_ROOT_ROUTE: &str = "/apps/sessions/{id}/lab/";
 pub const APP_SESSION_WEB_REST_ROUTE: &str = "/apps/sessions/{id}/lab/{*rest}";
 pub const APPS_CATALOGUE: &str = "/apps/catalogue";
@@ -142,6 +143,8 @@ pub const XTERM_STYLESHEET: &str = "/static/xterm/xterm.css";
 pub const TERMINAL_SCRIPT: &str = "/static/terminal.js";
 pub const JOB_SCRIPT: &str = "/static/job.js";
 pub const WEB_SESSION_SCRIPT: &str = "/static/web-session.js";
+pub const DESKTOP_SCRIPT: &str = "/static/desktop.js";
+pub const NOVNC_SCRIPT: &str = "/static/novnc/rfb.js";
 
 /// An asset's drives page: `drive` (home, shared, outputs) at `path` (`""` for the top).
 pub fn apps_drives(name: &str, drive: &str, path: &str) -> String {
@@ -166,9 +169,9 @@ pub fn app_session_web(id: &str) -> String {
 /// Whether `path` is under a web session's address (`/apps/sessions/<id>/lab`), what the web
 /// sessions' origin serves.
 pub fn is_app_session_web_path(path: &str) -> bool {
-    path.strip_prefix("/apps/sessions/")
-        .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(id, rest)| !id.is_empty() && (rest == "lab" || rest.starts_with("lab/") || rest.starts_with("lab?")))
+    path.strip_prefix("/apps/sessions/").and_then(|rest| rest.split_once('/')).is_some_and(|(id, rest)| {
+        !id.is_empty() && (rest == "lab" || rest.starts_with("lab/") || rest.starts_with("lab?"))
+    })
 }
 
 /// Whether a web session's application answers yet (its page asks, on Haven's own origin).

@@ -103,6 +103,22 @@ fn failed(what: &str) -> impl Fn(std::io::Error) -> BackendError + '_ {
 /// A web session's socket folder in its run directory, and the socket its application listens on.
 const WEB_DIR: &str = "web";
 const WEB_SOCKET: &str = "app.sock";
+/// A desktop session's RFB socket, in the same folder.
+const DESKTOP_SOCKET: &str = "vnc.sock";
+/// The desktop's X server (TigerVNC's, by its own name: `Xvnc` is a link through
+/// `/etc/alternatives`) and window manager.
+const XVNC: &str = "/usr/bin/Xtigervnc";
+const WINDOW_MANAGER: &str = "/usr/bin/openbox";
+
+/// Starts a desktop session's X server on its socket, with no clipboard either way (and nothing
+/// inside may turn it back on), then the window manager, then the application (its end ends the
+/// session).
+const DESKTOP: &str = r#"/usr/bin/Xtigervnc :1 -rfbunixpath /run/haven/web/vnc.sock -rfbunixmode 0600 -rfbport -1   -SecurityTypes None -SendCutText=0 -AcceptCutText=0 -SendPrimary=0 -SetPrimary=0 -AllowOverride=   -noclipboard -geometry "${HAVEN_DESKTOP_SIZE:-1280x800}" -depth 24 -nolisten tcp -NeverShared &
+for i in $(seq 200); do [ -S /run/haven/web/vnc.sock ] && break; sleep 0.05; done
+sleep 0.2
+export DISPLAY=:1
+/usr/bin/openbox --config-file /run/haven/openbox.xml &
+exec "$@""#;
 
 /// Jupyter Server's configuration for a web session (found through `JUPYTER_CONFIG_PATH`): the
 /// session's socket and base URL, no token (Haven lets only the session's owner through, and
@@ -131,6 +147,18 @@ fn jupyter_config(id: &str) -> String {
     })
     .to_string()
 }
+
+/// The window manager's settings for a desktop session: the keyboard goes to the window under the
+/// pointer (openbox's click-to-focus left a freshly mapped window without it in the sandbox), one
+/// desktop, no menus.
+const OPENBOX_CONFIG: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<openbox_config xmlns="http://openbox.org/3.4/rc">
+  <focus><focusNew>yes</focusNew><followMouse>yes</followMouse><focusDelay>0</focusDelay><underMouse>yes</underMouse><raiseOnFocus>no</raiseOnFocus></focus>
+  <desktops><number>1</number></desktops>
+  <theme><name>Clearlooks</name></theme>
+  <applications><application class="*"><maximized>yes</maximized><decor>yes</decor></application></applications>
+</openbox_config>
+"#;
 
 /// JupyterLab's commands that would take files out through the browser, switched off (Haven
 /// refuses their endpoints too: this keeps them out of the menus).
@@ -286,6 +314,10 @@ impl LocalBackend {
         files.push(("Rprofile", rprofile));
         files.push(("condarc", condarc));
         let web = l.app.kind == AppKind::Web;
+        let socket_dir = l.app.kind != AppKind::Terminal;
+        if l.app.kind == AppKind::Desktop {
+            files.push(("openbox.xml", OPENBOX_CONFIG.to_string()));
+        }
         if web {
             files.push(("jupyter/jupyter_server_config.json", jupyter_config(&l.id)));
             files.push(("jupyter/labconfig/page_config.json", JUPYTERLAB_PAGE_CONFIG.to_string()));
@@ -295,10 +327,14 @@ impl LocalBackend {
             use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir2.parent().unwrap_or(&dir2))?;
             std::fs::DirBuilder::new().mode(0o700).create(&dir2)?;
+            if socket_dir {
+                std::fs::DirBuilder::new().mode(0o700).create(dir2.join(WEB_DIR))?;
+                std::os::unix::fs::chown(dir2.join(WEB_DIR), Some(uid), Some(gid))?;
+            }
             if web {
                 // The socket's folder is the session's to write; Jupyter's configuration is
                 // made read-only once written (below).
-                for sub in [WEB_DIR, "jupyter", "jupyter/labconfig"] {
+                for sub in ["jupyter", "jupyter/labconfig"] {
                     std::fs::DirBuilder::new().mode(0o700).create(dir2.join(sub))?;
                     std::os::unix::fs::chown(dir2.join(sub), Some(uid), Some(gid))?;
                 }
@@ -369,7 +405,7 @@ impl LocalBackend {
             Bind { host: self.drive_path(&l.outputs), inside: "/drives/outputs".into(), writable: true },
             Bind { host: run_dir.clone(), inside: "/run/haven".into(), writable: false },
         ];
-        if l.app.kind == AppKind::Web {
+        if l.app.kind != AppKind::Terminal {
             binds.push(Bind { host: run_dir.join(WEB_DIR), inside: format!("/run/haven/{WEB_DIR}"), writable: true });
         }
         let spec = Spec {
@@ -442,15 +478,23 @@ impl SessionBackend for LocalBackend {
     }
 
     async fn launch(&self, l: Launch) -> Result<(), BackendError> {
-        if l.app.kind == AppKind::Desktop {
-            return Err(BackendError::Unavailable(
-                "desktop sessions cannot run on this Haven yet; terminal and web applications can".into(),
-            ));
-        }
         // The shell gets the terminal as its own (job control, Ctrl-C) in the session the
-        // sandbox made for it. A web application's log goes to the terminal too: what it printed
-        // last is what its owner sees if it stops at once.
-        let (cmd, cleanup) = self.sandbox(&l, &["/usr/bin/setsid", "--ctty", "--wait"]).await?;
+        // sandbox made for it. A web application's or a desktop's log goes to the terminal too:
+        // what it printed last is what its owner sees if it stops at once.
+        let wrap: &[&str] = if l.app.kind == AppKind::Desktop {
+            for needed in [XVNC, WINDOW_MANAGER] {
+                if !Path::new(needed).is_file() {
+                    return Err(BackendError::Unavailable(format!(
+                        "a desktop needs {needed} on this host (Debian's tigervnc-standalone-server and openbox); \
+                         the service desk can install them"
+                    )));
+                }
+            }
+            &["/bin/sh", "-c", DESKTOP, "haven-desktop"]
+        } else {
+            &["/usr/bin/setsid", "--ctty", "--wait"]
+        };
+        let (cmd, cleanup) = self.sandbox(&l, wrap).await?;
         let run_dir = self.config.run_root.join(&l.id);
         let mut cmd = cmd;
         let (pty_out, pty, terminal) = pty::open().map_err(failed("no terminal could be opened"))?;
@@ -473,11 +517,14 @@ impl SessionBackend for LocalBackend {
             generation: AtomicU64::new(0),
             kill: Mutex::new(Some(kill_tx)),
             ended: ended_rx,
-            web: (l.app.kind == AppKind::Web).then(|| WebEndpoint::Unix {
-                path: run_dir.join(WEB_DIR).join(WEB_SOCKET),
-                uid: l.identity.uid,
-                gid: l.identity.gid,
-            }),
+            web: match l.app.kind {
+                AppKind::Terminal => None,
+                kind => Some(WebEndpoint::Unix {
+                    path: run_dir.join(WEB_DIR).join(if kind == AppKind::Web { WEB_SOCKET } else { DESKTOP_SOCKET }),
+                    uid: l.identity.uid,
+                    gid: l.identity.gid,
+                }),
+            },
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running.clone());
         tokio::spawn(pump(pty_out, running.clone(), self.epoch));

@@ -120,7 +120,7 @@ pub const FIRST_SESSION_ID: u32 = 100_000;
 /// What programs need from `/etc` (the loader's cache, certificates, time zone, name lookup,
 /// which system this is, the shell's and terminal's settings), and nothing else: not the accounts, and not the configuration of the host's services, which
 /// may hold secrets (Haven's own among them).
-const ETC: [&str; 22] = [
+const ETC: [&str; 24] = [
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
     "/etc/ld.so.conf.d",
@@ -143,6 +143,9 @@ const ETC: [&str; 22] = [
     "/etc/inputrc",
     "/etc/profile",
     "/etc/terminfo",
+    // The desktop: X's and the window manager's defaults.
+    "/etc/X11",
+    "/etc/xdg",
 ];
 
 /// Whether `id` names an account or group of the host's own (`passwd` or `group`): in the

@@ -352,3 +352,38 @@ fn jupyterlab_in_chromium() {
     assert!(trail.matches("app_session.transfer_refused").count() >= 5, "{trail}");
     assert!(server.stop().success());
 }
+
+/// A desktop (Debian's TigerVNC Xvnc and openbox, xterm as its application) in a session,
+/// drawn by noVNC in Chromium through Haven's WebSocket bridge; typing reaches it.
+#[test]
+fn a_desktop_in_chromium() {
+    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
+    else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
+        return;
+    };
+    if haven_testkit::tool("HAVEN_TEST_BWRAP").is_none() || !haven_testkit::root("sessions") {
+        return;
+    }
+    let env: Vec<(&str, &str)> = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, data, member, other) = asset_with_a_member(dir.path(), &env);
+    let d = data.to_str().unwrap();
+    haven(&["apps", "add", "desktop", "1", "--kind", "desktop", "--command", "/usr/bin/xterm", "--data-dir", d], &env);
+    let script = e2e_script("desktop.mjs", &node_path);
+    let out = Command::new("node")
+        .arg(&script)
+        .env("HAVEN_URL", &server.url)
+        .env("CHROMIUM", &chromium)
+        .env("DATA_DIR", &data)
+        .env("MEMBER_LINK", member)
+        .env("OTHER_LINK", other)
+        .output()
+        .expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    keep_screenshots(&data);
+    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    let typed = std::fs::read_to_string(data.join("drives/assets/heart/homes/rita/desktop.txt")).unwrap_or_default();
+    assert_eq!(typed, "typed-on-the-desktop\n", "what was typed on the desktop ran there");
+    assert!(server.stop().success());
+}

@@ -593,11 +593,11 @@ impl Sessions {
         self.backend.terminal(id).await.map_err(|e| CoreError::Conflict(e.to_string()))
     }
 
-    /// Where the caller's own running web session answers; used, as far as the idle clock goes,
-    /// when `used` (a change or a message from the browser, not the page's own polling).
+    /// Where the caller's own running web or desktop session answers; used, as far as the idle
+    /// clock goes, when `used` (a change or a message from the browser, not a page's polling).
     pub async fn web(&self, who: &Caller, id: &str, used: bool) -> Result<(SessionRecord, WebEndpoint), CoreError> {
         let s = self.own_running(who, id).await?;
-        if s.kind != AppKind::Web {
+        if s.kind == AppKind::Terminal {
             return Err(CoreError::NotFound);
         }
         let endpoint = self.backend.web_endpoint(id).ok_or_else(|| {

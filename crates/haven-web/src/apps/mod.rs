@@ -2,6 +2,7 @@
 //! the caller's assets, and their sessions), a terminal session's page, and its WebSocket
 //! ([`terminal`]), which only the session's owner can open; batch jobs ([`jobs`]).
 
+mod desktop;
 mod jobs;
 mod terminal;
 mod web;
@@ -29,6 +30,8 @@ pub const XTERM_CSS: &[u8] = include_bytes!("../../static/xterm/xterm.css");
 pub const TERMINAL_JS: &[u8] = include_bytes!("../../static/terminal.js");
 pub const JOB_JS: &[u8] = include_bytes!("../../static/job.js");
 pub const WEB_SESSION_JS: &[u8] = include_bytes!("../../static/web-session.js");
+pub const DESKTOP_JS: &[u8] = include_bytes!("../../static/desktop.js");
+pub const NOVNC_JS: &[u8] = include_bytes!("../../static/novnc/rfb.js");
 
 /// A web session's address on Haven's own origin: sent on to the web sessions' origin, where
 /// it is served (nothing of it is served here).
@@ -56,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route(paths::APP_SESSION_TERMINAL_ROUTE, get(terminal::connect))
         .route(paths::APP_SESSION_STOP_ROUTE, post(stop))
         .route(paths::APP_SESSION_READY_ROUTE, get(web::ready))
+        .route(paths::APP_SESSION_DESKTOP_ROUTE, get(desktop::connect))
         .route(paths::APPS_JOBS, get(jobs::list).post(jobs::submit))
         .route(paths::APP_JOB_ROUTE, get(jobs::job))
         .route(paths::APP_JOB_CANCEL_ROUTE, post(jobs::cancel));
@@ -69,6 +73,8 @@ pub fn routes() -> Router<AppState> {
         .route(paths::TERMINAL_SCRIPT, get(|| async { asset(TERMINAL_JS, "text/javascript; charset=utf-8") }))
         .route(paths::JOB_SCRIPT, get(|| async { asset(JOB_JS, "text/javascript; charset=utf-8") }))
         .route(paths::WEB_SESSION_SCRIPT, get(|| async { asset(WEB_SESSION_JS, "text/javascript; charset=utf-8") }))
+        .route(paths::DESKTOP_SCRIPT, get(|| async { asset(DESKTOP_JS, "text/javascript; charset=utf-8") }))
+        .route(paths::NOVNC_SCRIPT, get(|| async { asset(NOVNC_JS, "text/javascript; charset=utf-8") }))
 }
 
 fn asset(body: &'static [u8], kind: &'static str) -> Response {
@@ -205,6 +211,15 @@ struct TerminalPage {
 }
 
 #[derive(Template)]
+#[template(path = "apps/desktop.html")]
+struct DesktopPage {
+    title: &'static str,
+    c: Chrome,
+    s: SessionRow,
+    last: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "apps/web.html")]
 struct WebPage {
     title: &'static str,
@@ -238,6 +253,9 @@ async fn session(
         state.sessions.own_running(&who, &id).await?;
     }
     let last = state.sessions.last_output(&who, &id).await?.map(|b| plain_text(&b, 40)).filter(|t| !t.is_empty());
+    if s.kind == haven_core::workspaces::catalogue::AppKind::Desktop {
+        return render(&DesktopPage { title: "Desktop", c: Chrome::new(&csrf, Some(&who), "apps"), s: row(&s), last });
+    }
     if s.kind == haven_core::workspaces::catalogue::AppKind::Web {
         return render(&WebPage {
             title: "Session",

@@ -181,7 +181,10 @@ pub async fn proxy(
     let websocket = parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let used = websocket || !matches!(parts.method, Method::GET | Method::HEAD);
     // Someone else's session, or none: 404 (audited), before anything else is said.
-    let (_, endpoint) = state.sessions.web(&who, &id, used).await?;
+    let (session, endpoint) = state.sessions.web(&who, &id, used).await?;
+    if session.kind != haven_core::workspaces::catalogue::AppKind::Web {
+        return Err(refused(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address."));
+    }
     if ambiguous(&rel) {
         return Err(refused(StatusCode::BAD_REQUEST, "ambiguous_path", "This address is not one a session serves."));
     }
@@ -265,7 +268,10 @@ pub async fn ready(
     Page { who, .. }: Page,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    let (_, endpoint) = state.sessions.web(&who, &id, false).await?;
+    let (session, endpoint) = state.sessions.web(&who, &id, false).await?;
+    if session.kind != haven_core::workspaces::catalogue::AppKind::Web {
+        return Ok(axum::Json(serde_json::json!({ "ready": true })).into_response());
+    }
     let answers = async {
         let stream = connect(&endpoint).await.ok()?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
@@ -290,7 +296,7 @@ fn unavailable(why: &str) -> WebError {
 }
 
 /// A connection to the application, if the socket's peer is the session's own identities.
-async fn connect(endpoint: &WebEndpoint) -> Result<tokio::net::UnixStream, WebError> {
+pub(super) async fn connect(endpoint: &WebEndpoint) -> Result<tokio::net::UnixStream, WebError> {
     use std::os::fd::AsRawFd;
     let WebEndpoint::Unix { path, uid, gid } = endpoint;
     // Opened without following a link, and checked to be a socket of the session's own before
