@@ -77,9 +77,11 @@ pub enum Action {
     /// Submit, see and cancel one's own batch jobs: their owner, signed in fully or at the
     /// console in their name (`haven jobs submit --as`); the asset must be reachable by them.
     RunOwnJobs,
-    /// Read a batch job's log (what its script printed is the data): its owner, and the console,
-    /// whose operator holds the host anyway (audited).
+    /// Read one's own batch job's log (what its script printed is the data): its owner.
     ReadJobLog,
+    /// Read any batch job's log: the console alone, whose operator holds the host anyway
+    /// (audited); never the service desk.
+    ReadAnyJobLog,
 }
 
 /// The caller's relation to one asset, worked out by the use case from the asset's records
@@ -98,7 +100,7 @@ pub struct Standing {
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -131,6 +133,7 @@ impl Action {
         Action::ManageSessions,
         Action::RunOwnJobs,
         Action::ReadJobLog,
+        Action::ReadAnyJobLog,
     ];
 
     /// What the action is about when a page asks for it without naming a thing: the caller's
@@ -158,7 +161,8 @@ impl Action {
             | Action::DecideAccess
             | Action::ManageCatalogue
             | Action::ReadCatalogue
-            | Action::ManageSessions => Resource::Service,
+            | Action::ManageSessions
+            | Action::ReadAnyJobLog => Resource::Service,
             // Without a named asset, only the service desk's standing counts.
             Action::ManageAsset
             | Action::NominateAdmins
@@ -224,7 +228,8 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
         (Action::UseOwnSessions, Resource::Account(owner)) => own(owner) && full,
         (Action::ManageSessions, Resource::Service) => desk,
         (Action::RunOwnJobs, Resource::Account(owner)) => own(owner) && (full || console_named),
-        (Action::ReadJobLog, Resource::Account(owner)) => (own(owner) && (full || console_named)) || console,
+        (Action::ReadJobLog, Resource::Account(owner)) => own(owner) && (full || console_named),
+        (Action::ReadAnyJobLog, Resource::Service) => console,
         (Action::ViewAuditTrail, Resource::Service) => desk || auditor,
         (Action::ViewGovernance, Resource::Service) => desk_reads || auditor_reads,
         (Action::CreateAsset | Action::DecideAccess, Resource::Service) => desk_writes,

@@ -113,7 +113,9 @@ const WINDOW_MANAGER: &str = "/usr/bin/openbox";
 /// Starts a desktop session's X server on its socket, with no clipboard either way (and nothing
 /// inside may turn it back on), then the window manager, then the application (its end ends the
 /// session).
-const DESKTOP: &str = r#"/usr/bin/Xtigervnc :1 -rfbunixpath /run/haven/web/vnc.sock -rfbunixmode 0600 -rfbport -1   -SecurityTypes None -SendCutText=0 -AcceptCutText=0 -SendPrimary=0 -SetPrimary=0 -AllowOverride=   -noclipboard -geometry "${HAVEN_DESKTOP_SIZE:-1280x800}" -depth 24 -nolisten tcp -NeverShared &
+const DESKTOP: &str = r#"/usr/bin/Xtigervnc :1 -rfbunixpath /run/haven/web/vnc.sock -rfbunixmode 0600 -rfbport -1 \
+  -SecurityTypes None -SendCutText=0 -AcceptCutText=0 -SendPrimary=0 -SetPrimary=0 -AllowOverride= -noclipboard \
+  -geometry "${HAVEN_DESKTOP_SIZE:-1280x800}" -depth 24 -nolisten tcp -NeverShared &
 for i in $(seq 200); do [ -S /run/haven/web/vnc.sock ] && break; sleep 0.05; done
 sleep 0.2
 export DISPLAY=:1

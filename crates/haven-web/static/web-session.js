@@ -21,7 +21,12 @@ if (state && state.dataset.open === 'true') {
     } catch (e) {
       // The network blinked: ask again.
     }
-    state.textContent = `Starting… ${Math.round((Date.now() - started) / 1000)} s`;
+    const waited = Math.round((Date.now() - started) / 1000);
+    if (waited > 120) {
+      state.textContent = 'It has not answered in two minutes: it may have failed to start. Reload this page to see what it printed, or stop it and start it again.';
+      return;
+    }
+    state.textContent = `Starting… ${waited} s`;
     setTimeout(poll, 500);
   };
   poll();

@@ -321,7 +321,9 @@ impl Sessions {
     /// the console's; each reading audited. Empty until the job has printed something.
     pub async fn job_log(&self, who: &Caller, id: &str, max: u64) -> Result<JobLog, CoreError> {
         let j = self.job(who, id).await?;
-        if !can(who, Action::ReadJobLog, Resource::Account(&j.owner)) {
+        if !can(who, Action::ReadJobLog, Resource::Account(&j.owner))
+            && !can(who, Action::ReadAnyJobLog, Resource::Service)
+        {
             self.refused_as(action::JOB_REFUSED, who, id, Some(&j.owner)).await?;
             return Err(CoreError::NotFound);
         }

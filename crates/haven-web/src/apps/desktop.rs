@@ -24,6 +24,8 @@ use crate::{AppState, WebError};
 
 /// The largest message the browser may send: RFB's input messages are a few bytes.
 pub const MAX_MESSAGE: usize = 64 * 1024;
+/// How long (in tenths of a second) a new desktop's X server has to start listening.
+const STARTING_TRIES: u32 = 200;
 const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 const SEND_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 const REVOKED: &str = "Closed: you signed out, or may no longer use this session. Sign in to reopen it.";
@@ -54,7 +56,18 @@ pub async fn connect(
         tracing::warn!(origin, "a desktop WebSocket from another site was refused");
         return Ok((StatusCode::FORBIDDEN, "A desktop opens only from Haven's own pages.").into_response());
     }
-    let screen = super::web::connect(&endpoint).await?;
+    // The X server takes a moment to listen after a launch (longer on a busy host): wait for it.
+    let mut tries = 0;
+    let screen = loop {
+        match super::web::connect(&endpoint).await {
+            Ok(s) => break s,
+            Err(_) if tries < STARTING_TRIES => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let sessions = state.sessions.clone();
     Ok(upgrade
         .max_message_size(MAX_MESSAGE * 16)

@@ -2,6 +2,7 @@
 // session's screen (Xvnc with a window manager and xterm, in the sandbox) from the RFB bytes
 // Haven relays; typing reaches the desktop. Another signed-in user gets 404 for the session and
 // its WebSocket. Haven's page is checked with axe-core.
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { fail, onboard, pageChecks } from './lib.mjs';
 
@@ -42,9 +43,16 @@ try {
   await check(page, 'screen');
   // Typing reaches the xterm on the desktop: a command whose effect Haven can see on N:.
   // Windows fill the desktop, and the keyboard follows the pointer: a click gives it to xterm.
-  await page.click('#screen canvas');
-  await page.keyboard.type('echo typed-on-the-desktop > /drives/N/desktop.txt\n');
-  await page.waitForTimeout(2000);
+  // Its shell may still be starting: the (idempotent) command is typed again until its file is
+  // on N: (this process runs beside Haven and reads the data directory to see).
+  const typed = `${DATA_DIR}/drives/assets/heart/homes/rita/desktop.txt`;
+  const ran = () => { try { return readFileSync(typed, 'utf8') === 'typed-on-the-desktop\n'; } catch { return false; } };
+  for (let attempt = 0; !ran(); attempt++) {
+    if (attempt === 5) fail('what was typed on the desktop never ran there');
+    await page.click('#screen canvas');
+    await page.keyboard.type('echo typed-on-the-desktop > /drives/N/desktop.txt\n');
+    for (const until = Date.now() + 3000; !ran() && Date.now() < until; ) await page.waitForTimeout(100);
+  }
   await page.screenshot({ path: `${DATA_DIR}/desktop-screen.png` });
 
   const other = await onboard(browser, OTHER_LINK, 'mallory');
