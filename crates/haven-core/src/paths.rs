@@ -134,6 +134,7 @@ pub const APP_SESSION_WEB_ROOT_ROUTE: &str = "/apps/sessions/{id}/lab/";
 pub const APP_SESSION_WEB_REST_ROUTE: &str = "/apps/sessions/{id}/lab/{*rest}";
 pub const APPS_CATALOGUE: &str = "/apps/catalogue";
 pub const APPS_DRIVES_ROUTE: &str = "/apps/drives/{name}";
+pub const APPS_DRIVES_COPY_ROUTE: &str = "/apps/drives/{name}/copy";
 pub const APPS_JOBS: &str = "/apps/jobs";
 pub const APP_JOB_ROUTE: &str = "/apps/jobs/{id}";
 pub const APP_JOB_CANCEL_ROUTE: &str = "/apps/jobs/{id}/cancel";
@@ -154,6 +155,11 @@ pub fn apps_drives(name: &str, drive: &str, path: &str) -> String {
         url.extend(form_urlencoded::byte_serialize(path.as_bytes()));
     }
     url
+}
+
+/// Where a file is copied from one of an asset's drives to another.
+pub fn apps_drives_copy(name: &str) -> String {
+    format!("{APPS}/drives/{name}/copy")
 }
 
 /// A session's page (its terminal), its owner's alone.

@@ -137,6 +137,17 @@ impl Drives for LocalDrives {
         .map_err(io)
     }
 
+    async fn open(&self, drive: &Drive, path: &str) -> Result<(ByteStream, u64), DriveError> {
+        let dir = self.dir(drive)?;
+        let parts: Vec<String> = path.split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();
+        for part in &parts {
+            check_name(part)?;
+        }
+        let (file, size) = spawn_blocking(move || open_beneath(&dir, &parts)).await.map_err(joined)??;
+        let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
+        Ok((Box::pin(stream), size))
+    }
+
     async fn remove(&self, drive: &Drive, name: &str) -> Result<(), DriveError> {
         check_name(name)?;
         let path = self.dir(drive)?.join(name);
@@ -273,6 +284,37 @@ fn bytes_under(dir: &Path) -> std::io::Result<u64> {
 /// (`openat`) with `O_NOFOLLOW`, and each entry looked at without following it: a session that
 /// swaps a folder for a link to elsewhere on the host, even mid-walk, gets "not found", never
 /// Haven's (root's) view of the link's target. A drive nobody has written to yet is empty.
+/// The regular file at `parts` under `drive`, each folder opened from its parent and the file
+/// itself without following a link (nor waiting on a FIFO), and its size.
+fn open_beneath(drive: &Path, parts: &[String]) -> Result<(std::fs::File, u64), DriveError> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let not_found = |e: rustix::io::Errno| match e {
+        rustix::io::Errno::NOENT | rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => DriveError::NotFound,
+        other => DriveError::Io(other.to_string()),
+    };
+    let Some((name, folders)) = parts.split_last() else { return Err(DriveError::NotFound) };
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(drive, flags, Mode::empty()).map_err(not_found)?;
+    for part in folders {
+        dir = rustix::fs::openat(&dir, part.as_str(), flags, Mode::empty()).map_err(not_found)?;
+    }
+    let file = rustix::fs::openat(
+        &dir,
+        name.as_str(),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(not_found)?;
+    let st = rustix::fs::fstat(&file).map_err(|e| DriveError::Io(e.to_string()))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(DriveError::BadName(format!("{name} is not a file")));
+    }
+    // Reads block as usual from here (a regular file never waits).
+    let flags = rustix::fs::fcntl_getfl(&file).map_err(|e| DriveError::Io(e.to_string()))?;
+    rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK).map_err(|e| DriveError::Io(e.to_string()))?;
+    Ok((file.into(), u64::try_from(st.st_size).unwrap_or(0)))
+}
+
 fn list_beneath(drive: &Path, parts: &[String], top: bool) -> Result<Vec<Entry>, DriveError> {
     use rustix::fs::{AtFlags, FileType, Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;

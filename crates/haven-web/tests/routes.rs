@@ -240,6 +240,8 @@ const TABLE: &[(&str, [u16; 6], [u16; 6])] = &[
     ("/apps/catalogue",                         [303, 200, 200, 200, 200, 200], [303, 403, 403, 403, 403, 200]),
     // An asset's drives answer those who can reach its data now; here nobody can (409 says why).
     ("/apps/drives/{name}",                     [303, 409, 409, 409, 409, 409], [405, 405, 405, 405, 405, 405]),
+    // A copy between an asset's drives: an empty form names no drive (422, what to fix).
+    ("/apps/drives/{name}/copy",                [405, 405, 405, 405, 405, 405], [303, 422, 422, 422, 422, 422]),
     // Batch jobs: a job that is not the caller's (here: none) is 404 to everyone; an empty
     // submit form shows the page with what to fix. tests/sessions.rs runs real ones.
     ("/apps/jobs",                              [303, 200, 200, 200, 200, 200], [303, 200, 200, 200, 200, 200]),

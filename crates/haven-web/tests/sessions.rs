@@ -683,3 +683,44 @@ async fn the_web_sessions_origin_serves_sessions_only() {
         assert_eq!(ask(post).await.unwrap().status(), StatusCode::FORBIDDEN, "{origin}");
     }
 }
+
+/// A file copied from one of an asset's drives to another, from the browser's drives page: whole,
+/// under its name (numbered when taken), audited; never through a link, never outside the drives,
+/// never for someone who cannot reach the asset.
+#[tokio::test]
+async fn a_file_is_copied_within_the_garden() {
+    use haven_core::workspaces::browse::Which;
+    let w = world_from(TestApp::builder()).await;
+    member(&w, "rita").await;
+    let app = &w.app;
+    let now = app.state.governance.now_us();
+    let (rita, owen) = (signed_in("rita", &[], now), signed_in("owen", &[Role::Staff], now));
+    let home = Drive::Home { user: "rita".into(), asset: "heart".into() };
+    let bytes: haven_core::blobs::ByteStream =
+        Box::pin(futures::stream::once(async { Ok(bytes::Bytes::from_static(b"n,mean\n12,5.0\n")) }));
+    app.drives.place(&home, "result.csv", 14, u64::MAX, bytes).await.unwrap();
+    let sessions = &app.state.sessions;
+    assert_eq!(
+        sessions.copy_within(&rita, "heart", Which::Home, "result.csv", Which::Outputs).await.unwrap(),
+        "result.csv"
+    );
+    assert_eq!(
+        sessions.copy_within(&rita, "heart", Which::Home, "result.csv", Which::Outputs).await.unwrap(),
+        "result (2).csv"
+    );
+    let outputs = app.drive_path(&Drive::Outputs("heart".into()));
+    assert_eq!(std::fs::read(outputs.join("result.csv")).unwrap(), b"n,mean\n12,5.0\n");
+    // A link (one a session could make to anywhere) is not followed; nor is a path out of the drive.
+    std::os::unix::fs::symlink("/etc/hostname", app.drive_path(&home).join("link.csv")).unwrap();
+    for (path, to) in [("link.csv", Which::Outputs), ("../shared/x", Which::Outputs), ("missing.csv", Which::Shared)] {
+        let refused = sessions.copy_within(&rita, "heart", Which::Home, path, to).await;
+        assert!(matches!(refused, Err(CoreError::NotFound | CoreError::Invalid { .. })), "{path}: {refused:?}");
+    }
+    let same = sessions.copy_within(&rita, "heart", Which::Home, "result.csv", Which::Home).await;
+    assert!(matches!(same, Err(CoreError::Invalid { .. })), "{same:?}");
+    assert!(sessions.copy_within(&owen, "heart", Which::Home, "result.csv", Which::Outputs).await.is_err());
+    let trail: Vec<_> = app.store.audit_events(0, 0).map(|e| e.unwrap()).collect().await;
+    let copied: Vec<_> = trail.iter().filter(|e| e.action == "drive.copied").collect();
+    assert_eq!(copied.len(), 2);
+    assert!(copied[1].details.contains("outputs:result (2).csv") && copied[1].actor == "rita", "{:?}", copied[1]);
+}

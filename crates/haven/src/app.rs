@@ -215,7 +215,13 @@ impl App {
     pub async fn sessions(&self, public_url: &str) -> Result<haven_core::workspaces::sessions::Sessions> {
         let governance = self.governance(public_url).await?;
         let catalogue = Arc::new(self.catalogue());
-        Ok(self.adapters()?.sessions(governance, catalogue, self.config.sessions.clone(), self.config.jobs.clone()))
+        Ok(self.adapters()?.sessions(
+            governance,
+            catalogue,
+            self.config.sessions.clone(),
+            self.config.jobs.clone(),
+            self.config.drives.clone(),
+        ))
     }
 
     /// The application catalogue.

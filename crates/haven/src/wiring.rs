@@ -116,6 +116,7 @@ impl Adapters {
         catalogue: Arc<Catalogue>,
         config: SessionsConfig,
         jobs: JobsConfig,
+        quotas: DrivesConfig,
     ) -> Sessions {
         Sessions::new(SessionsDeps {
             store: self.store.clone(),
@@ -127,6 +128,7 @@ impl Adapters {
             backend: self.sessions.clone(),
             config,
             jobs,
+            quotas,
         })
     }
 
@@ -140,9 +142,15 @@ impl Adapters {
         let fresh = settings.policy.fresh_mfa_minutes;
         let identity = Arc::new(self.identity(settings.policy, &settings.public_url).await?);
         let governance = Arc::new(self.governance(identity.clone(), settings.governance)?);
-        let transfer = Arc::new(self.transfer(governance.clone(), settings.transfer, settings.drives));
+        let transfer = Arc::new(self.transfer(governance.clone(), settings.transfer, settings.drives.clone()));
         let catalogue = Arc::new(Catalogue::new(self.store.clone(), self.clock.clone()));
-        let sessions = Arc::new(self.sessions(governance.clone(), catalogue.clone(), settings.sessions, settings.jobs));
+        let sessions = Arc::new(self.sessions(
+            governance.clone(),
+            catalogue.clone(),
+            settings.sessions,
+            settings.jobs,
+            settings.drives,
+        ));
         Ok(AppState {
             clock: self.clock.clone(),
             rng: self.rng.clone(),

@@ -42,6 +42,8 @@ pub mod action {
     pub const JOB_LOG_READ: &str = "job.log_read";
     pub const JOB_REFUSED: &str = "job.refused";
     pub const ARRIVAL_ACCEPTED: &str = "arrival.accepted";
+    /// A file copied from one of an asset's drives to another, from the browser.
+    pub const DRIVE_COPIED: &str = "drive.copied";
     pub const ARRIVAL_INFECTED: &str = "arrival.infected";
     pub const ARRIVAL_REJECTED: &str = "arrival.rejected";
     pub const ARRIVAL_SCANNED: &str = "arrival.scanned";

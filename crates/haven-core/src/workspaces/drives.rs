@@ -130,6 +130,10 @@ pub trait Drives: Send + Sync {
         data: ByteStream,
     ) -> Result<String, DriveError>;
 
+    /// The bytes of the file at `path` (`/`-separated) in `drive`, and its size: a regular file,
+    /// reached without following a link at any step (what a session made could point anywhere).
+    async fn open(&self, drive: &Drive, path: &str) -> Result<(ByteStream, u64), DriveError>;
+
     /// Removes a file `place` wrote (when what it was for did not happen).
     async fn remove(&self, drive: &Drive, name: &str) -> Result<(), DriveError>;
 

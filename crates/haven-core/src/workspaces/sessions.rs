@@ -265,6 +265,8 @@ pub struct Sessions {
     backend: Arc<dyn SessionBackend>,
     config: SessionsConfig,
     pub(super) jobs: super::jobs::JobsConfig,
+    /// How much each drive may hold (a copy within the garden is held to it).
+    pub(super) quotas: super::drives::DrivesConfig,
     /// The batch jobs this Haven runs now.
     pub(super) jobs_here: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The size of each job's log when each reader last read it (what was audited).
@@ -281,6 +283,7 @@ pub struct SessionsDeps {
     pub backend: Arc<dyn SessionBackend>,
     pub config: SessionsConfig,
     pub jobs: super::jobs::JobsConfig,
+    pub quotas: super::drives::DrivesConfig,
 }
 
 /// How many sessions lists show.
@@ -298,6 +301,7 @@ impl Sessions {
             backend: d.backend,
             config: d.config,
             jobs: d.jobs,
+            quotas: d.quotas,
             jobs_here: std::sync::Mutex::new(std::collections::HashSet::new()),
             log_reads: std::sync::Mutex::new(std::collections::HashMap::new()),
         }

@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route(paths::APPS, get(home))
         .route(paths::APPS_LAUNCH, post(launch))
         .route(paths::APPS_DRIVES_ROUTE, get(drives))
+        .route(paths::APPS_DRIVES_COPY_ROUTE, post(copy_within))
         .route(paths::APPS_CATALOGUE, get(catalogue).post(add_to_catalogue))
         .route(paths::APP_SESSION_ROUTE, get(session))
         .route(paths::APP_SESSION_TERMINAL_ROUTE, get(terminal::connect))
@@ -303,6 +304,8 @@ struct DrivesPage {
     path: String,
     crumbs: Vec<(String, String)>,
     entries: Vec<EntryRow>,
+    /// The other drives a file here may be copied to.
+    targets: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Deserialize)]
@@ -311,9 +314,48 @@ pub struct DriveQuery {
     drive: String,
     #[serde(default)]
     path: String,
+    done: Option<String>,
+    copied: Option<String>,
 }
 
 const DRIVES: [(&str, &str); 3] = [("home", "N: (your home here)"), ("shared", "S: (shared)"), ("outputs", "outputs")];
+
+#[derive(Deserialize)]
+pub struct CopyForm {
+    #[serde(default)]
+    drive: String,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// Copy a file from one of the asset's drives to another (a result from N: to outputs, say),
+/// then show where it went.
+async fn copy_within(
+    State(state): State<AppState>,
+    Page { who, .. }: Page,
+    Path(asset): Path<String>,
+    Form(form): Form<CopyForm>,
+) -> Result<Response, WebError> {
+    limit_fields("the form", &[(&asset, 200), (&form.path, 4096), (&form.drive, 20), (&form.to, 20)])?;
+    let parse = |d: &str, field: &'static str| {
+        Which::parse(d)
+            .ok_or_else(|| WebError::from(haven_core::CoreError::invalid(field, "choose home, shared or outputs")))
+    };
+    let (from, to) = (parse(&form.drive, "drive")?, parse(&form.to, "to")?);
+    // Run to its end even if the browser goes away: the copy is placed before it is recorded.
+    let (sessions, caller, name, path) = (state.sessions.clone(), who.clone(), asset.clone(), form.path.clone());
+    let copied = tokio::spawn(async move { sessions.copy_within(&caller, &name, from, &path, to).await })
+        .await
+        .map_err(WebError::internal)??;
+    let back = format!(
+        "{}&done=file_copied&copied={}",
+        paths::apps_drives(&asset, to.as_str(), ""),
+        form_urlencoded::byte_serialize(copied.as_bytes()).collect::<String>()
+    );
+    Ok(see(&back))
+}
 
 /// An asset's drives, folder by folder: names, sizes and times, nothing to download.
 async fn drives(
@@ -348,9 +390,13 @@ async fn drives(
         Which::Shared => (DRIVES[1].1, "The asset's data and what members keep for each other."),
         Which::Outputs => (DRIVES[2].1, "Results waiting to leave through an output request."),
     };
+    let notice = q.copied.as_deref().filter(|_| q.done.as_deref() == Some("file_copied")).map(|name| {
+        format!("The file was copied here as {name}. What is in outputs leaves Haven only through an output request.")
+    });
     render(&DrivesPage {
         title: "Drives",
-        c: Chrome::new(&csrf, Some(&who), "apps"),
+        c: Chrome::new(&csrf, Some(&who), "apps").notice(notice),
+        targets: DRIVES.iter().copied().filter(|(key, _)| *key != which.as_str()).collect(),
         asset,
         drives: DRIVES.to_vec(),
         which: which.as_str(),

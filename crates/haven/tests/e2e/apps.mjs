@@ -112,6 +112,14 @@ try {
   if ((await page.locator('a[download], a[href*="from-r.csv"]').count()) !== 0) fail('a file in S: can be downloaded');
   await check(page, 'drives');
   await narrow(page, 'drives');
+  // Copied within the garden, from S: to outputs: the outputs page says so and lists it.
+  const row = page.locator('tr', { hasText: 'from-r.csv' });
+  await row.locator('select[name="to"]').selectOption('outputs');
+  await row.locator('button:has-text("Copy")').click();
+  await page.waitForURL('**/apps/drives/heart?drive=outputs*done=file_copied*');
+  if (!(await page.textContent('[role="status"]')).includes('copied here as from-r.csv')) fail('no notice of the copy');
+  if (!(await page.textContent('table')).includes('from-r.csv')) fail('outputs does not list the copy');
+  await check(page, 'copied');
   await page.goto(HAVEN_URL + '/apps/catalogue');
   if (!(await page.textContent('table')).includes('/usr/bin/R')) fail('the catalogue does not list R');
   if ((await page.locator('form[action="/apps/catalogue"]').count()) !== 0) fail('a researcher may add to the catalogue');
