@@ -313,6 +313,16 @@ impl LocalBackend {
         // A user's own ~/.Rprofile still runs, after Haven's.
         rprofile.push_str("if (file.exists(\"~/.Rprofile\")) source(\"~/.Rprofile\")\n");
         files.push(("hosts", hosts));
+        // The session's identities by name (a shell says who it is; R's Sys.info(), Python's
+        // getpass and git ask), and none of the host's accounts.
+        files.push(("passwd", format!(
+            "{user}:x:{uid}:{gid}:{user}:/drives/N:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+            user = l.owner, uid = uid, gid = gid
+        )));
+        files.push((
+            "group",
+            format!("{asset}:x:{gid}:\n{user}:x:{uid}:\nnogroup:x:65534:\n", asset = l.asset, user = l.owner),
+        ));
         files.push(("Rprofile", rprofile));
         files.push(("condarc", condarc));
         let web = l.app.kind == AppKind::Web;
@@ -422,7 +432,11 @@ impl LocalBackend {
                 cpu_secs: 0,
                 scratch_bytes: l.config.scratch_mib.saturating_mul(1 << 20),
             },
-            hosts: Some(run_dir.join("hosts")),
+            etc: vec![
+                (run_dir.join("hosts"), "hosts"),
+                (run_dir.join("passwd"), "passwd"),
+                (run_dir.join("group"), "group"),
+            ],
         };
         let tools = self.config.tools.as_ref().ok_or_else(|| {
             BackendError::Unavailable("this host has no sandbox for sessions (haven sandbox check says why)".into())

@@ -224,7 +224,7 @@ fn as_a_session(bwrap: &Path) -> Result<String, String> {
         workdir: "/tmp".into(),
         env: vec![],
         limits: Limits { memory_bytes: 256 << 20, processes: 16, cpu_secs: 10, scratch_bytes: 1 << 20 },
-        hosts: None,
+        etc: Vec::new(),
     };
     let out = command(&tools, &spec).map_err(|e| e.to_string())?.output().map_err(|e| e.to_string())?;
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();

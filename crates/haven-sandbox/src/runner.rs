@@ -66,9 +66,10 @@ pub struct Spec {
     /// The whole environment (nothing of Haven's is passed on).
     pub env: Vec<(String, String)>,
     pub limits: Limits,
-    /// The `/etc/hosts` seen inside (the repository's name on the sandbox's own loopback),
-    /// instead of the host's.
-    pub hosts: Option<PathBuf>,
+    /// Files of the session's own seen inside instead of the host's, by name under `/etc`:
+    /// `hosts` (the repository's name on the sandbox's own loopback), `passwd` and `group` (the
+    /// session's identities by name, and none of the host's accounts).
+    pub etc: Vec<(PathBuf, &'static str)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -265,8 +266,11 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
             Err(_) => {}
         }
     }
-    if let Some(hosts) = &spec.hosts {
-        c.arg("--ro-bind").arg(hosts).arg("/etc/hosts");
+    for (file, name) in &spec.etc {
+        if !matches!(*name, "hosts" | "passwd" | "group") {
+            return Err(SandboxError::Spec(format!("/etc/{name} is not one a session may be given")));
+        }
+        c.arg("--ro-bind").arg(file).arg(format!("/etc/{name}"));
     }
     c.args(["--proc", "/proc", "--dev", "/dev"]);
     // Made by root: sticky and writable by all, as a /tmp is, or the identity could not use it.
@@ -321,7 +325,7 @@ mod tests {
             workdir: "/tmp".into(),
             env: vec![],
             limits: Limits { memory_bytes: 1 << 30, processes: 64, cpu_secs: 0, scratch_bytes: 64 << 20 },
-            hosts: None,
+            etc: Vec::new(),
         }
     }
 

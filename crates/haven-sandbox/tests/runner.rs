@@ -34,7 +34,7 @@ fn run(tools: &Tools, binds: Vec<Bind>, script: &str) -> (i32, String) {
         workdir: "/tmp".into(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("HOME".into(), "/drives/N".into())],
         limits: Limits { memory_bytes: 512 << 20, processes: 200, cpu_secs: 60, scratch_bytes: 16 << 20 },
-        hosts: None,
+        etc: Vec::new(),
     };
     let out = command(tools, &spec).unwrap().output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -189,6 +189,10 @@ async fn a_terminal_session_works_on_its_drives_installs_from_haven_and_reaches_
     assert!(out.contains(&format!("{}\r\n{}\r\n", s.uid, s.gid)), "{out}");
     assert!(out.contains("N\r\nS\r\noutputs\r\n"), "{out}");
     assert!(!out.contains("root") && !out.contains("var"), "no host directories: {out}");
+    // Its identities have names (its owner's and the asset's), and the host's accounts are not there.
+    let (code, out) = t.run("whoami; id -gn; getent passwd daemon || echo no-daemon").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("rita\r\nheart\r\nno-daemon"), "{out}");
 
     // pip installs an allowed package (with its dependency) from Haven into the version's
     // library on N:, and is refused one not allowed.
