@@ -357,6 +357,21 @@ async fn many_sessions_started_watched_and_dropped_at_once_leave_nothing_behind(
     watch.abort();
 }
 
+/// Runs queued jobs as the serving Haven's runner does until one runs in the sandbox (recorded
+/// running when claimed; in the backend's hands a moment later).
+async fn until_one_job_runs(app: &TestApp) {
+    for _ in 0..100 {
+        for run in app.state.sessions.run_jobs().await.unwrap() {
+            tokio::spawn(run);
+        }
+        if app.local_sessions_running() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.local_sessions_running(), 1);
+}
+
 /// Runs queued jobs as the serving Haven's runner does, until `id` has finished.
 async fn until_finished(app: &TestApp, id: &str) -> haven_core::workspaces::jobs::JobRecord {
     for _ in 0..600 {
@@ -440,17 +455,7 @@ async fn batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs(db:
 
     // Cancelled while it runs: its programs end, its token goes.
     let long = jobs.submit_job(&rita, "heart", "shell@1", "wait.sh", b"sleep 600\n".to_vec()).await.unwrap();
-    for _ in 0..100 {
-        for run in jobs.run_jobs().await.unwrap() {
-            tokio::spawn(run);
-        }
-        // Recorded running when claimed; in the backend's hands a moment later.
-        if app.local_sessions_running() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(app.local_sessions_running(), 1);
+    until_one_job_runs(app).await;
     let cancelled = jobs.cancel_job(&rita, &long.id).await.unwrap();
     assert_eq!(cancelled.state, JobState::Cancelled);
     assert_eq!(cancelled.end_reason, "cancelled by rita");
@@ -568,16 +573,7 @@ async fn batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs(db:
 
     // A running job is held to the asset's rules: once rita's membership ends, it is stopped.
     let held = jobs.submit_job(&rita, "heart", "shell@1", "held.sh", b"sleep 600".to_vec()).await.unwrap();
-    for _ in 0..100 {
-        for run in jobs.run_jobs().await.unwrap() {
-            tokio::spawn(run);
-        }
-        if app.local_sessions_running() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(app.local_sessions_running(), 1);
+    until_one_job_runs(app).await;
     let now = app.state.governance.now_us();
     let end = NewRequest {
         asset: "heart".into(),

@@ -239,14 +239,7 @@ fn file_transfer_in_chromium() {
 /// browser, a second user kept out of it. Needs the sandbox (bubblewrap, root) and R.
 #[test]
 fn a_terminal_session_in_chromium() {
-    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
-    else {
-        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
-        return;
-    };
-    if haven_testkit::tool("HAVEN_TEST_BWRAP").is_none() || !haven_testkit::root("sessions") {
-        return;
-    }
+    let Some((node_path, chromium)) = session_browser() else { return };
     let env: Vec<(&str, &str)> = Vec::new();
     let dir = tempfile::tempdir().unwrap();
     let (server, data, member, other) = asset_with_a_member(dir.path(), &env);
@@ -254,19 +247,7 @@ fn a_terminal_session_in_chromium() {
     let r = ["apps", "add", "r", "4", "--kind", "terminal", "--command", "/usr/bin/R --no-save --quiet"];
     haven(&[&r[..], &["--default-for", "R", "--data-dir", d]].concat(), &env);
 
-    let script = e2e_script("apps.mjs", &node_path);
-    let out = Command::new("node")
-        .arg(&script)
-        .env("HAVEN_URL", &server.url)
-        .env("CHROMIUM", &chromium)
-        .env("DATA_DIR", &data)
-        .env("MEMBER_LINK", member)
-        .env("OTHER_LINK", other)
-        .output()
-        .expect("run node");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    keep_screenshots(&data);
-    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    session_walk("apps.mjs", &node_path, &chromium, &server, &data, &member, &other);
     let written = std::fs::read_to_string(data.join("drives/assets/heart/shared/from-r.csv")).unwrap();
     assert!(written.contains("\"x\""), "{written}");
     let listed = haven(&["sessions", "list", "--data-dir", d], &env);
@@ -285,6 +266,37 @@ fn a_terminal_session_in_chromium() {
     let out = haven(&[&submit[..], &[r_script.to_str().unwrap(), "--data-dir", d]].concat(), &env);
     assert!(out.contains("is queued") && out.contains("succeeded") && out.contains("sum is 55"), "{out}");
     assert!(server.stop().success());
+}
+
+/// Node and Chromium for a sessions walk, when sessions can run here (bubblewrap, root); under
+/// CI=true their absence fails.
+fn session_browser() -> Option<(String, String)> {
+    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
+    else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
+        return None;
+    };
+    if haven_testkit::tool("HAVEN_TEST_BWRAP").is_none() || !haven_testkit::root("sessions") {
+        return None;
+    }
+    Some((node_path, chromium))
+}
+
+/// Runs the e2e walk `script` against `server` as rita (`member`) and mallory (`other`), keeps
+/// its screenshots, and fails unless it ends "E2E OK".
+fn session_walk(script: &str, node_path: &str, chromium: &str, server: &Haven, data: &Path, member: &str, other: &str) {
+    let out = Command::new("node")
+        .arg(e2e_script(script, node_path))
+        .env("HAVEN_URL", &server.url)
+        .env("CHROMIUM", chromium)
+        .env("DATA_DIR", data)
+        .env("MEMBER_LINK", member)
+        .env("OTHER_LINK", other)
+        .output()
+        .expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    keep_screenshots(data);
+    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
 }
 
 /// A serving Haven with rita a member of heart (owen its IAO) and mallory signed up but no
@@ -318,35 +330,15 @@ fn asset_with_a_member(dir: &Path, env: &[(&str, &str)]) -> (Haven, std::path::P
 /// a Python and an R cell run; downloads, exports and uploads are refused; nobody else gets in.
 #[test]
 fn jupyterlab_in_chromium() {
-    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
-    else {
-        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
-        return;
-    };
+    let Some((node_path, chromium)) = session_browser() else { return };
     let Some(lab) = haven_testkit::tool("HAVEN_TEST_JUPYTERLAB") else { return };
-    let lab = std::path::PathBuf::from(lab);
-    if haven_testkit::tool("HAVEN_TEST_BWRAP").is_none() || !haven_testkit::root("sessions") {
-        return;
-    }
     let env: Vec<(&str, &str)> = Vec::new();
     let dir = tempfile::tempdir().unwrap();
     let (server, data, member, other) = asset_with_a_member(dir.path(), &env);
     let d = data.to_str().unwrap();
-    let add = ["apps", "add", "jupyterlab", "4.6", "--kind", "web", "--command", lab.to_str().unwrap()];
+    let add = ["apps", "add", "jupyterlab", "4.6", "--kind", "web", "--command", lab.as_str()];
     haven(&[&add[..], &["--default-for", "ipynb", "--data-dir", d]].concat(), &env);
-    let script = e2e_script("lab.mjs", &node_path);
-    let out = Command::new("node")
-        .arg(&script)
-        .env("HAVEN_URL", &server.url)
-        .env("CHROMIUM", &chromium)
-        .env("DATA_DIR", &data)
-        .env("MEMBER_LINK", member)
-        .env("OTHER_LINK", other)
-        .output()
-        .expect("run node");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    keep_screenshots(&data);
-    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    session_walk("lab.mjs", &node_path, &chromium, &server, &data, &member, &other);
     // What the page tried and Haven refused is in the audit trail.
     let trail = haven(&["audit", "export", "--data-dir", d], &env);
     assert!(trail.matches("app_session.transfer_refused").count() >= 5, "{trail}");
@@ -357,32 +349,13 @@ fn jupyterlab_in_chromium() {
 /// drawn by noVNC in Chromium through Haven's WebSocket bridge; typing reaches it.
 #[test]
 fn a_desktop_in_chromium() {
-    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
-    else {
-        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
-        return;
-    };
-    if haven_testkit::tool("HAVEN_TEST_BWRAP").is_none() || !haven_testkit::root("sessions") {
-        return;
-    }
+    let Some((node_path, chromium)) = session_browser() else { return };
     let env: Vec<(&str, &str)> = Vec::new();
     let dir = tempfile::tempdir().unwrap();
     let (server, data, member, other) = asset_with_a_member(dir.path(), &env);
     let d = data.to_str().unwrap();
     haven(&["apps", "add", "desktop", "1", "--kind", "desktop", "--command", "/usr/bin/xterm", "--data-dir", d], &env);
-    let script = e2e_script("desktop.mjs", &node_path);
-    let out = Command::new("node")
-        .arg(&script)
-        .env("HAVEN_URL", &server.url)
-        .env("CHROMIUM", &chromium)
-        .env("DATA_DIR", &data)
-        .env("MEMBER_LINK", member)
-        .env("OTHER_LINK", other)
-        .output()
-        .expect("run node");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    keep_screenshots(&data);
-    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+    session_walk("desktop.mjs", &node_path, &chromium, &server, &data, &member, &other);
     let typed = std::fs::read_to_string(data.join("drives/assets/heart/homes/rita/desktop.txt")).unwrap_or_default();
     assert_eq!(typed, "typed-on-the-desktop\n", "what was typed on the desktop ran there");
     assert!(server.stop().success());

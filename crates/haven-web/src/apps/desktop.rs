@@ -11,7 +11,7 @@
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use haven_core::caller::Caller;
@@ -51,9 +51,7 @@ pub async fn connect(
         )
             .into_response());
     };
-    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-    if origin.is_some_and(|o| o.trim_end_matches('/') != state.config.public_url) {
-        tracing::warn!(origin, "a desktop WebSocket from another site was refused");
+    if !super::from_havens_pages(&headers, &state.config.public_url) {
         return Ok((StatusCode::FORBIDDEN, "A desktop opens only from Haven's own pages.").into_response());
     }
     // The X server takes a moment to listen after a launch (longer on a busy host): wait for it.

@@ -78,6 +78,17 @@ pub fn routes() -> Router<AppState> {
         .route(paths::NOVNC_SCRIPT, get(|| async { asset(NOVNC_JS, "text/javascript; charset=utf-8") }))
 }
 
+/// Whether a WebSocket comes from Haven's own pages (a browser always sends `Origin`): a page
+/// elsewhere must not drive a session with the user's cookie.
+fn from_havens_pages(headers: &axum::http::HeaderMap, public_url: &str) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    let ours = origin.is_none_or(|o| o.trim_end_matches('/') == public_url);
+    if !ours {
+        tracing::warn!(origin, "a session's WebSocket from another site was refused");
+    }
+    ours
+}
+
 fn asset(body: &'static [u8], kind: &'static str) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();

@@ -11,7 +11,7 @@
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use haven_core::workspaces::sessions::{TerminalInput, TerminalLink};
@@ -56,11 +56,7 @@ pub async fn connect(
         )
             .into_response());
     };
-    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-    if let Some(origin) = origin
-        && origin.trim_end_matches('/') != state.config.public_url
-    {
-        tracing::warn!(origin, "a terminal WebSocket from another site was refused");
+    if !super::from_havens_pages(&headers, &state.config.public_url) {
         return Ok((StatusCode::FORBIDDEN, "A terminal opens only from Haven's own pages.").into_response());
     }
     let link = state.sessions.terminal(&who, &id).await?;
