@@ -1,5 +1,6 @@
 //! The session sandbox: [`probe`], what isolation this host offers and what sessions will use
-//! (`haven sandbox check`); [`runner`], the command that runs a program sandboxed; [`pty`], a
+//! (`haven sandbox check`); [`runner`], the command that runs a program sandboxed, with
+//! [`seccomp`]'s filters; [`pty`], a
 //! terminal session's pseudo-terminal; and [`local`], the session backend that runs sessions on
 //! this machine with them.
 
@@ -7,3 +8,4 @@ pub mod local;
 pub mod probe;
 pub mod pty;
 pub mod runner;
+pub mod seccomp;

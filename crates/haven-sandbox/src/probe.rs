@@ -46,12 +46,12 @@ impl Report {
         }
         let cgroups =
             if self.ok(CGROUPS) { " (cgroups v2 is delegated here, but Haven does not use it yet)" } else { "" };
-        let seccomp = if self.ok(SECCOMP) { "; no seccomp filter yet (the kernel supports one)" } else { "" };
         let bridge = if self.ok(BRIDGE) { "" } else { " Without socat, sessions cannot install packages." };
         format!(
             "Sessions will run in bubblewrap with their own user, PID, IPC, network and mount namespaces, as an \
              identity that is not Haven's, limited by rlimits through prlimit (address space, processes, CPU \
-             time){cgroups}{seccomp}.{bridge}"
+             time){cgroups}, under a seccomp filter that denies the kernel's less-trodden calls (keyrings, BPF, \
+             perf, userfaultfd, io_uring, ptrace, mounts and namespaces).{bridge}"
         )
     }
 }
@@ -137,7 +137,7 @@ impl Probe {
                 }),
         ));
         checks.push(check(CGROUPS, false, cgroups(&self.cgroup_root)));
-        checks.push(check(SECCOMP, false, seccomp()));
+        checks.push(check(SECCOMP, true, seccomp()));
         Report { checks }
     }
 }
@@ -289,10 +289,9 @@ fn cgroups(root: &Path) -> Result<String, String> {
 }
 
 fn seccomp() -> Result<String, String> {
-    match status("Seccomp:") {
-        Some(_) => Ok("the kernel supports seccomp filters".into()),
-        None => Err("the kernel does not offer seccomp".into()),
-    }
+    status("Seccomp:").ok_or("the kernel does not offer seccomp, which sessions' filter needs")?;
+    crate::seccomp::filters().map_err(|e| e.to_string())?;
+    Ok("the kernel supports seccomp filters; sessions get Haven's".into())
 }
 
 #[cfg(test)]

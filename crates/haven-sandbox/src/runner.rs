@@ -18,12 +18,18 @@
 //!    nothing inside can gain privileges through a setuid program;
 //! 4. a second `bwrap`, as that identity, in a user namespace of its own with `--disable-userns`:
 //!    nothing inside can make further user namespaces (the way to the kernel's less-trodden
-//!    code).
+//!    code), and with Haven's seccomp filters (`crate::seccomp`), handed over as descriptors.
 //!
 //! Haven must run as root to hand a sandbox an identity of its own (`haven sandbox check`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use command_fds::{CommandFdExt, FdMapping};
+
+/// Where the sandbox's tools find the seccomp filters.
+const GUARD_FD: i32 = 3;
+const DENY_FD: i32 = 4;
 
 /// Who the sandboxed program runs as, inside and outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,6 +308,18 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     c.args(["--perms", "1777", "--size"]).arg(spec.limits.scratch_bytes.to_string()).args(["--tmpfs", "/dev/shm"]);
     c.args(["--remount-ro", "/dev"]);
     c.args(["--chdir", &spec.workdir]);
+    // The seccomp filters, on descriptors that pass through the tools above (none of them closes
+    // what it inherits); the inner bubblewrap reads and closes them before the program starts.
+    let filters = crate::seccomp::filters().map_err(|e| SandboxError::Spec(e.to_string()))?;
+    let memfd = |name, program| {
+        crate::seccomp::memfd(name, program).map_err(|e| SandboxError::Spec(format!("seccomp filter: {e}")))
+    };
+    let mappings = vec![
+        FdMapping { parent_fd: memfd("haven-seccomp-guard", &filters.guard)?, child_fd: GUARD_FD },
+        FdMapping { parent_fd: memfd("haven-seccomp-deny", &filters.deny)?, child_fd: DENY_FD },
+    ];
+    c.fd_mappings(mappings).map_err(|e| SandboxError::Spec(e.to_string()))?;
+    c.args(["--add-seccomp-fd", &GUARD_FD.to_string(), "--add-seccomp-fd", &DENY_FD.to_string()]);
     c.arg("--").args(&spec.argv);
     // The environment is the sandbox's alone, passed as one (not as arguments, which every
     // account on the host can read in the process list: it holds the session's repository token).

@@ -138,3 +138,60 @@ fn a_sandbox_reaches_its_drives_and_nothing_else() {
     let (_, out) = run(&tools, ro, "touch /usr/x 2>&1; touch /drives/S/x 2>&1; echo end");
     assert_eq!(out.matches("Read-only file system").count(), 2, "{out}");
 }
+
+/// The seccomp filters hold inside: each call below answers with the errno given (EPERM from
+/// the deny list, ENOSYS from the guard), while what analyses use (threads, sockets on its own
+/// loopback, a child process) still works.
+#[test]
+fn the_kernels_less_trodden_calls_are_refused_inside() {
+    let Some(tools) = tools() else { return };
+    // Raw system calls through ctypes, on x86-64's numbers: (name, number, arguments, errno).
+    let script = r#"
+import ctypes, errno, os, socket, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def call(nr, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+    return errno.errorcode.get(ctypes.get_errno(), 'OK') if r == -1 else 'OK'
+buf = ctypes.create_string_buffer(8)
+for name, nr, args in [
+    ('keyctl', 250, (0, 0)), ('add_key', 248, (0, 0, 0, 0, 0)), ('bpf', 321, (0, 0, 0)),
+    ('perf_event_open', 298, (0, 0, -1, -1, 0)), ('userfaultfd', 323, (0,)), ('io_uring_setup', 425, (1, 0)),
+    ('ptrace', 101, (0, 0, 0, 0)), ('unshare', 272, (0x10000000,)), ('mount', 165, (0, 0, 0, 0, 0)),
+    ('clone_newuser', 56, (0x10000000 | 17, 0, 0, 0, 0)), ('personality_no_aslr', 135, (0x0040000,)),
+    ('tiocsti', 16, (0, 0x5412, ctypes.addressof(buf))), ('af_packet', 41, (17, 3, 0)),
+    ('clone3', 435, (0, 0)), ('x32_getpid', 0x40000000 | 39, ()), ('open_by_handle_at', 304, (0, 0, 0)),
+]:
+    print(name, call(nr, *args))
+print('personality_query', call(135, 0xffffffff))
+t = threading.Thread(target=lambda: None); t.start(); t.join(); print('threads OK')
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print('socket OK')
+print('child', subprocess.run(['/bin/true']).returncode)
+print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])
+"#;
+    let (code, out) = run(&tools, vec![], &format!("python3 -c '{}' 2>&1", script.replace('\'', "\"")));
+    assert_eq!(code, 0, "{out}");
+    for denied in [
+        "keyctl",
+        "add_key",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "io_uring_setup",
+        "ptrace",
+        "unshare",
+        "mount",
+        "clone_newuser",
+        "personality_no_aslr",
+        "tiocsti",
+        "af_packet",
+        "open_by_handle_at",
+    ] {
+        assert!(out.contains(&format!("{denied} EPERM\n")), "{denied}: {out}");
+    }
+    assert!(out.contains("clone3 ENOSYS\n") && out.contains("x32_getpid ENOSYS\n"), "{out}");
+    for works in ["personality_query OK", "threads OK", "socket OK", "child 0"] {
+        assert!(out.contains(works), "{works}: {out}");
+    }
+    assert!(out.trim_end().ends_with('2'), "a filter is in force (Seccomp: 2): {out}");
+}
