@@ -59,6 +59,9 @@ pub struct LocalConfig {
     /// Where sessions' run directories go (`<data_dir>/sessions`).
     pub run_root: PathBuf,
     pub repository: Option<Repository>,
+    /// Control groups for per-session limits; None where the host has none for Haven (rlimits
+    /// alone then).
+    pub groups: Option<crate::cgroup::Groups>,
 }
 
 /// What a terminal showed last, replayed to a browser that attaches.
@@ -209,6 +212,9 @@ impl LocalBackend {
             for e in entries.flatten() {
                 let _ = std::fs::remove_dir_all(e.path());
             }
+        }
+        if let Some(groups) = &self.config.groups {
+            groups.remove_leftovers();
         }
     }
 
@@ -407,7 +413,15 @@ impl LocalBackend {
                 return Err(e);
             }
         };
-        let cleanup = Cleanup { run_dir: run_dir.clone(), forwarder };
+        // From here on, whatever fails leaves nothing: the cleanup removes what was made.
+        let mut cleanup = Cleanup { run_dir: run_dir.clone(), forwarder, group: None };
+        let memory_bytes = l.config.memory_gib.saturating_mul(1 << 30);
+        if let Some(groups) = &self.config.groups {
+            let limits = crate::cgroup::GroupLimits { memory_bytes, processes: l.config.processes };
+            let made = groups.make(&l.id, limits).map_err(failed("the session's control group could not be made"))?;
+            cleanup.group = Some(made);
+        }
+        let procs = cleanup.group.as_ref().map(crate::cgroup::SessionGroup::procs).unwrap_or_default();
         let mut argv = vec!["/bin/sh".to_string(), "-c".into(), START.into(), "haven-session".into()];
         argv.extend(wrap.iter().map(|w| w.to_string()));
         argv.extend(l.app.command.iter().cloned());
@@ -427,7 +441,7 @@ impl LocalBackend {
             workdir: "/drives/N".into(),
             env: self.environment(l),
             limits: Limits {
-                memory_bytes: l.config.memory_gib.saturating_mul(1 << 30),
+                memory_bytes,
                 processes: l.config.processes,
                 cpu_secs: 0,
                 scratch_bytes: l.config.scratch_mib.saturating_mul(1 << 20),
@@ -437,6 +451,7 @@ impl LocalBackend {
                 (run_dir.join("passwd"), "passwd"),
                 (run_dir.join("group"), "group"),
             ],
+            groups: procs,
         };
         let tools = self.config.tools.as_ref().ok_or_else(|| {
             BackendError::Unavailable("this host has no sandbox for sessions (haven sandbox check says why)".into())
@@ -594,7 +609,8 @@ impl SessionBackend for LocalBackend {
         rustix::fs::fcntl_setfl(&reader, flags | rustix::fs::OFlags::NONBLOCK)
             .map_err(|e| failed("no pipe")(e.into()))?;
         let output = tokio::net::unix::pipe::Receiver::from_owned_fd(reader).map_err(failed("no pipe"))?;
-        let logging = tokio::spawn(keep_log(output, tokio::fs::File::from_std(log)));
+        let (note_tx, note_rx) = oneshot::channel();
+        let logging = tokio::spawn(keep_log(output, tokio::fs::File::from_std(log), note_rx));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
         let running = Arc::new(Running {
@@ -629,6 +645,14 @@ impl SessionBackend for LocalBackend {
                 Outcome::OverTime(l.deadline_secs)
             }
         };
+        // A process the kernel killed for the session's memory limit: said at the log's end.
+        if let Some(kills @ 1..) = cleanup.group.as_ref().and_then(crate::cgroup::SessionGroup::out_of_memory_kills) {
+            let _ = note_tx.send(format!(
+                "\n[Haven: {kills} process(es) of this job were stopped for using more than the {} GiB of memory a \
+                 job may use (sessions.memory_gib)]\n",
+                l.config.memory_gib
+            ));
+        }
         drop(cleanup);
         // What it printed last is in the log before its end is recorded.
         let _ = tokio::time::timeout(Duration::from_secs(10), logging).await;
@@ -714,6 +738,8 @@ impl SessionBackend for LocalBackend {
 struct Cleanup {
     run_dir: PathBuf,
     forwarder: Option<tokio::task::JoinHandle<()>>,
+    /// Removed when dropped, after the run directory (the group outlives the program's end).
+    group: Option<crate::cgroup::SessionGroup>,
 }
 
 impl Drop for Cleanup {
@@ -760,9 +786,13 @@ fn job_files(folder: &Path) -> std::io::Result<(std::fs::File, std::fs::File)> {
     Ok((script.into(), log.into()))
 }
 
-/// Writes what a job prints to its log, up to [`LOG_BYTES`], then says what was left out; reads
-/// on to the end either way, so that the job never blocks on a full pipe.
-async fn keep_log(mut output: tokio::net::unix::pipe::Receiver, mut log: tokio::fs::File) {
+/// Writes what a job prints to its log, up to [`LOG_BYTES`], then says what was left out and
+/// `note`; reads on to the end either way, so that the job never blocks on a full pipe.
+async fn keep_log(
+    mut output: tokio::net::unix::pipe::Receiver,
+    mut log: tokio::fs::File,
+    note: oneshot::Receiver<String>,
+) {
     use haven_core::workspaces::jobs::LOG_BYTES;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 64 * 1024];
@@ -786,6 +816,10 @@ async fn keep_log(mut output: tokio::net::unix::pipe::Receiver, mut log: tokio::
             "\n[Haven: {dropped} more bytes of output were not kept: a log keeps at most {} MiB]\n",
             LOG_BYTES >> 20
         );
+        let _ = log.write_all(note.as_bytes()).await;
+    }
+    // Haven's own last word (why the job ended), when it has one; the sender is dropped otherwise.
+    if let Ok(note) = note.await {
         let _ = log.write_all(note.as_bytes()).await;
     }
     let _ = log.flush().await;

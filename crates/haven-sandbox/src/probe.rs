@@ -44,13 +44,17 @@ impl Report {
                 missing.join(", ")
             );
         }
-        let cgroups =
-            if self.ok(CGROUPS) { " (cgroups v2 is delegated here, but Haven does not use it yet)" } else { "" };
+        let limits = if self.ok(CGROUPS) {
+            "limited per session by control groups (memory with no swap, processes) and per process by \
+             rlimits through prlimit (address space, processes, CPU time)"
+        } else {
+            "limited by rlimits through prlimit (address space, processes, CPU time; no control groups \
+             here, so memory is bounded per process, not per session)"
+        };
         let bridge = if self.ok(BRIDGE) { "" } else { " Without socat, sessions cannot install packages." };
         format!(
             "Sessions will run in bubblewrap with their own user, PID, IPC, network and mount namespaces, as an \
-             identity that is not Haven's, limited by rlimits through prlimit (address space, processes, CPU \
-             time){cgroups}, under a seccomp filter that denies the kernel's less-trodden calls (keyrings, BPF, \
+             identity that is not Haven's, {limits}, under a seccomp filter that denies the kernel's less-trodden calls (keyrings, BPF, \
              perf, userfaultfd, io_uring, ptrace, mounts and namespaces).{bridge}"
         )
     }
@@ -64,7 +68,7 @@ const NET: &str = "network namespace";
 const MOUNT: &str = "mount namespace";
 const IDENTITY: &str = "session identity";
 const RUNNER: &str = "sandbox as a session";
-const CGROUPS: &str = "cgroups v2";
+const CGROUPS: &str = "control groups";
 const RLIMITS: &str = "rlimits";
 const SECCOMP: &str = "seccomp";
 const BRIDGE: &str = "repository bridge";
@@ -225,6 +229,7 @@ fn as_a_session(bwrap: &Path) -> Result<String, String> {
         env: vec![],
         limits: Limits { memory_bytes: 256 << 20, processes: 16, cpu_secs: 10, scratch_bytes: 1 << 20 },
         etc: Vec::new(),
+        groups: Vec::new(),
     };
     let out = command(&tools, &spec).map_err(|e| e.to_string())?.output().map_err(|e| e.to_string())?;
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -265,27 +270,8 @@ fn user_name(uid: u32) -> Option<String> {
 }
 
 fn cgroups(root: &Path) -> Result<String, String> {
-    if !root.join("cgroup.controllers").is_file() {
-        return Err(format!("not mounted at {} (this host uses cgroups v1)", root.display()));
-    }
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
-        .ok_or_else(|| "this process is in no cgroup v2 group".to_string())?;
-    let dir = root.join(own.trim_start_matches('/'));
-    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-    let missing: Vec<&str> =
-        ["memory", "cpu", "pids"].into_iter().filter(|c| !controllers.split_whitespace().any(|x| x == *c)).collect();
-    if !missing.is_empty() {
-        return Err(format!("{} lacks the {} controllers", dir.display(), missing.join(", ")));
-    }
-    match std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.subtree_control")) {
-        Ok(_) => Ok(format!("delegated to Haven at {}", dir.display())),
-        Err(e) => Err(format!(
-            "not delegated to Haven ({}: {e}); under systemd, give Haven's unit Delegate=yes",
-            dir.display()
-        )),
-    }
+    let groups = crate::cgroup::Groups::detect(root, "haven")?;
+    Ok(format!("{}: a memory and process limit per session", groups.describe()))
 }
 
 fn seccomp() -> Result<String, String> {
@@ -308,9 +294,9 @@ mod tests {
     }
 
     #[test]
-    fn cgroups_v1_hosts_are_told_apart() {
+    fn a_host_without_control_groups_is_told_apart() {
         let empty = tempfile::tempdir().unwrap();
         let found = cgroups(empty.path()).unwrap_err();
-        assert!(found.contains("cgroups v1"), "{found}");
+        assert!(found.contains("neither cgroups v2 nor v1"), "{found}");
     }
 }

@@ -27,6 +27,10 @@ use std::process::Command;
 
 use command_fds::{CommandFdExt, FdMapping};
 
+/// Writes the shell's pid into each file before `--`, then runs what follows `--` (exit 125,
+/// and nothing started, if a group cannot be joined).
+const JOIN: &str = r#"while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#;
+
 /// Where the sandbox's tools find the seccomp filters.
 const GUARD_FD: i32 = 3;
 const DENY_FD: i32 = 4;
@@ -76,6 +80,9 @@ pub struct Spec {
     /// `hosts` (the repository's name on the sandbox's own loopback), `passwd` and `group` (the
     /// session's identities by name, and none of the host's accounts).
     pub etc: Vec<(PathBuf, &'static str)>,
+    /// The `cgroup.procs` files of the session's control groups (crate::cgroup), joined before
+    /// anything starts; none where the host has no groups for sessions.
+    pub groups: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -232,7 +239,17 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
         _ => return Err(SandboxError::Spec("the program must be an absolute path".into())),
     }
     clean_inside(&spec.workdir)?;
-    let mut c = Command::new(&tools.prlimit);
+    let mut c = match spec.groups.as_slice() {
+        [] => Command::new(&tools.prlimit),
+        procs => {
+            // Joins the session's control groups (crate::cgroup), then becomes the rest: every
+            // process of the sandbox is born inside them.
+            let sh = system_tool(Path::new("sh")).ok_or(SandboxError::Missing("sh"))?;
+            let mut c = Command::new(sh);
+            c.args(["-c", JOIN, "haven-cgroup"]).args(procs).arg("--").arg(&tools.prlimit);
+            c
+        }
+    };
     // Never above Haven's own hard limits: without CAP_SYS_RESOURCE (a container) even root
     // cannot raise them, and prlimit would fail the whole launch.
     c.arg(format!("--as={}", within_hard(rustix::process::Resource::As, spec.limits.memory_bytes)));
@@ -344,6 +361,7 @@ mod tests {
             env: vec![],
             limits: Limits { memory_bytes: 1 << 30, processes: 64, cpu_secs: 0, scratch_bytes: 64 << 20 },
             etc: Vec::new(),
+            groups: Vec::new(),
         }
     }
 

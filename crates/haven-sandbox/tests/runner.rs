@@ -5,6 +5,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::path::Path;
 
+use haven_sandbox::cgroup::{GroupLimits, Groups};
 use haven_sandbox::runner::{Bind, Identity, Limits, Spec, Tools, command};
 
 const WHO: Identity = Identity { uid: 200_001, gid: 200_001 };
@@ -27,6 +28,11 @@ fn drive(root: &Path, name: &str) -> std::path::PathBuf {
 
 /// Runs `script` with /bin/sh in the sandbox: (exit code, stdout + stderr).
 fn run(tools: &Tools, binds: Vec<Bind>, script: &str) -> (i32, String) {
+    run_in(tools, binds, Vec::new(), script)
+}
+
+/// [`run`], in the control groups whose `cgroup.procs` are `groups`.
+fn run_in(tools: &Tools, binds: Vec<Bind>, groups: Vec<std::path::PathBuf>, script: &str) -> (i32, String) {
     let spec = Spec {
         argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
         identity: WHO,
@@ -35,6 +41,7 @@ fn run(tools: &Tools, binds: Vec<Bind>, script: &str) -> (i32, String) {
         env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("HOME".into(), "/drives/N".into())],
         limits: Limits { memory_bytes: 512 << 20, processes: 200, cpu_secs: 60, scratch_bytes: 16 << 20 },
         etc: Vec::new(),
+        groups,
     };
     let out = command(tools, &spec).unwrap().output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -194,4 +201,71 @@ print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])
         assert!(out.contains(works), "{works}: {out}");
     }
     assert!(out.trim_end().ends_with('2'), "a filter is in force (Seccomp: 2): {out}");
+}
+
+/// A session's control group bounds all its processes together: memory (more than the group
+/// allows, though each process is under its rlimit, is killed) and processes; every process
+/// started inside is in the group; the group is gone once the session is.
+#[test]
+fn a_control_group_bounds_a_sandbox_as_a_whole() {
+    let Some(tools) = tools() else { return };
+    let groups = match Groups::detect(Path::new("/sys/fs/cgroup"), "haven-test-runner") {
+        Ok(g) => g,
+        Err(why) => {
+            assert!(!haven_testkit::strict(), "this project's test hosts have control groups: {why}");
+            return;
+        }
+    };
+    groups.prepare().unwrap();
+    let id = format!("runner-{}", std::process::id());
+    let group = groups.make(&id, GroupLimits { memory_bytes: 96 << 20, processes: 24 }).unwrap();
+    let procs = group.procs();
+
+    // Everything it runs is in the group, from the first process on (seen from outside: inside,
+    // its own cgroup namespace shows the group as its root).
+    let spec = Spec {
+        argv: vec!["/bin/sh".into(), "-c".into(), "sleep 1 & sleep 1; wait".into()],
+        identity: WHO,
+        binds: vec![],
+        workdir: "/tmp".into(),
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        limits: Limits { memory_bytes: 512 << 20, processes: 200, cpu_secs: 60, scratch_bytes: 16 << 20 },
+        etc: Vec::new(),
+        groups: procs.clone(),
+    };
+    let mut child = command(&tools, &spec).unwrap().spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for p in &procs {
+        let members = std::fs::read_to_string(p).unwrap();
+        assert!(members.lines().count() >= 5, "the tools and the program, all in {}: {members}", p.display());
+        assert!(members.lines().any(|pid| pid == child.id().to_string()), "from the first process on: {members}");
+    }
+    assert!(child.wait().unwrap().success());
+
+    // 200 MiB written by one process: under its 512 MiB rlimit, over the group's 96 MiB.
+    let (code, out) =
+        run_in(&tools, vec![], procs.clone(), "python3 -c 'b = bytes(1) * (200 << 20); print(\"allocated\")'");
+    assert!(code != 0 && !out.contains("allocated"), "killed for memory: {code} {out}");
+    assert!(group.out_of_memory_kills().is_some_and(|n| n >= 1), "the kernel counts the kill");
+
+    // 40 processes at once, under the identity's 200, over the group's 24.
+    let (_, out) = run_in(&tools, vec![], procs.clone(), "for i in $(seq 40); do sleep 2 & done; wait; echo waited");
+    assert!(out.contains("fork") || out.contains("Resource temporarily unavailable"), "{out}");
+
+    // Joining is not optional: a group that cannot be joined starts nothing.
+    let missing = vec![std::path::PathBuf::from("/sys/fs/cgroup/memory/no-such-group/cgroup.procs")];
+    let (code, out) = run_in(&tools, vec![], missing, "echo started");
+    assert_eq!(code, 125, "{out}");
+    assert!(!out.contains("started"), "{out}");
+
+    let dirs: Vec<_> = procs.iter().map(|p| p.parent().unwrap().to_path_buf()).collect();
+    drop(group);
+    for _ in 0..50 {
+        if dirs.iter().all(|d| !d.exists()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(dirs.iter().all(|d| !d.exists()), "the group is removed with the session: {dirs:?}");
+    assert!(groups.remove(), "and the parents with no session left");
 }

@@ -57,6 +57,7 @@ pub struct TestApp {
     pub drives: Arc<dyn Drives>,
     /// The local session backend (to point its sessions at a repository this test serves).
     pub local_sessions: Arc<haven_sandbox::local::LocalBackend>,
+    _groups: Option<GroupsCleanup>,
     _blobs: tempfile::TempDir,
 }
 
@@ -205,11 +206,16 @@ impl TestAppBuilder {
             .ok()
             .filter(|b| root && !b.is_empty())
             .and_then(|b| haven_sandbox::runner::Tools::find(std::path::Path::new(&b)).ok());
+        // A parent group of this app's own: tests run side by side, and their ids may repeat.
+        let groups = tools.is_some().then(|| test_groups(dir.path())).flatten();
+        let groups_cleanup = groups.clone().map(GroupsCleanup);
         let local_sessions = Arc::new(haven_sandbox::local::LocalBackend::new(haven_sandbox::local::LocalConfig {
             tools,
             drives_root: dir.path().join("drives"),
             run_root: dir.path().join("sessions"),
             repository: None,
+            // Real control groups where the host has them, under a parent of the tests' own.
+            groups,
         }));
         let sessions = local_sessions.clone();
         let adapters = Adapters {
@@ -245,7 +251,20 @@ impl TestAppBuilder {
             },
         };
         let state = adapters.state(settings).await.unwrap();
-        TestApp { state, store, clock, blobs, backend, signer, mail, db, drives, local_sessions, _blobs: dir }
+        TestApp {
+            state,
+            store,
+            clock,
+            blobs,
+            backend,
+            signer,
+            mail,
+            db,
+            drives,
+            local_sessions,
+            _groups: groups_cleanup,
+            _blobs: dir,
+        }
     }
 }
 
@@ -344,6 +363,30 @@ impl TestApp {
             port: 8443,
             ca_pem: Some(std::fs::read_to_string(&paths.ca_cert).unwrap()),
         });
+    }
+}
+
+/// The host's control groups for one test app's sessions (under `haven-test-<its directory's
+/// name>`), where there are some.
+fn test_groups(dir: &std::path::Path) -> Option<haven_sandbox::cgroup::Groups> {
+    let name = format!("haven-test-{}", dir.file_name()?.to_string_lossy());
+    let groups = haven_sandbox::cgroup::Groups::detect(std::path::Path::new("/sys/fs/cgroup"), &name).ok()?;
+    groups.prepare().ok()?;
+    Some(groups)
+}
+
+/// Removes a test app's parent groups once its sessions' groups are gone.
+pub struct GroupsCleanup(haven_sandbox::cgroup::Groups);
+
+impl Drop for GroupsCleanup {
+    fn drop(&mut self) {
+        // Here, not on a thread of its own: the test's process may end right after.
+        for _ in 0..30 {
+            if self.0.remove() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -396,7 +396,9 @@ async fn batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs(db:
     if !sandbox() {
         return;
     }
-    let w = world_from(TestApp::builder().db(db)).await;
+    // A gibibyte per job: enough for R and Python, little enough to run out of on purpose.
+    let config = haven_core::workspaces::sessions::SessionsConfig { memory_gib: 1, ..Default::default() };
+    let w = world_from(TestApp::builder().db(db).sessions(config)).await;
     member(&w, "rita").await;
     let app = &w.app;
     let console = Caller::console();
@@ -452,6 +454,20 @@ async fn batch_jobs_run_in_the_sandbox_and_keep_their_status_log_and_outputs(db:
     assert_eq!((failing.state, failing.exit_code), (JobState::Failed, Some(4)));
     assert_eq!(failing.end_reason, "exited with 4");
     assert!(String::from_utf8_lossy(&jobs.job_log(&rita, &failing.id, 1 << 20).await.unwrap().text).contains("oops"));
+
+    // Three processes that each fit their rlimit but not, together, the job's control group
+    // (where this host has control groups for Haven, as the project's test hosts do): the
+    // kernel stops one, and the log says why.
+    if haven_sandbox::cgroup::Groups::detect(std::path::Path::new("/sys/fs/cgroup"), "haven-test").is_ok() {
+        let hog =
+            "for i in 1 2 3; do python3 -c 'b = bytes(1) * (450 << 20); import time; time.sleep(4)' & done; wait\n";
+        let hog = jobs.submit_job(&rita, "heart", "shell@1", "hog.sh", hog.as_bytes().to_vec()).await.unwrap();
+        let hog = until_finished(app, &hog.id).await;
+        let text = String::from_utf8_lossy(&jobs.job_log(&rita, &hog.id, 1 << 20).await.unwrap().text).into_owned();
+        assert!(text.contains("stopped for using more than the 1 GiB of memory a job may use"), "{text}");
+    } else {
+        assert!(!haven_testkit::strict(), "this project's test hosts have control groups");
+    }
 
     // Cancelled while it runs: its programs end, its token goes.
     let long = jobs.submit_job(&rita, "heart", "shell@1", "wait.sh", b"sleep 600\n".to_vec()).await.unwrap();

@@ -139,6 +139,8 @@ impl App {
             drives_root: data.drives(),
             run_root: data.sessions(),
             repository,
+            // Sessions are launched by `haven serve` only, which makes their groups.
+            groups: None,
         })
     }
 

@@ -72,6 +72,7 @@ pub async fn run(config: Config) -> Result<()> {
         drives_root: config.data().drives(),
         run_root: config.data().sessions(),
         repository: None,
+        groups: session_groups(),
     }));
     local_sessions.remove_leftovers();
     adapters.sessions = local_sessions.clone();
@@ -319,6 +320,24 @@ fn repository(
 
 /// Every 15 seconds: idle sessions stopped, ended ones whose processes still run here (stopped
 /// from the console) killed, and those Haven lost (a restart) marked ended.
+/// Per-session control groups where this host has them for Haven (as root); sessions run on
+/// rlimits alone otherwise, and the log says which.
+fn session_groups() -> Option<haven_sandbox::cgroup::Groups> {
+    if !haven_sandbox::runner::running_as_root() {
+        return None;
+    }
+    match haven_sandbox::cgroup::Groups::on_this_host() {
+        Ok(groups) => {
+            tracing::info!(groups = %groups.describe(), "sessions get a memory and process limit each");
+            Some(groups)
+        }
+        Err(why) => {
+            tracing::warn!(%why, "no control groups for sessions: their limits are rlimits per process");
+            None
+        }
+    }
+}
+
 fn spawn_session_sweeper(sessions: Arc<haven_core::workspaces::sessions::Sessions>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(15));
