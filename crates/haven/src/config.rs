@@ -55,6 +55,8 @@ pub struct Config {
     pub sessions: haven_core::workspaces::sessions::SessionsConfig,
     /// Batch jobs: how many run at once, and for how long at most.
     pub jobs: haven_core::workspaces::jobs::JobsConfig,
+    /// Egress: the automated checks' thresholds.
+    pub egress: haven_core::egress::EgressConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,6 +351,7 @@ impl Default for Config {
             drives: haven_core::workspaces::drives::DrivesConfig::default(),
             sessions: haven_core::workspaces::sessions::SessionsConfig::default(),
             jobs: haven_core::workspaces::jobs::JobsConfig::default(),
+            egress: haven_core::egress::EgressConfig::default(),
         }
     }
 }
@@ -628,6 +631,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError(why));
     }
     if let Err(why) = c.jobs.validate() {
+        return Err(ConfigError(why));
+    }
+    if let Err(why) = c.egress.validate() {
         return Err(ConfigError(why));
     }
     if !c.transfer.clamd.is_empty()

@@ -14,6 +14,7 @@ mod apps;
 mod assets;
 mod audit;
 mod config;
+mod egress;
 mod ig;
 mod jobs;
 mod mail;
@@ -44,6 +45,7 @@ pub use apps::AppsCommand;
 pub use assets::AssetsCommand;
 pub use audit::AuditCommand;
 pub use config::ConfigCommand;
+pub use egress::EgressCommand;
 pub use ig::IgCommand;
 pub use jobs::JobsCommand;
 pub use mail::MailCommand;
@@ -171,6 +173,11 @@ pub enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Egress: the automated disclosure and identifier checks on files (`haven egress check`).
+    Egress {
+        #[command(subcommand)]
+        command: EgressCommand,
+    },
     /// The session sandbox: which isolation this host offers (`haven sandbox check`).
     Sandbox {
         #[command(subcommand)]
@@ -215,6 +222,7 @@ impl Command {
             Command::Sessions { command } => command.run(config).await,
             Command::Jobs { command } => command.run(config).await,
             Command::Sandbox { command } => Ok(command.run()),
+            Command::Egress { command } => Ok(command.run(&config)),
             Command::Upload(upload) => upload.run().await,
         }
     }

@@ -1,0 +1,510 @@
+//! The automated checks on one file's exact bytes: what kind of file it is and whether that kind
+//! may leave, its size, and by kind: tables (CSV, TSV) for disclosure (small and zero cells, full
+//! cells) and identifiers in every cell; free text for identifiers; images and documents for a
+//! person to look at. Each finding names its rule, the rule set's version, where it is (row and
+//! column) and a verdict; the file's verdict is the worst of them.
+//!
+//! Everything is read once, as a stream: memory stays flat whatever the file's size, and a line
+//! longer than a table could honestly have (a 10 GB "row") ends the content checks with a verdict
+//! of fail instead of being held in memory. Bad input is a finding, never an error: only a
+//! failure to read the bytes at all is.
+
+use std::io::{self, Read};
+
+use serde::{Deserialize, Serialize};
+
+use super::records::{self, RecordsReport, TableSpec};
+use super::{identifiers, table};
+
+/// The version of these rules, recorded with every result: a change to any rule or default
+/// changes it.
+pub const RULESET: &str = "haven-sdc-2026.12";
+
+/// Per-asset thresholds (`[egress.checks]`, or an asset's own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// A count below this (and above zero) is disclosive (ACRO's `safe_threshold`).
+    pub min_count: u64,
+    /// Zero cells are disclosive (ACRO's `zeros_are_disclosive`).
+    pub zeros_disclosive: bool,
+    /// Dominance: the top `nk_n` (1 or 2) contributors may hold less than `nk_k` of a cell's total.
+    pub nk_n: usize,
+    pub nk_k: f64,
+    /// p-ratio: (total − top1 − top2) / top1 must be at least this.
+    pub p_ratio: f64,
+    /// Largest file that may leave, bytes.
+    pub max_file_bytes: u64,
+    /// Longest line a table or text may have, bytes.
+    pub max_line_bytes: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            min_count: 10,
+            zeros_disclosive: true,
+            nk_n: 2,
+            nk_k: 0.9,
+            p_ratio: 0.1,
+            max_file_bytes: 1 << 30,
+            max_line_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Thresholds {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.min_count == 0 {
+            return Err("egress.checks.min_count is 0; give at least 1 (the usual is 10)".into());
+        }
+        if !((1..=2).contains(&self.nk_n) && 0.0 < self.nk_k && self.nk_k <= 1.0) {
+            return Err("egress.checks.nk_n must be 1 or 2 and nk_k a fraction above 0, at most 1".into());
+        }
+        if !(0.0..1.0).contains(&self.p_ratio) {
+            return Err("egress.checks.p_ratio must be a fraction from 0 to below 1 (the usual is 0.1)".into());
+        }
+        if self.max_line_bytes < 1024 || self.max_file_bytes == 0 {
+            return Err("egress.checks.max_line_bytes must be at least 1024 and max_file_bytes above 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// A verdict, from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Review,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Review => "review",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// One thing a check found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub verdict: Verdict,
+    /// The line in the file (1 is the first, a table's header), when the finding has one.
+    pub row: Option<u64>,
+    /// The table's column, by its header, when the finding has one; for a table built from
+    /// records, its cell (`rows=label × columns=label`).
+    pub column: Option<String>,
+    pub detail: String,
+}
+
+/// What kind of file this is, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Table,
+    Text,
+    Image,
+    Document,
+    Spreadsheet,
+    NotAllowed,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Table => "table",
+            Kind::Text => "text",
+            Kind::Image => "image",
+            Kind::Document => "document",
+            Kind::Spreadsheet => "spreadsheet",
+            Kind::NotAllowed => "a type that does not leave",
+        }
+    }
+}
+
+/// The checks' result for one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub name: String,
+    pub kind: Kind,
+    /// Bytes read (all of them, unless the file was over the size limit).
+    pub bytes: u64,
+    /// SHA-256 of the bytes checked (hex), when all of them were read.
+    pub sha256: Option<String>,
+    pub ruleset: &'static str,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    /// Findings beyond the first [`MAX_FINDINGS`], counted, not listed.
+    pub more_findings: u64,
+}
+
+/// Findings listed per file; the rest are counted.
+pub const MAX_FINDINGS: usize = 1000;
+
+/// Where findings go while a file is read: the first [`MAX_FINDINGS`], the count of the rest, and
+/// the worst verdict of all.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    pub list: Vec<Finding>,
+    pub more: u64,
+    pub worst: Option<Verdict>,
+}
+
+impl Findings {
+    pub fn push(&mut self, f: Finding) {
+        self.worst = self.worst.max(Some(f.verdict));
+        if self.list.len() < MAX_FINDINGS {
+            self.list.push(f);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    pub fn file(&mut self, rule: &'static str, verdict: Verdict, detail: impl Into<String>) {
+        self.push(Finding { rule, verdict, row: None, column: None, detail: detail.into() });
+    }
+
+    /// Identifiers in `text`, at `row` and `column`.
+    pub fn identifiers(&mut self, text: &str, row: u64, column: Option<&str>, birth_column: bool) {
+        for hit in identifiers::scan(text, birth_column) {
+            let detail = format!("{} ({})", describe(hit.rule), hit.masked);
+            let column = column.map(str::to_string);
+            self.push(Finding { rule: hit.rule, verdict: hit.verdict, row: Some(row), column, detail });
+        }
+    }
+}
+
+fn describe(rule: &str) -> &'static str {
+    match rule {
+        "nhs-number" => "an NHS number with a valid check digit",
+        "uk-postcode" => "a full UK postcode",
+        "email-address" => "an email address",
+        "phone-number" => "a UK telephone number",
+        "date-of-birth" => "a date of birth",
+        _ => "an identifier",
+    }
+}
+
+fn kind_of(name: &str) -> Kind {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "csv" | "tsv" => Kind::Table,
+        "txt" | "md" | "log" | "json" | "html" | "htm" | "r" | "py" | "do" | "sas" | "sql" => Kind::Text,
+        "png" | "jpg" | "jpeg" | "svg" => Kind::Image,
+        "pdf" => Kind::Document,
+        "xlsx" => Kind::Spreadsheet,
+        _ => Kind::NotAllowed,
+    }
+}
+
+/// Why a file's name cannot leave as it is, if it cannot: a name is one plain component, so
+/// that no release can place a file anywhere but where it is told.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 255 {
+        Some("a file name must have 1 to 255 bytes")
+    } else if name.contains(['/', '\\']) || name == "." || name == ".." {
+        Some("a file name may not contain / or \\ or be . or ..")
+    } else if name.chars().any(char::is_control) {
+        Some("a file name may not contain control characters")
+    } else if name.starts_with('.') {
+        Some("hidden files (names starting with .) do not leave")
+    } else {
+        None
+    }
+}
+
+/// The source, hashed and counted as it is read, and cut off past the size limit.
+pub(crate) struct Counted<R> {
+    inner: R,
+    hash: haven_crypto::Sha256,
+    pub bytes: u64,
+    limit: u64,
+    pub over: bool,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.bytes >= self.limit {
+            // One byte more says whether there is more: then the file is over the limit.
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? > 0 {
+                self.over = true;
+            }
+            return Ok(0);
+        }
+        let room = usize::try_from(self.limit - self.bytes).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.inner.read(&mut buf[..room])?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Ends reading with an error when a line runs past `cap` bytes (quoted line breaks count as
+/// ends of line too: a cell that long is no more checkable).
+pub(crate) struct LineCap<R> {
+    pub inner: R,
+    cap: usize,
+    run: usize,
+    pub tripped: bool,
+}
+
+impl<R: Read> Read for LineCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.tripped {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+        }
+        let n = self.inner.read(buf)?;
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &buf[..n]).chain(std::iter::once(n)) {
+            self.run += end - start;
+            if self.run > self.cap {
+                self.tripped = true;
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+            }
+            if end < n {
+                self.run = 0;
+            }
+            start = end + 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Checks `name`'s bytes from `source` under `t`. Only a failure to read `source` is an error.
+pub fn check(name: &str, source: impl Read, t: &Thresholds) -> io::Result<FileReport> {
+    let kind = kind_of(name);
+    let tsv = name.to_ascii_lowercase().ends_with(".tsv");
+    read_checked(name, kind, source, t, |input, findings| match kind {
+        Kind::Table => table::check(input, if tsv { b'\t' } else { b',' }, t, findings),
+        Kind::Text => text(input, findings),
+        Kind::Image | Kind::Document => {
+            let what = if kind == Kind::Image { "an image" } else { "a PDF document" };
+            findings.file("human-review", Verdict::Review, format!("{what}: a person must look at what it shows"));
+            Ok(())
+        }
+        Kind::Spreadsheet => {
+            findings.file(
+                "spreadsheet",
+                Verdict::Review,
+                "an XLSX workbook: its cells are not read by these checks yet; export each table as CSV, or a \
+                 person checks it",
+            );
+            Ok(())
+        }
+        Kind::NotAllowed => {
+            findings.file(
+                "file-type",
+                Verdict::Fail,
+                "this type of file does not leave: tables as CSV or TSV, text, PNG, JPEG, SVG or PDF",
+            );
+            Ok(())
+        }
+    })
+}
+
+/// Builds the table `spec` names from the records in `source` (CSV) and checks each of its cells
+/// (see [`records`]); the report's findings are the table's, and the table itself comes back
+/// for comparison with what is to leave.
+pub fn check_records(
+    name: &str,
+    source: impl Read,
+    spec: &TableSpec,
+    t: &Thresholds,
+) -> io::Result<(FileReport, Option<RecordsReport>)> {
+    let mut built = None;
+    let report = read_checked(name, Kind::Table, source, t, |input, findings| {
+        built = records::check(input, spec, t, findings)?;
+        Ok(())
+    })?;
+    Ok((report, built))
+}
+
+/// Reads `source` through the size limit, the hash and the line cap, runs `body` on it, reads
+/// the rest, and makes the report.
+fn read_checked<R: Read>(
+    name: &str,
+    kind: Kind,
+    source: R,
+    t: &Thresholds,
+    body: impl FnOnce(&mut LineCap<Counted<R>>, &mut Findings) -> io::Result<()>,
+) -> io::Result<FileReport> {
+    let mut findings = Findings::default();
+    if let Some(why) = name_problem(name) {
+        findings.file("file-name", Verdict::Fail, why);
+    }
+    let counted =
+        Counted { inner: source, hash: haven_crypto::Sha256::new(), bytes: 0, limit: t.max_file_bytes, over: false };
+    let mut capped = LineCap { inner: counted, cap: t.max_line_bytes, run: 0, tripped: false };
+    if let Err(e) = body(&mut capped, &mut findings) {
+        // The line cap's own error is a finding; a table that is not CSV is one too; anything
+        // else is the source failing.
+        if !capped.tripped && e.kind() != io::ErrorKind::InvalidData {
+            return Err(e);
+        }
+        if !capped.tripped {
+            findings.file("table-format", Verdict::Fail, format!("not a table that can be read as CSV: {e}"));
+        }
+    }
+    if capped.tripped {
+        findings.file(
+            "line-length",
+            Verdict::Fail,
+            format!("a line is longer than {} bytes: no table or text a person could check", t.max_line_bytes),
+        );
+    }
+    // The rest of the bytes, for the hash and the size, whatever the checks read.
+    let mut counted = capped.inner;
+    io::copy(&mut counted, &mut io::sink())?;
+    if counted.over {
+        findings.file(
+            "file-size",
+            Verdict::Fail,
+            format!("larger than {} bytes, the most a file may be", t.max_file_bytes),
+        );
+    }
+    let sha256 = (!counted.over).then(|| hex::encode(counted.hash.finish()));
+    let Findings { mut list, more, worst } = findings;
+    list.sort_by_key(|f| f.row.unwrap_or(0));
+    Ok(FileReport {
+        name: name.to_string(),
+        kind,
+        bytes: counted.bytes,
+        sha256,
+        ruleset: RULESET,
+        verdict: worst.unwrap_or(Verdict::Pass),
+        findings: list,
+        more_findings: more,
+    })
+}
+
+/// Free text: identifiers line by line, and a person's look, which nothing automatic replaces.
+fn text(source: &mut impl Read, findings: &mut Findings) -> io::Result<()> {
+    use io::BufRead;
+    let mut reader = io::BufReader::with_capacity(64 * 1024, source);
+    let mut line = Vec::new();
+    let (mut row, mut not_utf8) = (0u64, false);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        row += 1;
+        let text = match std::str::from_utf8(&line) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => {
+                if !not_utf8 {
+                    not_utf8 = true;
+                    let f = Finding {
+                        rule: "encoding",
+                        verdict: Verdict::Review,
+                        row: Some(row),
+                        column: None,
+                        detail: "not UTF-8 text from here on: read as far as it could be".into(),
+                    };
+                    findings.push(f);
+                }
+                String::from_utf8_lossy(&line)
+            }
+        };
+        findings.identifiers(&text, row, None, false);
+    }
+    findings.file("human-review", Verdict::Review, "free text: a person must read what it says");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(name: &str, bytes: &[u8]) -> FileReport {
+        check(name, bytes, &Thresholds::default()).unwrap()
+    }
+
+    fn at(r: &FileReport, rule: &str) -> Vec<(Option<u64>, Option<String>)> {
+        r.findings.iter().filter(|f| f.rule == rule).map(|f| (f.row, f.column.clone())).collect()
+    }
+
+    #[test]
+    fn a_frequency_table_fails_on_its_small_and_zero_cells_located_by_row_and_column() {
+        let table = "region,cases,controls\nNorth,120,340\nSouth,7,220\nEast,0,15\nWest,[REDACTED],44\n";
+        let r = run("table.csv", table.as_bytes());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(at(&r, "minimum-count"), [(Some(3), Some("cases".into()))]);
+        assert_eq!(at(&r, "zero-cell"), [(Some(4), Some("cases".into()))]);
+        assert_eq!(r.sha256.as_deref(), Some(hex::encode(haven_crypto::sha256(table.as_bytes())).as_str()));
+        assert_eq!(r.bytes, table.len() as u64);
+        let safe = run("safe.csv", b"region,cases\nNorth,120\nSouth,40\n");
+        assert_eq!((safe.verdict, safe.findings.len()), (Verdict::Pass, 0), "{:?}", safe.findings);
+    }
+
+    #[test]
+    fn labels_magnitudes_and_full_cells() {
+        // A year column is a label, not a count; means are magnitudes (reviewed); a row with all
+        // its count in one cell is a full cell.
+        let r = run("t.csv", b"year,exposed,unexposed\n2019,25,0\n2020,30,40\n");
+        assert_eq!(at(&r, "full-cell"), [(Some(2), Some("exposed".into()))]);
+        assert_eq!(at(&r, "zero-cell"), [(Some(2), Some("unexposed".into()))]);
+        assert!(at(&r, "minimum-count").is_empty(), "2019 is a year: {:?}", r.findings);
+        let m = run("m.csv", b"group,mean_age,n\nA,54.2,30\nB,61.0,45\n");
+        assert_eq!(m.verdict, Verdict::Review);
+        assert!(m.findings.iter().any(|f| f.rule == "magnitude-table" && f.detail.contains("mean_age")));
+    }
+
+    #[test]
+    fn identifiers_in_cells_and_text() {
+        let r = run("people.csv", b"nhs_number,dob,postcode,n\n9434765919,14/03/1961,SW1A 1AA,12\n");
+        let rules: Vec<&str> = r.findings.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, ["nhs-number", "date-of-birth", "uk-postcode"], "{:?}", r.findings);
+        assert!(r.findings.iter().all(|f| !f.detail.contains("9434765919")), "findings never copy the identifier");
+        let t = run("notes.txt", b"Results look fine.\nContact ada@example.org for the code.\n");
+        assert_eq!(t.verdict, Verdict::Fail);
+        assert_eq!(at(&t, "email-address"), [(Some(2), None)]);
+        assert!(t.findings.iter().any(|f| f.rule == "human-review"));
+    }
+
+    #[test]
+    fn bad_input_is_a_verdict_with_its_reason() {
+        // Ragged rows, wrong encodings, a very long line, names with path tricks, types that do not leave.
+        let ragged = run("r.csv", b"a,b\n1,2,3\n20\n");
+        assert_eq!(at(&ragged, "table-shape").len(), 2);
+        let latin1 = run("l.csv", b"name,n\nJos\xe9,40\n");
+        assert_eq!(latin1.verdict, Verdict::Review);
+        assert_eq!(at(&latin1, "encoding"), [(Some(2), None)]);
+        let t = Thresholds { max_line_bytes: 1024, ..Thresholds::default() };
+        let mut long = b"a,b\n".to_vec();
+        long.extend(std::iter::repeat_n(b'7', 50_000));
+        let r = check("long.csv", long.as_slice(), &t).unwrap();
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert!(r.findings.iter().any(|f| f.rule == "line-length"));
+        assert_eq!(r.bytes, long.len() as u64, "read to the end for the hash, without holding it");
+        for name in ["../etc/passwd.csv", "a/b.csv", ".hidden.csv", "tab\t.csv"] {
+            assert_eq!(run(name, b"a\n").findings[0].rule, "file-name", "{name}");
+        }
+        for name in ["data.zip", "model.rds", "archive.tar.gz", "noextension"] {
+            let r = run(name, b"PK\x03\x04");
+            assert_eq!((r.verdict, r.findings[0].rule), (Verdict::Fail, "file-type"), "{name}");
+        }
+        let t = Thresholds { max_file_bytes: 10, ..Thresholds::default() };
+        let big = check("big.csv", &b"a,b\n100,200\n300,400\n"[..], &t).unwrap();
+        assert!(big.findings.iter().any(|f| f.rule == "file-size") && big.sha256.is_none());
+    }
+
+    #[test]
+    fn findings_are_capped_but_counted() {
+        let mut table = String::from("g,n\n");
+        for i in 0..(MAX_FINDINGS + 500) {
+            table.push_str(&format!("g{i},3\n"));
+        }
+        let r = run("many.csv", table.as_bytes());
+        assert_eq!(r.findings.len(), MAX_FINDINGS);
+        assert_eq!(r.more_findings, 500);
+        assert_eq!(r.verdict, Verdict::Fail);
+    }
+}

@@ -1,0 +1,235 @@
+//! A table checked from the records behind it: the researcher says which columns of a record
+//! file (one row per person or event, CSV) make the table's rows and columns and, for a table of
+//! magnitudes, which column is summed; Haven builds the table itself, in one pass, and checks
+//! every cell as ACRO does when it makes a table (`acro.crosstab`): the minimum count, zero
+//! cells (frequency tables), dominance (N-k) and the p-ratio (magnitude tables). What leaves
+//! can then be compared with the table Haven built.
+//!
+//! Memory holds one entry per cell (at most [`MAX_CELLS`]), whatever the number of records: per
+//! cell its count, total, and its two largest contributions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read};
+
+use serde::Serialize;
+
+use super::checks::{Finding, Findings, Thresholds, Verdict};
+
+/// More cells than this is no table a person could check.
+pub const MAX_CELLS: usize = 100_000;
+
+/// Which columns make the table.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub rows: String,
+    pub columns: Option<String>,
+    /// Summed per cell (a magnitude table); counted when None (a frequency table).
+    pub values: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cell {
+    pub count: u64,
+    pub total: f64,
+    /// The largest and second largest contributions.
+    pub top: [f64; 2],
+    pub negative: bool,
+}
+
+impl Cell {
+    fn add(&mut self, v: f64) {
+        self.count += 1;
+        self.total += v;
+        if v < 0.0 {
+            self.negative = true;
+        }
+        if v > self.top[0] {
+            self.top = [v, self.top[0]];
+        } else if v > self.top[1] {
+            self.top[1] = v;
+        }
+    }
+}
+
+/// The table Haven built, and what it found.
+#[derive(Debug, Serialize)]
+pub struct RecordsReport {
+    pub records: u64,
+    pub row_labels: Vec<String>,
+    pub column_labels: Vec<String>,
+    /// Cells by (row label, column label); absent combinations are zero cells.
+    pub cells: BTreeMap<(String, String), Cell>,
+}
+
+/// Builds the table `spec` names from `source`'s records and checks every cell into `findings`
+/// (each located by its labels: `rows=label × columns=label`).
+pub(crate) fn check(
+    source: &mut impl Read,
+    spec: &TableSpec,
+    t: &Thresholds,
+    findings: &mut Findings,
+) -> io::Result<Option<RecordsReport>> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).buffer_capacity(256 * 1024).from_reader(source);
+    let header = reader.byte_headers().map_err(csv_error)?.clone();
+    let find = |name: &str| {
+        header.iter().position(|h| String::from_utf8_lossy(h).trim_start_matches('\u{feff}').trim() == name)
+    };
+    let mut missing = Vec::new();
+    let rows_at = find(&spec.rows);
+    if rows_at.is_none() {
+        missing.push(spec.rows.as_str());
+    }
+    let cols_at = spec.columns.as_deref().map(|c| (c, find(c)));
+    let values_at = spec.values.as_deref().map(|c| (c, find(c)));
+    for (name, at) in cols_at.iter().chain(values_at.iter()) {
+        if at.is_none() {
+            missing.push(name);
+        }
+    }
+    if !missing.is_empty() {
+        findings.file("records", Verdict::Fail, format!("the records have no column {}", missing.join(", ")));
+        return Ok(None);
+    }
+    let cols_at = cols_at.and_then(|(_, at)| at);
+    let values_at = values_at.and_then(|(_, at)| at);
+    // Labels by their bytes, looked up without allocating; cells by the labels' numbers.
+    let (mut row_ids, mut col_ids): (HashMap<Vec<u8>, u32>, HashMap<Vec<u8>, u32>) = Default::default();
+    let mut by_id: HashMap<(u32, u32), Cell> = HashMap::new();
+    let mut record = csv::ByteRecord::new();
+    let (mut records, mut unreadable) = (0u64, 0u64);
+    let id = |ids: &mut HashMap<Vec<u8>, u32>, label: &[u8]| match ids.get(label) {
+        Some(&i) => i,
+        None => {
+            let i = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+            ids.insert(label.to_vec(), i);
+            i
+        }
+    };
+    while reader.read_byte_record(&mut record).map_err(csv_error)? {
+        records += 1;
+        let value = match values_at {
+            Some(at) => {
+                match std::str::from_utf8(record.get(at).unwrap_or_default()).map(|v| v.trim().parse::<f64>()) {
+                    Ok(Ok(v)) if v.is_finite() => v,
+                    // Missing values are left out of a sum, as pandas does; counted and said.
+                    _ => {
+                        unreadable += 1;
+                        continue;
+                    }
+                }
+            }
+            None => 1.0,
+        };
+        let r = id(&mut row_ids, rows_at.and_then(|i| record.get(i)).unwrap_or_default());
+        let c = id(&mut col_ids, cols_at.and_then(|i| record.get(i)).unwrap_or_default());
+        if !by_id.contains_key(&(r, c)) && by_id.len() >= MAX_CELLS {
+            findings.file(
+                "records",
+                Verdict::Fail,
+                format!("more than {MAX_CELLS} cells: no table a person could check"),
+            );
+            return Ok(None);
+        }
+        by_id.entry((r, c)).or_default().add(value);
+    }
+    let label = |ids: &HashMap<Vec<u8>, u32>| {
+        let mut names = vec![String::new(); ids.len()];
+        for (bytes, &i) in ids {
+            names[i as usize] = String::from_utf8_lossy(bytes).into_owned();
+        }
+        names
+    };
+    let (row_names, col_names) = (label(&row_ids), label(&col_ids));
+    let cells: BTreeMap<(String, String), Cell> = by_id
+        .into_iter()
+        .map(|((r, c), cell)| ((row_names[r as usize].clone(), col_names[c as usize].clone()), cell))
+        .collect();
+    if unreadable > 0 {
+        findings.file(
+            "records",
+            Verdict::Review,
+            format!("{unreadable} records have no number in {} and are left out", spec.values.as_deref().unwrap_or("")),
+        );
+    }
+    let row_labels: Vec<String> = {
+        let mut v: Vec<String> = cells.keys().map(|(r, _)| r.clone()).collect();
+        v.dedup();
+        v
+    };
+    let column_labels: Vec<String> = {
+        let mut v: Vec<String> = cells.keys().map(|(_, c)| c.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for r in &row_labels {
+        for c in &column_labels {
+            let at = |rule: &'static str, verdict: Verdict, detail: String| Finding {
+                rule,
+                verdict,
+                row: None,
+                column: Some(format!("{}={r} × {}", spec.rows, column_name(spec, c))),
+                detail,
+            };
+            let Some(cell) = cells.get(&(r.clone(), c.clone())) else {
+                // No records: a zero in a table of counts; in a table of sums, a cell from none.
+                if spec.values.is_some() {
+                    let detail = format!("no records in this cell, below the minimum of {}", t.min_count);
+                    findings.push(at("minimum-count", Verdict::Fail, detail));
+                } else if t.zeros_disclosive {
+                    findings.push(at("zero-cell", Verdict::Fail, "no records in this cell: a zero count".into()));
+                }
+                continue;
+            };
+            if cell.count < t.min_count {
+                let detail = format!("{} records, below the minimum of {}", cell.count, t.min_count);
+                findings.push(at("minimum-count", Verdict::Fail, detail));
+            }
+            if spec.values.is_none() {
+                continue;
+            }
+            if cell.negative {
+                let detail = "negative values: dominance and the p-ratio do not apply as they stand".to_string();
+                findings.push(at("negative-values", Verdict::Review, detail));
+                continue;
+            }
+            let top_n: f64 = cell.top.iter().take(t.nk_n.min(2)).sum();
+            if cell.total > 0.0 && top_n / cell.total >= t.nk_k {
+                let detail = format!(
+                    "the largest {} contributions are {:.1} % of the cell's total (at most {:.0} %)",
+                    t.nk_n.min(2),
+                    100.0 * top_n / cell.total,
+                    100.0 * t.nk_k
+                );
+                findings.push(at("dominance", Verdict::Fail, detail));
+            }
+            if cell.top[0] > 0.0 {
+                let ratio = (cell.total - cell.top[0] - cell.top[1]) / cell.top[0];
+                if ratio < t.p_ratio {
+                    let detail = format!(
+                        "the p-ratio is {ratio:.3}: the rest of the cell tells the largest contribution to within {:.1} % \
+                         (at least {:.0} %)",
+                        100.0 * ratio,
+                        100.0 * t.p_ratio
+                    );
+                    findings.push(at("p-ratio", Verdict::Fail, detail));
+                }
+            }
+        }
+    }
+    Ok(Some(RecordsReport { records, row_labels, column_labels, cells }))
+}
+
+fn column_name(spec: &TableSpec, label: &str) -> String {
+    match &spec.columns {
+        Some(c) => format!("{c}={label}"),
+        None => "all".into(),
+    }
+}
+
+fn csv_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
+    }
+}
