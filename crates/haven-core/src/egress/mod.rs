@@ -1,10 +1,12 @@
 //! Egress: the one way out of the garden. So far, the automated checks that run on the exact
-//! bytes of a file ([`checks`]: disclosure control for tables, identifiers in any text), which
-//! `haven egress check` offers outside any request.
+//! bytes of a file ([`checks`]: disclosure control for tables, identifiers in any text; with
+//! [`records`], a table rebuilt from its records), which `haven egress check` offers outside any
+//! request, and an output request's life as a typed state machine ([`request`]).
 
 pub mod checks;
 mod identifiers;
 pub mod records;
+pub mod request;
 mod table;
 
 /// `[egress]` in the configuration.
