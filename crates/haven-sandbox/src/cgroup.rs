@@ -56,22 +56,22 @@ fn own_v2_group() -> Option<String> {
 fn own_v1_group(root: &Path, controller: &str) -> Option<PathBuf> {
     let mount = root.join(controller);
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mounted = mountinfo.lines().any(|l| {
+    // The mount's root within the hierarchy (not `/` where a container was given part of it).
+    let root_of_mount = mountinfo.lines().find_map(|l| {
         let fields: Vec<&str> = l.split(' ').collect();
         let after = fields.iter().position(|f| *f == "-").map_or(&[][..], |i| &fields[i + 1..]);
-        fields.get(4).is_some_and(|m| Path::new(m) == mount)
+        let ours = fields.get(4).is_some_and(|m| Path::new(m) == mount)
             && after.first() == Some(&"cgroup")
-            && after.get(2).is_some_and(|o| o.split(',').any(|o| o == controller))
-    });
-    if !mounted {
-        return None;
-    }
+            && after.get(2).is_some_and(|o| o.split(',').any(|o| o == controller));
+        ours.then(|| fields.get(3).map(|r| r.trim_start_matches('/').to_string())).flatten()
+    })?;
     let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let own = groups.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         controllers.split(',').any(|c| c == controller).then(|| path.trim_start_matches('/').to_string())
     })?;
+    let own = own.strip_prefix(&root_of_mount).unwrap_or(&own).trim_start_matches('/');
     Some(mount.join(own))
 }
 
@@ -94,6 +94,17 @@ impl Groups {
         if root.join("cgroup.controllers").is_file() {
             let own = root.join(own_v2_group().ok_or("this process is in no cgroup v2 group")?);
             has_controllers(&own, &["memory", "pids"])?;
+            // Haven moves itself into a leaf so that its group may hand controllers on, which the
+            // kernel refuses while any other process is there (a container's init, a shell).
+            let procs = std::fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
+            let me = std::process::id().to_string();
+            if procs.lines().any(|p| p != me) {
+                return Err(format!(
+                    "{} holds other processes besides Haven: give Haven a cgroup of its own (systemd: a unit with \
+                     Delegate=yes)",
+                    own.display()
+                ));
+            }
             let delegated = std::fs::OpenOptions::new().write(true).open(own.join("cgroup.subtree_control"));
             return match delegated {
                 Ok(_) => Ok(Groups::V2 { base: own.join(name) }),
@@ -181,9 +192,14 @@ impl Groups {
                 std::fs::create_dir(&mdir)?;
                 group.dirs.push(mdir.clone());
                 write(&mdir, "memory.limit_in_bytes", &memory)?;
-                // Memory and swap together no more than memory alone: none of it swapped out.
+                // Memory and swap together no more than memory alone, and no preference for
+                // swapping this group's pages. (The host's own reclaim may still swap: a host
+                // that keeps research data has its swap off or encrypted; docs/applications.md.)
                 if mdir.join("memory.memsw.limit_in_bytes").exists() {
                     write(&mdir, "memory.memsw.limit_in_bytes", &memory)?;
+                }
+                if mdir.join("memory.swappiness").exists() {
+                    write(&mdir, "memory.swappiness", "0")?;
                 }
                 std::fs::create_dir(&pdir)?;
                 group.dirs.push(pdir.clone());

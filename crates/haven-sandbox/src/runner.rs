@@ -28,8 +28,9 @@ use std::process::Command;
 use command_fds::{CommandFdExt, FdMapping};
 
 /// Writes the shell's pid into each file before `--`, then runs what follows `--` (exit 125,
-/// and nothing started, if a group cannot be joined).
-const JOIN: &str = r#"while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#;
+/// and nothing started, if a group cannot be joined). It also makes the session the kernel's
+/// first choice when memory runs out on the host, before Haven and the host's services.
+const JOIN: &str = r#"echo 500 > /proc/self/oom_score_adj; while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#;
 
 /// Where the sandbox's tools find the seccomp filters.
 const GUARD_FD: i32 = 3;

@@ -168,6 +168,8 @@ for name, nr, args in [
     ('clone_newuser', 56, (0x10000000 | 17, 0, 0, 0, 0)), ('personality_no_aslr', 135, (0x0040000,)),
     ('tiocsti', 16, (0, 0x5412, ctypes.addressof(buf))), ('af_packet', 41, (17, 3, 0)),
     ('clone3', 435, (0, 0)), ('x32_getpid', 0x40000000 | 39, ()), ('open_by_handle_at', 304, (0, 0, 0)),
+    ('socketpair_vsock', 53, (40, 1, 0, ctypes.addressof(buf))), ('sctp', 41, (2, 1, 132)), ('kcmp', 312, (1, 1, 0, 0, 0)),
+    ('listmount', 457, (0, 0, 0, 0)), ('newer_than_the_list', 463, (0, 0, 0, 0)),
 ]:
     print(name, call(nr, *args))
 print('personality_query', call(135, 0xffffffff))
@@ -192,11 +194,17 @@ print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])
         "personality_no_aslr",
         "tiocsti",
         "af_packet",
+        "socketpair_vsock",
+        "sctp",
+        "kcmp",
+        "listmount",
         "open_by_handle_at",
     ] {
         assert!(out.contains(&format!("{denied} EPERM\n")), "{denied}: {out}");
     }
-    assert!(out.contains("clone3 ENOSYS\n") && out.contains("x32_getpid ENOSYS\n"), "{out}");
+    for refused in ["clone3", "x32_getpid", "newer_than_the_list"] {
+        assert!(out.contains(&format!("{refused} ENOSYS\n")), "{refused}: {out}");
+    }
     for works in ["personality_query OK", "threads OK", "socket OK", "child 0"] {
         assert!(out.contains(works), "{works}: {out}");
     }
@@ -239,6 +247,10 @@ fn a_control_group_bounds_a_sandbox_as_a_whole() {
         let members = std::fs::read_to_string(p).unwrap();
         assert!(members.lines().count() >= 5, "the tools and the program, all in {}: {members}", p.display());
         assert!(members.lines().any(|pid| pid == child.id().to_string()), "from the first process on: {members}");
+        for pid in members.lines() {
+            let adj = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap_or_else(|_| "500".into());
+            assert_eq!(adj.trim(), "500", "the kernel's first choice when the host runs out of memory");
+        }
     }
     assert!(child.wait().unwrap().success());
 

@@ -318,8 +318,6 @@ fn repository(
     Ok(haven_sandbox::local::Repository { gate, host, port: if port >= 1024 { port } else { 8443 }, ca_pem })
 }
 
-/// Every 15 seconds: idle sessions stopped, ended ones whose processes still run here (stopped
-/// from the console) killed, and those Haven lost (a restart) marked ended.
 /// Per-session control groups where this host has them for Haven (as root); sessions run on
 /// rlimits alone otherwise, and the log says which.
 fn session_groups() -> Option<haven_sandbox::cgroup::Groups> {
@@ -338,6 +336,8 @@ fn session_groups() -> Option<haven_sandbox::cgroup::Groups> {
     }
 }
 
+/// Every 15 seconds: idle sessions stopped, ended ones whose processes still run here (stopped
+/// from the console) killed, and those Haven lost (a restart) marked ended.
 fn spawn_session_sweeper(sessions: Arc<haven_core::workspaces::sessions::Sessions>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(15));
