@@ -497,6 +497,26 @@ mod tests {
     }
 
     #[test]
+    fn hostile_shapes_keep_memory_bounded() {
+        // Many columns of small counts: candidates are capped across columns, all counted.
+        let mut table = (0..5000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+        table.push('\n');
+        for _ in 0..5 {
+            table.push_str(&vec!["3"; 5000].join(","));
+            table.push('\n');
+        }
+        let r = run("wide.csv", table.as_bytes());
+        assert_eq!(r.findings.len() as u64 + r.more_findings, 25_000);
+        let too_wide = format!("{}\n", vec!["c"; 20_000].join(","));
+        assert_eq!(run("w.csv", too_wide.as_bytes()).findings[0].rule, "table-shape");
+        // Labels as long as a line allows do not become a table's memory.
+        let long = format!("region,n\n{},1\n", "x".repeat(5000));
+        let spec = TableSpec { rows: "region".into(), columns: None, values: None };
+        let (r, built) = check_records("r.csv", long.as_bytes(), &spec, &Thresholds::default()).unwrap();
+        assert!(built.is_none() && r.findings[0].detail.contains("label longer than"), "{:?}", r.findings);
+    }
+
+    #[test]
     fn findings_are_capped_but_counted() {
         let mut table = String::from("g,n\n");
         for i in 0..(MAX_FINDINGS + 500) {

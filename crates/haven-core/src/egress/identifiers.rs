@@ -110,14 +110,22 @@ fn mask(s: &str) -> String {
 /// Every identifier in `text`. `birth_context`: the text is a date-of-birth field (a column
 /// so named), so any date in it is one.
 pub fn scan(text: &str, birth_context: bool) -> Vec<Hit> {
-    // Every identifier here has an @ or a digit: cells with neither are passed by without
-    // running a pattern.
-    if !text.contains('@') && !text.bytes().any(|b| b.is_ascii_digit()) {
+    // What each kind needs at least, counted once: most cells of a table ("North East", "0-17")
+    // have too few digits for any, and are passed by without running a pattern.
+    let (digits, letters) = text.bytes().fold((0usize, 0usize), |(d, l), b| {
+        (d + usize::from(b.is_ascii_digit()), l + usize::from(b.is_ascii_alphabetic()))
+    });
+    let email = text.contains('@');
+    let numbers = digits >= 5; // NHS numbers and phones have 10 or more, dates 5 or more (6 Dec 2026)
+    let postcode = digits >= 1 && letters >= 2 && text.len() >= 5;
+    if !(email || numbers || postcode) {
         return Vec::new();
     }
     let p = patterns();
     let mut hits = Vec::new();
-    for c in p.nhs.captures_iter(text) {
+    let none = "";
+    let numeric = if numbers { text } else { none };
+    for c in p.nhs.captures_iter(numeric) {
         let Some(m) = c.get(1) else { continue };
         let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
         if let Ok(ten) = <[u8; 10]>::try_from(digits.as_slice())
@@ -126,16 +134,16 @@ pub fn scan(text: &str, birth_context: bool) -> Vec<Hit> {
             hits.push(Hit { rule: "nhs-number", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
         }
     }
-    for c in p.postcode.captures_iter(text) {
+    for c in p.postcode.captures_iter(if postcode { text } else { none }) {
         let Some(m) = c.get(1) else { continue };
         if postcode_valid(m.as_str()) {
             hits.push(Hit { rule: "uk-postcode", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
         }
     }
-    for m in p.email.find_iter(text) {
+    for m in p.email.find_iter(if email { text } else { none }) {
         hits.push(Hit { rule: "email-address", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
     }
-    for c in p.phone.captures_iter(text) {
+    for c in p.phone.captures_iter(numeric) {
         let Some(m) = c.get(1) else { continue };
         // Ten digits are an NHS number's business (above), not a phone number's.
         let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
@@ -150,7 +158,7 @@ pub fn scan(text: &str, birth_context: bool) -> Vec<Hit> {
     }
     let near_birth =
         |at: usize| birth_context || p.birth.find_iter(&text[..at]).last().is_some_and(|b| at - b.end() <= 24);
-    for m in p.date.find_iter(text) {
+    for m in p.date.find_iter(numeric) {
         if near_birth(m.start()) {
             hits.push(Hit { rule: "date-of-birth", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
         }
@@ -197,6 +205,7 @@ mod tests {
         assert_eq!(rules("DOB: 14/03/1961"), ["date-of-birth"]);
         assert_eq!(rules("born on 1961-03-14"), ["date-of-birth"]);
         assert!(rules("study period 2020-01-01 to 2021-12-31").is_empty());
+        assert_eq!(rules("born 6 Dec 1961"), ["date-of-birth"]);
         assert_eq!(scan("1961-03-14", true)[0].rule, "date-of-birth");
         assert_eq!(scan("9434765919", false)[0].masked, "94******19");
     }

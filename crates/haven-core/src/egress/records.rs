@@ -17,6 +17,9 @@ use super::checks::{Finding, Findings, Thresholds, Verdict};
 
 /// More cells than this is no table a person could check.
 pub const MAX_CELLS: usize = 100_000;
+/// A row or column label longer than this is not a label (and would make the table's memory
+/// grow with what a record holds).
+pub const MAX_LABEL: usize = 1024;
 
 /// Which columns make the table.
 #[derive(Debug, Clone)]
@@ -120,8 +123,14 @@ pub(crate) fn check(
             }
             None => 1.0,
         };
-        let r = id(&mut row_ids, rows_at.and_then(|i| record.get(i)).unwrap_or_default());
-        let c = id(&mut col_ids, cols_at.and_then(|i| record.get(i)).unwrap_or_default());
+        let (r, c) = (rows_at.and_then(|i| record.get(i)), cols_at.and_then(|i| record.get(i)));
+        let (r, c) = (r.unwrap_or_default(), c.unwrap_or_default());
+        if r.len().max(c.len()) > MAX_LABEL {
+            let detail = format!("a label longer than {MAX_LABEL} bytes (record {records}): no table label");
+            findings.file("records", Verdict::Fail, detail);
+            return Ok(None);
+        }
+        let (r, c) = (id(&mut row_ids, r), id(&mut col_ids, c));
         if !by_id.contains_key(&(r, c)) && by_id.len() >= MAX_CELLS {
             findings.file(
                 "records",

@@ -13,8 +13,8 @@
 //! - a table with magnitude columns is marked for review: dominance (N-k) and the p-ratio need
 //!   the records behind each cell, which an output table does not hold.
 //!
-//! Memory holds the header, one row, and per column at most [`super::checks::MAX_FINDINGS`]
-//! candidate cells, whatever the number of rows.
+//! Memory holds the header, one row, and at most [`MAX_KEPT`] candidate cells, whatever the
+//! number of rows or columns.
 
 use std::io::{self, Read};
 use std::sync::OnceLock;
@@ -22,6 +22,12 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::checks::{Finding, Findings, MAX_FINDINGS, Thresholds, Verdict};
+
+/// More columns than this is no table a person could check.
+const MAX_COLUMNS: usize = 10_000;
+
+/// Candidate cells kept across all columns until the columns are known.
+const MAX_KEPT: usize = 10 * MAX_FINDINGS;
 
 /// What a suppressed cell may say instead of a number.
 const SUPPRESSED: [&str; 10] = ["", "*", "**", "[redacted]", "redacted", "na", "n/a", "-", "..", "suppressed"];
@@ -96,6 +102,7 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
     let mut full: Vec<(u64, usize, Vec<usize>)> = Vec::new();
     let mut row = 0u64;
     let (mut not_utf8, mut told_encoding) = (false, false);
+    let mut kept = 0usize;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
@@ -131,6 +138,11 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
             });
         }
         if row == 1 {
+            if cells.len() > MAX_COLUMNS {
+                let detail = format!("{} columns, more than {MAX_COLUMNS}: no table a person could check", cells.len());
+                findings.file("table-shape", Verdict::Fail, detail);
+                return Ok(());
+            }
             columns = cells
                 .iter()
                 .map(|c| {
@@ -178,8 +190,10 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
                         nonzero.push(i)
                     }
                     if n < t.min_count && (n > 0 || t.zeros_disclosive) {
-                        if col.candidates.len() < MAX_FINDINGS {
+                        // Kept per column and in all: a table of many columns keeps no more.
+                        if col.candidates.len() < MAX_FINDINGS && kept < MAX_KEPT {
                             col.candidates.push((row, n));
+                            kept += 1;
                         } else {
                             col.more_candidates += 1;
                         }
