@@ -166,6 +166,14 @@ impl Findings {
         }
     }
 
+    /// `n` findings of `verdict` that were not kept, counted.
+    pub fn count_more(&mut self, n: u64, verdict: Verdict) {
+        if n > 0 {
+            self.more += n;
+            self.worst = self.worst.max(Some(verdict));
+        }
+    }
+
     pub fn file(&mut self, rule: &'static str, verdict: Verdict, detail: impl Into<String>) {
         self.push(Finding { rule, verdict, row: None, column: None, detail: detail.into() });
     }

@@ -232,10 +232,7 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
                 detail,
             });
         }
-        for _ in 0..col.more_candidates {
-            findings.more += 1;
-            findings.worst = findings.worst.max(Some(Verdict::Fail));
-        }
+        findings.count_more(col.more_candidates, Verdict::Fail);
     }
     for (row, at, involved) in full {
         if involved.iter().all(|&i| columns.get(i).is_some_and(Column::holds_counts)) {
