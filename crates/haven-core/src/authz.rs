@@ -82,6 +82,19 @@ pub enum Action {
     /// Read any batch job's log: the console alone, whose operator holds the host anyway
     /// (audited); never the service desk.
     ReadAnyJobLog,
+    /// Allow or stop a member requesting outputs from the asset (SATRE 3.1.06): its IAO.
+    GrantOutputs,
+    /// Gather files from the asset's outputs area into a request and submit it: a member the
+    /// IAO has allowed to, signed in fully.
+    RequestOutputs,
+    /// Review the asset's output requests (vote, comment, override a verdict, release,
+    /// revoke): an output checker, or for the IAO's own approval, the asset's IAO; signed in
+    /// fully. The request's rules keep authors from reviewing their own.
+    ReviewOutputs,
+    /// Follow one's own output requests and download what was released to one: their author.
+    FollowOwnOutputs,
+    /// Read any output request (list, show): the console and auditors; they change nothing.
+    ViewOutputs,
 }
 
 /// The caller's relation to one asset, worked out by the use case from the asset's records
@@ -96,11 +109,13 @@ pub struct Standing {
     pub member: bool,
     /// Such a member, in the data manager role.
     pub data_manager: bool,
+    /// Such a member, whom the IAO allowed to request outputs.
+    pub outputs: bool,
 }
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 38] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -134,6 +149,11 @@ impl Action {
         Action::RunOwnJobs,
         Action::ReadJobLog,
         Action::ReadAnyJobLog,
+        Action::GrantOutputs,
+        Action::RequestOutputs,
+        Action::ReviewOutputs,
+        Action::FollowOwnOutputs,
+        Action::ViewOutputs,
     ];
 
     /// What the action is about when a page asks for it without naming a thing: the caller's
@@ -150,7 +170,8 @@ impl Action {
             | Action::UseOwnGovernance
             | Action::UseOwnSessions
             | Action::RunOwnJobs
-            | Action::ReadJobLog => Resource::Account(&caller.user_id),
+            | Action::ReadJobLog
+            | Action::FollowOwnOutputs => Resource::Account(&caller.user_id),
             Action::PublishServiceUpdate
             | Action::ViewAuditTrail
             | Action::ManageAccounts
@@ -162,7 +183,8 @@ impl Action {
             | Action::ManageCatalogue
             | Action::ReadCatalogue
             | Action::ManageSessions
-            | Action::ReadAnyJobLog => Resource::Service,
+            | Action::ReadAnyJobLog
+            | Action::ViewOutputs => Resource::Service,
             // Without a named asset, only the service desk's standing counts.
             Action::ManageAsset
             | Action::NominateAdmins
@@ -173,7 +195,10 @@ impl Action {
             | Action::SendData
             | Action::IssueDropLink
             | Action::DecideArrival
-            | Action::ViewArrivals => Resource::Asset { asset: "", standing: Standing::default() },
+            | Action::ViewArrivals
+            | Action::GrantOutputs
+            | Action::RequestOutputs
+            | Action::ReviewOutputs => Resource::Asset { asset: "", standing: Standing::default() },
         }
     }
 }
@@ -262,6 +287,14 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
             console || ((full || console_named) && (standing.iao || standing.iaa || standing.data_manager))
         }
         (Action::UseOwnGovernance, Resource::Account(owner)) => own(owner) && reads,
+        // Egress: nothing leaves through a token or a limited session; the console only reads.
+        (Action::GrantOutputs, Resource::Asset { standing, .. }) => (full || console_named) && standing.iao,
+        (Action::RequestOutputs, Resource::Asset { standing, .. }) => full && standing.outputs,
+        (Action::ReviewOutputs, Resource::Asset { standing, .. }) => {
+            full && (caller.has(Role::OutputChecker) || standing.iao)
+        }
+        (Action::FollowOwnOutputs, Resource::Account(owner)) => own(owner) && full,
+        (Action::ViewOutputs, Resource::Service) => console || auditor,
         (Action::ManagePackages, Resource::Service) => {
             (full && (caller.has(Role::Admin) || caller.has(Role::PackageReviewer))) || console
         }
@@ -472,7 +505,7 @@ mod tests {
             (&limited("owen", &[Role::Staff], true, false), iao, [false; 6]),
             (
                 &caller("owen", &[Role::Staff], Level::Repository),
-                Standing { iao: true, iaa: true, member: true, data_manager: true },
+                Standing { iao: true, iaa: true, member: true, data_manager: true, outputs: true },
                 [false; 6],
             ),
         ];
@@ -527,7 +560,7 @@ mod tests {
         assert!(!can(&provider, SendData, Resource::DropLink { link: "cd34", usable: true }));
         assert!(!can(&staff, SendData, Resource::DropLink { link: "ab12", usable: true }));
         for action in Action::ALL {
-            let both = Standing { iao: true, iaa: true, member: true, data_manager: true };
+            let both = Standing { iao: true, iaa: true, member: true, data_manager: true, outputs: true };
             for resource in [Resource::Service, Resource::Account("link:ab12"), asset(both)] {
                 assert!(!can(&provider, action, resource), "{action:?} {resource:?}");
             }
@@ -567,6 +600,7 @@ mod tests {
                     | ManageOwnCredentials
                     | ReadCatalogue
                     | UseOwnSessions
+                    | ViewOutputs
             )
         });
         for action in changes {
@@ -620,5 +654,43 @@ mod tests {
         assert!(can(&researcher, UseOwnGovernance, Resource::Account("rita")));
         assert!(!can(&researcher, UseOwnGovernance, Resource::Account("owen")));
         assert!(!can(&limited("rita", &[Role::Researcher], false, true), UseOwnGovernance, Resource::Account("rita")));
+    }
+
+    #[test]
+    fn outputs_are_requested_by_allowed_members_and_reviewed_by_checkers_or_the_iao() {
+        use Action::*;
+        let none = Standing::default();
+        let asset = |standing| Resource::Asset { asset: "heart", standing };
+        let member = Standing { member: true, ..none };
+        let allowed = Standing { member: true, outputs: true, ..none };
+        let iao = Standing { iao: true, ..none };
+        let ada = caller("ada", &[Role::Researcher], Level::Full);
+        let checker = caller("cara", &[Role::OutputChecker], Level::Full);
+        let owen = caller("owen", &[Role::Staff], Level::Full);
+        // (who, standing, [grant, request, review])
+        for (who, standing, want) in [
+            (&ada, allowed, [false, true, false]),
+            (&ada, member, [false, false, false]),
+            (&checker, none, [false, false, true]),
+            (&owen, iao, [true, false, true]),
+            (&caller("desk", &[Role::Admin], Level::Full), none, [false, false, false]),
+            (&Caller::console_as("owen", vec![Role::Staff]), iao, [true, false, false]),
+            (&Caller::console(), iao, [false, false, false]),
+            (&caller("ada", &[Role::Researcher], Level::ApiWrite), allowed, [false, false, false]),
+            (&caller("cara", &[Role::OutputChecker], Level::ApiWrite), none, [false, false, false]),
+            (&limited("cara", &[Role::OutputChecker], true, false), none, [false, false, false]),
+            (&limited("ada", &[Role::Researcher], false, true), allowed, [false, false, false]),
+        ] {
+            for (action, ok) in [GrantOutputs, RequestOutputs, ReviewOutputs].into_iter().zip(want) {
+                assert_eq!(can(who, action, asset(standing)), ok, "{action:?} {who:?} {standing:?}");
+            }
+        }
+        assert!(can(&ada, FollowOwnOutputs, Resource::Account("ada")));
+        assert!(!can(&ada, FollowOwnOutputs, Resource::Account("bob")));
+        assert!(!can(&caller("ada", &[Role::Researcher], Level::ApiRead), FollowOwnOutputs, Resource::Account("ada")));
+        assert!(can(&Caller::console(), ViewOutputs, Resource::Service));
+        assert!(can(&caller("aud", &[Role::Auditor], Level::Full), ViewOutputs, Resource::Service));
+        assert!(!can(&checker, ViewOutputs, Resource::Service));
+        assert!(!can(&caller("desk", &[Role::Admin], Level::Full), ViewOutputs, Resource::Service));
     }
 }

@@ -147,6 +147,43 @@ pub const WEB_SESSION_SCRIPT: &str = "/static/web-session.js";
 pub const DESKTOP_SCRIPT: &str = "/static/desktop.js";
 pub const NOVNC_SCRIPT: &str = "/static/novnc/rfb.js";
 
+/// The Egress portal: output requests, their review and release.
+pub const EGRESS: &str = "/egress";
+pub const EGRESS_NEW: &str = "/egress/requests";
+pub const EGRESS_REQUEST_ROUTE: &str = "/egress/requests/{id}";
+/// A request's changes: `…/{id}/{what}` (add, remove, describe, submit, withdraw, vote,
+/// iao-approve, return, override, comment, release, revoke, link).
+pub const EGRESS_ACTION_ROUTE: &str = "/egress/requests/{id}/{what}";
+pub const EGRESS_FILE_ROUTE: &str = "/egress/requests/{id}/files/{name}";
+pub const EGRESS_PERMISSIONS_ROUTE: &str = "/egress/assets/{name}/permissions";
+/// A single-use download link of a released request (its secret in the path).
+pub const EGRESS_DOWNLOAD_ROUTE: &str = "/egress/download/{token}";
+/// Output requests in the JSON API.
+pub const API_EGRESS_REQUESTS: &str = "/api/v1/egress/requests";
+pub const API_EGRESS_REQUEST_ROUTE: &str = "/api/v1/egress/requests/{id}";
+
+pub fn egress_request(id: &str) -> String {
+    format!("{EGRESS}/requests/{id}")
+}
+
+pub fn egress_action(id: &str, what: &str) -> String {
+    format!("{EGRESS}/requests/{id}/{what}")
+}
+
+/// A pinned file of a request (its name percent-encoded).
+pub fn egress_file(id: &str, name: &str) -> String {
+    let name: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    format!("{EGRESS}/requests/{id}/files/{}", name.replace('+', "%20"))
+}
+
+pub fn egress_permissions(asset: &str) -> String {
+    format!("{EGRESS}/assets/{asset}/permissions")
+}
+
+pub fn egress_download(token: &str) -> String {
+    format!("{EGRESS}/download/{token}")
+}
+
 /// An asset's drives page: `drive` (home, shared, outputs) at `path` (`""` for the top).
 pub fn apps_drives(name: &str, drive: &str, path: &str) -> String {
     let mut url = format!("{APPS}/drives/{name}?drive={drive}");

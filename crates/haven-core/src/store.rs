@@ -14,6 +14,7 @@ use futures::stream::BoxStream;
 use crate::accounts::NewUser;
 use crate::audit::{AuditEvent, Checkpoint, NewAuditEvent};
 use crate::blobs::ObjectMeta;
+use crate::egress::store::EgressTx;
 use crate::error::StoreError;
 use crate::governance::store::GovernanceTx;
 use crate::identity::store::IdentityTx;
@@ -26,7 +27,9 @@ use crate::workspaces::sessions::SessionsTx;
 
 /// What a unit of work may do inside its transaction.
 #[async_trait]
-pub trait Tx: IdentityTx + PackagesTx + GovernanceTx + TransferTx + CatalogueTx + SessionsTx + JobsTx + Send {
+pub trait Tx:
+    IdentityTx + PackagesTx + GovernanceTx + TransferTx + CatalogueTx + SessionsTx + JobsTx + EgressTx + Send
+{
     // audit
     async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError>;
@@ -64,6 +67,8 @@ pub trait Tx: IdentityTx + PackagesTx + GovernanceTx + TransferTx + CatalogueTx 
     async fn delete_object(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Whether the object is recorded (its key is held).
     async fn object_recorded(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// An object's record (its wrapped key), if it is recorded.
+    async fn object(&mut self, id: &str) -> Result<Option<ObjectMeta>, StoreError>;
 }
 
 /// A unit of work with its output type erased; returns whether it wants to commit.

@@ -35,7 +35,7 @@ fn records() -> String {
 fn haven(findings: &[haven_core::egress::checks::Finding], rules: &[&str]) -> Cells {
     findings
         .iter()
-        .filter(|f| rules.contains(&f.rule))
+        .filter(|f| rules.contains(&f.rule.as_ref()))
         .map(|f| {
             let at = f.column.as_deref().unwrap();
             let (r, c) = at.split_once(" × ").unwrap();

@@ -77,6 +77,7 @@ pub struct TestAppBuilder {
     s3_with_postgres: bool,
     scanner: Option<Arc<dyn Scanner>>,
     sessions: SessionsConfig,
+    egress: haven_core::egress::EgressConfig,
 }
 
 impl TestApp {
@@ -96,6 +97,7 @@ impl TestApp {
             s3_with_postgres: false,
             scanner: None,
             sessions: SessionsConfig::default(),
+            egress: haven_core::egress::EgressConfig::default(),
         }
     }
 }
@@ -118,6 +120,11 @@ impl TestAppBuilder {
         self.transfer = transfer;
         self
     }
+    pub fn egress(mut self, egress: haven_core::egress::EgressConfig) -> Self {
+        self.egress = egress;
+        self
+    }
+
     pub fn drives(mut self, drives: DrivesConfig) -> Self {
         self.drives = drives;
         self
@@ -241,6 +248,7 @@ impl TestAppBuilder {
             drives: self.drives,
             sessions: self.sessions,
             jobs: haven_core::workspaces::jobs::JobsConfig::default(),
+            egress: self.egress,
             web: WebConfig {
                 public_url: PUBLIC_URL.into(),
                 sessions_url: SESSIONS_URL.into(),
@@ -280,6 +288,15 @@ impl TestApp {
             n += listed.len();
         }
         n
+    }
+
+    /// Put object `from`'s stored (sealed) bytes in place of object `to`'s: what someone with
+    /// the storage in hand could do, for tests that the swap is caught.
+    pub async fn swap_blob(&self, to: &str, from: &str) {
+        let path = |id: &str| object_store::path::Path::from(format!("objects/{}/{}", &id[..2], id));
+        use object_store::ObjectStoreExt;
+        let bytes = self.backend.get(&path(from)).await.unwrap().bytes().await.unwrap();
+        self.backend.put(&path(to), bytes.into()).await.unwrap();
     }
 
     /// Where `drive`'s files are, to read what was placed there.

@@ -3,7 +3,8 @@
 use haven_core::accounts::Role;
 use haven_core::caller::Caller;
 use haven_core::governance::assets::NewAsset;
-use haven_core::governance::records::Classification;
+use haven_core::governance::records::{Classification, MemberRole, RequestKind};
+use haven_core::governance::requests::NewRequest;
 
 use std::sync::Arc;
 
@@ -75,4 +76,30 @@ pub fn another_node(app: &App, config: TransferConfig, scanner: Option<Arc<dyn S
         quotas: haven_core::workspaces::drives::DrivesConfig::default(),
         config,
     })
+}
+
+/// `user` made a member of heart (owen asks, the desk's dora approves), trained, the AUS
+/// accepted.
+pub async fn make_member(w: &World, user: &str) {
+    let app = &w.app;
+    let console = Caller::console();
+    if app.state.identity.add_account(&console, "dora", "dora@example.org", false).await.is_ok() {
+        app.state.identity.set_role(&console, "dora", Role::Admin, true).await.unwrap();
+    }
+    let now = app.state.governance.now_us();
+    let ends = haven_core::governance::rules::show_date(now + 180 * 86_400 * 1_000_000);
+    let ask = NewRequest {
+        asset: "heart".into(),
+        kind: Some(RequestKind::Add),
+        user_id: user.into(),
+        role: Some(MemberRole::Researcher),
+        ends,
+        justification: "analysis for the cardiac outcomes study".into(),
+        ..NewRequest::default()
+    };
+    let owen = signed_in("owen", &[Role::Staff], now);
+    let r = app.state.governance.submit_request(&owen, ask).await.unwrap();
+    app.state.governance.decide(&signed_in("dora", &[Role::Admin], now), r.id, true, "ok").await.unwrap();
+    app.state.governance.record_training(&console, user, COURSE, "2025-12-01", "").await.unwrap();
+    app.state.governance.accept_aus(&signed_in(user, &[], now)).await.unwrap();
 }

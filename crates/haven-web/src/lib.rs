@@ -44,6 +44,7 @@ pub struct AppState {
     pub identity: Arc<haven_core::identity::Identity>,
     pub governance: Arc<haven_core::governance::Governance>,
     pub transfer: Arc<haven_core::transfer::uploads::Transfer>,
+    pub egress: Arc<haven_core::egress::Egress>,
     pub catalogue: Arc<haven_core::workspaces::catalogue::Catalogue>,
     pub sessions: Arc<haven_core::workspaces::sessions::Sessions>,
     pub packages: Arc<haven_core::packages::Packages>,

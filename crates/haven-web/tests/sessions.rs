@@ -11,7 +11,7 @@ use futures::StreamExt;
 use haven_core::CoreError;
 use haven_core::accounts::Role;
 use haven_core::caller::Caller;
-use haven_core::governance::records::{MemberRole, RequestKind};
+use haven_core::governance::records::RequestKind;
 use haven_core::governance::requests::NewRequest;
 use haven_core::workspaces::catalogue::NewApp;
 use haven_core::workspaces::drives::Drive;
@@ -20,7 +20,7 @@ use haven_packages::policy::{Ecosystem, RuleKind};
 use haven_testkit::app::TestApp;
 use haven_testkit::callers::signed_in;
 use haven_testkit::db::TestDb;
-use haven_testkit::transfer::{COURSE, World, world_from};
+use haven_testkit::transfer::{World, world_from};
 
 haven_testkit::contract!(
     many_sessions_started_watched_and_dropped_at_once_leave_nothing_behind,
@@ -32,28 +32,9 @@ fn sandbox() -> bool {
     haven_testkit::tool("HAVEN_TEST_BWRAP").is_some() && haven_testkit::root("sessions")
 }
 
-/// rita made a member of heart (owen asks, the desk's dora approves).
+/// rita made a member of heart.
 async fn member(w: &World, user: &str) {
-    let app = &w.app;
-    let console = Caller::console();
-    app.state.identity.add_account(&console, "dora", "dora@example.org", false).await.unwrap();
-    app.state.identity.set_role(&console, "dora", Role::Admin, true).await.unwrap();
-    let now = app.state.governance.now_us();
-    let ends = haven_core::governance::rules::show_date(now + 180 * 86_400 * 1_000_000);
-    let ask = NewRequest {
-        asset: "heart".into(),
-        kind: Some(RequestKind::Add),
-        user_id: user.into(),
-        role: Some(MemberRole::Researcher),
-        ends,
-        justification: "analysis for the cardiac outcomes study".into(),
-        ..NewRequest::default()
-    };
-    let owen = signed_in("owen", &[Role::Staff], now);
-    let r = app.state.governance.submit_request(&owen, ask).await.unwrap();
-    app.state.governance.decide(&signed_in("dora", &[Role::Admin], now), r.id, true, "ok").await.unwrap();
-    app.state.governance.record_training(&console, user, COURSE, "2025-12-01", "").await.unwrap();
-    app.state.governance.accept_aus(&signed_in(user, &[], now)).await.unwrap();
+    haven_testkit::transfer::make_member(w, user).await;
 }
 
 /// The Python fixtures of the package tests (alpha depends on beta; gamma is not allowed).

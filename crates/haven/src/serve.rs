@@ -85,6 +85,7 @@ pub async fn run(config: Config) -> Result<()> {
         drives: config.drives.clone(),
         sessions: config.sessions.clone(),
         jobs: config.jobs.clone(),
+        egress: config.egress.clone(),
         web: WebConfig {
             public_url: public_url.clone(),
             sessions_url: sessions_url.clone(),

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use haven_core::blobs::BlobStore;
+use haven_core::egress::{Egress, EgressConfig, EgressDeps};
 use haven_core::governance::{Governance, GovernanceConfig};
 use haven_core::identity::{Hasher, Identity, IdentityDeps, Mailer, SecurityPolicy};
 use haven_core::keyring::KeyRing;
@@ -54,6 +55,7 @@ pub struct Settings {
     pub drives: DrivesConfig,
     pub sessions: SessionsConfig,
     pub jobs: JobsConfig,
+    pub egress: EgressConfig,
     pub web: WebConfig,
 }
 
@@ -132,6 +134,20 @@ impl Adapters {
         })
     }
 
+    /// Egress over governance: output requests, their checks, review and release.
+    pub fn egress(&self, governance: Arc<Governance>, config: EgressConfig) -> Egress {
+        Egress::new(EgressDeps {
+            governance,
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            drives: self.drives.clone(),
+            clock: self.clock.clone(),
+            rng: self.rng.clone(),
+            signer: self.signer.clone(),
+            config,
+        })
+    }
+
     /// What lies outside the portals: updates, bootstrap, readiness, refusals at the door.
     pub fn service(&self) -> Service {
         Service::new(self.store.clone(), self.blobs.clone(), self.clock.clone(), self.hasher.clone())
@@ -143,6 +159,7 @@ impl Adapters {
         let identity = Arc::new(self.identity(settings.policy, &settings.public_url).await?);
         let governance = Arc::new(self.governance(identity.clone(), settings.governance)?);
         let transfer = Arc::new(self.transfer(governance.clone(), settings.transfer, settings.drives.clone()));
+        let egress = Arc::new(self.egress(governance.clone(), settings.egress));
         let catalogue = Arc::new(Catalogue::new(self.store.clone(), self.clock.clone()));
         let sessions = Arc::new(self.sessions(
             governance.clone(),
@@ -159,6 +176,7 @@ impl Adapters {
             identity,
             governance,
             transfer,
+            egress,
             catalogue,
             sessions,
             packages: Arc::new(self.packages(settings.packages, &settings.public_url, fresh)),

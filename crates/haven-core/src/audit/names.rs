@@ -42,6 +42,27 @@ pub mod action {
     pub const JOB_LOG_READ: &str = "job.log_read";
     pub const JOB_REFUSED: &str = "job.refused";
     pub const ARRIVAL_ACCEPTED: &str = "arrival.accepted";
+    /// Egress: output requests and their releases.
+    pub const EGRESS_PERMISSION_GRANTED: &str = "egress.permission_granted";
+    pub const EGRESS_PERMISSION_WITHDRAWN: &str = "egress.permission_withdrawn";
+    pub const EGRESS_CREATED: &str = "egress.created";
+    pub const EGRESS_FILE_ADDED: &str = "egress.file_added";
+    pub const EGRESS_FILE_REMOVED: &str = "egress.file_removed";
+    pub const EGRESS_DESCRIBED: &str = "egress.group_described";
+    pub const EGRESS_SUBMITTED: &str = "egress.submitted";
+    pub const EGRESS_WITHDRAWN: &str = "egress.withdrawn";
+    pub const EGRESS_VOTED: &str = "egress.voted";
+    pub const EGRESS_IAO_APPROVED: &str = "egress.iao_approved";
+    pub const EGRESS_RETURNED: &str = "egress.returned";
+    pub const EGRESS_OVERRIDDEN: &str = "egress.verdict_overridden";
+    pub const EGRESS_COMMENTED: &str = "egress.commented";
+    pub const EGRESS_RELEASED: &str = "egress.released";
+    pub const EGRESS_REVOKED: &str = "egress.revoked";
+    pub const EGRESS_LINK_ISSUED: &str = "egress.link_issued";
+    pub const EGRESS_DOWNLOADED: &str = "egress.downloaded";
+    pub const EGRESS_LINK_REFUSED: &str = "egress.link_refused";
+    pub const EGRESS_INTEGRITY_FAILED: &str = "egress.integrity_failed";
+    pub const EGRESS_REFUSED: &str = "egress.refused";
     /// A file copied from one of an asset's drives to another, from the browser.
     pub const DRIVE_COPIED: &str = "drive.copied";
     pub const ARRIVAL_INFECTED: &str = "arrival.infected";

@@ -9,6 +9,7 @@
 //! of fail instead of being held in memory. Bad input is a finding, never an error: only a
 //! failure to read the bytes at all is.
 
+use std::borrow::Cow;
 use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};
@@ -91,9 +92,10 @@ impl Verdict {
 }
 
 /// One thing a check found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    pub rule: &'static str,
+    /// The rule's name (static as the checks make it; owned as read back from a request).
+    pub rule: Cow<'static, str>,
     pub verdict: Verdict,
     /// The line in the file (1 is the first, a table's header), when the finding has one.
     pub row: Option<u64>,
@@ -104,7 +106,7 @@ pub struct Finding {
 }
 
 /// What kind of file this is, by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Table,
@@ -129,7 +131,7 @@ impl Kind {
 }
 
 /// The checks' result for one file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileReport {
     pub name: String,
     pub kind: Kind,
@@ -137,7 +139,7 @@ pub struct FileReport {
     pub bytes: u64,
     /// SHA-256 of the bytes checked (hex), when all of them were read.
     pub sha256: Option<String>,
-    pub ruleset: &'static str,
+    pub ruleset: Cow<'static, str>,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
     /// Findings beyond the first [`MAX_FINDINGS`], counted, not listed.
@@ -175,7 +177,7 @@ impl Findings {
     }
 
     pub fn file(&mut self, rule: &'static str, verdict: Verdict, detail: impl Into<String>) {
-        self.push(Finding { rule, verdict, row: None, column: None, detail: detail.into() });
+        self.push(Finding { rule: rule.into(), verdict, row: None, column: None, detail: detail.into() });
     }
 
     /// Identifiers in `text`, at `row` and `column`.
@@ -183,7 +185,7 @@ impl Findings {
         for hit in identifiers::scan(text, birth_column) {
             let detail = format!("{} ({})", describe(hit.rule), hit.masked);
             let column = column.map(str::to_string);
-            self.push(Finding { rule: hit.rule, verdict: hit.verdict, row: Some(row), column, detail });
+            self.push(Finding { rule: hit.rule.into(), verdict: hit.verdict, row: Some(row), column, detail });
         }
     }
 }
@@ -385,7 +387,7 @@ fn read_checked<R: Read>(
         kind,
         bytes: counted.bytes,
         sha256,
-        ruleset: RULESET,
+        ruleset: RULESET.into(),
         verdict: worst.unwrap_or(Verdict::Pass),
         findings: list,
         more_findings: more,
@@ -410,7 +412,7 @@ fn text(source: &mut impl Read, findings: &mut Findings) -> io::Result<()> {
                 if !not_utf8 {
                     not_utf8 = true;
                     let f = Finding {
-                        rule: "encoding",
+                        rule: "encoding".into(),
                         verdict: Verdict::Review,
                         row: Some(row),
                         column: None,
@@ -468,7 +470,7 @@ mod tests {
     #[test]
     fn identifiers_in_cells_and_text() {
         let r = run("people.csv", b"nhs_number,dob,postcode,n\n9434765919,14/03/1961,SW1A 1AA,12\n");
-        let rules: Vec<&str> = r.findings.iter().map(|f| f.rule).collect();
+        let rules: Vec<&str> = r.findings.iter().map(|f| f.rule.as_ref()).collect();
         assert_eq!(rules, ["nhs-number", "date-of-birth", "uk-postcode"], "{:?}", r.findings);
         assert!(r.findings.iter().all(|f| !f.detail.contains("9434765919")), "findings never copy the identifier");
         let t = run("notes.txt", b"Results look fine.\nContact ada@example.org for the code.\n");
@@ -497,7 +499,7 @@ mod tests {
         }
         for name in ["data.zip", "model.rds", "archive.tar.gz", "noextension"] {
             let r = run(name, b"PK\x03\x04");
-            assert_eq!((r.verdict, r.findings[0].rule), (Verdict::Fail, "file-type"), "{name}");
+            assert_eq!((r.verdict, r.findings[0].rule.as_ref()), (Verdict::Fail, "file-type"), "{name}");
         }
         let t = Thresholds { max_file_bytes: 10, ..Thresholds::default() };
         let big = check("big.csv", &b"a,b\n100,200\n300,400\n"[..], &t).unwrap();

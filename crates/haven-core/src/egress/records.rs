@@ -187,7 +187,7 @@ pub(crate) fn check(
     for r in &row_labels {
         for c in &column_labels {
             let at = |rule: &'static str, verdict: Verdict, detail: String| Finding {
-                rule,
+                rule: rule.into(),
                 verdict,
                 row: None,
                 column: Some(format!("{}={r} × {}", spec.rows, column_name(spec, c))),

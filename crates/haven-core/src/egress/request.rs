@@ -22,17 +22,47 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// A file pinned into a request: its name, size and SHA-256 when it was added.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+use super::checks::{FileReport, Verdict};
+
+/// A file pinned into a request: copied out of the outputs area when it was added (sealed in
+/// the blob store as `object`), with its size, SHA-256 and the automated checks' report on
+/// exactly those bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pinned {
     pub name: String,
+    /// The group it belongs to (see [`Group`]).
+    pub group: String,
     pub bytes: u64,
     pub sha256: String,
+    /// Where in the outputs area it was copied from.
+    #[serde(default)]
+    pub source: String,
+    /// The sealed copy's object id.
+    #[serde(default)]
+    pub object: String,
+    #[serde(default)]
+    pub report: Option<FileReport>,
 }
 
-/// Who acts: a user id, and what they are.
+impl Pinned {
+    /// The automated checks' verdict (review when there is no report).
+    pub fn verdict(&self) -> Verdict {
+        self.report.as_ref().map_or(Verdict::Review, |r| r.verdict)
+    }
+}
+
+/// Files that belong together, described by their author: what they are, and the disclosure
+/// controls applied to them (suppression, rounding, …), which checkers read beside the files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub description: String,
+    pub controls: String,
+}
+
+/// Who acts: a user id, what they are, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub user: String,
@@ -40,29 +70,69 @@ pub struct Actor {
     pub checker: bool,
     /// The asset's Information Asset Owner.
     pub iao: bool,
+    /// Now, in microseconds since the epoch.
+    pub at_us: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approve,
     Reject,
 }
 
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+}
+
 /// One entry of the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub turn: u32,
     pub actor: String,
     pub what: String,
+    #[serde(default)]
+    pub at_us: i64,
 }
 
-/// A vote: by whom, in which turn, what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A vote: by whom, in which turn, what, why, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vote {
     pub checker: String,
     pub turn: u32,
     pub decision: Decision,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub at_us: i64,
+}
+
+/// A checker's verdict on a file in place of the automated one, with their reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    pub turn: u32,
+    pub file: String,
+    pub verdict: Verdict,
+    pub by: String,
+    pub reason: String,
+    pub at_us: i64,
+}
+
+/// A comment on a group (or on the request as a whole when `group` is empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub turn: u32,
+    pub group: String,
+    pub author: String,
+    /// Seen by output checkers (and the IAO) only, never by the request's author or members.
+    pub checkers_only: bool,
+    pub text: String,
+    pub at_us: i64,
 }
 
 /// Why a transition is refused.
@@ -84,14 +154,26 @@ pub enum Refusal {
     DuplicateName(String),
     #[error("{0} is not in the request")]
     NoSuchFile(String),
-    #[error("a return for changes needs a reason for the author")]
+    #[error("this needs a reason: say why, for the record")]
     NoReason,
+    #[error(
+        "describe the group {0:?} and the disclosure controls applied to it (or say none were needed) before submitting"
+    )]
+    Undescribed(String),
+    #[error(
+        "{0} failed its automated checks: it cannot be approved unless a checker overrides the verdict with a reason, or it is taken out"
+    )]
+    Failing(String),
+    #[error("only the request's authors and its reviewers may comment, and only reviewers privately")]
+    NoComment,
 }
 
 /// What every state carries.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Common {
     pub id: String,
+    pub asset: String,
+    pub title: String,
     pub author: String,
     /// Others who may edit the request with the author (and so may not review it).
     pub members: BTreeSet<String>,
@@ -99,8 +181,13 @@ pub struct Common {
     /// Approvals needed in a turn.
     pub required: u8,
     pub turn: u32,
+    pub groups: Vec<Group>,
     pub files: Vec<Pinned>,
     pub votes: Vec<Vote>,
+    #[serde(default)]
+    pub overrides: Vec<Override>,
+    #[serde(default)]
+    pub comments: Vec<Comment>,
     /// Who approved for the IAO in the current turn.
     pub iao_approval: Option<String>,
     pub history: Vec<Event>,
@@ -108,10 +195,11 @@ pub struct Common {
 
 impl Common {
     fn log(&mut self, actor: &Actor, what: impl Into<String>) {
-        self.history.push(Event { turn: self.turn, actor: actor.user.clone(), what: what.into() });
+        self.history.push(Event { turn: self.turn, actor: actor.user.clone(), what: what.into(), at_us: actor.at_us });
     }
 
-    fn is_member(&self, user: &str) -> bool {
+    /// Whether `user` is the author or a member (who may edit, and never review).
+    pub fn is_member(&self, user: &str) -> bool {
         self.author == user || self.members.contains(user)
     }
 
@@ -137,18 +225,38 @@ impl Common {
     fn count(&self, decision: Decision) -> usize {
         self.current_votes().filter(|v| v.decision == decision).count()
     }
+
+    /// A file's verdict now: the last override in this turn, else the automated one.
+    pub fn verdict_of(&self, file: &Pinned) -> Verdict {
+        self.overrides
+            .iter()
+            .rev()
+            .find(|o| o.turn == self.turn && o.file == file.name)
+            .map_or_else(|| file.verdict(), |o| o.verdict)
+    }
+
+    /// The group called `name`.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Which comments `viewer` sees: all, for a reviewer; the public ones, for the authors.
+    pub fn visible_comments(&self, reviewer: bool) -> impl Iterator<Item = &Comment> {
+        self.comments.iter().filter(move |c| reviewer || !c.checkers_only)
+    }
 }
 
 macro_rules! states {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        $( $(#[$doc])* #[derive(Debug, Clone, PartialEq, Serialize)] pub struct $name(Common);
+        $( $(#[$doc])* #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)] pub struct $name(Common);
            impl $name { pub fn common(&self) -> &Common { &self.0 } } )*
         /// A request in any state (as stored and loaded).
-        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "state", content = "request", rename_all = "snake_case")]
         pub enum Request { $($name($name)),* }
         impl Request {
             pub fn common(&self) -> &Common { match self { $(Request::$name(s) => &s.0),* } }
+            fn common_mut(&mut self) -> &mut Common { match self { $(Request::$name(s) => &mut s.0),* } }
             pub fn state(&self) -> &'static str {
                 match self { $(Request::$name(_) => stringify!($name)),* }
             }
@@ -176,22 +284,104 @@ states! {
     Revoked,
 }
 
+impl Request {
+    /// The state's name as stored: `draft`, `in_review`, …
+    pub fn state_name(&self) -> &'static str {
+        match self {
+            Request::Draft(_) => "draft",
+            Request::Submitted(_) => "submitted",
+            Request::InReview(_) => "in_review",
+            Request::Returned(_) => "returned",
+            Request::Approved(_) => "approved",
+            Request::Rejected(_) => "rejected",
+            Request::Released(_) => "released",
+            Request::Withdrawn(_) => "withdrawn",
+            Request::Revoked(_) => "revoked",
+        }
+    }
+
+    /// The request as `viewer` may see it: this turn's votes blind until the turn has its N
+    /// (their own excepted; the history says that someone voted, not how), and checkers-only
+    /// comments only for reviewers (`reviewer`).
+    pub fn seen_by(&self, viewer: &str, reviewer: bool) -> Common {
+        let mut c = self.common().clone();
+        let open = !self.under_review() || c.current_votes().count() >= usize::from(c.required);
+        let turn = c.turn;
+        if !open {
+            c.votes.retain(|v| v.turn != turn || v.checker == viewer);
+            for e in c.history.iter_mut().filter(|e| e.turn == turn && e.actor != viewer) {
+                if e.what.starts_with("voted to ") {
+                    e.what = "voted (how is shown once the turn has its votes)".into();
+                }
+            }
+        }
+        c.comments.retain(|x| reviewer || !x.checkers_only);
+        c
+    }
+
+    /// Whether checkers are deciding it now.
+    pub fn under_review(&self) -> bool {
+        matches!(self, Request::Submitted(_) | Request::InReview(_))
+    }
+
+    /// Comment on a group (`""`: the request as a whole). The authors comment publicly in any
+    /// state; a reviewer (an output checker who is not an author, or the IAO) once it has been
+    /// submitted, publicly or to checkers only.
+    pub fn comment(&mut self, by: &Actor, group: &str, text: &str, checkers_only: bool) -> Result<(), Refusal> {
+        let draft = matches!(self, Request::Draft(_));
+        let c = self.common_mut();
+        let author = c.is_member(&by.user);
+        let reviewer = !author && (by.checker || by.iao) && !draft;
+        if !(author && !checkers_only || reviewer) {
+            return Err(Refusal::NoComment);
+        }
+        if text.trim().is_empty() {
+            return Err(Refusal::NoReason);
+        }
+        if !group.is_empty() && c.group(group).is_none() {
+            return Err(Refusal::NoSuchFile(format!("the group {group:?}")));
+        }
+        c.comments.push(Comment {
+            turn: c.turn,
+            group: group.into(),
+            author: by.user.clone(),
+            checkers_only,
+            text: text.trim().into(),
+            at_us: by.at_us,
+        });
+        Ok(())
+    }
+}
+
 impl Draft {
-    pub fn new(id: &str, author: &str, members: BTreeSet<String>, identifiable: bool, required: u8) -> Draft {
-        let by = Actor { user: author.into(), checker: false, iao: false };
+    /// A new request by `by` on `asset`, needing `required` approvals a turn (never fewer than 2).
+    pub fn new(
+        id: &str,
+        asset: &str,
+        title: &str,
+        by: &Actor,
+        members: BTreeSet<String>,
+        identifiable: bool,
+        required: u8,
+    ) -> Draft {
         let mut c = Common {
             id: id.into(),
-            author: author.into(),
+            asset: asset.into(),
+            title: title.into(),
+            author: by.user.clone(),
             members,
             identifiable,
             required: required.max(2),
             turn: 1,
+            groups: Vec::new(),
             files: Vec::new(),
             votes: Vec::new(),
+            overrides: Vec::new(),
+            comments: Vec::new(),
             iao_approval: None,
             history: Vec::new(),
         };
-        c.log(&by, "created");
+        c.log(by, "created");
         Draft(c)
     }
 }
@@ -202,8 +392,21 @@ fn add(c: &mut Common, by: &Actor, file: Pinned) -> Result<(), Refusal> {
     if c.files.iter().any(|f| f.name == file.name) {
         return Err(Refusal::DuplicateName(file.name));
     }
-    c.log(by, format!("added {} ({} bytes, sha256 {})", file.name, file.bytes, file.sha256));
+    if c.group(&file.group).is_none() {
+        c.groups.push(Group { name: file.group.clone(), description: String::new(), controls: String::new() });
+    }
+    c.log(by, format!("added {} to {} ({} bytes, sha256 {})", file.name, file.group, file.bytes, file.sha256));
     c.files.push(file);
+    Ok(())
+}
+
+fn describe(c: &mut Common, by: &Actor, group: Group) -> Result<(), Refusal> {
+    c.editor(by, "describe groups")?;
+    c.log(by, format!("described the group {}", group.name));
+    match c.groups.iter_mut().find(|g| g.name == group.name) {
+        Some(g) => *g = group,
+        None => c.groups.push(group),
+    }
     Ok(())
 }
 
@@ -219,6 +422,12 @@ fn submit(mut c: Common, by: &Actor, what: &str) -> Result<Submitted, Refusal> {
     c.editor(by, "submit")?;
     if c.files.is_empty() {
         return Err(Refusal::Empty);
+    }
+    let undescribed = |g: &&Group| {
+        (g.description.trim().is_empty() || g.controls.trim().is_empty()) && c.files.iter().any(|f| f.group == g.name)
+    };
+    if let Some(g) = c.groups.iter().find(undescribed) {
+        return Err(Refusal::Undescribed(g.name.clone()));
     }
     c.iao_approval = None;
     c.log(by, what);
@@ -236,6 +445,11 @@ impl Draft {
         add(&mut self.0, by, file)?;
         Ok(self)
     }
+    /// Set a group's description and disclosure controls (making the group if new).
+    pub fn describe(mut self, by: &Actor, group: Group) -> Result<Draft, Refusal> {
+        describe(&mut self.0, by, group)?;
+        Ok(self)
+    }
     pub fn remove(mut self, by: &Actor, name: &str) -> Result<Draft, Refusal> {
         remove(&mut self.0, by, name)?;
         Ok(self)
@@ -251,6 +465,11 @@ impl Draft {
 impl Returned {
     pub fn add(mut self, by: &Actor, file: Pinned) -> Result<Returned, Refusal> {
         add(&mut self.0, by, file)?;
+        Ok(self)
+    }
+    /// Set a group's description and disclosure controls (making the group if new).
+    pub fn describe(mut self, by: &Actor, group: Group) -> Result<Returned, Refusal> {
+        describe(&mut self.0, by, group)?;
         Ok(self)
     }
     pub fn remove(mut self, by: &Actor, name: &str) -> Result<Returned, Refusal> {
@@ -276,25 +495,53 @@ pub enum AfterVote {
     Rejected(Rejected),
 }
 
-fn vote(mut c: Common, by: &Actor, decision: Decision) -> Result<AfterVote, Refusal> {
+fn vote(mut c: Common, by: &Actor, decision: Decision, reason: &str) -> Result<AfterVote, Refusal> {
     c.reviewer(by)?;
     if c.current_votes().any(|v| v.checker == by.user) {
         return Err(Refusal::AlreadyVoted(by.user.clone()));
     }
-    c.votes.push(Vote { checker: by.user.clone(), turn: c.turn, decision });
-    c.log(by, format!("voted {decision:?}").to_lowercase());
-    Ok(settle(c))
+    if decision == Decision::Approve {
+        if let Some(f) = c.files.iter().find(|f| c.verdict_of(f) == Verdict::Fail) {
+            return Err(Refusal::Failing(f.name.clone()));
+        }
+    } else if reason.trim().is_empty() {
+        return Err(Refusal::NoReason);
+    }
+    let reason = reason.trim().to_string();
+    c.votes.push(Vote { checker: by.user.clone(), turn: c.turn, decision, reason, at_us: by.at_us });
+    c.log(by, format!("voted to {}", decision.as_str()));
+    Ok(settle(c, by.at_us))
+}
+
+fn override_verdict(c: &mut Common, by: &Actor, file: &str, verdict: Verdict, reason: &str) -> Result<(), Refusal> {
+    c.reviewer(by)?;
+    if !c.files.iter().any(|f| f.name == file) {
+        return Err(Refusal::NoSuchFile(file.into()));
+    }
+    if reason.trim().is_empty() {
+        return Err(Refusal::NoReason);
+    }
+    c.overrides.push(Override {
+        turn: c.turn,
+        file: file.into(),
+        verdict,
+        by: by.user.clone(),
+        reason: reason.trim().into(),
+        at_us: by.at_us,
+    });
+    c.log(by, format!("set the verdict on {file} to {}: {}", verdict.as_str(), reason.trim()));
+    Ok(())
 }
 
 /// Approved once N checkers approved (and the IAO, for an identifiable asset); rejected once N
 /// rejected; in review otherwise (a split vote waits for another checker).
-fn settle(mut c: Common) -> AfterVote {
+fn settle(mut c: Common, at_us: i64) -> AfterVote {
     let required = usize::from(c.required);
     if c.count(Decision::Approve) >= required && (!c.identifiable || c.iao_approval.is_some()) {
-        c.history.push(Event { turn: c.turn, actor: "haven".into(), what: "approved".into() });
+        c.history.push(Event { turn: c.turn, actor: "haven".into(), what: "approved".into(), at_us });
         AfterVote::Approved(Approved(c))
     } else if c.count(Decision::Reject) >= required {
-        c.history.push(Event { turn: c.turn, actor: "haven".into(), what: "rejected".into() });
+        c.history.push(Event { turn: c.turn, actor: "haven".into(), what: "rejected".into(), at_us });
         AfterVote::Rejected(Rejected(c))
     } else {
         AfterVote::InReview(InReview(c))
@@ -310,9 +557,40 @@ fn give_back(mut c: Common, by: &Actor, reason: &str) -> Result<Returned, Refusa
     Ok(Returned(c))
 }
 
+fn iao_approve(mut c: Common, by: &Actor) -> Result<AfterVote, Refusal> {
+    if !by.iao {
+        return Err(Refusal::NotIao);
+    }
+    if c.is_member(&by.user) {
+        return Err(Refusal::OwnRequest(by.user.clone()));
+    }
+    if let Some(f) = c.files.iter().find(|f| c.verdict_of(f) == Verdict::Fail) {
+        return Err(Refusal::Failing(f.name.clone()));
+    }
+    c.iao_approval = Some(by.user.clone());
+    c.log(by, "approved for the IAO");
+    Ok(settle(c, by.at_us))
+}
+
 impl Submitted {
-    pub fn vote(self, by: &Actor, decision: Decision) -> Result<AfterVote, Refusal> {
-        vote(self.0, by, decision)
+    /// The IAO's approval, needed besides the checkers' for an identifiable asset.
+    pub fn iao_approve(self, by: &Actor) -> Result<AfterVote, Refusal> {
+        iao_approve(self.0, by)
+    }
+    /// A checker's vote; a rejection needs a reason.
+    pub fn vote(self, by: &Actor, decision: Decision, reason: &str) -> Result<AfterVote, Refusal> {
+        vote(self.0, by, decision, reason)
+    }
+    /// A checker's verdict on a file in place of the automated one, with a reason.
+    pub fn override_verdict(
+        mut self,
+        by: &Actor,
+        file: &str,
+        verdict: Verdict,
+        reason: &str,
+    ) -> Result<Submitted, Refusal> {
+        override_verdict(&mut self.0, by, file, verdict, reason)?;
+        Ok(self)
     }
     pub fn return_for_changes(self, by: &Actor, reason: &str) -> Result<Returned, Refusal> {
         give_back(self.0, by, reason)
@@ -323,20 +601,24 @@ impl Submitted {
 }
 
 impl InReview {
-    pub fn vote(self, by: &Actor, decision: Decision) -> Result<AfterVote, Refusal> {
-        vote(self.0, by, decision)
+    /// A checker's vote; a rejection needs a reason.
+    pub fn vote(self, by: &Actor, decision: Decision, reason: &str) -> Result<AfterVote, Refusal> {
+        vote(self.0, by, decision, reason)
+    }
+    /// A checker's verdict on a file in place of the automated one, with a reason.
+    pub fn override_verdict(
+        mut self,
+        by: &Actor,
+        file: &str,
+        verdict: Verdict,
+        reason: &str,
+    ) -> Result<InReview, Refusal> {
+        override_verdict(&mut self.0, by, file, verdict, reason)?;
+        Ok(self)
     }
     /// The IAO's approval, needed besides the checkers' for an identifiable asset.
-    pub fn iao_approve(mut self, by: &Actor) -> Result<AfterVote, Refusal> {
-        if !by.iao {
-            return Err(Refusal::NotIao);
-        }
-        if self.0.is_member(&by.user) {
-            return Err(Refusal::OwnRequest(by.user.clone()));
-        }
-        self.0.iao_approval = Some(by.user.clone());
-        self.0.log(by, "approved for the IAO");
-        Ok(settle(self.0))
+    pub fn iao_approve(self, by: &Actor) -> Result<AfterVote, Refusal> {
+        iao_approve(self.0, by)
     }
     pub fn return_for_changes(self, by: &Actor, reason: &str) -> Result<Returned, Refusal> {
         give_back(self.0, by, reason)
@@ -382,45 +664,156 @@ mod tests {
     use proptest::prelude::*;
 
     fn who(user: &str) -> Actor {
-        Actor { user: user.into(), checker: user.starts_with("checker"), iao: user == "iao" }
+        Actor { user: user.into(), checker: user.starts_with("checker"), iao: user == "iao", at_us: 1 }
     }
 
     fn file(name: &str) -> Pinned {
-        Pinned { name: name.into(), bytes: 10, sha256: format!("{name:0>64}") }
+        Pinned {
+            name: name.into(),
+            group: "tables".into(),
+            bytes: 10,
+            sha256: format!("{name:0>64}"),
+            source: name.into(),
+            object: String::new(),
+            report: None,
+        }
+    }
+
+    fn described() -> Group {
+        Group { name: "tables".into(), description: "counts by region".into(), controls: "none needed".into() }
     }
 
     fn draft(identifiable: bool) -> Draft {
-        Draft::new("r1", "ada", BTreeSet::from(["bob".to_string()]), identifiable, 2)
+        let d = Draft::new("r1", "heart", "Table 1", &who("ada"), BTreeSet::from(["bob".to_string()]), identifiable, 2);
+        d.describe(&who("ada"), described()).unwrap()
     }
 
     #[test]
     fn two_checkers_who_are_not_the_authors_approve_then_one_releases() {
         let r = draft(false).add(&who("ada"), file("t.csv")).unwrap().submit(&who("ada")).unwrap();
         // The author and a member may not review; a non-checker may not.
-        assert_eq!(r.clone().vote(&who("bob"), Decision::Approve).unwrap_err(), Refusal::OwnRequest("bob".into()));
-        assert_eq!(r.clone().vote(&who("eve"), Decision::Approve).unwrap_err(), Refusal::NotChecker("eve".into()));
-        let AfterVote::InReview(r) = r.vote(&who("checker1"), Decision::Approve).unwrap() else { panic!() };
+        assert_eq!(r.clone().vote(&who("bob"), Decision::Approve, "").unwrap_err(), Refusal::OwnRequest("bob".into()));
+        assert_eq!(r.clone().vote(&who("eve"), Decision::Approve, "").unwrap_err(), Refusal::NotChecker("eve".into()));
+        let AfterVote::InReview(r) = r.vote(&who("checker1"), Decision::Approve, "").unwrap() else { panic!() };
         assert_eq!(r.visible_votes("checker2").len(), 0, "blind until both voted");
         assert_eq!(r.visible_votes("checker1").len(), 1);
         assert_eq!(
-            r.clone().vote(&who("checker1"), Decision::Approve).unwrap_err(),
+            r.clone().vote(&who("checker1"), Decision::Approve, "").unwrap_err(),
             Refusal::AlreadyVoted("checker1".into())
         );
-        let AfterVote::Approved(r) = r.vote(&who("checker2"), Decision::Approve).unwrap() else { panic!() };
+        let AfterVote::Approved(r) = r.vote(&who("checker2"), Decision::Approve, "").unwrap() else { panic!() };
         assert_eq!(r.clone().release(&who("ada")).unwrap_err(), Refusal::OwnRequest("ada".into()));
         let released = r.release(&who("checker3")).unwrap();
         let revoked = released.revoke(&who("checker1"), "a cell was mislabelled").unwrap();
         let what: Vec<&str> = revoked.common().history.iter().map(|e| e.what.as_str()).collect();
-        assert_eq!((what[0], what[2]), ("created", "submitted"));
-        assert!(what[1].starts_with("added t.csv (10 bytes, sha256 "), "{what:?}");
+        assert_eq!((what[0], what[1], what[3]), ("created", "described the group tables", "submitted"));
+        assert!(what[2].starts_with("added t.csv to tables (10 bytes, sha256 "), "{what:?}");
         assert!(what.last().unwrap().starts_with("revoked"));
+    }
+
+    fn failing(name: &str) -> Pinned {
+        let mut f = file(name);
+        f.report = Some(
+            crate::egress::checks::check(name, &b"region,n\nNorth,3\nSouth,40\n"[..], &Default::default()).unwrap(),
+        );
+        assert_eq!(f.verdict(), Verdict::Fail);
+        f
+    }
+
+    #[test]
+    fn a_failing_file_is_approved_only_after_a_checker_overrides_it_with_a_reason() {
+        let r = draft(false).add(&who("ada"), failing("t.csv")).unwrap().submit(&who("ada")).unwrap();
+        assert_eq!(
+            r.clone().vote(&who("checker1"), Decision::Approve, "").unwrap_err(),
+            Refusal::Failing("t.csv".into())
+        );
+        assert_eq!(r.clone().vote(&who("checker1"), Decision::Reject, " ").unwrap_err(), Refusal::NoReason);
+        // Neither the author nor a reasonless checker overrides.
+        assert!(r.clone().override_verdict(&who("ada"), "t.csv", Verdict::Pass, "fine").is_err());
+        assert_eq!(
+            r.clone().override_verdict(&who("checker1"), "t.csv", Verdict::Pass, "").unwrap_err(),
+            Refusal::NoReason
+        );
+        let r = r
+            .override_verdict(&who("checker1"), "t.csv", Verdict::Review, "3 is a count of sites, not people")
+            .unwrap();
+        assert_eq!(r.common().verdict_of(&r.common().files[0]), Verdict::Review);
+        let AfterVote::InReview(r) = r.vote(&who("checker1"), Decision::Approve, "").unwrap() else { panic!() };
+        let AfterVote::Approved(_) = r.vote(&who("checker2"), Decision::Approve, "").unwrap() else { panic!() };
+    }
+
+    #[test]
+    fn a_turns_override_does_not_carry_into_the_next() {
+        let r = draft(false).add(&who("ada"), failing("t.csv")).unwrap().submit(&who("ada")).unwrap();
+        let r = r.override_verdict(&who("checker1"), "t.csv", Verdict::Pass, "sites").unwrap();
+        let back = r.return_for_changes(&who("checker2"), "label the column").unwrap().resubmit(&who("ada")).unwrap();
+        assert_eq!(back.common().verdict_of(&back.common().files[0]), Verdict::Fail);
+    }
+
+    #[test]
+    fn groups_are_described_before_submission() {
+        let d = Draft::new("r2", "heart", "T", &who("ada"), BTreeSet::new(), false, 2);
+        let d = d.add(&who("ada"), file("t.csv")).unwrap();
+        assert_eq!(d.clone().submit(&who("ada")).unwrap_err(), Refusal::Undescribed("tables".into()));
+        let half = Group { controls: String::new(), ..described() };
+        assert!(d.clone().describe(&who("ada"), half).unwrap().submit(&who("ada")).is_err());
+        assert!(d.clone().describe(&who("eve"), described()).is_err());
+        assert!(d.describe(&who("ada"), described()).unwrap().submit(&who("ada")).is_ok());
+    }
+
+    #[test]
+    fn checkers_comment_privately_authors_never_do_and_only_see_public_ones() {
+        let mut r: Request = draft(false).into();
+        assert_eq!(
+            r.comment(&who("checker1"), "", "early", false).unwrap_err(),
+            Refusal::NoComment,
+            "a draft is the authors'"
+        );
+        r.comment(&who("ada"), "tables", "see the note", false).unwrap();
+        assert_eq!(r.comment(&who("ada"), "", "x", true).unwrap_err(), Refusal::NoComment);
+        let Request::Draft(d) = r else { panic!() };
+        let mut r: Request = d.add(&who("ada"), file("t.csv")).unwrap().submit(&who("ada")).unwrap().into();
+        r.comment(&who("checker1"), "tables", "row 4 looks small", true).unwrap();
+        r.comment(&who("checker1"), "tables", "please round", false).unwrap();
+        r.comment(&who("iao"), "", "fine by me", false).unwrap();
+        assert!(r.comment(&who("eve"), "", "hi", false).is_err(), "not a checker");
+        assert!(r.comment(&who("checker1"), "nope", "hi", false).is_err(), "no such group");
+        let c = r.common();
+        assert_eq!(c.visible_comments(false).count(), 3);
+        assert_eq!(c.visible_comments(true).count(), 4);
+        assert!(c.visible_comments(false).all(|c| !c.checkers_only));
+    }
+
+    #[test]
+    fn votes_stay_blind_in_every_view_until_the_turn_has_them_all() {
+        let r = draft(false).add(&who("ada"), file("t.csv")).unwrap().submit(&who("ada")).unwrap();
+        let AfterVote::InReview(r) = r.vote(&who("checker1"), Decision::Reject, "row 3").unwrap() else { panic!() };
+        let r = Request::from(r);
+        for viewer in ["ada", "checker2"] {
+            let seen = r.seen_by(viewer, viewer.starts_with("checker"));
+            assert!(seen.votes.is_empty(), "{viewer}");
+            assert!(seen.history.iter().all(|e| !e.what.contains("reject")), "{viewer}: {:?}", seen.history);
+        }
+        assert_eq!(r.seen_by("checker1", true).votes.len(), 1, "one's own vote");
+        let Request::InReview(r) = r else { panic!() };
+        let AfterVote::InReview(r) = r.vote(&who("checker2"), Decision::Approve, "").unwrap() else { panic!() };
+        assert_eq!(Request::from(r).seen_by("ada", false).votes.len(), 2, "split: shared, a third decides");
+    }
+
+    #[test]
+    fn a_request_reads_back_as_it_was_stored() {
+        let r: Request = draft(true).add(&who("ada"), failing("t.csv")).unwrap().submit(&who("ada")).unwrap().into();
+        let text = serde_json::to_string(&r).unwrap();
+        let back: Request = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.state_name(), "submitted");
     }
 
     #[test]
     fn an_identifiable_asset_needs_its_iao_and_a_return_starts_a_new_turn() {
         let r = draft(true).add(&who("ada"), file("t.csv")).unwrap().submit(&who("ada")).unwrap();
-        let AfterVote::InReview(r) = r.vote(&who("checker1"), Decision::Approve).unwrap() else { panic!() };
-        let AfterVote::InReview(r) = r.vote(&who("checker2"), Decision::Approve).unwrap() else { panic!() };
+        let AfterVote::InReview(r) = r.vote(&who("checker1"), Decision::Approve, "").unwrap() else { panic!() };
+        let AfterVote::InReview(r) = r.vote(&who("checker2"), Decision::Approve, "").unwrap() else { panic!() };
         assert_eq!(r.visible_votes("checker2").len(), 2, "shared once both voted");
         assert_eq!(r.clone().iao_approve(&who("checker1")).unwrap_err(), Refusal::NotIao);
         let back = r.return_for_changes(&who("checker1"), "round row 4").unwrap();
@@ -428,8 +821,8 @@ mod tests {
         let again = back.resubmit(&who("ada")).unwrap();
         assert_eq!(again.common().turn, 2);
         assert_eq!(again.common().current_votes().count(), 0, "the last turn's votes do not count");
-        let AfterVote::InReview(r) = again.vote(&who("checker1"), Decision::Approve).unwrap() else { panic!() };
-        let AfterVote::InReview(r) = r.vote(&who("checker2"), Decision::Approve).unwrap() else { panic!() };
+        let AfterVote::InReview(r) = again.vote(&who("checker1"), Decision::Approve, "").unwrap() else { panic!() };
+        let AfterVote::InReview(r) = r.vote(&who("checker2"), Decision::Approve, "").unwrap() else { panic!() };
         assert!(matches!(r.iao_approve(&who("iao")).unwrap(), AfterVote::Approved(_)));
     }
 
@@ -483,12 +876,12 @@ mod tests {
             (Request::Returned(s), Try::Submit(i)) => s.resubmit(&a(*i)).map(Into::into),
             (Request::Returned(s), Try::Withdraw(i)) => s.withdraw(&a(*i)).map(Into::into),
             (Request::Submitted(s), Try::Vote(i, y)) => {
-                s.vote(&a(*i), if *y { Decision::Approve } else { Decision::Reject }).map(after)
+                s.vote(&a(*i), if *y { Decision::Approve } else { Decision::Reject }, "why").map(after)
             }
             (Request::Submitted(s), Try::Return(i)) => s.return_for_changes(&a(*i), "why").map(Into::into),
             (Request::Submitted(s), Try::Withdraw(i)) => s.withdraw(&a(*i)).map(Into::into),
             (Request::InReview(s), Try::Vote(i, y)) => {
-                s.vote(&a(*i), if *y { Decision::Approve } else { Decision::Reject }).map(after)
+                s.vote(&a(*i), if *y { Decision::Approve } else { Decision::Reject }, "why").map(after)
             }
             (Request::InReview(s), Try::Iao(i)) => s.iao_approve(&a(*i)).map(after),
             (Request::InReview(s), Try::Return(i)) => s.return_for_changes(&a(*i), "why").map(Into::into),

@@ -130,7 +130,7 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
         if not_utf8 && !told_encoding {
             told_encoding = true;
             findings.push(Finding {
-                rule: "encoding",
+                rule: "encoding".into(),
                 verdict: Verdict::Review,
                 row: Some(row),
                 column: None,
@@ -162,7 +162,7 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
         }
         if cells.len() != columns.len() {
             findings.push(Finding {
-                rule: "table-shape",
+                rule: "table-shape".into(),
                 verdict: Verdict::Review,
                 row: Some(row),
                 column: None,
@@ -225,7 +225,7 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
             };
             let rule = if n == 0 { "zero-cell" } else { "minimum-count" };
             findings.push(Finding {
-                rule,
+                rule: rule.into(),
                 verdict: Verdict::Fail,
                 row: Some(row),
                 column: Some(col.name.clone()),
@@ -238,7 +238,7 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
         if involved.iter().all(|&i| columns.get(i).is_some_and(Column::holds_counts)) {
             let column = columns.get(at).map(|c| c.name.clone());
             findings.push(Finding {
-                rule: "full-cell",
+                rule: "full-cell".into(),
                 verdict: Verdict::Review,
                 row: Some(row),
                 column,

@@ -121,7 +121,7 @@ impl Governance {
     }
 
     /// Email one user, if they have an address.
-    async fn notify_user(&self, user_id: &str, subject: &str, text: String) {
+    pub(crate) async fn notify_user(&self, user_id: &str, subject: &str, text: String) {
         let id = user_id.to_string();
         let account = read(self.store(), |tx| Box::pin(async move { tx.account(&id).await })).await.ok().flatten();
         if let Some(account) = account {
@@ -255,7 +255,8 @@ pub(crate) async fn standing_and_reach(
     let iaa = active && iao_trained && tx.asset_admins(&asset.name).await?.iter().any(|a| a.user_id == user_id);
     let reach = reach_facts(tx, asset, user_id, config, now_us, records).await?;
     let data_manager = matches!(reach, Ok(MemberRole::DataManager));
-    Ok((Standing { iao, iaa, member: reach.is_ok(), data_manager }, reach))
+    let outputs = reach.is_ok() && tx.egress_permission(&asset.name, user_id).await?;
+    Ok((Standing { iao, iaa, member: reach.is_ok(), data_manager, outputs }, reach))
 }
 
 async fn reach_of(

@@ -76,10 +76,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_jobs.sql"),
         postgres: include_str!("../../migrations/postgres/0010_jobs.sql"),
     },
+    Migration {
+        version: 11,
+        description: "egress: output requests, permissions, release downloads",
+        sqlite: include_str!("../../migrations/sqlite/0011_egress.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_egress.sql"),
+    },
 ];
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 10;
+pub const KNOWN_VERSION: i64 = 11;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

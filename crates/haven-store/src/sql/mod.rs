@@ -14,6 +14,7 @@
 //! single writer connection matches SQLite's single-writer design, and readers use their own pool.
 
 mod dialect;
+mod egress;
 mod governance;
 mod identity;
 pub(crate) mod migrate;

@@ -65,7 +65,7 @@ fn link(r: &AnyRow) -> Result<DropLinkRecord, StoreError> {
     })
 }
 
-fn object(r: &AnyRow) -> Result<ObjectMeta, StoreError> {
+pub(super) fn object(r: &AnyRow) -> Result<ObjectMeta, StoreError> {
     Ok(ObjectMeta {
         id: r.col("id")?,
         project: r.col("project")?,

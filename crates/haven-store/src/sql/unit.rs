@@ -371,6 +371,14 @@ impl Tx for SqlTx<'_> {
     async fn object_recorded(&mut self, id: &str) -> Result<bool, StoreError> {
         Ok(self.optional(sqlx::query("SELECT 1 AS found FROM objects WHERE id = $1").bind(id)).await?.is_some())
     }
+
+    async fn object(&mut self, id: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        let q = sqlx::query(
+            "SELECT id, project, key_version, wrapped_key, size, sha256, created_us FROM objects WHERE id = $1",
+        )
+        .bind(id);
+        self.optional(q).await?.as_ref().map(super::transfer::object).transpose()
+    }
 }
 
 #[cfg(test)]
