@@ -91,8 +91,10 @@ pub enum Action {
     /// revoke): an output checker, or for the IAO's own approval, the asset's IAO; signed in
     /// fully. The request's rules keep authors from reviewing their own.
     ReviewOutputs,
-    /// Follow one's own output requests and download what was released to one: their author.
+    /// Follow one's own output requests: their author, signed in fully or with an API token.
     FollowOwnOutputs,
+    /// Download what was released to one: the author, signed in fully.
+    DownloadOutputs,
     /// Read any output request (list, show): the console and auditors; they change nothing.
     ViewOutputs,
 }
@@ -115,7 +117,7 @@ pub struct Standing {
 
 impl Action {
     /// Every action, for table tests and the route table's checks.
-    pub const ALL: [Action; 38] = [
+    pub const ALL: [Action; 39] = [
         Action::PublishServiceUpdate,
         Action::ViewAuditTrail,
         Action::ManageAccounts,
@@ -153,6 +155,7 @@ impl Action {
         Action::RequestOutputs,
         Action::ReviewOutputs,
         Action::FollowOwnOutputs,
+        Action::DownloadOutputs,
         Action::ViewOutputs,
     ];
 
@@ -171,7 +174,8 @@ impl Action {
             | Action::UseOwnSessions
             | Action::RunOwnJobs
             | Action::ReadJobLog
-            | Action::FollowOwnOutputs => Resource::Account(&caller.user_id),
+            | Action::FollowOwnOutputs
+            | Action::DownloadOutputs => Resource::Account(&caller.user_id),
             Action::PublishServiceUpdate
             | Action::ViewAuditTrail
             | Action::ManageAccounts
@@ -293,7 +297,8 @@ pub fn can(caller: &Caller, action: Action, resource: Resource<'_>) -> bool {
         (Action::ReviewOutputs, Resource::Asset { standing, .. }) => {
             full && (caller.has(Role::OutputChecker) || standing.iao)
         }
-        (Action::FollowOwnOutputs, Resource::Account(owner)) => own(owner) && full,
+        (Action::FollowOwnOutputs, Resource::Account(owner)) => own(owner) && reads,
+        (Action::DownloadOutputs, Resource::Account(owner)) => own(owner) && full,
         (Action::ViewOutputs, Resource::Service) => console || auditor,
         (Action::ManagePackages, Resource::Service) => {
             (full && (caller.has(Role::Admin) || caller.has(Role::PackageReviewer))) || console
@@ -687,7 +692,11 @@ mod tests {
         }
         assert!(can(&ada, FollowOwnOutputs, Resource::Account("ada")));
         assert!(!can(&ada, FollowOwnOutputs, Resource::Account("bob")));
-        assert!(!can(&caller("ada", &[Role::Researcher], Level::ApiRead), FollowOwnOutputs, Resource::Account("ada")));
+        let token = caller("ada", &[Role::Researcher], Level::ApiRead);
+        assert!(can(&token, FollowOwnOutputs, Resource::Account("ada")), "the API reads one's own requests");
+        assert!(!can(&token, DownloadOutputs, Resource::Account("ada")), "nothing leaves through a token");
+        assert!(can(&ada, DownloadOutputs, Resource::Account("ada")));
+        assert!(!can(&ada, DownloadOutputs, Resource::Account("bob")));
         assert!(can(&Caller::console(), ViewOutputs, Resource::Service));
         assert!(can(&caller("aud", &[Role::Auditor], Level::Full), ViewOutputs, Resource::Service));
         assert!(!can(&checker, ViewOutputs, Resource::Service));

@@ -6,6 +6,7 @@ mod apps;
 mod bootstrap;
 mod ca;
 mod csrf;
+mod egress;
 pub mod error;
 mod governance;
 mod headers;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(governance::routes())
         .merge(api::routes())
         .merge(transfer::pages())
+        .merge(egress::routes())
         .merge(apps::routes())
         .merge(ca::routes())
         .merge(health::routes())

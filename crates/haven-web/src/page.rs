@@ -166,10 +166,12 @@ pub enum Notice {
     JobCancelled,
     ArrivalAccepted,
     ArrivalRejected,
+    EgressSaved,
+    PermissionChanged,
 }
 
 impl Notice {
-    const ALL: [Notice; 36] = [
+    const ALL: [Notice; 38] = [
         Notice::SignedIn,
         Notice::TokenCreated,
         Notice::PinSet,
@@ -206,6 +208,8 @@ impl Notice {
         Notice::JobCancelled,
         Notice::ArrivalAccepted,
         Notice::ArrivalRejected,
+        Notice::EgressSaved,
+        Notice::PermissionChanged,
     ];
 
     /// The code in the URL.
@@ -247,6 +251,8 @@ impl Notice {
             Notice::JobCancelled => "job_cancelled",
             Notice::ArrivalAccepted => "accepted",
             Notice::ArrivalRejected => "rejected",
+            Notice::EgressSaved => "saved",
+            Notice::PermissionChanged => "permission",
         }
     }
 
@@ -302,6 +308,8 @@ impl Notice {
             }
             Notice::ArrivalAccepted => "The file was accepted: it is now in the asset's shared drive (S:).",
             Notice::ArrivalRejected => "The file was rejected: its data was crypto-shredded; the record stays.",
+            Notice::EgressSaved => "Done: the request's history records it, and whoever acts next was told by email.",
+            Notice::PermissionChanged => "Saved: the member was told by email, and the audit trail records it.",
         }
     }
 

@@ -232,6 +232,12 @@ impl App {
     }
 
     /// The File Transfer use cases.
+    /// Egress, from the console: list and show output requests.
+    pub async fn egress(&self, public_url: &str) -> Result<haven_core::egress::Egress> {
+        let governance = self.governance(public_url).await?;
+        Ok(self.adapters()?.egress(governance, self.config.egress.clone()))
+    }
+
     pub async fn transfer(&self, public_url: &str) -> Result<Arc<Transfer>> {
         let governance = self.governance(public_url).await?;
         Ok(Arc::new(self.adapters()?.transfer(governance, self.config.transfer.clone(), self.config.drives.clone())))

@@ -934,14 +934,14 @@ impl Egress {
     pub async fn lists(&self, who: &Caller) -> Result<Lists, CoreError> {
         require(who, Action::FollowOwnOutputs, Resource::Account(&who.user_id))?;
         let me = who.user_id.clone();
-        let checker = who.has(Role::OutputChecker);
+        let checker = who.has(Role::OutputChecker) && who.level == crate::caller::Level::Full;
         let mine_assets = self.governance.my_assets(who).await?;
         let iao_of: Vec<String> =
             mine_assets.iter().filter(|a| a.asset.iao == who.user_id).map(|a| a.asset.name.clone()).collect();
         let mut lists = read(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                let mut l = Lists::default();
-                l.mine = tx.egress_requests_by(&me, LIST_LIMIT).await?.iter().map(Summary::from).collect();
+                let mine = tx.egress_requests_by(&me, LIST_LIMIT).await?.iter().map(Summary::from).collect();
+                let mut l = Lists { mine, ..Lists::default() };
                 if checker {
                     let waiting = tx.egress_requests_in(&["submitted", "in_review"], LIST_LIMIT).await?;
                     l.to_review = waiting.iter().filter(|r| r.author != me).map(Summary::from).collect();

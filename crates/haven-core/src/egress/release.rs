@@ -165,7 +165,7 @@ impl Egress {
     /// A single-use link to download released request `id`, for its author; the path to put
     /// after Haven's URL. It lives `egress.link_minutes`. Audited (never its secret).
     pub async fn download_link(&self, who: &Caller, id: &str) -> Result<(String, i64), CoreError> {
-        require(who, Action::FollowOwnOutputs, Resource::Account(&who.user_id))?;
+        require(who, Action::DownloadOutputs, Resource::Account(&who.user_id))?;
         let view = self.view(who, id).await?;
         if !view.can.download {
             return Err(match view.state {
@@ -213,7 +213,7 @@ impl Egress {
     /// the request is still released. The download is audited in the same transaction that
     /// uses up the link; a refused link is audited too.
     pub async fn take_download(&self, who: &Caller, secret: &str) -> Result<Download, CoreError> {
-        require(who, Action::FollowOwnOutputs, Resource::Account(&who.user_id))?;
+        require(who, Action::DownloadOutputs, Resource::Account(&who.user_id))?;
         let now = self.clock.now();
         let (hash, me, service) = (hash_of(secret), who.user_id.clone(), self.governance.public_url().to_string());
         let event = NewAuditEvent::new(now, who.audit_name(), action::EGRESS_DOWNLOADED).source(&who.source);

@@ -4,6 +4,7 @@
 //! cookies here, so no CSRF token either. Errors are `{"error": {"code", "message"}}` (rendered
 //! by `error::normalize` for everything under `/api/`).
 
+mod egress;
 mod governance;
 pub mod openapi;
 
@@ -40,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/requests", get(g::requests))
         .route("/api/v1/requests/{id}", get(g::request))
         .route("/api/v1/requests/{id}/decision", post(g::decide))
+        .route(paths::API_EGRESS_REQUESTS, get(egress::requests))
+        .route(paths::API_EGRESS_REQUEST_ROUTE, get(egress::request))
         .route("/api/v1/training", post(g::record_training))
         .route("/api/v1/training/import", post(g::import_training).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
         .route("/api/v1/training/{user}", get(g::training))

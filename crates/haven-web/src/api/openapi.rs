@@ -223,6 +223,24 @@ pub const OPERATIONS: &[Op] = &[
     ),
     op(
         "get",
+        crate::paths::API_EGRESS_REQUESTS,
+        "egressRequests",
+        Needs::Read,
+        "Your output requests, and (signed in as an output checker in the browser) what waits for you; the assets you may request outputs from.",
+        None,
+        (200, "EgressLists"),
+    ),
+    op(
+        "get",
+        crate::paths::API_EGRESS_REQUEST_ROUTE,
+        "egressRequest",
+        Needs::Read,
+        "One of your output requests as you may see it: groups, pinned files with their SHA-256 and check reports, comments, history (votes blind until a turn has them all).",
+        None,
+        (200, "EgressRequest"),
+    ),
+    op(
+        "get",
         "/api/v1/training/{user}",
         "training",
         Needs::Read,
@@ -311,6 +329,16 @@ fn schemas() -> Value {
     }
     json!({
         "Error": object(&["error"], json!({"error": object(&["code", "message"], json!({"code": s(), "message": s()}))})),
+        "EgressSummary": record(json!({"id": s(), "asset": s(), "author": s(), "title": s(), "state": s(), "updated_us": time()})),
+        "EgressLists": record(json!({
+            "mine": array(refer("EgressSummary")), "to_review": array(refer("EgressSummary")),
+            "to_release": array(refer("EgressSummary")), "as_iao": array(refer("EgressSummary")), "assets": array(s()),
+        })),
+        "EgressRequest": {
+            "type": "object",
+            "required": ["state", "version", "created_us", "updated_us", "viewer", "request", "can"],
+            "description": "A request as the caller may see it: `request` holds its id, asset, title, author, groups, files (name, group, bytes, sha256, source, report), votes, overrides, comments and history; `can` what the caller may do now (in the browser).",
+        },
         "Me": record(json!({"user_id": s(), "roles": array(s()), "scope": s(), "training": refer("TrainingView")})),
         "Asset": asset,
         "MyAsset": record(json!({

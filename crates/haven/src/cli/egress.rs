@@ -15,6 +15,8 @@ use haven_core::egress::checks::{FileReport, Thresholds, Verdict, check, check_r
 use haven_core::egress::records::TableSpec;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use haven_core::caller::Caller;
+
 use super::say;
 use crate::config::Config;
 
@@ -23,6 +25,29 @@ pub enum EgressCommand {
     /// Run the automated checks on files (tables, text, images) and print each finding; exit 0
     /// when all pass, 1 when any fails, 3 when some need review.
     Check(CheckArgs),
+    /// List output requests (newest change first), or one asset's.
+    List {
+        #[arg(long)]
+        asset: Option<String>,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one output request: its files with their SHA-256 and verdicts, votes, history.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a release zip: exit 0 only when the manifest's signature is Haven's and every file's
+    /// SHA-256 is the one the manifest states (and nothing is missing or added).
+    VerifyManifest {
+        zip: PathBuf,
+        /// Haven's public signing key (hex), or a file holding it; by default the data
+        /// directory's `audit-signing.pub`.
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -49,11 +74,157 @@ pub struct CheckArgs {
 }
 
 impl EgressCommand {
-    pub fn run(self, config: &Config) -> i32 {
+    pub async fn run(self, config: Config) -> anyhow::Result<i32> {
         match self {
-            EgressCommand::Check(args) => check_files(args, &config.egress.checks),
+            EgressCommand::Check(args) => Ok(check_files(args, &config.egress.checks)),
+            EgressCommand::VerifyManifest { zip, key } => Ok(verify_manifest(&zip, key, &config)),
+            EgressCommand::List { asset, json } => {
+                let public_url = config.console_url();
+                let app = crate::app::open(config, crate::app::Mode::Existing).await?;
+                let egress = app.egress(&public_url).await?;
+                let list = match egress.all(&Caller::console(), asset.as_deref()).await {
+                    Ok(l) => l,
+                    Err(e) => return super::usage(e),
+                };
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&list)?);
+                } else if list.is_empty() {
+                    say("No output requests.");
+                } else {
+                    for r in list {
+                        println!(
+                            "{}  {:<10} {:<12} {:<10} {}  {}",
+                            r.id,
+                            r.state,
+                            r.asset,
+                            r.author,
+                            haven_web::page::when(r.updated_us),
+                            r.title
+                        );
+                    }
+                }
+                Ok(0)
+            }
+            EgressCommand::Show { id, json } => {
+                let public_url = config.console_url();
+                let app = crate::app::open(config, crate::app::Mode::Existing).await?;
+                let egress = app.egress(&public_url).await?;
+                let v = match egress.view(&Caller::console(), &id).await {
+                    Ok(v) => v,
+                    Err(e) => return super::usage(e),
+                };
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    return Ok(0);
+                }
+                let c = &v.request;
+                say(format!("{}: \"{}\" on {} by {}, {} (turn {})", c.id, c.title, c.asset, c.author, v.state, c.turn));
+                for g in &c.groups {
+                    say(format!("  group {}: {} (controls: {})", g.name, g.description, g.controls));
+                }
+                for f in &c.files {
+                    say(format!(
+                        "  {:<7} {}  {} bytes  sha256 {}  [{}]",
+                        c.verdict_of(f).as_str(),
+                        f.name,
+                        f.bytes,
+                        f.sha256,
+                        f.group
+                    ));
+                }
+                for e in &c.history {
+                    say(format!("  {} · {}: {}", haven_web::page::when(e.at_us), e.actor, e.what));
+                }
+                Ok(0)
+            }
         }
     }
+}
+
+/// `haven egress verify-manifest`: 0 when the signature and every hash verify, 1 otherwise.
+fn verify_manifest(path: &std::path::Path, key: Option<String>, config: &Config) -> i32 {
+    match verify_zip(path, key, config) {
+        Ok(lines) => {
+            for l in lines {
+                say(l);
+            }
+            0
+        }
+        Err(why) => {
+            say(format!("NOT VERIFIED: {why}"));
+            1
+        }
+    }
+}
+
+fn verify_zip(path: &std::path::Path, key: Option<String>, config: &Config) -> Result<Vec<String>, String> {
+    use haven_core::egress::release::{FILES_DIR, MANIFEST_FILE, SIGNATURE_FILE, verify};
+    use std::io::Read;
+    let key = match key {
+        Some(k) if std::path::Path::new(&k).is_file() => {
+            std::fs::read_to_string(&k).map_err(|e| format!("read the key file {k}: {e}"))?
+        }
+        Some(k) => k,
+        None => {
+            let p = config.data().audit_public_key();
+            std::fs::read_to_string(&p).map_err(|e| {
+                format!("no --key given, and {} cannot be read ({e}): give Haven's public signing key", p.display())
+            })?
+        }
+    };
+    let file = std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("{} is not a whole zip: {e}", path.display()))?;
+    let mut read = |name: &str| -> Result<Vec<u8>, String> {
+        let entry = zip.by_name(name).map_err(|_| format!("the zip has no {name}: it is not a Haven release"))?;
+        let mut v = Vec::new();
+        entry.take(64 * 1024 * 1024).read_to_end(&mut v).map_err(|e| format!("read {name}: {e}"))?;
+        Ok(v)
+    };
+    let manifest_bytes = read(MANIFEST_FILE)?;
+    let signature = read(SIGNATURE_FILE)?;
+    let manifest = verify(&manifest_bytes, &signature, &key)?;
+    let mut lines = vec![format!(
+        "Signature: good (Haven key {}…), request {} \"{}\" on {}, downloaded by {} at {}",
+        &key.trim()[..key.trim().len().min(16)],
+        manifest.request,
+        manifest.title,
+        manifest.asset,
+        manifest.downloaded_by,
+        manifest.downloaded_at
+    )];
+    let mut expected: std::collections::BTreeMap<String, (u64, String)> =
+        manifest.files.iter().map(|f| (format!("{FILES_DIR}{}", f.name), (f.bytes, f.sha256.clone()))).collect();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| format!("entry {i}: {e}"))?;
+        let name = entry.name().to_string();
+        if name == MANIFEST_FILE || name == SIGNATURE_FILE || name.ends_with('/') {
+            continue;
+        }
+        let Some((bytes, sha256)) = expected.remove(&name) else {
+            return Err(format!("{name} is in the zip but not in the manifest: it was added"));
+        };
+        let mut hash = haven_crypto::Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut n = 0u64;
+        loop {
+            let got = entry.read(&mut buf).map_err(|e| format!("read {name}: {e}"))?;
+            if got == 0 {
+                break;
+            }
+            n += got as u64;
+            hash.update(&buf[..got]);
+        }
+        let hex = hex::encode(hash.finish());
+        if n != bytes || hex != sha256 {
+            return Err(format!("{name}: SHA-256 {hex} ({n} bytes), but the manifest says {sha256} ({bytes} bytes)"));
+        }
+        lines.push(format!("  ok  {name}  {bytes} bytes  sha256 {sha256}"));
+    }
+    if let Some(missing) = expected.keys().next() {
+        return Err(format!("{missing} is in the manifest but not in the zip"));
+    }
+    lines.push(format!("Verified: the signature and all {} file(s).", manifest.files.len()));
+    Ok(lines)
 }
 
 fn check_files(args: CheckArgs, t: &Thresholds) -> i32 {

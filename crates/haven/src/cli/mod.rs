@@ -222,7 +222,7 @@ impl Command {
             Command::Sessions { command } => command.run(config).await,
             Command::Jobs { command } => command.run(config).await,
             Command::Sandbox { command } => Ok(command.run()),
-            Command::Egress { command } => Ok(command.run(&config)),
+            Command::Egress { command } => command.run(config).await,
             Command::Upload(upload) => upload.run().await,
         }
     }
