@@ -235,6 +235,95 @@ fn file_transfer_in_chromium() {
     assert!(server.stop().success());
 }
 
+/// Egress in Chromium (`tests/e2e/egress.mjs`): the IAO allows a member to request outputs; a
+/// request of a failing table and a note; two checkers vote blind, one overriding the table's
+/// verdict with a reason; the IAO approves; a checker releases; the author's single-use link
+/// gives a zip whose files are the pinned bytes and whose manifest `haven egress verify-manifest`
+/// verifies (and refuses once a byte is changed).
+#[test]
+fn egress_in_chromium() {
+    let (Ok(node_path), Ok(chromium)) = (std::env::var("HAVEN_TEST_NODE_PATH"), std::env::var("HAVEN_TEST_CHROMIUM"))
+    else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_NODE_PATH and HAVEN_TEST_CHROMIUM are required under CI=true");
+        return;
+    };
+    let env: Vec<(&str, &str)> = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("haven-data");
+    let server = Haven::start(Path::new(BIN), &data, &[], &env);
+    let d = data.to_str().unwrap();
+    let mut links = Vec::new();
+    for user in ["owen", "rita", "cara", "carl"] {
+        let printed = haven(&["users", "add", user, "--email", &format!("{user}@example.org"), "--data-dir", d], &env);
+        links.push(onboarding_link(&printed));
+    }
+    haven(&["users", "role", "owen", "staff", "--data-dir", d], &env);
+    for checker in ["cara", "carl"] {
+        haven(&["users", "role", checker, "output_checker", "--data-dir", d], &env);
+    }
+    let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
+    let day = |t: time::OffsetDateTime| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day());
+    for user in ["owen", "rita"] {
+        haven(&["ig", "record", user, "data-security-awareness", &day(now), "--data-dir", d], &env);
+    }
+    let asset =
+        ["assets", "create", "heart", "--iao", "owen", "--ig-ref", "IG/00001", "--classification", "identifiable"];
+    haven(&[&asset[..], &["--data-dir", d]].concat(), &env);
+    let members = dir.path().join("members.csv");
+    let ends = day(now + time::Duration::days(180));
+    std::fs::write(&members, format!("asset,user_id,role,ends\nheart,rita,researcher,{ends}\n")).unwrap();
+    haven(&["assets", "import-members", members.to_str().unwrap(), "--data-dir", d], &env);
+    let outputs = data.join("drives/assets/heart/outputs");
+    std::fs::create_dir_all(outputs.join("tables")).unwrap();
+    let table = "region,year,patients\nNorth,2024,120\nSouth,2024,7\nEast,2024,86\n";
+    std::fs::write(outputs.join("tables/counts.csv"), table).unwrap();
+    std::fs::write(outputs.join("notes.txt"), "Rates are per 1000 patient-years.\n").unwrap();
+
+    let out = Command::new("node")
+        .arg(e2e_script("egress.mjs", &node_path))
+        .env("HAVEN_URL", &server.url)
+        .env("CHROMIUM", &chromium)
+        .env("DATA_DIR", &data)
+        .env("IAO_LINK", &links[0])
+        .env("MEMBER_LINK", &links[1])
+        .env("CARA_LINK", &links[2])
+        .env("CARL_LINK", &links[3])
+        .output()
+        .expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    keep_screenshots(&data);
+    assert!(out.status.success() && text.contains("E2E OK"), "{text}");
+
+    // The zip holds the pinned bytes, and its manifest verifies against Haven's key.
+    let zip_path = data.join("release.zip");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("files/counts.csv").unwrap(), &mut got).unwrap();
+    assert_eq!(got, table);
+    let verified = haven(&["egress", "verify-manifest", zip_path.to_str().unwrap(), "--data-dir", d], &env);
+    assert!(verified.contains("Verified: the signature and all 2 file(s)"), "{verified}");
+    let sha = hex::encode(haven_crypto::sha256(table.as_bytes()));
+    assert!(verified.contains(&sha), "{verified}");
+    // One byte changed in a file: refused.
+    let mut bytes = std::fs::read(&zip_path).unwrap();
+    let at = bytes.windows(table.len()).position(|w| w == table.as_bytes()).unwrap();
+    bytes[at + table.len() - 3] = b'9';
+    let forged = dir.path().join("forged.zip");
+    std::fs::write(&forged, bytes).unwrap();
+    let refused = Command::new(BIN)
+        .args(["egress", "verify-manifest", forged.to_str().unwrap(), "--data-dir", d])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stdout));
+    let listed = haven(&["egress", "list", "--data-dir", d], &env);
+    assert!(listed.contains("released") && listed.contains("Table 1"), "{listed}");
+    let trail = haven(&["audit", "export", "--data-dir", d], &env);
+    for action in ["egress.permission_granted", "egress.voted", "egress.released", "egress.downloaded"] {
+        assert!(trail.contains(action), "{action} missing");
+    }
+    assert!(server.stop().success());
+}
+
 /// Applications & Data in Chromium (`tests/e2e/apps.mjs`): R in a terminal session in the
 /// browser, a second user kept out of it. Needs the sandbox (bubblewrap, root) and R.
 #[test]

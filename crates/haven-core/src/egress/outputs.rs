@@ -256,11 +256,7 @@ impl Egress {
 
     /// The caller's standing in `asset` (none if it is gone or they have none).
     async fn standing(&self, who: &Caller, asset: &str) -> Result<Standing, CoreError> {
-        match self.governance.require_on(who, Action::UseOwnGovernance, asset).await {
-            Ok((_, s)) => Ok(s),
-            Err(CoreError::Forbidden | CoreError::NotFound) => Ok(Standing::default()),
-            Err(e) => Err(e),
-        }
+        self.governance.standing(who, asset).await
     }
 
     /// Record a refusal to act on a request (someone reviewing their own, a non-checker

@@ -147,6 +147,17 @@ impl Governance {
         }
     }
 
+    /// The caller's standing in `name` (none in an asset that does not exist), for use cases that
+    /// ask [`can`] about something inside the asset (an output request) themselves.
+    pub async fn standing(&self, who: &Caller, name: &str) -> Result<Standing, CoreError> {
+        let (who2, name2, config, now_us) = (who.clone(), name.to_string(), self.config.clone(), self.now().1);
+        match read(self.store(), move |tx| Box::pin(standing_in(tx, who2, name2, config, now_us))).await {
+            Ok((_, standing)) => Ok(standing),
+            Err(CoreError::NotFound) => Ok(Standing::default()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The caller with only the roles whose required courses are current (SATRE 1.6.04): made
     /// where a session becomes a caller. No read when no role of theirs needs a course.
     pub async fn gate_roles(&self, mut caller: Caller) -> Result<Caller, CoreError> {
