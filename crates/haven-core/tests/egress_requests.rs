@@ -10,6 +10,7 @@ use haven_core::CoreError;
 use haven_core::accounts::Role;
 use haven_core::caller::Caller;
 use haven_core::egress::checks::Verdict;
+use haven_core::egress::outputs::Viewer;
 use haven_core::egress::release;
 use haven_core::egress::request::Decision;
 use haven_core::workspaces::drives::Drive;
@@ -21,6 +22,7 @@ use haven_testkit::transfer::{World, make_member, world_from};
 haven_testkit::contract!(
     a_request_is_pinned_checked_reviewed_blind_and_released_exactly,
     a_pinned_copy_that_changed_is_not_released,
+    people_acting_at_once_and_requests_dropped_midway_leave_a_whole_request,
 );
 
 const TABLE: &str = "region,patients\nNorth,120\nSouth,95\n";
@@ -209,4 +211,64 @@ async fn a_pinned_copy_that_changed_is_not_released(db: TestDb) {
     let v = e.view(&rita, &id).await.unwrap();
     assert!(matches!(v.state, "approved"), "nothing released");
     assert!(actions(app).await.iter().any(|a| a == "egress.integrity_failed"));
+}
+
+async fn people_acting_at_once_and_requests_dropped_midway_leave_a_whole_request(db: TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+    let e = &app.state.egress;
+    let (rita, owen) = (at(app, "rita", &[]), at(app, "owen", &[Role::Staff]));
+    let (cara, carl) = (at(app, "cara", &[Role::OutputChecker]), at(app, "carl", &[Role::OutputChecker]));
+    e.set_permission(&owen, "heart", "rita", true).await.unwrap();
+    let id = e.create(&rita, "heart", "T").await.unwrap();
+    let outputs = app.drive_path(&Drive::Outputs("heart".into()));
+    for i in 0..24 {
+        std::fs::write(outputs.join(format!("t{i}.csv")), format!("region,n\nNorth,{}\n", 100 + i)).unwrap();
+    }
+    // Four files added at once: each lands (a save that lost the race is applied again).
+    let paths: Vec<String> = (0..4).map(|i| format!("t{i}.csv")).collect();
+    let adds = paths.iter().map(|p| e.add_file(&rita, &id, p, "t")).collect::<Vec<_>>();
+    for added in futures::future::join_all(adds).await {
+        added.unwrap();
+    }
+    // Twenty more, each dropped at a different moment (the browser went away).
+    for i in 4..24u64 {
+        let path = format!("t{i}.csv");
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_micros(i * 300), e.add_file(&rita, &id, &path, "t")).await;
+    }
+    // Whatever a dropped add left is a blob no record names, which the sweep removes (once the
+    // blocking writes a dropped add started have finished); every file the request holds opens
+    // with its pinned bytes.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    haven_core::blobs::sweep_unrecorded(app.store.as_ref(), app.blobs.as_ref(), app.clock.as_ref(), Some(i64::MAX))
+        .await
+        .unwrap();
+    let v = e.view(&rita, &id).await.unwrap();
+    let files = v.request.files.len();
+    assert!(files >= 4, "{files}");
+    assert_eq!(app.blob_count().await, files, "one sealed copy per pinned file, nothing else");
+    for f in &v.request.files {
+        let (mut data, pinned) = e.file(&rita, &id, &f.name).await.unwrap();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = data.next().await {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(hex::encode(haven_crypto::sha256(&bytes)), pinned.sha256);
+    }
+    e.describe(&rita, &id, "t", "counts", "none needed").await.unwrap();
+    e.submit(&rita, &id).await.unwrap();
+    // Two checkers vote and comment at the same moment: every vote and comment is kept.
+    let (a, b) = tokio::join!(e.vote(&cara, &id, Decision::Approve, ""), e.vote(&carl, &id, Decision::Approve, ""));
+    a.unwrap();
+    b.unwrap();
+    let comments = [&cara, &carl, &cara, &rita].map(|who| e.comment(who, &id, "t", "noted", false));
+    for c in futures::future::join_all(comments).await {
+        c.unwrap();
+    }
+    let v = e.view(&owen, &id).await.unwrap();
+    assert_eq!((v.state, v.request.votes.len(), v.request.comments.len()), ("in_review", 2, 4));
+    assert!(v.can.iao_approve && !v.can.vote);
+    let mine = e.view(&rita, &id).await.unwrap();
+    assert!(!mine.can.vote && !mine.can.edit && mine.can.withdraw && mine.viewer == Viewer::Author);
 }

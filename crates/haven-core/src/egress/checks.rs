@@ -300,6 +300,8 @@ pub fn check(name: &str, source: impl Read, t: &Thresholds) -> io::Result<FileRe
             Ok(())
         }
         Kind::Spreadsheet => {
+            // The workbook's parts are read past the line cap: a zip has no lines.
+            workbook(&mut input.inner, findings)?;
             findings.file(
                 "spreadsheet",
                 Verdict::Review,
@@ -394,6 +396,57 @@ fn read_checked<R: Read>(
     })
 }
 
+/// An XLSX workbook's parts, by the names in its zip headers (stored uncompressed, so found in
+/// one streamed pass, nothing inflated: no zip bomb can grow here): links to other workbooks
+/// (`xl/externalLinks/`) and macros (`vbaProject.bin`) fail; a file that is not a zip fails.
+fn workbook(source: &mut impl Read, findings: &mut Findings) -> io::Result<()> {
+    const LINKS: &[u8] = b"xl/externalLinks/";
+    const MACROS: &[u8] = b"vbaProject.bin";
+    let mut buf = vec![0u8; 64 * 1024];
+    // The end of the last block, so that a name split across two reads is still found.
+    let keep = LINKS.len().max(MACROS.len());
+    let (mut filled, mut first, mut links, mut macros) = (0usize, true, false, false);
+    loop {
+        let n = source.read(&mut buf[filled..])?;
+        if n == 0 {
+            break;
+        }
+        let end = filled + n;
+        if first && end >= 4 {
+            first = false;
+            if &buf[..4] != b"PK\x03\x04" {
+                findings.file(
+                    "spreadsheet-format",
+                    Verdict::Fail,
+                    "not an XLSX workbook (not a zip): it cannot be checked",
+                );
+                return io::copy(source, &mut io::sink()).map(|_| ());
+            }
+        }
+        links |= memchr::memmem::find(&buf[..end], LINKS).is_some();
+        macros |= memchr::memmem::find(&buf[..end], MACROS).is_some();
+        let tail = end.min(keep);
+        buf.copy_within(end - tail..end, 0);
+        filled = tail;
+    }
+    if links {
+        findings.file(
+            "spreadsheet-links",
+            Verdict::Fail,
+            "the workbook links to other workbooks (external links): its cells can pull data from outside what is \
+             checked; break the links (Data → Edit Links) and save it again, or export the tables as CSV",
+        );
+    }
+    if macros {
+        findings.file(
+            "spreadsheet-macros",
+            Verdict::Fail,
+            "the workbook holds macros (vbaProject.bin): save it as .xlsx without them",
+        );
+    }
+    Ok(())
+}
+
 /// Free text: identifiers line by line, and a person's look, which nothing automatic replaces.
 fn text(source: &mut impl Read, findings: &mut Findings) -> io::Result<()> {
     use io::BufRead;
@@ -439,6 +492,27 @@ mod tests {
 
     fn at(r: &FileReport, rule: &str) -> Vec<(Option<u64>, Option<String>)> {
         r.findings.iter().filter(|f| f.rule == rule).map(|f| (f.row, f.column.clone())).collect()
+    }
+
+    #[test]
+    fn workbooks_with_external_links_or_macros_fail_and_a_non_zip_fails() {
+        let plain = b"PK\x03\x04....xl/worksheets/sheet1.xml....PK\x01\x02".to_vec();
+        let r = run("t.xlsx", &plain);
+        assert_eq!(r.verdict, Verdict::Review, "{:?}", r.findings);
+        // A name split across two reads is found too.
+        let mut linked = b"PK\x03\x04".to_vec();
+        linked.extend(std::iter::repeat_n(b'x', 64 * 1024 - 10));
+        linked.extend_from_slice(b"xl/externalLinks/externalLink1.xml");
+        let r = run("t.xlsx", &linked);
+        assert!(
+            r.findings.iter().any(|f| f.rule == "spreadsheet-links" && f.verdict == Verdict::Fail),
+            "{:?}",
+            r.findings
+        );
+        assert_eq!(r.sha256.as_deref(), Some(hex::encode(haven_crypto::sha256(&linked)).as_str()), "every byte hashed");
+        let r = run("m.xlsx", b"PK\x03\x04 xl/vbaProject.bin");
+        assert!(r.findings.iter().any(|f| f.rule == "spreadsheet-macros"));
+        assert!(run("n.xlsx", b"<html>not a workbook</html>").findings.iter().any(|f| f.rule == "spreadsheet-format"));
     }
 
     #[test]

@@ -159,6 +159,13 @@ fn refused(r: Refusal) -> CoreError {
     }
 }
 
+/// How often a change is applied again when another saved first.
+const SAVE_ATTEMPTS: usize = 5;
+
+fn busy() -> CoreError {
+    CoreError::Conflict("this request is being changed by others right now: reload it and try again".into())
+}
+
 fn not_now(what: &str, r: &Request) -> CoreError {
     CoreError::Conflict(format!("this request is {}: it cannot be {what} now", r.state_name().replace('_', " ")))
 }
@@ -293,43 +300,51 @@ impl Egress {
         change: F,
     ) -> Result<Request, CoreError>
     where
-        F: FnOnce(Request, &Actor) -> Result<Request, CoreError>,
+        F: Fn(Request, &Actor) -> Result<Request, CoreError>,
     {
-        let loaded = self.load(id).await?;
-        let (viewer, _) = self.relation(who, &loaded).await?;
-        let asset = loaded.record.asset.clone();
-        let standing = match self.governance.require_on(who, need, &asset).await {
-            Ok((_, s)) => s,
-            Err(e) => {
-                let e = match (e, viewer) {
-                    (CoreError::Forbidden, Viewer::Author) if need == Action::RequestOutputs => CoreError::Refused(
-                        "you may no longer change requests of this asset: the IAO allows who requests outputs, and \
-                         you need to be able to reach its data"
-                            .into(),
-                    ),
-                    (CoreError::Forbidden, _) if need == Action::ReviewOutputs => CoreError::Refused(
-                        "only output checkers (and, for its own approval, the asset's IAO) review requests".into(),
-                    ),
-                    (e, _) => e,
-                };
-                self.audit_refusal(who, &loaded, audit, &e).await;
-                return Err(e);
+        // Two people acting at once (two checkers voting): the one whose save loses the race
+        // has the change applied again to what the other saved, by the same rules.
+        for _ in 0..SAVE_ATTEMPTS {
+            let loaded = self.load(id).await?;
+            let (viewer, _) = self.relation(who, &loaded).await?;
+            let asset = loaded.record.asset.clone();
+            let standing = match self.governance.require_on(who, need, &asset).await {
+                Ok((_, s)) => s,
+                Err(e) => {
+                    let e = match (e, viewer) {
+                        (CoreError::Forbidden, Viewer::Author) if need == Action::RequestOutputs => CoreError::Refused(
+                            "you may no longer change requests of this asset: the IAO allows who requests outputs, \
+                             and you need to be able to reach its data"
+                                .into(),
+                        ),
+                        (CoreError::Forbidden, _) if need == Action::ReviewOutputs => CoreError::Refused(
+                            "only output checkers (and, for its own approval, the asset's IAO) review requests".into(),
+                        ),
+                        (e, _) => e,
+                    };
+                    self.audit_refusal(who, &loaded, audit, &e).await;
+                    return Err(e);
+                }
+            };
+            let by = self.actor(who, standing);
+            let before = loaded.request.state_name();
+            let after = match change(loaded.request.clone(), &by) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.audit_refusal(who, &loaded, audit, &e).await;
+                    return Err(e);
+                }
+            };
+            if self.save(who, &loaded, &after, audit, details.clone(), before, None).await? {
+                return Ok(after);
             }
-        };
-        let by = self.actor(who, standing);
-        let before = loaded.request.state_name();
-        let after = match change(loaded.request.clone(), &by) {
-            Ok(r) => r,
-            Err(e) => {
-                self.audit_refusal(who, &loaded, audit, &e).await;
-                return Err(e);
-            }
-        };
-        self.save(who, &loaded, &after, audit, details, before).await?;
-        Ok(after)
+        }
+        Err(busy())
     }
 
-    /// Save `after` over `loaded` (only if nobody changed it since) with its audit event.
+    /// Save `after` over `loaded` with its audit event (and the record of a pinned copy's
+    /// object, in the same transaction), only if nobody changed it since; whether it was.
+    #[allow(clippy::too_many_arguments)] // one unit of work's parts, each named
     async fn save(
         &self,
         who: &Caller,
@@ -338,7 +353,8 @@ impl Egress {
         audit: &'static str,
         mut details: serde_json::Value,
         before: &'static str,
-    ) -> Result<(), CoreError> {
+        object: Option<ObjectMeta>,
+    ) -> Result<bool, CoreError> {
         let now = self.clock.now();
         let record = RequestRecord {
             state: after.state_name().to_string(),
@@ -362,12 +378,13 @@ impl Egress {
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 if !tx.update_egress_request(&record, expected).await? {
-                    return Err(CoreError::Conflict(
-                        "someone changed this request while you were looking at it: reload it and try again".into(),
-                    ));
+                    return Ok(false);
+                }
+                if let Some(meta) = &object {
+                    tx.insert_object(meta).await?;
                 }
                 tx.append_audit(event).await?;
-                Ok(())
+                Ok(true)
             })
         })
         .await
@@ -526,29 +543,40 @@ impl Egress {
                 return Err(e);
             }
         };
-        let by = self.actor(who, standing);
-        let after = match loaded.request.clone() {
-            Request::Draft(d) => d.add(&by, pinned.clone()).map(Request::from),
-            Request::Returned(r) => r.add(&by, pinned.clone()).map(Request::from),
-            other => return Err(not_now("changed", &other)),
-        };
-        let after = match after {
-            Ok(a) => a,
-            Err(r) => {
-                let _ = self.blobs.delete(&meta).await;
-                return Err(refused(r));
-            }
-        };
         let details = json!({
             "file": name, "group": group, "source": path, "bytes": pinned.bytes, "sha256": pinned.sha256,
             "verdict": pinned.verdict().as_str(), "ruleset": pinned.report.as_ref().map(|r| r.ruleset.clone()),
         });
-        let saved = self.save_with_object(who, &loaded, &after, details, meta.clone()).await;
-        if let Err(e) = saved {
-            let _ = self.blobs.delete(&meta).await;
-            return Err(e);
+        let by = self.actor(who, standing);
+        let mut loaded = loaded;
+        for attempt in 0..SAVE_ATTEMPTS {
+            if attempt > 0 {
+                loaded = self.load(id).await?;
+            }
+            let after = match loaded.request.clone() {
+                Request::Draft(d) => d.add(&by, pinned.clone()).map(Request::from).map_err(refused),
+                Request::Returned(r) => r.add(&by, pinned.clone()).map(Request::from).map_err(refused),
+                other => Err(not_now("changed", &other)),
+            };
+            let saved = match after {
+                Ok(after) => {
+                    let before = loaded.request.state_name();
+                    let audit = action::EGRESS_FILE_ADDED;
+                    self.save(who, &loaded, &after, audit, details.clone(), before, Some(meta.clone())).await
+                }
+                Err(e) => Err(e),
+            };
+            match saved {
+                Ok(true) => return Ok(pinned),
+                Ok(false) => continue,
+                Err(e) => {
+                    let _ = self.blobs.delete(&meta).await;
+                    return Err(e);
+                }
+            }
         }
-        Ok(pinned)
+        let _ = self.blobs.delete(&meta).await;
+        Err(busy())
     }
 
     /// The checks on a sealed copy, read back (so what is checked is what is kept).
@@ -578,39 +606,6 @@ impl Egress {
             object: meta.id.clone(),
             report: Some(report),
         })
-    }
-
-    async fn save_with_object(
-        &self,
-        who: &Caller,
-        loaded: &Loaded,
-        after: &Request,
-        details: serde_json::Value,
-        meta: ObjectMeta,
-    ) -> Result<(), CoreError> {
-        // The object is recorded in its own unit of work first, then the request; should the
-        // second fail, the object's record goes again (its blob is deleted by the caller).
-        let m = meta.clone();
-        transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.insert_object(&m).await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await?;
-        let saved =
-            self.save(who, loaded, after, action::EGRESS_FILE_ADDED, details, loaded.request.state_name()).await;
-        if saved.is_err() {
-            let id = meta.id.clone();
-            let _ = transact(self.store.as_ref(), move |tx| {
-                Box::pin(async move {
-                    tx.delete_object(&id).await?;
-                    Ok::<_, CoreError>(())
-                })
-            })
-            .await;
-        }
-        saved
     }
 
     /// Take a file out of a request being edited (its pinned copy is kept until the request
@@ -643,8 +638,8 @@ impl Egress {
         };
         let details = json!({ "group": g.name });
         self.change(who, id, Action::RequestOutputs, action::EGRESS_DESCRIBED, details, |r, by| match r {
-            Request::Draft(d) => d.describe(by, g).map(Into::into).map_err(refused),
-            Request::Returned(d) => d.describe(by, g).map(Into::into).map_err(refused),
+            Request::Draft(d) => d.describe(by, g.clone()).map(Into::into).map_err(refused),
+            Request::Returned(d) => d.describe(by, g.clone()).map(Into::into).map_err(refused),
             other => Err(not_now("changed", &other)),
         })
         .await
