@@ -642,11 +642,12 @@ mod tests {
             assert_eq!(can(&who, ViewGovernance, Resource::Service), view, "{who:?}");
         }
         assert!(!can(&api(&[Role::Admin], true), DecideAccess, Resource::Account("owen")));
-        // Outside governance (and sending files in, above) a token of any scope does nothing,
-        // whoever holds it.
+        // Outside governance (and sending files in, above, and reading one's own output
+        // requests) a token of any scope does nothing, whoever holds it.
         for action in Action::ALL.into_iter().filter(|a| {
             !matches!(a, ViewGovernance | CreateAsset | DecideAccess | ManageAsset | NominateAdmins)
                 && !matches!(a, RequestAccess | ViewMembers | ReviewMembers | UseOwnGovernance | SendData)
+                && !matches!(a, FollowOwnOutputs)
         }) {
             for write in [false, true] {
                 let who = api(&[Role::Admin, Role::Auditor, Role::PackageReviewer], write);

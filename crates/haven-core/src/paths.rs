@@ -156,8 +156,9 @@ pub const EGRESS_REQUEST_ROUTE: &str = "/egress/requests/{id}";
 pub const EGRESS_ACTION_ROUTE: &str = "/egress/requests/{id}/{what}";
 pub const EGRESS_FILE_ROUTE: &str = "/egress/requests/{id}/files/{name}";
 pub const EGRESS_PERMISSIONS_ROUTE: &str = "/egress/assets/{name}/permissions";
-/// A single-use download link of a released request (its secret in the path).
+/// A single-use download link of a released request (its secret in the path, never logged).
 pub const EGRESS_DOWNLOAD_ROUTE: &str = "/egress/download/{token}";
+pub const EGRESS_DOWNLOAD: &str = "/egress/download/";
 /// Output requests in the JSON API.
 pub const API_EGRESS_REQUESTS: &str = "/api/v1/egress/requests";
 pub const API_EGRESS_REQUEST_ROUTE: &str = "/api/v1/egress/requests/{id}";
@@ -181,7 +182,7 @@ pub fn egress_permissions(asset: &str) -> String {
 }
 
 pub fn egress_download(token: &str) -> String {
-    format!("{EGRESS}/download/{token}")
+    format!("{EGRESS_DOWNLOAD}{token}")
 }
 
 /// An asset's drives page: `drive` (home, shared, outputs) at `path` (`""` for the top).
@@ -272,13 +273,13 @@ pub fn transfer_drop_upload(secret: &str, id: &str) -> String {
 
 /// A request path as logs may show it: a drop-off link's secret is replaced by `[link]`.
 pub fn loggable_path(path: &str) -> String {
-    match path.strip_prefix(TRANSFER_DROP) {
-        Some(rest) => {
+    for secret in [TRANSFER_DROP, EGRESS_DOWNLOAD] {
+        if let Some(rest) = path.strip_prefix(secret) {
             let after = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
-            format!("{TRANSFER_DROP}[link]{after}")
+            return format!("{secret}[link]{after}");
         }
-        None => path.to_string(),
     }
+    path.to_string()
 }
 
 pub fn gov_asset(name: &str) -> String {
@@ -406,5 +407,6 @@ mod tests {
         assert_eq!(loggable_path(&one), "/transfer/drop/[link]/uploads/ab");
         assert_eq!(loggable_path("/transfer/drop/s3cr3t"), "/transfer/drop/[link]");
         assert_eq!(loggable_path("/transfer/uploads/ab"), "/transfer/uploads/ab");
+        assert_eq!(loggable_path("/egress/download/5ecret"), "/egress/download/[link]");
     }
 }

@@ -86,6 +86,13 @@ async fn a_request_is_pinned_checked_reviewed_blind_and_released_exactly(db: Tes
     // Nothing is submitted with a group undescribed; checkers see nothing of a draft.
     assert!(matches!(e.submit(&rita, &id).await, Err(CoreError::Conflict(_))));
     assert!(matches!(e.view(&cara, &id).await, Err(CoreError::NotFound)));
+    // What the checks found is data: the author sees how many findings of each rule, not where
+    // they are or what they quote, and never a file's contents.
+    let mine = e.view(&rita, &id).await.unwrap();
+    let report = mine.request.files.iter().find(|f| f.name == "small.csv").unwrap().report.clone().unwrap();
+    assert!(report.findings.iter().all(|f| f.row.is_none() && f.column.is_none() && !f.detail.contains('3')));
+    assert_eq!(report.verdict, Verdict::Fail);
+    assert!(matches!(e.file(&rita, &id, "small.csv").await, Err(CoreError::Refused(_))));
     e.describe(&rita, &id, "tables", "patients by region, 2024", "counts under 10 suppressed").await.unwrap();
     e.submit(&rita, &id).await.unwrap();
     assert!(app.mail.sent().iter().any(|m| m.to == "cara@example.org" && m.subject.contains("to review")));
@@ -119,6 +126,11 @@ async fn a_request_is_pinned_checked_reviewed_blind_and_released_exactly(db: Tes
     // Identifiable data: the IAO's approval too.
     assert_eq!(e.view(&rita, &id).await.unwrap().state, "in_review");
     assert!(matches!(e.download_link(&rita, &id).await, Err(CoreError::Conflict(_))));
+    // The checkers see where the findings are; reading a file is audited.
+    let theirs = e.view(&carl, &id).await.unwrap();
+    let small_report = theirs.request.files.iter().find(|f| f.name == "small.csv").unwrap().report.clone().unwrap();
+    assert!(small_report.findings.iter().any(|f| f.row == Some(2) && f.column.as_deref() == Some("patients")));
+    let (_bytes, _) = e.file(&carl, &id, "small.csv").await.unwrap();
     e.iao_approve(&owen, &id).await.unwrap();
     assert!(app.mail.sent().iter().any(|m| m.to == "rita@example.org" && m.subject.contains("approved")));
     assert!(e.release(&rita_checker, &id).await.is_err(), "not by its author");
@@ -175,6 +187,7 @@ async fn a_request_is_pinned_checked_reviewed_blind_and_released_exactly(db: Tes
         "egress.downloaded",
         "egress.link_refused",
         "egress.revoked",
+        "egress.file_read",
     ] {
         assert!(done.iter().any(|d| d == a), "{a} missing from {done:?}");
     }
@@ -248,16 +261,16 @@ async fn people_acting_at_once_and_requests_dropped_midway_leave_a_whole_request
     let files = v.request.files.len();
     assert!(files >= 4, "{files}");
     assert_eq!(app.blob_count().await, files, "one sealed copy per pinned file, nothing else");
+    e.describe(&rita, &id, "t", "counts", "none needed").await.unwrap();
+    e.submit(&rita, &id).await.unwrap();
     for f in &v.request.files {
-        let (mut data, pinned) = e.file(&rita, &id, &f.name).await.unwrap();
+        let (mut data, pinned) = e.file(&cara, &id, &f.name).await.unwrap();
         let mut bytes = Vec::new();
         while let Some(chunk) = data.next().await {
             bytes.extend_from_slice(&chunk.unwrap());
         }
         assert_eq!(hex::encode(haven_crypto::sha256(&bytes)), pinned.sha256);
     }
-    e.describe(&rita, &id, "t", "counts", "none needed").await.unwrap();
-    e.submit(&rita, &id).await.unwrap();
     // Two checkers vote and comment at the same moment: every vote and comment is kept.
     let (a, b) = tokio::join!(e.vote(&cara, &id, Decision::Approve, ""), e.vote(&carl, &id, Decision::Approve, ""));
     a.unwrap();

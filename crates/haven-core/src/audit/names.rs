@@ -62,6 +62,8 @@ pub mod action {
     pub const EGRESS_DOWNLOADED: &str = "egress.downloaded";
     pub const EGRESS_LINK_REFUSED: &str = "egress.link_refused";
     pub const EGRESS_INTEGRITY_FAILED: &str = "egress.integrity_failed";
+    /// A reviewer opened a pinned file's contents.
+    pub const EGRESS_FILE_READ: &str = "egress.file_read";
     pub const EGRESS_REFUSED: &str = "egress.refused";
     /// A file copied from one of an asset's drives to another, from the browser.
     pub const DRIVE_COPIED: &str = "drive.copied";

@@ -148,6 +148,15 @@ pub struct FileReport {
 
 /// Findings listed per file; the rest are counted.
 pub const MAX_FINDINGS: usize = 1000;
+/// The most characters of a column's name a finding keeps (its detail keeps four times this).
+const SHOWN_CHARS: usize = 80;
+
+fn shortened(s: String, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s,
+    }
+}
 
 /// Where findings go while a file is read: the first [`MAX_FINDINGS`], the count of the rest, and
 /// the worst verdict of all.
@@ -159,9 +168,13 @@ pub(crate) struct Findings {
 }
 
 impl Findings {
-    pub fn push(&mut self, f: Finding) {
+    pub fn push(&mut self, mut f: Finding) {
         self.worst = self.worst.max(Some(f.verdict));
         if self.list.len() < MAX_FINDINGS {
+            // A column's name or a label is the file's own text: kept short, so that a report
+            // stays small whatever a header holds.
+            f.column = f.column.map(|c| shortened(c, SHOWN_CHARS));
+            f.detail = shortened(f.detail, 4 * SHOWN_CHARS);
             self.list.push(f);
         } else {
             self.more += 1;
@@ -397,11 +410,12 @@ fn read_checked<R: Read>(
 }
 
 /// An XLSX workbook's parts, by the names in its zip headers (stored uncompressed, so found in
-/// one streamed pass, nothing inflated: no zip bomb can grow here): links to other workbooks
-/// (`xl/externalLinks/`) and macros (`vbaProject.bin`) fail; a file that is not a zip fails.
+/// one streamed pass, nothing inflated: no zip bomb can grow here), in any case: links to other
+/// workbooks (`externalLink` parts) and macros (`vbaProject`) fail; a file that is not a zip
+/// fails. A part hidden under another name is not found: workbooks stay for a person's review.
 fn workbook(source: &mut impl Read, findings: &mut Findings) -> io::Result<()> {
-    const LINKS: &[u8] = b"xl/externalLinks/";
-    const MACROS: &[u8] = b"vbaProject.bin";
+    const LINKS: &[u8] = b"externallink";
+    const MACROS: &[u8] = b"vbaproject";
     let mut buf = vec![0u8; 64 * 1024];
     // The end of the last block, so that a name split across two reads is still found.
     let keep = LINKS.len().max(MACROS.len());
@@ -423,8 +437,10 @@ fn workbook(source: &mut impl Read, findings: &mut Findings) -> io::Result<()> {
                 return io::copy(source, &mut io::sink()).map(|_| ());
             }
         }
-        links |= memchr::memmem::find(&buf[..end], LINKS).is_some();
-        macros |= memchr::memmem::find(&buf[..end], MACROS).is_some();
+        // Part names in a package are case-insensitive (OPC).
+        let lower = buf[..end].to_ascii_lowercase();
+        links |= memchr::memmem::find(&lower, LINKS).is_some();
+        macros |= memchr::memmem::find(&lower, MACROS).is_some();
         let tail = end.min(keep);
         buf.copy_within(end - tail..end, 0);
         filled = tail;
@@ -510,7 +526,7 @@ mod tests {
             r.findings
         );
         assert_eq!(r.sha256.as_deref(), Some(hex::encode(haven_crypto::sha256(&linked)).as_str()), "every byte hashed");
-        let r = run("m.xlsx", b"PK\x03\x04 xl/vbaProject.bin");
+        let r = run("m.xlsx", b"PK\x03\x04 xl/VBAPROJECT.bin");
         assert!(r.findings.iter().any(|f| f.rule == "spreadsheet-macros"));
         assert!(run("n.xlsx", b"<html>not a workbook</html>").findings.iter().any(|f| f.rule == "spreadsheet-format"));
     }

@@ -74,3 +74,24 @@ impl EgressConfig {
         self.assets.get(asset).unwrap_or(&self.checks)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_asset_may_have_thresholds_of_its_own_and_bad_settings_say_which_key() {
+        let mut c = EgressConfig::default();
+        let strict = checks::Thresholds { min_count: 20, ..checks::Thresholds::default() };
+        c.assets.insert("heart".into(), strict.clone());
+        assert_eq!(c.thresholds("heart"), &strict);
+        assert_eq!(c.thresholds("lung").min_count, 10);
+        assert!(c.validate().is_ok());
+        c.assets.insert("bad".into(), checks::Thresholds { min_count: 0, ..strict });
+        assert!(c.validate().unwrap_err().starts_with("egress.assets.bad:"));
+        let few = EgressConfig { checkers: 1, ..EgressConfig::default() };
+        assert!(few.validate().unwrap_err().contains("egress.checkers"));
+        let parsed: Result<EgressConfig, _> = serde_json::from_str(r#"{"assets": {"heart": {"min_cont": 5}}}"#);
+        assert!(parsed.is_err(), "an unknown key in an asset's thresholds is refused");
+    }
+}

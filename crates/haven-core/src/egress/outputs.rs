@@ -159,6 +159,39 @@ fn refused(r: Refusal) -> CoreError {
     }
 }
 
+fn too_many_files(max: u32) -> CoreError {
+    CoreError::Conflict(format!("a request holds at most {max} files; make another request for the rest"))
+}
+
+/// The most comments one request keeps (each turn's and group's together).
+pub const MAX_COMMENTS: usize = 1000;
+
+/// A report as its author sees it: how many findings of each rule and the worst verdict of
+/// each, not where they are or what they say (a finding quotes the file: data, which leaves only
+/// through review). Checkers see the whole report.
+fn tally(report: &mut super::checks::FileReport) {
+    let mut rules: Vec<(String, Verdict, u64)> = Vec::new();
+    for f in &report.findings {
+        match rules.iter_mut().find(|(r, _, _)| *r == f.rule) {
+            Some(entry) => {
+                entry.1 = entry.1.max(f.verdict);
+                entry.2 += 1;
+            }
+            None => rules.push((f.rule.to_string(), f.verdict, 1)),
+        }
+    }
+    report.findings = rules
+        .into_iter()
+        .map(|(rule, verdict, n)| super::checks::Finding {
+            rule: rule.into(),
+            verdict,
+            row: None,
+            column: None,
+            detail: format!("{n} finding(s) of this rule; where they are is shown to the checkers only"),
+        })
+        .collect();
+}
+
 /// How often a change is applied again when another saved first.
 const SAVE_ATTEMPTS: usize = 5;
 
@@ -250,8 +283,9 @@ impl Egress {
             let standing = self.standing(who, &c.asset).await?;
             return Ok((Viewer::Author, standing));
         }
-        let draft = matches!(loaded.request, Request::Draft(_));
-        if !draft && let Ok((_, standing)) = self.governance.require_on(who, Action::ReviewOutputs, &c.asset).await {
+        // A request never submitted (a draft, or one withdrawn as a draft) is its authors' alone.
+        let private = !c.history.iter().any(|e| e.what == "submitted");
+        if !private && let Ok((_, standing)) = self.governance.require_on(who, Action::ReviewOutputs, &c.asset).await {
             let viewer = if standing.iao && !who.has(Role::OutputChecker) { Viewer::Iao } else { Viewer::Checker };
             return Ok((viewer, standing));
         }
@@ -502,10 +536,7 @@ impl Egress {
         }
         let c = loaded.request.common();
         if c.files.len() >= self.config.max_files as usize {
-            return Err(CoreError::Conflict(format!(
-                "a request holds at most {} files; make another request for the rest",
-                self.config.max_files
-            )));
+            return Err(too_many_files(self.config.max_files));
         }
         let (_, standing) = self.governance.require_on(who, Action::RequestOutputs, &c.asset).await?;
         let path = path.trim().trim_start_matches('/');
@@ -551,7 +582,17 @@ impl Egress {
         let mut loaded = loaded;
         for attempt in 0..SAVE_ATTEMPTS {
             if attempt > 0 {
-                loaded = self.load(id).await?;
+                loaded = match self.load(id).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = self.blobs.delete(&meta).await;
+                        return Err(e);
+                    }
+                };
+            }
+            if loaded.request.common().files.len() >= self.config.max_files as usize {
+                let _ = self.blobs.delete(&meta).await;
+                return Err(too_many_files(self.config.max_files));
             }
             let after = match loaded.request.clone() {
                 Request::Draft(d) => d.add(&by, pinned.clone()).map(Request::from).map_err(refused),
@@ -637,7 +678,11 @@ impl Egress {
             controls: text("controls", controls, TEXT_CHARS, true)?,
         };
         let details = json!({ "group": g.name });
+        let max_groups = self.config.max_files as usize;
         self.change(who, id, Action::RequestOutputs, action::EGRESS_DESCRIBED, details, |r, by| match r {
+            r if r.common().group(&g.name).is_none() && r.common().groups.len() >= max_groups => {
+                Err(CoreError::Conflict(format!("a request has at most {max_groups} groups")))
+            }
             Request::Draft(d) => d.describe(by, g.clone()).map(Into::into).map_err(refused),
             Request::Returned(d) => d.describe(by, g.clone()).map(Into::into).map_err(refused),
             other => Err(not_now("changed", &other)),
@@ -774,6 +819,9 @@ impl Egress {
         let g = group.trim().to_string();
         let details = json!({ "group": g, "checkers_only": checkers_only });
         self.change(who, id, need, action::EGRESS_COMMENTED, details, |mut r, by| {
+            if r.common().comments.len() >= MAX_COMMENTS {
+                return Err(CoreError::Conflict(format!("a request keeps at most {MAX_COMMENTS} comments")));
+            }
             r.comment(by, &g, &body, checkers_only).map_err(refused)?;
             Ok(r)
         })
@@ -885,12 +933,19 @@ impl Egress {
         let (viewer, standing) = self.relation(who, &loaded).await?;
         let r = &loaded.request;
         let reviewer = matches!(viewer, Viewer::Checker | Viewer::Iao | Viewer::Reader);
-        let request = r.seen_by(&who.user_id, reviewer);
+        let mut request = r.seen_by(&who.user_id, reviewer);
         let author = viewer == Viewer::Author;
+        if !reviewer {
+            for f in &mut request.files {
+                if let Some(report) = f.report.as_mut() {
+                    tally(report);
+                }
+            }
+        }
         let edits = author && matches!(r, Request::Draft(_) | Request::Returned(_)) && standing.outputs;
         let checker = viewer == Viewer::Checker;
         let voted = r.common().current_votes().any(|v| v.checker == who.user_id);
-        let reviewing = r.under_review() && (checker || viewer == Viewer::Iao);
+        let reviewing = r.under_review();
         let can = Possible {
             edit: edits,
             submit: edits,
@@ -899,11 +954,12 @@ impl Egress {
             vote: checker && r.under_review() && !voted,
             iao_approve: standing.iao
                 && !author
+                && !voted
                 && r.under_review()
                 && r.common().identifiable
                 && r.common().iao_approval.is_none(),
             override_verdict: checker && r.under_review(),
-            return_for_changes: reviewing,
+            return_for_changes: reviewing && checker,
             release: checker && matches!(r, Request::Approved(_)),
             revoke: (checker || viewer == Viewer::Iao) && matches!(r, Request::Released(_)),
             download: author && matches!(r, Request::Released(_)),
@@ -986,8 +1042,8 @@ impl Egress {
         .await
     }
 
-    /// A pinned file's bytes, for those who may see the request (a checker reading a table, its
-    /// author), and its check report. Integrity is verified as it is read.
+    /// A pinned file's bytes and its report, for its reviewers (output checkers, the IAO): what
+    /// is inside a file is data, which reaches the author's browser only once released. Audited.
     pub async fn file(
         &self,
         who: &Caller,
@@ -996,14 +1052,29 @@ impl Egress {
     ) -> Result<(crate::blobs::ByteStream, Pinned), CoreError> {
         let loaded = self.load(id).await?;
         let (viewer, _) = self.relation(who, &loaded).await?;
-        if viewer == Viewer::Reader {
-            // The console and auditors see what a request is, not its contents.
-            return Err(CoreError::Forbidden);
+        if !matches!(viewer, Viewer::Checker | Viewer::Iao) {
+            let e = CoreError::Refused(
+                "a file's contents are shown to its reviewers only: open it in a session on the asset".into(),
+            );
+            self.audit_refusal(who, &loaded, "read a file", &e).await;
+            return Err(e);
         }
         let c = loaded.request.common();
         let f = c.files.iter().find(|f| f.name == name).ok_or(CoreError::NotFound)?.clone();
         let meta = self.object_of(&c.asset, &f).await?;
         let data = self.blobs.get(&meta).await.map_err(|e| CoreError::Unavailable(e.to_string()))?;
+        let event = NewAuditEvent::new(self.clock.now(), who.audit_name(), action::EGRESS_FILE_READ)
+            .target(id)
+            .project(&c.asset)
+            .source(&who.source)
+            .details(json!({ "file": f.name, "sha256": f.sha256 }));
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.append_audit(event).await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
         Ok((data, f))
     }
 

@@ -90,6 +90,7 @@ pub struct Signature {
 /// A used download link: what to put in the zip.
 pub struct Download {
     pub request: String,
+    pub asset: String,
     /// `manifest.json`, byte for byte as signed.
     pub manifest: String,
     pub signature: Signature,
@@ -258,6 +259,11 @@ impl Egress {
                 return Err(e);
             }
         };
+        // Every pinned copy is read and hashed before a byte of it leaves.
+        if let Err(e) = self.verify_pinned(&c).await {
+            self.integrity_failed(&c.id, &c.asset, &e.to_string()).await;
+            return Err(e);
+        }
         let text = serde_json::to_string_pretty(&manifest).map_err(|e| CoreError::Conflict(e.to_string()))?;
         let signature = Signature {
             signature: STANDARD.encode(self.signer.sign(text.as_bytes())),
@@ -267,7 +273,7 @@ impl Egress {
         for (f, m) in c.files.iter().zip(manifest.files.iter()) {
             files.push((m.clone(), self.object_of(&c.asset, f).await?));
         }
-        Ok(Download { request: c.id.clone(), manifest: text, signature, files })
+        Ok(Download { request: c.id.clone(), asset: c.asset.clone(), manifest: text, signature, files })
     }
 
     /// A sealed copy's bytes, verified segment by segment as they are read.
@@ -276,10 +282,11 @@ impl Egress {
     }
 
     /// Record that a download stopped because a file's bytes were not those pinned.
-    pub async fn integrity_failed(&self, request: &str, file: &str, why: &str) {
+    pub async fn integrity_failed(&self, request: &str, asset: &str, why: &str) {
         let event = NewAuditEvent::new(self.clock.now(), crate::audit::actor::HAVEN, action::EGRESS_INTEGRITY_FAILED)
             .target(request)
-            .details(json!({ "file": file, "why": why }));
+            .project(asset)
+            .details(json!({ "why": why }));
         let _ = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 tx.append_audit(event).await?;
@@ -287,7 +294,7 @@ impl Egress {
             })
         })
         .await;
-        tracing::error!(request, file, why, "a released file's bytes were not those pinned; the download was stopped");
+        tracing::error!(request, why, "a released file's bytes were not those pinned; the download was stopped");
     }
 }
 

@@ -22,34 +22,43 @@ use crate::{AppState, WebError};
 /// Bytes buffered between the zip writer and the response.
 const PIPE: usize = 256 * 1024;
 
+/// Why a zip stopped before its end.
+enum Stop {
+    /// The client went away (or the pipe broke): nothing to report.
+    Gone(String),
+    /// A file's bytes were not those pinned, or its sealed copy failed to open: audited.
+    Integrity(String),
+}
+
 /// Write the release's zip into `out`: the manifest, its signature, then each file as its
 /// sealed copy is read and hashed. An error (a client gone, a file not the one pinned) stops it
 /// before the zip's end is written.
-async fn write_zip(egress: &Egress, d: Download, out: DuplexStream) -> Result<(), String> {
+async fn write_zip(egress: &Egress, d: Download, out: DuplexStream) -> Result<(), Stop> {
+    let gone = |e: async_zip::error::ZipError| Stop::Gone(e.to_string());
     let mut zip = ZipFileWriter::with_tokio(out);
-    let signature = serde_json::to_vec_pretty(&d.signature).map_err(|e| e.to_string())?;
+    let signature = serde_json::to_vec_pretty(&d.signature).map_err(|e| Stop::Gone(e.to_string()))?;
     for (name, bytes) in [(MANIFEST_FILE, d.manifest.as_bytes()), (SIGNATURE_FILE, signature.as_slice())] {
         let entry = ZipEntryBuilder::new(name.to_string().into(), Compression::Stored);
-        zip.write_entry_whole(entry, bytes).await.map_err(|e| e.to_string())?;
+        zip.write_entry_whole(entry, bytes).await.map_err(gone)?;
     }
     for (f, meta) in d.files {
         let entry = ZipEntryBuilder::new(format!("{FILES_DIR}{}", f.name).into(), Compression::Stored);
-        let mut w = zip.write_entry_stream(entry).await.map_err(|e| e.to_string())?;
-        let mut data = egress.open_pinned(&meta).await.map_err(|e| e.to_string())?;
+        let mut w = zip.write_entry_stream(entry).await.map_err(gone)?;
+        let mut data = egress.open_pinned(&meta).await.map_err(|e| Stop::Integrity(format!("{}: {e}", f.name)))?;
         let mut hash = haven_crypto::Sha256::new();
         let mut n = 0u64;
         while let Some(chunk) = data.next().await {
-            let chunk = chunk.map_err(|e| format!("{}: {e}", f.name))?;
+            let chunk = chunk.map_err(|e| Stop::Integrity(format!("{}: {e}", f.name)))?;
             n += chunk.len() as u64;
             hash.update(&chunk);
-            w.write_all(&chunk).await.map_err(|e| e.to_string())?;
+            w.write_all(&chunk).await.map_err(|e| Stop::Gone(e.to_string()))?;
         }
         if n != f.bytes || hex::encode(hash.finish()) != f.sha256 {
-            return Err(format!("{}: its bytes are not those pinned", f.name));
+            return Err(Stop::Integrity(format!("{}: its bytes are not those pinned", f.name)));
         }
-        w.close().await.map_err(|e| e.to_string())?;
+        w.close().await.map_err(gone)?;
     }
-    zip.close().await.map_err(|e| e.to_string())?;
+    zip.close().await.map_err(gone)?;
     Ok(())
 }
 
@@ -65,14 +74,17 @@ pub(super) async fn download(
     let (failed, failure) = tokio::sync::oneshot::channel::<std::io::Error>();
     let egress = state.egress.clone();
     tokio::spawn(async move {
-        let request = d.request.clone();
-        if let Err(why) = write_zip(&egress, d, writer).await {
-            // A client that went away is not an integrity failure; a file that is not the one
-            // pinned is, and its download must not look whole.
-            if !why.contains("broken pipe") && !why.to_ascii_lowercase().contains("closed") {
-                egress.integrity_failed(&request, "", &why).await;
+        let (request, asset) = (d.request.clone(), d.asset.clone());
+        // A file that is not the one pinned is audited, and its download must not look whole.
+        match write_zip(&egress, d, writer).await {
+            Ok(()) => {}
+            Err(Stop::Gone(why)) => {
+                let _ = failed.send(std::io::Error::other(why));
             }
-            let _ = failed.send(std::io::Error::other(why));
+            Err(Stop::Integrity(why)) => {
+                egress.integrity_failed(&request, &asset, &why).await;
+                let _ = failed.send(std::io::Error::other(why));
+            }
         }
     });
     let tail = futures::stream::once(failure).filter_map(|r| async move { r.ok().map(Err) });

@@ -83,7 +83,8 @@ pub(super) struct FileRow {
     pub findings: Vec<Finding>,
     pub more: u64,
     pub overridden: Option<String>,
-    pub href: String,
+    /// The file's page, for its reviewers (its contents are shown to them only).
+    pub href: Option<String>,
 }
 
 pub(super) struct GroupRow {
@@ -134,7 +135,7 @@ fn file_row(v: &RequestView, f: &Pinned) -> FileRow {
         findings: r.map(|r| r.findings.iter().take(50).cloned().collect()).unwrap_or_default(),
         more: r.map_or(0, |r| (r.findings.len().saturating_sub(50)) as u64 + r.more_findings),
         overridden,
-        href: paths::egress_file(&v.request.id, &f.name),
+        href: matches!(v.viewer, Viewer::Checker | Viewer::Iao).then(|| paths::egress_file(&v.request.id, &f.name)),
     }
 }
 

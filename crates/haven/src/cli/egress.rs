@@ -141,6 +141,44 @@ impl EgressCommand {
     }
 }
 
+/// How many entries a zip's end-of-central-directory record declares (its zip64 record's, when
+/// the count does not fit 16 bits).
+fn declared_entries(mut file: &std::fs::File) -> Result<u64, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let tail_len = len.min(22 + 65_535);
+    file.seek(SeekFrom::Start(len - tail_len)).map_err(|e| e.to_string())?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail).map_err(|e| e.to_string())?;
+    let at = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..i + 4] == *b"PK\x05\x06")
+        .ok_or("no end-of-central-directory record")?;
+    let count = u64::from(u16::from_le_bytes([tail[at + 10], tail[at + 11]]));
+    if count != 0xFFFF {
+        return Ok(count);
+    }
+    // Zip64: the locator (20 bytes) just before the record gives the zip64 record's offset.
+    let locator = (len - tail_len + at as u64).checked_sub(20).ok_or("a zip64 zip without its locator")?;
+    let mut buf = [0u8; 20];
+    file.seek(SeekFrom::Start(locator)).map_err(|e| e.to_string())?;
+    file.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    if buf[..4] != *b"PK\x06\x07" {
+        return Err("a zip64 zip without its locator".into());
+    }
+    let mut offset = [0u8; 8];
+    offset.copy_from_slice(&buf[8..16]);
+    let mut record = [0u8; 56];
+    file.seek(SeekFrom::Start(u64::from_le_bytes(offset))).map_err(|e| e.to_string())?;
+    file.read_exact(&mut record).map_err(|e| e.to_string())?;
+    if record[..4] != *b"PK\x06\x06" {
+        return Err("no zip64 end-of-central-directory record".into());
+    }
+    let mut total = [0u8; 8];
+    total.copy_from_slice(&record[32..40]);
+    Ok(u64::from_le_bytes(total))
+}
+
 /// `haven egress verify-manifest`: 0 when the signature and every hash verify, 1 otherwise.
 fn verify_manifest(path: &std::path::Path, key: Option<String>, config: &Config) -> i32 {
     match verify_zip(path, key, config) {
@@ -173,7 +211,20 @@ fn verify_zip(path: &std::path::Path, key: Option<String>, config: &Config) -> R
         }
     };
     let file = std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+    let declared = declared_entries(&file).map_err(|e| format!("{} is not a whole zip: {e}", path.display()))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("{} is not a whole zip: {e}", path.display()))?;
+    // Exactly the zip Haven writes: nothing before it, and every entry the directory declares
+    // readable by one name (a reader keeping the first of two same-named entries would see
+    // another file than the one checked here).
+    if zip.offset() != 0 || !zip.comment().is_empty() {
+        return Err("the zip has bytes before it or a comment: it is not as Haven wrote it".into());
+    }
+    if declared != zip.len() as u64 {
+        return Err(format!(
+            "the zip declares {declared} entries but holds {} distinct names: an entry is repeated",
+            zip.len()
+        ));
+    }
     let mut read = |name: &str| -> Result<Vec<u8>, String> {
         let entry = zip.by_name(name).map_err(|_| format!("the zip has no {name}: it is not a Haven release"))?;
         let mut v = Vec::new();
@@ -194,10 +245,13 @@ fn verify_zip(path: &std::path::Path, key: Option<String>, config: &Config) -> R
     )];
     let mut expected: std::collections::BTreeMap<String, (u64, String)> =
         manifest.files.iter().map(|f| (format!("{FILES_DIR}{}", f.name), (f.bytes, f.sha256.clone()))).collect();
+    if expected.len() != manifest.files.len() {
+        return Err("the manifest names a file twice".into());
+    }
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| format!("entry {i}: {e}"))?;
         let name = entry.name().to_string();
-        if name == MANIFEST_FILE || name == SIGNATURE_FILE || name.ends_with('/') {
+        if name == MANIFEST_FILE || name == SIGNATURE_FILE {
             continue;
         }
         let Some((bytes, sha256)) = expected.remove(&name) else {
