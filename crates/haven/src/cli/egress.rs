@@ -365,3 +365,104 @@ fn print(path: &std::path::Path, r: &FileReport) {
         say(format!("  … and {} more findings", r.more_findings));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+    use std::io::Write;
+
+    use base64::Engine;
+    use haven_core::egress::release::{Manifest, ManifestFile, Signature};
+    use haven_crypto::signing::SigningKey;
+
+    use super::*;
+
+    fn manifest(files: &[(&str, &[u8])]) -> Manifest {
+        Manifest {
+            format: haven_core::egress::release::MANIFEST_FORMAT.into(),
+            service: "https://haven.example".into(),
+            request: "r1".into(),
+            asset: "heart".into(),
+            title: "T".into(),
+            author: "rita".into(),
+            identifiable: false,
+            turn: 1,
+            groups: Vec::new(),
+            files: files
+                .iter()
+                .map(|(name, bytes)| ManifestFile {
+                    name: name.to_string(),
+                    group: "t".into(),
+                    bytes: bytes.len() as u64,
+                    sha256: hex::encode(haven_crypto::sha256(bytes)),
+                    source: name.to_string(),
+                    checked: Verdict::Pass,
+                    ruleset: "r".into(),
+                    findings: 0,
+                    verdict: Verdict::Pass,
+                    overrides: Vec::new(),
+                })
+                .collect(),
+            decisions: Vec::new(),
+            downloaded_by: "rita".into(),
+            downloaded_at: "2026-12-07T00:00:00Z".into(),
+        }
+    }
+
+    /// A release zip as Haven lays it out, of `m` signed by `key`, holding `files`.
+    fn release(key: &SigningKey, m: &Manifest, files: &[(&str, &[u8])], comment: &str) -> Vec<u8> {
+        let text = serde_json::to_string_pretty(m).unwrap();
+        let sig = Signature {
+            signature: base64::engine::general_purpose::STANDARD.encode(key.sign(text.as_bytes())),
+            public_key: hex::encode(key.public_key()),
+        };
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("manifest.json", stored).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+        zip.start_file("manifest.sig", stored).unwrap();
+        zip.write_all(&serde_json::to_vec(&sig).unwrap()).unwrap();
+        for (name, bytes) in files {
+            zip.start_file(format!("files/{name}"), stored).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.set_comment(comment);
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_release_verifies_only_as_haven_wrote_it() {
+        let rng = haven_crypto::SystemRng::new();
+        let key = SigningKey::from_seed(SigningKey::generate_seed(&rng).unwrap().as_ref()).unwrap();
+        let hexkey = hex::encode(key.public_key());
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::default();
+        let files: &[(&str, &[u8])] = &[("a.csv", b"region,n\nNorth,120\n"), ("b.txt", b"notes\n")];
+        let check = |bytes: Vec<u8>| {
+            let path = dir.path().join("r.zip");
+            std::fs::write(&path, bytes).unwrap();
+            verify_zip(&path, Some(hexkey.clone()), &config)
+        };
+        let good = release(&key, &manifest(files), files, "");
+        let lines = check(good.clone()).unwrap();
+        assert!(lines.last().unwrap().contains("all 2 file(s)"), "{lines:?}");
+        // Another key, bytes before the zip, a comment, a changed file, an added file, a file
+        // named twice in the manifest: each refused.
+        let other = SigningKey::from_seed(SigningKey::generate_seed(&rng).unwrap().as_ref()).unwrap();
+        assert!(check(release(&other, &manifest(files), files, "")).is_err());
+        assert!(check([b"MZ".to_vec(), good.clone()].concat()).is_err());
+        assert!(check(release(&key, &manifest(files), files, "hello")).is_err());
+        let changed: &[(&str, &[u8])] = &[("a.csv", b"region,n\nNorth,7\n\n"), ("b.txt", b"notes\n")];
+        assert!(check(release(&key, &manifest(files), changed, "")).unwrap_err().contains("a.csv"));
+        let added: &[(&str, &[u8])] = &[files[0], files[1], ("c.csv", b"x\n")];
+        assert!(check(release(&key, &manifest(files), added, "")).unwrap_err().contains("not in the manifest"));
+        let twice: &[(&str, &[u8])] = &[files[0], files[0], files[1]];
+        assert!(check(release(&key, &manifest(twice), files, "")).unwrap_err().contains("twice"));
+        let missing: &[(&str, &[u8])] = &[files[0]];
+        assert!(check(release(&key, &manifest(files), missing, "")).unwrap_err().contains("not in the zip"));
+        let mut flipped = good;
+        let at = flipped.windows(5).position(|w| w == b"North").unwrap();
+        flipped[at] = b'S';
+        assert!(check(flipped).is_err());
+    }
+}
