@@ -93,6 +93,10 @@ async fn a_request_is_pinned_checked_reviewed_blind_and_released_exactly(db: Tes
     assert!(report.findings.iter().all(|f| f.row.is_none() && f.column.is_none() && !f.detail.contains('3')));
     assert_eq!(report.verdict, Verdict::Fail);
     assert!(matches!(e.file(&rita, &id, "small.csv").await, Err(CoreError::Refused(_))));
+    // An auditor sees no draft, and later only the tally; the console sees everything.
+    let auditor = at(app, "aud", &[Role::Auditor]);
+    assert!(matches!(e.view(&auditor, &id).await, Err(CoreError::NotFound)));
+    assert_eq!(e.view(&Caller::console(), &id).await.unwrap().state, "draft");
     e.describe(&rita, &id, "tables", "patients by region, 2024", "counts under 10 suppressed").await.unwrap();
     e.submit(&rita, &id).await.unwrap();
     assert!(app.mail.sent().iter().any(|m| m.to == "cara@example.org" && m.subject.contains("to review")));
@@ -131,6 +135,10 @@ async fn a_request_is_pinned_checked_reviewed_blind_and_released_exactly(db: Tes
     let small_report = theirs.request.files.iter().find(|f| f.name == "small.csv").unwrap().report.clone().unwrap();
     assert!(small_report.findings.iter().any(|f| f.row == Some(2) && f.column.as_deref() == Some("patients")));
     let (_bytes, _) = e.file(&carl, &id, "small.csv").await.unwrap();
+    let audited = e.view(&auditor, &id).await.unwrap();
+    let tallied = audited.request.files.iter().find(|f| f.name == "small.csv").unwrap().report.clone().unwrap();
+    assert!(tallied.findings.iter().all(|f| f.row.is_none()), "an auditor sees the tally");
+    assert!(e.file(&auditor, &id, "small.csv").await.is_err());
     e.iao_approve(&owen, &id).await.unwrap();
     assert!(app.mail.sent().iter().any(|m| m.to == "rita@example.org" && m.subject.contains("approved")));
     assert!(e.release(&rita_checker, &id).await.is_err(), "not by its author");

@@ -149,6 +149,7 @@ fn refused(r: Refusal) -> CoreError {
             CoreError::Refused(r.to_string())
         }
         Refusal::NoComment => CoreError::Refused(r.to_string()),
+        Refusal::NotNeeded => CoreError::Conflict(r.to_string()),
         Refusal::NoReason => CoreError::invalid("reason", r.to_string()),
         Refusal::AlreadyVoted(_)
         | Refusal::Empty
@@ -157,6 +158,10 @@ fn refused(r: Refusal) -> CoreError {
         | Refusal::Undescribed(_)
         | Refusal::Failing(_) => CoreError::Conflict(r.to_string()),
     }
+}
+
+fn is_console(who: &Caller) -> bool {
+    who.level == crate::caller::Level::Console && who.has(Role::System)
 }
 
 fn too_many_files(max: u32) -> CoreError {
@@ -289,7 +294,8 @@ impl Egress {
             let viewer = if standing.iao && !who.has(Role::OutputChecker) { Viewer::Iao } else { Viewer::Checker };
             return Ok((viewer, standing));
         }
-        if can(who, Action::ViewOutputs, Resource::Service) {
+        // The console (which holds the host) reads any request; auditors the submitted ones.
+        if can(who, Action::ViewOutputs, Resource::Service) && (!private || is_console(who)) {
             return Ok((Viewer::Reader, Standing::default()));
         }
         Err(CoreError::NotFound)
@@ -932,9 +938,11 @@ impl Egress {
         let loaded = self.load(id).await?;
         let (viewer, standing) = self.relation(who, &loaded).await?;
         let r = &loaded.request;
-        let reviewer = matches!(viewer, Viewer::Checker | Viewer::Iao | Viewer::Reader);
+        let reviewer = matches!(viewer, Viewer::Checker | Viewer::Iao) || is_console(who);
         let mut request = r.seen_by(&who.user_id, reviewer);
         let author = viewer == Viewer::Author;
+        // What the checks found quotes the file: its reviewers (and the console) see it all,
+        // everyone else a tally.
         if !reviewer {
             for f in &mut request.files {
                 if let Some(report) = f.report.as_mut() {
@@ -951,7 +959,10 @@ impl Egress {
             submit: edits,
             withdraw: author
                 && matches!(r, Request::Draft(_) | Request::Returned(_) | Request::Submitted(_) | Request::InReview(_)),
-            vote: checker && r.under_review() && !voted,
+            vote: checker
+                && r.under_review()
+                && !voted
+                && r.common().iao_approval.as_deref() != Some(who.user_id.as_str()),
             iao_approve: standing.iao
                 && !author
                 && !voted
@@ -997,7 +1008,13 @@ impl Egress {
                 }
                 for asset in iao_of {
                     let of = tx.egress_requests_of(&asset, LIST_LIMIT).await?;
-                    l.as_iao.extend(of.iter().filter(|r| r.state != "draft" && r.author != me).map(Summary::from));
+                    // Only what was ever submitted: a draft (or one withdrawn as a draft) is its
+                    // author's alone.
+                    let submitted = |r: &&RequestRecord| {
+                        serde_json::from_str::<Request>(&r.doc)
+                            .is_ok_and(|q| q.common().history.iter().any(|e| e.what == "submitted"))
+                    };
+                    l.as_iao.extend(of.iter().filter(|r| r.author != me).filter(submitted).map(Summary::from));
                 }
                 Ok::<_, CoreError>(l)
             })

@@ -19,7 +19,7 @@ use crate::audit::{NewAuditEvent, action};
 use crate::authz::{Action, Resource, require};
 use crate::blobs::{ByteStream, ObjectMeta};
 use crate::caller::Caller;
-use crate::{CoreError, from_micros, to_micros, transact};
+use crate::{CoreError, from_micros, read, to_micros, transact};
 
 /// What a release manifest calls its format.
 pub const MANIFEST_FORMAT: &str = "haven-egress-manifest/1";
@@ -217,6 +217,27 @@ impl Egress {
         require(who, Action::DownloadOutputs, Resource::Account(&who.user_id))?;
         let now = self.clock.now();
         let (hash, me, service) = (hash_of(secret), who.user_id.clone(), self.governance.public_url().to_string());
+        // Every pinned copy is read and hashed before the link is used up or a byte leaves: a
+        // copy that changed stops the download here, with the link still unused.
+        let (h, m) = (hash.clone(), me.clone());
+        let peeked = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let usable = tx
+                    .egress_download(&h)
+                    .await?
+                    .filter(|l| l.used_us == 0 && l.expires_us > to_micros(now) && l.made_for == m);
+                let Some(link) = usable else { return Ok::<_, CoreError>(None) };
+                Ok(tx.egress_request(&link.request).await?)
+            })
+        })
+        .await?;
+        if let Some(record) = peeked
+            && let Ok(Request::Released(r)) = serde_json::from_str::<Request>(&record.doc)
+            && let Err(e) = self.verify_pinned(r.common()).await
+        {
+            self.integrity_failed(&record.id, &record.asset, &e.to_string()).await;
+            return Err(e);
+        }
         let event = NewAuditEvent::new(now, who.audit_name(), action::EGRESS_DOWNLOADED).source(&who.source);
         let taken = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
@@ -259,11 +280,6 @@ impl Egress {
                 return Err(e);
             }
         };
-        // Every pinned copy is read and hashed before a byte of it leaves.
-        if let Err(e) = self.verify_pinned(&c).await {
-            self.integrity_failed(&c.id, &c.asset, &e.to_string()).await;
-            return Err(e);
-        }
         let text = serde_json::to_string_pretty(&manifest).map_err(|e| CoreError::Conflict(e.to_string()))?;
         let signature = Signature {
             signature: STANDARD.encode(self.signer.sign(text.as_bytes())),

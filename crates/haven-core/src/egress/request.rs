@@ -166,6 +166,8 @@ pub enum Refusal {
     Failing(String),
     #[error("only the request's authors and its reviewers may comment, and only reviewers privately")]
     NoComment,
+    #[error("this asset's data is not identifiable: the IAO's approval is not needed (output checkers decide)")]
+    NotNeeded,
 }
 
 /// What every state carries.
@@ -561,6 +563,9 @@ fn iao_approve(mut c: Common, by: &Actor) -> Result<AfterVote, Refusal> {
     if !by.iao {
         return Err(Refusal::NotIao);
     }
+    if !c.identifiable {
+        return Err(Refusal::NotNeeded);
+    }
     if c.is_member(&by.user) {
         return Err(Refusal::OwnRequest(by.user.clone()));
     }
@@ -802,6 +807,20 @@ mod tests {
         let Request::InReview(r) = r else { panic!() };
         let AfterVote::InReview(r) = r.vote(&who("checker2"), Decision::Approve, "").unwrap() else { panic!() };
         assert_eq!(Request::from(r).seen_by("ada", false).votes.len(), 2, "split: shared, a third decides");
+    }
+
+    #[test]
+    fn an_iao_who_also_checks_counts_once_and_approves_only_identifiable_data() {
+        let r = draft(true).add(&who("ada"), file("t.csv")).unwrap().submit(&who("ada")).unwrap();
+        let AfterVote::InReview(r) = r.vote(&who("checker-iao"), Decision::Approve, "").unwrap() else { panic!() };
+        let refused = r.clone().iao_approve(&who("checker-iao")).unwrap_err();
+        assert_eq!(refused, Refusal::AlreadyVoted("checker-iao".into()));
+        let plain = draft(false).add(&who("ada"), file("t.csv")).unwrap().submit(&who("ada")).unwrap();
+        assert_eq!(plain.iao_approve(&who("iao")).unwrap_err(), Refusal::NotNeeded);
+        let other = draft(true).add(&who("ada"), file("t.csv")).unwrap().submit(&who("ada")).unwrap();
+        let AfterVote::InReview(other) = other.iao_approve(&who("checker-iao")).unwrap() else { panic!() };
+        let again = other.vote(&who("checker-iao"), Decision::Approve, "").unwrap_err();
+        assert_eq!(again, Refusal::AlreadyVoted("checker-iao".into()));
     }
 
     #[test]

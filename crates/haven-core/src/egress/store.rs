@@ -71,6 +71,8 @@ pub trait EgressTx: Send {
     async fn egress_permissions(&mut self, asset: &str) -> Result<Vec<Permission>, StoreError>;
 
     async fn insert_egress_download(&mut self, d: &DownloadRecord) -> Result<(), StoreError>;
+    /// The link whose secret hashes to `hash`, as it stands (used or not).
+    async fn egress_download(&mut self, hash: &[u8]) -> Result<Option<DownloadRecord>, StoreError>;
     /// Use the link whose secret hashes to `hash`, if it is unused and unexpired at `now_us`:
     /// marked used and returned (a second use finds nothing).
     async fn take_egress_download(&mut self, hash: &[u8], now_us: i64) -> Result<Option<DownloadRecord>, StoreError>;

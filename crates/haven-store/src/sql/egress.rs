@@ -173,6 +173,11 @@ impl EgressTx for SqlTx<'_> {
         self.exec(q).await.map(|_| ())
     }
 
+    async fn egress_download(&mut self, hash: &[u8]) -> Result<Option<DownloadRecord>, StoreError> {
+        let sql = format!("SELECT {DOWNLOAD_COLUMNS} FROM egress_downloads WHERE token_hash = $1");
+        self.optional(sqlx::query(AssertSqlSafe(sql)).bind(hash.to_vec())).await?.as_ref().map(download).transpose()
+    }
+
     async fn take_egress_download(&mut self, hash: &[u8], now_us: i64) -> Result<Option<DownloadRecord>, StoreError> {
         let sql = format!(
             "UPDATE egress_downloads SET used_us = $2 WHERE token_hash = $1 AND used_us = 0 AND expires_us > $2 \

@@ -141,42 +141,29 @@ impl EgressCommand {
     }
 }
 
-/// How many entries a zip's end-of-central-directory record declares (its zip64 record's, when
-/// the count does not fit 16 bits).
-fn declared_entries(mut file: &std::fs::File) -> Result<u64, String> {
+/// The names of every header in a zip's central directory, walked from its start for as long
+/// as headers follow (however many the end record declares): a reader that trusts another count
+/// or keeps another of two same-named entries would see other files than those checked.
+fn central_names(mut file: &std::fs::File, start: u64) -> Result<Vec<Vec<u8>>, String> {
     use std::io::{Read, Seek, SeekFrom};
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
-    let tail_len = len.min(22 + 65_535);
-    file.seek(SeekFrom::Start(len - tail_len)).map_err(|e| e.to_string())?;
-    let mut tail = vec![0u8; tail_len as usize];
-    file.read_exact(&mut tail).map_err(|e| e.to_string())?;
-    let at = (0..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| tail[i..i + 4] == *b"PK\x05\x06")
-        .ok_or("no end-of-central-directory record")?;
-    let count = u64::from(u16::from_le_bytes([tail[at + 10], tail[at + 11]]));
-    if count != 0xFFFF {
-        return Ok(count);
+    let mut names = Vec::new();
+    let mut at = start;
+    loop {
+        let mut fixed = [0u8; 46];
+        file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+        if file.read_exact(&mut fixed).is_err() || fixed[..4] != *b"PK\x01\x02" {
+            return Ok(names);
+        }
+        let len = |i: usize| u64::from(u16::from_le_bytes([fixed[i], fixed[i + 1]]));
+        let (name_len, extra_len, comment_len) = (len(28), len(30), len(32));
+        let mut name = vec![0u8; name_len as usize];
+        file.read_exact(&mut name).map_err(|e| format!("a central directory header is cut short: {e}"))?;
+        names.push(name);
+        at += 46 + name_len + extra_len + comment_len;
+        if names.len() > 100_000 {
+            return Err("more entries than any release holds".into());
+        }
     }
-    // Zip64: the locator (20 bytes) just before the record gives the zip64 record's offset.
-    let locator = (len - tail_len + at as u64).checked_sub(20).ok_or("a zip64 zip without its locator")?;
-    let mut buf = [0u8; 20];
-    file.seek(SeekFrom::Start(locator)).map_err(|e| e.to_string())?;
-    file.read_exact(&mut buf).map_err(|e| e.to_string())?;
-    if buf[..4] != *b"PK\x06\x07" {
-        return Err("a zip64 zip without its locator".into());
-    }
-    let mut offset = [0u8; 8];
-    offset.copy_from_slice(&buf[8..16]);
-    let mut record = [0u8; 56];
-    file.seek(SeekFrom::Start(u64::from_le_bytes(offset))).map_err(|e| e.to_string())?;
-    file.read_exact(&mut record).map_err(|e| e.to_string())?;
-    if record[..4] != *b"PK\x06\x06" {
-        return Err("no zip64 end-of-central-directory record".into());
-    }
-    let mut total = [0u8; 8];
-    total.copy_from_slice(&record[32..40]);
-    Ok(u64::from_le_bytes(total))
 }
 
 /// `haven egress verify-manifest`: 0 when the signature and every hash verify, 1 otherwise.
@@ -211,19 +198,27 @@ fn verify_zip(path: &std::path::Path, key: Option<String>, config: &Config) -> R
         }
     };
     let file = std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
-    let declared = declared_entries(&file).map_err(|e| format!("{} is not a whole zip: {e}", path.display()))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("{} is not a whole zip: {e}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(file.try_clone().map_err(|e| e.to_string())?)
+        .map_err(|e| format!("{} is not a whole zip: {e}", path.display()))?;
+    let names = central_names(&file, zip.central_directory_start())?;
     // Exactly the zip Haven writes: nothing before it, and every entry the directory declares
     // readable by one name (a reader keeping the first of two same-named entries would see
     // another file than the one checked here).
     if zip.offset() != 0 || !zip.comment().is_empty() {
         return Err("the zip has bytes before it or a comment: it is not as Haven wrote it".into());
     }
-    if declared != zip.len() as u64 {
+    let distinct: std::collections::BTreeSet<&Vec<u8>> = names.iter().collect();
+    if distinct.len() != names.len() || names.len() != zip.len() {
         return Err(format!(
-            "the zip declares {declared} entries but holds {} distinct names: an entry is repeated",
+            "the zip's directory holds {} entries under {} distinct names, and declares {}: an entry is repeated or \
+             hidden",
+            names.len(),
+            distinct.len(),
             zip.len()
         ));
+    }
+    if !zip.is_empty() && zip.by_index_raw(0).map_err(|e| e.to_string())?.header_start() != 0 {
+        return Err("the zip's first entry does not start at its first byte: it is not as Haven wrote it".into());
     }
     let mut read = |name: &str| -> Result<Vec<u8>, String> {
         let entry = zip.by_name(name).map_err(|_| format!("the zip has no {name}: it is not a Haven release"))?;
