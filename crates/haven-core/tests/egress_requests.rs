@@ -269,6 +269,11 @@ async fn people_acting_at_once_and_requests_dropped_midway_leave_a_whole_request
     let files = v.request.files.len();
     assert!(files >= 4, "{files}");
     assert_eq!(app.blob_count().await, files, "one sealed copy per pinned file, nothing else");
+    // A file taken out of the request is shredded: its key and its blob go.
+    let out = v.request.files[0].clone();
+    e.remove_file(&rita, &id, &out.name).await.unwrap();
+    assert_eq!(app.blob_count().await, files - 1);
+    let v = e.view(&rita, &id).await.unwrap();
     e.describe(&rita, &id, "t", "counts", "none needed").await.unwrap();
     e.submit(&rita, &id).await.unwrap();
     for f in &v.request.files {

@@ -659,14 +659,34 @@ impl Egress {
     /// ends, in the history).
     pub async fn remove_file(&self, who: &Caller, id: &str, name: &str) -> Result<Request, CoreError> {
         let n = name.to_string();
-        self.change(who, id, Action::RequestOutputs, action::EGRESS_FILE_REMOVED, json!({ "file": name }), |r, by| {
-            match r {
-                Request::Draft(d) => d.remove(by, &n).map(Into::into).map_err(refused),
-                Request::Returned(d) => d.remove(by, &n).map(Into::into).map_err(refused),
-                other => Err(not_now("changed", &other)),
+        let before = self.load(id).await?;
+        let after = self
+            .change(who, id, Action::RequestOutputs, action::EGRESS_FILE_REMOVED, json!({ "file": name }), |r, by| {
+                match r {
+                    Request::Draft(d) => d.remove(by, &n).map(Into::into).map_err(refused),
+                    Request::Returned(d) => d.remove(by, &n).map(Into::into).map_err(refused),
+                    other => Err(not_now("changed", &other)),
+                }
+            })
+            .await?;
+        // The removed copy was never released: its key goes (crypto-shredding it), then its blob.
+        // Should this stop part-way, the record or blob left is sealed and unreferenced.
+        let kept: BTreeSet<&str> = after.common().files.iter().map(|f| f.object.as_str()).collect();
+        let gone: Vec<&Pinned> =
+            before.request.common().files.iter().filter(|f| !kept.contains(f.object.as_str())).collect();
+        for f in gone {
+            if let Ok(meta) = self.object_of(&before.record.asset, f).await {
+                let object = meta.id.clone();
+                let shredded = transact(self.store.as_ref(), move |tx| {
+                    Box::pin(async move { Ok::<_, CoreError>(tx.delete_object(&object).await?) })
+                })
+                .await;
+                if shredded.is_ok() {
+                    let _ = self.blobs.delete(&meta).await;
+                }
             }
-        })
-        .await
+        }
+        Ok(after)
     }
 
     /// Describe a group: what its files are, and the disclosure controls applied.
