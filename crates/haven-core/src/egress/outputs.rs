@@ -285,7 +285,7 @@ impl Egress {
     async fn relation(&self, who: &Caller, loaded: &Loaded) -> Result<(Viewer, Standing), CoreError> {
         let c = loaded.request.common();
         if c.is_member(&who.user_id) && can(who, Action::FollowOwnOutputs, Resource::Account(&who.user_id)) {
-            let standing = self.standing(who, &c.asset).await?;
+            let standing = self.governance.standing(who, &c.asset).await?;
             return Ok((Viewer::Author, standing));
         }
         // A request never submitted (a draft, or one withdrawn as a draft) is its authors' alone.
@@ -301,9 +301,16 @@ impl Egress {
         Err(CoreError::NotFound)
     }
 
-    /// The caller's standing in `asset` (none if it is gone or they have none).
-    async fn standing(&self, who: &Caller, asset: &str) -> Result<Standing, CoreError> {
-        self.governance.standing(who, asset).await
+    /// Append one audit event in a unit of work of its own (a refusal, a read, an integrity
+    /// failure: nothing else changes with it).
+    pub(super) async fn audit(&self, event: NewAuditEvent) -> Result<(), CoreError> {
+        transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.append_audit(event).await?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await
     }
 
     /// Record a refusal to act on a request (someone reviewing their own, a non-checker
@@ -317,13 +324,7 @@ impl Egress {
             .project(&loaded.record.asset)
             .source(&who.source)
             .details(json!({ "tried": what, "why": why.to_string(), "state": loaded.request.state_name() }));
-        let _ = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.append_audit(event).await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await;
+        let _ = self.audit(event).await;
     }
 
     /// Apply `change` to request `id` for `who`, save it over the version read, and audit it as
@@ -870,13 +871,7 @@ impl Egress {
                 .project(&loaded.record.asset)
                 .source(&who.source)
                 .details(json!({ "why": e.to_string() }));
-            let _ = transact(self.store.as_ref(), move |tx| {
-                Box::pin(async move {
-                    tx.append_audit(event).await?;
-                    Ok::<_, CoreError>(())
-                })
-            })
-            .await;
+            let _ = self.audit(event).await;
             return Err(e);
         }
         let after = self
@@ -1105,13 +1100,7 @@ impl Egress {
             .project(&c.asset)
             .source(&who.source)
             .details(json!({ "file": f.name, "sha256": f.sha256 }));
-        transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.append_audit(event).await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await?;
+        self.audit(event).await?;
         Ok((data, f))
     }
 

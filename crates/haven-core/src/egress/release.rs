@@ -270,13 +270,7 @@ impl Egress {
                 let refusal = NewAuditEvent::new(now, who.audit_name(), action::EGRESS_LINK_REFUSED)
                     .source(&who.source)
                     .details(json!({ "why": e.to_string() }));
-                let _ = transact(self.store.as_ref(), move |tx| {
-                    Box::pin(async move {
-                        tx.append_audit(refusal).await?;
-                        Ok::<_, CoreError>(())
-                    })
-                })
-                .await;
+                let _ = self.audit(refusal).await;
                 return Err(e);
             }
         };
@@ -303,13 +297,7 @@ impl Egress {
             .target(request)
             .project(asset)
             .details(json!({ "why": why }));
-        let _ = transact(self.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.append_audit(event).await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await;
+        let _ = self.audit(event).await;
         tracing::error!(request, why, "a released file's bytes were not those pinned; the download was stopped");
     }
 }
