@@ -105,3 +105,54 @@ fn records_that_do_not_make_the_table_say_why() {
     assert_eq!(built.unwrap().cells.values().map(|c| c.count).sum::<u64>(), 1);
     assert!(r.findings.iter().any(|f| f.detail.starts_with("1 records have no number")), "{:?}", r.findings);
 }
+
+/// A workbook as Excel's kind of writer makes it (openpyxl, from PyPI, in ACRO's environment),
+/// and the same table as CSV: the same findings, in the same rows and columns.
+#[test]
+fn a_workbook_is_checked_cell_for_cell_as_its_csv_is() {
+    use haven_core::egress::checks::check;
+    let Some(python) = haven_testkit::tool("HAVEN_TEST_ACRO") else { return };
+    let rows: [[&str; 4]; 6] = [
+        ["region", "cases", "controls", "note"],
+        ["North", "120", "340", ""],
+        ["South", "7", "220", "seen 943 476 5919"],
+        ["East", "0", "15", "ada@example.org"],
+        ["West", "[REDACTED]", "44", ""],
+        ["Wales", "31", "0", ""],
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let xlsx = dir.path().join("table.xlsx");
+    let script = r#"
+import json, sys
+from openpyxl import Workbook
+rows = json.loads(sys.argv[2])
+wb = Workbook()
+ws = wb.active
+ws.title = "Table 1"
+for row in rows:
+    ws.append([int(c) if c.isdigit() else (c or None) for c in row])
+wb.create_sheet("Notes").append(["written by openpyxl"])
+wb.save(sys.argv[1])
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, xlsx.to_str().unwrap(), &serde_json::to_string(&rows).unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = Thresholds::default();
+    let book = check("table.xlsx", std::fs::File::open(&xlsx).unwrap(), &t).unwrap();
+    let csv: String = rows.iter().map(|r| r.join(",") + "\n").collect();
+    let table = check("table.csv", csv.as_bytes(), &t).unwrap();
+    let located = |r: &haven_core::egress::checks::FileReport,
+                   strip: &str|
+     -> Vec<(String, Option<u64>, Option<String>)> {
+        r.findings
+            .iter()
+            .map(|f| (f.rule.to_string(), f.row, f.column.as_deref().map(|c| c.trim_start_matches(strip).to_string())))
+            .collect()
+    };
+    assert_eq!(located(&book, "Table 1!"), located(&table, ""), "{:?}", book.findings);
+    assert!(located(&table, "").iter().any(|(rule, row, _)| rule == "minimum-count" && *row == Some(3)));
+    assert!(located(&table, "").iter().any(|(rule, row, _)| rule == "nhs-number" && *row == Some(3)));
+    assert_eq!(book.verdict, haven_core::egress::checks::Verdict::Fail);
+}

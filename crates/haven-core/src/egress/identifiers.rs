@@ -95,6 +95,15 @@ pub fn postcode_valid(code: &str) -> bool {
     true
 }
 
+/// A match without the one character the pattern took on either side of the identifier
+/// (`part`: what an identifier's first and last characters are), and where it starts.
+fn inner<'t>(m: regex::Match<'t>, part: impl Fn(char) -> bool) -> (usize, &'t str) {
+    let s = m.as_str();
+    let start = s.char_indices().find(|&(_, c)| part(c)).map_or(0, |(i, _)| i);
+    let end = s.char_indices().rev().find(|&(_, c)| part(c)).map_or(s.len(), |(i, c)| i + c.len_utf8());
+    (m.start() + start, s.get(start..end.max(start)).unwrap_or(s))
+}
+
 /// `s` with all but its first and last two characters hidden.
 fn mask(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
@@ -116,49 +125,50 @@ pub fn scan(text: &str, birth_context: bool) -> Vec<Hit> {
         (d + usize::from(b.is_ascii_digit()), l + usize::from(b.is_ascii_alphabetic()))
     });
     let email = text.contains('@');
-    let numbers = digits >= 5; // NHS numbers and phones have 10 or more, dates 5 or more (6 Dec 2026)
+    let long_numbers = digits >= 10; // NHS numbers and phones have 10 or more
+    // A date of birth has 5 digits or more (6 Dec 1961), in a birth column or after a word for
+    // birth, each of which has a "b".
+    let dates = digits >= 5 && (birth_context || text.bytes().any(|b| b | 0x20 == b'b'));
     let postcode = digits >= 1 && letters >= 2 && text.len() >= 5;
-    if !(email || numbers || postcode) {
+    if !(email || long_numbers || dates || postcode) {
         return Vec::new();
     }
     let p = patterns();
     let mut hits = Vec::new();
     let none = "";
-    let numeric = if numbers { text } else { none };
-    for c in p.nhs.captures_iter(numeric) {
-        let Some(m) = c.get(1) else { continue };
-        let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+    let numeric = if long_numbers { text } else { none };
+    // The patterns match the character before and after an identifier too (no word boundary
+    // says "not inside a longer number"); the identifier is the match without them. Finding
+    // the whole match is several times faster than asking for a group.
+    for m in p.nhs.find_iter(numeric) {
+        let (at, m) = inner(m, |c| c.is_ascii_digit());
+        let digits: Vec<u8> = m.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
         if let Ok(ten) = <[u8; 10]>::try_from(digits.as_slice())
             && nhs_number_valid(&ten)
         {
-            hits.push(Hit { rule: "nhs-number", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
+            hits.push(Hit { rule: "nhs-number", verdict: Verdict::Fail, at, masked: mask(m) });
         }
     }
-    for c in p.postcode.captures_iter(if postcode { text } else { none }) {
-        let Some(m) = c.get(1) else { continue };
-        if postcode_valid(m.as_str()) {
-            hits.push(Hit { rule: "uk-postcode", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
+    for m in p.postcode.find_iter(if postcode { text } else { none }) {
+        let (at, m) = inner(m, |c| c.is_ascii_alphanumeric());
+        if postcode_valid(m) {
+            hits.push(Hit { rule: "uk-postcode", verdict: Verdict::Fail, at, masked: mask(m) });
         }
     }
     for m in p.email.find_iter(if email { text } else { none }) {
         hits.push(Hit { rule: "email-address", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
     }
-    for c in p.phone.captures_iter(numeric) {
-        let Some(m) = c.get(1) else { continue };
+    for m in p.phone.find_iter(numeric) {
+        let (at, m) = inner(m, |c| c.is_ascii_digit() || c == '+');
         // Ten digits are an NHS number's business (above), not a phone number's.
-        let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-        if m.as_str().starts_with('+') || digits == 11 {
-            hits.push(Hit {
-                rule: "phone-number",
-                verdict: Verdict::Review,
-                at: m.start(),
-                masked: mask(m.as_str().trim()),
-            });
+        let digits = m.bytes().filter(u8::is_ascii_digit).count();
+        if m.starts_with('+') || digits == 11 {
+            hits.push(Hit { rule: "phone-number", verdict: Verdict::Review, at, masked: mask(m) });
         }
     }
     let near_birth =
         |at: usize| birth_context || p.birth.find_iter(&text[..at]).last().is_some_and(|b| at - b.end() <= 24);
-    for m in p.date.find_iter(numeric) {
+    for m in p.date.find_iter(if dates { text } else { none }) {
         if near_birth(m.start()) {
             hits.push(Hit { rule: "date-of-birth", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
         }

@@ -11,9 +11,11 @@ pub mod outputs;
 pub mod records;
 pub mod release;
 pub mod request;
+mod split;
 pub mod store;
 mod stream;
 mod table;
+mod workbook;
 
 use std::collections::BTreeMap;
 

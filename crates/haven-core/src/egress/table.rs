@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::checks::{Finding, Findings, MAX_FINDINGS, Thresholds, Verdict};
+use super::split::Splitter;
 
 /// More columns than this is no table a person could check.
 const MAX_COLUMNS: usize = 10_000;
@@ -54,6 +55,16 @@ enum Value {
     Magnitude,
     Suppressed,
     Text,
+}
+
+/// A cell of ASCII digits only (spaces around them allowed), as a number: what [`value`] makes of
+/// it, without reading it as text first.
+fn count(cell: &[u8]) -> Option<u64> {
+    let digits = cell.trim_ascii();
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 fn value(cell: &str) -> Value {
@@ -90,45 +101,60 @@ impl Column {
 }
 
 pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findings: &mut Findings) -> io::Result<()> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(64 * 1024)
-        .from_reader(source);
-    let mut record = csv::ByteRecord::new();
-    let mut columns: Vec<Column> = Vec::new();
-    // Rows whose counts were all zero but one: (row, that column), kept until the columns are known.
-    let mut full: Vec<(u64, usize, Vec<usize>)> = Vec::new();
+    let mut records = Splitter::new(source, delimiter, t.max_line_bytes);
+    let mut table = TableCheck::new(t);
     let mut row = 0u64;
-    let (mut not_utf8, mut told_encoding) = (false, false);
-    let mut kept = 0usize;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                if let csv::ErrorKind::Io(io) = e.into_kind() {
-                    return Err(io);
-                }
-                // The csv reader with `flexible` fails only on I/O; anything else ends the table.
-                findings.file("table-format", Verdict::Fail, "the table could not be read as CSV");
-                break;
-            }
-        }
+    while let Some(record) = records.next_record()? {
         row += 1;
-        let cells: Vec<std::borrow::Cow<'_, str>> = record
-            .iter()
-            .map(|b| match std::str::from_utf8(b) {
-                Ok(s) => std::borrow::Cow::Borrowed(s),
-                Err(_) => {
-                    not_utf8 = true;
-                    String::from_utf8_lossy(b)
-                }
-            })
-            .collect();
-        if not_utf8 && !told_encoding {
-            told_encoding = true;
+        if !table.row(row, record.len(), record.is_utf8(), record.iter(), findings) {
+            return Ok(());
+        }
+    }
+    table.finish(findings);
+    Ok(())
+}
+
+/// The checks of one table, fed a row at a time (from CSV, or from a worksheet).
+pub(crate) struct TableCheck<'t> {
+    t: &'t Thresholds,
+    columns: Vec<Column>,
+    /// Rows whose counts were all zero but one: (row, that column, the columns involved), kept
+    /// until the columns are known.
+    full: Vec<(u64, usize, Vec<usize>)>,
+    header: bool,
+    told_encoding: bool,
+    kept: usize,
+    nonzero: Vec<usize>,
+    zeros: Vec<usize>,
+}
+
+impl<'t> TableCheck<'t> {
+    pub fn new(t: &'t Thresholds) -> Self {
+        TableCheck {
+            t,
+            columns: Vec::new(),
+            full: Vec::new(),
+            header: true,
+            told_encoding: false,
+            kept: 0,
+            nonzero: Vec::new(),
+            zeros: Vec::new(),
+        }
+    }
+
+    /// Row `row` (its number in the file; the first row fed is the header): `len` cells, all
+    /// UTF-8 or not. False when the table can be read no further.
+    pub fn row<'c>(
+        &mut self,
+        row: u64,
+        len: usize,
+        utf8: bool,
+        cells: impl Iterator<Item = &'c [u8]>,
+        findings: &mut Findings,
+    ) -> bool {
+        let t = self.t;
+        if !self.told_encoding && !utf8 {
+            self.told_encoding = true;
             findings.push(Finding {
                 rule: "encoding".into(),
                 verdict: Verdict::Review,
@@ -137,63 +163,69 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
                 detail: "not UTF-8 text from this row on: read as far as it could be".into(),
             });
         }
-        if row == 1 {
-            if cells.len() > MAX_COLUMNS {
-                let detail = format!("{} columns, more than {MAX_COLUMNS}: no table a person could check", cells.len());
+        if std::mem::take(&mut self.header) {
+            if len > MAX_COLUMNS {
+                let detail = format!("{len} columns, more than {MAX_COLUMNS}: no table a person could check");
                 findings.file("table-shape", Verdict::Fail, detail);
-                return Ok(());
+                return false;
             }
-            columns = cells
-                .iter()
-                .map(|c| {
-                    let name = c.trim_start_matches('\u{feff}').trim().to_string();
-                    Column {
-                        label: label_name().is_match(&name),
-                        birth: birth_name().is_match(&name),
-                        name,
-                        ..Column::default()
-                    }
-                })
-                .collect();
-            for (i, c) in cells.iter().enumerate() {
-                findings.identifiers(c, row, columns.get(i).map(|c| c.name.as_str()), false);
+            for cell in cells {
+                let cell = String::from_utf8_lossy(cell);
+                let name = cell.trim_start_matches('\u{feff}').trim().to_string();
+                findings.identifiers(&cell, row, Some(&name), false);
+                self.columns.push(Column {
+                    label: label_name().is_match(&name),
+                    birth: birth_name().is_match(&name),
+                    name,
+                    ..Column::default()
+                });
             }
-            continue;
+            return true;
         }
-        if cells.len() != columns.len() {
+        let columns = &mut self.columns;
+        if len != columns.len() {
             findings.push(Finding {
                 rule: "table-shape".into(),
                 verdict: Verdict::Review,
                 row: Some(row),
                 column: None,
-                detail: format!("{} fields where the header has {}", cells.len(), columns.len()),
+                detail: format!("{len} fields where the header has {}", columns.len()),
             });
         }
-        let mut nonzero = Vec::new();
-        let mut zeros = Vec::new();
-        for (i, cell) in cells.iter().enumerate() {
+        self.nonzero.clear();
+        self.zeros.clear();
+        for (i, bytes) in cells.enumerate() {
+            // Most cells of a table are whole numbers: read as such without more ado.
+            let (value, cell) = match count(bytes) {
+                Some(n) => (Value::Count(n), None),
+                None => {
+                    let cell = String::from_utf8_lossy(bytes);
+                    (value(&cell), Some(cell))
+                }
+            };
+            let text = || cell.clone().unwrap_or_else(|| String::from_utf8_lossy(bytes));
             let Some(col) = columns.get_mut(i) else {
-                findings.identifiers(cell, row, None, false);
+                findings.identifiers(&text(), row, None, false);
                 continue;
             };
-            match value(cell) {
+            match value {
                 // Labels are not counts; long numbers may be identifiers (an NHS number has 10 digits).
                 Value::Count(n) if col.label || n >= 100_000_000 => {
                     col.counts += 1;
-                    findings.identifiers(cell, row, Some(&col.name), col.birth);
+                    findings.identifiers(&text(), row, Some(&col.name), col.birth);
                 }
                 Value::Count(n) => {
                     col.counts += 1;
                     if n == 0 {
-                        zeros.push(i)
+                        self.zeros.push(i)
                     } else {
-                        nonzero.push(i)
+                        self.nonzero.push(i)
                     }
                     if n < t.min_count && (n > 0 || t.zeros_disclosive) {
                         // Kept per column and in all: a table of many columns keeps no more.
-                        if col.candidates.len() < MAX_FINDINGS && kept < MAX_KEPT {
+                        if col.candidates.len() < MAX_FINDINGS && self.kept < MAX_KEPT {
                             col.candidates.push((row, n));
-                            kept += 1;
+                            self.kept += 1;
                         } else {
                             col.more_candidates += 1;
                         }
@@ -203,61 +235,69 @@ pub(crate) fn check(source: &mut impl Read, delimiter: u8, t: &Thresholds, findi
                 Value::Suppressed => {}
                 Value::Text => {
                     col.texts += 1;
-                    findings.identifiers(cell, row, Some(&col.name), col.birth);
+                    findings.identifiers(&text(), row, Some(&col.name), col.birth);
                 }
             }
         }
-        if nonzero.len() == 1 && !zeros.is_empty() && full.len() < MAX_FINDINGS {
-            zeros.push(nonzero[0]);
-            full.push((row, nonzero[0], zeros));
+        if self.nonzero.len() == 1 && !self.zeros.is_empty() && self.full.len() < MAX_FINDINGS {
+            let mut involved = self.zeros.clone();
+            involved.push(self.nonzero[0]);
+            self.full.push((row, self.nonzero[0], involved));
+        }
+        true
+    }
+
+    /// What the whole table shows, once every row is in.
+    pub fn finish(self, findings: &mut Findings) {
+        let TableCheck { t, columns, full, .. } = self;
+        for col in &columns {
+            if !col.holds_counts() {
+                continue;
+            }
+            for &(row, n) in &col.candidates {
+                let detail = if n == 0 {
+                    "a zero count: it says that no one in this group has this (explain it in the request if it is \
+                     structural)"
+                        .to_string()
+                } else {
+                    format!("a count of {n}, below the minimum of {}", t.min_count)
+                };
+                let rule = if n == 0 { "zero-cell" } else { "minimum-count" };
+                findings.push(Finding {
+                    rule: rule.into(),
+                    verdict: Verdict::Fail,
+                    row: Some(row),
+                    column: Some(col.name.clone()),
+                    detail,
+                });
+            }
+            findings.count_more(col.more_candidates, Verdict::Fail);
+        }
+        for (row, at, involved) in full {
+            if involved.iter().all(|&i| columns.get(i).is_some_and(Column::holds_counts)) {
+                let column = columns.get(at).map(|c| c.name.clone());
+                findings.push(Finding {
+                    rule: "full-cell".into(),
+                    verdict: Verdict::Review,
+                    row: Some(row),
+                    column,
+                    detail: "every count in this row is in this one cell: all of the row's group share its category"
+                        .into(),
+                });
+            }
+        }
+        let magnitude: Vec<&str> =
+            columns.iter().filter(|c| c.magnitudes > 0 && c.texts == 0).map(|c| c.name.as_str()).collect();
+        if !magnitude.is_empty() {
+            findings.file(
+                "magnitude-table",
+                Verdict::Review,
+                format!(
+                    "columns {} hold magnitudes (sums, means): dominance (N-k) and the p-ratio need the records \
+                     behind each cell, so a checker must judge them (or check the records with --records)",
+                    magnitude.join(", ")
+                ),
+            );
         }
     }
-    for col in &columns {
-        if !col.holds_counts() {
-            continue;
-        }
-        for &(row, n) in &col.candidates {
-            let detail = if n == 0 {
-                "a zero count: it says that no one in this group has this (explain it in the request if it is structural)"
-                    .to_string()
-            } else {
-                format!("a count of {n}, below the minimum of {}", t.min_count)
-            };
-            let rule = if n == 0 { "zero-cell" } else { "minimum-count" };
-            findings.push(Finding {
-                rule: rule.into(),
-                verdict: Verdict::Fail,
-                row: Some(row),
-                column: Some(col.name.clone()),
-                detail,
-            });
-        }
-        findings.count_more(col.more_candidates, Verdict::Fail);
-    }
-    for (row, at, involved) in full {
-        if involved.iter().all(|&i| columns.get(i).is_some_and(Column::holds_counts)) {
-            let column = columns.get(at).map(|c| c.name.clone());
-            findings.push(Finding {
-                rule: "full-cell".into(),
-                verdict: Verdict::Review,
-                row: Some(row),
-                column,
-                detail: "every count in this row is in this one cell: all of the row's group share its category".into(),
-            });
-        }
-    }
-    let magnitude: Vec<&str> =
-        columns.iter().filter(|c| c.magnitudes > 0 && c.texts == 0).map(|c| c.name.as_str()).collect();
-    if !magnitude.is_empty() {
-        findings.file(
-            "magnitude-table",
-            Verdict::Review,
-            format!(
-                "columns {} hold magnitudes (sums, means): dominance (N-k) and the p-ratio need the records behind each \
-                 cell, so a checker must judge them (or check the records with --records)",
-                magnitude.join(", ")
-            ),
-        );
-    }
-    Ok(())
 }
