@@ -148,6 +148,7 @@ wb.save(sys.argv[1])
      -> Vec<(String, Option<u64>, Option<String>)> {
         r.findings
             .iter()
+            .filter(|f| f.rule != "spreadsheet")
             .map(|f| (f.rule.to_string(), f.row, f.column.as_deref().map(|c| c.trim_start_matches(strip).to_string())))
             .collect()
     };

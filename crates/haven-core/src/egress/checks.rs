@@ -295,10 +295,17 @@ fn read_and_hash(
         }
         let room = usize::try_from(limit - bytes).unwrap_or(usize::MAX).min(BLOCK);
         block.resize(room, 0);
-        let n = match source.read(&mut block) {
+        // Interrupted reads are tried again into the same block (dropping it would shrink the
+        // pool of blocks below what keeps both threads going).
+        let read = loop {
+            match source.read(&mut block) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match read {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 let _ = blocks.send(Err(e));
                 break;

@@ -97,11 +97,29 @@ pub fn postcode_valid(code: &str) -> bool {
 
 /// A match without the one character the pattern took on either side of the identifier
 /// (`part`: what an identifier's first and last characters are), and where it starts.
-fn inner<'t>(m: regex::Match<'t>, part: impl Fn(char) -> bool) -> (usize, &'t str) {
+fn inner<'t>(m: regex::Match<'t>, part: fn(char) -> bool) -> (usize, &'t str) {
     let s = m.as_str();
     let start = s.char_indices().find(|&(_, c)| part(c)).map_or(0, |(i, _)| i);
     let end = s.char_indices().rev().find(|&(_, c)| part(c)).map_or(s.len(), |(i, c)| i + c.len_utf8());
     (m.start() + start, s.get(start..end.max(start)).unwrap_or(s))
+}
+
+/// Every identifier `re` finds in `text` (where it starts, and its text without the boundary
+/// characters). The search goes on from an identifier's end, not from the match's: the
+/// character after one is the boundary before the next ("9434765918 9434765919").
+fn found<'t>(re: &Regex, text: &'t str, part: fn(char) -> bool) -> Vec<(usize, &'t str)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(m) = re.find_at(text, from) {
+        let (at, identifier) = inner(m, part);
+        out.push((at, identifier));
+        let end = at + identifier.len();
+        from = if end > from { end } else { m.end() };
+        if from >= text.len() {
+            break;
+        }
+    }
+    out
 }
 
 /// `s` with all but its first and last two characters hidden.
@@ -140,8 +158,7 @@ pub fn scan(text: &str, birth_context: bool) -> Vec<Hit> {
     // The patterns match the character before and after an identifier too (no word boundary
     // says "not inside a longer number"); the identifier is the match without them. Finding
     // the whole match is several times faster than asking for a group.
-    for m in p.nhs.find_iter(numeric) {
-        let (at, m) = inner(m, |c| c.is_ascii_digit());
+    for (at, m) in found(&p.nhs, numeric, |c| c.is_ascii_digit()) {
         let digits: Vec<u8> = m.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
         if let Ok(ten) = <[u8; 10]>::try_from(digits.as_slice())
             && nhs_number_valid(&ten)
@@ -149,8 +166,7 @@ pub fn scan(text: &str, birth_context: bool) -> Vec<Hit> {
             hits.push(Hit { rule: "nhs-number", verdict: Verdict::Fail, at, masked: mask(m) });
         }
     }
-    for m in p.postcode.find_iter(if postcode { text } else { none }) {
-        let (at, m) = inner(m, |c| c.is_ascii_alphanumeric());
+    for (at, m) in found(&p.postcode, if postcode { text } else { none }, |c| c.is_ascii_alphanumeric()) {
         if postcode_valid(m) {
             hits.push(Hit { rule: "uk-postcode", verdict: Verdict::Fail, at, masked: mask(m) });
         }
@@ -158,8 +174,7 @@ pub fn scan(text: &str, birth_context: bool) -> Vec<Hit> {
     for m in p.email.find_iter(if email { text } else { none }) {
         hits.push(Hit { rule: "email-address", verdict: Verdict::Fail, at: m.start(), masked: mask(m.as_str()) });
     }
-    for m in p.phone.find_iter(numeric) {
-        let (at, m) = inner(m, |c| c.is_ascii_digit() || c == '+');
+    for (at, m) in found(&p.phone, numeric, |c| c.is_ascii_digit() || c == '+') {
         // Ten digits are an NHS number's business (above), not a phone number's.
         let digits = m.bytes().filter(u8::is_ascii_digit).count();
         if m.starts_with('+') || digits == 11 {
@@ -191,6 +206,8 @@ mod tests {
         for valid in ["9434765919", "943 476 5919", "943-476-5919", "9990000018", "9990000026"] {
             assert_eq!(rules(&format!("patient {valid} seen")), ["nhs-number"], "{valid}");
         }
+        // Side by side, each is found (the space between them is both's boundary).
+        assert_eq!(rules("9434765918 9434765919, 9434765919"), ["nhs-number", "nhs-number"]);
         // Check digit 10 (never issued), a wrong check digit, longer numbers, 9 digits.
         for invalid in ["9990000000", "9434765918", "94347659190", "943476591", "x9434765919y"] {
             assert!(!rules(invalid).contains(&"nhs-number"), "{invalid}");

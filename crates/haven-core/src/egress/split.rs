@@ -151,11 +151,13 @@ impl<R: Read> Splitter<R> {
             }
             let hay = &self.buf[self.pos..self.end];
             self.ends.clear();
-            let Some((len, special)) = split_line(hay, self.delimiter, &mut self.ends).or(self.eof.then(|| {
-                // The last line, with no end of line: all that is left.
-                self.ends.clear();
-                split_line_end(hay, self.delimiter, &mut self.ends)
-            })) else {
+            let Some((len, special)) = split_line(hay, self.delimiter, &mut self.ends).or_else(|| {
+                self.eof.then(|| {
+                    // The last line, with no end of line: all that is left.
+                    self.ends.clear();
+                    split_line_end(hay, self.delimiter, &mut self.ends)
+                })
+            }) else {
                 // The line goes on past what is read: read more and split it again.
                 if hay.len() > self.max_record {
                     return Err(too_long(self.max_record));
