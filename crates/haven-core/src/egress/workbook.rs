@@ -12,15 +12,17 @@
 //! Bounds, so that a hostile file (a zip bomb) cannot take the memory or the time: the workbook
 //! is read whole only up to [`MAX_WORKBOOK`] bytes (larger ones are left to a person), all parts
 //! together may inflate to at most [`MAX_INFLATED`] bytes, shared strings keep at most
-//! [`MAX_SHARED`] bytes, and no text or tag in a part may run past the line limit.
+//! [`MAX_SHARED`] bytes, at most [`MAX_CELLS`] cells are counted, and no XML event (a tag, a
+//! text, a comment) in a part may run past the line limit.
 //!
 //! Not read: number formats (a date stored as a day number is checked as a number), formulas
 //! (their last computed values are), charts (they show cells that are checked).
 
 use std::collections::BTreeMap;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 
 use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
 
 use super::checks::Thresholds;
 use super::checks::{Finding, Findings, Verdict};
@@ -158,7 +160,7 @@ fn cells(bytes: &[u8], t: &Thresholds, mut parts: Parts, limits: (u64, u64), fin
         return;
     }
     let declared = (|| -> Result<Workbook, Stop> {
-        let types = read_part(&mut zip, &names, "[Content_Types].xml", &mut budget, t, &mut |e, _| {
+        let types = read_part(&mut zip, &names, "[Content_Types].xml", &mut budget, t, &mut |e, _, _| {
             if let Event::Empty(e) | Event::Start(e) = e {
                 for value in attrs(e, &[b"ContentType"]) {
                     parts.see(&value);
@@ -303,16 +305,11 @@ impl Stop {
     }
 }
 
-/// Counts what is inflated against the budget, and stops a run of bytes without a `<` longer
-/// than `cap`: one event of the XML reader (a tag, a text; neither can hold a `<`) is held in
-/// memory whole. (A comment or CDATA section can hold `<`: those are bounded by the budget.)
+/// Counts what is inflated against the budget.
 struct Bounded<R> {
     inner: R,
     left: u64,
     over: bool,
-    cap: usize,
-    run: usize,
-    long: bool,
 }
 
 impl<R: Read> Read for Bounded<R> {
@@ -328,67 +325,110 @@ impl<R: Read> Read for Bounded<R> {
         let room = usize::try_from(self.left).unwrap_or(usize::MAX).min(buf.len());
         let n = self.inner.read(&mut buf[..room])?;
         self.left -= n as u64;
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'<', &buf[..n]).chain(std::iter::once(n)) {
-            self.run += end - start;
-            if self.run > self.cap {
-                self.long = true;
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "a run too long"));
-            }
-            if end < n {
-                self.run = 0;
-            }
-            start = end + 1;
-        }
         Ok(n)
     }
 }
 
+/// Stops the XML reader from taking more than `cap` bytes for one event (a tag, a text, a
+/// comment): the reader holds an event whole, so this bounds its memory, whatever the event
+/// holds. `since` is set back to 0 after each event.
+struct EventCap<R> {
+    inner: R,
+    cap: usize,
+    since: usize,
+    long: bool,
+}
+
+impl<R: BufRead> Read for EventCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.fill_buf()?.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.inner.fill_buf()?[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for EventCap<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.since > self.cap {
+            self.long = true;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "an event too long"));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.since += n;
+        self.inner.consume(n);
+    }
+}
+
+/// The namespaces whose elements are the workbook's own (SpreadsheetML, transitional and
+/// strict, and package relationships): an element of any other is not read for data.
+const OURS: [&[u8]; 3] = [
+    b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    b"http://purl.oclc.org/ooxml/spreadsheetml/main",
+    b"http://schemas.openxmlformats.org/package/2006/relationships",
+];
+
 /// Reads the part named `name` (in any case) through the XML reader, calling `each` with every
-/// event and the reader's depth-free decoder; bounded as above.
+/// event and whether its element is the workbook's own (in one of [`OURS`], or in no namespace
+/// at all); bounded as above.
 fn read_part(
     zip: &mut Archive<'_>,
     names: &Names,
     name: &str,
     budget: &mut u64,
     t: &Thresholds,
-    each: &mut dyn FnMut(&Event<'_>, &mut bool) -> Result<(), Stop>,
+    each: &mut dyn FnMut(&Event<'_>, bool, &mut bool) -> Result<(), Stop>,
 ) -> Result<(), Stop> {
     let Some(index) = names.find(name) else {
         return Err(Stop::Missing);
     };
     let file = zip.by_index(index).map_err(|e| Stop::Malformed(format!("part {name}: {e}")))?;
-    let bounded = Bounded { inner: file, left: *budget, over: false, cap: t.max_line_bytes, run: 0, long: false };
-    let mut xml = quick_xml::Reader::from_reader(BufReader::with_capacity(64 * 1024, bounded));
+    let bounded = BufReader::with_capacity(64 * 1024, Bounded { inner: file, left: *budget, over: false });
+    let capped = EventCap { inner: bounded, cap: t.max_line_bytes, since: 0, long: false };
+    let mut xml = quick_xml::NsReader::from_reader(capped);
     let mut buf = Vec::new();
     let mut done = false;
     let result = loop {
         buf.clear();
-        let before = xml.buffer_position();
-        let event = xml.read_event_into(&mut buf);
-        let length = xml.buffer_position().saturating_sub(before);
+        xml.get_mut().since = 0;
+        let (ours, event) = match xml.read_resolved_event_into(&mut buf) {
+            Ok((resolved, event)) => {
+                let ours = match resolved {
+                    ResolveResult::Unbound => true,
+                    ResolveResult::Bound(ns) => OURS.contains(&ns.as_ref()),
+                    ResolveResult::Unknown(_) => false,
+                };
+                (ours, event)
+            }
+            Err(e) => break Err(Stop::Malformed(format!("part {name}: {e}"))),
+        };
+        // The cap stops reading within an event; an event read in one go is measured here.
+        if xml.get_mut().since > t.max_line_bytes {
+            xml.get_mut().long = true;
+            break Ok(());
+        }
         match event {
-            Ok(Event::Eof) => break Ok(()),
-            // One event (a tag with its attributes, a run of text) is held whole: no longer
-            // than a line may be (a quoted `>` would let one grow past the byte counter).
-            Ok(_) if length > t.max_line_bytes as u64 => break Err(Stop::LineTooLong),
-            Ok(event) => {
-                if let Err(stop) = each(&event, &mut done) {
+            Event::Eof => break Ok(()),
+            event => {
+                if let Err(stop) = each(&event, ours, &mut done) {
                     break Err(stop);
                 }
                 if done {
                     break Ok(());
                 }
             }
-            Err(e) => break Err(Stop::Malformed(format!("part {name}: {e}"))),
         }
     };
-    let bounded = xml.into_inner().into_inner();
+    let capped = xml.into_inner();
+    let bounded = capped.inner.into_inner();
     *budget = bounded.left;
     if bounded.over {
         return Err(Stop::TooLarge);
     }
-    if bounded.long {
+    if capped.long {
         return Err(Stop::LineTooLong);
     }
     result
@@ -412,7 +452,9 @@ fn attr(e: &BytesStart<'_>, key: &[u8]) -> Option<String> {
 fn relationship_id(e: &BytesStart<'_>) -> Option<String> {
     e.attributes()
         .flatten()
-        .find(|a| a.key.prefix().is_some() && a.key.local_name().as_ref() == b"id")
+        .filter(|a| a.key.local_name().as_ref() == b"id" && a.key.prefix().is_some_and(|p| p.as_ref() != b"xmlns"))
+        // `r:id` as Excel writes it first; another prefix bound to relationships otherwise.
+        .min_by_key(|a| a.key.as_ref() != b"r:id")
         .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
 }
 
@@ -478,9 +520,10 @@ fn workbook(
     parts: &mut Parts,
 ) -> Result<Workbook, Stop> {
     let mut listed = Vec::new();
-    read_part(zip, names, "xl/workbook.xml", budget, t, &mut |e, _| {
+    read_part(zip, names, "xl/workbook.xml", budget, t, &mut |e, ours, _| {
         if let Event::Empty(e) | Event::Start(e) = e
-            && e.name().as_ref() == b"sheet"
+            && ours
+            && e.local_name().as_ref() == b"sheet"
         {
             let name = attr(e, b"name").unwrap_or_default();
             let state = attr(e, b"state").unwrap_or_default();
@@ -492,12 +535,12 @@ fn workbook(
     .map_err(|s| if let Stop::Missing = s { Stop::Malformed("it has no xl/workbook.xml".into()) } else { s })?;
     let mut targets = BTreeMap::new();
     let mut shared = None;
-    let rels = read_part(zip, names, "xl/_rels/workbook.xml.rels", budget, t, &mut |e, _| {
+    let rels = read_part(zip, names, "xl/_rels/workbook.xml.rels", budget, t, &mut |e, ours, _| {
         if let Event::Empty(e) | Event::Start(e) = e {
             // Every declared type is looked at, whatever element holds it.
             let kind = attrs(e, &[b"Type"]).join(" ");
             parts.see(&kind);
-            if e.name().as_ref() == b"Relationship" {
+            if ours && e.local_name().as_ref() == b"Relationship" {
                 let part = part_name(&attr(e, b"Target").unwrap_or_default());
                 if kind.ends_with("/sharedStrings") {
                     shared = Some(part.clone());
@@ -511,10 +554,14 @@ fn workbook(
         Ok(()) | Err(Stop::Missing) => {}
         Err(stop) => return Err(stop),
     }
-    let mut sheets: Vec<Sheet> = listed
-        .into_iter()
-        .filter_map(|(name, hidden, id)| Some(Sheet { name, hidden, part: targets.get(&id)?.clone() }))
-        .collect();
+    // A sheet the workbook lists must be found: one that is not would go unchecked.
+    let mut sheets = Vec::new();
+    for (name, hidden, id) in listed {
+        let Some(part) = targets.get(&id) else {
+            return Err(Stop::Malformed(format!("sheet {name} has no part the workbook names")));
+        };
+        sheets.push(Sheet { name, hidden, part: part.clone() });
+    }
     // Worksheet parts the list does not name are read too: nothing in the file goes unchecked.
     let listed: std::collections::HashSet<String> = sheets.iter().map(|s| s.part.to_ascii_lowercase()).collect();
     for part in &names.list {
@@ -537,10 +584,10 @@ fn shared_strings(
 ) -> Result<Vec<String>, Stop> {
     let mut strings = Vec::new();
     let (mut kept, mut depth_phonetic, mut in_t, mut current) = (0usize, 0usize, false, String::new());
-    let read = read_part(zip, names, part, budget, t, &mut |e, _| {
+    let read = read_part(zip, names, part, budget, t, &mut |e, ours, _| {
         match e {
-            Event::Start(e) if e.name().as_ref() == b"si" => current.clear(),
-            Event::End(e) if e.name().as_ref() == b"si" => {
+            Event::Start(e) if ours && e.local_name().as_ref() == b"si" => current.clear(),
+            Event::End(e) if ours && e.local_name().as_ref() == b"si" => {
                 // Each string costs its text and its place in the table.
                 kept += current.len() + std::mem::size_of::<String>();
                 if kept > MAX_SHARED {
@@ -548,17 +595,19 @@ fn shared_strings(
                 }
                 strings.push(std::mem::take(&mut current));
             }
-            Event::Empty(e) if e.name().as_ref() == b"si" => {
+            Event::Empty(e) if ours && e.local_name().as_ref() == b"si" => {
                 kept += std::mem::size_of::<String>();
                 if kept > MAX_SHARED {
                     return Err(Stop::TooLarge);
                 }
                 strings.push(String::new());
             }
-            Event::Start(e) if e.name().as_ref() == b"rPh" => depth_phonetic += 1,
-            Event::End(e) if e.name().as_ref() == b"rPh" => depth_phonetic = depth_phonetic.saturating_sub(1),
-            Event::Start(e) if e.name().as_ref() == b"t" => in_t = true,
-            Event::End(e) if e.name().as_ref() == b"t" => in_t = false,
+            Event::Start(e) if ours && e.local_name().as_ref() == b"rPh" => depth_phonetic += 1,
+            Event::End(e) if ours && e.local_name().as_ref() == b"rPh" => {
+                depth_phonetic = depth_phonetic.saturating_sub(1)
+            }
+            Event::Start(e) if ours && e.local_name().as_ref() == b"t" => in_t = true,
+            Event::End(e) if ours && e.local_name().as_ref() == b"t" => in_t = false,
             other if in_t && depth_phonetic == 0 => {
                 text(other, &mut current)?;
                 if current.len() > t.max_line_bytes {
@@ -628,10 +677,10 @@ fn worksheet(
         (0usize, String::new(), String::new(), false, false);
     let mut hidden_told = false;
     let (mut reading, mut width) = (true, 0usize);
-    let read = read_part(zip, names, part, budget, t, &mut |event, done| {
+    let read = read_part(zip, names, part, budget, t, &mut |event, ours, done| {
         let empty = matches!(event, Event::Empty(_));
         match event {
-            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"row" => {
+            Event::Start(e) | Event::Empty(e) if ours && e.local_name().as_ref() == b"row" => {
                 row = attr(e, b"r").and_then(|r| r.parse().ok()).unwrap_or(next_row);
                 next_row = row.saturating_add(1);
                 cells.clear();
@@ -648,7 +697,8 @@ fn worksheet(
                 }
             }
             Event::Empty(e) | Event::Start(e)
-                if e.name().as_ref() == b"col"
+                if ours
+                    && e.local_name().as_ref() == b"col"
                     && !hidden_told
                     && attr(e, b"hidden").is_some_and(|h| h == "1" || h == "true") =>
             {
@@ -659,27 +709,30 @@ fn worksheet(
                     "hidden columns: a person must look at what they hold",
                 );
             }
-            // Empty rows are no rows (as blank lines in CSV); empty cells at a row's end are not
-            // written in a sheet, so a row is as wide as its header at least.
-            Event::End(e) if e.name().as_ref() == b"row" && reading && cells.iter().any(|c| !c.is_empty()) => {
-                if width == 0 {
-                    width = cells.len();
-                } else if cells.len() < width {
-                    cells.resize(width, String::new());
-                }
-                // Every cell checked counts, padding too: a workbook of few bytes may not make
-                // the checks run for hours.
-                match cells_left.checked_sub(cells.len() as u64) {
+            Event::End(e) if ours && e.local_name().as_ref() == b"row" => {
+                // Every cell a row holds counts, empty and padding too: a workbook of few bytes
+                // may not make the checks run for hours.
+                let width_now = cells.len().max(width);
+                match cells_left.checked_sub(width_now as u64) {
                     Some(left) => *cells_left = left,
                     None => return Err(Stop::TooManyCells(MAX_CELLS)),
                 }
-                let fields = cells.iter().map(String::as_bytes);
-                if !table.row(row, cells.len(), true, fields, findings) {
-                    reading = false;
-                    *done = true;
+                // Empty rows are no rows (as blank lines in CSV); empty cells at a row's end are
+                // not written in a sheet, so a row is as wide as its header at least.
+                if reading && cells.iter().any(|c| !c.is_empty()) {
+                    if width == 0 {
+                        width = cells.len();
+                    } else if cells.len() < width {
+                        cells.resize(width, String::new());
+                    }
+                    let fields = cells.iter().map(String::as_bytes);
+                    if !table.row(row, cells.len(), true, fields, findings) {
+                        reading = false;
+                        *done = true;
+                    }
                 }
             }
-            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"c" => {
+            Event::Start(e) | Event::Empty(e) if ours && e.local_name().as_ref() == b"c" => {
                 column = attr(e, b"r").as_deref().and_then(column_of).unwrap_or(cells.len());
                 if column >= MAX_COLUMN {
                     let detail = format!("a cell beyond column {MAX_COLUMN}: no table a person could check");
@@ -694,7 +747,7 @@ fn worksheet(
                     store(&mut cells, column, String::new());
                 }
             }
-            Event::End(e) if e.name().as_ref() == b"c" => {
+            Event::End(e) if ours && e.local_name().as_ref() == b"c" => {
                 let shown = match kind.as_str() {
                     "s" => match value.trim().parse::<usize>().ok().and_then(|i| strings.get(i)) {
                         Some(shared) => shared.clone(),
@@ -713,10 +766,13 @@ fn worksheet(
                             "FALSE".into()
                         }
                     }
-                    // A formula with no value kept: its text is what can be checked.
-                    _ if value.is_empty() && !formula.is_empty() => std::mem::take(&mut formula),
                     _ => std::mem::take(&mut value),
                 };
+                // A formula with no value kept (openpyxl writes them so) is an empty cell to the
+                // table, but its text may hold an identifier.
+                if shown.is_empty() && !formula.is_empty() {
+                    findings.identifiers(&formula, row, None, false);
+                }
                 formula.clear();
                 row_bytes += shown.len();
                 if row_bytes > t.max_line_bytes {
@@ -724,10 +780,10 @@ fn worksheet(
                 }
                 store(&mut cells, column, shown);
             }
-            Event::Start(e) if e.name().as_ref() == b"v" || e.name().as_ref() == b"t" => in_value = true,
-            Event::End(e) if e.name().as_ref() == b"v" || e.name().as_ref() == b"t" => in_value = false,
-            Event::Start(e) if e.name().as_ref() == b"f" => in_formula = true,
-            Event::End(e) if e.name().as_ref() == b"f" => in_formula = false,
+            Event::Start(e) if ours && matches!(e.local_name().as_ref(), b"v" | b"t") => in_value = true,
+            Event::End(e) if ours && matches!(e.local_name().as_ref(), b"v" | b"t") => in_value = false,
+            Event::Start(e) if ours && e.local_name().as_ref() == b"f" => in_formula = true,
+            Event::End(e) if ours && e.local_name().as_ref() == b"f" => in_formula = false,
             other if in_value || in_formula => {
                 let into = if in_formula { &mut formula } else { &mut value };
                 text(other, into)?;
@@ -888,7 +944,56 @@ mod tests {
         // A formula with no value kept is checked by its text.
         let rows = r#"<row r="1"><c t="s"><v>4</v></c></row><row r="2"><c t="str"><f>"943 476 5919"</f></c></row>"#;
         let r = run(&book(&[("S", false, rows)], &SHARED, &[], ""));
-        assert!(rules(&r).contains(&("nhs-number", Some(2), Some("S!note"))), "{:?}", r.findings);
+        assert!(rules(&r).contains(&("nhs-number", Some(2), None)), "{:?}", r.findings);
+        // A total with no value kept (as openpyxl saves it) leaves the counts above it counts.
+        let rows = r#"<row r="1"><c t="s"><v>1</v></c></row><row r="2"><c><v>3</v></c></row><row r="3"><c><v>40</v></c></row><row r="4"><c><f>SUM(A2:A3)</f><v></v></c></row>"#;
+        let r = run(&book(&[("S", false, rows)], &SHARED, &[], ""));
+        assert!(rules(&r).contains(&("minimum-count", Some(2), Some("S!cases"))), "{:?}", r.findings);
+        // SpreadsheetML under a prefix (the OpenXML SDK writes x:c) is the workbook's own.
+        let main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+        let prefixed = zip(&[
+            ("[Content_Types].xml", "<Types/>".into()),
+            (
+                "xl/workbook.xml",
+                format!(
+                    r#"<x:workbook xmlns:x="{main}" xmlns:r="{REL}"><x:sheets><x:sheet xmlns:id="u" name="P" r:id="rId1"/></x:sheets></x:workbook>"#
+                ),
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                format!(
+                    r#"<Relationships><Relationship Id="rId1" Type="{REL}/worksheet" Target="data/p.xml"/></Relationships>"#
+                ),
+            ),
+            (
+                "xl/data/p.xml",
+                format!(
+                    r#"<x:worksheet xmlns:x="{main}"><x:sheetData><x:row r="1"><x:c t="inlineStr"><x:is><x:t>n</x:t></x:is></x:c></x:row><x:row r="2"><x:c><x:v>4</x:v></x:c></x:row></x:sheetData></x:worksheet>"#
+                ),
+            ),
+        ]);
+        let r = run(&prefixed);
+        assert!(rules(&r).contains(&("minimum-count", Some(2), Some("P!n"))), "{:?}", r.findings);
+    }
+
+    #[test]
+    fn one_event_cannot_hold_more_than_a_line_and_empty_wide_rows_count() {
+        let t = Thresholds { max_line_bytes: 1024, ..Thresholds::default() };
+        // A tag whose quoted attribute holds many `<` (and `>`): still one event, stopped.
+        let tag = format!(r#"<row r="1"><c r="A1" z="{}"><v>1</v></c></row>"#, "<>".repeat(2000));
+        let r = check("t.xlsx", book(&[("S", false, &tag)], &SHARED, &[], "").as_slice(), &t).unwrap();
+        assert!(r.findings.iter().any(|f| f.rule == "line-length"), "{:?}", r.findings);
+        // Rows that are empty but wide cost their width.
+        let rows = r#"<row><c r="J1"/></row>"#.repeat(5);
+        let mut f = Findings::default();
+        cells(
+            &book(&[("S", false, &rows)], &SHARED, &[], ""),
+            &Thresholds::default(),
+            Parts::default(),
+            (MAX_INFLATED, 40),
+            &mut f,
+        );
+        assert!(f.list.iter().any(|f| f.rule == "spreadsheet-size"), "{:?}", f.list);
     }
 
     #[test]
