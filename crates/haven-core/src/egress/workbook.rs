@@ -16,16 +16,16 @@
 //! text, a comment) in a part may run past the line limit.
 //!
 //! Not read: number formats (a date stored as a day number is checked as a number), formulas
-//! (their last computed values are), charts (they show cells that are checked).
+//! (their last computed values are; a formula with none is searched for identifiers), charts
+//! and drawings (hence the review every workbook gets).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
-use super::checks::Thresholds;
-use super::checks::{Finding, Findings, Verdict};
+use super::checks::{Finding, Findings, Thresholds, Verdict};
 use super::table::TableCheck;
 
 /// The largest workbook whose cells are read (it is held in memory while they are).
@@ -36,18 +36,17 @@ const MAX_INFLATED: u64 = 512 << 20;
 const MAX_SHARED: usize = 64 << 20;
 /// Columns beyond this (XFD is 16,384) make no table a person could check.
 const MAX_COLUMN: usize = 10_000;
-
-type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
-
 /// More parts than this is no workbook a person could check (and would make lookups slow).
 const MAX_PARTS: usize = 10_000;
 /// Cells fed to the table checks, in all sheets, at most.
 const MAX_CELLS: u64 = 20_000_000;
 
+type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+
 /// The workbook's part names, found in any case (OPC part names are case-insensitive).
 struct Names {
     list: Vec<String>,
-    by_lower: std::collections::HashMap<String, usize>,
+    by_lower: HashMap<String, usize>,
 }
 
 impl Names {
@@ -129,8 +128,8 @@ fn scan_names(source: &mut impl Read, parts: &mut Parts) -> io::Result<()> {
     }
 }
 
-/// The workbook in `bytes` (whole, at most [`MAX_WORKBOOK`]): its parts, then its cells, all
-/// parts inflating to at most `budget` bytes.
+/// The workbook in `bytes` (whole, at most [`MAX_WORKBOOK`]): its parts, then its cells;
+/// `limits`: the bytes all parts may inflate to, and the cells that may be checked.
 fn cells(bytes: &[u8], t: &Thresholds, mut parts: Parts, limits: (u64, u64), findings: &mut Findings) {
     let (mut budget, mut cells_left) = limits;
     let mut zip = match zip::ZipArchive::new(Cursor::new(bytes)) {
@@ -149,7 +148,10 @@ fn cells(bytes: &[u8], t: &Thresholds, mut parts: Parts, limits: (u64, u64), fin
     }
     let mut names = Names { list: Vec::new(), by_lower: Default::default() };
     for i in 0..zip.len() {
-        let Ok(file) = zip.by_index_raw(i) else { continue };
+        let Ok(file) = zip.by_index_raw(i) else {
+            findings.file("spreadsheet-format", Verdict::Fail, format!("part {i} of the workbook cannot be read"));
+            return;
+        };
         parts.encrypted |= file.encrypted();
         parts.see(file.name());
         names.by_lower.entry(file.name().to_ascii_lowercase()).or_insert(i);
@@ -563,7 +565,7 @@ fn workbook(
         sheets.push(Sheet { name, hidden, part: part.clone() });
     }
     // Worksheet parts the list does not name are read too: nothing in the file goes unchecked.
-    let listed: std::collections::HashSet<String> = sheets.iter().map(|s| s.part.to_ascii_lowercase()).collect();
+    let listed: HashSet<String> = sheets.iter().map(|s| s.part.to_ascii_lowercase()).collect();
     for part in &names.list {
         let lower = part.to_ascii_lowercase();
         if lower.starts_with("xl/worksheets/") && lower.ends_with(".xml") && !listed.contains(&lower) {
