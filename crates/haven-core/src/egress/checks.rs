@@ -583,18 +583,9 @@ mod tests {
 
     #[test]
     fn the_line_cap_allows_lines_of_exactly_the_cap_across_reads() {
-        /// Gives at most `.1` bytes a read.
-        struct Small<'a>(&'a [u8], usize);
-        impl Read for Small<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(self.1).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
+        use crate::egress::split::tests::Trickle;
         let passes = |text: &[u8], step: usize| {
-            let mut capped = LineCap { inner: Small(text, step), cap: 10, run: 0, tripped: false };
+            let mut capped = LineCap { inner: Trickle(text, step), cap: 10, run: 0, tripped: false };
             io::copy(&mut capped, &mut io::sink()).is_ok()
         };
         for step in [1, 3, 7, 64] {

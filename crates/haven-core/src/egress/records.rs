@@ -253,10 +253,9 @@ fn column_name(spec: &TableSpec, label: &str) -> String {
 /// A value to sum: a finite number, read at once when it is a whole number of up to 15 digits
 /// (exact in an f64, as the standard parser would make it), by the standard parser otherwise.
 fn number(cell: &[u8]) -> Option<f64> {
-    let digits = cell.trim_ascii();
-    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+    if let Some(n) = super::table::whole_number(cell, 15) {
         #[allow(clippy::cast_precision_loss)] // below 10^15: exact
-        return Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64);
+        return Some(n as f64);
     }
     std::str::from_utf8(cell).ok()?.trim().parse::<f64>().ok().filter(|v| v.is_finite())
 }

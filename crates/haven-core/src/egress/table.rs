@@ -60,8 +60,14 @@ enum Value {
 /// A cell of ASCII digits only (spaces around them allowed), as a number: what [`value`] makes of
 /// it, without reading it as text first.
 fn count(cell: &[u8]) -> Option<u64> {
+    whole_number(cell, 19)
+}
+
+/// A cell of at most `max_digits` ASCII digits (19 at most: no overflow), spaces around them
+/// allowed, as a number.
+pub(crate) fn whole_number(cell: &[u8], max_digits: usize) -> Option<u64> {
     let digits = cell.trim_ascii();
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > max_digits.min(19) || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))

@@ -270,7 +270,7 @@ enum Stop {
     Missing,
     Malformed(String),
     TooLarge,
-    TooManyCells(u64),
+    TooManyCells,
     LineTooLong,
 }
 
@@ -293,10 +293,10 @@ impl Stop {
                     MAX_INFLATED >> 20
                 ),
             ),
-            Stop::TooManyCells(most) => findings.file(
+            Stop::TooManyCells => findings.file(
                 "spreadsheet-size",
                 Verdict::Fail,
-                format!("more than {most} cells: no workbook a person could check"),
+                format!("more than {MAX_CELLS} cells: no workbook a person could check"),
             ),
             Stop::LineTooLong => findings.file(
                 "line-length",
@@ -717,7 +717,7 @@ fn worksheet(
                 let width_now = cells.len().max(width);
                 match cells_left.checked_sub(width_now as u64) {
                     Some(left) => *cells_left = left,
-                    None => return Err(Stop::TooManyCells(MAX_CELLS)),
+                    None => return Err(Stop::TooManyCells),
                 }
                 // Empty rows are no rows (as blank lines in CSV); empty cells at a row's end are
                 // not written in a sheet, so a row is as wide as its header at least.
