@@ -8,6 +8,7 @@ pub mod blobs;
 pub mod caller;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod egress;
 pub mod error;
 pub mod governance;

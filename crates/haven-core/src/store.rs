@@ -14,6 +14,7 @@ use futures::stream::BoxStream;
 use crate::accounts::NewUser;
 use crate::audit::{AuditEvent, Checkpoint, NewAuditEvent};
 use crate::blobs::ObjectMeta;
+use crate::cluster::ClusterTx;
 use crate::egress::store::EgressTx;
 use crate::error::StoreError;
 use crate::governance::store::GovernanceTx;
@@ -28,7 +29,7 @@ use crate::workspaces::sessions::SessionsTx;
 /// What a unit of work may do inside its transaction.
 #[async_trait]
 pub trait Tx:
-    IdentityTx + PackagesTx + GovernanceTx + TransferTx + CatalogueTx + SessionsTx + JobsTx + EgressTx + Send
+    IdentityTx + PackagesTx + GovernanceTx + TransferTx + CatalogueTx + SessionsTx + JobsTx + EgressTx + ClusterTx + Send
 {
     // audit
     async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;

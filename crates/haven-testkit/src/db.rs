@@ -14,6 +14,19 @@ pub struct TestDb {
     pub dir: Option<tempfile::TempDir>,
 }
 
+impl TestDb {
+    /// Another store over the same database, with its own connections and writer: what a
+    /// second Haven node has.
+    pub async fn another_node(&self) -> SqlStore {
+        haven_store::connect(&self.url).await.expect("open the database again")
+    }
+}
+
+/// Open (and migrate) the database at `url`, as `haven serve` does.
+pub async fn connect(url: &str) -> Result<SqlStore, haven_core::StoreError> {
+    haven_store::connect(url).await
+}
+
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/haven.db", dir.path().display());
@@ -62,6 +75,13 @@ async fn sweep(admin: &mut sqlx::AnyConnection) {
 }
 
 pub async fn postgres() -> Option<TestDb> {
+    let url = empty_postgres().await?;
+    let store = haven_store::connect(&url).await.expect("open postgres");
+    Some(TestDb { store, url, dir: None })
+}
+
+/// The URL of a new, empty PostgreSQL database (None to skip, as [`postgres_url`]).
+pub async fn empty_postgres() -> Option<String> {
     use sqlx::Connection;
     let base = postgres_url()?;
     sqlx::any::install_default_drivers();
@@ -73,9 +93,7 @@ pub async fn postgres() -> Option<TestDb> {
         format!("haven_test_{}_{:016x}_{}", std::process::id(), *PROCESS_TAG, COUNTER.fetch_add(1, Ordering::SeqCst));
     let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
     admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
-    let url = replace_db(&base, &name);
-    let store = haven_store::connect(&url).await.expect("open postgres");
-    Some(TestDb { store, url, dir: None })
+    Some(replace_db(&base, &name))
 }
 
 fn replace_db(url: &str, db: &str) -> String {

@@ -111,6 +111,9 @@ pub mod action {
     pub const ICE_SWITCHED_FOR_EVERYONE: &str = "ice.switched_for_everyone";
     pub const ICE_SWITCHED_FOR_USER: &str = "ice.switched_for_user";
     pub const KEY_PROJECT_KEY_CREATED: &str = "key.project_key_created";
+    /// A node took over a lease (the deployment's background work) whose holder's time ran
+    /// out: that node died or lost the database while it held it.
+    pub const LEASE_TAKEN_OVER: &str = "cluster.lease_taken_over";
     pub const LINK_REFUSED: &str = "link.refused";
     pub const MEMBERSHIP_ENDED: &str = "membership.ended";
     pub const MEMBERSHIP_REVIEW_MISSED: &str = "membership.review_missed";

@@ -82,10 +82,19 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0011_egress.sql"),
         postgres: include_str!("../../migrations/postgres/0011_egress.sql"),
     },
+    Migration {
+        version: 12,
+        description: "several nodes: leases for background work",
+        sqlite: include_str!("../../migrations/sqlite/0012_cluster.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_cluster.sql"),
+    },
 ];
 
+/// The advisory lock migrations take on PostgreSQL ("haven" + a digit, as one number).
+const MIGRATION_LOCK: i64 = 0x6861_7665_6e01;
+
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 11;
+pub const KNOWN_VERSION: i64 = 12;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {
@@ -105,12 +114,22 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreErr
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let mut tx = pool.begin().await.db()?;
+        // Several nodes starting at once on PostgreSQL: one migrates, the others wait here and
+        // then find the migration applied. (SQLite's write lock does the same for one file.)
+        if dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await.db()?;
+        }
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS haven_schema (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_us BIGINT NOT NULL)",
         )
         .execute(&mut *tx)
         .await
         .db()?;
+        let done =
+            sqlx::query("SELECT 1 FROM haven_schema WHERE version = $1").bind(m.version).fetch_optional(&mut *tx);
+        if done.await.db()?.is_some() {
+            continue;
+        }
         let sql = match dialect {
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,

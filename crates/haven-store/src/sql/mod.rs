@@ -13,6 +13,7 @@
 //! SQLite runs in WAL mode with `synchronous = FULL`, so a commit is durable when it returns; a
 //! single writer connection matches SQLite's single-writer design, and readers use their own pool.
 
+mod cluster;
 mod dialect;
 mod egress;
 mod governance;

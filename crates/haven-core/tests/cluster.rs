@@ -1,0 +1,125 @@
+//! Leases for background work, on both databases, with separate stores (as separate nodes
+//! have) over one database: one holder at a time, renewal, takeover once a holder's time ran
+//! out (audited), release, and many nodes asking at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use haven_core::audit::{AuditEvent, action};
+use haven_core::cluster::{BACKGROUND, Lease, Taken};
+use haven_core::{Clock, Store};
+use haven_crypto::SystemRng;
+use haven_testkit::FakeClock;
+use haven_testkit::db::TestDb;
+
+haven_testkit::contract!(
+    one_node_holds_a_lease_until_its_time_runs_out,
+    a_released_lease_is_taken_at_once_and_not_reported,
+    of_many_nodes_asking_at_once_one_gets_the_lease
+);
+
+const TIME: Duration = Duration::from_secs(30);
+const SECOND: time::Duration = time::Duration::SECOND;
+
+async fn node(db: &TestDb) -> Arc<dyn Store> {
+    Arc::new(db.another_node().await)
+}
+
+fn lease(store: &Arc<dyn Store>, clock: &Arc<FakeClock>, name: &str) -> Lease {
+    Lease::new(BACKGROUND, name, TIME, store.clone(), clock.clone(), &SystemRng::new()).unwrap()
+}
+
+async fn takeovers(store: &dyn Store) -> Vec<AuditEvent> {
+    let all: Vec<AuditEvent> = store.audit_events(0, 0).try_collect().await.unwrap();
+    all.into_iter().filter(|e| e.action == action::LEASE_TAKEN_OVER).collect()
+}
+
+async fn one_node_holds_a_lease_until_its_time_runs_out(db: TestDb) {
+    let clock = Arc::new(FakeClock::new());
+    let (a_store, b_store) = (node(&db).await, node(&db).await);
+    let (a, b) = (lease(&a_store, &clock, "a"), lease(&b_store, &clock, "a"));
+    assert_ne!(a.holder(), b.holder(), "two processes with one node name are two holders");
+    assert!(!a.held());
+
+    assert_eq!(a.take().await.unwrap(), Taken::Held);
+    assert!(a.held());
+    match b.take().await.unwrap() {
+        Taken::Elsewhere { holder, until_us } => {
+            assert_eq!(holder, a.holder());
+            assert_eq!(until_us, haven_core::to_micros(clock.now()) + 30_000_000);
+        }
+        other => panic!("b got {other:?}"),
+    }
+    assert!(!b.held());
+
+    // Renewed before its time is up, it stays a's.
+    clock.advance(20 * SECOND);
+    assert_eq!(a.take().await.unwrap(), Taken::Held);
+    clock.advance(20 * SECOND);
+    assert!(matches!(b.take().await.unwrap(), Taken::Elsewhere { .. }));
+    assert!(takeovers(&db.store).await.is_empty());
+
+    // a stops renewing (it died): once its time ran out, b takes over, and that is audited.
+    clock.advance(11 * SECOND);
+    assert_eq!(b.take().await.unwrap(), Taken::Held);
+    assert!(b.held());
+    assert!(matches!(a.take().await.unwrap(), Taken::Elsewhere { .. }));
+    assert!(!a.held(), "a node that finds another holder stops at once");
+    let events = takeovers(&db.store).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].target, BACKGROUND);
+    let details: serde_json::Value = serde_json::from_str(&events[0].details).unwrap();
+    assert_eq!(details["from"], a.holder());
+    assert_eq!(details["holder"], b.holder());
+}
+
+async fn a_released_lease_is_taken_at_once_and_not_reported(db: TestDb) {
+    let clock = Arc::new(FakeClock::new());
+    let (a_store, b_store) = (node(&db).await, node(&db).await);
+    let (a, b) = (lease(&a_store, &clock, "a"), lease(&b_store, &clock, "b"));
+    assert_eq!(a.take().await.unwrap(), Taken::Held);
+    assert!(!b.release().await.unwrap(), "b cannot release what a holds");
+    assert!(a.release().await.unwrap());
+    assert!(!a.held());
+    assert_eq!(b.take().await.unwrap(), Taken::Held);
+    assert!(takeovers(&db.store).await.is_empty(), "a clean hand-over is not a takeover");
+}
+
+async fn of_many_nodes_asking_at_once_one_gets_the_lease(db: TestDb) {
+    let clock = Arc::new(FakeClock::new());
+    let mut leases = Vec::new();
+    for i in 0..8 {
+        leases.push(Arc::new(lease(&node(&db).await, &clock, &format!("n{i}"))));
+    }
+    for round in 0..3 {
+        let asks = leases.iter().map(|l| {
+            let l = l.clone();
+            tokio::spawn(async move { l.take().await.unwrap() })
+        });
+        let got = futures::future::join_all(asks).await;
+        let held = got.iter().filter(|t| matches!(t.as_ref().unwrap(), Taken::Held)).count();
+        assert_eq!(held, 1, "round {round}: {got:?}");
+        assert_eq!(leases.iter().filter(|l| l.held()).count(), 1);
+        // Everyone's time runs out: the next round is a free-for-all again.
+        clock.advance(31 * SECOND);
+    }
+}
+
+/// Nodes started together on a new PostgreSQL database: one migrates, the others wait for it
+/// and find the schema made (without the lock, they fail on tables the first created).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_migrate_once() {
+    let Some(url) = haven_testkit::db::empty_postgres().await else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_POSTGRES_URL is required under CI=true");
+        return;
+    };
+    let starts = (0..4).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move { haven_testkit::db::connect(&url).await.map(|_| ()) })
+    });
+    for started in futures::future::join_all(starts).await {
+        started.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,41 @@
+//! SQL for leases (`haven_core::cluster`): one row per lease. Taking one is a single upsert
+//! whose condition is checked against the row as it is when the upsert locks it (PostgreSQL
+//! re-reads a row that another transaction changed first; SQLite has one writer), so two nodes
+//! asking at once cannot both get it.
+
+use async_trait::async_trait;
+use haven_core::StoreError;
+use haven_core::cluster::{ClusterTx, LeaseRecord};
+
+use super::rows::Columns;
+use super::unit::SqlTx;
+
+#[async_trait]
+impl ClusterTx for SqlTx<'_> {
+    async fn lease(&mut self, name: &str) -> Result<Option<LeaseRecord>, StoreError> {
+        let q = sqlx::query("SELECT holder, expires_us FROM leases WHERE name = $1").bind(name);
+        self.optional(q)
+            .await?
+            .map(|r| Ok(LeaseRecord { holder: r.col("holder")?, expires_us: r.col("expires_us")? }))
+            .transpose()
+    }
+
+    async fn take_lease(&mut self, name: &str, holder: &str, now_us: i64, until_us: i64) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_us, taken_us) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_us = excluded.expires_us, \
+             taken_us = CASE WHEN leases.holder = excluded.holder THEN leases.taken_us ELSE excluded.taken_us END \
+             WHERE leases.holder = excluded.holder OR leases.expires_us < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until_us)
+        .bind(now_us);
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        let q = sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder);
+        Ok(self.exec(q).await? == 1)
+    }
+}
