@@ -52,6 +52,9 @@ pub struct Repository {
 }
 
 pub struct LocalConfig {
+    /// Its name in session and job records: `local`, or `local@<node>` when several nodes
+    /// share one database (each recovers and sweeps only what it runs).
+    pub name: String,
     /// None when the host lacks bubblewrap or util-linux: launches say so.
     pub tools: Option<Tools>,
     /// Where the drives live (`<data_dir>/drives`).
@@ -504,8 +507,8 @@ fn outcome(status: std::io::Result<std::process::ExitStatus>) -> Outcome {
 
 #[async_trait]
 impl SessionBackend for LocalBackend {
-    fn name(&self) -> &'static str {
-        "local"
+    fn name(&self) -> &str {
+        &self.config.name
     }
 
     async fn launch(&self, l: Launch) -> Result<(), BackendError> {

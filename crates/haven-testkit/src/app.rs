@@ -217,6 +217,7 @@ impl TestAppBuilder {
         let groups = tools.is_some().then(|| test_groups(dir.path())).flatten();
         let groups_cleanup = groups.clone().map(GroupsCleanup);
         let local_sessions = Arc::new(haven_sandbox::local::LocalBackend::new(haven_sandbox::local::LocalConfig {
+            name: "local".into(),
             tools,
             drives_root: dir.path().join("drives"),
             run_root: dir.path().join("sessions"),

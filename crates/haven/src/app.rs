@@ -12,7 +12,6 @@ use haven_core::transfer::scan::Scanner;
 use haven_core::transfer::uploads::Transfer;
 use haven_core::{Clock, Rng};
 use haven_crypto::SystemRng;
-use haven_crypto::keys::Key256;
 use haven_crypto::signing::SigningKey;
 use haven_sandbox::local::{LocalBackend, LocalConfig, Repository};
 use haven_sandbox::runner::Tools;
@@ -26,8 +25,8 @@ use haven_store::upstream::UpstreamFetcher;
 use zeroize::Zeroizing;
 
 use crate::config::{self, Config, MailTransport};
-use crate::datadir;
 use crate::wiring::Adapters;
+use crate::{datadir, keys};
 
 pub struct App {
     pub config: Config,
@@ -51,11 +50,12 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
     crate::install_crypto_provider();
     let data = config.data();
     let dir = data.root();
-    if mode == Mode::Existing && !data.audit_key().exists() {
+    let audit_path = config.keys.audit_key_file.clone().unwrap_or_else(|| data.audit_key());
+    if mode == Mode::Existing && !audit_path.exists() {
         bail!(
             "{} is not a Haven data directory (no {}); start Haven with `haven serve --data-dir {}` first, or pass the right --data-dir",
             dir.display(),
-            data.audit_key().display(),
+            audit_path.display(),
             dir.display()
         );
     }
@@ -63,18 +63,16 @@ pub async fn open(config: Config, mode: Mode) -> Result<App> {
     let rng: Arc<dyn Rng> = Arc::new(SystemRng::new());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
+    let store = Arc::new(haven_store::connect(&config.database_url()).await.context("open the database")?);
     let master_path = config.keys.master_key_file.clone().unwrap_or_else(|| data.master_key());
-    let master = Key256::from_bytes(datadir::key_file(&master_path, rng.as_ref(), "master key")?.as_ref())?;
-    let audit_seed = datadir::key_file(&data.audit_key(), rng.as_ref(), "audit signing key")?;
-    let audit_key = Arc::new(SigningKey::from_seed(audit_seed.as_ref())?);
+    let master = keys::master(store.as_ref(), &master_path, rng.as_ref()).await?;
+    let audit_key = Arc::new(keys::audit(store.as_ref(), &audit_path, rng.as_ref()).await?);
     let public_hex = hex::encode(audit_key.public_key());
     let public_path = data.audit_public_key();
     if std::fs::read_to_string(&public_path).map(|s| s.trim() != public_hex).unwrap_or(true) {
         std::fs::write(&public_path, format!("{public_hex}\n"))
             .with_context(|| format!("write {}", public_path.display()))?;
     }
-
-    let store = Arc::new(haven_store::connect(&config.database_url()).await.context("open the database")?);
 
     let location = match config.blobs.url.as_deref() {
         None => BlobLocation::Local(datadir::ensure_private_dir(&data.blobs())?),
@@ -125,7 +123,7 @@ impl App {
             upstream: Arc::new(upstream),
             signer: self.audit_key.clone(),
             scanner: self.scanner()?,
-            drives: Arc::new(LocalDrives::new(self.config.data().drives(), self.clock.as_ref())?),
+            drives: Arc::new(LocalDrives::new(self.config.drives_dir(), self.clock.as_ref())?),
             sessions: Arc::new(self.local_sessions(None)),
         })
     }
@@ -135,8 +133,9 @@ impl App {
     pub fn local_sessions(&self, repository: Option<Repository>) -> LocalBackend {
         let data = self.config.data();
         LocalBackend::new(LocalConfig {
+            name: self.config.cluster.sessions_backend(),
             tools: Tools::find(std::path::Path::new("bwrap")).ok(),
-            drives_root: data.drives(),
+            drives_root: self.config.drives_dir(),
             run_root: data.sessions(),
             repository,
             // Sessions are launched by `haven serve` only, which makes their groups.

@@ -57,6 +57,45 @@ pub struct Config {
     pub jobs: haven_core::workspaces::jobs::JobsConfig,
     /// Egress: the automated checks' thresholds.
     pub egress: haven_core::egress::EgressConfig,
+    /// Several nodes on one database: this node's name and the background work's lease.
+    pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's name, unique in the deployment (letters, digits, `.`, `_`, `-`): in the
+    /// background lease's holder and in the records of the sessions and jobs it runs. Unset on
+    /// a single node (sessions are then recorded as `local`).
+    pub node: Option<String>,
+    /// How long the background lease lasts without renewal (renewed every third of it): a
+    /// node that dies hands its background work to another within about this long.
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { node: None, lease_secs: 30 }
+    }
+}
+
+impl ClusterConfig {
+    /// The name the background lease's holder carries: the node's, else the host's.
+    pub fn holder_name(&self) -> String {
+        self.node.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let host = host.trim();
+            if host.is_empty() { "haven".to_string() } else { host.to_string() }
+        })
+    }
+
+    /// The local session backend's name in records.
+    pub fn sessions_backend(&self) -> String {
+        match &self.node {
+            Some(n) => format!("local@{n}"),
+            None => "local".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +207,9 @@ impl Default for S3Config {
 pub struct KeysConfig {
     /// The master key file (32 bytes); default: `master.key` in the data directory.
     pub master_key_file: Option<PathBuf>,
+    /// The audit trail's signing key (a 32-byte Ed25519 seed); default: `audit-signing.key` in
+    /// the data directory. Every node of a deployment needs the same one.
+    pub audit_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -352,6 +394,7 @@ impl Default for Config {
             sessions: haven_core::workspaces::sessions::SessionsConfig::default(),
             jobs: haven_core::workspaces::jobs::JobsConfig::default(),
             egress: haven_core::egress::EgressConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -576,6 +619,16 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     {
         return bad("public_url", "must start with https:// and have no trailing slash");
     }
+    if let Some(node) = &c.cluster.node
+        && (node.is_empty()
+            || node.len() > 64
+            || !node.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-')))
+    {
+        return bad("cluster.node", "must be 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    if !(6..=600).contains(&c.cluster.lease_secs) {
+        return bad("cluster.lease_secs", "must be 6 to 600 seconds");
+    }
     if c.tls.host_names.is_empty() {
         return bad("tls.host_names", "name at least one host name or address");
     }
@@ -671,6 +724,11 @@ impl Config {
         DataDir::new(&self.data_dir)
     }
 
+    /// Where the drives (N:, S:, outputs) live: `drives.root`, else in the data directory.
+    pub fn drives_dir(&self) -> std::path::PathBuf {
+        self.drives.root.clone().unwrap_or_else(|| self.data().drives())
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(u) => u.expose().to_string(),
@@ -736,6 +794,7 @@ impl Config {
         effective.database.url.get_or_insert_with(|| DbUrl(Zeroizing::new(self.database_url())));
         effective.blobs.url.get_or_insert_with(|| format!("file://{}", self.data().blobs().display()));
         effective.keys.master_key_file.get_or_insert_with(|| self.data().master_key());
+        effective.keys.audit_key_file.get_or_insert_with(|| self.data().audit_key());
         effective.public_url.get_or_insert_with(|| self.public_url(self.listen.port()));
         effective.metrics.listen.get_or_insert_with(|| self.metrics_listen());
         toml::to_string_pretty(&effective).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))

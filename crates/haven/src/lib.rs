@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod datadir;
 pub mod gate;
+pub mod keys;
 pub mod listener;
 pub mod serve;
 pub mod telemetry;

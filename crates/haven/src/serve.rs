@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use haven_core::accounts;
+use haven_core::cluster::{self, Lease, Taken};
 use haven_web::WebConfig;
 
 use crate::app::{self, App, Mode};
@@ -68,8 +69,9 @@ pub async fn run(config: Config) -> Result<()> {
         Some(std::fs::read_to_string(&paths.ca_cert).context("read the CA certificate")?)
     };
     let local_sessions = Arc::new(haven_sandbox::local::LocalBackend::new(haven_sandbox::local::LocalConfig {
+        name: config.cluster.sessions_backend(),
         tools: haven_sandbox::runner::Tools::find(std::path::Path::new("bwrap")).ok(),
-        drives_root: config.data().drives(),
+        drives_root: config.drives_dir(),
         run_root: config.data().sessions(),
         repository: None,
         groups: session_groups(),
@@ -141,6 +143,20 @@ pub async fn run(config: Config) -> Result<()> {
         None => None,
     };
 
+    let lease = Arc::new(Lease::new(
+        cluster::BACKGROUND,
+        &config.cluster.holder_name(),
+        Duration::from_secs(config.cluster.lease_secs),
+        store.clone(),
+        clock.clone(),
+        rng.as_ref(),
+    )?);
+    // Asked once before the workers start, so that a single node does its start-up runs.
+    if let Err(e) = lease.take().await {
+        tracing::warn!(error = %e, "could not ask for the background lease; asking again shortly");
+    }
+    // Registered before the banner: a stop asked for as soon as Haven says it runs is a clean one.
+    let stop = Stop::register()?;
     let ca_note = match &ca_pem {
         None => format!("TLS certificate: {}", cert_path.display()),
         Some(ca_pem) => format!(
@@ -170,8 +186,9 @@ pub async fn run(config: Config) -> Result<()> {
             "no malware scanner: arrivals stay \"scan pending\" and cannot be accepted until transfer.clamd names clamd"
         );
     }
-    let scans = spawn_transfer_worker(state.transfer.clone());
-    let sweeps = spawn_blob_sweeper(store.clone(), blobs, clock.clone());
+    let keeper = tokio::spawn(keep(lease.clone()));
+    let scans = spawn_transfer_worker(state.transfer.clone(), lease.clone());
+    let sweeps = spawn_blob_sweeper(store.clone(), blobs, clock.clone(), lease.clone());
     let session_watch = tokio::spawn(state.sessions.clone().watch());
     let session_sweeps = spawn_session_sweeper(state.sessions.clone());
     let job_runner = spawn_job_runner(state.sessions.clone());
@@ -184,9 +201,10 @@ pub async fn run(config: Config) -> Result<()> {
         resolver,
         provider.clone(),
         governance,
+        lease.clone(),
     );
 
-    shutdown_signal().await;
+    stop.wait().await;
     tracing::info!("shutting down: finishing requests in flight");
     handle.graceful_shutdown(Some(Duration::from_secs(config.http.shutdown_grace_secs)));
     let _ = server.await;
@@ -197,6 +215,11 @@ pub async fn run(config: Config) -> Result<()> {
     workers.abort();
     scans.abort();
     sweeps.abort();
+    keeper.abort();
+    // Handed over at once rather than when its time runs out.
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "could not give up the background lease; another node takes it when it lapses");
+    }
     session_sweeps.abort();
     job_runner.abort();
     match state.sessions.shutdown_jobs().await {
@@ -218,8 +241,8 @@ pub async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// Periodic work: audit checkpoints, and hourly certificate renewal and the governance
-/// lifecycle jobs (each safe to run twice).
+/// Periodic work: hourly certificate renewal (this node's own certificate), and, on the node
+/// holding the background lease, audit checkpoints, pruning and the governance lifecycle jobs.
 #[allow(clippy::too_many_arguments)]
 fn spawn_workers(
     config: &Config,
@@ -230,6 +253,7 @@ fn spawn_workers(
     resolver: Arc<tls::Resolver>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     governance: Arc<haven_core::governance::Governance>,
+    lease: Arc<Lease>,
 ) -> tokio::task::JoinHandle<()> {
     let checkpoint_every = Duration::from_secs(config.audit.checkpoint_interval_secs);
     let tls_cfg = config.tls.clone();
@@ -240,6 +264,9 @@ fn spawn_workers(
         loop {
             tokio::select! {
                 _ = checkpoints.tick() => {
+                    if !lease.held() {
+                        continue;
+                    }
                     match haven_core::audit::write_checkpoint(store.as_ref(), audit_key.clone(), clock.now()).await {
                         Ok(Some(seq)) => tracing::debug!(seq, "wrote an audit checkpoint"),
                         Ok(None) => {}
@@ -248,6 +275,9 @@ fn spawn_workers(
                 }
                 _ = renewals.tick() => {
                     tls::renew(&paths, &tls_cfg, clock.now(), &resolver, &provider);
+                    if !lease.held() {
+                        continue;
+                    }
                     prune_attempts(store.as_ref(), clock.as_ref()).await;
                     match governance.run_lifecycle().await {
                         Ok(run) => tracing::info!(?run, "ran the governance lifecycle jobs"),
@@ -259,20 +289,24 @@ fn spawn_workers(
     })
 }
 
-/// File Transfer's own work: scan due arrivals every few seconds (one at a time: clamd is the
-/// slowest stage), and hourly crypto-shred unfinished uploads whose time ran out.
-fn spawn_transfer_worker(transfer: Arc<haven_core::transfer::uploads::Transfer>) -> tokio::task::JoinHandle<()> {
+/// File Transfer's own work, on the node holding the background lease: scan due arrivals every
+/// few seconds (one at a time: clamd is the slowest stage), and hourly crypto-shred unfinished
+/// uploads whose time ran out.
+fn spawn_transfer_worker(
+    transfer: Arc<haven_core::transfer::uploads::Transfer>,
+    lease: Arc<Lease>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut scans = tokio::time::interval(Duration::from_secs(5));
         let mut sweeps = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tokio::select! {
-                _ = scans.tick() => match transfer.scan_due().await {
+                _ = scans.tick() => match if lease.held() { transfer.scan_due().await } else { Ok(0) } {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(arrivals = n, "scanned arrivals"),
                     Err(e) => tracing::error!(error = %e, "could not scan arrivals; trying again shortly"),
                 },
-                _ = sweeps.tick() => match transfer.sweep_expired().await {
+                _ = sweeps.tick() => match if lease.held() { transfer.sweep_expired().await } else { Ok(0) } {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(uploads = n, "removed unfinished uploads that expired"),
                     Err(e) => tracing::error!(error = %e, "could not remove expired uploads; trying again in an hour"),
@@ -374,11 +408,16 @@ fn spawn_blob_sweeper(
     store: Arc<haven_store::SqlStore>,
     blobs: Arc<dyn haven_core::blobs::BlobStore>,
     clock: Arc<dyn haven_core::Clock>,
+    lease: Arc<Lease>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
         loop {
             daily.tick().await;
+            // Not the holder now: the holder's own daily run covers it.
+            if !lease.held() {
+                continue;
+            }
             match haven_core::blobs::sweep_unrecorded(store.as_ref(), blobs.as_ref(), clock.as_ref(), None).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(objects = n, "deleted sealed objects that no record names"),
@@ -386,6 +425,38 @@ fn spawn_blob_sweeper(
             }
         }
     })
+}
+
+/// Keep the background lease for the life of the server: ask every third of its time. A node
+/// that cannot reach the database stops believing it holds the lease when its time runs out
+/// (`Lease::held`), before any other node may take it.
+async fn keep(lease: Arc<Lease>) {
+    let mut tick = tokio::time::interval(lease.time() / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut had = false;
+    loop {
+        tick.tick().await;
+        match lease.take().await {
+            Ok(Taken::Held) => {
+                if !had {
+                    tracing::info!(holder = lease.holder(), "this node does the background work (it holds the lease)");
+                }
+                had = true;
+            }
+            Ok(Taken::Elsewhere { holder, .. }) => {
+                if had {
+                    tracing::warn!(%holder, "another node took over the background work");
+                } else {
+                    tracing::debug!(%holder, "another node does the background work");
+                }
+                had = false;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not renew the background lease; the work stops here if it runs out");
+                had = lease.held();
+            }
+        }
+    }
 }
 
 /// Forget counted attempts (rate limits, lockouts, aggregated refusals) older than any window
@@ -399,24 +470,24 @@ async fn prune_attempts(store: &haven_store::SqlStore, clock: &dyn haven_core::C
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+/// SIGINT or SIGTERM, listened for from when it is made.
+struct Stop {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn register() -> Result<Stop> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
+        let terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+        Ok(Stop { interrupt, terminate })
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }

@@ -392,3 +392,45 @@ fn sandbox_check_says_which_isolation_sessions_get() {
     assert!(text.contains("apt-get install bubblewrap"), "{text}");
     assert!(text.contains("Sessions cannot be isolated here"), "{text}");
 }
+
+/// Every node, and a restored Haven, needs the keys the database was made with: a key file that
+/// is missing (a path not copied) or another key is refused before anything is written, and no
+/// new key is made in its place.
+#[test]
+fn another_or_a_missing_key_is_refused_not_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    assert!(Haven::start(Path::new(BIN), &data, &[], &[]).stop().success());
+    let (master, audit) = (data.join("master.key"), data.join("audit-signing.key"));
+    let (master_bytes, audit_bytes) = (std::fs::read(&master).unwrap(), std::fs::read(&audit).unwrap());
+    let put = |path: &Path, bytes: &[u8]| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, bytes).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+
+    std::fs::remove_file(&master).unwrap();
+    let out = haven(&["users", "list", "--data-dir", d]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not exist, but this database was made with a master key"), "{err}");
+    assert!(!master.exists(), "no new master key was made");
+
+    put(&master, &[7u8; 32]);
+    let out = haven(&["serve", "--listen", "127.0.0.1:0", "--data-dir", d]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not the master key this database was made with"), "{err}");
+
+    put(&master, &master_bytes);
+    put(&audit, &[9u8; 32]);
+    let out = haven(&["audit", "verify", "--data-dir", d]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not the audit signing key this database was made with"), "{err}");
+
+    put(&audit, &audit_bytes);
+    let out = haven(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

@@ -54,6 +54,9 @@ impl Drive {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DrivesConfig {
+    /// Where the drives live; default `<data_dir>/drives`. Several nodes need one shared
+    /// file system here (the same path on each), as sessions and jobs on any node use them.
+    pub root: Option<std::path::PathBuf>,
     pub home_quota_gib: u64,
     pub shared_quota_gib: u64,
     pub outputs_quota_gib: u64,
@@ -61,7 +64,7 @@ pub struct DrivesConfig {
 
 impl Default for DrivesConfig {
     fn default() -> Self {
-        DrivesConfig { home_quota_gib: 20, shared_quota_gib: 500, outputs_quota_gib: 20 }
+        DrivesConfig { root: None, home_quota_gib: 20, shared_quota_gib: 500, outputs_quota_gib: 20 }
     }
 }
 
@@ -69,6 +72,9 @@ const GIB: u64 = 1024 * 1024 * 1024;
 
 impl DrivesConfig {
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(root) = self.root.as_ref().filter(|r| !r.is_absolute()) {
+            return Err(format!("drives.root is {}; give an absolute path", root.display()));
+        }
         for (key, v) in [
             ("drives.home_quota_gib", self.home_quota_gib),
             ("drives.shared_quota_gib", self.shared_quota_gib),

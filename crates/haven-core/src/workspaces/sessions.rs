@@ -91,7 +91,7 @@ pub struct SessionRecord {
     pub app_name: String,
     pub app_version: String,
     pub kind: AppKind,
-    /// Which backend runs it (`local`).
+    /// Which backend runs it (`local`, or `local@<node>` on one of several nodes).
     pub backend: String,
     pub uid: u32,
     pub gid: u32,
@@ -206,8 +206,8 @@ pub trait TerminalSink: Send + Sync {
 /// bubblewrap); a cluster backend would submit the same launch as a batch job.
 #[async_trait]
 pub trait SessionBackend: Send + Sync {
-    /// Its name in session records.
-    fn name(&self) -> &'static str;
+    /// Its name in session records: one per node (a node recovers and sweeps only its own).
+    fn name(&self) -> &str;
     /// Start the session; returns once its program runs.
     async fn launch(&self, launch: Launch) -> Result<(), BackendError>;
     /// Stop it (everything it started), if it runs. Whether it did.
