@@ -7,6 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod app;
+pub mod balancer;
 pub mod callers;
 pub mod db;
 pub mod hasher;
@@ -58,13 +59,18 @@ pub fn strict() -> bool {
 /// Whether the test runs as root (the sandbox needs it to give sessions identities of their own):
 /// false means skip, which under CI=true is a failure.
 pub fn root(why: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")));
+    let root = is_root();
     if !root {
         assert!(!strict(), "{why} needs root under CI=true");
         eprintln!("skipped: {why} needs root");
     }
     root
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
 }
 
 /// A tool scripts/test provides through the environment variable `var` (a path, a URL): None

@@ -1,0 +1,467 @@
+//! Several nodes: two real `haven serve` processes on one PostgreSQL database and one S3 bucket
+//! (moto), with the same key files, behind nginx. A person signs in through the balancer and
+//! stays signed in whichever node answers; wrong passwords spread over both nodes lock the
+//! account; an upload broken off on one node is finished on the other; the node holding the
+//! background lease is killed and the other takes over the checkpoints; the trail both wrote
+//! verifies as one chain.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use haven_testkit::balancer::{Balancer, free_port};
+use haven_testkit::process::Haven;
+use sqlx::Connection;
+
+const BIN: &str = env!("CARGO_BIN_EXE_haven");
+const PASSWORD: &str = "cobalt lantern meadow quarrel";
+const LEASE_SECS: u64 = 6;
+
+struct Cluster {
+    dir: PathBuf,
+}
+
+impl Cluster {
+    fn config(&self, node: &str) -> PathBuf {
+        self.dir.join(format!("{node}.toml"))
+    }
+    fn data(&self, node: &str) -> PathBuf {
+        self.dir.join(format!("{node}-data"))
+    }
+    /// Start `node` on 127.0.0.1:`port` (it prints the balancer's URL, its public one).
+    fn start(&self, node: &str, port: u16) -> Haven {
+        let config = self.config(node);
+        let listen = format!("127.0.0.1:{port}");
+        Haven::start_on(Path::new(BIN), &self.data(node), &listen, &["--config", config.to_str().unwrap()], &[])
+    }
+    /// A console command on `node`'s configuration.
+    fn haven(&self, node: &str, args: &[&str]) -> Output {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(self.config(node))
+            .arg("--data-dir")
+            .arg(self.data(node))
+            .env_remove("HAVEN_CONFIG")
+            .env("HAVEN_METRICS__LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(out.status.success() || args[0] == "audit", "haven {args:?}: {}", text(&out));
+        out
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+fn oathtool(args: &[&str]) -> Vec<String> {
+    let out = Command::new("oathtool").args(args).output().expect("run oathtool");
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// A browser through the balancer, from 127.0.0.2 (so the address Haven records is the
+/// client's, not nginx's 127.0.0.1).
+struct Browser {
+    client: reqwest::Client,
+    url: String,
+}
+
+struct Answer {
+    status: u16,
+    node: String,
+    location: String,
+    body: String,
+}
+
+impl Browser {
+    async fn get(&self, path: &str) -> Answer {
+        let r = self.client.get(format!("{}{path}", self.url)).send().await.unwrap();
+        answer(r).await
+    }
+    async fn post(&self, form_page: &str, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let page = self.get(form_page).await;
+        let csrf = field(&page.body, "csrf_token");
+        let mut all = vec![("csrf_token", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let r = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("origin", &self.url)
+            .form(&all)
+            .send()
+            .await
+            .unwrap();
+        answer(r).await
+    }
+}
+
+async fn answer(r: reqwest::Response) -> Answer {
+    let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let (node, location) = (header("x-haven-upstream"), header("location"));
+    Answer { status: r.status().as_u16(), node, location, body: r.text().await.unwrap() }
+}
+
+/// Add `user` on the console and take their onboarding link in `browser` (which is then signed
+/// in as them, with a password and no token yet).
+async fn onboard(browser: &Browser, cluster: &Cluster, user: &str, public_url: &str) {
+    let added = cluster.haven("a", &["users", "add", user, "--email", &format!("{user}@example.org")]);
+    let link = text(&added).lines().find(|l| l.contains("/security/onboard?token=")).unwrap().trim().to_string();
+    assert!(link.starts_with(public_url), "links name the balancer: {link}");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let q = haven_core::identity::SecurityPolicy::default().security_questions;
+    let done = browser
+        .post(
+            &format!("/security/onboard?token={token}"),
+            "/security/onboard",
+            &[
+                ("token", &token),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+                ("question0", &q[0]),
+                ("answer0", "Elm Road"),
+                ("question1", &q[1]),
+                ("answer1", "St Mary's"),
+                ("question2", &q[2]),
+                ("answer2", "Kyoto"),
+            ],
+        )
+        .await;
+    assert_eq!((done.status, done.location.as_str()), (303, "/security/tokens"), "{}", done.body);
+}
+
+fn browser_for(url: &str, ca_pem: &[u8]) -> Browser {
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    Browser { client, url: url.to_string() }
+}
+
+async fn checkpoints(db_url: &str) -> (i64, i64) {
+    let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
+    let row: (i64, i64) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM audit_checkpoints")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    row
+}
+
+async fn audit_rows(db_url: &str, action: &str) -> Vec<(i64, String, String)> {
+    let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
+    sqlx::query_as("SELECT seq, source, details FROM audit_events WHERE action = $1 ORDER BY seq")
+        .bind(action)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_behind_nginx_share_everything_a_user_sees() {
+    let Some(db_url) = haven_testkit::db::empty_postgres().await else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_POSTGRES_URL is required under CI=true");
+        return;
+    };
+    let (Some(s3), Some(nginx)) =
+        (haven_testkit::tool("HAVEN_TEST_S3_ENDPOINT"), haven_testkit::tool("HAVEN_TEST_NGINX"))
+    else {
+        return;
+    };
+    let oathtool_found = Command::new("oathtool").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !oathtool_found {
+        assert!(!haven_testkit::strict(), "oathtool is required under CI=true");
+        return;
+    }
+    sqlx::any::install_default_drivers();
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = haven_testkit::app::s3_bucket(&s3).await;
+    let cluster = Cluster { dir: tmp.path().to_path_buf() };
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let port = free_port();
+    let public_url = format!("https://127.0.0.1:{port}");
+    for node in ["a", "b"] {
+        let toml = format!(
+            r#"public_url = "{public_url}"
+[database]
+url = "{db_url}"
+[blobs]
+url = "s3://{bucket}/blobs"
+[blobs.s3]
+region = "us-east-1"
+endpoint = "{s3}"
+access_key_id = "testing"
+secret_access_key = "testing"
+allow_http = true
+[keys]
+master_key_file = "{keys}/master.key"
+audit_key_file = "{keys}/audit-signing.key"
+[http]
+trusted_proxies = ["127.0.0.1"]
+[cluster]
+node = "{node}"
+lease_secs = {LEASE_SECS}
+[audit]
+checkpoint_interval_secs = 1
+"#,
+            bucket = bucket.bucket,
+            keys = keys.display(),
+        );
+        // One certificate for every node (a deployment's own, in production): node a's, made
+        // by its internal CA, which nginx trusts for both.
+        let toml = match node {
+            "a" => toml,
+            _ => format!(
+                "{toml}[tls]\ncert_file = \"{tls}/server.pem\"\nkey_file = \"{tls}/server.key\"\n",
+                tls = cluster.data("a").join("tls").display()
+            ),
+        };
+        std::fs::write(cluster.config(node), toml).unwrap();
+    }
+
+    // Node a makes the keys and the schema; node b starts on them.
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = cluster.start("a", port_a);
+    let b = cluster.start("b", port_b);
+    assert_eq!(a.url, public_url);
+    assert_eq!(std::fs::metadata(keys.join("master.key")).unwrap().len(), 32, "node a made the key file");
+    let (node_a, node_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+    let lb = Balancer::start(
+        &nginx,
+        &tmp.path().join("nginx"),
+        port,
+        &[node_a.clone(), node_b.clone()],
+        &a.data_dir.join("tls/server.pem"),
+        &a.data_dir.join("tls/server.key"),
+        &a.data_dir.join("tls/ca.pem"),
+    );
+    let browser = browser_for(&lb.url(), &a.ca_pem());
+
+    // --- Sign in through the balancer: onboarding, a token, then password + PIN + code. ---
+    onboard(&browser, &cluster, "alice", &public_url).await;
+    assert_eq!(browser.post("/security/tokens", "/security/tokens", &[("product", "mobileid_totp")]).await.status, 303);
+    let list = browser.get("/security/tokens").await.body;
+    let at = list.find("HVN").unwrap();
+    let serial = list[at..at + 11].to_string();
+    let pin_page = format!("/security/tokens/{serial}/pin");
+    assert_eq!(browser.post(&pin_page, &pin_page, &[("pin", "4917"), ("pin_confirm", "4917")]).await.status, 303);
+    let push = format!("/security/tokens/{serial}/push");
+    let page = browser.post(&push, &push, &[("method", "screen")]).await.body;
+    let uri_at = page.find("otpauth://").unwrap();
+    let uri = page[uri_at..uri_at + page[uri_at..].find('<').unwrap()].replace("&amp;", "&");
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let now = oathtool(&["--totp", "-b", &secret]);
+    let activate = format!("/security/tokens/{serial}/activate");
+    let activated = browser.post("/security/tokens", &activate, &[("code", &now[0])]).await;
+    assert_eq!(activated.status, 303, "{}", activated.body);
+    assert_eq!(browser.post("/security", "/security/signout", &[]).await.status, 303);
+    let window = oathtool(&["--totp", "-w", "1", "-b", &secret]);
+    let signed = browser
+        .post(
+            "/security/signin",
+            "/security/signin",
+            &[("user_id", "alice"), ("password", PASSWORD), ("passcode", &format!("4917{}", window[1]))],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+
+    // Requests alternate between the nodes, and the session holds on both.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        let page = browser.get("/security/tokens").await;
+        assert_eq!(page.status, 200, "signed in on {}: {}", page.node, page.body);
+        assert!(page.body.contains(&serial), "{}", page.body);
+        seen.insert(page.node);
+    }
+    assert_eq!(seen, [node_a.clone(), node_b.clone()].into_iter().collect(), "both nodes answered");
+    // Haven recorded the client's address (nginx's X-Forwarded-For), not nginx's.
+    let signins = audit_rows(&db_url, "signin.succeeded").await;
+    assert!(!signins.is_empty() && signins.iter().all(|(_, source, _)| source == "127.0.0.2"), "{signins:?}");
+
+    // --- Ten wrong passwords, answered by both nodes, lock the account for both. ---
+    assert_eq!(browser.post("/security", "/security/signout", &[]).await.status, 303);
+    let mut failed_on = std::collections::BTreeSet::new();
+    for i in 0..10 {
+        // Each attempt is two requests (the form, then the post): one more now and then shifts
+        // the round robin so that the posts reach both nodes.
+        if i % 2 == 1 {
+            browser.get("/healthz").await;
+        }
+        let wrong = browser
+            .post(
+                "/security/signin",
+                "/security/signin",
+                &[("user_id", "alice"), ("password", &format!("not the password {i}")), ("passcode", "4917000000")],
+            )
+            .await;
+        assert_eq!(wrong.status, 401, "{}", wrong.body);
+        failed_on.insert(wrong.node);
+    }
+    assert_eq!(failed_on.len(), 2, "the failures were spread over both nodes: {failed_on:?}");
+    let code = oathtool(&["--totp", "-b", &secret]);
+    for _ in 0..2 {
+        let refused = browser
+            .post(
+                "/security/signin",
+                "/security/signin",
+                &[("user_id", "alice"), ("password", PASSWORD), ("passcode", &format!("4917{}", code[0]))],
+            )
+            .await;
+        assert_ne!(refused.status, 303, "a locked account does not sign in on {}", refused.node);
+    }
+    let shown = text(&cluster.haven("b", &["users", "show", "alice"]));
+    assert!(shown.to_lowercase().contains("locked"), "{shown}");
+
+    // --- An upload broken off on one node is finished on the other. ---
+    onboard(&browser_for(&lb.url(), &a.ca_pem()), &cluster, "iona", &public_url).await;
+    cluster.haven("a", &["users", "role", "iona", "staff"]);
+    let today = haven_core::Clock::now(&haven_core::clock::SystemClock).date();
+    let today = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
+    cluster.haven("b", &["ig", "record", "iona", "data-security-awareness", &today]);
+    cluster.haven(
+        "a",
+        &["assets", "create", "cohort", "--iao", "iona", "--ig-ref", "IG/00001", "--classification", "pseudonymised"],
+    );
+    let made = cluster.haven("b", &["transfer", "link", "create", "--asset", "cohort", "--as", "iona"]);
+    let drop_link = text(&made)
+        .split_whitespace()
+        .find(|w| w.contains("/transfer/drop/"))
+        .unwrap_or_else(|| panic!("a link in {}", text(&made)))
+        .to_string();
+    let uploads = format!("{drop_link}/uploads");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let sha = hex::encode(haven_crypto::sha256(&data));
+    let tus = browser_for(&lb.url(), &a.ca_pem()).client;
+    let meta = format!("filename {}", base64::engine::general_purpose::STANDARD.encode("cohort.csv"));
+    let created = tus
+        .post(&uploads)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", data.len().to_string())
+        .header("upload-metadata", meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let at = created.headers()["location"].to_str().unwrap().to_string();
+    let at = if at.starts_with("https://") { at } else { format!("{}{at}", lb.url()) };
+    // The first PATCH sends 1 MB and then the client goes away mid-body.
+    let first_half = data[..1_000_000].to_vec();
+    let body = futures::stream::iter(vec![
+        Ok::<_, std::io::Error>(bytes::Bytes::from(first_half)),
+        Err(std::io::Error::other("the client went away")),
+    ]);
+    let broken = tus
+        .patch(&at)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await;
+    assert!(broken.is_err() || !broken.unwrap().status().is_success());
+    // Ask until a node says how far it got, then send the rest to the other node.
+    let (mut offset, mut kept_on) = (0u64, String::new());
+    for _ in 0..50 {
+        let head = tus.head(&at).header("tus-resumable", "1.0.0").send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        offset = head.headers()["upload-offset"].to_str().unwrap().parse().unwrap();
+        kept_on = head.headers()["x-haven-upstream"].to_str().unwrap().to_string();
+        if offset > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(offset > 0 && offset <= 1_000_000, "the part that arrived was kept: {offset}");
+    let mut finished_on = String::new();
+    for _ in 0..2 {
+        // Round robin: one of two consecutive requests goes to the other node.
+        let rest = tus
+            .patch(&at)
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string())
+            .body(data[offset as usize..].to_vec())
+            .send()
+            .await
+            .unwrap();
+        let node = rest.headers()["x-haven-upstream"].to_str().unwrap().to_string();
+        if rest.status() == 204 {
+            finished_on = node;
+            break;
+        }
+        // The same node again: ask where it is and try once more.
+        let head = tus.head(&at).header("tus-resumable", "1.0.0").send().await.unwrap();
+        offset = head.headers()["upload-offset"].to_str().unwrap().parse().unwrap();
+    }
+    assert!(!finished_on.is_empty(), "the rest of the upload was taken");
+    assert_ne!(kept_on, finished_on, "one node told the offset, the other took the rest");
+    let arrivals = text(&cluster.haven("a", &["transfer", "arrivals", "--asset", "cohort"]));
+    assert!(arrivals.contains(&sha), "the stored file's SHA-256 is the sent file's: {arrivals}");
+    eprintln!("upload: broken off, {offset} bytes kept (asked of {kept_on}), finished on {finished_on}");
+
+    // --- The node holding the background lease dies; the other takes over. ---
+    let holder_row = {
+        let mut conn = sqlx::AnyConnection::connect(&db_url).await.unwrap();
+        let row: (String,) =
+            sqlx::query_as("SELECT holder FROM leases WHERE name = 'background'").fetch_one(&mut conn).await.unwrap();
+        row.0
+    };
+    assert!(holder_row.starts_with("a/"), "node a, started first, does the background work: {holder_row}");
+    let (before_seq, _) = checkpoints(&db_url).await;
+    assert!(before_seq > 0, "node a writes checkpoints");
+    let killed_at = Instant::now();
+    a.kill();
+    // Something to checkpoint after the kill, written by node b.
+    cluster.haven("b", &["users", "add", "bo", "--email", "bo@example.org"]);
+    let mut taken = Vec::new();
+    while killed_at.elapsed() < Duration::from_secs(LEASE_SECS * 4) {
+        taken = audit_rows(&db_url, "cluster.lease_taken_over").await;
+        if !taken.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let took = killed_at.elapsed();
+    assert_eq!(taken.len(), 1, "node b took the lease over within {LEASE_SECS} s and a third: {taken:?}");
+    assert!(taken[0].2.contains("\"from\":\"a/"), "{:?}", taken[0]);
+    assert!(taken[0].2.contains("\"holder\":\"b/"), "{:?}", taken[0]);
+    let last = {
+        let mut conn = sqlx::AnyConnection::connect(&db_url).await.unwrap();
+        let row: (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetch_one(&mut conn).await.unwrap();
+        row.0
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while checkpoints(&db_url).await.0 < last && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(checkpoints(&db_url).await.0 >= last, "node b's checkpoints cover what happened after the kill");
+    eprintln!("lease: taken over {:.1} s after node a was killed", took.as_secs_f64());
+
+    // The balancer keeps answering with one node.
+    for _ in 0..4 {
+        // (nginx names each node it tried: a's refusal, then b.)
+        let page = browser.get("/healthz").await;
+        assert!(page.status == 200 && page.node.ends_with(&node_b), "{} {}", page.status, page.node);
+    }
+
+    // The trail both nodes wrote verifies as one chain, with b's checkpoints.
+    let stopped = b.stop();
+    assert!(stopped.success(), "{stopped:?}");
+    let verified = cluster.haven("b", &["audit", "verify"]);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    assert!(text(&verified).contains("Audit trail intact"), "{}", text(&verified));
+    drop(lb);
+}
