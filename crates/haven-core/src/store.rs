@@ -70,6 +70,8 @@ pub trait Tx:
     async fn object_recorded(&mut self, id: &str) -> Result<bool, StoreError>;
     /// An object's record (its wrapped key), if it is recorded.
     async fn object(&mut self, id: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    /// Up to `limit` object records with ids after `after`, in id order (for checking them all).
+    async fn objects_after(&mut self, after: &str, limit: i64) -> Result<Vec<ObjectMeta>, StoreError>;
 }
 
 /// A unit of work with its output type erased; returns whether it wants to commit.

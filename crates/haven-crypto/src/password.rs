@@ -30,6 +30,22 @@ pub fn verify_password(phc: &str, secret: &str) -> bool {
     argon.verify_password(secret.as_bytes(), &parsed).is_ok()
 }
 
+/// Memory (KiB), passes and lanes of [`passphrase_key`]: far above the sign-in hash's, as a
+/// key backup may sit on a disk for years and is opened once in a while, not on every request.
+pub const PASSPHRASE_KDF: (u32, u32, u32) = (256 * 1024, 3, 1);
+
+/// A key from a passphrase and a 16-byte salt (argon2id with [`PASSPHRASE_KDF`]): what encrypts
+/// the deployment's keys in a backup.
+pub fn passphrase_key(passphrase: &[u8], salt: &[u8; 16]) -> Result<crate::keys::Key256, CryptoError> {
+    let (m, t, p) = PASSPHRASE_KDF;
+    let params = Params::new(m, t, p, Some(32)).map_err(|e| CryptoError::Password(e.to_string()))?;
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase, salt, out.as_mut())
+        .map_err(|e| CryptoError::Password(e.to_string()))?;
+    crate::keys::Key256::from_bytes(out.as_ref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +59,13 @@ mod tests {
         assert!(verify_password(&phc, "correct horse battery staple"));
         assert!(!verify_password(&phc, "Correct horse battery staple"));
         assert!(!verify_password("not a hash", "x"));
+    }
+
+    #[test]
+    fn a_passphrase_gives_one_key_per_salt() {
+        let a = passphrase_key(b"violet harbour ledger", &[1; 16]).unwrap();
+        assert_eq!(a.expose(), passphrase_key(b"violet harbour ledger", &[1; 16]).unwrap().expose());
+        assert_ne!(a.expose(), passphrase_key(b"violet harbour ledger", &[2; 16]).unwrap().expose());
+        assert_ne!(a.expose(), passphrase_key(b"violet harbour ledgeR", &[1; 16]).unwrap().expose());
     }
 }

@@ -14,4 +14,4 @@ pub mod upstream;
 
 pub use sql::migrate::{KNOWN_VERSION, schema_version};
 pub use sql::reads::SqlStore;
-pub use sql::{Dialect, connect};
+pub use sql::{Dialect, connect, snapshot_objects};

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod process;
 pub mod transfer;
 pub mod upstream;
+pub mod web;
 
 use std::sync::Mutex;
 

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use haven_testkit::balancer::{Balancer, free_port};
 use haven_testkit::process::Haven;
+use haven_testkit::web::{Browser, PASSWORD, onboarding_link};
 use sqlx::Connection;
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
-const PASSWORD: &str = "cobalt lantern meadow quarrel";
 const LEASE_SECS: u64 = 6;
 
 struct Cluster {
@@ -57,97 +57,24 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-fn field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_string()
-}
-
 fn oathtool(args: &[&str]) -> Vec<String> {
     let out = Command::new("oathtool").args(args).output().expect("run oathtool");
     assert!(out.status.success(), "{}", text(&out));
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
-/// A browser through the balancer, from 127.0.0.2 (so the address Haven records is the
-/// client's, not nginx's 127.0.0.1).
-struct Browser {
-    client: reqwest::Client,
-    url: String,
-}
-
-struct Answer {
-    status: u16,
-    node: String,
-    location: String,
-    body: String,
-}
-
-impl Browser {
-    async fn get(&self, path: &str) -> Answer {
-        let r = self.client.get(format!("{}{path}", self.url)).send().await.unwrap();
-        answer(r).await
-    }
-    async fn post(&self, form_page: &str, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let page = self.get(form_page).await;
-        let csrf = field(&page.body, "csrf_token");
-        let mut all = vec![("csrf_token", csrf.as_str())];
-        all.extend_from_slice(fields);
-        let r = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .header("origin", &self.url)
-            .form(&all)
-            .send()
-            .await
-            .unwrap();
-        answer(r).await
-    }
-}
-
-async fn answer(r: reqwest::Response) -> Answer {
-    let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let (node, location) = (header("x-haven-upstream"), header("location"));
-    Answer { status: r.status().as_u16(), node, location, body: r.text().await.unwrap() }
-}
-
-/// Add `user` on the console and take their onboarding link in `browser` (which is then signed
-/// in as them, with a password and no token yet).
+/// Add `user` on the console and take their onboarding link in `browser`.
 async fn onboard(browser: &Browser, cluster: &Cluster, user: &str, public_url: &str) {
     let added = cluster.haven("a", &["users", "add", user, "--email", &format!("{user}@example.org")]);
-    let link = text(&added).lines().find(|l| l.contains("/security/onboard?token=")).unwrap().trim().to_string();
+    let link = onboarding_link(&text(&added));
     assert!(link.starts_with(public_url), "links name the balancer: {link}");
-    let token = link.split("token=").nth(1).unwrap().to_string();
-    let q = haven_core::identity::SecurityPolicy::default().security_questions;
-    let done = browser
-        .post(
-            &format!("/security/onboard?token={token}"),
-            "/security/onboard",
-            &[
-                ("token", &token),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-                ("question0", &q[0]),
-                ("answer0", "Elm Road"),
-                ("question1", &q[1]),
-                ("answer1", "St Mary's"),
-                ("question2", &q[2]),
-                ("answer2", "Kyoto"),
-            ],
-        )
-        .await;
-    assert_eq!((done.status, done.location.as_str()), (303, "/security/tokens"), "{}", done.body);
+    browser.onboard(&link).await;
 }
 
+/// A browser through the balancer, from 127.0.0.2 (so the address Haven records is the
+/// client's, not nginx's 127.0.0.1).
 fn browser_for(url: &str, ca_pem: &[u8]) -> Browser {
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).unwrap()])
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .local_address(Some("127.0.0.2".parse().unwrap()))
-        .build()
-        .unwrap();
-    Browser { client, url: url.to_string() }
+    Browser::new(url, ca_pem, Some("127.0.0.2".parse().unwrap()))
 }
 
 async fn checkpoints(db_url: &str) -> (i64, i64) {

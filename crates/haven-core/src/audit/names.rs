@@ -110,6 +110,10 @@ pub mod action {
     pub const ICE_STARTED: &str = "ice.started";
     pub const ICE_SWITCHED_FOR_EVERYONE: &str = "ice.switched_for_everyone";
     pub const ICE_SWITCHED_FOR_USER: &str = "ice.switched_for_user";
+    /// A backup of the embedded database, blobs (and keys) was made from the console; a
+    /// backup was restored (recorded in the restored trail).
+    pub const BACKUP_CREATED: &str = "backup.created";
+    pub const BACKUP_RESTORED: &str = "backup.restored";
     pub const KEY_PROJECT_KEY_CREATED: &str = "key.project_key_created";
     /// A node took over a lease (the deployment's background work) whose holder's time ran
     /// out: that node died or lost the database while it held it.

@@ -64,6 +64,20 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     Ok(SqlStore::start(write, read, dialect))
 }
 
+/// The object ids a SQLite copy (`SqlStore::snapshot_sqlite`) records, and its schema version,
+/// read without changing the file: what a backup checks it holds.
+pub async fn snapshot_objects(db: &std::path::Path) -> Result<(Vec<String>, i64), StoreError> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let mut conn = sqlx::AnyConnection::connect(&url).await.db()?;
+    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM objects").fetch_all(&mut conn).await.db()?;
+    let (version,): (i64,) =
+        sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM haven_schema").fetch_one(&mut conn).await.db()?;
+    conn.close().await.db()?;
+    Ok((ids.into_iter().map(|r| r.0).collect(), version))
+}
+
 fn with_create(url: &str, dialect: Dialect) -> String {
     if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
         let sep = if url.contains('?') { '&' } else { '?' };

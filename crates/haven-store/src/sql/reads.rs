@@ -39,6 +39,17 @@ impl SqlStore {
         &self.write
     }
 
+    /// An online, consistent copy of a SQLite database in the file `dest` (which must not
+    /// exist): SQLite's `VACUUM INTO`, read from one snapshot while writers go on.
+    pub async fn snapshot_sqlite(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(StoreError::Database("only a SQLite database is copied this way".into()));
+        }
+        let dest = dest.to_str().ok_or_else(|| StoreError::Database("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1").bind(dest).execute(&self.read).await.db()?;
+        Ok(())
+    }
+
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         super::migrate::schema_version(&self.read).await
     }

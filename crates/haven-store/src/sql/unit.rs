@@ -379,6 +379,16 @@ impl Tx for SqlTx<'_> {
         .bind(id);
         self.optional(q).await?.as_ref().map(super::transfer::object).transpose()
     }
+
+    async fn objects_after(&mut self, after: &str, limit: i64) -> Result<Vec<ObjectMeta>, StoreError> {
+        let q = sqlx::query(
+            "SELECT id, project, key_version, wrapped_key, size, sha256, created_us FROM objects WHERE id > $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit);
+        self.all(q).await?.iter().map(super::transfer::object).collect()
+    }
 }
 
 #[cfg(test)]

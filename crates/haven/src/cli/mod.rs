@@ -13,6 +13,7 @@ mod admin;
 mod apps;
 mod assets;
 mod audit;
+mod backup;
 mod config;
 mod egress;
 mod ig;
@@ -183,6 +184,12 @@ pub enum Command {
         #[command(subcommand)]
         command: SandboxCommand,
     },
+    /// Copy the embedded database, the sealed objects and (encrypted) the keys into a new
+    /// directory, online and consistent.
+    Backup(backup::Backup),
+    /// Restore a backup into a new --data-dir, checking the keys, the audit chain and every
+    /// object before it becomes the data directory.
+    Restore(backup::Restore),
     /// Send files into Haven: into an asset (HAVEN_TOKEN, --url) or through a drop-off link.
     /// Resumes, shows progress, and checks the SHA-256 end to end.
     Upload(Upload),
@@ -224,6 +231,8 @@ impl Command {
             Command::Sandbox { command } => Ok(command.run()),
             Command::Egress { command } => command.run(config).await,
             Command::Upload(upload) => upload.run().await,
+            Command::Backup(backup) => backup.run(config).await,
+            Command::Restore(restore) => restore.run(config).await,
         }
     }
 }
