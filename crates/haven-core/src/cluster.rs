@@ -23,6 +23,19 @@ use crate::{Clock, Rng, to_micros};
 /// The lease under which a node does the deployment's background work.
 pub const BACKGROUND: &str = "background";
 
+/// The lease of a node's name (`node:NAME`): held while a process runs as that node.
+pub fn node_lease(node: &str) -> String {
+    format!("node:{node}")
+}
+
+/// The nodes that are running now: those whose name's lease has not run out.
+pub async fn live_nodes(store: &dyn Store, now_us: i64) -> Result<Vec<String>, CoreError> {
+    let names =
+        crate::store::read(store, move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.live_leases(now_us).await?) }))
+            .await?;
+    Ok(names.into_iter().filter_map(|n| n.strip_prefix("node:").map(str::to_string)).collect())
+}
+
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
@@ -39,6 +52,10 @@ pub trait ClusterTx {
     async fn take_lease(&mut self, name: &str, holder: &str, now_us: i64, until_us: i64) -> Result<bool, StoreError>;
     /// Give `name` up, if `holder` holds it. Whether it did.
     async fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError>;
+    /// The names of the leases whose time has not run out at `now_us`.
+    async fn live_leases(&mut self, now_us: i64) -> Result<Vec<String>, StoreError>;
+    /// Forget `name`, whoever holds it (see [`Lease::seize`]).
+    async fn clear_lease(&mut self, name: &str) -> Result<(), StoreError>;
 }
 
 /// What asking for a lease found.
@@ -135,6 +152,28 @@ impl Lease {
             Taken::Elsewhere { .. } => None,
         };
         Ok(taken)
+    }
+
+    /// Take the lease whoever holds it, without a word in the audit trail: only where nothing
+    /// else can hold it (one `haven serve` on SQLite, whose data directory lock proves it alone;
+    /// its last holder was this node before a crash).
+    pub async fn seize(&self) -> Result<(), CoreError> {
+        let asked = Instant::now();
+        let now_us = to_micros(self.clock.now());
+        let until_us = now_us.saturating_add(i64::try_from(self.time.as_micros()).unwrap_or(i64::MAX));
+        let (name, holder) = (self.name.clone(), self.holder.clone());
+        let taken = transact(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                tx.clear_lease(&name).await?;
+                Ok::<_, CoreError>(tx.take_lease(&name, &holder, now_us, until_us).await?)
+            })
+        })
+        .await?;
+        if taken {
+            *self.believed_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(asked + self.time.mul_f64(2.0 / 3.0));
+        }
+        Ok(())
     }
 
     /// Stop acting as the holder and give the lease up, so another node takes it at once.

@@ -19,6 +19,12 @@ fn project_context(project: &str, version: i64) -> Vec<u8> {
     format!("haven/project-key/{project}/v{version}").into_bytes()
 }
 
+/// Whether `master` opens a project key the database holds (wrapped for `project`, `version`):
+/// whether it is the master key that database was made with.
+pub fn opens(master: &Key256, project: &str, version: i64, wrapped: &[u8]) -> bool {
+    unwrap_key(master, wrapped, &project_context(project, version)).is_ok()
+}
+
 fn object_context(object_id: &str) -> Vec<u8> {
     format!("haven/object-key/{object_id}").into_bytes()
 }

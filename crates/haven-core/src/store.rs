@@ -64,6 +64,9 @@ pub trait Tx:
         at_us: i64,
     ) -> Result<(), StoreError>;
     async fn project_key(&mut self, project: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError>;
+    /// Some project's wrapped key (project, version, wrapped), if any was made: what tells
+    /// whether a master key is the one the database was made with.
+    async fn any_project_key(&mut self) -> Result<Option<(String, i64, Vec<u8>)>, StoreError>;
     async fn insert_object(&mut self, meta: &ObjectMeta) -> Result<(), StoreError>;
     async fn delete_object(&mut self, id: &str) -> Result<bool, StoreError>;
     /// Whether the object is recorded (its key is held).

@@ -17,7 +17,8 @@ use haven_testkit::db::TestDb;
 haven_testkit::contract!(
     one_node_holds_a_lease_until_its_time_runs_out,
     a_released_lease_is_taken_at_once_and_not_reported,
-    of_many_nodes_asking_at_once_one_gets_the_lease
+    of_many_nodes_asking_at_once_one_gets_the_lease,
+    the_sessions_of_a_node_that_is_gone_are_ended_and_no_others
 );
 
 const TIME: Duration = Duration::from_secs(30);
@@ -122,4 +123,65 @@ async fn nodes_starting_at_once_migrate_once() {
     for started in futures::future::join_all(starts).await {
         started.unwrap().unwrap();
     }
+}
+
+/// A node that died and did not come back leaves sessions recorded running: the background
+/// lease's holder ends those of nodes without a live claim on their name, and only those.
+async fn the_sessions_of_a_node_that_is_gone_are_ended_and_no_others(db: TestDb) {
+    use haven_core::workspaces::catalogue::AppKind;
+    use haven_core::workspaces::sessions::{SessionRecord, SessionState};
+    let app = haven_testkit::app::TestApp::builder().db(db).build().await;
+    let store = app.store.clone();
+    let alive = lease_named(&store, &app.clock, "node:b");
+    assert_eq!(alive.take().await.unwrap(), Taken::Held);
+    let gone = lease_named(&store, &app.clock, "node:c");
+    assert_eq!(gone.take().await.unwrap(), Taken::Held);
+    app.clock.advance(20 * SECOND);
+    assert_eq!(alive.take().await.unwrap(), Taken::Held, "b renews; c stopped renewing");
+    app.clock.advance(15 * SECOND);
+    let now_us = haven_core::to_micros(app.clock.now());
+    let live = haven_core::cluster::live_nodes(store.as_ref(), now_us).await.unwrap();
+    assert_eq!(live, ["b"]);
+
+    let record = |id: &str, backend: &str| SessionRecord {
+        id: id.into(),
+        owner: "rita".into(),
+        asset: "heart".into(),
+        app_name: "terminal".into(),
+        app_version: "1".into(),
+        kind: AppKind::Terminal,
+        backend: backend.into(),
+        uid: 200_001,
+        gid: 200_001,
+        state: SessionState::Running,
+        started_us: now_us,
+        ended_us: 0,
+        end_reason: String::new(),
+        token_hash: None,
+    };
+    let records = [record("s-own", "local"), record("s-b", "local@b"), record("s-c", "local@c")];
+    haven_core::transact(store.as_ref(), move |tx| {
+        Box::pin(async move {
+            for r in &records {
+                tx.insert_app_session(r).await?;
+            }
+            Ok::<_, haven_core::CoreError>(())
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(app.state.sessions.end_departed(&live).await.unwrap(), 1);
+    let running: Vec<String> = haven_core::read(store.as_ref(), |tx| {
+        Box::pin(async move { Ok::<_, haven_core::CoreError>(tx.running_app_sessions().await?) })
+    })
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|s| s.id)
+    .collect();
+    assert_eq!(running, ["s-b", "s-own"], "this node's and the live node's sessions run on");
+}
+
+fn lease_named(store: &Arc<dyn Store>, clock: &Arc<FakeClock>, name: &str) -> Lease {
+    Lease::new(name, "n", TIME, store.clone(), clock.clone(), &SystemRng::new()).unwrap()
 }

@@ -10,3 +10,4 @@ pub mod probe;
 pub mod pty;
 pub mod runner;
 pub mod seccomp;
+pub mod slurm;

@@ -65,6 +65,8 @@ pub struct LocalConfig {
     /// Control groups for per-session limits; None where the host has none for Haven (rlimits
     /// alone then).
     pub groups: Option<crate::cgroup::Groups>,
+    /// Batch jobs go to this Slurm cluster instead of running here (sessions still run here).
+    pub slurm: Option<crate::slurm::Slurm>,
 }
 
 /// What a terminal showed last, replayed to a browser that attaches.
@@ -219,6 +221,125 @@ impl LocalBackend {
         if let Some(groups) = &self.config.groups {
             groups.remove_leftovers();
         }
+    }
+
+    /// The name a job of this node has on Slurm: `haven-<backend>-<job id>` (what
+    /// [`LocalBackend::remove_leftovers`] looks for).
+    fn slurm_name(&self, id: &str) -> String {
+        format!("{}{id}", self.slurm_prefix())
+    }
+
+    fn slurm_prefix(&self) -> String {
+        let backend: String =
+            self.config.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+        format!("haven-{backend}-")
+    }
+
+    /// Cancel the Slurm jobs a Haven that died here left (their records were ended at start).
+    pub async fn cancel_slurm_leftovers(&self) {
+        if let Some(slurm) = &self.config.slurm {
+            slurm.cancel_leftovers(&self.slurm_prefix()).await;
+        }
+    }
+
+    /// A batch job as a Slurm job: the same sandbox, started by `sbatch --wait` on a compute
+    /// node; its output is copied into its log as it comes (within the same cap), a cancel or
+    /// its time running out is `scancel`, and its status is the job's.
+    async fn run_job_on_slurm(
+        &self,
+        slurm: &crate::slurm::Slurm,
+        l: Launch,
+        job: Drive,
+    ) -> Result<Outcome, BackendError> {
+        let folder = self.drive_path(&job);
+        let (mut script, log) = tokio::task::spawn_blocking(move || job_files(&folder))
+            .await
+            .map_err(|e| BackendError::Failed(e.to_string()))?
+            .map_err(failed("the job's folder could not be opened"))?;
+        let (cmd, cleanup) = self.sandbox_with(&l, &[], false).await?;
+        let run_dir = cleanup.run_dir.clone();
+        let files = tokio::task::spawn_blocking(move || crate::slurm::write_job_files(&run_dir, &cmd, &mut script))
+            .await
+            .map_err(|e| BackendError::Failed(e.to_string()))?
+            .map_err(failed("the job's files for Slurm could not be written"))?;
+        let minutes = l.deadline_secs.div_ceil(60);
+        let mut submit = slurm.submit(&files, &self.slurm_name(&l.id), minutes);
+        submit.kill_on_drop(true);
+        let mut child = submit.spawn().map_err(failed("sbatch could not be run"))?;
+        let mut stdout = child.stdout.take().ok_or_else(|| BackendError::Failed("sbatch: no output".into()))?;
+        let mut stderr = child.stderr.take().ok_or_else(|| BackendError::Failed("sbatch: no output".into()))?;
+        let mut first = Vec::new();
+        {
+            use tokio::io::AsyncReadExt;
+            let mut byte = [0u8; 1];
+            while first.len() < 64 && stdout.read(&mut byte).await.map_err(failed("sbatch"))? == 1 && byte[0] != b'\n' {
+                first.push(byte[0]);
+            }
+        }
+        let slurm_id: String = String::from_utf8_lossy(&first).split(';').next().unwrap_or_default().trim().to_string();
+        if slurm_id.is_empty() || !slurm_id.bytes().all(|b| b.is_ascii_digit()) {
+            let mut why = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut why).await;
+            let _ = child.wait().await;
+            return Err(BackendError::Failed(format!(
+                "Slurm did not take the job: {}",
+                String::from_utf8_lossy(&why).trim()
+            )));
+        }
+        tracing::info!(job = %l.id, slurm = %slurm_id, "submitted a batch job to Slurm");
+        // The output file, followed into the log through a pipe (keep_log keeps the cap).
+        let (reader, writer) = std::io::pipe().map_err(failed("no pipe"))?;
+        let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
+        let flags = rustix::fs::fcntl_getfl(&reader).map_err(|e| failed("no pipe")(e.into()))?;
+        rustix::fs::fcntl_setfl(&reader, flags | rustix::fs::OFlags::NONBLOCK)
+            .map_err(|e| failed("no pipe")(e.into()))?;
+        let output = tokio::net::unix::pipe::Receiver::from_owned_fd(reader).map_err(failed("no pipe"))?;
+        let (note_tx, note_rx) = oneshot::channel();
+        let logging = tokio::spawn(keep_log(output, tokio::fs::File::from_std(log), note_rx));
+        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        let following = tokio::spawn(follow(files.output.clone(), std::fs::File::from(writer), done_rx));
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
+        let running = Arc::new(Running {
+            pty: None,
+            output: broadcast::channel(1).0,
+            backlog: Mutex::new(VecDeque::new()),
+            last_active_ms: AtomicI64::new(self.now_ms()),
+            viewers: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            kill: Mutex::new(Some(kill_tx)),
+            ended: ended_rx,
+            web: None,
+        });
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running);
+        let _registered = Registered { sessions: self.sessions.clone(), id: l.id.clone(), ended: ended_tx };
+        // However this future ends (dropped included), the Slurm job does not run on.
+        let cancel_on_drop = CancelOnDrop { slurm: Some(slurm.clone()), id: slurm_id.clone() };
+        let deadline = async {
+            match l.deadline_secs {
+                0 => std::future::pending().await,
+                secs => tokio::time::sleep(Duration::from_secs(secs)).await,
+            }
+        };
+        let ended = tokio::select! {
+            s = child.wait() => outcome(s),
+            _ = kill_rx => {
+                slurm.cancel(&slurm_id).await;
+                outcome(child.wait().await)
+            }
+            _ = deadline => {
+                slurm.cancel(&slurm_id).await;
+                let _ = child.wait().await;
+                Outcome::OverTime(l.deadline_secs)
+            }
+        };
+        cancel_on_drop.disarm();
+        let _ = done_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), following).await;
+        let _ = note_tx.send(String::new());
+        drop(cleanup);
+        let _ = tokio::time::timeout(Duration::from_secs(10), logging).await;
+        Ok(ended)
     }
 
     /// Where sessions started from now on reach the package repository.
@@ -387,6 +508,17 @@ impl LocalBackend {
     /// The sandbox's command for `l` (the application's command after `wrap`), with its run
     /// directory made and the repository's socket answered until the [`Cleanup`] is dropped.
     async fn sandbox(&self, l: &Launch, wrap: &[&str]) -> Result<(std::process::Command, Cleanup), BackendError> {
+        self.sandbox_with(l, wrap, true).await
+    }
+
+    /// As [`LocalBackend::sandbox`]; without this host's control groups when `groups` is false
+    /// (a job that runs elsewhere, under its scheduler's limits).
+    async fn sandbox_with(
+        &self,
+        l: &Launch,
+        wrap: &[&str],
+        groups: bool,
+    ) -> Result<(std::process::Command, Cleanup), BackendError> {
         if !crate::runner::running_as_root() {
             return Err(BackendError::Unavailable(
                 "Haven is not running as root here, so a session cannot have an identity of its own; the \
@@ -419,7 +551,7 @@ impl LocalBackend {
         // From here on, whatever fails leaves nothing: the cleanup removes what was made.
         let mut cleanup = Cleanup { run_dir: run_dir.clone(), forwarder, group: None };
         let memory_bytes = l.config.memory_gib.saturating_mul(1 << 30);
-        if let Some(groups) = &self.config.groups {
+        if let Some(groups) = self.config.groups.as_ref().filter(|_| groups) {
             let limits = crate::cgroup::GroupLimits { memory_bytes, processes: l.config.processes };
             let made = groups.make(&l.id, limits).map_err(failed("the session's control group could not be made"))?;
             cleanup.group = Some(made);
@@ -592,6 +724,9 @@ impl SessionBackend for LocalBackend {
     }
 
     async fn run_job(&self, l: Launch, job: Drive) -> Result<Outcome, BackendError> {
+        if let Some(slurm) = self.config.slurm.clone() {
+            return self.run_job_on_slurm(&slurm, l, job).await;
+        }
         let folder = self.drive_path(&job);
         let (script, log) = tokio::task::spawn_blocking(move || job_files(&folder))
             .await
@@ -787,6 +922,59 @@ fn job_files(folder: &Path) -> std::io::Result<(std::fs::File, std::fs::File)> {
         Mode::from_raw_mode(0o600),
     )?;
     Ok((script.into(), log.into()))
+}
+
+/// Copy the growing file `path` (a Slurm job's output) into `to` until `done`, then what is
+/// left; waits for the file to appear (the job may not have started yet).
+async fn follow(path: PathBuf, to: std::fs::File, mut done: tokio::sync::watch::Receiver<bool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut to = tokio::fs::File::from_std(to);
+    let mut from: Option<tokio::fs::File> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let finished = *done.borrow();
+        if from.is_none() {
+            from = tokio::fs::File::open(&path).await.ok();
+        }
+        let mut moved = 0;
+        if let Some(f) = from.as_mut() {
+            while let Ok(n @ 1..) = f.read(&mut buf).await {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+                moved += n;
+            }
+        }
+        if finished {
+            return;
+        }
+        if moved == 0 {
+            let _ = tokio::time::timeout(Duration::from_millis(250), done.changed()).await;
+        }
+    }
+}
+
+/// Cancels a Slurm job if the run that submitted it is dropped before it ended.
+struct CancelOnDrop {
+    slurm: Option<crate::slurm::Slurm>,
+    id: String,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.slurm = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(slurm) = self.slurm.take() {
+            let id = std::mem::take(&mut self.id);
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { slurm.cancel(&id).await });
+            }
+        }
+    }
 }
 
 /// Writes what a job prints to its log, up to [`LOG_BYTES`], then says what was left out and

@@ -78,6 +78,7 @@ pub struct TestAppBuilder {
     scanner: Option<Arc<dyn Scanner>>,
     sessions: SessionsConfig,
     egress: haven_core::egress::EgressConfig,
+    slurm: Option<haven_sandbox::slurm::Slurm>,
 }
 
 impl TestApp {
@@ -98,11 +99,18 @@ impl TestApp {
             scanner: None,
             sessions: SessionsConfig::default(),
             egress: haven_core::egress::EgressConfig::default(),
+            slurm: None,
         }
     }
 }
 
 impl TestAppBuilder {
+    /// Batch jobs go to this Slurm cluster.
+    pub fn slurm(mut self, slurm: haven_sandbox::slurm::Slurm) -> Self {
+        self.slurm = Some(slurm);
+        self
+    }
+
     /// The database (default: a new SQLite database).
     pub fn db(mut self, db: TestDb) -> Self {
         self.db = Some(db);
@@ -224,6 +232,7 @@ impl TestAppBuilder {
             repository: None,
             // Real control groups where the host has them, under a parent of the tests' own.
             groups,
+            slurm: self.slurm.clone(),
         }));
         let sessions = local_sessions.clone();
         let adapters = Adapters {

@@ -721,3 +721,100 @@ async fn a_file_is_copied_within_the_garden() {
     assert_eq!(copied.len(), 2);
     assert!(copied[1].details.contains("outputs:result (2).csv") && copied[1].actor == "rita", "{:?}", copied[1]);
 }
+
+/// Slurm's view of job `name` (`scontrol show job`, which keeps finished jobs for minutes).
+fn slurm_state(conf: &str, name: &str) -> String {
+    let out = std::process::Command::new("scontrol")
+        .args(["show", "job", "--oneliner"])
+        .env("SLURM_CONF", conf)
+        .output()
+        .expect("run scontrol");
+    let all = String::from_utf8_lossy(&out.stdout).into_owned();
+    all.lines()
+        .find(|l| l.contains(&format!("JobName={name} ")))
+        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("JobState=")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Batch jobs on a one-host Slurm cluster (slurm-wlm and munge from Debian, started by
+/// scripts/test): a job becomes an sbatch job that runs in the same sandbox, cannot reach the
+/// network, writes its results into the asset's outputs as the member's identity, and its log
+/// and status come back; a failing job's status and a cancelled one (scancel) too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_jobs_run_on_slurm_in_the_sandbox() {
+    use haven_core::workspaces::jobs::JobState;
+    let Some(conf) = haven_testkit::tool("HAVEN_TEST_SLURM_CONF") else { return };
+    if !sandbox() {
+        return;
+    }
+    let slurm =
+        haven_sandbox::slurm::Slurm { bin_dir: "/usr/bin".into(), conf: Some(conf.clone().into()), partition: None };
+    let w = world_from(TestApp::builder().slurm(slurm)).await;
+    member(&w, "rita").await;
+    let app = &w.app;
+    let console = Caller::console();
+    for (name, command) in [("python", &["/usr/bin/python3"][..]), ("shell", &["/usr/bin/bash"][..])] {
+        let a = NewApp {
+            name: name.into(),
+            version: "1".into(),
+            kind: "terminal".into(),
+            command: command.iter().map(|c| c.to_string()).collect(),
+            ..NewApp::default()
+        };
+        app.state.catalogue.add(&console, a).await.unwrap();
+    }
+    let rita = signed_in("rita", &[], app.state.governance.now_us());
+    let jobs = &app.state.sessions;
+    // A listener on the host: a job that could reach the network would connect to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let python = format!(
+        "import os, socket\nprint('on slurm', os.environ.get('SLURM_JOB_ID', 'no job id in the sandbox'))\n\
+         open('/drives/outputs/slurm.csv', 'w').write('n\\n3\\n')\n\
+         try:\n    socket.create_connection(('127.0.0.1', {port}), 3); print('reached')\n\
+         except OSError as e: print('unreachable', e)\nprint('uid', os.getuid())\n"
+    );
+    let p = jobs.submit_job(&rita, "heart", "python@1", "slurm.py", python.into_bytes()).await.unwrap();
+    let p = until_finished(app, &p.id).await;
+    assert_eq!((p.state, p.exit_code), (JobState::Succeeded, Some(0)), "{p:?}");
+    let text = String::from_utf8_lossy(&jobs.job_log(&rita, &p.id, 1 << 20).await.unwrap().text).into_owned();
+    assert!(text.contains("unreachable") && !text.contains("reached\n"), "{text}");
+    assert!(text.contains("no job id in the sandbox"), "Slurm's environment stays outside: {text}");
+    assert!(text.contains(&format!("uid {}", p.uid)), "{text}");
+    let outputs = app.drive_path(&Drive::Outputs("heart".into()));
+    let written = std::fs::metadata(outputs.join("slurm.csv")).unwrap();
+    assert_eq!((written.uid(), written.gid()), (p.uid, p.gid), "written as the member's identity");
+    assert_eq!(slurm_state(&conf, &format!("haven-local-{}", p.id)), "COMPLETED", "it ran as a Slurm job");
+
+    let failing =
+        jobs.submit_job(&rita, "heart", "shell@1", "fail.sh", b"echo oops >&2\nexit 4\n".to_vec()).await.unwrap();
+    let failing = until_finished(app, &failing.id).await;
+    assert_eq!((failing.state, failing.exit_code), (JobState::Failed, Some(4)), "{failing:?}");
+    assert!(String::from_utf8_lossy(&jobs.job_log(&rita, &failing.id, 1 << 20).await.unwrap().text).contains("oops"));
+
+    // Cancelled while it runs: scancel ends it on Slurm, and its token goes.
+    let long =
+        jobs.submit_job(&rita, "heart", "shell@1", "wait.sh", b"echo waiting; sleep 600\n".to_vec()).await.unwrap();
+    until_one_job_runs(app).await;
+    let name = format!("haven-local-{}", long.id);
+    for _ in 0..100 {
+        if slurm_state(&conf, &name) == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(slurm_state(&conf, &name), "RUNNING");
+    let cancelled = jobs.cancel_job(&rita, &long.id).await.unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    for _ in 0..100 {
+        if app.local_sessions_running() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.local_sessions_running(), 0);
+    assert_eq!(slurm_state(&conf, &name), "CANCELLED");
+    assert!(app.state.packages.repo_tokens(&rita).await.unwrap().is_empty());
+    drop(listener);
+}

@@ -133,13 +133,14 @@ impl App {
     pub fn local_sessions(&self, repository: Option<Repository>) -> LocalBackend {
         let data = self.config.data();
         LocalBackend::new(LocalConfig {
-            name: self.config.cluster.sessions_backend(),
+            name: self.config.sessions_backend(),
             tools: Tools::find(std::path::Path::new("bwrap")).ok(),
             drives_root: self.config.drives_dir(),
             run_root: data.sessions(),
             repository,
             // Sessions are launched by `haven serve` only, which makes their groups.
             groups: None,
+            slurm: self.config.slurm.cluster(),
         })
     }
 

@@ -59,6 +59,39 @@ pub struct Config {
     pub egress: haven_core::egress::EgressConfig,
     /// Several nodes on one database: this node's name and the background work's lease.
     pub cluster: ClusterConfig,
+    /// Batch jobs on a Slurm cluster instead of on this node.
+    pub slurm: SlurmConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlurmConfig {
+    /// Submit batch jobs to Slurm (`sbatch`), in the same sandbox, instead of running them
+    /// here. Sessions still run on the node.
+    pub enabled: bool,
+    /// Where `sbatch`, `scancel` and `squeue` are.
+    pub bin_dir: PathBuf,
+    /// `SLURM_CONF` for them, if not the default.
+    pub conf: Option<PathBuf>,
+    /// The partition jobs go to; the cluster's default when unset.
+    pub partition: Option<String>,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        SlurmConfig { enabled: false, bin_dir: PathBuf::from("/usr/bin"), conf: None, partition: None }
+    }
+}
+
+impl SlurmConfig {
+    /// The cluster jobs go to, when enabled.
+    pub fn cluster(&self) -> Option<haven_sandbox::slurm::Slurm> {
+        self.enabled.then(|| haven_sandbox::slurm::Slurm {
+            bin_dir: self.bin_dir.clone(),
+            conf: self.conf.clone(),
+            partition: self.partition.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,14 +120,6 @@ impl ClusterConfig {
             let host = host.trim();
             if host.is_empty() { "haven".to_string() } else { host.to_string() }
         })
-    }
-
-    /// The local session backend's name in records.
-    pub fn sessions_backend(&self) -> String {
-        match &self.node {
-            Some(n) => format!("local@{n}"),
-            None => "local".to_string(),
-        }
     }
 }
 
@@ -395,6 +420,7 @@ impl Default for Config {
             jobs: haven_core::workspaces::jobs::JobsConfig::default(),
             egress: haven_core::egress::EgressConfig::default(),
             cluster: ClusterConfig::default(),
+            slurm: SlurmConfig::default(),
         }
     }
 }
@@ -626,6 +652,14 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     {
         return bad("cluster.node", "must be 1 to 64 letters, digits, '.', '_' or '-'");
     }
+    if c.slurm.enabled && !c.slurm.bin_dir.join("sbatch").exists() {
+        return bad("slurm.bin_dir", "holds no sbatch: install Slurm's client commands, or name where they are");
+    }
+    if let Some(p) = &c.slurm.partition
+        && (p.is_empty() || !p.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-')))
+    {
+        return bad("slurm.partition", "must be a partition's name (letters, digits, '_', '-')");
+    }
     if !(6..=600).contains(&c.cluster.lease_secs) {
         return bad("cluster.lease_secs", "must be 6 to 600 seconds");
     }
@@ -722,6 +756,17 @@ impl Config {
     /// The paths in the data directory.
     pub fn data(&self) -> DataDir {
         DataDir::new(&self.data_dir)
+    }
+
+    /// The local session backend's name in records: `local@NODE` when named, or on PostgreSQL
+    /// (where several nodes may share the records: the host's name then); `local` on a single
+    /// SQLite node.
+    pub fn sessions_backend(&self) -> String {
+        match (&self.cluster.node, self.database_url().starts_with("sqlite:")) {
+            (Some(n), _) => format!("local@{n}"),
+            (None, false) => format!("local@{}", self.cluster.holder_name()),
+            (None, true) => "local".to_string(),
+        }
     }
 
     /// Where the drives (N:, S:, outputs) live: `drives.root`, else in the data directory.

@@ -1,5 +1,6 @@
 //! The deployment's two keys (master and audit-signing), checked against what the database
-//! recorded when they were first used. Every node of a deployment, and a restored one, must
+//! recorded when they were first used (or, on a database from before that record, against the
+//! project keys and checkpoints it holds). Every node of a deployment, and a restored one, must
 //! have the same keys: a node given another (a mistyped path, a key file not copied) is refused
 //! before it writes anything, rather than making a key of its own that cannot read what the
 //! first protects, or signing checkpoints that do not verify.
@@ -19,39 +20,64 @@ const MASTER_CHECK_CONTEXT: &[u8] = b"haven master key check v1";
 /// The audit signing key's public half.
 const AUDIT_PUBLIC: &str = "keys.audit_public_key";
 
-/// The master key at `path`, created only if the database has never known one.
+/// The master key at `path`, created only on a database that holds nothing it would protect.
+/// A database from before the check was recorded is checked against a project key it holds.
 pub async fn master(store: &dyn Store, path: &Path, rng: &dyn Rng) -> Result<Key256> {
-    let recorded = recorded(store, MASTER_CHECK).await?;
-    let key = Key256::from_bytes(load(path, recorded.is_some(), rng, "master key", "keys.master_key_file")?.as_ref())?;
-    match recorded {
-        Some(check) => {
-            let sealed = hex::decode(check.trim()).unwrap_or_default();
-            if open_secret(&key, &sealed, MASTER_CHECK_CONTEXT).is_err() {
-                bail!(mismatch(path, "master key", "keys.master_key_file"));
-            }
-        }
+    let (recorded, wrapped) = read(store, |tx| {
+        Box::pin(async move {
+            let check = tx.setting(MASTER_CHECK).await?;
+            let wrapped = if check.is_none() { tx.any_project_key().await? } else { None };
+            Ok::<_, CoreError>((check, wrapped))
+        })
+    })
+    .await?;
+    let known = recorded.is_some() || wrapped.is_some();
+    let key = Key256::from_bytes(load(path, known, rng, "master key", "keys.master_key_file")?.as_ref())?;
+    let opens =
+        |check: &str| open_secret(&key, &hex::decode(check.trim()).unwrap_or_default(), MASTER_CHECK_CONTEXT).is_ok();
+    let stored = match recorded {
+        Some(check) => check,
         None => {
-            let sealed = hex::encode(seal_secret(&key, b"haven", MASTER_CHECK_CONTEXT, rng)?);
-            let stored = record(store, MASTER_CHECK, sealed.clone()).await?;
-            let ours = stored == sealed
-                || open_secret(&key, &hex::decode(stored.trim()).unwrap_or_default(), MASTER_CHECK_CONTEXT).is_ok();
-            if !ours {
+            if let Some((project, version, wrapped)) = wrapped
+                && !haven_core::keyring::opens(&key, &project, version, &wrapped)
+            {
                 bail!(mismatch(path, "master key", "keys.master_key_file"));
             }
+            let sealed = hex::encode(seal_secret(&key, b"haven", MASTER_CHECK_CONTEXT, rng)?);
+            record(store, MASTER_CHECK, sealed).await?
         }
+    };
+    if !opens(&stored) {
+        bail!(mismatch(path, "master key", "keys.master_key_file"));
     }
     Ok(key)
 }
 
-/// The audit signing key at `path`, created only if the database has never known one.
+/// The audit signing key at `path`, created only on a database with no signed checkpoint. A
+/// database from before the check was recorded is checked against its newest checkpoint.
 pub async fn audit(store: &dyn Store, path: &Path, rng: &dyn Rng) -> Result<SigningKey> {
-    let recorded = recorded(store, AUDIT_PUBLIC).await?;
-    let seed = load(path, recorded.is_some(), rng, "audit signing key", "keys.audit_key_file")?;
+    let (recorded, newest) = read(store, |tx| {
+        Box::pin(async move {
+            let public = tx.setting(AUDIT_PUBLIC).await?;
+            let newest = if public.is_none() { tx.audit_checkpoints().await?.pop() } else { None };
+            Ok::<_, CoreError>((public, newest))
+        })
+    })
+    .await?;
+    let known = recorded.is_some() || newest.is_some();
+    let seed = load(path, known, rng, "audit signing key", "keys.audit_key_file")?;
     let key = SigningKey::from_seed(seed.as_ref())?;
     let public = hex::encode(key.public_key());
     let stored = match recorded {
         Some(p) => p,
-        None => record(store, AUDIT_PUBLIC, public.clone()).await?,
+        None => {
+            if let Some(c) = newest
+                && !haven_crypto::signing::verify(&key.public_key(), &c.message(), &c.signature)
+            {
+                bail!(mismatch(path, "audit signing key", "keys.audit_key_file"));
+            }
+            record(store, AUDIT_PUBLIC, public.clone()).await?
+        }
     };
     if stored.trim() != public {
         bail!(mismatch(path, "audit signing key", "keys.audit_key_file"));
@@ -77,10 +103,6 @@ fn mismatch(path: &Path, what: &str, setting: &str) -> String {
          Copy it from a node that starts, or set {setting} to the right file.",
         path.display()
     )
-}
-
-async fn recorded(store: &dyn Store, name: &'static str) -> Result<Option<String>> {
-    Ok(read(store, move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.setting(name).await?) })).await?)
 }
 
 /// Record `value` unless a node starting at the same time recorded one first: what is stored.

@@ -1,6 +1,7 @@
 //! The `haven` binary's library: command line, configuration, wiring, TLS and the server.
 
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod datadir;

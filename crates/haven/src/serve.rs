@@ -10,10 +10,13 @@ use anyhow::{Context, Result, anyhow};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use haven_core::accounts;
-use haven_core::cluster::{self, Lease, Taken};
+use haven_core::cluster::Lease;
+use haven_store::Dialect;
 use haven_web::WebConfig;
+use tokio::sync::Notify;
 
 use crate::app::{self, App, Mode};
+use crate::background::Leases;
 use crate::config::Config;
 use crate::listener::{self, PerAddress};
 use crate::tls;
@@ -69,12 +72,13 @@ pub async fn run(config: Config) -> Result<()> {
         Some(std::fs::read_to_string(&paths.ca_cert).context("read the CA certificate")?)
     };
     let local_sessions = Arc::new(haven_sandbox::local::LocalBackend::new(haven_sandbox::local::LocalConfig {
-        name: config.cluster.sessions_backend(),
+        name: config.sessions_backend(),
         tools: haven_sandbox::runner::Tools::find(std::path::Path::new("bwrap")).ok(),
         drives_root: config.drives_dir(),
         run_root: config.data().sessions(),
         repository: None,
         groups: session_groups(),
+        slurm: config.slurm.cluster(),
     }));
     local_sessions.remove_leftovers();
     adapters.sessions = local_sessions.clone();
@@ -111,6 +115,7 @@ pub async fn run(config: Config) -> Result<()> {
     if lost > 0 {
         tracing::warn!(jobs = lost, "batch jobs that ran when Haven last stopped were recorded as failed");
     }
+    local_sessions.cancel_slurm_leftovers().await;
     let governance = state.governance.clone();
     let added = state.packages.bootstrap_allowlist().await?;
     if added > 0 {
@@ -143,18 +148,9 @@ pub async fn run(config: Config) -> Result<()> {
         None => None,
     };
 
-    let lease = Arc::new(Lease::new(
-        cluster::BACKGROUND,
-        &config.cluster.holder_name(),
-        Duration::from_secs(config.cluster.lease_secs),
-        store.clone(),
-        clock.clone(),
-        rng.as_ref(),
-    )?);
-    // Asked once before the workers start, so that a single node does its start-up runs.
-    if let Err(e) = lease.take().await {
-        tracing::warn!(error = %e, "could not ask for the background lease; asking again shortly");
-    }
+    let alone = store.dialect() == Dialect::Sqlite;
+    let leases = Leases::claim(&config, store.clone(), clock.clone(), rng.as_ref(), alone).await?;
+    let lease = leases.work.clone();
     // Registered before the banner: a stop asked for as soon as Haven says it runs is a clean one.
     let stop = Stop::register()?;
     let ca_note = match &ca_pem {
@@ -173,7 +169,14 @@ pub async fn run(config: Config) -> Result<()> {
     if let Some(addr) = admin_addr {
         println!("  Metrics (admin listener): https://{addr}{}", haven_core::paths::METRICS);
     }
-    if let Some(secret) = accounts::issue_bootstrap_link(store.as_ref(), clock.as_ref(), rng.as_ref()).await? {
+    // One link at a time: each start would replace the last (several nodes starting together).
+    if !lease.held() {
+        if !accounts::admin_exists(store.as_ref()).await? {
+            println!();
+            println!("No administrator exists yet: the node doing the background work printed the bootstrap link.");
+            println!("(Run `haven admin bootstrap-link` for a new one.)");
+        }
+    } else if let Some(secret) = accounts::issue_bootstrap_link(store.as_ref(), clock.as_ref(), rng.as_ref()).await? {
         println!();
         println!("No administrator exists yet. Open this one-time link within 1 hour to create the first one:");
         println!("  {public_url}{}", haven_core::paths::bootstrap_with(secret.as_str()));
@@ -186,11 +189,12 @@ pub async fn run(config: Config) -> Result<()> {
             "no malware scanner: arrivals stay \"scan pending\" and cannot be accepted until transfer.clamd names clamd"
         );
     }
-    let keeper = tokio::spawn(keep(lease.clone()));
-    let scans = spawn_transfer_worker(state.transfer.clone(), lease.clone());
-    let sweeps = spawn_blob_sweeper(store.clone(), blobs, clock.clone(), lease.clone());
+    let keeper = leases.spawn();
+    let scans = spawn_transfer_worker(state.transfer.clone(), lease.clone(), leases.taken.clone());
+    let sweeps = spawn_blob_sweeper(store.clone(), blobs, clock.clone(), lease.clone(), leases.taken.clone());
     let session_watch = tokio::spawn(state.sessions.clone().watch());
-    let session_sweeps = spawn_session_sweeper(state.sessions.clone());
+    let session_sweeps =
+        spawn_session_sweeper(state.sessions.clone(), store.clone(), clock.clone(), (!alone).then(|| lease.clone()));
     let job_runner = spawn_job_runner(state.sessions.clone());
     let workers = spawn_workers(
         &config,
@@ -202,6 +206,7 @@ pub async fn run(config: Config) -> Result<()> {
         provider.clone(),
         governance,
         lease.clone(),
+        leases.taken.clone(),
     );
 
     stop.wait().await;
@@ -217,9 +222,7 @@ pub async fn run(config: Config) -> Result<()> {
     sweeps.abort();
     keeper.abort();
     // Handed over at once rather than when its time runs out.
-    if let Err(e) = lease.release().await {
-        tracing::warn!(error = %e, "could not give up the background lease; another node takes it when it lapses");
-    }
+    leases.release().await;
     session_sweeps.abort();
     job_runner.abort();
     match state.sessions.shutdown_jobs().await {
@@ -254,6 +257,7 @@ fn spawn_workers(
     provider: Arc<rustls::crypto::CryptoProvider>,
     governance: Arc<haven_core::governance::Governance>,
     lease: Arc<Lease>,
+    taken: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
     let checkpoint_every = Duration::from_secs(config.audit.checkpoint_interval_secs);
     let tls_cfg = config.tls.clone();
@@ -263,6 +267,8 @@ fn spawn_workers(
         let mut renewals = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tokio::select! {
+                // Taken over from a node that died: its hourly work is due here now.
+                _ = taken.notified() => renewals.reset_immediately(),
                 _ = checkpoints.tick() => {
                     if !lease.held() {
                         continue;
@@ -295,12 +301,14 @@ fn spawn_workers(
 fn spawn_transfer_worker(
     transfer: Arc<haven_core::transfer::uploads::Transfer>,
     lease: Arc<Lease>,
+    taken: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut scans = tokio::time::interval(Duration::from_secs(5));
         let mut sweeps = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tokio::select! {
+                _ = taken.notified() => sweeps.reset_immediately(),
                 _ = scans.tick() => match if lease.held() { transfer.scan_due().await } else { Ok(0) } {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(arrivals = n, "scanned arrivals"),
@@ -372,14 +380,40 @@ fn session_groups() -> Option<haven_sandbox::cgroup::Groups> {
 }
 
 /// Every 15 seconds: idle sessions stopped, ended ones whose processes still run here (stopped
-/// from the console) killed, and those Haven lost (a restart) marked ended.
-fn spawn_session_sweeper(sessions: Arc<haven_core::workspaces::sessions::Sessions>) -> tokio::task::JoinHandle<()> {
+/// from the console) killed, and those Haven lost (a restart) marked ended. With several nodes,
+/// the background lease's holder also ends, every minute, the sessions and jobs of nodes that are
+/// gone.
+fn spawn_session_sweeper(
+    sessions: Arc<haven_core::workspaces::sessions::Sessions>,
+    store: Arc<haven_store::SqlStore>,
+    clock: Arc<dyn haven_core::Clock>,
+    lease: Option<Arc<Lease>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(15));
+        let mut departed = tokio::time::interval(Duration::from_secs(60));
         loop {
-            tick.tick().await;
-            if let Err(e) = sessions.sweep().await {
-                tracing::warn!(error = %e, "the session sweep failed; it runs again in 15 s");
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = sessions.sweep().await {
+                        tracing::warn!(error = %e, "the session sweep failed; it runs again in 15 s");
+                    }
+                }
+                _ = departed.tick(), if lease.is_some() => {
+                    if !lease.as_ref().is_some_and(|l| l.held()) {
+                        continue;
+                    }
+                    let now_us = haven_core::to_micros(clock.now());
+                    let ended = match haven_core::cluster::live_nodes(store.as_ref(), now_us).await {
+                        Ok(live) => sessions.end_departed(&live).await,
+                        Err(e) => Err(e),
+                    };
+                    match ended {
+                        Ok(0) => {}
+                        Ok(n) => tracing::warn!(records = n, "ended the sessions and jobs of nodes that are gone"),
+                        Err(e) => tracing::warn!(error = %e, "could not end the sessions of nodes that are gone"),
+                    }
+                }
             }
         }
     })
@@ -409,11 +443,15 @@ fn spawn_blob_sweeper(
     blobs: Arc<dyn haven_core::blobs::BlobStore>,
     clock: Arc<dyn haven_core::Clock>,
     lease: Arc<Lease>,
+    taken: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
         loop {
-            daily.tick().await;
+            tokio::select! {
+                _ = taken.notified() => daily.reset_immediately(),
+                _ = daily.tick() => {}
+            }
             // Not the holder now: the holder's own daily run covers it.
             if !lease.held() {
                 continue;
@@ -425,38 +463,6 @@ fn spawn_blob_sweeper(
             }
         }
     })
-}
-
-/// Keep the background lease for the life of the server: ask every third of its time. A node
-/// that cannot reach the database stops believing it holds the lease when its time runs out
-/// (`Lease::held`), before any other node may take it.
-async fn keep(lease: Arc<Lease>) {
-    let mut tick = tokio::time::interval(lease.time() / 3);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut had = false;
-    loop {
-        tick.tick().await;
-        match lease.take().await {
-            Ok(Taken::Held) => {
-                if !had {
-                    tracing::info!(holder = lease.holder(), "this node does the background work (it holds the lease)");
-                }
-                had = true;
-            }
-            Ok(Taken::Elsewhere { holder, .. }) => {
-                if had {
-                    tracing::warn!(%holder, "another node took over the background work");
-                } else {
-                    tracing::debug!(%holder, "another node does the background work");
-                }
-                had = false;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not renew the background lease; the work stops here if it runs out");
-                had = lease.held();
-            }
-        }
-    }
 }
 
 /// Forget counted attempts (rate limits, lockouts, aggregated refusals) older than any window

@@ -338,6 +338,20 @@ checkpoint_interval_secs = 1
     assert!(arrivals.contains(&sha), "the stored file's SHA-256 is the sent file's: {arrivals}");
     eprintln!("upload: broken off, {offset} bytes kept (asked of {kept_on}), finished on {finished_on}");
 
+    // --- A second process given node b's name is refused: it would end b's sessions. ---
+    let twin = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--config"])
+        .arg(cluster.config("b"))
+        .arg("--data-dir")
+        .arg(tmp.path().join("twin-data"))
+        .env_remove("HAVEN_CONFIG")
+        .env("HAVEN_METRICS__LISTEN", "127.0.0.1:0")
+        .env("HAVEN_HTTP__SESSIONS_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(twin.status.code(), Some(1), "{}", text(&twin));
+    assert!(text(&twin).contains("another haven serve runs as node \"b\""), "{}", text(&twin));
+
     // --- The node holding the background lease dies; the other takes over. ---
     let holder_row = {
         let mut conn = sqlx::AnyConnection::connect(&db_url).await.unwrap();
@@ -345,7 +359,7 @@ checkpoint_interval_secs = 1
             sqlx::query_as("SELECT holder FROM leases WHERE name = 'background'").fetch_one(&mut conn).await.unwrap();
         row.0
     };
-    assert!(holder_row.starts_with("a/"), "node a, started first, does the background work: {holder_row}");
+    assert!(holder_row.starts_with("a@"), "node a, started first, does the background work: {holder_row}");
     let (before_seq, _) = checkpoints(&db_url).await;
     assert!(before_seq > 0, "node a writes checkpoints");
     let killed_at = Instant::now();
@@ -362,8 +376,8 @@ checkpoint_interval_secs = 1
     }
     let took = killed_at.elapsed();
     assert_eq!(taken.len(), 1, "node b took the lease over within {LEASE_SECS} s and a third: {taken:?}");
-    assert!(taken[0].2.contains("\"from\":\"a/"), "{:?}", taken[0]);
-    assert!(taken[0].2.contains("\"holder\":\"b/"), "{:?}", taken[0]);
+    assert!(taken[0].2.contains("\"from\":\"a@"), "{:?}", taken[0]);
+    assert!(taken[0].2.contains("\"holder\":\"b@"), "{:?}", taken[0]);
     let last = {
         let mut conn = sqlx::AnyConnection::connect(&db_url).await.unwrap();
         let row: (i64,) =

@@ -396,8 +396,8 @@ fn sandbox_check_says_which_isolation_sessions_get() {
 /// Every node, and a restored Haven, needs the keys the database was made with: a key file that
 /// is missing (a path not copied) or another key is refused before anything is written, and no
 /// new key is made in its place.
-#[test]
-fn another_or_a_missing_key_is_refused_not_replaced() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_or_a_missing_key_is_refused_not_replaced() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let d = data.to_str().unwrap();
@@ -433,4 +433,45 @@ fn another_or_a_missing_key_is_refused_not_replaced() {
     put(&audit, &audit_bytes);
     let out = haven(&["audit", "verify", "--data-dir", d]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // A database from before the keys' checks were recorded: checked against the project keys
+    // and the newest checkpoint it holds, not taken on trust.
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}/haven.db", data.display());
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    conn.execute("DELETE FROM settings WHERE key LIKE 'keys.%'").await.unwrap();
+    conn.close().await.unwrap();
+    std::fs::remove_file(&master).unwrap();
+    let out = haven(&["users", "list", "--data-dir", d]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not exist, but this database was made with a master key"), "{err}");
+    assert!(!master.exists(), "no new master key was made");
+    put(&master, &[7u8; 32]);
+    let err = String::from_utf8_lossy(&haven(&["users", "list", "--data-dir", d]).stderr).to_string();
+    assert!(err.contains("is not the master key this database was made with"), "{err}");
+    put(&master, &master_bytes);
+    put(&audit, &[9u8; 32]);
+    let err = String::from_utf8_lossy(&haven(&["users", "list", "--data-dir", d]).stderr).to_string();
+    assert!(err.contains("is not the audit signing key this database was made with"), "{err}");
+    put(&audit, &audit_bytes);
+    let out = haven(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// One node on SQLite killed and started again: its data directory's lock proves it alone, so
+/// it takes its leases back at once (no takeover in the audit trail), and, with no administrator
+/// yet, prints a bootstrap link again.
+#[test]
+fn a_single_node_killed_and_restarted_takes_its_work_back_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    Haven::start(Path::new(BIN), &data, &[], &[]).kill();
+    let again = Haven::start(Path::new(BIN), &data, &[], &[]);
+    assert!(again.bootstrap_link.is_some(), "the restarted node prints the bootstrap link");
+    assert!(again.stop().success());
+    let d = data.to_str().unwrap();
+    let export = haven(&["audit", "export", "--data-dir", d, "--since", "2000-01-01", "--format", "jsonl"]);
+    let trail = String::from_utf8_lossy(&export.stdout);
+    assert!(!trail.contains("cluster.lease_taken_over"), "{trail}");
 }

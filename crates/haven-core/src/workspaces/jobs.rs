@@ -595,6 +595,11 @@ impl Sessions {
         Ok(n)
     }
 
+    /// Record a running job failed for `reason` (its node is gone). Whether it was running.
+    pub(super) async fn fail_job(&self, id: &str, reason: &str) -> Result<bool, CoreError> {
+        self.finish(id, JobState::Failed, None, actor::SYSTEM, reason, action::JOB_ENDED).await
+    }
+
     /// Stop the jobs running here (Haven is stopping), recording why first. How many.
     pub async fn shutdown_jobs(&self) -> Result<u32, CoreError> {
         let here: Vec<String> =

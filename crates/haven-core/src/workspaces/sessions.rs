@@ -743,6 +743,40 @@ impl Sessions {
         Ok(n)
     }
 
+    /// On the background lease's holder, with several nodes: sessions and running batch jobs
+    /// recorded on a node that is gone (no live claim on its name in `live_nodes`: it died and
+    /// did not come back, or was renamed) are recorded ended, their tokens deleted, so that they
+    /// stop counting against their owners' limits. How many.
+    pub async fn end_departed(&self, live_nodes: &[String]) -> Result<u32, CoreError> {
+        let mine = self.backend.name().to_string();
+        let departed = |backend: &str| {
+            backend != mine
+                && !backend.is_empty()
+                && !backend.strip_prefix("local@").is_some_and(|node| live_nodes.iter().any(|n| n == node))
+        };
+        let running = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move {
+                let sessions = tx.running_app_sessions().await?;
+                let jobs = tx.jobs_in_state(crate::workspaces::jobs::JobState::Running, u32::MAX).await?;
+                Ok::<_, CoreError>((sessions, jobs))
+            })
+        })
+        .await?;
+        let mut n = 0;
+        for s in running.0.iter().filter(|s| departed(&s.backend)) {
+            if self.end(&s.id, actor::SYSTEM, &format!("its node ({}) stopped", s.backend)).await? {
+                n += 1;
+            }
+        }
+        for j in running.1.iter().filter(|j| departed(&j.backend)) {
+            let reason = format!("its node ({}) stopped while it ran; submit it again", j.backend);
+            if self.fail_job(&j.id, &reason).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Stop every session running here (Haven is stopping), recording why. How many.
     pub async fn shutdown(&self) -> Result<u32, CoreError> {
         let mut n = 0;

@@ -34,6 +34,15 @@ impl ClusterTx for SqlTx<'_> {
         Ok(self.exec(q).await? == 1)
     }
 
+    async fn live_leases(&mut self, now_us: i64) -> Result<Vec<String>, StoreError> {
+        let q = sqlx::query("SELECT name FROM leases WHERE expires_us >= $1 ORDER BY name").bind(now_us);
+        self.all(q).await?.iter().map(|r| r.col("name")).collect()
+    }
+
+    async fn clear_lease(&mut self, name: &str) -> Result<(), StoreError> {
+        self.exec(sqlx::query("DELETE FROM leases WHERE name = $1").bind(name)).await.map(|_| ())
+    }
+
     async fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
         let q = sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder);
         Ok(self.exec(q).await? == 1)

@@ -113,9 +113,9 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreErr
         return Err(StoreError::NewerSchema { found: current, known: KNOWN_VERSION });
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        let mut tx = pool.begin().await.db()?;
+        let mut tx = pool.begin_with(dialect.begin()).await.db()?;
         // Several nodes starting at once on PostgreSQL: one migrates, the others wait here and
-        // then find the migration applied. (SQLite's write lock does the same for one file.)
+        // then find the migration applied. (On SQLite, BEGIN IMMEDIATE takes the write lock.)
         if dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await.db()?;
         }
@@ -125,9 +125,14 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreErr
         .execute(&mut *tx)
         .await
         .db()?;
-        let done =
-            sqlx::query("SELECT 1 FROM haven_schema WHERE version = $1").bind(m.version).fetch_optional(&mut *tx);
-        if done.await.db()?.is_some() {
+        // Read again under the lock: another node may have migrated meanwhile, or (a newer
+        // Haven started beside this one) past what this one knows.
+        let (now,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM haven_schema").fetch_one(&mut *tx).await.db()?;
+        if now > KNOWN_VERSION {
+            return Err(StoreError::NewerSchema { found: now, known: KNOWN_VERSION });
+        }
+        if now >= m.version {
             continue;
         }
         let sql = match dialect {

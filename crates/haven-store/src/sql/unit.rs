@@ -350,6 +350,11 @@ impl Tx for SqlTx<'_> {
         self.optional(q).await?.map(|r| Ok((r.col("version")?, r.col("wrapped")?))).transpose()
     }
 
+    async fn any_project_key(&mut self) -> Result<Option<(String, i64, Vec<u8>)>, StoreError> {
+        let q = sqlx::query("SELECT project, version, wrapped FROM project_keys ORDER BY project, version LIMIT 1");
+        self.optional(q).await?.map(|r| Ok((r.col("project")?, r.col("version")?, r.col("wrapped")?))).transpose()
+    }
+
     async fn insert_object(&mut self, m: &ObjectMeta) -> Result<(), StoreError> {
         let q = sqlx::query(
             "INSERT INTO objects (id, project, key_version, wrapped_key, size, sha256, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7)",

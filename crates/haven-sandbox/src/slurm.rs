@@ -1,0 +1,176 @@
+//! Batch jobs on a Slurm cluster: the same sandbox command a job runs with here, submitted with
+//! `sbatch --wait`, so that the job's exit status is sbatch's and a cancel is `scancel`. What the
+//! command needs besides its arguments travels in files of the run directory (root's, 0700, on
+//! storage the compute nodes share): the environment (it holds the job's repository token, so it
+//! is in a script there rather than in what Slurm stores), the seccomp filters (bubblewrap reads
+//! them from descriptors 3 and 4), and a copy of the job's script as its standard input.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where Slurm's commands are, and where jobs go.
+#[derive(Debug, Clone)]
+pub struct Slurm {
+    /// The directory holding `sbatch`, `scancel` and `squeue`.
+    pub bin_dir: PathBuf,
+    /// `SLURM_CONF` for those commands, when not the default.
+    pub conf: Option<PathBuf>,
+    /// The partition jobs go to (Slurm's default when None).
+    pub partition: Option<String>,
+}
+
+/// The files a submitted job runs from.
+pub struct JobFiles {
+    /// What `sbatch` is given: it only starts the job script (what Slurm keeps has no secrets).
+    pub batch: PathBuf,
+    /// Where the job's output goes while it runs (copied into its log by Haven).
+    pub output: PathBuf,
+}
+
+impl Slurm {
+    fn command(&self, name: &str) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(self.bin_dir.join(name));
+        if let Some(conf) = &self.conf {
+            c.env("SLURM_CONF", conf);
+        }
+        c.stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// `sbatch --wait` for `files`, named `name`, for at most `minutes` (0: the partition's
+    /// limit): it prints the job's id, then exits with the job's status when it ends.
+    pub fn submit(&self, files: &JobFiles, name: &str, minutes: u64) -> tokio::process::Command {
+        let mut c = self.command("sbatch");
+        c.args(["--wait", "--parsable", "--export=NONE", "--open-mode=append"]);
+        c.arg(format!("--job-name={name}"));
+        c.arg("--output").arg(&files.output);
+        if minutes > 0 {
+            c.arg(format!("--time={minutes}"));
+        }
+        if let Some(p) = &self.partition {
+            c.arg(format!("--partition={p}"));
+        }
+        c.arg(&files.batch);
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        c
+    }
+
+    /// Cancel job `id` (a number sbatch printed).
+    pub async fn cancel(&self, id: &str) {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return;
+        }
+        let mut c = self.command("scancel");
+        c.arg(id).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        if let Err(e) = c.status().await {
+            tracing::warn!(job = id, error = %e, "scancel could not be run");
+        }
+    }
+
+    /// Cancel the jobs whose names start with `prefix` (this node's, left by a Haven that died:
+    /// their records were ended as it started again).
+    pub async fn cancel_leftovers(&self, prefix: &str) {
+        let mut c = self.command("squeue");
+        c.args(["--noheader", "--format=%i %j"]).stdout(std::process::Stdio::piped());
+        let Ok(out) = c.output().await else {
+            tracing::warn!("squeue could not be run: jobs a dead Haven left on Slurm are not cancelled");
+            return;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((id, name)) = line.trim().split_once(' ')
+                && name.starts_with(prefix)
+            {
+                tracing::warn!(job = id, name, "cancelling a Slurm job a Haven that stopped left running");
+                self.cancel(id).await;
+            }
+        }
+    }
+}
+
+/// Write the job's files into `run_dir`: `cmd` (the sandbox command, with its environment) as a
+/// script, the seccomp filters, and `stdin`'s bytes.
+pub fn write_job_files(
+    run_dir: &Path,
+    cmd: &std::process::Command,
+    stdin: &mut std::fs::File,
+) -> std::io::Result<JobFiles> {
+    let filters = crate::seccomp::filters().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (guard, deny, input) = (run_dir.join("seccomp-guard"), run_dir.join("seccomp-deny"), run_dir.join("stdin"));
+    private(&guard, &filters.guard)?;
+    private(&deny, &filters.deny)?;
+    let mut copy = open_private(&input)?;
+    std::io::copy(stdin, &mut copy)?;
+    copy.sync_all()?;
+
+    let mut script = b"#!/bin/sh\n".to_vec();
+    script.extend_from_slice(b"exec 3<");
+    script.extend_from_slice(&quote(guard.as_os_str()));
+    script.extend_from_slice(b" 4<");
+    script.extend_from_slice(&quote(deny.as_os_str()));
+    script.extend_from_slice(b" <");
+    script.extend_from_slice(&quote(input.as_os_str()));
+    script.extend_from_slice(b"\nexec /usr/bin/env -i");
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            let mut pair = k.to_os_string();
+            pair.push("=");
+            pair.push(v);
+            script.push(b' ');
+            script.extend_from_slice(&quote(&pair));
+        }
+    }
+    script.push(b' ');
+    script.extend_from_slice(&quote(cmd.get_program()));
+    for a in cmd.get_args() {
+        script.push(b' ');
+        script.extend_from_slice(&quote(a));
+    }
+    script.push(b'\n');
+    let job = run_dir.join("job.sh");
+    private(&job, &script)?;
+    let batch = run_dir.join("job.sbatch");
+    let mut wrapper = b"#!/bin/sh\nexec /bin/sh ".to_vec();
+    wrapper.extend_from_slice(&quote(job.as_os_str()));
+    wrapper.push(b'\n');
+    private(&batch, &wrapper)?;
+    Ok(JobFiles { batch, output: run_dir.join("output") })
+}
+
+/// `s` in single quotes for sh (a quote inside becomes `'\''`).
+fn quote(s: &OsStr) -> Vec<u8> {
+    let mut out = vec![b'\''];
+    for &b in s.as_bytes() {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+fn private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = open_private(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_for_sh() {
+        assert_eq!(quote(OsStr::new("a b")), b"'a b'");
+        assert_eq!(quote(OsStr::new("it's")), b"'it'\\''s'");
+        assert_eq!(quote(OsStr::new("$(rm -rf /)")), b"'$(rm -rf /)'");
+    }
+}
