@@ -28,8 +28,11 @@ pub fn node_lease(node: &str) -> String {
     format!("node:{node}")
 }
 
-/// The nodes that are running now: those whose name's lease has not run out.
-pub async fn live_nodes(store: &dyn Store, now_us: i64) -> Result<Vec<String>, CoreError> {
+/// The nodes that may still be running: those whose name's claim has not run out, or ran out
+/// less than `grace_us` ago (a database outage lets every claim lapse at once; the nodes renew
+/// when it is back).
+pub async fn live_nodes(store: &dyn Store, now_us: i64, grace_us: i64) -> Result<Vec<String>, CoreError> {
+    let now_us = now_us.saturating_sub(grace_us);
     let names =
         crate::store::read(store, move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.live_leases(now_us).await?) }))
             .await?;
@@ -54,8 +57,9 @@ pub trait ClusterTx {
     async fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError>;
     /// The names of the leases whose time has not run out at `now_us`.
     async fn live_leases(&mut self, now_us: i64) -> Result<Vec<String>, StoreError>;
-    /// Forget `name`, whoever holds it (see [`Lease::seize`]).
-    async fn clear_lease(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Forget `name` if `holder` holds it, or whoever does when `holder` is None (see
+    /// [`Lease::seize`]). Whether a row went.
+    async fn clear_lease(&mut self, name: &str, holder: Option<&str>) -> Result<bool, StoreError>;
 }
 
 /// What asking for a lease found.
@@ -158,13 +162,23 @@ impl Lease {
     /// else can hold it (one `haven serve` on SQLite, whose data directory lock proves it alone;
     /// its last holder was this node before a crash).
     pub async fn seize(&self) -> Result<(), CoreError> {
+        self.replace(None).await.map(|_| ())
+    }
+
+    /// Take the lease from `holder`, a process known to be dead (this node's previous run on
+    /// this host), without waiting for its time to run out; not if another has it by now.
+    pub async fn take_from(&self, holder: &str) -> Result<bool, CoreError> {
+        self.replace(Some(holder.to_string())).await
+    }
+
+    async fn replace(&self, from: Option<String>) -> Result<bool, CoreError> {
         let asked = Instant::now();
         let now_us = to_micros(self.clock.now());
         let until_us = now_us.saturating_add(i64::try_from(self.time.as_micros()).unwrap_or(i64::MAX));
         let (name, holder) = (self.name.clone(), self.holder.clone());
         let taken = transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
-                tx.clear_lease(&name).await?;
+                tx.clear_lease(&name, from.as_deref()).await?;
                 Ok::<_, CoreError>(tx.take_lease(&name, &holder, now_us, until_us).await?)
             })
         })
@@ -173,7 +187,7 @@ impl Lease {
             *self.believed_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some(asked + self.time.mul_f64(2.0 / 3.0));
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// Stop acting as the holder and give the lease up, so another node takes it at once.

@@ -140,7 +140,7 @@ async fn the_sessions_of_a_node_that_is_gone_are_ended_and_no_others(db: TestDb)
     assert_eq!(alive.take().await.unwrap(), Taken::Held, "b renews; c stopped renewing");
     app.clock.advance(15 * SECOND);
     let now_us = haven_core::to_micros(app.clock.now());
-    let live = haven_core::cluster::live_nodes(store.as_ref(), now_us).await.unwrap();
+    let live = haven_core::cluster::live_nodes(store.as_ref(), now_us, 0).await.unwrap();
     assert_eq!(live, ["b"]);
 
     let record = |id: &str, backend: &str| SessionRecord {
@@ -184,4 +184,52 @@ async fn the_sessions_of_a_node_that_is_gone_are_ended_and_no_others(db: TestDb)
 
 fn lease_named(store: &Arc<dyn Store>, clock: &Arc<FakeClock>, name: &str) -> Lease {
     Lease::new(name, "n", TIME, store.clone(), clock.clone(), &SystemRng::new()).unwrap()
+}
+
+/// The trail verified in parts side by side gives what the whole verifier gives, intact and
+/// tampered with (an edit, a deletion, a rewritten link at a part's edge), for any number of parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trail_verified_in_parts_says_what_the_whole_verifier_says() {
+    use haven_core::audit::{NewAuditEvent, verify_trail, verify_trail_parts};
+    let db = haven_testkit::db::sqlite().await;
+    let store: Arc<dyn Store> = Arc::new(db.another_node().await);
+    for chunk in 0..10 {
+        haven_core::transact(store.as_ref(), move |tx| {
+            Box::pin(async move {
+                for i in 0..100 {
+                    let e = NewAuditEvent::new(time::OffsetDateTime::UNIX_EPOCH, "alice", "test.event")
+                        .target(&format!("t{chunk}-{i}"));
+                    tx.append_audit(e).await?;
+                }
+                Ok::<_, haven_core::StoreError>(())
+            })
+        })
+        .await
+        .unwrap();
+    }
+    let spawn =
+        |f| -> futures::future::BoxFuture<'static, _> { Box::pin(async move { tokio::spawn(f).await.unwrap() }) };
+    let compare = |label: &'static str| {
+        let store = store.clone();
+        async move {
+            let whole = verify_trail(store.as_ref(), [0u8; 32], &mut |_| {}).await.unwrap();
+            for parts in [1, 2, 3, 7, 2000] {
+                let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let split = verify_trail_parts(store.clone(), [0u8; 32], parts, seen, &spawn).await.unwrap();
+                assert_eq!(split.problem, whole.problem, "{label}, {parts} parts");
+                assert_eq!(split.events, whole.events, "{label}, {parts} parts");
+            }
+            whole
+        }
+    };
+    assert_eq!(compare("intact").await.events, 1000);
+    db.execute("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete").await;
+    // 501 starts the second of two parts: its link rewritten to match itself.
+    db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 700").await;
+    assert!(compare("edited").await.problem.is_some());
+    db.execute("UPDATE audit_events SET actor = 'alice' WHERE seq = 700").await;
+    db.execute("DELETE FROM audit_events WHERE seq = 501").await;
+    assert!(compare("deleted at a part's start").await.problem.is_some());
+    db.execute("DELETE FROM audit_events WHERE seq = 334").await;
+    assert!(compare("deleted twice").await.problem.is_some());
 }

@@ -223,16 +223,14 @@ impl LocalBackend {
         }
     }
 
-    /// The name a job of this node has on Slurm: `haven-<backend>-<job id>` (what
-    /// [`LocalBackend::remove_leftovers`] looks for).
+    /// The name a job of this node has on Slurm: `haven_<backend, in hex>_<job id>`, one name
+    /// per node and job that no other node's can start with (what leftovers are found by).
     fn slurm_name(&self, id: &str) -> String {
         format!("{}{id}", self.slurm_prefix())
     }
 
     fn slurm_prefix(&self) -> String {
-        let backend: String =
-            self.config.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
-        format!("haven-{backend}-")
+        format!("haven_{}_", hex::encode(self.config.name.as_bytes()))
     }
 
     /// Cancel the Slurm jobs a Haven that died here left (their records were ended at start).
@@ -258,16 +256,23 @@ impl LocalBackend {
             .map_err(failed("the job's folder could not be opened"))?;
         let (cmd, cleanup) = self.sandbox_with(&l, &[], false).await?;
         let run_dir = cleanup.run_dir.clone();
-        let files = tokio::task::spawn_blocking(move || crate::slurm::write_job_files(&run_dir, &cmd, &mut script))
-            .await
-            .map_err(|e| BackendError::Failed(e.to_string()))?
-            .map_err(failed("the job's files for Slurm could not be written"))?;
+        let identity = (l.identity.uid, l.identity.gid);
+        // A little more than the log keeps, so that keep_log still says output was cut.
+        let cap = haven_core::workspaces::jobs::LOG_BYTES + 64 * 1024;
+        let files = tokio::task::spawn_blocking(move || {
+            crate::slurm::write_job_files(&run_dir, &cmd, &mut script, identity, cap)
+        })
+        .await
+        .map_err(|e| BackendError::Failed(e.to_string()))?
+        .map_err(failed("the job's files for Slurm could not be written"))?;
         let minutes = l.deadline_secs.div_ceil(60);
         let mut submit = slurm.submit(&files, &self.slurm_name(&l.id), minutes);
         submit.kill_on_drop(true);
         let mut child = submit.spawn().map_err(failed("sbatch could not be run"))?;
         let mut stdout = child.stdout.take().ok_or_else(|| BackendError::Failed("sbatch: no output".into()))?;
         let mut stderr = child.stderr.take().ok_or_else(|| BackendError::Failed("sbatch: no output".into()))?;
+        // From here, whatever happens, the Slurm job does not run on (once its id is known).
+        let mut cancel_on_drop = CancelOnDrop { slurm: Some(slurm.clone()), id: String::new() };
         let mut first = Vec::new();
         {
             use tokio::io::AsyncReadExt;
@@ -287,6 +292,15 @@ impl LocalBackend {
             )));
         }
         tracing::info!(job = %l.id, slurm = %slurm_id, "submitted a batch job to Slurm");
+        cancel_on_drop.id = slurm_id.clone();
+        // What sbatch says while it waits (retries while the controller is away), to the log.
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(%line, "sbatch");
+            }
+        });
         // The output file, followed into the log through a pipe (keep_log keeps the cap).
         let (reader, writer) = std::io::pipe().map_err(failed("no pipe"))?;
         let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
@@ -313,26 +327,31 @@ impl LocalBackend {
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running);
         let _registered = Registered { sessions: self.sessions.clone(), id: l.id.clone(), ended: ended_tx };
-        // However this future ends (dropped included), the Slurm job does not run on.
-        let cancel_on_drop = CancelOnDrop { slurm: Some(slurm.clone()), id: slurm_id.clone() };
         let deadline = async {
             match l.deadline_secs {
                 0 => std::future::pending().await,
                 secs => tokio::time::sleep(Duration::from_secs(secs)).await,
             }
         };
+        // sbatch --wait looks at the job every few seconds at first, then less often: after a
+        // cancel it is not waited for (the job is cancelled; sbatch is stopped).
         let ended = tokio::select! {
             s = child.wait() => outcome(s),
             _ = kill_rx => {
                 slurm.cancel(&slurm_id).await;
+                let _ = child.start_kill();
                 outcome(child.wait().await)
             }
             _ = deadline => {
                 slurm.cancel(&slurm_id).await;
+                let _ = child.start_kill();
                 let _ = child.wait().await;
                 Outcome::OverTime(l.deadline_secs)
             }
         };
+        // sbatch may have ended before the job (killed, or it lost the controller): said again,
+        // as it does nothing to a job that ended.
+        slurm.cancel(&slurm_id).await;
         cancel_on_drop.disarm();
         let _ = done_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), following).await;
@@ -968,11 +987,9 @@ impl CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
+        // Blocking, so that it is done even as the runtime shuts down.
         if let Some(slurm) = self.slurm.take() {
-            let id = std::mem::take(&mut self.id);
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { slurm.cancel(&id).await });
-            }
+            slurm.cancel_now(&self.id);
         }
     }
 }

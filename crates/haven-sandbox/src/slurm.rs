@@ -1,9 +1,11 @@
 //! Batch jobs on a Slurm cluster: the same sandbox command a job runs with here, submitted with
 //! `sbatch --wait`, so that the job's exit status is sbatch's and a cancel is `scancel`. What the
-//! command needs besides its arguments travels in files of the run directory (root's, 0700, on
-//! storage the compute nodes share): the environment (it holds the job's repository token, so it
-//! is in a script there rather than in what Slurm stores), the seccomp filters (bubblewrap reads
-//! them from descriptors 3 and 4), and a copy of the job's script as its standard input.
+//! command needs besides its arguments travels in files of the run directory (on storage the
+//! compute nodes share, readable by root only): the environment (it holds the job's repository
+//! token, so it is exported by a script there: never in what Slurm stores, nor on any command
+//! line a compute node's users could list), the seccomp filters (bubblewrap reads them from
+//! descriptors 3 and 4), and a copy of the job's script as its standard input. The job's output
+//! is capped in the job itself, so that the file Slurm writes cannot grow past the log's cap.
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -33,6 +35,8 @@ pub struct JobFiles {
 impl Slurm {
     fn command(&self, name: &str) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(self.bin_dir.join(name));
+        // Nothing of Haven's environment (an SBATCH_* or SLURM_* variable would change the job).
+        c.env_clear().env("PATH", "/usr/bin:/bin");
         if let Some(conf) = &self.conf {
             c.env("SLURM_CONF", conf);
         }
@@ -58,30 +62,51 @@ impl Slurm {
         c
     }
 
-    /// Cancel job `id` (a number sbatch printed).
+    /// Cancel job `id` (a number sbatch printed); it is idempotent, so it is also said after a
+    /// job ended.
     pub async fn cancel(&self, id: &str) {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return;
         }
         let mut c = self.command("scancel");
         c.arg(id).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        if let Err(e) = c.status().await {
-            tracing::warn!(job = id, error = %e, "scancel could not be run");
+        match c.status().await {
+            Ok(s) if s.success() => {}
+            Ok(s) => tracing::warn!(job = id, status = %s, "scancel failed: the Slurm job may still run"),
+            Err(e) => tracing::warn!(job = id, error = %e, "scancel could not be run: the Slurm job may still run"),
         }
     }
 
-    /// Cancel the jobs whose names start with `prefix` (this node's, left by a Haven that died:
-    /// their records were ended as it started again).
+    /// As [`Slurm::cancel`], from where nothing can be awaited (a run dropped part-way).
+    pub fn cancel_now(&self, id: &str) {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return;
+        }
+        let mut c = std::process::Command::new(self.bin_dir.join("scancel"));
+        c.env_clear().env("PATH", "/usr/bin:/bin");
+        if let Some(conf) = &self.conf {
+            c.env("SLURM_CONF", conf);
+        }
+        let _ = c.arg(id).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status();
+    }
+
+    /// Cancel this user's jobs named exactly `<prefix><32 hex digits>` (a node's, left by a
+    /// Haven that died: their records were ended as it started again).
     pub async fn cancel_leftovers(&self, prefix: &str) {
         let mut c = self.command("squeue");
-        c.args(["--noheader", "--format=%i %j"]).stdout(std::process::Stdio::piped());
-        let Ok(out) = c.output().await else {
-            tracing::warn!("squeue could not be run: jobs a dead Haven left on Slurm are not cancelled");
-            return;
+        c.args(["--me", "--noheader", "--format=%i %j"]).stdout(std::process::Stdio::piped());
+        let out = match c.output().await {
+            Ok(out) if out.status.success() => out,
+            _ => {
+                tracing::warn!("squeue failed: jobs a Haven that died left on Slurm are not cancelled");
+                return;
+            }
         };
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some((id, name)) = line.trim().split_once(' ')
-                && name.starts_with(prefix)
+                && name.strip_prefix(prefix).is_some_and(|rest| {
+                    rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                })
             {
                 tracing::warn!(job = id, name, "cancelling a Slurm job a Haven that stopped left running");
                 self.cancel(id).await;
@@ -91,11 +116,15 @@ impl Slurm {
 }
 
 /// Write the job's files into `run_dir`: `cmd` (the sandbox command, with its environment) as a
-/// script, the seccomp filters, and `stdin`'s bytes.
+/// script, the seccomp filters, and `stdin`'s bytes. The job refuses to run on a compute node
+/// where the job's identities belong to someone (`uid`, `gid`): they must be Haven's alone there
+/// too. What it prints is cut at `cap` bytes.
 pub fn write_job_files(
     run_dir: &Path,
     cmd: &std::process::Command,
     stdin: &mut std::fs::File,
+    (uid, gid): (u32, u32),
+    cap: u64,
 ) -> std::io::Result<JobFiles> {
     let filters = crate::seccomp::filters().map_err(|e| std::io::Error::other(e.to_string()))?;
     let (guard, deny, input) = (run_dir.join("seccomp-guard"), run_dir.join("seccomp-deny"), run_dir.join("stdin"));
@@ -104,43 +133,61 @@ pub fn write_job_files(
     let mut copy = open_private(&input)?;
     std::io::copy(stdin, &mut copy)?;
     copy.sync_all()?;
+    let status = run_dir.join("status");
 
     let mut script = b"#!/bin/sh\n".to_vec();
-    script.extend_from_slice(b"exec 3<");
-    script.extend_from_slice(&quote(guard.as_os_str()));
-    script.extend_from_slice(b" 4<");
-    script.extend_from_slice(&quote(deny.as_os_str()));
-    script.extend_from_slice(b" <");
-    script.extend_from_slice(&quote(input.as_os_str()));
-    script.extend_from_slice(b"\nexec /usr/bin/env -i");
+    script.extend_from_slice(
+        format!(
+            "if getent passwd {uid} >/dev/null || getent group {gid} >/dev/null; then\n  echo 'Haven: this compute node has \
+             an account or group with the id {uid} or {gid}: the job would not be alone in its sandbox; ask the \
+             operators to reserve Haven'\\''s ids on every node' >&2\n  exit 125\nfi\n"
+        )
+        .as_bytes(),
+    );
     for (k, v) in cmd.get_envs() {
         if let Some(v) = v {
+            script.extend_from_slice(b"export ");
             let mut pair = k.to_os_string();
             pair.push("=");
             pair.push(v);
-            script.push(b' ');
-            script.extend_from_slice(&quote(&pair));
+            script.extend_from_slice(&quote(&pair)?);
+            script.push(b'\n');
         }
     }
-    script.push(b' ');
-    script.extend_from_slice(&quote(cmd.get_program()));
+    script.extend_from_slice(b"{ (exec 3<");
+    script.extend_from_slice(&quote(guard.as_os_str())?);
+    script.extend_from_slice(b" 4<");
+    script.extend_from_slice(&quote(deny.as_os_str())?);
+    script.extend_from_slice(b" <");
+    script.extend_from_slice(&quote(input.as_os_str())?);
+    script.extend_from_slice(b"; exec ");
+    script.extend_from_slice(&quote(cmd.get_program())?);
     for a in cmd.get_args() {
         script.push(b' ');
-        script.extend_from_slice(&quote(a));
+        script.extend_from_slice(&quote(a)?);
     }
-    script.push(b'\n');
+    script.extend_from_slice(b") 2>&1; echo $? >");
+    script.extend_from_slice(&quote(status.as_os_str())?);
+    script.extend_from_slice(format!("; }} | {{ head -c {cap}; cat >/dev/null; }}\nexit \"$(cat ").as_bytes());
+    script.extend_from_slice(&quote(status.as_os_str())?);
+    script.extend_from_slice(b")\"\n");
     let job = run_dir.join("job.sh");
     private(&job, &script)?;
     let batch = run_dir.join("job.sbatch");
-    let mut wrapper = b"#!/bin/sh\nexec /bin/sh ".to_vec();
-    wrapper.extend_from_slice(&quote(job.as_os_str()));
+    // Nothing in the environment the job script starts with: it exports its own.
+    let mut wrapper = b"#!/bin/sh\nexec /usr/bin/env -i /bin/sh ".to_vec();
+    wrapper.extend_from_slice(&quote(job.as_os_str())?);
     wrapper.push(b'\n');
     private(&batch, &wrapper)?;
     Ok(JobFiles { batch, output: run_dir.join("output") })
 }
 
-/// `s` in single quotes for sh (a quote inside becomes `'\''`).
-fn quote(s: &OsStr) -> Vec<u8> {
+/// `s` in single quotes for sh (a quote inside becomes `'\''`); a NUL, which sh would drop, is
+/// refused.
+fn quote(s: &OsStr) -> std::io::Result<Vec<u8>> {
+    if s.as_bytes().contains(&0) {
+        return Err(std::io::Error::other("a NUL byte in the job's command or environment"));
+    }
     let mut out = vec![b'\''];
     for &b in s.as_bytes() {
         if b == b'\'' {
@@ -150,7 +197,7 @@ fn quote(s: &OsStr) -> Vec<u8> {
         }
     }
     out.push(b'\'');
-    out
+    Ok(out)
 }
 
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
@@ -169,8 +216,10 @@ mod tests {
 
     #[test]
     fn words_are_quoted_for_sh() {
-        assert_eq!(quote(OsStr::new("a b")), b"'a b'");
-        assert_eq!(quote(OsStr::new("it's")), b"'it'\\''s'");
-        assert_eq!(quote(OsStr::new("$(rm -rf /)")), b"'$(rm -rf /)'");
+        assert_eq!(quote(OsStr::new("a b")).unwrap(), b"'a b'");
+        assert_eq!(quote(OsStr::new("it's")).unwrap(), b"'it'\\''s'");
+        assert_eq!(quote(OsStr::new("$(rm -rf /)")).unwrap(), b"'$(rm -rf /)'");
+        assert_eq!(quote(OsStr::new("two\nlines")).unwrap(), b"'two\nlines'");
+        assert!(quote(OsStr::new("a\0b")).is_err());
     }
 }

@@ -7,14 +7,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use haven_core::audit::{AuditEvent, ChainVerifier, NewAuditEvent, verify_trail};
+use haven_core::audit::{AuditEvent, ChainVerifier, NewAuditEvent, verify_trail, verify_trail_parts};
 use haven_core::{StoreError, transact};
 use haven_crypto::audit_chain::GENESIS;
 use haven_store::SqlStore;
 
 const APPENDS: usize = 20_000;
 const CONCURRENCY: usize = 256;
-const VERIFY_EVENTS: i64 = 200_000;
+/// Events in the trail the verification benchmarks read (`BENCH_VERIFY_EVENTS`, default 200,000).
+fn verify_events() -> i64 {
+    std::env::var("BENCH_VERIFY_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000)
+}
 
 fn new_event(i: usize) -> NewAuditEvent {
     NewAuditEvent::new(time::OffsetDateTime::UNIX_EPOCH, "alice", "bench.event")
@@ -102,15 +105,31 @@ fn bench(c: &mut Criterion) {
         });
 
         let (vstore, _vdir) = rt.block_on(open(kind)).unwrap();
-        rt.block_on(fill(&vstore, VERIFY_EVENTS));
-        g.throughput(Throughput::Elements(VERIFY_EVENTS as u64));
+        let n = verify_events();
+        rt.block_on(fill(&vstore, n));
+        g.throughput(Throughput::Elements(n as u64));
         g.bench_function("verify_from_database", |b| {
             b.to_async(&rt).iter(|| {
                 let s = vstore.clone();
                 async move {
                     let v = verify_trail(s.as_ref(), [0u8; 32], &mut |_| {}).await.unwrap();
                     assert_eq!(v.problem, None);
-                    assert_eq!(v.events as i64, VERIFY_EVENTS);
+                    assert_eq!(v.events as i64, n);
+                }
+            })
+        });
+        // As `haven audit verify` does: one part per core, each on a task of its own.
+        g.bench_function("verify_from_database_in_parts", |b| {
+            b.to_async(&rt).iter(|| {
+                let s: Arc<dyn haven_core::Store> = vstore.clone();
+                async move {
+                    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                    let spawn = |f| -> futures::future::BoxFuture<'static, _> {
+                        Box::pin(async move { tokio::spawn(f).await.unwrap() })
+                    };
+                    let v = verify_trail_parts(s, [0u8; 32], 2, seen, &spawn).await.unwrap();
+                    assert_eq!(v.problem, None);
+                    assert_eq!(v.events as i64, n);
                 }
             })
         });
@@ -118,17 +137,18 @@ fn bench(c: &mut Criterion) {
     }
 
     // The chain check itself, on events already in memory.
-    let mut events = Vec::with_capacity(VERIFY_EVENTS as usize);
+    let n = verify_events();
+    let mut events = Vec::with_capacity(n as usize);
     let mut scratch = Vec::new();
     let (mut seq, mut hash) = (0, GENESIS);
-    for i in 0..VERIFY_EVENTS as usize {
+    for i in 0..n as usize {
         let e = AuditEvent::chain(new_event(i), seq, hash, &mut scratch);
         (seq, hash) = (e.seq, e.hash);
         events.push(e);
     }
     let mut g = c.benchmark_group("audit_chain");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(VERIFY_EVENTS as u64));
+    g.throughput(Throughput::Elements(n as u64));
     g.bench_function("verify_in_memory", |b| {
         b.iter(|| {
             let mut v = ChainVerifier::new([0u8; 32], Vec::new());

@@ -15,6 +15,11 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Run `sql` below the port (a test that tampers with what Haven wrote).
+    pub async fn execute(&self, sql: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(self.store.pool()).await.expect("run SQL");
+    }
+
     /// Another store over the same database, with its own connections and writer: what a
     /// second Haven node has.
     pub async fn another_node(&self) -> SqlStore {

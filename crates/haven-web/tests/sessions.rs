@@ -722,6 +722,25 @@ async fn a_file_is_copied_within_the_garden() {
     assert!(copied[1].details.contains("outputs:result (2).csv") && copied[1].actor == "rita", "{:?}", copied[1]);
 }
 
+/// What Slurm names job `id` of the backend `local`: `haven_<"local" in hex>_<id>`.
+fn slurm_name(id: &str) -> String {
+    format!("haven_6c6f63616c_{id}")
+}
+
+/// Slurm's state of job `name` once it settles on `want` (it may show COMPLETING a moment after
+/// sbatch --wait returned), or what it shows after 20 s.
+async fn slurm_settles(conf: &str, name: &str, want: &str) -> String {
+    let mut state = String::new();
+    for _ in 0..80 {
+        state = slurm_state(conf, name);
+        if state == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    state
+}
+
 /// Slurm's view of job `name` (`scontrol show job`, which keeps finished jobs for minutes).
 fn slurm_state(conf: &str, name: &str) -> String {
     let out = std::process::Command::new("scontrol")
@@ -785,7 +804,7 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     let outputs = app.drive_path(&Drive::Outputs("heart".into()));
     let written = std::fs::metadata(outputs.join("slurm.csv")).unwrap();
     assert_eq!((written.uid(), written.gid()), (p.uid, p.gid), "written as the member's identity");
-    assert_eq!(slurm_state(&conf, &format!("haven-local-{}", p.id)), "COMPLETED", "it ran as a Slurm job");
+    assert_eq!(slurm_settles(&conf, &slurm_name(&p.id), "COMPLETED").await, "COMPLETED", "it ran as a Slurm job");
 
     let failing =
         jobs.submit_job(&rita, "heart", "shell@1", "fail.sh", b"echo oops >&2\nexit 4\n".to_vec()).await.unwrap();
@@ -793,18 +812,22 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     assert_eq!((failing.state, failing.exit_code), (JobState::Failed, Some(4)), "{failing:?}");
     assert!(String::from_utf8_lossy(&jobs.job_log(&rita, &failing.id, 1 << 20).await.unwrap().text).contains("oops"));
 
+    // A job that prints more than a log keeps: cut in the job itself (the file Slurm writes
+    // stays small), and the log says so.
+    let loud = b"head -c 20000000 /dev/zero | tr '\\0' x\n".to_vec();
+    let loud = jobs.submit_job(&rita, "heart", "shell@1", "loud.sh", loud).await.unwrap();
+    let loud = until_finished(app, &loud.id).await;
+    assert_eq!(loud.state, JobState::Succeeded, "{loud:?}");
+    let log = jobs.job_log(&rita, &loud.id, 32 << 20).await.unwrap();
+    assert!(log.text.len() <= (haven_core::workspaces::jobs::LOG_BYTES as usize) + 1024, "{}", log.text.len());
+    assert!(String::from_utf8_lossy(&log.text).contains("more bytes of output were not kept"));
+
     // Cancelled while it runs: scancel ends it on Slurm, and its token goes.
     let long =
         jobs.submit_job(&rita, "heart", "shell@1", "wait.sh", b"echo waiting; sleep 600\n".to_vec()).await.unwrap();
     until_one_job_runs(app).await;
-    let name = format!("haven-local-{}", long.id);
-    for _ in 0..100 {
-        if slurm_state(&conf, &name) == "RUNNING" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(slurm_state(&conf, &name), "RUNNING");
+    let name = slurm_name(&long.id);
+    assert_eq!(slurm_settles(&conf, &name, "RUNNING").await, "RUNNING");
     let cancelled = jobs.cancel_job(&rita, &long.id).await.unwrap();
     assert_eq!(cancelled.state, JobState::Cancelled);
     for _ in 0..100 {
@@ -814,7 +837,7 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(app.local_sessions_running(), 0);
-    assert_eq!(slurm_state(&conf, &name), "CANCELLED");
+    assert_eq!(slurm_settles(&conf, &name, "CANCELLED").await, "CANCELLED");
     assert!(app.state.packages.repo_tokens(&rita).await.unwrap().is_empty());
     drop(listener);
 }

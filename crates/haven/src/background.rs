@@ -47,7 +47,9 @@ impl Leases {
             claim_name(&node, clock.as_ref(), &name).await?;
             match work.take().await {
                 // This node's previous run, which died here: no need to wait for it to lapse.
-                Ok(Taken::Elsewhere { holder, .. }) if dead_predecessor(&holder, &name) => work.seize().await?,
+                Ok(Taken::Elsewhere { holder, .. }) if dead_predecessor(&holder, &name) => {
+                    work.take_from(&holder).await?;
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not ask for the background lease; asking again shortly"),
             }
@@ -81,8 +83,9 @@ async fn claim_name(node: &Lease, clock: &dyn Clock, name: &str) -> Result<()> {
             Taken::Held => return Ok(()),
             Taken::Elsewhere { holder, .. } if dead_predecessor(&holder, name) => {
                 tracing::info!(%holder, "this node's previous run on this host has died: taking its name back");
-                node.seize().await?;
-                return Ok(());
+                if node.take_from(&holder).await? {
+                    return Ok(());
+                }
             }
             Taken::Elsewhere { holder, until_us } => {
                 if first_seen.is_some_and(|seen| until_us > seen) {
@@ -109,12 +112,17 @@ async fn claim_name(node: &Lease, clock: &dyn Clock, name: &str) -> Result<()> {
 /// This process as a lease's holder: the node's name, this boot of the host and this pid, so that
 /// a node started again on the same host can tell its own predecessor that died.
 fn process_mark(name: &str) -> String {
-    format!("{name}@{}.{}", boot_id(), std::process::id())
+    format!("{name}@{}.{}", host_mark(), std::process::id())
 }
 
-fn boot_id() -> String {
+/// This boot of the host and this pid namespace (containers on one host share the boot, not
+/// their pids): a pid means the same process only where both agree.
+fn host_mark() -> String {
     let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    id.trim().chars().filter(char::is_ascii_hexdigit).take(8).collect()
+    let boot: String = id.trim().chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    let ns = std::fs::read_link("/proc/self/ns/pid").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let ns: String = ns.chars().filter(char::is_ascii_digit).collect();
+    if boot.is_empty() || ns.is_empty() { String::new() } else { format!("{boot}-{ns}") }
 }
 
 /// Whether `holder` (as [`process_mark`] made it, with the lease's tag after `/`) was a process
@@ -123,9 +131,9 @@ fn dead_predecessor(holder: &str, name: &str) -> bool {
     let Some(mark) = holder.strip_prefix(name).and_then(|r| r.strip_prefix('@')) else { return false };
     let Some((boot, pid)) = mark.split('/').next().and_then(|m| m.split_once('.')) else { return false };
     let Ok(pid) = pid.parse::<u32>() else { return false };
-    let booted = boot_id();
-    !booted.is_empty()
-        && boot == booted
+    let here = host_mark();
+    !here.is_empty()
+        && boot == here
         && pid != std::process::id()
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

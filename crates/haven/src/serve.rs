@@ -60,6 +60,9 @@ pub async fn run(config: Config) -> Result<()> {
     let mut adapters = app.adapters()?;
     let blobs = adapters.blobs.clone();
     let App { config, store, clock, rng, audit_key, .. } = app;
+    // This node's name first, before anything ends sessions or jobs recorded under it.
+    let alone = store.dialect() == Dialect::Sqlite;
+    let leases = Leases::claim(&config, store.clone(), clock.clone(), rng.as_ref(), alone).await?;
 
     let paths = tls::Paths::new(&config.data())?;
     let (cert_path, key_path) = tls::prepare(&paths, &config.tls, clock.now())?;
@@ -148,8 +151,6 @@ pub async fn run(config: Config) -> Result<()> {
         None => None,
     };
 
-    let alone = store.dialect() == Dialect::Sqlite;
-    let leases = Leases::claim(&config, store.clone(), clock.clone(), rng.as_ref(), alone).await?;
     let lease = leases.work.clone();
     // Registered before the banner: a stop asked for as soon as Haven says it runs is a clean one.
     let stop = Stop::register()?;
@@ -221,8 +222,6 @@ pub async fn run(config: Config) -> Result<()> {
     scans.abort();
     sweeps.abort();
     keeper.abort();
-    // Handed over at once rather than when its time runs out.
-    leases.release().await;
     session_sweeps.abort();
     job_runner.abort();
     match state.sessions.shutdown_jobs().await {
@@ -236,6 +235,8 @@ pub async fn run(config: Config) -> Result<()> {
         Err(e) => tracing::warn!(error = %e, "the sessions' ends could not all be recorded; the next start does"),
     }
     session_watch.abort();
+    // Handed over at once rather than when its time runs out, once this node's own are ended.
+    leases.release().await;
     if let Ok(Some(seq)) = haven_core::audit::write_checkpoint(store.as_ref(), audit_key, clock.now()).await {
         tracing::info!(seq, "wrote a final audit checkpoint");
     }
@@ -404,7 +405,8 @@ fn spawn_session_sweeper(
                         continue;
                     }
                     let now_us = haven_core::to_micros(clock.now());
-                    let ended = match haven_core::cluster::live_nodes(store.as_ref(), now_us).await {
+                    let grace_us = 3 * i64::try_from(lease.as_ref().map(|l| l.time().as_micros()).unwrap_or(0)).unwrap_or(0);
+                    let ended = match haven_core::cluster::live_nodes(store.as_ref(), now_us, grace_us).await {
                         Ok(live) => sessions.end_departed(&live).await,
                         Err(e) => Err(e),
                     };

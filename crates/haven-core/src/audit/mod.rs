@@ -327,6 +327,155 @@ impl ChainVerifier {
     }
 }
 
+impl ChainVerifier {
+    /// A verifier for the part of a chain after event `after` (whose hash is `prev_hash`), with
+    /// the checkpoints that fall in that part, their signatures already checked.
+    fn resume(after: i64, prev_hash: [u8; 32], mut checkpoints: Vec<Checkpoint>, last_good_checkpoint: i64) -> Self {
+        checkpoints.sort_by_key(|c| c.seq);
+        ChainVerifier {
+            checkpoints,
+            next_checkpoint: 0,
+            last_good_checkpoint,
+            prev_hash,
+            last_seq: after,
+            events: 0,
+            scratch: Vec::with_capacity(512),
+            problem: None,
+        }
+    }
+}
+
+/// The check of one part, to be run where the caller likes (a task of its own).
+pub type PartCheck = futures::future::BoxFuture<'static, Result<Part, crate::StoreError>>;
+
+/// One part of the trail, `from..=to`, checked on its own (see [`verify_trail_parts`]).
+pub struct Part {
+    from: i64,
+    /// The stored link of its first event (what the part before must end with).
+    first_prev: Option<[u8; 32]>,
+    last_hash: [u8; 32],
+    verification: Verification,
+}
+
+/// Check events `from..=to` as the whole chain would be, trusting the first event's link to the
+/// one before (the part before checks that it ends there). The last part (`last`) also takes the
+/// checkpoints beyond `to`, so that a truncated trail is found.
+async fn verify_part(
+    store: std::sync::Arc<dyn crate::Store>,
+    checkpoints: std::sync::Arc<Vec<Checkpoint>>,
+    (from, to, last): (i64, i64, bool),
+    seen: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Part, crate::StoreError> {
+    use futures::StreamExt;
+    use std::sync::atomic::Ordering;
+    let mine: Vec<Checkpoint> =
+        checkpoints.iter().filter(|c| c.seq >= from && (last || c.seq <= to)).cloned().collect();
+    let good_before = checkpoints.iter().filter(|c| c.seq < from).map(|c| c.seq).max().unwrap_or(0);
+    let mut events = store.audit_events(from, i64::MIN);
+    let mut verifier: Option<ChainVerifier> = None;
+    let mut first_prev = None;
+    let mut counted = 0u64;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        // The last part reads on to the end, as the whole verifier does.
+        if !last && event.seq > to {
+            break;
+        }
+        let v = verifier.get_or_insert_with(|| {
+            // The first part starts at the genesis; any other from its first event's link.
+            let prev = if from == 1 { GENESIS } else { event.prev_hash };
+            first_prev = Some(event.prev_hash);
+            ChainVerifier::resume(from - 1, prev, mine.clone(), good_before)
+        });
+        if !v.push(&event) {
+            break;
+        }
+        counted += 1;
+        if counted.is_multiple_of(10_000) {
+            seen.fetch_add(10_000, Ordering::Relaxed);
+        }
+    }
+    seen.fetch_add(counted % 10_000, Ordering::Relaxed);
+    let v = verifier.unwrap_or_else(|| ChainVerifier::resume(from - 1, GENESIS, mine, good_before));
+    let last_hash = v.prev_hash;
+    let ended_at = v.last_seq;
+    let mut verification = if last {
+        v.finish()
+    } else {
+        Verification { events: v.events, checkpoints: 0, last_seq: v.last_seq, problem: v.problem }
+    };
+    // A part that stops short lost its last events (the next part starts after them).
+    if !last && verification.problem.is_none() && ended_at < to {
+        verification.problem = Some(Problem::Missing { expected: ended_at + 1, found: to + 1 });
+    }
+    Ok(Part { from, first_prev, last_hash, verification })
+}
+
+/// Verify the whole trail in `parts` ranges side by side, each through `spawn` (a task of its
+/// own, so that reading and hashing use every core): each part is checked as [`verify_trail`]
+/// checks the whole, then the parts' joins (each part's last hash is the next part's first link).
+/// The result is the one [`verify_trail`] gives: the first problem in sequence order. `seen`
+/// counts the events checked so far, for progress.
+pub async fn verify_trail_parts(
+    store: std::sync::Arc<dyn crate::Store>,
+    public_key: [u8; 32],
+    parts: usize,
+    seen: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    spawn: &dyn Fn(PartCheck) -> PartCheck,
+) -> Result<Verification, crate::StoreError> {
+    let (checkpoints, head) = crate::read(store.as_ref(), |tx| {
+        Box::pin(async move { Ok::<_, crate::StoreError>((tx.audit_checkpoints().await?, tx.audit_head().await?.0)) })
+    })
+    .await?;
+    // Every signature first, as the whole verifier does.
+    let signed = ChainVerifier::new(public_key, checkpoints.clone());
+    if signed.is_done() {
+        return Ok(signed.finish());
+    }
+    let checkpoints = std::sync::Arc::new(checkpoints);
+    let parts = i64::try_from(parts.max(1)).unwrap_or(1).min(head.max(1));
+    let per = (head + parts - 1) / parts.max(1);
+    let mut running = Vec::new();
+    for i in 0..parts {
+        let from = 1 + i * per;
+        let to = if i == parts - 1 { head } else { ((i + 1) * per).min(head) };
+        let last = i == parts - 1;
+        let part = verify_part(store.clone(), checkpoints.clone(), (from, to, last), seen.clone());
+        running.push(spawn(Box::pin(part)));
+    }
+    let mut done = Vec::with_capacity(running.len());
+    for part in running {
+        done.push(part.await?);
+    }
+    Ok(join_parts(done, checkpoints.len() as u64))
+}
+
+fn join_parts(parts: Vec<Part>, checkpoints: u64) -> Verification {
+    let mut events = 0;
+    let mut last_seq = 0;
+    let mut before: Option<[u8; 32]> = None;
+    for p in parts {
+        // A problem at the part's very first event is that event's, whatever the link says
+        // (a missing or edited first event), as the whole verifier would report it.
+        let own_first = p.verification.problem.as_ref().is_some_and(|q| q.first_bad_seq() <= p.from);
+        if !own_first
+            && let (Some(end), Some(first)) = (before, p.first_prev)
+            && end != first
+        {
+            return Verification { events, checkpoints, last_seq, problem: Some(Problem::BrokenLink { seq: p.from }) };
+        }
+        events += p.verification.events;
+        if p.verification.events > 0 {
+            last_seq = p.verification.last_seq;
+        }
+        if p.verification.problem.is_some() {
+            return Verification { events, checkpoints, last_seq, problem: p.verification.problem };
+        }
+        before = Some(p.last_hash);
+    }
+    Verification { events, checkpoints, last_seq, problem: None }
+}
+
 /// Make a signed checkpoint for the head (`seq`, `hash`).
 pub fn sign_checkpoint(
     key: &haven_crypto::signing::SigningKey,

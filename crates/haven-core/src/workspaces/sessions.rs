@@ -749,10 +749,10 @@ impl Sessions {
     /// stop counting against their owners' limits. How many.
     pub async fn end_departed(&self, live_nodes: &[String]) -> Result<u32, CoreError> {
         let mine = self.backend.name().to_string();
+        // Only `local@NODE` records: a name with no claim at all (`local`, from a node of an
+        // earlier version during a rolling upgrade) is left alone.
         let departed = |backend: &str| {
-            backend != mine
-                && !backend.is_empty()
-                && !backend.strip_prefix("local@").is_some_and(|node| live_nodes.iter().any(|n| n == node))
+            backend != mine && backend.strip_prefix("local@").is_some_and(|node| !live_nodes.iter().any(|n| n == node))
         };
         let running = read(self.store.as_ref(), move |tx| {
             Box::pin(async move {

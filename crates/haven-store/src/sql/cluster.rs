@@ -39,8 +39,14 @@ impl ClusterTx for SqlTx<'_> {
         self.all(q).await?.iter().map(|r| r.col("name")).collect()
     }
 
-    async fn clear_lease(&mut self, name: &str) -> Result<(), StoreError> {
-        self.exec(sqlx::query("DELETE FROM leases WHERE name = $1").bind(name)).await.map(|_| ())
+    async fn clear_lease(&mut self, name: &str, holder: Option<&str>) -> Result<bool, StoreError> {
+        let gone = match holder {
+            None => self.exec(sqlx::query("DELETE FROM leases WHERE name = $1").bind(name)).await?,
+            Some(h) => {
+                self.exec(sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(h)).await?
+            }
+        };
+        Ok(gone > 0)
     }
 
     async fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {

@@ -351,7 +351,10 @@ impl Tx for SqlTx<'_> {
     }
 
     async fn any_project_key(&mut self) -> Result<Option<(String, i64, Vec<u8>)>, StoreError> {
-        let q = sqlx::query("SELECT project, version, wrapped FROM project_keys ORDER BY project, version LIMIT 1");
+        let q = sqlx::query(
+            "SELECT project, version, wrapped FROM project_keys WHERE version > 0 AND length(wrapped) > 0 \
+             ORDER BY project, version LIMIT 1",
+        );
         self.optional(q).await?.map(|r| Ok((r.col("project")?, r.col("version")?, r.col("wrapped")?))).transpose()
     }
 
