@@ -75,7 +75,9 @@ TOML
       --listen "127.0.0.1:$port" >"$work/n$n.out" 2>"$work/n$n.log" &
     pids+=($!)
     way_pids+=($!)
-    wait_port "$port"
+    # Listening comes first; ready once it printed its banner (keys made, migrations run).
+    for _ in $(seq 1 300); do grep -q "Press Ctrl-C" "$work/n$n.out" 2>/dev/null && break; sleep 0.2; done
+    grep -q "Press Ctrl-C" "$work/n$n.out" || { cat "$work/n$n.log" >&2; exit 1; }
     nodes+=("$port")
   done
   cfg_a=(--config "$work/node1.toml" --data-dir "$work/n1")
