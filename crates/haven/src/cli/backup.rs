@@ -164,10 +164,11 @@ impl Backup {
         .await?;
         app.store.close().await;
         super::say(format!(
-            "Backed up to {}: the database (schema {}), {} object(s), {} bytes sealed, {}.",
+            "Backed up to {}: the database (schema {}), {} object{}, {} bytes sealed, {}.",
             to.display(),
             manifest.schema_version,
             manifest.objects,
+            if manifest.objects == 1 { "" } else { "s" },
             manifest.object_bytes,
             if manifest.keys {
                 "the keys encrypted under your passphrase (keys.sealed)"
@@ -314,10 +315,13 @@ impl Restore {
         })
         .await?;
         app.store.close().await;
+        let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         Ok(format!(
-            "audit trail intact ({} events, {} signed checkpoints), {objects} object(s) opened and verified ({bytes} bytes), \
-             backup made {}",
-            v.events, v.checkpoints, manifest.created
+            "audit trail intact ({}, {}), {} opened and verified ({bytes} bytes), backup made {}",
+            plural(v.events, "event", "events"),
+            plural(v.checkpoints, "signed checkpoint", "signed checkpoints"),
+            plural(objects, "object", "objects"),
+            manifest.created
         ))
     }
 }
