@@ -223,6 +223,27 @@ impl LocalBackend {
         }
     }
 
+    /// A running job among the running (so that `stop` reaches it): its registration, which
+    /// unregisters it and reports it ended however the run ends, even dropped; and what a stop
+    /// sends.
+    fn register_job(&self, id: &str) -> (Registered, oneshot::Receiver<()>) {
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
+        let running = Arc::new(Running {
+            pty: None,
+            output: broadcast::channel(1).0,
+            backlog: Mutex::new(VecDeque::new()),
+            last_active_ms: AtomicI64::new(self.now_ms()),
+            viewers: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            kill: Mutex::new(Some(kill_tx)),
+            ended: ended_rx,
+            web: None,
+        });
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id.to_string(), running);
+        (Registered { sessions: self.sessions.clone(), id: id.to_string(), ended: ended_tx }, kill_rx)
+    }
+
     /// The name a job of this node has on Slurm: `haven_<backend, in hex>_<job id>`, one name
     /// per node and job that no other node's can start with (what leftovers are found by).
     fn slurm_name(&self, id: &str) -> String {
@@ -312,27 +333,8 @@ impl LocalBackend {
         let logging = tokio::spawn(keep_log(output, tokio::fs::File::from_std(log), note_rx));
         let (done_tx, done_rx) = tokio::sync::watch::channel(false);
         let following = tokio::spawn(follow(files.output.clone(), std::fs::File::from(writer), done_rx));
-        let (kill_tx, kill_rx) = oneshot::channel();
-        let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
-        let running = Arc::new(Running {
-            pty: None,
-            output: broadcast::channel(1).0,
-            backlog: Mutex::new(VecDeque::new()),
-            last_active_ms: AtomicI64::new(self.now_ms()),
-            viewers: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
-            kill: Mutex::new(Some(kill_tx)),
-            ended: ended_rx,
-            web: None,
-        });
-        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running);
-        let _registered = Registered { sessions: self.sessions.clone(), id: l.id.clone(), ended: ended_tx };
-        let deadline = async {
-            match l.deadline_secs {
-                0 => std::future::pending().await,
-                secs => tokio::time::sleep(Duration::from_secs(secs)).await,
-            }
-        };
+        let (_registered, kill_rx) = self.register_job(&l.id);
+        let deadline = job_deadline(l.deadline_secs);
         // sbatch --wait looks at the job every few seconds at first, then less often: after a
         // cancel it is not waited for (the job is cancelled; sbatch is stopped).
         let ended = tokio::select! {
@@ -768,28 +770,8 @@ impl SessionBackend for LocalBackend {
         let output = tokio::net::unix::pipe::Receiver::from_owned_fd(reader).map_err(failed("no pipe"))?;
         let (note_tx, note_rx) = oneshot::channel();
         let logging = tokio::spawn(keep_log(output, tokio::fs::File::from_std(log), note_rx));
-        let (kill_tx, kill_rx) = oneshot::channel();
-        let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
-        let running = Arc::new(Running {
-            pty: None,
-            output: broadcast::channel(1).0,
-            backlog: Mutex::new(VecDeque::new()),
-            last_active_ms: AtomicI64::new(self.now_ms()),
-            viewers: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
-            kill: Mutex::new(Some(kill_tx)),
-            ended: ended_rx,
-            web: None,
-        });
-        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running);
-        // Unregistered and reported ended however this future ends, even if it is dropped.
-        let _registered = Registered { sessions: self.sessions.clone(), id: l.id.clone(), ended: ended_tx };
-        let deadline = async {
-            match l.deadline_secs {
-                0 => std::future::pending().await,
-                secs => tokio::time::sleep(Duration::from_secs(secs)).await,
-            }
-        };
+        let (_registered, kill_rx) = self.register_job(&l.id);
+        let deadline = job_deadline(l.deadline_secs);
         let ended = tokio::select! {
             s = child.wait() => outcome(s),
             _ = kill_rx => {
@@ -941,6 +923,14 @@ fn job_files(folder: &Path) -> std::io::Result<(std::fs::File, std::fs::File)> {
         Mode::from_raw_mode(0o600),
     )?;
     Ok((script.into(), log.into()))
+}
+
+/// When a job's time is up (never for 0).
+async fn job_deadline(secs: u64) {
+    match secs {
+        0 => std::future::pending().await,
+        secs => tokio::time::sleep(Duration::from_secs(secs)).await,
+    }
 }
 
 /// Copy the growing file `path` (a Slurm job's output) into `to` until `done`, then what is

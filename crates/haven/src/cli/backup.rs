@@ -152,16 +152,9 @@ impl Backup {
         datadir::write_private(&to.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
         sync_dir(&to);
 
-        let event = NewAuditEvent::new(app.clock.now(), actor::CONSOLE, action::BACKUP_CREATED).details(
-            serde_json::json!({"to": to.display().to_string(), "objects": manifest.objects, "keys": manifest.keys}),
-        );
-        transact(app.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.append_audit(event).await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await?;
+        let details =
+            serde_json::json!({"to": to.display().to_string(), "objects": manifest.objects, "keys": manifest.keys});
+        audit(&app, action::BACKUP_CREATED, details).await?;
         app.store.close().await;
         super::say(format!(
             "Backed up to {}: the database (schema {}), {} object{}, {} bytes sealed, {}.",
@@ -304,16 +297,9 @@ impl Restore {
             bail!("the audit trail in the backup is BROKEN at event {}: {p}", p.first_bad_seq());
         }
         let (objects, bytes) = open_every_object(&app).await?;
-        let event = NewAuditEvent::new(app.clock.now(), actor::CONSOLE, action::BACKUP_RESTORED).details(
-            serde_json::json!({"from": self.from.display().to_string(), "made": manifest.created, "objects": objects}),
-        );
-        transact(app.store.as_ref(), move |tx| {
-            Box::pin(async move {
-                tx.append_audit(event).await?;
-                Ok::<_, CoreError>(())
-            })
-        })
-        .await?;
+        let details =
+            serde_json::json!({"from": self.from.display().to_string(), "made": manifest.created, "objects": objects});
+        audit(&app, action::BACKUP_RESTORED, details).await?;
         app.store.close().await;
         let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         Ok(format!(
@@ -499,6 +485,19 @@ async fn open_every_object(app: &app::App) -> Result<(u64, u64)> {
     }
     bar.finish_and_clear();
     Ok((objects, bytes))
+}
+
+/// Record `what` (done at the console) in the trail of `app`'s database.
+async fn audit(app: &app::App, what: &str, details: serde_json::Value) -> Result<()> {
+    let event = NewAuditEvent::new(app.clock.now(), actor::CONSOLE, what).details(details);
+    transact(app.store.as_ref(), move |tx| {
+        Box::pin(async move {
+            tx.append_audit(event).await?;
+            Ok::<_, CoreError>(())
+        })
+    })
+    .await?;
+    Ok(())
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
