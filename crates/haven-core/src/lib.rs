@@ -2,6 +2,7 @@
 //! they reach storage, blobs, time and randomness. No I/O happens here.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod authz;
 pub mod blobs;

@@ -34,7 +34,11 @@ pub trait Tx:
     // audit
     async fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError>;
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError>;
+    /// The head a unit of work appends after (in a write; a read sees no head: use
+    /// [`Tx::last_audit_seq`]).
     async fn audit_head(&mut self) -> Result<(i64, [u8; 32]), StoreError>;
+    /// The last event's sequence number as stored (0 for an empty trail), in a read or a write.
+    async fn last_audit_seq(&mut self) -> Result<i64, StoreError>;
     async fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
     async fn audit_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
     /// How many audit events in `[from_us, to_us)`: of each action (actor empty), or, when

@@ -61,6 +61,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Batch jobs on a Slurm cluster instead of on this node.
     pub slurm: SlurmConfig,
+    /// Security alerts by email and webhook.
+    pub alerts: haven_core::alerts::AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -421,6 +423,7 @@ impl Default for Config {
             egress: haven_core::egress::EgressConfig::default(),
             cluster: ClusterConfig::default(),
             slurm: SlurmConfig::default(),
+            alerts: haven_core::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -651,6 +654,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             || !node.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-')))
     {
         return bad("cluster.node", "must be 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    if let Err(e) = c.alerts.validate() {
+        return Err(ConfigError(format!("key `alerts`: {e}")));
     }
     if c.slurm.enabled && !c.slurm.bin_dir.join("sbatch").exists() {
         return bad("slurm.bin_dir", "holds no sbatch: install Slurm's client commands, or name where they are");

@@ -11,6 +11,7 @@ pub mod listener;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
+pub mod webhook;
 pub mod wiring;
 
 /// Install ring as the process's TLS crypto provider, once, before anything builds a TLS client or

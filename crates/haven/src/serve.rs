@@ -59,6 +59,7 @@ pub async fn run(config: Config) -> Result<()> {
     app.config.data().record_served_url(&public_url)?;
     let mut adapters = app.adapters()?;
     let blobs = adapters.blobs.clone();
+    let mailer = adapters.mailer.clone();
     let App { config, store, clock, rng, audit_key, .. } = app;
     // This node's name first, before anything ends sessions or jobs recorded under it.
     let alone = store.dialect() == Dialect::Sqlite;
@@ -193,6 +194,7 @@ pub async fn run(config: Config) -> Result<()> {
     let keeper = leases.spawn();
     let scans = spawn_transfer_worker(state.transfer.clone(), lease.clone(), leases.taken.clone());
     let sweeps = spawn_blob_sweeper(store.clone(), blobs, clock.clone(), lease.clone(), leases.taken.clone());
+    let alerts = spawn_alerts(alerts(&config, store.clone(), mailer, &public_url)?, lease.clone());
     let session_watch = tokio::spawn(state.sessions.clone().watch());
     let session_sweeps =
         spawn_session_sweeper(state.sessions.clone(), store.clone(), clock.clone(), (!alone).then(|| lease.clone()));
@@ -221,6 +223,7 @@ pub async fn run(config: Config) -> Result<()> {
     workers.abort();
     scans.abort();
     sweeps.abort();
+    alerts.abort();
     keeper.abort();
     session_sweeps.abort();
     job_runner.abort();
@@ -462,6 +465,48 @@ fn spawn_blob_sweeper(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(objects = n, "deleted sealed objects that no record names"),
                 Err(e) => tracing::error!(error = %e, "could not sweep unrecorded objects; trying again tomorrow"),
+            }
+        }
+    })
+}
+
+/// The security alerts the configuration asks for: email to `alerts.email`, JSON to
+/// `alerts.webhook_url`.
+fn alerts(
+    config: &Config,
+    store: Arc<haven_store::SqlStore>,
+    mailer: Arc<dyn haven_core::identity::ports::Mailer>,
+    public_url: &str,
+) -> Result<haven_core::alerts::Alerts> {
+    use haven_core::alerts::{AlertSink, Alerts, MailSink};
+    let a = &config.alerts;
+    let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
+    if !a.email.is_empty() {
+        sinks.push(Arc::new(MailSink { mailer, to: a.email.clone() }));
+    }
+    if let Some(url) = &a.webhook_url {
+        sinks.push(Arc::new(crate::webhook::WebhookSink::new(url)?));
+    }
+    if sinks.is_empty() {
+        tracing::warn!("no security alerts: set alerts.email or alerts.webhook_url (docs/operations.md)");
+    }
+    Ok(Alerts::new(store, sinks, &a.actions, public_url))
+}
+
+/// Every 10 seconds, on the node holding the background lease: security events recorded since
+/// the last round, forwarded.
+fn spawn_alerts(alerts: haven_core::alerts::Alerts, lease: Arc<Lease>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            if !lease.held() {
+                continue;
+            }
+            match alerts.forward().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(alerts = n, "sent security alerts"),
+                Err(e) => tracing::error!(error = %e, "could not forward security alerts; trying again in 10 s"),
             }
         }
     })

@@ -77,6 +77,32 @@ fn browser_for(url: &str, ca_pem: &[u8]) -> Browser {
     Browser::new(url, ca_pem, Some("127.0.0.2".parse().unwrap()))
 }
 
+/// A security webhook on this host: each POSTed body, answered 200.
+fn webhook() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8192];
+            while !String::from_utf8_lossy(&got).contains("\"haven\"") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            if send.send(String::from_utf8_lossy(&got).into_owned()).is_err() {
+                return;
+            }
+        }
+    });
+    (url, receive)
+}
+
 async fn checkpoints(db_url: &str) -> (i64, i64) {
     let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
     let row: (i64, i64) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM audit_checkpoints")
@@ -119,6 +145,7 @@ async fn two_nodes_behind_nginx_share_everything_a_user_sees() {
     std::fs::create_dir(&keys).unwrap();
     let port = free_port();
     let public_url = format!("https://127.0.0.1:{port}");
+    let (hook_url, alerts) = webhook();
     for node in ["a", "b"] {
         let toml = format!(
             r#"public_url = "{public_url}"
@@ -142,6 +169,8 @@ node = "{node}"
 lease_secs = {LEASE_SECS}
 [audit]
 checkpoint_interval_secs = 1
+[alerts]
+webhook_url = "{hook_url}"
 "#,
             bucket = bucket.bucket,
             keys = keys.display(),
@@ -250,6 +279,9 @@ checkpoint_interval_secs = 1
     }
     let shown = text(&cluster.haven("b", &["users", "show", "alice"]));
     assert!(shown.to_lowercase().contains("locked"), "{shown}");
+    // The lockout reaches the security webhook (forwarded by the lease holder every 10 s).
+    let alert = alerts.recv_timeout(Duration::from_secs(30)).expect("a security alert for the lockout");
+    assert!(alert.contains(r#""action":"account.locked""#) && alert.contains("alice"), "{alert}");
 
     // --- An upload broken off on one node is finished on the other. ---
     onboard(&browser_for(&lb.url(), &a.ca_pem()), &cluster, "iona", &public_url).await;
@@ -390,6 +422,8 @@ checkpoint_interval_secs = 1
     }
     assert!(checkpoints(&db_url).await.0 >= last, "node b's checkpoints cover what happened after the kill");
     eprintln!("lease: taken over {:.1} s after node a was killed", took.as_secs_f64());
+    let alert = alerts.recv_timeout(Duration::from_secs(30)).expect("a security alert for the takeover");
+    assert!(alert.contains(r#""action":"cluster.lease_taken_over""#), "{alert}");
 
     // The balancer keeps answering with one node.
     for _ in 0..4 {

@@ -424,7 +424,7 @@ pub async fn verify_trail_parts(
     spawn: &dyn Fn(PartCheck) -> PartCheck,
 ) -> Result<Verification, crate::StoreError> {
     let (checkpoints, head) = crate::read(store.as_ref(), |tx| {
-        Box::pin(async move { Ok::<_, crate::StoreError>((tx.audit_checkpoints().await?, tx.audit_head().await?.0)) })
+        Box::pin(async move { Ok::<_, crate::StoreError>((tx.audit_checkpoints().await?, tx.last_audit_seq().await?)) })
     })
     .await?;
     // Every signature first, as the whole verifier does.

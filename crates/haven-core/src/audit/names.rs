@@ -112,6 +112,8 @@ pub mod action {
     pub const ICE_SWITCHED_FOR_USER: &str = "ice.switched_for_user";
     /// A backup of the embedded database, blobs (and keys) was made from the console; a
     /// backup was restored (recorded in the restored trail).
+    /// `haven audit verify` found the trail broken (recorded so that it is alerted).
+    pub const AUDIT_VERIFY_FAILED: &str = "audit.verify_failed";
     pub const BACKUP_CREATED: &str = "backup.created";
     pub const BACKUP_RESTORED: &str = "backup.restored";
     pub const KEY_PROJECT_KEY_CREATED: &str = "key.project_key_created";

@@ -229,6 +229,10 @@ impl Tx for SqlTx<'_> {
         Ok(self.head)
     }
 
+    async fn last_audit_seq(&mut self) -> Result<i64, StoreError> {
+        self.one(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM audit_events")).await?.col("seq")
+    }
+
     async fn last_checkpoint_seq(&mut self) -> Result<i64, StoreError> {
         self.one(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM audit_checkpoints")).await?.col("seq")
     }

@@ -49,8 +49,10 @@ impl AuditCommand {
 pub async fn audit_verify(config: Config) -> Result<i32> {
     let app = app::open(config, Mode::Existing).await?;
     let interactive = std::io::stderr().is_terminal();
-    // One part per core, each read and hashed on a task of its own (joined at the edges).
-    let parts = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    // Parts read and hashed side by side, joined at the edges: one per two cores, as each keeps
+    // about two busy (the database reading rows, the verifier decoding and hashing them); on two
+    // cores two parts were slower than one (docs/benchmarks.md).
+    let parts = std::thread::available_parallelism().map(usize::from).unwrap_or(1) / 2;
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = seen.clone();
     let progress = tokio::spawn(async move {
@@ -89,6 +91,20 @@ pub async fn audit_verify(config: Config) -> Result<i32> {
         }
         Some(p) => {
             say!("Audit trail BROKEN at event {}: {p}.", p.first_bad_seq());
+            // Recorded, so that the serving Haven alerts on it (alerts.email, alerts.webhook_url).
+            let event = haven_core::audit::NewAuditEvent::new(
+                app.clock.now(),
+                haven_core::audit::actor::CONSOLE,
+                haven_core::audit::action::AUDIT_VERIFY_FAILED,
+            )
+            .details(serde_json::json!({"first_bad_seq": p.first_bad_seq(), "problem": p.to_string()}));
+            let recorded = haven_core::transact(app.store.as_ref(), move |tx| {
+                Box::pin(async move { tx.append_audit(event).await.map(|_| ()) })
+            })
+            .await;
+            if let Err(e) = recorded {
+                eprintln!("haven: the failed verification could not be recorded: {e}");
+            }
             say!(
                 "The {} events before it verified. Preserve this database as evidence and report the incident.",
                 v.events
