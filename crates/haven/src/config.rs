@@ -390,11 +390,13 @@ impl Default for LogConfig {
 pub struct AuditConfig {
     /// How often a signed checkpoint is written when new events have been appended.
     pub checkpoint_interval_secs: u64,
+    /// A log host (`host:port`, syslog over TCP) each signed checkpoint is copied to.
+    pub syslog: Option<String>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig { checkpoint_interval_secs: 60 }
+        AuditConfig { checkpoint_interval_secs: 60, syslog: None }
     }
 }
 
@@ -654,6 +656,11 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             || !node.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-')))
     {
         return bad("cluster.node", "must be 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    if let Some(host) = &c.audit.syslog
+        && host.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+    {
+        return bad("audit.syslog", "must be HOST:PORT (syslog over TCP)");
     }
     if let Err(e) = c.alerts.validate() {
         return Err(ConfigError(format!("key `alerts`: {e}")));

@@ -9,6 +9,7 @@ pub mod gate;
 pub mod keys;
 pub mod listener;
 pub mod serve;
+pub mod syslog;
 pub mod telemetry;
 pub mod tls;
 pub mod webhook;

@@ -264,6 +264,8 @@ fn spawn_workers(
     taken: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
     let checkpoint_every = Duration::from_secs(config.audit.checkpoint_interval_secs);
+    let syslog = config.audit.syslog.clone();
+    let config_node = config.cluster.holder_name();
     let tls_cfg = config.tls.clone();
     let paths = paths.clone();
     tokio::spawn(async move {
@@ -277,8 +279,16 @@ fn spawn_workers(
                     if !lease.held() {
                         continue;
                     }
-                    match haven_core::audit::write_checkpoint(store.as_ref(), audit_key.clone(), clock.now()).await {
-                        Ok(Some(seq)) => tracing::debug!(seq, "wrote an audit checkpoint"),
+                    match haven_core::audit::write_checkpoint_record(store.as_ref(), audit_key.clone(), clock.now()).await {
+                        Ok(Some(c)) => {
+                            tracing::debug!(seq = c.seq, "wrote an audit checkpoint");
+                            if let Some(log_host) = &syslog {
+                                let host = config_node.as_str();
+                                if let Err(e) = crate::syslog::send(log_host, &c, &audit_key.public_key(), host).await {
+                                    tracing::error!(seq = c.seq, error = %e, "could not copy an audit checkpoint to the log host; the next one covers it");
+                                }
+                            }
+                        }
                         Ok(None) => {}
                         Err(e) => tracing::error!(error = %e, "could not write an audit checkpoint"),
                     }

@@ -77,6 +77,27 @@ fn browser_for(url: &str, ca_pem: &[u8]) -> Browser {
     Browser::new(url, ca_pem, Some("127.0.0.2".parse().unwrap()))
 }
 
+/// A log host on this host (syslog over TCP, octet counting): each message.
+fn log_host() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut got = String::new();
+            let _ = conn.read_to_string(&mut got);
+            if let Some((_, message)) = got.split_once(' ')
+                && send.send(message.to_string()).is_err()
+            {
+                return;
+            }
+        }
+    });
+    (address, receive)
+}
+
 /// A security webhook on this host: each POSTed body, answered 200.
 fn webhook() -> (String, std::sync::mpsc::Receiver<String>) {
     use std::io::{Read, Write};
@@ -146,6 +167,7 @@ async fn two_nodes_behind_nginx_share_everything_a_user_sees() {
     let port = free_port();
     let public_url = format!("https://127.0.0.1:{port}");
     let (hook_url, alerts) = webhook();
+    let (log_host, logged) = log_host();
     for node in ["a", "b"] {
         let toml = format!(
             r#"public_url = "{public_url}"
@@ -169,6 +191,7 @@ node = "{node}"
 lease_secs = {LEASE_SECS}
 [audit]
 checkpoint_interval_secs = 1
+syslog = "{log_host}"
 [alerts]
 webhook_url = "{hook_url}"
 "#,
@@ -421,6 +444,24 @@ webhook_url = "{hook_url}"
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(checkpoints(&db_url).await.0 >= last, "node b's checkpoints cover what happened after the kill");
+    // ...and reach the log host, off the nodes: node b's name, a signature that verifies.
+    let public =
+        hex::decode(std::fs::read_to_string(cluster.data("b").join("audit-signing.pub")).unwrap().trim()).unwrap();
+    let copied = loop {
+        let message = logged.recv_timeout(Duration::from_secs(20)).expect("checkpoints copied to the log host");
+        let json: serde_json::Value = serde_json::from_str(&message[message.find('{').unwrap()..]).unwrap();
+        if message.contains(" b haven - audit.checkpoint - ") && json["seq"].as_i64().unwrap() >= last {
+            break json;
+        }
+    };
+    let signature = hex::decode(copied["signature"].as_str().unwrap()).unwrap();
+    let hash: [u8; 32] = hex::decode(copied["hash"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let message = haven_crypto::audit_chain::checkpoint_message(
+        copied["seq"].as_i64().unwrap(),
+        &hash,
+        copied["at_us"].as_i64().unwrap(),
+    );
+    assert!(haven_crypto::signing::verify(&public, &message, &signature), "{copied}");
     eprintln!("lease: taken over {:.1} s after node a was killed", took.as_secs_f64());
     let alert = alerts.recv_timeout(Duration::from_secs(30)).expect("a security alert for the takeover");
     assert!(alert.contains(r#""action":"cluster.lease_taken_over""#), "{alert}");

@@ -521,14 +521,24 @@ pub async fn write_checkpoint(
     key: std::sync::Arc<haven_crypto::signing::SigningKey>,
     at: OffsetDateTime,
 ) -> Result<Option<i64>, crate::StoreError> {
+    Ok(write_checkpoint_record(store, key, at).await?.map(|c| c.seq))
+}
+
+/// As [`write_checkpoint`], returning the checkpoint written (to copy it off the host).
+pub async fn write_checkpoint_record(
+    store: &dyn crate::Store,
+    key: std::sync::Arc<haven_crypto::signing::SigningKey>,
+    at: OffsetDateTime,
+) -> Result<Option<Checkpoint>, crate::StoreError> {
     crate::transact(store, move |tx| {
         Box::pin(async move {
             let (seq, hash) = tx.audit_head().await?;
             if seq == 0 || tx.last_checkpoint_seq().await? >= seq {
                 return Ok(None);
             }
-            tx.insert_checkpoint(&sign_checkpoint(&key, seq, hash, at)).await?;
-            Ok(Some(seq))
+            let checkpoint = sign_checkpoint(&key, seq, hash, at);
+            tx.insert_checkpoint(&checkpoint).await?;
+            Ok(Some(checkpoint))
         })
     })
     .await
