@@ -325,10 +325,7 @@ impl LocalBackend {
         // The output file, followed into the log through a pipe (keep_log keeps the cap).
         let (reader, writer) = std::io::pipe().map_err(failed("no pipe"))?;
         let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
-        let flags = rustix::fs::fcntl_getfl(&reader).map_err(|e| failed("no pipe")(e.into()))?;
-        rustix::fs::fcntl_setfl(&reader, flags | rustix::fs::OFlags::NONBLOCK)
-            .map_err(|e| failed("no pipe")(e.into()))?;
-        let output = tokio::net::unix::pipe::Receiver::from_owned_fd(reader).map_err(failed("no pipe"))?;
+        let output = receiver(reader)?;
         let (note_tx, note_rx) = oneshot::channel();
         let logging = tokio::spawn(keep_log(output, tokio::fs::File::from_std(log), note_rx));
         let (done_tx, done_rx) = tokio::sync::watch::channel(false);
@@ -764,10 +761,7 @@ impl SessionBackend for LocalBackend {
         // The pipe's writing end is now the job's alone: its reader sees the end when the job's
         // last process is gone.
         drop(cmd);
-        let flags = rustix::fs::fcntl_getfl(&reader).map_err(|e| failed("no pipe")(e.into()))?;
-        rustix::fs::fcntl_setfl(&reader, flags | rustix::fs::OFlags::NONBLOCK)
-            .map_err(|e| failed("no pipe")(e.into()))?;
-        let output = tokio::net::unix::pipe::Receiver::from_owned_fd(reader).map_err(failed("no pipe"))?;
+        let output = receiver(reader)?;
         let (note_tx, note_rx) = oneshot::channel();
         let logging = tokio::spawn(keep_log(output, tokio::fs::File::from_std(log), note_rx));
         let (_registered, kill_rx) = self.register_job(&l.id);
@@ -923,6 +917,13 @@ fn job_files(folder: &Path) -> std::io::Result<(std::fs::File, std::fs::File)> {
         Mode::from_raw_mode(0o600),
     )?;
     Ok((script.into(), log.into()))
+}
+
+/// The reading end of a pipe, non-blocking, for tokio.
+fn receiver(reader: OwnedFd) -> Result<tokio::net::unix::pipe::Receiver, BackendError> {
+    let flags = rustix::fs::fcntl_getfl(&reader).map_err(|e| failed("no pipe")(e.into()))?;
+    rustix::fs::fcntl_setfl(&reader, flags | rustix::fs::OFlags::NONBLOCK).map_err(|e| failed("no pipe")(e.into()))?;
+    tokio::net::unix::pipe::Receiver::from_owned_fd(reader).map_err(failed("no pipe"))
 }
 
 /// When a job's time is up (never for 0).

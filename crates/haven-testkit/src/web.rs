@@ -73,6 +73,24 @@ impl Browser {
     }
 }
 
+/// Start a tus upload of `length` bytes named `name` through a drop-off `link` (its endpoint is
+/// the link's `/uploads`): the upload's absolute URL.
+pub async fn tus_create(client: &reqwest::Client, link: &str, name: &str, length: usize) -> String {
+    use base64::Engine;
+    let meta = format!("filename {}", base64::engine::general_purpose::STANDARD.encode(name));
+    let created = client
+        .post(format!("{link}/uploads"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", length.to_string())
+        .header("upload-metadata", meta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let at = created.headers()["location"].to_str().unwrap().to_string();
+    if at.starts_with("https://") { at } else { format!("{}{at}", link.split("/transfer").next().unwrap()) }
+}
+
 async fn answer(r: reqwest::Response) -> Answer {
     let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let (node, location) = (header("x-haven-upstream"), header("location"));

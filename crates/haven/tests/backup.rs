@@ -7,9 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use base64::Engine;
 use haven_testkit::process::Haven;
-use haven_testkit::web::{Browser, onboarding_link};
+use haven_testkit::web::{Browser, onboarding_link, tus_create};
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
 
@@ -37,20 +36,9 @@ fn secret_file(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-/// Send `data` through a drop-off link: its tus endpoint is the link's `/uploads`.
+/// Send `data` through a drop-off link, whole.
 async fn send(client: &reqwest::Client, link: &str, name: &str, data: &[u8]) {
-    let meta = format!("filename {}", base64::engine::general_purpose::STANDARD.encode(name));
-    let created = client
-        .post(format!("{link}/uploads"))
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", data.len().to_string())
-        .header("upload-metadata", meta)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let at = created.headers()["location"].to_str().unwrap().to_string();
-    let at = if at.starts_with("https://") { at } else { format!("{}{at}", link.split("/transfer").next().unwrap()) };
+    let at = tus_create(client, link, name, data.len()).await;
     let sent = client
         .patch(&at)
         .header("tus-resumable", "1.0.0")

@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use haven_testkit::balancer::{Balancer, free_port};
 use haven_testkit::process::Haven;
-use haven_testkit::web::{Browser, PASSWORD, onboarding_link};
+use haven_testkit::web::{Browser, PASSWORD, onboarding_link, tus_create};
 use sqlx::Connection;
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
@@ -322,22 +321,10 @@ webhook_url = "{hook_url}"
         .find(|w| w.contains("/transfer/drop/"))
         .unwrap_or_else(|| panic!("a link in {}", text(&made)))
         .to_string();
-    let uploads = format!("{drop_link}/uploads");
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
     let sha = hex::encode(haven_crypto::sha256(&data));
     let tus = browser_for(&lb.url(), &a.ca_pem()).client;
-    let meta = format!("filename {}", base64::engine::general_purpose::STANDARD.encode("cohort.csv"));
-    let created = tus
-        .post(&uploads)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", data.len().to_string())
-        .header("upload-metadata", meta)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let at = created.headers()["location"].to_str().unwrap().to_string();
-    let at = if at.starts_with("https://") { at } else { format!("{}{at}", lb.url()) };
+    let at = tus_create(&tus, &drop_link, "cohort.csv", data.len()).await;
     // The first PATCH sends 1 MB and then the client goes away mid-body.
     let first_half = data[..1_000_000].to_vec();
     let body = futures::stream::iter(vec![
