@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Several nodes on one machine, in one run (docs/benchmarks.md, issue 16), three ways: one node
-# reached directly, one node behind nginx, two nodes behind nginx (round robin). Every way runs
-# on PostgreSQL (a new database each; HAVEN_BENCH_POSTGRES_URL, default the local server) with
-# the nodes sharing one key directory and one blob directory (file://, as an NFS mount would be):
+# Several nodes on one machine, in one run (docs/benchmarks.md, issue 16), four ways: one node on
+# SQLite (the embedded default) reached directly, and on PostgreSQL one node reached directly, one
+# node behind nginx, two nodes behind nginx (round robin). The PostgreSQL ways each use a new
+# database (HAVEN_BENCH_POSTGRES_URL, default the local server), the nodes sharing one key
+# directory and one blob directory (file://, as an NFS mount would be):
 #   - the package index: wrk on /pypi/simple/bench-07/ with a repository token, three 6 s rounds
 #     back to back (2 threads, 32 connections), failed requests and logged warnings counted;
 #   - uploads: one 1 GiB file through a drop-off link (tus create + one PATCH, curl), MB/s.
@@ -36,11 +37,14 @@ GiB=$((1024 * 1024 * 1024))
 head -c $GiB /dev/urandom >"$work/1g.bin"
 failures=0
 
-# Nodes for way $1 (1 or 2), on a new database; sets $nodes (their ports), $ca, $cfg_a.
+# Nodes for a way: $1 of them (1 or 2), on a new PostgreSQL database (or SQLite in the data
+# directory when $2 is "sqlite"); sets $nodes (their ports), $ca, $cfg_a.
 start_nodes() {
-  local count=$1 db="haven_bench_$$_$RANDOM" n port
-  psql -q "$pg" -c "CREATE DATABASE $db" >/dev/null
-  local url="${pg%/*}/$db"
+  local count=$1 db="haven_bench_$$_$RANDOM" n port database=""
+  if [ "${2:-}" != sqlite ]; then
+    psql -q "$pg" -c "CREATE DATABASE $db" >/dev/null
+    database=$(printf '[database]\nurl = "%s"' "${pg%/*}/$db")
+  fi
   rm -rf "$work/keys" "$work/blobs" && mkdir -p "$work/keys" "$work/blobs"
   nodes=()
   way_pids=()
@@ -48,8 +52,7 @@ start_nodes() {
     port=$(free_port)
     cat >"$work/node$n.toml" <<TOML
 public_url = "https://127.0.0.1:$lb_port"
-[database]
-url = "$url"
+$database
 [blobs]
 url = "file://$work/blobs"
 [keys]
@@ -162,10 +165,11 @@ upload() {
 }
 
 rows=()
-for way in direct one-behind-nginx two-behind-nginx; do
+for way in sqlite-direct direct one-behind-nginx two-behind-nginx; do
   lb_port=$(free_port)
   count=1; [ "$way" = two-behind-nginx ] && count=2
-  start_nodes "$count"
+  kind=postgres; [ "$way" = sqlite-direct ] && kind=sqlite
+  start_nodes "$count" "$kind"
   "$haven" users add bench --email bench@example.org "${cfg_a[@]}" >/dev/null
   token=$("$haven" packages token bench --label bench "${cfg_a[@]}" | tail -n 1 | tr -d ' ')
   for n in $names; do "$haven" packages allow pypi "$n" "${cfg_a[@]}" >/dev/null; done
@@ -174,7 +178,7 @@ for way in direct one-behind-nginx two-behind-nginx; do
   "$haven" users role owen staff "${cfg_a[@]}" >/dev/null
   "$haven" ig record owen data-security-awareness "$(date -u +%F)" "${cfg_a[@]}" >/dev/null
   "$haven" assets create bench --iao owen --ig-ref IG/00001 --classification identifiable "${cfg_a[@]}" >/dev/null
-  if [ "$way" = direct ]; then base="https://127.0.0.1:${nodes[0]}"; else start_nginx; base="https://127.0.0.1:$lb_port"; fi
+  if [ "${way#*-}" = direct ]; then base="https://127.0.0.1:${nodes[0]}"; else start_nginx; base="https://127.0.0.1:$lb_port"; fi
   read -r rps p50 p99 failed logged < <(index_load "$base")
   failures=$((failures + failed + logged))
   mbps=$(upload "$base")
@@ -185,7 +189,7 @@ done
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo "Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem/ {print $2}') GiB; $(date -u +%Y-%m-%d); Haven $(git describe --always --dirty)"
 echo
-echo "| way (PostgreSQL) | index req/s | p50 | p99 | failed requests | warnings/errors logged | upload 1 GiB (MB/s) |"
+echo "| way | index req/s | p50 | p99 | failed requests | warnings/errors logged | upload 1 GiB (MB/s) |"
 echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 if [ "$failures" -ne 0 ]; then echo "bench: $failures failures; these figures do not count" >&2; exit 1; fi

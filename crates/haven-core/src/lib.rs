@@ -7,6 +7,7 @@ pub mod audit;
 pub mod authz;
 pub mod blobs;
 pub mod caller;
+pub mod changes;
 pub mod client;
 pub mod clock;
 pub mod cluster;

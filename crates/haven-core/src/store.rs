@@ -90,6 +90,9 @@ pub trait Store: Send + Sync {
     async fn run_job(&self, job: Job) -> Result<(), StoreError>;
     /// Run `job` in a read-only transaction on a reader connection; nothing it does is kept.
     async fn run_read(&self, job: Job) -> Result<(), StoreError>;
+    /// The change counters this store keeps current, for in-memory caches
+    /// ([`crate::changes`]).
+    fn changes(&self) -> std::sync::Arc<crate::changes::Changes>;
     /// The database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Events with `seq >= from_seq` and `at >= since_us`, in sequence order, streamed. The one

@@ -4,10 +4,14 @@
 //! and is revoked by its owner. Refused credentials are counted per address and audited, so a
 //! looping client cannot flood the audit trail.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{NewAuditEvent, actor};
+use crate::changes::{Memo, Topic};
 use crate::identity::records::Account;
 use crate::{CoreError, Store, Tx, to_micros};
 
@@ -67,24 +71,56 @@ impl PersonalToken {
     }
 }
 
+/// A token as a check found it, with its owner's account (None when it is gone), kept in
+/// memory while no credential changed (`crate::changes`; a token's last use does not count).
+pub(crate) struct Checked {
+    token: PersonalToken,
+    /// The owner's account without its password hash (a token check needs status and roles).
+    owner: Option<Account>,
+    /// The newest last use this node recorded (the cached token's is as it was read).
+    touched_us: AtomicI64,
+}
+
+pub(crate) type TokenMemo = Memo<[u8; 32], Checked>;
+
+pub(crate) fn token_memo(store: &dyn Store) -> TokenMemo {
+    Memo::new(Topic::Credentials, store.changes())
+}
+
 /// The stored token with this hash, if any, and its owner's account (None when it is gone).
 pub(crate) async fn find(
     store: &dyn Store,
+    memo: &TokenMemo,
     hash: Option<[u8; 32]>,
 ) -> Result<Option<(PersonalToken, Option<Account>)>, CoreError> {
     let Some(hash) = hash else { return Ok(None) };
-    crate::store::read(store, move |tx| {
-        Box::pin(async move {
-            let Some(token) = tx.personal_token(&hash).await? else { return Ok(None) };
-            let account = tx.account(&token.user_id).await?;
-            Ok::<_, CoreError>(Some((token, account)))
-        })
-    })
-    .await
+    let checked = match memo.get(&hash) {
+        Some(c) => c,
+        None => {
+            let stamp = memo.stamp();
+            let found = crate::store::read(store, move |tx| {
+                Box::pin(async move {
+                    let Some(token) = tx.personal_token(&hash).await? else { return Ok(None) };
+                    let owner =
+                        tx.account(&token.user_id).await?.map(|a| Account { password_hash: String::new(), ..a });
+                    Ok::<_, CoreError>(Some((token, owner)))
+                })
+            })
+            .await?;
+            // Unknown tokens are not kept: they are refused, counted and audited each time.
+            let Some((token, owner)) = found else { return Ok(None) };
+            let checked = Arc::new(Checked { touched_us: AtomicI64::new(token.last_used_us), token, owner });
+            memo.put(hash, stamp, checked.clone());
+            checked
+        }
+    };
+    let mut token = checked.token.clone();
+    token.last_used_us = token.last_used_us.max(checked.touched_us.load(Ordering::Relaxed));
+    Ok(Some((token, checked.owner.clone())))
 }
 
 /// Record a token's use, at most once per `TOUCH_EVERY_US`; a failure is logged, never fatal.
-pub(crate) async fn touch(store: &dyn Store, token: &PersonalToken, now_us: i64) {
+pub(crate) async fn touch(store: &dyn Store, memo: &TokenMemo, token: &PersonalToken, now_us: i64) {
     if now_us - token.last_used_us <= TOUCH_EVERY_US {
         return;
     }
@@ -93,8 +129,13 @@ pub(crate) async fn touch(store: &dyn Store, token: &PersonalToken, now_us: i64)
         Box::pin(async move { tx.touch_personal_token(&hash, now_us).await.map_err(CoreError::from) })
     })
     .await;
-    if let Err(e) = touched {
-        tracing::warn!(error = %e, scope = token.scope.as_str(), "could not record a personal token's use");
+    match touched {
+        Ok(()) => {
+            if let Some(checked) = memo.get(&hash) {
+                checked.touched_us.fetch_max(now_us, Ordering::Relaxed);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, scope = token.scope.as_str(), "could not record a personal token's use"),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::FormatError;
 use crate::cran::version_parts as r_version;
 use crate::error::malformed;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ecosystem {
     Pypi,
     Cran,

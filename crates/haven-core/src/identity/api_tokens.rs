@@ -136,7 +136,7 @@ impl Identity {
         let bare = secret.strip_prefix(API_TOKEN_PREFIX).filter(|s| looks_like_token(s));
         let hash = bare.map(hash_token);
         let now_us = self.now().1;
-        let found = crate::tokens::find(self.store.as_ref(), hash).await?;
+        let found = crate::tokens::find(self.store.as_ref(), &self.api_tokens, hash).await?;
         let refusal = match &found {
             None if hash.is_none() => Some("not_an_api_token"),
             None => Some("unknown_token"),
@@ -151,7 +151,7 @@ impl Identity {
         let Some((token, Some(account))) = found.filter(|_| refusal.is_none()) else {
             return self.refuse_api(refusal.unwrap_or("unknown_token"), owner, source).await;
         };
-        crate::tokens::touch(self.store.as_ref(), &token, now_us).await;
+        crate::tokens::touch(self.store.as_ref(), &self.api_tokens, &token, now_us).await;
         let write = token.scope == TokenScope::ApiWrite;
         Ok(ApiAuth::Ok(Caller::api(&token.user_id, account.roles, write, source, user_agent)))
     }

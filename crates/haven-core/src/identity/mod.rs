@@ -48,6 +48,8 @@ pub struct Identity {
     /// A hash of nothing anyone knows, verified in place of a missing one so that every refusal
     /// costs the same time.
     dummy_hash: String,
+    /// API token checks, kept while no credential changed.
+    api_tokens: crate::tokens::TokenMemo,
 }
 
 pub struct IdentityDeps {
@@ -67,6 +69,7 @@ impl Identity {
         let nobody = haven_crypto::codes::recovery_code(deps.rng.as_ref())?;
         let dummy_hash = deps.hasher.hash(nobody).await?;
         Ok(Identity {
+            api_tokens: crate::tokens::token_memo(deps.store.as_ref()),
             store: deps.store,
             clock: deps.clock,
             rng: deps.rng,

@@ -224,9 +224,9 @@ impl Packages {
         let mut names: Vec<String> = self
             .stored_rules(Ecosystem::Cran)
             .await?
-            .into_iter()
+            .iter()
             .filter(|r| r.kind == RuleKind::Allow)
-            .map(|r| r.name)
+            .map(|r| r.name.clone())
             .collect();
         names.sort();
         names.dedup();

@@ -26,6 +26,7 @@ use haven_packages::policy::{Ecosystem, Policy, Rule, RuleKind};
 use thiserror::Error;
 
 use crate::blobs::{BlobError, BlobStore};
+use crate::changes::{Memo, Topic};
 use crate::{Clock, CoreError, Rng, Store, StoreError, Tx, to_micros};
 pub use config::PackagesConfig;
 use config::PolicyMode;
@@ -97,11 +98,20 @@ pub struct Packages {
     /// conda-forge-sized subdir would each parse and hold it (in denylist or off mode, all of
     /// it); the ones that waited find the first one's result in the cache.
     conda_reads: std::sync::Mutex<std::collections::HashMap<String, Arc<futures::lock::Mutex<()>>>>,
+    /// Repository token checks and policies, kept while no credential or rule changed
+    /// ([`crate::changes`]): what every index request would otherwise ask the database.
+    tokens: crate::tokens::TokenMemo,
+    policies: Memo<(Ecosystem, Option<String>), Policy>,
+    rules: Memo<Ecosystem, Vec<RuleRecord>>,
 }
 
 impl Packages {
     pub fn new(deps: PackagesDeps) -> Self {
+        let changes = deps.store.changes();
         Packages {
+            tokens: crate::tokens::token_memo(deps.store.as_ref()),
+            policies: Memo::new(Topic::Packages, changes.clone()),
+            rules: Memo::new(Topic::Packages, changes),
             store: deps.store,
             blobs: deps.blobs,
             clock: deps.clock,
@@ -137,7 +147,12 @@ impl Packages {
     }
 
     /// The policy of one ecosystem with the rules stored for `name` (or for every name).
-    pub async fn policy(&self, ecosystem: Ecosystem, name: Option<&str>) -> Result<Policy, PackageError> {
+    pub async fn policy(&self, ecosystem: Ecosystem, name: Option<&str>) -> Result<Arc<Policy>, PackageError> {
+        let key = (ecosystem, name.map(str::to_string));
+        self.policies.get_or_load(&key, self.read_policy(ecosystem, name)).await
+    }
+
+    async fn read_policy(&self, ecosystem: Ecosystem, name: Option<&str>) -> Result<Policy, PackageError> {
         let only = name.map(str::to_string);
         let mode = self.config.ecosystem(ecosystem).mode;
         let (records, advisories): (Vec<RuleRecord>, Vec<Advisory>) =

@@ -28,7 +28,8 @@ impl Packages {
     pub async fn pypi_index(&self, who: &Caller) -> Result<Vec<String>, PackageError> {
         self.may_read(who)?;
         let rules = self.stored_rules(Ecosystem::Pypi).await?;
-        let mut names: Vec<String> = rules.into_iter().filter(|r| r.kind == RuleKind::Allow).map(|r| r.name).collect();
+        let mut names: Vec<String> =
+            rules.iter().filter(|r| r.kind == RuleKind::Allow).map(|r| r.name.clone()).collect();
         names.sort();
         names.dedup();
         Ok(names)

@@ -1,6 +1,8 @@
 //! Changing and reading the policy rules (CLI and the reviewers' pages), and checking what the
 //! policy says about one version without fetching it.
 
+use std::sync::Arc;
+
 use haven_packages::policy::{Candidate, Decision, Ecosystem, Rule, RuleKind};
 use serde_json::json;
 
@@ -169,14 +171,15 @@ impl Packages {
     /// The rules of one ecosystem, for the reviewers' policy page and the command line.
     pub async fn rules(&self, who: &Caller, ecosystem: Ecosystem) -> Result<Vec<RuleRecord>, PackageError> {
         require(who, Action::ManagePackages, Resource::Service)?;
-        self.stored_rules(ecosystem).await
+        Ok(self.stored_rules(ecosystem).await?.as_ref().clone())
     }
 
-    pub(crate) async fn stored_rules(&self, ecosystem: Ecosystem) -> Result<Vec<RuleRecord>, PackageError> {
-        Ok(crate::store::read(self.store.as_ref(), move |tx| {
+    /// Every rule of one ecosystem (kept while no rule changed).
+    pub(crate) async fn stored_rules(&self, ecosystem: Ecosystem) -> Result<Arc<Vec<RuleRecord>>, PackageError> {
+        let read = crate::store::read(self.store.as_ref(), move |tx| {
             Box::pin(async move { tx.package_rules(ecosystem, None).await.map_err(CoreError::from) })
-        })
-        .await?)
+        });
+        self.rules.get_or_load(&ecosystem, async { read.await.map_err(PackageError::from) }).await
     }
 
     /// What the policy says about `name` `version` uploaded at `uploaded_us` (None: unknown),

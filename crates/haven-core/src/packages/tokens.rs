@@ -134,7 +134,7 @@ impl Packages {
         let hash = looks_like_token(secret).then(|| hash_token(secret));
         let user = user_id.to_string();
         let now = self.now_us();
-        let found = crate::tokens::find(self.store.as_ref(), hash).await?;
+        let found = crate::tokens::find(self.store.as_ref(), &self.tokens, hash).await?;
         let refusal = match &found {
             None if hash.is_none() => Some("not_a_token"),
             None => Some("unknown_token"),
@@ -153,7 +153,7 @@ impl Packages {
             return self.refuse_credentials(&user, owner, reason, source).await;
         }
         let Some((token, Some(account))) = found else { return Ok(Auth::Refused) };
-        crate::tokens::touch(self.store.as_ref(), &token, now).await;
+        crate::tokens::touch(self.store.as_ref(), &self.tokens, &token, now).await;
         Ok(Auth::Ok { user_id: token.user_id, roles: account.roles })
     }
 

@@ -88,13 +88,19 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0012_cluster.sql"),
         postgres: include_str!("../../migrations/postgres/0012_cluster.sql"),
     },
+    Migration {
+        version: 13,
+        description: "change counters for what nodes keep in memory",
+        sqlite: include_str!("../../migrations/sqlite/0013_changes.sql"),
+        postgres: include_str!("../../migrations/postgres/0013_changes.sql"),
+    },
 ];
 
 /// The advisory lock migrations take on PostgreSQL ("haven" + a digit, as one number).
 const MIGRATION_LOCK: i64 = 0x6861_7665_6e01;
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 12;
+pub const KNOWN_VERSION: i64 = 13;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

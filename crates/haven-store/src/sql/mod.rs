@@ -13,6 +13,7 @@
 //! SQLite runs in WAL mode with `synchronous = FULL`, so a commit is durable when it returns; a
 //! single writer connection matches SQLite's single-writer design, and readers use their own pool.
 
+mod changes;
 mod cluster;
 mod dialect;
 mod egress;
@@ -61,7 +62,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         }
     };
     migrate::run(&write, dialect).await?;
-    Ok(SqlStore::start(write, read, dialect))
+    Ok(SqlStore::start(write, read, dialect, url))
 }
 
 /// The object ids a SQLite copy (`SqlStore::snapshot_sqlite`) records, and its schema version,

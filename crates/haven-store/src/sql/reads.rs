@@ -1,10 +1,13 @@
 //! The [`Store`] port: reads in read-only transactions on the reader pool, changes through the
 //! group-commit writer.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use haven_core::audit::AuditEvent;
+use haven_core::changes::Changes;
 use haven_core::store::Job;
 use haven_core::{Store, StoreError};
 use sqlx::pool::PoolConnection;
@@ -22,12 +25,17 @@ pub struct SqlStore {
     write: AnyPool,
     dialect: Dialect,
     writer: mpsc::Sender<Envelope>,
+    changes: Arc<Changes>,
 }
 
 impl SqlStore {
-    pub(crate) fn start(write: AnyPool, read: AnyPool, dialect: Dialect) -> Self {
-        let writer = writer::spawn(write.clone(), dialect);
-        SqlStore { read, write, dialect, writer }
+    /// Start the writer and the follower of change counters (`url` is where to listen for
+    /// them on PostgreSQL).
+    pub(crate) fn start(write: AnyPool, read: AnyPool, dialect: Dialect, url: &str) -> Self {
+        let changes = Arc::new(Changes::new());
+        let writer = writer::spawn(write.clone(), dialect, changes.clone());
+        super::changes::follow(read.clone(), dialect, url.to_string(), Arc::downgrade(&changes));
+        SqlStore { read, write, dialect, writer, changes }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -103,6 +111,10 @@ impl Store for SqlStore {
         guard.conn.execute("ROLLBACK").await.db()?;
         guard.finished = true;
         Ok(())
+    }
+
+    fn changes(&self) -> Arc<Changes> {
+        self.changes.clone()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

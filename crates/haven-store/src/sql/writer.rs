@@ -4,7 +4,10 @@
 //! audit events are written together before the commit. One durable commit then serves the whole
 //! group, which is what lets the audit trail take tens of thousands of events a second on one disk.
 
+use std::sync::Arc;
+
 use haven_core::StoreError;
+use haven_core::changes::{Changes, Topic};
 use haven_core::store::Job;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Connection};
@@ -22,7 +25,7 @@ pub(crate) struct Envelope {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Envelope> {
+pub(crate) fn spawn(pool: AnyPool, dialect: Dialect, changes: Arc<Changes>) -> mpsc::Sender<Envelope> {
     let (send, mut receive) = mpsc::channel::<Envelope>(4 * MAX_GROUP);
     tokio::spawn(async move {
         let mut group = Vec::with_capacity(MAX_GROUP);
@@ -34,19 +37,21 @@ pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Envelope> {
                     Err(_) => break,
                 }
             }
-            run_group(&pool, dialect, &mut group).await;
+            run_group(&pool, dialect, &changes, &mut group).await;
         }
     });
     send
 }
 
-async fn run_group(pool: &AnyPool, dialect: Dialect, group: &mut Vec<Envelope>) {
+async fn run_group(pool: &AnyPool, dialect: Dialect, changes: &Changes, group: &mut Vec<Envelope>) {
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
         Err(e) => return fail_all(group, map_err(e)),
     };
-    if let Err(e) = commit_group(&mut conn, dialect, group).await {
-        return fail_all(group, e);
+    match commit_group(&mut conn, dialect, group).await {
+        // Before any unit hears of its commit: what a node changed, it never serves stale.
+        Ok(counters) => super::changes::publish(changes, &counters),
+        Err(e) => return fail_all(group, e),
     }
     for env in group.drain(..) {
         let _ = env.done.send(Ok(()));
@@ -64,7 +69,7 @@ async fn commit_group(
     conn: &mut PoolConnection<Any>,
     dialect: Dialect,
     group: &mut [Envelope],
-) -> Result<(), StoreError> {
+) -> Result<Vec<(Topic, u64)>, StoreError> {
     // A transaction guard: any early return (or the task being dropped at shutdown) rolls back.
     let mut guard = conn.begin_with(dialect.begin()).await.db()?;
     let head = sqlx::query(dialect.lock_head()).fetch_one(&mut *guard).await.db()?;
@@ -78,10 +83,13 @@ async fn commit_group(
         let ok = job(&mut tx).await;
         if single && !ok {
             // Its own error is already in its result.
-            return guard.rollback().await.db();
+            return guard.rollback().await.db().map(|()| Vec::new());
         }
         tx.end_unit(ok).await?;
     }
     tx.flush().await?;
-    guard.commit().await.db()
+    // The change counters as this transaction leaves them (the triggers bumped them).
+    let counters = super::changes::counters(&mut *guard).await?;
+    guard.commit().await.db()?;
+    Ok(counters)
 }
