@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use haven_testkit::process::Haven;
 use haven_testkit::web::{Browser, onboarding_link, tus_create};
+use object_store::{ObjectStore, ObjectStoreExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
 
@@ -142,6 +143,117 @@ async fn a_backup_taken_while_serving_restores_verified_or_not_at_all() {
     assert!(verified.contains("Audit trail intact"), "{verified}");
     let trail = ok(&["audit", "export", "--data-dir", t, "--since", "2000-01-01", "--format", "jsonl"]);
     assert!(trail.contains("\"backup.restored\""), "the restore is audited in the restored trail");
+}
+
+/// What an operator of several nodes does instead of `haven backup` (docs/scale-out.md): the
+/// database with pg_dump, the bucket copied object by object, the key files kept apart; restored
+/// with pg_restore into a new database and the copy as a new bucket, then checked with
+/// `haven audit verify --objects`, which also finds a missing or damaged object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_and_s3_haven_restored_with_their_own_tools_verifies_every_object() {
+    let (Some(live_db), Some(s3)) =
+        (haven_testkit::db::empty_postgres().await, haven_testkit::tool("HAVEN_TEST_S3_ENDPOINT"))
+    else {
+        assert!(!haven_testkit::strict(), "HAVEN_TEST_POSTGRES_URL is required under CI=true");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let config = |name: &str, db: &str, bucket: &str| {
+        let path = tmp.path().join(format!("{name}.toml"));
+        let toml = format!(
+            "[database]\nurl = \"{db}\"\n[blobs]\nurl = \"s3://{bucket}/blobs\"\n[blobs.s3]\nregion = \"us-east-1\"\n\
+             endpoint = \"{s3}\"\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\nallow_http = true\n\
+             [keys]\nmaster_key_file = \"{k}/master.key\"\naudit_key_file = \"{k}/audit.key\"\n",
+            k = keys.display()
+        );
+        std::fs::write(&path, toml).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let live_bucket = haven_testkit::app::s3_bucket(&s3).await;
+    let live = config("live", &live_db, &live_bucket.bucket);
+    let data = tmp.path().join("live-data");
+    let d = data.to_str().unwrap();
+    let server = Haven::start(Path::new(BIN), &data, &["--config", &live], &[]);
+    let on_live = |args: &[&str]| ok(&[args, &["--config", &live, "--data-dir", d]].concat());
+    let browser = Browser::new(&server.url, &server.ca_pem(), None);
+    browser.onboard(&onboarding_link(&on_live(&["users", "add", "iona", "--email", "iona@example.org"]))).await;
+    on_live(&["users", "role", "iona", "staff"]);
+    let today = haven_core::Clock::now(&haven_core::clock::SystemClock).date();
+    let today = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
+    on_live(&["ig", "record", "iona", "data-security-awareness", &today]);
+    on_live(&[
+        "assets",
+        "create",
+        "cohort",
+        "--iao",
+        "iona",
+        "--ig-ref",
+        "IG/00001",
+        "--classification",
+        "identifiable",
+    ]);
+    let made = on_live(&["transfer", "link", "create", "--asset", "cohort", "--as", "iona"]);
+    let link = made.split_whitespace().find(|w| w.contains("/transfer/drop/")).unwrap().to_string();
+    let first: Vec<u8> = (0..1_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+    send(&browser.client, &link, "cohort.csv", &first).await;
+    assert!(server.stop().success());
+
+    // Backed up with the database's and the store's own tools.
+    let dump = tmp.path().join("haven.dump");
+    let pg_dump = Command::new("pg_dump").args(["--format=custom", "--file"]).arg(&dump).arg(&live_db).output();
+    let pg_dump = pg_dump.expect("pg_dump (postgresql-client) is needed");
+    assert!(pg_dump.status.success(), "{}", text(&pg_dump));
+    let copy_bucket = haven_testkit::app::s3_bucket(&s3).await;
+    let (from, to) = (bucket_store(&s3, &live_bucket.bucket), bucket_store(&s3, &copy_bucket.bucket));
+    let listed: Vec<_> = futures::TryStreamExt::try_collect(from.list(None)).await.unwrap();
+    assert!(!listed.is_empty());
+    for object in &listed {
+        let bytes = from.get(&object.location).await.unwrap().bytes().await.unwrap();
+        to.put(&object.location, bytes.into()).await.unwrap();
+    }
+
+    // Restored into a new database and bucket, and checked.
+    let restored_db = haven_testkit::db::empty_postgres().await.unwrap();
+    let pg_restore =
+        Command::new("pg_restore").args(["--no-owner", "--dbname", &restored_db]).arg(&dump).output().unwrap();
+    assert!(pg_restore.status.success(), "{}", text(&pg_restore));
+    let restored = config("restored", &restored_db, &copy_bucket.bucket);
+    let t = tmp.path().join("restored-data");
+    let check = |args: &[&str]| haven(&[args, &["--config", &restored, "--data-dir", t.to_str().unwrap()]].concat());
+    let out = check(&["audit", "verify", "--objects"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Audit trail intact"), "{}", text(&out));
+    assert!(text(&out).contains("Every object opened and verified"), "{}", text(&out));
+
+    // A damaged object, then a missing one, is found and named; the failure is recorded.
+    let largest = listed.iter().max_by_key(|o| o.size).unwrap();
+    let mut bytes = to.get(&largest.location).await.unwrap().bytes().await.unwrap().to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    to.put(&largest.location, bytes.into()).await.unwrap();
+    let out = check(&["audit", "verify", "--objects"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("failed its integrity check"), "{}", text(&out));
+    to.delete(&largest.location).await.unwrap();
+    let out = check(&["audit", "verify", "--objects"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("cannot be opened"), "{}", text(&out));
+    let trail = check(&["audit", "export", "--since", "2000-01-01"]);
+    assert_eq!(String::from_utf8_lossy(&trail.stdout).matches("\"audit.verify_failed\"").count(), 2);
+}
+
+fn bucket_store(endpoint: &str, bucket: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region("us-east-1")
+        .with_endpoint(endpoint)
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .with_allow_http(true)
+        .build()
+        .unwrap()
 }
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -11,10 +11,9 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures::StreamExt;
 use haven_core::audit::NewAuditEvent;
 use haven_core::audit::{action, actor};
-use haven_core::{CoreError, read, transact};
+use haven_core::{CoreError, transact};
 use haven_crypto::keys::{open_secret, seal_secret};
 use haven_crypto::password::{PASSPHRASE_KDF, passphrase_key};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -296,7 +295,7 @@ impl Restore {
         if let Some(p) = v.problem {
             bail!("the audit trail in the backup is BROKEN at event {}: {p}", p.first_bad_seq());
         }
-        let (objects, bytes) = open_every_object(&app).await?;
+        let (objects, bytes) = super::audit::open_every_object(&app).await?;
         let details =
             serde_json::json!({"from": self.from.display().to_string(), "made": manifest.created, "objects": objects});
         audit(&app, action::BACKUP_RESTORED, details).await?;
@@ -452,39 +451,6 @@ fn copy_objects(src: &Path, dst: &Path, skip: &HashSet<String>, what: &str) -> R
     }
     bar.finish_and_clear();
     Ok((ids, bytes))
-}
-
-/// Read every recorded object through the blob store, which checks each segment's tag: how
-/// many, and their plaintext bytes. The first that is missing or fails its check is named.
-async fn open_every_object(app: &app::App) -> Result<(u64, u64)> {
-    let bar = if std::io::stderr().is_terminal() { ProgressBar::no_length() } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("opening and verifying objects: {pos} ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let (mut after, mut objects, mut bytes) = (String::new(), 0u64, 0u64);
-    loop {
-        let from = after.clone();
-        let page = read(app.store.as_ref(), move |tx| {
-            Box::pin(async move { Ok::<_, CoreError>(tx.objects_after(&from, 500).await?) })
-        })
-        .await?;
-        let Some(last) = page.last() else { break };
-        after = last.id.clone();
-        for meta in page {
-            let mut stream = haven_core::blobs::BlobStore::get(app.blobs.as_ref(), &meta)
-                .await
-                .map_err(|e| anyhow!("object {} cannot be opened: {e}", meta.id))?;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| anyhow!("object {} failed its integrity check: {e}", meta.id))?;
-                bytes += chunk.len() as u64;
-            }
-            objects += 1;
-            bar.inc(1);
-        }
-    }
-    bar.finish_and_clear();
-    Ok((objects, bytes))
 }
 
 /// Record `what` (done at the console) in the trail of `app`'s database.
