@@ -23,6 +23,7 @@ pub(crate) mod migrate;
 mod packages;
 pub(crate) mod reads;
 mod rows;
+mod stream;
 mod transfer;
 mod unit;
 mod workspaces;
@@ -62,7 +63,9 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         }
     };
     migrate::run(&write, dialect).await?;
-    Ok(SqlStore::start(write, read, dialect, url))
+    // An in-memory SQLite database is one per connection: its trail is read through `read`.
+    let stream = if url.contains(":memory:") { None } else { Some(stream::Streamer::open(url, dialect)?) };
+    Ok(SqlStore::start(write, read, dialect, url, stream))
 }
 
 /// The object ids a SQLite copy (`SqlStore::snapshot_sqlite`) records, and its schema version,

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::Dialect;
 use super::rows::{AUDIT_COLUMNS, Db, audit_event};
+use super::stream::Streamer;
 use super::unit::SqlTx;
 use super::writer::{self, Envelope};
 
@@ -26,16 +27,17 @@ pub struct SqlStore {
     dialect: Dialect,
     writer: mpsc::Sender<Envelope>,
     changes: Arc<Changes>,
+    stream: Option<Streamer>,
 }
 
 impl SqlStore {
     /// Start the writer and the follower of change counters (`url` is where to listen for
     /// them on PostgreSQL).
-    pub(crate) fn start(write: AnyPool, read: AnyPool, dialect: Dialect, url: &str) -> Self {
+    pub(crate) fn start(write: AnyPool, read: AnyPool, dialect: Dialect, url: &str, stream: Option<Streamer>) -> Self {
         let changes = Arc::new(Changes::new());
         let writer = writer::spawn(write.clone(), dialect, changes.clone());
         super::changes::follow(read.clone(), dialect, url.to_string(), Arc::downgrade(&changes));
-        SqlStore { read, write, dialect, writer, changes }
+        SqlStore { read, write, dialect, writer, changes, stream }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -64,6 +66,9 @@ impl SqlStore {
 
     /// Close the pools after the writer has drained.
     pub async fn close(&self) {
+        if let Some(s) = &self.stream {
+            s.close().await;
+        }
         self.read.close().await;
         self.write.close().await;
     }
@@ -122,6 +127,9 @@ impl Store for SqlStore {
     }
 
     fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>> {
+        if let Some(stream) = &self.stream {
+            return stream.audit_events(from_seq, since_us);
+        }
         let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq >= $1 AND at_us >= $2 ORDER BY seq");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(from_seq)
