@@ -380,6 +380,68 @@ webhook_url = "{hook_url}"
     assert!(arrivals.contains(&sha), "the stored file's SHA-256 is the sent file's: {arrivals}");
     eprintln!("upload: broken off, {offset} bytes kept (asked of {kept_on}), finished on {finished_on}");
 
+    // --- A repository token and the package policy, changed on the command line (a third
+    // process), are honoured within seconds by both nodes, which keep them in memory. ---
+    let made = text(&cluster.haven("a", &["packages", "token", "iona", "--label", "pip"]));
+    let secret = made.lines().last().unwrap().trim().to_string();
+    let basic = {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("iona:{secret}")))
+    };
+    let pip = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&a.ca_pem()).unwrap()])
+        .build()
+        .unwrap();
+    // Each node directly (their certificate names localhost), as JSON: (status, project names).
+    let index = |port: u16| {
+        let (pip, basic) = (pip.clone(), basic.clone());
+        async move {
+            let r = pip
+                .get(format!("https://localhost:{port}/pypi/simple/"))
+                .header("accept", "application/vnd.pypi.simple.v1+json")
+                .header("authorization", basic)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let page: serde_json::Value = r.json().await.unwrap_or_default();
+            let names: Vec<String> = page["projects"]
+                .as_array()
+                .map(|p| p.iter().map(|p| p["name"].as_str().unwrap_or_default().to_string()).collect())
+                .unwrap_or_default();
+            (status, names)
+        }
+    };
+    let within = |what: &'static str| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        move || assert!(Instant::now() < deadline, "not within 5 s: {what}")
+    };
+    let numpy = |names: &[String]| names.iter().any(|n| n == "numpy");
+    for port in [port_a, port_b] {
+        for _ in 0..3 {
+            let (status, names) = index(port).await;
+            assert_eq!(status, 200, "the token works on both nodes, from memory after the first");
+            assert!(!numpy(&names), "{names:?}");
+        }
+    }
+    cluster.haven("b", &["packages", "allow", "pypi", "numpy", "--reason", "reviewed"]);
+    for port in [port_a, port_b] {
+        let late = within("a rule added on the command line is honoured");
+        while !numpy(&index(port).await.1) {
+            late();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    cluster.haven("a", &["users", "lock", "iona"]);
+    for port in [port_a, port_b] {
+        let late = within("a locked account's token is refused");
+        while index(port).await.0 != 401 {
+            late();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    cluster.haven("a", &["users", "unlock", "iona"]);
+
     // --- A second process given node b's name is refused: it would end b's sessions. ---
     let twin = Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--config"])

@@ -40,9 +40,14 @@ pub(crate) fn publish(changes: &Changes, counters: &[(Topic, u64)]) {
     }
 }
 
-/// Read the counters into `changes`; whether that worked.
+/// Read the counters into `changes`; whether that worked. A read that hangs (a database cut
+/// off) counts as failed: a node that cannot hear of changes must not go on trusting its memory.
 async fn poll(pool: &AnyPool, changes: &Changes) -> bool {
-    match counters(pool).await {
+    let outcome = match tokio::time::timeout(2 * POLL, counters(pool)).await {
+        Ok(read) => read,
+        Err(_) => Err(StoreError::Database(format!("no answer within {:?}", 2 * POLL))),
+    };
+    match outcome {
         Ok(found) => {
             publish(changes, &found);
             true
