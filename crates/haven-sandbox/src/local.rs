@@ -251,7 +251,7 @@ impl LocalBackend {
     }
 
     fn slurm_prefix(&self) -> String {
-        format!("haven_{}_", hex::encode(self.config.name.as_bytes()))
+        slurm_prefix(&self.config.name)
     }
 
     /// Cancel the Slurm jobs a Haven that died here left (their records were ended at start).
@@ -864,6 +864,21 @@ impl SessionBackend for LocalBackend {
         let rx = self.ends_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()?;
         Some(rx.boxed())
     }
+
+    /// The departed node's jobs on Slurm, found by their names' prefix (its backend's).
+    async fn cancel_departed(&self, backend: &str) {
+        if let Some(slurm) = &self.config.slurm
+            && backend != self.config.name
+        {
+            slurm.cancel_leftovers(&slurm_prefix(backend)).await;
+        }
+    }
+}
+
+/// What the names of a node's jobs on Slurm begin with: `haven_<backend, in hex>_`, which no
+/// other node's can begin with.
+pub fn slurm_prefix(backend: &str) -> String {
+    format!("haven_{}_", hex::encode(backend.as_bytes()))
 }
 
 /// Removes the run directory (its token-bearing configuration) and stops the repository

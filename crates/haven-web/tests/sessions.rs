@@ -839,5 +839,48 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     assert_eq!(app.local_sessions_running(), 0);
     assert_eq!(slurm_settles(&conf, &name, "CANCELLED").await, "CANCELLED");
     assert!(app.state.packages.repo_tokens(&rita).await.unwrap().is_empty());
+
+    // A node that is gone left a job on Slurm: ending its records, the lease holder cancels it
+    // there (found by its name's prefix, the gone node's), and leaves a live node's job alone.
+    let sbatch = |backend: &str, id: &str| {
+        let name = format!("{}{id}", haven_sandbox::local::slurm_prefix(backend));
+        let out = std::process::Command::new("sbatch")
+            .args(["--parsable", "--job-name", &name, "--output", "/dev/null", "--wrap", "sleep 600"])
+            .env("SLURM_CONF", &conf)
+            .output()
+            .expect("run sbatch");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        name
+    };
+    let left_id = "0123456789abcdef0123456789abcdef";
+    let left = sbatch("local@gone", left_id);
+    let other = sbatch("local@alive", "fedcba9876543210fedcba9876543210");
+    let record = haven_core::workspaces::jobs::JobRecord {
+        id: left_id.into(),
+        owner: "rita".into(),
+        submitted_by: "rita".into(),
+        asset: "heart".into(),
+        app_name: "shell".into(),
+        app_version: "1".into(),
+        script_name: "left.sh".into(),
+        state: JobState::Running,
+        exit_code: None,
+        backend: "local@gone".into(),
+        uid: p.uid,
+        gid: p.gid,
+        submitted_us: 0,
+        started_us: 0,
+        ended_us: 0,
+        end_reason: String::new(),
+        token_hash: None,
+    };
+    haven_core::transact(app.store.as_ref(), move |tx| Box::pin(async move { tx.insert_job(&record).await }))
+        .await
+        .unwrap();
+    assert_eq!(app.state.sessions.end_departed(&["alive".to_string()]).await.unwrap(), 1);
+    assert_eq!(slurm_settles(&conf, &left, "CANCELLED").await, "CANCELLED");
+    let live = slurm_state(&conf, &other);
+    let _ = std::process::Command::new("scancel").args(["--name", &other]).env("SLURM_CONF", &conf).status();
+    assert!(live == "RUNNING" || live == "PENDING", "a live node's job is left alone: {live}");
     drop(listener);
 }

@@ -234,6 +234,11 @@ pub trait SessionBackend: Send + Sync {
     /// [`super::jobs::LOG_BYTES`]. [`SessionBackend::stop`] stops it as it stops a session. How
     /// it ended.
     async fn run_job(&self, launch: Launch, job: Drive) -> Result<Outcome, BackendError>;
+    /// Cancel what the node whose backend was `backend` left running off this host (its batch
+    /// jobs on a scheduler): it is gone, and its records were ended.
+    async fn cancel_departed(&self, backend: &str) {
+        let _ = backend;
+    }
 }
 
 /// The sessions' part of a unit of work.
@@ -768,11 +773,19 @@ impl Sessions {
                 n += 1;
             }
         }
+        let mut gone: Vec<&str> = Vec::new();
         for j in running.1.iter().filter(|j| departed(&j.backend)) {
             let reason = format!("its node ({}) stopped while it ran; submit it again", j.backend);
             if self.fail_job(&j.id, &reason).await? {
                 n += 1;
             }
+            if !gone.contains(&j.backend.as_str()) {
+                gone.push(&j.backend);
+            }
+        }
+        // Recorded failed, their jobs must not go on running on the scheduler unseen.
+        for backend in gone {
+            self.backend.cancel_departed(backend).await;
         }
         Ok(n)
     }
