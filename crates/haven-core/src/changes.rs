@@ -11,14 +11,16 @@
 //! - for other nodes' and processes' commits, from PostgreSQL `NOTIFY` at once, and from a poll
 //!   of the counters every second (SQLite, and a safety net for a lost notification).
 //!
-//! An entry is used only while its stamp equals the topic's current counter, and only while the
-//! node is sure it is current ([`Changes::set_current`]): when the listener or the poll fails,
-//! every memo is bypassed until the counters have been read again.
+//! An entry is used only while its stamp equals the topic's current version, and only while the
+//! node is sure it is current ([`Changes::confirm`], renewed by every read of the counters): when
+//! the listener or the poll fails, or reads stop, every memo is bypassed until the counters have
+//! been read again.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What a counter covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,33 +51,70 @@ impl Topic {
     }
 }
 
-/// The newest counters this node knows, one per topic.
-#[derive(Debug, Default)]
+/// What this node knows of the change counters: a version per topic, and until when it can
+/// be trusted.
+#[derive(Debug)]
 pub struct Changes {
-    counters: [AtomicU64; 2],
-    current: AtomicBool,
+    /// This node's version of each topic: it moves on whenever the database's counter is seen
+    /// to differ from the value seen last, forwards or backwards (a database restored, or failed
+    /// over to a standby that had not seen every change, counts again from lower down).
+    versions: [AtomicU64; 2],
+    /// The database's counters as seen last.
+    last: Mutex<[u64; 2]>,
+    /// Until when (nanoseconds after `base`) the versions are known to be current: each read
+    /// of the counters extends it a little; if reads stop (the database is cut off, the
+    /// follower stopped), every memo is bypassed soon after.
+    current_until: AtomicU64,
+    base: Instant,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes {
+            versions: [AtomicU64::new(0), AtomicU64::new(0)],
+            last: Mutex::new([0; 2]),
+            current_until: AtomicU64::new(0),
+            base: Instant::now(),
+        }
+    }
 }
 
 impl Changes {
-    /// Counters not yet read: every memo is bypassed until [`Changes::set_current`].
+    /// Counters not yet read: every memo is bypassed until [`Changes::confirm`].
     pub fn new() -> Self {
         Changes::default()
     }
 
-    /// The topic's counter, or None while this node cannot be sure it knows the newest.
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The topic's version, or None while this node cannot be sure it knows the newest.
     pub fn seen(&self, topic: Topic) -> Option<u64> {
-        let n = self.counters[topic.index()].load(Ordering::Acquire);
-        self.current.load(Ordering::Acquire).then_some(n)
+        let version = self.versions[topic.index()].load(Ordering::Acquire);
+        (self.now_ns() < self.current_until.load(Ordering::Acquire)).then_some(version)
     }
 
-    /// A counter as read from the database (never moves back: reads may arrive out of order).
+    /// A counter as read from the database. Reads may arrive out of order (a poll begun before
+    /// a commit, published after it): that only empties memos once more than needed.
     pub fn observe(&self, topic: Topic, n: u64) {
-        self.counters[topic.index()].fetch_max(n, Ordering::AcqRel);
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last[topic.index()] != n {
+            last[topic.index()] = n;
+            self.versions[topic.index()].fetch_add(1, Ordering::AcqRel);
+        }
     }
 
-    /// Whether the counters are known to be current (a listener and poll that work).
-    pub fn set_current(&self, current: bool) {
-        self.current.store(current, Ordering::Release);
+    /// The counters were all just read: trust them for `span` (past the next read, with room).
+    pub fn confirm(&self, span: Duration) {
+        let until = self.now_ns().saturating_add(u64::try_from(span.as_nanos()).unwrap_or(u64::MAX));
+        self.current_until.store(until, Ordering::Release);
+    }
+
+    /// The counters cannot be read, or changes may have been missed: keep nothing until the
+    /// next [`Changes::confirm`].
+    pub fn distrust(&self) {
+        self.current_until.store(0, Ordering::Release);
     }
 }
 
@@ -154,24 +193,35 @@ mod tests {
         memo.put("a".into(), memo.stamp(), Arc::new(1));
         assert!(memo.get(&"a".into()).is_none(), "nothing is kept before the counters are known");
         changes.observe(Topic::Packages, 4);
-        changes.set_current(true);
+        changes.confirm(Duration::from_secs(60));
         memo.put("a".into(), memo.stamp(), Arc::new(1));
         assert_eq!(memo.get(&"a".into()).as_deref(), Some(&1));
         changes.observe(Topic::Credentials, 9);
-        assert_eq!(memo.get(&"a".into()).as_deref(), Some(&1), "another topic's change leaves it");
-        changes.observe(Topic::Packages, 3);
-        assert_eq!(memo.get(&"a".into()).as_deref(), Some(&1), "counters never move back");
+        changes.observe(Topic::Packages, 4);
+        assert_eq!(memo.get(&"a".into()).as_deref(), Some(&1), "another topic's change, or the same value");
         changes.observe(Topic::Packages, 5);
         assert!(memo.get(&"a".into()).is_none(), "its topic changed");
-        changes.set_current(false);
+        memo.put("a".into(), memo.stamp(), Arc::new(2));
+        changes.observe(Topic::Packages, 3);
+        assert!(memo.get(&"a".into()).is_none(), "a counter that moved back (a restored database) is a change");
+        changes.distrust();
         memo.put("b".into(), memo.stamp(), Arc::new(2));
         assert!(memo.get(&"b".into()).is_none(), "not kept while the counters may be old");
     }
 
     #[test]
+    fn trust_in_the_counters_runs_out_unless_renewed() {
+        let changes = Arc::new(Changes::new());
+        changes.confirm(Duration::from_millis(30));
+        assert!(changes.seen(Topic::Packages).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(changes.seen(Topic::Packages).is_none(), "reads stopped: nothing is trusted");
+    }
+
+    #[test]
     fn a_value_read_across_a_change_is_stale_at_once() {
         let changes = Arc::new(Changes::new());
-        changes.set_current(true);
+        changes.confirm(Duration::from_secs(60));
         let memo: Memo<u8, u32> = Memo::new(Topic::Credentials, changes.clone());
         let stamp = memo.stamp();
         changes.observe(Topic::Credentials, 1); // committed while the value was being read
@@ -182,7 +232,7 @@ mod tests {
     #[test]
     fn entries_stay_bounded() {
         let changes = Arc::new(Changes::new());
-        changes.set_current(true);
+        changes.confirm(Duration::from_secs(60));
         let memo: Memo<usize, ()> = Memo::new(Topic::Packages, changes.clone());
         for i in 0..MAX_ENTRIES * 2 {
             memo.put(i, memo.stamp(), Arc::new(()));
@@ -190,6 +240,6 @@ mod tests {
         }
         changes.observe(Topic::Packages, 1);
         memo.put(0, memo.stamp(), Arc::new(()));
-        assert_eq!(memo.len(), 1, "entries of an older counter are dropped");
+        assert_eq!(memo.len(), 1, "entries of an older version are dropped");
     }
 }

@@ -51,8 +51,10 @@ async fn counters_move_with_what_nodes_keep_and_nothing_else(db: TestDb) {
     known(a.as_ref()).await;
     known(b.as_ref()).await;
 
-    // A rule added on a: a knows before its commit returns, b within seconds.
+    // A rule added on a: a knows before its commit returns, b within seconds. (Each node
+    // counts its own versions: they move together, not in step.)
     let before = seen(a.as_ref(), Topic::Packages).unwrap();
+    let b_before = seen(b.as_ref(), Topic::Packages);
     let credentials = seen(a.as_ref(), Topic::Credentials).unwrap();
     transact(a.as_ref(), |tx| {
         Box::pin(async move {
@@ -74,7 +76,7 @@ async fn counters_move_with_what_nodes_keep_and_nothing_else(db: TestDb) {
     let after = seen(a.as_ref(), Topic::Packages).unwrap();
     assert!(after > before, "a's own commit is known when it returns");
     assert_eq!(seen(a.as_ref(), Topic::Credentials), Some(credentials), "another topic did not move");
-    until("b hears of the rule", async || seen(b.as_ref(), Topic::Packages) >= Some(after)).await;
+    until("b hears of the rule", async || seen(b.as_ref(), Topic::Packages) > b_before).await;
 
     // An account: made (nothing cached can name it yet), its sign-in counters written by hand
     // (not a change), then locked by hand: a change both nodes hear of.
@@ -106,17 +108,24 @@ async fn counters_move_with_what_nodes_keep_and_nothing_else(db: TestDb) {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await; // a poll has come and gone
     assert_eq!(seen(a.as_ref(), Topic::Credentials), Some(made), "a token's use and sign-in counters are not changes");
+    let b_made = seen(b.as_ref(), Topic::Credentials);
     db.execute("UPDATE users SET status = 'locked' WHERE id = 'dora'").await;
     until("a hears of a lock made by hand", async || seen(a.as_ref(), Topic::Credentials) > Some(made)).await;
-    let locked = seen(a.as_ref(), Topic::Credentials).unwrap();
-    until("b hears of it too", async || seen(b.as_ref(), Topic::Credentials) >= Some(locked)).await;
+    until("b hears of it too", async || seen(b.as_ref(), Topic::Credentials) > b_made).await;
+    let locked = seen(b.as_ref(), Topic::Credentials);
     // Revoking counts.
     transact(b.as_ref(), |tx| {
         Box::pin(async move { tx.delete_personal_token(&[7; 32]).await.map_err(CoreError::from) })
     })
     .await
     .unwrap();
-    assert!(seen(b.as_ref(), Topic::Credentials) > Some(locked));
+    assert!(seen(b.as_ref(), Topic::Credentials) > locked);
+    // Emptied by hand (PostgreSQL's TRUNCATE fires no row or statement trigger of the others).
+    if db.url.starts_with("postgres") {
+        let rules = seen(b.as_ref(), Topic::Packages);
+        db.execute("TRUNCATE package_rules").await;
+        until("b hears of a truncated table", async || seen(b.as_ref(), Topic::Packages) > rules).await;
+    }
 }
 
 /// Node b's package repository over its own store, sharing a's blobs, clock and configuration.

@@ -865,12 +865,14 @@ impl SessionBackend for LocalBackend {
         Some(rx.boxed())
     }
 
-    /// The departed node's jobs on Slurm, found by their names' prefix (its backend's).
-    async fn cancel_departed(&self, backend: &str) {
+    /// The departed node's jobs on Slurm, by their exact names (its backend's prefix and the
+    /// job's id): a node back under the same name meanwhile has other jobs.
+    async fn cancel_departed(&self, backend: &str, job_ids: &[String]) {
         if let Some(slurm) = &self.config.slurm
             && backend != self.config.name
         {
-            slurm.cancel_leftovers(&slurm_prefix(backend)).await;
+            let names: Vec<String> = job_ids.iter().map(|id| format!("{}{id}", slurm_prefix(backend))).collect();
+            slurm.cancel_named(&names).await;
         }
     }
 }

@@ -93,22 +93,34 @@ impl Slurm {
     /// Cancel this user's jobs named exactly `<prefix><32 hex digits>` (a node's, left by a
     /// Haven that died: their records were ended as it started again).
     pub async fn cancel_leftovers(&self, prefix: &str) {
+        self.cancel_where(|name| {
+            name.strip_prefix(prefix).is_some_and(|rest| {
+                rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
+        })
+        .await;
+    }
+
+    /// Cancel this user's jobs with one of these exact names.
+    pub async fn cancel_named(&self, names: &[String]) {
+        self.cancel_where(|name| names.iter().any(|n| n == name)).await;
+    }
+
+    async fn cancel_where(&self, wanted: impl Fn(&str) -> bool) {
         let mut c = self.command("squeue");
         c.args(["--me", "--noheader", "--format=%i %j"]).stdout(std::process::Stdio::piped());
         let out = match c.output().await {
             Ok(out) if out.status.success() => out,
             _ => {
-                tracing::warn!("squeue failed: jobs a Haven that died left on Slurm are not cancelled");
+                tracing::warn!("squeue failed: jobs whose records ended are not cancelled on Slurm");
                 return;
             }
         };
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some((id, name)) = line.trim().split_once(' ')
-                && name.strip_prefix(prefix).is_some_and(|rest| {
-                    rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-                })
+                && wanted(name)
             {
-                tracing::warn!(job = id, name, "cancelling a Slurm job a Haven that stopped left running");
+                tracing::warn!(job = id, name, "cancelling a Slurm job whose Haven record has ended");
                 self.cancel(id).await;
             }
         }

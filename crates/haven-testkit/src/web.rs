@@ -108,3 +108,15 @@ pub fn field(html: &str, name: &str) -> String {
 pub fn onboarding_link(printed: &str) -> String {
     printed.lines().find(|l| l.contains("/security/onboard?token=")).expect("an onboarding link").trim().to_string()
 }
+
+/// Wait, if need be, until at least 3 s remain in the current 30 s TOTP window, before taking a
+/// code to activate a token with: a code that reaches Haven after the window turned is accepted
+/// one step late and teaches Haven that the token runs a step slow, after which the next
+/// window's code (what a test then signs in with) is two steps ahead, and refused.
+pub async fn room_in_totp_window() {
+    let now = haven_core::Clock::now(&haven_core::clock::SystemClock);
+    let left = 30.0 - (now.unix_timestamp_nanos() as f64 / 1e9) % 30.0;
+    if left < 3.0 {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(left + 0.2)).await;
+    }
+}

@@ -240,6 +240,7 @@ webhook_url = "{hook_url}"
     let uri_at = page.find("otpauth://").unwrap();
     let uri = page[uri_at..uri_at + page[uri_at..].find('<').unwrap()].replace("&amp;", "&");
     let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    haven_testkit::web::room_in_totp_window().await;
     let now = oathtool(&["--totp", "-b", &secret]);
     let activate = format!("/security/tokens/{serial}/activate");
     let activated = browser.post("/security/tokens", &activate, &[("code", &now[0])]).await;

@@ -164,6 +164,7 @@ async fn onboarding_over_real_smtp_and_a_token_driven_by_oathtool() {
     let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
 
     // oathtool, from the URI's secret: the current code activates the token...
+    haven_testkit::web::room_in_totp_window().await;
     let now = oathtool(&["--totp", "-b", &secret]);
     let activate = format!("/security/tokens/{serial}/activate");
     let (status, location, body) = web.post("/security/tokens", &activate, &[("code", &now[0])]).await;

@@ -234,10 +234,10 @@ pub trait SessionBackend: Send + Sync {
     /// [`super::jobs::LOG_BYTES`]. [`SessionBackend::stop`] stops it as it stops a session. How
     /// it ended.
     async fn run_job(&self, launch: Launch, job: Drive) -> Result<Outcome, BackendError>;
-    /// Cancel what the node whose backend was `backend` left running off this host (its batch
-    /// jobs on a scheduler): it is gone, and its records were ended.
-    async fn cancel_departed(&self, backend: &str) {
-        let _ = backend;
+    /// Cancel the batch jobs `job_ids` that the node whose backend was `backend` left running
+    /// off this host (on a scheduler): it is gone, and their records were ended.
+    async fn cancel_departed(&self, backend: &str, job_ids: &[String]) {
+        let _ = (backend, job_ids);
     }
 }
 
@@ -773,19 +773,17 @@ impl Sessions {
                 n += 1;
             }
         }
-        let mut gone: Vec<&str> = Vec::new();
+        let mut failed: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for j in running.1.iter().filter(|j| departed(&j.backend)) {
             let reason = format!("its node ({}) stopped while it ran; submit it again", j.backend);
             if self.fail_job(&j.id, &reason).await? {
                 n += 1;
-            }
-            if !gone.contains(&j.backend.as_str()) {
-                gone.push(&j.backend);
+                failed.entry(j.backend.as_str()).or_default().push(j.id.clone());
             }
         }
-        // Recorded failed, their jobs must not go on running on the scheduler unseen.
-        for backend in gone {
-            self.backend.cancel_departed(backend).await;
+        // Recorded failed here, they must not go on running on the scheduler unseen.
+        for (backend, ids) in failed {
+            self.backend.cancel_departed(backend, &ids).await;
         }
         Ok(n)
     }

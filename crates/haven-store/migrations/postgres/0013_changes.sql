@@ -36,3 +36,15 @@ CREATE TRIGGER package_rules_changed AFTER INSERT OR UPDATE OR DELETE ON package
 FOR EACH STATEMENT EXECUTE FUNCTION haven_changed('packages');
 CREATE TRIGGER package_advisories_changed AFTER INSERT OR UPDATE OR DELETE ON package_advisories
 FOR EACH STATEMENT EXECUTE FUNCTION haven_changed('packages');
+
+-- TRUNCATE (by hand) empties a table without a row or statement trigger of the kinds above.
+CREATE TRIGGER repo_tokens_truncated AFTER TRUNCATE ON repo_tokens
+FOR EACH STATEMENT EXECUTE FUNCTION haven_changed('credentials');
+CREATE TRIGGER users_truncated AFTER TRUNCATE ON users
+FOR EACH STATEMENT EXECUTE FUNCTION haven_changed('credentials');
+CREATE TRIGGER user_roles_truncated AFTER TRUNCATE ON user_roles
+FOR EACH STATEMENT EXECUTE FUNCTION haven_changed('credentials');
+CREATE TRIGGER package_rules_truncated AFTER TRUNCATE ON package_rules
+FOR EACH STATEMENT EXECUTE FUNCTION haven_changed('packages');
+CREATE TRIGGER package_advisories_truncated AFTER TRUNCATE ON package_advisories
+FOR EACH STATEMENT EXECUTE FUNCTION haven_changed('packages');

@@ -16,6 +16,9 @@ use super::rows::Db;
 const CHANNEL: &str = "haven_changes";
 /// How often the counters are read even without a notification.
 const POLL: Duration = Duration::from_secs(1);
+/// How long a read of the counters is trusted: past the next poll and its time to answer, so
+/// that memos are bypassed within this time of reads stopping, whatever stopped them.
+const TRUSTED_FOR: Duration = Duration::from_millis(2500);
 
 /// The counters as `conn` sees them (inside a transaction: including its own changes).
 pub(crate) async fn counters<'c, E>(conn: E) -> Result<Vec<(Topic, u64)>, StoreError>
@@ -27,8 +30,9 @@ where
     for row in rows {
         let topic: String = row.try_get("topic").db()?;
         let n: i64 = row.try_get("n").db()?;
+        let n = u64::try_from(n).map_err(|_| StoreError::Corrupt("a change counter is negative".into()))?;
         if let Some(topic) = Topic::parse(&topic) {
-            out.push((topic, u64::try_from(n).unwrap_or_default()));
+            out.push((topic, n));
         }
     }
     Ok(out)
@@ -40,8 +44,8 @@ pub(crate) fn publish(changes: &Changes, counters: &[(Topic, u64)]) {
     }
 }
 
-/// Read the counters into `changes`; whether that worked. A read that hangs (a database cut
-/// off) counts as failed: a node that cannot hear of changes must not go on trusting its memory.
+/// Read the counters into `changes` and trust them a while (or stop trusting them); whether
+/// that worked. A read that hangs (a database cut off) counts as failed.
 async fn poll(pool: &AnyPool, changes: &Changes) -> bool {
     let outcome = match tokio::time::timeout(2 * POLL, counters(pool)).await {
         Ok(read) => read,
@@ -50,9 +54,11 @@ async fn poll(pool: &AnyPool, changes: &Changes) -> bool {
     match outcome {
         Ok(found) => {
             publish(changes, &found);
+            changes.confirm(TRUSTED_FOR);
             true
         }
         Err(e) => {
+            changes.distrust();
             tracing::warn!(error = %e, "could not read the change counters; in-memory caches are off until they are read");
             false
         }
@@ -76,8 +82,7 @@ fn alive(pool: &AnyPool, changes: &Weak<Changes>) -> Option<Arc<Changes>> {
 async fn follow_polling(pool: AnyPool, changes: Weak<Changes>) {
     loop {
         let Some(c) = alive(&pool, &changes) else { return };
-        let ok = poll(&pool, &c).await;
-        c.set_current(ok);
+        poll(&pool, &c).await;
         drop(c);
         tokio::time::sleep(POLL).await;
     }
@@ -89,7 +94,7 @@ async fn follow_polling(pool: AnyPool, changes: Weak<Changes>) {
 async fn follow_postgres(pool: AnyPool, url: String, changes: Weak<Changes>) {
     loop {
         let Some(c) = alive(&pool, &changes) else { return };
-        c.set_current(false);
+        c.distrust();
         let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
             Ok(l) => l,
             Err(e) => {
@@ -109,17 +114,15 @@ async fn follow_postgres(pool: AnyPool, url: String, changes: Weak<Changes>) {
         loop {
             let Some(c) = alive(&pool, &changes) else { return };
             if !poll(&pool, &c).await {
-                c.set_current(false);
                 break;
             }
-            c.set_current(true);
             drop(c);
             match tokio::time::timeout(POLL, listener.try_recv()).await {
                 Err(_) | Ok(Ok(Some(_))) => {}
                 // The connection was lost: what was notified meanwhile is gone.
                 Ok(Ok(None)) | Ok(Err(_)) => {
                     if let Some(c) = alive(&pool, &changes) {
-                        c.set_current(false);
+                        c.distrust();
                     }
                     tracing::warn!("the change listener lost its connection; listening again");
                     break;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
-import { ANSWERS, PASSWORD, fail, oath, pageChecks, qpDecode } from './lib.mjs';
+import { ANSWERS, PASSWORD, activationCode, fail, oath, pageChecks, qpDecode } from './lib.mjs';
 
 const { HAVEN_URL, ONBOARDING_LINK, DATA_DIR, CHROMIUM, USER_ID } = process.env;
 
@@ -86,7 +86,7 @@ try {
   const shown = (await page.textContent('#otpauth-uri')).trim();
   if (shown !== uri) fail(`the QR code (${uri}) and the URI shown (${shown}) differ`);
   const secret = new URL(uri).searchParams.get('secret');
-  await page.fill('#code', oath('--totp', '-b', secret)[0]);
+  await page.fill('#code', await activationCode(secret));
   await page.click('button:has-text("Activate")');
   await page.waitForURL('**/security/tokens?done=activated');
   if (!(await page.textContent('table')).includes('Active')) fail('the token is not active');

@@ -13,6 +13,16 @@ export function fail(message) {
 
 export const oath = (...args) => execFileSync('oathtool', args).toString().trim().split('\n');
 
+/// The current TOTP code of `secret` to activate a token with, taken at least 3 s before its
+/// 30 s window ends: a code that reaches Haven after the window turned is accepted one step
+/// late and teaches Haven that the token runs a step slow, so that the next window's code used
+/// to sign in just after would be two steps ahead, and refused.
+export async function activationCode(secret) {
+  const left = 30 - ((Date.now() / 1000) % 30);
+  if (left < 3) await new Promise((resolve) => setTimeout(resolve, left * 1000 + 200));
+  return oath('--totp', '-b', secret)[0];
+}
+
 export function qpDecode(text) {
   return text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
 }
@@ -87,7 +97,7 @@ export async function onboard(browser, link, userId, { aus } = { aus: true }) {
   await page.click('button:has-text("On screen")');
   const uri = (await page.textContent('#otpauth-uri')).trim();
   const secret = new URL(uri).searchParams.get('secret');
-  await page.fill('#code', oath('--totp', '-b', secret)[0]);
+  await page.fill('#code', await activationCode(secret));
   await page.click('button:has-text("Activate")');
   await page.waitForURL('**/security/tokens?done=activated');
   await page.click('button:has-text("Sign in with my token")');
