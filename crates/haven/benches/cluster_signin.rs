@@ -11,16 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use haven_core::caller::Caller;
-use haven_core::identity::tokens::Product;
-use haven_crypto::otp::{Algorithm, OtpKey, from_base32};
+use haven_crypto::otp::OtpKey;
 use haven_testkit::balancer::{Balancer, free_port};
 use haven_testkit::process::Haven;
-use zeroize::Zeroizing;
+
+mod support;
+use support::{PASSWORD, USERS, csrf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
-const USERS: usize = 50;
-const PASSWORD: &str = "cobalt lantern meadow quarrel";
 
 /// `USERS` onboarded accounts on the database `config` names, each with an active event-based
 /// token; their OTP keys.
@@ -29,33 +27,9 @@ async fn setup(config_file: &Path, data: &Path, public_url: &str) -> Vec<OtpKey>
     let config = haven::config::load(Some(config_file), &[], &overrides).unwrap();
     let app = haven::app::open(config, haven::app::Mode::Existing).await.unwrap();
     let identity = app.identity(public_url).await.unwrap();
-    let q = identity.policy.security_questions.clone();
-    let bench = Caller::anonymous("bench", "");
-    let mut keys = Vec::new();
-    for i in 0..USERS {
-        let id = format!("load{i:02}");
-        let link = identity.add_account(&Caller::console(), &id, &format!("{id}@example.org"), false).await.unwrap();
-        let token = link.split("token=").nth(1).unwrap();
-        let answers: Vec<(String, Zeroizing<String>)> =
-            (0..3).map(|k| (q[k].clone(), Zeroizing::new(format!("answer {k}")))).collect();
-        let session = identity.onboard(&bench, token, PASSWORD, PASSWORD, &answers).await.unwrap();
-        let who = identity.authenticate(&session.secret, "bench", "").await.unwrap().unwrap();
-        let t = identity.create_token(&who, Product::EventHotp).await.unwrap();
-        identity.reset_pin(&who, &t.serial, "4917", "4917").await.unwrap();
-        let e = identity.deliver_on_screen(&who, &t.serial).await.unwrap();
-        let secret = e.uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
-        let key = OtpKey::new(&from_base32(&secret).unwrap(), Algorithm::Sha1, 6).unwrap();
-        identity.activate_token(&who, &t.serial, &key.code(0)).await.unwrap();
-        keys.push(key);
-    }
+    let keys = support::accounts(&identity).await;
     app.store.close().await;
     keys
-}
-
-fn csrf(html: &str) -> String {
-    let m = "name=\"csrf_token\" value=\"";
-    let s = html.find(m).unwrap() + m.len();
-    html[s..s + html[s..].find('"').unwrap()].to_string()
 }
 
 fn client(ca: &[u8]) -> reqwest::Client {

@@ -9,15 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use haven_core::caller::Caller;
-use haven_core::identity::tokens::Product;
-use haven_crypto::otp::{Algorithm, OtpKey, from_base32};
+use haven_crypto::otp::OtpKey;
 use haven_testkit::process::Haven;
-use zeroize::Zeroizing;
+
+mod support;
+use support::{PASSWORD, USERS, csrf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
-const USERS: usize = 50;
-const PASSWORD: &str = "cobalt lantern meadow quarrel";
 
 /// Make `USERS` onboarded accounts, each with an active event-based token; their OTP keys.
 async fn setup(data: &Path) -> Vec<OtpKey> {
@@ -26,33 +24,9 @@ async fn setup(data: &Path) -> Vec<OtpKey> {
             .unwrap();
     let app = haven::app::open(config, haven::app::Mode::Create).await.unwrap();
     let identity = app.identity("https://localhost").await.unwrap();
-    let q = identity.policy.security_questions.clone();
-    let mut keys = Vec::new();
-    let bench = Caller::anonymous("bench", "");
-    for i in 0..USERS {
-        let id = format!("load{i:02}");
-        let link = identity.add_account(&Caller::console(), &id, &format!("{id}@example.org"), false).await.unwrap();
-        let token = link.split("token=").nth(1).unwrap();
-        let answers: Vec<(String, Zeroizing<String>)> =
-            (0..3).map(|k| (q[k].clone(), Zeroizing::new(format!("answer {k}")))).collect();
-        let session = identity.onboard(&bench, token, PASSWORD, PASSWORD, &answers).await.unwrap();
-        let who = identity.authenticate(&session.secret, "bench", "").await.unwrap().unwrap();
-        let t = identity.create_token(&who, Product::EventHotp).await.unwrap();
-        identity.reset_pin(&who, &t.serial, "4917", "4917").await.unwrap();
-        let e = identity.deliver_on_screen(&who, &t.serial).await.unwrap();
-        let secret = e.uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_string();
-        let key = OtpKey::new(&from_base32(&secret).unwrap(), Algorithm::Sha1, 6).unwrap();
-        identity.activate_token(&who, &t.serial, &key.code(0)).await.unwrap();
-        keys.push(key);
-    }
+    let keys = support::accounts(&identity).await;
     app.store.close().await;
     keys
-}
-
-fn csrf(html: &str) -> String {
-    let m = "name=\"csrf_token\" value=\"";
-    let s = html.find(m).unwrap() + m.len();
-    html[s..s + html[s..].find('"').unwrap()].to_string()
 }
 
 async fn poll_healthz(client: reqwest::Client, url: String, until: Instant) -> Vec<Duration> {
