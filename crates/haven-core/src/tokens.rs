@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::accounts::Role;
 use crate::audit::{NewAuditEvent, actor};
 use crate::changes::{Memo, Topic};
-use crate::identity::records::Account;
+use crate::identity::records::AccountStatus;
 use crate::{CoreError, Store, Tx, to_micros};
 
 /// A token's last use is written at most this often (a pip install makes dozens of requests).
@@ -75,10 +76,16 @@ impl PersonalToken {
 /// memory while no credential changed (`crate::changes`; a token's last use does not count).
 pub(crate) struct Checked {
     token: PersonalToken,
-    /// The owner's account without its password hash (a token check needs status and roles).
-    owner: Option<Account>,
+    owner: Option<Owner>,
     /// The newest last use this node recorded (the cached token's is as it was read).
     touched_us: AtomicI64,
+}
+
+/// What a token check needs of the token's owner (nothing else of the account is kept).
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    pub status: AccountStatus,
+    pub roles: Vec<Role>,
 }
 
 pub(crate) type TokenMemo = Memo<[u8; 32], Checked>;
@@ -87,12 +94,12 @@ pub(crate) fn token_memo(store: &dyn Store) -> TokenMemo {
     Memo::new(Topic::Credentials, store.changes())
 }
 
-/// The stored token with this hash, if any, and its owner's account (None when it is gone).
+/// The stored token with this hash, if any, and its owner (None when the account is gone).
 pub(crate) async fn find(
     store: &dyn Store,
     memo: &TokenMemo,
     hash: Option<[u8; 32]>,
-) -> Result<Option<(PersonalToken, Option<Account>)>, CoreError> {
+) -> Result<Option<(PersonalToken, Option<Owner>)>, CoreError> {
     let Some(hash) = hash else { return Ok(None) };
     let checked = match memo.get(&hash) {
         Some(c) => c,
@@ -101,8 +108,7 @@ pub(crate) async fn find(
             let found = crate::store::read(store, move |tx| {
                 Box::pin(async move {
                     let Some(token) = tx.personal_token(&hash).await? else { return Ok(None) };
-                    let owner =
-                        tx.account(&token.user_id).await?.map(|a| Account { password_hash: String::new(), ..a });
+                    let owner = tx.account(&token.user_id).await?.map(|a| Owner { status: a.status, roles: a.roles });
                     Ok::<_, CoreError>(Some((token, owner)))
                 })
             })
