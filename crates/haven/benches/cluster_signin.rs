@@ -16,7 +16,7 @@ use haven_testkit::balancer::{Balancer, free_port};
 use haven_testkit::process::Haven;
 
 mod support;
-use support::{PASSWORD, USERS, csrf};
+use support::USERS;
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
 
@@ -53,23 +53,12 @@ async fn load(url: &str, ca: &[u8], keys: Vec<OtpKey>, seconds: u64) -> (u64, u6
             let user = format!("load{i:02}");
             let mut counter = 1u64;
             while Instant::now() < until {
-                let Ok(page) = c.get(format!("{url}/security/signin")).send().await else {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let page = page.text().await.unwrap_or_default();
-                let form = [
-                    ("csrf_token", csrf(&page)),
-                    ("user_id", user.clone()),
-                    ("password", PASSWORD.to_string()),
-                    ("passcode", format!("4917{}", key.code(counter))),
-                    ("next", "/security".to_string()),
-                ];
+                let ok = support::sign_in(&c, &url, &user, &key, counter).await;
                 counter += 1;
-                let r = c.post(format!("{url}/security/signin")).header("origin", &url).form(&form).send().await;
-                match r {
-                    Ok(r) if r.status().as_u16() == 303 => done.fetch_add(1, Ordering::Relaxed),
-                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                if ok {
+                    done.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed)
                 };
             }
         }));

@@ -17,12 +17,14 @@ use support::{PASSWORD, USERS, csrf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
 
-/// Make `USERS` onboarded accounts, each with an active event-based token; their OTP keys.
+/// Make `USERS` onboarded accounts, each with an active event-based token, in the data
+/// directory a server runs on (made after its start: the lifecycle run at start disables
+/// accounts with no membership, which these are); their OTP keys.
 async fn setup(data: &Path) -> Vec<OtpKey> {
     let config =
         haven::config::load(None, &[], &haven::config::Overrides { data_dir: Some(data.into()), listen: None })
             .unwrap();
-    let app = haven::app::open(config, haven::app::Mode::Create).await.unwrap();
+    let app = haven::app::open(config, haven::app::Mode::Existing).await.unwrap();
     let identity = app.identity("https://localhost").await.unwrap();
     let keys = support::accounts(&identity).await;
     app.store.close().await;
@@ -52,15 +54,15 @@ async fn main() {
     let concurrency = std::env::var("BENCH_HASH_CONCURRENCY").unwrap_or_else(|_| "0".into());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("haven-data");
-    let setup_start = Instant::now();
-    let keys = setup(&data).await;
-    eprintln!("setup: {USERS} users with tokens in {:.1} s", setup_start.elapsed().as_secs_f64());
     let server = Haven::start(
         Path::new(BIN),
         &data,
         &[],
         &[("HAVEN_HTTP__HASH_CONCURRENCY", &concurrency), ("RUST_LOG", "warn")],
     );
+    let setup_start = Instant::now();
+    let keys = setup(&data).await;
+    eprintln!("setup: {USERS} users with tokens in {:.1} s", setup_start.elapsed().as_secs_f64());
     let client = server.client();
     let health = format!("{}/healthz", server.url);
 
@@ -117,18 +119,9 @@ async fn main() {
             let user = format!("load{i:02}");
             let mut counter = 1u64;
             while Instant::now() < until {
-                let page = c.get(format!("{url}/security/signin")).send().await.unwrap().text().await.unwrap();
-                let form = [
-                    ("csrf_token", csrf(&page)),
-                    ("user_id", user.clone()),
-                    ("password", PASSWORD.to_string()),
-                    ("passcode", format!("4917{}", key.code(counter))),
-                    ("next", "/security".to_string()),
-                ];
+                let ok = support::sign_in(&c, &url, &user, &key, counter).await;
                 counter += 1;
-                let r =
-                    c.post(format!("{url}/security/signin")).header("origin", &url).form(&form).send().await.unwrap();
-                if r.status().as_u16() == 303 {
+                if ok {
                     done.fetch_add(1, Ordering::Relaxed)
                 } else {
                     failed.fetch_add(1, Ordering::Relaxed)

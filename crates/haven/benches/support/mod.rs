@@ -35,6 +35,22 @@ pub async fn accounts(identity: &Identity) -> Vec<OtpKey> {
     keys
 }
 
+/// One full sign-in of `user` at `url` with the passcode of `key` at `counter` (the form, then
+/// its post): whether it signed in (303); a failed request counts as not.
+pub async fn sign_in(c: &reqwest::Client, url: &str, user: &str, key: &OtpKey, counter: u64) -> bool {
+    let Ok(page) = c.get(format!("{url}/security/signin")).send().await else { return false };
+    let page = page.text().await.unwrap_or_default();
+    let form = [
+        ("csrf_token", csrf(&page)),
+        ("user_id", user.to_string()),
+        ("password", PASSWORD.to_string()),
+        ("passcode", format!("4917{}", key.code(counter))),
+        ("next", "/security".to_string()),
+    ];
+    let r = c.post(format!("{url}/security/signin")).header("origin", url).form(&form).send().await;
+    r.is_ok_and(|r| r.status().as_u16() == 303)
+}
+
 pub fn csrf(html: &str) -> String {
     let m = "name=\"csrf_token\" value=\"";
     let s = html.find(m).unwrap() + m.len();
