@@ -39,6 +39,38 @@ pub async fn live_nodes(store: &dyn Store, now_us: i64, grace_us: i64) -> Result
     Ok(names.into_iter().filter_map(|n| n.strip_prefix("node:").map(str::to_string)).collect())
 }
 
+/// Where a node answers the other nodes: its main and web-session listeners, and the SHA-256
+/// (hex) of the certificate it serves on both, which the others pin when they forward a
+/// request for a session it runs (so nodes share no CA, and a database row is the only trust).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub name: String,
+    /// `https://host:port` of the main listener.
+    pub url: String,
+    /// `https://host:port` of the web sessions' listener.
+    pub sessions_url: String,
+    pub cert_sha256: String,
+    pub updated_us: i64,
+}
+
+/// Record (or update) where this node answers; written at start and whenever its certificate
+/// may have changed.
+pub async fn publish_node(store: &dyn Store, record: NodeRecord) -> Result<(), CoreError> {
+    transact(store, move |tx| {
+        Box::pin(async move {
+            tx.record_node(&record).await?;
+            Ok::<_, CoreError>(())
+        })
+    })
+    .await
+}
+
+/// Where the node `name` answers, if it ever said.
+pub async fn node(store: &dyn Store, name: &str) -> Result<Option<NodeRecord>, CoreError> {
+    let name = name.to_string();
+    crate::store::read(store, move |tx| Box::pin(async move { Ok::<_, CoreError>(tx.node(&name).await?) })).await
+}
+
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
@@ -60,6 +92,10 @@ pub trait ClusterTx {
     /// Forget `name` if `holder` holds it, or whoever does when `holder` is None (see
     /// [`Lease::seize`]). Whether a row went.
     async fn clear_lease(&mut self, name: &str, holder: Option<&str>) -> Result<bool, StoreError>;
+    /// Insert or replace the record of where a node answers.
+    async fn record_node(&mut self, record: &NodeRecord) -> Result<(), StoreError>;
+    /// Where the node `name` answers.
+    async fn node(&mut self, name: &str) -> Result<Option<NodeRecord>, StoreError>;
 }
 
 /// What asking for a lease found.

@@ -40,6 +40,7 @@ impl Balancer {
              events {{ worker_connections 1024; }}\n\
              http {{\n\
                access_log {d}/access.log;\n\
+               map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}\n\
                client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
                uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                upstream haven {{\n{servers}    keepalive 16;\n  }}\n\
@@ -50,7 +51,8 @@ impl Balancer {
                  location / {{\n\
                    proxy_pass https://haven;\n\
                    proxy_http_version 1.1;\n\
-                   proxy_set_header Connection \"\";\n\
+                   proxy_set_header Upgrade $http_upgrade;\n\
+                   proxy_set_header Connection $connection_upgrade;\n\
                    proxy_set_header Host $http_host;\n\
                    proxy_set_header X-Forwarded-For $remote_addr;\n\
                    proxy_set_header X-Forwarded-Proto https;\n\

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 pub struct Browser {
     pub client: reqwest::Client,
     pub url: String,
+    /// Its cookies (shared with another client, or read for a WebSocket's handshake).
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 pub struct Answer {
@@ -23,14 +25,22 @@ impl Browser {
     /// `local` when given (another loopback address, say).
     pub fn new(url: &str, ca_pem: &[u8], local: Option<IpAddr>) -> Browser {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).expect("parse CA")])
             .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .local_address(local)
             .build()
             .expect("client");
-        Browser { client, url: url.to_string() }
+        Browser { client, url: url.to_string(), jar }
+    }
+
+    /// The `Cookie` header this browser sends to `url`.
+    pub fn cookies_for(&self, url: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        let url = url.parse().expect("a URL");
+        self.jar.cookies(&url).and_then(|v| v.to_str().ok().map(str::to_string)).unwrap_or_default()
     }
 
     pub async fn get(&self, path: &str) -> Answer {

@@ -16,6 +16,7 @@ mod markdown;
 pub mod metrics;
 pub mod packages;
 pub mod page;
+mod peer;
 pub use haven_core::paths;
 pub mod security;
 pub mod session;
@@ -92,6 +93,8 @@ pub fn router(state: AppState) -> Router {
     let uploads = transfer::routes().layer(from_fn_with_state(state.clone(), csrf::protect));
     portals
         .merge(uploads)
+        // Before any check of this node's: the node that runs a session makes them all.
+        .layer(from_fn_with_state((state.clone(), peer::Listener::Main), peer::to_owning_node))
         .layer(from_fn(error::normalize))
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
@@ -109,6 +112,7 @@ pub fn sessions_router(state: AppState) -> Router {
         .fallback(error::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect_web_sessions))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(from_fn_with_state((state.clone(), peer::Listener::Sessions), peer::to_owning_node))
         .layer(from_fn(error::normalize))
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))

@@ -103,6 +103,10 @@ pub struct ClusterConfig {
     /// background lease's holder and in the records of the sessions and jobs it runs. Unset on
     /// a single node (sessions are then recorded as `local`).
     pub node: Option<String>,
+    /// The host name or address the other nodes reach this one at (a request for a session
+    /// goes to the node that runs it, on its own ports). Unset: the listen address, or the
+    /// host's name when listening on every address.
+    pub address: Option<String>,
     /// How long the background lease lasts without renewal (renewed every third of it): a
     /// node that dies hands its background work to another within about this long.
     pub lease_secs: u64,
@@ -110,19 +114,35 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig { node: None, lease_secs: 30 }
+        ClusterConfig { node: None, address: None, lease_secs: 30 }
     }
 }
 
 impl ClusterConfig {
     /// The name the background lease's holder carries: the node's, else the host's.
     pub fn holder_name(&self) -> String {
-        self.node.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let host = host.trim();
-            if host.is_empty() { "haven".to_string() } else { host.to_string() }
-        })
+        self.node.clone().unwrap_or_else(host_name)
     }
+
+    /// `https://HOST:PORT` at which the other nodes reach this node's listener on `listen`
+    /// (bound to `port`).
+    pub fn peer_url(&self, listen: SocketAddr, port: u16) -> String {
+        let host = match &self.address {
+            Some(a) => a.clone(),
+            None if !listen.ip().is_unspecified() => listen.ip().to_string(),
+            None => host_name(),
+        };
+        match host.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => format!("https://[{v6}]:{port}"),
+            Err(_) => format!("https://{host}:{port}"),
+        }
+    }
+}
+
+fn host_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    if host.is_empty() { "haven".to_string() } else { host.to_string() }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -656,6 +676,14 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             || !node.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-')))
     {
         return bad("cluster.node", "must be 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    if let Some(address) = &c.cluster.address
+        && (address.is_empty()
+            || address.len() > 253
+            || !(address.parse::<std::net::IpAddr>().is_ok()
+                || address.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-'))))
+    {
+        return bad("cluster.address", "must be a host name or an IP address, without a scheme or port");
     }
     if let Some(host) = &c.audit.syslog
         && host.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())

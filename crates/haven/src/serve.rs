@@ -70,6 +70,18 @@ pub async fn run(config: Config) -> Result<()> {
     let resolver = tls::Resolver::new(tls::load_certified_key(&cert_path, &key_path, &provider)?);
     let tls_config = RustlsConfig::from_config(Arc::new(tls::server_config(resolver.clone(), provider.clone())?));
 
+    // Where the other nodes send requests for the sessions this node runs.
+    let node = (!alone).then(|| haven_core::cluster::NodeRecord {
+        name: config.sessions_backend().trim_start_matches("local@").to_string(),
+        url: config.cluster.peer_url(config.listen, port),
+        sessions_url: config.cluster.peer_url(config.sessions_listen(), sessions_port),
+        cert_sha256: String::new(),
+        updated_us: 0,
+    });
+    if let Some(node) = &node {
+        publish_node(store.as_ref(), clock.as_ref(), node.clone(), &resolver).await?;
+    }
+
     let ca_pem = if config.tls.cert_file.is_some() {
         None
     } else {
@@ -207,6 +219,7 @@ pub async fn run(config: Config) -> Result<()> {
         audit_key.clone(),
         resolver,
         provider.clone(),
+        node,
         governance,
         lease.clone(),
         leases.taken.clone(),
@@ -259,6 +272,7 @@ fn spawn_workers(
     audit_key: Arc<haven_crypto::signing::SigningKey>,
     resolver: Arc<tls::Resolver>,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    node: Option<haven_core::cluster::NodeRecord>,
     governance: Arc<haven_core::governance::Governance>,
     lease: Arc<Lease>,
     taken: Arc<Notify>,
@@ -295,6 +309,11 @@ fn spawn_workers(
                 }
                 _ = renewals.tick() => {
                     tls::renew(&paths, &tls_cfg, clock.now(), &resolver, &provider);
+                    if let Some(node) = &node
+                        && let Err(e) = publish_node(store.as_ref(), clock.as_ref(), node.clone(), &resolver).await
+                    {
+                        tracing::warn!(error = %e, "could not record where this node answers; trying again in an hour");
+                    }
                     if !lease.held() {
                         continue;
                     }
@@ -307,6 +326,19 @@ fn spawn_workers(
             }
         }
     })
+}
+
+/// Record where this node answers the others, with the certificate it serves now.
+async fn publish_node(
+    store: &dyn haven_core::Store,
+    clock: &dyn haven_core::Clock,
+    mut node: haven_core::cluster::NodeRecord,
+    resolver: &tls::Resolver,
+) -> anyhow::Result<()> {
+    node.cert_sha256 = resolver.sha256().context("the server certificate could not be read")?;
+    node.updated_us = haven_core::to_micros(clock.now());
+    haven_core::cluster::publish_node(store, node).await?;
+    Ok(())
 }
 
 /// File Transfer's own work, on the node holding the background lease: scan due arrivals every

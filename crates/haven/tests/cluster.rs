@@ -269,6 +269,12 @@ webhook_url = "{hook_url}"
     let signins = audit_rows(&db_url, "signin.succeeded").await;
     assert!(!signins.is_empty() && signins.iter().all(|(_, source, _)| source == "127.0.0.2"), "{signins:?}");
 
+    // --- A terminal session runs on node a; its page, its WebSocket and its stop reach it
+    // through node b. (Where sessions can run here: bubblewrap, root.) ---
+    if haven_testkit::tool("HAVEN_TEST_BWRAP").is_some() && haven_testkit::root("sessions") {
+        session_through_the_other_node(&cluster, &browser, &db_url, (port_a, port_b), &a.ca_pem()).await;
+    }
+
     // --- Ten wrong passwords, answered by both nodes, lock the account for both. ---
     assert_eq!(browser.post("/security", "/security/signout", &[]).await.status, 303);
     let mut failed_on = std::collections::BTreeSet::new();
@@ -530,4 +536,191 @@ webhook_url = "{hook_url}"
     assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
     assert!(text(&verified).contains("Audit trail intact"), "{}", text(&verified));
     drop(lb);
+}
+
+/// alice (signed in, in `browser`) starts a terminal on node a, then types into it, reads its
+/// output and stops it through node b, which forwards each request to a. Then: node b refuses
+/// to loop a request, to trust another certificate than the one node a recorded, and says when
+/// node a cannot be reached.
+async fn session_through_the_other_node(
+    cluster: &Cluster,
+    browser: &Browser,
+    db_url: &str,
+    (port_a, port_b): (u16, u16),
+    ca_pem: &[u8],
+) {
+    let public_url = browser.url.as_str();
+    let today = haven_core::Clock::now(&haven_core::clock::SystemClock);
+    let day = |t: time::OffsetDateTime| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day());
+    cluster.haven("a", &["users", "add", "owen", "--email", "owen@example.org"]);
+    cluster.haven("a", &["users", "role", "owen", "staff"]);
+    for user in ["owen", "alice"] {
+        cluster.haven("a", &["ig", "record", user, "data-security-awareness", &day(today)]);
+    }
+    let asset =
+        ["assets", "create", "heart", "--iao", "owen", "--ig-ref", "IG/00002", "--classification", "identifiable"];
+    cluster.haven("a", &asset);
+    let members = cluster.dir.join("members.csv");
+    let ends = day(today + time::Duration::days(180));
+    std::fs::write(&members, format!("asset,user_id,role,ends\nheart,alice,researcher,{ends}\n")).unwrap();
+    cluster.haven("b", &["assets", "import-members", members.to_str().unwrap()]);
+    cluster.haven("b", &["apps", "add", "shell", "1", "--kind", "terminal", "--command", "/usr/bin/bash --norc"]);
+
+    let accepted = browser.post("/governance/aus", "/governance/aus", &[("next", "/apps")]).await;
+    assert_eq!(accepted.status, 303, "alice accepts the Acceptable Use Statement: {}", accepted.body);
+
+    // Started on node a directly (the same cookies: they are the host's, whatever the port).
+    let on = |port: u16| format!("https://127.0.0.1:{port}");
+    let csrf_from = |page: &str| haven_testkit::web::field(page, "csrf_token");
+    let apps = browser.client.get(format!("{}/apps", on(port_a))).send().await.unwrap().text().await.unwrap();
+    let launched = browser
+        .client
+        .post(format!("{}/apps/launch", on(port_a)))
+        .header("origin", public_url)
+        .form(&[("csrf_token", csrf_from(&apps).as_str()), ("asset", "heart"), ("app", "shell@1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launched.status(), 303, "{}", launched.text().await.unwrap());
+    let page_path = launched.headers()["location"].to_str().unwrap().to_string();
+    let id = page_path.rsplit('/').next().unwrap().to_string();
+    let backend: (String,) = {
+        let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
+        sqlx::query_as("SELECT backend FROM app_sessions WHERE id = $1").bind(&id).fetch_one(&mut conn).await.unwrap()
+    };
+    assert_eq!(backend.0, "local@a", "the session runs on node a");
+
+    // Its page, through node b: answered by a (b forwards; the page is the same either way).
+    let page = browser.client.get(format!("{}{page_path}", on(port_b))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+
+    // Its terminal through the balancer (nginx passes the WebSocket on to either node), then
+    // through node b directly: a WebSocket that node b joins to node a's. (A terminal has one
+    // window at a time: the second closes the first.)
+    let balancer_port: u16 = public_url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut socket = open_terminal(browser, balancer_port, &id, ca_pem).await;
+    type_into(&mut socket, "balancer").await;
+    let mut socket = open_terminal(browser, port_b, &id, ca_pem).await;
+    type_into(&mut socket, "node-b").await;
+
+    // Stopped through node b (a form post, its CSRF token from the page b forwarded).
+    let stopped = browser
+        .client
+        .post(format!("{}{page_path}/stop", on(port_b)))
+        .header("origin", public_url)
+        .form(&[("csrf_token", csrf_from(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), 303, "{}", stopped.text().await.unwrap());
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures::StreamExt;
+        while let Some(Ok(m)) = socket.next().await {
+            if matches!(m, tokio_tungstenite::tungstenite::Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the terminal closed when the session stopped");
+    let listed = text(&cluster.haven("a", &["sessions", "list"]));
+    assert!(listed.contains("stopped by alice"), "{listed}");
+    // Node a, which stopped it, recorded the client's address: node b added its hop to
+    // X-Forwarded-For, and a trusts b (127.0.0.1 is in http.trusted_proxies).
+    let stops = audit_rows(db_url, "app_session.stopped").await;
+    assert!(stops.iter().any(|(_, source, _)| source == "127.0.0.2"), "{stops:?}");
+
+    // Another, left running on node a. A request that says it was forwarded already is not
+    // forwarded again (two nodes never pass one back and forth).
+    let apps = browser.client.get(format!("{}/apps", on(port_a))).send().await.unwrap().text().await.unwrap();
+    let launched = browser
+        .client
+        .post(format!("{}/apps/launch", on(port_a)))
+        .header("origin", public_url)
+        .form(&[("csrf_token", csrf_from(&apps).as_str()), ("asset", "heart"), ("app", "shell@1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launched.status(), 303);
+    let left = launched.headers()["location"].to_str().unwrap().to_string();
+    let looped =
+        browser.client.get(format!("{}{left}", on(port_b))).header("x-haven-forwarded", "1").send().await.unwrap();
+    assert_eq!(looped.status(), 502);
+    assert!(looped.text().await.unwrap().contains("the nodes disagree"));
+    let set_node_a = |column: &'static str, value: String| async move {
+        let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
+        let sql = match column {
+            "url" => "UPDATE cluster_nodes SET url = $1 WHERE name = 'a'",
+            _ => "UPDATE cluster_nodes SET cert_sha256 = $1 WHERE name = 'a'",
+        };
+        sqlx::query(sql).bind(value).execute(&mut conn).await.unwrap();
+    };
+    let through_b = || async { browser.client.get(format!("{}{left}", on(port_b))).send().await.unwrap() };
+    let recorded = through_b().await;
+    assert_eq!(recorded.status(), 200);
+    // A certificate other than the one recorded: refused (TLS), nothing sent.
+    let pin: (String,) = {
+        let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
+        sqlx::query_as("SELECT cert_sha256 FROM cluster_nodes WHERE name = 'a'").fetch_one(&mut conn).await.unwrap()
+    };
+    set_node_a("cert_sha256", "00".repeat(32)).await;
+    let wrong = through_b().await;
+    assert_eq!(wrong.status(), 502);
+    let body = wrong.text().await.unwrap();
+    assert!(body.contains("runs on Haven node a, which could not be reached") && body.contains("TLS"), "{body}");
+    set_node_a("cert_sha256", pin.0).await;
+    // Node a not answering at its address.
+    set_node_a("url", format!("https://127.0.0.1:{}", free_port())).await;
+    let gone = through_b().await;
+    assert_eq!(gone.status(), 502);
+    assert!(gone.text().await.unwrap().contains("Try again in a minute"));
+    set_node_a("url", on(port_a)).await;
+    assert_eq!(through_b().await.status(), 200, "answered again once the address is right");
+}
+
+type Terminal = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// The terminal of session `id` through 127.0.0.1:`port`, as `browser`'s page opens it.
+async fn open_terminal(browser: &Browser, port: u16, id: &str, ca_pem: &[u8]) -> Terminal {
+    let url = format!("wss://127.0.0.1:{port}/apps/sessions/{id}/terminal");
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request.headers_mut().insert("origin", browser.url.parse().unwrap());
+    request.headers_mut().insert("cookie", browser.cookies_for(&format!("https://127.0.0.1:{port}")).parse().unwrap());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (socket, answer) = tokio_tungstenite::client_async(request, stream).await.unwrap();
+    assert_eq!(answer.status(), 101);
+    socket
+}
+
+/// Type a command into the terminal and wait for what it prints.
+async fn type_into(socket: &mut Terminal, word: &str) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let line = format!("echo {word}-$((6*7))\n");
+    socket.send(Message::Binary(line.into_bytes().into())).await.unwrap();
+    let (expected, mut seen) = (format!("{word}-42"), String::new());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.contains(&expected) {
+        assert!(Instant::now() < deadline, "the terminal's output came back: {seen:?}");
+        match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+            Ok(Some(Ok(Message::Binary(bytes)))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the terminal closed: {other:?} after {seen:?}"),
+        }
+    }
 }

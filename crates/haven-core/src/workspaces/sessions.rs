@@ -23,6 +23,7 @@ use super::drives::Drive;
 use crate::audit::{NewAuditEvent, action, actor};
 use crate::authz::{Action, Resource, can, require};
 use crate::caller::Caller;
+use crate::cluster::NodeRecord;
 use crate::governance::Governance;
 use crate::tokens::{PersonalToken, TokenScope};
 use crate::{Clock, CoreError, Rng, Store, StoreError, read, to_micros, transact};
@@ -260,6 +261,17 @@ pub trait SessionsTx: Send {
     async fn end_app_session(&mut self, id: &str, ended_us: i64, reason: &str) -> Result<bool, StoreError>;
 }
 
+/// Where a request for a session is answered ([`Sessions::placement`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Here: it runs here, has ended, or there is no such session.
+    Here,
+    /// On another node, which answers there.
+    On(NodeRecord),
+    /// On another node that has not said where it answers (an older Haven).
+    Unknown(String),
+}
+
 pub struct Sessions {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -482,7 +494,7 @@ impl Sessions {
             Ok(()) => Ok(record),
             Err(e) => {
                 let reason = format!("failed to start: {e}");
-                self.end(&id, actor::SYSTEM, &reason).await?;
+                self.end(&id, actor::SYSTEM, "", &reason).await?;
                 Err(CoreError::Conflict(format!(
                     "The session could not start: {e}. Nothing was changed in your drives; try again, or \
                      tell the service desk if it keeps failing."
@@ -525,10 +537,10 @@ impl Sessions {
     }
 
     /// Mark a session ended (once), delete its token, audit why. Whether it was running.
-    async fn end(&self, id: &str, by: &str, reason: &str) -> Result<bool, CoreError> {
+    async fn end(&self, id: &str, by: &str, source: &str, reason: &str) -> Result<bool, CoreError> {
         let (id, reason) = (id.to_string(), reason.to_string());
         let now = self.clock.now();
-        let event = NewAuditEvent::new(now, by, action::APP_SESSION_STOPPED).target(&id);
+        let event = NewAuditEvent::new(now, by, action::APP_SESSION_STOPPED).target(&id).source(source);
         transact(self.store.as_ref(), move |tx| {
             Box::pin(async move {
                 let Some(s) = tx.app_session(&id).await? else { return Ok(false) };
@@ -592,6 +604,31 @@ impl Sessions {
         .await
     }
 
+    /// Where a request for session `id` is answered: here, unless several nodes share the
+    /// database and another runs it; that node then checks the caller as for its own. Nobody is
+    /// checked and nothing is audited here: this says only where to ask.
+    pub async fn placement(&self, id: &str) -> Result<Placement, CoreError> {
+        let mine = self.backend.name();
+        if !mine.starts_with("local@") || self.backend.idle_us(id).is_some() {
+            return Ok(Placement::Here);
+        }
+        let key = id.to_string();
+        let found = read(self.store.as_ref(), move |tx| {
+            Box::pin(async move { Ok::<_, CoreError>(tx.app_session(&key).await?) })
+        })
+        .await?;
+        let Some(node) = found
+            .filter(|s| s.running() && s.backend != mine)
+            .and_then(|s| s.backend.strip_prefix("local@").map(str::to_string))
+        else {
+            return Ok(Placement::Here);
+        };
+        Ok(match crate::cluster::node(self.store.as_ref(), &node).await? {
+            Some(record) => Placement::On(record),
+            None => Placement::Unknown(node),
+        })
+    }
+
     /// Attach the caller's browser to their own running terminal session: its owner only,
     /// never the desk (what is on a screen is the data).
     pub async fn terminal(&self, who: &Caller, id: &str) -> Result<TerminalLink, CoreError> {
@@ -653,7 +690,7 @@ impl Sessions {
             return Err(CoreError::Conflict(format!("This session has ended ({}); start a new one.", s.end_reason)));
         }
         if let Err(why) = self.governance.still_reaches(&s.owner, &s.asset).await? {
-            self.end_and_stop(&s.id, actor::SYSTEM, &format!("access ended: {why}")).await?;
+            self.end_and_stop(&s.id, actor::SYSTEM, "", &format!("access ended: {why}")).await?;
             return Err(CoreError::Conflict(format!("This session was stopped: {why}")));
         }
         Ok(s)
@@ -672,8 +709,8 @@ impl Sessions {
     /// Record the end (by `by`, for `reason`), then end its programs. Recorded first, so that the
     /// backend's report of the kill does not take the reason's place; a kill that fails is retried
     /// by the sweep, which stops what is recorded ended but still runs.
-    async fn end_and_stop(&self, id: &str, by: &str, reason: &str) -> Result<bool, CoreError> {
-        let ended = self.end(id, by, reason).await?;
+    async fn end_and_stop(&self, id: &str, by: &str, source: &str, reason: &str) -> Result<bool, CoreError> {
+        let ended = self.end(id, by, source, reason).await?;
         if let Err(e) = self.backend.stop(id).await {
             tracing::warn!(session = %id, error = %e, "a session's programs could not be ended yet; the sweep retries");
         }
@@ -701,7 +738,7 @@ impl Sessions {
         if !s.running() {
             return Ok(s);
         }
-        self.end_and_stop(id, who.audit_name(), &format!("stopped by {}", who.audit_name())).await?;
+        self.end_and_stop(id, who.audit_name(), &who.source, &format!("stopped by {}", who.audit_name())).await?;
         self.get(who, id).await
     }
 
@@ -725,7 +762,7 @@ impl Sessions {
         use futures::StreamExt;
         let Some(mut ends) = self.backend.ends() else { return };
         while let Some((id, outcome)) = ends.next().await {
-            if let Err(e) = self.end(&id, actor::SYSTEM, &outcome.describe()).await {
+            if let Err(e) = self.end(&id, actor::SYSTEM, "", &outcome.describe()).await {
                 tracing::error!(session = %id, error = %e, "a session's end could not be recorded");
             }
         }
@@ -741,7 +778,7 @@ impl Sessions {
         .await?;
         let mut n = 0;
         for s in running.iter().filter(|s| s.backend == backend) {
-            if self.end(&s.id, actor::SYSTEM, "Haven restarted").await? {
+            if self.end(&s.id, actor::SYSTEM, "", "Haven restarted").await? {
                 n += 1;
             }
         }
@@ -769,7 +806,7 @@ impl Sessions {
         .await?;
         let mut n = 0;
         for s in running.0.iter().filter(|s| departed(&s.backend)) {
-            if self.end(&s.id, actor::SYSTEM, &format!("its node ({}) stopped", s.backend)).await? {
+            if self.end(&s.id, actor::SYSTEM, "", &format!("its node ({}) stopped", s.backend)).await? {
                 n += 1;
             }
         }
@@ -792,7 +829,7 @@ impl Sessions {
     pub async fn shutdown(&self) -> Result<u32, CoreError> {
         let mut n = 0;
         for id in self.backend.running() {
-            if self.end_and_stop(&id, actor::SYSTEM, "Haven stopped").await? {
+            if self.end_and_stop(&id, actor::SYSTEM, "", "Haven stopped").await? {
                 n += 1;
             }
         }
@@ -832,20 +869,20 @@ impl Sessions {
             match self.backend.idle_us(&s.id) {
                 None if s.started_us > settled => {}
                 None => {
-                    if self.end(&s.id, actor::SYSTEM, "Haven restarted").await? {
+                    if self.end(&s.id, actor::SYSTEM, "", "Haven restarted").await? {
                         ended += 1;
                     }
                 }
                 Some(idle) if idle >= idle_us => {
                     let reason = format!("idle for {} minutes", self.config.idle_minutes);
-                    if self.end_and_stop(&s.id, actor::SYSTEM, &reason).await? {
+                    if self.end_and_stop(&s.id, actor::SYSTEM, "", &reason).await? {
                         ended += 1;
                     }
                 }
                 Some(_) => {
                     // Held to the asset's rules while it runs, not only when it started.
                     if let Err(why) = self.governance.still_reaches(&s.owner, &s.asset).await?
-                        && self.end_and_stop(&s.id, actor::SYSTEM, &format!("access ended: {why}")).await?
+                        && self.end_and_stop(&s.id, actor::SYSTEM, "", &format!("access ended: {why}")).await?
                     {
                         ended += 1;
                     }

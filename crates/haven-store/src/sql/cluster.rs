@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use haven_core::StoreError;
-use haven_core::cluster::{ClusterTx, LeaseRecord};
+use haven_core::cluster::{ClusterTx, LeaseRecord, NodeRecord};
 
 use super::rows::Columns;
 use super::unit::SqlTx;
@@ -52,5 +52,38 @@ impl ClusterTx for SqlTx<'_> {
     async fn release_lease(&mut self, name: &str, holder: &str) -> Result<bool, StoreError> {
         let q = sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder);
         Ok(self.exec(q).await? == 1)
+    }
+
+    async fn record_node(&mut self, r: &NodeRecord) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO cluster_nodes (name, url, sessions_url, cert_sha256, updated_us) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, sessions_url = excluded.sessions_url, \
+             cert_sha256 = excluded.cert_sha256, updated_us = excluded.updated_us",
+        )
+        .bind(&r.name)
+        .bind(&r.url)
+        .bind(&r.sessions_url)
+        .bind(&r.cert_sha256)
+        .bind(r.updated_us);
+        self.exec(q).await?;
+        Ok(())
+    }
+
+    async fn node(&mut self, name: &str) -> Result<Option<NodeRecord>, StoreError> {
+        let q =
+            sqlx::query("SELECT name, url, sessions_url, cert_sha256, updated_us FROM cluster_nodes WHERE name = $1")
+                .bind(name);
+        self.optional(q)
+            .await?
+            .map(|r| {
+                Ok(NodeRecord {
+                    name: r.col("name")?,
+                    url: r.col("url")?,
+                    sessions_url: r.col("sessions_url")?,
+                    cert_sha256: r.col("cert_sha256")?,
+                    updated_us: r.col("updated_us")?,
+                })
+            })
+            .transpose()
     }
 }

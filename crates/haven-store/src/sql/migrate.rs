@@ -94,13 +94,19 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0013_changes.sql"),
         postgres: include_str!("../../migrations/postgres/0013_changes.sql"),
     },
+    Migration {
+        version: 14,
+        description: "several nodes: where each node answers the others",
+        sqlite: include_str!("../../migrations/sqlite/0014_nodes.sql"),
+        postgres: include_str!("../../migrations/postgres/0014_nodes.sql"),
+    },
 ];
 
 /// The advisory lock migrations take on PostgreSQL ("haven" + a digit, as one number).
 const MIGRATION_LOCK: i64 = 0x6861_7665_6e01;
 
 /// The newest schema version this Haven knows.
-pub const KNOWN_VERSION: i64 = 13;
+pub const KNOWN_VERSION: i64 = 14;
 
 /// The schema version of the database, 0 if it is empty.
 pub async fn schema_version(pool: &AnyPool) -> Result<i64, StoreError> {

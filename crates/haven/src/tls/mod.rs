@@ -74,6 +74,12 @@ impl Resolver {
             *current = Arc::new(key);
         }
     }
+
+    /// The SHA-256 (hex) of the certificate served now, which the other nodes pin.
+    pub fn sha256(&self) -> Option<String> {
+        let current = self.0.read().ok()?;
+        current.cert.first().map(|c| hex::encode(haven_crypto::sha256(c.as_ref())))
+    }
 }
 
 impl ResolvesServerCert for Resolver {

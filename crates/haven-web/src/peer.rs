@@ -1,0 +1,319 @@
+//! With several nodes, a session (terminal, desktop, web application) runs on one of them, but
+//! the load balancer may send its owner's requests to any. A node that receives a request for a
+//! session another node runs sends it on to that node as it came (cookies, `Origin`, a WebSocket
+//! upgrade), adding the client's hop to `X-Forwarded-For`; the owning node checks the caller,
+//! audits and answers as for a request of its own. Nothing is decided here: this node does not
+//! even check who asks, so it cannot let anyone in that the owner would refuse.
+//!
+//! The nodes speak TLS to one another and share no CA: each node records in the database the
+//! SHA-256 of the certificate it serves ([`haven_core::cluster::NodeRecord`]), and the sender
+//! accepts exactly that certificate (written here: pinning to a database record is the design,
+//! and no crate does it). A request already forwarded once is never forwarded again (two nodes
+//! that disagree about where a session runs would otherwise pass it back and forth).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use haven_core::cluster::NodeRecord;
+use haven_core::workspaces::sessions::Placement;
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::error::OwnBody;
+use crate::{AppState, WebError};
+
+/// Set on a request one node sends to another: it is answered where it arrives.
+pub const FORWARDED_BY: HeaderName = HeaderName::from_static("x-haven-forwarded");
+/// How long the owning node has to accept the connection and finish the TLS handshake.
+const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+
+/// Which of a node's listeners a request came to, and so goes to on the owning node.
+#[derive(Debug, Clone, Copy)]
+pub enum Listener {
+    Main,
+    Sessions,
+}
+
+/// Middleware: a request for a session another node runs is answered by that node.
+pub async fn to_owning_node(
+    State((state, listener)): State<(AppState, Listener)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(id) = session_id(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let node = match state.sessions.placement(id).await {
+        Ok(Placement::Here) => return next.run(request).await,
+        Ok(Placement::On(node)) => node,
+        Ok(Placement::Unknown(node)) => {
+            return unreachable(&node, "it has not recorded where it answers (it may run an older Haven)");
+        }
+        Err(e) => return WebError::from(e).into_response(),
+    };
+    if request.headers().contains_key(&FORWARDED_BY) {
+        tracing::warn!(node = %node.name, "a request forwarded by another node was for a session this node does not run");
+        return unreachable(&node.name, "the nodes disagree about where it runs");
+    }
+    let base = match listener {
+        Listener::Main => &node.url,
+        Listener::Sessions => &node.sessions_url,
+    };
+    match forward(&node, base, request).await {
+        Ok(response) => response,
+        Err(why) => {
+            tracing::warn!(node = %node.name, %why, "could not reach the node that runs a session");
+            unreachable(&node.name, &why)
+        }
+    }
+}
+
+/// The session's id in `/apps/sessions/<id>[/…]`.
+fn session_id(path: &str) -> Option<&str> {
+    let id = path.strip_prefix("/apps/sessions/")?.split('/').next()?;
+    (!id.is_empty()).then_some(id)
+}
+
+fn unreachable(node: &str, why: &str) -> Response {
+    WebError::new(
+        StatusCode::BAD_GATEWAY,
+        "node_unreachable",
+        format!(
+            "This session runs on Haven node {node}, which could not be reached ({why}). Try again in a minute; if the node has stopped, its sessions are recorded as ended shortly and you can start a new one from Applications."
+        ),
+    )
+    .into_response()
+}
+
+/// Headers that belong to one connection, never passed on (RFC 9110 §7.6.1); a WebSocket's
+/// `Upgrade` and `Connection: upgrade` are set again where one is asked for.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let connection = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok());
+    let asks = connection.flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned()).flatten()
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers that `Connection` names are this hop's too.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(named.iter()) {
+        headers.remove(name);
+    }
+}
+
+async fn forward(node: &NodeRecord, base: &str, mut request: Request) -> Result<Response, String> {
+    let target: axum::http::Uri = base.parse().map_err(|_| format!("its address {base:?} is not a URL"))?;
+    let host = target.host().ok_or_else(|| format!("its address {base} names no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = target.port_u16().unwrap_or(443);
+
+    // The request as it goes on: same method, path, headers and body; the client's hop added.
+    let upgrade = wants_upgrade(request.headers());
+    let client_side = upgrade.as_ref().and_then(|_| request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>());
+    let hop = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical().to_string());
+    let authority = request.uri().authority().map(|a| a.as_str().to_string());
+    let path = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let (mut parts, body) = request.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if !parts.headers.contains_key(header::HOST) {
+        // HTTP/2 carries the host in the URI; HTTP/1.1 to the next node needs it as a header.
+        if let Some(value) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            parts.headers.insert(header::HOST, value);
+        }
+    }
+    if let Some(hop) = hop {
+        let chain = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(earlier) => format!("{earlier}, {hop}"),
+            None => hop,
+        };
+        if let Ok(value) = HeaderValue::from_str(&chain) {
+            parts.headers.insert("x-forwarded-for", value);
+        }
+    }
+    parts.headers.insert(FORWARDED_BY, HeaderValue::from_static("1"));
+    if let Some(protocol) = &upgrade {
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, protocol.clone());
+    }
+    parts.uri = path.parse().map_err(|_| "the request's path could not be passed on".to_string())?;
+    parts.version = Version::HTTP_11;
+    let outgoing = axum::http::Request::from_parts(parts, body);
+
+    let stream = tokio::time::timeout(CONNECT_WITHIN, connect(&host, port, &node.cert_sha256))
+        .await
+        .map_err(|_| format!("no answer within {} s", CONNECT_WITHIN.as_secs()))??;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.with_upgrades().await {
+            tracing::debug!(error = %e, "a connection to another node ended with an error");
+        }
+    });
+    let mut answer = sender.send_request(outgoing).await.map_err(|e| format!("HTTP: {e}"))?;
+
+    if answer.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_side) = client_side else {
+            return Err("it switched protocols unasked".into());
+        };
+        let node_side = hyper::upgrade::on(&mut answer);
+        tokio::spawn(async move {
+            match tokio::try_join!(client_side, node_side) {
+                Ok((client, node)) => {
+                    let (mut client, mut node) = (TokioIo::new(client), TokioIo::new(node));
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut node).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "a forwarded WebSocket could not be joined"),
+            }
+        });
+        let (mut parts, _) = answer.into_parts();
+        let protocol = parts.headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        if let Some(protocol) = protocol {
+            parts.headers.insert(header::UPGRADE, protocol);
+        }
+        let mut response = Response::from_parts(parts, Body::empty());
+        response.extensions_mut().insert(OwnBody);
+        return Ok(response);
+    }
+    let (mut parts, body) = answer.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let mut response = Response::from_parts(parts, Body::new(body));
+    // Rendered by the owning node already.
+    response.extensions_mut().insert(OwnBody);
+    Ok(response)
+}
+
+async fn connect(
+    host: &str,
+    port: u16,
+    cert_sha256: &str,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let pin: [u8; 32] = hex::decode(cert_sha256)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "its recorded certificate fingerprint is malformed".to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Pinned { sha256: pin, algorithms: provider.signature_verification_algorithms };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = ServerName::try_from(host.to_string()).map_err(|_| format!("{host} is not a host name"))?;
+    let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("{host}:{port}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS with {host}:{port}: {e}"))
+}
+
+/// Accepts exactly the certificate whose SHA-256 the node recorded (and checks the handshake's
+/// signatures with it, as any verifier does). Its names and dates are not asked: the record is
+/// the trust, refreshed by the node each time its certificate may change.
+#[derive(Debug)]
+struct Pinned {
+    sha256: [u8; 32],
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if haven_crypto::sha256(end_entity.as_ref()) == self.sha256 {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_session_addresses_are_considered() {
+        assert_eq!(session_id("/apps/sessions/abc/terminal"), Some("abc"));
+        assert_eq!(session_id("/apps/sessions/abc"), Some("abc"));
+        assert_eq!(session_id("/apps/sessions/"), None);
+        assert_eq!(session_id("/apps/jobs/abc"), None);
+        assert_eq!(session_id("/security"), None);
+    }
+
+    #[test]
+    fn connection_headers_stay_on_their_hop() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(header::COOKIE, HeaderValue::from_static("a=b"));
+        assert!(wants_upgrade(&h).is_none());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key(header::COOKIE));
+        let mut ws = HeaderMap::new();
+        ws.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        ws.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert_eq!(wants_upgrade(&ws), Some(HeaderValue::from_static("websocket")));
+    }
+}
