@@ -38,6 +38,11 @@ impl KeyRing {
         self.rng.as_ref()
     }
 
+    /// The key with which nodes vouch for the requests they forward to one another.
+    pub fn forwarding_key(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        haven_crypto::peer::forwarding_key(&self.master)
+    }
+
     /// The current key of `project`, made on first use; refused once it was destroyed.
     pub async fn project_key(&self, project: &str) -> Result<(i64, Key256), CoreError> {
         if let Some((version, wrapped)) = self.stored(project).await? {

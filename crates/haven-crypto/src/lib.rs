@@ -9,6 +9,7 @@ pub mod keys;
 pub mod object;
 pub mod otp;
 pub mod password;
+pub mod peer;
 pub mod pskc_cipher;
 pub mod rng;
 pub mod signing;

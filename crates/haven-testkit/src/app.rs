@@ -266,6 +266,7 @@ impl TestAppBuilder {
                 request_timeout: self.request_timeout,
                 ca_pem: self.ca_pem,
                 trusted_proxies: Arc::new(self.trusted_proxies),
+                forwarding_key: None,
             },
         };
         let state = adapters.state(settings).await.unwrap();

@@ -16,7 +16,7 @@ mod markdown;
 pub mod metrics;
 pub mod packages;
 pub mod page;
-mod peer;
+pub mod peer;
 pub use haven_core::paths;
 pub mod security;
 pub mod session;
@@ -65,6 +65,9 @@ pub struct WebConfig {
     pub ca_pem: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// With several nodes: the key with which nodes vouch for the requests they forward to one
+    /// another (for a session another node runs), and so for the client's address.
+    pub forwarding_key: Option<Arc<zeroize::Zeroizing<[u8; 32]>>>,
 }
 
 /// The public HTTPS application.
@@ -98,7 +101,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(error::normalize))
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
-        .layer(from_fn_with_state(state.config.trusted_proxies.clone(), source::client_address))
+        .layer(from_fn_with_state(state.clone(), source::client_address))
         .with_state(state)
 }
 
@@ -116,7 +119,7 @@ pub fn sessions_router(state: AppState) -> Router {
         .layer(from_fn(error::normalize))
         .layer(from_fn(headers::security_headers))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::observe))
-        .layer(from_fn_with_state(state.config.trusted_proxies.clone(), source::client_address))
+        .layer(from_fn_with_state(state.clone(), source::client_address))
         .with_state(state)
 }
 

@@ -30,10 +30,16 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use crate::error::OwnBody;
 use crate::{AppState, WebError};
 
-/// Set on a request one node sends to another: it is answered where it arrives.
+/// Set on a request one node sends to another (`CLIENT;UNIX SECONDS;TAG`): it is answered where
+/// it arrives, and names the client.
 pub const FORWARDED_BY: HeaderName = HeaderName::from_static("x-haven-forwarded");
 /// How long the owning node has to accept the connection and finish the TLS handshake.
 const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+/// How far a forwarded request's time may be from the receiving node's (clocks on NTP).
+const VOUCHED_WITHIN_SECS: i64 = 60;
+/// A joined WebSocket's connection to the owning node is probed after this long idle, so that a
+/// node that vanished without closing it does not hold it for hours.
+const KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// Which of a node's listeners a request came to, and so goes to on the owning node.
 #[derive(Debug, Clone, Copy)]
@@ -48,32 +54,68 @@ pub async fn to_owning_node(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(id) = session_id(request.uri().path()) else {
+    // Only what could be a session's id is looked up (random ids cost no database read).
+    let Some(id) = session_id(request.uri().path()).filter(|id| is_session_id(id)) else {
         return next.run(request).await;
     };
     let node = match state.sessions.placement(id).await {
         Ok(Placement::Here) => return next.run(request).await,
         Ok(Placement::On(node)) => node,
         Ok(Placement::Unknown(node)) => {
-            return unreachable(&node, "it has not recorded where it answers (it may run an older Haven)");
+            tracing::debug!(%node, "a session's node has not recorded where it answers (an older Haven?)");
+            return unreachable(&node);
         }
         Err(e) => return WebError::from(e).into_response(),
     };
     if request.headers().contains_key(&FORWARDED_BY) {
-        tracing::warn!(node = %node.name, "a request forwarded by another node was for a session this node does not run");
-        return unreachable(&node.name, "the nodes disagree about where it runs");
+        // Anyone can send the header; it only ever stops a forward, so this is not a warning.
+        tracing::debug!(node = %node.name, "not forwarding a request that was forwarded already");
+        return unreachable(&node.name);
     }
     let base = match listener {
         Listener::Main => &node.url,
         Listener::Sessions => &node.sessions_url,
     };
-    match forward(&node, base, request).await {
-        Ok(response) => response,
-        Err(why) => {
+    // The owning node applies its own request timeout; this one bounds the wait for its answer.
+    let within = state.config.request_timeout;
+    match tokio::time::timeout(within, forward(&state, &node, base, request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(why)) => {
             tracing::warn!(node = %node.name, %why, "could not reach the node that runs a session");
-            unreachable(&node.name, &why)
+            unreachable(&node.name)
+        }
+        Err(_) => {
+            tracing::warn!(node = %node.name, "the node that runs a session did not answer in time");
+            unreachable(&node.name)
         }
     }
+}
+
+/// Session ids are 32 lowercase hex digits.
+fn is_session_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The client another node vouched for on this request, if it carries a forwarding header whose
+/// signature checks and whose time is current; None otherwise (the header is then ignored).
+pub fn vouched_client(state: &AppState, request: &Request) -> Option<std::net::IpAddr> {
+    let key = state.config.forwarding_key.as_ref()?;
+    let value = request.headers().get(&FORWARDED_BY)?.to_str().ok()?;
+    let mut parts = value.split(';');
+    let (client, at, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    let at_secs: i64 = at.parse().ok()?;
+    let now = state.clock.now().unix_timestamp();
+    if (now - at_secs).abs() > VOUCHED_WITHIN_SECS {
+        tracing::debug!("a forwarded request's time is too far from this node's");
+        return None;
+    }
+    let path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let tag = hex::decode(tag).ok()?;
+    if !haven_crypto::peer::verify(key, client, at_secs, request.method().as_str(), path, &tag) {
+        tracing::debug!("a forwarding header whose signature does not check was ignored");
+        return None;
+    }
+    client.parse().ok()
 }
 
 /// The session's id in `/apps/sessions/<id>[/…]`.
@@ -82,12 +124,13 @@ fn session_id(path: &str) -> Option<&str> {
     (!id.is_empty()).then_some(id)
 }
 
-fn unreachable(node: &str, why: &str) -> Response {
+/// Why is logged, not shown: the page is answered before anyone is checked.
+fn unreachable(node: &str) -> Response {
     WebError::new(
         StatusCode::BAD_GATEWAY,
         "node_unreachable",
         format!(
-            "This session runs on Haven node {node}, which could not be reached ({why}). Try again in a minute; if the node has stopped, its sessions are recorded as ended shortly and you can start a new one from Applications."
+            "This session runs on Haven node {node}, which could not be reached. Try again in a minute; if the node has stopped, its sessions are recorded as ended shortly and you can start a new one from Applications."
         ),
     )
     .into_response()
@@ -126,39 +169,40 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-async fn forward(node: &NodeRecord, base: &str, mut request: Request) -> Result<Response, String> {
+async fn forward(state: &AppState, node: &NodeRecord, base: &str, mut request: Request) -> Result<Response, String> {
     let target: axum::http::Uri = base.parse().map_err(|_| format!("its address {base:?} is not a URL"))?;
     let host = target.host().ok_or_else(|| format!("its address {base} names no host"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let port = target.port_u16().unwrap_or(443);
 
-    // The request as it goes on: same method, path, headers and body; the client's hop added.
+    // The request as it goes on: same method, path, headers and body; the client's address (as
+    // this node worked it out) vouched for in a header of its own.
     let upgrade = wants_upgrade(request.headers());
     let client_side = upgrade.as_ref().and_then(|_| request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>());
-    let hop = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_canonical().to_string());
+    let client = crate::source::address(request.extensions());
     let authority = request.uri().authority().map(|a| a.as_str().to_string());
     let path = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let (mut parts, body) = request.into_parts();
+    let host_header = parts.headers.get(header::HOST).cloned();
     strip_hop_by_hop(&mut parts.headers);
-    if !parts.headers.contains_key(header::HOST) {
-        // HTTP/2 carries the host in the URI; HTTP/1.1 to the next node needs it as a header.
-        if let Some(value) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) {
-            parts.headers.insert(header::HOST, value);
+    // `Connection` may not take these away: HTTP/2 carries the host in the URI, and HTTP/1.1
+    // to the next node needs it as a header.
+    match host_header.or_else(|| authority.and_then(|a| HeaderValue::from_str(&a).ok())) {
+        Some(value) => parts.headers.insert(header::HOST, value),
+        None => parts.headers.remove(header::HOST),
+    };
+    let vouch = match &state.config.forwarding_key {
+        Some(key) => {
+            let at = state.clock.now().unix_timestamp();
+            let tag = haven_crypto::peer::sign(key, &client, at, parts.method.as_str(), &path);
+            format!("{client};{at};{}", hex::encode(tag))
         }
-    }
-    if let Some(hop) = hop {
-        let chain = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(earlier) => format!("{earlier}, {hop}"),
-            None => hop,
-        };
-        if let Ok(value) = HeaderValue::from_str(&chain) {
-            parts.headers.insert("x-forwarded-for", value);
-        }
-    }
-    parts.headers.insert(FORWARDED_BY, HeaderValue::from_static("1"));
+        None => "unsigned".to_string(),
+    };
+    parts.headers.insert(
+        FORWARDED_BY,
+        HeaderValue::from_str(&vouch).map_err(|_| "the client's address could not be passed on".to_string())?,
+    );
     if let Some(protocol) = &upgrade {
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, protocol.clone());
@@ -233,6 +277,9 @@ async fn connect(
     let name = ServerName::try_from(host.to_string()).map_err(|_| format!("{host} is not a host name"))?;
     let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("{host}:{port}: {e}"))?;
     let _ = tcp.set_nodelay(true);
+    let _ = rustix::net::sockopt::set_socket_keepalive(&tcp, true);
+    let _ = rustix::net::sockopt::set_tcp_keepidle(&tcp, KEEPALIVE);
+    let _ = rustix::net::sockopt::set_tcp_keepintvl(&tcp, KEEPALIVE);
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
@@ -290,6 +337,14 @@ impl ServerCertVerifier for Pinned {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_could_be_a_session_id_is_looked_up() {
+        assert!(is_session_id("8faf05bb14f9d28b6a0ce324bc0a6e10"));
+        assert!(!is_session_id("8FAF05BB14F9D28B6A0CE324BC0A6E10"));
+        assert!(!is_session_id("8faf05bb14f9d28b6a0ce324bc0a6e1"));
+        assert!(!is_session_id("..%2f..%2fsecurity00000000000000"));
+    }
 
     #[test]
     fn only_session_addresses_are_considered() {

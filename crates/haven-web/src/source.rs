@@ -54,15 +54,18 @@ fn hop_address(hop: &[u8]) -> Option<IpAddr> {
     text.parse::<IpAddr>().ok().or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
-/// Middleware: work out the client's address once per request.
+/// Middleware: work out the client's address once per request: the one another node vouched
+/// for ([`crate::peer`]), else the one [`client_behind`] finds.
 pub async fn client_address(
-    axum::extract::State(trusted): axum::extract::State<std::sync::Arc<Vec<IpNet>>>,
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+    if let Some(client) = crate::peer::vouched_client(&state, &request) {
+        request.extensions_mut().insert(ClientAddress(client));
+    } else if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
         let forwarded: Vec<&[u8]> = request.headers().get_all("x-forwarded-for").iter().map(|v| v.as_bytes()).collect();
-        let client = client_behind(peer.ip(), &forwarded, &trusted);
+        let client = client_behind(peer.ip(), &forwarded, &state.config.trusted_proxies);
         request.extensions_mut().insert(ClientAddress(client));
     }
     next.run(request).await

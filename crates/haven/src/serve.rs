@@ -60,7 +60,7 @@ pub async fn run(config: Config) -> Result<()> {
     let mut adapters = app.adapters()?;
     let blobs = adapters.blobs.clone();
     let mailer = adapters.mailer.clone();
-    let App { config, store, clock, rng, audit_key, .. } = app;
+    let App { config, store, clock, rng, audit_key, keys, .. } = app;
     // This node's name first, before anything ends sessions or jobs recorded under it.
     let alone = store.dialect() == Dialect::Sqlite;
     let leases = Leases::claim(&config, store.clone(), clock.clone(), rng.as_ref(), alone).await?;
@@ -115,6 +115,7 @@ pub async fn run(config: Config) -> Result<()> {
             request_timeout: Duration::from_secs(config.http.request_timeout_secs),
             ca_pem: ca_pem.clone(),
             trusted_proxies: Arc::new(config.http.trusted_proxy_nets()?),
+            forwarding_key: (!alone).then(|| Arc::new(keys.forwarding_key())),
         },
     };
     let state = adapters.state(settings).await?;

@@ -626,10 +626,25 @@ async fn session_through_the_other_node(
     assert!(closed.is_ok(), "the terminal closed when the session stopped");
     let listed = text(&cluster.haven("a", &["sessions", "list"]));
     assert!(listed.contains("stopped by alice"), "{listed}");
-    // Node a, which stopped it, recorded the client's address: node b added its hop to
-    // X-Forwarded-For, and a trusts b (127.0.0.1 is in http.trusted_proxies).
+    // Node a, which stopped it, recorded the client's address (127.0.0.2, which reached node b
+    // directly): node b vouched for it in a signed header. (Node b's own address, 127.0.0.1,
+    // with no X-Forwarded-For, would have been recorded otherwise.)
     let stops = audit_rows(db_url, "app_session.stopped").await;
     assert!(stops.iter().any(|(_, source, _)| source == "127.0.0.2"), "{stops:?}");
+    // A client that forges the header is not believed: its own address is recorded.
+    let now = haven_core::Clock::now(&haven_core::clock::SystemClock).unix_timestamp();
+    let nobody = "0123456789abcdef0123456789abcdef";
+    let forged = browser
+        .client
+        .get(format!("{}/apps/sessions/{nobody}", on(port_a)))
+        .header("x-haven-forwarded", format!("198.51.100.7;{now};{}", "00".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+    let refused = audit_rows(db_url, "app_session.refused").await;
+    let last = refused.last().unwrap();
+    assert_eq!(last.1, "127.0.0.2", "{refused:?}");
 
     // Another, left running on node a. A request that says it was forwarded already is not
     // forwarded again (two nodes never pass one back and forth).
@@ -647,7 +662,7 @@ async fn session_through_the_other_node(
     let looped =
         browser.client.get(format!("{}{left}", on(port_b))).header("x-haven-forwarded", "1").send().await.unwrap();
     assert_eq!(looped.status(), 502);
-    assert!(looped.text().await.unwrap().contains("the nodes disagree"));
+    assert!(looped.text().await.unwrap().contains("runs on Haven node a, which could not be reached"));
     let set_node_a = |column: &'static str, value: String| async move {
         let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
         let sql = match column {
@@ -668,7 +683,8 @@ async fn session_through_the_other_node(
     let wrong = through_b().await;
     assert_eq!(wrong.status(), 502);
     let body = wrong.text().await.unwrap();
-    assert!(body.contains("runs on Haven node a, which could not be reached") && body.contains("TLS"), "{body}");
+    assert!(body.contains("runs on Haven node a, which could not be reached"), "{body}");
+    assert!(!body.contains("127.0.0.1"), "internal addresses stay in the log: {body}");
     set_node_a("cert_sha256", pin.0).await;
     // Node a not answering at its address.
     set_node_a("url", format!("https://127.0.0.1:{}", free_port())).await;
