@@ -187,11 +187,23 @@ fn lease_named(store: &Arc<dyn Store>, clock: &Arc<FakeClock>, name: &str) -> Le
 }
 
 /// The trail verified in parts side by side gives what the whole verifier gives, intact and
-/// tampered with (an edit, a deletion, a rewritten link at a part's edge), for any number of parts.
+/// tampered with (an edit, a deletion, a rewritten link at a part's edge), for any number of
+/// parts, on both databases (PostgreSQL's trail is read by binary COPY).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trail_verified_in_parts_says_what_the_whole_verifier_says() {
+    trail_in_parts(
+        haven_testkit::db::sqlite().await,
+        "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete",
+    )
+    .await;
+    match haven_testkit::db::postgres().await {
+        Some(db) => trail_in_parts(db, "DROP TRIGGER audit_events_no_change ON audit_events").await,
+        None => assert!(!haven_testkit::strict(), "HAVEN_TEST_POSTGRES_URL is required under CI=true"),
+    }
+}
+
+async fn trail_in_parts(db: haven_testkit::db::TestDb, unguard: &str) {
     use haven_core::audit::{NewAuditEvent, verify_trail, verify_trail_parts};
-    let db = haven_testkit::db::sqlite().await;
     let store: Arc<dyn Store> = Arc::new(db.another_node().await);
     for chunk in 0..10 {
         haven_core::transact(store.as_ref(), move |tx| {
@@ -223,7 +235,7 @@ async fn a_trail_verified_in_parts_says_what_the_whole_verifier_says() {
         }
     };
     assert_eq!(compare("intact").await.events, 1000);
-    db.execute("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete").await;
+    db.execute(unguard).await;
     // 501 starts the second of two parts: its link rewritten to match itself.
     db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 700").await;
     assert!(compare("edited").await.problem.is_some());

@@ -10,9 +10,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use haven_core::StoreError;
 use haven_core::audit::AuditEvent;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::sqlite::SqliteConnectOptions;
 
 use super::dialect::Dialect;
 use super::rows::{AUDIT_COLUMNS, Db, corrupt};
@@ -23,17 +23,22 @@ const SQL: &str = "WHERE seq >= $1 AND at_us >= $2 ORDER BY seq";
 
 #[derive(Clone)]
 pub(crate) enum Streamer {
-    Sqlite(SqlitePool),
+    /// The database file, read by rusqlite in a thread of its own: sqlx hands every row from its
+    /// worker thread to the async task, which was the whole cost (docs/benchmarks.md).
+    Sqlite(std::path::PathBuf),
     Postgres(PgPool),
 }
+
+/// Events handed over from the reading thread at a time.
+const BATCH: usize = 1024;
 
 impl Streamer {
     /// A lazily connected pool on `url` (read only on SQLite).
     pub(crate) fn open(url: &str, dialect: Dialect) -> Result<Self, StoreError> {
         Ok(match dialect {
             Dialect::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url).db()?.read_only(true);
-                Streamer::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_lazy_with(options))
+                let options = SqliteConnectOptions::from_str(url).db()?;
+                Streamer::Sqlite(options.get_filename().to_path_buf())
             }
             Dialect::Postgres => {
                 let options = PgConnectOptions::from_str(url).db()?;
@@ -45,12 +50,7 @@ impl Streamer {
     pub(crate) fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {AUDIT_COLUMNS} FROM audit_events {SQL}"));
         match self {
-            Streamer::Sqlite(pool) => sqlx::query_as::<_, Row>(sql)
-                .bind(from_seq)
-                .bind(since_us)
-                .fetch(pool)
-                .map(|row| event(row.db()?))
-                .boxed(),
+            Streamer::Sqlite(path) => sqlite_events(path.clone(), from_seq, since_us),
             Streamer::Postgres(pool) => sqlx::query_as::<_, Row>(sql)
                 .bind(from_seq)
                 .bind(since_us)
@@ -62,10 +62,84 @@ impl Streamer {
 
     pub(crate) async fn close(&self) {
         match self {
-            Streamer::Sqlite(pool) => pool.close().await,
+            Streamer::Sqlite(_) => {}
             Streamer::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+/// The trail from the SQLite file at `path`, read only, in a blocking thread that sends events
+/// in batches. A reader that stops early (a verifier that found a problem) makes the next send
+/// fail, and the thread ends, closing its connection.
+fn sqlite_events(
+    path: std::path::PathBuf,
+    from_seq: i64,
+    since_us: i64,
+) -> BoxStream<'static, Result<AuditEvent, StoreError>> {
+    type Batch = Result<Vec<AuditEvent>, StoreError>;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(4);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = read_sqlite(&path, from_seq, since_us, &sender) {
+            let _ = sender.blocking_send(Err(e));
+        }
+    });
+    futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|batch| (batch, r)) })
+        .flat_map(|batch| match batch {
+            Ok(events) => futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+            Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
+        })
+        .boxed()
+}
+
+fn read_sqlite(
+    path: &std::path::Path,
+    from_seq: i64,
+    since_us: i64,
+    sender: &tokio::sync::mpsc::Sender<Result<Vec<AuditEvent>, StoreError>>,
+) -> Result<(), StoreError> {
+    use rusqlite::OpenFlags;
+    let failed = |e: rusqlite::Error| StoreError::Database(format!("reading the audit trail: {e}"));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(failed)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(failed)?;
+    let mut statement = conn
+        .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq >= ?1 AND at_us >= ?2 ORDER BY seq"))
+        .map_err(failed)?;
+    let mut rows = statement.query([from_seq, since_us]).map_err(failed)?;
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(row) = rows.next().map_err(failed)? {
+        let text = |i: usize| -> Result<String, StoreError> {
+            row.get_ref(i).and_then(|v| Ok(v.as_str()?.to_string())).map_err(|_| corrupt("audit event"))
+        };
+        let hash = |i: usize| -> Result<[u8; 32], StoreError> {
+            row.get_ref(i)
+                .ok()
+                .and_then(|v| v.as_blob().ok())
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| corrupt("hash"))
+        };
+        batch.push(AuditEvent {
+            seq: row.get(0).map_err(|_| corrupt("audit event"))?,
+            at_us: row.get(1).map_err(|_| corrupt("audit event"))?,
+            actor: text(2)?,
+            action: text(3)?,
+            target: text(4)?,
+            project: text(5)?,
+            source: text(6)?,
+            details: text(7)?,
+            prev_hash: hash(8)?,
+            hash: hash(9)?,
+        });
+        if batch.len() >= BATCH
+            && sender.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err()
+        {
+            return Ok(()); // the reader went away
+        }
+    }
+    if !batch.is_empty() {
+        let _ = sender.blocking_send(Ok(batch));
+    }
+    Ok(())
 }
 
 fn event(r: Row) -> Result<AuditEvent, StoreError> {
