@@ -65,8 +65,19 @@ pub struct LocalConfig {
     /// Control groups for per-session limits; None where the host has none for Haven (rlimits
     /// alone then).
     pub groups: Option<crate::cgroup::Groups>,
-    /// Batch jobs go to this Slurm cluster instead of running here (sessions still run here).
+    /// Batch jobs go to this Slurm cluster instead of running here, and terminal sessions too
+    /// when it says so (other sessions run here).
     pub slurm: Option<crate::slurm::Slurm>,
+}
+
+/// Where a sandbox runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runs {
+    Here,
+    /// A batch job on Slurm (sbatch).
+    SlurmJob,
+    /// A terminal session on Slurm (srun --pty).
+    SlurmTerminal,
 }
 
 /// What a terminal showed last, replayed to a browser that attaches.
@@ -275,7 +286,7 @@ impl LocalBackend {
             .await
             .map_err(|e| BackendError::Failed(e.to_string()))?
             .map_err(failed("the job's folder could not be opened"))?;
-        let (cmd, cleanup) = self.sandbox_with(&l, &[], false).await?;
+        let (cmd, cleanup) = self.sandbox_with(&l, &[], Runs::SlurmJob).await?;
         let run_dir = cleanup.run_dir.clone();
         let identity = (l.identity.uid, l.identity.gid);
         // A little more than the log keeps, so that keep_log still says output was cut.
@@ -525,18 +536,16 @@ impl LocalBackend {
 
     /// The sandbox's command for `l` (the application's command after `wrap`), with its run
     /// directory made and the repository's socket answered until the [`Cleanup`] is dropped.
-    async fn sandbox(&self, l: &Launch, wrap: &[&str]) -> Result<(std::process::Command, Cleanup), BackendError> {
-        self.sandbox_with(l, wrap, true).await
-    }
-
-    /// As [`LocalBackend::sandbox`]; without this host's control groups when `groups` is false
-    /// (a job that runs elsewhere, under its scheduler's limits).
+    /// Off this host (`runs`: a job or terminal under its scheduler's limits) without this
+    /// host's control groups; a terminal on Slurm in the session srun made for it (see
+    /// [`Spec::new_session`]).
     async fn sandbox_with(
         &self,
         l: &Launch,
         wrap: &[&str],
-        groups: bool,
+        runs: Runs,
     ) -> Result<(std::process::Command, Cleanup), BackendError> {
+        let groups = runs == Runs::Here;
         if !crate::runner::running_as_root() {
             return Err(BackendError::Unavailable(
                 "Haven is not running as root here, so a session cannot have an identity of its own; the \
@@ -605,6 +614,7 @@ impl LocalBackend {
                 (run_dir.join("group"), "group"),
             ],
             groups: procs,
+            new_session: runs != Runs::SlurmTerminal,
         };
         let tools = self.config.tools.as_ref().ok_or_else(|| {
             BackendError::Unavailable("this host has no sandbox for sessions (haven sandbox check says why)".into())
@@ -678,9 +688,27 @@ impl SessionBackend for LocalBackend {
         } else {
             &["/usr/bin/setsid", "--ctty", "--wait"]
         };
-        let (cmd, cleanup) = self.sandbox(&l, wrap).await?;
+        // A terminal on Slurm: the same sandbox, started on a compute node by `srun --pty`,
+        // whose terminal srun relays to the one here (the cluster's limits, not this host's).
+        let on_slurm = self.config.slurm.clone().filter(|s| s.terminals && l.app.kind == AppKind::Terminal);
+        // srun's terminal is already the controlling terminal of the job's session: the shell
+        // keeps it there (no session of its own, no setsid).
+        let (wrap, runs) = if on_slurm.is_some() { (&[][..], Runs::SlurmTerminal) } else { (wrap, Runs::Here) };
+        let (cmd, cleanup) = self.sandbox_with(&l, wrap, runs).await?;
         let run_dir = self.config.run_root.join(&l.id);
-        let mut cmd = cmd;
+        let slurm_job = on_slurm.map(|slurm| (slurm, self.slurm_name(&l.id)));
+        let mut cmd = match &slurm_job {
+            None => cmd,
+            Some((slurm, name)) => {
+                let (dir, identity) = (cleanup.run_dir.clone(), (l.identity.uid, l.identity.gid));
+                let script =
+                    tokio::task::spawn_blocking(move || crate::slurm::write_session_files(&dir, &cmd, identity))
+                        .await
+                        .map_err(|e| BackendError::Failed(e.to_string()))?
+                        .map_err(failed("the session's files for Slurm could not be written"))?;
+                slurm.interactive(&script, name, l.deadline_secs.div_ceil(60))
+            }
+        };
         let (pty_out, pty, terminal) = pty::open().map_err(failed("no terminal could be opened"))?;
         let clone = |fd: &OwnedFd| fd.try_clone().map_err(failed("no terminal could be opened"));
         cmd.stdin(clone(&terminal)?).stdout(clone(&terminal)?).stderr(terminal);
@@ -721,6 +749,10 @@ impl SessionBackend for LocalBackend {
                     child.wait().await
                 }
             };
+            // srun killed does not end its job: Slurm is told, by the job's exact name.
+            if let Some((slurm, name)) = &slurm_job {
+                slurm.cancel_named(std::slice::from_ref(name)).await;
+            }
             drop(cleanup);
             let gone = sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
             if let Some(r) = gone {
@@ -750,7 +782,7 @@ impl SessionBackend for LocalBackend {
             .await
             .map_err(|e| BackendError::Failed(e.to_string()))?
             .map_err(failed("the job's folder could not be opened"))?;
-        let (mut cmd, cleanup) = self.sandbox(&l, &[]).await?;
+        let (mut cmd, cleanup) = self.sandbox_with(&l, &[], Runs::Here).await?;
         let (reader, writer) = std::io::pipe().map_err(failed("no pipe"))?;
         let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
         let clone = |fd: &OwnedFd| fd.try_clone().map_err(failed("no pipe"));

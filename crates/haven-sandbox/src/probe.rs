@@ -230,6 +230,7 @@ fn as_a_session(bwrap: &Path) -> Result<String, String> {
         limits: Limits { memory_bytes: 256 << 20, processes: 16, cpu_secs: 10, scratch_bytes: 1 << 20 },
         etc: Vec::new(),
         groups: Vec::new(),
+        new_session: true,
     };
     let out = command(&tools, &spec).map_err(|e| e.to_string())?.output().map_err(|e| e.to_string())?;
     let said = String::from_utf8_lossy(&out.stdout).trim().to_string();

@@ -84,6 +84,11 @@ pub struct Spec {
     /// The `cgroup.procs` files of the session's control groups (crate::cgroup), joined before
     /// anything starts; none where the host has no groups for sessions.
     pub groups: Vec<PathBuf>,
+    /// A session of its own (bubblewrap's `--new-session`): the terminal it was started on is
+    /// then nobody's inside. False only for a terminal that is a Slurm job's own (srun's), which
+    /// the shell must keep as its controlling terminal; typing into a terminal's input
+    /// (TIOCSTI, TIOCLINUX) stays refused by the seccomp filter either way.
+    pub new_session: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -264,7 +269,10 @@ pub fn command(tools: &Tools, spec: &Spec) -> Result<Command, SandboxError> {
     // Every namespace but the user's, which the inner bubblewrap makes as the session's identity
     // (made here, by root, it would map the session to root outside).
     c.args(["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]);
-    c.args(["--die-with-parent", "--new-session"]);
+    c.arg("--die-with-parent");
+    if spec.new_session {
+        c.arg("--new-session");
+    }
     for dir in ["/usr", "/opt"] {
         if Path::new(dir).is_dir() {
             c.args(["--ro-bind", dir, dir]);
@@ -363,6 +371,7 @@ mod tests {
             limits: Limits { memory_bytes: 1 << 30, processes: 64, cpu_secs: 0, scratch_bytes: 64 << 20 },
             etc: Vec::new(),
             groups: Vec::new(),
+            new_session: true,
         }
     }
 

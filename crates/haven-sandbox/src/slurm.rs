@@ -22,6 +22,8 @@ pub struct Slurm {
     pub conf: Option<PathBuf>,
     /// The partition jobs go to (Slurm's default when None).
     pub partition: Option<String>,
+    /// Terminal sessions run as Slurm jobs too (`srun --pty`), not only batch jobs.
+    pub terminals: bool,
 }
 
 /// The files a submitted job runs from.
@@ -59,6 +61,27 @@ impl Slurm {
         }
         c.arg(&files.batch);
         c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        c
+    }
+
+    /// `srun --pty` for a terminal session's `script`, named `name`, for at most `minutes` (0:
+    /// the partition's limit): srun relays the job's terminal to its own standard input and
+    /// output (the session's terminal here), and exits when the job ends.
+    pub fn interactive(&self, script: &Path, name: &str, minutes: u64) -> std::process::Command {
+        let mut c = std::process::Command::new(self.bin_dir.join("srun"));
+        c.env_clear().env("PATH", "/usr/bin:/bin");
+        if let Some(conf) = &self.conf {
+            c.env("SLURM_CONF", conf);
+        }
+        c.args(["--pty", "--quiet", "--export=NONE", "--ntasks=1"]);
+        c.arg(format!("--job-name={name}"));
+        if minutes > 0 {
+            c.arg(format!("--time={minutes}"));
+        }
+        if let Some(p) = &self.partition {
+            c.arg(format!("--partition={p}"));
+        }
+        c.args(["/usr/bin/env", "-i", "/bin/sh"]).arg(script);
         c
     }
 
@@ -147,6 +170,69 @@ pub fn write_job_files(
     copy.sync_all()?;
     let status = run_dir.join("status");
 
+    let mut script = preamble(cmd, (uid, gid))?;
+    script.extend_from_slice(b"{ (exec 3<");
+    script.extend_from_slice(&quote(guard.as_os_str())?);
+    script.extend_from_slice(b" 4<");
+    script.extend_from_slice(&quote(deny.as_os_str())?);
+    script.extend_from_slice(b" <");
+    script.extend_from_slice(&quote(input.as_os_str())?);
+    script.extend_from_slice(b"; exec ");
+    script.extend_from_slice(&command_line(cmd)?);
+    script.extend_from_slice(b") 2>&1; echo $? >");
+    script.extend_from_slice(&quote(status.as_os_str())?);
+    script.extend_from_slice(format!("; }} | {{ head -c {cap}; cat >/dev/null; }}\nexit \"$(cat ").as_bytes());
+    script.extend_from_slice(&quote(status.as_os_str())?);
+    script.extend_from_slice(b")\"\n");
+    let job = run_dir.join("job.sh");
+    private(&job, &script)?;
+    let batch = run_dir.join("job.sbatch");
+    // Nothing in the environment the job script starts with: it exports its own.
+    let mut wrapper = b"#!/bin/sh\nexec /usr/bin/env -i /bin/sh ".to_vec();
+    wrapper.extend_from_slice(&quote(job.as_os_str())?);
+    wrapper.push(b'\n');
+    private(&batch, &wrapper)?;
+    Ok(JobFiles { batch, output: run_dir.join("output") })
+}
+
+/// Write a terminal session's script into `run_dir` (as [`write_job_files`] does for a job, but
+/// the program keeps the terminal srun gives it): the identity check, the environment, the
+/// seccomp filters on descriptors 3 and 4, then `cmd`. Its path, for [`Slurm::interactive`].
+pub fn write_session_files(
+    run_dir: &Path,
+    cmd: &std::process::Command,
+    (uid, gid): (u32, u32),
+) -> std::io::Result<PathBuf> {
+    let filters = crate::seccomp::filters().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (guard, deny) = (run_dir.join("seccomp-guard"), run_dir.join("seccomp-deny"));
+    private(&guard, &filters.guard)?;
+    private(&deny, &filters.deny)?;
+    let mut script = preamble(cmd, (uid, gid))?;
+    script.extend_from_slice(b"exec 3<");
+    script.extend_from_slice(&quote(guard.as_os_str())?);
+    script.extend_from_slice(b" 4<");
+    script.extend_from_slice(&quote(deny.as_os_str())?);
+    script.extend_from_slice(b"\nexec ");
+    script.extend_from_slice(&command_line(cmd)?);
+    script.push(b'\n');
+    let path = run_dir.join("session.sh");
+    private(&path, &script)?;
+    Ok(path)
+}
+
+/// `cmd`'s program and arguments, quoted for sh.
+fn command_line(cmd: &std::process::Command) -> std::io::Result<Vec<u8>> {
+    let mut line = quote(cmd.get_program())?;
+    for a in cmd.get_args() {
+        line.push(b' ');
+        line.extend_from_slice(&quote(a)?);
+    }
+    Ok(line)
+}
+
+/// A script's start: refuse a compute node where the identities belong to someone, then export
+/// `cmd`'s environment.
+fn preamble(cmd: &std::process::Command, (uid, gid): (u32, u32)) -> std::io::Result<Vec<u8>> {
     let mut script = b"#!/bin/sh\n".to_vec();
     script.extend_from_slice(
         format!(
@@ -166,32 +252,7 @@ pub fn write_job_files(
             script.push(b'\n');
         }
     }
-    script.extend_from_slice(b"{ (exec 3<");
-    script.extend_from_slice(&quote(guard.as_os_str())?);
-    script.extend_from_slice(b" 4<");
-    script.extend_from_slice(&quote(deny.as_os_str())?);
-    script.extend_from_slice(b" <");
-    script.extend_from_slice(&quote(input.as_os_str())?);
-    script.extend_from_slice(b"; exec ");
-    script.extend_from_slice(&quote(cmd.get_program())?);
-    for a in cmd.get_args() {
-        script.push(b' ');
-        script.extend_from_slice(&quote(a)?);
-    }
-    script.extend_from_slice(b") 2>&1; echo $? >");
-    script.extend_from_slice(&quote(status.as_os_str())?);
-    script.extend_from_slice(format!("; }} | {{ head -c {cap}; cat >/dev/null; }}\nexit \"$(cat ").as_bytes());
-    script.extend_from_slice(&quote(status.as_os_str())?);
-    script.extend_from_slice(b")\"\n");
-    let job = run_dir.join("job.sh");
-    private(&job, &script)?;
-    let batch = run_dir.join("job.sbatch");
-    // Nothing in the environment the job script starts with: it exports its own.
-    let mut wrapper = b"#!/bin/sh\nexec /usr/bin/env -i /bin/sh ".to_vec();
-    wrapper.extend_from_slice(&quote(job.as_os_str())?);
-    wrapper.push(b'\n');
-    private(&batch, &wrapper)?;
-    Ok(JobFiles { batch, output: run_dir.join("output") })
+    Ok(script)
 }
 
 /// `s` in single quotes for sh (a quote inside becomes `'\''`); a NUL, which sh would drop, is

@@ -42,6 +42,7 @@ fn run_in(tools: &Tools, binds: Vec<Bind>, groups: Vec<std::path::PathBuf>, scri
         limits: Limits { memory_bytes: 512 << 20, processes: 200, cpu_secs: 60, scratch_bytes: 16 << 20 },
         etc: Vec::new(),
         groups,
+        new_session: true,
     };
     let out = command(tools, &spec).unwrap().output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -240,6 +241,7 @@ fn a_control_group_bounds_a_sandbox_as_a_whole() {
         limits: Limits { memory_bytes: 512 << 20, processes: 200, cpu_secs: 60, scratch_bytes: 16 << 20 },
         etc: Vec::new(),
         groups: procs.clone(),
+        new_session: true,
     };
     let mut child = command(&tools, &spec).unwrap().spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));

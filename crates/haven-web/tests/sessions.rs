@@ -759,7 +759,8 @@ fn slurm_state(conf: &str, name: &str) -> String {
 /// Batch jobs on a one-host Slurm cluster (slurm-wlm and munge from Debian, started by
 /// scripts/test): a job becomes an sbatch job that runs in the same sandbox, cannot reach the
 /// network, writes its results into the asset's outputs as the member's identity, and its log
-/// and status come back; a failing job's status and a cancelled one (scancel) too.
+/// and status come back; a failing job's status and a cancelled one (scancel) too. Then a
+/// terminal session on Slurm (`srun --pty`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     use haven_core::workspaces::jobs::JobState;
@@ -767,8 +768,12 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     if !sandbox() {
         return;
     }
-    let slurm =
-        haven_sandbox::slurm::Slurm { bin_dir: "/usr/bin".into(), conf: Some(conf.clone().into()), partition: None };
+    let slurm = haven_sandbox::slurm::Slurm {
+        bin_dir: "/usr/bin".into(),
+        conf: Some(conf.clone().into()),
+        partition: None,
+        terminals: true,
+    };
     let w = world_from(TestApp::builder().slurm(slurm)).await;
     member(&w, "rita").await;
     let app = &w.app;
@@ -854,7 +859,10 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     };
     let left_id = "0123456789abcdef0123456789abcdef";
     let left = sbatch("local@gone", left_id);
-    let other = sbatch("local@alive", "fedcba9876543210fedcba9876543210");
+    // A name of this run's own: `scontrol` remembers an earlier run's job of the same name.
+    let mut nonce = [0u8; 16];
+    haven_crypto::Rng::fill(&haven_crypto::SystemRng::new(), &mut nonce).unwrap();
+    let other = sbatch("local@alive", &hex::encode(nonce));
     let record = haven_core::workspaces::jobs::JobRecord {
         id: left_id.into(),
         owner: "rita".into(),
@@ -882,5 +890,29 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     let live = slurm_state(&conf, &other);
     let _ = std::process::Command::new("scancel").args(["--name", &other]).env("SLURM_CONF", &conf).status();
     assert!(live == "RUNNING" || live == "PENDING", "a live node's job is left alone: {live}");
+
+    // A terminal session on Slurm (`slurm.terminals`): its shell runs as a Slurm job, in the
+    // sandbox (its identity, its drives, no network), and its terminal reaches the browser here.
+    let s = app.state.sessions.launch(&rita, "heart", "shell", "1").await.unwrap();
+    let name = slurm_name(&s.id);
+    let state = slurm_settles(&conf, &name, "RUNNING").await;
+    if state != "RUNNING" {
+        let shown = app.state.sessions.get(&rita, &s.id).await.unwrap();
+        let last = match app.state.sessions.terminal(&rita, &s.id).await {
+            Ok(link) => String::from_utf8_lossy(&link.backlog).into_owned(),
+            Err(e) => format!("{e}: {:?}", app.state.sessions.last_output(&rita, &s.id).await),
+        };
+        panic!("the session is not a running Slurm job ({state}): {shown:?} {last:?}");
+    }
+    let mut term = attach(app, &rita, &s.id).await;
+    let (code, out) = term.run("id -u; ls /drives; echo $((6*7))").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&s.uid.to_string()) && out.contains("outputs") && out.contains("42"), "{out}");
+    let (_, out) =
+        term.run(&format!("(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>&1 && echo reached || echo unreachable")).await;
+    assert!(out.contains("unreachable") && !out.contains("\nreached"), "{out}");
+    // Stopped from Haven: srun goes, and so does the job on Slurm.
+    app.state.sessions.stop(&rita, &s.id).await.unwrap();
+    assert_eq!(slurm_settles(&conf, &name, "CANCELLED").await, "CANCELLED", "stopping the session ends its job");
     drop(listener);
 }

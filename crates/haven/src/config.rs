@@ -69,7 +69,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct SlurmConfig {
     /// Submit batch jobs to Slurm (`sbatch`), in the same sandbox, instead of running them
-    /// here. Sessions still run on the node.
+    /// here. Sessions run on the node unless `terminals`.
     pub enabled: bool,
     /// Where `sbatch`, `scancel` and `squeue` are.
     pub bin_dir: PathBuf,
@@ -77,11 +77,21 @@ pub struct SlurmConfig {
     pub conf: Option<PathBuf>,
     /// The partition jobs go to; the cluster's default when unset.
     pub partition: Option<String>,
+    /// Run terminal sessions on Slurm too (`srun --pty`): the session's shell runs in its
+    /// sandbox on a compute node, its terminal relayed to the browser through this node. Web
+    /// sessions and desktops still run on the node.
+    pub terminals: bool,
 }
 
 impl Default for SlurmConfig {
     fn default() -> Self {
-        SlurmConfig { enabled: false, bin_dir: PathBuf::from("/usr/bin"), conf: None, partition: None }
+        SlurmConfig {
+            enabled: false,
+            bin_dir: PathBuf::from("/usr/bin"),
+            conf: None,
+            partition: None,
+            terminals: false,
+        }
     }
 }
 
@@ -92,6 +102,7 @@ impl SlurmConfig {
             bin_dir: self.bin_dir.clone(),
             conf: self.conf.clone(),
             partition: self.partition.clone(),
+            terminals: self.terminals,
         })
     }
 }
@@ -695,6 +706,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     }
     if c.slurm.enabled && !c.slurm.bin_dir.join("sbatch").exists() {
         return bad("slurm.bin_dir", "holds no sbatch: install Slurm's client commands, or name where they are");
+    }
+    if c.slurm.enabled && c.slurm.terminals && !c.slurm.bin_dir.join("srun").exists() {
+        return bad("slurm.bin_dir", "holds no srun, which slurm.terminals needs: install Slurm's client commands");
+    }
+    if c.slurm.terminals && !c.slurm.enabled {
+        return bad("slurm.terminals", "needs slurm.enabled = true");
     }
     if let Some(p) = &c.slurm.partition
         && (p.is_empty() || !p.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-')))

@@ -235,8 +235,8 @@ pub trait SessionBackend: Send + Sync {
     /// [`super::jobs::LOG_BYTES`]. [`SessionBackend::stop`] stops it as it stops a session. How
     /// it ended.
     async fn run_job(&self, launch: Launch, job: Drive) -> Result<Outcome, BackendError>;
-    /// Cancel the batch jobs `job_ids` that the node whose backend was `backend` left running
-    /// off this host (on a scheduler): it is gone, and their records were ended.
+    /// Cancel the batch jobs and sessions `job_ids` that the node whose backend was `backend`
+    /// left running off this host (on a scheduler): it is gone, and their records were ended.
     async fn cancel_departed(&self, backend: &str, job_ids: &[String]) {
         let _ = (backend, job_ids);
     }
@@ -805,12 +805,14 @@ impl Sessions {
         })
         .await?;
         let mut n = 0;
+        // Sessions and jobs alike: a terminal on a scheduler is a job there too.
+        let mut failed: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for s in running.0.iter().filter(|s| departed(&s.backend)) {
             if self.end(&s.id, actor::SYSTEM, "", &format!("its node ({}) stopped", s.backend)).await? {
                 n += 1;
+                failed.entry(s.backend.as_str()).or_default().push(s.id.clone());
             }
         }
-        let mut failed: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for j in running.1.iter().filter(|j| departed(&j.backend)) {
             let reason = format!("its node ({}) stopped while it ran; submit it again", j.backend);
             if self.fail_job(&j.id, &reason).await? {
