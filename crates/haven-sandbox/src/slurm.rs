@@ -161,20 +161,15 @@ pub fn write_job_files(
     (uid, gid): (u32, u32),
     cap: u64,
 ) -> std::io::Result<JobFiles> {
-    let filters = crate::seccomp::filters().map_err(|e| std::io::Error::other(e.to_string()))?;
-    let (guard, deny, input) = (run_dir.join("seccomp-guard"), run_dir.join("seccomp-deny"), run_dir.join("stdin"));
-    private(&guard, &filters.guard)?;
-    private(&deny, &filters.deny)?;
+    let input = run_dir.join("stdin");
     let mut copy = open_private(&input)?;
     std::io::copy(stdin, &mut copy)?;
     copy.sync_all()?;
     let status = run_dir.join("status");
 
     let mut script = preamble(cmd, (uid, gid))?;
-    script.extend_from_slice(b"{ (exec 3<");
-    script.extend_from_slice(&quote(guard.as_os_str())?);
-    script.extend_from_slice(b" 4<");
-    script.extend_from_slice(&quote(deny.as_os_str())?);
+    script.extend_from_slice(b"{ (exec ");
+    script.extend_from_slice(&filter_descriptors(run_dir)?);
     script.extend_from_slice(b" <");
     script.extend_from_slice(&quote(input.as_os_str())?);
     script.extend_from_slice(b"; exec ");
@@ -203,21 +198,29 @@ pub fn write_session_files(
     cmd: &std::process::Command,
     (uid, gid): (u32, u32),
 ) -> std::io::Result<PathBuf> {
-    let filters = crate::seccomp::filters().map_err(|e| std::io::Error::other(e.to_string()))?;
-    let (guard, deny) = (run_dir.join("seccomp-guard"), run_dir.join("seccomp-deny"));
-    private(&guard, &filters.guard)?;
-    private(&deny, &filters.deny)?;
     let mut script = preamble(cmd, (uid, gid))?;
-    script.extend_from_slice(b"exec 3<");
-    script.extend_from_slice(&quote(guard.as_os_str())?);
-    script.extend_from_slice(b" 4<");
-    script.extend_from_slice(&quote(deny.as_os_str())?);
+    script.extend_from_slice(b"exec ");
+    script.extend_from_slice(&filter_descriptors(run_dir)?);
     script.extend_from_slice(b"\nexec ");
     script.extend_from_slice(&command_line(cmd)?);
     script.push(b'\n');
     let path = run_dir.join("session.sh");
     private(&path, &script)?;
     Ok(path)
+}
+
+/// Write the seccomp filters into `run_dir`; the redirections that open them on descriptors 3
+/// and 4, where bubblewrap reads them.
+fn filter_descriptors(run_dir: &Path) -> std::io::Result<Vec<u8>> {
+    let filters = crate::seccomp::filters().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (guard, deny) = (run_dir.join("seccomp-guard"), run_dir.join("seccomp-deny"));
+    private(&guard, &filters.guard)?;
+    private(&deny, &filters.deny)?;
+    let mut redirections = b"3<".to_vec();
+    redirections.extend_from_slice(&quote(guard.as_os_str())?);
+    redirections.extend_from_slice(b" 4<");
+    redirections.extend_from_slice(&quote(deny.as_os_str())?);
+    Ok(redirections)
 }
 
 /// `cmd`'s program and arguments, quoted for sh.

@@ -572,17 +572,21 @@ async fn session_through_the_other_node(
     // Started on node a directly (the same cookies: they are the host's, whatever the port).
     let on = |port: u16| format!("https://127.0.0.1:{port}");
     let csrf_from = |page: &str| haven_testkit::web::field(page, "csrf_token");
-    let apps = browser.client.get(format!("{}/apps", on(port_a))).send().await.unwrap().text().await.unwrap();
-    let launched = browser
-        .client
-        .post(format!("{}/apps/launch", on(port_a)))
-        .header("origin", public_url)
-        .form(&[("csrf_token", csrf_from(&apps).as_str()), ("asset", "heart"), ("app", "shell@1")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(launched.status(), 303, "{}", launched.text().await.unwrap());
-    let page_path = launched.headers()["location"].to_str().unwrap().to_string();
+    // A terminal launched on node a: its page's path.
+    let launch_on_a = || async {
+        let apps = browser.client.get(format!("{}/apps", on(port_a))).send().await.unwrap().text().await.unwrap();
+        let launched = browser
+            .client
+            .post(format!("{}/apps/launch", on(port_a)))
+            .header("origin", public_url)
+            .form(&[("csrf_token", csrf_from(&apps).as_str()), ("asset", "heart"), ("app", "shell@1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(launched.status(), 303);
+        launched.headers()["location"].to_str().unwrap().to_string()
+    };
+    let page_path = launch_on_a().await;
     let id = page_path.rsplit('/').next().unwrap().to_string();
     let backend: (String,) = {
         let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
@@ -648,17 +652,7 @@ async fn session_through_the_other_node(
 
     // Another, left running on node a. A request that says it was forwarded already is not
     // forwarded again (two nodes never pass one back and forth).
-    let apps = browser.client.get(format!("{}/apps", on(port_a))).send().await.unwrap().text().await.unwrap();
-    let launched = browser
-        .client
-        .post(format!("{}/apps/launch", on(port_a)))
-        .header("origin", public_url)
-        .form(&[("csrf_token", csrf_from(&apps).as_str()), ("asset", "heart"), ("app", "shell@1")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(launched.status(), 303);
-    let left = launched.headers()["location"].to_str().unwrap().to_string();
+    let left = launch_on_a().await;
     let looped =
         browser.client.get(format!("{}{left}", on(port_b))).header("x-haven-forwarded", "1").send().await.unwrap();
     assert_eq!(looped.status(), 502);
