@@ -272,7 +272,8 @@ webhook_url = "{hook_url}"
     // --- A terminal session runs on node a; its page, its WebSocket and its stop reach it
     // through node b. (Where sessions can run here: bubblewrap, root.) ---
     if haven_testkit::tool("HAVEN_TEST_BWRAP").is_some() && haven_testkit::root("sessions") {
-        session_through_the_other_node(&cluster, &browser, &db_url, (port_a, port_b), &a.ca_pem()).await;
+        let nodes = Nodes { ports: (port_a, port_b), pid_b: b.child.id() };
+        session_through_the_other_node(&cluster, &browser, &db_url, nodes, &a.ca_pem()).await;
     }
 
     // --- Ten wrong passwords, answered by both nodes, lock the account for both. ---
@@ -546,7 +547,7 @@ async fn session_through_the_other_node(
     cluster: &Cluster,
     browser: &Browser,
     db_url: &str,
-    (port_a, port_b): (u16, u16),
+    Nodes { ports: (port_a, port_b), pid_b }: Nodes,
     ca_pem: &[u8],
 ) {
     let public_url = browser.url.as_str();
@@ -653,6 +654,82 @@ async fn session_through_the_other_node(
     // Another, left running on node a. A request that says it was forwarded already is not
     // forwarded again (two nodes never pass one back and forth).
     let left = launch_on_a().await;
+
+    // Many clients at once through node b, most of them gone mid-request (their futures dropped
+    // at any point, WebSockets included): node b is left holding no connection to anyone.
+    // Node b's TCP connections to node a (its forwards), by the inodes of its sockets.
+    let sockets = || {
+        let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid_b}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter_map(|l| l.to_string_lossy().strip_prefix("socket:[")?.strip_suffix(']').map(str::to_string))
+            .collect();
+        let to_a = format!(":{port_a:04X}");
+        ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f).unwrap_or_default().lines().skip(1).map(str::to_string).collect::<Vec<_>>()
+            })
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.len() > 9 && fields[2].ends_with(&to_a) && inodes.contains(fields[9])
+            })
+            .count()
+    };
+    let before = sockets();
+    let churn = Browser {
+        client: reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).unwrap()])
+            .cookie_provider(browser.jar.clone())
+            .build()
+            .unwrap(),
+        url: browser.url.clone(),
+        jar: browser.jar.clone(),
+    };
+    let page_url = format!("{}{left}", on(port_b));
+    let left_id = left.rsplit('/').next().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for i in 0..60u64 {
+        let (client, url) = (churn.client.clone(), page_url.clone());
+        tasks.push(tokio::spawn(async move {
+            let request = async move { client.get(url).send().await?.bytes().await };
+            // Every third finishes; the others give up after 0–9 ms.
+            if i % 3 == 0 {
+                assert!(request.await.is_ok());
+            } else {
+                let _ = tokio::time::timeout(Duration::from_millis(i % 10), request).await;
+            }
+        }));
+    }
+    for i in 0..10u64 {
+        let (browser, ca) =
+            (Browser { client: churn.client.clone(), url: churn.url.clone(), jar: churn.jar.clone() }, ca_pem.to_vec());
+        let id = left_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_millis(5 * i), open_terminal(&browser, port_b, &id, &ca)).await;
+        }));
+    }
+    let mut during = 0;
+    while tasks.iter().any(|t| !t.is_finished()) {
+        during = during.max(sockets());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(churn);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sockets() > before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        sockets() <= before,
+        "node b holds {} connections to node a, {before} before the clients came and went",
+        sockets()
+    );
+    eprintln!("forwarding under churn: {before} connections from b to a before, {during} during, {} after", sockets());
+    assert!(during > before, "the clients' requests were forwarded ({during} connections during, {before} before)");
+    assert_eq!(browser.client.get(&page_url).send().await.unwrap().status(), 200, "and still answers");
     let looped =
         browser.client.get(format!("{}{left}", on(port_b))).header("x-haven-forwarded", "1").send().await.unwrap();
     assert_eq!(looped.status(), 502);
@@ -687,6 +764,12 @@ async fn session_through_the_other_node(
     assert!(gone.text().await.unwrap().contains("Try again in a minute"));
     set_node_a("url", on(port_a)).await;
     assert_eq!(through_b().await.status(), 200, "answered again once the address is right");
+}
+
+/// The two nodes' ports, and node b's process (whose sockets are counted).
+struct Nodes {
+    ports: (u16, u16),
+    pid_b: u32,
 }
 
 type Terminal = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
