@@ -739,7 +739,7 @@ impl SessionBackend for LocalBackend {
             },
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running.clone());
-        tokio::spawn(pump(pty_out, running.clone(), self.epoch));
+        let pumping = tokio::spawn(pump(pty_out, running.clone(), self.epoch));
         let (sessions, ends, id, last) = (self.sessions.clone(), self.ends_tx.clone(), l.id.clone(), self.last.clone());
         tokio::spawn(async move {
             let status = tokio::select! {
@@ -749,6 +749,9 @@ impl SessionBackend for LocalBackend {
                     child.wait().await
                 }
             };
+            // What it printed last is read before it is kept (the terminal reads its end once
+            // every program holding it has gone; a program left holding it is not waited for).
+            let _ = tokio::time::timeout(Duration::from_secs(1), pumping).await;
             // srun killed does not end its job: Slurm is told, by the job's exact name.
             if let Some((slurm, name)) = &slurm_job {
                 slurm.cancel_named(std::slice::from_ref(name)).await;

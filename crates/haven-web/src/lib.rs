@@ -16,7 +16,7 @@ mod markdown;
 pub mod metrics;
 pub mod packages;
 pub mod page;
-pub mod peer;
+mod peer;
 pub use haven_core::paths;
 pub mod security;
 pub mod session;
