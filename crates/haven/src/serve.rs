@@ -286,11 +286,19 @@ fn spawn_workers(
     tokio::spawn(async move {
         let mut checkpoints = tokio::time::interval(checkpoint_every);
         let mut renewals = tokio::time::interval(Duration::from_secs(3600));
+        let mut unpublished = false;
         loop {
             tokio::select! {
                 // Taken over from a node that died: its hourly work is due here now.
                 _ = taken.notified() => renewals.reset_immediately(),
                 _ = checkpoints.tick() => {
+                    // A record of where this node answers that could not be written is tried
+                    // again at once, not in an hour: the other nodes pin the certificate in it.
+                    if unpublished
+                        && let Some(node) = &node
+                    {
+                        unpublished = publish_node(store.as_ref(), clock.as_ref(), node.clone(), &resolver).await.is_err();
+                    }
                     if !lease.held() {
                         continue;
                     }
@@ -313,7 +321,8 @@ fn spawn_workers(
                     if let Some(node) = &node
                         && let Err(e) = publish_node(store.as_ref(), clock.as_ref(), node.clone(), &resolver).await
                     {
-                        tracing::warn!(error = %e, "could not record where this node answers; trying again in an hour");
+                        tracing::warn!(error = %e, "could not record where this node answers; trying again shortly");
+                        unpublished = true;
                     }
                     if !lease.held() {
                         continue;
