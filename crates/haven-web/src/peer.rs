@@ -149,21 +149,20 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// The options `Connection` lists.
+fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
+}
+
 fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
-    let connection = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok());
-    let asks = connection.flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let asks = connection_options(headers).any(|t| t.eq_ignore_ascii_case("upgrade"));
     asks.then(|| headers.get(header::UPGRADE).cloned()).flatten()
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Headers that `Connection` names are this hop's too.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
+    let named: Vec<HeaderName> =
+        connection_options(headers).filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()).collect();
     for name in HOP_BY_HOP.iter().chain(named.iter()) {
         headers.remove(name);
     }

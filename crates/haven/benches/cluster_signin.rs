@@ -7,8 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // benchmark code
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use haven_crypto::otp::OtpKey;
@@ -43,30 +41,9 @@ fn client(ca: &[u8]) -> reqwest::Client {
 
 /// 50 clients sign in at `url` until `seconds` have passed: (sign-ins, failures, seconds).
 async fn load(url: &str, ca: &[u8], keys: Vec<OtpKey>, seconds: u64) -> (u64, u64, f64) {
-    let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (i, key) in keys.into_iter().enumerate() {
-        let (url, done, failed, c) = (url.to_string(), done.clone(), failed.clone(), client(ca));
-        tasks.push(tokio::spawn(async move {
-            let user = format!("load{i:02}");
-            let mut counter = 1u64;
-            while Instant::now() < until {
-                let ok = support::sign_in(&c, &url, &user, &key, counter).await;
-                counter += 1;
-                if ok {
-                    done.fetch_add(1, Ordering::Relaxed)
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed)
-                };
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
+    let (done, failed) = support::sign_in_until(url, keys, || client(ca), started + Duration::from_secs(seconds)).await;
+    (done, failed, started.elapsed().as_secs_f64())
 }
 
 async fn new_database(base: &str) -> String {

@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // benchmark code
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use haven_crypto::otp::OtpKey;
@@ -106,39 +104,15 @@ async fn main() {
         );
     }
 
-    let done = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(seconds);
     let poller = tokio::spawn(poll_healthz(client.clone(), health.clone(), until));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (i, key) in keys.into_iter().enumerate() {
-        let (url, done, failed) = (server.url.clone(), done.clone(), failed.clone());
-        let c = server.client();
-        tasks.push(tokio::spawn(async move {
-            let user = format!("load{i:02}");
-            let mut counter = 1u64;
-            while Instant::now() < until {
-                let ok = support::sign_in(&c, &url, &user, &key, counter).await;
-                counter += 1;
-                if ok {
-                    done.fetch_add(1, Ordering::Relaxed)
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed)
-                };
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let (done, failed) = support::sign_in_until(&server.url, keys, || server.client(), until).await;
     let elapsed = started.elapsed().as_secs_f64();
     let mut loaded = poller.await.unwrap();
-    let n = done.load(Ordering::Relaxed);
     println!(
-        "sign-ins: {n} in {elapsed:.1} s = {:.1}/s ({} failed), {USERS} concurrent clients, hash_concurrency={concurrency}",
-        n as f64 / elapsed,
-        failed.load(Ordering::Relaxed)
+        "sign-ins: {done} in {elapsed:.1} s = {:.1}/s ({failed} failed), {USERS} concurrent clients, hash_concurrency={concurrency}",
+        done as f64 / elapsed,
     );
     println!(
         "/healthz idle: p50 {:.2} ms, p99 {:.2} ms ({} polls)",

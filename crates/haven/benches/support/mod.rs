@@ -1,10 +1,15 @@
-//! What the sign-in benchmarks share: accounts ready to sign in, and the sign-in form's CSRF token.
+//! What the sign-in benchmarks share: accounts ready to sign in, the sign-in itself, the load of
+//! them all signing in at once, and the sign-in form's CSRF token.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // benchmark code
 
 use haven_core::caller::Caller;
 use haven_core::identity::Identity;
 use haven_core::identity::tokens::Product;
 use haven_crypto::otp::{Algorithm, OtpKey, from_base32};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
 use zeroize::Zeroizing;
 
 pub const USERS: usize = 50;
@@ -55,4 +60,36 @@ pub fn csrf(html: &str) -> String {
     let m = "name=\"csrf_token\" value=\"";
     let s = html.find(m).unwrap() + m.len();
     html[s..s + html[s..].find('"').unwrap()].to_string()
+}
+
+/// Every account of `keys` (`load00`, …) signing in at `url` over and over, each on a client of
+/// its own, until `until`: how many sign-ins succeeded and how many failed.
+pub async fn sign_in_until(
+    url: &str,
+    keys: Vec<OtpKey>,
+    client: impl Fn() -> reqwest::Client,
+    until: Instant,
+) -> (u64, u64) {
+    let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut tasks = Vec::new();
+    for (i, key) in keys.into_iter().enumerate() {
+        let (url, done, failed, c) = (url.to_string(), done.clone(), failed.clone(), client());
+        tasks.push(tokio::spawn(async move {
+            let user = format!("load{i:02}");
+            let mut counter = 1u64;
+            while Instant::now() < until {
+                let ok = sign_in(&c, &url, &user, &key, counter).await;
+                counter += 1;
+                if ok {
+                    done.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed)
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
 }
