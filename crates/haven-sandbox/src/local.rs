@@ -76,8 +76,8 @@ enum Runs {
     Here,
     /// A batch job on Slurm (sbatch).
     SlurmJob,
-    /// A terminal session on Slurm (srun --pty).
-    SlurmTerminal,
+    /// A session on Slurm (srun --pty): a terminal, or an application behind Haven's bridge.
+    SlurmSession,
 }
 
 /// What a terminal showed last, replayed to a browser that attaches.
@@ -614,7 +614,7 @@ impl LocalBackend {
                 (run_dir.join("group"), "group"),
             ],
             groups: procs,
-            new_session: runs != Runs::SlurmTerminal,
+            new_session: runs != Runs::SlurmSession,
         };
         let tools = self.config.tools.as_ref().ok_or_else(|| {
             BackendError::Unavailable("this host has no sandbox for sessions (haven sandbox check says why)".into())
@@ -688,24 +688,39 @@ impl SessionBackend for LocalBackend {
         } else {
             &["/usr/bin/setsid", "--ctty", "--wait"]
         };
-        // A terminal on Slurm: the same sandbox, started on a compute node by `srun --pty`,
-        // whose terminal srun relays to the one here (the cluster's limits, not this host's).
-        let on_slurm = self.config.slurm.clone().filter(|s| s.terminals && l.app.kind == AppKind::Terminal);
-        // srun's terminal is already the controlling terminal of the job's session: the shell
-        // keeps it there (no session of its own, no setsid).
-        let (wrap, runs) = if on_slurm.is_some() { (&[][..], Runs::SlurmTerminal) } else { (wrap, Runs::Here) };
+        // A session on Slurm: the same sandbox, started on a compute node by `srun --pty`,
+        // whose terminal srun relays to the one here (the cluster's limits, not this host's); a
+        // web session's or desktop's socket there reached through Haven's bridge beside it.
+        let on_slurm = self.config.slurm.clone().filter(|s| match l.app.kind {
+            AppKind::Terminal => s.terminals,
+            AppKind::Web | AppKind::Desktop => s.applications,
+        });
+        // srun's terminal is already the controlling terminal of the job's session: the program
+        // keeps it there (no session of its own, no setsid; a desktop's start needs none).
+        let (wrap, runs) = match (&on_slurm, l.app.kind) {
+            (None, _) => (wrap, Runs::Here),
+            (Some(_), AppKind::Desktop) => (wrap, Runs::SlurmSession),
+            (Some(_), _) => (&[][..], Runs::SlurmSession),
+        };
         let (cmd, cleanup) = self.sandbox_with(&l, wrap, runs).await?;
         let run_dir = self.config.run_root.join(&l.id);
+        let socket = match l.app.kind {
+            AppKind::Terminal => None,
+            AppKind::Web => Some(run_dir.join(WEB_DIR).join(WEB_SOCKET)),
+            AppKind::Desktop => Some(run_dir.join(WEB_DIR).join(DESKTOP_SOCKET)),
+        };
         let slurm_job = on_slurm.map(|slurm| (slurm, self.slurm_name(&l.id)));
         let mut cmd = match &slurm_job {
             None => cmd,
             Some((slurm, name)) => {
                 let (dir, identity) = (cleanup.run_dir.clone(), (l.identity.uid, l.identity.gid));
-                let script =
-                    tokio::task::spawn_blocking(move || crate::slurm::write_session_files(&dir, &cmd, identity))
-                        .await
-                        .map_err(|e| BackendError::Failed(e.to_string()))?
-                        .map_err(failed("the session's files for Slurm could not be written"))?;
+                let bridge = socket.clone().map(|s| (slurm.bridge.clone(), s));
+                let script = tokio::task::spawn_blocking(move || {
+                    crate::slurm::write_session_files(&dir, &cmd, identity, bridge.as_ref())
+                })
+                .await
+                .map_err(|e| BackendError::Failed(e.to_string()))?
+                .map_err(failed("the session's files for Slurm could not be written"))?;
                 slurm.interactive(&script, name, l.deadline_secs.div_ceil(60))
             }
         };
@@ -729,14 +744,13 @@ impl SessionBackend for LocalBackend {
             generation: AtomicU64::new(0),
             kill: Mutex::new(Some(kill_tx)),
             ended: ended_rx,
-            web: match l.app.kind {
-                AppKind::Terminal => None,
-                kind => Some(WebEndpoint::Unix {
-                    path: run_dir.join(WEB_DIR).join(if kind == AppKind::Web { WEB_SOCKET } else { DESKTOP_SOCKET }),
-                    uid: l.identity.uid,
-                    gid: l.identity.gid,
-                }),
-            },
+            web: socket.map(|path| match &slurm_job {
+                None => WebEndpoint::Unix { path, uid: l.identity.uid, gid: l.identity.gid },
+                Some(_) => WebEndpoint::Bridged {
+                    endpoint: run_dir.join(crate::slurm::BRIDGE_ENDPOINT),
+                    secret: run_dir.join(crate::slurm::BRIDGE_SECRET),
+                },
+            }),
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running.clone());
         let pumping = tokio::spawn(pump(pty_out, running.clone(), self.epoch));

@@ -24,7 +24,17 @@ pub struct Slurm {
     pub partition: Option<String>,
     /// Terminal sessions run as Slurm jobs too (`srun --pty`), not only batch jobs.
     pub terminals: bool,
+    /// Web sessions and desktops too: their socket on the compute node is reached through
+    /// Haven's bridge there (`haven sandbox bridge`, from [`Slurm::bridge`]).
+    pub applications: bool,
+    /// Haven's own program, at the same path on the compute nodes.
+    pub bridge: PathBuf,
 }
+
+/// In a session's run directory: the secret Haven sends first on each connection to its bridge
+/// (written by Haven), and where the bridge listens (written by the bridge once it does).
+pub const BRIDGE_SECRET: &str = "bridge-secret";
+pub const BRIDGE_ENDPOINT: &str = "bridge-endpoint";
 
 /// The files a submitted job runs from.
 pub struct JobFiles {
@@ -190,15 +200,33 @@ pub fn write_job_files(
     Ok(JobFiles { batch, output: run_dir.join("output") })
 }
 
-/// Write a terminal session's script into `run_dir` (as [`write_job_files`] does for a job, but
-/// the program keeps the terminal srun gives it): the identity check, the environment, the
-/// seccomp filters on descriptors 3 and 4, then `cmd`. Its path, for [`Slurm::interactive`].
+/// Write a session's script into `run_dir` (as [`write_job_files`] does for a job, but the
+/// program keeps the terminal srun gives it): the identity check, the environment, the seccomp
+/// filters on descriptors 3 and 4, then `cmd`. With `bridge` (Haven's program, the application's
+/// socket), Haven's bridge starts first, outside the sandbox, with a new secret for Haven's
+/// connections. The script's path, for [`Slurm::interactive`].
 pub fn write_session_files(
     run_dir: &Path,
     cmd: &std::process::Command,
     (uid, gid): (u32, u32),
+    bridge: Option<&(PathBuf, PathBuf)>,
 ) -> std::io::Result<PathBuf> {
     let mut script = preamble(cmd, (uid, gid))?;
+    if let Some((program, socket)) = bridge {
+        let secret = zeroize::Zeroizing::new(
+            haven_crypto::rng::random_array::<32>(&haven_crypto::SystemRng::new())
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        );
+        private(&run_dir.join(BRIDGE_SECRET), secret.as_slice())?;
+        // Nothing of the session's environment (its repository token) reaches the bridge.
+        script.extend_from_slice(b"/usr/bin/env -i ");
+        script.extend_from_slice(&quote(program.as_os_str())?);
+        script.extend_from_slice(b" sandbox bridge --run-dir ");
+        script.extend_from_slice(&quote(run_dir.as_os_str())?);
+        script.extend_from_slice(b" --socket ");
+        script.extend_from_slice(&quote(socket.as_os_str())?);
+        script.extend_from_slice(format!(" --uid {uid} --gid {gid} &\n").as_bytes());
+    }
     script.extend_from_slice(b"exec ");
     script.extend_from_slice(&filter_descriptors(run_dir)?);
     script.extend_from_slice(b"\nexec ");

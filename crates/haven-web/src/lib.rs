@@ -3,6 +3,7 @@
 
 pub mod api;
 mod apps;
+pub use apps::reach;
 mod bootstrap;
 mod ca;
 mod csrf;

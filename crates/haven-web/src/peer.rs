@@ -210,7 +210,11 @@ async fn forward(state: &AppState, node: &NodeRecord, base: &str, mut request: R
     parts.version = Version::HTTP_11;
     let outgoing = axum::http::Request::from_parts(parts, body);
 
-    let stream = tokio::time::timeout(CONNECT_WITHIN, connect(&host, port, &node.cert_sha256))
+    let pin: [u8; 32] = hex::decode(&node.cert_sha256)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "its recorded certificate fingerprint is malformed".to_string())?;
+    let stream = tokio::time::timeout(CONNECT_WITHIN, connect(&host, port, pin))
         .await
         .map_err(|_| format!("no answer within {} s", CONNECT_WITHIN.as_secs()))??;
     let (mut sender, connection) =
@@ -255,15 +259,13 @@ async fn forward(state: &AppState, node: &NodeRecord, base: &str, mut request: R
     Ok(response)
 }
 
-async fn connect(
+/// TLS over TCP to `host:port`, accepting only the certificate whose SHA-256 is `pin` (another
+/// node; a session's bridge on a compute node, [`crate::reach`]).
+pub(crate) async fn connect(
     host: &str,
     port: u16,
-    cert_sha256: &str,
+    pin: [u8; 32],
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
-    let pin: [u8; 32] = hex::decode(cert_sha256)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| "its recorded certificate fingerprint is malformed".to_string())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Pinned { sha256: pin, algorithms: provider.signature_verification_algorithms };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)

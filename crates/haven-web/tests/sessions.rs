@@ -623,7 +623,7 @@ async fn a_jupyterlab_session_listens_on_its_socket_as_the_session() {
     let s = app.state.sessions.launch(&rita, "heart", "jupyterlab", "4").await.unwrap();
     assert!(matches!(app.state.sessions.web(&owen, &s.id, false).await, Err(CoreError::NotFound)));
     let (_, endpoint) = app.state.sessions.web(&rita, &s.id, false).await.unwrap();
-    let WebEndpoint::Unix { path, uid, gid } = endpoint;
+    let WebEndpoint::Unix { path, uid, gid } = endpoint else { panic!("a local session's socket: {endpoint:?}") };
     assert_eq!((uid, gid), (s.uid, s.gid));
     let mut status = String::new();
     for _ in 0..600 {
@@ -773,6 +773,8 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
         conf: Some(conf.clone().into()),
         partition: None,
         terminals: true,
+        applications: false,
+        bridge: std::path::PathBuf::new(),
     };
     let w = world_from(TestApp::builder().slurm(slurm)).await;
     member(&w, "rita").await;

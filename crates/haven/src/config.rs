@@ -69,7 +69,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct SlurmConfig {
     /// Submit batch jobs to Slurm (`sbatch`), in the same sandbox, instead of running them
-    /// here. Sessions run on the node unless `terminals`.
+    /// here. Sessions run on the node unless `terminals` or `applications`.
     pub enabled: bool,
     /// Where `sbatch`, `scancel` and `squeue` are.
     pub bin_dir: PathBuf,
@@ -78,9 +78,13 @@ pub struct SlurmConfig {
     /// The partition jobs go to; the cluster's default when unset.
     pub partition: Option<String>,
     /// Run terminal sessions on Slurm too (`srun --pty`): the session's shell runs in its
-    /// sandbox on a compute node, its terminal relayed to the browser through this node. Web
-    /// sessions and desktops still run on the node.
+    /// sandbox on a compute node, its terminal relayed to the browser through this node.
     pub terminals: bool,
+    /// Run web sessions (JupyterLab) and desktops on Slurm too (`srun --pty`): the application
+    /// runs in its sandbox on a compute node, reached through Haven's bridge beside it (TLS to
+    /// the certificate the bridge made, a secret per session). Haven's program must be at the
+    /// same path on the compute nodes, and the data directory on storage they share.
+    pub applications: bool,
 }
 
 impl Default for SlurmConfig {
@@ -91,6 +95,7 @@ impl Default for SlurmConfig {
             conf: None,
             partition: None,
             terminals: false,
+            applications: false,
         }
     }
 }
@@ -98,11 +103,15 @@ impl Default for SlurmConfig {
 impl SlurmConfig {
     /// The cluster jobs go to, when enabled.
     pub fn cluster(&self) -> Option<haven_sandbox::slurm::Slurm> {
+        // The bridge is this program; were it not found, applications would stay on the node.
+        let bridge = std::env::current_exe().ok();
         self.enabled.then(|| haven_sandbox::slurm::Slurm {
             bin_dir: self.bin_dir.clone(),
             conf: self.conf.clone(),
             partition: self.partition.clone(),
             terminals: self.terminals,
+            applications: self.applications && bridge.is_some(),
+            bridge: bridge.unwrap_or_default(),
         })
     }
 }
@@ -707,11 +716,18 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.slurm.enabled && !c.slurm.bin_dir.join("sbatch").exists() {
         return bad("slurm.bin_dir", "holds no sbatch: install Slurm's client commands, or name where they are");
     }
-    if c.slurm.enabled && c.slurm.terminals && !c.slurm.bin_dir.join("srun").exists() {
-        return bad("slurm.bin_dir", "holds no srun, which slurm.terminals needs: install Slurm's client commands");
+    let interactive = c.slurm.terminals || c.slurm.applications;
+    if c.slurm.enabled && interactive && !c.slurm.bin_dir.join("srun").exists() {
+        return bad(
+            "slurm.bin_dir",
+            "holds no srun, which slurm.terminals and slurm.applications need: install Slurm's client commands",
+        );
     }
     if c.slurm.terminals && !c.slurm.enabled {
         return bad("slurm.terminals", "needs slurm.enabled = true");
+    }
+    if c.slurm.applications && !c.slurm.enabled {
+        return bad("slurm.applications", "needs slurm.enabled = true");
     }
     if let Some(p) = &c.slurm.partition
         && (p.is_empty() || !p.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-')))

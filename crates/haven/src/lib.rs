@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod background;
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod datadir;

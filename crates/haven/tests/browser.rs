@@ -421,16 +421,63 @@ fn asset_with_a_member(dir: &Path, env: &[(&str, &str)]) -> (Haven, std::path::P
 fn jupyterlab_in_chromium() {
     let Some((node_path, chromium)) = session_browser() else { return };
     let Some(lab) = haven_testkit::tool("HAVEN_TEST_JUPYTERLAB") else { return };
-    let env: Vec<(&str, &str)> = Vec::new();
+    lab_walk(&node_path, &chromium, &lab, None);
+}
+
+/// The same walk with JupyterLab run as a Slurm job on the one-host cluster (scripts/test),
+/// reached through Haven's bridge beside it on the compute node.
+#[test]
+fn jupyterlab_on_slurm_in_chromium() {
+    let Some((node_path, chromium)) = session_browser() else { return };
+    let Some(lab) = haven_testkit::tool("HAVEN_TEST_JUPYTERLAB") else { return };
+    let Some(conf) = haven_testkit::tool("HAVEN_TEST_SLURM_CONF") else { return };
+    lab_walk(&node_path, &chromium, &lab, Some(&conf));
+}
+
+/// Haven's settings for sessions on the one-host Slurm cluster at `conf`, as node `node` (a
+/// Haven starting cancels the Slurm jobs its name's sessions left: each test a name of its own).
+fn on_slurm(conf: &str, node: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("HAVEN_SLURM__ENABLED", "true".into()),
+        ("HAVEN_SLURM__CONF", conf.into()),
+        ("HAVEN_SLURM__APPLICATIONS", "true".into()),
+        ("HAVEN_CLUSTER__NODE", node.into()),
+    ]
+}
+
+/// Each session of node `node`'s Haven in `data` (one at least) was a job on the Slurm cluster.
+fn ran_on_slurm(conf: &str, node: &str, data: &Path) {
+    let listed = haven(&["sessions", "list", "--data-dir", data.to_str().unwrap()], &[]);
+    let ids: Vec<&str> = listed
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() == 32 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    assert!(!ids.is_empty(), "{listed}");
+    let jobs = Command::new("scontrol").args(["show", "job", "--oneliner"]).env("SLURM_CONF", conf).output().unwrap();
+    let jobs = String::from_utf8_lossy(&jobs.stdout);
+    for id in ids {
+        let name = format!("{}{id}", haven_sandbox::local::slurm_prefix(&format!("local@{node}")));
+        assert!(jobs.contains(&format!("JobName={name} ")), "session {id} was no Slurm job: {jobs}");
+    }
+}
+
+/// The JupyterLab walk, with sessions on the Slurm cluster at `slurm` if given.
+fn lab_walk(node_path: &str, chromium: &str, lab: &str, slurm: Option<&str>) {
+    const NODE: &str = "lab-on-slurm";
+    let settings = slurm.map(|conf| on_slurm(conf, NODE)).unwrap_or_default();
+    let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dir = tempfile::tempdir().unwrap();
     let (server, data, member, other) = asset_with_a_member(dir.path(), &env);
     let d = data.to_str().unwrap();
-    let add = ["apps", "add", "jupyterlab", "4.6", "--kind", "web", "--command", lab.as_str()];
+    let add = ["apps", "add", "jupyterlab", "4.6", "--kind", "web", "--command", lab];
     haven(&[&add[..], &["--default-for", "ipynb", "--data-dir", d]].concat(), &env);
-    session_walk("lab.mjs", &node_path, &chromium, &server, &data, &member, &other);
+    session_walk("lab.mjs", node_path, chromium, &server, &data, &member, &other);
     // What the page tried and Haven refused is in the audit trail.
     let trail = haven(&["audit", "export", "--data-dir", d], &env);
     assert!(trail.matches("app_session.transfer_refused").count() >= 5, "{trail}");
+    if let Some(conf) = slurm {
+        ran_on_slurm(conf, NODE, &data);
+    }
     assert!(server.stop().success());
 }
 
@@ -439,13 +486,31 @@ fn jupyterlab_in_chromium() {
 #[test]
 fn a_desktop_in_chromium() {
     let Some((node_path, chromium)) = session_browser() else { return };
-    let env: Vec<(&str, &str)> = Vec::new();
+    desktop_walk(&node_path, &chromium, None);
+}
+
+/// The same desktop run as a Slurm job, its screen reached through Haven's bridge.
+#[test]
+fn a_desktop_on_slurm_in_chromium() {
+    let Some((node_path, chromium)) = session_browser() else { return };
+    let Some(conf) = haven_testkit::tool("HAVEN_TEST_SLURM_CONF") else { return };
+    desktop_walk(&node_path, &chromium, Some(&conf));
+}
+
+/// The desktop walk, with sessions on the Slurm cluster at `slurm` if given.
+fn desktop_walk(node_path: &str, chromium: &str, slurm: Option<&str>) {
+    const NODE: &str = "desktop-on-slurm";
+    let settings = slurm.map(|conf| on_slurm(conf, NODE)).unwrap_or_default();
+    let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dir = tempfile::tempdir().unwrap();
     let (server, data, member, other) = asset_with_a_member(dir.path(), &env);
     let d = data.to_str().unwrap();
     haven(&["apps", "add", "desktop", "1", "--kind", "desktop", "--command", "/usr/bin/xterm", "--data-dir", d], &env);
-    session_walk("desktop.mjs", &node_path, &chromium, &server, &data, &member, &other);
+    session_walk("desktop.mjs", node_path, chromium, &server, &data, &member, &other);
     let typed = std::fs::read_to_string(data.join("drives/assets/heart/homes/rita/desktop.txt")).unwrap_or_default();
     assert_eq!(typed, "typed-on-the-desktop\n", "what was typed on the desktop ran there");
+    if let Some(conf) = slurm {
+        ran_on_slurm(conf, NODE, &data);
+    }
     assert!(server.stop().success());
 }

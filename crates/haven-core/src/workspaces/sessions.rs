@@ -181,6 +181,13 @@ pub enum WebEndpoint {
     /// it counts only if the peer's credentials are theirs (the folder is the session's, so the
     /// name could be a link to another socket by the time Haven connects).
     Unix { path: std::path::PathBuf, uid: u32, gid: u32 },
+    /// A session run as a Slurm job: Haven's bridge on the compute node (`haven
+    /// session-bridge`) relays connections to the application's socket there (checking its
+    /// peer as above). Where it listens and the SHA-256 of the certificate it made are in
+    /// `endpoint` (`HOST PORT SHA256`, written by the bridge once listening); a connection is
+    /// TLS to exactly that certificate and starts with the 32 bytes in `secret` (both files
+    /// root's alone, in the session's run directory).
+    Bridged { endpoint: std::path::PathBuf, secret: std::path::PathBuf },
 }
 
 /// Input to a terminal.

@@ -75,13 +75,13 @@ pub async fn connect(
 
 async fn bridge(
     socket: WebSocket,
-    screen: tokio::net::UnixStream,
+    screen: super::reach::AppStream,
     sessions: std::sync::Arc<Sessions>,
     who: Caller,
     id: String,
 ) {
     let (mut to_browser, mut from_browser) = socket.split();
-    let (mut from_screen, mut to_screen) = screen.into_split();
+    let (mut from_screen, mut to_screen) = tokio::io::split(screen);
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_EVERY, RECHECK_EVERY);
     let mut last_use = tokio::time::Instant::now();
     let mut buf = vec![0u8; 64 * 1024];

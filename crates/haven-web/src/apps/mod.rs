@@ -4,6 +4,7 @@
 
 mod desktop;
 mod jobs;
+pub mod reach;
 mod terminal;
 mod web;
 

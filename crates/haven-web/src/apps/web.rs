@@ -32,6 +32,7 @@ use haven_core::workspaces::sessions::{Sessions, WebEndpoint};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite;
 
+use super::reach::{AppStream, CONNECT_WITHIN, Unreachable};
 use crate::session::Page;
 use crate::{AppState, WebError};
 
@@ -40,8 +41,6 @@ use crate::{AppState, WebError};
 pub const MAX_MESSAGE: usize = 1024 * 1024;
 /// The largest request body the browser may send (a notebook saved with its outputs): 16 MiB.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
-/// How long the application has to answer a connection.
-const CONNECT_WITHIN: Duration = Duration::from_secs(5);
 /// How often an open WebSocket's right to stay open is asked again.
 const RECHECK_EVERY: Duration = Duration::from_secs(30);
 
@@ -295,41 +294,16 @@ fn unavailable(why: &str) -> WebError {
     )
 }
 
-/// A connection to the application, if the socket's peer is the session's own identities.
-pub(super) async fn connect(endpoint: &WebEndpoint) -> Result<tokio::net::UnixStream, WebError> {
-    use std::os::fd::AsRawFd;
-    let WebEndpoint::Unix { path, uid, gid } = endpoint;
-    // Opened without following a link, and checked to be a socket of the session's own before
-    // anything connects to it: the folder is the session's, and Haven connects as root.
-    let socket = rustix::fs::open(
-        path,
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| unavailable(&e.to_string()))?;
-    let stat = rustix::fs::fstat(&socket).map_err(|e| unavailable(&e.to_string()))?;
-    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Socket || stat.st_uid != *uid {
-        return Err(unavailable("not the session's socket"));
-    }
-    let by_descriptor = format!("/proc/self/fd/{}", socket.as_raw_fd());
-    let stream = tokio::time::timeout(CONNECT_WITHIN, tokio::net::UnixStream::connect(&by_descriptor))
-        .await
-        .map_err(|_| unavailable("timed out"))?
-        .map_err(|e| unavailable(&e.to_string()))?;
-    drop(socket);
-    let peer = stream.peer_cred().map_err(WebError::internal)?;
-    if (peer.uid(), peer.gid()) != (*uid, *gid) {
-        tracing::error!(
-            socket = %path.display(), peer_uid = peer.uid(), peer_gid = peer.gid(),
-            "a web session's socket led to a process that is not the session's; refused"
-        );
-        return Err(refused(
+/// A connection to the application ([`super::reach`]), or why not as the page says it.
+pub(super) async fn connect(endpoint: &WebEndpoint) -> Result<AppStream, WebError> {
+    super::reach::connect(endpoint).await.map_err(|e| match e {
+        Unreachable::NotYet(why) => unavailable(&why),
+        Unreachable::WrongPeer => refused(
             StatusCode::BAD_GATEWAY,
             "wrong_peer",
             "The session's application could not be reached safely. Stop the session and start a new one.",
-        ));
-    }
-    Ok(stream)
+        ),
+    })
 }
 
 fn copy_request_headers(from: &HeaderMap, to: &mut HeaderMap, public_url: &str) {
@@ -430,7 +404,7 @@ async fn websocket_bridge(
     Ok(upgrade.on_upgrade(move |browser| relay(browser, app, sessions, who, id)))
 }
 
-type AppSocket = tokio_tungstenite::WebSocketStream<tokio::net::UnixStream>;
+type AppSocket = tokio_tungstenite::WebSocketStream<AppStream>;
 
 async fn relay(browser: WebSocket, app: AppSocket, sessions: std::sync::Arc<Sessions>, who: Caller, id: String) {
     let (mut to_browser, mut from_browser) = browser.split();

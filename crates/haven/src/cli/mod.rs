@@ -228,7 +228,7 @@ impl Command {
             Command::Apps { command } => command.run(config).await,
             Command::Sessions { command } => command.run(config).await,
             Command::Jobs { command } => command.run(config).await,
-            Command::Sandbox { command } => Ok(command.run()),
+            Command::Sandbox { command } => command.run().await,
             Command::Egress { command } => command.run(config).await,
             Command::Upload(upload) => upload.run().await,
             Command::Backup(backup) => backup.run(config).await,

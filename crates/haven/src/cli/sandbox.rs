@@ -17,11 +17,30 @@ pub enum SandboxCommand {
         #[arg(long, default_value = "bwrap")]
         bwrap: PathBuf,
     },
+    /// Relay Haven's connections to a session's application on a Slurm compute node (Haven
+    /// starts it in the session's job; not for people).
+    #[command(hide = true)]
+    Bridge {
+        /// The session's run directory (its secret is there; the bridge's address goes there).
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// The application's socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// The session's identities: the socket's listener must have them.
+        #[arg(long)]
+        uid: u32,
+        #[arg(long)]
+        gid: u32,
+    },
 }
 
 impl SandboxCommand {
-    pub fn run(self) -> i32 {
+    pub async fn run(self) -> anyhow::Result<i32> {
         match self {
+            SandboxCommand::Bridge { run_dir, socket, uid, gid } => {
+                crate::bridge::Bridge { run_dir, socket, uid, gid }.run().await
+            }
             SandboxCommand::Check { bwrap } => {
                 let report = Probe { bwrap, ..Probe::default() }.run();
                 for c in &report.checks {
@@ -35,7 +54,7 @@ impl SandboxCommand {
                 }
                 say("");
                 say(report.plan());
-                if report.isolated() { 0 } else { 1 }
+                Ok(if report.isolated() { 0 } else { 1 })
             }
         }
     }

@@ -1,0 +1,196 @@
+//! `haven sandbox bridge`, the relay Haven starts beside a session's application on a Slurm
+//! compute node: only a connection with the session's secret, over TLS to the certificate the
+//! bridge published, reaches the application's socket, and only if that socket's listener has
+//! the session's identities. It goes when what started it goes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use haven_core::workspaces::sessions::WebEndpoint;
+use haven_sandbox::slurm::{BRIDGE_ENDPOINT, BRIDGE_SECRET};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_haven");
+
+/// An echo server on a Unix socket at `path`, as this process's identities.
+fn echo(path: &Path) {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Starts the bridge for `socket` as a child of `sh`, which lives `secs`; the bridge's pid.
+fn bridge(run_dir: &Path, socket: &Path, uid: u32, gid: u32, secs: u32) -> (std::process::Child, u32) {
+    let line = format!(
+        "'{BIN}' sandbox bridge --run-dir '{}' --socket '{}' --uid {uid} --gid {gid} >/dev/null 2>&1 & echo $!; exec sleep {secs}",
+        run_dir.display(),
+        socket.display()
+    );
+    let mut sh = Command::new("/bin/sh").args(["-c", &line]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut pid = String::new();
+    let mut out = sh.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        pid.push(byte[0] as char);
+    }
+    (sh, pid.trim().parse().unwrap())
+}
+
+async fn published(run_dir: &Path) -> String {
+    for _ in 0..200 {
+        if let Ok(s) = std::fs::read_to_string(run_dir.join(BRIDGE_ENDPOINT)) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the bridge published no address");
+}
+
+/// Sends `hello` through the endpoint; what comes back, or why it could not be sent.
+async fn round_trip(endpoint: &WebEndpoint) -> Result<Vec<u8>, String> {
+    let mut s = haven_web::reach::connect(endpoint).await.map_err(|e| format!("{e:?}"))?;
+    s.write_all(b"hello").await.map_err(|e| e.to_string())?;
+    let mut got = vec![0u8; 5];
+    let mut n = 0;
+    while n < 5 {
+        match tokio::time::timeout(Duration::from_secs(10), s.read(&mut got[n..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(k)) => n += k,
+            Err(_) => return Err("no answer in 10 s".into()),
+        }
+    }
+    got.truncate(n);
+    Ok(got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_haven_reaches_the_session_through_its_bridge() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path();
+    let socket = run_dir.join("app.sock");
+    echo(&socket);
+    std::fs::write(run_dir.join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let (mut sh, pid) = bridge(run_dir, &socket, uid, gid, 600);
+    let said = published(run_dir).await;
+    let (host, port, _) = haven_web::reach::parse_endpoint(&said).expect("HOST PORT SHA256");
+    assert!(!host.is_empty() && port > 0, "{said}");
+
+    let endpoint =
+        WebEndpoint::Bridged { endpoint: run_dir.join(BRIDGE_ENDPOINT), secret: run_dir.join(BRIDGE_SECRET) };
+    assert_eq!(round_trip(&endpoint).await.unwrap(), b"hello", "Haven's connection reaches the application");
+
+    // Another secret: TLS is made, then the bridge closes without a word.
+    std::fs::write(run_dir.join("other-secret"), [8u8; 32]).unwrap();
+    let wrong = WebEndpoint::Bridged { endpoint: run_dir.join(BRIDGE_ENDPOINT), secret: run_dir.join("other-secret") };
+    let refused = round_trip(&wrong).await.unwrap_err();
+    assert!(refused.contains("no answer"), "a wrong secret reaches nothing: {refused}");
+
+    // Another certificate than the one published: Haven refuses the bridge (as it would a
+    // machine that took the port over).
+    let parts: Vec<&str> = said.split_whitespace().collect();
+    std::fs::write(run_dir.join("forged-endpoint"), format!("{} {} {}\n", parts[0], parts[1], "00".repeat(32)))
+        .unwrap();
+    let forged =
+        WebEndpoint::Bridged { endpoint: run_dir.join("forged-endpoint"), secret: run_dir.join(BRIDGE_SECRET) };
+    assert!(round_trip(&forged).await.is_err(), "an unpinned certificate is refused");
+
+    // Plain bytes, no TLS: nothing comes back and the connection ends.
+    let mut plain = tokio::net::TcpStream::connect((host, port)).await.unwrap();
+    plain.write_all(&[7u8; 32]).await.unwrap();
+    plain.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), plain.read_to_end(&mut got)).await;
+    assert!(matches!(read, Ok(Ok(_)) | Ok(Err(_))), "the bridge ends a connection that is not TLS");
+    assert!(!got.windows(5).any(|w| w == b"hello") && !got.starts_with(b"GET"), "{got:?}");
+
+    // Many at once, some dropped half-way: the bridge goes on answering.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let endpoint = endpoint.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 3 == 0 {
+                let _ = tokio::time::timeout(Duration::from_millis(i), haven_web::reach::connect(&endpoint)).await;
+                None
+            } else {
+                Some(round_trip(&endpoint).await)
+            }
+        }));
+    }
+    for t in tasks {
+        if let Some(r) = t.await.unwrap() {
+            assert_eq!(r.unwrap(), b"hello");
+        }
+    }
+    assert_eq!(round_trip(&endpoint).await.unwrap(), b"hello");
+
+    // What started it goes: the bridge goes within seconds.
+    sh.kill().unwrap();
+    sh.wait().unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Gone, or a zombie waiting for a reaper this container may not have.
+        if state.is_empty() || state.split_whitespace().nth(2) == Some("Z") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the bridge outlived what started it");
+}
+
+/// A socket whose listener is not the session's (a link the session made to another socket, say)
+/// is not relayed to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_relays_only_to_the_sessions_own_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path();
+    let socket = run_dir.join("app.sock");
+    echo(&socket);
+    std::fs::write(run_dir.join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let (mut sh, _) = bridge(run_dir, &socket, uid + 1, gid, 600);
+    published(run_dir).await;
+    let endpoint =
+        WebEndpoint::Bridged { endpoint: run_dir.join(BRIDGE_ENDPOINT), secret: run_dir.join(BRIDGE_SECRET) };
+    let refused = round_trip(&endpoint).await.unwrap_err();
+    assert!(refused.contains("not listening"), "another identity's socket is not relayed to: {refused}");
+    // The session's socket, but another process listening on it: refused, and said to be so.
+    let run3 = tempfile::tempdir().unwrap();
+    std::fs::write(run3.path().join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    let (mut sh3, _) = bridge(run3.path(), &socket, uid, gid + 1, 600);
+    published(run3.path()).await;
+    let other =
+        WebEndpoint::Bridged { endpoint: run3.path().join(BRIDGE_ENDPOINT), secret: run3.path().join(BRIDGE_SECRET) };
+    assert_eq!(round_trip(&other).await.unwrap_err(), "WrongPeer");
+    // A link to the socket is not followed either.
+    std::fs::create_dir(run_dir.join("web")).unwrap();
+    std::os::unix::fs::symlink(&socket, run_dir.join("web/app.sock")).unwrap();
+    let run2 = tempfile::tempdir().unwrap();
+    std::fs::write(run2.path().join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    let (mut sh2, _) = bridge(run2.path(), &run_dir.join("web/app.sock"), uid, gid, 600);
+    published(run2.path()).await;
+    let linked =
+        WebEndpoint::Bridged { endpoint: run2.path().join(BRIDGE_ENDPOINT), secret: run2.path().join(BRIDGE_SECRET) };
+    let refused = round_trip(&linked).await.unwrap_err();
+    assert!(refused.contains("not listening"), "a link to a socket is not followed: {refused}");
+    for s in [&mut sh, &mut sh2, &mut sh3] {
+        s.kill().unwrap();
+        s.wait().unwrap();
+    }
+}
