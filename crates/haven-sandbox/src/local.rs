@@ -31,11 +31,18 @@ use tokio::sync::{broadcast, oneshot};
 use crate::pty::{self, PtyInput, PtyOutput};
 use crate::runner::{Bind, Identity, Limits, Spec, Tools, command};
 
+/// A connection from inside a sandbox: from its socket here, or carried from a compute node.
+pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Connection for T {}
+
 /// Serves the package repository on one connection from a session's socket: TLS and HTTP are
 /// Haven's (`haven::gate`); no other part of Haven is reachable this way.
 #[async_trait]
 pub trait Gate: Send + Sync {
-    async fn serve(&self, connection: tokio::net::UnixStream, session: &str);
+    async fn serve(&self, connection: Box<dyn Connection>, session: &str);
+    /// Serves the repository to a sandbox on a Slurm compute node, whose connections Haven's
+    /// bridge there (the files in `run_dir`) carries back, until the returned future is dropped.
+    async fn carry(self: Arc<Self>, run_dir: PathBuf, session: String);
 }
 
 /// How Haven's package repository is reached from inside.
@@ -65,8 +72,8 @@ pub struct LocalConfig {
     /// Control groups for per-session limits; None where the host has none for Haven (rlimits
     /// alone then).
     pub groups: Option<crate::cgroup::Groups>,
-    /// Batch jobs go to this Slurm cluster instead of running here, and terminal sessions too
-    /// when it says so (other sessions run here).
+    /// Batch jobs go to this Slurm cluster instead of running here, and terminal sessions,
+    /// web sessions and desktops too when it says so (else they run here).
     pub slurm: Option<crate::slurm::Slurm>,
 }
 
@@ -291,14 +298,15 @@ impl LocalBackend {
         let identity = (l.identity.uid, l.identity.gid);
         // A little more than the log keeps, so that keep_log still says output was cut.
         let cap = haven_core::workspaces::jobs::LOG_BYTES + 64 * 1024;
+        let bridge = self.bridging(slurm, None);
         let files = tokio::task::spawn_blocking(move || {
-            crate::slurm::write_job_files(&run_dir, &cmd, &mut script, identity, cap)
+            crate::slurm::write_job_files(&run_dir, &cmd, &mut script, identity, cap, bridge.as_ref())
         })
         .await
         .map_err(|e| BackendError::Failed(e.to_string()))?
         .map_err(failed("the job's files for Slurm could not be written"))?;
         let minutes = l.deadline_secs.div_ceil(60);
-        let mut submit = slurm.submit(&files, &self.slurm_name(&l.id), minutes);
+        let mut submit = slurm.submit(&files, &self.slurm_name(&l.id), minutes, l.config.memory_gib);
         submit.kill_on_drop(true);
         let mut child = submit.spawn().map_err(failed("sbatch could not be run"))?;
         let mut stdout = child.stdout.take().ok_or_else(|| BackendError::Failed("sbatch: no output".into()))?;
@@ -376,6 +384,17 @@ impl LocalBackend {
         *self.repository.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(repository);
     }
 
+    /// The bridge a job or session on Slurm needs: for its application's socket, for the
+    /// package repository, or none.
+    fn bridging(&self, slurm: &crate::slurm::Slurm, application: Option<PathBuf>) -> Option<crate::slurm::Bridging> {
+        let repository = self.repository().is_some();
+        (application.is_some() || repository).then(|| crate::slurm::Bridging {
+            program: slurm.bridge.clone(),
+            application,
+            repository,
+        })
+    }
+
     fn repository(&self) -> Option<Repository> {
         self.repository.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
@@ -447,6 +466,7 @@ impl LocalBackend {
         &self,
         l: &Launch,
         dir: &Path,
+        runs: Runs,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, BackendError> {
         let (uid, gid) = (l.identity.uid, l.identity.gid);
         let mut files: Vec<(&str, String)> = Vec::new();
@@ -528,7 +548,12 @@ impl LocalBackend {
         .map_err(|e| BackendError::Failed(e.to_string()))?
         .map_err(failed("the session's run directory could not be made"))?;
         let Some(r) = &repository else { return Ok(None) };
-        let socket = dir.join("repository.sock");
+        if runs != Runs::Here {
+            // A socket here does not reach a compute node: the bridge there makes it, and its
+            // connections come back through the bridge.
+            return Ok(Some(tokio::spawn(r.gate.clone().carry(dir.to_path_buf(), l.id.clone()))));
+        }
+        let socket = dir.join(crate::slurm::REPOSITORY_SOCKET);
         let listener = tokio::net::UnixListener::bind(&socket).map_err(failed("the repository socket"))?;
         std::os::unix::fs::chown(&socket, Some(uid), Some(gid)).map_err(failed("the repository socket"))?;
         Ok(Some(tokio::spawn(answer(listener, r.gate.clone(), l.id.clone()))))
@@ -567,7 +592,7 @@ impl LocalBackend {
             )));
         }
         let run_dir = self.config.run_root.join(&l.id);
-        let forwarder = self.prepare_run_dir(l, &run_dir).await;
+        let forwarder = self.prepare_run_dir(l, &run_dir, runs).await;
         let forwarder = match forwarder {
             Ok(f) => f,
             Err(e) => {
@@ -648,7 +673,7 @@ async fn answer(listener: tokio::net::UnixListener, gate: Arc<dyn Gate>, session
         let (gate, session) = (gate.clone(), session.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            gate.serve(inside, &session).await;
+            gate.serve(Box::new(inside), &session).await;
         });
     }
 }
@@ -714,14 +739,14 @@ impl SessionBackend for LocalBackend {
             None => cmd,
             Some((slurm, name)) => {
                 let (dir, identity) = (cleanup.run_dir.clone(), (l.identity.uid, l.identity.gid));
-                let bridge = socket.clone().map(|s| (slurm.bridge.clone(), s));
+                let bridge = self.bridging(slurm, socket.clone());
                 let script = tokio::task::spawn_blocking(move || {
                     crate::slurm::write_session_files(&dir, &cmd, identity, bridge.as_ref())
                 })
                 .await
                 .map_err(|e| BackendError::Failed(e.to_string()))?
                 .map_err(failed("the session's files for Slurm could not be written"))?;
-                slurm.interactive(&script, name, l.deadline_secs.div_ceil(60))
+                slurm.interactive(&script, name, l.deadline_secs.div_ceil(60), l.config.memory_gib)
             }
         };
         let (pty_out, pty, terminal) = pty::open().map_err(failed("no terminal could be opened"))?;

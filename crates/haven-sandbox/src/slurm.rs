@@ -35,6 +35,58 @@ pub struct Slurm {
 /// (written by Haven), and where the bridge listens (written by the bridge once it does).
 pub const BRIDGE_SECRET: &str = "bridge-secret";
 pub const BRIDGE_ENDPOINT: &str = "bridge-endpoint";
+/// The package repository's socket in a run directory (`/run/haven/repository.sock` inside).
+pub const REPOSITORY_SOCKET: &str = "repository.sock";
+
+/// Haven's bridge beside a job or session on a compute node (`haven sandbox bridge`, Haven's own
+/// program): it relays Haven's connections to the application's socket there, if it has one,
+/// and the sandbox's connections to the package repository back to Haven, if there is one.
+pub struct Bridging {
+    pub program: PathBuf,
+    /// The application's socket (a web session's or desktop's).
+    pub application: Option<PathBuf>,
+    /// Whether the repository socket is made for the sandbox.
+    pub repository: bool,
+}
+
+/// The lines that start the bridge, outside the sandbox and before it, with a new secret for
+/// Haven's connections (written into `run_dir`), then wait (10 s at most) until it listens (its
+/// repository socket is made by then, which the sandbox looks for once, as it starts): a
+/// bridge that failed ends the job, saying so.
+fn bridge_lines(run_dir: &Path, b: &Bridging, (uid, gid): (u32, u32)) -> std::io::Result<Vec<u8>> {
+    let secret = zeroize::Zeroizing::new(
+        haven_crypto::rng::random_array::<32>(&haven_crypto::SystemRng::new())
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
+    );
+    private(&run_dir.join(BRIDGE_SECRET), secret.as_slice())?;
+    // env would take a program path with `=` for a variable.
+    if b.program.as_os_str().as_bytes().contains(&b'=') || !b.program.is_absolute() {
+        return Err(std::io::Error::other("Haven's program must be at an absolute path without '='"));
+    }
+    // Nothing of the sandbox's environment (its repository token) reaches the bridge.
+    let mut lines = b"/usr/bin/env -i ".to_vec();
+    lines.extend_from_slice(&quote(b.program.as_os_str())?);
+    lines.extend_from_slice(b" sandbox bridge --run-dir ");
+    lines.extend_from_slice(&quote(run_dir.as_os_str())?);
+    if let Some(socket) = &b.application {
+        lines.extend_from_slice(b" --socket ");
+        lines.extend_from_slice(&quote(socket.as_os_str())?);
+    }
+    if b.repository {
+        lines.extend_from_slice(b" --repository");
+    }
+    lines.extend_from_slice(format!(" --uid {uid} --gid {gid} &\nbridge=$!\n").as_bytes());
+    let endpoint = quote(run_dir.join(BRIDGE_ENDPOINT).as_os_str())?;
+    lines.extend_from_slice(b"for i in $(seq 200); do [ -e ");
+    lines.extend_from_slice(&endpoint);
+    lines.extend_from_slice(b" ] && break; kill -0 \"$bridge\" 2>/dev/null || break; sleep 0.05; done\nif ! [ -e ");
+    lines.extend_from_slice(&endpoint);
+    lines.extend_from_slice(
+        b" ]; then\n  echo 'Haven: the bridge between Haven and this compute node did not start (it said why above, if \
+          anything); the service desk can look into it' >&2\n  exit 125\nfi\n",
+    );
+    Ok(lines)
+}
 
 /// The files a submitted job runs from.
 pub struct JobFiles {
@@ -56,41 +108,45 @@ impl Slurm {
         c
     }
 
-    /// `sbatch --wait` for `files`, named `name`, for at most `minutes` (0: the partition's
-    /// limit): it prints the job's id, then exits with the job's status when it ends.
-    pub fn submit(&self, files: &JobFiles, name: &str, minutes: u64) -> tokio::process::Command {
-        let mut c = self.command("sbatch");
-        c.args(["--wait", "--parsable", "--export=NONE", "--open-mode=append"]);
-        c.arg(format!("--job-name={name}"));
-        c.arg("--output").arg(&files.output);
+    /// What a job asks of the cluster: its name, at most `minutes` (0: the partition's limit),
+    /// `memory_gib` of memory on its node (0: the partition's default), the partition.
+    fn request(&self, name: &str, minutes: u64, memory_gib: u64) -> Vec<String> {
+        let mut args = vec![format!("--job-name={name}")];
         if minutes > 0 {
-            c.arg(format!("--time={minutes}"));
+            args.push(format!("--time={minutes}"));
+        }
+        if memory_gib > 0 {
+            args.push(format!("--mem={memory_gib}G"));
         }
         if let Some(p) = &self.partition {
-            c.arg(format!("--partition={p}"));
+            args.push(format!("--partition={p}"));
         }
+        args
+    }
+
+    /// `sbatch --wait` for `files` ([`Slurm::request`]): it prints the job's id, then exits
+    /// with the job's status when it ends.
+    pub fn submit(&self, files: &JobFiles, name: &str, minutes: u64, memory_gib: u64) -> tokio::process::Command {
+        let mut c = self.command("sbatch");
+        c.args(["--wait", "--parsable", "--export=NONE", "--open-mode=append"]);
+        c.args(self.request(name, minutes, memory_gib));
+        c.arg("--output").arg(&files.output);
         c.arg(&files.batch);
         c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
         c
     }
 
-    /// `srun --pty` for a terminal session's `script`, named `name`, for at most `minutes` (0:
-    /// the partition's limit): srun relays the job's terminal to its own standard input and
-    /// output (the session's terminal here), and exits when the job ends.
-    pub fn interactive(&self, script: &Path, name: &str, minutes: u64) -> std::process::Command {
+    /// `srun --pty` for a session's `script` ([`Slurm::request`]): srun relays the job's
+    /// terminal to its own standard input and output (the session's terminal here), and exits
+    /// when the job ends.
+    pub fn interactive(&self, script: &Path, name: &str, minutes: u64, memory_gib: u64) -> std::process::Command {
         let mut c = std::process::Command::new(self.bin_dir.join("srun"));
         c.env_clear().env("PATH", "/usr/bin:/bin");
         if let Some(conf) = &self.conf {
             c.env("SLURM_CONF", conf);
         }
         c.args(["--pty", "--quiet", "--export=NONE", "--ntasks=1"]);
-        c.arg(format!("--job-name={name}"));
-        if minutes > 0 {
-            c.arg(format!("--time={minutes}"));
-        }
-        if let Some(p) = &self.partition {
-            c.arg(format!("--partition={p}"));
-        }
+        c.args(self.request(name, minutes, memory_gib));
         c.args(["/usr/bin/env", "-i", "/bin/sh"]).arg(script);
         c
     }
@@ -163,13 +219,14 @@ impl Slurm {
 /// Write the job's files into `run_dir`: `cmd` (the sandbox command, with its environment) as a
 /// script, the seccomp filters, and `stdin`'s bytes. The job refuses to run on a compute node
 /// where the job's identities belong to someone (`uid`, `gid`): they must be Haven's alone there
-/// too. What it prints is cut at `cap` bytes.
+/// too. What it prints is cut at `cap` bytes. With `bridge`, Haven's bridge starts first.
 pub fn write_job_files(
     run_dir: &Path,
     cmd: &std::process::Command,
     stdin: &mut std::fs::File,
     (uid, gid): (u32, u32),
     cap: u64,
+    bridge: Option<&Bridging>,
 ) -> std::io::Result<JobFiles> {
     let input = run_dir.join("stdin");
     let mut copy = open_private(&input)?;
@@ -178,6 +235,9 @@ pub fn write_job_files(
     let status = run_dir.join("status");
 
     let mut script = preamble(cmd, (uid, gid))?;
+    if let Some(b) = bridge {
+        script.extend_from_slice(&bridge_lines(run_dir, b, (uid, gid))?);
+    }
     script.extend_from_slice(b"{ (exec ");
     script.extend_from_slice(&filter_descriptors(run_dir)?);
     script.extend_from_slice(b" <");
@@ -202,30 +262,17 @@ pub fn write_job_files(
 
 /// Write a session's script into `run_dir` (as [`write_job_files`] does for a job, but the
 /// program keeps the terminal srun gives it): the identity check, the environment, the seccomp
-/// filters on descriptors 3 and 4, then `cmd`. With `bridge` (Haven's program, the application's
-/// socket), Haven's bridge starts first, outside the sandbox, with a new secret for Haven's
-/// connections. The script's path, for [`Slurm::interactive`].
+/// filters on descriptors 3 and 4, then `cmd`. With `bridge`, Haven's bridge starts first.
+/// The script's path, for [`Slurm::interactive`].
 pub fn write_session_files(
     run_dir: &Path,
     cmd: &std::process::Command,
     (uid, gid): (u32, u32),
-    bridge: Option<&(PathBuf, PathBuf)>,
+    bridge: Option<&Bridging>,
 ) -> std::io::Result<PathBuf> {
     let mut script = preamble(cmd, (uid, gid))?;
-    if let Some((program, socket)) = bridge {
-        let secret = zeroize::Zeroizing::new(
-            haven_crypto::rng::random_array::<32>(&haven_crypto::SystemRng::new())
-                .map_err(|e| std::io::Error::other(e.to_string()))?,
-        );
-        private(&run_dir.join(BRIDGE_SECRET), secret.as_slice())?;
-        // Nothing of the session's environment (its repository token) reaches the bridge.
-        script.extend_from_slice(b"/usr/bin/env -i ");
-        script.extend_from_slice(&quote(program.as_os_str())?);
-        script.extend_from_slice(b" sandbox bridge --run-dir ");
-        script.extend_from_slice(&quote(run_dir.as_os_str())?);
-        script.extend_from_slice(b" --socket ");
-        script.extend_from_slice(&quote(socket.as_os_str())?);
-        script.extend_from_slice(format!(" --uid {uid} --gid {gid} &\n").as_bytes());
+    if let Some(b) = bridge {
+        script.extend_from_slice(&bridge_lines(run_dir, b, (uid, gid))?);
     }
     script.extend_from_slice(b"exec ");
     script.extend_from_slice(&filter_descriptors(run_dir)?);

@@ -87,6 +87,21 @@ pub fn tool(var: &str) -> Option<String> {
     }
 }
 
+/// Haven's own program (`target/<profile>/haven`, built beside the running test when the
+/// workspace's tests are built), for tests of other crates that start it (the Slurm bridge).
+/// None means skip, which under CI=true is a failure.
+pub fn haven_program() -> Option<std::path::PathBuf> {
+    let test = std::env::current_exe().ok()?;
+    // target/<profile>/deps/<test binary>
+    let program = test.parent()?.parent()?.join("haven");
+    if program.is_file() {
+        return Some(program);
+    }
+    assert!(!strict(), "{} is required under CI=true (build the workspace's tests)", program.display());
+    eprintln!("skipped: {} is not built", program.display());
+    None
+}
+
 /// Store contract tests: `contract!(a, b)` makes `sqlite::a`, `postgres::a`, … from
 /// `async fn a(db: TestDb)`, so every test of the SQL runs on both databases. Without
 /// `HAVEN_TEST_POSTGRES_URL` the PostgreSQL ones say they were skipped (`scripts/test` always sets

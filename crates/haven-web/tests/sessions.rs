@@ -743,6 +743,11 @@ async fn slurm_settles(conf: &str, name: &str, want: &str) -> String {
 
 /// Slurm's view of job `name` (`scontrol show job`, which keeps finished jobs for minutes).
 fn slurm_state(conf: &str, name: &str) -> String {
+    slurm_field(conf, name, "JobState")
+}
+
+/// What Slurm says of job `name`'s `field` (empty if it knows no such job).
+fn slurm_field(conf: &str, name: &str, field: &str) -> String {
     let out = std::process::Command::new("scontrol")
         .args(["show", "job", "--oneliner"])
         .env("SLURM_CONF", conf)
@@ -751,7 +756,7 @@ fn slurm_state(conf: &str, name: &str) -> String {
     let all = String::from_utf8_lossy(&out.stdout).into_owned();
     all.lines()
         .find(|l| l.contains(&format!("JobName={name} ")))
-        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("JobState=")))
+        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix(&format!("{field}="))))
         .unwrap_or_default()
         .to_string()
 }
@@ -768,17 +773,21 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     if !sandbox() {
         return;
     }
+    let Some(bridge) = haven_testkit::haven_program() else { return };
     let slurm = haven_sandbox::slurm::Slurm {
         bin_dir: "/usr/bin".into(),
         conf: Some(conf.clone().into()),
         partition: None,
         terminals: true,
         applications: false,
-        bridge: std::path::PathBuf::new(),
+        bridge,
     };
     let w = world_from(TestApp::builder().slurm(slurm)).await;
     member(&w, "rita").await;
     let app = &w.app;
+    // The package repository is reached through Haven's bridge on the compute node (Haven's
+    // own socket is not made for jobs and sessions on Slurm).
+    app.serve_repository_to_sessions();
     let console = Caller::console();
     for (name, command) in [("python", &["/usr/bin/python3"][..]), ("shell", &["/usr/bin/bash"][..])] {
         let a = NewApp {
@@ -799,7 +808,10 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
         "import os, socket\nprint('on slurm', os.environ.get('SLURM_JOB_ID', 'no job id in the sandbox'))\n\
          open('/drives/outputs/slurm.csv', 'w').write('n\\n3\\n')\n\
          try:\n    socket.create_connection(('127.0.0.1', {port}), 3); print('reached')\n\
-         except OSError as e: print('unreachable', e)\nprint('uid', os.getuid())\n"
+         except OSError as e: print('unreachable', e)\nprint('uid', os.getuid())\n\
+         import urllib.request as u\n\
+         try: u.urlopen('https://localhost:8443/pypi/simple/')\n\
+         except Exception as e: print('repository', getattr(e, 'code', e))\n"
     );
     let p = jobs.submit_job(&rita, "heart", "python@1", "slurm.py", python.into_bytes()).await.unwrap();
     let p = until_finished(app, &p.id).await;
@@ -808,10 +820,13 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     assert!(text.contains("unreachable") && !text.contains("reached\n"), "{text}");
     assert!(text.contains("no job id in the sandbox"), "Slurm's environment stays outside: {text}");
     assert!(text.contains(&format!("uid {}", p.uid)), "{text}");
+    assert!(text.contains("repository 401"), "the repository answers (and asks for the token): {text}");
     let outputs = app.drive_path(&Drive::Outputs("heart".into()));
     let written = std::fs::metadata(outputs.join("slurm.csv")).unwrap();
     assert_eq!((written.uid(), written.gid()), (p.uid, p.gid), "written as the member's identity");
     assert_eq!(slurm_settles(&conf, &slurm_name(&p.id), "COMPLETED").await, "COMPLETED", "it ran as a Slurm job");
+    // It asked the cluster for the memory a session may use (sessions.memory_gib, 8 GiB here).
+    assert_eq!(slurm_field(&conf, &slurm_name(&p.id), "MinMemoryNode"), "8G");
 
     let failing =
         jobs.submit_job(&rita, "heart", "shell@1", "fail.sh", b"echo oops >&2\nexit 4\n".to_vec()).await.unwrap();
@@ -906,6 +921,7 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
         };
         panic!("the session is not a running Slurm job ({state}): {shown:?} {last:?}");
     }
+    assert_eq!(slurm_field(&conf, &name, "MinMemoryNode"), "8G");
     let mut term = attach(app, &rita, &s.id).await;
     let (code, out) = term.run("id -u; ls /drives; echo $((6*7))").await;
     assert_eq!(code, 0, "{out}");
@@ -913,6 +929,15 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
     let (_, out) =
         term.run(&format!("(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>&1 && echo reached || echo unreachable")).await;
     assert!(out.contains("unreachable") && !out.contains("\nreached"), "{out}");
+    // The repository through the bridge, several connections at once; only the repository.
+    let (code, out) = term
+        .run(
+            "python3 -c 'import urllib.request as u, concurrent.futures as f\ndef get(p):\n  try: return p, u.urlopen(\"https://localhost:8443\" + p).status\n  except Exception as e: return p, getattr(e, \"code\", e)\nfor r in f.ThreadPoolExecutor(8).map(get, [\"/pypi/simple/\"] * 12 + [\"/apps\"]): print(*r)'",
+        )
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("/pypi/simple/ 401").count(), 12, "{out}");
+    assert!(out.contains("/apps 404"), "{out}");
     // Stopped from Haven: srun goes, and so does the job on Slurm.
     app.state.sessions.stop(&rita, &s.id).await.unwrap();
     assert_eq!(slurm_settles(&conf, &name, "CANCELLED").await, "CANCELLED", "stopping the session ends its job");

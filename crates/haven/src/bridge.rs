@@ -13,6 +13,12 @@
 //!   the session's own, whose listening process has the session's identities; one byte tells
 //!   Haven whether it was, and then the bytes flow both ways.
 //!
+//! The package repository goes the other way: the bridge makes the sandbox's repository socket
+//! on the compute node (Haven's own, on its node, would not reach it), and Haven keeps a few
+//! connections open to the bridge, each waiting to carry one of the sandbox's connections back
+//! to Haven's gate ([`carry`]), which serves it as it serves a local session's socket. Haven
+//! dials out to the compute nodes only, as for the application: they need not reach Haven.
+//!
 //! It ends with the job (Slurm ends the job step's processes), and of itself when the script
 //! that started it has gone.
 
@@ -22,25 +28,46 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use haven_sandbox::slurm::{BRIDGE_ENDPOINT, BRIDGE_SECRET};
-use haven_web::reach::{NOT_YET, REACHED, SECRET_BYTES, Unreachable, WRONG_PEER, connect_unix};
+use haven_web::reach::{
+    APPLICATION, CARRIER, GO, NOT_YET, REACHED, SECRET_BYTES, Unreachable, WRONG_PEER, connect_unix, open_bridge,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeroize::Zeroizing;
 
-/// How long a connection has to finish TLS and send the secret.
-const OPENING_WITHIN: Duration = Duration::from_secs(10);
-/// Connections relayed at once (a JupyterLab page opens a few dozen).
+/// How long a connection has to finish TLS and send the secret (Haven takes milliseconds).
+const OPENING_WITHIN: Duration = Duration::from_secs(3);
+/// Connections still opening at once: anyone on the cluster's network can open one, so they
+/// are counted apart from Haven's, which hold the others.
+const OPENING: usize = 64;
+/// Connections relayed at once (a JupyterLab page opens a few dozen), carriers included.
 const CONNECTIONS: usize = 256;
 
 pub struct Bridge {
     pub run_dir: PathBuf,
-    pub socket: PathBuf,
+    /// The application's socket, if it has one.
+    pub socket: Option<PathBuf>,
+    /// Make the sandbox's repository socket, carried back to Haven.
+    pub repository: bool,
     pub uid: u32,
     pub gid: u32,
 }
 
+/// Carriers Haven keeps waiting at a bridge, and at most this many are kept there.
+const IDLE_CARRIERS: usize = 4;
+/// How long a connection from the sandbox waits for a carrier.
+const CARRIER_WITHIN: Duration = Duration::from_secs(10);
+/// The sandbox's connections to the repository at once (as a local session's socket allows).
+const REPOSITORY_CONNECTIONS: usize = 32;
+
+type Carrier = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
 impl Bridge {
     pub async fn run(self) -> Result<i32> {
+        // Gone with what started it (the job's script): told by the kernel, and checked below
+        // in case it went before this was said.
+        let started_by = rustix::process::getppid();
+        let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
         let secret = Zeroizing::new(
             std::fs::read(self.run_dir.join(BRIDGE_SECRET))
                 .with_context(|| format!("the session's secret in {}", self.run_dir.display()))?,
@@ -65,16 +92,21 @@ impl Bridge {
             .context("the bridge's TLS")?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
-        // Any address of the node, on a port the system picks; Haven finds it by the node's name.
-        let listener = match tokio::net::TcpListener::bind("[::]:0").await {
-            Ok(l) => l,
-            Err(_) => tokio::net::TcpListener::bind("0.0.0.0:0").await.context("a port for the bridge")?,
-        };
+        let listener = listen().context("a port for the bridge")?;
         let port = listener.local_addr().context("the bridge's port")?.port();
         let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        let (idle, waiting) = tokio::sync::mpsc::channel::<Carrier>(IDLE_CARRIERS);
+        if self.repository {
+            let socket = self.run_dir.join(haven_sandbox::slurm::REPOSITORY_SOCKET);
+            let listener = tokio::net::UnixListener::bind(&socket)
+                .with_context(|| format!("the repository socket {}", socket.display()))?;
+            std::os::unix::fs::chown(&socket, Some(self.uid), Some(self.gid)).context("the repository socket")?;
+            tokio::spawn(repository(listener, waiting));
+        }
+        // Last: the script that started the bridge waits for this before starting the sandbox.
         publish(&self.run_dir, &format!("{host} {port} {fingerprint}\n"))?;
 
-        let started_by = rustix::process::getppid();
+        let opening = Arc::new(tokio::sync::Semaphore::new(OPENING));
         let permits = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
         let this = Arc::new(self);
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
@@ -86,34 +118,62 @@ impl Bridge {
                     }
                 }
                 accepted = listener.accept() => {
-                    let Ok((tcp, _)) = accepted else { continue };
-                    let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
-                    let (acceptor, this, secret) = (acceptor.clone(), this.clone(), secret.clone());
+                    let Ok((tcp, _)) = accepted else {
+                        // Out of descriptors, say: not a busy loop.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
+                    let Ok(opening) = opening.clone().try_acquire_owned() else { continue };
+                    let (acceptor, this, secret, idle, permits) =
+                        (acceptor.clone(), this.clone(), secret.clone(), idle.clone(), permits.clone());
                     tokio::spawn(async move {
-                        let _permit = permit;
-                        this.relay(acceptor, tcp, &secret).await;
+                        this.relay(acceptor, tcp, &secret, idle, opening, permits).await;
                     });
                 }
             }
         }
     }
 
-    /// One connection: TLS, Haven's secret, then both ways to the application's socket.
-    async fn relay(&self, acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net::TcpStream, secret: &[u8]) {
+    /// One connection: TLS, Haven's secret, what it is for; then both ways to the application's
+    /// socket, or kept as a carrier for the repository.
+    async fn relay(
+        &self,
+        acceptor: tokio_rustls::TlsAcceptor,
+        tcp: tokio::net::TcpStream,
+        secret: &[u8],
+        idle: tokio::sync::mpsc::Sender<Carrier>,
+        opening: tokio::sync::OwnedSemaphorePermit,
+        permits: Arc<tokio::sync::Semaphore>,
+    ) {
         let _ = tcp.set_nodelay(true);
-        let opening = async {
+        let handshake = async {
             let mut tls = acceptor.accept(tcp).await.ok()?;
-            let mut said = Zeroizing::new([0u8; SECRET_BYTES]);
+            let mut said = Zeroizing::new([0u8; SECRET_BYTES + 1]);
             tls.read_exact(&mut said[..]).await.ok()?;
             Some((tls, said))
         };
-        let Ok(Some((mut tls, said))) = tokio::time::timeout(OPENING_WITHIN, opening).await else { return };
-        if !haven_crypto::ct_eq(&said[..], secret) {
-            tracing::warn!("a connection to the session's bridge did not send Haven's secret; closed");
+        let Ok(Some((mut tls, said))) = tokio::time::timeout(OPENING_WITHIN, handshake).await else { return };
+        if !haven_crypto::ct_eq(&said[..SECRET_BYTES], secret) {
+            // Said once: what the bridge prints is the session's log its owner reads.
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!("a connection to the session's bridge did not send Haven's secret; closed (said once)");
+            }
             return;
         }
+        drop(opening);
+        let Ok(_permit) = permits.try_acquire_owned() else { return };
+        match said[SECRET_BYTES] {
+            APPLICATION => {}
+            // More waiting than wanted: this one is closed, and Haven opens it again later.
+            CARRIER if self.repository => {
+                let _ = idle.try_send(tls);
+                return;
+            }
+            _ => return,
+        }
+        let Some(socket) = &self.socket else { return };
         // Haven is told whether the application was reached, as a local socket's connect says.
-        let mut app = match connect_unix(&self.socket, self.uid, self.gid).await {
+        let mut app = match connect_unix(socket, self.uid, self.gid).await {
             Ok(app) => app,
             Err(e) => {
                 let answer = if matches!(e, Unreachable::WrongPeer) { WRONG_PEER } else { NOT_YET };
@@ -127,6 +187,95 @@ impl Bridge {
         }
         let _ = tokio::io::copy_bidirectional(&mut tls, &mut app).await;
     }
+}
+
+/// Whether a connection without the secret was reported.
+static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A port on every address of the node, IPv4 and IPv6 alike (whatever the host's default for
+/// IPv6 sockets), chosen by the system; IPv4 alone where the node has no IPv6.
+fn listen() -> std::io::Result<tokio::net::TcpListener> {
+    let dual = || -> std::io::Result<tokio::net::TcpListener> {
+        let socket = tokio::net::TcpSocket::new_v6()?;
+        rustix::net::sockopt::set_ipv6_v6only(&socket, false)?;
+        socket.bind((std::net::Ipv6Addr::UNSPECIFIED, 0).into())?;
+        socket.listen(1024)
+    };
+    dual().or_else(|_| {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((std::net::Ipv4Addr::UNSPECIFIED, 0).into())?;
+        socket.listen(1024)
+    })
+}
+
+/// Each connection from the sandbox to its repository socket, carried to Haven by a waiting
+/// carrier (told to go), a few at a time; none waiting within 10 s: closed.
+async fn repository(listener: tokio::net::UnixListener, waiting: tokio::sync::mpsc::Receiver<Carrier>) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(REPOSITORY_CONNECTIONS));
+    let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let Ok((mut inside, _)) = listener.accept().await else { return };
+        let waiting = waiting.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let deadline = tokio::time::Instant::now() + CARRIER_WITHIN;
+            // A carrier whose Haven went away (its end already read, or its first write
+            // failing) is passed over for the next.
+            let mut carrier = loop {
+                let next = tokio::time::timeout_at(deadline, async { waiting.lock().await.recv().await }).await;
+                let Ok(Some(mut c)) = next else { return };
+                let mut probe = [0u8; 1];
+                let closed = tokio::time::timeout(Duration::ZERO, c.read(&mut probe)).await.is_ok();
+                if !closed && c.write_all(&[GO]).await.is_ok() && c.flush().await.is_ok() {
+                    break c;
+                }
+            };
+            let _ = tokio::io::copy_bidirectional(&mut inside, &mut carrier).await;
+        });
+    }
+}
+
+/// Haven's side of the repository's carriers for the session in `run_dir`: a few connections
+/// always waiting at its bridge; each, once told to go, served by `gate` as a connection from
+/// the session's socket. Until dropped (the session's end).
+pub async fn carry(gate: Arc<crate::gate::RepositoryGate>, run_dir: PathBuf, session: String) {
+    let (endpoint, secret) = (run_dir.join(BRIDGE_ENDPOINT), run_dir.join(BRIDGE_SECRET));
+    let permits = Arc::new(tokio::sync::Semaphore::new(REPOSITORY_CONNECTIONS));
+    let mut keepers = tokio::task::JoinSet::new();
+    for _ in 0..IDLE_CARRIERS {
+        let (gate, endpoint, secret, session, permits) =
+            (gate.clone(), endpoint.clone(), secret.clone(), session.clone(), permits.clone());
+        keepers.spawn(async move {
+            let mut pause = Duration::from_millis(200);
+            loop {
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                let waiting = async {
+                    let mut carrier = open_bridge(&endpoint, &secret, CARRIER).await.ok()?;
+                    let mut go = [0u8];
+                    carrier.read_exact(&mut go).await.ok()?;
+                    (go[0] == GO).then_some(carrier)
+                };
+                match waiting.await {
+                    Some(carrier) => {
+                        pause = Duration::from_millis(200);
+                        let (gate, session) = (gate.clone(), session.clone());
+                        tokio::spawn(async move {
+                            let _permit = permit;
+                            haven_sandbox::local::Gate::serve(&*gate, Box::new(carrier), &session).await;
+                        });
+                    }
+                    // Not listening yet (the job is queued or starting), or gone: again, later.
+                    None => {
+                        drop(permit);
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
+    }
+    while keepers.join_next().await.is_some() {}
 }
 
 /// Write the bridge's address whole (Haven reads it at any moment): a new file, then renamed.

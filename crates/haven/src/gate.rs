@@ -50,7 +50,11 @@ pub fn session_address(session: &str) -> IpAddr {
 
 #[async_trait]
 impl haven_sandbox::local::Gate for RepositoryGate {
-    async fn serve(&self, connection: tokio::net::UnixStream, session: &str) {
+    async fn carry(self: Arc<Self>, run_dir: std::path::PathBuf, session: String) {
+        crate::bridge::carry(self, run_dir, session).await;
+    }
+
+    async fn serve(&self, connection: Box<dyn haven_sandbox::local::Connection>, session: &str) {
         let tls = match tokio::time::timeout(HANDSHAKE, self.tls.accept(connection)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::io::{Read, Write};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -35,10 +36,13 @@ fn echo(path: &Path) {
 
 /// Starts the bridge for `socket` as a child of `sh`, which lives `secs`; the bridge's pid.
 fn bridge(run_dir: &Path, socket: &Path, uid: u32, gid: u32, secs: u32) -> (std::process::Child, u32) {
+    start(run_dir, &format!("--socket '{}'", socket.display()), uid, gid, secs)
+}
+
+fn start(run_dir: &Path, what: &str, uid: u32, gid: u32, secs: u32) -> (std::process::Child, u32) {
     let line = format!(
-        "'{BIN}' sandbox bridge --run-dir '{}' --socket '{}' --uid {uid} --gid {gid} >/dev/null 2>&1 & echo $!; exec sleep {secs}",
+        "'{BIN}' sandbox bridge --run-dir '{}' {what} --uid {uid} --gid {gid} >/dev/null 2>&1 & echo $!; exec sleep {secs}",
         run_dir.display(),
-        socket.display()
     );
     let mut sh = Command::new("/bin/sh").args(["-c", &line]).stdout(Stdio::piped()).spawn().unwrap();
     let mut pid = String::new();
@@ -48,6 +52,15 @@ fn bridge(run_dir: &Path, socket: &Path, uid: u32, gid: u32, secs: u32) -> (std:
         pid.push(byte[0] as char);
     }
     (sh, pid.trim().parse().unwrap())
+}
+
+/// An echo server as the application in `run_dir`, its session's secret: the socket, and the
+/// identities (this process's) it listens as.
+fn application(run_dir: &Path) -> (std::path::PathBuf, u32, u32) {
+    let socket = run_dir.join("app.sock");
+    echo(&socket);
+    std::fs::write(run_dir.join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    (socket, rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw())
 }
 
 async fn published(run_dir: &Path) -> String {
@@ -81,10 +94,7 @@ async fn round_trip(endpoint: &WebEndpoint) -> Result<Vec<u8>, String> {
 async fn only_haven_reaches_the_session_through_its_bridge() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path();
-    let socket = run_dir.join("app.sock");
-    echo(&socket);
-    std::fs::write(run_dir.join(BRIDGE_SECRET), [7u8; 32]).unwrap();
-    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let (socket, uid, gid) = application(run_dir);
     let (mut sh, pid) = bridge(run_dir, &socket, uid, gid, 600);
     let said = published(run_dir).await;
     let (host, port, _) = haven_web::reach::parse_endpoint(&said).expect("HOST PORT SHA256");
@@ -160,10 +170,7 @@ async fn only_haven_reaches_the_session_through_its_bridge() {
 async fn the_bridge_relays_only_to_the_sessions_own_socket() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path();
-    let socket = run_dir.join("app.sock");
-    echo(&socket);
-    std::fs::write(run_dir.join(BRIDGE_SECRET), [7u8; 32]).unwrap();
-    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let (socket, uid, gid) = application(run_dir);
     let (mut sh, _) = bridge(run_dir, &socket, uid + 1, gid, 600);
     published(run_dir).await;
     let endpoint =
@@ -193,4 +200,61 @@ async fn the_bridge_relays_only_to_the_sessions_own_socket() {
         s.kill().unwrap();
         s.wait().unwrap();
     }
+}
+
+/// The package repository the other way: the sandbox's connections to the socket the bridge
+/// made are carried, each by a connection Haven opened and left waiting, told to go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandboxs_repository_connections_ride_back_on_havens_carriers() {
+    use haven_web::reach::{APPLICATION, CARRIER, GO, open_bridge};
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path();
+    std::fs::write(run_dir.join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+    let (mut sh, _) = start(run_dir, "--repository", uid, gid, 600);
+    published(run_dir).await;
+    let socket = run_dir.join(haven_sandbox::slurm::REPOSITORY_SOCKET);
+    let (endpoint, secret) = (run_dir.join(BRIDGE_ENDPOINT), run_dir.join(BRIDGE_SECRET));
+    // The socket is there as soon as the address is (the job's script waits for the address).
+    assert!(std::fs::metadata(&socket).unwrap().file_type().is_socket(), "the repository socket is made");
+
+    for round in 0..3 {
+        let mut carriers = Vec::new();
+        for _ in 0..2 {
+            carriers.push(open_bridge(&endpoint, &secret, CARRIER).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut inside = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        inside.write_all(format!("ping {round}").as_bytes()).await.unwrap();
+        // One carrier is told to go and carries the bytes; the other goes on waiting.
+        let mut carried = None;
+        for mut c in carriers {
+            let mut first = [0u8; 7];
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), c.read_exact(&mut first)).await {
+                assert_eq!(&first, format!("{}ping {round}", GO as char).as_bytes());
+                carried = Some(c);
+                break;
+            }
+        }
+        let mut carrier = carried.expect("a carrier was told to go");
+        carrier.write_all(b"pong").await.unwrap();
+        carrier.flush().await.unwrap();
+        let mut back = [0u8; 4];
+        inside.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"pong");
+    }
+
+    // Another secret opens no carrier: nothing is carried by it.
+    std::fs::write(run_dir.join("other-secret"), [8u8; 32]).unwrap();
+    let mut wrong = open_bridge(&endpoint, &run_dir.join("other-secret"), CARRIER).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), wrong.read_to_end(&mut got)).await;
+    assert!(read.is_ok() && got.is_empty(), "closed on, without a word: {got:?}");
+    // This bridge has no application: a connection for one gets no answer.
+    let mut app = open_bridge(&endpoint, &secret, APPLICATION).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), app.read_to_end(&mut got)).await;
+    assert!(read.is_ok() && got.is_empty(), "{got:?}");
+    sh.kill().unwrap();
+    sh.wait().unwrap();
 }

@@ -182,7 +182,7 @@ pub enum WebEndpoint {
     /// name could be a link to another socket by the time Haven connects).
     Unix { path: std::path::PathBuf, uid: u32, gid: u32 },
     /// A session run as a Slurm job: Haven's bridge on the compute node (`haven
-    /// session-bridge`) relays connections to the application's socket there (checking its
+    /// sandbox bridge`) relays connections to the application's socket there (checking its
     /// peer as above). Where it listens and the SHA-256 of the certificate it made are in
     /// `endpoint` (`HOST PORT SHA256`, written by the bridge once listening); a connection is
     /// TLS to exactly that certificate and starts with the 32 bytes in `secret` (both files

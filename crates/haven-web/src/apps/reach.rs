@@ -1,6 +1,6 @@
 //! How Haven reaches a session's application (a web session's server, a desktop's screen): its
 //! socket on this host, or, for a session run as a Slurm job, the bridge Haven started beside it
-//! on the compute node (`haven session-bridge`), which relays to the socket there after the same
+//! on the compute node (`haven sandbox bridge`), which relays to the socket there after the same
 //! checks. Both are one byte stream to the application's socket.
 
 use std::path::Path;
@@ -14,8 +14,13 @@ use zeroize::Zeroizing;
 pub(super) const CONNECT_WITHIN: Duration = Duration::from_secs(5);
 /// The bridge's secret, sent first on each connection.
 pub const SECRET_BYTES: usize = 32;
-/// The bridge's answer, one byte: the application's socket was reached (then the bytes flow),
-/// or not yet (nothing listens), or something not the session's listens there.
+/// What a connection to the bridge is for, one byte after the secret: the application; or to
+/// carry one connection from the sandbox to the package repository, when the bridge says [`GO`].
+pub const APPLICATION: u8 = b'A';
+pub const CARRIER: u8 = b'R';
+pub const GO: u8 = b'G';
+/// The bridge's answer to [`APPLICATION`], one byte: the application's socket was reached (then
+/// the bytes flow), or not yet (nothing listens), or something not the session's listens there.
 pub const REACHED: u8 = 1;
 pub const NOT_YET: u8 = 0;
 pub const WRONG_PEER: u8 = 2;
@@ -77,22 +82,36 @@ pub async fn connect_unix(path: &Path, uid: u32, gid: u32) -> Result<tokio::net:
     Ok(stream)
 }
 
-/// TLS to the bridge named in `endpoint` (to exactly the certificate named there), then the
-/// secret in `secret`; once the bridge says it reached the application, it relays to it.
-async fn connect_bridged(endpoint: &Path, secret: &Path) -> Result<AppStream, Unreachable> {
+pub type BridgeStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// TLS to the bridge whose run directory files are `endpoint` and `secret` (to exactly the
+/// certificate named there), then the secret and what the connection is for (`purpose`).
+pub async fn open_bridge(endpoint: &Path, secret: &Path, purpose: u8) -> Result<BridgeStream, String> {
     // Written by the bridge once it listens: until then the session is still starting.
     let said = tokio::fs::read_to_string(endpoint)
         .await
-        .map_err(|_| Unreachable::NotYet("its bridge on the compute node is not listening yet".into()))?;
-    let (host, port, pin) =
-        parse_endpoint(&said).ok_or_else(|| Unreachable::NotYet(format!("{} is malformed", endpoint.display())))?;
-    let secret = Zeroizing::new(
-        tokio::fs::read(secret).await.map_err(|e| Unreachable::NotYet(format!("the bridge's secret: {e}")))?,
-    );
-    let reach = async {
+        .map_err(|_| "its bridge on the compute node is not listening yet".to_string())?;
+    let (host, port, pin) = parse_endpoint(&said).ok_or_else(|| format!("{} is malformed", endpoint.display()))?;
+    let secret = Zeroizing::new(tokio::fs::read(secret).await.map_err(|e| format!("the bridge's secret: {e}"))?);
+    let open = async {
         let mut tls = crate::peer::connect(host, port, pin).await?;
         tls.write_all(&secret).await.map_err(|e| e.to_string())?;
+        tls.write_all(&[purpose]).await.map_err(|e| e.to_string())?;
         tls.flush().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(tls)
+    };
+    match tokio::time::timeout(CONNECT_WITHIN, open).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(e)) => Err(format!("the bridge at {host}:{port}: {e}")),
+        Err(_) => Err(format!("the bridge at {host}:{port} timed out")),
+    }
+}
+
+/// [`open_bridge`] for the application; once the bridge says it reached the application's
+/// socket, the connection is the application's.
+async fn connect_bridged(endpoint: &Path, secret: &Path) -> Result<AppStream, Unreachable> {
+    let reach = async {
+        let mut tls = open_bridge(endpoint, secret, APPLICATION).await?;
         let mut answer = [NOT_YET];
         tls.read_exact(&mut answer).await.map_err(|e| format!("no answer: {e}"))?;
         Ok::<_, String>((tls, answer[0]))
@@ -100,12 +119,15 @@ async fn connect_bridged(endpoint: &Path, secret: &Path) -> Result<AppStream, Un
     match tokio::time::timeout(CONNECT_WITHIN, reach).await {
         Ok(Ok((tls, REACHED))) => Ok(Box::new(tls)),
         Ok(Ok((_, WRONG_PEER))) => {
-            tracing::error!(bridge = %format!("{host}:{port}"), "a session's socket on its compute node led to a process that is not the session's; refused");
+            tracing::error!(
+                bridge = %endpoint.display(),
+                "a session's socket on its compute node led to a process that is not the session's; refused"
+            );
             Err(Unreachable::WrongPeer)
         }
         Ok(Ok(_)) => Err(Unreachable::NotYet("the application is not listening on its compute node yet".into())),
-        Ok(Err(e)) => Err(Unreachable::NotYet(format!("the bridge at {host}:{port}: {e}"))),
-        Err(_) => Err(Unreachable::NotYet(format!("the bridge at {host}:{port} timed out"))),
+        Ok(Err(e)) => Err(Unreachable::NotYet(e)),
+        Err(_) => Err(Unreachable::NotYet(format!("the bridge in {} did not answer", endpoint.display()))),
     }
 }
 

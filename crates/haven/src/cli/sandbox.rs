@@ -24,9 +24,12 @@ pub enum SandboxCommand {
         /// The session's run directory (its secret is there; the bridge's address goes there).
         #[arg(long)]
         run_dir: PathBuf,
-        /// The application's socket.
+        /// The application's socket, if it has one.
         #[arg(long)]
-        socket: PathBuf,
+        socket: Option<PathBuf>,
+        /// Make the sandbox's package repository socket, carried back to Haven.
+        #[arg(long)]
+        repository: bool,
         /// The session's identities: the socket's listener must have them.
         #[arg(long)]
         uid: u32,
@@ -38,8 +41,8 @@ pub enum SandboxCommand {
 impl SandboxCommand {
     pub async fn run(self) -> anyhow::Result<i32> {
         match self {
-            SandboxCommand::Bridge { run_dir, socket, uid, gid } => {
-                crate::bridge::Bridge { run_dir, socket, uid, gid }.run().await
+            SandboxCommand::Bridge { run_dir, socket, repository, uid, gid } => {
+                crate::bridge::Bridge { run_dir, socket, repository, uid, gid }.run().await
             }
             SandboxCommand::Check { bwrap } => {
                 let report = Probe { bwrap, ..Probe::default() }.run();
