@@ -99,6 +99,29 @@ pub trait Store: Send + Sync {
     /// read outside [`read`]: a trail of millions of events is verified or exported without
     /// holding it in memory, which a unit of work, returning one value, cannot do.
     fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>>;
+    /// The events from `from_seq` on, in sequence order, packed in batches (what the verifier
+    /// reads: a store with a reader thread of its own packs them there, without an allocation
+    /// per event).
+    fn audit_batches(&self, from_seq: i64) -> BoxStream<'_, Result<crate::audit::AuditBatch, StoreError>> {
+        batches_of(self.audit_events(from_seq, i64::MIN))
+    }
+}
+
+/// `events` packed 1,024 to a batch.
+pub fn batches_of<'a>(
+    events: BoxStream<'a, Result<AuditEvent, StoreError>>,
+) -> BoxStream<'a, Result<crate::audit::AuditBatch, StoreError>> {
+    use futures::StreamExt;
+    events
+        .chunks(1024)
+        .map(|events| {
+            let mut batch = crate::audit::AuditBatch::with_capacity(events.len());
+            for e in events {
+                batch.push_event(&e?);
+            }
+            Ok(batch)
+        })
+        .boxed()
 }
 
 /// Erase `work`'s output type: the job hands the outcome back through the receiver and asks to

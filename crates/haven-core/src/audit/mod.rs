@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 
 use crate::to_micros;
 
+mod batch;
 mod names;
+pub use batch::{AuditBatch, EventView};
 pub use names::{action, actor};
 
 #[derive(Debug, Clone)]
@@ -272,9 +274,15 @@ impl ChainVerifier {
 
     /// Check the next event. Returns false once a problem is found.
     pub fn push(&mut self, e: &AuditEvent) -> bool {
+        self.push_view(&EventView { fields: e.fields(), prev_hash: &e.prev_hash, hash: &e.hash })
+    }
+
+    /// As [`ChainVerifier::push`], for an event of a batch.
+    pub fn push_view(&mut self, v: &EventView<'_>) -> bool {
         if self.problem.is_some() {
             return false;
         }
+        let e = &v.fields;
         let expected = self.last_seq + 1;
         if e.seq != expected {
             self.problem = Some(if e.seq > expected {
@@ -284,12 +292,12 @@ impl ChainVerifier {
             });
             return false;
         }
-        if e.prev_hash != self.prev_hash {
+        if *v.prev_hash != self.prev_hash {
             self.problem = Some(Problem::BrokenLink { seq: e.seq });
             return false;
         }
-        let hash = audit_chain::event_hash(&self.prev_hash, &e.fields(), &mut self.scratch);
-        if hash != e.hash {
+        let hash = audit_chain::event_hash(&self.prev_hash, e, &mut self.scratch);
+        if hash != *v.hash {
             self.problem = Some(Problem::Edited { seq: e.seq });
             return false;
         }
@@ -371,31 +379,32 @@ async fn verify_part(
     let mine: Vec<Checkpoint> =
         checkpoints.iter().filter(|c| c.seq >= from && (last || c.seq <= to)).cloned().collect();
     let good_before = checkpoints.iter().filter(|c| c.seq < from).map(|c| c.seq).max().unwrap_or(0);
-    let mut events = store.audit_events(from, i64::MIN);
+    let mut batches = store.audit_batches(from);
     let mut verifier: Option<ChainVerifier> = None;
     let mut first_prev = None;
-    let mut counted = 0u64;
-    while let Some(event) = events.next().await {
-        let event = event?;
-        // The last part reads on to the end, as the whole verifier does.
-        if !last && event.seq > to {
-            break;
+    'reading: while let Some(batch) = batches.next().await {
+        let batch = batch?;
+        let mut counted = 0;
+        for event in batch.iter() {
+            // The last part reads on to the end, as the whole verifier does.
+            if !last && event.fields.seq > to {
+                seen.fetch_add(counted, Ordering::Relaxed);
+                break 'reading;
+            }
+            let v = verifier.get_or_insert_with(|| {
+                // The first part starts at the genesis; any other from its first event's link.
+                let prev = if from == 1 { GENESIS } else { *event.prev_hash };
+                first_prev = Some(*event.prev_hash);
+                ChainVerifier::resume(from - 1, prev, mine.clone(), good_before)
+            });
+            if !v.push_view(&event) {
+                seen.fetch_add(counted, Ordering::Relaxed);
+                break 'reading;
+            }
+            counted += 1;
         }
-        let v = verifier.get_or_insert_with(|| {
-            // The first part starts at the genesis; any other from its first event's link.
-            let prev = if from == 1 { GENESIS } else { event.prev_hash };
-            first_prev = Some(event.prev_hash);
-            ChainVerifier::resume(from - 1, prev, mine.clone(), good_before)
-        });
-        if !v.push(&event) {
-            break;
-        }
-        counted += 1;
-        if counted.is_multiple_of(10_000) {
-            seen.fetch_add(10_000, Ordering::Relaxed);
-        }
+        seen.fetch_add(counted, Ordering::Relaxed);
     }
-    seen.fetch_add(counted % 10_000, Ordering::Relaxed);
     let v = verifier.unwrap_or_else(|| ChainVerifier::resume(from - 1, GENESIS, mine, good_before));
     let last_hash = v.prev_hash;
     let ended_at = v.last_seq;
@@ -489,7 +498,7 @@ pub fn sign_checkpoint(
 }
 
 /// Verify the whole trail in the store against the checkpoint key's public half, streaming.
-/// `progress` is called with the number of events checked so far, every 50,000 events.
+/// `progress` is called with the number of events checked so far, about every 50,000 events.
 pub async fn verify_trail(
     store: &dyn crate::Store,
     public_key: [u8; 32],
@@ -499,14 +508,17 @@ pub async fn verify_trail(
     let checkpoints = crate::read(store, |tx| Box::pin(async move { tx.audit_checkpoints().await })).await?;
     let mut verifier = ChainVerifier::new(public_key, checkpoints);
     if !verifier.is_done() {
-        let mut events = store.audit_events(1, i64::MIN);
-        let mut seen: u64 = 0;
-        while let Some(event) = events.next().await {
-            if !verifier.push(&event?) {
-                break;
+        let mut batches = store.audit_batches(1);
+        let (mut seen, mut told): (u64, u64) = (0, 0);
+        'reading: while let Some(batch) = batches.next().await {
+            for event in batch?.iter() {
+                if !verifier.push_view(&event) {
+                    break 'reading;
+                }
+                seen += 1;
             }
-            seen += 1;
-            if seen.is_multiple_of(50_000) {
+            if seen - told >= 50_000 {
+                told = seen;
                 progress(seen);
             }
         }

@@ -126,6 +126,13 @@ impl Store for SqlStore {
         sqlx::query("SELECT 1").fetch_one(&self.read).await.db().map(|_| ())
     }
 
+    fn audit_batches(&self, from_seq: i64) -> BoxStream<'_, Result<haven_core::audit::AuditBatch, StoreError>> {
+        match &self.stream {
+            Some(stream) => stream.audit_batches(from_seq),
+            None => haven_core::store::batches_of(self.audit_events(from_seq, i64::MIN)),
+        }
+    }
+
     fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>> {
         if let Some(stream) = &self.stream {
             return stream.audit_events(from_seq, since_us);

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use haven_core::StoreError;
-use haven_core::audit::AuditEvent;
+use haven_core::audit::{AuditBatch, AuditEvent};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -60,6 +60,14 @@ impl Streamer {
         }
     }
 
+    /// The events from `from_seq` on, packed; on SQLite as its reader thread reads them.
+    pub(crate) fn audit_batches(&self, from_seq: i64) -> BoxStream<'_, Result<AuditBatch, StoreError>> {
+        match self {
+            Streamer::Sqlite(path) => sqlite_batches(path.clone(), from_seq, i64::MIN),
+            Streamer::Postgres(_) => haven_core::store::batches_of(self.audit_events(from_seq, i64::MIN)),
+        }
+    }
+
     pub(crate) async fn close(&self) {
         match self {
             Streamer::Sqlite(_) => {}
@@ -76,26 +84,50 @@ fn sqlite_events(
     from_seq: i64,
     since_us: i64,
 ) -> BoxStream<'static, Result<AuditEvent, StoreError>> {
-    type Batch = Result<Vec<AuditEvent>, StoreError>;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(4);
+    sqlite_batches(path, from_seq, since_us)
+        .flat_map(|batch| match batch {
+            Ok(batch) => futures::stream::iter(batch.iter().map(|v| Ok(owned(&v))).collect::<Vec<_>>()).left_stream(),
+            Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
+        })
+        .boxed()
+}
+
+fn owned(v: &haven_core::audit::EventView<'_>) -> AuditEvent {
+    let f = &v.fields;
+    AuditEvent {
+        seq: f.seq,
+        at_us: f.at_micros,
+        actor: f.actor.to_string(),
+        action: f.action.to_string(),
+        target: f.target.to_string(),
+        project: f.project.to_string(),
+        source: f.source.to_string(),
+        details: f.details.to_string(),
+        prev_hash: *v.prev_hash,
+        hash: *v.hash,
+    }
+}
+
+/// The events read by rusqlite in a blocking thread of their own, packed a batch at a time.
+fn sqlite_batches(
+    path: std::path::PathBuf,
+    from_seq: i64,
+    since_us: i64,
+) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<AuditBatch, StoreError>>(4);
     tokio::task::spawn_blocking(move || {
         if let Err(e) = read_sqlite(&path, from_seq, since_us, &sender) {
             let _ = sender.blocking_send(Err(e));
         }
     });
-    futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|batch| (batch, r)) })
-        .flat_map(|batch| match batch {
-            Ok(events) => futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-            Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
-        })
-        .boxed()
+    futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|batch| (batch, r)) }).boxed()
 }
 
 fn read_sqlite(
     path: &std::path::Path,
     from_seq: i64,
     since_us: i64,
-    sender: &tokio::sync::mpsc::Sender<Result<Vec<AuditEvent>, StoreError>>,
+    sender: &tokio::sync::mpsc::Sender<Result<AuditBatch, StoreError>>,
 ) -> Result<(), StoreError> {
     use rusqlite::OpenFlags;
     let failed = |e: rusqlite::Error| StoreError::Database(format!("reading the audit trail: {e}"));
@@ -106,10 +138,10 @@ fn read_sqlite(
         .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq >= ?1 AND at_us >= ?2 ORDER BY seq"))
         .map_err(failed)?;
     let mut rows = statement.query([from_seq, since_us]).map_err(failed)?;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = AuditBatch::with_capacity(BATCH);
     while let Some(row) = rows.next().map_err(failed)? {
-        let text = |i: usize| -> Result<String, StoreError> {
-            row.get_ref(i).and_then(|v| Ok(v.as_str()?.to_string())).map_err(|_| corrupt("audit event"))
+        let text = |i: usize| -> Result<&str, StoreError> {
+            row.get_ref(i).ok().and_then(|v| v.as_str().ok()).ok_or_else(|| corrupt("audit event"))
         };
         let hash = |i: usize| -> Result<[u8; 32], StoreError> {
             row.get_ref(i)
@@ -118,20 +150,15 @@ fn read_sqlite(
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| corrupt("hash"))
         };
-        batch.push(AuditEvent {
-            seq: row.get(0).map_err(|_| corrupt("audit event"))?,
-            at_us: row.get(1).map_err(|_| corrupt("audit event"))?,
-            actor: text(2)?,
-            action: text(3)?,
-            target: text(4)?,
-            project: text(5)?,
-            source: text(6)?,
-            details: text(7)?,
-            prev_hash: hash(8)?,
-            hash: hash(9)?,
-        });
+        let number = |i: usize| -> Result<i64, StoreError> { row.get(i).map_err(|_| corrupt("audit event")) };
+        batch.push(
+            (number(0)?, number(1)?),
+            [text(2)?, text(3)?, text(4)?, text(5)?, text(6)?, text(7)?],
+            hash(8)?,
+            hash(9)?,
+        );
         if batch.len() >= BATCH
-            && sender.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))).is_err()
+            && sender.blocking_send(Ok(std::mem::replace(&mut batch, AuditBatch::with_capacity(BATCH)))).is_err()
         {
             return Ok(()); // the reader went away
         }
