@@ -114,12 +114,21 @@ pub fn batches_of<'a>(
     use futures::StreamExt;
     events
         .chunks(1024)
-        .map(|events| {
+        .flat_map(|events| {
+            // The events before a failed read still come first (a problem among them is theirs).
             let mut batch = crate::audit::AuditBatch::with_capacity(events.len());
+            let mut failed = None;
             for e in events {
-                batch.push_event(&e?);
+                match e {
+                    Ok(e) => batch.push_event(&e),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
             }
-            Ok(batch)
+            let failed = failed.map(Err);
+            futures::stream::iter(std::iter::once(Ok(batch)).chain(failed))
         })
         .boxed()
 }
@@ -173,5 +182,37 @@ where
     match receive.await {
         Ok(outcome) => outcome,
         Err(_) => Err(StoreError::Database("the unit of work was dropped before it ran".into()).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn event(seq: i64) -> AuditEvent {
+        AuditEvent {
+            seq,
+            at_us: seq,
+            actor: "alice".into(),
+            action: "a.b".into(),
+            target: String::new(),
+            project: String::new(),
+            source: String::new(),
+            details: "{}".into(),
+            prev_hash: [0; 32],
+            hash: [1; 32],
+        }
+    }
+
+    #[tokio::test]
+    async fn events_read_before_a_failed_read_still_come_first() {
+        let events: Vec<Result<AuditEvent, StoreError>> =
+            vec![Ok(event(1)), Ok(event(2)), Err(StoreError::Database("broken row".into())), Ok(event(4))];
+        let out: Vec<_> = batches_of(futures::stream::iter(events).boxed()).collect().await;
+        assert_eq!(out.len(), 2, "{out:?}");
+        let first = out[0].as_ref().unwrap();
+        assert_eq!(first.iter().map(|v| v.fields.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(matches!(&out[1], Err(StoreError::Database(m)) if m == "broken row"));
     }
 }

@@ -63,8 +63,16 @@ fn bridge_lines(run_dir: &Path, b: &Bridging, (uid, gid): (u32, u32)) -> std::io
     if b.program.as_os_str().as_bytes().contains(&b'=') || !b.program.is_absolute() {
         return Err(std::io::Error::other("Haven's program must be at an absolute path without '='"));
     }
+    // What a previous start of this job left (a job started again) would pass for this one's.
+    let endpoint = quote(run_dir.join(BRIDGE_ENDPOINT).as_os_str())?;
+    let mut lines = b"rm -f ".to_vec();
+    lines.extend_from_slice(&endpoint);
+    lines.push(b' ');
+    lines.extend_from_slice(&quote(run_dir.join(format!("{BRIDGE_ENDPOINT}.partial")).as_os_str())?);
+    lines.push(b' ');
+    lines.extend_from_slice(&quote(run_dir.join(REPOSITORY_SOCKET).as_os_str())?);
     // Nothing of the sandbox's environment (its repository token) reaches the bridge.
-    let mut lines = b"/usr/bin/env -i ".to_vec();
+    lines.extend_from_slice(b"\n/usr/bin/env -i ");
     lines.extend_from_slice(&quote(b.program.as_os_str())?);
     lines.extend_from_slice(b" sandbox bridge --run-dir ");
     lines.extend_from_slice(&quote(run_dir.as_os_str())?);
@@ -76,7 +84,6 @@ fn bridge_lines(run_dir: &Path, b: &Bridging, (uid, gid): (u32, u32)) -> std::io
         lines.extend_from_slice(b" --repository");
     }
     lines.extend_from_slice(format!(" --uid {uid} --gid {gid} &\nbridge=$!\n").as_bytes());
-    let endpoint = quote(run_dir.join(BRIDGE_ENDPOINT).as_os_str())?;
     lines.extend_from_slice(b"for i in $(seq 200); do [ -e ");
     lines.extend_from_slice(&endpoint);
     lines.extend_from_slice(b" ] && break; kill -0 \"$bridge\" 2>/dev/null || break; sleep 0.05; done\nif ! [ -e ");
@@ -128,7 +135,8 @@ impl Slurm {
     /// with the job's status when it ends.
     pub fn submit(&self, files: &JobFiles, name: &str, minutes: u64, memory_gib: u64) -> tokio::process::Command {
         let mut c = self.command("sbatch");
-        c.args(["--wait", "--parsable", "--export=NONE", "--open-mode=append"]);
+        // Not requeued after a node fails: the job's status is its one run's (Haven reports it).
+        c.args(["--wait", "--parsable", "--export=NONE", "--open-mode=append", "--no-requeue"]);
         c.args(self.request(name, minutes, memory_gib));
         c.arg("--output").arg(&files.output);
         c.arg(&files.batch);

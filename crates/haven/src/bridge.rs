@@ -1,5 +1,5 @@
-//! `haven sandbox bridge`: Haven starts it on a compute node, beside a web session or desktop
-//! run as a Slurm job, as Open OnDemand's jobs start their application on a port of the node.
+//! `haven sandbox bridge`: Haven starts it on a compute node, beside a job or session run on
+//! Slurm, as Open OnDemand's jobs start their application on a port of the node.
 //! The application itself listens only on its socket in the sandbox (it has no network); the
 //! bridge, outside the sandbox, listens on a port of the node and relays each connection that
 //! proves to be Haven's to that socket:
@@ -40,7 +40,7 @@ const OPENING_WITHIN: Duration = Duration::from_secs(3);
 /// Connections still opening at once: anyone on the cluster's network can open one, so they
 /// are counted apart from Haven's, which hold the others.
 const OPENING: usize = 64;
-/// Connections relayed at once (a JupyterLab page opens a few dozen), carriers included.
+/// Connections relayed at once (a JupyterLab page opens a few dozen), carriers at work included.
 const CONNECTIONS: usize = 256;
 
 pub struct Bridge {
@@ -55,8 +55,10 @@ pub struct Bridge {
 
 /// Carriers Haven keeps waiting at a bridge, and at most this many are kept there.
 const IDLE_CARRIERS: usize = 4;
-/// How long a connection from the sandbox waits for a carrier.
-const CARRIER_WITHIN: Duration = Duration::from_secs(10);
+/// How long a connection from the sandbox waits for a carrier: Haven finds the bridge by its
+/// address file on shared storage, which a node's cache may show late (up to a minute on NFS
+/// with the default attribute cache).
+const CARRIER_WITHIN: Duration = Duration::from_secs(90);
 /// The sandbox's connections to the repository at once (as a local session's socket allows).
 const REPOSITORY_CONNECTIONS: usize = 32;
 
@@ -146,6 +148,10 @@ impl Bridge {
         permits: Arc<tokio::sync::Semaphore>,
     ) {
         let _ = tcp.set_nodelay(true);
+        // A Haven gone without a word is noticed (a carrier can wait for hours).
+        let _ = rustix::net::sockopt::set_socket_keepalive(&tcp, true);
+        let _ = rustix::net::sockopt::set_tcp_keepidle(&tcp, Duration::from_secs(30));
+        let _ = rustix::net::sockopt::set_tcp_keepintvl(&tcp, Duration::from_secs(30));
         let handshake = async {
             let mut tls = acceptor.accept(tcp).await.ok()?;
             let mut said = Zeroizing::new([0u8; SECRET_BYTES + 1]);
@@ -215,7 +221,10 @@ async fn repository(listener: tokio::net::UnixListener, waiting: tokio::sync::mp
     let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let Ok((mut inside, _)) = listener.accept().await else { return };
+        let Ok((mut inside, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         let waiting = waiting.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -269,7 +278,7 @@ pub async fn carry(gate: Arc<crate::gate::RepositoryGate>, run_dir: PathBuf, ses
                     None => {
                         drop(permit);
                         tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(5));
+                        pause = (pause * 2).min(Duration::from_secs(2));
                     }
                 }
             }

@@ -151,12 +151,20 @@ fn read_sqlite(
                 .ok_or_else(|| corrupt("hash"))
         };
         let number = |i: usize| -> Result<i64, StoreError> { row.get(i).map_err(|_| corrupt("audit event")) };
-        batch.push(
-            (number(0)?, number(1)?),
-            [text(2)?, text(3)?, text(4)?, text(5)?, text(6)?, text(7)?],
-            hash(8)?,
-            hash(9)?,
-        );
+        let read = (|| {
+            let texts = [text(2)?, text(3)?, text(4)?, text(5)?, text(6)?, text(7)?];
+            Ok::<_, StoreError>(((number(0)?, number(1)?), texts, hash(8)?, hash(9)?))
+        })();
+        match read {
+            Ok((numbers, texts, prev, hash)) => batch.push(numbers, texts, prev, hash),
+            // The events before it still come first (a problem among them is theirs).
+            Err(e) => {
+                if !batch.is_empty() {
+                    let _ = sender.blocking_send(Ok(batch));
+                }
+                return Err(e);
+            }
+        }
         if batch.len() >= BATCH
             && sender.blocking_send(Ok(std::mem::replace(&mut batch, AuditBatch::with_capacity(BATCH)))).is_err()
         {
