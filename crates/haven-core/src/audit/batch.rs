@@ -30,6 +30,25 @@ pub struct EventView<'a> {
     pub hash: &'a [u8; 32],
 }
 
+impl EventView<'_> {
+    /// The event, owned (for what keeps or exports it; the verifier needs only the view).
+    pub fn to_event(&self) -> AuditEvent {
+        let f = &self.fields;
+        AuditEvent {
+            seq: f.seq,
+            at_us: f.at_micros,
+            actor: f.actor.to_string(),
+            action: f.action.to_string(),
+            target: f.target.to_string(),
+            project: f.project.to_string(),
+            source: f.source.to_string(),
+            details: f.details.to_string(),
+            prev_hash: *self.prev_hash,
+            hash: *self.hash,
+        }
+    }
+}
+
 impl AuditBatch {
     pub fn with_capacity(events: usize) -> Self {
         AuditBatch { text: String::with_capacity(events * 128), rows: Vec::with_capacity(events) }
@@ -99,5 +118,13 @@ mod tests {
             b.iter().map(|v| (v.fields.seq, v.fields.actor, v.fields.target, v.fields.details, *v.hash)).collect();
         assert_eq!(got, vec![(1, "alice", "", "{}", [2; 32]), (2, "", "t\u{e9}", "{\"k\":1}", [3; 32])]);
         assert_eq!(b.iter().nth(1).map(|v| (v.fields.action, v.fields.at_micros)), Some(("c.d", 20)));
+        let mut again = AuditBatch::default();
+        for v in b.iter() {
+            again.push_event(&v.to_event());
+        }
+        assert_eq!(
+            again.iter().map(|v| v.to_event()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.to_event()).collect::<Vec<_>>()
+        );
     }
 }

@@ -86,26 +86,12 @@ fn sqlite_events(
 ) -> BoxStream<'static, Result<AuditEvent, StoreError>> {
     sqlite_batches(path, from_seq, since_us)
         .flat_map(|batch| match batch {
-            Ok(batch) => futures::stream::iter(batch.iter().map(|v| Ok(owned(&v))).collect::<Vec<_>>()).left_stream(),
+            Ok(batch) => {
+                futures::stream::iter(batch.iter().map(|v| Ok(v.to_event())).collect::<Vec<_>>()).left_stream()
+            }
             Err(e) => futures::stream::once(async { Err(e) }).right_stream(),
         })
         .boxed()
-}
-
-fn owned(v: &haven_core::audit::EventView<'_>) -> AuditEvent {
-    let f = &v.fields;
-    AuditEvent {
-        seq: f.seq,
-        at_us: f.at_micros,
-        actor: f.actor.to_string(),
-        action: f.action.to_string(),
-        target: f.target.to_string(),
-        project: f.project.to_string(),
-        source: f.source.to_string(),
-        details: f.details.to_string(),
-        prev_hash: *v.prev_hash,
-        hash: *v.hash,
-    }
 }
 
 /// The events read by rusqlite in a blocking thread of their own, packed a batch at a time.
