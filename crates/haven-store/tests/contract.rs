@@ -23,6 +23,8 @@ use sqlx::{Connection, Executor};
 
 contract!(
     audit_events_chain_and_verify,
+    the_trail_streams_in_batches_and_readers_may_stop_early,
+    the_trail_reads_in_sequence_order_however_the_table_holds_it,
     failed_unit_rolls_back_change_and_event,
     concurrent_units_are_group_committed_in_order,
     failing_units_in_a_group_roll_back_alone,
@@ -80,6 +82,81 @@ async fn audit_events_chain_and_verify(db: TestDb) {
     assert_eq!(r.events, 5);
     let all: Vec<_> = db.store.audit_events(3, i64::MIN).try_collect().await.unwrap();
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+}
+
+/// Several batches' worth, a `since` bound, and readers that go away mid-stream (a verifier that
+/// found a problem): the connections they held are not left mid-read for the next reader.
+async fn the_trail_streams_in_batches_and_readers_may_stop_early(db: TestDb) {
+    let store = Arc::new(db.store.clone());
+    let clock = Arc::new(FakeClock::new());
+    let start_us = haven_core::to_micros(clock.now());
+    for round in 0..5 {
+        let tasks: Vec<_> = (0..500)
+            .map(|_| {
+                let (s, c) = (store.clone(), clock.clone());
+                tokio::spawn(async move { event(&s, &c, "many").await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        if round == 1 {
+            clock.advance(time::Duration::seconds(60));
+        }
+    }
+    let later_us = start_us + 60_000_000;
+    let sizes: Vec<usize> = store.audit_batches(1).map_ok(|b| b.len()).try_collect().await.unwrap();
+    assert_eq!(sizes.iter().sum::<usize>(), 2500);
+    let seqs: Vec<i64> = store.audit_events(1, i64::MIN).map_ok(|e| e.seq).try_collect().await.unwrap();
+    assert_eq!(seqs, (1..=2500).collect::<Vec<_>>());
+    let since: Vec<_> = store.audit_events(1, later_us).try_collect().await.unwrap();
+    assert_eq!(since.len(), 1500);
+    assert!(since.iter().all(|e| e.at_us >= later_us) && since[0].seq == 1001);
+    let from: Vec<i64> = store.audit_events(2400, later_us).map_ok(|e| e.seq).try_collect().await.unwrap();
+    assert_eq!(from, (2400..=2500).collect::<Vec<_>>());
+    for _ in 0..3 {
+        let readers: Vec<_> = (0..8)
+            .map(|i| {
+                let s = store.clone();
+                tokio::spawn(async move {
+                    let first: Vec<_> = s.audit_events(1 + i, i64::MIN).take(3).try_collect().await.unwrap();
+                    first[0].seq
+                })
+            })
+            .collect();
+        for (i, r) in readers.into_iter().enumerate() {
+            assert_eq!(r.await.unwrap(), 1 + i as i64);
+        }
+    }
+    let r = verify(&db.store, signing_key().public_key()).await;
+    assert_eq!((r.problem, r.events), (None, 2500));
+    assert_eq!(event(&db.store, &clock, "after the readers").await.unwrap(), 2501);
+}
+
+/// Rows stored out of sequence order (a few, then many), and a gap: every read gives them in
+/// order, with the gap where it is (PostgreSQL reads the table as stored and puts rows back in
+/// order, reading the rest again in order when that is too far off).
+async fn the_trail_reads_in_sequence_order_however_the_table_holds_it(db: TestDb) {
+    let insert = |from: i64, to: i64| {
+        let sql = "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) \
+                   INSERT INTO audit_events (seq, at_us, actor, action, target, project, source, details, prev_hash, hash) \
+                   SELECT i, i, 'a', 'b', '', '', '', '{}', $3, $3 FROM n";
+        sqlx::query(sql).bind(from).bind(to).bind(vec![7u8; 32]).execute(db.store.pool())
+    };
+    let seqs = |from: i64| db.store.audit_events(from, i64::MIN).map_ok(|e| e.seq).try_collect::<Vec<_>>();
+    for (from, to) in [(2, 2), (1, 1), (4, 5), (3, 3), (7, 7)] {
+        insert(from, to).await.unwrap();
+    }
+    assert_eq!(seqs(1).await.unwrap(), vec![1, 2, 3, 4, 5, 7]);
+    assert_eq!(seqs(4).await.unwrap(), vec![4, 5, 7]);
+    // Far more rows ahead of their turn than are kept waiting, then the rows before them.
+    insert(30_001, 60_000).await.unwrap();
+    insert(8, 30_000).await.unwrap();
+    let all = seqs(1).await.unwrap();
+    let expected: Vec<i64> = [1, 2, 3, 4, 5].into_iter().chain(7..=60_000).collect();
+    assert_eq!(all, expected);
+    let sizes: Vec<usize> = db.store.audit_batches(6).map_ok(|b| b.len()).try_collect().await.unwrap();
+    assert_eq!(sizes.iter().sum::<usize>(), 60_000 - 6);
 }
 
 async fn failed_unit_rolls_back_change_and_event(db: TestDb) {

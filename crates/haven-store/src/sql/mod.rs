@@ -21,6 +21,7 @@ mod governance;
 mod identity;
 pub(crate) mod migrate;
 mod packages;
+mod pg_copy;
 pub(crate) mod reads;
 mod rows;
 mod stream;

@@ -1,8 +1,8 @@
 //! The one read that returns millions of rows: the audit trail, streamed for `haven audit
 //! verify` and exports. Through sqlx's `Any` driver each row is first copied into generic values
-//! and then looked up by column name; here it is read by the database's own driver, by position,
-//! straight into an event (about twice as fast: docs/benchmarks.md). A pool of its own, opened
-//! on first use, so that a long verification does not hold a connection the requests need.
+//! and then looked up by column name; here it is read natively (rusqlite by position; PostgreSQL
+//! as a binary COPY) and packed straight into batches (docs/benchmarks.md). A pool of its own,
+//! opened on first use, so that a long verification does not hold a connection the requests need.
 
 use std::str::FromStr;
 
@@ -16,10 +16,6 @@ use sqlx::sqlite::SqliteConnectOptions;
 
 use super::dialect::Dialect;
 use super::rows::{AUDIT_COLUMNS, Db, corrupt};
-
-type Row = (i64, i64, String, String, String, String, String, String, Vec<u8>, Vec<u8>);
-
-const SQL: &str = "WHERE seq >= $1 AND at_us >= $2 ORDER BY seq";
 
 #[derive(Clone)]
 pub(crate) enum Streamer {
@@ -48,23 +44,18 @@ impl Streamer {
     }
 
     pub(crate) fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {AUDIT_COLUMNS} FROM audit_events {SQL}"));
-        match self {
-            Streamer::Sqlite(path) => sqlite_events(path.clone(), from_seq, since_us),
-            Streamer::Postgres(pool) => sqlx::query_as::<_, Row>(sql)
-                .bind(from_seq)
-                .bind(since_us)
-                .fetch(pool)
-                .map(|row| event(row.db()?))
-                .boxed(),
-        }
+        events_of(self.batches(from_seq, since_us))
     }
 
-    /// The events from `from_seq` on, packed; on SQLite as its reader thread reads them.
+    /// The events from `from_seq` on, packed as the reader reads them.
     pub(crate) fn audit_batches(&self, from_seq: i64) -> BoxStream<'_, Result<AuditBatch, StoreError>> {
+        self.batches(from_seq, i64::MIN)
+    }
+
+    fn batches(&self, from_seq: i64, since_us: i64) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
         match self {
-            Streamer::Sqlite(path) => sqlite_batches(path.clone(), from_seq, i64::MIN),
-            Streamer::Postgres(_) => haven_core::store::batches_of(self.audit_events(from_seq, i64::MIN)),
+            Streamer::Sqlite(path) => sqlite_batches(path.clone(), from_seq, since_us),
+            Streamer::Postgres(pool) => super::pg_copy::batches(pool.clone(), from_seq, since_us),
         }
     }
 
@@ -76,15 +67,11 @@ impl Streamer {
     }
 }
 
-/// The trail from the SQLite file at `path`, read only, in a blocking thread that sends events
-/// in batches. A reader that stops early (a verifier that found a problem) makes the next send
-/// fail, and the thread ends, closing its connection.
-fn sqlite_events(
-    path: std::path::PathBuf,
-    from_seq: i64,
-    since_us: i64,
+/// Batches unpacked into owned events (for exports).
+fn events_of(
+    batches: BoxStream<'static, Result<AuditBatch, StoreError>>,
 ) -> BoxStream<'static, Result<AuditEvent, StoreError>> {
-    sqlite_batches(path, from_seq, since_us)
+    batches
         .flat_map(|batch| match batch {
             Ok(batch) => {
                 futures::stream::iter(batch.iter().map(|v| Ok(v.to_event())).collect::<Vec<_>>()).left_stream()
@@ -94,7 +81,9 @@ fn sqlite_events(
         .boxed()
 }
 
-/// The events read by rusqlite in a blocking thread of their own, packed a batch at a time.
+/// The trail from the SQLite file at `path`, read only by rusqlite in a blocking thread that
+/// sends events in batches. A reader that stops early (a verifier that found a problem) makes
+/// the next send fail, and the thread ends, closing its connection.
 fn sqlite_batches(
     path: std::path::PathBuf,
     from_seq: i64,
@@ -161,20 +150,4 @@ fn read_sqlite(
         let _ = sender.blocking_send(Ok(batch));
     }
     Ok(())
-}
-
-fn event(r: Row) -> Result<AuditEvent, StoreError> {
-    let hash = |v: Vec<u8>| -> Result<[u8; 32], StoreError> { v.try_into().map_err(|_| corrupt("hash")) };
-    Ok(AuditEvent {
-        seq: r.0,
-        at_us: r.1,
-        actor: r.2,
-        action: r.3,
-        target: r.4,
-        project: r.5,
-        source: r.6,
-        details: r.7,
-        prev_hash: hash(r.8)?,
-        hash: hash(r.9)?,
-    })
 }
