@@ -99,20 +99,22 @@ pub trait Store: Send + Sync {
     /// read outside [`read`]: a trail of millions of events is verified or exported without
     /// holding it in memory, which a unit of work, returning one value, cannot do.
     fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>>;
-    /// The events from `from_seq` on, in sequence order, packed in batches (what the verifier
+    /// The events `from_seq..=to_seq`, in sequence order, packed in batches (what the verifier
     /// reads: a store with a reader thread of its own packs them there, without an allocation
     /// per event).
-    fn audit_batches(&self, from_seq: i64) -> BoxStream<'_, Result<crate::audit::AuditBatch, StoreError>> {
-        batches_of(self.audit_events(from_seq, i64::MIN))
+    fn audit_batches(&self, from_seq: i64, to_seq: i64) -> BoxStream<'_, Result<crate::audit::AuditBatch, StoreError>> {
+        batches_of(self.audit_events(from_seq, i64::MIN), to_seq)
     }
 }
 
-/// `events` packed 1,024 to a batch.
+/// `events` up to `to_seq`, packed 1,024 to a batch.
 pub fn batches_of<'a>(
     events: BoxStream<'a, Result<AuditEvent, StoreError>>,
+    to_seq: i64,
 ) -> BoxStream<'a, Result<crate::audit::AuditBatch, StoreError>> {
     use futures::StreamExt;
     events
+        .take_while(move |e| futures::future::ready(e.as_ref().map_or(true, |e| e.seq <= to_seq)))
         .chunks(1024)
         .flat_map(|events| {
             // The events before a failed read still come first (a problem among them is theirs).
@@ -209,10 +211,18 @@ mod tests {
     async fn events_read_before_a_failed_read_still_come_first() {
         let events: Vec<Result<AuditEvent, StoreError>> =
             vec![Ok(event(1)), Ok(event(2)), Err(StoreError::Database("broken row".into())), Ok(event(4))];
-        let out: Vec<_> = batches_of(futures::stream::iter(events).boxed()).collect().await;
+        let out: Vec<_> = batches_of(futures::stream::iter(events).boxed(), i64::MAX).collect().await;
         assert_eq!(out.len(), 2, "{out:?}");
         let first = out[0].as_ref().unwrap();
         assert_eq!(first.iter().map(|v| v.fields.seq).collect::<Vec<_>>(), vec![1, 2]);
         assert!(matches!(&out[1], Err(StoreError::Database(m)) if m == "broken row"));
+    }
+
+    #[tokio::test]
+    async fn batches_end_at_their_last_sequence_number() {
+        let events: Vec<Result<AuditEvent, StoreError>> = (1..=5).map(|s| Ok(event(s))).collect();
+        let out: Vec<_> = batches_of(futures::stream::iter(events).boxed(), 3).collect().await;
+        let seqs: Vec<i64> = out.iter().flat_map(|b| b.as_ref().unwrap().iter().map(|v| v.fields.seq)).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
     }
 }

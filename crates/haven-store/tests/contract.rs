@@ -105,8 +105,15 @@ async fn the_trail_streams_in_batches_and_readers_may_stop_early(db: TestDb) {
         }
     }
     let later_us = start_us + 60_000_000;
-    let sizes: Vec<usize> = store.audit_batches(1).map_ok(|b| b.len()).try_collect().await.unwrap();
+    let sizes: Vec<usize> = store.audit_batches(1, i64::MAX).map_ok(|b| b.len()).try_collect().await.unwrap();
     assert_eq!(sizes.iter().sum::<usize>(), 2500);
+    let part: Vec<i64> = store
+        .audit_batches(100, 2200)
+        .map_ok(|b| b.iter().map(|v| v.fields.seq).collect::<Vec<_>>())
+        .try_concat()
+        .await
+        .unwrap();
+    assert_eq!(part, (100..=2200).collect::<Vec<_>>());
     let seqs: Vec<i64> = store.audit_events(1, i64::MIN).map_ok(|e| e.seq).try_collect().await.unwrap();
     assert_eq!(seqs, (1..=2500).collect::<Vec<_>>());
     let since: Vec<_> = store.audit_events(1, later_us).try_collect().await.unwrap();
@@ -155,8 +162,16 @@ async fn the_trail_reads_in_sequence_order_however_the_table_holds_it(db: TestDb
     let all = seqs(1).await.unwrap();
     let expected: Vec<i64> = [1, 2, 3, 4, 5].into_iter().chain(7..=60_000).collect();
     assert_eq!(all, expected);
-    let sizes: Vec<usize> = db.store.audit_batches(6).map_ok(|b| b.len()).try_collect().await.unwrap();
+    let sizes: Vec<usize> = db.store.audit_batches(6, i64::MAX).map_ok(|b| b.len()).try_collect().await.unwrap();
     assert_eq!(sizes.iter().sum::<usize>(), 60_000 - 6);
+    let part: Vec<i64> = db
+        .store
+        .audit_batches(1, 40_000)
+        .map_ok(|b| b.iter().map(|v| v.fields.seq).collect::<Vec<_>>())
+        .try_concat()
+        .await
+        .unwrap();
+    assert_eq!(part, expected[..expected.len() - 20_000]);
 }
 
 async fn failed_unit_rolls_back_change_and_event(db: TestDb) {

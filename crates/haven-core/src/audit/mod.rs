@@ -379,7 +379,7 @@ async fn verify_part(
     let mine: Vec<Checkpoint> =
         checkpoints.iter().filter(|c| c.seq >= from && (last || c.seq <= to)).cloned().collect();
     let good_before = checkpoints.iter().filter(|c| c.seq < from).map(|c| c.seq).max().unwrap_or(0);
-    let mut batches = store.audit_batches(from);
+    let mut batches = store.audit_batches(from, if last { i64::MAX } else { to });
     let mut verifier: Option<ChainVerifier> = None;
     let mut first_prev = None;
     'reading: while let Some(batch) = batches.next().await {
@@ -508,7 +508,7 @@ pub async fn verify_trail(
     let checkpoints = crate::read(store, |tx| Box::pin(async move { tx.audit_checkpoints().await })).await?;
     let mut verifier = ChainVerifier::new(public_key, checkpoints);
     if !verifier.is_done() {
-        let mut batches = store.audit_batches(1);
+        let mut batches = store.audit_batches(1, i64::MAX);
         let (mut seen, mut told): (u64, u64) = (0, 0);
         'reading: while let Some(batch) = batches.next().await {
             for event in batch?.iter() {

@@ -11,32 +11,32 @@ use haven_core::audit::AuditBatch;
 use sqlx::PgPool;
 
 use super::rows::{AUDIT_COLUMNS, Db, corrupt};
+use super::stream::Bounds;
 
 /// Events handed over to the verifier at a time.
 const BATCH: usize = 1024;
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 const COLUMNS: i16 = 10;
 
-/// The events from `from_seq` on (and at or after `since_us`), read by a task of their own.
-/// A reader that stops early (a verifier that found a problem) makes the next send fail; the
-/// task then closes its connection, which ends the server's COPY: the connection is taken out
-/// of the pool, so that no later request inherits the rest of it.
-pub(crate) fn batches(
-    pool: PgPool,
-    from_seq: i64,
-    since_us: i64,
-) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
+/// The events within `bounds`, read by a task of their own. A reader that stops early (a
+/// verifier that found a problem) is noticed at the next chunk; the task then closes its
+/// connection (never back to the pool mid-COPY), which ends the server's COPY; a COPY read to
+/// its end leaves its connection to the pool.
+pub(crate) fn batches(pool: PgPool, bounds: Bounds) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<AuditBatch, StoreError>>(4);
     tokio::spawn(async move {
         let mut batch = AuditBatch::with_capacity(BATCH);
-        // The whole trail (what verification reads) is first read as the table holds it, the
-        // cheapest read for the server: an append-only table holds it in sequence order, or
-        // nearly. Rows ahead of their turn wait; if the order is too far off, or a row is
-        // missing, the rest is read again in order, so the reader always gets what an ordered
-        // read would give. Anything else (exports from a time) is read in order at once.
-        let mut pass = (from_seq, since_us == i64::MIN);
+        // Without a time bound (what verification reads) the trail is first read as the table
+        // holds it, the cheapest read for the server: an append-only table holds it in sequence
+        // order, or nearly. Rows ahead of their turn wait; if the order is too far off, or a row
+        // is missing, the rest is read again in order, so the reader always gets what an ordered
+        // read gives. Exports from a time are read in order at once.
+        let mut pass = (bounds.from_seq, bounds.since_us == i64::MIN);
         loop {
-            match read(&pool, pass, since_us, &mut batch, &sender).await {
+            if sender.is_closed() {
+                return;
+            }
+            match read(&pool, pass, bounds, &mut batch, &sender).await {
                 Ok(Pass::Done) => break,
                 Ok(Pass::Reread(from)) => pass = (from, false),
                 Err(e) => {
@@ -63,38 +63,37 @@ enum Pass {
     Reread(i64),
 }
 
+/// One COPY: from `from_seq`, as stored or in order, within `bounds`' other limits.
 async fn read(
     pool: &PgPool,
     (from_seq, as_stored): (i64, bool),
-    since_us: i64,
+    bounds: Bounds,
     batch: &mut AuditBatch,
     sender: &tokio::sync::mpsc::Sender<Result<AuditBatch, StoreError>>,
 ) -> Result<Pass, StoreError> {
-    let mut conn = pool.acquire().await.db()?.detach();
     // COPY takes no parameters; the bounds are integers, formatted (no text reaches the SQL).
     let mut filter = Vec::new();
     if from_seq > 1 || !as_stored {
         filter.push(format!("seq >= {from_seq}"));
     }
-    if since_us != i64::MIN {
-        filter.push(format!("at_us >= {since_us}"));
+    if bounds.to_seq != i64::MAX {
+        filter.push(format!("seq <= {}", bounds.to_seq));
+    }
+    if bounds.since_us != i64::MIN {
+        filter.push(format!("at_us >= {}", bounds.since_us));
     }
     let filter = if filter.is_empty() { String::new() } else { format!(" WHERE {}", filter.join(" AND ")) };
     let order = if as_stored { "" } else { " ORDER BY seq" };
     let sql = format!("COPY (SELECT {AUDIT_COLUMNS} FROM audit_events{filter}{order}) TO STDOUT (FORMAT binary)");
     let mut parser = Rows { order: as_stored.then(|| InOrder::from(from_seq)), ..Rows::default() };
-    {
-        let mut chunks = conn.copy_out_raw(&sql).await.db()?;
-        while let Some(chunk) = chunks.next().await {
-            if let Some(from) = parser.feed(&chunk.db()?, batch)? {
-                return Ok(Pass::Reread(from)); // dropping the connection ends the COPY
-            }
-            if batch.len() >= BATCH
-                && sender.send(Ok(std::mem::replace(batch, AuditBatch::with_capacity(BATCH)))).await.is_err()
-            {
-                return Ok(Pass::Done); // the reader went away
-            }
-        }
+    let mut conn = pool.acquire().await.db()?;
+    let copied = copy(&mut conn, &sql, &mut parser, batch, sender).await;
+    if !matches!(copied, Ok(None)) {
+        // A COPY not read to its end: the connection is closed, never pooled mid-stream.
+        conn.close_on_drop();
+    }
+    if let Some(stopped) = copied? {
+        return Ok(stopped);
     }
     if !parser.ended {
         return Err(StoreError::Database("reading the audit trail: the COPY ended before its last row".into()));
@@ -102,24 +101,88 @@ async fn read(
     if let Some(waiting) = parser.order.as_ref().filter(|o| !o.ahead.is_empty()) {
         return Ok(Pass::Reread(waiting.next)); // a gap: the ordered read shows it where it is
     }
-    let _ = sqlx::Connection::close(conn).await;
     Ok(Pass::Done)
+}
+
+/// Run `sql` and feed what it sends to `parser`; `None` once read to its end, else why it stopped.
+async fn copy(
+    conn: &mut sqlx::PgConnection,
+    sql: &str,
+    parser: &mut Rows,
+    batch: &mut AuditBatch,
+    sender: &tokio::sync::mpsc::Sender<Result<AuditBatch, StoreError>>,
+) -> Result<Option<Pass>, StoreError> {
+    let mut chunks = conn.copy_out_raw(sql).await.db()?;
+    while let Some(chunk) = chunks.next().await {
+        if sender.is_closed() {
+            return Ok(Some(Pass::Done)); // the reader went away
+        }
+        if let Some(from) = parser.feed(&chunk.db()?, batch)? {
+            return Ok(Some(Pass::Reread(from)));
+        }
+        if batch.len() >= BATCH
+            && sender.send(Ok(std::mem::replace(batch, AuditBatch::with_capacity(BATCH)))).await.is_err()
+        {
+            return Ok(Some(Pass::Done));
+        }
+    }
+    Ok(None)
 }
 
 /// Rows that may arrive out of sequence order, put back in it.
 struct InOrder {
+    /// Where the read starts: rows before it are not the reader's (an ordered read leaves them out).
+    from: i64,
     next: i64,
-    /// Rows ahead of their turn, as they arrived.
+    /// Rows ahead of their turn, as they arrived, and their bytes in all.
     ahead: std::collections::BTreeMap<i64, Vec<u8>>,
+    ahead_bytes: usize,
 }
 
-/// At most this many rows wait for their turn (about 250 bytes each) before the rest is read
-/// again in order.
+/// At most this many rows, and bytes, wait for their turn before the rest is read again in order.
 const AHEAD: usize = 16_384;
+const AHEAD_BYTES: usize = 64 << 20;
 
 impl InOrder {
     fn from(seq: i64) -> Self {
-        InOrder { next: seq, ahead: Default::default() }
+        InOrder { from: seq, next: seq, ahead: Default::default(), ahead_bytes: 0 }
+    }
+
+    /// `row` (whose sequence number is `seq`) into `batch` in its turn, with the rows waiting for
+    /// it; `Some(seq)` to read again in order from `seq`.
+    fn take(
+        &mut self,
+        seq: i64,
+        row: &[u8],
+        fields: &Fields,
+        batch: &mut AuditBatch,
+    ) -> Result<Option<i64>, StoreError> {
+        if seq < self.from {
+            return Ok(None);
+        }
+        if seq < self.next || self.ahead.contains_key(&seq) {
+            // Only a dropped primary key lets a sequence number be stored twice.
+            return Err(corrupt("audit trail (a sequence number stored twice)"));
+        }
+        if seq > self.next {
+            if self.ahead.len() >= AHEAD || self.ahead_bytes + row.len() > AHEAD_BYTES {
+                return Ok(Some(self.next));
+            }
+            self.ahead_bytes += row.len();
+            self.ahead.insert(seq, row.to_vec());
+            return Ok(None);
+        }
+        push(batch, fields)?;
+        self.next = self.next.saturating_add(1);
+        while let Some(row) = self.ahead.remove(&self.next) {
+            self.ahead_bytes -= row.len();
+            match split(&row)? {
+                Step::Row(fields, _) => push(batch, &fields)?,
+                _ => return Err(corrupt("audit COPY")),
+            }
+            self.next = self.next.saturating_add(1);
+        }
+        Ok(None)
     }
 }
 
@@ -154,21 +217,10 @@ impl Rows {
                     match &mut self.order {
                         None => push(batch, &fields)?,
                         Some(order) => {
-                            let seq = number(fields[0])?;
-                            if seq == order.next {
-                                push(batch, &fields)?;
-                                order.next += 1;
-                                while let Some(row) = order.ahead.remove(&order.next) {
-                                    match split(&row)? {
-                                        Step::Row(fields, _) => push(batch, &fields)?,
-                                        _ => return Err(corrupt("audit COPY")),
-                                    }
-                                    order.next += 1;
-                                }
-                            } else if seq > order.next && order.ahead.len() < AHEAD {
-                                order.ahead.insert(seq, rest[..used].to_vec());
-                            } else {
-                                return Ok(Some(order.next));
+                            let again =
+                                order.take(number(fields[0])?, rest.get(..used).unwrap_or_default(), &fields, batch)?;
+                            if again.is_some() {
+                                return Ok(again);
                             }
                         }
                     }
@@ -207,8 +259,10 @@ fn header(data: &[u8]) -> Result<Option<usize>, StoreError> {
     if flags & 0xffff_0000 != 0 {
         return Err(corrupt("audit COPY (header flags this reader does not know)"));
     }
-    let extension = u32::from_be_bytes([fixed[15], fixed[16], fixed[17], fixed[18]]) as usize;
-    Ok((data.len() >= 19 + extension).then_some(19 + extension))
+    let extension = i32::from_be_bytes([fixed[15], fixed[16], fixed[17], fixed[18]]);
+    let end = usize::try_from(extension).ok().and_then(|n| n.checked_add(19));
+    let end = end.ok_or_else(|| corrupt("audit COPY (a header extension of negative length)"))?;
+    Ok((data.len() >= end).then_some(end))
 }
 
 /// One row's fields at the start of `data`, or the trailer, or more needed.
@@ -228,9 +282,10 @@ fn split(data: &[u8]) -> Result<Step<'_>, StoreError> {
         let length = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
         // Every column is NOT NULL: a null (-1) is as corrupt as any other negative length.
         let length = usize::try_from(length).map_err(|_| corrupt("audit event"))?;
-        let Some(value) = data.get(at + 4..at + 4 + length) else { return Ok(Step::More) };
+        let end = (at + 4).checked_add(length).ok_or_else(|| corrupt("audit event"))?;
+        let Some(value) = data.get(at + 4..end) else { return Ok(Step::More) };
         *field = value;
-        at += 4 + length;
+        at = end;
     }
     Ok(Step::Row(fields, at))
 }
@@ -316,8 +371,14 @@ mod tests {
         assert_eq!(seqs(&[2, 3, 1, 5, 4], 1), (vec![1, 2, 3, 4, 5], None, Some((6, 0))));
         // A gap: what follows it waits (the reader then reads again from the gap, in order).
         assert_eq!(seqs(&[1, 3, 4], 1), (vec![1], None, Some((2, 2))));
-        // A row behind its turn (it cannot be put back): read again from where the order is.
-        assert_eq!(seqs(&[5, 6, 4], 5), (vec![5, 6], Some(7), Some((7, 0))));
+        // A row before the read's start is not the reader's, as in an ordered read.
+        assert_eq!(seqs(&[5, 6, 4, 7], 5), (vec![5, 6, 7], None, Some((8, 0))));
+        // A sequence number twice (a dropped primary key): corrupt, not hidden.
+        for twice in [&[1, 2, 2][..], &[1, 3, 3], &[2, 1, 1]] {
+            let rows: Vec<_> = twice.iter().map(|&s| (s, ["a", "b", "c", "d", "e", "f"], [1; 32])).collect();
+            let mut parser = Rows { order: Some(InOrder::from(1)), ..Rows::default() };
+            assert!(parser.feed(&copy_of(&rows), &mut AuditBatch::default()).is_err(), "{twice:?}");
+        }
         // More rows ahead than may wait.
         let far: Vec<i64> = (2..=AHEAD as i64 + 2).collect();
         let (got, again, _) = seqs(&far, 1);

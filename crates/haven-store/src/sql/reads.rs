@@ -126,10 +126,14 @@ impl Store for SqlStore {
         sqlx::query("SELECT 1").fetch_one(&self.read).await.db().map(|_| ())
     }
 
-    fn audit_batches(&self, from_seq: i64) -> BoxStream<'_, Result<haven_core::audit::AuditBatch, StoreError>> {
+    fn audit_batches(
+        &self,
+        from_seq: i64,
+        to_seq: i64,
+    ) -> BoxStream<'_, Result<haven_core::audit::AuditBatch, StoreError>> {
         match &self.stream {
-            Some(stream) => stream.audit_batches(from_seq),
-            None => haven_core::store::batches_of(self.audit_events(from_seq, i64::MIN)),
+            Some(stream) => stream.audit_batches(from_seq, to_seq),
+            None => haven_core::store::batches_of(self.audit_events(from_seq, i64::MIN), to_seq),
         }
     }
 

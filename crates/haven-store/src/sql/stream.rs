@@ -25,6 +25,14 @@ pub(crate) enum Streamer {
     Postgres(PgPool),
 }
 
+/// Which events a read returns: `from_seq..=to_seq`, at or after `since_us`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    pub from_seq: i64,
+    pub to_seq: i64,
+    pub since_us: i64,
+}
+
 /// Events handed over from the reading thread at a time.
 const BATCH: usize = 1024;
 
@@ -37,25 +45,27 @@ impl Streamer {
                 Streamer::Sqlite(options.get_filename().to_path_buf())
             }
             Dialect::Postgres => {
-                let options = PgConnectOptions::from_str(url).db()?;
+                // A sequential scan that joins one already running starts mid-table, which would
+                // defeat reading the trail in its stored order (pg_copy.rs).
+                let options = PgConnectOptions::from_str(url).db()?.options([("synchronize_seqscans", "off")]);
                 Streamer::Postgres(PgPoolOptions::new().max_connections(4).connect_lazy_with(options))
             }
         })
     }
 
     pub(crate) fn audit_events(&self, from_seq: i64, since_us: i64) -> BoxStream<'_, Result<AuditEvent, StoreError>> {
-        events_of(self.batches(from_seq, since_us))
+        events_of(self.batches(Bounds { from_seq, to_seq: i64::MAX, since_us }))
     }
 
-    /// The events from `from_seq` on, packed as the reader reads them.
-    pub(crate) fn audit_batches(&self, from_seq: i64) -> BoxStream<'_, Result<AuditBatch, StoreError>> {
-        self.batches(from_seq, i64::MIN)
+    /// The events `from_seq..=to_seq`, packed as the reader reads them.
+    pub(crate) fn audit_batches(&self, from_seq: i64, to_seq: i64) -> BoxStream<'_, Result<AuditBatch, StoreError>> {
+        self.batches(Bounds { from_seq, to_seq, since_us: i64::MIN })
     }
 
-    fn batches(&self, from_seq: i64, since_us: i64) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
+    fn batches(&self, bounds: Bounds) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
         match self {
-            Streamer::Sqlite(path) => sqlite_batches(path.clone(), from_seq, since_us),
-            Streamer::Postgres(pool) => super::pg_copy::batches(pool.clone(), from_seq, since_us),
+            Streamer::Sqlite(path) => sqlite_batches(path.clone(), bounds),
+            Streamer::Postgres(pool) => super::pg_copy::batches(pool.clone(), bounds),
         }
     }
 
@@ -84,14 +94,10 @@ fn events_of(
 /// The trail from the SQLite file at `path`, read only by rusqlite in a blocking thread that
 /// sends events in batches. A reader that stops early (a verifier that found a problem) makes
 /// the next send fail, and the thread ends, closing its connection.
-fn sqlite_batches(
-    path: std::path::PathBuf,
-    from_seq: i64,
-    since_us: i64,
-) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
+fn sqlite_batches(path: std::path::PathBuf, bounds: Bounds) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<AuditBatch, StoreError>>(4);
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = read_sqlite(&path, from_seq, since_us, &sender) {
+        if let Err(e) = read_sqlite(&path, bounds, &sender) {
             let _ = sender.blocking_send(Err(e));
         }
     });
@@ -100,8 +106,7 @@ fn sqlite_batches(
 
 fn read_sqlite(
     path: &std::path::Path,
-    from_seq: i64,
-    since_us: i64,
+    Bounds { from_seq, to_seq, since_us }: Bounds,
     sender: &tokio::sync::mpsc::Sender<Result<AuditBatch, StoreError>>,
 ) -> Result<(), StoreError> {
     use rusqlite::OpenFlags;
@@ -110,9 +115,11 @@ fn read_sqlite(
     let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(failed)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(failed)?;
     let mut statement = conn
-        .prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq >= ?1 AND at_us >= ?2 ORDER BY seq"))
+        .prepare(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq >= ?1 AND seq <= ?2 AND at_us >= ?3 ORDER BY seq"
+        ))
         .map_err(failed)?;
-    let mut rows = statement.query([from_seq, since_us]).map_err(failed)?;
+    let mut rows = statement.query([from_seq, to_seq, since_us]).map_err(failed)?;
     let mut batch = AuditBatch::with_capacity(BATCH);
     while let Some(row) = rows.next().map_err(failed)? {
         let text = |i: usize| -> Result<&str, StoreError> {
