@@ -35,9 +35,27 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::WebError;
 
-/// What the web layer needs from the rest of Haven.
+/// What the web layer needs from the rest of Haven, shared by every request. One `Arc`: axum
+/// clones the state for each layer and handler a request passes, and with a field each that was
+/// a dozen atomic counts bounced between the cores, per clone and per drop (a tenth of the
+/// package index's CPU time in a profile under load: docs/benchmarks.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl From<AppParts> for AppState {
+    fn from(parts: AppParts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+pub struct AppParts {
     /// Time for what pages show (lockouts' ends), and randomness for CSRF tokens; everything
     /// else goes through the use cases below.
     pub clock: Arc<dyn Clock>,

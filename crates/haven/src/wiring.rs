@@ -21,7 +21,7 @@ use haven_core::workspaces::sessions::{SessionBackend, Sessions, SessionsConfig,
 use haven_core::{Clock, CoreError, Rng, Store};
 use haven_crypto::signing::SigningKey;
 use haven_web::metrics::Metrics;
-use haven_web::{AppState, WebConfig};
+use haven_web::{AppParts, AppState, WebConfig};
 
 /// Every port's adapter.
 #[derive(Clone)]
@@ -168,7 +168,7 @@ impl Adapters {
             settings.jobs,
             settings.drives,
         ));
-        Ok(AppState {
+        Ok(AppState::from(AppParts {
             clock: self.clock.clone(),
             rng: self.rng.clone(),
             metrics: Arc::new(Metrics::new()),
@@ -181,6 +181,6 @@ impl Adapters {
             sessions,
             packages: Arc::new(self.packages(settings.packages, &settings.public_url, fresh)),
             service: Arc::new(self.service()),
-        })
+        }))
     }
 }
