@@ -197,7 +197,7 @@ pub enum Decision {
     Refused(String),
 }
 
-const DAY_US: i64 = 86_400 * 1_000_000;
+pub const DAY_US: i64 = 86_400 * 1_000_000;
 
 /// The alternatives a licence field offers (`MIT | GPL-2`, `MIT OR Apache-2.0`), without CRAN's
 /// `+ file LICENSE` pointer.

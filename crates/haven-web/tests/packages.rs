@@ -140,8 +140,14 @@ async fn pypi_pages_follow_the_policy_and_the_accept_header() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.text().contains("uploaded 2 day(s) ago; the cooldown is 7 days"), "{}", r.text());
 
+    // 2.0's cooldown ends five days from now: a second before, it is still refused; a second
+    // after, it is served (a page filtered a moment ago is not served past a cooldown's end).
+    app.clock.advance(time::Duration::days(5) - time::Duration::seconds(1));
+    assert_eq!(filenames(&get(&app, "/pypi/simple/demo-pkg/").await.json()).len(), 2);
+    app.clock.advance(time::Duration::seconds(2));
+    assert_eq!(filenames(&get(&app, "/pypi/simple/demo-pkg/").await.json()).len(), 3);
     // Six days later 2.0 has aged, 3.0 (six days old) not yet; a waiver lets 3.x through.
-    app.clock.advance(time::Duration::days(6));
+    app.clock.advance(time::Duration::days(1) - time::Duration::seconds(1));
     assert_eq!(filenames(&get(&app, "/pypi/simple/demo-pkg/").await.json()).len(), 3);
     allow(&app, Ecosystem::Pypi, "demo-pkg", Some(">=3"), true).await;
     assert_eq!(filenames(&get(&app, "/pypi/simple/demo-pkg/").await.json()).len(), 4);

@@ -1,9 +1,9 @@
 //! PyPI: project pages filtered by the policy, and their files and core metadata.
 
 use crate::caller::Caller;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
-use haven_packages::policy::{Candidate, Decision, Ecosystem, Mode, Policy, RuleKind};
+use haven_packages::policy::{Candidate, DAY_US, Decision, Ecosystem, Mode, Policy, RuleKind};
 use haven_packages::pypi::{self, FileEntry, ProjectPage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -12,10 +12,26 @@ use super::fetch::{Download, Expected, FileRequest};
 use super::ports::fetch_all;
 use super::{PackageError, Packages, UpstreamError};
 
+/// How long a filtered page is served again at most without deciding anew.
+const SERVED_FOR_US: i64 = 60_000_000;
+
 const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1";
 
 pub struct UpstreamPage {
     pub page: ProjectPage,
+    /// What was last served of it, kept with the page (so as long as it, within the same cache
+    /// bound): most requests are for pages already filtered by the same policy.
+    served: Mutex<Option<Served>>,
+}
+
+/// A served page and what it was decided on: the policy (weakly: a replaced policy is not kept
+/// alive, and its allocation is not reused while this is held) and the time until which no
+/// file's cooldown ends (the only decision that time changes: files only become allowed), at
+/// most a minute (refusals say how many days old a file is).
+struct Served {
+    policy: Weak<Policy>,
+    until_us: i64,
+    page: Arc<ServedPage>,
 }
 
 /// A project page as Haven serves it: only the files the policy allows, and why the others
@@ -23,6 +39,29 @@ pub struct UpstreamPage {
 pub struct ServedPage {
     pub page: ProjectPage,
     pub refused: Vec<(String, String)>,
+    /// The page in the formats it was served in, rendered once by whoever serves it.
+    pub rendered: Rendered,
+}
+
+/// Renderings by content type, each made once.
+#[derive(Default)]
+pub struct Rendered(Mutex<Vec<(&'static str, bytes::Bytes)>>);
+
+impl Rendered {
+    pub fn get_or(&self, content_type: &'static str, render: impl FnOnce() -> bytes::Bytes) -> bytes::Bytes {
+        if let Ok(done) = self.0.lock()
+            && let Some((_, body)) = done.iter().find(|(t, _)| *t == content_type)
+        {
+            return body.clone();
+        }
+        let body = render();
+        if let Ok(mut done) = self.0.lock()
+            && !done.iter().any(|(t, _)| *t == content_type)
+        {
+            done.push((content_type, body.clone()));
+        }
+        body
+    }
 }
 
 pub fn upload_time_us(t: &str) -> Option<i64> {
@@ -79,13 +118,14 @@ impl Packages {
         };
         let page = parsed
             .map_err(|e| PackageError::BadUpstream(format!("The upstream's page for {name} was refused: {e}")))?;
-        let page = Arc::new(UpstreamPage { page });
-        self.remember(&self.pypi_pages, name, bytes.len(), page.clone());
+        let page = Arc::new(UpstreamPage { page, served: Mutex::new(None) });
+        // Counted twice: the page, and what is served of it (kept with it).
+        self.remember(&self.pypi_pages, name, bytes.len().saturating_mul(2), page.clone());
         Ok(page)
     }
 
     /// The page for `requested` (any spelling; the caller redirects to the normalised one).
-    pub(crate) async fn pypi_served(&self, requested: &str) -> Result<ServedPage, PackageError> {
+    pub(crate) async fn pypi_served(&self, requested: &str) -> Result<Arc<ServedPage>, PackageError> {
         let name = pypi::normalize(requested)
             .map_err(|_| PackageError::NotFound(format!("{requested:?} is not a valid project name.")))?;
         let policy = self.policy(Ecosystem::Pypi, Some(&name)).await?;
@@ -94,20 +134,27 @@ impl Packages {
         }
         let upstream = self.pypi_upstream(&name).await?;
         let now = self.now_us();
+        if let Ok(last) = upstream.served.lock()
+            && let Some(last) = last.as_ref()
+            && now < last.until_us
+            && Weak::ptr_eq(&last.policy, &Arc::downgrade(&policy))
+        {
+            return Ok(last.page.clone());
+        }
         let mut page = upstream.page.clone();
         let mut refused = Vec::new();
+        let cooldown_us = i64::from(policy.min_age_days).saturating_mul(DAY_US);
+        let mut until_us = now.saturating_add(SERVED_FOR_US);
         page.files.retain_mut(|f| {
+            let uploaded_us = f.upload_time.as_deref().and_then(upload_time_us);
+            if let Some(at) = uploaded_us
+                && at.saturating_add(cooldown_us) > now
+            {
+                until_us = until_us.min(at.saturating_add(cooldown_us));
+            }
             let decision = match pypi::filename_version(&f.filename) {
                 None => Decision::Refused(format!("{}: no version in the file name", f.filename)),
-                Some(version) => policy.decide(
-                    &Candidate {
-                        name: &name,
-                        version,
-                        uploaded_us: f.upload_time.as_deref().and_then(upload_time_us),
-                        size: f.size,
-                    },
-                    now,
-                ),
+                Some(version) => policy.decide(&Candidate { name: &name, version, uploaded_us, size: f.size }, now),
             };
             // Core metadata is only offered when its hash lets Haven verify it.
             if matches!(f.core_metadata, Some(None)) {
@@ -137,7 +184,11 @@ impl Packages {
             }
         }
         page.versions = versions;
-        Ok(ServedPage { page, refused })
+        let served = Arc::new(ServedPage { page, refused, rendered: Rendered::default() });
+        if let Ok(mut last) = upstream.served.lock() {
+            *last = Some(Served { policy: Arc::downgrade(&policy), until_us, page: served.clone() });
+        }
+        Ok(served)
     }
 
     async fn pypi_entry(&self, project: &str, filename: &str) -> Result<(String, FileEntry), PackageError> {

@@ -3,6 +3,7 @@
 //! the files are served by `pypi`, `cran` and `conda` with the same check.
 
 use haven_packages::policy::{Ecosystem, RuleKind};
+use std::sync::Arc;
 
 use super::conda::ServedRepodata;
 use super::cran::ServedIndex;
@@ -36,7 +37,7 @@ impl Packages {
     }
 
     /// The PyPI page for `requested` (any spelling; the caller redirects to the normalised one).
-    pub async fn pypi_project(&self, who: &Caller, requested: &str) -> Result<ServedPage, PackageError> {
+    pub async fn pypi_project(&self, who: &Caller, requested: &str) -> Result<Arc<ServedPage>, PackageError> {
         self.may_read(who)?;
         self.pypi_served(requested).await
     }

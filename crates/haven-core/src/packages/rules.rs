@@ -226,9 +226,9 @@ impl Packages {
                             rows.push((f.filename.clone(), None));
                         }
                     }
-                    for (f, why) in served.refused {
-                        if wanted(&version_of(&f)) {
-                            rows.push((f, Some(why)));
+                    for (f, why) in &served.refused {
+                        if wanted(&version_of(f)) {
+                            rows.push((f.clone(), Some(why.clone())));
                         }
                     }
                 }

@@ -21,9 +21,13 @@ fn format_of(headers: &HeaderMap) -> Result<Format, Box<Response>> {
     })
 }
 
-fn page(format: Format, json: String, html: String) -> Response {
-    let body = if format == Format::Json { json } else { html };
-    let mut r = index_response(format.content_type(), body);
+/// The page in `format`, rendered only in that one.
+fn page(format: Format, json: impl FnOnce() -> String, html: impl FnOnce() -> String) -> Response {
+    let body = if format == Format::Json { json() } else { html() };
+    with_vary(index_response(format.content_type(), body))
+}
+
+fn with_vary(mut r: Response) -> Response {
     r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
     r
 }
@@ -42,7 +46,7 @@ pub async fn index(State(state): State<AppState>, reader: Reader, headers: Heade
         Ok(n) => n,
         Err(e) => return package_error(e),
     };
-    page(format, render::index_json(&names), render::index_html(&names))
+    page(format, || render::index_json(&names), || render::index_html(&names))
 }
 
 pub async fn project_redirect(Path(project): Path<String>, _: Reader) -> Response {
@@ -69,8 +73,17 @@ pub async fn project(
     }
     match state.packages.pypi_project(&reader.0, &project).await {
         Ok(served) => {
-            let url = |f: &FileEntry| format!("../../files/{}/{}", served.page.name, f.filename);
-            page(format, render::project_json(&served.page, &url), render::project_html(&served.page, &url))
+            // Rendered once per served page (which core keeps while the policy and the upstream
+            // page stay the same), not per request.
+            let body = served.rendered.get_or(format.content_type(), || {
+                let url = |f: &FileEntry| format!("../../files/{}/{}", served.page.name, f.filename);
+                let text = match format {
+                    Format::Json => render::project_json(&served.page, &url),
+                    _ => render::project_html(&served.page, &url),
+                };
+                text.into()
+            });
+            with_vary(index_response(format.content_type(), body))
         }
         Err(e) => package_error(e),
     }
