@@ -30,6 +30,8 @@ pub struct UpstreamPage {
 /// most a minute (refusals say how many days old a file is).
 struct Served {
     policy: Weak<Policy>,
+    /// Decided at `from_us`, for times up to `until_us` (a clock stepped back misses).
+    from_us: i64,
     until_us: i64,
     page: Arc<ServedPage>,
 }
@@ -43,22 +45,22 @@ pub struct ServedPage {
     pub rendered: Rendered,
 }
 
-/// Renderings by content type, each made once.
+/// Renderings by format (the caller's few names, such as "json" and "html"), each made once.
 #[derive(Default)]
 pub struct Rendered(Mutex<Vec<(&'static str, bytes::Bytes)>>);
 
 impl Rendered {
-    pub fn get_or(&self, content_type: &'static str, render: impl FnOnce() -> bytes::Bytes) -> bytes::Bytes {
+    pub fn get_or(&self, format: &'static str, render: impl FnOnce() -> bytes::Bytes) -> bytes::Bytes {
         if let Ok(done) = self.0.lock()
-            && let Some((_, body)) = done.iter().find(|(t, _)| *t == content_type)
+            && let Some((_, body)) = done.iter().find(|(f, _)| *f == format)
         {
             return body.clone();
         }
         let body = render();
         if let Ok(mut done) = self.0.lock()
-            && !done.iter().any(|(t, _)| *t == content_type)
+            && !done.iter().any(|(f, _)| *f == format)
         {
-            done.push((content_type, body.clone()));
+            done.push((format, body.clone()));
         }
         body
     }
@@ -119,8 +121,8 @@ impl Packages {
         let page = parsed
             .map_err(|e| PackageError::BadUpstream(format!("The upstream's page for {name} was refused: {e}")))?;
         let page = Arc::new(UpstreamPage { page, served: Mutex::new(None) });
-        // Counted twice: the page, and what is served of it (kept with it).
-        self.remember(&self.pypi_pages, name, bytes.len().saturating_mul(2), page.clone());
+        // Counted four times: the page, what is served of it (kept with it) and its two renderings.
+        self.remember(&self.pypi_pages, name, bytes.len().saturating_mul(4), page.clone());
         Ok(page)
     }
 
@@ -136,8 +138,8 @@ impl Packages {
         let now = self.now_us();
         if let Ok(last) = upstream.served.lock()
             && let Some(last) = last.as_ref()
-            && now < last.until_us
-            && Weak::ptr_eq(&last.policy, &Arc::downgrade(&policy))
+            && (last.from_us..last.until_us).contains(&now)
+            && std::ptr::eq(last.policy.as_ptr(), Arc::as_ptr(&policy))
         {
             return Ok(last.page.clone());
         }
@@ -186,7 +188,7 @@ impl Packages {
         page.versions = versions;
         let served = Arc::new(ServedPage { page, refused, rendered: Rendered::default() });
         if let Ok(mut last) = upstream.served.lock() {
-            *last = Some(Served { policy: Arc::downgrade(&policy), until_us, page: served.clone() });
+            *last = Some(Served { policy: Arc::downgrade(&policy), from_us: now, until_us, page: served.clone() });
         }
         Ok(served)
     }

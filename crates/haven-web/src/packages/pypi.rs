@@ -75,7 +75,8 @@ pub async fn project(
         Ok(served) => {
             // Rendered once per served page (which core keeps while the policy and the upstream
             // page stay the same), not per request.
-            let body = served.rendered.get_or(format.content_type(), || {
+            let rendering = if format == Format::Json { "json" } else { "html" };
+            let body = served.rendered.get_or(rendering, || {
                 let url = |f: &FileEntry| format!("../../files/{}/{}", served.page.name, f.filename);
                 let text = match format {
                     Format::Json => render::project_json(&served.page, &url),
