@@ -392,6 +392,7 @@ impl LocalBackend {
             program: slurm.bridge.clone(),
             application,
             repository,
+            haven_key: slurm.haven_key,
         })
     }
 
@@ -771,10 +772,7 @@ impl SessionBackend for LocalBackend {
             ended: ended_rx,
             web: socket.map(|path| match &slurm_job {
                 None => WebEndpoint::Unix { path, uid: l.identity.uid, gid: l.identity.gid },
-                Some(_) => WebEndpoint::Bridged {
-                    endpoint: run_dir.join(crate::slurm::BRIDGE_ENDPOINT),
-                    secret: run_dir.join(crate::slurm::BRIDGE_SECRET),
-                },
+                Some(_) => WebEndpoint::Bridged { endpoint: run_dir.join(crate::slurm::BRIDGE_ENDPOINT) },
             }),
         });
         self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(l.id.clone(), running.clone());

@@ -29,11 +29,15 @@ pub struct Slurm {
     pub applications: bool,
     /// Haven's own program, at the same path on the compute nodes.
     pub bridge: PathBuf,
+    /// The SHA-256 of the certificate with which this Haven proves itself to its bridges (its
+    /// key never leaves Haven's memory: `haven_web::reach::haven_key`).
+    pub haven_key: [u8; 32],
 }
 
-/// In a session's run directory: the secret Haven sends first on each connection to its bridge
-/// (written by Haven), and where the bridge listens (written by the bridge once it does).
-pub const BRIDGE_SECRET: &str = "bridge-secret";
+/// In a session's run directory: the SHA-256 of the certificate of the Haven that started it, the
+/// only client its bridge accepts (written by Haven; no secret), and where the bridge listens
+/// (written by the bridge once it does).
+pub const BRIDGE_HAVEN: &str = "bridge-haven";
 pub const BRIDGE_ENDPOINT: &str = "bridge-endpoint";
 /// The package repository's socket in a run directory (`/run/haven/repository.sock` inside).
 pub const REPOSITORY_SOCKET: &str = "repository.sock";
@@ -47,18 +51,16 @@ pub struct Bridging {
     pub application: Option<PathBuf>,
     /// Whether the repository socket is made for the sandbox.
     pub repository: bool,
+    /// [`Slurm::haven_key`].
+    pub haven_key: [u8; 32],
 }
 
-/// The lines that start the bridge, outside the sandbox and before it, with a new secret for
-/// Haven's connections (written into `run_dir`), then wait (10 s at most) until it listens (its
-/// repository socket is made by then, which the sandbox looks for once, as it starts): a
+/// The lines that start the bridge, outside the sandbox and before it, told which Haven to accept
+/// (its certificate's SHA-256, written into `run_dir`), then wait (10 s at most) until it listens
+/// (its repository socket is made by then, which the sandbox looks for once, as it starts): a
 /// bridge that failed ends the job, saying so.
 fn bridge_lines(run_dir: &Path, b: &Bridging, (uid, gid): (u32, u32)) -> std::io::Result<Vec<u8>> {
-    let secret = zeroize::Zeroizing::new(
-        haven_crypto::rng::random_array::<32>(&haven_crypto::SystemRng::new())
-            .map_err(|e| std::io::Error::other(e.to_string()))?,
-    );
-    private(&run_dir.join(BRIDGE_SECRET), secret.as_slice())?;
+    private(&run_dir.join(BRIDGE_HAVEN), format!("{}\n", hex::encode(b.haven_key)).as_bytes())?;
     // env would take a program path with `=` for a variable.
     if b.program.as_os_str().as_bytes().contains(&b'=') || !b.program.is_absolute() {
         return Err(std::io::Error::other("Haven's program must be at an absolute path without '='"));

@@ -214,7 +214,7 @@ async fn forward(state: &AppState, node: &NodeRecord, base: &str, mut request: R
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| "its recorded certificate fingerprint is malformed".to_string())?;
-    let stream = tokio::time::timeout(CONNECT_WITHIN, connect(&host, port, pin))
+    let stream = tokio::time::timeout(CONNECT_WITHIN, connect(&host, port, pin, None))
         .await
         .map_err(|_| format!("no answer within {} s", CONNECT_WITHIN.as_secs()))??;
     let (mut sender, connection) =
@@ -260,20 +260,28 @@ async fn forward(state: &AppState, node: &NodeRecord, base: &str, mut request: R
 }
 
 /// TLS over TCP to `host:port`, accepting only the certificate whose SHA-256 is `pin` (another
-/// node; a session's bridge on a compute node, [`crate::reach`]).
+/// node; a session's bridge on a compute node, [`crate::reach`], which Haven proves itself to
+/// with `client`).
 pub(crate) async fn connect(
     host: &str,
     port: u16,
     pin: [u8; 32],
+    client: Option<&crate::reach::HavenKey>,
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Pinned { sha256: pin, algorithms: provider.signature_verification_algorithms };
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let mut config = match client {
+        Some(key) => {
+            let (chain, key) = key.identity();
+            config.with_client_auth_cert(chain, key).map_err(|e| format!("TLS: {e}"))?
+        }
+        None => config.with_no_client_auth(),
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = ServerName::try_from(host.to_string()).map_err(|_| format!("{host} is not a host name"))?;
     let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("{host}:{port}: {e}"))?;

@@ -781,6 +781,7 @@ async fn batch_jobs_run_on_slurm_in_the_sandbox() {
         terminals: true,
         applications: false,
         bridge,
+        haven_key: haven_web::reach::haven_key().unwrap().fingerprint,
     };
     let w = world_from(TestApp::builder().slurm(slurm)).await;
     member(&w, "rita").await;

@@ -7,8 +7,10 @@
 //! - TLS with a key the bridge makes as it starts (it never leaves its memory); Haven accepts
 //!   exactly that certificate, whose SHA-256 the bridge writes beside its address into the
 //!   session's run directory (root's alone, on storage the nodes share);
-//! - the connection's first 32 bytes must be the secret Haven wrote there for this session
-//!   (compared in constant time): anyone else on the cluster's network is closed on;
+//! - and Haven proves itself in the same handshake, with a key that never leaves Haven's memory:
+//!   the bridge accepts only the certificate whose SHA-256 Haven wrote into the run directory
+//!   for it. Nothing on the shared storage is a secret: reading it lets nobody in, and anyone
+//!   else on the cluster's network fails the handshake;
 //! - the socket is opened as Haven opens a local session's: not through a link, a socket of
 //!   the session's own, whose listening process has the session's identities; one byte tells
 //!   Haven whether it was, and then the bytes flow both ways.
@@ -27,15 +29,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use haven_sandbox::slurm::{BRIDGE_ENDPOINT, BRIDGE_SECRET};
+use haven_sandbox::slurm::{BRIDGE_ENDPOINT, BRIDGE_HAVEN};
 use haven_web::reach::{
-    APPLICATION, CARRIER, GO, NOT_YET, REACHED, SECRET_BYTES, Unreachable, WRONG_PEER, connect_unix, open_bridge,
+    APPLICATION, CARRIER, GO, NOT_YET, REACHED, Unreachable, WRONG_PEER, connect_unix, open_bridge,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use zeroize::Zeroizing;
 
-/// How long a connection has to finish TLS and send the secret (Haven takes milliseconds).
+/// How long a connection has to finish TLS and say what it is for (Haven takes milliseconds).
 const OPENING_WITHIN: Duration = Duration::from_secs(3);
 /// Connections still opening at once: anyone on the cluster's network can open one, so they
 /// are counted apart from Haven's, which hold the others.
@@ -70,13 +75,12 @@ impl Bridge {
         // in case it went before this was said.
         let started_by = rustix::process::getppid();
         let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
-        let secret = Zeroizing::new(
-            std::fs::read(self.run_dir.join(BRIDGE_SECRET))
-                .with_context(|| format!("the session's secret in {}", self.run_dir.display()))?,
-        );
-        if secret.len() != SECRET_BYTES {
-            return Err(anyhow!("the session's secret is not {SECRET_BYTES} bytes"));
-        }
+        let haven = std::fs::read_to_string(self.run_dir.join(BRIDGE_HAVEN))
+            .with_context(|| format!("which Haven to accept, in {}", self.run_dir.display()))?;
+        let haven: [u8; 32] = hex::decode(haven.trim())
+            .ok()
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(|| anyhow!("{BRIDGE_HAVEN} is not a SHA-256 in hex"))?;
         let key = rcgen::KeyPair::generate().context("a key for the bridge")?;
         let cert = rcgen::CertificateParams::new(vec!["haven-session-bridge".to_string()])
             .context("the bridge's certificate")?
@@ -86,10 +90,11 @@ impl Bridge {
         let fingerprint = hex::encode(haven_crypto::sha256(der.as_ref()));
         let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let only_haven = OnlyHaven { sha256: haven, algorithms: provider.signature_verification_algorithms };
         let tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .context("TLS protocol versions")?
-            .with_no_client_auth()
+            .with_client_cert_verifier(Arc::new(only_haven))
             .with_single_cert(vec![der], private)
             .context("the bridge's TLS")?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
@@ -126,23 +131,22 @@ impl Bridge {
                         continue;
                     };
                     let Ok(opening) = opening.clone().try_acquire_owned() else { continue };
-                    let (acceptor, this, secret, idle, permits) =
-                        (acceptor.clone(), this.clone(), secret.clone(), idle.clone(), permits.clone());
+                    let (acceptor, this, idle, permits) =
+                        (acceptor.clone(), this.clone(), idle.clone(), permits.clone());
                     tokio::spawn(async move {
-                        this.relay(acceptor, tcp, &secret, idle, opening, permits).await;
+                        this.relay(acceptor, tcp, idle, opening, permits).await;
                     });
                 }
             }
         }
     }
 
-    /// One connection: TLS, Haven's secret, what it is for; then both ways to the application's
-    /// socket, or kept as a carrier for the repository.
+    /// One connection: TLS in which Haven proved itself, what it is for; then both ways to the
+    /// application's socket, or kept as a carrier for the repository.
     async fn relay(
         &self,
         acceptor: tokio_rustls::TlsAcceptor,
         tcp: tokio::net::TcpStream,
-        secret: &[u8],
         idle: tokio::sync::mpsc::Sender<Carrier>,
         opening: tokio::sync::OwnedSemaphorePermit,
         permits: Arc<tokio::sync::Semaphore>,
@@ -153,22 +157,27 @@ impl Bridge {
         let _ = rustix::net::sockopt::set_tcp_keepidle(&tcp, Duration::from_secs(30));
         let _ = rustix::net::sockopt::set_tcp_keepintvl(&tcp, Duration::from_secs(30));
         let handshake = async {
-            let mut tls = acceptor.accept(tcp).await.ok()?;
-            let mut said = Zeroizing::new([0u8; SECRET_BYTES + 1]);
-            tls.read_exact(&mut said[..]).await.ok()?;
-            Some((tls, said))
+            let mut tls = match acceptor.accept(tcp).await {
+                Ok(tls) => tls,
+                Err(e) => {
+                    let not_haven = e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()).is_some_and(|e| {
+                        matches!(e, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+                    });
+                    // Said once: what the bridge prints is the session's log its owner reads.
+                    if not_haven && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!("a connection to the session's bridge was not Haven's; closed (said once)");
+                    }
+                    return None;
+                }
+            };
+            let mut purpose = [0u8];
+            tls.read_exact(&mut purpose).await.ok()?;
+            Some((tls, purpose[0]))
         };
-        let Ok(Some((mut tls, said))) = tokio::time::timeout(OPENING_WITHIN, handshake).await else { return };
-        if !haven_crypto::ct_eq(&said[..SECRET_BYTES], secret) {
-            // Said once: what the bridge prints is the session's log its owner reads.
-            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::warn!("a connection to the session's bridge did not send Haven's secret; closed (said once)");
-            }
-            return;
-        }
+        let Ok(Some((mut tls, purpose))) = tokio::time::timeout(OPENING_WITHIN, handshake).await else { return };
         drop(opening);
         let Ok(_permit) = permits.try_acquire_owned() else { return };
-        match said[SECRET_BYTES] {
+        match purpose {
             APPLICATION => {}
             // More waiting than wanted: this one is closed, and Haven opens it again later.
             CARRIER if self.repository => {
@@ -195,7 +204,7 @@ impl Bridge {
     }
 }
 
-/// Whether a connection without the secret was reported.
+/// Whether a connection that was not Haven's was reported.
 static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A port on every address of the node, IPv4 and IPv6 alike (whatever the host's default for
@@ -249,18 +258,17 @@ async fn repository(listener: tokio::net::UnixListener, waiting: tokio::sync::mp
 /// always waiting at its bridge; each, once told to go, served by `gate` as a connection from
 /// the session's socket. Until dropped (the session's end).
 pub async fn carry(gate: Arc<crate::gate::RepositoryGate>, run_dir: PathBuf, session: String) {
-    let (endpoint, secret) = (run_dir.join(BRIDGE_ENDPOINT), run_dir.join(BRIDGE_SECRET));
+    let endpoint = run_dir.join(BRIDGE_ENDPOINT);
     let permits = Arc::new(tokio::sync::Semaphore::new(REPOSITORY_CONNECTIONS));
     let mut keepers = tokio::task::JoinSet::new();
     for _ in 0..IDLE_CARRIERS {
-        let (gate, endpoint, secret, session, permits) =
-            (gate.clone(), endpoint.clone(), secret.clone(), session.clone(), permits.clone());
+        let (gate, endpoint, session, permits) = (gate.clone(), endpoint.clone(), session.clone(), permits.clone());
         keepers.spawn(async move {
             let mut pause = Duration::from_millis(200);
             loop {
                 let Ok(permit) = permits.clone().acquire_owned().await else { return };
                 let waiting = async {
-                    let mut carrier = open_bridge(&endpoint, &secret, CARRIER).await.ok()?;
+                    let mut carrier = open_bridge(&endpoint, CARRIER).await.ok()?;
                     let mut go = [0u8];
                     carrier.read_exact(&mut go).await.ok()?;
                     (go[0] == GO).then_some(carrier)
@@ -302,4 +310,54 @@ fn publish(run_dir: &Path, line: &str) -> Result<()> {
     f.sync_all()?;
     std::fs::rename(&partial, &done).with_context(|| format!("{} could not be written", done.display()))?;
     Ok(())
+}
+
+/// Accepts exactly the client certificate whose SHA-256 Haven wrote into the run directory (and
+/// checks the handshake's signatures with it, as any verifier does); no other client finishes
+/// the handshake. Its names and dates are not asked: Haven made it, in memory, for itself.
+#[derive(Debug)]
+struct OnlyHaven {
+    sha256: [u8; 32],
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for OnlyHaven {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if haven_crypto::ct_eq(&haven_crypto::sha256(end_entity.as_ref()), &self.sha256) {
+            Ok(ClientCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }

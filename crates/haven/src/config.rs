@@ -105,6 +105,14 @@ impl SlurmConfig {
     pub fn cluster(&self) -> Option<haven_sandbox::slurm::Slurm> {
         // The bridge is this program; were it not found, applications would stay on the node.
         let bridge = std::env::current_exe().ok();
+        // Were no key made (it cannot fail short of a broken build), bridges would accept nobody.
+        let haven_key = match haven_web::reach::haven_key() {
+            Ok(key) => key.fingerprint,
+            Err(e) => {
+                tracing::error!(error = %e, "no key for Haven's bridges: sessions on Slurm cannot be reached");
+                [0; 32]
+            }
+        };
         self.enabled.then(|| haven_sandbox::slurm::Slurm {
             bin_dir: self.bin_dir.clone(),
             conf: self.conf.clone(),
@@ -112,6 +120,7 @@ impl SlurmConfig {
             terminals: self.terminals,
             applications: self.applications && bridge.is_some(),
             bridge: bridge.unwrap_or_default(),
+            haven_key,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! `haven sandbox bridge`, the relay Haven starts beside a session's application on a Slurm
-//! compute node: only a connection with the session's secret, over TLS to the certificate the
-//! bridge published, reaches the application's socket, and only if that socket's listener has
+//! compute node: only a connection from Haven (TLS in which Haven proves itself with its key, to the
+//! certificate the bridge published) reaches the application's socket, and only if that socket's listener has
 //! the session's identities. It goes when what started it goes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use haven_core::workspaces::sessions::WebEndpoint;
-use haven_sandbox::slurm::{BRIDGE_ENDPOINT, BRIDGE_SECRET};
+use haven_sandbox::slurm::{BRIDGE_ENDPOINT, BRIDGE_HAVEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_haven");
@@ -54,12 +54,23 @@ fn start(run_dir: &Path, what: &str, uid: u32, gid: u32, secs: u32) -> (std::pro
     (sh, pid.trim().parse().unwrap())
 }
 
-/// An echo server as the application in `run_dir`, its session's secret: the socket, and the
+/// The bridge in `run_dir` accepts this process's Haven key (as Haven writes for its sessions).
+fn trust_haven(run_dir: &Path) {
+    let key = haven_web::reach::haven_key().unwrap();
+    std::fs::write(run_dir.join(BRIDGE_HAVEN), format!("{}\n", hex::encode(key.fingerprint))).unwrap();
+}
+
+/// Another Haven's key (one whose certificate has this SHA-256) is the only one it accepts.
+fn trust_another(run_dir: &Path) {
+    std::fs::write(run_dir.join(BRIDGE_HAVEN), format!("{}\n", "5a".repeat(32))).unwrap();
+}
+
+/// An echo server as the application in `run_dir`, the bridge told to accept Haven: the socket, and the
 /// identities (this process's) it listens as.
 fn application(run_dir: &Path) -> (std::path::PathBuf, u32, u32) {
     let socket = run_dir.join("app.sock");
     echo(&socket);
-    std::fs::write(run_dir.join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    trust_haven(run_dir);
     (socket, rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw())
 }
 
@@ -100,23 +111,26 @@ async fn only_haven_reaches_the_session_through_its_bridge() {
     let (host, port, _) = haven_web::reach::parse_endpoint(&said).expect("HOST PORT SHA256");
     assert!(!host.is_empty() && port > 0, "{said}");
 
-    let endpoint =
-        WebEndpoint::Bridged { endpoint: run_dir.join(BRIDGE_ENDPOINT), secret: run_dir.join(BRIDGE_SECRET) };
+    let endpoint = WebEndpoint::Bridged { endpoint: run_dir.join(BRIDGE_ENDPOINT) };
     assert_eq!(round_trip(&endpoint).await.unwrap(), b"hello", "Haven's connection reaches the application");
 
-    // Another secret: TLS is made, then the bridge closes without a word.
-    std::fs::write(run_dir.join("other-secret"), [8u8; 32]).unwrap();
-    let wrong = WebEndpoint::Bridged { endpoint: run_dir.join(BRIDGE_ENDPOINT), secret: run_dir.join("other-secret") };
+    // A bridge told to accept another Haven's key: this one's handshake fails, nothing reached.
+    let other_dir = tempfile::tempdir().unwrap();
+    trust_another(other_dir.path());
+    let (mut other_sh, _) = bridge(other_dir.path(), &socket, uid, gid, 600);
+    published(other_dir.path()).await;
+    let wrong = WebEndpoint::Bridged { endpoint: other_dir.path().join(BRIDGE_ENDPOINT) };
     let refused = round_trip(&wrong).await.unwrap_err();
-    assert!(refused.contains("no answer"), "a wrong secret reaches nothing: {refused}");
+    assert!(refused.contains("NotYet"), "another Haven's connection reaches nothing: {refused}");
+    other_sh.kill().unwrap();
+    other_sh.wait().unwrap();
 
     // Another certificate than the one published: Haven refuses the bridge (as it would a
     // machine that took the port over).
     let parts: Vec<&str> = said.split_whitespace().collect();
     std::fs::write(run_dir.join("forged-endpoint"), format!("{} {} {}\n", parts[0], parts[1], "00".repeat(32)))
         .unwrap();
-    let forged =
-        WebEndpoint::Bridged { endpoint: run_dir.join("forged-endpoint"), secret: run_dir.join(BRIDGE_SECRET) };
+    let forged = WebEndpoint::Bridged { endpoint: run_dir.join("forged-endpoint") };
     assert!(round_trip(&forged).await.is_err(), "an unpinned certificate is refused");
 
     // Plain bytes, no TLS: nothing comes back and the connection ends.
@@ -173,27 +187,24 @@ async fn the_bridge_relays_only_to_the_sessions_own_socket() {
     let (socket, uid, gid) = application(run_dir);
     let (mut sh, _) = bridge(run_dir, &socket, uid + 1, gid, 600);
     published(run_dir).await;
-    let endpoint =
-        WebEndpoint::Bridged { endpoint: run_dir.join(BRIDGE_ENDPOINT), secret: run_dir.join(BRIDGE_SECRET) };
+    let endpoint = WebEndpoint::Bridged { endpoint: run_dir.join(BRIDGE_ENDPOINT) };
     let refused = round_trip(&endpoint).await.unwrap_err();
     assert!(refused.contains("not listening"), "another identity's socket is not relayed to: {refused}");
     // The session's socket, but another process listening on it: refused, and said to be so.
     let run3 = tempfile::tempdir().unwrap();
-    std::fs::write(run3.path().join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    trust_haven(run3.path());
     let (mut sh3, _) = bridge(run3.path(), &socket, uid, gid + 1, 600);
     published(run3.path()).await;
-    let other =
-        WebEndpoint::Bridged { endpoint: run3.path().join(BRIDGE_ENDPOINT), secret: run3.path().join(BRIDGE_SECRET) };
+    let other = WebEndpoint::Bridged { endpoint: run3.path().join(BRIDGE_ENDPOINT) };
     assert_eq!(round_trip(&other).await.unwrap_err(), "WrongPeer");
     // A link to the socket is not followed either.
     std::fs::create_dir(run_dir.join("web")).unwrap();
     std::os::unix::fs::symlink(&socket, run_dir.join("web/app.sock")).unwrap();
     let run2 = tempfile::tempdir().unwrap();
-    std::fs::write(run2.path().join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    trust_haven(run2.path());
     let (mut sh2, _) = bridge(run2.path(), &run_dir.join("web/app.sock"), uid, gid, 600);
     published(run2.path()).await;
-    let linked =
-        WebEndpoint::Bridged { endpoint: run2.path().join(BRIDGE_ENDPOINT), secret: run2.path().join(BRIDGE_SECRET) };
+    let linked = WebEndpoint::Bridged { endpoint: run2.path().join(BRIDGE_ENDPOINT) };
     let refused = round_trip(&linked).await.unwrap_err();
     assert!(refused.contains("not listening"), "a link to a socket is not followed: {refused}");
     for s in [&mut sh, &mut sh2, &mut sh3] {
@@ -209,19 +220,19 @@ async fn the_sandboxs_repository_connections_ride_back_on_havens_carriers() {
     use haven_web::reach::{APPLICATION, CARRIER, GO, open_bridge};
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path();
-    std::fs::write(run_dir.join(BRIDGE_SECRET), [7u8; 32]).unwrap();
+    trust_haven(run_dir);
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let (mut sh, _) = start(run_dir, "--repository", uid, gid, 600);
     published(run_dir).await;
     let socket = run_dir.join(haven_sandbox::slurm::REPOSITORY_SOCKET);
-    let (endpoint, secret) = (run_dir.join(BRIDGE_ENDPOINT), run_dir.join(BRIDGE_SECRET));
+    let endpoint = run_dir.join(BRIDGE_ENDPOINT);
     // The socket is there as soon as the address is (the job's script waits for the address).
     assert!(std::fs::metadata(&socket).unwrap().file_type().is_socket(), "the repository socket is made");
 
     for round in 0..3 {
         let mut carriers = Vec::new();
         for _ in 0..2 {
-            carriers.push(open_bridge(&endpoint, &secret, CARRIER).await.unwrap());
+            carriers.push(open_bridge(&endpoint, CARRIER).await.unwrap());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut inside = tokio::net::UnixStream::connect(&socket).await.unwrap();
@@ -244,14 +255,27 @@ async fn the_sandboxs_repository_connections_ride_back_on_havens_carriers() {
         assert_eq!(&back, b"pong");
     }
 
-    // Another secret opens no carrier: nothing is carried by it.
-    std::fs::write(run_dir.join("other-secret"), [8u8; 32]).unwrap();
-    let mut wrong = open_bridge(&endpoint, &run_dir.join("other-secret"), CARRIER).await.unwrap();
-    let mut got = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), wrong.read_to_end(&mut got)).await;
-    assert!(read.is_ok() && got.is_empty(), "closed on, without a word: {got:?}");
+    // A bridge that accepts another Haven's key keeps no carrier of this one's.
+    let other_dir = tempfile::tempdir().unwrap();
+    trust_another(other_dir.path());
+    let (mut other_sh, _) = start(other_dir.path(), "--repository", uid, gid, 600);
+    published(other_dir.path()).await;
+    if let Ok(mut wrong) = open_bridge(&other_dir.path().join(BRIDGE_ENDPOINT), CARRIER).await {
+        // TLS 1.3: the client's side of the handshake ends before the bridge refuses its key.
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), wrong.read_to_end(&mut got)).await;
+        assert!(matches!(read, Ok(Err(_))) || matches!(read, Ok(Ok(0))), "refused: {read:?} {got:?}");
+    }
+    let mut inside =
+        tokio::net::UnixStream::connect(other_dir.path().join(haven_sandbox::slurm::REPOSITORY_SOCKET)).await.unwrap();
+    inside.write_all(b"ping").await.unwrap();
+    let mut got = [0u8; 1];
+    let carried = tokio::time::timeout(Duration::from_secs(2), inside.read(&mut got)).await;
+    assert!(carried.is_err(), "nothing carries the sandbox's connection: {carried:?}");
+    other_sh.kill().unwrap();
+    other_sh.wait().unwrap();
     // This bridge has no application: a connection for one gets no answer.
-    let mut app = open_bridge(&endpoint, &secret, APPLICATION).await.unwrap();
+    let mut app = open_bridge(&endpoint, APPLICATION).await.unwrap();
     let mut got = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), app.read_to_end(&mut got)).await;
     assert!(read.is_ok() && got.is_empty(), "{got:?}");

@@ -184,10 +184,10 @@ pub enum WebEndpoint {
     /// A session run as a Slurm job: Haven's bridge on the compute node (`haven
     /// sandbox bridge`) relays connections to the application's socket there (checking its
     /// peer as above). Where it listens and the SHA-256 of the certificate it made are in
-    /// `endpoint` (`HOST PORT SHA256`, written by the bridge once listening); a connection is
-    /// TLS to exactly that certificate and starts with the 32 bytes in `secret` (both files
-    /// root's alone, in the session's run directory).
-    Bridged { endpoint: std::path::PathBuf, secret: std::path::PathBuf },
+    /// `endpoint` (`HOST PORT SHA256`, written by the bridge once listening, root's alone, in
+    /// the session's run directory); a connection is TLS to exactly that certificate, in which
+    /// Haven proves itself with a key it keeps in memory (the bridge pins its certificate).
+    Bridged { endpoint: std::path::PathBuf },
 }
 
 /// Input to a terminal.

@@ -7,15 +7,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use haven_core::workspaces::sessions::WebEndpoint;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use zeroize::Zeroizing;
 
 /// How long the application (or its bridge) has to answer a connection.
 pub(super) const CONNECT_WITHIN: Duration = Duration::from_secs(5);
-/// The bridge's secret, sent first on each connection.
-pub const SECRET_BYTES: usize = 32;
-/// What a connection to the bridge is for, one byte after the secret: the application; or to
-/// carry one connection from the sandbox to the package repository, when the bridge says [`GO`].
+/// What a connection to the bridge is for, its first byte: the application; or to carry one
+/// connection from the sandbox to the package repository, when the bridge says [`GO`].
 pub const APPLICATION: u8 = b'A';
 pub const CARRIER: u8 = b'R';
 pub const GO: u8 = b'G';
@@ -43,7 +41,7 @@ pub enum Unreachable {
 pub async fn connect(endpoint: &WebEndpoint) -> Result<AppStream, Unreachable> {
     match endpoint {
         WebEndpoint::Unix { path, uid, gid } => Ok(Box::new(connect_unix(path, *uid, *gid).await?)),
-        WebEndpoint::Bridged { endpoint, secret } => connect_bridged(endpoint, secret).await,
+        WebEndpoint::Bridged { endpoint } => connect_bridged(endpoint).await,
     }
 }
 
@@ -84,18 +82,49 @@ pub async fn connect_unix(path: &Path, uid: u32, gid: u32) -> Result<tokio::net:
 
 pub type BridgeStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
-/// TLS to the bridge whose run directory files are `endpoint` and `secret` (to exactly the
-/// certificate named there), then the secret and what the connection is for (`purpose`).
-pub async fn open_bridge(endpoint: &Path, secret: &Path, purpose: u8) -> Result<BridgeStream, String> {
+/// The key with which this Haven proves itself to its sessions' bridges: made in memory when
+/// first needed, never written anywhere; only its certificate's SHA-256 is written into a
+/// session's run directory for the bridge to pin, and that is no secret. (A bridge's sessions
+/// end when the Haven that started them stops, so no other process needs it.)
+pub struct HavenKey {
+    cert: CertificateDer<'static>,
+    key: zeroize::Zeroizing<Vec<u8>>,
+    pub fingerprint: [u8; 32],
+}
+
+impl HavenKey {
+    pub(crate) fn identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        (vec![self.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.to_vec())))
+    }
+}
+
+/// This process's [`HavenKey`].
+pub fn haven_key() -> Result<&'static HavenKey, String> {
+    static KEY: std::sync::OnceLock<HavenKey> = std::sync::OnceLock::new();
+    if let Some(k) = KEY.get() {
+        return Ok(k);
+    }
+    let pair = rcgen::KeyPair::generate().map_err(|e| format!("a key for Haven's bridges: {e}"))?;
+    let cert = rcgen::CertificateParams::new(vec!["haven".to_string()])
+        .and_then(|p| p.self_signed(&pair))
+        .map_err(|e| format!("a certificate for Haven's bridges: {e}"))?;
+    let cert = CertificateDer::from(cert.der().to_vec());
+    let fingerprint = haven_crypto::sha256(cert.as_ref());
+    let made = HavenKey { cert, key: zeroize::Zeroizing::new(pair.serialize_der()), fingerprint };
+    Ok(KEY.get_or_init(|| made))
+}
+
+/// TLS to the bridge whose address file is `endpoint` (to exactly the certificate named there,
+/// proving this Haven with its [`HavenKey`]), then what the connection is for (`purpose`).
+pub async fn open_bridge(endpoint: &Path, purpose: u8) -> Result<BridgeStream, String> {
     // Written by the bridge once it listens: until then the session is still starting.
     let said = tokio::fs::read_to_string(endpoint)
         .await
         .map_err(|_| "its bridge on the compute node is not listening yet".to_string())?;
     let (host, port, pin) = parse_endpoint(&said).ok_or_else(|| format!("{} is malformed", endpoint.display()))?;
-    let secret = Zeroizing::new(tokio::fs::read(secret).await.map_err(|e| format!("the bridge's secret: {e}"))?);
+    let key = haven_key()?;
     let open = async {
-        let mut tls = crate::peer::connect(host, port, pin).await?;
-        tls.write_all(&secret).await.map_err(|e| e.to_string())?;
+        let mut tls = crate::peer::connect(host, port, pin, Some(key)).await?;
         tls.write_all(&[purpose]).await.map_err(|e| e.to_string())?;
         tls.flush().await.map_err(|e| e.to_string())?;
         Ok::<_, String>(tls)
@@ -109,9 +138,9 @@ pub async fn open_bridge(endpoint: &Path, secret: &Path, purpose: u8) -> Result<
 
 /// [`open_bridge`] for the application; once the bridge says it reached the application's
 /// socket, the connection is the application's.
-async fn connect_bridged(endpoint: &Path, secret: &Path) -> Result<AppStream, Unreachable> {
+async fn connect_bridged(endpoint: &Path) -> Result<AppStream, Unreachable> {
     let reach = async {
-        let mut tls = open_bridge(endpoint, secret, APPLICATION).await?;
+        let mut tls = open_bridge(endpoint, APPLICATION).await?;
         let mut answer = [NOT_YET];
         tls.read_exact(&mut answer).await.map_err(|e| format!("no answer: {e}"))?;
         Ok::<_, String>((tls, answer[0]))
