@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod packages;
 pub mod page;
 mod peer;
+pub mod pinned;
 pub use haven_core::paths;
 pub mod security;
 pub mod session;

@@ -22,10 +22,7 @@ use axum::response::{IntoResponse, Response};
 use haven_core::cluster::NodeRecord;
 use haven_core::workspaces::sessions::Placement;
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 
 use crate::error::OwnBody;
 use crate::{AppState, WebError};
@@ -269,7 +266,7 @@ pub(crate) async fn connect(
     client: Option<&crate::reach::HavenKey>,
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Pinned { sha256: pin, algorithms: provider.signature_verification_algorithms };
+    let verifier = crate::pinned::Pinned::new(pin, &provider);
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
@@ -293,54 +290,6 @@ pub(crate) async fn connect(
         .connect(name, tcp)
         .await
         .map_err(|e| format!("TLS with {host}:{port}: {e}"))
-}
-
-/// Accepts exactly the certificate whose SHA-256 the node recorded (and checks the handshake's
-/// signatures with it, as any verifier does). Its names and dates are not asked: the record is
-/// the trust, refreshed by the node each time its certificate may change.
-#[derive(Debug)]
-struct Pinned {
-    sha256: [u8; 32],
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if haven_crypto::sha256(end_entity.as_ref()) == self.sha256 {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -33,11 +33,7 @@ use haven_sandbox::slurm::{BRIDGE_ENDPOINT, BRIDGE_HAVEN};
 use haven_web::reach::{
     APPLICATION, CARRIER, GO, NOT_YET, REACHED, Unreachable, WRONG_PEER, connect_unix, open_bridge,
 };
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a connection has to finish TLS and say what it is for (Haven takes milliseconds).
@@ -90,7 +86,8 @@ impl Bridge {
         let fingerprint = hex::encode(haven_crypto::sha256(der.as_ref()));
         let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let only_haven = OnlyHaven { sha256: haven, algorithms: provider.signature_verification_algorithms };
+        // Only the Haven that started the session finishes the handshake.
+        let only_haven = haven_web::pinned::Pinned::new(haven, &provider);
         let tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .context("TLS protocol versions")?
@@ -310,54 +307,4 @@ fn publish(run_dir: &Path, line: &str) -> Result<()> {
     f.sync_all()?;
     std::fs::rename(&partial, &done).with_context(|| format!("{} could not be written", done.display()))?;
     Ok(())
-}
-
-/// Accepts exactly the client certificate whose SHA-256 Haven wrote into the run directory (and
-/// checks the handshake's signatures with it, as any verifier does); no other client finishes
-/// the handshake. Its names and dates are not asked: Haven made it, in memory, for itself.
-#[derive(Debug)]
-struct OnlyHaven {
-    sha256: [u8; 32],
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ClientCertVerifier for OnlyHaven {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        if haven_crypto::ct_eq(&haven_crypto::sha256(end_entity.as_ref()), &self.sha256) {
-            Ok(ClientCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
