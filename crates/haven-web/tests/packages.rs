@@ -165,6 +165,52 @@ async fn pypi_pages_follow_the_policy_and_the_accept_header() {
     assert_eq!(r.json()["projects"], serde_json::json!([{"name": "demo-pkg"}]));
 }
 
+/// A filtered page is kept and served again (not decided per request) while the policy, the
+/// upstream page and the time allow: a new rule, and a minute passing, each give a page decided
+/// anew.
+#[tokio::test]
+async fn a_filtered_page_is_reused_until_the_policy_or_the_time_changes() {
+    let up = Upstream::new();
+    up.pypi(
+        "kept",
+        &[
+            wheel("kept", "kept-1.0-py3-none-any.whl", b"one", 40),
+            wheel("kept", "kept-2.0-py3-none-any.whl", b"two", 30),
+        ],
+    );
+    let app = app(haven_testkit::db::sqlite().await, &up, true).await;
+    allow(&app, Ecosystem::Pypi, "kept", None, false).await;
+    let reader = Caller::anonymous("192.0.2.9", "pip");
+    let served = || app.state.packages.pypi_project(&reader, "kept");
+    // The policy is kept in memory once this node trusts its change counters (a moment).
+    let mut reused = false;
+    for _ in 0..100 {
+        let (first, second) = (served().await.unwrap(), served().await.unwrap());
+        if std::sync::Arc::ptr_eq(&first, &second) {
+            reused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reused, "the same filtered page is served again");
+    let before = served().await.unwrap();
+    assert_eq!(before.page.files.len(), 2);
+
+    deny(&app, Ecosystem::Pypi, "kept", Some("==2.0")).await;
+    let denied = served().await.unwrap();
+    assert_eq!(
+        denied.page.files.iter().map(|f| f.filename.as_str()).collect::<Vec<_>>(),
+        ["kept-1.0-py3-none-any.whl"]
+    );
+    let r = get(&app, "/pypi/files/kept/kept-2.0-py3-none-any.whl").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a denied file is not downloaded from a kept page");
+
+    // A minute later the page is decided anew even though nothing else changed.
+    let again = served().await.unwrap();
+    app.clock.advance(time::Duration::seconds(61));
+    assert!(!std::sync::Arc::ptr_eq(&again, &served().await.unwrap()), "decided anew after a minute");
+}
+
 #[tokio::test]
 async fn downloads_are_verified_cached_and_audited() {
     let db = haven_testkit::db::sqlite().await;
