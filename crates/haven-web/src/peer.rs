@@ -263,7 +263,7 @@ pub(crate) async fn connect(
     host: &str,
     port: u16,
     pin: [u8; 32],
-    client: Option<&crate::reach::HavenKey>,
+    client: Option<&crate::pinned::MemoryKey>,
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = crate::pinned::Pinned::new(pin, &provider);

@@ -7,9 +7,34 @@
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DistinguishedName, SignatureScheme};
+
+/// A key made in memory, never written anywhere, and its self-signed certificate: what the
+/// other side pins (by [`MemoryKey::fingerprint`], which is no secret).
+pub struct MemoryKey {
+    cert: CertificateDer<'static>,
+    key: zeroize::Zeroizing<Vec<u8>>,
+    pub fingerprint: [u8; 32],
+}
+
+impl MemoryKey {
+    pub fn generate(name: &str) -> Result<Self, String> {
+        let pair = rcgen::KeyPair::generate().map_err(|e| format!("a key for {name}: {e}"))?;
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .and_then(|p| p.self_signed(&pair))
+            .map_err(|e| format!("a certificate for {name}: {e}"))?;
+        let cert = CertificateDer::from(cert.der().to_vec());
+        let fingerprint = haven_crypto::sha256(cert.as_ref());
+        Ok(MemoryKey { cert, key: zeroize::Zeroizing::new(pair.serialize_der()), fingerprint })
+    }
+
+    /// The certificate chain and key, as rustls takes them (client or server).
+    pub fn identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        (vec![self.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.to_vec())))
+    }
+}
 
 #[derive(Debug)]
 pub struct Pinned {

@@ -33,7 +33,6 @@ use haven_sandbox::slurm::{BRIDGE_ENDPOINT, BRIDGE_HAVEN};
 use haven_web::reach::{
     APPLICATION, CARRIER, GO, NOT_YET, REACHED, Unreachable, WRONG_PEER, connect_unix, open_bridge,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a connection has to finish TLS and say what it is for (Haven takes milliseconds).
@@ -77,14 +76,9 @@ impl Bridge {
             .ok()
             .and_then(|h| h.try_into().ok())
             .ok_or_else(|| anyhow!("{BRIDGE_HAVEN} is not a SHA-256 in hex"))?;
-        let key = rcgen::KeyPair::generate().context("a key for the bridge")?;
-        let cert = rcgen::CertificateParams::new(vec!["haven-session-bridge".to_string()])
-            .context("the bridge's certificate")?
-            .self_signed(&key)
-            .context("the bridge's certificate")?;
-        let der = CertificateDer::from(cert.der().to_vec());
-        let fingerprint = hex::encode(haven_crypto::sha256(der.as_ref()));
-        let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let key = haven_web::pinned::MemoryKey::generate("haven-session-bridge").map_err(|e| anyhow!(e))?;
+        let fingerprint = hex::encode(key.fingerprint);
+        let (chain, private) = key.identity();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         // Only the Haven that started the session finishes the handshake.
         let only_haven = haven_web::pinned::Pinned::new(haven, &provider);
@@ -92,7 +86,7 @@ impl Bridge {
             .with_safe_default_protocol_versions()
             .context("TLS protocol versions")?
             .with_client_cert_verifier(Arc::new(only_haven))
-            .with_single_cert(vec![der], private)
+            .with_single_cert(chain, private)
             .context("the bridge's TLS")?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 

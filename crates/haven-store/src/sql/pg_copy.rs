@@ -11,10 +11,8 @@ use haven_core::audit::AuditBatch;
 use sqlx::PgPool;
 
 use super::rows::{AUDIT_COLUMNS, Db, corrupt};
-use super::stream::Bounds;
+use super::stream::{BATCH, Bounds, received};
 
-/// Events handed over to the verifier at a time.
-const BATCH: usize = 1024;
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 const COLUMNS: i16 = 10;
 
@@ -53,7 +51,7 @@ pub(crate) fn batches(pool: PgPool, bounds: Bounds) -> BoxStream<'static, Result
             let _ = sender.send(Ok(batch)).await;
         }
     });
-    futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|batch| (batch, r)) }).boxed()
+    received(receiver)
 }
 
 enum Pass {

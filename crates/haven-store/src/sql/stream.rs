@@ -33,8 +33,16 @@ pub(crate) struct Bounds {
     pub since_us: i64,
 }
 
-/// Events handed over from the reading thread at a time.
-const BATCH: usize = 1024;
+/// Events handed over from the reader at a time.
+pub(crate) const BATCH: usize = 1024;
+
+/// What a reader task sends, as a stream: a reader that stops early drops the receiver, and the
+/// task's next send fails.
+pub(crate) fn received(
+    receiver: tokio::sync::mpsc::Receiver<Result<AuditBatch, StoreError>>,
+) -> BoxStream<'static, Result<AuditBatch, StoreError>> {
+    futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|batch| (batch, r)) }).boxed()
+}
 
 impl Streamer {
     /// A lazily connected pool on `url` (read only on SQLite).
@@ -101,7 +109,7 @@ fn sqlite_batches(path: std::path::PathBuf, bounds: Bounds) -> BoxStream<'static
             let _ = sender.blocking_send(Err(e));
         }
     });
-    futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|batch| (batch, r)) }).boxed()
+    received(receiver)
 }
 
 fn read_sqlite(

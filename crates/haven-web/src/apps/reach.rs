@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::pinned::MemoryKey;
 use haven_core::workspaces::sessions::WebEndpoint;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How long the application (or its bridge) has to answer a connection.
@@ -82,40 +82,21 @@ pub async fn connect_unix(path: &Path, uid: u32, gid: u32) -> Result<tokio::net:
 
 pub type BridgeStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
-/// The key with which this Haven proves itself to its sessions' bridges: made in memory when
-/// first needed, never written anywhere; only its certificate's SHA-256 is written into a
-/// session's run directory for the bridge to pin, and that is no secret. (A bridge's sessions
-/// end when the Haven that started them stops, so no other process needs it.)
-pub struct HavenKey {
-    cert: CertificateDer<'static>,
-    key: zeroize::Zeroizing<Vec<u8>>,
-    pub fingerprint: [u8; 32],
-}
-
-impl HavenKey {
-    pub(crate) fn identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        (vec![self.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.to_vec())))
-    }
-}
-
-/// This process's [`HavenKey`].
-pub fn haven_key() -> Result<&'static HavenKey, String> {
-    static KEY: std::sync::OnceLock<HavenKey> = std::sync::OnceLock::new();
+/// The key with which this Haven proves itself to its sessions' bridges, made in memory when
+/// first needed; only its certificate's SHA-256 is written into a session's run directory for
+/// the bridge to pin. (A bridge's sessions end when the Haven that started them stops, so no
+/// other process needs it.)
+pub fn haven_key() -> Result<&'static MemoryKey, String> {
+    static KEY: std::sync::OnceLock<MemoryKey> = std::sync::OnceLock::new();
     if let Some(k) = KEY.get() {
         return Ok(k);
     }
-    let pair = rcgen::KeyPair::generate().map_err(|e| format!("a key for Haven's bridges: {e}"))?;
-    let cert = rcgen::CertificateParams::new(vec!["haven".to_string()])
-        .and_then(|p| p.self_signed(&pair))
-        .map_err(|e| format!("a certificate for Haven's bridges: {e}"))?;
-    let cert = CertificateDer::from(cert.der().to_vec());
-    let fingerprint = haven_crypto::sha256(cert.as_ref());
-    let made = HavenKey { cert, key: zeroize::Zeroizing::new(pair.serialize_der()), fingerprint };
+    let made = MemoryKey::generate("haven")?;
     Ok(KEY.get_or_init(|| made))
 }
 
 /// TLS to the bridge whose address file is `endpoint` (to exactly the certificate named there,
-/// proving this Haven with its [`HavenKey`]), then what the connection is for (`purpose`).
+/// proving this Haven with its [`haven_key`]), then what the connection is for (`purpose`).
 pub async fn open_bridge(endpoint: &Path, purpose: u8) -> Result<BridgeStream, String> {
     // Written by the bridge once it listens: until then the session is still starting.
     let said = tokio::fs::read_to_string(endpoint)
